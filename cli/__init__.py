@@ -1,0 +1,1 @@
+"""Command line of ``particles`` (click). Each command lives in its own module."""

@@ -1,0 +1,5 @@
+"""particles: Transformer tokens as interacting particles on the unit sphere."""
+
+from .errors import ParticlesError
+
+__all__ = ["ParticlesError"]

@@ -1,0 +1,136 @@
+"""Atomic ``.npz`` files with a JSON metadata record.
+
+Every file written by ``particles`` is an ``.npz`` archive holding arrays plus one entry
+``__meta__``: a JSON string with at least ``{"format": <kind>, "version": <package version>}``
+and whatever parameters produced the arrays (seed included). Writes go to a temporary file in
+the same directory, are flushed to disk, then renamed over the target, so an interrupted run
+never leaves a truncated file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _pkg_version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ParticlesError
+
+META_KEY = "__meta__"
+
+
+def package_version() -> str:
+    try:
+        return _pkg_version("particles")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "0+unknown"
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ParticlesError(f"cannot write {path}: directory {parent} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    except OSError as e:
+        raise ParticlesError(f"cannot write {path}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> Path:
+    """Save ``arrays`` and the JSON ``meta`` record to ``path`` atomically.
+
+    ``meta`` must contain ``"format"`` (a short name such as ``"trajectory"``); the package
+    version is added.
+    """
+    if "format" not in meta:
+        raise ValueError("meta needs a 'format' entry")
+    meta = {**_jsonable(meta), "version": package_version()}
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ParticlesError(f"{path}: output files must end in .npz")
+    tmp_arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    tmp_arrays[META_KEY] = np.array(json.dumps(meta))
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ParticlesError(f"cannot write {path}: directory {parent} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.npz", dir=parent)
+    except OSError as e:
+        raise ParticlesError(f"cannot write {path}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **tmp_arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def load_npz(path: str | os.PathLike, fmt: str | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """Load a file written by :func:`save_npz`; returns ``(arrays, meta)``.
+
+    Raises :class:`ParticlesError` with a clear message if the file is missing, is not a
+    ``particles`` file, is corrupted, or (when ``fmt`` is given) holds another kind of result.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ParticlesError(f"{path}: no such file")
+    if path.is_dir():
+        raise ParticlesError(f"{path}: is a directory, not a .npz file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        raise ParticlesError(f"{path}: not a readable .npz file (corrupted or truncated?): {e}") from None
+    if META_KEY not in arrays:
+        raise ParticlesError(f"{path}: not a particles file (no metadata record)")
+    try:
+        meta = json.loads(str(arrays.pop(META_KEY)))
+    except json.JSONDecodeError:
+        raise ParticlesError(f"{path}: corrupted metadata record") from None
+    if not isinstance(meta, dict) or "format" not in meta:
+        raise ParticlesError(f"{path}: corrupted metadata record")
+    if fmt is not None and meta["format"] != fmt:
+        raise ParticlesError(f"{path}: holds a {meta['format']!r} result, expected {fmt!r}")
+    return arrays, meta
