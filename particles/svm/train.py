@@ -1,0 +1,219 @@
+"""Gradient descent on the attention weights: W-param or (K, Q)-param (SPEC B §A4, §A7).
+
+The loop runs on a whole batch of independent problems at once (numpy, analytic gradients), so
+the 100-seed experiments cost one vectorised run. Normalised GD divides each parameter's gradient
+by (its Frobenius norm + machine eps), as the authors' code does; K and Q are normalised separately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..errors import ParticlesError
+from .model import LOSSES, AttentionData, _loss_grad, as_rng
+
+__all__ = ["TrainConfig", "TrainResult", "default_init", "train"]
+
+_EPS = np.finfo(np.float64).eps
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Settings of a GD run.
+
+    param: "W" (W in R^{dxd}) or "KQ" (W = K Q^T, K, Q in R^{dxm}); iters: number of steps;
+    lr: step size eta; normalized: normalised GD (default, as the paper's experiments);
+    loss: one of LOSSES; record_every: save W, softmax, norm every k steps (plus the last);
+    m: inner width of K, Q (default d).
+    """
+
+    param: str = "W"
+    iters: int = 2000
+    lr: float = 0.1
+    normalized: bool = True
+    loss: str = "logistic"
+    record_every: int = 10
+    m: int | None = None
+
+    def __post_init__(self):
+        if self.param not in ("W", "KQ"):
+            raise ParticlesError(f"param must be 'W' or 'KQ', got {self.param!r}")
+        if int(self.iters) != self.iters or self.iters < 0:
+            raise ParticlesError(f"iters must be a non-negative integer, got {self.iters}")
+        if not (np.isfinite(self.lr) and self.lr > 0):
+            raise ParticlesError(f"lr must be a positive number, got {self.lr}")
+        if self.loss not in LOSSES:
+            raise ParticlesError(f"unknown loss {self.loss!r}; choose from {sorted(LOSSES)}")
+        if int(self.record_every) != self.record_every or self.record_every < 1:
+            raise ParticlesError(f"record_every must be an integer >= 1, got {self.record_every}")
+        if self.m is not None and (int(self.m) != self.m or self.m < 1):
+            raise ParticlesError(f"m must be an integer >= 1, got {self.m}")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class TrainResult:
+    """Output of :func:`train`. Leading S axis only for batched data; k = number of records.
+
+    iters (k,); Ws (k, [S,] d, d) the iterates W(k) (= K Q^T for KQ); probs (k, [S,] n, T);
+    norms (k, [S]) = |W(k)|_F; losses (k, [S]); W, K, Q the final parameters (K, Q None for W).
+    """
+
+    config: TrainConfig
+    iters: np.ndarray
+    Ws: np.ndarray
+    probs: np.ndarray
+    norms: np.ndarray
+    losses: np.ndarray
+    W: np.ndarray
+    K: np.ndarray | None = None
+    Q: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def selected(self) -> np.ndarray:
+        """alpha_i = argmax_t of the final softmax (the token GD selected)."""
+        return np.argmax(self.probs[-1], axis=-1)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {
+            "W": self.W,
+            "iters": self.iters,
+            "Ws": self.Ws,
+            "probs": self.probs,
+            "norms": self.norms,
+            "losses": self.losses,
+            "alpha": self.selected,
+        }
+        if self.K is not None:
+            out["K"] = self.K
+            out["Q"] = self.Q
+        return out
+
+
+def _rngs(rng, S: int) -> list[np.random.Generator]:
+    if isinstance(rng, Sequence) and not isinstance(rng, (str, bytes)):
+        if len(rng) != S:
+            raise ParticlesError(f"got {len(rng)} rngs for a batch of {S} problems")
+        return [as_rng(r) for r in rng]
+    if S == 1:
+        return [as_rng(rng)]
+    g = as_rng(rng)
+    return list(g.spawn(S))
+
+
+def default_init(d: int, param: str = "W", rng=None, *, S: int | None = None, m: int | None = None):
+    """torch's default ``nn.Linear`` init: entries uniform(-1/sqrt(d), 1/sqrt(d)).
+
+    Returns W (d, d) or (K, Q) each (d, m); with ``S`` a batch (S, ...) drawn from one generator
+    per problem (``rng`` may then be a list of S generators/seeds).
+    """
+    m = d if m is None else m
+    b = 1.0 / np.sqrt(d)
+    gens = _rngs(rng, 1 if S is None else S)
+    if param == "W":
+        out = np.stack([g.uniform(-b, b, (d, d)) for g in gens])
+        return out[0] if S is None else out
+    KQ = [(g.uniform(-b, b, (d, m)), g.uniform(-b, b, (d, m))) for g in gens]
+    K = np.stack([k for k, _ in KQ])
+    Q = np.stack([q for _, q in KQ])
+    return (K[0], Q[0]) if S is None else (K, Q)
+
+
+def _norm(A):
+    return np.sqrt(np.einsum("sij,sij->s", A, A))
+
+
+def train(
+    data: AttentionData,
+    config: TrainConfig | None = None,
+    *,
+    init=None,
+    rng=None,
+    progress: bool = False,
+) -> TrainResult:
+    """Run (normalised) gradient descent on the logistic (or other) loss of SPEC B §A1.
+
+    Parameters
+    ----------
+    data : AttentionData, single or batched (S problems trained in one vectorised loop).
+    config : TrainConfig (defaults: W-param, 2000 normalised steps, lr 0.1, logistic loss).
+    init : W0 ((d, d) or (S, d, d)) for "W", (K0, Q0) for "KQ"; default :func:`default_init`.
+    rng : Generator | int | None, or a list of S of them (one per problem) for the default init.
+    progress : show a tqdm bar.
+    """
+    cfg = TrainConfig() if config is None else config
+    b = data.as_batch()
+    S, d = b.S, b.d
+    if init is None:
+        init = default_init(d, cfg.param, rng, S=S, m=cfg.m)
+        squeeze_init = False
+    else:
+        squeeze_init = not data.batched
+    if cfg.param == "W":
+        W = np.array(init, dtype=float)
+        if squeeze_init:
+            W = W[None]
+        if W.shape != (S, d, d) or not np.all(np.isfinite(W)):
+            raise ParticlesError(f"init W must be finite with shape {(d, d)} per problem")
+        K = Q = None
+    else:
+        try:
+            K, Q = (np.array(a, dtype=float) for a in init)
+        except (TypeError, ValueError):
+            raise ParticlesError("init for param 'KQ' must be a pair (K0, Q0)") from None
+        if squeeze_init:
+            K, Q = K[None], Q[None]
+        if K.ndim != 3 or K.shape[:2] != (S, d) or Q.shape != K.shape:
+            raise ParticlesError(f"init K, Q must both have shape (d, m) = ({d}, m) per problem")
+        if not (np.all(np.isfinite(K)) and np.all(np.isfinite(Q))):
+            raise ParticlesError("init K, Q contain NaN or infinite values")
+        W = K @ Q.transpose(0, 2, 1)
+
+    rec = sorted(set(range(0, cfg.iters + 1, cfg.record_every)) | {cfg.iters})
+    nrec = len(rec)
+    Ws = np.empty((nrec, S, d, d))
+    probs = np.empty((nrec, S, b.n, b.T))
+    losses = np.empty((nrec, S))
+    j = 0
+    eta = cfg.lr
+    for k in tqdm(range(cfg.iters + 1), disable=not progress, desc=f"GD {cfg.param}", leave=False):
+        L, G, s = _loss_grad(b.X, b.Y, b.z, b.v, b.V, W, cfg.loss)
+        if j < nrec and k == rec[j]:
+            Ws[j], probs[j], losses[j] = W, s, L
+            j += 1
+        if k == cfg.iters:
+            break
+        if cfg.param == "W":
+            if cfg.normalized:
+                G = G / (_norm(G) + _EPS)[:, None, None]
+            W = W - eta * G
+        else:
+            gK = G @ Q
+            gQ = G.transpose(0, 2, 1) @ K
+            if cfg.normalized:
+                gK = gK / (_norm(gK) + _EPS)[:, None, None]
+                gQ = gQ / (_norm(gQ) + _EPS)[:, None, None]
+            K, Q = K - eta * gK, Q - eta * gQ
+            W = K @ Q.transpose(0, 2, 1)
+        if not np.all(np.isfinite(W)):
+            raise ParticlesError(f"GD diverged to non-finite values at step {k}; lower lr")
+    norms = np.linalg.norm(Ws, axis=(-2, -1))
+
+    def sq(a, axis=1):
+        return a if data.batched else np.take(a, 0, axis=axis)
+
+    return TrainResult(
+        config=cfg,
+        iters=np.asarray(rec),
+        Ws=sq(Ws),
+        probs=sq(probs),
+        norms=sq(norms),
+        losses=sq(losses),
+        W=sq(W, 0),
+        K=None if K is None else sq(K, 0),
+        Q=None if Q is None else sq(Q, 0),
+    )
