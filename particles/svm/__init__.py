@@ -28,10 +28,12 @@ from .solvers import (
     local_optimality,
     numerical_rank,
     regularization_path,
+    solve_problem,
+    solve_random,
     svm_equivalence,
     svm_features,
 )
-from .train import TrainConfig, TrainResult, default_init, train
+from .train import TrainConfig, TrainResult, default_init, train, train_random
 
 __all__ = [
     "LOSSES",
@@ -55,8 +57,11 @@ __all__ = [
     "optimal_tokens",
     "regularization_path",
     "softmax_probs",
+    "solve_problem",
+    "solve_random",
     "svm_equivalence",
     "svm_features",
     "token_scores",
     "train",
+    "train_random",
 ]

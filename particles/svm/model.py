@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, softmax
+from scipy.special import expit, log_softmax, softmax
 
 from ..errors import ParticlesError
 
@@ -255,8 +255,9 @@ def softmax_probs(data: AttentionData, W: np.ndarray) -> np.ndarray:
 
 
 def _forward(X, z, v, V, W):
-    """Batched forward pass: returns (s, f, r) with r_it = x_it^T grad h(u_i)."""
-    s = softmax(_logits(X, z, W), axis=-1)
+    """Batched forward pass: returns (log s, s, f, r) with r_it = x_it^T grad h(u_i)."""
+    ls = log_softmax(_logits(X, z, W), axis=-1)
+    s = np.exp(ls)
     if V is None:
         r = np.einsum("sntd,sd->snt", X, v)
         f = np.einsum("snt,snt->sn", s, r)
@@ -266,25 +267,36 @@ def _forward(X, z, v, V, W):
         f = np.maximum(pre, 0.0).sum(-1)
         gradh = np.einsum("sdm,snm->snd", V, (pre > 0).astype(float))
         r = np.einsum("sntd,snd->snt", X, gradh)
-    return s, f, r
+    return ls, s, f, r
 
 
 def forward(data: AttentionData, W: np.ndarray) -> np.ndarray:
     """Model outputs f(X_i, z_i): shape (n,) or (S, n)."""
     b = data.as_batch()
-    _, f, _ = _forward(b.X, b.z, b.v, b.V, _batch_W(data, W))
+    _, _, f, _ = _forward(b.X, b.z, b.v, b.V, _batch_W(data, W))
     return f if data.batched else f[0]
 
 
-def _loss_grad(X, Y, z, v, V, W, loss):
-    """Batched loss (S,), gradient dL/dW (S, d, d), softmax (S, n, T)."""
+def _loss_grad(X, Y, z, v, V, W, loss, scaled=False):
+    """Batched loss (S,), gradient dL/dW (S, d, d), softmax (S, n, T).
+
+    dL/da_it = g_i s_it (r_it - f_i) = g_i sum_u s_it s_iu (r_it - r_iu), with g_i = dL/df_i,
+    is evaluated in that pairwise form from log-probabilities: once the softmax saturates,
+    r_it - f_i ~ 1e-15 for the selected token and the naive difference is rounding noise. With
+    ``scaled=True`` the gradient is returned multiplied by exp(-M), M = max_{i, t != u} log(s_it
+    s_iu) (per problem), so its *direction* stays exact after the gradient itself underflows.
+    """
     ell, dell = LOSSES[loss]
-    s, f, r = _forward(X, z, v, V, W)
-    n = X.shape[1]
+    ls, s, f, r = _forward(X, z, v, V, W)
+    n, T = X.shape[1], X.shape[2]
     margin = Y * f
     L = ell(margin).mean(-1)
     g = dell(margin) * Y / n  # dL/df_i
-    c = g[..., None] * s * (r - f[..., None])  # dL/da_it = g_i s_it (r_it - f_i)
+    P = ls[..., :, None] + ls[..., None, :]  # log(s_it s_iu), (S, n, T, T)
+    P[..., np.arange(T), np.arange(T)] = -np.inf  # u = t terms vanish
+    if scaled:
+        P = P - P.max(axis=(1, 2, 3))[:, None, None, None]
+    c = g[..., None] * np.einsum("sntu,sntu->snt", np.exp(P), r[..., :, None] - r[..., None, :])
     G = np.einsum("snt,sntd,sne->sde", c, X, z)
     return L, G, s
 

@@ -43,6 +43,8 @@ __all__ = [
     "regularization_path",
     "svm_equivalence",
     "cvxpy_available",
+    "solve_problem",
+    "solve_random",
 ]
 
 # |W^mm|_F above this counts as infeasible (the LDP residual r[-1] = -1/(1 + |W|^2)).
@@ -477,3 +479,74 @@ def svm_equivalence(
         selected=O, W_fin=W_fin, W_dir=W_dir, R=R, W_eq=W_fin + R * W_dir, W_1token=W1
     )
 
+
+
+def solve_problem(
+    data: AttentionData, alpha=None, *, norm: str = "fro", solver: str = "auto"
+) -> tuple[SVMSolution, LocalOptimality]:
+    """Att-SVM(alpha) with the chosen norm plus the SVM-neighbour test of alpha (Frobenius)."""
+    loc = local_optimality(data, alpha)
+    sol = loc.solution if norm == "fro" else att_svm(data, loc.alpha, norm=norm, solver=solver)
+    return sol, loc
+
+
+def solve_random(
+    n: int,
+    T: int,
+    d: int,
+    seed: int,
+    *,
+    norm: str = "fro",
+    alpha="opt",
+    solver: str = "auto",
+    self_attention: bool = False,
+    data_file=None,
+):
+    """Data (drawn with ``seed``, or read from ``data_file``), Att-SVM(alpha) and the SVM-neighbour
+    test. ``alpha``: "opt", "selected" (the alpha stored in ``data_file``), a comma list or an
+    array. Returns (data, solution, local_optimality, meta)."""
+    from ..io import load_npz
+    from .model import make_data
+
+    stored_alpha = None
+    if data_file is not None:
+        arr, fmeta = load_npz(data_file)
+        if fmeta["format"] not in ("svm_train", "svm_solve"):
+            raise ParticlesError(f"{data_file}: holds a {fmeta['format']!r} result, not svm data")
+        missing = [k for k in ("X", "Y", "z", "v") if k not in arr]
+        if missing:
+            raise ParticlesError(f"{data_file}: missing arrays {missing}")
+        data = AttentionData(X=arr["X"], Y=arr["Y"], z=arr["z"], v=arr["v"], V=arr.get("V"))
+        stored_alpha = arr.get("alpha")
+        src = {"data_file": str(data_file), "seed": fmeta.get("seed")}
+    else:
+        data = make_data(n, T, d, seed, self_attention=self_attention)
+        src = {"n": n, "T": T, "d": d, "seed": seed, "self_attention": self_attention}
+    if isinstance(alpha, str):
+        key = alpha.strip().lower()
+        if key == "opt":
+            a = None
+        elif key == "selected":
+            if stored_alpha is None:
+                raise ParticlesError("--alpha selected needs --data FILE holding an alpha array")
+            a = stored_alpha
+        else:
+            try:
+                a = np.array([int(p) for p in alpha.split(",") if p.strip()])
+            except ValueError:
+                raise ParticlesError(
+                    f"alpha {alpha!r}: expected 'opt', 'selected' or integers '0,3,1,...'"
+                ) from None
+    else:
+        a = alpha
+    sol, loc = solve_problem(data, a, norm=norm, solver=solver)
+    meta = {
+        **src,
+        "norm": norm,
+        "solver": sol.solver,
+        "objective": sol.objective,
+        "rank": numerical_rank(sol.W),
+        "alpha": sol.alpha,
+        "locally_optimal": loc.locally_optimal,
+    }
+    return data, sol, loc, meta

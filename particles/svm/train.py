@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from ..errors import ParticlesError
 from .model import LOSSES, AttentionData, _loss_grad, as_rng
 
-__all__ = ["TrainConfig", "TrainResult", "default_init", "train"]
+__all__ = ["TrainConfig", "TrainResult", "default_init", "train", "train_random"]
 
 _EPS = np.finfo(np.float64).eps
 
@@ -28,7 +28,11 @@ class TrainConfig:
     param: "W" (W in R^{dxd}) or "KQ" (W = K Q^T, K, Q in R^{dxm}); iters: number of steps;
     lr: step size eta; normalized: normalised GD (default, as the paper's experiments);
     loss: one of LOSSES; record_every: save W, softmax, norm every k steps (plus the last);
-    m: inner width of K, Q (default d).
+    m: inner width of K, Q (default d);
+    exact_direction: for normalised GD, compute the gradient's direction exactly even after the
+    gradient underflows (saturated softmax), so every step has length lr. False reproduces the
+    authors' G / (|G|_F + eps), which stalls once |G|_F << eps (W-param near |W| ~ 130, (K,Q)
+    near |W| ~ 170 for E2), freezing the direction before it has converged.
     """
 
     param: str = "W"
@@ -38,6 +42,7 @@ class TrainConfig:
     loss: str = "logistic"
     record_every: int = 10
     m: int | None = None
+    exact_direction: bool = True
 
     def __post_init__(self):
         if self.param not in ("W", "KQ"):
@@ -181,7 +186,9 @@ def train(
     j = 0
     eta = cfg.lr
     for k in tqdm(range(cfg.iters + 1), disable=not progress, desc=f"GD {cfg.param}", leave=False):
-        L, G, s = _loss_grad(b.X, b.Y, b.z, b.v, b.V, W, cfg.loss)
+        L, G, s = _loss_grad(b.X, b.Y, b.z, b.v, b.V, W, cfg.loss, scaled=False)
+        if cfg.normalized and cfg.exact_direction and k < cfg.iters:
+            G = _loss_grad(b.X, b.Y, b.z, b.v, b.V, W, cfg.loss, scaled=True)[1]
         if j < nrec and k == rec[j]:
             Ws[j], probs[j], losses[j] = W, s, L
             j += 1
@@ -217,3 +224,23 @@ def train(
         K=None if K is None else sq(K, 0),
         Q=None if Q is None else sq(Q, 0),
     )
+
+
+def train_random(
+    n: int,
+    T: int,
+    d: int,
+    seed: int,
+    config: TrainConfig | None = None,
+    *,
+    self_attention: bool = False,
+    head: str = "linear",
+    progress: bool = False,
+) -> tuple[AttentionData, TrainResult]:
+    """Draw the SPEC B §A8 data with ``seed`` and train on it from the default init drawn from
+    ``default_rng([seed, 2])`` (so seed s reproduces run s of experiment E2)."""
+    from .model import make_data
+
+    data = make_data(n, T, d, seed, self_attention=self_attention, head=head)
+    res = train(data, config, rng=np.random.default_rng([int(seed), 2]), progress=progress)
+    return data, res

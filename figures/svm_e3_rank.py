@@ -1,0 +1,31 @@
+"""E3 -- rank of the Att-SVM solutions ("Transformers as Support Vector Machines", arXiv 2308.16898;
+authors' notebook ``svm_rank``).
+
+Parameters (SPEC B §A8 E3): no training, alpha = opt; d in {1, 2, 3, 4, 5, 10, 15, 20} with
+(n in {5, 10, 15}, T=5) or (n=5, T in {5, 10, 15}); 100 feasible seeds per point (infeasible
+ones skipped). Mean rank counted as #{sigma_i > 1e-4 sigma_1}; solid = Frobenius, dashed = nuclear.
+
+Run: ``python figures/svm_e3_rank.py [--quick] [--outdir DIR]`` (or ``particles svm figure E3``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from particles.svm.figures import make_figure
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(outdir=HERE, quick: bool = False) -> Path:
+    """Run experiment E3 and write ``<outdir>/svm_e3_rank.png`` and ``.npz``; return the PNG path."""
+    return make_figure("E3", outdir, quick=quick, stem="svm_e3_rank", progress=not quick)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small sizes, runs in seconds")
+    p.add_argument("--outdir", type=Path, default=HERE)
+    args = p.parse_args()
+    print(main(args.outdir, quick=args.quick))

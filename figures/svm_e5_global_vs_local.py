@@ -1,0 +1,31 @@
+"""E5 -- new figure (none of the papers has it; SPEC B §A8 E5 protocol): fraction of GD runs that
+converge to the global Att-SVM W^mm (alpha = opt), to a local one W^mm_alpha (alpha != opt,
+locally optimal by the SVM-neighbour test), or to neither, as d grows.
+
+Parameters: n=6, T=8, d in {2, 3, 4, 5, 6, 8, 10, 15, 20, 30}, seeds 0..99 per d, W-param, default
+init, 2000 normalised GD steps lr 0.1, logistic loss; converged = corr(W, W^mm_alpha) > 0.99.
+
+Run: ``python figures/svm_e5_global_vs_local.py [--quick] [--outdir DIR]`` (or ``particles svm figure E5``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from particles.svm.figures import make_figure
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(outdir=HERE, quick: bool = False) -> Path:
+    """Run experiment E5 and write ``<outdir>/svm_e5_global_vs_local.png`` and ``.npz``; return the PNG path."""
+    return make_figure("E5", outdir, quick=quick, stem="svm_e5_global_vs_local", progress=not quick)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small sizes, runs in seconds")
+    p.add_argument("--outdir", type=Path, default=HERE)
+    args = p.parse_args()
+    print(main(args.outdir, quick=args.quick))
