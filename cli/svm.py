@@ -46,7 +46,10 @@ def _size_options(fn):
 @click.option("--iters", type=int, default=2000, show_default=True, help="GD steps")
 @click.option("--lr", type=float, default=0.1, show_default=True, help="step size")
 @click.option(
-    "--loss", type=click.Choice(["logistic", "exp", "linear"]), default="logistic", show_default=True
+    "--loss",
+    type=click.Choice(["logistic", "exp", "linear"]),
+    default="logistic",
+    show_default=True,
 )
 @click.option("--plain", is_flag=True, help="plain GD instead of normalised GD")
 @click.option("--head", type=click.Choice(["linear", "relu"]), default="linear", show_default=True)
@@ -54,7 +57,9 @@ def _size_options(fn):
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .npz")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @clean_errors
-def train(n, T, d, seed, self_attention, param, iters, lr, loss, plain, head, record_every, out, quiet):
+def train(
+    n, T, d, seed, self_attention, param, iters, lr, loss, plain, head, record_every, out, quiet
+):
     """Train the attention weights by (normalised) gradient descent on random data.
 
     Writes X (n,T,d), Y (n,), z (n,d), v (d,), the final W (d,d) (logits = X W z), the recorded

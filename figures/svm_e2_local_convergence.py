@@ -7,7 +7,8 @@ of the final softmax. (a) mean_i max_t s_it; (b) corr(W(k), W^mm_alpha) for W an
 corr(W_KQ(k), W^mm_{*,alpha}) for (K,Q) (plus the cross-correlations, dotted); mean +- std over
 runs, first 1000 iterations shown (all 2000 in the npz).
 
-Run: ``python figures/svm_e2_local_convergence.py [--quick] [--outdir DIR]`` (or ``particles svm figure E2``).
+Run: ``python figures/svm_e2_local_convergence.py [--quick] [--outdir DIR]``
+(or ``particles svm figure E2``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ HERE = Path(__file__).resolve().parent
 
 
 def main(outdir=HERE, quick: bool = False) -> Path:
-    """Run experiment E2 and write ``<outdir>/svm_e2_local_convergence.png`` and ``.npz``; return the PNG path."""
-    return make_figure("E2", outdir, quick=quick, stem="svm_e2_local_convergence", progress=not quick)
+    """Run experiment E2; write ``<outdir>/<stem>.png`` and ``.npz``; return the PNG path."""
+    return make_figure(
+        "E2", outdir, quick=quick, stem="svm_e2_local_convergence", progress=not quick
+    )
 
 
 if __name__ == "__main__":

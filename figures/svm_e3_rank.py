@@ -5,7 +5,8 @@ Parameters (SPEC B §A8 E3): no training, alpha = opt; d in {1, 2, 3, 4, 5, 10, 
 (n in {5, 10, 15}, T=5) or (n=5, T in {5, 10, 15}); 100 feasible seeds per point (infeasible
 ones skipped). Mean rank counted as #{sigma_i > 1e-4 sigma_1}; solid = Frobenius, dashed = nuclear.
 
-Run: ``python figures/svm_e3_rank.py [--quick] [--outdir DIR]`` (or ``particles svm figure E3``).
+Run: ``python figures/svm_e3_rank.py [--quick] [--outdir DIR]``
+(or ``particles svm figure E3``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main(outdir=HERE, quick: bool = False) -> Path:
-    """Run experiment E3 and write ``<outdir>/svm_e3_rank.png`` and ``.npz``; return the PNG path."""
+    """Run experiment E3; write ``<outdir>/<stem>.png`` and ``.npz``; return the PNG path."""
     return make_figure("E3", outdir, quick=quick, stem="svm_e3_rank", progress=not quick)
 
 

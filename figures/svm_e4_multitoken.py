@@ -1,5 +1,6 @@
 """E4 -- multi-token selection with a nonlinear head ("Transformers as Support Vector Machines",
-arXiv 2308.16898, section "towards a more general SVM equivalence"; notebook ``multi_token_converge``).
+arXiv 2308.16898, section "towards a more general SVM equivalence";
+notebook ``multi_token_converge``).
 
 Parameters (SPEC B §A8 E4): n=3, T=4, d in {4, 6, 8, 10}, head h(u) = 1^T ReLU(V^T u) with
 V (d, d) ~ N(0, I)/|V|_F, labels +-1 with at least one -1; W-param, default init, 2000 normalised
@@ -7,7 +8,8 @@ GD steps lr 0.1, snapshots every 100; 500 accepted runs per d (no softmax value 
 at least one <= 1e-6, all SVMs solvable). Top: 1 - corr of W(k) with W^SVMeq (solid), W^mm(O)
 (dotted), W^1token (dashed); bottom: max unselected softmax vs final 1 - corr(W, W^SVMeq).
 
-Run: ``python figures/svm_e4_multitoken.py [--quick] [--outdir DIR]`` (or ``particles svm figure E4``).
+Run: ``python figures/svm_e4_multitoken.py [--quick] [--outdir DIR]``
+(or ``particles svm figure E4``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main(outdir=HERE, quick: bool = False) -> Path:
-    """Run experiment E4 and write ``<outdir>/svm_e4_multitoken.png`` and ``.npz``; return the PNG path."""
+    """Run experiment E4; write ``<outdir>/<stem>.png`` and ``.npz``; return the PNG path."""
     return make_figure("E4", outdir, quick=quick, stem="svm_e4_multitoken", progress=not quick)
 
 

@@ -5,7 +5,8 @@ locally optimal by the SVM-neighbour test), or to neither, as d grows.
 Parameters: n=6, T=8, d in {2, 3, 4, 5, 6, 8, 10, 15, 20, 30}, seeds 0..99 per d, W-param, default
 init, 2000 normalised GD steps lr 0.1, logistic loss; converged = corr(W, W^mm_alpha) > 0.99.
 
-Run: ``python figures/svm_e5_global_vs_local.py [--quick] [--outdir DIR]`` (or ``particles svm figure E5``).
+Run: ``python figures/svm_e5_global_vs_local.py [--quick] [--outdir DIR]``
+(or ``particles svm figure E5``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main(outdir=HERE, quick: bool = False) -> Path:
-    """Run experiment E5 and write ``<outdir>/svm_e5_global_vs_local.png`` and ``.npz``; return the PNG path."""
+    """Run experiment E5; write ``<outdir>/<stem>.png`` and ``.npz``; return the PNG path."""
     return make_figure("E5", outdir, quick=quick, stem="svm_e5_global_vs_local", progress=not quick)
 
 

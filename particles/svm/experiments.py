@@ -42,7 +42,7 @@ def experiment_e1(*, quick: bool = False, seed: int = 1):
     """E1: 2-D GD trajectories W(k) z_i (W- and (K,Q)-param) against the SVM rays W^mm z_i and
     W^mm_* z_i. Init W = 0; Q = 0, K = 0.1 N(0, 1); normalised GD, lr 0.1, 2000 steps."""
     data = e1_data(seed)
-    iters = 300 if quick else 2000
+    iters = 200 if quick else 2000
     g = np.random.default_rng([seed, 1])
     rW = train(data, TrainConfig(param="W", iters=iters, record_every=1), init=np.zeros((2, 2)))
     K0 = 0.1 * g.standard_normal((2, 2))
@@ -75,15 +75,18 @@ def experiment_e2(*, quick: bool = False, progress: bool = False, seeds=None):
     (K,Q) plus the cross-correlations, and the SVM-neighbour test of alpha for every run.
     """
     n, T, d = 6, 8, 10
-    iters = 300 if quick else 2000
-    seeds = list(range(5 if quick else 100)) if seeds is None else list(seeds)
+    iters = 200 if quick else 2000
+    seeds = list(range(3 if quick else 100)) if seeds is None else list(seeds)
     data = make_data_batch(n, T, d, seeds)
     # init drawn from a generator independent of the data stream, one per seed
     rngs = [np.random.default_rng([s, 2]) for s in seeds]
     out = {"seeds": np.array(seeds)}
     for param in ("W", "KQ"):
         r = train(
-            data, TrainConfig(param=param, iters=iters, record_every=10), rng=rngs, progress=progress
+            data,
+            TrainConfig(param=param, iters=iters, record_every=10),
+            rng=rngs,
+            progress=progress,
         )
         alpha = r.selected  # (S, n)
         S = len(seeds)
@@ -130,8 +133,8 @@ def experiment_e3(*, quick: bool = False, progress: bool = False, rtol: float = 
     100 feasible seeds per (n, T, d) (infeasible seeds skipped, at most 20x as many tried).
     Rank counts sigma_i > rtol sigma_1 (SPEC B §A8 E3 pitfall)."""
     settings = E3_SETTINGS[:2] if quick else E3_SETTINGS
-    dims = [2, 5, 10] if quick else E3_DIMS
-    want = 3 if quick else 100
+    dims = [3, 6] if quick else E3_DIMS
+    want = 2 if quick else 100
     max_tries = 20 * want
     rank_fro = np.full((len(settings), len(dims)), np.nan)
     rank_nuc = np.full((len(settings), len(dims)), np.nan)
@@ -171,7 +174,13 @@ def experiment_e3(*, quick: bool = False, progress: bool = False, rtol: float = 
         "feasible": feasible,
         "tried": tried,
     }
-    meta = {"experiment": "E3", "runs_per_point": want, "rtol": rtol, "alpha": "opt", "quick": quick}
+    meta = {
+        "experiment": "E3",
+        "runs_per_point": want,
+        "rtol": rtol,
+        "alpha": "opt",
+        "quick": quick,
+    }
     return arrays, meta
 
 
@@ -183,10 +192,10 @@ def experiment_e4(*, quick: bool = False, progress: bool = False):
     Records 1 - corr of W(k) with W^SVMeq, W^mm(O), W^1token."""
     n, T = 3, 4
     dims = [4] if quick else [4, 6, 8, 10]
-    want = 20 if quick else 500
-    iters = 300 if quick else 2000
+    want = 8 if quick else 500
+    iters = 200 if quick else 2000
     every = 50 if quick else 100
-    batch = 60 if quick else 1000
+    batch = 40 if quick else 1000
     res = {}
     for d in dims:
         acc = {"eq": [], "dir": [], "one": [], "leak": [], "nsel": [], "seed": []}

@@ -45,7 +45,9 @@ def draw_figure(name: str, arrays: dict, meta: dict):
     elif name == "E3":
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         pl.plot_e3(axes, arrays)
-        fig.suptitle(f"E3: rank of $W^{{mm}}$ and $W^{{mm}}_\\star$ (relative tol {meta['rtol']:g})")
+        fig.suptitle(
+            f"E3: rank of $W^{{mm}}$ and $W^{{mm}}_\\star$ (relative tol {meta['rtol']:g})"
+        )
     elif name == "E4":
         nd = len(arrays["dims"])
         fig, axes = plt.subplots(2, nd, figsize=(3.3 * nd + 1, 6.5), squeeze=False)

@@ -32,6 +32,8 @@ __all__ = [
     "softmax_probs",
     "forward",
     "loss_and_grad",
+    "loss_and_grad_kq",
+    "logits",
     "token_scores",
     "optimal_tokens",
     "correlation",
@@ -156,7 +158,11 @@ class AttentionData:
         if not self.batched:
             raise ParticlesError("indexing needs batched data")
         return AttentionData(
-            X=self.X[b], Y=self.Y[b], z=self.z[b], v=self.v[b], V=None if self.V is None else self.V[b]
+            X=self.X[b],
+            Y=self.Y[b],
+            z=self.z[b],
+            v=self.v[b],
+            V=None if self.V is None else self.V[b],
         )
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -314,6 +320,24 @@ def loss_and_grad(data: AttentionData, W: np.ndarray, loss: str = "logistic"):
     return (L, G) if data.batched else (L[0], G[0])
 
 
+def _kq_grad(G, K, Q):
+    """dL/dK = G Q and dL/dQ = G^T K for W = K Q^T (batched)."""
+    return G @ Q, np.swapaxes(G, -1, -2) @ K
+
+
+def loss_and_grad_kq(data: AttentionData, K: np.ndarray, Q: np.ndarray, loss: str = "logistic"):
+    """L(K Q^T) and its gradients (dL/dK, dL/dQ) = (G Q, G^T K), G = dL/dW at W = K Q^T."""
+    K = np.asarray(K, dtype=float)
+    Q = np.asarray(Q, dtype=float)
+    if K.shape != Q.shape or K.shape[-2] != data.d:
+        raise ParticlesError(
+            f"K and Q must both have shape ({data.d}, m), got {K.shape}, {Q.shape}"
+        )
+    L, G = loss_and_grad(data, K @ np.swapaxes(Q, -1, -2), loss)
+    gK, gQ = _kq_grad(G, K, Q)
+    return L, gK, gQ
+
+
 def token_scores(data: AttentionData) -> np.ndarray:
     """gamma_it = Y_i v^T x_it: shape (n, T) or (S, n, T)."""
     return data.Y[..., None] * np.einsum("...ntd,...d->...nt", data.X, data.v)
@@ -331,4 +355,3 @@ def correlation(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     num = np.sum(A * B, axis=(-2, -1))
     den = np.linalg.norm(A, axis=(-2, -1)) * np.linalg.norm(B, axis=(-2, -1))
     return num / np.where(den == 0, 1.0, den)
-

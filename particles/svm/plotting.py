@@ -45,8 +45,18 @@ def plot_e1(axes, a: dict, radius: float = 2.0) -> None:
                         arrowprops={"arrowstyle": "-|>", "color": c, "lw": 1.2},
                     )
         ax.plot([], [], "k-", lw=1.3, label=rf"GD path ${radius:g}\,W(k)z_i/\|W(k)\|$")
-        ax.plot([], [], color="gray", ls="-", marker="o", mfc="none", label=r"$W^{mm}z_i$ (Frobenius)")
-        ax.plot([], [], color="gray", ls="--", marker="s", mfc="none", label=r"$W^{mm}_\star z_i$ (nuclear)")
+        ax.plot(
+            [], [], color="gray", ls="-", marker="o", mfc="none", label=r"$W^{mm}z_i$ (Frobenius)"
+        )
+        ax.plot(
+            [],
+            [],
+            color="gray",
+            ls="--",
+            marker="s",
+            mfc="none",
+            label=r"$W^{mm}_\star z_i$ (nuclear)",
+        )
         ax.set_xlim(-2.6, 2.6)
         ax.set_ylim(-2.6, 2.6)
         ax.set_aspect("equal")
@@ -143,7 +153,11 @@ def plot_e5(ax, a: dict) -> None:
     x = np.arange(len(dims))
     bottom = np.zeros(len(dims))
     for k, (lab, c) in enumerate(
-        (("global: $W^{mm}$", "tab:green"), ("local: $W^{mm}_\\alpha$", "tab:orange"), ("neither", "0.7"))
+        (
+            ("global: $W^{mm}$", "tab:green"),
+            ("local: $W^{mm}_\\alpha$", "tab:orange"),
+            ("neither", "0.7"),
+        )
     ):
         ax.bar(x, frac[:, k], bottom=bottom, color=c, label=lab, width=0.7)
         bottom += frac[:, k]

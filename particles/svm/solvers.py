@@ -11,7 +11,8 @@ t != alpha_i, so with the row-major features F_k = vec((x_{i alpha_i} - x_it) z_
   F_S F_S^T lambda_S = 1, so the margins of the support tokens are 1 to rounding.
 * Nuclear:  min |W|_*  s.t. F vec(W) >= 1. Default: Burer-Monteiro, min (|K|^2 + |Q|^2)/2 with
   W = K Q^T (equal to |W|_* at the optimum when K, Q have >= rank(W) columns), by an augmented
-  Lagrangian with L-BFGS inner solves (numpy/scipy only). Optional: cvxpy + Clarabel (extra ``svm``).
+  Lagrangian with L-BFGS inner solves (numpy/scipy only). Optional: cvxpy + Clarabel
+  (extra ``svm``).
 """
 
 from __future__ import annotations
@@ -207,7 +208,9 @@ def att_svm(
         elif solver == "cvxpy":
             W = _nuclear_cvxpy(F, d)
         else:
-            raise ParticlesError(f"solver for norm 'nuc' must be 'bm', 'cvxpy' or 'auto', not {solver!r}")
+            raise ParticlesError(
+                f"solver for norm 'nuc' must be 'bm', 'cvxpy' or 'auto', not {solver!r}"
+            )
         # exact feasibility: rescale so the smallest margin is >= 1
         mmin = float(np.min(F @ W.ravel()))
         if not mmin > 0:
@@ -437,7 +440,7 @@ def svm_equivalence(
     W_gd = np.asarray(W_gd, dtype=float)
     if W_gd.shape != (data.d, data.d) or not np.all(np.isfinite(W_gd)):
         raise ParticlesError(f"W_gd must be a finite ({data.d}, {data.d}) array")
-    n, T, d = data.n, data.T, data.d
+    n, d = data.n, data.d
     s = softmax_probs(data, W_gd)
     O = s >= threshold
     top = np.argmax(s, axis=1)
@@ -478,7 +481,6 @@ def svm_equivalence(
     return SVMEquivalence(
         selected=O, W_fin=W_fin, W_dir=W_dir, R=R, W_eq=W_fin + R * W_dir, W_1token=W1
     )
-
 
 
 def solve_problem(

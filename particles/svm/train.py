@@ -14,7 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import ParticlesError
-from .model import LOSSES, AttentionData, _loss_grad, as_rng
+from .model import LOSSES, AttentionData, _kq_grad, _loss_grad, as_rng
 
 __all__ = ["TrainConfig", "TrainResult", "default_init", "train", "train_random"]
 
@@ -185,10 +185,9 @@ def train(
     losses = np.empty((nrec, S))
     j = 0
     eta = cfg.lr
+    scaled = cfg.normalized and cfg.exact_direction
     for k in tqdm(range(cfg.iters + 1), disable=not progress, desc=f"GD {cfg.param}", leave=False):
-        L, G, s = _loss_grad(b.X, b.Y, b.z, b.v, b.V, W, cfg.loss, scaled=False)
-        if cfg.normalized and cfg.exact_direction and k < cfg.iters:
-            G = _loss_grad(b.X, b.Y, b.z, b.v, b.V, W, cfg.loss, scaled=True)[1]
+        L, G, s = _loss_grad(b.X, b.Y, b.z, b.v, b.V, W, cfg.loss, scaled=scaled)
         if j < nrec and k == rec[j]:
             Ws[j], probs[j], losses[j] = W, s, L
             j += 1
@@ -199,8 +198,7 @@ def train(
                 G = G / (_norm(G) + _EPS)[:, None, None]
             W = W - eta * G
         else:
-            gK = G @ Q
-            gQ = G.transpose(0, 2, 1) @ K
+            gK, gQ = _kq_grad(G, K, Q)
             if cfg.normalized:
                 gK = gK / (_norm(gK) + _EPS)[:, None, None]
                 gQ = gQ / (_norm(gQ) + _EPS)[:, None, None]

@@ -1,0 +1,322 @@
+"""Tests of the Att-SVM module (SPEC B): model, gradients, GD, solvers, theory checks."""
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+from particles.errors import ParticlesError
+from particles.svm import (
+    AttentionData,
+    TrainConfig,
+    att_svm,
+    correlation,
+    forward,
+    local_optimality,
+    loss_and_grad,
+    loss_and_grad_kq,
+    make_data,
+    make_data_batch,
+    numerical_rank,
+    optimal_tokens,
+    regularization_path,
+    softmax_probs,
+    svm_equivalence,
+    svm_features,
+    token_scores,
+    train,
+)
+from particles.svm.model import _loss_grad
+
+
+# ---------------------------------------------------------------- model and data
+def test_make_data_matches_spec():
+    data = make_data(4, 5, 3, 7)
+    assert data.X.shape == (4, 5, 3) and data.Y.shape == (4,) and data.z.shape == (4, 3)
+    np.testing.assert_allclose(np.linalg.norm(data.X, axis=-1), 1, atol=1e-14)
+    np.testing.assert_allclose(np.linalg.norm(data.z, axis=-1), 1, atol=1e-14)
+    np.testing.assert_allclose(np.linalg.norm(data.v), 1, atol=1e-14)
+    assert set(np.unique(data.Y)) <= {-1.0, 1.0}
+    again = make_data(4, 5, 3, 7)
+    np.testing.assert_array_equal(again.X, data.X)
+    sa = make_data(4, 5, 3, 7, self_attention=True, attn_idx=2)
+    np.testing.assert_array_equal(sa.z, sa.X[:, 2])
+    batch = make_data_batch(4, 5, 3, [7, 8])
+    np.testing.assert_array_equal(batch[0].X, data.X)
+
+
+def test_forward_by_hand():
+    data = make_data(3, 4, 5, 1)
+    W = np.random.default_rng(0).standard_normal((5, 5))
+    for i in range(3):
+        a = data.X[i] @ W @ data.z[i]
+        s = np.exp(a - a.max())
+        s /= s.sum()
+        f = data.v @ data.X[i].T @ s
+        np.testing.assert_allclose(forward(data, W)[i], f, rtol=1e-13)
+        np.testing.assert_allclose(softmax_probs(data, W)[i], s, rtol=1e-13)
+    g = token_scores(data)
+    np.testing.assert_allclose(g, data.Y[:, None] * (data.X @ data.v))
+    np.testing.assert_array_equal(optimal_tokens(data), g.argmax(1))
+
+
+def _fd_grad(fun, W, h=1e-6):
+    G = np.zeros_like(W)
+    for idx in np.ndindex(W.shape):
+        E = np.zeros_like(W)
+        E[idx] = h
+        G[idx] = (fun(W + E) - fun(W - E)) / (2 * h)
+    return G
+
+
+@pytest.mark.parametrize("loss", ["logistic", "exp", "linear"])
+@pytest.mark.parametrize("head", ["linear", "relu"])
+def test_gradient_matches_finite_differences(loss, head):
+    data = make_data(3, 4, 3, 2, head=head)
+    W = np.random.default_rng(1).standard_normal((3, 3))
+    L, G = loss_and_grad(data, W, loss)
+    Gfd = _fd_grad(lambda w: loss_and_grad(data, w, loss)[0], W)
+    np.testing.assert_allclose(G, Gfd, rtol=1e-6, atol=1e-9)
+
+
+def test_kq_gradient_matches_finite_differences():
+    data = make_data(3, 4, 3, 3)
+    g = np.random.default_rng(2)
+    K, Q = g.standard_normal((3, 2)), g.standard_normal((3, 2))
+    _, gK, gQ = loss_and_grad_kq(data, K, Q)
+    np.testing.assert_allclose(
+        gK, _fd_grad(lambda k: loss_and_grad_kq(data, k, Q)[0], K), rtol=1e-6, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        gQ, _fd_grad(lambda q: loss_and_grad_kq(data, K, q)[0], Q), rtol=1e-6, atol=1e-9
+    )
+
+
+def test_scaled_gradient_keeps_direction_when_gradient_underflows():
+    data = make_data(4, 5, 6, 0).as_batch()
+    W = att_svm(data[0]).W
+    args = (data.X, data.Y, data.z, data.v, None)
+    _, G, _ = _loss_grad(*args, 3 * W[None], "logistic")
+    _, Gs, _ = _loss_grad(*args, 3 * W[None], "logistic", scaled=True)
+    assert correlation(G[0], Gs[0]) > 1 - 1e-12
+    # at 1000 |W^mm| every non-selected probability underflows: G == 0 but the direction is kept
+    _, G, _ = _loss_grad(*args, 1000 * W[None], "logistic")
+    _, Gs, _ = _loss_grad(*args, 1000 * W[None], "logistic", scaled=True)
+    assert np.linalg.norm(G) < 1e-300 and np.isfinite(Gs).all() and np.linalg.norm(Gs) > 1e-3
+
+
+def test_bad_input_is_clear():
+    data = make_data(3, 4, 5, 0)
+    with pytest.raises(ParticlesError, match="z has shape"):
+        AttentionData(X=data.X, Y=data.Y, z=data.z[:, :4], v=data.v)
+    with pytest.raises(ParticlesError, match="Y has shape"):
+        AttentionData(X=data.X, Y=data.Y[:2], z=data.z, v=data.v)
+    X = data.X.copy()
+    X[0, 0, 0] = np.nan
+    with pytest.raises(ParticlesError, match="NaN"):
+        AttentionData(X=X, Y=data.Y, z=data.z, v=data.v)
+    with pytest.raises(ParticlesError, match="labels"):
+        AttentionData(X=data.X, Y=data.Y * 2, z=data.z, v=data.v)
+    with pytest.raises(ParticlesError, match="W has shape"):
+        loss_and_grad(data, np.zeros((4, 4)))
+    with pytest.raises(ParticlesError, match="alpha"):
+        att_svm(data, [0, 1])
+    with pytest.raises(ParticlesError, match="alpha"):
+        att_svm(data, [0, 1, 9])
+    with pytest.raises(ParticlesError, match="param"):
+        TrainConfig(param="V")
+    with pytest.raises(ParticlesError, match="lr"):
+        TrainConfig(lr=-1)
+
+
+# ---------------------------------------------------------------- training
+def test_batched_training_equals_single_runs():
+    batch = make_data_batch(3, 4, 5, [0, 1])
+    cfg = TrainConfig(param="KQ", iters=50, record_every=25)
+    rngs = [np.random.default_rng([s, 2]) for s in (0, 1)]
+    rb = train(batch, cfg, rng=rngs)
+    for b in range(2):
+        rs = train(batch[b], cfg, rng=np.random.default_rng([b, 2]))
+        np.testing.assert_allclose(rb.Ws[:, b], rs.Ws, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(rb.probs[:, b], rs.probs, rtol=1e-12, atol=1e-13)
+    assert rb.iters.tolist() == [0, 25, 50]
+
+
+def test_normalised_gd_step_length_and_plain_gd_descends():
+    data = make_data(3, 4, 5, 0)
+    r = train(data, TrainConfig(iters=20, record_every=1), rng=0)
+    steps = np.linalg.norm(np.diff(r.Ws, axis=0), axis=(1, 2))
+    np.testing.assert_allclose(steps, 0.1, rtol=1e-12)
+    r = train(data, TrainConfig(iters=200, lr=0.5, normalized=False, record_every=50), rng=0)
+    assert np.all(np.diff(r.losses) < 0)
+
+
+def test_gd_converges_to_the_svm_of_the_selected_tokens():
+    """SPEC B §A9 items 2 and 6: W-param GD -> W^mm_alpha with alpha locally optimal."""
+    seeds = [1, 2]
+    data = make_data_batch(6, 8, 10, seeds)
+    rngs = [np.random.default_rng([s, 2]) for s in seeds]
+    rW = train(data, TrainConfig(iters=2000, record_every=2000), rng=rngs)
+    for b in range(len(seeds)):
+        alpha = rW.selected[b]
+        loc = local_optimality(data[b], alpha)
+        assert loc.locally_optimal
+        assert rW.probs[-1, b].max(-1).min() > 1 - 1e-6
+        assert correlation(rW.W[b], loc.solution.W) > 0.99
+        nuc = att_svm(data[b], alpha, norm="nuc").W
+        assert correlation(rW.W[b], nuc) < 0.97  # cross-correlation clearly below 1
+
+
+# ---------------------------------------------------------------- Att-SVM solvers
+def _dual_lbfgs(F):
+    """SPEC B §A9 item 1(a): max sum(l) - |F^T l|^2 / 2, l >= 0, by L-BFGS-B."""
+    G = F @ F.T
+
+    def fg(lam):
+        Gl = G @ lam
+        return 0.5 * lam @ Gl - lam.sum(), Gl - 1
+
+    m = len(F)
+    r = minimize(
+        fg,
+        np.zeros(m),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0, None)] * m,
+        options={"gtol": 1e-14, "ftol": 1e-16, "maxiter": 20000},
+    )
+    return F.T @ r.x
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_frobenius_svm_matches_independent_solvers(seed):
+    sk = pytest.importorskip("sklearn.svm")
+    n, T, d = 6, 8, 10
+    data = make_data(n, T, d, seed)
+    sol = att_svm(data)
+    F, idx = svm_features(data)
+    # KKT: W = sum lambda_k A_k, lambda >= 0, margins >= 1, complementary slackness
+    lam = sol.dual[idx[:, 0], idx[:, 1]]
+    np.testing.assert_allclose(F.T @ lam, sol.W.ravel(), atol=1e-10)
+    marg = F @ sol.W.ravel()
+    assert lam.min() >= 0 and marg.min() > 1 - 1e-10
+    np.testing.assert_allclose(lam * (marg - 1), 0, atol=1e-9)
+    np.testing.assert_allclose(sol.margins[idx[:, 0], idx[:, 1]], marg, rtol=1e-12)
+    # independent solvers on the outer-product features
+    Xs = np.vstack([F, -F])
+    ys = np.r_[np.ones(len(F)), -np.ones(len(F))]
+    svc = sk.SVC(kernel="linear", C=1e8, tol=1e-10).fit(Xs, ys)
+    assert abs(svc.intercept_[0]) < 1e-3
+    assert correlation(sol.W, svc.coef_.reshape(d, d)) > 0.999999
+    lin = sk.LinearSVC(fit_intercept=False, loss="hinge", C=1e6, tol=1e-10, max_iter=200000)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lin.fit(Xs, ys)
+    assert correlation(sol.W, lin.coef_.reshape(d, d)) > 0.99999
+    assert correlation(sol.W, _dual_lbfgs(F).reshape(d, d)) > 0.999999
+    np.testing.assert_allclose(np.linalg.norm(_dual_lbfgs(F)), sol.objective, rtol=1e-6)
+
+
+def test_infeasible_alpha_is_reported():
+    data = make_data(3, 4, 5, 0)
+    X = data.X.copy()
+    X[0, 1] = X[0, 0]  # token 1 duplicates token 0: alpha_0 = 0 cannot beat it
+    tied = AttentionData(X=X, Y=data.Y, z=data.z, v=data.v)
+    with pytest.raises(ParticlesError, match="infeasible"):
+        att_svm(tied, [0, 0, 0])
+    with pytest.raises(ParticlesError, match="infeasible"):
+        att_svm(tied, [0, 0, 0], norm="nuc")
+    # d = 1: unit tokens are +-1, so some sequence has tied tokens or an unseparable middle
+    with pytest.raises(ParticlesError, match="infeasible"):
+        att_svm(make_data(5, 5, 1, 0))
+    # collinear tokens: the middle one of three can never have the strictly largest logit
+    X = np.zeros((1, 3, 2))
+    X[0, :, 0] = [-1.0, 0.0, 1.0]
+    line = AttentionData(X=X, Y=np.ones(1), z=np.array([[1.0, 0.0]]), v=np.array([0.0, 1.0]))
+    with pytest.raises(ParticlesError, match="infeasible"):
+        att_svm(line, [1])
+    assert att_svm(line, [2]).objective == pytest.approx(1.0)
+
+
+def test_rank_of_svm_solutions():
+    """SPEC B §A9 item 4: rank(W^mm) = min(n, d); nuclear rank lower when d >= n."""
+    for n, T, d in [(5, 5, 10), (5, 5, 3), (4, 6, 8)]:
+        data = make_data(n, T, d, 0)
+        fro = att_svm(data)
+        nuc = att_svm(data, norm="nuc")
+        assert numerical_rank(fro.W) == min(n, d)
+        assert nuc.objective <= np.linalg.svd(fro.W, compute_uv=False).sum() + 1e-9
+        assert nuc.margins[nuc.margins != 0].min() >= 1 - 1e-12
+        if d >= n:
+            assert numerical_rank(nuc.W) < numerical_rank(fro.W)
+    assert numerical_rank(np.diag([1.0, 1e-3, 1e-6])) == 2
+    assert numerical_rank(np.diag([1.0, 1e-3, 1e-6]), rtol=1e-7) == 3
+
+
+def test_nuclear_bm_matches_cvxpy():
+    """SPEC B §A9 item 7: Burer-Monteiro optimum equals the conic (Clarabel) solution."""
+    pytest.importorskip("cvxpy")
+    for seed in (0, 1):
+        data = make_data(5, 5, 6, seed)
+        bm = att_svm(data, norm="nuc", solver="bm")
+        cv = att_svm(data, norm="nuc", solver="cvxpy")
+        np.testing.assert_allclose(bm.objective, cv.objective, rtol=1e-6)
+        assert correlation(bm.W, cv.W) > 0.9999
+        assert numerical_rank(bm.W) == numerical_rank(cv.W)
+
+
+def test_local_optimality_test():
+    data = make_data(6, 8, 10, 0)
+    assert local_optimality(data).locally_optimal  # opt always passes
+    g = token_scores(data)
+    worst = g.argmin(1)  # the lowest-score tokens: every support neighbour beats them
+    loc = local_optimality(data, worst)
+    assert not loc.locally_optimal
+    assert loc.beaten.any() and np.all(loc.neighbours[loc.beaten])
+    # neighbours are exactly the tokens with positive multipliers (generic data)
+    assert np.array_equal(loc.neighbours, loc.solution.dual > 1e-12)
+
+
+def test_regularization_path_approaches_svm_direction():
+    """SPEC B §A9 item 3: corr(W_R, W^mm) increases with R and approaches 1."""
+    data = make_data(4, 5, 6, 0)
+    fro = att_svm(data)
+    R = np.array([1, 2, 5, 10, 20, 50.0])
+    c = correlation(regularization_path(data, R, rng=0), fro.W)
+    assert np.all(np.diff(c) > 0) and c[-1] > 0.99
+    nuc = att_svm(data, norm="nuc")
+    c = correlation(regularization_path(data, [2.0, 20.0, 100.0], param="KQ", rng=0), nuc.W)
+    assert np.all(np.diff(c) > 0) and c[-1] > 0.99
+
+
+def test_svm_equivalence_pieces():
+    """SPEC B §A5: W_fin reproduces the log-ratios inside O, W_dir is orthogonal to S_fin and
+    separates O from the rest, and W_eq is the best fit of the GD iterate."""
+    data = make_data_batch(3, 4, 6, range(30), head="relu")
+    r = train(data, TrainConfig(iters=1000, record_every=1000), rng=list(range(30)))
+    done = 0
+    for b in range(30):
+        s = r.probs[-1, b]
+        if np.any((s > 1e-6) & (s <= 1e-3)) or (s >= 1e-3).sum(1).max() < 2 or s.min() > 1e-6:
+            continue
+        db = data[b]
+        eq = svm_equivalence(db, r.W[b])
+        a = db.X @ (eq.W_fin @ db.z[..., None])[..., 0][..., None]
+        a = a[..., 0]
+        for i in range(3):
+            O = np.flatnonzero(eq.selected[i])
+            ratios = np.log(s[i, O][:, None] / s[i, O][None, :])
+            np.testing.assert_allclose(a[i, O][:, None] - a[i, O][None, :], ratios, atol=1e-8)
+            ad = db.X[i] @ eq.W_dir @ db.z[i]
+            np.testing.assert_allclose(ad[O] - ad[O[0]], 0, atol=1e-9)
+            notO = np.flatnonzero(~eq.selected[i])
+            if notO.size:
+                assert (ad[O].min() - ad[notO].max()) >= 1 - 1e-8
+        assert abs(np.sum(eq.W_fin * eq.W_dir)) < 1e-8 * np.linalg.norm(eq.W_dir) ** 2 + 1e-10
+        res = np.linalg.norm(r.W[b] - eq.W_eq)
+        assert res <= np.linalg.norm(r.W[b] - eq.W_fin - 1.01 * eq.R * eq.W_dir)
+        assert 1 - correlation(r.W[b], eq.W_eq) < 1 - correlation(r.W[b], eq.W_dir)
+        done += 1
+    assert done >= 2

@@ -1,0 +1,152 @@
+"""CLI and figure-script tests of the Att-SVM module (tiny sizes)."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from particles.io import load_npz
+from particles.svm import AttentionData, att_svm, correlation
+
+FIG = Path(__file__).resolve().parents[1] / "figures"
+
+
+def _run(args):
+    return CliRunner().invoke(main, ["svm", *args])
+
+
+def test_train_and_solve_files(tmp_path):
+    out = tmp_path / "svm.npz"
+    r = _run(
+        [
+            "train",
+            "--n",
+            "3",
+            "--T",
+            "4",
+            "--d",
+            "5",
+            "--iters",
+            "300",
+            "--seed",
+            "0",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert r.exit_code == 0, r.output
+    a, meta = load_npz(out, "svm_train")
+    assert a["X"].shape == (3, 4, 5) and a["Y"].shape == (3,) and a["z"].shape == (3, 5)
+    assert a["v"].shape == (5,) and a["W"].shape == (5, 5)
+    assert meta["seed"] == 0 and meta["param"] == "W"
+    data = AttentionData(X=a["X"], Y=a["Y"], z=a["z"], v=a["v"])
+    # convention logits = X W z: the stored softmax is softmax(X W z)
+    logit = np.einsum("ntd,de,ne->nt", a["X"], a["W"], a["z"])
+    s = np.exp(logit - logit.max(1, keepdims=True))
+    np.testing.assert_allclose(s / s.sum(1, keepdims=True), a["probs"][-1], rtol=1e-10)
+
+    out2 = tmp_path / "s.npz"
+    r = _run(["solve", "--data", str(out), "--alpha", "selected", "--out", str(out2)])
+    assert r.exit_code == 0, r.output
+    b, m2 = load_npz(out2, "svm_solve")
+    np.testing.assert_array_equal(b["alpha"], a["alpha"])
+    np.testing.assert_allclose(b["W"], att_svm(data, a["alpha"]).W)
+    assert correlation(a["W"], b["W"]) > 0.9
+
+    out3 = tmp_path / "n.npz"
+    r = _run(
+        [
+            "solve",
+            "--n",
+            "3",
+            "--T",
+            "4",
+            "--d",
+            "5",
+            "--seed",
+            "0",
+            "--norm",
+            "nuc",
+            "--out",
+            str(out3),
+        ]
+    )
+    assert r.exit_code == 0, r.output
+    c, m3 = load_npz(out3, "svm_solve")
+    assert m3["norm"] == "nuc" and m3["rank"] <= 3
+    np.testing.assert_allclose(c["X"], a["X"])  # same seed, same data
+
+    r = _run(
+        [
+            "train",
+            "--n",
+            "3",
+            "--T",
+            "4",
+            "--d",
+            "5",
+            "--iters",
+            "20",
+            "--param",
+            "KQ",
+            "--self-attention",
+            "--out",
+            str(tmp_path / "kq.npz"),
+            "--quiet",
+        ]
+    )
+    assert r.exit_code == 0, r.output
+    k, _ = load_npz(tmp_path / "kq.npz")
+    np.testing.assert_allclose(k["K"] @ k["Q"].T, k["W"], rtol=1e-12)
+    np.testing.assert_array_equal(k["z"], k["X"][:, 0])
+
+
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        (["solve", "--d", "2", "--out", "x.npz"], "infeasible"),
+        (["solve", "--d", "10", "--alpha", "0,1", "--out", "x.npz"], "alpha"),
+        (["solve", "--d", "10", "--alpha", "a,b", "--out", "x.npz"], "alpha"),
+        (["solve", "--alpha", "selected", "--out", "x.npz"], "--data"),
+        (["solve", "--data", "missing.npz", "--out", "x.npz"], "no such file"),
+        (["train", "--iters", "-1", "--out", "x.npz", "--quiet"], "iters"),
+        (["train", "--T", "1", "--out", "x.npz", "--quiet"], "T must be"),
+        (["train", "--out", "x.txt", "--iters", "1", "--quiet"], ".npz"),
+    ],
+)
+def test_bad_input_one_line_error(tmp_path, monkeypatch, args, msg):
+    monkeypatch.chdir(tmp_path)
+    r = _run(args)
+    assert r.exit_code != 0
+    assert msg in r.output
+    assert "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_help_lists_commands():
+    r = _run(["--help"])
+    assert r.exit_code == 0
+    for cmd in ("train", "solve", "figure"):
+        assert cmd in r.output
+
+
+def test_figure_command_quick(tmp_path):
+    r = _run(["figure", "E5", "--outdir", str(tmp_path), "--quick", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "svm_e5_global_vs_local.png").stat().st_size > 0
+    r = _run(["figure", "E9", "--outdir", str(tmp_path)])
+    assert r.exit_code != 0
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in FIG.glob("svm_*.py")))
+def test_figure_scripts_quick(tmp_path, script):
+    spec = importlib.util.spec_from_file_location(script[:-3], FIG / script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    png = mod.main(tmp_path, quick=True)
+    assert png.exists() and png.with_suffix(".npz").exists()
+    load_npz(png.with_suffix(".npz"), "svm_figure")
