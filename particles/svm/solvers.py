@@ -204,7 +204,7 @@ def att_svm(
         if solver == "auto":
             solver = "bm"
         if solver == "bm":
-            W = _nuclear_bm(F, d, wf.reshape(d, d), tol=tol, maxiter=maxiter)
+            W = _nuclear_bm(F, d, wf.reshape(d, d), rank=data.n, tol=tol, maxiter=maxiter)
         elif solver == "cvxpy":
             W = _nuclear_cvxpy(F, d)
         else:
@@ -224,23 +224,27 @@ def att_svm(
     )
 
 
-def _nuclear_bm(F, d, W0, *, tol=1e-8, maxiter=100, rho=10.0) -> np.ndarray:
+def _nuclear_bm(F, d, W0, *, rank=None, tol=1e-8, maxiter=100, rho=10.0) -> np.ndarray:
     """min (|K|^2+|Q|^2)/2 s.t. F vec(K Q^T) >= 1 by an augmented Lagrangian (Burer-Monteiro).
 
-    Started from the Frobenius solution's balanced factors (feasible). Inner problems by L-BFGS
+    K, Q are d x r with r = min(d, rank): the optimum has rank <= n (its singular vectors are
+    the top ones of the dual certificate sum_k lambda_k A_k, a rank-<=n matrix), so ``rank=n``
+    loses nothing. Started from the Frobenius solution's balanced factors (feasible). Inner problems by L-BFGS
     with the analytic gradient; multipliers mu_k >= 0 updated as max(0, mu + rho c).
     """
     U, s, Vt = np.linalg.svd(W0)
-    K = U * np.sqrt(s)
-    Q = Vt.T * np.sqrt(s)
+    r = min(d, rank) if rank else d
+    K = U[:, :r] * np.sqrt(s[:r])
+    Q = Vt[:r].T * np.sqrt(s[:r])
     m = F.shape[0]
+    nv = d * r
     mu = np.zeros(m)
     theta = np.concatenate([K.ravel(), Q.ravel()])
     prev_viol = np.inf
 
     def fg(th, mu, rho):
-        K = th[: d * d].reshape(d, d)
-        Q = th[d * d :].reshape(d, d)
+        K = th[:nv].reshape(d, r)
+        Q = th[nv:].reshape(d, r)
         c = 1.0 - F @ (K @ Q.T).ravel()
         w = np.maximum(0.0, mu + rho * c)
         val = 0.5 * (th @ th) + (w @ w - mu @ mu) / (2 * rho)
@@ -250,7 +254,7 @@ def _nuclear_bm(F, d, W0, *, tol=1e-8, maxiter=100, rho=10.0) -> np.ndarray:
         return val, np.concatenate([gK.ravel(), gQ.ravel()])
 
     for _ in range(maxiter):
-        r = minimize(
+        res = minimize(
             fg,
             theta,
             args=(mu, rho),
@@ -258,9 +262,9 @@ def _nuclear_bm(F, d, W0, *, tol=1e-8, maxiter=100, rho=10.0) -> np.ndarray:
             method="L-BFGS-B",
             options={"maxiter": 2000, "gtol": 1e-12, "ftol": 1e-15, "maxcor": 30},
         )
-        theta = r.x
-        K = theta[: d * d].reshape(d, d)
-        Q = theta[d * d :].reshape(d, d)
+        theta = res.x
+        K = theta[:nv].reshape(d, r)
+        Q = theta[nv:].reshape(d, r)
         c = 1.0 - F @ (K @ Q.T).ravel()
         mu_new = np.maximum(0.0, mu + rho * c)
         viol = float(np.max(np.maximum(c, 0.0)))
@@ -271,8 +275,8 @@ def _nuclear_bm(F, d, W0, *, tol=1e-8, maxiter=100, rho=10.0) -> np.ndarray:
         if viol > 0.25 * prev_viol:
             rho = min(rho * 10.0, 1e6)
         prev_viol = viol
-    K = theta[: d * d].reshape(d, d)
-    Q = theta[d * d :].reshape(d, d)
+    K = theta[:nv].reshape(d, r)
+    Q = theta[nv:].reshape(d, r)
     return K @ Q.T
 
 
