@@ -5,7 +5,7 @@ Parameters (SPEC B §A8 E2): n=6, T=8, d=10, cross-attention, seeds 0..99, defau
 uniform(+-1/sqrt(d)) for W, K, Q; 2000 normalised GD steps, lr 0.1, logistic loss. alpha = argmax
 of the final softmax. (a) mean_i max_t s_it; (b) corr(W(k), W^mm_alpha) for W and
 corr(W_KQ(k), W^mm_{*,alpha}) for (K,Q) (plus the cross-correlations, dotted); mean +- std over
-runs, first 1000 iterations shown (all 2000 in the npz).
+runs; all 2000 iterations shown (the paper shows the first 1000).
 
 Run: ``python figures/svm_e2_local_convergence.py [--quick] [--outdir DIR]``
 (or ``particles svm figure E2``).

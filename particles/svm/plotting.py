@@ -74,7 +74,7 @@ def _band(ax, x, y, color, label, ls="-"):
     ax.fill_between(x, m - s, m + s, color=color, alpha=0.2, lw=0)
 
 
-def plot_e2(axes, a: dict, xmax: int | None = 1000) -> None:
+def plot_e2(axes, a: dict, xmax: int | None = None) -> None:
     """E2: (a) mean max softmax probability, (b) correlation with the SVM targets; mean +- std."""
     it = a["iters"]
     keep = it <= (xmax if xmax is not None else it[-1])
