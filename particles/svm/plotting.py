@@ -165,4 +165,4 @@ def plot_e5(ax, a: dict) -> None:
     ax.set_xlabel("d")
     ax.set_ylabel("fraction of GD runs")
     ax.set_ylim(0, 1)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8)
