@@ -320,3 +320,28 @@ def test_svm_equivalence_pieces():
         assert 1 - correlation(r.W[b], eq.W_eq) < 1 - correlation(r.W[b], eq.W_dir)
         done += 1
     assert done >= 2
+
+
+def test_classify_run_global_local_neither():
+    from particles.svm.experiments import classify_run
+
+    data = make_data(6, 8, 10, 0)
+    opt = optimal_tokens(data)
+    assert classify_run(data, 7 * att_svm(data).W, opt)[0] == 0
+    local = np.array([5, 7, 4, 7, 0, 4])  # GD's choice for seed 0 (E2): differs from opt at i=3
+    assert not np.array_equal(local, opt)
+    assert classify_run(data, att_svm(data, local).W, local)[0] == 1
+    worst = token_scores(data).argmin(1)
+    assert classify_run(data, att_svm(data, worst).W, worst)[0] == 2
+    assert classify_run(data, att_svm(data, local).W, opt)[0] == 2  # wrong direction
+
+
+def test_exact_direction_keeps_moving_after_underflow():
+    """The authors' G/(|G| + eps) freezes once G underflows; the exact direction does not."""
+    data = make_data(4, 5, 6, 0)
+    W0 = 400 * att_svm(data).W / att_svm(data).objective
+    for exact, moves in ((True, True), (False, False)):
+        cfg = TrainConfig(iters=5, record_every=5, exact_direction=exact)
+        r = train(data, cfg, init=W0)
+        step = np.linalg.norm(r.W - W0)
+        assert (step > 0.49) == moves

@@ -229,8 +229,9 @@ def _nuclear_bm(F, d, W0, *, rank=None, tol=1e-8, maxiter=100, rho=10.0) -> np.n
 
     K, Q are d x r with r = min(d, rank): the optimum has rank <= n (its singular vectors are
     the top ones of the dual certificate sum_k lambda_k A_k, a rank-<=n matrix), so ``rank=n``
-    loses nothing. Started from the Frobenius solution's balanced factors (feasible). Inner problems by L-BFGS
-    with the analytic gradient; multipliers mu_k >= 0 updated as max(0, mu + rho c).
+    loses nothing. Started from the Frobenius solution's balanced factors (feasible). Inner
+    problems by L-BFGS with the analytic gradient; multipliers mu_k >= 0 updated as
+    max(0, mu + rho c).
     """
     U, s, Vt = np.linalg.svd(W0)
     r = min(d, rank) if rank else d
