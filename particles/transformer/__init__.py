@@ -1,0 +1,1 @@
+"""Real pretrained Transformers in numpy, layer by layer (SPEC Part D)."""
