@@ -140,10 +140,12 @@ def multi_head_attention(x, wq, bq, wk, bk, wv, bv, wo, bo, n_heads: int, *, mas
         raise ParticlesError(f"projection width {hdk} is not divisible by {n_heads} heads")
     dk = hdk // n_heads
     scale = 1.0 / np.sqrt(dk) if scale is None else scale
-    q = linear(x, wq, bq).reshape(n, n_heads, dk).transpose(1, 0, 2)
-    k = linear(x, wk, bk).reshape(n, n_heads, dk).transpose(1, 0, 2)
-    v = linear(x, wv, bv).reshape(n, n_heads, -1).transpose(1, 0, 2)
-    a = softmax(scale * (q @ k.transpose(0, 2, 1)), None if mask is None else mask[None])
+    # contiguous (H, n, d_k) stacks, so that the batched products go to BLAS
+    heads = lambda y: np.ascontiguousarray(y.reshape(n, n_heads, -1).transpose(1, 0, 2))
+    q = heads(linear(x, wq, bq))
+    kt = np.ascontiguousarray(heads(linear(x, wk, bk)).transpose(0, 2, 1))
+    v = heads(linear(x, wv, bv))
+    a = softmax(scale * (q @ kt), None if mask is None else mask[None])
     ctx = (a @ v).transpose(1, 0, 2).reshape(n, -1)
     out = linear(ctx, wo, bo)
     return (out, a) if return_attention else out
