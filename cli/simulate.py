@@ -227,9 +227,10 @@ def info(path, delta, as_json):
       particles info run.npz
     """
     import particles as pt
-    from particles.clusters import count_clusters
 
     traj = pt.Trajectory.load(path)
+    from particles.clusters import count_clusters
+
     x = traj.final
     rec = {
         "file": str(path),
