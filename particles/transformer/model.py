@@ -21,8 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError
-from .layers import activation, attention_mask, layer_norm, multi_head_attention, rms_norm
-from .layers import sinusoidal_encoding
+from .layers import (
+    activation,
+    attention_mask,
+    layer_norm,
+    multi_head_attention,
+    rms_norm,
+    sinusoidal_encoding,
+)
 from .safetensors import read_safetensors
 
 _NORMS = ("layernorm", "rmsnorm")
@@ -68,7 +74,9 @@ class EncoderConfig:
         if self.norm not in _NORMS:
             raise ParticlesError(f"config: norm must be one of {_NORMS}, got {self.norm!r}")
         if self.norm_position not in ("post", "pre"):
-            raise ParticlesError(f"config: norm_position must be 'post' or 'pre', got {self.norm_position!r}")
+            raise ParticlesError(
+                f"config: norm_position must be 'post' or 'pre', got {self.norm_position!r}"
+            )
         if self.position not in ("learned", "sinusoidal", "none"):
             raise ParticlesError(f"config: unknown position encoding {self.position!r}")
         activation(self.activation)
@@ -110,8 +118,24 @@ class EncoderConfig:
         return cls(**kw)
 
 
-_LAYER_KEYS = ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo", "n1_w", "n1_b",
-               "w1", "b1", "w2", "b2", "n2_w", "n2_b")
+_LAYER_KEYS = (
+    "wq",
+    "bq",
+    "wk",
+    "bk",
+    "wv",
+    "bv",
+    "wo",
+    "bo",
+    "n1_w",
+    "n1_b",
+    "w1",
+    "b1",
+    "w2",
+    "b2",
+    "n2_w",
+    "n2_b",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,12 +174,17 @@ class LayerWeights:
                 object.__setattr__(self, f.name, a)
         d = self.wq.shape[1]
         checks = {
-            "wk": (self.wq.shape[0], d), "wv": (self.wv.shape[0], d), "wo": (d, self.wv.shape[0]),
-            "w1": (self.w1.shape[0], d), "w2": (d, self.w1.shape[0]),
+            "wk": (self.wq.shape[0], d),
+            "wv": (self.wv.shape[0], d),
+            "wo": (d, self.wv.shape[0]),
+            "w1": (self.w1.shape[0], d),
+            "w2": (d, self.w1.shape[0]),
         }
         for k, shp in checks.items():
             if getattr(self, k).shape != shp:
-                raise ParticlesError(f"layer weight {k} has shape {getattr(self, k).shape}, expected {shp}")
+                raise ParticlesError(
+                    f"layer weight {k} has shape {getattr(self, k).shape}, expected {shp}"
+                )
 
 
 def _norm(x, w, b, cfg: EncoderConfig):
@@ -164,8 +193,9 @@ def _norm(x, w, b, cfg: EncoderConfig):
     return layer_norm(x, w, b, cfg.eps)
 
 
-def encoder_layer(x, lw: LayerWeights, cfg: EncoderConfig, *, mask=None,
-                  return_attention: bool = False):
+def encoder_layer(
+    x, lw: LayerWeights, cfg: EncoderConfig, *, mask=None, return_attention: bool = False
+):
     """One encoder layer on ``x`` ``(n, d)``; returns the new ``(n, d)`` (and ``A (H, n, n)``).
 
     post-LN: ``y = N1(x + MHA(x))``, ``out = N2(y + FFN(y))``;
@@ -186,8 +216,9 @@ def encoder_layer(x, lw: LayerWeights, cfg: EncoderConfig, *, mask=None,
         y = _norm(x + a, lw.n1_w, lw.n1_b, cfg)
         out = _norm(y + ffn(y), lw.n2_w, lw.n2_b, cfg)
     else:
-        a, att = multi_head_attention(_norm(x, lw.n1_w, lw.n1_b, cfg), *attn_args, mask=mask,
-                                      return_attention=True)
+        a, att = multi_head_attention(
+            _norm(x, lw.n1_w, lw.n1_b, cfg), *attn_args, mask=mask, return_attention=True
+        )
         y = x + a
         out = y + ffn(_norm(y, lw.n2_w, lw.n2_b, cfg))
     return (out, att) if return_attention else out
@@ -255,7 +286,11 @@ class Encoder:
         elif c.position == "sinusoidal":
             x = x + sinusoidal_encoding(n, x.shape[1])
         if self.token_type_embeddings is not None:
-            tt = np.zeros(n, dtype=np.int64) if token_type_ids is None else np.asarray(token_type_ids)
+            tt = (
+                np.zeros(n, dtype=np.int64)
+                if token_type_ids is None
+                else np.asarray(token_type_ids)
+            )
             x = x + self.token_type_embeddings[tt]
         if self.emb_norm_w is not None:
             x = _norm(x, self.emb_norm_w, self.emb_norm_b, c)
@@ -279,9 +314,18 @@ class Encoder:
             raise ParticlesError(f"repeat layer {rep} out of range 0..{L - 1}")
         return [k if k < L else rep for k in range(depth)]
 
-    def hidden_states(self, ids, *, depth: int | None = None, repeat: int | None = None,
-                      valid=None, token_type_ids=None, causal: bool | None = None,
-                      return_attention: bool = False, progress: bool = False):
+    def hidden_states(
+        self,
+        ids,
+        *,
+        depth: int | None = None,
+        repeat: int | None = None,
+        valid=None,
+        token_type_ids=None,
+        causal: bool | None = None,
+        return_attention: bool = False,
+        progress: bool = False,
+    ):
         """Every layer's hidden states for one sequence.
 
         **Arguments:** ``ids`` ``(n,)``; ``depth``: number of layers to apply (default: the
@@ -305,8 +349,9 @@ class Encoder:
 
             it = tqdm(sched, desc="layers", leave=False)
         for k, li in enumerate(it):
-            res = encoder_layer(x, self.layer(li), self.config, mask=mask,
-                                return_attention=return_attention)
+            res = encoder_layer(
+                x, self.layer(li), self.config, mask=mask, return_attention=return_attention
+            )
             if return_attention:
                 x, attn[k] = res
             else:
@@ -326,7 +371,7 @@ def _strip_prefix(tensors: dict, prefixes=("bert.", "albert.", "roberta.", "elec
     for k, v in tensors.items():
         for p in prefixes:
             if k.startswith(p):
-                k = k[len(p):]
+                k = k[len(p) :]
                 break
         out[k] = v
     return out
@@ -345,32 +390,52 @@ def _bert_layers(t, cfg, where):
     for i in range(cfg.num_layers):
         p = f"encoder.layer.{i}."
         g = lambda k, o=False: _get(t, p + k, where, o)  # noqa: B023
-        layers.append(LayerWeights(
-            wq=g("attention.self.query.weight"), bq=g("attention.self.query.bias", True),
-            wk=g("attention.self.key.weight"), bk=g("attention.self.key.bias", True),
-            wv=g("attention.self.value.weight"), bv=g("attention.self.value.bias", True),
-            wo=g("attention.output.dense.weight"), bo=g("attention.output.dense.bias", True),
-            n1_w=g("attention.output.LayerNorm.weight"), n1_b=g("attention.output.LayerNorm.bias", True),
-            w1=g("intermediate.dense.weight"), b1=g("intermediate.dense.bias", True),
-            w2=g("output.dense.weight"), b2=g("output.dense.bias", True),
-            n2_w=g("output.LayerNorm.weight"), n2_b=g("output.LayerNorm.bias", True),
-        ))
+        layers.append(
+            LayerWeights(
+                wq=g("attention.self.query.weight"),
+                bq=g("attention.self.query.bias", True),
+                wk=g("attention.self.key.weight"),
+                bk=g("attention.self.key.bias", True),
+                wv=g("attention.self.value.weight"),
+                bv=g("attention.self.value.bias", True),
+                wo=g("attention.output.dense.weight"),
+                bo=g("attention.output.dense.bias", True),
+                n1_w=g("attention.output.LayerNorm.weight"),
+                n1_b=g("attention.output.LayerNorm.bias", True),
+                w1=g("intermediate.dense.weight"),
+                b1=g("intermediate.dense.bias", True),
+                w2=g("output.dense.weight"),
+                b2=g("output.dense.bias", True),
+                n2_w=g("output.LayerNorm.weight"),
+                n2_b=g("output.LayerNorm.bias", True),
+            )
+        )
     return tuple(layers)
 
 
 def _albert_layers(t, where):
     p = "encoder.albert_layer_groups.0.albert_layers.0."
     g = lambda k, o=False: _get(t, p + k, where, o)
-    return (LayerWeights(
-        wq=g("attention.query.weight"), bq=g("attention.query.bias", True),
-        wk=g("attention.key.weight"), bk=g("attention.key.bias", True),
-        wv=g("attention.value.weight"), bv=g("attention.value.bias", True),
-        wo=g("attention.dense.weight"), bo=g("attention.dense.bias", True),
-        n1_w=g("attention.LayerNorm.weight"), n1_b=g("attention.LayerNorm.bias", True),
-        w1=g("ffn.weight"), b1=g("ffn.bias", True),
-        w2=g("ffn_output.weight"), b2=g("ffn_output.bias", True),
-        n2_w=g("full_layer_layer_norm.weight"), n2_b=g("full_layer_layer_norm.bias", True),
-    ),)
+    return (
+        LayerWeights(
+            wq=g("attention.query.weight"),
+            bq=g("attention.query.bias", True),
+            wk=g("attention.key.weight"),
+            bk=g("attention.key.bias", True),
+            wv=g("attention.value.weight"),
+            bv=g("attention.value.bias", True),
+            wo=g("attention.dense.weight"),
+            bo=g("attention.dense.bias", True),
+            n1_w=g("attention.LayerNorm.weight"),
+            n1_b=g("attention.LayerNorm.bias", True),
+            w1=g("ffn.weight"),
+            b1=g("ffn.bias", True),
+            w2=g("ffn_output.weight"),
+            b2=g("ffn_output.bias", True),
+            n2_w=g("full_layer_layer_norm.weight"),
+            n2_b=g("full_layer_layer_norm.bias", True),
+        ),
+    )
 
 
 def load_encoder(model_dir: str | os.PathLike, *, name: str = "") -> Encoder:

@@ -19,7 +19,8 @@ def pick_panels(depth: int, trained: int, k: int = 12) -> list[int]:
     if depth > trained:
         ext = np.unique(
             (trained + np.geomspace(2 if depth - trained > 2 else 1, depth - trained, k - half))
-            .round().astype(int)
+            .round()
+            .astype(int)
         ).tolist()
     return sorted(set(first) | {v for v in ext if trained < v <= depth})
 
@@ -38,8 +39,13 @@ def plot_histogram(ax, stats: DepthStats, layer: int, *, color="C0", label=None,
 def plot_heatmap(ax, stats: DepthStats, *, trained: int | None = None):
     """Histograms of every layer as an image: similarity (x) against layer (y)."""
     h = np.log10(stats.hist + 1e-2)
-    ax.imshow(h, aspect="auto", origin="lower", cmap="viridis",
-              extent=(stats.edges[0], stats.edges[-1], -0.5, h.shape[0] - 0.5))
+    ax.imshow(
+        h,
+        aspect="auto",
+        origin="lower",
+        cmap="viridis",
+        extent=(stats.edges[0], stats.edges[-1], -0.5, h.shape[0] - 0.5),
+    )
     if trained is not None and trained < h.shape[0] - 1:
         ax.axhline(trained + 0.5, color="w", lw=0.8, ls="--")
     ax.set_xlabel(r"$\langle x_i, x_j\rangle$")
@@ -52,8 +58,9 @@ def plot_curves(ax, stats: DepthStats, *, label="network", color="C0", x=None, t
     """Mean ± std of the pair similarity per layer."""
     x = np.arange(stats.mean.size) if x is None else x
     ax.plot(x, stats.mean, "-o", ms=2.5, color=color, label=label)
-    ax.fill_between(x, stats.mean - stats.std, np.minimum(stats.mean + stats.std, 1),
-                    color=color, alpha=0.15)
+    ax.fill_between(
+        x, stats.mean - stats.std, np.minimum(stats.mean + stats.std, 1), color=color, alpha=0.15
+    )
     if trained is not None:
         ax.axvline(trained, color="0.5", lw=0.8, ls="--")
     ax.set_xlabel("layer")
@@ -65,6 +72,8 @@ def plot_clusters(ax, stats: DepthStats, *, label="network", color="C0", x=None,
     """Number of clusters (components of <x_i,x_j> > 1-δ) per layer, log scale."""
     x = np.arange(stats.clusters.size) if x is None else x
     ax.semilogy(x, stats.clusters, "-o", ms=2.5, color=color, label=label)
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(0.8, max(hi, 1.6 * stats.clusters.max()))
     if trained is not None:
         ax.axvline(trained, color="0.5", lw=0.8, ls="--")
     ax.set_xlabel("layer")
@@ -92,8 +101,11 @@ def depth_figure(run, panels=None):
     ax = fig.add_subplot(gs[nrow, 4:6])
     plot_clusters(ax, run.stats, trained=trained)
     ext = f", layer {run.meta['repeat'] + 1} repeated past {trained}" if depth > trained else ""
-    fig.suptitle(f"{run.meta['model']}: cosine similarities of {run.meta['n_tokens']} tokens "
-                 f"through {depth} layers{ext}", fontsize=11)
+    fig.suptitle(
+        f"{run.meta['model']}: cosine similarities of {run.meta['n_tokens']} tokens "
+        f"through {depth} layers{ext}",
+        fontsize=11,
+    )
     return fig
 
 

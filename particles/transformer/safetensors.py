@@ -106,7 +106,11 @@ def write_safetensors(path: str | os.PathLike, tensors: dict[str, np.ndarray]) -
         if np.dtype(dt) not in rev:
             raise ParticlesError(f"cannot write tensor {k!r} of dtype {a.dtype}")
         data = a.astype(dt, copy=False).tobytes()
-        header[k] = {"dtype": rev[np.dtype(dt)], "shape": list(a.shape), "data_offsets": [off, off + len(data)]}
+        header[k] = {
+            "dtype": rev[np.dtype(dt)],
+            "shape": list(a.shape),
+            "data_offsets": [off, off + len(data)],
+        }
         blobs.append(data)
         off += len(data)
     h = json.dumps(header, separators=(",", ":")).encode()

