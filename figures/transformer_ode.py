@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 STEM = "transformer_ode"
 
@@ -40,7 +42,15 @@ def main(outdir=HERE, quick: bool = False) -> Path:
         steps_per_layer=spl,
         source="darwin_entangled_bank",
     )
-    save_comparison(outdir / f"{STEM}.npz", cmp, tokens=tokens, meta=meta)
+    # states at layers 0, 6 and the last only (float16), statistics at every layer: < 1 MB
+    save_comparison(
+        outdir / f"{STEM}.npz",
+        cmp,
+        tokens=tokens,
+        meta=meta,
+        layers=sorted({0, min(6, depth), depth}),
+        dtype=np.float16,
+    )
     dts = ", ".join(f"{v}: Δt = {cmp.dt[v]:.3f}" for v in cmp.variants)
     fig = comparison_figure(
         cmp, title=f"MiniLM layers vs particle dynamics ({meta['n_tokens']} tokens; {dts})"

@@ -545,6 +545,8 @@ def test_cli_transformer_on_tiny_model(tmp_path, tiny):
     assert r.exit_code == 0, r.output
     a, meta = load_npz(tmp_path / "c.npz", "transformer_ode")
     assert a["ode_attention_ffn"].shape == a["hidden"].shape and meta["dt"]["attention"] == 0.5
+    assert a["network_mean"].shape == a["ode_attention_clusters"].shape == (4,)
+    assert a["network_clusters"][0] == a["tokens"].size
 
 
 @pytest.mark.parametrize(

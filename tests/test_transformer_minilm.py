@@ -106,7 +106,7 @@ def test_against_transformers_with_padding_and_attention(minilm_dir, minilm):
     assert np.abs(h - ref).max() < 1e-5
     assert np.abs(att - np.stack([x[0].numpy() for x in out.attentions])).max() < 1e-5
     valid = np.arange(len(a)) < len(b)
-    hp = enc.hidden_states(np.array(batch[1]), valid=valid)
+    hp = enc.hidden_states(batch[1].numpy(), valid=valid)
     refp = np.stack([x[1].numpy() for x in out.hidden_states])
     assert np.abs(hp[:, : len(b)] - refp[:, : len(b)]).max() < 1e-5
 

@@ -160,18 +160,38 @@ def load_depth_run(path) -> DepthRun:
         raise ParticlesError(f"{path}: incomplete {FORMAT} file (missing {e})") from None
 
 
-def save_comparison(path, cmp, *, tokens, meta: dict) -> Path:
-    """Write a :class:`.bridge.Comparison` (float32 states) and its statistics."""
+def save_comparison(path, cmp, *, tokens, meta: dict, layers=None, dtype=np.float32) -> Path:
+    """Write a :class:`.bridge.Comparison`: the states of the network (``hidden``) and of each
+    ODE variant (``ode_<variant>``, "+" written "_") at ``layers`` (default: all) as ``dtype``,
+    and, for every layer, each system's statistics ``<system>_mean``, ``_std``, ``_clusters``,
+    ``_hist`` (``<system>`` = ``network`` or ``ode_<variant>``)."""
+    depth = cmp.hidden.shape[0] - 1
+    sel = parse_layers(layers, depth) if not isinstance(layers, np.ndarray) else layers
+    dtype = np.dtype(dtype)
     arrays = {
-        "hidden": cmp.hidden.astype(np.float32),
+        "hidden": cmp.hidden[sel].astype(dtype),
+        "layers": sel,
         "tokens": np.asarray(tokens),
         "beta": cmp.beta,
         "betas": cmp.betas,
         "scale": cmp.scale,
     }
+    systems = {"network": cmp.hidden}
     for v in cmp.variants:
-        key = v.replace("+", "_")
-        arrays[f"ode_{key}"] = cmp.ode[v].astype(np.float32)
+        key = "ode_" + v.replace("+", "_")
+        arrays[key] = cmp.ode[v][sel].astype(dtype)
+        systems[key] = cmp.ode[v]
+    for name, x in systems.items():
+        st = depth_stats(x, delta=1e-2)
+        arrays.update(
+            {
+                f"{name}_mean": st.mean,
+                f"{name}_std": st.std,
+                f"{name}_clusters": st.clusters,
+                f"{name}_hist": st.hist.astype(np.float32),
+            }
+        )
+    arrays["edges"] = st.edges
     m = {
         "format": FORMAT_ODE,
         **meta,
@@ -180,6 +200,8 @@ def save_comparison(path, cmp, *, tokens, meta: dict) -> Path:
         "loss": cmp.loss,
         "scale_kind": cmp.scale_kind,
         "fit_depth": cmp.fit_depth,
+        "states_dtype": dtype.name,
+        "delta": 1e-2,
     }
     return save_npz(path, arrays, m)
 
