@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import click
@@ -42,7 +43,11 @@ def run_figure(name: str, outdir: Path | None, quick: bool, directory: Path | No
         f"_particles_figure_{stem}", directory / f"{stem}.py"
     )
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(directory))  # scripts may import shared helpers from figures/
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(directory))
     if not hasattr(module, "main"):
         raise ParticlesError(f"{directory / (stem + '.py')} has no main(outdir, quick) function")
     outdir = Path(outdir) if outdir is not None else directory

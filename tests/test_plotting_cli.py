@@ -170,3 +170,12 @@ def test_help_has_examples():
     for cmd in ("histogram", "clusters", "animate", "figure"):
         r = CliRunner().invoke(main, [cmd, "--help"])
         assert r.exit_code == 0 and "Examples" in r.output
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_simulate_plot(tmp_path, d):
+    out, png = tmp_path / "s.npz", tmp_path / "s.png"
+    args = ["simulate", "--n", "8", "--d", str(d), "--beta", "1", "--t-end", "1", "--seed", "0"]
+    r = CliRunner().invoke(main, args + ["--out", str(out), "--plot", str(png)])
+    assert r.exit_code == 0, r.output
+    assert is_png(png)
