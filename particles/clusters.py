@@ -75,18 +75,21 @@ def cluster_labels(x, delta: float = DEFAULT_DELTA, *, tile_rows: int | None = N
     if n <= min(_DENSE_MAX, tile_rows or config.TILE_ROWS):  # small: the whole graph at once
         labels = _dense_components(x @ x.T > thr)
     else:
+        # component id of every particle, refined block by block: a block's links are reduced
+        # to (component of i, component of j) pairs, and the components are merged on that small graph
         labels = np.arange(n)
         for r0, r1 in _blocks(n, tile_rows):
-            rows, cols = np.nonzero(x[r0:r1] @ x.T > thr)
-            # this block's links, plus a star joining every node to a representative node of the
-            # component found so far (the first node carrying its label)
-            _, first = np.unique(labels, return_index=True)
-            rep = first[labels]
-            r = np.concatenate([rows + r0, np.arange(n)])
-            c = np.concatenate([cols, rep])
-            adj = sp.coo_matrix((np.ones(r.size, dtype=np.int8), (r, c)), shape=(n, n)).tocsr()
-            _, labels = connected_components(adj, directed=False)
-    # renumber by first appearance
+            links = x[r0:r1] @ x.T > thr  # (B, n)
+            order = np.argsort(labels, kind="stable")
+            lab_sorted = labels[order]
+            starts = np.flatnonzero(np.r_[True, lab_sorted[1:] != lab_sorted[:-1]])
+            touch = np.logical_or.reduceat(links[:, order], starts, axis=1)  # (B, k)
+            rows, comps = np.nonzero(touch)
+            k = starts.size
+            src = labels[rows + r0]
+            adj = sp.coo_matrix((np.ones(src.size, dtype=np.int8), (src, comps)), shape=(k, k))
+            _, merged = connected_components(adj.tocsr(), directed=False)
+            labels = merged[labels]
     _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
     rank = np.argsort(np.argsort(first))
     return rank[inverse].astype(np.int64)

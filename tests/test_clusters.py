@@ -64,9 +64,22 @@ def test_tiled_matches_single_tile(rng):
     chain = np.c_[np.cos(th), np.sin(th), np.zeros(100)]
     x = np.concatenate([x, chain])
     delta = 1 - np.cos(0.021)
-    ref = C.cluster_labels(x, delta)  # n = 310 > 128: the sparse path
+    ref = C.cluster_labels(x, delta)  # n = 310 > 128: the tiled path
+    # independent reference: scipy on the full adjacency matrix
+    from scipy.sparse.csgraph import connected_components
+
+    k, naive = connected_components(x @ x.T > 1 - delta, directed=False)
+    assert same_partition(ref, naive) and ref.max() + 1 == k
     for rows in (7, 64, 500):
         assert np.array_equal(C.cluster_labels(x, delta, tile_rows=rows), ref)
+    for seed in range(3):  # random graphs with many small components, dense and tiled paths
+        y = pt.random_points(400, 3, seed)
+        k, naive = connected_components(y @ y.T > 0.99, directed=False)
+        for yy, nv in ((y, naive), (y[:100], None)):
+            lab = C.cluster_labels(yy, 1e-2)
+            if nv is None:
+                nv = connected_components(yy @ yy.T > 0.99, directed=False)[1]
+            assert same_partition(lab, nv)
     small = x[:100]
     assert np.array_equal(C._dense_components(small @ small.T > 1 - delta) >= 0, np.ones(100, bool))
     assert C.count_clusters(small, delta) == len(
