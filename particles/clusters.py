@@ -117,6 +117,59 @@ def count_clusters(x, delta: float = DEFAULT_DELTA) -> int:
     return int(cluster_labels(x, delta).max()) + 1
 
 
+def _batched_components(adj: np.ndarray) -> np.ndarray:
+    """Component labels (smallest reachable index) for a stack of small graphs adj (B, n, n) bool."""
+    n = adj.shape[-1]
+    eye = np.eye(n, dtype=bool)
+    r = (adj | np.swapaxes(adj, -1, -2) | eye).astype(np.float32)
+    for _ in range(max(1, int(np.ceil(np.log2(max(n, 2))))) + 1):
+        r2 = (np.matmul(r, r) > 0).astype(np.float32)
+        if np.array_equal(r2, r):
+            break
+        r = r2
+    return np.argmax(r > 0, axis=-1)
+
+
+def count_clusters_gram(g, delta: float = DEFAULT_DELTA) -> np.ndarray | int:
+    """Number of clusters from Gram matrices g (..., n, n) of unit vectors: int or array (...,).
+
+    For ensembles kept as Gram matrices (SPEC §5 item 8): no positions needed. Works on any stack
+    of small systems at once (batched boolean matrix squaring).
+    """
+    try:
+        g = np.asarray(g, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParticlesError("g must be a numeric array of Gram matrices (..., n, n)") from None
+    if g.ndim < 2 or g.shape[-1] != g.shape[-2] or g.shape[-1] < 1:
+        raise ParticlesError(f"g must have shape (..., n, n), got {g.shape}")
+    delta = _check_delta(delta)
+    lead = g.shape[:-2]
+    n = g.shape[-1]
+    labels = _batched_components(g.reshape(-1, n, n) > 1.0 - delta)
+    # number of distinct labels = number of nodes that are their own component's smallest index
+    counts = np.count_nonzero(labels == np.arange(n), axis=-1).reshape(lead)
+    return int(counts) if counts.ndim == 0 else counts
+
+
+def pair_fraction_gram(g, delta: float = DEFAULT_DELTA) -> np.ndarray | float:
+    """:func:`pair_fraction` from Gram matrices g (..., n, n): float or array (...,)."""
+    try:
+        g = np.asarray(g, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParticlesError("g must be a numeric array of Gram matrices (..., n, n)") from None
+    if g.ndim < 2 or g.shape[-1] != g.shape[-2] or g.shape[-1] < 1:
+        raise ParticlesError(f"g must have shape (..., n, n), got {g.shape}")
+    delta = _check_delta(delta)
+    n = g.shape[-1]
+    if n == 1:
+        out = np.ones(g.shape[:-2])
+    else:
+        above = np.count_nonzero(g > 1.0 - delta, axis=(-2, -1))
+        diag = np.count_nonzero(np.diagonal(g, axis1=-2, axis2=-1) > 1.0 - delta, axis=-1)
+        out = (above - diag) / (n * (n - 1))
+    return float(out) if np.ndim(out) == 0 else out
+
+
 @dataclass(frozen=True, kw_only=True)
 class Clusters:
     """The clusters of one configuration.
@@ -243,6 +296,8 @@ def inner_product_histogram(
 def cluster_counts_over_time(xs, delta: float = DEFAULT_DELTA) -> np.ndarray:
     """Number of clusters at every saved time (the metastability staircase): (T,) int."""
     _, xs = _states(xs)
+    if xs.shape[1] <= _DENSE_MAX and np.all(np.isfinite(xs)):  # all saved times at once
+        return np.asarray(count_clusters_gram(xs @ np.swapaxes(xs, 1, 2), delta), dtype=np.int64)
     return np.array([count_clusters(x, delta) for x in xs], dtype=np.int64)
 
 

@@ -172,3 +172,24 @@ def test_histogram(rng):
 def test_bad_input(call):
     with pytest.raises(ParticlesError):
         call()
+
+
+def test_gram_versions_match(rng):
+    # a stack of small systems with several clusters each
+    xs = []
+    for b in range(20):
+        k = 1 + b % 5
+        x, _ = blobs(pt.random_points(k, 3, b), [12 // k + 1] * k, 1e-3 * (b % 3), rng)
+        xs.append(x[:12])
+    xs = np.stack(xs)
+    g = xs @ np.swapaxes(xs, 1, 2)
+    counts = C.count_clusters_gram(g, 1e-3)
+    fr = C.pair_fraction_gram(g, 1e-3)
+    assert counts.shape == (20,) and fr.shape == (20,)
+    assert counts.tolist() == [C.count_clusters(x, 1e-3) for x in xs]
+    assert np.allclose(fr, [C.pair_fraction(x, 1e-3) for x in xs])
+    assert C.count_clusters_gram(g[0]) == C.count_clusters(xs[0])
+    assert isinstance(C.pair_fraction_gram(g[0]), float)
+    assert C.cluster_counts_over_time(xs).tolist() == counts.tolist()
+    with pytest.raises(ParticlesError):
+        C.count_clusters_gram(np.ones((3, 4)))
