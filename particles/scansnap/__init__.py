@@ -1,0 +1,64 @@
+"""Scan and Snap (Tian, Wang, Chen, Du 2023; SPEC Part C): SGD dynamics of a 1-layer Transformer.
+
+- :mod:`.data`: synthetic sequence classes (§B2) and a real-text mode;
+- :mod:`.model`: the model of §B1, analytic gradients, SGD with momentum and separate η_Y, η_Z;
+- :mod:`.reduced`: the long-sequence gradient flow of §B3 (scipy ``solve_ivp``);
+- :mod:`.measure`: common-token mass, distinct-token order and entropy, snap time;
+- :mod:`.sweep`: resumable learning-rate sweeps (one file per run);
+- :mod:`.plotting`: matplotlib helpers that draw on a given ``ax``.
+"""
+
+from .data import (
+    SyntheticTask,
+    TextTask,
+    builtin_texts,
+    counts_from_sequences,
+    load_text,
+    tokenize,
+)
+from .measure import (
+    common_mass,
+    distinct_entropy,
+    distinct_order,
+    kendall_tau,
+    max_weight,
+    snap_time,
+)
+from .model import (
+    TrainConfig,
+    TrainResult,
+    attention_weights,
+    class_attention,
+    forward,
+    init_params,
+    loss_and_grad,
+    train,
+)
+from .reduced import ReducedSolution, integrate_reduced, reduced_field, reduced_loss
+
+__all__ = [
+    "ReducedSolution",
+    "SyntheticTask",
+    "TextTask",
+    "TrainConfig",
+    "TrainResult",
+    "attention_weights",
+    "builtin_texts",
+    "class_attention",
+    "common_mass",
+    "counts_from_sequences",
+    "distinct_entropy",
+    "distinct_order",
+    "forward",
+    "init_params",
+    "integrate_reduced",
+    "kendall_tau",
+    "load_text",
+    "loss_and_grad",
+    "max_weight",
+    "reduced_field",
+    "reduced_loss",
+    "snap_time",
+    "tokenize",
+    "train",
+]
