@@ -4,6 +4,7 @@
 - :mod:`.model`: the model of §B1, analytic gradients, SGD with momentum and separate η_Y, η_Z;
 - :mod:`.reduced`: the long-sequence gradient flow of §B3 (scipy ``solve_ivp``);
 - :mod:`.measure`: common-token mass, distinct-token order and entropy, snap time;
+- :mod:`.record`: one run as a result record (arrays + metadata) for ``particles.io``;
 - :mod:`.sweep`: resumable learning-rate sweeps (one file per run);
 - :mod:`.plotting`: matplotlib helpers that draw on a given ``ax``.
 """
@@ -34,10 +35,27 @@ from .model import (
     loss_and_grad,
     train,
 )
+from .record import (
+    TRAIN_FORMAT,
+    position_entropy,
+    probe_attention,
+    probe_positions,
+    train_record,
+)
 from .reduced import ReducedSolution, integrate_reduced, reduced_field, reduced_loss
+from .sweep import SWEEP_FIELDS, SweepGrid, run_one, run_sweep
 
 __all__ = [
+    "SWEEP_FIELDS",
+    "TRAIN_FORMAT",
     "ReducedSolution",
+    "SweepGrid",
+    "position_entropy",
+    "probe_attention",
+    "probe_positions",
+    "run_one",
+    "run_sweep",
+    "train_record",
     "SyntheticTask",
     "TextTask",
     "TrainConfig",

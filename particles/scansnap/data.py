@@ -291,9 +291,7 @@ class TextTask:
         """``(contexts [B, T], queries [B], targets [B])`` at query positions ``t``."""
         t = np.asarray(positions, dtype=np.int64)
         if t.size and (t.min() < self.context_len or t.max() > len(self.ids) - 2):
-            raise ParticlesError(
-                f"positions must lie in [{self.context_len}, {len(self.ids) - 2}]"
-            )
+            raise ParticlesError(f"positions must lie in [{self.context_len}, {len(self.ids) - 2}]")
         ctx = self.ids[t[:, None] + np.arange(-self.context_len, 0)[None, :]]
         return ctx, self.ids[t], self.ids[t + 1]
 

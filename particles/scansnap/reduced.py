@@ -20,7 +20,7 @@ from scipy.integrate import solve_ivp
 
 from ..errors import ParticlesError
 from .data import SyntheticTask
-from .model import class_attention
+from .model import class_attention, scatter_rows
 
 __all__ = ["ReducedSolution", "integrate_reduced", "reduced_field", "reduced_loss"]
 
@@ -67,8 +67,7 @@ def reduced_field(Y, Z, task: SyntheticTask, eta_y: float, eta_z: float):
     g = r @ Y.T
     g = (g - f * np.sum(f * g, axis=1, keepdims=True)) / nrm
     dz = c * (g - np.sum(c * g, axis=1, keepdims=True))
-    dZ = np.zeros_like(Z)
-    np.add.at(dZ, task.query_tokens, (eta_z / kk) * dz)
+    dZ = scatter_rows(task.query_tokens, (eta_z / kk) * dz, Z.shape[0])
     return dY, dZ
 
 
@@ -137,6 +136,4 @@ def integrate_reduced(
     Ys, Zs = zip(*(unpack(ys[:, i]) for i in range(ys.shape[1])), strict=True)
     Ys, Zs = np.array(Ys), np.array(Zs)
     loss = np.array([reduced_loss(Ys[i], Zs[i], task) for i in range(len(ts))])
-    return ReducedSolution(
-        ts=ts, c=class_attention(Zs, task), loss=loss, Y=Ys, Z=Zs, nfev=nfev
-    )
+    return ReducedSolution(ts=ts, c=class_attention(Zs, task), loss=loss, Y=Ys, Z=Zs, nfev=nfev)
