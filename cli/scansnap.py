@@ -60,9 +60,7 @@ def scansnap():
 @click.option("--batch", type=int, default=128, show_default=True)
 @click.option("--iters", type=int, default=100, show_default=True)
 @click.option("--init", type=click.Choice(["zero", "random"]), default="zero", show_default=True)
-@click.option(
-    "--record-every", type=int, default=None, help="snapshot period [1; text: iters/10]"
-)
+@click.option("--record-every", type=int, default=None, help="snapshot period [1; text: iters/10]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="result .npz")
 @click.option("--quiet", is_flag=True, help="no progress bar")

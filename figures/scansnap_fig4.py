@@ -63,11 +63,15 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
         "tau_at_10_48_end": tau,
         "snap_time": t_snap,
     }
-    print(f"[{STEM}] loss: step0 {numbers['loss_0']:.4f} (ln M = {numbers['log_M']:.4f}), "
-          f"step10 {numbers['loss_10']:.3g}, end {numbers['loss_final']:.3g}")
+    print(
+        f"[{STEM}] loss: step0 {numbers['loss_0']:.4f} (ln M = {numbers['log_M']:.4f}), "
+        f"step10 {numbers['loss_10']:.3g}, end {numbers['loss_final']:.3g}"
+    )
     print(f"[{STEM}] common mass per class: {numbers['common_mass']}")
-    print(f"[{STEM}] common-mass change after step {late}: "
-          f"{numbers['common_change_after_late']:.2e} (total {numbers['common_change_total']:.3f})")
+    print(
+        f"[{STEM}] common-mass change after step {late}: "
+        f"{numbers['common_change_after_late']:.2e} (total {numbers['common_change_total']:.3f})"
+    )
     print(f"[{STEM}] largest weight at the end {numbers['max_weight_final']:.3f} (no winner)")
     print(f"[{STEM}] Kendall tau(z, P) over distinct tokens at steps 10/48/end: {tau}")
     print(f"[{STEM}] snap time (c within 10% of its total change): {t_snap:g} steps")
@@ -98,10 +102,22 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
     plt.close(fig)
     save_npz(
         outdir / f"{STEM}.npz",
-        {"c_image": c_img, "rows": rows, "loss": res.loss, "steps": res.steps, "common": cm,
-         "max_weight": mw, "c": res.c[:, :, task.support]},
-        {"format": "figure_scansnap_fig4", "seed": seed, "task": task.meta(), "train": cfg.meta(),
-         "numbers": numbers},
+        {
+            "c_image": c_img,
+            "rows": rows,
+            "loss": res.loss,
+            "steps": res.steps,
+            "common": cm,
+            "max_weight": mw,
+            "c": res.c[:, :, task.support],
+        },
+        {
+            "format": "figure_scansnap_fig4",
+            "seed": seed,
+            "task": task.meta(),
+            "train": cfg.meta(),
+            "numbers": numbers,
+        },
     )
     return png
 

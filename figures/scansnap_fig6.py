@@ -29,21 +29,35 @@ STEM = "scansnap_fig6"
 def main(outdir=Path(__file__).parent, quick=False) -> Path:
     outdir = Path(outdir)
     if quick:
-        grid = SweepGrid(classes=(2,), eta_z=(0.5, 3.0), ratio=(1.0, 10.0), seeds=(1, 2),
-                         config=TrainConfig(init="random", iters=30))
+        grid = SweepGrid(
+            classes=(2,),
+            eta_z=(0.5, 3.0),
+            ratio=(1.0, 10.0),
+            seeds=(1, 2),
+            config=TrainConfig(init="random", iters=30),
+        )
     else:
         grid = SweepGrid()  # the authors' Fig. 6 grid
-    res = run_sweep(grid, outdir / "scansnap_runs" / (STEM + ("_quick" if quick else "")),
-                    progress=not quick)
+    res = run_sweep(
+        grid, outdir / "scansnap_runs" / (STEM + ("_quick" if quick else "")), progress=not quick
+    )
     ent = res["entropy"]  # [K, eta_z, ratio, seed]
     ratio = np.array(grid.ratio)
-    fig, axes = plt.subplots(1, len(grid.classes), figsize=(3.6 * len(grid.classes), 3.4),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(grid.classes), figsize=(3.6 * len(grid.classes), 3.4), squeeze=False, sharey=True
+    )
     for i, k in enumerate(grid.classes):
         ax = axes[0, i]
         for j, ez in enumerate(grid.eta_z):
-            ax.errorbar(ratio, ent[i, j].mean(-1), ent[i, j].std(-1), marker="o", ms=3,
-                        capsize=2, label=f"η_Z={ez:g}")
+            ax.errorbar(
+                ratio,
+                ent[i, j].mean(-1),
+                ent[i, j].std(-1),
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=f"η_Z={ez:g}",
+            )
         ax.set_xscale("log")
         ax.set_xticks(ratio, [f"{r:g}" for r in ratio])
         ax.set_xlabel("η_Y / η_Z")
@@ -70,16 +84,35 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
     }
     for i, k in enumerate(grid.classes):
         for j, ez in enumerate(grid.eta_z):
-            print(f"[{STEM}] K={k} eta_z={ez:g}: entropy vs ratio {list(grid.ratio)}: "
-                  + " ".join(f"{m:.3f}±{s:.3f}" for m, s in
-                             zip(mean[i, j], ent[i, j].std(-1), strict=True)))
-    print(f"[{STEM}] entropy falls with eta_z in {falls_eta_z:.0%} of neighbouring cells; rises "
-          f"with eta_y/eta_z in {rises_ratio:.0%} (first K: {rises_ratio_k0:.0%}); largest single "
-          f"weight {numbers['max_weight_max']:.3f}; mean tau {numbers['tau_mean']:.2f}")
-    save_npz(outdir / f"{STEM}.npz",
-             {k: res[k] for k in ("entropy", "common", "max_weight", "tau", "snap_time",
-                                  "classes", "eta_z", "ratio", "seeds")},
-             {"format": f"figure_{STEM}", **grid.meta(), "numbers": numbers})
+            print(
+                f"[{STEM}] K={k} eta_z={ez:g}: entropy vs ratio {list(grid.ratio)}: "
+                + " ".join(
+                    f"{m:.3f}±{s:.3f}" for m, s in zip(mean[i, j], ent[i, j].std(-1), strict=True)
+                )
+            )
+    print(
+        f"[{STEM}] entropy falls with eta_z in {falls_eta_z:.0%} of neighbouring cells; rises "
+        f"with eta_y/eta_z in {rises_ratio:.0%} (first K: {rises_ratio_k0:.0%}); largest single "
+        f"weight {numbers['max_weight_max']:.3f}; mean tau {numbers['tau_mean']:.2f}"
+    )
+    save_npz(
+        outdir / f"{STEM}.npz",
+        {
+            k: res[k]
+            for k in (
+                "entropy",
+                "common",
+                "max_weight",
+                "tau",
+                "snap_time",
+                "classes",
+                "eta_z",
+                "ratio",
+                "seeds",
+            )
+        },
+        {"format": f"figure_{STEM}", **grid.meta(), "numbers": numbers},
+    )
     return png
 
 

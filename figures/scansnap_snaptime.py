@@ -30,17 +30,32 @@ STEM = "scansnap_snaptime"
 def main(outdir=Path(__file__).parent, quick=False) -> Path:
     outdir = Path(outdir)
     if quick:
-        grid = SweepGrid(classes=(2,), eta_z=(0.5, 2.0), ratio=(1.0, 10.0), seeds=(1,),
-                         classes_per_query=1, config=TrainConfig(init="zero", iters=40))
+        grid = SweepGrid(
+            classes=(2,),
+            eta_z=(0.5, 2.0),
+            ratio=(1.0, 10.0),
+            seeds=(1,),
+            classes_per_query=1,
+            config=TrainConfig(init="zero", iters=40),
+        )
     else:
-        grid = SweepGrid(classes=(2, 6, 10), eta_z=(0.5, 1.0, 2.0),
-                         ratio=(1.0, 2.0, 5.0, 10.0, 20.0), seeds=(1, 2, 3, 4, 5),
-                         classes_per_query=1, config=TrainConfig(init="zero", iters=300))
-    res = run_sweep(grid, outdir / "scansnap_runs" / (STEM + ("_quick" if quick else "")),
-                    progress=not quick)
-    common0 = np.array([
-        SyntheticTask(num_classes=k, classes_per_query=1).probs[0, :10].sum() for k in grid.classes
-    ])
+        grid = SweepGrid(
+            classes=(2, 6, 10),
+            eta_z=(0.5, 1.0, 2.0),
+            ratio=(1.0, 2.0, 5.0, 10.0, 20.0),
+            seeds=(1, 2, 3, 4, 5),
+            classes_per_query=1,
+            config=TrainConfig(init="zero", iters=300),
+        )
+    res = run_sweep(
+        grid, outdir / "scansnap_runs" / (STEM + ("_quick" if quick else "")), progress=not quick
+    )
+    common0 = np.array(
+        [
+            SyntheticTask(num_classes=k, classes_per_query=1).probs[0, :10].sum()
+            for k in grid.classes
+        ]
+    )
     drop = 1 - res["common"] / common0[:, None, None, None]
     ratio = np.array(grid.ratio)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
@@ -83,9 +98,12 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
                 "common_drop_vs_ratio": drop[i, j].mean(-1).round(3).tolist(),
                 "entropy_vs_ratio": res["entropy"][i, j].mean(-1).round(3).tolist(),
             }
-            print(f"[{STEM}] {key}: ratio {list(grid.ratio)} -> snap {numbers[key]['snap_time_vs_ratio']}"
-                  f", drop {numbers[key]['common_drop_vs_ratio']}"
-                  f", entropy {numbers[key]['entropy_vs_ratio']}")
+            print(
+                f"[{STEM}] {key}: ratio {list(grid.ratio)} -> "
+                f"snap {numbers[key]['snap_time_vs_ratio']}"
+                f", drop {numbers[key]['common_drop_vs_ratio']}"
+                f", entropy {numbers[key]['entropy_vs_ratio']}"
+            )
     # slope of log snap time against log eta_y, all runs pooled per K
     slopes = {}
     for i, k in enumerate(grid.classes):
@@ -98,8 +116,20 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
     print(f"[{STEM}] log-log slope of snap time vs eta_Y per K: {slopes}")
     save_npz(
         outdir / f"{STEM}.npz",
-        {k: res[k] for k in ("snap_time", "common", "entropy", "max_weight", "tau", "classes",
-                             "eta_z", "ratio", "seeds")},
+        {
+            k: res[k]
+            for k in (
+                "snap_time",
+                "common",
+                "entropy",
+                "max_weight",
+                "tau",
+                "classes",
+                "eta_z",
+                "ratio",
+                "seeds",
+            )
+        },
         {"format": f"figure_{STEM}", **grid.meta(), "numbers": numbers},
     )
     return png

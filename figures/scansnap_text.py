@@ -46,8 +46,12 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
     _, q, _ = task.sequences_at(pos)
     settings = [(5.0, 1.0), (1.0, 5.0)]  # (eta_z, ratio)
     seed = 0
-    fig, axes = plt.subplots(len(settings), len(shown) + 1, figsize=(17, 6.4),
-                             gridspec_kw={"width_ratios": [1] * len(shown) + [1.2]})
+    fig, axes = plt.subplots(
+        len(settings),
+        len(shown) + 1,
+        figsize=(17, 6.4),
+        gridspec_kw={"width_ratios": [1] * len(shown) + [1.2]},
+    )
     arrays, numbers = {"probe_positions": pos}, {}
     for row, (ez, ratio) in enumerate(settings):
         cfg = TrainConfig(eta_z=ez, ratio=ratio, iters=iters, record_every=every, init="zero")
@@ -58,8 +62,9 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
         vmax = float(att[idx].max())
         for col, i in enumerate(idx):
             ax = axes[row, col]
-            plot_attention_rows(ax, att[i], vmax=vmax,
-                                title=f"η_Z={ez:g}, η_Y/η_Z={ratio:g}: step {res.steps[i]}")
+            plot_attention_rows(
+                ax, att[i], vmax=vmax, title=f"η_Z={ez:g}, η_Y/η_Z={ratio:g}: step {res.steps[i]}"
+            )
             ax.set_yticks(range(len(pos)), [task.vocab[t] for t in q], fontsize=7)
             ax.set_ylabel("query word")
         axes[row, -1].plot(res.steps, ent, label="attention entropy")
@@ -79,17 +84,29 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
             "loss_first_last10": [float(res.loss[0]), float(res.loss[-10:].mean())],
             "max_weight_final": float(att[-1].max()),
         }
-        print(f"[{STEM}] {key}: entropy at steps {list(shown)}: {numbers[key]['entropy_at_shown']}"
-              f" (uniform {np.log(ctx_len):.3f}); loss {res.loss[0]:.3f} -> "
-              f"{res.loss[-10:].mean():.3f}; largest weight {numbers[key]['max_weight_final']:.2f}")
+        print(
+            f"[{STEM}] {key}: entropy at steps {list(shown)}: {numbers[key]['entropy_at_shown']}"
+            f" (uniform {np.log(ctx_len):.3f}); loss {res.loss[0]:.3f} -> "
+            f"{res.loss[-10:].mean():.3f}; largest weight {numbers[key]['max_weight_final']:.2f}"
+        )
     arrays["steps"] = res.steps
     fig.tight_layout()
     png = outdir / f"{STEM}.png"
     fig.savefig(png, dpi=110)
     plt.close(fig)
-    save_npz(outdir / f"{STEM}.npz", arrays,
-             {"format": f"figure_{STEM}", "seed": seed, "task": task.meta(), "text": "austen",
-              "settings": settings, "iters": iters, "numbers": numbers})
+    save_npz(
+        outdir / f"{STEM}.npz",
+        arrays,
+        {
+            "format": f"figure_{STEM}",
+            "seed": seed,
+            "task": task.meta(),
+            "text": "austen",
+            "settings": settings,
+            "iters": iters,
+            "numbers": numbers,
+        },
+    )
     return png
 
 

@@ -35,13 +35,15 @@ from particles.scansnap import (
     train_record,
 )
 
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20230526)
 
 
-SMALL = SyntheticTask(num_classes=4, classes_per_query=2, num_common=3, num_distinct=4,
-                      context_len=9)
+SMALL = SyntheticTask(
+    num_classes=4, classes_per_query=2, num_common=3, num_distinct=4, context_len=9
+)
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -104,8 +106,16 @@ def test_bad_task_raises(kw):
 
 @pytest.mark.parametrize(
     "kw",
-    [{"eta_z": -1.0}, {"ratio": -0.5}, {"eta_z": float("nan")}, {"momentum": 1.0},
-     {"batch": 0}, {"iters": -1}, {"init": "ones"}, {"record_every": 0}],
+    [
+        {"eta_z": -1.0},
+        {"ratio": -0.5},
+        {"eta_z": float("nan")},
+        {"momentum": 1.0},
+        {"batch": 0},
+        {"iters": -1},
+        {"init": "ones"},
+        {"record_every": 0},
+    ],
 )
 def test_bad_config_raises(kw):
     with pytest.raises(ParticlesError):
@@ -145,8 +155,10 @@ def test_gradients_match_finite_differences(rng):
     # every entry of the query rows of Z, and 150 random entries of Y and of the rest of Z
     zidx = [(r, c) for r in np.unique(q) for c in range(m)]
     zidx += [tuple(i) for i in rng.integers(m, size=(150, 2))]
-    for A, g, pick, is_y in ((Y, gY, [tuple(i) for i in rng.integers(m, size=(150, 2))], True),
-                             (Z, gZ, zidx, False)):
+    for A, g, pick, is_y in (
+        (Y, gY, [tuple(i) for i in rng.integers(m, size=(150, 2))], True),
+        (Z, gZ, zidx, False),
+    ):
         for idx in pick:
             e = np.zeros_like(A)
             e[idx] = h
@@ -303,8 +315,10 @@ def test_learning_rates_control_freeze_and_sparsity():
     t = SyntheticTask()
 
     def final(eta_z, ratio):
-        cs = [train(t, TrainConfig(eta_z=eta_z, ratio=ratio, iters=100), s,
-                    keep_weights=False).c[-1] for s in (1,)]
+        cs = [
+            train(t, TrainConfig(eta_z=eta_z, ratio=ratio, iters=100), s, keep_weights=False).c[-1]
+            for s in (1,)
+        ]
         return common_mass(np.array(cs), t).mean(), distinct_entropy(np.array(cs), t).mean()
 
     cm_r1, _ = final(1.0, 1.0)
@@ -333,7 +347,16 @@ def test_reduced_flow_tracks_momentum_sgd_qualitatively():
 # -- text mode --------------------------------------------------------------------------------
 def test_tokenize_and_builtin_texts():
     assert tokenize('"It is," she said. Don\'t!') == [
-        '"', "it", "is", ",", '"', "she", "said", ".", "don't", "!"
+        '"',
+        "it",
+        "is",
+        ",",
+        '"',
+        "she",
+        "said",
+        ".",
+        "don't",
+        "!",
     ]
     assert {"austen", "melville"} <= set(builtin_texts())
     txt = load_text("austen")
@@ -377,8 +400,14 @@ def test_train_record_roundtrip(tmp_path):
 
 
 def test_sweep_is_resumable(tmp_path):
-    grid = SweepGrid(classes=(2,), eta_z=(0.5, 1.0), ratio=(2.0,), seeds=(1,),
-                     classes_per_query=1, config=TrainConfig(iters=5))
+    grid = SweepGrid(
+        classes=(2,),
+        eta_z=(0.5, 1.0),
+        ratio=(2.0,),
+        seeds=(1,),
+        classes_per_query=1,
+        config=TrainConfig(iters=5),
+    )
     r1 = run_sweep(grid, tmp_path, progress=False)
     assert r1["n_run"] == 2 and r1["entropy"].shape == (1, 2, 1, 1)
     files = sorted(tmp_path.glob("*.npz"))
@@ -389,8 +418,14 @@ def test_sweep_is_resumable(tmp_path):
     files[0].write_bytes(b"garbage")  # an unreadable file is trained again
     r3 = run_sweep(grid, tmp_path, progress=False)
     assert r3["n_run"] == 1 and np.array_equal(r1["snap_time"], r3["snap_time"])
-    other = SweepGrid(classes=(2,), eta_z=(0.5,), ratio=(2.0,), seeds=(1,),
-                      classes_per_query=1, config=TrainConfig(iters=7))
+    other = SweepGrid(
+        classes=(2,),
+        eta_z=(0.5,),
+        ratio=(2.0,),
+        seeds=(1,),
+        classes_per_query=1,
+        config=TrainConfig(iters=7),
+    )
     with pytest.raises(ParticlesError, match="other settings"):
         run_sweep(other, tmp_path, progress=False)
 

@@ -44,7 +44,7 @@ def plot_attention_rows(ax, weights, *, title=None, vmax=None, cmap="magma"):
     """Attention over context positions, one row per probe sample (``[P, T]``)."""
     weights = np.asarray(weights)
     im = ax.imshow(weights, aspect="auto", cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")
-    ax.set_xlabel("context position (query is right of the last one)")
+    ax.set_xlabel("context position (query after the last)", fontsize=8)
     ax.set_ylabel("sample")
     if title:
         ax.set_title(title, fontsize=9)
