@@ -46,6 +46,8 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
         ("mom. 0.9, ratio 10", 1.0, 10.0, 0.9),
         ("plain SGD, η_Z=0.1, ratio 1", 0.1, 1.0, 0.0),
     ]
+    if quick:
+        cases = cases[:1]
     d_toks = task.distinct_tokens(0)[[0, 4, 9]]
     fig, axes = plt.subplots(len(cases), 3, figsize=(13, 3.1 * len(cases)), squeeze=False)
     arrays, numbers = {}, {}

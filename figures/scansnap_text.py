@@ -45,12 +45,15 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
     pos = probe_positions(task, 12)
     _, q, _ = task.sequences_at(pos)
     settings = [(5.0, 1.0), (1.0, 5.0)]  # (eta_z, ratio)
+    if quick:
+        settings = settings[:1]
     seed = 0
     fig, axes = plt.subplots(
         len(settings),
         len(shown) + 1,
         figsize=(17, 6.4),
         gridspec_kw={"width_ratios": [1] * len(shown) + [1.2]},
+        squeeze=False,
     )
     arrays, numbers = {"probe_positions": pos}, {}
     for row, (ez, ratio) in enumerate(settings):
