@@ -122,7 +122,9 @@ def load_npz(path: str | os.PathLike, fmt: str | None = None) -> tuple[dict[str,
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
-        raise ParticlesError(f"{path}: not a readable .npz file (corrupted or truncated?): {e}") from None
+        raise ParticlesError(
+            f"{path}: not a readable .npz file (corrupted or truncated?): {e}"
+        ) from None
     if META_KEY not in arrays:
         raise ParticlesError(f"{path}: not a particles file (no metadata record)")
     try:
