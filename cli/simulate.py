@@ -185,19 +185,26 @@ def simulate(
         )
     if not (t_end > 0):
         raise click.ClickException(f"--t-end must be > 0, got {t_end}")
-    traj = pt.simulate(
-        x0,
-        dyn,
-        t_end,
-        method=method,
-        save_at=np.linspace(0.0, t_end, saves),
-        progress=not quiet,
-        normalize=normalize,
-        checkpoint=out,
-        resume=resume,
-        meta={"seed": seed, "x0_file": None if x0_path is None else str(x0_path)},
-        **kw,
-    )
+    try:
+        traj = pt.simulate(
+            x0,
+            dyn,
+            t_end,
+            method=method,
+            save_at=np.linspace(0.0, t_end, saves),
+            progress=not quiet,
+            normalize=normalize,
+            checkpoint=out,
+            resume=resume,
+            meta={"seed": seed, "x0_file": None if x0_path is None else str(x0_path)},
+            **kw,
+        )
+    except KeyboardInterrupt:
+        click.echo(
+            f"interrupted: the states computed so far are in {out}; rerun with --resume to continue",
+            err=True,
+        )
+        raise SystemExit(130) from None
     click.echo(
         f"wrote {out}: {traj.x.shape[0]} saved times, n = {traj.n}, d = {traj.d}, method {traj.method}, {traj.stats['nfev']} field evaluations in {traj.stats['wall_time']:.2f} s"
     )
