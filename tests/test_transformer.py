@@ -581,3 +581,60 @@ def test_cli_models(tmp_path, monkeypatch):
     assert r.exit_code == 1 and "particles models fetch minilm" in r.output
     r = CliRunner().invoke(main, ["models", "path", "bogus"])
     assert r.exit_code == 1 and "unknown model" in r.output
+
+
+def test_sinusoidal_positions_and_pre_ln_encoder():
+    """A Vaswani-style encoder (scaled embeddings + sinusoidal positions, pre-LN, final norm,
+    causal): the embedding and the final norm are applied as documented."""
+    from particles.transformer.model import Encoder
+
+    rng = np.random.default_rng(5)
+    cfg = EncoderConfig(
+        vocab_size=11,
+        hidden_size=16,
+        num_layers=2,
+        num_heads=4,
+        intermediate_size=24,
+        activation="relu",
+        norm_position="pre",
+        position="sinusoidal",
+        embed_scale=4.0,
+        causal=True,
+        eps=1e-6,
+    )
+    emb = rng.standard_normal((11, 16))
+    enc = Encoder(
+        config=cfg,
+        word_embeddings=emb,
+        layers=(_rand_layer(rng), _rand_layer(rng)),
+        final_norm_w=np.ones(16),
+        final_norm_b=np.zeros(16),
+    )
+    ids = np.array([1, 5, 7, 2, 9])
+    h = enc.hidden_states(ids)
+    assert np.allclose(h[0], 4.0 * emb[ids] + sinusoidal_encoding(5, 16))
+    x = encoder_layer(
+        encoder_layer(h[0], enc.layers[0], cfg, mask=attention_mask(5, causal=True)),
+        enc.layers[1],
+        cfg,
+        mask=attention_mask(5, causal=True),
+    )
+    assert np.allclose(h[2], layer_norm(x, eps=1e-6))
+    # causal: the first 3 tokens do not depend on the last two
+    h2 = enc.hidden_states(np.array([1, 5, 7, 0, 0]))
+    assert np.allclose(h[:, :3], h2[:, :3])
+
+
+def test_cli_compare_ode_bad_input(tmp_path, tiny):
+    from cli.main import main
+
+    base = ["transformer", "compare-ode", "--model", str(tiny), "--passage", "lincoln_gettysburg"]
+    for extra, msg in (
+        (["--variants", "bogus"], "unknown variant"),
+        (["--max-tokens", "2"], "max_tokens"),
+        (["--dt", "-1"], "dt must be > 0"),
+        ([], "nothing to do"),
+    ):
+        args = base + extra + ([] if not extra else ["--out", str(tmp_path / "c.npz")])
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code != 0 and msg in r.output and "Traceback" not in r.output, r.output

@@ -230,6 +230,8 @@ def compare_text(
         encoder, tokenizer = load_model(model)
     if max_tokens < 3:
         raise ParticlesError(f"max_tokens must be >= 3, got {max_tokens}")
+    if encoder.config.position == "learned":
+        max_tokens = min(max_tokens, encoder.config.max_position)
     ids, toks = tokenizer.encode(text, max_length=max_tokens)
     cmp = compare_ode(
         encoder,

@@ -290,6 +290,8 @@ def compare_ode(
     fit_depth = min(L, depth) if fit_depth is None else int(fit_depth)
     if not 1 <= fit_depth <= depth:
         raise ParticlesError(f"fit_depth must lie in 1..{depth}, got {fit_depth}")
+    if dt is not None and not (np.isfinite(dt) and dt > 0):
+        raise ParticlesError(f"dt must be > 0, got {dt}")
     variants = tuple(variants)
     for v in variants:
         if v not in VARIANTS:

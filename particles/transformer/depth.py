@@ -13,8 +13,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ..errors import ParticlesError
 
@@ -35,18 +33,14 @@ def pair_similarities(x) -> np.ndarray:
 
 
 def cluster_labels(x, delta: float = 1e-2) -> np.ndarray:
-    """Cluster labels ``(n,)``: connected components of ``<x_i, x_j> > 1 - delta`` on normalised
-    tokens, numbered by first appearance."""
+    """Cluster labels ``(n,)`` of the normalised tokens: connected components of
+    ``<x_i, x_j> > 1 - delta``, numbered by first appearance (:func:`particles.clusters.cluster_labels`
+    applied to ``x/|x|``)."""
+    from ..clusters import cluster_labels as _labels
+
     if not 0 < delta < 2:
         raise ParticlesError(f"delta must lie in (0, 2), got {delta}")
-    x = normalize_tokens(x)
-    adj = csr_matrix((x @ x.T) > 1.0 - delta)
-    _, lab = connected_components(adj, directed=False)
-    _, first = np.unique(lab, return_index=True)
-    order = np.argsort(first)
-    remap = np.empty_like(order)
-    remap[order] = np.arange(order.size)
-    return remap[lab]
+    return _labels(normalize_tokens(x), delta)
 
 
 def cluster_count(x, delta: float = 1e-2) -> int:
