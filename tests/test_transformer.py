@@ -638,3 +638,17 @@ def test_cli_compare_ode_bad_input(tmp_path, tiny):
         args = base + extra + ([] if not extra else ["--out", str(tmp_path / "c.npz")])
         r = CliRunner().invoke(main, args)
         assert r.exit_code != 0 and msg in r.output and "Traceback" not in r.output, r.output
+
+
+def test_bridge_on_shared_layers():
+    """ALBERT: one shared layer is a time-invariant system; the measured scale is used (the
+    factorised embedding has no norm right before the layers)."""
+    enc = load_encoder(DATA / "tiny_albert")
+    ids = np.load(DATA / "tiny_albert_reference.npz")["ids"]
+    c = bridge.compare_ode(enc, ids, depth=5, variants=("attention",), dt=0.5, steps_per_layer=1)
+    assert c.ode["attention"].shape == (6, ids.size, 32) and c.beta.shape == (1,)
+    assert len(bridge.network_dynamics(enc, 5).segments) == 1
+    lw = enc.layers[0]
+    assert bridge.input_scale(enc, 3) == pytest.approx(np.sqrt(np.sum(lw.n2_w**2 + lw.n2_b**2)))
+    with pytest.raises(ParticlesError, match="no counterpart"):  # gelu_new has no FeedForward twin
+        bridge.compare_ode(enc, ids, depth=2, dt=0.5)

@@ -36,13 +36,11 @@ from .model import Encoder
 def input_scale(enc: Encoder, layer: int) -> float:
     """``r``: the token norm set by the normalisation that feeds layer ``layer`` (0-based), from
     its weights: ``sqrt(sum g^2 + b^2)`` (embedding norm for layer 0, else the previous layer's
-    output norm)."""
-    if layer == 0:
+    output norm; for shared layers the layer's own output norm)."""
+    if enc.config.shared_layers:  # the shared layer is fed by its own output norm (ALBERT)
+        g, b = enc.layers[0].n2_w, enc.layers[0].n2_b
+    elif layer == 0:
         g, b = enc.emb_norm_w, enc.emb_norm_b
-        if enc.emb_proj_w is not None:
-            raise ParticlesError(
-                "input_scale: factorised embeddings (ALBERT) need a measured scale"
-            )
     else:
         lw = enc.layer(layer - 1)
         g, b = lw.n2_w, lw.n2_b
