@@ -112,14 +112,14 @@ def test_against_transformers_with_padding_and_attention(minilm_dir, minilm):
 
 
 def test_similarities_grow_with_depth(minilm):
-    """Fig. 1 analog: mass moves toward 1 with depth; repeating the last layer to 48 layers
-    drives the passage to one cluster."""
+    """Fig. 1 analog: mass moves toward 1 with depth; repeating the last layer (to 30 layers
+    here, 48 in the figure) drives the passage to one cluster."""
     enc, tok = minilm
-    ids, _ = tok.encode(read_passage("melville_loomings"), max_length=96)
-    s = depth_stats(enc.hidden_states(np.array(ids), depth=48))
+    ids, _ = tok.encode(read_passage("melville_loomings"), max_length=64)
+    s = depth_stats(enc.hidden_states(np.array(ids), depth=30))
     assert s.mean[0] < 0.2 and s.mean[5] > s.mean[0] + 0.1
-    assert s.mean[48] > 0.99 and s.clusters[48] <= 2 and s.clusters[0] == len(ids)
-    assert s.frac_above[48] > 0.99 and s.frac_above[0] < 0.05
+    assert s.mean[30] > 0.99 and s.clusters[30] <= 2 and s.clusters[0] == len(ids)
+    assert s.frac_above[30] > 0.99 and s.frac_above[0] < 0.05
 
 
 def test_cli_end_to_end(tmp_path, minilm_dir):
