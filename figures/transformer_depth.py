@@ -8,7 +8,7 @@ on the closing paragraph of Darwin's *Origin of Species* (272 word pieces), run 
 repeating its last layer (weight tying, as ALBERT does). 70 bins on [-1, 1]; clusters are
 connected components of <x_i, x_j> > 1 - δ with δ = 0.01.
 
-``--quick``: 48 tokens, depth 12.
+``--quick``: 48 tokens, depth 12, one passage, 60 dpi.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def main(outdir=HERE, quick: bool = False) -> Path:
             )
     curves.lines[0].set_label(f"darwin ({main_run.meta['n_tokens']} tokens)")
     curves.legend(fontsize=7, loc="lower right")
-    out = save_figure(fig, outdir / f"{STEM}.png")
+    out = save_figure(fig, outdir / f"{STEM}.png", dpi=60 if quick else 130)
     return out
 
 
