@@ -1,5 +1,36 @@
-"""particles: Transformer tokens as interacting particles on the unit sphere."""
+"""particles: Transformer tokens as interacting particles on the unit sphere.
 
+Public API::
+
+    Dynamics, FeedForward, Piecewise   parameters (frozen, validated)
+    velocity(x, dyn)                   the vector field, shape (n, d)
+    simulate(x0, dyn, t_end, ...)      integrate; returns a Trajectory
+    Trajectory                         .t, .x, .save(path), Trajectory.load(path)
+    energy(x, beta)                    interaction energy E_beta
+    random_points(n, d, rng)           uniform points on S^{d-1}
+"""
+
+from . import config  # noqa: F401  (selects numba's threading layer before any kernel runs)
+from .energy import energy, mean_inner_product, min_inner_product
 from .errors import ParticlesError
+from .fields import velocity
+from .integrate import METHODS, simulate
+from .params import Dynamics, FeedForward, Piecewise
+from .sphere import normalize, random_points
+from .trajectory import Trajectory
 
-__all__ = ["ParticlesError"]
+__all__ = [
+    "METHODS",
+    "Dynamics",
+    "FeedForward",
+    "ParticlesError",
+    "Piecewise",
+    "Trajectory",
+    "energy",
+    "mean_inner_product",
+    "min_inner_product",
+    "normalize",
+    "random_points",
+    "simulate",
+    "velocity",
+]

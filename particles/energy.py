@@ -1,0 +1,64 @@
+"""Interaction energy E_beta and pairwise diagnostics, all in O(n d + tile) memory.
+
+E_beta(X) = 1/(2 beta n^2) sum_{i,j} exp(beta <x_i, x_j>)   (SPEC eq. 3.5, particle form, Rem. 3.8).
+It lies between the uniform-measure value and the Dirac value e^beta / (2 beta); it is
+non-decreasing along SA and USA and non-increasing along USA with V = -I.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import config
+from .fields import check_points
+
+
+def _row_blocks(n: int, size: int | None = None):
+    size = size or config.TILE_ROWS
+    for r0 in range(0, n, size):
+        yield r0, min(n, r0 + size)
+
+
+def energy(x, beta: float) -> float:
+    """E_beta(X) for X (n, d). At beta = 0 returns the limit of E_beta - 1/(2 beta): |mean x|^2 / 2."""
+    x = check_points(x)
+    beta = float(beta)
+    n = x.shape[0]
+    if beta == 0.0:
+        m = x.mean(axis=0)
+        return 0.5 * float(m @ m)
+    total = 0.0
+    for r0, r1 in _row_blocks(n):
+        total += float(np.exp(beta * (x[r0:r1] @ x.T)).sum())
+    return total / (2.0 * beta * n * n)
+
+
+def gram(x) -> np.ndarray:
+    """All pairwise inner products <x_i, x_j>, shape (n, n). Only for moderate n."""
+    x = check_points(x)
+    return x @ x.T
+
+
+def min_inner_product(x) -> float:
+    """min_{i != j} <x_i, x_j> (1 means a single cluster); 1.0 when n = 1."""
+    x = check_points(x)
+    n = x.shape[0]
+    if n == 1:
+        return 1.0
+    best = np.inf
+    for r0, r1 in _row_blocks(n):
+        g = x[r0:r1] @ x.T
+        idx = np.arange(r0, r1)
+        g[idx - r0, idx] = np.inf
+        best = min(best, float(g.min()))
+    return best
+
+
+def mean_inner_product(x) -> float:
+    """mean_{i != j} <x_i, x_j> = (|sum x_i|^2 - sum |x_i|^2) / (n (n - 1)); 1.0 when n = 1."""
+    x = check_points(x)
+    n = x.shape[0]
+    if n == 1:
+        return 1.0
+    s = x.sum(axis=0)
+    return float((s @ s - np.sum(x * x)) / (n * (n - 1)))

@@ -1,0 +1,301 @@
+"""Frozen, validated parameter objects for the attention dynamics (SPEC Part A, eqs. 2.3–2.8).
+
+The dynamics of n tokens x_i on the unit sphere S^{d-1} is
+
+    xdot_i = P_perp(x_i) [ sum_h sum_j A^h_ij V_h x_j  +  ffn(x_i) ],
+    A^h_ij = exp(beta <Q_h x_i, K_h x_j>) / Z^h_i,
+
+with Z^h_i = sum_k exp(beta <Q_h x_i, K_h x_k>) for SA (softmax attention) and Z^h_i = n for USA
+(the unnormalised surrogate). With ``causal=True`` token i only attends to j <= i.
+P_perp(x) y = y - <x, y> x is the tangent projection (LayerNorm as projection onto the sphere).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Literal
+
+import numpy as np
+
+from .errors import ParticlesError
+
+Kind = Literal["SA", "USA"]
+ACTIVATIONS = ("relu", "gelu", "tanh")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=np.float64, copy=True, order="C")
+    a.setflags(write=False)
+    return a
+
+
+def _matrix(name: str, a, ndim_ok: tuple[int, ...]) -> np.ndarray | float | None:
+    if a is None:
+        return None
+    if np.isscalar(a) or (isinstance(a, np.ndarray) and a.ndim == 0):
+        if name != "V":
+            raise ParticlesError(f"{name} must be a matrix or None (identity), got a scalar")
+        v = float(a)
+        if not np.isfinite(v):
+            raise ParticlesError(f"V must be finite, got {v}")
+        return v
+    try:
+        arr = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParticlesError(f"{name} must be a numeric array") from None
+    if arr.ndim not in ndim_ok:
+        raise ParticlesError(
+            f"{name} must be a matrix (2-D) or a stack of per-head matrices (3-D), got shape {arr.shape}"
+        )
+    if arr.size == 0:
+        raise ParticlesError(f"{name} is empty (shape {arr.shape})")
+    if not np.all(np.isfinite(arr)):
+        raise ParticlesError(f"{name} has non-finite entries")
+    return _readonly(arr)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedForward:
+    """The feed-forward term of eq. (2.8): ``ffn(x) = W2 s(W1 x + b1) + b2``.
+
+    Shapes: W1 (m, d), b1 (m,), W2 (d, m), b2 (d,) or None. ``activation`` is relu, gelu (erf form)
+    or tanh. It is added inside the tangent projection, so particles stay on the sphere.
+    """
+
+    W1: np.ndarray
+    b1: np.ndarray
+    W2: np.ndarray
+    b2: np.ndarray | None = None
+    activation: str = "relu"
+
+    def __post_init__(self):
+        W1 = _matrix("W1", self.W1, (2,))
+        W2 = _matrix("W2", self.W2, (2,))
+        m, d = W1.shape
+        if W2.shape != (d, m):
+            raise ParticlesError(f"W2 must have shape (d, m) = {(d, m)}, got {W2.shape}")
+        b1 = np.asarray(self.b1, dtype=np.float64)
+        if b1.shape != (m,) or not np.all(np.isfinite(b1)):
+            raise ParticlesError(f"b1 must be a finite vector of shape ({m},), got {b1.shape}")
+        object.__setattr__(self, "W1", W1)
+        object.__setattr__(self, "W2", W2)
+        object.__setattr__(self, "b1", _readonly(b1))
+        if self.b2 is not None:
+            b2 = np.asarray(self.b2, dtype=np.float64)
+            if b2.shape != (d,) or not np.all(np.isfinite(b2)):
+                raise ParticlesError(f"b2 must be a finite vector of shape ({d},), got {b2.shape}")
+            object.__setattr__(self, "b2", _readonly(b2))
+        if self.activation not in ACTIVATIONS:
+            raise ParticlesError(
+                f"activation must be one of {ACTIVATIONS}, got {self.activation!r}"
+            )
+
+    @property
+    def d(self) -> int:
+        return self.W1.shape[1]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dynamics:
+    """Parameters of the SA / USA attention dynamics on the sphere.
+
+    **Arguments:**
+    - ``beta``: inverse temperature, finite and >= 0.
+    - ``kind``: ``"SA"`` (softmax, Z_i = sum_k e^{...}) or ``"USA"`` (Z_i = n).
+    - ``Q``, ``K``: None (identity), a (d_k, d) matrix, or a (H, d_k, d) stack for H heads.
+    - ``V``: None (identity), a scalar v (meaning v I; ``V=-1`` is the repulsive case of §9.1),
+      a (d, d) matrix, or a (H, d, d) stack.
+    - ``causal``: token i attends only to tokens j <= i.
+    - ``ffn``: optional :class:`FeedForward` term.
+
+    The number of heads H is the largest leading size among the stacks; a 2-D matrix or None is
+    shared by every head. Use :func:`dataclasses.replace` (or :meth:`replace`) for new settings.
+    """
+
+    beta: float = 1.0
+    kind: Kind = "SA"
+    Q: np.ndarray | None = None
+    K: np.ndarray | None = None
+    V: np.ndarray | float | None = None
+    causal: bool = False
+    ffn: FeedForward | None = None
+    heads: int = field(init=False, default=1)
+
+    def __post_init__(self):
+        try:
+            beta = float(self.beta)
+        except (TypeError, ValueError):
+            raise ParticlesError(f"beta must be a number, got {self.beta!r}") from None
+        if not np.isfinite(beta) or beta < 0:
+            raise ParticlesError(f"beta must be finite and >= 0, got {beta}")
+        object.__setattr__(self, "beta", beta)
+        kind = str(self.kind).upper()
+        if kind not in ("SA", "USA"):
+            raise ParticlesError(f"kind must be 'SA' or 'USA', got {self.kind!r}")
+        object.__setattr__(self, "kind", kind)
+        Q = _matrix("Q", self.Q, (2, 3))
+        K = _matrix("K", self.K, (2, 3))
+        V = _matrix("V", self.V, (2, 3))
+        object.__setattr__(self, "Q", Q)
+        object.__setattr__(self, "K", K)
+        object.__setattr__(self, "V", V)
+        object.__setattr__(self, "causal", bool(self.causal))
+        if self.ffn is not None and not isinstance(self.ffn, FeedForward):
+            raise ParticlesError("ffn must be a particles.FeedForward or None")
+        # heads: consistent leading sizes
+        hs = {a.shape[0] for a in (Q, K, V) if isinstance(a, np.ndarray) and a.ndim == 3}
+        if len(hs) > 1:
+            raise ParticlesError(f"Q, K, V stacks disagree on the number of heads: {sorted(hs)}")
+        object.__setattr__(self, "heads", hs.pop() if hs else 1)
+        # Q and K must agree on d_k; Q, K, V on d
+        dk = {a.shape[-2] for a in (Q, K) if isinstance(a, np.ndarray)}
+        if (Q is None) != (K is None):  # an identity on one side forces d_k = d
+            dk |= {d for d in self._dims() if d is not None}
+        if len(dk) > 1:
+            raise ParticlesError(f"Q and K must map to the same dimension d_k; got {sorted(dk)}")
+        dims = set(self._dims())
+        dims.discard(None)
+        if len(dims) > 1:
+            raise ParticlesError(f"Q, K, V, ffn disagree on the dimension d: {sorted(dims)}")
+        if isinstance(V, np.ndarray) and V.shape[-2] != V.shape[-1]:
+            raise ParticlesError(f"V must be square (d, d), got {V.shape[-2:]}")
+
+    def _dims(self):
+        for a in (self.Q, self.K, self.V):
+            yield a.shape[-1] if isinstance(a, np.ndarray) else None
+        yield self.ffn.d if self.ffn is not None else None
+
+    @property
+    def d(self) -> int | None:
+        """The dimension fixed by the matrices, or None when every matrix is an identity."""
+        dims = [d for d in self._dims() if d is not None]
+        return dims[0] if dims else None
+
+    @property
+    def identity_attention(self) -> bool:
+        """True when Q = K = I and V is a multiple of I and there is no ffn (one head)."""
+        return (
+            self.Q is None
+            and self.K is None
+            and (self.V is None or isinstance(self.V, float))
+            and self.ffn is None
+        )
+
+    def check_dimension(self, d: int) -> None:
+        """Raise a clear error if particles of dimension ``d`` do not fit these matrices."""
+        if d < 2:
+            raise ParticlesError(f"particles must live on S^(d-1) with d >= 2, got d = {d}")
+        own = self.d
+        if own is not None and own != d:
+            raise ParticlesError(
+                f"the dynamics' matrices act on dimension {own}, particles have d = {d}"
+            )
+
+    def head(self, h: int) -> tuple:
+        """(Q_h, K_h, V_h) with None for identities and a float for a scalar V."""
+
+        def pick(a):
+            if isinstance(a, np.ndarray) and a.ndim == 3:
+                return a[h]
+            return a
+
+        return pick(self.Q), pick(self.K), pick(self.V)
+
+    def replace(self, **changes) -> Dynamics:
+        return replace(self, **changes)
+
+    # --- serialisation -------------------------------------------------------------------
+    def to_record(self, prefix: str = "") -> tuple[dict, dict[str, np.ndarray]]:
+        """(JSON-able metadata, arrays) describing these dynamics; see :meth:`from_record`."""
+        meta: dict = {
+            "beta": self.beta,
+            "kind": self.kind,
+            "causal": self.causal,
+            "heads": self.heads,
+        }
+        arrays: dict[str, np.ndarray] = {}
+        for name in ("Q", "K", "V"):
+            a = getattr(self, name)
+            if a is None:
+                meta[name] = "identity"
+            elif isinstance(a, float):
+                meta[name] = a
+            else:
+                meta[name] = "array"
+                arrays[prefix + name] = np.asarray(a)
+        if self.ffn is not None:
+            meta["ffn"] = {"activation": self.ffn.activation, "b2": self.ffn.b2 is not None}
+            for f in ("W1", "b1", "W2", "b2"):
+                a = getattr(self.ffn, f)
+                if a is not None:
+                    arrays[prefix + "ffn_" + f] = np.asarray(a)
+        return meta, arrays
+
+    @classmethod
+    def from_record(cls, meta: dict, arrays: dict, prefix: str = "") -> Dynamics:
+        kw = {"beta": meta["beta"], "kind": meta["kind"], "causal": meta.get("causal", False)}
+        for name in ("Q", "K", "V"):
+            v = meta.get(name, "identity")
+            if v == "identity":
+                kw[name] = None
+            elif v == "array":
+                kw[name] = arrays[prefix + name]
+            else:
+                kw[name] = float(v)
+        if meta.get("ffn"):
+            kw["ffn"] = FeedForward(
+                W1=arrays[prefix + "ffn_W1"],
+                b1=arrays[prefix + "ffn_b1"],
+                W2=arrays[prefix + "ffn_W2"],
+                b2=arrays.get(prefix + "ffn_b2"),
+                activation=meta["ffn"]["activation"],
+            )
+        return cls(**kw)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Piecewise:
+    """Time-dependent weights: ``segments = ((dyn_1, duration_1), (dyn_2, duration_2), ...)``.
+
+    Segment k is in force on [T_{k-1}, T_k) with T_k = duration_1 + ... + duration_k; the last
+    segment continues past its end. This is how a network with different weights per layer maps to
+    piecewise-constant Q(t), K(t), V(t).
+    """
+
+    segments: tuple
+
+    def __post_init__(self):
+        segs = tuple(self.segments)
+        if not segs:
+            raise ParticlesError("Piecewise needs at least one (Dynamics, duration) segment")
+        out = []
+        for k, s in enumerate(segs):
+            try:
+                dyn, dur = s
+            except (TypeError, ValueError):
+                raise ParticlesError(f"segment {k} must be a (Dynamics, duration) pair") from None
+            if not isinstance(dyn, Dynamics):
+                raise ParticlesError(f"segment {k}: expected a particles.Dynamics, got {type(dyn)}")
+            dur = float(dur)
+            if not np.isfinite(dur) or dur <= 0:
+                raise ParticlesError(f"segment {k}: duration must be finite and > 0, got {dur}")
+            out.append((dyn, dur))
+        object.__setattr__(self, "segments", tuple(out))
+
+    @property
+    def boundaries(self) -> np.ndarray:
+        """Segment end times T_1 < T_2 < ... (the last one is where the last segment nominally ends)."""
+        return np.cumsum([dur for _, dur in self.segments])
+
+    def at(self, t: float) -> Dynamics:
+        """The dynamics in force at time t (right-continuous)."""
+        idx = int(np.searchsorted(self.boundaries, t, side="right"))
+        return self.segments[min(idx, len(self.segments) - 1)][0]
+
+    def check_dimension(self, d: int) -> None:
+        for dyn, _ in self.segments:
+            dyn.check_dimension(d)
+
+
+def dynamics_fields() -> list[str]:
+    return [f.name for f in fields(Dynamics) if f.init]

@@ -1,0 +1,65 @@
+"""Geometry of the unit sphere S^{d-1}: sampling, normalising, tangent projection, exponential map."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ParticlesError
+
+
+def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
+    """A numpy Generator from a Generator, an integer seed, or None (fresh entropy)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+def random_points(n: int, d: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
+    """n points drawn i.i.d. uniformly on S^{d-1}: normalised standard Gaussians. Shape (n, d)."""
+    n, d = int(n), int(d)
+    if n < 1:
+        raise ParticlesError(f"need at least one particle, got n = {n}")
+    if d < 2:
+        raise ParticlesError(f"the sphere S^(d-1) needs d >= 2, got d = {d}")
+    g = as_rng(rng).standard_normal((n, d))
+    return normalize(g)
+
+
+def normalize(x: np.ndarray) -> np.ndarray:
+    """x_i / |x_i| row by row (a new array). Shape (n, d)."""
+    x = np.asarray(x, dtype=np.float64)
+    nrm = np.linalg.norm(x, axis=-1, keepdims=True)
+    if np.any(nrm == 0):
+        raise ParticlesError("cannot normalise a zero vector onto the sphere")
+    return x / nrm
+
+
+def project_tangent(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """P_perp(x_i) v_i = v_i - <x_i, v_i> x_i, row by row."""
+    return v - np.sum(x * v, axis=-1, keepdims=True) * x
+
+
+def exp_map(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Riemannian exponential map on the sphere: cos|v| x + sin|v| v/|v| (v tangent at x)."""
+    nv = np.linalg.norm(v, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sinc = np.where(nv > 1e-12, np.sin(nv) / np.where(nv > 0, nv, 1.0), 1.0 - nv**2 / 6.0)
+    return np.cos(nv) * x + sinc * v
+
+
+def rotate_in_plane(x: np.ndarray, p: np.ndarray, u: np.ndarray, h: float) -> np.ndarray:
+    """Apply exp(h Omega_i) to x_i, with Omega_i = u_i p_i^T - p_i u_i^T (a rotation of R^d).
+
+    ``p`` (n, d) are unit vectors and ``u`` (n, d) tangent vectors at ``p`` (u_i ⟂ p_i). Omega_i rotates
+    the plane span(p_i, u_i) by the angle h |u_i| and fixes its orthogonal complement, so x_i keeps its
+    norm exactly. With x = p this is the exponential map exp_p(h u).
+    """
+    nu = np.linalg.norm(u, axis=-1, keepdims=True)
+    safe = np.where(nu > 0, nu, 1.0)
+    e = np.where(nu > 0, u / safe, 0.0)  # unit direction in the plane, ⟂ p
+    xp = np.sum(x * p, axis=-1, keepdims=True)
+    xe = np.sum(x * e, axis=-1, keepdims=True)
+    th = h * nu
+    c, s = np.cos(th), np.sin(th)
+    # in-plane coordinates (xp, xe) rotate: p -> c p + s e, e -> -s p + c e
+    return x + (c - 1.0) * (xp * p + xe * e) + s * (xp * e - xe * p)

@@ -1,0 +1,119 @@
+"""The result of a simulation and its ``.npz`` file format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import io
+from .errors import ParticlesError
+from .params import Dynamics, Piecewise
+
+FORMAT = "trajectory"
+
+
+def dynamics_to_record(dyn: Dynamics | Piecewise) -> tuple[dict, dict]:
+    """(metadata, arrays) for a Dynamics or a Piecewise schedule."""
+    if isinstance(dyn, Piecewise):
+        segs, arrays = [], {}
+        for k, (d, dur) in enumerate(dyn.segments):
+            meta, arr = d.to_record(prefix=f"seg{k}_")
+            segs.append({"duration": dur, **meta})
+            arrays.update(arr)
+        return {"piecewise": segs}, arrays
+    return dyn.to_record(prefix="dyn_")
+
+
+def dynamics_from_record(meta: dict, arrays: dict) -> Dynamics | Piecewise:
+    if "piecewise" in meta:
+        segs = [
+            (Dynamics.from_record(m, arrays, prefix=f"seg{k}_"), m["duration"])
+            for k, m in enumerate(meta["piecewise"])
+        ]
+        return Piecewise(segments=segs)
+    return Dynamics.from_record(meta, arrays, prefix="dyn_")
+
+
+@dataclass
+class Trajectory:
+    """Saved states of a simulation.
+
+    - ``t`` (T,): save times; ``x`` (T, n, d): positions on the sphere at those times;
+    - ``dynamics``: the :class:`Dynamics` (or :class:`Piecewise`) that produced them;
+    - ``method``: integrator name; ``stats``: step statistics (nfev, nsteps, wall time, drift);
+    - ``meta``: everything else needed to reproduce the run (seed, dt, rtol, atol, t_end, ...).
+    """
+
+    t: np.ndarray
+    x: np.ndarray
+    dynamics: Dynamics | Piecewise
+    method: str
+    stats: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def d(self) -> int:
+        return self.x.shape[2]
+
+    @property
+    def final(self) -> np.ndarray:
+        """The last saved state, shape (n, d)."""
+        return self.x[-1]
+
+    @property
+    def complete(self) -> bool:
+        """False for a partial trajectory (a checkpoint of an interrupted run)."""
+        return bool(self.meta.get("complete", True))
+
+    def beta(self) -> float:
+        dyn = self.dynamics
+        return dyn.segments[0][0].beta if isinstance(dyn, Piecewise) else dyn.beta
+
+    def energy(self) -> np.ndarray:
+        """E_beta at every saved time, shape (T,)."""
+        from .energy import energy
+
+        dyn = self.dynamics
+        return np.array(
+            [
+                energy(x, (dyn.at(t) if isinstance(dyn, Piecewise) else dyn).beta)
+                for t, x in zip(self.t, self.x, strict=True)
+            ]
+        )
+
+    def at(self, time: float) -> np.ndarray:
+        """The saved state closest to ``time``."""
+        return self.x[int(np.argmin(np.abs(self.t - time)))]
+
+    def save(self, path: str | Path) -> Path:
+        dmeta, darrays = dynamics_to_record(self.dynamics)
+        meta = {
+            "format": FORMAT,
+            "method": self.method,
+            "n": self.n,
+            "d": self.d,
+            "dynamics": dmeta,
+            "stats": self.stats,
+            **{k: v for k, v in self.meta.items() if k not in ("format", "dynamics", "stats")},
+        }
+        return io.save_npz(path, {"t": self.t, "x": self.x, **darrays}, meta)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Trajectory:
+        arrays, meta = io.load_npz(path, FORMAT)
+        try:
+            t, x = arrays["t"], arrays["x"]
+            if t.ndim != 1 or x.ndim != 3 or x.shape[0] != t.shape[0]:
+                raise ValueError(f"inconsistent shapes t {t.shape}, x {x.shape}")
+            dyn = dynamics_from_record(meta["dynamics"], arrays)
+            method = meta["method"]
+        except (KeyError, ValueError, TypeError) as e:
+            raise ParticlesError(f"{path}: corrupted trajectory file ({e})") from None
+        extra = {k: v for k, v in meta.items() if k not in ("dynamics", "stats", "method")}
+        return cls(t=t, x=x, dynamics=dyn, method=method, stats=meta.get("stats", {}), meta=extra)
