@@ -44,7 +44,7 @@ def plot_e1(axes, a: dict, radius: float = 2.0) -> None:
                         xytext=traj[k - 1],
                         arrowprops={"arrowstyle": "-|>", "color": c, "lw": 1.2},
                     )
-        ax.plot([], [], "k-", lw=1.3, label=rf"GD path ${radius:g}\,W(k)z_i/\|W(k)\|$")
+        ax.plot([], [], color="gray", lw=1.3, label=rf"GD path ${radius:g}\,W(k)z_i/\|W(k)\|$")
         ax.plot(
             [], [], color="gray", ls="-", marker="o", mfc="none", label=r"$W^{mm}z_i$ (Frobenius)"
         )
