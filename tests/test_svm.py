@@ -139,6 +139,10 @@ def test_batched_training_equals_single_runs():
         np.testing.assert_allclose(rb.Ws[:, b], rs.Ws, rtol=1e-12, atol=1e-13)
         np.testing.assert_allclose(rb.probs[:, b], rs.probs, rtol=1e-12, atol=1e-13)
     assert rb.iters.tolist() == [0, 25, 50]
+    r = train(batch[0], TrainConfig(iters=50, record_at=(50, 3, 3)), rng=0)
+    assert r.iters.tolist() == [3, 50] and r.Ws.shape == (2, 5, 5) and r.probs.shape == (2, 3, 4)
+    with pytest.raises(ParticlesError, match="record_at"):
+        TrainConfig(iters=5, record_at=(9,))
 
 
 def test_normalised_gd_step_length_and_plain_gd_descends():
@@ -345,3 +349,19 @@ def test_exact_direction_keeps_moving_after_underflow():
         r = train(data, cfg, init=W0)
         step = np.linalg.norm(r.W - W0)
         assert (step > 0.49) == moves
+
+
+def test_w_from_torch_convention():
+    """The authors' nn.Linear stores W^T; (K,Q): W = key^T query (SPEC B §A7)."""
+    data = make_data(3, 4, 5, 0)
+    g = np.random.default_rng(0)
+    lin, key, query = (g.standard_normal((5, 5)) for _ in range(3))
+    # the authors' logits: X lin^T z (single layer) and (X key^T)(query z) (two layers)
+    a1 = np.einsum("ntd,ed,ne->nt", data.X, lin, data.z)
+    a2 = np.einsum("ntk,nk->nt", data.X @ key.T, data.z @ query.T)
+    from particles.svm import logits, w_from_torch
+
+    np.testing.assert_allclose(logits(data, w_from_torch(lin)), a1, rtol=1e-12)
+    np.testing.assert_allclose(logits(data, w_from_torch(key=key, query=query)), a2, rtol=1e-12)
+    with pytest.raises(ParticlesError):
+        w_from_torch(lin, key=key)

@@ -19,6 +19,7 @@ from .model import (
     optimal_tokens,
     softmax_probs,
     token_scores,
+    w_from_torch,
 )
 from .solvers import (
     LocalOptimality,
@@ -66,4 +67,5 @@ __all__ = [
     "token_scores",
     "train",
     "train_random",
+    "w_from_torch",
 ]

@@ -37,6 +37,7 @@ __all__ = [
     "token_scores",
     "optimal_tokens",
     "correlation",
+    "w_from_torch",
 ]
 
 
@@ -336,6 +337,28 @@ def loss_and_grad_kq(data: AttentionData, K: np.ndarray, Q: np.ndarray, loss: st
     L, G = loss_and_grad(data, K @ np.swapaxes(Q, -1, -2), loss)
     gK, gQ = _kq_grad(G, K, Q)
     return L, gK, gQ
+
+
+def w_from_torch(weight=None, *, key=None, query=None) -> np.ndarray:
+    """The paper's W (logits = X W z) from the authors' ``nn.Linear`` weights (SPEC B §A7 trap).
+
+    ``weight``: the single d x d layer, which stores W^T, so W = weight^T. ``key``, ``query``:
+    the two layers of the (K,Q) model (keys X key^T, query query z), so W = key^T query.
+    """
+    if weight is not None and key is None and query is None:
+        w = np.asarray(weight, dtype=float)
+        if w.ndim != 2 or w.shape[0] != w.shape[1]:
+            raise ParticlesError(f"weight must be a square matrix, got shape {w.shape}")
+        return w.T.copy()
+    if weight is None and key is not None and query is not None:
+        k = np.asarray(key, dtype=float)
+        q = np.asarray(query, dtype=float)
+        if k.ndim != 2 or k.shape != q.shape:
+            raise ParticlesError(
+                f"key and query must have equal 2-D shapes, got {k.shape}, {q.shape}"
+            )
+        return k.T @ q
+    raise ParticlesError("give either weight, or both key and query")
 
 
 def token_scores(data: AttentionData) -> np.ndarray:

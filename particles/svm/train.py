@@ -28,6 +28,7 @@ class TrainConfig:
     param: "W" (W in R^{dxd}) or "KQ" (W = K Q^T, K, Q in R^{dxm}); iters: number of steps;
     lr: step size eta; normalized: normalised GD (default, as the paper's experiments);
     loss: one of LOSSES; record_every: save W, softmax, norm every k steps (plus the last);
+    record_at: explicit steps to record instead (0..iters);
     m: inner width of K, Q (default d);
     exact_direction: for normalised GD, compute the gradient's direction exactly even after the
     gradient underflows (saturated softmax), so every step has length lr. False reproduces the
@@ -41,6 +42,7 @@ class TrainConfig:
     normalized: bool = True
     loss: str = "logistic"
     record_every: int = 10
+    record_at: tuple[int, ...] | None = None
     m: int | None = None
     exact_direction: bool = True
 
@@ -55,6 +57,11 @@ class TrainConfig:
             raise ParticlesError(f"unknown loss {self.loss!r}; choose from {sorted(LOSSES)}")
         if int(self.record_every) != self.record_every or self.record_every < 1:
             raise ParticlesError(f"record_every must be an integer >= 1, got {self.record_every}")
+        if self.record_at is not None:
+            ra = tuple(int(k) for k in self.record_at)
+            if not ra or min(ra) < 0 or max(ra) > self.iters:
+                raise ParticlesError(f"record_at must list steps in 0..{self.iters}")
+            object.__setattr__(self, "record_at", tuple(sorted(set(ra))))
         if self.m is not None and (int(self.m) != self.m or self.m < 1):
             raise ParticlesError(f"m must be an integer >= 1, got {self.m}")
 
@@ -178,7 +185,10 @@ def train(
             raise ParticlesError("init K, Q contain NaN or infinite values")
         W = K @ Q.transpose(0, 2, 1)
 
-    rec = sorted(set(range(0, cfg.iters + 1, cfg.record_every)) | {cfg.iters})
+    if cfg.record_at is not None:
+        rec = list(cfg.record_at)
+    else:
+        rec = sorted(set(range(0, cfg.iters + 1, cfg.record_every)) | {cfg.iters})
     nrec = len(rec)
     Ws = np.empty((nrec, S, d, d))
     probs = np.empty((nrec, S, b.n, b.T))
