@@ -53,6 +53,14 @@ KINDS = ("SA", "USA")
 
 
 @njit(**_jit)
+def _transpose(a, out):
+    n, m = a.shape
+    for i in range(n):
+        for j in range(m):
+            out[j, i] = a[i, j]
+
+
+@njit(**_jit)
 def _mm(a, b, out):
     """out = a @ b. BLAS (single-threaded at these sizes) unless an inner size is tiny, where a loop in
     i-k-j order (an axpy over contiguous rows of b) avoids the call overhead."""
@@ -60,6 +68,20 @@ def _mm(a, b, out):
     p = b.shape[1]
     if m >= 8 and p >= 8:
         np.dot(a, b, out)
+        return
+    if p < 8 and n >= 8:
+        # narrow output (e.g. A @ X with d = 2): accumulate out^T row by row, vectorised over i
+        aT = np.empty((m, n))
+        _transpose(a, aT)
+        oT = np.zeros((p, n))
+        for k in range(m):
+            ak = aT[k]
+            for j in range(p):
+                bkj = b[k, j]
+                o = oT[j]
+                for i in range(n):
+                    o[i] += bkj * ak[i]
+        _transpose(oT, out)
         return
     for i in range(n):
         o = out[i]
@@ -71,14 +93,6 @@ def _mm(a, b, out):
             bk = b[k]
             for j in range(p):
                 o[j] += aik * bk[j]
-
-
-@njit(**_jit)
-def _transpose(a, out):
-    n, m = a.shape
-    for i in range(n):
-        for j in range(m):
-            out[j, i] = a[i, j]
 
 
 @njit(**_jit)

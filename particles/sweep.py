@@ -33,6 +33,8 @@ from .io import _jsonable, load_npz, save_npz
 
 BACKENDS = ("serial", "processes", "dask")
 FORMAT = "sweep_task"
+#: how long to wait for a remote Dask scheduler before giving up
+CONNECT_TIMEOUT = "20s"
 _KEY_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.=+")
 
 
@@ -217,7 +219,7 @@ def _run_dask(todo, store, scheduler, workers, threads, bar):
         client = distributed.Client(cluster)
     else:
         try:
-            client = distributed.Client(scheduler, timeout="20s")
+            client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as e:
             raise ParticlesError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
     try:
