@@ -38,7 +38,9 @@ def params(quick: bool):
         ds = (2, 16)
         rk4 = replace(base, d=16, method="rk4", seeds=8)
     else:
-        base = PhaseParams(n=32, d=2, betas=tuple(np.round(np.linspace(0.1, 9, 90), 10)), seeds=1024)
+        base = PhaseParams(
+            n=32, d=2, betas=tuple(np.round(np.linspace(0.1, 9, 90), 10)), seeds=1024
+        )
         ds = (2, 8, 32, 128, 512, 1024)
         rk4 = replace(base, d=1024, method="rk4", seeds=128)
     return [replace(base, d=d) for d in ds], rk4
@@ -73,7 +75,9 @@ def main(outdir=HERE, quick: bool = False, store=None, progress: bool = True) ->
     for ax, dg, lab in zip(panels, diagrams, "abcdef", strict=False):
         mesh = plot_phase(ax, dg, euler_curve=True, title=f"({lab}) d = {dg.params.d}")
     panels[0].legend(loc="upper left", fontsize=7)
-    fig.colorbar(mesh, ax=[axes[0, 2], axes[1, 2]], label=r"P($\langle x_1,x_2\rangle\geq 1-\delta$)")
+    fig.colorbar(
+        mesh, ax=[axes[0, 2], axes[1, 2]], label=r"P($\langle x_1,x_2\rangle\geq 1-\delta$)"
+    )
     # boundaries: P = 1/2 per beta, against the exact curve
     ax = axes[0, 3]
     n, delta = plist[0].n, plist[0].delta
@@ -84,8 +88,13 @@ def main(outdir=HERE, quick: bool = False, store=None, progress: bool = True) ->
     ax.plot(te, bs[::5], "k--", lw=1.2, label="Euler dt=0.1, equiangular")
     cmap = plt.get_cmap("viridis")
     for i, dg in enumerate(diagrams):
-        ax.plot(boundary_t(dg), dg.betas, color=cmap(i / max(len(diagrams) - 1, 1)), lw=1,
-                label=f"Euler, d={dg.params.d}")  # fmt: skip
+        ax.plot(
+            boundary_t(dg),
+            dg.betas,
+            color=cmap(i / max(len(diagrams) - 1, 1)),
+            lw=1,
+            label=f"Euler, d={dg.params.d}",
+        )
     ax.plot(boundary_t(d_rk4), d_rk4.betas, "r:", lw=2, label=f"RK4, d={rk4.d} ({rk4.seeds} seeds)")
     ax.set_xlim(0, plist[0].t_end)
     ax.set_ylim(0, float(max(plist[0].betas)))

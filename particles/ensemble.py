@@ -394,9 +394,24 @@ def _coord_stats(Y, YT, L, thr_pair, thr_cl, count_cl, parent):
 
 @njit(**_jit)
 def _coord_system(
-    X, B, V, has_B, has_V, beta, usa, method, dt, nsteps, save_every, thr_pair, thr_cl, count_cl,
-    early, frac, ncl,
-):  # fmt: skip
+    X,
+    B,
+    V,
+    has_B,
+    has_V,
+    beta,
+    usa,
+    method,
+    dt,
+    nsteps,
+    save_every,
+    thr_pair,
+    thr_cl,
+    count_cl,
+    early,
+    frac,
+    ncl,
+):
     """Advance one system X (n, d) in place."""
     n, d = X.shape
     YB = np.empty((n, d))
@@ -456,7 +471,21 @@ def _coord_system(
 
 @njit(parallel=True, **_jit)
 def _coord_ensemble(
-    X, B, V, betas, usa, method, dt, nsteps, save_every, thr_pair, thr_cl, count_cl, early, frac, ncl
+    X,
+    B,
+    V,
+    betas,
+    usa,
+    method,
+    dt,
+    nsteps,
+    save_every,
+    thr_pair,
+    thr_cl,
+    count_cl,
+    early,
+    frac,
+    ncl,
 ):
     """Advance every system X[s] (n, d) in place; B, V have 0 (identity), 1 (shared) or S entries."""
     S = X.shape[0]
@@ -688,9 +717,22 @@ def ensemble_coords(
     t0 = time.perf_counter()
     early = _early(early_stop, m, dt, has_V=Vw.shape[0] > 0)
     _coord_ensemble(
-        X, Bw, Vw, b, usa, m, dt, nsteps, save_every, thr, thr_cl, bool(count_clusters), early,
-        frac, ncl,
-    )  # fmt: skip
+        X,
+        Bw,
+        Vw,
+        b,
+        usa,
+        m,
+        dt,
+        nsteps,
+        save_every,
+        thr,
+        thr_cl,
+        bool(count_clusters),
+        early,
+        frac,
+        ncl,
+    )
     run_s = time.perf_counter() - t0
     return EnsembleResult(
         t=np.arange(T) * (save_every * dt),

@@ -170,7 +170,11 @@ def critical_beta(
         return float("inf")
     return float(
         so.brentq(
-            lambda b: hitting_time(b, n, delta, kind=kind) - t, 0.0, beta_max, xtol=1e-12, rtol=1e-14
+            lambda b: hitting_time(b, n, delta, kind=kind) - t,
+            0.0,
+            beta_max,
+            xtol=1e-12,
+            rtol=1e-14,
         )
     )
 

@@ -184,9 +184,7 @@ def run_beta(params: dict, beta: float) -> tuple[dict, dict]:
 def _beta_key(p: PhaseParams, beta: float) -> str:
     w = "I" if p.weights is None else p.weights
     base = {k: v for k, v in p.record().items() if k != "betas"}
-    return (
-        f"phase_n{p.n}_d{p.d}_{p.kind}_{p.method}_dt{p.dt:g}_w{w}_beta{beta:.6g}_{fingerprint(base)}"
-    )
+    return f"phase_n{p.n}_d{p.d}_{p.kind}_{p.method}_dt{p.dt:g}_w{w}_beta{beta:.6g}_{fingerprint(base)}"
 
 
 def phase_tasks(p: PhaseParams) -> list[Task]:
@@ -355,13 +353,20 @@ def plot_phase(
         bs = np.linspace(0.0, bmax, 200)
         ts, bs = equiangular.gamma_curve(p.n, p.delta, betas=bs)
         keep = ts <= tmax
-        ax.plot(ts[keep], bs[keep], color="black", lw=1.6, label=r"$\Gamma_{\infty,\delta}$ (exact)")
+        ax.plot(
+            ts[keep], bs[keep], color="black", lw=1.6, label=r"$\Gamma_{\infty,\delta}$ (exact)"
+        )
     if euler_curve and p.kind == "SA":
         bs = np.linspace(0.0, bmax, 91)
         te = np.array([equiangular.euler_hitting_time(b, p.n, p.delta, p.dt) for b in bs])
         keep = te <= tmax
         ax.plot(
-            te[keep], bs[keep], color="black", lw=1.2, ls="--", label=f"Euler dt={p.dt:g} (equiangular)"
+            te[keep],
+            bs[keep],
+            color="black",
+            lw=1.2,
+            ls="--",
+            label=f"Euler dt={p.dt:g} (equiangular)",
         )
     ax.set_xlim(float(diagram.t[0]), tmax)
     ax.set_ylim(float(np.min(diagram.betas)), bmax)
@@ -410,3 +415,66 @@ def plot_phase_figure(diagrams: list[PhaseDiagram], path, *, euler_curve=False, 
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return path
+
+
+def phase_figure(
+    plist: list[PhaseParams],
+    out,
+    *,
+    store=None,
+    data=None,
+    euler_curve: bool = True,
+    **sweep_kw,
+) -> list[PhaseDiagram]:
+    """Compute the diagrams of ``plist`` (resumable in ``store``, default ``<out>.store/``), draw them
+    side by side into the PNG ``out`` and, if ``data`` is given, save them to that ``.npz``."""
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise ParticlesError(f"{out}: the figure must be a .png file")
+    if not out.parent.exists():
+        raise ParticlesError(f"cannot write {out}: directory {out.parent} does not exist")
+    if data is not None and Path(data).suffix != ".npz":
+        raise ParticlesError(f"{data}: data files must end in .npz")
+    store = out.with_suffix(".store") if store is None else Path(store)
+    diagrams = phase_diagrams(plist, store=store, **sweep_kw)
+    plot_phase_figure(diagrams, out, euler_curve=euler_curve)
+    if data is not None:
+        save_npz(
+            data,
+            {
+                "t": diagrams[0].t,
+                "betas": diagrams[0].betas,
+                "d": np.array([dg.params.d for dg in diagrams]),
+                "n": np.array([dg.params.n for dg in diagrams]),
+                "P": np.stack([dg.P for dg in diagrams]),
+                "P_se": np.stack([dg.P_se for dg in diagrams]),
+                "mean_clusters": np.stack([dg.mean_clusters for dg in diagrams]),
+            },
+            {
+                "format": FORMAT + "s",
+                "params": [dg.params.record() for dg in diagrams],
+                "seed": plist[0].seed,
+            },
+        )
+    return diagrams
+
+
+def scan(plist: list[PhaseParams], *, store, **sweep_kw) -> dict[str, np.ndarray]:
+    """A table over every (params, beta): final pair fraction, final mean cluster count, and the first
+    time with P >= 1/2 (NaN if never). Columns: n, d, beta, P_end, P_end_se, clusters_end, t_half."""
+    diagrams = phase_diagrams(plist, store=store, **sweep_kw)
+    cols: dict[str, list] = {k: [] for k in ("n", "d", "beta", "P_end", "P_end_se", "clusters_end")}
+    t_half = []
+    for dg in diagrams:
+        th = boundary_t(dg, 0.5)
+        for i, b in enumerate(dg.betas):
+            cols["n"].append(dg.params.n)
+            cols["d"].append(dg.params.d)
+            cols["beta"].append(float(b))
+            cols["P_end"].append(float(dg.P[i, -1]))
+            cols["P_end_se"].append(float(dg.P_se[i, -1]))
+            cols["clusters_end"].append(float(dg.mean_clusters[i, -1]))
+            t_half.append(float(th[i]))
+    table = {k: np.asarray(v) for k, v in cols.items()}
+    table["t_half"] = np.asarray(t_half)
+    return table

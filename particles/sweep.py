@@ -80,7 +80,9 @@ def _resolve(fn_name: str) -> Callable:
     return obj
 
 
-def execute_task(fn_name: str, kwargs: dict, path: str, key: str, threads: int | None = None) -> str:
+def execute_task(
+    fn_name: str, kwargs: dict, path: str, key: str, threads: int | None = None
+) -> str:
     """Run one task and write its result file atomically (runs in the worker). Returns the path."""
     if threads:
         try:
@@ -110,7 +112,10 @@ def is_done(store: str | os.PathLike, task: Task) -> bool:
         _, meta = load_npz(p, FORMAT)
     except ParticlesError:
         return False  # unreadable: recompute (the rewrite is atomic)
-    if meta.get("task_fingerprint") != fingerprint(task.kwargs) or meta.get("task_fn") != task.fn_name:
+    if (
+        meta.get("task_fingerprint") != fingerprint(task.kwargs)
+        or meta.get("task_fn") != task.fn_name
+    ):
         raise ParticlesError(
             f"{p}: holds the result of a task with other parameters; use another store directory"
         )
@@ -188,7 +193,9 @@ def _run_processes(todo, store, workers, threads, bar):
 
     with ProcessPoolExecutor(max_workers=max(1, int(workers))) as ex:
         futs = [
-            ex.submit(execute_task, t.fn_name, t.kwargs, str(task_path(store, t.key)), t.key, threads)
+            ex.submit(
+                execute_task, t.fn_name, t.kwargs, str(task_path(store, t.key)), t.key, threads
+            )
             for t in todo
         ]
         for f in as_completed(futs):

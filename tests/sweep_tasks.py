@@ -18,7 +18,9 @@ def square(x: float, sleep: float = 0.0, log: str | None = None) -> tuple[dict, 
     return {"y": np.array([x * x])}, {"x": x}
 
 
-def die_once(x: float, marker: str, sleep: float = 0.0, log: str | None = None) -> tuple[dict, dict]:
+def die_once(
+    x: float, marker: str, sleep: float = 0.0, log: str | None = None
+) -> tuple[dict, dict]:
     """Like :func:`square`, but the first execution kills its own worker process (SIGKILL) mid-task."""
     m = Path(marker)
     if not m.exists():

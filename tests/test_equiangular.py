@@ -15,7 +15,10 @@ from particles.errors import ParticlesError
 def test_beta0_closed_form_matches_ode(kind, rho0):
     t = np.linspace(0, 8, 33)
     np.testing.assert_allclose(
-        eq.gamma(t, 0.0, 32, kind=kind, rho0=rho0), eq.gamma_beta0(t, 32, rho0), rtol=1e-9, atol=1e-11
+        eq.gamma(t, 0.0, 32, kind=kind, rho0=rho0),
+        eq.gamma_beta0(t, 32, rho0),
+        rtol=1e-9,
+        atol=1e-11,
     )
 
 
@@ -40,7 +43,13 @@ def test_rhs_forms_agree():
     """(6.9) in its two printed forms, and USA = SA * Z / n."""
     n, beta = 32, 2.7
     g = np.linspace(-0.02, 0.999, 50)
-    form1 = 2 * np.exp(beta * g) * (1 - g) * ((n - 1) * g + 1) / (np.exp(beta) + (n - 1) * np.exp(beta * g))
+    form1 = (
+        2
+        * np.exp(beta * g)
+        * (1 - g)
+        * ((n - 1) * g + 1)
+        / (np.exp(beta) + (n - 1) * np.exp(beta * g))
+    )
     np.testing.assert_allclose(eq.rhs(g, beta, n, "SA"), form1, rtol=1e-13)
     usa = (2 / n) * np.exp(beta * g) * (1 - g) * ((n - 1) * g + 1)
     np.testing.assert_allclose(eq.rhs(g, beta, n, "USA"), usa, rtol=1e-13)
@@ -52,8 +61,15 @@ def test_full_system_from_orthonormal_tokens(kind):
     n, beta = 10, 1.5
     x0 = np.eye(n)
     ts = np.linspace(0, 3, 7)
-    tr = pt.simulate(x0, pt.Dynamics(beta=beta, kind=kind), 3.0, method="RK45", rtol=1e-11,
-                     atol=1e-13, save_at=ts)  # fmt: skip
+    tr = pt.simulate(
+        x0,
+        pt.Dynamics(beta=beta, kind=kind),
+        3.0,
+        method="RK45",
+        rtol=1e-11,
+        atol=1e-13,
+        save_at=ts,
+    )
     off = ~np.eye(n, dtype=bool)
     for k, x in enumerate(tr.x):
         G = x @ x.T

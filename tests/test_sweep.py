@@ -103,4 +103,6 @@ def test_dask_missing_scheduler_is_a_clean_error(tmp_path, monkeypatch):
     pytest.importorskip("distributed")
     monkeypatch.setattr(sweep, "CONNECT_TIMEOUT", "1s")
     with pytest.raises(ParticlesError, match="cannot reach the Dask scheduler"):
-        sweep.run_sweep(tasks([1]), tmp_path, backend="dask", scheduler="tcp://127.0.0.1:1", progress=False)
+        sweep.run_sweep(
+            tasks([1]), tmp_path, backend="dask", scheduler="tcp://127.0.0.1:1", progress=False
+        )
