@@ -61,3 +61,20 @@ def _stack(a, d):
 def energy_naive(x, beta):
     n = x.shape[0]
     return np.exp(beta * (x @ x.T)).sum() / (2 * beta * n * n)
+
+
+def gamma_equiangular(kind, n, beta, ts):
+    """gamma(t) of the equiangular reduction (Thm 6.8, eqs. 6.9 / 6.10) from gamma(0) = 0, by DOP853."""
+    import math
+
+    from scipy.integrate import solve_ivp
+
+    def f(t, g):
+        g = g[0]
+        if kind == "SA":
+            return [2 * (1 - g) * ((n - 1) * g + 1) / (math.exp(beta * (1 - g)) + n - 1)]
+        return [(2 / n) * math.exp(beta * g) * (1 - g) * ((n - 1) * g + 1)]
+
+    ts = np.atleast_1d(np.asarray(ts, float))
+    sol = solve_ivp(f, (0, ts[-1]), [0.0], t_eval=ts, rtol=1e-12, atol=1e-14, method="DOP853")
+    return sol.y[0]
