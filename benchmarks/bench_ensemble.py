@@ -209,21 +209,44 @@ def accuracy(seeds: int = 64) -> dict:
     return {"max_abs_dP": worst, "one_pair_of_one_seed": 1.0 / (N * (N - 1) * seeds)}
 
 
+def from_store(store) -> dict:
+    """Kernel seconds of a finished full Fig. 3 run kept in ``store`` (figures/fig3_phase_diagrams.py)."""
+    from particles.phase import phase_tasks
+    from particles.sweep import load_result
+
+    per_d, total = {}, 0.0
+    for d in DS:
+        p = PhaseParams(n=N, d=d, betas=BETAS, t_end=T_END, dt=DT, seeds=SEEDS)
+        run_s = sum(load_result(store, t.key)[1]["run_s"] for t in phase_tasks(p))
+        per_d[d] = run_s
+        total += run_s
+    return {
+        "kernel_s_per_d": per_d,
+        "kernel_s_total": total,
+        "system_steps_per_s": FULL_SYSTEM_STEPS / total,
+    }
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="run the whole particles workload")
     ap.add_argument("--beta-stride", type=int, default=10, help="particles: time every k-th beta")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=3, help="repeats of the numpy timings (median)")
+    ap.add_argument("--particles-reps", type=int, default=3, help="repeats of the particles timing")
     ap.add_argument("--naive-batch", type=int, default=256, help="systems per naive batched timing")
     ap.add_argument("--naive-steps", type=int, default=10)
     ap.add_argument("--per-system-batch", type=int, default=16)
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--store", default=None, help="also report a finished full run kept here")
     a = ap.parse_args(argv)
     out = {"machine": machine(), "workload_system_steps": FULL_SYSTEM_STEPS}
     print(json.dumps(out["machine"]), flush=True)
+    if a.store:
+        out["full_run_store"] = from_store(a.store)
+        print("full run (store)", json.dumps(out["full_run_store"]), flush=True)
     out["accuracy"] = accuracy()
     print("accuracy", json.dumps(out["accuracy"]), flush=True)
-    out["particles"] = bench_particles(a.beta_stride, a.reps, a.full)
+    out["particles"] = bench_particles(a.beta_stride, a.particles_reps, a.full)
     print("particles", json.dumps(out["particles"]), flush=True)
     out["naive"] = bench_naive(a.reps, a.naive_batch, a.naive_steps, a.per_system_batch)
     print("naive", json.dumps(out["naive"]), flush=True)

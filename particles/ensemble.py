@@ -44,6 +44,9 @@ from .sphere import as_rng
 
 _jit = dict(cache=config.CACHE, fastmath=set(config.FASTMATH))
 
+#: largest rows * inner * cols of one BLAS call (OpenBLAS runs GEMMs below 4 * 65536 single-threaded)
+_BLAS_SERIAL_WORK = 131072
+
 METHODS = {"euler": 0, "euler-tangent": 1, "rk4": 2}
 KINDS = ("SA", "USA")
 
@@ -66,8 +69,14 @@ def _mm(a, b, out):
     i-k-j order (an axpy over contiguous rows of b) avoids the call overhead."""
     n, m = a.shape
     p = b.shape[1]
-    if m >= 8 and p >= 8:
-        np.dot(a, b, out)
+    if m >= 8 and p >= 8 and m * p <= _BLAS_SERIAL_WORK:
+        # OpenBLAS threads a GEMM once rows * m * p exceeds 4 * 65536; threads started from inside a
+        # prange over systems fight each other (20x slower here), so products are cut into row blocks
+        # that stay below that size and run on the calling thread
+        rows = max(1, _BLAS_SERIAL_WORK // (m * p))
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            np.dot(a[r0:r1], b, out[r0:r1])
         return
     if p < 8 and n >= 8:
         # narrow output (e.g. A @ X with d = 2): accumulate out^T row by row, vectorised over i
