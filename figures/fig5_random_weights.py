@@ -1,7 +1,9 @@
 """SPEC Part A, Fig. 5 (paper p. 28): phase diagrams of SA with random weight matrices, d = 128, n = 32.
 
 Panels (SPEC §3; the authors' phase-diagrams.py flags and scalings of SPEC §4):
-(a) Q, K, V Ginibre: Q^T K = G1 G2 / sqrt(d), V = G3 G3^T / sqrt(d) (a Wishart V, as the authors' randomV=1);
+(a) Q, K, V Ginibre: Q^T K = G1 G2 / sqrt(d), V = G3 G3^T / d (a Wishart V, as the authors' randomV=1,
+    normalised to mean eigenvalue 1: SPEC's G G^T / sqrt(d) clusters sqrt(d) = 11 times faster than the
+    paper's panel, see particles.ensemble.random_weights);
 (b) Q^T K GOE (G + G^T) / sqrt(2), V Wishart as in (a);
 (c) Q, K Ginibre, V = Q^T K / sqrt(d);
 (d) Q^T K GOE, V = Q^T K / sqrt(d + 1).

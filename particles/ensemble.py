@@ -805,8 +805,8 @@ def random_points_batch(
 
 #: the random weight ensembles of SPEC Fig. 5 (authors' phase-diagrams.py flags in brackets)
 WEIGHT_ENSEMBLES = {
-    "ginibre": "Q, K, V real Ginibre: B = G1 G2 / sqrt(d), V = G3 G3^T / sqrt(d) Wishart [KQ=1, V=1]",
-    "goe": "B GOE (G + G^T) / sqrt(2), V = G3 G3^T / sqrt(d) Wishart [KQ=3, V=1]",
+    "ginibre": "Q, K, V real Ginibre: B = G1 G2 / sqrt(d), V = G3 G3^T / d Wishart [KQ=1, V=1]",
+    "goe": "B GOE (G + G^T) / sqrt(2), V = G3 G3^T / d Wishart [KQ=3, V=1]",
     "ginibre-v=b": "B = G1 G2 / sqrt(d), V = B / sqrt(d) [KQ=1, V=2]",
     "goe-v=b": "B GOE (G + G^T) / sqrt(2), V = B / sqrt(d + 1) [KQ=3, V=2]",
 }
@@ -819,13 +819,17 @@ def random_weights(
 
     Entries are i.i.d. N(0, 1) before scaling (SPEC Part A §4):
 
-    - ``"ginibre"``: B = G1 G2 / sqrt(d) (product of Ginibre Q^T and K), V = G3 G3^T / sqrt(d) (Wishart, PSD);
+    - ``"ginibre"``: B = G1 G2 / sqrt(d) (product of Ginibre Q^T and K), V = G3 G3^T / d (Wishart, PSD,
+      eigenvalues in [0, 4], mean 1);
     - ``"goe"``: B = (G + G^T) / sqrt(2) (GOE: off-diagonal entries of variance 1, like G1 G2 / sqrt(d)),
       V Wishart as above;
     - ``"ginibre-v=b"``: B = G1 G2 / sqrt(d), V = B / sqrt(d);
     - ``"goe-v=b"``: B GOE as above, V = B / sqrt(d + 1).
 
-    These are the authors' scalings (phase-diagrams.py flags randomKQ = 1, 3 and randomV = 1, 2).
+    These are the authors' scalings (phase-diagrams.py flags randomKQ = 1, 3 and randomV = 1, 2) as
+    SPEC §4 reports them, except the Wishart V: SPEC writes G G^T / sqrt(d), whose spectrum reaches
+    4 sqrt(d) (45 at d = 128) and makes every panel cluster ~sqrt(d) times faster than the paper's Fig. 5a
+    (transition at t ~ 7); G G^T / d (mean eigenvalue 1, like V = I) reproduces it.
     """
     ens = str(ensemble).lower()
     if ens not in WEIGHT_ENSEMBLES:
@@ -848,5 +852,5 @@ def random_weights(
         V = B / (sq if ens.startswith("ginibre") else math.sqrt(d + 1))
     else:
         G3 = r.standard_normal((size, d, d))
-        V = G3 @ np.swapaxes(G3, 1, 2) / sq
+        V = G3 @ np.swapaxes(G3, 1, 2) / d
     return np.ascontiguousarray(B), np.ascontiguousarray(V)

@@ -178,8 +178,9 @@ def test_random_weights_scalings():
     B, V = E.random_weights("ginibre", d, 4, 0)
     assert B.shape == V.shape == (4, d, d)
     assert np.std(B) == pytest.approx(1.0, rel=0.1)  # G1 G2 / sqrt(d): unit-variance entries
-    np.testing.assert_allclose(V, np.swapaxes(V, 1, 2))  # Wishart: symmetric PSD
-    assert np.min(np.linalg.eigvalsh(V)) > -1e-9
+    np.testing.assert_allclose(V, np.swapaxes(V, 1, 2))  # Wishart: symmetric PSD, mean eigenvalue 1
+    ev = np.linalg.eigvalsh(V)
+    assert ev.min() > -1e-9 and ev.mean() == pytest.approx(1.0, rel=0.05) and ev.max() < 4.5
     B, V = E.random_weights("goe", d, 2, 1)
     np.testing.assert_allclose(B, np.swapaxes(B, 1, 2))
     off = B[0][~np.eye(d, dtype=bool)]
