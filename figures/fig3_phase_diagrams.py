@@ -1,0 +1,169 @@
+"""SPEC Part A, Fig. 3 (paper p. 26): (t, beta) phase diagrams of SA with Q = K = V = I.
+
+Heat map of P(<x_1(t), x_2(t)> >= 1 - delta), estimated as the fraction of ordered pairs i != j with
+<x_i, x_j> > 1 - delta pooled over the seeds, colormap RdBu_r on [0, 1], with the curve
+Gamma_{inf,delta} of the equiangular ODE (6.9) computed by particles.equiangular (solid black) and the
+same curve for the authors' dt = 0.1 Euler scheme in the equiangular model (dashed).
+
+Parameters (full size): n = 32, delta = 1e-3, d in {2, 8, 32, 128, 512, 1024} (panels a–f),
+1024 seeds per beta, beta = linspace(0.1, 9, 90) (the authors' grid), t in [0, 30] with the authors'
+scheme (explicit Euler + renormalisation, dt = 0.1, 300 steps, statistics at every step). Seed 0.
+A seventh panel compares the P = 1/2 boundaries with the curve and with a faithful integrator (RK4,
+dt = 0.1) at d = 1024 on 64 seeds and every third beta.
+
+``--large-d-seeds K`` runs d >= 128 with K seeds (the committed PNG used K = 256 on the shared machine).
+``--quick``: n = 8, d in {2, 16}, 16 seeds, 6 betas, t in [0, 6].
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from particles import equiangular
+from particles.phase import PhaseParams, boundary_t, phase_diagrams, plot_phase
+
+HERE = Path(__file__).resolve().parent
+STEM = "fig3_phase_diagrams"
+
+
+def params(quick: bool, large_d_seeds: int | None = None):
+    if quick:
+        base = PhaseParams(n=8, d=2, betas=tuple(np.linspace(0.1, 9, 6)), t_end=6.0, seeds=16)
+        ds = (2, 16)
+        rk4 = replace(base, d=16, method="rk4", seeds=8)
+    else:
+        base = PhaseParams(
+            n=32, d=2, betas=tuple(np.round(np.linspace(0.1, 9, 90), 10)), seeds=1024
+        )
+        ds = (2, 8, 32, 128, 512, 1024)
+        rk4 = replace(base, d=1024, method="rk4", seeds=64, betas=base.betas[::3])
+    plist = [replace(base, d=d) for d in ds]
+    if large_d_seeds:  # fewer seeds where the transition is sharp (d >= 128), to save time
+        plist = [replace(p, seeds=large_d_seeds) if p.d >= 128 else p for p in plist]
+    return plist, rk4
+
+
+def main(
+    outdir=HERE, quick: bool = False, store=None, progress: bool = True, large_d_seeds=None
+) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    plist, rk4 = params(quick, large_d_seeds)
+    tmp = None
+    if store is None:
+        if quick:
+            tmp = tempfile.TemporaryDirectory(prefix="fig3-")
+            store = tmp.name
+        else:
+            store = os.environ.get("PARTICLES_STORE", str(HERE / ".store"))
+    t0 = time.perf_counter()
+    diagrams = phase_diagrams(plist, store=store, progress=progress)
+    wall_euler = time.perf_counter() - t0
+    (d_rk4,) = phase_diagrams([rk4], store=store, progress=progress)
+    if tmp is not None:
+        tmp.cleanup()
+
+    fig, axes = plt.subplots(2, 4, figsize=(17, 7.2), constrained_layout=True)
+    panels = [axes[0, 0], axes[0, 1], axes[0, 2], axes[1, 0], axes[1, 1], axes[1, 2]]
+    mesh = None
+    for ax, dg, lab in zip(panels, diagrams, "abcdef", strict=False):
+        title = f"({lab}) d = {dg.params.d}, {dg.params.seeds} seeds"
+        mesh = plot_phase(ax, dg, euler_curve=True, title=title)
+    for ax in panels[len(diagrams) :]:
+        ax.set_visible(False)
+    panels[0].legend(loc="upper left", fontsize=7)
+    fig.colorbar(
+        mesh, ax=[axes[0, 2], axes[1, 2]], label=r"P($\langle x_1,x_2\rangle\geq 1-\delta$)"
+    )
+    # boundaries: P = 1/2 per beta, against the exact curve
+    ax = axes[0, 3]
+    n, delta = plist[0].n, plist[0].delta
+    bs = np.linspace(0.0, float(max(plist[0].betas)), 200)
+    ts, _ = equiangular.gamma_curve(n, delta, betas=bs)
+    ax.plot(ts, bs, "k-", lw=2, label=r"$\Gamma_{\infty,\delta}$ exact")
+    te = [equiangular.euler_hitting_time(b, n, delta, plist[0].dt) for b in bs[::5]]
+    ax.plot(te, bs[::5], "k--", lw=1.2, label="Euler dt=0.1, equiangular")
+    cmap = plt.get_cmap("viridis")
+    for i, dg in enumerate(diagrams):
+        ax.plot(
+            boundary_t(dg),
+            dg.betas,
+            color=cmap(i / max(len(diagrams) - 1, 1)),
+            lw=1,
+            label=f"Euler, d={dg.params.d}",
+        )
+    ax.plot(boundary_t(d_rk4), d_rk4.betas, "r:", lw=2, label=f"RK4, d={rk4.d} ({rk4.seeds} seeds)")
+    ax.set_xlim(0, plist[0].t_end)
+    ax.set_ylim(0, float(max(plist[0].betas)))
+    ax.set_xlabel("t")
+    ax.set_ylabel(r"$\beta$")
+    ax.set_title("P = 1/2 boundaries")
+    ax.legend(fontsize=6, loc="lower right")
+    # width of the 0.1–0.9 band, median over beta, against d
+    ax = axes[1, 3]
+    ds = [dg.params.d for dg in diagrams]
+    widths = []
+    for dg in diagrams:
+        lo, hi = boundary_t(dg, 0.1), boundary_t(dg, 0.9)
+        w = hi - lo
+        widths.append(np.nanmedian(w) if np.any(np.isfinite(w)) else np.nan)
+    ax.semilogx(ds, widths, "o-")
+    ax.set_xlabel("d")
+    ax.set_ylabel("median width of 0.1–0.9 band in t")
+    ax.set_title("transition sharpens with d")
+    png = outdir / f"{STEM}.png"
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+    arrays = {
+        "t": diagrams[0].t,
+        "betas": diagrams[0].betas,
+        "d": np.array(ds),
+        "P": np.stack([dg.P for dg in diagrams]).astype(np.float32),
+        "P_rk4": d_rk4.P.astype(np.float32),
+        "band_width_median": np.array(widths),
+        "gamma_t": ts,
+        "gamma_beta": bs,
+    }
+    from particles.io import save_npz
+
+    save_npz(
+        outdir / f"{STEM}.npz",
+        arrays,
+        {
+            "format": "figure_data",
+            "figure": "SPEC A Fig. 3",
+            "params": [p.record() for p in plist],
+            "rk4_params": rk4.record(),
+            "seed": plist[0].seed,
+            "quick": quick,
+            "wall_s_this_run": wall_euler,
+            "kernel_run_s": [dg.run_s for dg in diagrams],
+            "system_steps": [dg.system_steps for dg in diagrams],
+        },
+    )
+    return png
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--outdir", default=str(HERE))
+    ap.add_argument("--store", default=None, help="directory of per-beta results (resumable)")
+    ap.add_argument(
+        "--large-d-seeds", type=int, default=None, help="seeds for d >= 128 (default: all 1024)"
+    )
+    a = ap.parse_args()
+    print(main(a.outdir, quick=a.quick, store=a.store, large_d_seeds=a.large_d_seeds))

@@ -1,0 +1,154 @@
+"""SPEC Part A, Fig. 4 (paper p. 27): metastability on the circle (d = 2).
+
+Left: the d = 2 phase diagram of Fig. 3 (SA, Q = K = V = I, n = 32, delta = 1e-3, 1024 seeds,
+beta = linspace(0.1, 9, 90), t in [0, 30], the authors' Euler + renormalisation scheme with dt = 0.1)
+with the curve Gamma_{inf,delta}; it shares its per-beta results with fig3_phase_diagrams.py (same store).
+Middle: SA trajectories of n = 32 tokens on the circle from one random initial condition (seed 0), at
+beta = 9 (top) and beta = 4 (bottom), shown at t = 0, 18 and 30 (the paper's panel titles; the caption
+says 2.5, 18, 30). Same scheme, dt = 0.1.
+Right: SPEC §5 item 7, the number of clusters (connected components of <x_i, x_j> > 0.999) at t = 30
+over the 1024 seeds, at beta = 4 and beta = 9.
+
+``--quick``: n = 8, 16 seeds, 4 betas, t in [0, 6].
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import particles as pt
+from particles.io import save_npz
+from particles.phase import PhaseParams, phase_diagram, plot_phase
+
+HERE = Path(__file__).resolve().parent
+STEM = "fig4_circle_metastability"
+
+
+def params(quick: bool) -> tuple[PhaseParams, tuple[float, ...]]:
+    if quick:
+        return PhaseParams(n=8, d=2, betas=(0.1, 4.0, 6.0, 9.0), t_end=6.0, seeds=16), (0, 3, 6)
+    betas = tuple(np.round(np.linspace(0.1, 9, 90), 10))
+    return PhaseParams(n=32, d=2, betas=betas, t_end=30.0, seeds=1024), (0.0, 18.0, 30.0)
+
+
+def main(outdir=HERE, quick: bool = False, store=None, progress: bool = True) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    p, times = params(quick)
+    tmp = None
+    if store is None:
+        if quick:
+            tmp = tempfile.TemporaryDirectory(prefix="fig4-")
+            store = tmp.name
+        else:
+            store = os.environ.get("PARTICLES_STORE", str(HERE / ".store"))
+    dg = phase_diagram(p, store=store, progress=progress)
+    if tmp is not None:
+        tmp.cleanup()
+    i4 = int(np.argmin(np.abs(dg.betas - 4.0)))
+    i9 = int(np.argmin(np.abs(dg.betas - 9.0)))
+
+    fig = plt.figure(figsize=(16, 6.2), constrained_layout=True)
+    gs = fig.add_gridspec(2, 6, width_ratios=[2.4, 1, 1, 1, 0.15, 1.6])
+    ax = fig.add_subplot(gs[:, 0])
+    mesh = plot_phase(ax, dg, euler_curve=True, title=f"d = 2, n = {p.n}, {p.seeds} seeds")
+    ax.legend(loc="upper left", fontsize=7)
+    fig.colorbar(mesh, ax=ax, label=r"P($\langle x_1,x_2\rangle\geq 1-\delta$)", shrink=0.8)
+
+    x0 = pt.random_points(p.n, 2, 0)
+    traj = {}
+    for row, beta in enumerate((9.0, 4.0)):
+        tr = pt.simulate(
+            x0, pt.Dynamics(beta=beta), times[-1], method="euler", dt=p.dt, save_at=times
+        )
+        traj[beta] = tr.x
+        for col, t in enumerate(times):
+            a = fig.add_subplot(gs[row, 1 + col])
+            th = np.linspace(0, 2 * np.pi, 200)
+            a.plot(np.cos(th), np.sin(th), color="0.85", lw=1)
+            x = tr.x[col]
+            a.scatter(x[:, 0], x[:, 1], s=14, color="C3" if beta == 9.0 else "C0", zorder=3)
+            G = x @ x.T
+            from scipy.sparse.csgraph import connected_components
+
+            k, _ = connected_components(G > 1 - p.delta, directed=False)
+            a.set_title(rf"$\beta$={beta:g}, t={t:g}: {k} clusters", fontsize=8)
+            a.set_aspect("equal")
+            a.set_xlim(-1.15, 1.15)
+            a.set_ylim(-1.15, 1.15)
+            a.set_xticks([])
+            a.set_yticks([])
+
+    a = fig.add_subplot(gs[:, 5])
+    kmax = int(max(dg.final_clusters[i4].max(), dg.final_clusters[i9].max()))
+    ks = np.arange(1, kmax + 1)
+    for j, (i, c) in enumerate(((i4, "C0"), (i9, "C3"))):
+        counts = np.array([(dg.final_clusters[i] == k).mean() for k in ks])
+        a.bar(ks + (j - 0.5) * 0.4, counts, width=0.4, color=c, label=rf"$\beta$ = {dg.betas[i]:g}")
+    a.set_xticks(ks)
+    a.set_xlabel(f"clusters at t = {p.t_end:g}")
+    a.set_ylabel(f"fraction of {p.seeds} seeds")
+    a.set_title("SPEC §5 item 7 (G > 0.999)")
+    a.legend()
+    png = outdir / f"{STEM}.png"
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+    hist = {
+        f"beta{dg.betas[i]:g}": np.bincount(dg.final_clusters[i], minlength=kmax + 1)
+        for i in (i4, i9)
+    }
+    save_npz(
+        outdir / f"{STEM}.npz",
+        {
+            "t": dg.t,
+            "betas": dg.betas,
+            "P": dg.P.astype(np.float32),
+            "final_clusters_beta4": dg.final_clusters[i4],
+            "final_clusters_beta9": dg.final_clusters[i9],
+            "traj_beta9": traj[9.0],
+            "traj_beta4": traj[4.0],
+            "traj_times": np.asarray(times, float),
+        },
+        {
+            "format": "figure_data",
+            "figure": "SPEC A Fig. 4",
+            "params": p.record(),
+            "seed": p.seed,
+            "trajectory_seed": 0,
+            "cluster_histograms": {k: v.tolist() for k, v in hist.items()},
+            "quick": quick,
+        },
+    )
+    return png
+
+
+def summary(path) -> dict:
+    """Cluster-count fractions at t_end for beta = 4 and 9 from a saved npz (for the README)."""
+    from particles.io import load_npz
+
+    a, _ = load_npz(path, "figure_data")
+    out = {}
+    for b in ("beta4", "beta9"):
+        c = a[f"final_clusters_{b}"]
+        out[b] = {int(k): float(np.mean(c == k)) for k in np.unique(c)}
+    return out
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--outdir", default=str(HERE))
+    ap.add_argument("--store", default=None, help="directory of per-beta results (resumable)")
+    a = ap.parse_args()
+    print(main(a.outdir, quick=a.quick, store=a.store))

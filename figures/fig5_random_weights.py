@@ -1,0 +1,110 @@
+"""SPEC Part A, Fig. 5 (paper p. 28): phase diagrams of SA with random weight matrices, d = 128, n = 32.
+
+Panels (SPEC §3; the authors' phase-diagrams.py flags and scalings of SPEC §4):
+(a) Q, K, V Ginibre: Q^T K = G1 G2 / sqrt(d), V = G3 G3^T / d (a Wishart V, as the authors' randomV=1,
+    normalised to mean eigenvalue 1: SPEC's G G^T / sqrt(d) clusters sqrt(d) = 11 times faster than the
+    paper's panel, see particles.ensemble.random_weights);
+(b) Q^T K GOE (G + G^T) / sqrt(2), V Wishart as in (a);
+(c) Q, K Ginibre, V = Q^T K / sqrt(d);
+(d) Q^T K GOE, V = Q^T K / sqrt(d + 1).
+One independent draw of (Q^T K, V) per seed (the authors' default: fresh matrices per batch element),
+i.i.d. uniform initial tokens, explicit Euler + renormalisation with dt = 0.1 (the authors' scheme),
+delta = 1e-3, t in [0, 30]. Heat map of P(<x_1(t), x_2(t)> >= 1 - delta) pooled over seeds and pairs,
+RdBu_r on [0, 1]; the identity-weights curve Gamma_{inf,delta} is drawn for reference only (it is the
+theory for Q = K = V = I, not for these panels).
+
+Size (reduced from the authors' 2048 systems x 90 betas, because a d = 128 step with general weights costs
+~0.2 ms per system-step on this shared machine): 32 seeds x 30 betas (beta = 0.3, 0.6, ..., 9), seed 0.
+``--quick``: d = 6, n = 6, 4 seeds, 3 betas, t in [0, 3].
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from particles.io import save_npz
+from particles.phase import PhaseParams, phase_diagrams, plot_phase
+
+HERE = Path(__file__).resolve().parent
+STEM = "fig5_random_weights"
+PANELS = (
+    ("ginibre", "(a) Q, K, V Ginibre (V Wishart)"),
+    ("goe", r"(b) $Q^TK$ GOE, V Wishart"),
+    ("ginibre-v=b", r"(c) Q, K Ginibre, $V = Q^TK$"),
+    ("goe-v=b", r"(d) $Q^TK$ GOE, $V = Q^TK$"),
+)
+
+
+def params(quick: bool) -> list[PhaseParams]:
+    if quick:
+        base = dict(n=6, d=6, betas=(0.5, 3.0, 9.0), t_end=3.0, seeds=4)
+    else:
+        base = dict(
+            n=32, d=128, betas=tuple(np.round(np.arange(1, 31) * 0.3, 10)), t_end=30.0, seeds=32
+        )
+    return [PhaseParams(weights=w, **base) for w, _ in PANELS]
+
+
+def main(outdir=HERE, quick: bool = False, store=None, progress: bool = True) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    plist = params(quick)
+    tmp = None
+    if store is None:
+        if quick:
+            tmp = tempfile.TemporaryDirectory(prefix="fig5-")
+            store = tmp.name
+        else:
+            store = os.environ.get("PARTICLES_STORE", str(HERE / ".store"))
+    diagrams = phase_diagrams(plist, store=store, progress=progress)
+    if tmp is not None:
+        tmp.cleanup()
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.9), constrained_layout=True)
+    mesh = None
+    for ax, dg, (_, title) in zip(axes, diagrams, PANELS, strict=True):
+        mesh = plot_phase(ax, dg, title=title)
+        for line in ax.get_lines():
+            line.set_alpha(0.5)
+            line.set_linestyle(":")
+    axes[0].legend(["identity-weights curve (reference)"], loc="upper left", fontsize=7)
+    fig.colorbar(mesh, ax=list(axes), label=r"P($\langle x_1,x_2\rangle\geq 1-\delta$)")
+    png = outdir / f"{STEM}.png"
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    save_npz(
+        outdir / f"{STEM}.npz",
+        {
+            "t": diagrams[0].t,
+            "betas": diagrams[0].betas,
+            "P": np.stack([dg.P for dg in diagrams]).astype(np.float32),
+            "mean_clusters": np.stack([dg.mean_clusters for dg in diagrams]).astype(np.float32),
+        },
+        {
+            "format": "figure_data",
+            "figure": "SPEC A Fig. 5",
+            "panels": [w for w, _ in PANELS],
+            "params": [p.record() for p in plist],
+            "seed": plist[0].seed,
+            "quick": quick,
+        },
+    )
+    return png
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--outdir", default=str(HERE))
+    ap.add_argument("--store", default=None, help="directory of per-beta results (resumable)")
+    a = ap.parse_args()
+    print(main(a.outdir, quick=a.quick, store=a.store))

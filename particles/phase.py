@@ -1,0 +1,480 @@
+"""(t, beta) phase diagrams of clustering (SPEC Part A, Figs. 3–5).
+
+For each beta, ``seeds`` independent systems of n tokens, i.i.d. uniform on S^{d-1}, are run with a
+fixed-step scheme (:mod:`particles.ensemble`), and at every checkpoint the fraction of ordered pairs
+i != j with <x_i(t), x_j(t)> > 1 - delta is pooled over the seeds: an estimate of
+P(<x_1(t), x_2(t)> >= 1 - delta) (the pairs are exchangeable). The heat map is drawn with the curve
+Gamma_{inf,delta} of :mod:`particles.equiangular` on the same axes.
+
+Each (d, beta) is one task of :mod:`particles.sweep`: its result is saved to the store as soon as it
+finishes, so a rerun skips what is done. Identity weights use the Gram formulation when d >= n (cost
+independent of d) and coordinates when d < n (cheaper); random weights (``weights=`` one of
+:data:`particles.ensemble.WEIGHT_ENSEMBLES`) use coordinates with one (Q^T K, V) draw per seed.
+
+The initial points (and weights) of seed s are the same for every beta (common random numbers), drawn
+from ``numpy.random.default_rng([seed, n, d])``; every task file records its parameters and seed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import ensemble, equiangular
+from .errors import ParticlesError
+from .io import load_npz, save_npz
+from .sweep import Task, fingerprint, load_result, run_sweep
+
+FORMAT = "phase_diagram"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhaseParams:
+    """Parameters of one phase diagram (one d).
+
+    ``betas``: the beta grid; ``t_end``/``dt``: time span and fixed step (``t_end`` a multiple of
+    ``dt * save_every``); ``seeds``: systems per beta; ``seed``: base seed; ``method``: ``"euler"`` (the
+    authors' scheme), ``"euler-tangent"`` or ``"rk4"``; ``kind``: ``"SA"``/``"USA"``; ``weights``: None
+    (Q = K = V = I) or a random ensemble name; ``chunk``: systems per kernel call (memory bound).
+    """
+
+    n: int = 32
+    d: int = 2
+    betas: tuple = tuple(np.round(np.arange(0.0, 9.0 + 1e-9, 0.1), 10))
+    t_end: float = 30.0
+    dt: float = 0.1
+    save_every: int = 1
+    seeds: int = 1024
+    seed: int = 0
+    delta: float = 1e-3
+    cluster_delta: float | None = None
+    method: str = "euler"
+    kind: str = "SA"
+    weights: str | None = None
+    chunk: int = 1024
+
+    def __post_init__(self):
+        if int(self.n) < 2:
+            raise ParticlesError(f"n must be >= 2, got {self.n}")
+        if int(self.d) < 2:
+            raise ParticlesError(f"d must be >= 2, got {self.d}")
+        if int(self.seeds) < 1:
+            raise ParticlesError(f"seeds must be >= 1, got {self.seeds}")
+        b = np.asarray(self.betas, dtype=np.float64).ravel()
+        if b.size == 0 or not np.all(np.isfinite(b)) or np.any(b < 0):
+            raise ParticlesError("betas must be a non-empty list of finite numbers >= 0")
+        if len(set(b.tolist())) != b.size:
+            raise ParticlesError("betas must not repeat")
+        object.__setattr__(self, "betas", tuple(float(x) for x in b))
+        object.__setattr__(self, "n", int(self.n))
+        object.__setattr__(self, "d", int(self.d))
+        object.__setattr__(self, "seeds", int(self.seeds))
+        ensemble._steps(self.t_end, self.dt, self.save_every)
+        ensemble._method(self.method)
+        ensemble._kind(self.kind)
+        ensemble._thresholds(self.delta, self.cluster_delta)
+        if self.weights is not None and self.weights not in ensemble.WEIGHT_ENSEMBLES:
+            raise ParticlesError(
+                f"unknown weights {self.weights!r}; choose one of {', '.join(ensemble.WEIGHT_ENSEMBLES)}"
+            )
+        if int(self.chunk) < 1:
+            raise ParticlesError(f"chunk must be >= 1, got {self.chunk}")
+
+    @property
+    def gram(self) -> bool:
+        """Whether the Gram formulation is used (identity weights and d >= n)."""
+        return self.weights is None and self.d >= self.n
+
+    def record(self) -> dict:
+        r = asdict(self)
+        r["betas"] = list(self.betas)
+        return r
+
+
+def initial_conditions(p: PhaseParams, lo: int = 0, hi: int | None = None):
+    """Seeds lo..hi of the ensemble: (Gram (k, n, n) or points (k, n, d), B or None, V or None).
+
+    Seed s's state comes from ``default_rng([p.seed, p.n, p.d, s])``, so it does not depend on the
+    beta, on the chunking, or on how many seeds there are.
+    """
+    hi = p.seeds if hi is None else hi
+    xs, bs, vs = [], [], []
+    for s in range(lo, hi):
+        rng = np.random.default_rng([p.seed, p.n, p.d, s])
+        x = ensemble.random_points_batch(p.n, p.d, 1, rng)[0]
+        xs.append(x)
+        if p.weights is not None:
+            B, V = ensemble.random_weights(p.weights, p.d, 1, rng)
+            bs.append(B[0])
+            vs.append(V[0])
+    X = np.stack(xs)
+    if p.gram:
+        G = X @ np.swapaxes(X, 1, 2)
+        idx = np.arange(p.n)
+        G[:, idx, idx] = 1.0
+        return G, None, None
+    if p.weights is None:
+        return X, None, None
+    return X, np.stack(bs), np.stack(vs)
+
+
+def run_beta(params: dict, beta: float) -> tuple[dict, dict]:
+    """One task: all seeds at one beta. Returns (arrays, meta) for the store.
+
+    Arrays: ``t`` (T,), ``p`` (T,) pooled pair fraction, ``p_se`` (T,) its standard error over seeds,
+    ``mean_clusters`` (T,), ``final_clusters`` (seeds,) cluster counts at t_end.
+    """
+    p = PhaseParams(**params)
+    T = int(round(p.t_end / p.dt)) // p.save_every + 1
+    frac_sum = np.zeros(T)
+    frac_sq = np.zeros(T)
+    cl_sum = np.zeros(T)
+    final_cl = np.empty(p.seeds, np.int64)
+    compile_s = run_s = 0.0
+    t = None
+    for lo in range(0, p.seeds, p.chunk):
+        hi = min(p.seeds, lo + p.chunk)
+        state, B, V = initial_conditions(p, lo, hi)
+        kw = dict(
+            dt=p.dt,
+            method=p.method,
+            kind=p.kind,
+            save_every=p.save_every,
+            delta=p.delta,
+            cluster_delta=p.cluster_delta,
+        )
+        if p.gram:
+            r = ensemble.ensemble_gram(state, beta, p.t_end, **kw)
+        else:
+            r = ensemble.ensemble_coords(state, beta, p.t_end, B=B, V=V, **kw)
+        frac_sum += r.pair_fraction.sum(axis=0)
+        frac_sq += (r.pair_fraction**2).sum(axis=0)
+        cl_sum += r.n_clusters.sum(axis=0)
+        final_cl[lo:hi] = r.n_clusters[:, -1]
+        compile_s += r.compile_s
+        run_s += r.run_s
+        t = r.t
+    S = p.seeds
+    mean = frac_sum / S
+    var = np.maximum(frac_sq / S - mean**2, 0.0)
+    se = np.sqrt(var / max(S - 1, 1))
+    arrays = {
+        "t": t,
+        "p": mean,
+        "p_se": se,
+        "mean_clusters": cl_sum / S,
+        "final_clusters": final_cl,
+    }
+    meta = {
+        "params": p.record(),
+        "beta": float(beta),
+        "seed": p.seed,
+        "compile_s": compile_s,
+        "run_s": run_s,
+        "system_steps": S * int(round(p.t_end / p.dt)),
+        "formulation": "gram" if p.gram else "coordinates",
+    }
+    return arrays, meta
+
+
+def _beta_key(p: PhaseParams, beta: float) -> str:
+    w = "I" if p.weights is None else p.weights
+    base = {k: v for k, v in p.record().items() if k != "betas"}
+    return f"phase_n{p.n}_d{p.d}_{p.kind}_{p.method}_dt{p.dt:g}_w{w}_beta{beta:.6g}_{fingerprint(base)}"
+
+
+def phase_tasks(p: PhaseParams) -> list[Task]:
+    """One sweep task per beta."""
+    rec = {k: v for k, v in p.record().items() if k != "betas"}
+    rec["betas"] = [0.0]  # a task does not depend on the other betas of the grid
+    return [
+        Task(key=_beta_key(p, b), fn=run_beta, kwargs={"params": rec, "beta": b}) for b in p.betas
+    ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhaseDiagram:
+    """A computed phase diagram: ``P`` (n_beta, T) over ``t`` (T,) x ``betas`` (n_beta,).
+
+    ``P_se`` its standard error, ``mean_clusters`` (n_beta, T), ``final_clusters`` (n_beta, seeds),
+    ``run_s``/``compile_s`` summed over tasks.
+    """
+
+    params: PhaseParams
+    t: np.ndarray
+    betas: np.ndarray
+    P: np.ndarray
+    P_se: np.ndarray
+    mean_clusters: np.ndarray
+    final_clusters: np.ndarray
+    run_s: float = 0.0
+    compile_s: float = 0.0
+    system_steps: int = 0
+
+    def save(self, path) -> Path:
+        arrays = {
+            "t": self.t,
+            "betas": self.betas,
+            "P": self.P,
+            "P_se": self.P_se,
+            "mean_clusters": self.mean_clusters,
+            "final_clusters": self.final_clusters,
+        }
+        meta = {
+            "format": FORMAT,
+            "params": self.params.record(),
+            "seed": self.params.seed,
+            "run_s": self.run_s,
+            "compile_s": self.compile_s,
+            "system_steps": self.system_steps,
+        }
+        return save_npz(path, arrays, meta)
+
+    @classmethod
+    def load(cls, path) -> PhaseDiagram:
+        a, meta = load_npz(path, FORMAT)
+        return cls(
+            params=PhaseParams(**meta["params"]),
+            t=a["t"],
+            betas=a["betas"],
+            P=a["P"],
+            P_se=a["P_se"],
+            mean_clusters=a["mean_clusters"],
+            final_clusters=a["final_clusters"],
+            run_s=meta.get("run_s", 0.0),
+            compile_s=meta.get("compile_s", 0.0),
+            system_steps=meta.get("system_steps", 0),
+        )
+
+
+def assemble(p: PhaseParams, store) -> PhaseDiagram:
+    """Read the finished tasks of ``p`` from ``store`` into a :class:`PhaseDiagram`."""
+    rows = [load_result(store, t.key) for t in phase_tasks(p)]
+    arrays = [a for a, _ in rows]
+    return PhaseDiagram(
+        params=p,
+        t=arrays[0]["t"],
+        betas=np.asarray(p.betas),
+        P=np.stack([a["p"] for a in arrays]),
+        P_se=np.stack([a["p_se"] for a in arrays]),
+        mean_clusters=np.stack([a["mean_clusters"] for a in arrays]),
+        final_clusters=np.stack([a["final_clusters"] for a in arrays]),
+        run_s=float(sum(m.get("run_s", 0.0) for _, m in rows)),
+        compile_s=float(sum(m.get("compile_s", 0.0) for _, m in rows)),
+        system_steps=int(sum(m.get("system_steps", 0) for _, m in rows)),
+    )
+
+
+def phase_diagrams(
+    params: PhaseParams | list[PhaseParams],
+    *,
+    store: str | os.PathLike | None = None,
+    backend: str = "serial",
+    scheduler: str | None = None,
+    workers: int = 2,
+    threads: int | None = None,
+    progress: bool = True,
+) -> list[PhaseDiagram]:
+    """Compute one or several phase diagrams (e.g. one per d) as one resumable sweep.
+
+    ``store``: the directory of per-beta results (a temporary one, deleted afterwards, if None).
+    ``backend``/``scheduler``/``workers``/``threads``: see :func:`particles.sweep.run_sweep`.
+    """
+    plist = [params] if isinstance(params, PhaseParams) else list(params)
+    if not plist:
+        raise ParticlesError("no phase diagram to compute")
+    tasks = [t for p in plist for t in phase_tasks(p)]
+    tmp = None
+    if store is None:
+        tmp = tempfile.TemporaryDirectory(prefix="particles-phase-")
+        store = tmp.name
+    try:
+        run_sweep(
+            tasks,
+            store,
+            backend=backend,
+            scheduler=scheduler,
+            workers=workers,
+            threads=threads,
+            progress=progress,
+            desc="phase (d, beta) tasks",
+        )
+        return [assemble(p, store) for p in plist]
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def phase_diagram(params: PhaseParams, **kw) -> PhaseDiagram:
+    """A single phase diagram; keywords as :func:`phase_diagrams`."""
+    return phase_diagrams(params, **kw)[0]
+
+
+def with_d(p: PhaseParams, d: int) -> PhaseParams:
+    return replace(p, d=int(d))
+
+
+# --------------------------------------------------------------------------------------------------
+# plotting (matplotlib; functions take an ``ax``)
+
+
+def plot_phase(
+    ax,
+    diagram: PhaseDiagram,
+    *,
+    curve: bool = True,
+    euler_curve: bool = False,
+    colorbar: bool = False,
+    title: str | None = None,
+):
+    """Heat map of P(t, beta) (RdBu_r on [0, 1]) with Gamma_{inf,delta} in black on the same axes.
+
+    ``euler_curve`` adds, dashed, the hitting curve of the authors' dt-Euler scheme in the equiangular
+    model (:func:`particles.equiangular.euler_hitting_time`). Returns the QuadMesh.
+    """
+    p = diagram.params
+    mesh = ax.pcolormesh(
+        diagram.t,
+        diagram.betas,
+        diagram.P,
+        cmap="RdBu_r",
+        vmin=0.0,
+        vmax=1.0,
+        shading="nearest",
+        rasterized=True,
+    )
+    bmax = float(np.max(diagram.betas))
+    tmax = float(diagram.t[-1])
+    if curve and p.kind == "SA":
+        bs = np.linspace(0.0, bmax, 200)
+        ts, bs = equiangular.gamma_curve(p.n, p.delta, betas=bs)
+        keep = ts <= tmax
+        ax.plot(
+            ts[keep], bs[keep], color="black", lw=1.6, label=r"$\Gamma_{\infty,\delta}$ (exact)"
+        )
+    if euler_curve and p.kind == "SA":
+        bs = np.linspace(0.0, bmax, 91)
+        te = np.array([equiangular.euler_hitting_time(b, p.n, p.delta, p.dt) for b in bs])
+        keep = te <= tmax
+        ax.plot(
+            te[keep],
+            bs[keep],
+            color="black",
+            lw=1.2,
+            ls="--",
+            label=f"Euler dt={p.dt:g} (equiangular)",
+        )
+    ax.set_xlim(float(diagram.t[0]), tmax)
+    ax.set_ylim(float(np.min(diagram.betas)), bmax)
+    ax.set_xlabel("t")
+    ax.set_ylabel(r"$\beta$")
+    ax.set_title(title if title is not None else f"d = {p.d}")
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax, label=r"P($\langle x_1, x_2\rangle \geq 1-\delta$)")
+    return mesh
+
+
+def boundary_t(diagram: PhaseDiagram, level: float = 0.5) -> np.ndarray:
+    """For each beta the first checkpoint time with P >= level (NaN if never): the empirical boundary."""
+    out = np.full(diagram.betas.shape, np.nan)
+    for i, row in enumerate(diagram.P):
+        hit = np.nonzero(row >= level)[0]
+        if hit.size:
+            out[i] = diagram.t[hit[0]]
+    return out
+
+
+def band_width(diagram: PhaseDiagram, lo: float = 0.1, hi: float = 0.9) -> np.ndarray:
+    """For each beta the time between P first reaching ``lo`` and first reaching ``hi`` (NaN if not)."""
+    return boundary_t(diagram, hi) - boundary_t(diagram, lo)
+
+
+def plot_phase_figure(diagrams: list[PhaseDiagram], path, *, euler_curve=False, ncols=3) -> Path:
+    """Several diagrams side by side with one colour bar, saved as a PNG (used by the CLI)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(diagrams)
+    ncols = min(ncols, k)
+    nrows = -(-k // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+    mesh = None
+    for ax, dg in zip(axes.flat, diagrams, strict=False):
+        mesh = plot_phase(ax, dg, euler_curve=euler_curve)
+    for ax in list(axes.flat)[k:]:
+        ax.set_visible(False)
+    axes.flat[0].legend(loc="upper left", fontsize=7)
+    fig.colorbar(mesh, ax=axes.ravel().tolist(), label=r"P($\langle x_1,x_2\rangle \geq 1-\delta$)")
+    path = Path(path)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def phase_figure(
+    plist: list[PhaseParams],
+    out,
+    *,
+    store=None,
+    data=None,
+    euler_curve: bool = True,
+    **sweep_kw,
+) -> list[PhaseDiagram]:
+    """Compute the diagrams of ``plist`` (resumable in ``store``, default ``<out>.store/``), draw them
+    side by side into the PNG ``out`` and, if ``data`` is given, save them to that ``.npz``."""
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise ParticlesError(f"{out}: the figure must be a .png file")
+    if not out.parent.exists():
+        raise ParticlesError(f"cannot write {out}: directory {out.parent} does not exist")
+    if data is not None and Path(data).suffix != ".npz":
+        raise ParticlesError(f"{data}: data files must end in .npz")
+    store = out.with_suffix(".store") if store is None else Path(store)
+    diagrams = phase_diagrams(plist, store=store, **sweep_kw)
+    plot_phase_figure(diagrams, out, euler_curve=euler_curve)
+    if data is not None:
+        save_npz(
+            data,
+            {
+                "t": diagrams[0].t,
+                "betas": diagrams[0].betas,
+                "d": np.array([dg.params.d for dg in diagrams]),
+                "n": np.array([dg.params.n for dg in diagrams]),
+                "P": np.stack([dg.P for dg in diagrams]),
+                "P_se": np.stack([dg.P_se for dg in diagrams]),
+                "mean_clusters": np.stack([dg.mean_clusters for dg in diagrams]),
+            },
+            {
+                "format": FORMAT + "s",
+                "params": [dg.params.record() for dg in diagrams],
+                "seed": plist[0].seed,
+            },
+        )
+    return diagrams
+
+
+def scan(plist: list[PhaseParams], *, store, **sweep_kw) -> dict[str, np.ndarray]:
+    """A table over every (params, beta): final pair fraction, final mean cluster count, and the first
+    time with P >= 1/2 (NaN if never). Columns: n, d, beta, P_end, P_end_se, clusters_end, t_half."""
+    diagrams = phase_diagrams(plist, store=store, **sweep_kw)
+    cols: dict[str, list] = {k: [] for k in ("n", "d", "beta", "P_end", "P_end_se", "clusters_end")}
+    t_half = []
+    for dg in diagrams:
+        th = boundary_t(dg, 0.5)
+        for i, b in enumerate(dg.betas):
+            cols["n"].append(dg.params.n)
+            cols["d"].append(dg.params.d)
+            cols["beta"].append(float(b))
+            cols["P_end"].append(float(dg.P[i, -1]))
+            cols["P_end_se"].append(float(dg.P_se[i, -1]))
+            cols["clusters_end"].append(float(dg.mean_clusters[i, -1]))
+            t_half.append(float(th[i]))
+    table = {k: np.asarray(v) for k, v in cols.items()}
+    table["t_half"] = np.asarray(t_half)
+    return table
