@@ -23,3 +23,5 @@ CACHE = True
 TILE_ROWS = 256
 #: columns (keys) per tile; the online softmax runs over column tiles so memory stays O(n d + tile).
 TILE_COLS = 4096
+#: side of the square tiles of the symmetric Gram path (self-attention with Q = K).
+TILE_GRAM = 512
