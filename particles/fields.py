@@ -8,6 +8,8 @@ weighted values. No n x n matrix is formed: memory is O(n d + TILE_ROWS * TILE_C
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from scipy.special import erf
 
@@ -115,6 +117,60 @@ def _finish(acc, out, normalize: bool, log_scale: np.ndarray) -> None:
             out += acc[:, :dv] * np.exp(log_scale).astype(acc.dtype)[:, None]
 
 
+def _run_tasks(tasks: list, work, make_ws, threads: int) -> list:
+    """Call ``work(task, ws)`` for every task; returns the workspaces (one per thread).
+
+    With ``threads > 1`` the tasks are pulled from a shared queue by that many Python threads, each
+    with its own workspace from ``make_ws()``; BLAS runs single-threaded meanwhile and the numba
+    kernels are the serial, GIL-free twins. So there is no barrier per GEMM and a core slowed by
+    another process only slows its own tiles.
+    """
+    if threads <= 1 or len(tasks) < 2:
+        ws = make_ws()
+        for t in tasks:
+            work(t, ws, False)
+        return [ws]
+    threads = min(threads, len(tasks))
+    it = iter(tasks)
+    lock = threading.Lock()
+    spaces = [make_ws() for _ in range(threads)]
+    errors = []
+
+    def loop(ws):
+        try:
+            while True:
+                with lock:
+                    t = next(it, None)
+                if t is None:
+                    return
+                work(t, ws, True)
+        except BaseException as e:  # pragma: no cover - re-raised below
+            errors.append(e)
+
+    with _pool_lock, config.blas_threads(1):
+        pool = [threading.Thread(target=loop, args=(ws,)) for ws in spaces[1:]]
+        for th in pool:
+            th.start()
+        loop(spaces[0])
+        for th in pool:
+            th.join()
+    if errors:
+        raise errors[0]
+    return spaces
+
+
+_pool_lock = threading.Lock()
+
+
+def _threads_for(work: float) -> int:
+    return config.THREADS if work >= config.THREADED_MIN_WORK else 1
+
+
+def _kernel(kern, size: int, threaded: bool):
+    """The serial twin inside a threaded task, else the parallel/serial choice by size."""
+    return kern.serial if threaded else kernels.pick(kern, size)
+
+
 def _attention_gram(q, v, beta, c, normalize, causal, out, tile):
     """Self-attention with k = q on square tiles, using exp(beta q_i.q_j) = W_ij e^{c_i} e^{c_j}.
 
@@ -128,44 +184,72 @@ def _attention_gram(q, v, beta, c, normalize, causal, out, tile):
     cmax = float(c.max())
     aug = _with_ones(v, np.exp(c - cmax).astype(dt))
     cs = c.astype(dt)
-    acc = np.zeros((n, dv + 1), dtype=dt)
+    threads = _threads_for(n * n * (q.shape[1] + dv + 1) / 2)
     T = min(tile, n)
-    sbuf = np.empty(T * T, dtype=dt)
-    part = np.empty((T, dv + 1), dtype=dt)
-    for i0 in range(0, n, T):
-        i1 = min(n, i0 + T)
-        bi = i1 - i0
-        cols = range(0, i0 + 1, T) if causal else range(i0, n, T)
-        for j0 in cols:
-            j1 = min(n, j0 + T)
-            bj = j1 - j0
-            s = sbuf[: bi * bj].reshape(bi, bj)
-            np.matmul(q[i0:i1], q[j0:j1].T, out=s)
-            kern = kernels.pick(kernels._exp_shift_tile, s.size)
-            kern(s, beta, cs[i0:i1], cs[j0:j1], i0 - j0, causal and j0 == i0)
-            np.matmul(s, aug[j0:j1], out=part[:bi])
-            acc[i0:i1] += part[:bi]
-            if j0 != i0 and not causal:
-                np.matmul(s.T, aug[i0:i1], out=part[:bj])
-                acc[j0:j1] += part[:bj]
+    if threads > 1:  # enough tiles for every thread
+        T = max(min(T, -(-n // (2 * threads))), min(n, 128))
+    starts = range(0, n, T)
+    if causal:
+        tasks = [(i0, j0) for i0 in starts for j0 in range(0, i0 + 1, T)]
+    else:
+        tasks = [(i0, j0) for i0 in starts for j0 in range(i0, n, T)]
+
+    def make_ws():
+        return (
+            np.zeros((n, dv + 1), dtype=dt),
+            np.empty(T * T, dtype=dt),
+            np.empty((T, dv + 1), dt),
+        )
+
+    def work(task, ws, threaded):
+        acc, sbuf, part = ws
+        i0, j0 = task
+        i1, j1 = min(n, i0 + T), min(n, j0 + T)
+        bi, bj = i1 - i0, j1 - j0
+        s = sbuf[: bi * bj].reshape(bi, bj)
+        np.matmul(q[i0:i1], q[j0:j1].T, out=s)
+        kern = _kernel(kernels._exp_shift_tile, s.size, threaded)
+        kern(s, beta, cs[i0:i1], cs[j0:j1], i0 - j0, causal and j0 == i0)
+        np.matmul(s, aug[j0:j1], out=part[:bi])
+        acc[i0:i1] += part[:bi]
+        if j0 != i0 and not causal:
+            np.matmul(s.T, aug[i0:i1], out=part[:bj])
+            acc[j0:j1] += part[:bj]
+
+    spaces = _run_tasks(tasks, work, make_ws, threads)
+    acc = spaces[0][0]
+    for ws in spaces[1:]:
+        acc += ws[0]
     _finish(acc, out, normalize, c + cmax - np.log(n))
     return out
 
 
 def _attention_online(q, k, v, beta, normalize, causal, out, tr, tc):
-    """Row tiles x column tiles with a running row maximum (online softmax)."""
+    """Row tiles x column tiles with a running row maximum (online softmax); row tiles are tasks."""
     n, m = q.shape[0], k.shape[0]
     dv = v.shape[1]
     dt = q.dtype
     aug = _with_ones(v)
+    threads = _threads_for(n * m * (q.shape[1] + dv + 1))
     tr = min(tr, n)
+    if threads > 1:
+        tr = max(min(tr, -(-n // (2 * threads))), min(n, 64))
     tc = min(tc, m)
-    sbuf = np.empty(tr * tc, dtype=dt)
-    acc = np.empty((tr, dv + 1), dtype=dt)
-    part = np.empty((tr, dv + 1), dtype=dt)
-    mrow = np.empty(tr)
-    alpha = np.empty(tr)
-    for r0 in range(0, n, tr):
+    tasks = list(range(0, n, tr))
+    if causal:  # the last row tiles have the most columns: start them first
+        tasks.reverse()
+
+    def make_ws():
+        return (
+            np.empty(tr * tc, dtype=dt),
+            np.empty((tr, dv + 1), dtype=dt),
+            np.empty((tr, dv + 1), dtype=dt),
+            np.empty(tr),
+            np.empty(tr),
+        )
+
+    def work(r0, ws, threaded):
+        sbuf, acc, part, mrow, alpha = ws
         r1 = min(n, r0 + tr)
         B = r1 - r0
         mx = mrow[:B]
@@ -175,14 +259,17 @@ def _attention_online(q, k, v, beta, normalize, causal, out, tr, tc):
             c1 = min(cend, c0 + tc)
             s = sbuf[: B * (c1 - c0)].reshape(B, c1 - c0)
             np.matmul(q[r0:r1], k[c0:c1].T, out=s)
-            kern = kernels.pick(kernels._softmax_tile, s.size)
+            kern = _kernel(kernels._softmax_tile, s.size, threaded)
             kern(s, beta, r0 - c0, causal and c1 - 1 > r0, mx, alpha[:B])
             if c0 == 0:
                 np.matmul(s, aug[c0:c1], out=acc[:B])
             else:
                 np.matmul(s, aug[c0:c1], out=part[:B])
-                kernels.pick(kernels._rescale_add, part[:B].size)(acc[:B], alpha[:B], part[:B])
+                kern = _kernel(kernels._rescale_add, B * (dv + 1), threaded)
+                kern(acc[:B], alpha[:B], part[:B])
         _finish(acc[:B], out[r0:r1], normalize, mx - np.log(m))
+
+    _run_tasks(tasks, work, make_ws, threads)
     return out
 
 

@@ -19,12 +19,13 @@ PARALLEL_MIN_WORK = 1 << 16
 
 
 def _serial_and_parallel(fn):
-    """Compile ``fn`` twice: serial (``fn.serial``, prange runs as range) and parallel (the result).
+    """Compile ``fn`` twice: serial (``fn.serial``, prange runs as range; releases the GIL so tiles
+    can run on several Python threads) and parallel (the result).
 
     Call :func:`pick` to choose by the amount of work.
     """
     par = njit(parallel=True, **_jit)(fn)
-    par.serial = njit(**_jit)(fn)
+    par.serial = njit(nogil=True, **_jit)(fn)
     return par
 
 
