@@ -61,3 +61,24 @@ def _stack(a, d):
 def energy_naive(x, beta):
     n = x.shape[0]
     return np.exp(beta * (x @ x.T)).sum() / (2 * beta * n * n)
+
+
+def exp_shift_tile_naive(s, beta, ci, cj, diag=0, causal=False):
+    """exp(beta s_ij - ci_i - cj_j), zero where causal and j > i + diag (the Gram-path tile)."""
+    w = np.exp(beta * s.astype(np.float64) - ci[:, None] - cj[None, :])
+    if causal:
+        w[np.arange(s.shape[1])[None, :] > np.arange(s.shape[0])[:, None] + diag] = 0.0
+    return w
+
+
+def softmax_tile_naive(s, beta, m_old, diag=0, causal=False):
+    """One online-softmax step: (exp(beta s - m_new), m_new, alpha = exp(m_old - m_new))."""
+    z = beta * s.astype(np.float64)
+    if causal:
+        z[np.arange(s.shape[1])[None, :] > np.arange(s.shape[0])[:, None] + diag] = -np.inf
+    m_new = np.maximum(m_old, z.max(axis=1))
+    with np.errstate(invalid="ignore"):
+        w = np.where(np.isfinite(z), np.exp(z - m_new[:, None]), 0.0)
+        alpha = np.where(np.isfinite(m_old), np.exp(m_old - m_new), 0.0)
+    alpha = np.where(np.isfinite(m_new), alpha, 1.0)
+    return w, m_new, alpha
