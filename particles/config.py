@@ -17,6 +17,8 @@ numba.config.THREADING_LAYER = os.environ["NUMBA_THREADING_LAYER"]
 
 #: fastmath flags for every kernel: no reassociation, so results match the references to ~1e-12.
 FASTMATH = frozenset({"nsz", "arcp", "contract"})
+#: flags for max/min reductions only: reassociation is exact for them, and lets the loop vectorise.
+FASTMATH_MINMAX = frozenset({"nnan", "ninf", "nsz", "reassoc"})
 #: compiled kernels are cached on disk (``__pycache__`` next to the module).
 CACHE = True
 #: rows per tile of the attention field (one BLAS GEMM produces a TILE_ROWS x TILE_COLS block).

@@ -170,7 +170,7 @@ def _exp_shift_row32(row, lim, a, b, cj, buf):
         row[j] = row[j] * buf[j]
 
 
-@njit(cache=config.CACHE, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+@njit(cache=config.CACHE, fastmath=set(config.FASTMATH_MINMAX))
 def _row_max(row, lim):
     """max(row[:lim]) (reassociation is exact for max, so the loop may vectorise)."""
     mx = row[0]
@@ -179,7 +179,7 @@ def _row_max(row, lim):
     return mx
 
 
-@njit(cache=config.CACHE, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+@njit(cache=config.CACHE, fastmath=set(config.FASTMATH_MINMAX))
 def _row_min(row, lim):
     mn = row[0]
     for j in range(1, lim):
