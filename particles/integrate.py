@@ -248,7 +248,13 @@ def simulate(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=t_end, initial=t_now, unit="t", desc=f"simulate {method}", leave=False)
+        bar = tqdm(
+            total=t_end,
+            initial=t_now,
+            desc=f"simulate {method}",
+            leave=False,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| t = {n:.4g}/{total:.4g} [{elapsed}<{remaining}]",
+        )
     wall0 = _time.perf_counter()
     last_ckpt = wall0
     base_wall = stats["wall_time"]

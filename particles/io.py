@@ -25,6 +25,13 @@ from .errors import ParticlesError
 META_KEY = "__meta__"
 
 
+def _default_mode() -> int:
+    """The permission bits a plain ``open()`` would give a new file (0o666 minus the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def package_version() -> str:
     try:
         return _pkg_version("particles")
@@ -61,6 +68,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _default_mode())  # mkstemp creates 0600 files
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -97,6 +105,7 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict)
             np.savez(f, **tmp_arrays)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _default_mode())  # mkstemp creates 0600 files
         os.replace(tmp, path)
     except BaseException:
         try:

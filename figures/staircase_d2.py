@@ -1,0 +1,120 @@
+"""Metastability on the circle (SPEC Part A Problem 1, §4 HugoKoubbi/2024-transformers-dotm staircase).
+
+SA on the circle (d = 2, Q = K = V = I) with few particles and large beta, integrated as the angle
+ODE (7.1) with LSODA (rtol 1e-10, atol 1e-12) up to t = 1e8 and saved at log-spaced times; the
+cluster count (components of cos(theta_i - theta_j) > 1 - 1e-3) and the energy
+E_beta = 1/(2 beta n^2) sum e^{beta cos(theta_i - theta_j)} form staircases on a log time axis:
+quick merging into a few clusters, then plateaus whose length grows exponentially with the
+distance between clusters (as e^{beta (1 - cos(angle))}), each ended by a fast merge.
+Runs: (n = 8, beta = 12, seed 0) and (n = 16, beta = 25, seed 2), uniform random angles from
+numpy default_rng(seed). The authors' staircase.py uses n = 5, beta in 500..4000 with normalised
+gradient steps and plots E against rescaled time; we integrate the true ODE instead, so the time
+axis is the dynamics' own. Cross-check: up to t = 20 the angle ODE agrees with the core Cartesian
+simulator (particles.simulate, d = 2, DOP853, rtol 1e-11); the deviation is stored as
+``xcheck_max_angle_err``. --quick: n = 6, beta = 9, t <= 1e5, fewer save times, no cross-check.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+import particles as pt
+from particles import circle, io
+from particles.plotting import new_figure, plot_circle, plot_cluster_counts, plot_energy
+
+HERE = Path(__file__).resolve().parent
+RUNS = ((8, 12.0, 0), (16, 25.0, 2))
+T_END = 1e8
+DELTA = 1e-3
+
+
+def _cross_check(theta0, beta) -> float:
+    ts = np.linspace(0.0, 20.0, 41)
+    t, th = circle.simulate_angles(theta0, beta, 20.0, save_at=ts)
+    traj = pt.simulate(
+        circle.from_angles(theta0),
+        pt.Dynamics(beta=beta, kind="SA"),
+        20.0,
+        method="DOP853",
+        rtol=1e-11,
+        atol=1e-13,
+        save_at=ts,
+    )
+    return float(np.max(np.abs(circle.wrap(circle.to_angles(traj.x) - th))))
+
+
+def compute(quick: bool = False) -> dict:
+    runs = ((6, 9.0, 0),) if quick else RUNS
+    t_end = 1e5 if quick else T_END
+    save_at = np.concatenate([[0.0], np.geomspace(1e-2, t_end, 120 if quick else 600)])
+    out = {"runs": np.array(runs), "t_end": np.array(t_end), "delta": np.array(DELTA)}
+    for k, (n, beta, seed) in enumerate(runs):
+        theta0 = np.random.default_rng(seed).uniform(-np.pi, np.pi, n)
+        r = circle.staircase(theta0, beta, t_end, kind="SA", delta=DELTA, save_at=save_at)
+        for key in ("t", "theta", "energy", "n_clusters"):
+            out[f"{key}_{k}"] = r[key]
+        if not quick:
+            out[f"xcheck_max_angle_err_{k}"] = np.array(_cross_check(theta0, beta))
+    return out
+
+
+def plot(data: dict, path: Path) -> Path:
+    runs = data["runs"]
+    fig = new_figure((12, 3.6 * len(runs)))
+    for k, (n, beta, _seed) in enumerate(runs):
+        n = int(n)
+        t, E, c, th = (data[f"{s}_{k}"] for s in ("t", "energy", "n_clusters", "theta"))
+        pos = t > 0
+        ax1 = fig.add_subplot(len(runs), 3, 3 * k + 1)
+        plot_cluster_counts(ax1, t[pos], c[pos], logx=True, color="C0")
+        ax1.set_title(rf"n = {n}, $\beta$ = {beta:g}: clusters (δ = {float(data['delta']):g})")
+        ax2 = fig.add_subplot(len(runs), 3, 3 * k + 2)
+        dirac = np.exp(beta) / (2 * beta)
+        plot_energy(ax2, t[pos], E[pos] / dirac, logx=True, color="C1")
+        ax2.set_ylabel(r"$E_\beta / E_\beta(\mathrm{Dirac})$")
+        ax2.set_title("energy staircase")
+        # snapshots: the middle (in log t) of each metastable plateau after t = 10, inner rings later
+        ax3 = fig.add_subplot(len(runs), 3, 3 * k + 3)
+        levels = [int(v) for v in np.unique(c[t >= 10.0])[::-1]][:4]
+        for j, lev in enumerate(levels):
+            idx = np.nonzero((c == lev) & (t >= 10.0))[0]
+            i = idx[len(idx) // 2]
+            r = 0.8 - 0.18 * j
+            ax3.scatter(
+                r * np.cos(th[i]),
+                r * np.sin(th[i]),
+                s=25,
+                color=f"C{j}",
+                label=f"t = {t[i]:.1e}: {lev} clusters",
+            )
+            s = np.linspace(0, 2 * np.pi, 200)
+            ax3.plot(r * np.cos(s), r * np.sin(s), color="0.85", lw=0.6, zorder=0)
+        plot_circle(ax3, th[0], color="0.5", size=8)
+        ax3.set_title("plateaus, outer to inner (grey: t = 0)")
+        ax3.legend(frameon=False, fontsize=7, loc="center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def main(outdir: Path = HERE, quick: bool = False) -> Path:
+    outdir = Path(outdir)
+    data = compute(quick)
+    stem = Path(__file__).stem
+    io.save_npz(
+        outdir / f"{stem}.npz",
+        data,
+        {"format": "figure", "figure": stem, "quick": quick, "kind": "SA", "method": "LSODA"},
+    )
+    return plot(data, outdir / f"{stem}.png")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--outdir", type=Path, default=HERE)
+    a = ap.parse_args()
+    print(main(a.outdir, a.quick))

@@ -1,0 +1,95 @@
+"""SPEC Part A Thm 6.7 (Wendel) and §5 item 5: exact hemisphere probability vs Monte Carlo.
+
+For n i.i.d. uniform points on S^{d-1}, P(all in one open hemisphere) = 2^{-(n-1)} sum_{k<d} C(n-1, k)
+(1 when d >= n). Curves: the exact value against d for n in {6, 8, 10, 16}; points: Monte-Carlo
+estimates with one LP feasibility problem per sample (scipy HiGHS: find w with <x_i, w> >= 1),
+``SAMPLES`` = 1000 samples per point (200 in --quick, which also uses fewer (n, d)), seed 0,
+error bars +-2 standard errors. Reference values: n=8, d=3 -> 29/128; n=6, d=2 -> 3/16;
+n=10, d=4 -> 65/256. The paper has no figure for this theorem; this one checks it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from particles import io, wendel
+from particles.plotting import new_figure
+
+HERE = Path(__file__).resolve().parent
+SAMPLES = 1000
+SEED = 0
+
+
+def compute(quick: bool = False) -> dict:
+    ns = (6, 8) if quick else (6, 8, 10, 16)
+    samples = 100 if quick else SAMPLES
+    rng = np.random.default_rng(SEED)
+    rows = []
+    for n in ns:
+        ds = range(2, n + 2) if not quick else (2, 3)
+        for d in ds:
+            p, se = wendel.hemisphere_probability_mc(n, d, samples, rng)
+            rows.append((n, d, wendel.wendel_probability(n, d), p, se))
+    arr = np.array(rows)
+    z = np.where(arr[:, 4] > 0, (arr[:, 3] - arr[:, 2]) / np.where(arr[:, 4] > 0, arr[:, 4], 1), 0)
+    return {
+        "n": arr[:, 0].astype(int),
+        "d": arr[:, 1].astype(int),
+        "exact": arr[:, 2],
+        "mc": arr[:, 3],
+        "stderr": arr[:, 4],
+        "z": z,
+        "samples": np.array(samples),
+    }
+
+
+def plot(data: dict, path: Path) -> Path:
+    fig = new_figure((7, 4.5))
+    ax = fig.add_subplot()
+    for k, n in enumerate(np.unique(data["n"])):
+        m = data["n"] == n
+        dd = np.arange(2, n + 3)
+        ax.plot(dd, [wendel.wendel_probability(n, d) for d in dd], color=f"C{k}", lw=1.2)
+        ax.errorbar(
+            data["d"][m],
+            data["mc"][m],
+            yerr=2 * data["stderr"][m],
+            fmt="o",
+            ms=4,
+            color=f"C{k}",
+            capsize=2,
+            label=f"n = {n}",
+        )
+    ax.set_xlabel("dimension d")
+    ax.set_ylabel("P(n points in an open hemisphere)")
+    ax.set_title(
+        f"Wendel (Thm 6.7): exact (lines) vs LP Monte Carlo ({int(data['samples'])} samples, ±2 s.e.)",
+        fontsize=9,
+    )
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    return path
+
+
+def main(outdir: Path = HERE, quick: bool = False) -> Path:
+    outdir = Path(outdir)
+    data = compute(quick)
+    stem = Path(__file__).stem
+    io.save_npz(
+        outdir / f"{stem}.npz",
+        data,
+        {"format": "figure", "figure": stem, "quick": quick, "seed": SEED},
+    )
+    return plot(data, outdir / f"{stem}.png")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--outdir", type=Path, default=HERE)
+    a = ap.parse_args()
+    print(main(a.outdir, a.quick))

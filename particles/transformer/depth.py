@@ -1,0 +1,150 @@
+"""Clustering through depth: the statistics of normalised token representations layer by layer.
+
+For hidden states ``h`` of shape ``(L+1, n, d)``, each token is L2-normalised, ``x_i = h_i/|h_i|``
+(as in Part A, Fig. 1), and the pair similarities ``<x_i, x_j>`` (i < j) are summarised per
+layer: a histogram on [-1, 1], mean and standard deviation, the fraction above a threshold, and
+the number of clusters (connected components of the graph ``<x_i, x_j> > 1 - delta``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ParticlesError
+
+
+def normalize_tokens(h) -> np.ndarray:
+    """``h / |h|`` along the last axis (a zero vector stays zero)."""
+    h = np.asarray(h, dtype=np.float64)
+    nrm = np.linalg.norm(h, axis=-1, keepdims=True)
+    return h / np.where(nrm > 0, nrm, 1.0)
+
+
+def pair_similarities(x) -> np.ndarray:
+    """``<x_i, x_j>`` for i < j of normalised tokens ``x`` ``(n, d)``; shape ``(n(n-1)/2,)``."""
+    x = normalize_tokens(x)
+    g = x @ x.T
+    iu = np.triu_indices(x.shape[0], 1)
+    return np.clip(g[iu], -1.0, 1.0)
+
+
+def cluster_labels(x, delta: float = 1e-2) -> np.ndarray:
+    """Cluster labels ``(n,)`` of the normalised tokens: connected components of
+    ``<x_i, x_j> > 1 - delta``, numbered by first appearance (:func:`particles.clusters.cluster_labels`
+    applied to ``x/|x|``)."""
+    from ..clusters import cluster_labels as _labels
+
+    if not 0 < delta < 2:
+        raise ParticlesError(f"delta must lie in (0, 2), got {delta}")
+    return _labels(normalize_tokens(x), delta)
+
+
+def cluster_count(x, delta: float = 1e-2) -> int:
+    """Number of clusters (see :func:`cluster_labels`)."""
+    return int(cluster_labels(x, delta).max() + 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DepthStats:
+    """Per-layer summary of pair similarities; every array has one row/entry per layer.
+
+    ``hist`` ``(L+1, bins)`` is a density on ``edges`` ``(bins+1,)`` over [-1, 1]; ``mean``,
+    ``std``, ``frac_above`` (fraction of pairs with ``<x_i, x_j> > threshold``), ``clusters``
+    (count at tolerance ``delta``), ``norms`` (mean token norm before normalisation).
+    """
+
+    edges: np.ndarray
+    hist: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    frac_above: np.ndarray
+    clusters: np.ndarray
+    norms: np.ndarray
+    threshold: float
+    delta: float
+
+    def as_arrays(self, prefix: str = "") -> dict:
+        return {
+            prefix + k: getattr(self, k)
+            for k in ("edges", "hist", "mean", "std", "frac_above", "clusters", "norms")
+        }
+
+
+def depth_stats(
+    hidden, *, bins: int = 70, threshold: float = 0.9, delta: float = 1e-2, exclude=None
+) -> DepthStats:
+    """Summaries of ``hidden`` ``(L+1, n, d)`` (or any stack of token sets) per layer.
+
+    ``exclude``: indices of tokens to leave out (e.g. ``[CLS]`` and ``[SEP]``).
+    """
+    h = np.asarray(hidden, dtype=np.float64)
+    if h.ndim != 3 or h.shape[1] < 2:
+        raise ParticlesError(f"hidden states must have shape (layers, n >= 2, d), got {h.shape}")
+    if exclude is not None and len(exclude):
+        keep = np.setdiff1d(np.arange(h.shape[1]), np.asarray(exclude, dtype=int))
+        if keep.size < 2:
+            raise ParticlesError("fewer than 2 tokens left after exclusion")
+        h = h[:, keep]
+    if bins < 2:
+        raise ParticlesError(f"bins must be >= 2, got {bins}")
+    edges = np.linspace(-1.0, 1.0, bins + 1)
+    L = h.shape[0]
+    hist = np.empty((L, bins))
+    mean, std, frac, clus, norms = (np.empty(L) for _ in range(5))
+    for k in range(L):
+        s = pair_similarities(h[k])
+        hist[k], _ = np.histogram(s, bins=edges, density=True)
+        mean[k], std[k] = s.mean(), s.std()
+        frac[k] = np.mean(s > threshold)
+        clus[k] = cluster_count(h[k], delta)
+        norms[k] = np.linalg.norm(h[k], axis=-1).mean()
+    return DepthStats(
+        edges=edges,
+        hist=hist,
+        mean=mean,
+        std=std,
+        frac_above=frac,
+        clusters=clus.astype(int),
+        norms=norms,
+        threshold=threshold,
+        delta=delta,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# shipped texts
+
+
+def list_passages() -> list[str]:
+    """Names of the public-domain passages shipped in ``particles/data/texts``."""
+    d = resources.files("particles") / "data" / "texts"
+    return sorted(p.name[:-4] for p in d.iterdir() if p.name.endswith(".txt"))
+
+
+DEFAULT_PASSAGE = "darwin_entangled_bank"
+
+
+def read_passage(name_or_path: str | Path | None = None) -> str:
+    """The text of a shipped passage (by name) or of a UTF-8 file (by path)."""
+    if name_or_path is None:
+        name_or_path = DEFAULT_PASSAGE
+    p = Path(name_or_path)
+    if isinstance(name_or_path, str) and name_or_path in list_passages():
+        return (resources.files("particles") / "data" / "texts" / f"{name_or_path}.txt").read_text(
+            encoding="utf-8"
+        )
+    if not p.is_file():
+        raise ParticlesError(
+            f"{p}: no such text file (shipped passages: {', '.join(list_passages())})"
+        )
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ParticlesError(f"{p}: not a UTF-8 text file") from None
+    if not text.strip():
+        raise ParticlesError(f"{p}: the text is empty")
+    return text

