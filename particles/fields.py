@@ -1,9 +1,22 @@
 """The attention vector field on the sphere (SPEC Part A, eqs. 2.3–2.8), tile by tile.
 
-For each head, ``sum_j A_ij V x_j`` is computed over row tiles x column tiles: a BLAS GEMM gives
-a tile of logits <Q x_i, K x_j>, a numba kernel turns it into exp(beta * logit - running max) with an
-online softmax (running max and row sum, FlashAttention style), and a second GEMM accumulates the
-weighted values. No n x n matrix is formed: memory is O(n d + TILE_ROWS * TILE_COLS).
+For each head, ``sum_j A_ij V x_j`` is computed tile by tile, never forming the n x n matrix
+(memory O(n d + tile)): a BLAS GEMM writes a tile of logits <Q x_i, K x_j> into a reused buffer,
+a numba kernel exponentiates it in place (a vectorised polynomial exp, since numba has no SIMD exp
+here), and a second GEMM multiplies it by [V x_j, 1], whose last column yields the row sums.
+
+Two paths (see :func:`attention`):
+
+- **Gram path** when Q_h = K_h (identity weights included): the shifted weights
+  W_ij = exp(beta <q_i, q_j> - c_i - c_j) with c_i = beta |q_i|^2 / 2 equal exp(-beta |q_i - q_j|^2 / 2)
+  <= 1, are symmetric and need no row maximum, so each off-diagonal tile serves both of its row
+  blocks: half the logits GEMM and half the exponentials.
+- **Online path** otherwise: row tiles sweep column tiles with a running row maximum (online softmax,
+  FlashAttention style); a single column tile when m <= ``config.TILE_COLS``.
+
+Tiles are independent tasks run on ``config.THREADS`` Python threads with single-threaded BLAS and
+GIL-free serial kernels (measured 4-5x faster than two-threaded BLAS calls on a loaded 2-core
+machine, and no slower on a quiet one). float32 inputs give a float32 computation.
 """
 
 from __future__ import annotations
