@@ -160,7 +160,11 @@ def _run_tasks(tasks: list, work, make_ws, threads: int) -> list:
         except BaseException as e:  # pragma: no cover - re-raised below
             errors.append(e)
 
-    with _pool_lock, config.blas_threads(1):
+    with _pool_lock, config.blas_threads(1) as blas:
+        if not blas.ok:  # a BLAS we cannot limit (not OpenBLAS): its own threads, tiles in turn
+            for t in it:
+                work(t, spaces[0], False)
+            return spaces
         pool = [threading.Thread(target=loop, args=(ws,)) for ws in spaces[1:]]
         for th in pool:
             th.start()

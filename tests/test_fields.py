@@ -296,3 +296,23 @@ def test_bad_dtype(bad):
 def test_velocity_rejects_non_dynamics():
     with pytest.raises(pt.ParticlesError):
         pt.velocity(pt.random_points(4, 3, 0), object())
+
+
+def test_threads_without_controllable_blas(monkeypatch):
+    """With a BLAS whose threads cannot be limited, tiles run in turn and the answer is the same."""
+    monkeypatch.setattr(config, "_blas", [])
+    monkeypatch.setattr(config, "THREADS", 2)
+    monkeypatch.setattr(config, "THREADED_MIN_WORK", 0)
+    x = pt.random_points(200, 5, 11)
+    for dyn in (pt.Dynamics(beta=2.0), pt.Dynamics(beta=2.0, Q=np.eye(5), K=2 * np.eye(5))):
+        ref = velocity_naive(x, 2.0, Q=dyn.Q, K=dyn.K)
+        assert _rel(pt.velocity(x, dyn), ref) < TOL
+
+
+def test_blas_threads_context_restores():
+    with config.blas_threads(1) as b:
+        inside = [get() for get, _ in config._blas]
+    after = [get() for get, _ in config._blas]
+    if b.ok:
+        assert all(v == 1 for v in inside)
+        assert after == [old for _, old in b.saved]
