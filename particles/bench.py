@@ -577,6 +577,8 @@ def key_summary(suite: dict) -> str:
                 and r["beta"] == 1.0
             ):
                 got.setdefault(r["impl"], []).append(r["seconds"])
+        if not got:
+            continue
         gemms = [
             g["gflops"]
             for g in suite["gemm"] + suite["key"]
