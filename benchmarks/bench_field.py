@@ -13,7 +13,11 @@ float32 at d = 64. The peers are trimmed: the n x n forms (numpy_naive, torch) s
 (at 16384 they need 2-6 GB and seconds per call) and run SA at beta = 1 only (plus USA and beta = 9
 at n = 4096, d = 64); row-blocked numpy and SDPA 4-D also run at n = 16384 for every d, and at
 65536 only ours runs (d in {3, 16, 64}; memory check). torch is optional (``pip install "particles[bench]"``); without it its columns
-are absent. Each case runs in its own subprocess (memory = peak RSS growth during one call).
+are absent. The cases of one (implementation, dtype, n) run in one subprocess, the peak RSS reset
+before each call (memory = peak RSS growth during one call).
+
+The committed ``benchmarks/RESULTS.md`` also holds a hand-written summary and the large-n runs
+(n = 200 000 and 1 000 000, d = 16), which a rerun of this script does not regenerate.
 """
 
 from __future__ import annotations
