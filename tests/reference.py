@@ -63,6 +63,27 @@ def energy_naive(x, beta):
     return np.exp(beta * (x @ x.T)).sum() / (2 * beta * n * n)
 
 
+def exp_shift_tile_naive(s, beta, ci, cj, diag=0, causal=False):
+    """exp(beta s_ij - ci_i - cj_j), zero where causal and j > i + diag (the Gram-path tile)."""
+    w = np.exp(beta * s.astype(np.float64) - ci[:, None] - cj[None, :])
+    if causal:
+        w[np.arange(s.shape[1])[None, :] > np.arange(s.shape[0])[:, None] + diag] = 0.0
+    return w
+
+
+def softmax_tile_naive(s, beta, m_old, diag=0, causal=False):
+    """One online-softmax step: (exp(beta s - m_new), m_new, alpha = exp(m_old - m_new))."""
+    z = beta * s.astype(np.float64)
+    if causal:
+        z[np.arange(s.shape[1])[None, :] > np.arange(s.shape[0])[:, None] + diag] = -np.inf
+    m_new = np.maximum(m_old, z.max(axis=1))
+    with np.errstate(invalid="ignore"):
+        w = np.where(np.isfinite(z), np.exp(z - m_new[:, None]), 0.0)
+        alpha = np.where(np.isfinite(m_old), np.exp(m_old - m_new), 0.0)
+    alpha = np.where(np.isfinite(m_new), alpha, 1.0)
+    return w, m_new, alpha
+
+
 def gamma_equiangular(kind, n, beta, ts):
     """gamma(t) of the equiangular reduction (Thm 6.8, eqs. 6.9 / 6.10) from gamma(0) = 0, by DOP853."""
     import math

@@ -1,0 +1,44 @@
+"""``particles bench``: a quick run of the field-evaluation benchmark suite (prints the table)."""
+
+from __future__ import annotations
+
+import click
+
+from cli._common import clean_errors
+
+
+@click.command()
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=2,
+    show_default=True,
+    help="threads for BLAS, numba and torch in every case",
+)
+@click.option("--full", is_flag=True, help="the full grid (30-60 min) instead of the quick one")
+@click.option("--n", "sizes", default=None, help="only these n (comma-separated), e.g. 256,1024")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+@clean_errors
+def bench(threads, full, sizes, quiet):
+    """Time one field evaluation against numpy (naive and row-blocked), PyTorch (if installed)
+    and the machine's GEMM peak, each case in its own subprocess; print a markdown table.
+
+    \b
+    Examples:
+      particles bench                 # quick grid, ~1-2 minutes
+      particles bench --n 256,1024    # only small n
+      python benchmarks/bench_field.py   # the full suite, writes benchmarks/RESULTS.md
+    """
+    from particles import bench as b
+
+    cases = None
+    if sizes is not None:
+        try:
+            keep = {int(s) for s in sizes.split(",") if s.strip()}
+        except ValueError:
+            raise click.BadParameter(f"{sizes!r}: expected integers separated by commas") from None
+        cases = [c for c in b.grid(quick=not full) if c.n in keep]
+        if not cases:
+            raise click.BadParameter(f"no case of the grid has n in {sorted(keep)}")
+    suite = b.run_suite(quick=not full, threads=threads, progress=not quiet, cases=cases)
+    click.echo(b.report(suite))
