@@ -6,6 +6,8 @@ validate input live in :mod:`particles.fields`. Kernels are private (``_name``).
 
 from __future__ import annotations
 
+import types as pytypes
+
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
@@ -25,7 +27,15 @@ def _serial_and_parallel(fn):
     Call :func:`pick` to choose by the amount of work.
     """
     par = njit(parallel=True, **_jit)(fn)
-    par.serial = njit(nogil=True, **_jit)(fn)
+    # The twin must be a distinct function: numba's on-disk cache is keyed by the function's
+    # qualified name and signature, not by its flags, so compiling ``fn`` twice would let the serial
+    # twin load the parallel machine code (which the workqueue layer aborts on from several threads).
+    twin = pytypes.FunctionType(
+        fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__
+    )
+    twin.__qualname__ = fn.__qualname__ + "_serial"
+    twin.__doc__ = fn.__doc__
+    par.serial = njit(nogil=True, **_jit)(twin)
     return par
 
 

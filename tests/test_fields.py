@@ -316,3 +316,32 @@ def test_blas_threads_context_restores():
     if b.ok:
         assert all(v == 1 for v in inside)
         assert after == [old for _, old in b.saved]
+
+
+def test_serial_twins_are_distinct_in_the_disk_cache(tmp_path):
+    """numba's cache is keyed by qualified name and signature, not flags: each serial twin must have
+    its own name, or a process that finds the parallel code cached would run it from several threads
+    (the workqueue layer aborts). Run the threaded field twice in fresh processes sharing one cache."""
+    import subprocess
+    import sys
+
+    from particles import kernels
+
+    for name in dir(kernels):
+        k = getattr(kernels, name)
+        if hasattr(k, "serial"):
+            assert k.serial.py_func.__qualname__ == k.py_func.__qualname__ + "_serial"
+            assert not k.serial.targetoptions.get("parallel")
+    code = (
+        "import numpy as np, particles as pt\n"
+        "x = pt.random_points(3000, 3, 0)\n"
+        "v = pt.velocity(x, pt.Dynamics(beta=1.0))\n"
+        "w = pt.velocity(x, pt.Dynamics(beta=1.0, Q=np.eye(3), K=2 * np.eye(3)))\n"
+        "print('ok', np.isfinite(v).all() and np.isfinite(w).all())\n"
+    )
+    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    for _ in range(2):
+        r = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600
+        )
+        assert r.returncode == 0 and "ok True" in r.stdout, r.stderr[-2000:]
