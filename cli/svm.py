@@ -126,8 +126,9 @@ def train(
 def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
     """Solve Att-SVM (Frobenius) or Att-SVM* (nuclear) for a token selection alpha.
 
-    Also runs the SVM-neighbour test (is alpha locally optimal?). Writes X, Y, z, v, W (d,d)
-    (logits = X W z), alpha, margins, dual, neighbours.
+    Also runs the SVM-neighbour test (is alpha locally optimal?) on the support tokens of the
+    solution of the chosen norm. Writes X, Y, z, v, W (d,d) (logits = X W z), alpha, margins,
+    dual, neighbours.
 
     \b
     Examples:

@@ -504,10 +504,13 @@ def svm_equivalence(
 def solve_problem(
     data: AttentionData, alpha=None, *, norm: str = "fro", solver: str = "auto"
 ) -> tuple[SVMSolution, LocalOptimality]:
-    """Att-SVM(alpha) with the chosen norm plus the SVM-neighbour test of alpha (Frobenius)."""
-    loc = local_optimality(data, alpha)
-    sol = loc.solution if norm == "fro" else att_svm(data, loc.alpha, norm=norm, solver=solver)
-    return sol, loc
+    """Att-SVM(alpha) with the chosen norm plus the SVM-neighbour test of alpha on that
+    solution's support tokens (Frobenius: SPEC B §A3; nuclear: the (K,Q) analogue)."""
+    if norm == "fro":
+        loc = local_optimality(data, alpha)
+        return loc.solution, loc
+    sol = att_svm(data, alpha, norm=norm, solver=solver)
+    return sol, local_optimality(data, sol.alpha, norm="nuc", solution=sol)
 
 
 def solve_random(
