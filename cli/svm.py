@@ -126,8 +126,9 @@ def train(
 def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
     """Solve Att-SVM (Frobenius) or Att-SVM* (nuclear) for a token selection alpha.
 
-    Also runs the SVM-neighbour test (is alpha locally optimal?). Writes X, Y, z, v, W (d,d)
-    (logits = X W z), alpha, margins, dual, neighbours.
+    Also runs the SVM-neighbour test (is alpha locally optimal?) on the support tokens of the
+    solution of the chosen norm. Writes X, Y, z, v, W (d,d) (logits = X W z), alpha, margins,
+    dual, neighbours.
 
     \b
     Examples:
@@ -166,8 +167,11 @@ def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
 @click.option("--outdir", type=click.Path(file_okay=False), default=".", show_default=True)
 @click.option("--quick", is_flag=True, help="small sizes (seconds)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option(
+    "--iters", type=int, default=None, help="E2 only: GD steps (default 10000; summarised at 2000)"
+)
 @clean_errors
-def figure(name, outdir, quick, quiet):
+def figure(name, outdir, quick, quiet, iters):
     """Run experiment E1..E5 and write <stem>.png and <stem>.npz into OUTDIR.
 
     \b
@@ -175,7 +179,13 @@ def figure(name, outdir, quick, quiet):
     E4 nonlinear head     E5 global vs local convergence vs d
     Example:
       particles svm figure E2 --outdir figures
+      particles svm figure E2 --iters 2000 --outdir /tmp
     """
-    from particles.svm.figures import make_figure
+    from particles.io import load_npz
+    from particles.svm.figures import figure_report, make_figure
 
-    click.echo(make_figure(name, outdir, quick=quick, progress=not quiet))
+    png = make_figure(name, outdir, quick=quick, progress=not quiet, iters=iters)
+    click.echo(png)
+    report = figure_report(name, load_npz(png.with_suffix(".npz"), "svm_figure")[1])
+    if report:
+        click.echo(report)

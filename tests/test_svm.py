@@ -283,6 +283,37 @@ def test_local_optimality_test():
     assert np.array_equal(loc.neighbours, loc.solution.dual > 1e-12)
 
 
+def test_local_optimality_nuclear_support():
+    """(K,Q) runs converge to W^mm_{*,alpha}; their neighbour test uses its support tokens.
+
+    E2 seed 23, (K,Q) run: GD selects alpha below, with corr(W(10 000), W^mm_{*,alpha}) = 0.997.
+    Token 4 of sequence 2 outscores alpha_2 and is a support token of the Frobenius W^mm_alpha
+    (margin 1), so the Frobenius test fails; at the nuclear solution its margin is 1.50, so it
+    is no neighbour there and alpha passes."""
+    data = make_data(6, 8, 10, 23)
+    alpha = np.array([0, 4, 6, 0, 5, 0])
+    fro = local_optimality(data, alpha)
+    nuc = local_optimality(data, alpha, norm="nuc")
+    assert not fro.locally_optimal and fro.beaten[2, 4]
+    assert nuc.locally_optimal and nuc.solution.norm == "nuc"
+    assert nuc.solution.margins[2, 4] > 1.4
+    np.testing.assert_allclose(nuc.solution.margins[nuc.neighbours], 1, atol=1e-5)
+    again = local_optimality(data, alpha, norm="nuc", solution=nuc.solution)
+    assert np.array_equal(again.neighbours, nuc.neighbours)
+    with pytest.raises(ParticlesError):
+        local_optimality(data, alpha, solution=nuc.solution)  # a nuclear solution for "fro"
+    with pytest.raises(ParticlesError):
+        local_optimality(data, alpha, norm="spectral")
+    # E2's scale-free nuclear suboptimality: 0 at W^mm_*, also after rescaling; > 0 elsewhere
+    from particles.svm.experiments import e2_record_steps, nuclear_gap
+
+    assert abs(nuclear_gap(data, 3.0 * nuc.solution.W, nuc.solution)) < 1e-9
+    assert nuclear_gap(data, fro.solution.W, nuc.solution) > 1e-3
+    steps = e2_record_steps(10_000, 2000)
+    assert steps[0] == 0 and steps[-1] == 10_000 and 2000 in steps and 1 in steps
+    assert list(steps) == sorted(set(steps))
+
+
 def test_regularization_path_approaches_svm_direction():
     """SPEC B §A9 item 3: corr(W_R, W^mm) increases with R and approaches 1."""
     data = make_data(4, 5, 6, 0)

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from cli.main import main
 from particles.io import load_npz
 from particles.svm import AttentionData, att_svm, correlation
+from particles.svm.figures import figure_report
 
 FIG = Path(__file__).resolve().parents[1] / "figures"
 
@@ -140,6 +141,9 @@ def test_figure_command_quick(tmp_path):
     assert (tmp_path / "svm_e5_global_vs_local.png").stat().st_size > 0
     r = _run(["figure", "E9", "--outdir", str(tmp_path)])
     assert r.exit_code != 0
+    r = _run(["figure", "E5", "--iters", "10", "--outdir", str(tmp_path), "--quick"])
+    assert r.exit_code != 0 and "only be set for E2" in r.output
+    assert len(r.output.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in FIG.glob("svm_*.py")))
@@ -149,4 +153,13 @@ def test_figure_scripts_quick(tmp_path, script):
     spec.loader.exec_module(mod)
     png = mod.main(tmp_path, quick=True)
     assert png.exists() and png.with_suffix(".npz").exists()
-    load_npz(png.with_suffix(".npz"), "svm_figure")
+    arrays, meta = load_npz(png.with_suffix(".npz"), "svm_figure")
+    if meta["figure"] == "E2":  # summarised at the checkpoint and at the last step
+        for p in ("W", "KQ"):
+            sm = meta["summary"][p]
+            assert [sm["checkpoint"]["step"], sm["final"]["step"]] == [100, 300]
+            assert arrays[f"corr_target_{p}"].shape == (2, 2)
+            np.testing.assert_allclose(
+                sm["final"]["corr_mean"], arrays[f"corr_target_{p}"][1].mean(), rtol=1e-12
+            )
+        assert "neighbour test" in figure_report("E2", meta)

@@ -21,7 +21,14 @@ from .model import (
 from .solvers import att_svm, local_optimality, numerical_rank, svm_equivalence
 from .train import TrainConfig, train
 
-__all__ = ["experiment_e1", "experiment_e2", "experiment_e3", "experiment_e4", "experiment_e5"]
+__all__ = [
+    "e2_report",
+    "experiment_e1",
+    "experiment_e2",
+    "experiment_e3",
+    "experiment_e4",
+    "experiment_e5",
+]
 
 
 def e1_data(seed: int = 1) -> AttentionData:
@@ -67,48 +74,155 @@ def experiment_e1(*, quick: bool = False, seed: int = 1):
     return arrays, meta
 
 
-def experiment_e2(*, quick: bool = False, progress: bool = False, seeds=None):
-    """E2 (local convergence): n=6, T=8, d=10, seeds 0..99, default init, 2000 normalised GD
-    steps lr 0.1, logistic loss, W- and (K,Q)-param. alpha = argmax of the final softmax.
+E2_ITERS = 10_000  # full-size run length (the paper's protocol stops at E2_CHECKPOINT)
+E2_CHECKPOINT = 2000
 
-    Records mean_i max_t s_it and corr(W(k), W^mm_alpha) (W) / corr(W_KQ(k), W^mm_{*,alpha})
-    (K,Q) plus the cross-correlations, and the SVM-neighbour test of alpha for every run.
+
+def e2_record_steps(iters: int, checkpoint: int, num: int = 150) -> tuple[int, ...]:
+    """Steps recorded by E2: 0, ~log-spaced 1..iters, every 50 up to ``checkpoint``, the end."""
+    log = np.unique(np.geomspace(1, max(iters, 1), num).astype(int))
+    lin = np.arange(0, checkpoint + 1, 50)
+    return tuple(sorted({0, checkpoint, iters, *log.tolist(), *lin.tolist()}))
+
+
+def nuclear_gap(data: AttentionData, W: np.ndarray, sol) -> float:
+    """|W~|_* / |W^mm_*|_* - 1 for W rescaled to margin 1, W~ = W / min_(i,t) margin (the
+    scale-free nuclear-norm suboptimality of a direction; 0 exactly at the nuclear SVM)."""
+    m = float(np.min(_margins_of(data, sol.alpha, W)))
+    if not m > 0:
+        return float("inf")  # W does not separate alpha: not a direction of the cone
+    return float(np.linalg.svd(W / m, compute_uv=False).sum() / sol.objective - 1.0)
+
+
+def _margins_of(data: AttentionData, alpha, W) -> np.ndarray:
+    a = np.einsum("ntd,de,ne->nt", data.X, W, data.z)
+    m = a[np.arange(data.n), alpha][:, None] - a
+    m[np.arange(data.n), alpha] = np.inf
+    return m
+
+
+def _summary(corr, lo, is_opt, gap) -> dict:
+    return {
+        "corr_mean": float(np.mean(corr)),
+        "corr_std": float(np.std(corr)),
+        "corr_median": float(np.median(corr)),
+        "corr_min": float(np.min(corr)),
+        "frac_corr_ge_0.99": float(np.mean(corr >= 0.99)),
+        "frac_locally_optimal": float(np.mean(lo)),
+        "frac_alpha_opt": float(np.mean(is_opt)),
+        "nuc_gap_median": float(np.median(gap)),
+        "nuc_gap_max": float(np.max(gap)),
+    }
+
+
+def experiment_e2(
+    *,
+    quick: bool = False,
+    progress: bool = False,
+    seeds=None,
+    iters: int | None = None,
+    checkpoint: int | None = None,
+):
+    """E2 (local convergence): n=6, T=8, d=10, seeds 0..99, default init, normalised GD lr 0.1,
+    logistic loss, W- and (K,Q)-param, ``iters`` steps (default 10 000; quick 300), summarised
+    both at ``checkpoint`` (default 2000, the paper's run length; quick 100) and at the end.
+
+    At each stage alpha = argmax of the softmax at that step; the target is W^mm_alpha (W) or
+    W^mm_{*,alpha} (K,Q). Curves: mean_i max_t s_it and corr(W(k), target of the final alpha)
+    plus the cross-correlations. Per run and stage: corr with the target, the SVM-neighbour test
+    of alpha (support tokens of W^mm_alpha; for (K,Q) also of W^mm_{*,alpha}), alpha = opt, and
+    the nuclear-norm suboptimality of the rescaled iterate. ``meta["summary"]`` holds the
+    statistics (see :func:`e2_report`).
     """
     n, T, d = 6, 8, 10
-    iters = 200 if quick else 2000
-    seeds = list(range(3 if quick else 100)) if seeds is None else list(seeds)
+    iters = (300 if quick else E2_ITERS) if iters is None else int(iters)
+    if checkpoint is None:
+        checkpoint = min(100 if quick else E2_CHECKPOINT, iters)
+    checkpoint = int(checkpoint)
+    if iters < 1 or not 0 < checkpoint <= iters:
+        raise ParticlesError(
+            f"need iters >= 1 and 0 < checkpoint <= iters, got {iters}, {checkpoint}"
+        )
+    seeds = list(range(2 if quick else 100)) if seeds is None else list(seeds)
+    S = len(seeds)
     data = make_data_batch(n, T, d, seeds)
-    # init drawn from a generator independent of the data stream, one per seed
-    rngs = [np.random.default_rng([s, 2]) for s in seeds]
-    out = {"seeds": np.array(seeds)}
+    rec = e2_record_steps(iters, checkpoint, num=40 if quick else 150)
+    kc = rec.index(checkpoint)
+    out = {
+        "seeds": np.array(seeds),
+        "iters": np.array(rec),
+        "stages": np.array([checkpoint, iters]),
+    }
+    summary = {}
     for param in ("W", "KQ"):
+        # init drawn from a generator independent of the data stream, one per seed
         r = train(
             data,
-            TrainConfig(param=param, iters=iters, record_every=10),
-            rng=rngs,
+            TrainConfig(param=param, iters=iters, record_at=rec),
+            rng=[np.random.default_rng([s, 2]) for s in seeds],
             progress=progress,
         )
-        alpha = r.selected  # (S, n)
-        S = len(seeds)
-        corr_fro = np.empty((len(r.iters), S))
-        corr_nuc = np.empty((len(r.iters), S))
-        lo = np.zeros(S, bool)
-        is_opt = np.zeros(S, bool)
+        own = "fro" if param == "W" else "nuc"
+        alphas = np.stack([r.probs[kc].argmax(-1), r.probs[-1].argmax(-1)])  # (2, S, n)
+        corr_t = np.empty((2, S))
+        lo_fro = np.zeros((2, S), bool)
+        lo_nuc = np.zeros((2, S), bool)
+        is_opt = np.zeros((2, S), bool)
+        gap = np.empty((2, S))
+        corr_fro = np.empty((len(rec), S))
+        corr_nuc = np.empty((len(rec), S))
         for b in tqdm(range(S), disable=not progress, desc=f"SVMs {param}", leave=False):
             db = data[b]
-            loc = local_optimality(db, alpha[b])
-            lo[b] = loc.locally_optimal
-            is_opt[b] = np.array_equal(alpha[b], optimal_tokens(db))
-            Wn = att_svm(db, alpha[b], norm="nuc").W
-            corr_fro[:, b] = correlation(r.Ws[:, b], loc.solution.W)
-            corr_nuc[:, b] = correlation(r.Ws[:, b], Wn)
-        out["iters"] = r.iters
+            opt = optimal_tokens(db)
+            cache = {}
+            for j, k in enumerate((kc, len(rec) - 1)):
+                key = tuple(alphas[j, b])
+                if key not in cache:
+                    fro = att_svm(db, alphas[j, b])
+                    nuc = att_svm(db, alphas[j, b], norm="nuc")
+                    cache[key] = (
+                        fro,
+                        nuc,
+                        local_optimality(db, alphas[j, b], solution=fro).locally_optimal,
+                        local_optimality(
+                            db, alphas[j, b], norm="nuc", solution=nuc
+                        ).locally_optimal,
+                    )
+                fro, nuc, lf, ln = cache[key]
+                corr_t[j, b] = correlation(r.Ws[k, b], fro.W if own == "fro" else nuc.W)
+                lo_fro[j, b], lo_nuc[j, b] = lf, ln
+                is_opt[j, b] = np.array_equal(alphas[j, b], opt)
+                gap[j, b] = nuclear_gap(db, r.Ws[k, b], nuc)
+            corr_fro[:, b] = correlation(r.Ws[:, b], fro.W)  # final alpha's targets
+            corr_nuc[:, b] = correlation(r.Ws[:, b], nuc.W)
+        lo_own = lo_fro if own == "fro" else lo_nuc
+        summary[param] = {
+            stage: {
+                "step": int(rec[k]),
+                **_summary(corr_t[j], lo_own[j], is_opt[j], gap[j]),
+                "frac_locally_optimal_fro_support": float(np.mean(lo_fro[j])),
+                "frac_locally_optimal_nuc_support": float(np.mean(lo_nuc[j])),
+                "maxprob_min": float(r.probs[k].max(-1).mean(-1).min()),
+                "cross_corr_mean": float(np.mean((corr_nuc if own == "fro" else corr_fro)[k])),
+                "fail_corr_seeds": [int(seeds[b]) for b in np.flatnonzero(corr_t[j] < 0.99)],
+                "fail_local_seeds": [int(seeds[b]) for b in np.flatnonzero(~lo_own[j])],
+            }
+            for j, (stage, k) in enumerate((("checkpoint", kc), ("final", len(rec) - 1)))
+        }
+        summary[param]["alpha_changed_seeds"] = [
+            int(seeds[b]) for b in np.flatnonzero(np.any(alphas[0] != alphas[1], axis=-1))
+        ]
         out[f"maxprob_{param}"] = r.probs.max(-1).mean(-1)  # (k, S)
         out[f"corr_fro_{param}"] = corr_fro
         out[f"corr_nuc_{param}"] = corr_nuc
-        out[f"alpha_{param}"] = alpha
-        out[f"locally_optimal_{param}"] = lo
+        out[f"alpha_{param}"] = alphas[1]
+        out[f"alpha_stages_{param}"] = alphas
+        out[f"corr_target_{param}"] = corr_t  # (2, S): [checkpoint, final]
+        out[f"locally_optimal_{param}"] = lo_own
+        out[f"locally_optimal_fro_{param}"] = lo_fro
+        out[f"locally_optimal_nuc_{param}"] = lo_nuc
         out[f"is_opt_{param}"] = is_opt
+        out[f"nuc_gap_{param}"] = gap
         out[f"norm_{param}"] = r.norms
     meta = {
         "experiment": "E2",
@@ -116,12 +230,36 @@ def experiment_e2(*, quick: bool = False, progress: bool = False, seeds=None):
         "T": T,
         "d": d,
         "iters": iters,
+        "checkpoint": checkpoint,
         "lr": 0.1,
         "loss": "logistic",
         "init": "uniform(+-1/sqrt(d)) from default_rng([seed, 2])",
+        "neighbour_test": "support of W^mm_alpha (W), of W^mm_{*,alpha} (KQ); tol 1e-5",
         "quick": quick,
+        "summary": summary,
     }
     return out, meta
+
+
+def e2_report(meta: dict) -> str:
+    """The E2 summary table (from ``meta["summary"]`` of :func:`experiment_e2`) as text."""
+    sm = meta["summary"]
+    lines = []
+    for param, target in (("W", "W^mm_a"), ("KQ", "W^mm_*a")):
+        for stage in ("checkpoint", "final"):
+            x = sm[param][stage]
+            lines.append(
+                f"{param:>2} step {x['step']:>6}: corr with {target}: mean {x['corr_mean']:.4f}"
+                f" +- {x['corr_std']:.4f}, median {x['corr_median']:.4f}, min {x['corr_min']:.4f};"
+                f" >= 0.99: {100 * x['frac_corr_ge_0.99']:.0f}%; neighbour test passed:"
+                f" {100 * x['frac_locally_optimal']:.0f}% (Frobenius support"
+                f" {100 * x['frac_locally_optimal_fro_support']:.0f}%, nuclear support"
+                f" {100 * x['frac_locally_optimal_nuc_support']:.0f}%); alpha = opt"
+                f" {100 * x['frac_alpha_opt']:.0f}%; nuclear gap median {x['nuc_gap_median']:.1e}"
+            )
+            if x["fail_local_seeds"]:
+                lines.append(f"   failing the neighbour test: seeds {x['fail_local_seeds']}")
+    return "\n".join(lines)
 
 
 E3_SETTINGS = [(5, 5), (10, 5), (15, 5), (5, 10), (5, 15)]  # (n, T)

@@ -14,7 +14,7 @@ from ..io import save_npz
 from . import experiments as ex
 from . import plotting as pl
 
-__all__ = ["FIGURES", "make_figure", "draw_figure"]
+__all__ = ["FIGURES", "make_figure", "draw_figure", "figure_report"]
 
 # name -> (default file stem, experiment function)
 FIGURES = {
@@ -38,10 +38,13 @@ def draw_figure(name: str, arrays: dict, meta: dict):
         pl.plot_e1(axes, arrays)
         fig.suptitle("E1: GD on attention turns onto the Att-SVM rays (n=2, T=3, d=2)")
     elif name == "E2":
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-        pl.plot_e2(axes, arrays)
+        fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+        pl.plot_e2(axes, arrays, meta)
         S = arrays["maxprob_W"].shape[1]
-        fig.suptitle(f"E2: local convergence, n=6, T=8, d=10, mean $\\pm$ std over {S} seeds")
+        fig.suptitle(
+            f"E2: local convergence, n=6, T=8, d=10, {S} seeds, normalised GD lr 0.1, "
+            f"{meta['iters']} steps (dashed: step {meta['checkpoint']})"
+        )
     elif name == "E3":
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         pl.plot_e3(axes, arrays)
@@ -73,9 +76,10 @@ def make_figure(
     quick: bool = False,
     stem: str | None = None,
     progress: bool = False,
+    iters: int | None = None,
 ) -> Path:
     """Run experiment ``name`` ("E1".."E5"), write ``<outdir>/<stem>.npz`` and ``.png``; return
-    the PNG path."""
+    the PNG path. ``iters`` (E2 only): GD steps (default 10 000, quick 300)."""
     key = str(name).upper()
     if key not in FIGURES:
         raise ParticlesError(f"unknown figure {name!r}; choose from {sorted(FIGURES)}")
@@ -85,6 +89,10 @@ def make_figure(
     if not outdir.is_dir():
         raise ParticlesError(f"output directory {outdir} does not exist")
     kw = {} if key == "E1" else {"progress": progress}
+    if iters is not None:
+        if key != "E2":
+            raise ParticlesError(f"iters can only be set for E2, not {key}")
+        kw["iters"] = int(iters)
     arrays, meta = fn(quick=quick, **kw)
     meta = {"format": "svm_figure", "figure": key, **meta}
     save_npz(outdir / f"{stem}.npz", {k: np.asarray(v) for k, v in arrays.items()}, meta)
@@ -95,3 +103,10 @@ def make_figure(
 
     plt.close(fig)
     return png
+
+
+def figure_report(name: str, meta: dict) -> str:
+    """Text summary of a figure's result (E2: its statistics table; others: empty)."""
+    if str(name).upper() == "E2" and "summary" in meta:
+        return ex.e2_report(meta)
+    return ""

@@ -74,28 +74,69 @@ def _band(ax, x, y, color, label, ls="-"):
     ax.fill_between(x, m - s, m + s, color=color, alpha=0.2, lw=0)
 
 
-def plot_e2(axes, a: dict, xmax: int | None = None) -> None:
-    """E2: (a) mean max softmax probability, (b) correlation with the SVM targets; mean +- std."""
+def plot_e2(axes, a: dict, meta: dict | None = None) -> None:
+    """E2 on a log iteration axis (step 0 left out): (a) mean max softmax probability, (b)
+    correlation with the SVM targets of the final alpha, mean +- std, (c) 1 - corr with the own
+    target, median and 10-90 % band. The dashed vertical line marks the checkpoint (the paper's
+    2000 steps) at which E2 is also summarised."""
     it = a["iters"]
-    keep = it <= (xmax if xmax is not None else it[-1])
+    keep = it >= 1
     x = it[keep]
+    ck = int(a["stages"][0]) if "stages" in a else None
     ax = axes[0]
     _band(ax, x, a["maxprob_W"][keep], "tab:blue", "W")
     _band(ax, x, a["maxprob_KQ"][keep], "tab:red", "(K,Q)")
-    ax.set_xlabel("iteration")
     ax.set_ylabel(r"mean$_i$ max$_t$ softmax $s_{it}$")
     ax.set_title("(a) softmax probability of the selected token")
-    ax.legend()
+    ax.legend(loc="lower right")
     ax = axes[1]
     _band(ax, x, a["corr_fro_W"][keep], "tab:blue", r"W vs $W^{mm}_\alpha$")
     _band(ax, x, a["corr_nuc_KQ"][keep], "tab:red", r"(K,Q) vs $W^{mm}_{\star,\alpha}$")
     _band(ax, x, a["corr_nuc_W"][keep], "tab:blue", r"W vs $W^{mm}_{\star,\alpha}$", ls=":")
     _band(ax, x, a["corr_fro_KQ"][keep], "tab:red", r"(K,Q) vs $W^{mm}_\alpha$", ls=":")
-    ax.set_xlabel("iteration")
+    ax.axhline(0.99, color="0.5", lw=0.6)
     ax.set_ylabel("correlation coefficient")
     ax.set_title("(b) correlation with the Att-SVM solutions")
     ax.set_ylim(-0.1, 1.02)
     ax.legend(fontsize=8, loc="lower right")
+    ax = axes[2]
+    for key, c, lab in (
+        ("corr_fro_W", "tab:blue", r"W: $1-$corr$(W, W^{mm}_\alpha)$"),
+        ("corr_nuc_KQ", "tab:red", r"(K,Q): $1-$corr$(W, W^{mm}_{\star,\alpha})$"),
+    ):
+        y = np.maximum(1.0 - a[key][keep], 1e-8)
+        lo, med, hi = np.percentile(y, [10, 50, 90], axis=1)
+        ax.loglog(x, med, color=c, label=lab + " (median)")
+        ax.fill_between(x, lo, hi, color=c, alpha=0.2, lw=0)
+    ax.axhline(0.01, color="0.5", lw=0.6)
+    ax.set_ylabel("1 - correlation")
+    ax.set_title("(c) distance to the own SVM (10-90 % band)")
+    ax.legend(fontsize=8, loc="lower left")
+    if meta is not None and "summary" in meta:
+        sm = meta["summary"]
+        txt = []
+        for p, lab in (("W", "W"), ("KQ", "(K,Q)")):
+            for st in ("checkpoint", "final"):
+                q = sm[p][st]
+                txt.append(
+                    f"{lab} @{q['step']}: corr$\\geq$0.99 {100 * q['frac_corr_ge_0.99']:.0f}%,"
+                    f" local-opt {100 * q['frac_locally_optimal']:.0f}%"
+                )
+        axes[1].text(
+            0.98,
+            0.3,
+            "\n".join(txt),
+            transform=axes[1].transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            bbox={"facecolor": "white", "alpha": 0.8, "lw": 0},
+        )
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("iteration")
+        if ck is not None:
+            ax.axvline(ck, color="k", ls="--", lw=0.7)
 
 
 def plot_e3(axes, a: dict) -> None:

@@ -314,7 +314,7 @@ class LocalOptimality:
 
     locally_optimal: alpha passes; neighbours (n, T) bool: the support tokens T_i (active
     constraints, margin <= 1 + tol); beaten (n, T) bool: neighbours whose score is >= the selected
-    token's (these make alpha fail); solution: the Frobenius Att-SVM(alpha).
+    token's (these make alpha fail); solution: the Att-SVM(alpha) whose support was used.
     """
 
     alpha: np.ndarray
@@ -324,12 +324,25 @@ class LocalOptimality:
     solution: SVMSolution
 
 
-def local_optimality(data: AttentionData, alpha=None, *, tol: float = 1e-5) -> LocalOptimality:
+def local_optimality(
+    data: AttentionData, alpha=None, *, tol: float = 1e-5, norm: str = "fro", solution=None
+) -> LocalOptimality:
     """SVM-neighbour test: alpha is locally optimal iff gamma_{i alpha_i} > gamma_it for every
     support token t in T_i = {t != alpha_i : (x_{i alpha_i} - x_it)^T W^mm_alpha z_i <= 1 + tol}.
+
+    ``norm="fro"`` takes the support tokens of the Frobenius Att-SVM(alpha) (SPEC B §A3, the
+    W-parameterisation); ``norm="nuc"`` those of the nuclear Att-SVM*(alpha), the SVM the (K,Q)
+    iterates converge to. ``solution``: an already computed Att-SVM(alpha) of that norm (reused).
     Raises ParticlesError if Att-SVM(alpha) is infeasible."""
     data = _single(data)
-    sol = att_svm(data, alpha, norm="fro")
+    if norm not in ("fro", "nuc"):
+        raise ParticlesError(f"norm must be 'fro' or 'nuc', got {norm!r}")
+    if solution is None:
+        sol = att_svm(data, alpha, norm=norm)
+    else:
+        sol = solution
+        if sol.norm != norm or (alpha is not None and not np.array_equal(sol.alpha, alpha)):
+            raise ParticlesError("solution does not match the given alpha and norm")
     a = sol.alpha
     nb = sol.margins <= 1.0 + tol
     nb[np.arange(data.n), a] = False
@@ -491,10 +504,13 @@ def svm_equivalence(
 def solve_problem(
     data: AttentionData, alpha=None, *, norm: str = "fro", solver: str = "auto"
 ) -> tuple[SVMSolution, LocalOptimality]:
-    """Att-SVM(alpha) with the chosen norm plus the SVM-neighbour test of alpha (Frobenius)."""
-    loc = local_optimality(data, alpha)
-    sol = loc.solution if norm == "fro" else att_svm(data, loc.alpha, norm=norm, solver=solver)
-    return sol, loc
+    """Att-SVM(alpha) with the chosen norm plus the SVM-neighbour test of alpha on that
+    solution's support tokens (Frobenius: SPEC B §A3; nuclear: the (K,Q) analogue)."""
+    if norm == "fro":
+        loc = local_optimality(data, alpha)
+        return loc.solution, loc
+    sol = att_svm(data, alpha, norm=norm, solver=solver)
+    return sol, local_optimality(data, sol.alpha, norm="nuc", solution=sol)
 
 
 def solve_random(
