@@ -113,6 +113,12 @@ def _check_writable(path: Path, what: str) -> None:
 @click.option(
     "--resume", is_flag=True, help="Continue an interrupted run from the checkpoint in --out."
 )
+@click.option(
+    "--float32",
+    "single",
+    is_flag=True,
+    help="Evaluate the field in single precision (faster for large n).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @clean_errors
 def simulate(
@@ -134,6 +140,7 @@ def simulate(
     out,
     plot,
     resume,
+    single,
     quiet,
 ):
     """Simulate tokens as particles on the sphere and save the trajectory.
@@ -197,6 +204,7 @@ def simulate(
             checkpoint=out,
             resume=resume,
             meta={"seed": seed, "x0_file": None if x0_path is None else str(x0_path)},
+            dtype=np.float32 if single else np.float64,
             **kw,
         )
     except KeyboardInterrupt:

@@ -33,7 +33,7 @@ import scipy.sparse as sp
 
 from . import kernels
 from .errors import ParticlesError
-from .fields import check_points, velocity
+from .fields import check_dtype, check_points, velocity
 from .params import Dynamics, Piecewise
 from .sphere import exp_map, rotate_in_plane
 from .trajectory import Trajectory, dynamics_to_record
@@ -58,9 +58,14 @@ def _normalized(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _step(method: str, x: np.ndarray, h: float, dyn: Dynamics) -> tuple[np.ndarray, int]:
+def _step(
+    method: str, x: np.ndarray, h: float, dyn: Dynamics, dtype=np.float64
+) -> tuple[np.ndarray, int]:
     """One fixed step of size h; returns (new x, number of field evaluations)."""
-    f = lambda y: velocity(y, dyn)
+    if dtype is np.float64:
+        f = lambda y: velocity(y, dyn)
+    else:  # field in single precision, state and step arithmetic in float64
+        f = lambda y: velocity(y, dyn, dtype=dtype).astype(np.float64)
     if method == "euler":
         y, nfev = x + h * f(x), 1
     elif method == "rk4":
@@ -134,6 +139,7 @@ def simulate(
     checkpoint_every: float = 30.0,
     resume: bool = False,
     meta: dict | None = None,
+    dtype=np.float64,
 ) -> Trajectory:
     """Integrate the dynamics ``dyn`` from ``x0`` (n, d) on the sphere up to time ``t_end``.
 
@@ -146,10 +152,13 @@ def simulate(
       ``checkpoint_every`` seconds, on interrupt (Ctrl-C) and, complete, at the end. With
       ``resume=True`` a partial checkpoint of the same run is continued from its last saved state.
     - ``meta``: extra JSON-able information stored with the result (e.g. ``{"seed": 0}``).
+    - ``dtype``: ``np.float32`` evaluates the field in single precision (about twice as fast for large
+      n; relative accuracy ~1e-6); states and step arithmetic stay float64. Default float64.
 
     **Returns:** a :class:`Trajectory`.
     """
     method = canonical_method(method)
+    dtype = check_dtype(dtype)
     if not isinstance(dyn, (Dynamics, Piecewise)):
         raise ParticlesError(
             f"dyn must be a particles.Dynamics or Piecewise, got {type(dyn).__name__}"
@@ -207,8 +216,11 @@ def simulate(
         "dt": dt,
         "rtol": None if fixed else rtol,
         "atol": None if fixed else atol,
+        "dtype": np.dtype(dtype).name,
     }
-    fp = _fingerprint(x0, dyn, method, dt, rtol, atol, t_end, save_at)
+    fp = _fingerprint(x0, dyn, method, dt, rtol, atol, t_end, save_at) + (
+        "" if dtype is np.float64 else "-f32"
+    )
     run_meta["fingerprint"] = fp
 
     ts: list[float] = []
@@ -281,7 +293,7 @@ def simulate(
                     k = max(1, math.ceil((b - a) / dt - 1e-9))
                     h = (b - a) / k
                     for _ in range(k):
-                        x, nf = _step(method, x, h, seg)
+                        x, nf = _step(method, x, h, seg, dtype)
                         stats["nfev"] += nf
                         stats["nsteps"] += 1
                     if bar is not None:
@@ -297,7 +309,7 @@ def simulate(
 
                 def fun(t, y, seg=seg, counter=counter):
                     counter["nfev"] += 1
-                    return velocity(y.reshape(n, d), seg).ravel()
+                    return velocity(y.reshape(n, d), seg, dtype=dtype).astype(np.float64).ravel()
 
                 solver = _scipy_solver(method, fun, a, x.ravel(), s1, rtol, atol, n, d)
                 pending = list(targets)

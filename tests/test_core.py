@@ -469,3 +469,16 @@ def test_bad_simulate_input():
     np.testing.assert_allclose(
         np.linalg.norm(pt.simulate(2 * x, dyn, 0.1, normalize=True).x[0], axis=1), 1
     )
+
+
+def test_float32_field_in_simulate():
+    x0 = pt.random_points(300, 8, 3)
+    dyn = pt.Dynamics(beta=2.0)
+    a = pt.simulate(x0, dyn, 1.0, dt=0.1, save_at=[1.0])
+    b = pt.simulate(x0, dyn, 1.0, dt=0.1, save_at=[1.0], dtype=np.float32)
+    assert b.final.dtype == np.float64 and b.meta["dtype"] == "float32"
+    err = np.abs(a.final - b.final).max()
+    assert 0 < err < 1e-5
+    assert np.abs(np.linalg.norm(b.final, axis=1) - 1).max() < 1e-12
+    with pytest.raises(ParticlesError):
+        pt.simulate(x0, dyn, 1.0, dtype=np.int32)
