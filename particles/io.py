@@ -9,6 +9,7 @@ never leaves a truncated file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -53,8 +54,10 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike):
+    """Open a temporary binary file beside ``path``; on success it is fsynced and renamed onto
+    ``path`` (atomic on POSIX), on any error or interrupt it is removed and ``path`` is untouched."""
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
@@ -65,7 +68,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         raise ParticlesError(f"cannot write {path}: {e.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _default_mode())  # mkstemp creates 0600 files
@@ -76,7 +79,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         except OSError:
             pass
         raise
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
+    with atomic_open(path) as f:
+        f.write(data)
+    return Path(path)
 
 
 def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> Path:
@@ -91,28 +100,10 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict)
     path = Path(path)
     if path.suffix != ".npz":
         raise ParticlesError(f"{path}: output files must end in .npz")
-    tmp_arrays = {k: np.asarray(v) for k, v in arrays.items()}
-    tmp_arrays[META_KEY] = np.array(json.dumps(meta))
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ParticlesError(f"cannot write {path}: directory {parent} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.npz", dir=parent)
-    except OSError as e:
-        raise ParticlesError(f"cannot write {path}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **tmp_arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _default_mode())  # mkstemp creates 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    out = {k: np.asarray(v) for k, v in arrays.items()}
+    out[META_KEY] = np.array(json.dumps(meta))
+    with atomic_open(path) as f:
+        np.savez(f, **out)
     return path
 
 
