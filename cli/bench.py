@@ -27,7 +27,7 @@ def bench(threads, full, sizes, quiet):
     Examples:
       particles bench                 # quick grid, ~1-2 minutes
       particles bench --n 256,1024    # only small n
-      python benchmarks/bench_field.py   # the full suite, writes benchmarks/RESULTS.md
+      python benchmarks/bench_field.py   # the full suite, writes benchmarks/field_grid.md
     """
     from particles import bench as b
 
