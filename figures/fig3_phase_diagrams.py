@@ -11,7 +11,7 @@ scheme (explicit Euler + renormalisation, dt = 0.1, 300 steps, statistics at eve
 A seventh panel compares the P = 1/2 boundaries with the curve and with a faithful integrator (RK4,
 dt = 0.1) at d = 1024 on 64 seeds and every third beta.
 
-``--large-d-seeds K`` runs d >= 128 with K seeds (the committed PNG used K = 256 on the shared machine).
+``--large-d-seeds K`` runs d >= 128 with K seeds (the committed PNG has 1024 seeds in every panel).
 ``--quick``: n = 8, d in {2, 16}, 16 seeds, 6 betas, t in [0, 6].
 """
 
