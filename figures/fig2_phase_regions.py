@@ -14,13 +14,13 @@ d = 2 window has since been closed for all beta > -0.16 [andrew25], drawn here a
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 from matplotlib.patches import Rectangle
 
 from particles import io
+from particles.figscript import run_script
 from particles.plotting import new_figure
 
 HERE = Path(__file__).resolve().parent
@@ -99,8 +99,4 @@ def main(outdir: Path = HERE, quick: bool = False) -> Path:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--outdir", type=Path, default=HERE)
-    a = ap.parse_args()
-    print(main(a.outdir, a.quick))
+    run_script(main, __doc__, HERE)

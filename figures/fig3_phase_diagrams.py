@@ -17,7 +17,6 @@ dt = 0.1) at d = 1024 on 64 seeds and every third beta.
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from particles import equiangular
+from particles.figscript import run_script
 from particles.phase import PhaseParams, boundary_t, phase_diagrams, plot_phase
 
 HERE = Path(__file__).resolve().parent
@@ -158,12 +158,13 @@ def main(
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--outdir", default=str(HERE))
-    ap.add_argument("--store", default=None, help="directory of per-beta results (resumable)")
-    ap.add_argument(
-        "--large-d-seeds", type=int, default=None, help="seeds for d >= 128 (default: all 1024)"
+    run_script(
+        main,
+        __doc__,
+        HERE,
+        ("--store", {"default": None, "help": "directory of per-beta results (resumable)"}),
+        (
+            "--large-d-seeds",
+            {"type": int, "default": None, "help": "seeds for d >= 128 (default: all 1024)"},
+        ),
     )
-    a = ap.parse_args()
-    print(main(a.outdir, quick=a.quick, store=a.store, large_d_seeds=a.large_d_seeds))

@@ -14,7 +14,6 @@ over the 1024 seeds, at beta = 4 and beta = 9.
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import particles as pt
+from particles.figscript import run_script
 from particles.io import save_npz
 from particles.phase import PhaseParams, phase_diagram, plot_phase
 
@@ -146,9 +146,9 @@ def summary(path) -> dict:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--outdir", default=str(HERE))
-    ap.add_argument("--store", default=None, help="directory of per-beta results (resumable)")
-    a = ap.parse_args()
-    print(main(a.outdir, quick=a.quick, store=a.store))
+    run_script(
+        main,
+        __doc__,
+        HERE,
+        ("--store", {"default": None, "help": "directory of per-beta results (resumable)"}),
+    )

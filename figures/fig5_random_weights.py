@@ -20,13 +20,13 @@ Size (reduced from the authors' 2048 systems x 90 betas, because a d = 128 step 
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from particles.figscript import run_script
 from particles.io import save_npz
 from particles.phase import PhaseParams, phase_diagrams, plot_phase
 
@@ -102,9 +102,9 @@ def main(outdir=HERE, quick: bool = False, store=None, progress: bool = True) ->
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--outdir", default=str(HERE))
-    ap.add_argument("--store", default=None, help="directory of per-beta results (resumable)")
-    a = ap.parse_args()
-    print(main(a.outdir, quick=a.quick, store=a.store))
+    run_script(
+        main,
+        __doc__,
+        HERE,
+        ("--store", {"default": None, "help": "directory of per-beta results (resumable)"}),
+    )

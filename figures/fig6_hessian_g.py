@@ -13,12 +13,12 @@ Plotted: lambda_max * n^2 e^{-beta} (the natural scale of the entries).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
 from particles import circle, io
+from particles.figscript import run_script
 from particles.plotting import new_figure
 
 HERE = Path(__file__).resolve().parent
@@ -85,8 +85,4 @@ def main(outdir: Path = HERE, quick: bool = False) -> Path:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--outdir", type=Path, default=HERE)
-    a = ap.parse_args()
-    print(main(a.outdir, a.quick))
+    run_script(main, __doc__, HERE)

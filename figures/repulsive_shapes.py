@@ -11,12 +11,12 @@ one seed. The paper shows no figure for this; Thm 9.2 (Cohn–Kumar) names these
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
 from particles import io, repulsive
+from particles.figscript import run_script
 from particles.plotting import new_figure, plot_sphere
 
 HERE = Path(__file__).resolve().parent
@@ -109,8 +109,4 @@ def main(outdir: Path = HERE, quick: bool = False) -> Path:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--outdir", type=Path, default=HERE)
-    a = ap.parse_args()
-    print(main(a.outdir, a.quick))
+    run_script(main, __doc__, HERE)

@@ -10,7 +10,6 @@ items 1–2): panel (b) the loss, panel (c) the common-token mass and the larges
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from particles.figscript import run_script
 from particles.io import save_npz  # noqa: E402
 from particles.scansnap import (  # noqa: E402
     SyntheticTask,
@@ -123,8 +123,4 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--outdir", default=str(Path(__file__).parent))
-    a = ap.parse_args()
-    print(main(Path(a.outdir), a.quick))
+    run_script(main, __doc__, Path(__file__).resolve().parent)

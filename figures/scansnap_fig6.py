@@ -11,7 +11,6 @@ Expected (SPEC C §B7 item 4): entropy falls with η_Z and mostly rises with η_
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from particles.figscript import run_script
 from particles.io import save_npz  # noqa: E402
 from particles.scansnap import SweepGrid, TrainConfig, run_sweep  # noqa: E402
 
@@ -117,8 +117,4 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--outdir", default=str(Path(__file__).parent))
-    a = ap.parse_args()
-    print(main(Path(a.outdir), a.quick))
+    run_script(main, __doc__, Path(__file__).resolve().parent)

@@ -13,7 +13,6 @@ attention over positions (nats; uniform = ln 16) during training.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from particles.figscript import run_script
 from particles.io import save_npz  # noqa: E402
 from particles.scansnap import (  # noqa: E402
     TextTask,
@@ -114,8 +114,4 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--outdir", default=str(Path(__file__).parent))
-    a = ap.parse_args()
-    print(main(Path(a.outdir), a.quick))
+    run_script(main, __doc__, Path(__file__).resolve().parent)

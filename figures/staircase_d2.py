@@ -16,13 +16,13 @@ simulator (particles.simulate, d = 2, DOP853, rtol 1e-11); the deviation is stor
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
 import particles as pt
 from particles import circle, io
+from particles.figscript import run_script
 from particles.plotting import new_figure, plot_circle, plot_cluster_counts, plot_energy
 
 HERE = Path(__file__).resolve().parent
@@ -113,8 +113,4 @@ def main(outdir: Path = HERE, quick: bool = False) -> Path:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--outdir", type=Path, default=HERE)
-    a = ap.parse_args()
-    print(main(a.outdir, a.quick))
+    run_script(main, __doc__, HERE)

@@ -13,9 +13,9 @@ Run: ``python figures/svm_e1_trajectories.py [--quick] [--outdir DIR]``
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from particles.figscript import run_script
 from particles.svm.figures import make_figure
 
 HERE = Path(__file__).resolve().parent
@@ -27,8 +27,4 @@ def main(outdir=HERE, quick: bool = False) -> Path:
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="small sizes, runs in seconds")
-    p.add_argument("--outdir", type=Path, default=HERE)
-    args = p.parse_args()
-    print(main(args.outdir, quick=args.quick))
+    run_script(main, __doc__, HERE)

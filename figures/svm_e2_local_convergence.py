@@ -16,9 +16,9 @@ Run: ``python figures/svm_e2_local_convergence.py [--quick] [--iters N] [--outdi
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from particles.figscript import run_script
 from particles.io import load_npz
 from particles.svm.figures import figure_report, make_figure
 
@@ -38,11 +38,12 @@ def main(outdir=HERE, quick: bool = False, iters: int | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="small sizes, runs in seconds")
-    p.add_argument("--iters", type=int, default=None, help="GD steps (default 10000)")
-    p.add_argument("--outdir", type=Path, default=HERE)
-    args = p.parse_args()
-    png = main(args.outdir, quick=args.quick, iters=args.iters)
-    print(png)
-    print(figure_report("E2", load_npz(png.with_suffix(".npz"), "svm_figure")[1]))
+    run_script(
+        main,
+        __doc__,
+        HERE,
+        ("--iters", {"type": int, "default": None, "help": "GD steps (default 10000)"}),
+        after=lambda png: print(
+            figure_report("E2", load_npz(png.with_suffix(".npz"), "svm_figure")[1])
+        ),
+    )

@@ -13,11 +13,12 @@ connected components of <x_i, x_j> > 1 - δ with δ = 0.01.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
 import numpy as np
+
+from particles.figscript import run_script
 
 HERE = Path(__file__).resolve().parent
 STEM = "transformer_depth"
@@ -87,8 +88,4 @@ def main(outdir=HERE, quick: bool = False) -> Path:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--outdir", default=str(HERE))
-    a = ap.parse_args()
-    print(main(a.outdir, a.quick))
+    run_script(main, __doc__, HERE)

@@ -15,10 +15,11 @@ variant by least squares on the mean <x_i, x_j> of layers 1-6. Clusters: compone
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
+
+from particles.figscript import run_script
 
 HERE = Path(__file__).resolve().parent
 STEM = "transformer_ode"
@@ -59,8 +60,4 @@ def main(outdir=HERE, quick: bool = False) -> Path:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--outdir", default=str(HERE))
-    a = ap.parse_args()
-    print(main(a.outdir, a.quick))
+    run_script(main, __doc__, HERE)

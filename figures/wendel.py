@@ -10,12 +10,12 @@ n=10, d=4 -> 65/256. The paper has no figure for this theorem; this one checks i
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
 from particles import io, wendel
+from particles.figscript import run_script
 from particles.plotting import new_figure
 
 HERE = Path(__file__).resolve().parent
@@ -88,8 +88,4 @@ def main(outdir: Path = HERE, quick: bool = False) -> Path:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--outdir", type=Path, default=HERE)
-    a = ap.parse_args()
-    print(main(a.outdir, a.quick))
+    run_script(main, __doc__, HERE)

@@ -1,0 +1,35 @@
+"""The shared command line of the figure scripts."""
+
+from pathlib import Path
+
+import pytest
+
+from particles.figscript import run_script
+
+
+def test_run_script_parses_and_forwards(tmp_path, capsys):
+    seen = {}
+
+    def main(outdir, quick=False, store=None):
+        seen.update(outdir=outdir, quick=quick, store=store)
+        return Path(outdir) / "x.png"
+
+    after = []
+    png = run_script(
+        main,
+        "Title line.\n\nmore",
+        "/nowhere",
+        ("--store", {"default": None}),
+        argv=["--quick", "--outdir", str(tmp_path), "--store", "s"],
+        after=after.append,
+    )
+    assert png == tmp_path / "x.png" and after == [png]
+    assert seen == {"outdir": tmp_path, "quick": True, "store": "s"}
+    assert capsys.readouterr().out.strip() == str(png)
+    run_script(main, "T", "/nowhere", argv=[])
+    assert seen["outdir"] == Path("/nowhere") and seen["quick"] is False
+
+
+def test_run_script_rejects_unknown_option():
+    with pytest.raises(SystemExit):
+        run_script(lambda o, quick=False: o, "T", ".", argv=["--bogus"])
