@@ -54,7 +54,7 @@ def _common(fn):
         click.option(
             "--weights",
             default=None,
-            type=click.Choice(["ginibre", "goe", "ginibre-v=b", "goe-v=b"]),
+            type=click.Choice(["ginibre", "ginibre-v=g", "goe", "ginibre-v=b", "goe-v=b"]),
             help="random Q^T K and V ensembles (SPEC Fig. 5); default Q=K=V=I",
         ),
         click.option(

@@ -1,20 +1,21 @@
 """SPEC Part A, Fig. 5 (paper p. 28): phase diagrams of SA with random weight matrices, d = 128, n = 32.
 
 Panels (SPEC §3; the authors' phase-diagrams.py flags and scalings of SPEC §4):
-(a) Q, K, V Ginibre: Q^T K = G1 G2 / sqrt(d), V = G3 G3^T / d (a Wishart V, as the authors' randomV=1,
-    normalised to mean eigenvalue 1: SPEC's G G^T / sqrt(d) clusters sqrt(d) = 11 times faster than the
-    paper's panel, see particles.ensemble.random_weights);
-(b) Q^T K GOE (G + G^T) / sqrt(2), V Wishart as in (a);
+(a) Q, K, V Ginibre: Q^T K = G1 G2 / sqrt(d), V = G3 / sqrt(d) (the paper's label; transition t ~ 7);
+(b) Q^T K GOE (G + G^T) / sqrt(2), V = G3 G3^T / d Wishart (PSD, mean eigenvalue 1: the authors'
+    randomV=1, whose SPEC scaling G G^T / sqrt(d) clusters sqrt(d) = 11 times faster);
 (c) Q, K Ginibre, V = Q^T K / sqrt(d);
-(d) Q^T K GOE, V = Q^T K / sqrt(d + 1).
+(d) Q^T K GOE, V = Q^T K / sqrt(d + 1);
+(a') for comparison, (a) with the Wishart V of (b), the authors' code flags randomKQ=1, randomV=1
+    (transition at t ~ 2.5: V's spectrum reaches 4, not 1).
 One independent draw of (Q^T K, V) per seed (the authors' default: fresh matrices per batch element),
 i.i.d. uniform initial tokens, explicit Euler + renormalisation with dt = 0.1 (the authors' scheme),
 delta = 1e-3, t in [0, 30]. Heat map of P(<x_1(t), x_2(t)> >= 1 - delta) pooled over seeds and pairs,
 RdBu_r on [0, 1]; the identity-weights curve Gamma_{inf,delta} is drawn for reference only (it is the
 theory for Q = K = V = I, not for these panels).
 
-Size (reduced from the authors' 2048 systems x 90 betas, because a d = 128 step with general weights costs
-~0.2 ms per system-step on this shared machine): 32 seeds x 30 betas (beta = 0.3, 0.6, ..., 9), seed 0.
+Size (reduced from the authors' 2048 systems x 90 betas): 128 seeds x 60 betas (beta = 0.15, 0.3, ..., 9),
+seed 0; each cell pools 128 x 992 ordered pairs.
 ``--quick``: d = 6, n = 6, 4 seeds, 3 betas, t in [0, 3].
 """
 
@@ -33,10 +34,11 @@ from particles.phase import PhaseParams, phase_diagrams, plot_phase
 HERE = Path(__file__).resolve().parent
 STEM = "fig5_random_weights"
 PANELS = (
-    ("ginibre", "(a) Q, K, V Ginibre (V Wishart)"),
+    ("ginibre-v=g", "(a) Q, K, V Ginibre"),
     ("goe", r"(b) $Q^TK$ GOE, V Wishart"),
     ("ginibre-v=b", r"(c) Q, K Ginibre, $V = Q^TK$"),
     ("goe-v=b", r"(d) $Q^TK$ GOE, $V = Q^TK$"),
+    ("ginibre", "(a') Q, K Ginibre, V Wishart (authors' flags)"),
 )
 
 
@@ -45,7 +47,7 @@ def params(quick: bool) -> list[PhaseParams]:
         base = dict(n=6, d=6, betas=(0.5, 3.0, 9.0), t_end=3.0, seeds=4)
     else:
         base = dict(
-            n=32, d=128, betas=tuple(np.round(np.arange(1, 31) * 0.3, 10)), t_end=30.0, seeds=32
+            n=32, d=128, betas=tuple(np.round(np.arange(1, 61) * 0.15, 10)), t_end=30.0, seeds=128
         )
     return [PhaseParams(weights=w, **base) for w, _ in PANELS]
 
@@ -69,7 +71,7 @@ def main(outdir=HERE, quick: bool = False, store=None, progress: bool = True) ->
     diagrams = phase_diagrams(plist, store=store, progress=progress)
     if tmp is not None:
         tmp.cleanup()
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.9), constrained_layout=True)
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(21, 3.9), constrained_layout=True)
     mesh = None
     for ax, dg, (_, title) in zip(axes, diagrams, PANELS, strict=True):
         mesh = plot_phase(ax, dg, title=title)

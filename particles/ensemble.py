@@ -807,6 +807,7 @@ def random_points_batch(
 WEIGHT_ENSEMBLES = {
     "ginibre": "Q, K, V real Ginibre: B = G1 G2 / sqrt(d), V = G3 G3^T / d Wishart [KQ=1, V=1]",
     "goe": "B GOE (G + G^T) / sqrt(2), V = G3 G3^T / d Wishart [KQ=3, V=1]",
+    "ginibre-v=g": "Q, K, V real Ginibre: B = G1 G2 / sqrt(d), V = G3 / sqrt(d) (paper's Fig. 5a)",
     "ginibre-v=b": "B = G1 G2 / sqrt(d), V = B / sqrt(d) [KQ=1, V=2]",
     "goe-v=b": "B GOE (G + G^T) / sqrt(2), V = B / sqrt(d + 1) [KQ=3, V=2]",
 }
@@ -821,6 +822,8 @@ def random_weights(
 
     - ``"ginibre"``: B = G1 G2 / sqrt(d) (product of Ginibre Q^T and K), V = G3 G3^T / d (Wishart, PSD,
       eigenvalues in [0, 4], mean 1);
+    - ``"ginibre-v=g"``: B = G1 G2 / sqrt(d), V = G3 / sqrt(d) (Ginibre V, eigenvalues filling the
+      unit disk): what the paper's Fig. 5a label says, and its transition time (t ~ 7 for every beta);
     - ``"goe"``: B = (G + G^T) / sqrt(2) (GOE: off-diagonal entries of variance 1, like G1 G2 / sqrt(d)),
       V Wishart as above;
     - ``"ginibre-v=b"``: B = G1 G2 / sqrt(d), V = B / sqrt(d);
@@ -829,7 +832,8 @@ def random_weights(
     These are the authors' scalings (phase-diagrams.py flags randomKQ = 1, 3 and randomV = 1, 2) as
     SPEC §4 reports them, except the Wishart V: SPEC writes G G^T / sqrt(d), whose spectrum reaches
     4 sqrt(d) (45 at d = 128) and makes every panel cluster ~sqrt(d) times faster than the paper's Fig. 5a
-    (transition at t ~ 7); G G^T / d (mean eigenvalue 1, like V = I) reproduces it.
+    (transition at t ~ 0.5); G G^T / d (mean eigenvalue 1, like V = I) moves it to t ~ 2.5, and only the
+    Ginibre V of ``"ginibre-v=g"`` (spectral radius 1) gives the paper's t ~ 7.
     """
     ens = str(ensemble).lower()
     if ens not in WEIGHT_ENSEMBLES:
@@ -850,6 +854,8 @@ def random_weights(
         B = (G + np.swapaxes(G, 1, 2)) / math.sqrt(2.0)
     if ens.endswith("v=b"):
         V = B / (sq if ens.startswith("ginibre") else math.sqrt(d + 1))
+    elif ens.endswith("v=g"):
+        V = r.standard_normal((size, d, d)) / sq
     else:
         G3 = r.standard_normal((size, d, d))
         V = G3 @ np.swapaxes(G3, 1, 2) / d

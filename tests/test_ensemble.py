@@ -187,6 +187,11 @@ def test_random_weights_scalings():
     assert np.std(off) == pytest.approx(1.0, rel=0.1)
     B, V = E.random_weights("ginibre-v=b", d, 1, 2)
     np.testing.assert_allclose(V, B / np.sqrt(d))
+    Bg, Vg = E.random_weights("ginibre-v=g", d, 1, 2)
+    np.testing.assert_array_equal(Bg, B)  # same Q^T K draw, V a third Ginibre matrix
+    lam = np.abs(np.linalg.eigvals(Vg[0]))  # circular law: eigenvalues fill the unit disk
+    assert 0.9 < lam.max() < 1.2 and np.mean(lam**2) == pytest.approx(0.5, rel=0.15)
+    assert not np.allclose(Vg, np.swapaxes(Vg, 1, 2))
     B, V = E.random_weights("goe-v=b", d, 1, 2)
     np.testing.assert_allclose(V, B / np.sqrt(d + 1))
     with pytest.raises(ParticlesError, match="unknown weight ensemble"):
