@@ -52,13 +52,44 @@ def _size_options(fn):
     show_default=True,
 )
 @click.option("--plain", is_flag=True, help="plain GD instead of normalised GD")
+@click.option(
+    "--normalize",
+    type=click.Choice(["separate", "joint"]),
+    default="separate",
+    show_default=True,
+    help="KQ: normalise K and Q separately (the authors') or as one pair (a gradient-flow path)",
+)
+@click.option(
+    "--step",
+    type=click.Choice(["fixed", "proportional"]),
+    default="fixed",
+    show_default=True,
+    help="normalised steps of length lr, or lr x the parameter's norm (constant angular step)",
+)
+@click.option("--max-norm", type=float, default=None, help="stop once |W|_F reaches this")
 @click.option("--head", type=click.Choice(["linear", "relu"]), default="linear", show_default=True)
 @click.option("--record-every", type=int, default=10, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .npz")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @clean_errors
 def train(
-    n, T, d, seed, self_attention, param, iters, lr, loss, plain, head, record_every, out, quiet
+    n,
+    T,
+    d,
+    seed,
+    self_attention,
+    param,
+    iters,
+    lr,
+    loss,
+    plain,
+    normalize,
+    step,
+    max_norm,
+    head,
+    record_every,
+    out,
+    quiet,
 ):
     """Train the attention weights by (normalised) gradient descent on random data.
 
@@ -73,7 +104,15 @@ def train(
     from particles.svm import TrainConfig, train_random
 
     cfg = TrainConfig(
-        param=param, iters=iters, lr=lr, normalized=not plain, loss=loss, record_every=record_every
+        param=param,
+        iters=iters,
+        lr=lr,
+        normalized=not plain,
+        normalize=normalize,
+        step=step,
+        max_norm=max_norm,
+        loss=loss,
+        record_every=record_every,
     )
     data, res = train_random(
         n, T, d, seed, cfg, self_attention=self_attention, head=head, progress=not quiet
@@ -91,6 +130,9 @@ def train(
         "lr": lr,
         "loss": loss,
         "normalized": not plain,
+        "normalize": normalize,
+        "step": step,
+        "max_norm": max_norm,
         "init_rng": f"default_rng([{seed}, 2])",
     }
     save_npz(out, {**data.arrays(), **res.arrays()}, meta)

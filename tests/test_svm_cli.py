@@ -155,10 +155,13 @@ def test_figure_scripts_quick(tmp_path, script):
     assert png.exists() and png.with_suffix(".npz").exists()
     arrays, meta = load_npz(png.with_suffix(".npz"), "svm_figure")
     if meta["figure"] == "E2":  # summarised at the checkpoint and at the last step
-        for p in ("W", "KQ"):
+        cont = meta["summary"]["KQj"]["continued"]  # the joint run continued to |W| = 1e4
+        assert 0 <= cont["balance_median"] < 1e-2 and 1e4 <= cont["norm_median"] < 1.1e4
+        assert arrays["cont_norm_KQj"].max() < 1.1e4 and arrays["cont_norm_KQj"][-1].min() >= 1e4
+        for p in ("W", "KQ", "KQj"):
             sm = meta["summary"][p]
             assert [sm["checkpoint"]["step"], sm["final"]["step"]] == [100, 300]
-            assert arrays[f"corr_target_{p}"].shape == (2, 2)
+            assert arrays[f"corr_target_{p}"].shape == (3 if p == "KQj" else 2, 2)
             np.testing.assert_allclose(
                 sm["final"]["corr_mean"], arrays[f"corr_target_{p}"][1].mean(), rtol=1e-12
             )

@@ -74,8 +74,20 @@ def experiment_e1(*, quick: bool = False, seed: int = 1):
     return arrays, meta
 
 
-E2_ITERS = 10_000  # full-size run length (the paper's protocol stops at E2_CHECKPOINT)
+E2_ITERS = 100_000  # full-size run length (the paper's protocol stops at E2_CHECKPOINT)
 E2_CHECKPOINT = 2000
+#: the jointly normalised (K,Q) run is continued along its path with constant angular steps
+#: E2_CONT_LR (normalised GD, step length lr |theta|) until |W|_F = E2_CONT_NORM
+E2_CONT_NORM = 1e12
+E2_CONT_LR = 1e-3
+E2_CONT_MAX_ITERS = 100_000
+E2_CONT_RECORD = 250
+#: E2's three GD runs: W, (K,Q) normalised separately (the authors'), (K,Q) normalised jointly
+E2_RUNS = (
+    ("W", {"param": "W"}),
+    ("KQ", {"param": "KQ", "normalize": "separate"}),
+    ("KQj", {"param": "KQ", "normalize": "joint"}),
+)
 
 
 def e2_record_steps(iters: int, checkpoint: int, num: int = 150) -> tuple[int, ...]:
@@ -122,10 +134,16 @@ def experiment_e2(
     seeds=None,
     iters: int | None = None,
     checkpoint: int | None = None,
+    cont_norm: float | None = -1.0,
 ):
     """E2 (local convergence): n=6, T=8, d=10, seeds 0..99, default init, normalised GD lr 0.1,
-    logistic loss, W- and (K,Q)-param, ``iters`` steps (default 10 000; quick 300), summarised
-    both at ``checkpoint`` (default 2000, the paper's run length; quick 100) and at the end.
+    logistic loss, ``iters`` steps (default 100 000; quick 300), summarised both at
+    ``checkpoint`` (default 2000, the paper's run length; quick 100) and at the end. Three runs
+    (:data:`E2_RUNS`, keys "W", "KQ", "KQj"): W-param; (K,Q) with K and Q normalised separately
+    (the authors' protocol); (K,Q) normalised jointly (a reparametrised gradient flow). The
+    joint run is then continued along the same path with constant angular steps
+    (``step="proportional"``, lr :data:`E2_CONT_LR`) until |W|_F = ``cont_norm`` (default
+    :data:`E2_CONT_NORM` = 1e12, quick 1e4; None: no continuation), a third stage "continued".
 
     At each stage alpha = argmax of the softmax at that step; the target is W^mm_alpha (W) or
     W^mm_{*,alpha} (K,Q). Curves: mean_i max_t s_it and corr(W(k), target of the final alpha)
@@ -143,6 +161,8 @@ def experiment_e2(
         raise ParticlesError(
             f"need iters >= 1 and 0 < checkpoint <= iters, got {iters}, {checkpoint}"
         )
+    if cont_norm is not None and cont_norm < 0:
+        cont_norm = 1e4 if quick else E2_CONT_NORM
     seeds = list(range(2 if quick else 100)) if seeds is None else list(seeds)
     S = len(seeds)
     data = make_data_batch(n, T, d, seeds)
@@ -154,28 +174,53 @@ def experiment_e2(
         "stages": np.array([checkpoint, iters]),
     }
     summary = {}
-    for param in ("W", "KQ"):
-        # init drawn from a generator independent of the data stream, one per seed
+    for param, kw in E2_RUNS:
+        # init drawn from a generator independent of the data stream, one per seed (the same
+        # init for both (K,Q) normalisations)
         r = train(
             data,
-            TrainConfig(param=param, iters=iters, record_at=rec),
+            TrainConfig(iters=iters, record_at=rec, **kw),
             rng=[np.random.default_rng([s, 2]) for s in seeds],
             progress=progress,
         )
+        # stages: (name, step, W (S, d, d), softmax (S, n, T))
+        stages = [
+            ("checkpoint", rec[kc], r.Ws[kc], r.probs[kc]),
+            ("final", rec[-1], r.Ws[-1], r.probs[-1]),
+        ]
+        cont = None
+        if param == "KQj" and cont_norm is not None:
+            # the same gradient-flow path, continued with constant angular steps to |W| = cont_norm
+            cont = train(
+                data,
+                TrainConfig(
+                    **kw,
+                    step="proportional",
+                    lr=E2_CONT_LR,
+                    iters=E2_CONT_MAX_ITERS,
+                    max_norm=cont_norm,
+                    record_every=E2_CONT_RECORD,
+                ),
+                init=(r.K, r.Q),
+                progress=progress,
+            )
+            stages.append(("continued", rec[-1], cont.Ws[-1], cont.probs[-1]))
+        ns = len(stages)
         own = "fro" if param == "W" else "nuc"
-        alphas = np.stack([r.probs[kc].argmax(-1), r.probs[-1].argmax(-1)])  # (2, S, n)
-        corr_t = np.empty((2, S))
-        lo_fro = np.zeros((2, S), bool)
-        lo_nuc = np.zeros((2, S), bool)
-        is_opt = np.zeros((2, S), bool)
-        gap = np.empty((2, S))
+        alphas = np.stack([st[3].argmax(-1) for st in stages])  # (ns, S, n)
+        corr_t = np.empty((ns, S))
+        lo_fro = np.zeros((ns, S), bool)
+        lo_nuc = np.zeros((ns, S), bool)
+        is_opt = np.zeros((ns, S), bool)
+        gap = np.empty((ns, S))
         corr_fro = np.empty((len(rec), S))
         corr_nuc = np.empty((len(rec), S))
+        corr_cont = None if cont is None else np.empty((len(cont.iters), S))
         for b in tqdm(range(S), disable=not progress, desc=f"SVMs {param}", leave=False):
             db = data[b]
             opt = optimal_tokens(db)
             cache = {}
-            for j, k in enumerate((kc, len(rec) - 1)):
+            for j, st in enumerate(stages):
                 key = tuple(alphas[j, b])
                 if key not in cache:
                     fro = att_svm(db, alphas[j, b])
@@ -189,41 +234,60 @@ def experiment_e2(
                         ).locally_optimal,
                     )
                 fro, nuc, lf, ln = cache[key]
-                corr_t[j, b] = correlation(r.Ws[k, b], fro.W if own == "fro" else nuc.W)
+                Wb = st[2][b]
+                corr_t[j, b] = correlation(Wb, fro.W if own == "fro" else nuc.W)
                 lo_fro[j, b], lo_nuc[j, b] = lf, ln
                 is_opt[j, b] = np.array_equal(alphas[j, b], opt)
-                gap[j, b] = nuclear_gap(db, r.Ws[k, b], nuc)
-            corr_fro[:, b] = correlation(r.Ws[:, b], fro.W)  # final alpha's targets
+                gap[j, b] = nuclear_gap(db, Wb, nuc)
+            corr_fro[:, b] = correlation(r.Ws[:, b], fro.W)  # the last stage's targets
             corr_nuc[:, b] = correlation(r.Ws[:, b], nuc.W)
+            if cont is not None:
+                corr_cont[:, b] = correlation(cont.Ws[:, b], nuc.W)
         lo_own = lo_fro if own == "fro" else lo_nuc
+        cross = corr_nuc if own == "fro" else corr_fro
         summary[param] = {
-            stage: {
-                "step": int(rec[k]),
+            name: {
+                "step": int(step),
                 **_summary(corr_t[j], lo_own[j], is_opt[j], gap[j]),
                 "frac_locally_optimal_fro_support": float(np.mean(lo_fro[j])),
                 "frac_locally_optimal_nuc_support": float(np.mean(lo_nuc[j])),
-                "maxprob_min": float(r.probs[k].max(-1).mean(-1).min()),
-                "cross_corr_mean": float(np.mean((corr_nuc if own == "fro" else corr_fro)[k])),
+                "maxprob_min": float(P.max(-1).mean(-1).min()),
+                "norm_median": float(np.median(np.linalg.norm(Ws, axis=(-2, -1)))),
+                "cross_corr_mean": None,  # filled below where the curves are recorded
                 "fail_corr_seeds": [int(seeds[b]) for b in np.flatnonzero(corr_t[j] < 0.99)],
                 "fail_local_seeds": [int(seeds[b]) for b in np.flatnonzero(~lo_own[j])],
             }
-            for j, (stage, k) in enumerate((("checkpoint", kc), ("final", len(rec) - 1)))
+            for j, (name, step, Ws, P) in enumerate(stages)
         }
+        for name, k in (("checkpoint", kc), ("final", len(rec) - 1)):
+            summary[param][name]["cross_corr_mean"] = float(np.mean(cross[k]))
         summary[param]["alpha_changed_seeds"] = [
-            int(seeds[b]) for b in np.flatnonzero(np.any(alphas[0] != alphas[1], axis=-1))
+            int(seeds[b]) for b in np.flatnonzero(np.any(alphas[0] != alphas[-1], axis=-1))
         ]
         out[f"maxprob_{param}"] = r.probs.max(-1).mean(-1)  # (k, S)
         out[f"corr_fro_{param}"] = corr_fro
         out[f"corr_nuc_{param}"] = corr_nuc
-        out[f"alpha_{param}"] = alphas[1]
+        out[f"alpha_{param}"] = alphas[-1]
         out[f"alpha_stages_{param}"] = alphas
-        out[f"corr_target_{param}"] = corr_t  # (2, S): [checkpoint, final]
+        out[f"corr_target_{param}"] = corr_t  # (stages, S): checkpoint, final[, continued]
         out[f"locally_optimal_{param}"] = lo_own
         out[f"locally_optimal_fro_{param}"] = lo_fro
         out[f"locally_optimal_nuc_{param}"] = lo_nuc
         out[f"is_opt_{param}"] = is_opt
         out[f"nuc_gap_{param}"] = gap
         out[f"norm_{param}"] = r.norms
+        if cont is not None:
+            out[f"cont_norm_{param}"] = cont.norms  # (k', S)
+            out[f"cont_corr_nuc_{param}"] = corr_cont
+        last = r if cont is None else cont
+        if last.K is not None:
+            # |K^T K - Q^T Q|_F / |K|_F^2 at the end: conserved (so -> 0 relative) by gradient flow
+            Kt = np.swapaxes(last.K, -1, -2)
+            bal = np.linalg.norm(Kt @ last.K - np.swapaxes(last.Q, -1, -2) @ last.Q, axis=(-2, -1))
+            out[f"balance_{param}"] = bal / np.linalg.norm(last.K, axis=(-2, -1)) ** 2
+            summary[param][stages[-1][0]]["balance_median"] = float(
+                np.median(out[f"balance_{param}"])
+            )
     meta = {
         "experiment": "E2",
         "n": n,
@@ -234,6 +298,10 @@ def experiment_e2(
         "lr": 0.1,
         "loss": "logistic",
         "init": "uniform(+-1/sqrt(d)) from default_rng([seed, 2])",
+        "runs": {name: kw for name, kw in E2_RUNS},
+        "continuation": None
+        if cont_norm is None
+        else {"run": "KQj", "step": "proportional", "lr": E2_CONT_LR, "max_norm": cont_norm},
         "neighbour_test": "support of W^mm_alpha (W), of W^mm_{*,alpha} (KQ); tol 1e-5",
         "quick": quick,
         "summary": summary,
@@ -245,11 +313,17 @@ def e2_report(meta: dict) -> str:
     """The E2 summary table (from ``meta["summary"]`` of :func:`experiment_e2`) as text."""
     sm = meta["summary"]
     lines = []
-    for param, target in (("W", "W^mm_a"), ("KQ", "W^mm_*a")):
-        for stage in ("checkpoint", "final"):
+    for param in sm:
+        target = "W^mm_a" if param == "W" else "W^mm_*a"
+        for stage in ("checkpoint", "final", "continued"):
+            if stage not in sm[param]:
+                continue
             x = sm[param][stage]
+            where = (
+                f"|W| = {x['norm_median']:.0e}" if stage == "continued" else f"step {x['step']:>6}"
+            )
             lines.append(
-                f"{param:>2} step {x['step']:>6}: corr with {target}: mean {x['corr_mean']:.4f}"
+                f"{param:>3} {where}: corr with {target}: mean {x['corr_mean']:.4f}"
                 f" +- {x['corr_std']:.4f}, median {x['corr_median']:.4f}, min {x['corr_min']:.4f};"
                 f" >= 0.99: {100 * x['frac_corr_ge_0.99']:.0f}%; neighbour test passed:"
                 f" {100 * x['frac_locally_optimal']:.0f}% (Frobenius support"

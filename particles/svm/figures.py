@@ -38,7 +38,8 @@ def draw_figure(name: str, arrays: dict, meta: dict):
         pl.plot_e1(axes, arrays)
         fig.suptitle("E1: GD on attention turns onto the Att-SVM rays (n=2, T=3, d=2)")
     elif name == "E2":
-        fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+        ncol = 4 if "corr_nuc_KQj" in arrays else 3
+        fig, axes = plt.subplots(1, ncol, figsize=(5.3 * ncol, 4.6))
         pl.plot_e2(axes, arrays, meta)
         S = arrays["maxprob_W"].shape[1]
         fig.suptitle(

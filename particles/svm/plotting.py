@@ -83,9 +83,12 @@ def plot_e2(axes, a: dict, meta: dict | None = None) -> None:
     keep = it >= 1
     x = it[keep]
     ck = int(a["stages"][0]) if "stages" in a else None
+    joint = "corr_nuc_KQj" in a  # (K,Q) normalised jointly (absent from older files)
     ax = axes[0]
     _band(ax, x, a["maxprob_W"][keep], "tab:blue", "W")
     _band(ax, x, a["maxprob_KQ"][keep], "tab:red", "(K,Q)")
+    if joint:
+        _band(ax, x, a["maxprob_KQj"][keep], "tab:purple", "(K,Q) joint")
     ax.set_ylabel(r"mean$_i$ max$_t$ softmax $s_{it}$")
     ax.set_title("(a) softmax probability of the selected token")
     ax.legend(loc="lower right")
@@ -94,16 +97,23 @@ def plot_e2(axes, a: dict, meta: dict | None = None) -> None:
     _band(ax, x, a["corr_nuc_KQ"][keep], "tab:red", r"(K,Q) vs $W^{mm}_{\star,\alpha}$")
     _band(ax, x, a["corr_nuc_W"][keep], "tab:blue", r"W vs $W^{mm}_{\star,\alpha}$", ls=":")
     _band(ax, x, a["corr_fro_KQ"][keep], "tab:red", r"(K,Q) vs $W^{mm}_\alpha$", ls=":")
+    if joint:
+        _band(
+            ax, x, a["corr_nuc_KQj"][keep], "tab:purple", r"(K,Q) joint vs $W^{mm}_{\star,\alpha}$"
+        )
     ax.axhline(0.99, color="0.5", lw=0.6)
     ax.set_ylabel("correlation coefficient")
     ax.set_title("(b) correlation with the Att-SVM solutions")
     ax.set_ylim(-0.1, 1.02)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left")
     ax = axes[2]
-    for key, c, lab in (
+    curves = [
         ("corr_fro_W", "tab:blue", r"W: $1-$corr$(W, W^{mm}_\alpha)$"),
         ("corr_nuc_KQ", "tab:red", r"(K,Q): $1-$corr$(W, W^{mm}_{\star,\alpha})$"),
-    ):
+    ]
+    if joint:
+        curves.append(("corr_nuc_KQj", "tab:purple", "(K,Q) joint"))
+    for key, c, lab in curves:
         y = np.maximum(1.0 - a[key][keep], 1e-8)
         lo, med, hi = np.percentile(y, [10, 50, 90], axis=1)
         ax.loglog(x, med, color=c, label=lab + " (median)")
@@ -115,16 +125,21 @@ def plot_e2(axes, a: dict, meta: dict | None = None) -> None:
     if meta is not None and "summary" in meta:
         sm = meta["summary"]
         txt = []
-        for p, lab in (("W", "W"), ("KQ", "(K,Q)")):
-            for st in ("checkpoint", "final"):
+        for p, lab in (("W", "W"), ("KQ", "(K,Q)"), ("KQj", "(K,Q) joint")):
+            if p not in sm:
+                continue
+            for st in ("checkpoint", "final", "continued"):
+                if st not in sm[p]:
+                    continue
                 q = sm[p][st]
+                at = f"|W|={q['norm_median']:.0e}" if st == "continued" else f"@{q['step']}"
                 txt.append(
-                    f"{lab} @{q['step']}: corr$\\geq$0.99 {100 * q['frac_corr_ge_0.99']:.0f}%,"
+                    f"{lab} {at}: corr$\\geq$0.99 {100 * q['frac_corr_ge_0.99']:.0f}%,"
                     f" local-opt {100 * q['frac_locally_optimal']:.0f}%"
                 )
         axes[1].text(
             0.98,
-            0.3,
+            0.02,
             "\n".join(txt),
             transform=axes[1].transAxes,
             ha="right",
@@ -132,11 +147,36 @@ def plot_e2(axes, a: dict, meta: dict | None = None) -> None:
             fontsize=7,
             bbox={"facecolor": "white", "alpha": 0.8, "lw": 0},
         )
-    for ax in axes:
+    for ax in axes[:3]:
         ax.set_xscale("log")
         ax.set_xlabel("iteration")
         if ck is not None:
             ax.axvline(ck, color="k", ls="--", lw=0.7)
+    if len(axes) > 3:
+        plot_e2_norm(axes[3], a)
+
+
+def plot_e2_norm(ax, a: dict) -> None:
+    """E2 (d): 1 - corr with the own SVM against |W|_F, the natural clock of the direction.
+    Medians over runs (at each recorded step, median norm vs median 1 - corr); thin lines: each
+    jointly normalised (K,Q) run, including its continuation along the same path."""
+    keep = a["iters"] >= 1
+    runs = [("W", "corr_fro_W", "tab:blue", "W"), ("KQ", "corr_nuc_KQ", "tab:red", "(K,Q)")]
+    if "corr_nuc_KQj" in a:
+        runs.append(("KQj", "corr_nuc_KQj", "tab:purple", "(K,Q) joint"))
+    for p, key, c, lab in runs:
+        y = np.maximum(1.0 - a[key][keep], 1e-8)
+        nrm = a[f"norm_{p}"][keep]
+        if p == "KQj" and "cont_corr_nuc_KQj" in a:
+            y = np.concatenate([y, np.maximum(1.0 - a["cont_corr_nuc_KQj"][1:], 1e-8)])
+            nrm = np.concatenate([nrm, a["cont_norm_KQj"][1:]])
+            ax.loglog(nrm, y, color=c, lw=0.3, alpha=0.25)
+        ax.loglog(np.median(nrm, axis=1), np.median(y, axis=1), color=c, lw=2, label=lab)
+    ax.axhline(0.01, color="0.5", lw=0.6)
+    ax.set_xlabel(r"$\|W\|_F$")
+    ax.set_ylabel("1 - correlation with the own SVM")
+    ax.set_title("(d) against the norm (thin: each joint run)")
+    ax.legend(fontsize=8, loc="lower left")
 
 
 def plot_e3(axes, a: dict) -> None:

@@ -27,9 +27,16 @@ class TrainConfig:
 
     param: "W" (W in R^{dxd}) or "KQ" (W = K Q^T, K, Q in R^{dxm}); iters: number of steps;
     lr: step size eta; normalized: normalised GD (default, as the paper's experiments);
+    step: "fixed" (every normalised step has length lr) or "proportional" (length lr times the
+    norm of the parameter it moves: a constant angular step lr, so the norm grows geometrically;
+    for normalised GD this follows the same path as "fixed", far faster once the norm is large);
+    max_norm: a problem stops moving once |W|_F >= max_norm (the run ends when all have);
     loss: one of LOSSES; record_every: save W, softmax, norm every k steps (plus the last);
     record_at: explicit steps to record instead (0..iters);
     m: inner width of K, Q (default d);
+    normalize: for (K, Q) normalised GD, "separate" (the authors': K and Q each take a step of
+    length lr) or "joint" (the pair (K, Q) takes one step of length lr: a reparametrised gradient
+    flow, which keeps K^T K - Q^T Q fixed up to O(lr^2) per step, as gradient flow does);
     exact_direction: for normalised GD, compute the gradient's direction exactly even after the
     gradient underflows (saturated softmax), so every step has length lr. False reproduces the
     authors' G / (|G|_F + eps), which stalls once |G|_F << eps (W-param near |W| ~ 130, (K,Q)
@@ -44,6 +51,9 @@ class TrainConfig:
     record_every: int = 10
     record_at: tuple[int, ...] | None = None
     m: int | None = None
+    normalize: str = "separate"
+    step: str = "fixed"
+    max_norm: float | None = None
     exact_direction: bool = True
 
     def __post_init__(self):
@@ -62,6 +72,14 @@ class TrainConfig:
             if not ra or min(ra) < 0 or max(ra) > self.iters:
                 raise ParticlesError(f"record_at must list steps in 0..{self.iters}")
             object.__setattr__(self, "record_at", tuple(sorted(set(ra))))
+        if self.normalize not in ("separate", "joint"):
+            raise ParticlesError(f"normalize must be 'separate' or 'joint', got {self.normalize!r}")
+        if self.step not in ("fixed", "proportional"):
+            raise ParticlesError(f"step must be 'fixed' or 'proportional', got {self.step!r}")
+        if self.step == "proportional" and not self.normalized:
+            raise ParticlesError("step='proportional' needs normalised GD")
+        if self.max_norm is not None and not (np.isfinite(self.max_norm) and self.max_norm > 0):
+            raise ParticlesError(f"max_norm must be a positive number, got {self.max_norm}")
         if self.m is not None and (int(self.m) != self.m or self.m < 1):
             raise ParticlesError(f"m must be an integer >= 1, got {self.m}")
 
@@ -194,25 +212,43 @@ def train(
     probs = np.empty((nrec, S, b.n, b.T))
     losses = np.empty((nrec, S))
     j = 0
-    eta = cfg.lr
+    prop = cfg.step == "proportional"
+    active = np.ones(S)  # 1 while a problem moves, 0 once |W| >= max_norm
     scaled = cfg.normalized and cfg.exact_direction
     for k in tqdm(range(cfg.iters + 1), disable=not progress, desc=f"GD {cfg.param}", leave=False):
         L, G, s = _loss_grad(b.X, b.Y, b.z, b.v, b.V, W, cfg.loss, scaled=scaled)
+        if cfg.max_norm is not None:
+            active = active * (_norm(W) < cfg.max_norm)
+            if not active.any():  # everyone has arrived: the remaining records repeat the end
+                while j < nrec:
+                    Ws[j], probs[j], losses[j] = W, s, L
+                    j += 1
+                break
         if j < nrec and k == rec[j]:
             Ws[j], probs[j], losses[j] = W, s, L
             j += 1
         if k == cfg.iters:
             break
+        eta = cfg.lr * active[:, None, None]
         if cfg.param == "W":
             if cfg.normalized:
                 G = G / (_norm(G) + _EPS)[:, None, None]
-            W = W - eta * G
+            W = W - (eta * _norm(W)[:, None, None] if prop else eta) * G
         else:
             gK, gQ = _kq_grad(G, K, Q)
-            if cfg.normalized:
-                gK = gK / (_norm(gK) + _EPS)[:, None, None]
-                gQ = gQ / (_norm(gQ) + _EPS)[:, None, None]
-            K, Q = K - eta * gK, Q - eta * gQ
+            if cfg.normalized and cfg.normalize == "joint":
+                nj = (np.sqrt(_norm(gK) ** 2 + _norm(gQ) ** 2) + _EPS)[:, None, None]
+                gK, gQ = gK / nj, gQ / nj
+                eK = eQ = (
+                    eta * np.sqrt(_norm(K) ** 2 + _norm(Q) ** 2)[:, None, None] if prop else eta
+                )
+            else:
+                if cfg.normalized:
+                    gK = gK / (_norm(gK) + _EPS)[:, None, None]
+                    gQ = gQ / (_norm(gQ) + _EPS)[:, None, None]
+                eK = eta * _norm(K)[:, None, None] if prop else eta
+                eQ = eta * _norm(Q)[:, None, None] if prop else eta
+            K, Q = K - eK * gK, Q - eQ * gQ
             W = K @ Q.transpose(0, 2, 1)
         if not np.all(np.isfinite(W)):
             raise ParticlesError(f"GD diverged to non-finite values at step {k}; lower lr")
