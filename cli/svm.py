@@ -210,7 +210,7 @@ def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
 @click.option("--quick", is_flag=True, help="small sizes (seconds)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @click.option(
-    "--iters", type=int, default=None, help="E2 only: GD steps (default 10000; summarised at 2000)"
+    "--iters", type=int, default=None, help="E2 only: GD steps (default 100000; summarised at 2000)"
 )
 @clean_errors
 def figure(name, outdir, quick, quiet, iters):

@@ -3,12 +3,14 @@
 
 Parameters (SPEC B §A8 E2): n=6, T=8, d=10, cross-attention, seeds 0..99, default init
 uniform(+-1/sqrt(d)) for W, K, Q; normalised GD, lr 0.1, logistic loss. The paper runs 2000
-steps (and shows 1000); we run 10 000 steps (recorded on a log grid, log iteration axis) and
-summarise at step 2000 (dashed line) and at step 10 000. At each of the two steps alpha = argmax
-of the softmax there. (a) mean_i max_t s_it; (b) corr(W(k), W^mm_alpha) for W and
+steps (and shows 1000); we run 100 000 steps (recorded on a log grid, log iteration axis) and
+summarise at step 2000 (dashed line) and at the end, with alpha = argmax of the softmax there.
+Three runs: W; (K,Q) with K and Q normalised separately (the authors' code); (K,Q) normalised
+jointly (a reparametrised gradient flow), continued along the same path with constant angular
+steps to |W|_F = 1e12. (a) mean_i max_t s_it; (b) corr(W(k), W^mm_alpha) for W and
 corr(W_KQ(k), W^mm_{*,alpha}) for (K,Q) (cross-correlations dotted), mean +- std over runs;
-(c) 1 - corr, median and 10-90 % band. The statistics table is printed and stored in the npz
-meta (``summary``).
+(c) 1 - corr, median and 10-90 % band; (d) 1 - corr against |W|_F, with each joint run. The
+statistics table is printed and stored in the npz meta (``summary``).
 
 Run: ``python figures/svm_e2_local_convergence.py [--quick] [--iters N] [--outdir DIR]``
 (or ``particles svm figure E2``).

@@ -80,7 +80,7 @@ def make_figure(
     iters: int | None = None,
 ) -> Path:
     """Run experiment ``name`` ("E1".."E5"), write ``<outdir>/<stem>.npz`` and ``.png``; return
-    the PNG path. ``iters`` (E2 only): GD steps (default 10 000, quick 300)."""
+    the PNG path. ``iters`` (E2 only): GD steps (default 100 000, quick 300)."""
     key = str(name).upper()
     if key not in FIGURES:
         raise ParticlesError(f"unknown figure {name!r}; choose from {sorted(FIGURES)}")
