@@ -55,6 +55,11 @@ def check_points(x, name: str = "x") -> np.ndarray:
 #: stay far from underflow, so it is used only while beta * spread of |q_i|^2 / 2 is below this.
 GRAM_SPREAD_MAX = 600.0
 
+#: the bounded path shifts row i by c_i = |beta| |q_i| max_j |k_j| >= beta <q_i, k_j> (Cauchy-Schwarz),
+#: so every exponent lies in [-2 c_i, 0]; it is used while 2 max c_i stays above the exp's underflow
+#: (float64 -708, float32 -87) with a margin, and the online softmax otherwise.
+BOUND_SPAN_MAX = {np.float64: 600.0, np.float32: 60.0}
+
 
 def _float_type(*arrays) -> type:
     """float32 when every array is float32, else float64 (the default and the reference)."""
@@ -104,6 +109,10 @@ def attention(
             return _attention_gram(q, v, beta, c, normalize, causal, out, tile)
     tr = tile_rows or config.TILE_ROWS
     tc = tile_cols or config.TILE_COLS
+    kmax = float(np.sqrt(np.einsum("ij,ij->i", k, k, dtype=np.float64).max()))
+    c = abs(beta) * kmax * np.sqrt(np.einsum("ij,ij->i", q, q, dtype=np.float64))
+    if 2.0 * float(c.max()) <= BOUND_SPAN_MAX[dt]:
+        return _attention_online(q, k, v, beta, normalize, causal, out, tr, tc, shift=c)
     return _attention_online(q, k, v, beta, normalize, causal, out, tr, tc)
 
 
@@ -241,8 +250,12 @@ def _attention_gram(q, v, beta, c, normalize, causal, out, tile):
     return out
 
 
-def _attention_online(q, k, v, beta, normalize, causal, out, tr, tc):
-    """Row tiles x column tiles with a running row maximum (online softmax); row tiles are tasks."""
+def _attention_online(q, k, v, beta, normalize, causal, out, tr, tc, shift=None):
+    """Row tiles x column tiles with a running row maximum (online softmax); row tiles are tasks.
+
+    With ``shift`` (n,), a fixed upper bound of each row's exponents, rows are exponentiated as
+    exp(beta s_ij - shift_i) in one pass: no running maximum, no rescaling of partial sums.
+    """
     n, m = q.shape[0], k.shape[0]
     dv = v.shape[1]
     dt = q.dtype
@@ -253,6 +266,8 @@ def _attention_online(q, k, v, beta, normalize, causal, out, tr, tc):
         tr = max(min(tr, -(-n // (2 * threads))), min(n, 64))
     tc = min(tc, m)
     tasks = list(range(0, n, tr))
+    cs = None if shift is None else shift.astype(dt)
+    empty = np.empty(0, dt)
     if causal:  # the last row tiles have the most columns: start them first
         tasks.reverse()
 
@@ -276,6 +291,15 @@ def _attention_online(q, k, v, beta, normalize, causal, out, tr, tc):
             c1 = min(cend, c0 + tc)
             s = sbuf[: B * (c1 - c0)].reshape(B, c1 - c0)
             np.matmul(q[r0:r1], k[c0:c1].T, out=s)
+            if shift is not None:
+                kern = _kernel(kernels._exp_shift_tile, s.size, threaded)
+                kern(s, beta, cs[r0:r1], empty, r0 - c0, causal and c1 - 1 > r0)
+                if c0 == 0:
+                    np.matmul(s, aug[c0:c1], out=acc[:B])
+                else:
+                    np.matmul(s, aug[c0:c1], out=part[:B])
+                    acc[:B] += part[:B]
+                continue
             kern = _kernel(kernels._softmax_tile, s.size, threaded)
             kern(s, beta, r0 - c0, causal and c1 - 1 > r0, mx, alpha[:B])
             if c0 == 0:
@@ -284,6 +308,8 @@ def _attention_online(q, k, v, beta, normalize, causal, out, tr, tc):
                 np.matmul(s, aug[c0:c1], out=part[:B])
                 kern = _kernel(kernels._rescale_add, B * (dv + 1), threaded)
                 kern(acc[:B], alpha[:B], part[:B])
+        if shift is not None:
+            mx[:] = shift[r0:r1]
         _finish(acc[:B], out[r0:r1], normalize, mx - np.log(m))
 
     _run_tasks(tasks, work, make_ws, threads)

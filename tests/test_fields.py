@@ -345,3 +345,41 @@ def test_serial_twins_are_distinct_in_the_disk_cache(tmp_path):
             [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600
         )
         assert r.returncode == 0 and "ok True" in r.stdout, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("causal", [False, True])
+def test_bounded_and_online_paths_agree(threads, dtype, normalize, causal):
+    """q != k: the one-pass path with the Cauchy-Schwarz shift c_i = |beta| |q_i| max|k_j| and the
+    online softmax give the same field, and both match the reference; negative beta included."""
+    rng = np.random.default_rng(11)
+    q = (0.5 * rng.standard_normal((70, 5))).astype(dtype)
+    k = (0.5 * rng.standard_normal((90, 5))).astype(dtype)
+    v = rng.standard_normal((90, 3)).astype(dtype)
+    tol = TOL if dtype == np.float64 else 2e-5
+    for beta in (2.0, -1.5):
+        c = abs(beta) * np.sqrt((k.astype(float) ** 2).sum(1).max()) * np.linalg.norm(q, axis=1)
+        assert 2 * c.max() < fields.BOUND_SPAN_MAX[dtype]  # fields.attention takes the bounded path
+        kw = dict(tr=32, tc=40)  # several row and column tiles
+        args = (q, k, v, beta, normalize, causal)
+        online = fields._attention_online(*args, np.zeros((70, 3), dtype), **kw)
+        bounded = fields._attention_online(*args, np.zeros((70, 3), dtype), **kw, shift=c)
+        ref = attention_naive(
+            q.astype(float), k.astype(float), v.astype(float), beta, normalize, causal
+        )
+        assert bounded.dtype == dtype
+        assert _rel(bounded, ref) < tol and _rel(online, ref) < tol
+        got = fields.attention(q, k, v, beta, normalize=normalize, causal=causal)
+        assert _rel(got, ref) < tol
+
+
+def test_bounded_path_gives_way_to_online_when_the_bound_is_loose():
+    """2 max c_i beyond BOUND_SPAN_MAX (the shifted row maximum could underflow): online softmax."""
+    rng = np.random.default_rng(12)
+    q = 30.0 * _unit(rng.standard_normal((40, 4)))
+    k = _unit(rng.standard_normal((50, 4)))
+    v = rng.standard_normal((50, 2))
+    beta = 20.0  # 2 * 20 * 30 * 1 = 1200 > 600
+    got = fields.attention(q, k, v, beta)
+    assert np.all(np.isfinite(got)) and _rel(got, attention_naive(q, k, v, beta)) < TOL
