@@ -17,8 +17,6 @@ dt = 0.1) at d = 1024 on 64 seeds and every third beta.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from particles import equiangular
-from particles.figscript import run_script
+from particles.figscript import result_store, run_script
 from particles.phase import PhaseParams, boundary_t, phase_diagrams, plot_phase
 
 HERE = Path(__file__).resolve().parent
@@ -61,19 +59,11 @@ def main(
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     plist, rk4 = params(quick, large_d_seeds)
-    tmp = None
-    if store is None:
-        if quick:
-            tmp = tempfile.TemporaryDirectory(prefix="fig3-")
-            store = tmp.name
-        else:
-            store = os.environ.get("PARTICLES_STORE", str(HERE / ".store"))
-    t0 = time.perf_counter()
-    diagrams = phase_diagrams(plist, store=store, progress=progress)
-    wall_euler = time.perf_counter() - t0
-    (d_rk4,) = phase_diagrams([rk4], store=store, progress=progress)
-    if tmp is not None:
-        tmp.cleanup()
+    with result_store(store, quick, HERE / ".store") as store:
+        t0 = time.perf_counter()
+        diagrams = phase_diagrams(plist, store=store, progress=progress)
+        wall_euler = time.perf_counter() - t0
+        (d_rk4,) = phase_diagrams([rk4], store=store, progress=progress)
 
     fig, axes = plt.subplots(2, 4, figsize=(17, 7.2), constrained_layout=True)
     panels = [axes[0, 0], axes[0, 1], axes[0, 2], axes[1, 0], axes[1, 1], axes[1, 2]]

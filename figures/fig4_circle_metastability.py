@@ -14,14 +14,12 @@ over the 1024 seeds, at beta = 4 and beta = 9.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 import particles as pt
-from particles.figscript import run_script
+from particles.figscript import result_store, run_script
 from particles.io import save_npz
 from particles.phase import PhaseParams, phase_diagram, plot_phase
 
@@ -45,16 +43,8 @@ def main(outdir=HERE, quick: bool = False, store=None, progress: bool = True) ->
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     p, times = params(quick)
-    tmp = None
-    if store is None:
-        if quick:
-            tmp = tempfile.TemporaryDirectory(prefix="fig4-")
-            store = tmp.name
-        else:
-            store = os.environ.get("PARTICLES_STORE", str(HERE / ".store"))
-    dg = phase_diagram(p, store=store, progress=progress)
-    if tmp is not None:
-        tmp.cleanup()
+    with result_store(store, quick, HERE / ".store") as store:
+        dg = phase_diagram(p, store=store, progress=progress)
     i4 = int(np.argmin(np.abs(dg.betas - 4.0)))
     i9 = int(np.argmin(np.abs(dg.betas - 9.0)))
 

@@ -21,13 +21,11 @@ seed 0; each cell pools 128 x 992 ordered pairs.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from particles.figscript import run_script
+from particles.figscript import result_store, run_script
 from particles.io import save_npz
 from particles.phase import PhaseParams, phase_diagrams, plot_phase
 
@@ -61,16 +59,8 @@ def main(outdir=HERE, quick: bool = False, store=None, progress: bool = True) ->
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     plist = params(quick)
-    tmp = None
-    if store is None:
-        if quick:
-            tmp = tempfile.TemporaryDirectory(prefix="fig5-")
-            store = tmp.name
-        else:
-            store = os.environ.get("PARTICLES_STORE", str(HERE / ".store"))
-    diagrams = phase_diagrams(plist, store=store, progress=progress)
-    if tmp is not None:
-        tmp.cleanup()
+    with result_store(store, quick, HERE / ".store") as store:
+        diagrams = phase_diagrams(plist, store=store, progress=progress)
     fig, axes = plt.subplots(1, len(PANELS), figsize=(21, 3.9), constrained_layout=True)
     mesh = None
     for ax, dg, (_, title) in zip(axes, diagrams, PANELS, strict=True):

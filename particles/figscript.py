@@ -8,10 +8,26 @@ own options and prints the PNG path.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["run_script"]
+__all__ = ["result_store", "run_script"]
+
+
+@contextmanager
+def result_store(store: str | Path | None, quick: bool, default: str | Path) -> Iterator[str]:
+    """The directory of resumable per-task results for a figure: ``store`` when given; in quick
+    mode a temporary directory, removed afterwards; else ``$PARTICLES_STORE`` or ``default``."""
+    if store is not None:
+        yield str(store)
+    elif quick:
+        with tempfile.TemporaryDirectory(prefix="particles-fig-") as tmp:
+            yield tmp
+    else:
+        yield os.environ.get("PARTICLES_STORE", str(default))
 
 
 def run_script(

@@ -33,3 +33,19 @@ def test_run_script_parses_and_forwards(tmp_path, capsys):
 def test_run_script_rejects_unknown_option():
     with pytest.raises(SystemExit):
         run_script(lambda o, quick=False: o, "T", ".", argv=["--bogus"])
+
+
+def test_result_store(tmp_path, monkeypatch):
+    from particles.figscript import result_store
+
+    with result_store(tmp_path / "given", True, "/default") as s:
+        assert s == str(tmp_path / "given")
+    with result_store(None, True, "/default") as s:
+        assert Path(s).is_dir()
+    assert not Path(s).exists()  # the quick-mode store is temporary
+    monkeypatch.delenv("PARTICLES_STORE", raising=False)
+    with result_store(None, False, tmp_path / "d") as s:
+        assert s == str(tmp_path / "d")
+    monkeypatch.setenv("PARTICLES_STORE", str(tmp_path / "env"))
+    with result_store(None, False, tmp_path / "d") as s:
+        assert s == str(tmp_path / "env")

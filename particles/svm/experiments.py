@@ -245,6 +245,7 @@ def experiment_e2(
                 corr_cont[:, b] = correlation(cont.Ws[:, b], nuc.W)
         lo_own = lo_fro if own == "fro" else lo_nuc
         cross = corr_nuc if own == "fro" else corr_fro
+        cross_at = {"checkpoint": float(np.mean(cross[kc])), "final": float(np.mean(cross[-1]))}
         summary[param] = {
             name: {
                 "step": int(step),
@@ -253,14 +254,12 @@ def experiment_e2(
                 "frac_locally_optimal_nuc_support": float(np.mean(lo_nuc[j])),
                 "maxprob_min": float(P.max(-1).mean(-1).min()),
                 "norm_median": float(np.median(np.linalg.norm(Ws, axis=(-2, -1)))),
-                "cross_corr_mean": None,  # filled below where the curves are recorded
+                "cross_corr_mean": cross_at.get(name),  # recorded curves only
                 "fail_corr_seeds": [int(seeds[b]) for b in np.flatnonzero(corr_t[j] < 0.99)],
                 "fail_local_seeds": [int(seeds[b]) for b in np.flatnonzero(~lo_own[j])],
             }
             for j, (name, step, Ws, P) in enumerate(stages)
         }
-        for name, k in (("checkpoint", kc), ("final", len(rec) - 1)):
-            summary[param][name]["cross_corr_mean"] = float(np.mean(cross[k]))
         summary[param]["alpha_changed_seeds"] = [
             int(seeds[b]) for b in np.flatnonzero(np.any(alphas[0] != alphas[-1], axis=-1))
         ]
