@@ -27,19 +27,27 @@ def main(path="tests/data/regression.npz"):
     rng = np.random.default_rng(2024)
     d = 4
     ffn = pt.FeedForward(
-        W1=rng.standard_normal((6, d)) / 2, b1=rng.standard_normal(6) / 4,
-        W2=rng.standard_normal((d, 6)) / 2, b2=rng.standard_normal(d) / 4, activation="gelu",
+        W1=rng.standard_normal((6, d)) / 2,
+        b1=rng.standard_normal(6) / 4,
+        W2=rng.standard_normal((d, 6)) / 2,
+        b2=rng.standard_normal(d) / 4,
+        activation="gelu",
     )
     cases = {
         "sa_identity": (pt.random_points(12, 3, rng=1), pt.Dynamics(beta=2.0)),
-        "usa_qkv": (pt.random_points(10, d, rng=2), pt.Dynamics(beta=1.0, kind="USA", **weights(rng, d))),
+        "usa_qkv": (
+            pt.random_points(10, d, rng=2),
+            pt.Dynamics(beta=1.0, kind="USA", **weights(rng, d)),
+        ),
         "sa_causal_ffn": (
             pt.random_points(9, d, rng=3),
             pt.Dynamics(beta=1.5, causal=True, ffn=ffn, V=-0.5),
         ),
         "piecewise": (
             pt.random_points(8, 3, rng=4),
-            pt.Piecewise(segments=((pt.Dynamics(beta=1.0), 0.7), (pt.Dynamics(beta=4.0, kind="USA"), 1.0))),
+            pt.Piecewise(
+                segments=((pt.Dynamics(beta=1.0), 0.7), (pt.Dynamics(beta=4.0, kind="USA"), 1.0))
+            ),
         ),
     }
     for name, (x0, dyn) in cases.items():
@@ -47,19 +55,23 @@ def main(path="tests/data/regression.npz"):
             tr = pt.simulate(x0, dyn, 1.5, method=method, dt=0.1, save_at=np.linspace(0, 1.5, 7))
             out[f"simulate/{name}/{method}"] = tr.x
     x0, dyn = cases["usa_qkv"]
-    out["simulate/usa_qkv/rk4-f32"] = pt.simulate(x0, dyn, 1.0, method="rk4", dt=0.1, dtype=np.float32).x
+    out["simulate/usa_qkv/rk4-f32"] = pt.simulate(
+        x0, dyn, 1.0, method="rk4", dt=0.1, dtype=np.float32
+    ).x
 
     G0 = ensemble.random_gram(8, 5, 3, rng=5)
     X0 = ensemble.random_points_batch(7, 4, 3, rng=6)
     B, V = ensemble.random_weights("ginibre-v=g", 4, 3, rng=7)
     for method in ("euler", "euler-tangent", "rk4"):
-        for kind in ("SA", "USA"):
-            r = ensemble.ensemble_gram(G0, [0.5, 2.0, 6.0], 2.0, dt=0.1, method=method, kind=kind,
-                                       early_stop=False)
+        for kind, betas in (("SA", [0.5, 2.0, 6.0]), ("USA", [0.3, 1.0, 2.0])):
+            r = ensemble.ensemble_gram(
+                G0, betas, 2.0, dt=0.1, method=method, kind=kind, early_stop=False
+            )
             out[f"gram/{method}/{kind}/final"] = r.final
             out[f"gram/{method}/{kind}/pair_fraction"] = r.pair_fraction
-            r = ensemble.ensemble_coords(X0, [0.5, 2.0, 6.0], 2.0, B=B, V=V, dt=0.1, method=method,
-                                         kind=kind, early_stop=False)
+            r = ensemble.ensemble_coords(
+                X0, betas, 2.0, B=B, V=V, dt=0.1, method=method, kind=kind, early_stop=False
+            )
             out[f"coords/{method}/{kind}/final"] = r.final
             out[f"coords/{method}/{kind}/pair_fraction"] = r.pair_fraction
             out[f"coords/{method}/{kind}/n_clusters"] = r.n_clusters
