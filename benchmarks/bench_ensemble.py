@@ -37,8 +37,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from particles import ensemble  # noqa: E402
-from particles.phase import PhaseParams, phase_diagrams  # noqa: E402
+from particles.analysis.phase import PhaseParams, phase_diagrams  # noqa: E402
+from particles.solvers import ensemble  # noqa: E402
 
 DS = (2, 8, 32, 128, 512, 1024)
 BETAS = tuple(np.round(np.linspace(0.1, 9, 90), 10))
@@ -211,7 +211,7 @@ def accuracy(seeds: int = 64) -> dict:
 
 def from_store(store) -> dict:
     """Kernel seconds of a finished full Fig. 3 run kept in ``store`` (figures/fig3_phase_diagrams.py)."""
-    from particles.phase import phase_tasks
+    from particles.analysis.phase import phase_tasks
     from particles.sweep import load_result
 
     per_d, total = {}, 0.0

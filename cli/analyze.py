@@ -6,7 +6,7 @@ import json
 
 import click
 
-from cli._common import clean_errors, parse_floats
+from particles.cli._common import clean_errors, parse_floats
 
 
 def _load(path):
@@ -60,7 +60,7 @@ def clusters(run, delta, as_json):
       particles clusters run.npz
       particles clusters run.npz --delta 1e-4 --json
     """
-    from particles.clusters import summary
+    from particles.analysis.clusters import summary
 
     s = summary(_load(run), delta)
     if as_json:

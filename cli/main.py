@@ -1,6 +1,6 @@
 """The ``particles`` command: one click group whose sub-commands are loaded lazily.
 
-Each sub-command lives in ``cli/<module>.py``; listing it here keeps ``particles --help`` fast
+Each sub-command lives in ```cli/<module>.py`` (installed as ``particles.cli.<module>``)`; listing it here keeps ``particles --help`` fast
 (no numba import) and lets a command whose module is absent simply not appear.
 """
 
@@ -13,19 +13,19 @@ import click
 
 # command name -> (module, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "simulate": ("cli.simulate", "simulate"),
-    "info": ("cli.simulate", "info"),
-    "histogram": ("cli.analyze", "histogram"),
-    "clusters": ("cli.analyze", "clusters"),
-    "animate": ("cli.analyze", "animate"),
-    "figure": ("cli.figure", "figure"),
-    "phase": ("cli.phase", "phase"),
-    "sweep": ("cli.phase", "sweep"),
-    "bench": ("cli.bench", "bench"),
-    "svm": ("cli.svm", "svm"),
-    "scansnap": ("cli.scansnap", "scansnap"),
-    "transformer": ("cli.transformer", "transformer"),
-    "models": ("cli.transformer", "models"),
+    "simulate": ("particles.cli.simulate", "simulate"),
+    "info": ("particles.cli.simulate", "info"),
+    "histogram": ("particles.cli.analyze", "histogram"),
+    "clusters": ("particles.cli.analyze", "clusters"),
+    "animate": ("particles.cli.analyze", "animate"),
+    "figure": ("particles.cli.figure", "figure"),
+    "phase": ("particles.cli.phase", "phase"),
+    "sweep": ("particles.cli.phase", "sweep"),
+    "bench": ("particles.cli.bench", "bench"),
+    "svm": ("particles.cli.svm", "svm"),
+    "scansnap": ("particles.cli.scansnap", "scansnap"),
+    "transformer": ("particles.cli.transformer", "transformer"),
+    "models": ("particles.cli.transformer", "models"),
 }
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cli._common import clean_errors, parse_floats
+from particles.cli._common import clean_errors, parse_floats
 
 
 def _ints(text: str) -> list[int]:
@@ -83,7 +83,7 @@ def _common(fn):
 
 
 def _params(n, d, beta, t_end, dt, seeds, seed, delta, method, kind, weights):
-    from particles.phase import PhaseParams
+    from particles.analysis.phase import PhaseParams
 
     betas = parse_floats(beta)
     return [
@@ -152,7 +152,7 @@ def phase(
       particles phase --d 128 --weights goe --seeds 64 --out goe.png --scheduler local
       particles phase --d 32 --method rk4 --seeds 128 --out rk4.png --store runs/rk4
     """
-    from particles.phase import phase_figure
+    from particles.analysis.phase import phase_figure
 
     plist = _params(n, d, beta, t_end, dt, seeds, seed, delta, method, kind, weights)
     phase_figure(plist, out, store=store, data=data, **_sweep_kw(scheduler, workers, quiet))
@@ -194,9 +194,9 @@ def sweep(
       particles sweep --n 16,32 --d 2,3,8 --beta 1,4,9 --seeds 256 --store scan/ --out scan.csv
       particles sweep --d 2 --beta 4,9 --seeds 1024 --scheduler tcp://10.0.0.5:8786 --store /shared/s
     """
+    from particles.analysis.phase import scan
     from particles.errors import ParticlesError
     from particles.io import atomic_write_bytes, save_npz
-    from particles.phase import scan
 
     if store is None:
         raise ParticlesError("sweep needs --store DIR (where per-task results are kept)")

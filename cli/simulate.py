@@ -244,7 +244,7 @@ def info(path, delta, as_json):
     import particles as pt
 
     traj = pt.Trajectory.load(path)
-    from particles.clusters import count_clusters
+    from particles.analysis.clusters import count_clusters
 
     x = traj.final
     rec = {

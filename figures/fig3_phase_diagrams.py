@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from particles import equiangular
+from particles.analysis import equiangular
+from particles.analysis.phase import PhaseParams, boundary_t, phase_diagrams, plot_phase
 from particles.figscript import result_store, run_script
-from particles.phase import PhaseParams, boundary_t, phase_diagrams, plot_phase
 
 HERE = Path(__file__).resolve().parent
 STEM = "fig3_phase_diagrams"

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 import particles as pt
+from particles.analysis.phase import PhaseParams, phase_diagram, plot_phase
 from particles.figscript import result_store, run_script
 from particles.io import save_npz
-from particles.phase import PhaseParams, phase_diagram, plot_phase
 
 HERE = Path(__file__).resolve().parent
 STEM = "fig4_circle_metastability"

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from particles.analysis.phase import PhaseParams, phase_diagrams, plot_phase
 from particles.figscript import result_store, run_script
 from particles.io import save_npz
-from particles.phase import PhaseParams, phase_diagrams, plot_phase
 
 HERE = Path(__file__).resolve().parent
 STEM = "fig5_random_weights"

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from particles import circle, io
+from particles import io
+from particles.analysis import circle
 from particles.figscript import run_script
 from particles.plotting import new_figure
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from particles import io, repulsive
+from particles import io
+from particles.analysis import repulsive
 from particles.figscript import run_script
 from particles.plotting import new_figure, plot_sphere
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 import particles as pt
-from particles import circle, io
+from particles import io
+from particles.analysis import circle
 from particles.figscript import run_script
 from particles.plotting import new_figure, plot_circle, plot_cluster_counts, plot_energy
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from particles import io, wendel
+from particles import io
+from particles.analysis import wendel
 from particles.figscript import run_script
 from particles.plotting import new_figure
 

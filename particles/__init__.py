@@ -11,13 +11,16 @@ Public API::
 """
 
 from . import config  # noqa: F401  (selects numba's threading layer before any kernel runs)
-from .energy import energy, mean_inner_product, min_inner_product
+from ._aliases import install as _install_aliases
+from .analysis.energy import energy, mean_inner_product, min_inner_product
 from .errors import ParticlesError
-from .fields import velocity
-from .integrate import METHODS, simulate
+from .field import velocity
 from .params import Dynamics, FeedForward, Piecewise
+from .solvers.integrate import METHODS, simulate
 from .sphere import normalize, random_points
 from .trajectory import Trajectory
+
+_install_aliases()
 
 __all__ = [
     "METHODS",

@@ -77,7 +77,7 @@ class Trajectory:
 
     def energy(self) -> np.ndarray:
         """E_beta at every saved time, shape (T,)."""
-        from .energy import energy
+        from .analysis.energy import energy
 
         dyn = self.dynamics
         return np.array(

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 import particles as pt
-from cli.main import main
 from particles import bench
+from particles.cli.main import main
 from tests.reference import velocity_naive
 
 

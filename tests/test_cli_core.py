@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 import particles as pt
-from cli.main import main
+from particles.cli.main import main
 
 
 def run(*args):

@@ -11,7 +11,7 @@ from scipy.stats import special_ortho_group
 
 import particles as pt
 from particles.errors import ParticlesError
-from particles.fields import attention
+from particles.field import attention
 
 # ---------------------------------------------------------------------------------------------
 # the field
@@ -390,7 +390,7 @@ def test_corrupt_and_foreign_files_give_clear_errors(tmp_path):
 
 
 def test_interrupt_then_resume_gives_the_same_result(tmp_path, monkeypatch):
-    import particles.integrate as integ
+    import particles.solvers.integrate as integ
 
     x0 = pt.random_points(8, 3, 4)
     dyn = pt.Dynamics(beta=2.0)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import particles as pt
-from particles import config, fields, kernels
+from particles import config, kernels
+from particles import field as fields
 from tests.reference import (
     attention_naive,
     exp_shift_tile_naive,

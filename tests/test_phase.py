@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main as cli
 from particles import ensemble as E
 from particles import equiangular as eq
 from particles import phase as P
+from particles.cli.main import main as cli
 from particles.errors import ParticlesError
 
 

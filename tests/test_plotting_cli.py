@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from matplotlib.figure import Figure
 
 import particles as pt
-from cli.main import main
 from particles import plotting as P
+from particles.cli.main import main
 from particles.errors import ParticlesError
 
 
@@ -159,7 +159,7 @@ def test_cli_figure(tmp_path):
 
 
 def test_cli_figure_without_directory(tmp_path, monkeypatch):
-    import cli.figure as F
+    import particles.cli.figure as F
 
     monkeypatch.setattr(F, "figures_dir", lambda: tmp_path / "absent")
     r = CliRunner().invoke(main, ["figure", "fig6_hessian_g"])

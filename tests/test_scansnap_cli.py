@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.scansnap import scansnap
+from particles.cli.scansnap import scansnap
 from particles.io import load_npz
 
 FIG_DIR = Path(__file__).resolve().parents[1] / "figures"

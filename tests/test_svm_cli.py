@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
+from particles.cli.main import main
 from particles.io import load_npz
 from particles.svm import AttentionData, att_svm, correlation
 from particles.svm.figures import figure_report

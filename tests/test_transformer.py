@@ -477,7 +477,7 @@ def test_compare_ode_shapes(tiny):
 
 
 def test_cli_transformer_on_tiny_model(tmp_path, tiny):
-    from cli.main import main
+    from particles.cli.main import main
     from particles.io import load_npz
 
     txt = tmp_path / "t.txt"
@@ -560,7 +560,7 @@ def test_cli_transformer_on_tiny_model(tmp_path, tiny):
     ],
 )
 def test_cli_bad_input(tmp_path, tiny, args, msg):
-    from cli.main import main
+    from particles.cli.main import main
 
     full = ["transformer", "--model", str(tiny)] + args
     if "--text" not in args:
@@ -572,7 +572,7 @@ def test_cli_bad_input(tmp_path, tiny, args, msg):
 
 
 def test_cli_models(tmp_path, monkeypatch):
-    from cli.main import main
+    from particles.cli.main import main
 
     monkeypatch.setenv("PARTICLES_CACHE", str(tmp_path))
     r = CliRunner().invoke(main, ["models", "path", "minilm"])
@@ -626,7 +626,7 @@ def test_sinusoidal_positions_and_pre_ln_encoder():
 
 
 def test_cli_compare_ode_bad_input(tmp_path, tiny):
-    from cli.main import main
+    from particles.cli.main import main
 
     base = ["transformer", "compare-ode", "--model", str(tiny), "--passage", "lincoln_gettysburg"]
     for extra, msg in (

@@ -123,7 +123,7 @@ def test_similarities_grow_with_depth(minilm):
 
 
 def test_cli_end_to_end(tmp_path, minilm_dir):
-    from cli.main import main
+    from particles.cli.main import main
     from particles.io import load_npz
 
     txt = tmp_path / "t.txt"

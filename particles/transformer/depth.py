@@ -36,7 +36,7 @@ def cluster_labels(x, delta: float = 1e-2) -> np.ndarray:
     """Cluster labels ``(n,)`` of the normalised tokens: connected components of
     ``<x_i, x_j> > 1 - delta``, numbered by first appearance (:func:`particles.clusters.cluster_labels`
     applied to ``x/|x|``)."""
-    from ..clusters import cluster_labels as _labels
+    from ..analysis.clusters import cluster_labels as _labels
 
     if not 0 < delta < 2:
         raise ParticlesError(f"delta must lie in (0, 2), got {delta}")

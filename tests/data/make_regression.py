@@ -11,7 +11,7 @@ import numpy as np
 
 import particles as pt
 from particles import ensemble
-from particles.phase import PhaseParams, phase_diagram
+from particles.analysis.phase import PhaseParams, phase_diagram
 
 
 def weights(rng, d):

@@ -31,12 +31,12 @@ import numpy as np
 import scipy.integrate as si
 import scipy.sparse as sp
 
-from . import kernels
-from .errors import ParticlesError
-from .fields import check_dtype, check_points, velocity
-from .params import Dynamics, Piecewise
-from .sphere import exp_map, rotate_in_plane
-from .trajectory import Trajectory, dynamics_to_record
+from .. import kernels
+from ..errors import ParticlesError
+from ..field import check_dtype, check_points, velocity
+from ..params import Dynamics, Piecewise
+from ..sphere import exp_map, rotate_in_plane
+from ..trajectory import Trajectory, dynamics_to_record
 
 FIXED_ORDERS = {"euler": 1, "rk4": 4, "lie-euler": 1, "geometric": 2}
 SCIPY_METHODS = ("RK45", "RK23", "DOP853", "LSODA", "BDF", "Radau")

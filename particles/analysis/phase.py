@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ensemble, equiangular
-from .errors import ParticlesError
-from .io import load_npz, save_npz
-from .sweep import Task, fingerprint, load_result, run_sweep
+from ..errors import ParticlesError
+from ..io import load_npz, save_npz
+from ..solvers import ensemble
+from ..sweep import Task, fingerprint, load_result, run_sweep
+from . import equiangular
 
 FORMAT = "phase_diagram"
 

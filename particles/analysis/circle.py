@@ -21,7 +21,7 @@ import numpy as np
 import scipy.integrate as si
 from scipy.optimize import brentq
 
-from .errors import ParticlesError
+from ..errors import ParticlesError
 
 
 def _theta(theta, name: str = "theta") -> np.ndarray:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import config
-from .fields import check_points
+from .. import config
+from ..field import check_points
 
 
 def _row_blocks(n: int, size: int | None = None):

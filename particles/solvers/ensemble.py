@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit, prange
 
-from . import config
-from .errors import ParticlesError
-from .kernels import _exp_row
-from .sphere import as_rng
+from .. import config
+from ..errors import ParticlesError
+from ..kernels import _exp_row
+from ..sphere import as_rng
 
 _jit = dict(cache=config.CACHE, fastmath=set(config.FASTMATH))
 

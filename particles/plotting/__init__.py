@@ -22,8 +22,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from . import clusters
-from .errors import ParticlesError
+from ..analysis import clusters
+from ..errors import ParticlesError
 
 _CMAP = "viridis"
 

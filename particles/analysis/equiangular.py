@@ -32,7 +32,7 @@ import numpy as np
 import scipy.integrate as si
 import scipy.optimize as so
 
-from .errors import ParticlesError
+from ..errors import ParticlesError
 
 KINDS = ("SA", "USA")
 

@@ -17,9 +17,9 @@ from math import comb
 import numpy as np
 from scipy.optimize import linprog
 
-from .errors import ParticlesError
-from .fields import check_points
-from .sphere import as_rng, random_points
+from ..errors import ParticlesError
+from ..field import check_points
+from ..sphere import as_rng, random_points
 
 
 def _nd(n, d) -> tuple[int, int]:

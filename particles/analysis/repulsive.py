@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ParticlesError
-from .fields import check_points, velocity
-from .integrate import simulate
-from .params import Dynamics
-from .sphere import as_rng, random_points
+from ..errors import ParticlesError
+from ..field import check_points, velocity
+from ..params import Dynamics
+from ..solvers.integrate import simulate
+from ..sphere import as_rng, random_points
 
 _SQ5 = 1.0 / np.sqrt(5.0)
 

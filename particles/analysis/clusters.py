@@ -19,9 +19,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from . import config
-from .errors import ParticlesError
-from .fields import check_points
+from .. import config
+from ..errors import ParticlesError
+from ..field import check_points
 
 DEFAULT_DELTA = 1e-3
 _DENSE_MAX = 128  # up to this n, components by boolean matrix squaring; above, scipy.sparse.csgraph
