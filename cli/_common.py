@@ -41,3 +41,23 @@ def parse_floats(text: str) -> list[float]:
         raise click.BadParameter(
             f"{text!r}: expected numbers separated by commas or start:stop:step"
         ) from None
+
+
+class MethodChoice(click.Choice):
+    """A ``--method`` option's type: the methods of the registry (:mod:`particles.solvers.registry`),
+    read when the option is parsed or its help shown, so a method registered later is offered too.
+    ``batched=True`` offers only those the ensembles can run (with a Runge–Kutta tableau)."""
+
+    def __init__(self, batched: bool | None = None):
+        self._batched = batched
+        super().__init__((), case_sensitive=False)
+
+    @property
+    def choices(self):
+        from particles.solvers import registry
+
+        return registry.names(batched=self._batched)
+
+    @choices.setter
+    def choices(self, value):  # click.Choice.__init__ assigns; the registry is the source
+        pass

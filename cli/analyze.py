@@ -6,7 +6,7 @@ import json
 
 import click
 
-from particles.cli._common import clean_errors, parse_floats
+from ._common import clean_errors, parse_floats
 
 
 def _load(path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from particles.cli._common import clean_errors
+from ._common import clean_errors
 
 
 @click.command()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from particles.cli._common import clean_errors
+from ._common import clean_errors
 
 
 def figures_dir() -> Path:

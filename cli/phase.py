@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from particles.cli._common import clean_errors, parse_floats
+from ._common import MethodChoice, clean_errors, parse_floats
 
 
 def _ints(text: str) -> list[int]:
@@ -47,8 +47,9 @@ def _common(fn):
             "--method",
             default="euler",
             show_default=True,
-            type=click.Choice(["euler", "euler-tangent", "rk4"]),
-            help="euler: the authors' scheme; rk4: a faithful integrator",
+            type=MethodChoice(batched=True),
+            help="euler: the authors' scheme (one residual layer + LayerNorm per step); "
+            "euler-tangent: Euler on the tangent field; rk4: a faithful integrator",
         ),
         click.option("--kind", default="SA", show_default=True, type=click.Choice(["SA", "USA"])),
         click.option(

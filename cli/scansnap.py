@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from particles.cli._common import clean_errors, parse_floats
+from ._common import clean_errors, parse_floats
 
 FIGURES = {
     "fig4": "scansnap_fig4",

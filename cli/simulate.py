@@ -8,20 +8,7 @@ from pathlib import Path
 
 import click
 
-from ._common import clean_errors
-
-METHOD_NAMES = [
-    "euler",
-    "rk4",
-    "lie-euler",
-    "geometric",
-    "RK45",
-    "RK23",
-    "DOP853",
-    "LSODA",
-    "BDF",
-    "Radau",
-]
+from ._common import MethodChoice, clean_errors
 
 
 def _check_writable(path: Path, what: str) -> None:
@@ -61,7 +48,7 @@ def _check_writable(path: Path, what: str) -> None:
 )
 @click.option(
     "--method",
-    type=click.Choice(METHOD_NAMES, case_sensitive=False),
+    type=MethodChoice(),
     default="rk4",
     show_default=True,
     help="Integrator.",
@@ -181,11 +168,9 @@ def simulate(
             raise click.ClickException(f"--d must be >= 2 (particles live on S^(d-1)), got {d}")
         x0 = pt.random_points(n, d, seed)
     dyn = pt.Dynamics(beta=beta, kind=kind, V=-1.0 if repulsive else None, causal=causal)
-    kw = (
-        {"dt": dt}
-        if method.lower() in ("euler", "rk4", "lie-euler", "geometric")
-        else {"rtol": rtol, "atol": atol}
-    )
+    from particles.solvers import registry
+
+    kw = {"dt": dt} if registry.get(method).fixed else {"rtol": rtol, "atol": atol}
     if dt is not None and "dt" not in kw:
         raise click.ClickException(
             f"--dt is for fixed-step methods; {method} is adaptive (use --rtol/--atol)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from particles.cli._common import clean_errors
+from ._common import clean_errors
 
 _TEXT_HELP = "UTF-8 text file to analyse (default: a shipped public-domain passage, see --passage)."
 

@@ -59,7 +59,7 @@ def main(outdir=HERE, quick: bool = False, store=None, progress: bool = True) ->
     traj = {}
     for row, beta in enumerate((9.0, 4.0)):
         tr = pt.simulate(
-            x0, pt.Dynamics(beta=beta), times[-1], method="euler", dt=p.dt, save_at=times
+            x0, pt.Dynamics(beta=beta), times[-1], method="euler-tangent", dt=p.dt, save_at=times
         )
         traj[beta] = tr.x
         for col, t in enumerate(times):

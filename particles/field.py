@@ -362,12 +362,14 @@ def raw_field(x: np.ndarray, dyn: Dynamics) -> np.ndarray:
     return acc
 
 
-def velocity(x, dyn: Dynamics, *, dtype=np.float64) -> np.ndarray:
+def velocity(x, dyn: Dynamics, *, dtype=np.float64, project: bool = True) -> np.ndarray:
     """The attention dynamics' velocity xdot = P_perp(x_i)[...] at ``x`` (n, d). Shape (n, d).
 
     ``x`` should lie on the unit sphere (this is not checked here; see :func:`particles.simulate`).
     ``dtype``: ``np.float64`` (default, the reference) or ``np.float32`` (about twice as fast for
     large n; relative accuracy ~1e-6 times the largest beta * |logit| scale). The result has this dtype.
+    ``project=False`` returns the attention (+ feed-forward) output before the tangent projection:
+    what a residual layer adds to x_i before LayerNorm.
     """
     if not isinstance(dyn, Dynamics):
         raise ParticlesError(f"dyn must be a particles.Dynamics, got {type(dyn).__name__}")
@@ -377,6 +379,8 @@ def velocity(x, dyn: Dynamics, *, dtype=np.float64) -> np.ndarray:
     if dt is np.float32:
         x = x.astype(np.float32)
     f = raw_field(x, dyn)
+    if not project:
+        return f
     out = np.empty_like(f)
     kernels.pick(kernels._project_tangent, f.size)(x, f, out)
     return out

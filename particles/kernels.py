@@ -1,11 +1,13 @@
 """numba kernels: arrays and scalars in, results written into preallocated ``out`` arrays.
 
-Every kernel here has a plain-numpy reference in ``tests/reference.py``; the public wrappers that
-validate input live in :mod:`particles.fields`. Kernels are private (``_name``).
+Every numba kernel of the package is here: the tiled attention field (wrappers in
+:mod:`particles.field`) and the batched ensembles (wrappers in :mod:`particles.solvers.ensemble`).
+Each has a plain-numpy twin of the same name in ``tests/naive.py``. Kernels are private (``_name``).
 """
 
 from __future__ import annotations
 
+import math
 import types as pytypes
 
 import numpy as np
@@ -295,3 +297,431 @@ def _normalize_rows(x):
         s = 1.0 / np.sqrt(s)
         for k in range(d):
             x[i, k] *= s
+
+
+_normalize_rows_serial = _normalize_rows.serial
+
+#: largest rows * inner * cols of one BLAS call (OpenBLAS runs GEMMs below 4 * 65536 single-threaded)
+_BLAS_SERIAL_WORK = 131072
+
+
+# --------------------------------------------------------------------------------------------------
+# batched ensembles (particles.solvers.ensemble): many small systems, one per prange iteration.
+# Small dense helpers (n <= a few hundred): rows are contiguous so the inner loops vectorise.
+
+
+@njit(**_jit)
+def _transpose(a, out):
+    n, m = a.shape
+    for i in range(n):
+        for j in range(m):
+            out[j, i] = a[i, j]
+
+
+@njit(**_jit)
+def _mm(a, b, out):
+    """out = a @ b. BLAS (single-threaded at these sizes) unless an inner size is tiny, where a loop in
+    i-k-j order (an axpy over contiguous rows of b) avoids the call overhead."""
+    n, m = a.shape
+    p = b.shape[1]
+    if m >= 8 and p >= 8 and m * p <= _BLAS_SERIAL_WORK:
+        # OpenBLAS threads a GEMM once rows * m * p exceeds 4 * 65536; threads started from inside a
+        # prange over systems fight each other (20x slower here), so products are cut into row blocks
+        # that stay below that size and run on the calling thread
+        rows = max(1, _BLAS_SERIAL_WORK // (m * p))
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            np.dot(a[r0:r1], b, out[r0:r1])
+        return
+    if p < 8 and n >= 8:
+        # narrow output (e.g. A @ X with d = 2): accumulate out^T row by row, vectorised over i
+        aT = np.empty((m, n))
+        _transpose(a, aT)
+        oT = np.zeros((p, n))
+        for k in range(m):
+            ak = aT[k]
+            for j in range(p):
+                bkj = b[k, j]
+                o = oT[j]
+                for i in range(n):
+                    o[i] += bkj * ak[i]
+        _transpose(oT, out)
+        return
+    for i in range(n):
+        o = out[i]
+        for j in range(p):
+            o[j] = 0.0
+        ai = a[i]
+        for k in range(m):
+            aik = ai[k]
+            bk = b[k]
+            for j in range(p):
+                o[j] += aik * bk[j]
+
+
+@njit(**_jit)
+def _attention_rows(L, beta, usa, out, work, bits):
+    """out[i, j] = exp(beta L_ij) / Z_i with Z_i = sum_j exp(beta L_ij) (SA) or n (USA); max-subtracted.
+
+    ``work`` (n, n) and ``bits`` (n * n, int64) are scratch: the exponentials are taken in one vectorised
+    sweep from ``work`` into ``out`` (distinct arrays, so the compiler can vectorise it).
+    Row maxima and sums use four partial accumulators (no fastmath reassociation needed).
+    """
+    n = L.shape[0]
+    n4 = n - n % 4
+    mxs = np.empty(n)
+    for i in range(n):
+        li = L[i]
+        m0 = m1 = m2 = m3 = -np.inf
+        for j in range(0, n4, 4):
+            m0 = max(m0, li[j])
+            m1 = max(m1, li[j + 1])
+            m2 = max(m2, li[j + 2])
+            m3 = max(m3, li[j + 3])
+        for j in range(n4, n):
+            m0 = max(m0, li[j])
+        mx = beta * max(max(m0, m1), max(m2, m3))  # beta >= 0
+        mxs[i] = mx
+    for i in range(n):
+        li = L[i]
+        wi = work[i]
+        mx = mxs[i]
+        for j in range(n):
+            wi[j] = beta * li[j] - mx
+    _exp_row(work.reshape(n * n), out.reshape(n * n), bits)
+    for i in range(n):
+        oi = out[i]
+        if usa:
+            scale = math.exp(mxs[i]) / n
+        else:
+            a0 = a1 = a2 = a3 = 0.0
+            for j in range(0, n4, 4):
+                a0 += oi[j]
+                a1 += oi[j + 1]
+                a2 += oi[j + 2]
+                a3 += oi[j + 3]
+            for j in range(n4, n):
+                a0 += oi[j]
+            scale = 1.0 / ((a0 + a1) + (a2 + a3))
+        for j in range(n):
+            oi[j] *= scale
+
+
+@njit(**_jit)
+def _find(parent, i):
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+@njit(**_jit)
+def _gram_stats(G, thr_pair, thr_cluster, count_clusters, parent):
+    """(fraction of ordered pairs i != j with G_ij > thr_pair, number of components of G > thr_cluster)."""
+    n = G.shape[0]
+    hits = 0
+    for i in range(n):
+        parent[i] = i
+    ncl = n
+    for i in range(n):
+        gi = G[i]
+        for j in range(i + 1, n):
+            v = gi[j]
+            if v > thr_pair:
+                hits += 1
+            if count_clusters and v > thr_cluster:
+                ri = _find(parent, i)
+                rj = _find(parent, j)
+                if ri != rj:
+                    parent[ri] = rj
+                    ncl -= 1
+    frac = 2.0 * hits / (n * (n - 1)) if n > 1 else 1.0
+    return frac, (ncl if count_clusters else -1)
+
+
+@njit(**_jit)
+def _collapsed(G, thr_pair, thr_cl):
+    """True when min_{i,j} G_ij exceeds both thresholds and is > 0.
+
+    Then every later statistic is known: a step y_i = sum_j c_ij x_j with c_ij >= 0 (the authors' Euler
+    step, and Euler on the projected field for dt < 1) gives <y_i, y_k> >= m |c_i|_1 |c_k|_1 >= m |y_i| |y_k|
+    with m = min <x_j, x_l> > 0, so the minimum inner product never decreases: all pairs stay above
+    1 - delta and there is one cluster.
+    """
+    n = G.shape[0]
+    thr = max(max(thr_pair, thr_cl), 0.0)
+    for i in range(n):
+        for j in range(n):
+            if G[i, j] <= thr:
+                return False
+    return True
+
+
+@njit(**_jit)
+def _fill_collapsed(frac, ncl, k, count_cl):
+    for q in range(k, frac.shape[0]):
+        frac[q] = 1.0
+        ncl[q] = 1 if count_cl else -1
+
+
+@njit(**_jit)
+def _normalize_gram(H, out):
+    """out_ij = H_ij / sqrt(H_ii H_jj), diagonal set to exactly 1."""
+    n = H.shape[0]
+    inv = np.empty(n)
+    for i in range(n):
+        inv[i] = 1.0 / math.sqrt(H[i, i])
+    for i in range(n):
+        for j in range(n):
+            out[i, j] = H[i, j] * inv[i] * inv[j]
+        out[i, i] = 1.0
+
+
+@njit(**_jit)
+def _congruence(C, G, tmp, tmpT, CT, out):
+    """out = C G C^T (G symmetric): tmp = C G, then out = tmp C^T through the transpose of C."""
+    _mm(C, G, tmp)
+    _transpose(C, CT)
+    _mm(tmp, CT, out)
+    n = out.shape[0]
+    for i in range(n):  # symmetrise exactly: the two triangles differ only by rounding
+        for j in range(i + 1, n):
+            v = 0.5 * (out[i, j] + out[j, i])
+            out[i, j] = v
+            out[j, i] = v
+
+
+# --------------------------------------------------------------------------------------------------
+# Gram formulation
+
+
+@njit(**_jit)
+def _gram_coeffs(C, G, beta, usa, tangent, H, A, F, tmp, tmpT, CT, bits):
+    """Field coefficients F with f(C X) = F X, given G = X X^T.
+
+    H = C G C^T is the Gram matrix of Y = C X, A = attention(H); the raw field is A Y = (A C) X and its
+    tangent projection subtracts c_i y_i with c_i = <y_i, (A Y)_i> = sum_j A_ij H_ij.
+    """
+    n = G.shape[0]
+    _congruence(C, G, tmp, tmpT, CT, H)
+    _attention_rows(H, beta, usa, A, tmpT, bits)
+    _mm(A, C, F)
+    if tangent:
+        for i in range(n):
+            c = 0.0
+            for j in range(n):
+                c += A[i, j] * H[i, j]
+            for j in range(n):
+                F[i, j] -= c * C[i, j]
+
+
+@njit(**_jit)
+def _stage_matrix(Ks, nums, den, dt, eye, out):
+    """out = eye + (dt/den) sum_j nums[j] Ks[j] (the coefficients of one Runge–Kutta combination)."""
+    n = out.shape[0]
+    c = dt / den
+    for i in range(n):
+        for j in range(n):
+            acc = 0.0
+            for q in range(nums.shape[0]):
+                if nums[q] != 0.0:
+                    acc += nums[q] * Ks[q, i, j]
+            out[i, j] = eye[i, j] + c * acc
+
+
+@njit(**_jit)
+def _gram_system(G, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl):
+    """Advance one system's Gram matrix G (in place) by nsteps of an explicit Runge–Kutta scheme;
+    statistics every save_every steps.
+
+    ``scheme`` = (a_num (s, s), a_den (s,), b_num (s,), b_den, projected): stage q has coefficients
+    C_q = I + (dt/a_den[q]) sum_j a_num[q, j] K_j, where K_j = F(C_j) are the field coefficients
+    of :func:`_gram_coeffs`; the step is G <- normalised C G C^T with C = I + (dt/b_den) sum b_num K.
+    An unprojected first stage (C = I) reads the attention of G itself: K = A(G).
+    ``stats`` = (thr_pair, thr_cl, count_cl, early); with ``early`` the run stops once every pair
+    is above both thresholds (see :func:`_collapsed`).
+    """
+    a_num, a_den, b_num, b_den, projected = scheme
+    thr_pair, thr_cl, count_cl, early = stats
+    s = b_num.shape[0]
+    n = G.shape[0]
+    A = np.empty((n, n))
+    H = np.empty((n, n))
+    tmp = np.empty((n, n))
+    tmpT = np.empty((n, n))
+    CT = np.empty((n, n))
+    Cn = np.empty((n, n))
+    Cs = np.empty((n, n))
+    Ks = np.empty((s, n, n))
+    bits = np.empty(n * n, np.int64)
+    parent = np.empty(n, np.int64)
+    eye = np.eye(n)
+    f, c = _gram_stats(G, thr_pair, thr_cl, count_cl, parent)
+    frac[0] = f
+    ncl[0] = c
+    k = 1
+    for step in range(1, nsteps + 1):
+        for q in range(s):
+            if q == 0 and not projected:
+                _attention_rows(G, beta, usa, Ks[0], tmpT, bits)
+                continue
+            if q == 0:
+                Cs[:] = eye
+            else:
+                _stage_matrix(Ks[:q], a_num[q, :q], a_den[q], dt, eye, Cs)
+            _gram_coeffs(Cs, G, beta, usa, projected, H, A, Ks[q], tmp, tmpT, CT, bits)
+        if s == 1 and not projected:
+            # C = I + dt A: the diagonal is added after the product, as in the authors' code
+            for i in range(n):
+                for j in range(n):
+                    Cn[i, j] = (dt / b_den) * (b_num[0] * Ks[0, i, j])
+                Cn[i, i] += 1.0
+        else:
+            _stage_matrix(Ks, b_num, b_den, dt, eye, Cn)
+        _congruence(Cn, G, tmp, tmpT, CT, H)
+        _normalize_gram(H, G)
+        if step % save_every == 0:
+            f, c = _gram_stats(G, thr_pair, thr_cl, count_cl, parent)
+            frac[k] = f
+            ncl[k] = c
+            k += 1
+            if early and _collapsed(G, thr_pair, thr_cl):
+                _fill_collapsed(frac, ncl, k, count_cl)
+                return step
+    return nsteps
+
+
+@njit(parallel=True, **_jit)
+def _gram_ensemble(G, betas, usa, scheme, dt, nsteps, save_every, stats, frac, ncl, done):
+    """Advance every system s (G[s] in place) by nsteps; prange over systems. ``done[s]``: the
+    steps system s took (fewer than nsteps when it stopped early)."""
+    for s in prange(G.shape[0]):
+        done[s] = _gram_system(
+            G[s], betas[s], usa, scheme, dt, nsteps, save_every, stats, frac[s], ncl[s]
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# coordinate formulation (general weights)
+
+
+@njit(**_jit)
+def _coord_field(Y, B, VT, has_B, has_V, beta, usa, tangent, YB, L, Lw, YT, A, AY, out, bits):
+    """out = [P_perp] A Y V^T with A = attention(beta Y B Y^T) for one system. Y (n, d), VT = V^T."""
+    n, d = Y.shape
+    _transpose(Y, YT)
+    if has_B:
+        _mm(Y, B, YB)
+        _mm(YB, YT, L)
+    else:
+        _mm(Y, YT, L)
+    _attention_rows(L, beta, usa, A, Lw, bits)
+    if has_V:
+        _mm(A, Y, AY)
+        _mm(AY, VT, out)
+    else:
+        _mm(A, Y, out)
+    if tangent:
+        for i in range(n):
+            c = 0.0
+            for k in range(d):
+                c += Y[i, k] * out[i, k]
+            for k in range(d):
+                out[i, k] -= c * Y[i, k]
+
+
+@njit(**_jit)
+def _coord_stats(Y, YT, L, thr_pair, thr_cl, count_cl, parent):
+    _transpose(Y, YT)
+    _mm(Y, YT, L)
+    return _gram_stats(L, thr_pair, thr_cl, count_cl, parent)
+
+
+@njit(**_jit)
+def _stage_points(X, Ks, nums, den, dt, out):
+    """out = X + (dt/den) sum_j nums[j] Ks[j]."""
+    n, d = X.shape
+    c = dt / den
+    for i in range(n):
+        for j in range(d):
+            acc = 0.0
+            for q in range(nums.shape[0]):
+                if nums[q] != 0.0:
+                    acc += nums[q] * Ks[q, i, j]
+            out[i, j] = X[i, j] + c * acc
+
+
+@njit(**_jit)
+def _coord_system(
+    X, B, V, has_B, has_V, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl
+):
+    """Advance one system X (n, d) in place by nsteps of an explicit Runge–Kutta scheme (see
+    :func:`_gram_system` for ``scheme`` and ``stats``), renormalising every step."""
+    a_num, a_den, b_num, b_den, projected = scheme
+    thr_pair, thr_cl, count_cl, early = stats
+    s = b_num.shape[0]
+    n, d = X.shape
+    YB = np.empty((n, d))
+    L = np.empty((n, n))
+    Lw = np.empty((n, n))
+    YT = np.empty((d, n))
+    A = np.empty((n, n))
+    AY = np.empty((n, d))
+    Ys = np.empty((n, d))
+    Ks = np.empty((s, n, d))
+    bits = np.empty(n * n, np.int64)
+    parent = np.empty(n, np.int64)
+    VT = np.empty((d, d))
+    if has_V:
+        _transpose(V, VT)
+    f, c = _coord_stats(X, YT, L, thr_pair, thr_cl, count_cl, parent)
+    frac[0] = f
+    ncl[0] = c
+    k = 1
+    for step in range(1, nsteps + 1):
+        for q in range(s):
+            if q == 0:
+                Ys[:] = X
+            else:
+                _stage_points(X, Ks[:q], a_num[q, :q], a_den[q], dt, Ys)
+            _coord_field(
+                Ys, B, VT, has_B, has_V, beta, usa, projected, YB, L, Lw, YT, A, AY, Ks[q], bits
+            )
+        _stage_points(X, Ks, b_num, b_den, dt, X)
+        _normalize_rows_serial(X)
+        if step % save_every == 0:
+            f, c = _coord_stats(X, YT, L, thr_pair, thr_cl, count_cl, parent)
+            frac[k] = f
+            ncl[k] = c
+            k += 1
+            if early and _collapsed(L, thr_pair, thr_cl):
+                _fill_collapsed(frac, ncl, k, count_cl)
+                return step
+    return nsteps
+
+
+@njit(parallel=True, **_jit)
+def _coord_ensemble(X, B, V, betas, usa, scheme, dt, nsteps, save_every, stats, frac, ncl, done):
+    """Advance every system X[s] (n, d) in place; B, V have 0 (identity), 1 (shared) or S entries.
+    ``done[s]``: the steps system s took."""
+    nb = B.shape[0]
+    nv = V.shape[0]
+    for s in prange(X.shape[0]):
+        bs = B[0] if nb == 1 else B[s % max(nb, 1)]
+        vs = V[0] if nv == 1 else V[s % max(nv, 1)]
+        done[s] = _coord_system(
+            X[s],
+            bs,
+            vs,
+            nb > 0,
+            nv > 0,
+            betas[s],
+            usa,
+            scheme,
+            dt,
+            nsteps,
+            save_every,
+            stats,
+            frac[s],
+            ncl[s],
+        )

@@ -26,12 +26,29 @@ def random_points(n: int, d: int, rng: np.random.Generator | int | None = None) 
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
-    """x_i / |x_i| row by row (a new array). Shape (n, d)."""
+    """x_i / |x_i| row by row (a new array), for any leading shape (..., d). A zero row is an error.
+
+    This divides by the norm (as numpy does); :func:`normalize_rows` is the per-step version.
+    """
     x = np.asarray(x, dtype=np.float64)
     nrm = np.linalg.norm(x, axis=-1, keepdims=True)
     if np.any(nrm == 0):
         raise ParticlesError("cannot normalise a zero vector onto the sphere")
     return x / nrm
+
+
+def normalize_rows(x: np.ndarray) -> np.ndarray:
+    """x_i * (1 / |x_i|) for every row of ``x`` (n, d): a new C-contiguous float64 array.
+
+    The renormalisation after every fixed step (LayerNorm as projection, arXiv 2312.10794, Sect. 2),
+    by the numba kernel ``_normalize_rows`` (threaded for large n). No check for zero rows: the
+    states it sees are perturbations of unit vectors.
+    """
+    from . import kernels
+
+    y = np.array(x, dtype=np.float64, order="C")
+    kernels.pick(kernels._normalize_rows, y.size)(y)
+    return y
 
 
 def project_tangent(x: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from reference import energy_naive, gamma_equiangular, velocity_naive
+from reference import attention_naive, energy_naive, gamma_equiangular, velocity_naive
 from scipy.special import iv
 from scipy.stats import special_ortho_group
 
@@ -319,14 +319,20 @@ def test_piecewise_equals_consecutive_runs():
 
 
 def test_euler_step_is_a_residual_attention_layer():
-    """One Euler step = x + dt * P(A V x) normalised = normalise(x + dt * A V x) to O(dt^2)... exactly:
-    normalising x + dt P(f) vs x + dt f differ; the authors' scheme uses the projected field."""
+    """ "euler" is one residual attention layer with post-LN: normalise(x + dt * A V x), the
+    attention output unprojected (the authors' scheme); "euler-tangent" steps with P_perp(A V x)."""
     x0 = pt.random_points(9, 4, 2)
     dyn = pt.Dynamics(beta=1.5)
     dt = 0.1
     got = pt.simulate(x0, dyn, dt, method="euler", dt=dt, save_at=[dt]).final
+    y = x0 + dt * attention_naive(x0, x0, x0, 1.5)
+    np.testing.assert_allclose(got, y / np.linalg.norm(y, axis=1, keepdims=True), atol=1e-15)
+    got = pt.simulate(x0, dyn, dt, method="euler-tangent", dt=dt, save_at=[dt]).final
     y = x0 + dt * velocity_naive(x0, 1.5)
     np.testing.assert_allclose(got, y / np.linalg.norm(y, axis=1, keepdims=True), atol=1e-15)
+    # the two differ at O(dt^2): normalising x + dt f and x + dt P(f) are not the same map
+    other = pt.simulate(x0, dyn, dt, method="euler", dt=dt, save_at=[dt]).final
+    assert 1e-6 < np.max(np.abs(other - got)) < 10 * dt**2
 
 
 # ---------------------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ def relax(
     speed = float(np.max(np.linalg.norm(velocity(x, dyn), axis=1)))
     while speed >= tol and t < t_max:
         step = min(chunk, t_max - t)
-        traj = simulate(x, dyn, step, method="euler", dt=dt, save_at=[step])
+        traj = simulate(x, dyn, step, method="euler-tangent", dt=dt, save_at=[step])
         x = traj.final
         t += step
         speed = float(np.max(np.linalg.norm(velocity(x, dyn), axis=1)))

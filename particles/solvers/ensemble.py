@@ -1,6 +1,7 @@
 """Many independent small systems (seeds x beta) advanced by one numba kernel call, parallel over systems.
 
-Two formulations, three fixed-step schemes, statistics at checkpoints without storing trajectories.
+Two formulations, every explicit Runge–Kutta method of the registry (:mod:`.registry`), statistics at
+checkpoints without storing trajectories. The numba kernels are in :mod:`particles.kernels`.
 
 **Gram formulation** (identity weights, SPEC Part A §5 item 8). Every scheme below maps X to C X for an
 n x n matrix C that depends on X only through its Gram matrix G = X X^T, so the state can be G itself:
@@ -10,13 +11,17 @@ initial Gram matrix depends on d. For the authors' scheme C = I + dt A with A = 
 **Coordinate formulation** (any weights). X (n, d) with logits beta <Q x_i, K x_j> = beta x_i^T B x_j,
 B = Q^T K (d, d), and values V x_j; B and V are given per system or shared (or identity).
 
-**Schemes** (``method``):
+**Schemes** (``method``): any registered method with a Butcher tableau, with the same meaning as in
+:func:`particles.simulate`:
 
 - ``"euler"``: the authors' scheme (phase-diagrams.py): x_i <- normalise(x_i + dt sum_j A_ij V x_j), no
   tangent projection. One residual attention layer + normalisation per step.
-- ``"euler-tangent"``: x_i <- normalise(x_i + dt P_perp(x_i) sum_j A_ij V x_j), the core's ``"euler"``.
-- ``"rk4"``: classical RK4 on the projected field, then normalise (the core's ``"rk4"``); a faithful
-  integrator (error O(dt^4)).
+- ``"euler-tangent"``: x_i <- normalise(x_i + dt P_perp(x_i) sum_j A_ij V x_j).
+- ``"rk4"``: classical RK4 on the projected field, then normalise; a faithful integrator (error
+  O(dt^4)).
+
+Methods without a tableau (``"lie-euler"``, ``"geometric"``) and scipy's adaptive methods run only in
+:func:`particles.simulate`.
 
 ``kind`` is ``"SA"`` (softmax, Z_i = sum_k exp(...)) or ``"USA"`` (Z_i = n).
 
@@ -35,493 +40,15 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit, prange
 
-from .. import config
 from ..errors import ParticlesError
-from ..kernels import _exp_row
+from ..kernels import _coord_ensemble, _gram_ensemble
 from ..sphere import as_rng
+from . import registry
 
-_jit = dict(cache=config.CACHE, fastmath=set(config.FASTMATH))
-
-#: largest rows * inner * cols of one BLAS call (OpenBLAS runs GEMMs below 4 * 65536 single-threaded)
-_BLAS_SERIAL_WORK = 131072
-
-METHODS = {"euler": 0, "euler-tangent": 1, "rk4": 2}
+#: the methods the ensembles run (a live view of the registry: every method with a tableau)
+METHODS = registry._LiveNames(batched=True)
 KINDS = ("SA", "USA")
-
-
-# --------------------------------------------------------------------------------------------------
-# small dense helpers (n <= a few hundred): rows are contiguous so the inner loops vectorise
-
-
-@njit(**_jit)
-def _transpose(a, out):
-    n, m = a.shape
-    for i in range(n):
-        for j in range(m):
-            out[j, i] = a[i, j]
-
-
-@njit(**_jit)
-def _mm(a, b, out):
-    """out = a @ b. BLAS (single-threaded at these sizes) unless an inner size is tiny, where a loop in
-    i-k-j order (an axpy over contiguous rows of b) avoids the call overhead."""
-    n, m = a.shape
-    p = b.shape[1]
-    if m >= 8 and p >= 8 and m * p <= _BLAS_SERIAL_WORK:
-        # OpenBLAS threads a GEMM once rows * m * p exceeds 4 * 65536; threads started from inside a
-        # prange over systems fight each other (20x slower here), so products are cut into row blocks
-        # that stay below that size and run on the calling thread
-        rows = max(1, _BLAS_SERIAL_WORK // (m * p))
-        for r0 in range(0, n, rows):
-            r1 = min(n, r0 + rows)
-            np.dot(a[r0:r1], b, out[r0:r1])
-        return
-    if p < 8 and n >= 8:
-        # narrow output (e.g. A @ X with d = 2): accumulate out^T row by row, vectorised over i
-        aT = np.empty((m, n))
-        _transpose(a, aT)
-        oT = np.zeros((p, n))
-        for k in range(m):
-            ak = aT[k]
-            for j in range(p):
-                bkj = b[k, j]
-                o = oT[j]
-                for i in range(n):
-                    o[i] += bkj * ak[i]
-        _transpose(oT, out)
-        return
-    for i in range(n):
-        o = out[i]
-        for j in range(p):
-            o[j] = 0.0
-        ai = a[i]
-        for k in range(m):
-            aik = ai[k]
-            bk = b[k]
-            for j in range(p):
-                o[j] += aik * bk[j]
-
-
-@njit(**_jit)
-def _attention_rows(L, beta, usa, out, work, bits):
-    """out[i, j] = exp(beta L_ij) / Z_i with Z_i = sum_j exp(beta L_ij) (SA) or n (USA); max-subtracted.
-
-    ``work`` (n, n) and ``bits`` (n * n, int64) are scratch: the exponentials are taken in one vectorised
-    sweep from ``work`` into ``out`` (distinct arrays, so the compiler can vectorise it).
-    Row maxima and sums use four partial accumulators (no fastmath reassociation needed).
-    """
-    n = L.shape[0]
-    n4 = n - n % 4
-    mxs = np.empty(n)
-    for i in range(n):
-        li = L[i]
-        m0 = m1 = m2 = m3 = -np.inf
-        for j in range(0, n4, 4):
-            m0 = max(m0, li[j])
-            m1 = max(m1, li[j + 1])
-            m2 = max(m2, li[j + 2])
-            m3 = max(m3, li[j + 3])
-        for j in range(n4, n):
-            m0 = max(m0, li[j])
-        mx = beta * max(max(m0, m1), max(m2, m3))  # beta >= 0
-        mxs[i] = mx
-    for i in range(n):
-        li = L[i]
-        wi = work[i]
-        mx = mxs[i]
-        for j in range(n):
-            wi[j] = beta * li[j] - mx
-    _exp_row(work.reshape(n * n), out.reshape(n * n), bits)
-    for i in range(n):
-        oi = out[i]
-        if usa:
-            scale = math.exp(mxs[i]) / n
-        else:
-            a0 = a1 = a2 = a3 = 0.0
-            for j in range(0, n4, 4):
-                a0 += oi[j]
-                a1 += oi[j + 1]
-                a2 += oi[j + 2]
-                a3 += oi[j + 3]
-            for j in range(n4, n):
-                a0 += oi[j]
-            scale = 1.0 / ((a0 + a1) + (a2 + a3))
-        for j in range(n):
-            oi[j] *= scale
-
-
-@njit(**_jit)
-def _find(parent, i):
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
-
-
-@njit(**_jit)
-def _gram_stats(G, thr_pair, thr_cluster, count_clusters, parent):
-    """(fraction of ordered pairs i != j with G_ij > thr_pair, number of components of G > thr_cluster)."""
-    n = G.shape[0]
-    hits = 0
-    for i in range(n):
-        parent[i] = i
-    ncl = n
-    for i in range(n):
-        gi = G[i]
-        for j in range(i + 1, n):
-            v = gi[j]
-            if v > thr_pair:
-                hits += 1
-            if count_clusters and v > thr_cluster:
-                ri = _find(parent, i)
-                rj = _find(parent, j)
-                if ri != rj:
-                    parent[ri] = rj
-                    ncl -= 1
-    frac = 2.0 * hits / (n * (n - 1)) if n > 1 else 1.0
-    return frac, (ncl if count_clusters else -1)
-
-
-@njit(**_jit)
-def _collapsed(G, thr_pair, thr_cl):
-    """True when min_{i,j} G_ij exceeds both thresholds and is > 0.
-
-    Then every later statistic is known: a step y_i = sum_j c_ij x_j with c_ij >= 0 (the authors' Euler
-    step, and Euler on the projected field for dt < 1) gives <y_i, y_k> >= m |c_i|_1 |c_k|_1 >= m |y_i| |y_k|
-    with m = min <x_j, x_l> > 0, so the minimum inner product never decreases: all pairs stay above
-    1 - delta and there is one cluster.
-    """
-    n = G.shape[0]
-    thr = max(max(thr_pair, thr_cl), 0.0)
-    for i in range(n):
-        for j in range(n):
-            if G[i, j] <= thr:
-                return False
-    return True
-
-
-@njit(**_jit)
-def _fill_collapsed(frac, ncl, k, count_cl):
-    for q in range(k, frac.shape[0]):
-        frac[q] = 1.0
-        ncl[q] = 1 if count_cl else -1
-
-
-@njit(**_jit)
-def _normalize_gram(H, out):
-    """out_ij = H_ij / sqrt(H_ii H_jj), diagonal set to exactly 1."""
-    n = H.shape[0]
-    inv = np.empty(n)
-    for i in range(n):
-        inv[i] = 1.0 / math.sqrt(H[i, i])
-    for i in range(n):
-        for j in range(n):
-            out[i, j] = H[i, j] * inv[i] * inv[j]
-        out[i, i] = 1.0
-
-
-@njit(**_jit)
-def _congruence(C, G, tmp, tmpT, CT, out):
-    """out = C G C^T (G symmetric): tmp = C G, then out = tmp C^T through the transpose of C."""
-    _mm(C, G, tmp)
-    _transpose(C, CT)
-    _mm(tmp, CT, out)
-    n = out.shape[0]
-    for i in range(n):  # symmetrise exactly: the two triangles differ only by rounding
-        for j in range(i + 1, n):
-            v = 0.5 * (out[i, j] + out[j, i])
-            out[i, j] = v
-            out[j, i] = v
-
-
-# --------------------------------------------------------------------------------------------------
-# Gram formulation
-
-
-@njit(**_jit)
-def _gram_coeffs(C, G, beta, usa, tangent, H, A, F, tmp, tmpT, CT, bits):
-    """Field coefficients F with f(C X) = F X, given G = X X^T.
-
-    H = C G C^T is the Gram matrix of Y = C X, A = attention(H); the raw field is A Y = (A C) X and its
-    tangent projection subtracts c_i y_i with c_i = <y_i, (A Y)_i> = sum_j A_ij H_ij.
-    """
-    n = G.shape[0]
-    _congruence(C, G, tmp, tmpT, CT, H)
-    _attention_rows(H, beta, usa, A, tmpT, bits)
-    _mm(A, C, F)
-    if tangent:
-        for i in range(n):
-            c = 0.0
-            for j in range(n):
-                c += A[i, j] * H[i, j]
-            for j in range(n):
-                F[i, j] -= c * C[i, j]
-
-
-@njit(**_jit)
-def _gram_system(
-    G, beta, usa, method, dt, nsteps, save_every, thr_pair, thr_cl, count_cl, early, frac, ncl
-):
-    """Advance one system's Gram matrix G (in place) by nsteps; statistics every save_every steps.
-
-    With ``early`` the run stops once every pair is above both thresholds (see :func:`_collapsed`).
-    """
-    n = G.shape[0]
-    A = np.empty((n, n))
-    H = np.empty((n, n))
-    tmp = np.empty((n, n))
-    tmpT = np.empty((n, n))
-    CT = np.empty((n, n))
-    Cn = np.empty((n, n))
-    Cs = np.empty((n, n))
-    K1 = np.empty((n, n))
-    K2 = np.empty((n, n))
-    K3 = np.empty((n, n))
-    K4 = np.empty((n, n))
-    bits = np.empty(n * n, np.int64)
-    parent = np.empty(n, np.int64)
-    eye = np.eye(n)
-    f, c = _gram_stats(G, thr_pair, thr_cl, count_cl, parent)
-    frac[0] = f
-    ncl[0] = c
-    k = 1
-    for step in range(1, nsteps + 1):
-        if method == 0:  # authors' Euler: C = I + dt A(G)
-            _attention_rows(G, beta, usa, A, tmpT, bits)
-            for i in range(n):
-                for j in range(n):
-                    Cn[i, j] = dt * A[i, j]
-                Cn[i, i] += 1.0
-        elif method == 1:  # Euler on the projected field
-            _gram_coeffs(eye, G, beta, usa, True, H, A, K1, tmp, tmpT, CT, bits)
-            for i in range(n):
-                for j in range(n):
-                    Cn[i, j] = eye[i, j] + dt * K1[i, j]
-        else:  # RK4 on the projected field, stages Y_s = C_s X
-            _gram_coeffs(eye, G, beta, usa, True, H, A, K1, tmp, tmpT, CT, bits)
-            for i in range(n):
-                for j in range(n):
-                    Cs[i, j] = eye[i, j] + 0.5 * dt * K1[i, j]
-            _gram_coeffs(Cs, G, beta, usa, True, H, A, K2, tmp, tmpT, CT, bits)
-            for i in range(n):
-                for j in range(n):
-                    Cs[i, j] = eye[i, j] + 0.5 * dt * K2[i, j]
-            _gram_coeffs(Cs, G, beta, usa, True, H, A, K3, tmp, tmpT, CT, bits)
-            for i in range(n):
-                for j in range(n):
-                    Cs[i, j] = eye[i, j] + dt * K3[i, j]
-            _gram_coeffs(Cs, G, beta, usa, True, H, A, K4, tmp, tmpT, CT, bits)
-            for i in range(n):
-                for j in range(n):
-                    Cn[i, j] = eye[i, j] + (dt / 6.0) * (
-                        K1[i, j] + 2.0 * K2[i, j] + 2.0 * K3[i, j] + K4[i, j]
-                    )
-        _congruence(Cn, G, tmp, tmpT, CT, H)
-        _normalize_gram(H, G)
-        if step % save_every == 0:
-            f, c = _gram_stats(G, thr_pair, thr_cl, count_cl, parent)
-            frac[k] = f
-            ncl[k] = c
-            k += 1
-            if early and _collapsed(G, thr_pair, thr_cl):
-                _fill_collapsed(frac, ncl, k, count_cl)
-                return
-
-
-@njit(parallel=True, **_jit)
-def _gram_ensemble(
-    G, betas, usa, method, dt, nsteps, save_every, thr_pair, thr_cl, count_cl, early, frac, ncl
-):
-    """Advance every system s (G[s] in place) by nsteps; prange over systems. Reference: tests."""
-    for s in prange(G.shape[0]):
-        _gram_system(
-            G[s],
-            betas[s],
-            usa,
-            method,
-            dt,
-            nsteps,
-            save_every,
-            thr_pair,
-            thr_cl,
-            count_cl,
-            early,
-            frac[s],
-            ncl[s],
-        )
-
-
-# --------------------------------------------------------------------------------------------------
-# coordinate formulation (general weights)
-
-
-@njit(**_jit)
-def _coord_field(Y, B, VT, has_B, has_V, beta, usa, tangent, YB, L, Lw, YT, A, AY, out, bits):
-    """out = [P_perp] A Y V^T with A = attention(beta Y B Y^T) for one system. Y (n, d), VT = V^T."""
-    n, d = Y.shape
-    _transpose(Y, YT)
-    if has_B:
-        _mm(Y, B, YB)
-        _mm(YB, YT, L)
-    else:
-        _mm(Y, YT, L)
-    _attention_rows(L, beta, usa, A, Lw, bits)
-    if has_V:
-        _mm(A, Y, AY)
-        _mm(AY, VT, out)
-    else:
-        _mm(A, Y, out)
-    if tangent:
-        for i in range(n):
-            c = 0.0
-            for k in range(d):
-                c += Y[i, k] * out[i, k]
-            for k in range(d):
-                out[i, k] -= c * Y[i, k]
-
-
-@njit(**_jit)
-def _normalize_rows_(Y):
-    n, d = Y.shape
-    for i in range(n):
-        s = 0.0
-        for k in range(d):
-            s += Y[i, k] * Y[i, k]
-        s = 1.0 / math.sqrt(s)
-        for k in range(d):
-            Y[i, k] *= s
-
-
-@njit(**_jit)
-def _coord_stats(Y, YT, L, thr_pair, thr_cl, count_cl, parent):
-    _transpose(Y, YT)
-    _mm(Y, YT, L)
-    return _gram_stats(L, thr_pair, thr_cl, count_cl, parent)
-
-
-@njit(**_jit)
-def _coord_system(
-    X,
-    B,
-    V,
-    has_B,
-    has_V,
-    beta,
-    usa,
-    method,
-    dt,
-    nsteps,
-    save_every,
-    thr_pair,
-    thr_cl,
-    count_cl,
-    early,
-    frac,
-    ncl,
-):
-    """Advance one system X (n, d) in place."""
-    n, d = X.shape
-    YB = np.empty((n, d))
-    L = np.empty((n, n))
-    Lw = np.empty((n, n))
-    YT = np.empty((d, n))
-    A = np.empty((n, n))
-    AY = np.empty((n, d))
-    Ys = np.empty((n, d))
-    K1 = np.empty((n, d))
-    K2 = np.empty((n, d))
-    K3 = np.empty((n, d))
-    K4 = np.empty((n, d))
-    bits = np.empty(n * n, np.int64)
-    parent = np.empty(n, np.int64)
-    VT = np.empty((d, d))
-    if has_V:
-        _transpose(V, VT)
-    f, c = _coord_stats(X, YT, L, thr_pair, thr_cl, count_cl, parent)
-    frac[0] = f
-    ncl[0] = c
-    k = 1
-    tangent = method != 0
-    for step in range(1, nsteps + 1):
-        if method <= 1:
-            _coord_field(X, B, VT, has_B, has_V, beta, usa, tangent, YB, L, Lw, YT, A, AY, K1, bits)
-            for i in range(n):
-                for j in range(d):
-                    X[i, j] += dt * K1[i, j]
-        else:
-            _coord_field(X, B, VT, has_B, has_V, beta, usa, True, YB, L, Lw, YT, A, AY, K1, bits)
-            for i in range(n):
-                for j in range(d):
-                    Ys[i, j] = X[i, j] + 0.5 * dt * K1[i, j]
-            _coord_field(Ys, B, VT, has_B, has_V, beta, usa, True, YB, L, Lw, YT, A, AY, K2, bits)
-            for i in range(n):
-                for j in range(d):
-                    Ys[i, j] = X[i, j] + 0.5 * dt * K2[i, j]
-            _coord_field(Ys, B, VT, has_B, has_V, beta, usa, True, YB, L, Lw, YT, A, AY, K3, bits)
-            for i in range(n):
-                for j in range(d):
-                    Ys[i, j] = X[i, j] + dt * K3[i, j]
-            _coord_field(Ys, B, VT, has_B, has_V, beta, usa, True, YB, L, Lw, YT, A, AY, K4, bits)
-            for i in range(n):
-                for j in range(d):
-                    X[i, j] += (dt / 6.0) * (K1[i, j] + 2.0 * K2[i, j] + 2.0 * K3[i, j] + K4[i, j])
-        _normalize_rows_(X)
-        if step % save_every == 0:
-            f, c = _coord_stats(X, YT, L, thr_pair, thr_cl, count_cl, parent)
-            frac[k] = f
-            ncl[k] = c
-            k += 1
-            if early and _collapsed(L, thr_pair, thr_cl):
-                _fill_collapsed(frac, ncl, k, count_cl)
-                return
-
-
-@njit(parallel=True, **_jit)
-def _coord_ensemble(
-    X,
-    B,
-    V,
-    betas,
-    usa,
-    method,
-    dt,
-    nsteps,
-    save_every,
-    thr_pair,
-    thr_cl,
-    count_cl,
-    early,
-    frac,
-    ncl,
-):
-    """Advance every system X[s] (n, d) in place; B, V have 0 (identity), 1 (shared) or S entries."""
-    S = X.shape[0]
-    nb = B.shape[0]
-    nv = V.shape[0]
-    for s in prange(S):
-        bs = B[0] if nb == 1 else B[s % max(nb, 1)]
-        vs = V[0] if nv == 1 else V[s % max(nv, 1)]
-        _coord_system(
-            X[s],
-            bs,
-            vs,
-            nb > 0,
-            nv > 0,
-            betas[s],
-            usa,
-            method,
-            dt,
-            nsteps,
-            save_every,
-            thr_pair,
-            thr_cl,
-            count_cl,
-            early,
-            frac[s],
-            ncl[s],
-        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -533,30 +60,50 @@ class EnsembleResult:
     """Statistics of an ensemble run.
 
     ``t`` (T,) checkpoint times; ``pair_fraction`` (S, T) fraction of ordered pairs with
-    <x_i, x_j> > 1 - delta; ``n_clusters`` (S, T) int (-1 where not counted); ``final`` the final state
-    ((S, n, n) Gram matrices or (S, n, d) points); ``compile_s``/``run_s`` seconds.
+    <x_i, x_j> > 1 - delta; ``n_clusters`` (S, T) int (-1 where not counted); ``final`` the last
+    state computed ((S, n, n) Gram matrices or (S, n, d) points), at the time ``t_final`` (S,):
+    ``t_end``, or earlier for a system stopped early (``early_stop``: once every pair is above the
+    thresholds, every later statistic is known, so the state is not advanced further);
+    ``compile_s``/``run_s`` seconds.
     """
 
     t: np.ndarray
     pair_fraction: np.ndarray
     n_clusters: np.ndarray
     final: np.ndarray
+    t_final: np.ndarray
     compile_s: float = 0.0
     run_s: float = 0.0
     meta: dict = field(default_factory=dict)
 
 
-def _early(early_stop: bool, method: int, dt: float, has_V: bool) -> bool:
-    """Stopping at collapse is exact only for steps that are nonnegative combinations (see _collapsed):
-    the two Euler schemes with identity values and dt < 1."""
-    return bool(early_stop) and method in (0, 1) and dt < 1.0 and not has_V
+def _early(early_stop: bool, method: registry.Method, dt: float, has_V: bool) -> bool:
+    """Stopping at collapse is exact only for steps that are nonnegative combinations (see
+    kernels._collapsed): one-stage Euler steps with identity values and dt < 1."""
+    return bool(early_stop) and method.tableau.stages == 1 and dt < 1.0 and not has_V
 
 
-def _method(method: str) -> int:
-    m = str(method).lower()
-    if m not in METHODS:
-        raise ParticlesError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    return METHODS[m]
+def _method(method) -> registry.Method:
+    """The registered method ``method``, which must have a tableau (a clear error otherwise)."""
+    m = registry.get(method)
+    if not m.batched:
+        raise ParticlesError(
+            f"method {m.name!r} has no Runge–Kutta tableau, so the batched ensembles cannot run it; "
+            f"choose one of {', '.join(METHODS)} (or use particles.simulate)"
+        )
+    return m
+
+
+def _scheme(m: registry.Method) -> tuple:
+    """The tableau as the kernels take it: (a_num (s, s), a_den (s,), b_num (s,), b_den, projected)."""
+    tab = m.tableau
+    s = tab.stages
+    a_num, a_den = np.zeros((s, s)), np.ones(s)
+    for q, (nums, den) in enumerate(tab.stage_integers()):
+        a_num[q, :q] = nums
+        a_den[q] = den
+    b_nums, b_den = tab.weight_integers()
+    return (a_num, a_den, np.array(b_nums, dtype=np.float64), float(b_den), bool(m.projected))
 
 
 def _kind(kind: str) -> bool:
@@ -664,19 +211,19 @@ def ensemble_gram(
     ncl = np.empty((S, T), np.int64)
     compile_s = compile_kernels()
     t0 = time.perf_counter()
-    early = _early(early_stop, m, dt, has_V=False)
-    _gram_ensemble(
-        G, b, usa, m, dt, nsteps, save_every, thr, thr_cl, bool(count_clusters), early, frac, ncl
-    )
+    stats = (thr, thr_cl, bool(count_clusters), _early(early_stop, m, dt, has_V=False))
+    done = np.empty(S, np.int64)
+    _gram_ensemble(G, b, usa, _scheme(m), dt, nsteps, save_every, stats, frac, ncl, done)
     run_s = time.perf_counter() - t0
     return EnsembleResult(
         t=np.arange(T) * (save_every * dt),
         pair_fraction=frac,
         n_clusters=ncl,
         final=G,
+        t_final=done * dt,
         compile_s=compile_s,
         run_s=run_s,
-        meta={"method": method, "kind": kind.upper(), "dt": dt, "delta": delta, "n": n},
+        meta={"method": m.name, "kind": kind.upper(), "dt": dt, "delta": delta, "n": n},
     )
 
 
@@ -724,33 +271,19 @@ def ensemble_coords(
     ncl = np.empty((S, T), np.int64)
     compile_s = compile_kernels()
     t0 = time.perf_counter()
-    early = _early(early_stop, m, dt, has_V=Vw.shape[0] > 0)
-    _coord_ensemble(
-        X,
-        Bw,
-        Vw,
-        b,
-        usa,
-        m,
-        dt,
-        nsteps,
-        save_every,
-        thr,
-        thr_cl,
-        bool(count_clusters),
-        early,
-        frac,
-        ncl,
-    )
+    stats = (thr, thr_cl, bool(count_clusters), _early(early_stop, m, dt, has_V=Vw.shape[0] > 0))
+    done = np.empty(S, np.int64)
+    _coord_ensemble(X, Bw, Vw, b, usa, _scheme(m), dt, nsteps, save_every, stats, frac, ncl, done)
     run_s = time.perf_counter() - t0
     return EnsembleResult(
         t=np.arange(T) * (save_every * dt),
         pair_fraction=frac,
         n_clusters=ncl,
         final=X,
+        t_final=done * dt,
         compile_s=compile_s,
         run_s=run_s,
-        meta={"method": method, "kind": kind.upper(), "dt": dt, "delta": delta, "n": n, "d": d},
+        meta={"method": m.name, "kind": kind.upper(), "dt": dt, "delta": delta, "n": n, "d": d},
     )
 
 
@@ -766,10 +299,14 @@ def compile_kernels() -> float:
     G = np.eye(2)[None].copy()
     f = np.empty((1, 2))
     c = np.empty((1, 2), np.int64)
-    _gram_ensemble(G, np.ones(1), False, 0, 0.1, 1, 1, 0.5, 0.5, True, True, f, c)
-    X = np.eye(2)[None].copy()
-    e = np.zeros((0, 2, 2))
-    _coord_ensemble(X, e, e, np.ones(1), False, 0, 0.1, 1, 1, 0.5, 0.5, True, True, f, c)
+    done = np.empty(1, np.int64)
+    stats = (0.5, 0.5, True, True)
+    for proj in (False, True):  # the scheme tuple's types do not depend on the method
+        scheme = _scheme(registry.get("euler"))[:4] + (proj,)
+        _gram_ensemble(G, np.ones(1), False, scheme, 0.1, 1, 1, stats, f, c, done)
+        X = np.eye(2)[None].copy()
+        e = np.zeros((0, 2, 2))
+        _coord_ensemble(X, e, e, np.ones(1), False, scheme, 0.1, 1, 1, stats, f, c, done)
     _COMPILED = True
     return time.perf_counter() - t0
 

@@ -1,22 +1,23 @@
-"""Time integration of the attention dynamics: fixed-step schemes on the sphere and scipy's solvers.
+"""Time integration of the attention dynamics: :func:`simulate`.
 
-Fixed-step methods (``dt`` is the largest step; intervals between save times and segment boundaries are
-split into equal steps, so those times are hit exactly):
+The methods come from the one registry, :mod:`particles.solvers.registry` (``registry.names()``):
 
-- ``"euler"``: x <- normalise(x + h f(x)). One step is exactly one residual attention layer followed by
-  normalisation (post-LN), and the authors' scheme (dt = 0.1). Order 1.
-- ``"rk4"``: classical Runge–Kutta 4, then normalise. Order 4.
-- ``"lie-euler"``: x <- exp_x(h f(x)) (Riemannian exponential map). Order 1, on the sphere by construction.
-- ``"geometric"``: Lie midpoint (RKMK of order 2): x_m = exp_x(h/2 f(x)), then x <- exp(h Omega) x with
-  the rotation Omega = f(x_m) x_m^T - x_m f(x_m)^T. Order 2, on the sphere by construction.
+- fixed step (``dt`` is the largest step; intervals between save times and segment boundaries are
+  split into equal steps, so those times are hit exactly), every step followed by normalisation
+  onto the sphere, so |x_i| = 1 to rounding:
 
-All fixed-step methods renormalise after every step, so |x_i| = 1 to rounding.
+  - ``"euler"``: x <- normalise(x + h [attention output]), the unprojected update. One step is
+    exactly one residual attention layer followed by LayerNorm (post-LN), the discretisation of
+    arXiv 2312.10794, Sect. 2 and the authors' scheme. Order 1.
+  - ``"euler-tangent"``: x <- normalise(x + h f(x)) with the tangent field f. Order 1.
+  - ``"rk4"``: classical Runge–Kutta 4 on the tangent field, then normalise. Order 4.
+  - ``"lie-euler"``: x <- exp_x(h f(x)) (Riemannian exponential map). Order 1.
+  - ``"geometric"``: Lie midpoint (RKMK of order 2), a rotation per step. Order 2.
 
-Adaptive methods: any of scipy's ``"RK45"``, ``"RK23"``, ``"DOP853"``, ``"LSODA"``, ``"BDF"``, ``"Radau"``,
-stepped one by one (progress, checkpoints) with dense output at the save times. LSODA is told the
-Jacobian is banded with zero bandwidth and BDF/Radau get a block-diagonal sparsity pattern; otherwise
-they would allocate a dense (n d) x (n d) matrix. The drift away from the sphere is reported in
-``stats["max_norm_drift"]`` and the saved states are renormalised.
+- adaptive: scipy's ``"RK45"``, ``"RK23"``, ``"DOP853"``, ``"LSODA"``, ``"BDF"``, ``"Radau"``, stepped
+  one by one (progress, checkpoints) with dense output at the save times
+  (:mod:`particles.solvers.adaptive`). The drift away from the sphere is reported in
+  ``stats["max_norm_drift"]`` and the saved states are renormalised.
 """
 
 from __future__ import annotations
@@ -28,62 +29,49 @@ import time as _time
 from pathlib import Path
 
 import numpy as np
-import scipy.integrate as si
-import scipy.sparse as sp
 
-from .. import kernels
 from ..errors import ParticlesError
 from ..field import check_dtype, check_points, velocity
 from ..params import Dynamics, Piecewise
-from ..sphere import exp_map, rotate_in_plane
+from ..sphere import normalize_rows
 from ..trajectory import Trajectory, dynamics_to_record
+from . import registry, steps
+from .adaptive import make_solver
 
-FIXED_ORDERS = {"euler": 1, "rk4": 4, "lie-euler": 1, "geometric": 2}
-SCIPY_METHODS = ("RK45", "RK23", "DOP853", "LSODA", "BDF", "Radau")
-METHODS = tuple(FIXED_ORDERS) + SCIPY_METHODS
+#: every method name (a live view of the registry)
+METHODS = registry.NAMES
 DEFAULT_DT = 0.05
 
 
-def canonical_method(method: str) -> str:
+def canonical_method(method) -> str:
     """The canonical spelling of an integrator name (case-insensitive), or a clear error."""
-    for m in METHODS:
-        if str(method).lower() == m.lower():
-            return m
-    raise ParticlesError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    return registry.get(method).name
 
 
-def _normalized(x: np.ndarray) -> np.ndarray:
-    x = np.array(x, dtype=np.float64, order="C")
-    kernels.pick(kernels._normalize_rows, x.size)(x)
-    return x
-
-
-def _step(
-    method: str, x: np.ndarray, h: float, dyn: Dynamics, dtype=np.float64
-) -> tuple[np.ndarray, int]:
-    """One fixed step of size h; returns (new x, number of field evaluations)."""
+def _field(dyn: Dynamics, dtype, project: bool):
+    """x -> the field at x (float64 result), evaluated in ``dtype``."""
     if dtype is np.float64:
-        f = lambda y: velocity(y, dyn)
-    else:  # field in single precision, state and step arithmetic in float64
-        f = lambda y: velocity(y, dyn, dtype=dtype).astype(np.float64)
-    if method == "euler":
-        y, nfev = x + h * f(x), 1
-    elif method == "rk4":
-        k1 = f(x)
-        k2 = f(x + 0.5 * h * k1)
-        k3 = f(x + 0.5 * h * k2)
-        k4 = f(x + h * k3)
-        y, nfev = x + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4), 4
-    elif method == "lie-euler":
-        y, nfev = exp_map(x, h * f(x)), 1
-    elif method == "geometric":
-        xm = _normalized(exp_map(x, 0.5 * h * f(x)))
-        vm = f(xm)
-        y, nfev = rotate_in_plane(x, xm, vm, h), 2
-    else:  # pragma: no cover - guarded by canonical_method
-        raise ParticlesError(f"not a fixed-step method: {method}")
-    kernels.pick(kernels._normalize_rows, y.size)(y)
-    return y, nfev
+        return lambda y: velocity(y, dyn, project=project)
+    # field in single precision, state and step arithmetic in float64
+    return lambda y: velocity(y, dyn, dtype=dtype, project=project).astype(np.float64)
+
+
+def step(
+    method, x: np.ndarray, h: float, dyn: Dynamics, dtype=np.float64
+) -> tuple[np.ndarray, int]:
+    """One fixed step of size h of a registered method, normalised; returns (new x, field evals)."""
+    m = registry.get(method)
+    f = _field(dyn, dtype, m.projected)
+    if m.tableau is not None:
+        y, nfev = steps.explicit_rk(m.tableau, x, h, f)
+    elif m.step is not None:
+        y, nfev = m.step(x, h, f)
+    else:
+        raise ParticlesError(f"{m.name} is adaptive, not a fixed-step method")
+    return normalize_rows(y), nfev
+
+
+_step = step  # the name tests patch to inject failures
 
 
 def _segments(dyn: Dynamics | Piecewise, t_end: float) -> list[tuple[float, float, Dynamics]]:
@@ -111,16 +99,6 @@ def _fingerprint(x0, dyn, method, dt, rtol, atol, t_end, save_at) -> str:
     h.update(np.ascontiguousarray(x0).tobytes())
     h.update(np.ascontiguousarray(save_at).tobytes())
     return h.hexdigest()[:16]
-
-
-def _scipy_solver(method, fun, t0, y0, t1, rtol, atol, n, d):
-    extra = {}
-    if method == "LSODA":
-        extra = {"lband": 0, "uband": 0}
-    elif method in ("BDF", "Radau"):
-        extra = {"jac_sparsity": sp.block_diag([np.ones((d, d))] * n, format="csc")}
-    cls = getattr(si, method)
-    return cls(fun, t0, y0, t1, rtol=rtol, atol=atol, vectorized=False, **extra)
 
 
 def simulate(
@@ -157,7 +135,8 @@ def simulate(
 
     **Returns:** a :class:`Trajectory`.
     """
-    method = canonical_method(method)
+    spec = registry.get(method)
+    method = spec.name
     dtype = check_dtype(dtype)
     if not isinstance(dyn, (Dynamics, Piecewise)):
         raise ParticlesError(
@@ -168,7 +147,7 @@ def simulate(
     dyn.check_dimension(d)
     drift0 = float(np.max(np.abs(np.linalg.norm(x0, axis=1) - 1.0)))
     if normalize:
-        x0 = _normalized(x0)
+        x0 = normalize_rows(x0)
     elif drift0 > 1e-8:
         raise ParticlesError(
             f"x0 is not on the unit sphere (max | |x_i| - 1 | = {drift0:.3g}); "
@@ -180,7 +159,7 @@ def simulate(
         raise ParticlesError(f"t_end must be a number, got {t_end!r}") from None
     if not np.isfinite(t_end) or t_end <= 0:
         raise ParticlesError(f"t_end must be finite and > 0, got {t_end}")
-    fixed = method in FIXED_ORDERS
+    fixed = spec.fixed
     if fixed:
         dt = DEFAULT_DT if dt is None else dt
         try:
@@ -293,7 +272,7 @@ def simulate(
                     k = max(1, math.ceil((b - a) / dt - 1e-9))
                     h = (b - a) / k
                     for _ in range(k):
-                        x, nf = _step(method, x, h, seg, dtype)
+                        x, nf = _step(spec, x, h, seg, dtype)
                         stats["nfev"] += nf
                         stats["nsteps"] += 1
                     if bar is not None:
@@ -311,7 +290,7 @@ def simulate(
                     counter["nfev"] += 1
                     return velocity(y.reshape(n, d), seg, dtype=dtype).astype(np.float64).ravel()
 
-                solver = _scipy_solver(method, fun, a, x.ravel(), s1, rtol, atol, n, d)
+                solver = make_solver(spec.scipy_name, fun, a, x.ravel(), s1, rtol, atol, n, d)
                 pending = list(targets)
                 while solver.status == "running":
                     t_old = solver.t
@@ -330,7 +309,7 @@ def simulate(
                     if due:
                         dense = solver.dense_output()
                         for tt in due:
-                            record(tt, _normalized(dense(tt).reshape(n, d)))
+                            record(tt, normalize_rows(dense(tt).reshape(n, d)))
                         pending = pending[len(due) :]
                         maybe_checkpoint()
                 stats["nfev"] += counter["nfev"]

@@ -29,6 +29,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from ..errors import ParticlesError
+from ..solvers import registry
 from .depth import depth_stats, normalize_tokens
 from .model import Encoder
 
@@ -177,11 +178,7 @@ def ode_states(
         raise ParticlesError(f"steps_per_layer must be >= 1, got {steps_per_layer}")
     dyn = network_dynamics(enc, depth, dt=dt, ffn=ffn, repeat=repeat, scales=scales)
     x0 = normalize_tokens(hidden0)
-    kw = (
-        {"dt": 1.0 / steps_per_layer}
-        if method in ("rk4", "euler", "geometric", "lie-euler")
-        else {}
-    )
+    kw = {"dt": 1.0 / steps_per_layer} if registry.get(method).fixed else {}
     tr = pt.simulate(
         x0,
         dyn,
