@@ -192,11 +192,14 @@ def simulate(
             dtype=np.float32 if single else np.float64,
             **kw,
         )
-    except KeyboardInterrupt:
-        click.echo(
-            f"interrupted: the states computed so far are in {out}; rerun with --resume to continue",
-            err=True,
-        )
+    except KeyboardInterrupt as e:
+        from particles.solvers.checkpoint import Interrupted
+
+        if isinstance(e, Interrupted):
+            msg = e.describe().replace("resume (CLI: --resume)", "--resume")
+        else:  # Ctrl-C before the run started or outside its checkpointing
+            msg = f"interrupted: {out} is unchanged"
+        click.echo(msg, err=True)
         raise SystemExit(130) from None
     click.echo(
         f"wrote {out}: {traj.x.shape[0]} saved times, n = {traj.n}, d = {traj.d}, method {traj.method}, {traj.stats['nfev']} field evaluations in {traj.stats['wall_time']:.2f} s"

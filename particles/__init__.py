@@ -16,6 +16,7 @@ from .analysis.energy import energy, mean_inner_product, min_inner_product
 from .errors import ParticlesError
 from .field import velocity
 from .params import Dynamics, FeedForward, Piecewise
+from .solvers.checkpoint import Interrupted
 from .solvers.integrate import METHODS, simulate
 from .sphere import normalize, random_points
 from .trajectory import Trajectory
@@ -26,6 +27,7 @@ __all__ = [
     "METHODS",
     "Dynamics",
     "FeedForward",
+    "Interrupted",
     "ParticlesError",
     "Piecewise",
     "Trajectory",

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import tempfile
+import threading
 import zipfile
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _pkg_version
@@ -55,9 +57,39 @@ def _jsonable(obj: Any) -> Any:
 
 
 @contextlib.contextmanager
+def sigint_held(deliver: bool = True):
+    """Hold Ctrl-C (SIGINT) while the block runs: a SIGINT that arrives inside is recorded, and
+    with ``deliver`` raised as KeyboardInterrupt once the block has finished (never in its middle);
+    ``deliver=False`` drops it. Effective in the main thread while Python's default SIGINT handler
+    is installed (elsewhere, and inside an outer ``sigint_held``, the block runs unchanged)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    pending: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pending and deliver:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
 def atomic_open(path: str | os.PathLike):
     """Open a temporary binary file beside ``path``; on success it is fsynced and renamed onto
-    ``path`` (atomic on POSIX), on any error or interrupt it is removed and ``path`` is untouched."""
+    ``path`` (atomic on POSIX), on any error it is removed and ``path`` is untouched. Ctrl-C is held
+    for the whole write (:func:`sigint_held`), so an interrupt cannot lose a file being written."""
+    with sigint_held():
+        with _atomic_open(path) as f:
+            yield f
+
+
+@contextlib.contextmanager
+def _atomic_open(path: str | os.PathLike):
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():

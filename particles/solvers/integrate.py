@@ -37,6 +37,12 @@ from ..sphere import normalize_rows
 from ..trajectory import Trajectory, dynamics_to_record
 from . import registry, steps
 from .adaptive import make_solver
+from .checkpoint import Checkpoint, Interrupted
+
+__all__ = ["METHODS", "Interrupted", "simulate", "step"]
+
+#: scipy's explicit Runge–Kutta methods, whose rejected steps can be counted from field evaluations
+_EXPLICIT_RK = ("RK45", "RK23", "DOP853")
 
 #: every method name (a live view of the registry)
 METHODS = registry.NAMES
@@ -118,22 +124,31 @@ def simulate(
     resume: bool = False,
     meta: dict | None = None,
     dtype=np.float64,
+    max_steps: int = 10**8,
 ) -> Trajectory:
     """Integrate the dynamics ``dyn`` from ``x0`` (n, d) on the sphere up to time ``t_end``.
 
     **Arguments:**
-    - ``method``: ``"rk4"`` (default), ``"euler"``, ``"lie-euler"``, ``"geometric"`` (fixed step ``dt``,
-      default 0.05) or a scipy method (``"RK45"``, ``"DOP853"``, ``"LSODA"``, ... with ``rtol``/``atol``).
+    - ``method``: a name of the registry (:mod:`particles.solvers.registry`): ``"rk4"`` (default),
+      ``"euler"`` (one residual layer + LayerNorm per step), ``"euler-tangent"``, ``"lie-euler"``,
+      ``"geometric"`` (fixed step ``dt``, default 0.05) or a scipy method (``"RK45"``, ``"DOP853"``,
+      ``"LSODA"``, ... with ``rtol``/``atol``).
     - ``save_at``: times in [0, t_end] at which states are saved (default: 101 equally spaced times).
     - ``normalize``: project ``x0`` onto the sphere first (otherwise an ``x0`` off the sphere is an error).
-    - ``checkpoint``: a ``.npz`` path; the partial trajectory is written there atomically every
-      ``checkpoint_every`` seconds, on interrupt (Ctrl-C) and, complete, at the end. With
-      ``resume=True`` a partial checkpoint of the same run is continued from its last saved state.
+    - ``checkpoint``: a ``.npz`` path; the partial trajectory is written there atomically before
+      the first step, every ``checkpoint_every`` seconds, on interrupt (Ctrl-C) and, complete, at the
+      end (see :mod:`particles.solvers.checkpoint`). With ``resume=True`` a partial checkpoint of the
+      same run is continued from its last saved state.
+    - ``max_steps``: a fixed-step run needing more steps than this is refused before it starts.
     - ``meta``: extra JSON-able information stored with the result (e.g. ``{"seed": 0}``).
     - ``dtype``: ``np.float32`` evaluates the field in single precision (about twice as fast for large
       n; relative accuracy ~1e-6); states and step arithmetic stay float64. Default float64.
 
     **Returns:** a :class:`Trajectory`.
+
+    **Raises:** :class:`~particles.errors.ParticlesError` for bad input or a diverging solution;
+    :class:`~particles.solvers.checkpoint.Interrupted` (a ``KeyboardInterrupt``) on Ctrl-C, saying
+    what the checkpoint file holds.
     """
     spec = registry.get(method)
     method = spec.name
@@ -168,6 +183,11 @@ def simulate(
             raise ParticlesError(f"dt must be a number, got {dt!r}") from None
         if not np.isfinite(dt) or dt <= 0:
             raise ParticlesError(f"dt must be finite and > 0, got {dt}")
+        if t_end / dt > max_steps:
+            raise ParticlesError(
+                f"t_end / dt = {t_end / dt:.3g} steps exceeds max_steps = {max_steps:.3g}; "
+                "increase dt (or pass a larger max_steps)"
+            )
     else:
         if dt is not None:
             raise ParticlesError(
@@ -205,6 +225,8 @@ def simulate(
     ts: list[float] = []
     xs: list[np.ndarray] = []
     stats = {"nfev": 0, "nsteps": 0, "nrejected": 0, "max_norm_drift": 0.0, "wall_time": 0.0}
+    if not fixed and spec.scipy_name not in _EXPLICIT_RK:
+        stats["nrejected"] = None  # BDF, Radau, LSODA do not report rejected steps
     t_now, x = 0.0, x0.copy()
     if resume and checkpoint is not None and Path(checkpoint).exists():
         old = Trajectory.load(checkpoint)
@@ -214,14 +236,15 @@ def simulate(
             )
         if old.complete:
             return old
-        ts, xs = list(old.t), list(old.x)
-        stats.update({k: v for k, v in old.stats.items() if k in stats})
-        t_now, x = float(old.t[-1]), np.array(old.x[-1])
+        if len(old.t):  # a checkpoint written before the first save time holds no state: start over
+            ts, xs = list(old.t), list(old.x)
+            stats.update({k: v for k, v in old.stats.items() if k in stats})
+            t_now, x = float(old.t[-1]), np.array(old.x[-1])
 
     def result(complete: bool) -> Trajectory:
         return Trajectory(
-            t=np.array(ts),
-            x=np.array(xs).reshape(len(xs), n, d),
+            t=np.array(ts, dtype=np.float64),
+            x=np.array(xs, dtype=np.float64).reshape(len(xs), n, d),
             dynamics=dyn,
             method=method,
             stats=dict(stats),
@@ -247,20 +270,23 @@ def simulate(
             bar_format="{desc}: {percentage:3.0f}%|{bar}| t = {n:.4g}/{total:.4g} [{elapsed}<{remaining}]",
         )
     wall0 = _time.perf_counter()
-    last_ckpt = wall0
     base_wall = stats["wall_time"]
+    ckpt = Checkpoint(checkpoint, checkpoint_every)
 
-    def maybe_checkpoint(force=False):
-        nonlocal last_ckpt
-        if checkpoint is None:
-            return
-        now = _time.perf_counter()
-        if force or now - last_ckpt >= checkpoint_every:
-            stats["wall_time"] = base_wall + now - wall0
-            result(False).save(checkpoint)
-            last_ckpt = now
+    def partial() -> Trajectory:
+        stats["wall_time"] = base_wall + _time.perf_counter() - wall0
+        return result(False)
+
+    def diverged(t: float) -> ParticlesError:
+        how = f"dt = {dt:g}" if fixed else f"rtol = {rtol:g}, atol = {atol:g}"
+        fix = "reduce dt or use an adaptive method (e.g. DOP853)" if fixed else "tighten rtol/atol"
+        return ParticlesError(
+            f"the solution became non-finite at t = {t:.6g} ({method}, {how}): the steps are too "
+            f"large for this field (beta, V, kind); {fix}"
+        )
 
     try:
+        ckpt.write(partial())
         for s0, s1, seg in _segments(dyn, t_end):
             if s1 <= t_now:
                 continue
@@ -271,36 +297,46 @@ def simulate(
                 for b in stops:
                     k = max(1, math.ceil((b - a) / dt - 1e-9))
                     h = (b - a) / k
-                    for _ in range(k):
+                    for i in range(k):
                         x, nf = _step(spec, x, h, seg, dtype)
                         stats["nfev"] += nf
                         stats["nsteps"] += 1
+                        if not np.isfinite(x).all():
+                            raise diverged(a + (i + 1) * h)
                     if bar is not None:
                         bar.update(b - a)
                     a = t_now = float(b)
                     if np.any(np.isclose(save_at, b, rtol=0, atol=1e-12 * max(1.0, t_end))):
                         record(b, x)
-                        maybe_checkpoint()
-                if not np.all(np.isfinite(x)):
-                    raise ParticlesError("the solution became non-finite; reduce dt or beta")
+                        if ckpt.due():
+                            ckpt.write(partial())
             else:
                 counter = {"nfev": 0}
 
                 def fun(t, y, seg=seg, counter=counter):
                     counter["nfev"] += 1
+                    if not np.isfinite(y).all():
+                        raise diverged(t)
                     return velocity(y.reshape(n, d), seg, dtype=dtype).astype(np.float64).ravel()
 
                 solver = make_solver(spec.scipy_name, fun, a, x.ravel(), s1, rtol, atol, n, d)
                 pending = list(targets)
                 while solver.status == "running":
-                    t_old = solver.t
+                    t_old, nfev_old = solver.t, counter["nfev"]
                     msg = solver.step()
                     if solver.status == "failed":
                         raise ParticlesError(f"{method} failed at t = {solver.t:.6g}: {msg}")
                     stats["nsteps"] += 1
+                    if (
+                        stats["nrejected"] is not None
+                    ):  # an explicit RK attempt costs n_stages evals
+                        attempts = (counter["nfev"] - nfev_old) // solver.n_stages
+                        stats["nrejected"] += max(0, attempts - 1)
                     if bar is not None:
                         bar.update(solver.t - t_old)
                     y = solver.y.reshape(n, d)
+                    if not np.isfinite(y).all():
+                        raise diverged(solver.t)
                     stats["max_norm_drift"] = max(
                         stats["max_norm_drift"],
                         float(np.max(np.abs(np.linalg.norm(y, axis=1) - 1))),
@@ -311,23 +347,19 @@ def simulate(
                         for tt in due:
                             record(tt, normalize_rows(dense(tt).reshape(n, d)))
                         pending = pending[len(due) :]
-                        maybe_checkpoint()
+                        if ckpt.due():
+                            ckpt.write(partial())
                 stats["nfev"] += counter["nfev"]
-                stats["nrejected"] += 0
                 x = solver.y.reshape(n, d).copy()
                 t_now = s1
-                if not np.all(np.isfinite(x)):
-                    raise ParticlesError("the solution became non-finite; tighten rtol/atol")
+        if fixed:
+            stats["max_norm_drift"] = float(np.max(np.abs(np.linalg.norm(x, axis=1) - 1.0)))
+        stats["wall_time"] = base_wall + _time.perf_counter() - wall0
+        traj = result(True)
+        ckpt.write(traj)
     except KeyboardInterrupt:
-        maybe_checkpoint(force=True)
-        raise
+        raise ckpt.interrupted(partial) from None
     finally:
         if bar is not None:
             bar.close()
-    if fixed:
-        stats["max_norm_drift"] = float(np.max(np.abs(np.linalg.norm(x, axis=1) - 1.0)))
-    stats["wall_time"] = base_wall + _time.perf_counter() - wall0
-    traj = result(True)
-    if checkpoint is not None:
-        traj.save(checkpoint)
     return traj
