@@ -1,4 +1,4 @@
-"""Ensemble throughput on the full Fig. 3 workload (SPEC Part A Fig. 3; issue 4 item 4, issue 3 benchmark).
+"""Ensemble throughput on the full workload of arXiv 2312.10794, Fig. 3 (issue 4 item 4, issue 3).
 
 Workload: 6 panels d in {2, 8, 32, 128, 512, 1024}, n = 32, 1024 seeds, 90 betas (linspace(0.1, 9, 90)),
 t in [0, 30] with the authors' scheme (Euler + renormalise, dt = 0.1: 300 steps), the pair statistic at
@@ -9,9 +9,10 @@ Compared, on the same machine and run:
 - ``particles``: :func:`particles.phase.phase_diagrams` (numba, prange over systems; Gram formulation for
   d >= n, coordinates below; a system stops once every pair is above 1 - delta, which is exact for this
   scheme, see ``particles.ensemble._collapsed``);
-- ``naive batched numpy``: the authors' scheme re-implemented in numpy as in phase-diagrams.py (SPEC §4):
-  X (B, n, d), per step S = beta X X^T (batched matmul), row softmax, X += dt A X, renormalise rows; the
-  pair fraction of the Gram matrix at every step; all 300 steps for every system (no early stop);
+- ``naive batched numpy``: the authors' scheme re-implemented in numpy as in phase-diagrams.py
+  (borjanG/2023-transformers-rotf): X (B, n, d), per step S = beta X X^T (batched matmul), row softmax,
+  X += dt A X, renormalise rows; the pair fraction of the Gram matrix at every step; all 300 steps for
+  every system (no early stop);
 - ``naive per-system loop``: the same maths one system at a time (a Python loop over systems and steps).
 
 By default the script times a sample (every ``--beta-stride``-th beta of every panel for particles; a few

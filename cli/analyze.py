@@ -22,7 +22,7 @@ def _load(path):
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Image file (.png).")
 @clean_errors
 def histogram(run, times, bins, out):
-    """Histograms of pairwise inner products <x_i, x_j> of RUN at chosen times (SPEC Figs. 1, 4).
+    """Histograms of inner products <x_i, x_j> of RUN at chosen times (arXiv 2312.10794 Figs. 1, 4).
 
     \b
     Examples:

@@ -1,4 +1,5 @@
-"""``particles phase`` (phase diagrams, SPEC Fig. 3) and ``particles sweep`` (scans over n, d, beta)."""
+"""``particles phase`` (phase diagrams, arXiv 2312.10794 Fig. 3) and ``particles sweep`` (scans over
+n, d, beta)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def _common(fn):
             "--weights",
             default=None,
             type=click.Choice(["ginibre", "ginibre-v=g", "goe", "ginibre-v=b", "goe-v=b"]),
-            help="random Q^T K and V ensembles (SPEC Fig. 5); default Q=K=V=I",
+            help="random Q^T K and V ensembles (arXiv 2312.10794 Fig. 5); default Q=K=V=I",
         ),
         click.option(
             "--store",

@@ -1,4 +1,5 @@
-"""``particles scansnap``: SGD dynamics of a 1-layer Transformer (Scan and Snap, SPEC Part C)."""
+"""``particles scansnap``: SGD dynamics of a 1-layer Transformer (Scan and Snap,
+arXiv 2305.16380)."""
 
 from __future__ import annotations
 

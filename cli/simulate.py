@@ -76,7 +76,7 @@ def _check_writable(path: Path, what: str) -> None:
     help="Number of equally spaced saved times in [0, t_end].",
 )
 @click.option("--causal", is_flag=True, help="Causal mask: token i attends to tokens j <= i.")
-@click.option("--repulsive", is_flag=True, help="V = -I (repulsive dynamics, SPEC §9.1).")
+@click.option("--repulsive", is_flag=True, help="V = -I (repulsive case, arXiv 2312.10794 §9.1).")
 @click.option(
     "--x0",
     "x0_path",

@@ -77,11 +77,11 @@ def transformer(
     plot,
     quiet,
 ):
-    """Token representations of a real pretrained Transformer through depth (SPEC Part D).
+    """Token representations of a real pretrained Transformer (arXiv 1706.03762) through depth.
 
     Runs the network on a text, L2-normalises every token at every layer and records the
     histogram, mean and spread of the cosine similarities <x_i, x_j> and the number of clusters
-    (Part A, Fig. 1). The .npz holds `hidden` (saved layers, tokens, width; before any
+    (arXiv 2312.10794, Fig. 1). The .npz holds `hidden` (saved layers, tokens, width; before any
     normalisation), `layers`, `tokens`, `ids` and the statistics of every layer.
 
     \b

@@ -1,4 +1,4 @@
-"""SPEC Part A Fig. 2 (p. 17 of arXiv 2312.10794 v4): where clustering to one point is proved.
+"""arXiv 2312.10794 (v4), Fig. 2 (p. 17): where clustering to one point is proved.
 
 A schematic in the (d, beta) plane, n fixed, for SA/USA with Q = K = V = I: green where a theorem
 proves that almost every initial condition converges to a single cluster, red where the paper has
@@ -8,8 +8,9 @@ theorem numbers: 4.2 (beta -> 0, any d), 4.3 (beta <= 1 for d = 2 and beta <~ 1/
 5.1 (beta >~ n^2: n^2/pi^2 for d = 2), 6.1 (d >= 3, any beta), 6.3 (d >= n, random init, exponential
 rate), 6.9 (d >= d*(n, beta): the equiangular approximation gamma_beta(t)).
 
-The figure is pure data (cell colours and labels), saved in the .npz. The remark in SPEC §2: the
-d = 2 window has since been closed for all beta > -0.16 [andrew25], drawn here as a hatched note.
+The figure is pure data (cell colours and labels), saved in the .npz. A remark of Rigollet's survey
+(arXiv 2512.01868): the d = 2 window has since been closed for all beta > -0.16 [andrew25], drawn
+here as a hatched note.
 """
 
 from __future__ import annotations

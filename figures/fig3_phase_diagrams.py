@@ -1,4 +1,4 @@
-"""SPEC Part A, Fig. 3 (paper p. 26): (t, beta) phase diagrams of SA with Q = K = V = I.
+"""arXiv 2312.10794, Fig. 3 (p. 26): (t, beta) phase diagrams of SA with Q = K = V = I.
 
 Heat map of P(<x_1(t), x_2(t)> >= 1 - delta), estimated as the fraction of ordered pairs i != j with
 <x_i, x_j> > 1 - delta pooled over the seeds, colormap RdBu_r on [0, 1], with the curve
@@ -134,7 +134,7 @@ def main(
         arrays,
         {
             "format": "figure_data",
-            "figure": "SPEC A Fig. 3",
+            "figure": "arXiv 2312.10794 Fig. 3",
             "params": [p.record() for p in plist],
             "rk4_params": rk4.record(),
             "seed": plist[0].seed,

@@ -1,4 +1,4 @@
-"""SPEC Part A, Fig. 4 (paper p. 27): metastability on the circle (d = 2).
+"""arXiv 2312.10794, Fig. 4 (p. 27): metastability on the circle (d = 2).
 
 Left: the d = 2 phase diagram of Fig. 3 (SA, Q = K = V = I, n = 32, delta = 1e-3, 1024 seeds,
 beta = linspace(0.1, 9, 90), t in [0, 30], the authors' Euler + renormalisation scheme with dt = 0.1)
@@ -6,8 +6,8 @@ with the curve Gamma_{inf,delta}; it shares its per-beta results with fig3_phase
 Middle: SA trajectories of n = 32 tokens on the circle from one random initial condition (seed 0), at
 beta = 9 (top) and beta = 4 (bottom), shown at t = 0, 18 and 30 (the paper's panel titles; the caption
 says 2.5, 18, 30). Same scheme, dt = 0.1.
-Right: SPEC §5 item 7, the number of clusters (connected components of <x_i, x_j> > 0.999) at t = 30
-over the 1024 seeds, at beta = 4 and beta = 9.
+Right (a check of the paper's Fig. 4): the number of clusters (connected components of
+<x_i, x_j> > 0.999) at t = 30 over the 1024 seeds, at beta = 4 and beta = 9.
 
 ``--quick``: n = 8, 16 seeds, 4 betas, t in [0, 6].
 """
@@ -88,7 +88,7 @@ def main(outdir=HERE, quick: bool = False, store=None, progress: bool = True) ->
     a.set_xticks(ks)
     a.set_xlabel(f"clusters at t = {p.t_end:g}")
     a.set_ylabel(f"fraction of {p.seeds} seeds")
-    a.set_title("SPEC §5 item 7 (G > 0.999)")
+    a.set_title("clusters at t = 30 (G > 0.999)")
     a.legend()
     png = outdir / f"{STEM}.png"
     fig.savefig(png, dpi=110)
@@ -112,7 +112,7 @@ def main(outdir=HERE, quick: bool = False, store=None, progress: bool = True) ->
         },
         {
             "format": "figure_data",
-            "figure": "SPEC A Fig. 4",
+            "figure": "arXiv 2312.10794 Fig. 4",
             "params": p.record(),
             "seed": p.seed,
             "trajectory_seed": 0,

@@ -1,9 +1,9 @@
-"""SPEC Part A, Fig. 5 (paper p. 28): phase diagrams of SA with random weight matrices, d = 128, n = 32.
+"""arXiv 2312.10794, Fig. 5 (p. 28): phase diagrams of SA with random weights, d = 128, n = 32.
 
-Panels (SPEC §3; the authors' phase-diagrams.py flags and scalings of SPEC §4):
+Panels (the paper's caption; the flags and scalings of the authors' phase-diagrams.py):
 (a) Q, K, V Ginibre: Q^T K = G1 G2 / sqrt(d), V = G3 / sqrt(d) (the paper's label; transition t ~ 7);
 (b) Q^T K GOE (G + G^T) / sqrt(2), V = G3 G3^T / d Wishart (PSD, mean eigenvalue 1: the authors'
-    randomV=1, whose SPEC scaling G G^T / sqrt(d) clusters sqrt(d) = 11 times faster);
+    randomV=1, whose scaling as first read, G G^T / sqrt(d), clusters sqrt(d) = 11 times faster);
 (c) Q, K Ginibre, V = Q^T K / sqrt(d);
 (d) Q^T K GOE, V = Q^T K / sqrt(d + 1);
 (a') for comparison, (a) with the Wishart V of (b), the authors' code flags randomKQ=1, randomV=1
@@ -83,7 +83,7 @@ def main(outdir=HERE, quick: bool = False, store=None, progress: bool = True) ->
         },
         {
             "format": "figure_data",
-            "figure": "SPEC A Fig. 5",
+            "figure": "arXiv 2312.10794 Fig. 5",
             "panels": [w for w, _ in PANELS],
             "params": [p.record() for p in plist],
             "seed": plist[0].seed,

@@ -1,12 +1,12 @@
-"""SPEC Part A Fig. 6 (p. 40 of arXiv 2312.10794 v4): the Hessian pair term g on the circle.
+"""arXiv 2312.10794 (v4), Fig. 6 (p. 40): the Hessian pair term g on the circle.
 
 Panel (a) is the paper's figure: g(tau) = (cos tau - beta sin^2 tau) e^{beta cos tau} on
 tau in [-pi, pi] for beta = 2 and beta = 6, y clipped to [-3, 7], with vertical lines at +-tau*_beta,
 the root of beta sin^2 tau = cos tau in (0, pi/2) (tau* = 0.6749 for beta = 2, 0.4024 for beta = 6).
 g < 0 outside [-tau*, tau*]: a cluster spread wider than tau* has a direction of instability.
 
-Panel (b) is SPEC §5 item 11 / Problem 3: at n equally spaced angles (a critical point of E_beta)
-the Hessian of App. B (entries g(theta_i - theta_j) / n^2, rows summing to 0) has a positive
+Panel (b) is a check of Problem 3, derived here: at n equally spaced angles (a critical point of
+E_beta) the Hessian of App. B (entries g(theta_i - theta_j) / n^2, rows summing to 0) has a positive
 eigenvalue, i.e. the point is a strict saddle, for n in {8, 32} and beta on a grid in [0.1, 50].
 Plotted: lambda_max * n^2 e^{-beta} (the natural scale of the entries).
 """

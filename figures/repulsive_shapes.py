@@ -1,12 +1,12 @@
-"""SPEC Part A §9.1 and §5 item 9: the repulsive dynamics (V = -I) finds optimal sphere configurations.
+"""arXiv 2312.10794 §9.1: the repulsive dynamics (V = -I) finds optimal sphere configurations.
 
-USA with V = -I, beta = 1, Euler + normalise with dt = 0.2 (the SPEC's check), run in chunks of
-t = 200 until max_i |xdot_i| < 1e-9 (at most t = 2e4, i.e. 1e5 steps), seeds 0..3, from uniform
-random starts. Cases (n, d): (4, 3) tetrahedron, (6, 3) octahedron, (12, 3) icosahedron,
-(5, 4) simplex, (8, 4) cross-polytope. Top: the final d = 3 configurations of seed 0 on the
-sphere. Bottom: the inner-product spectrum (distinct values of <x_i, x_j>, i < j, and their
-multiplicities) of every seed, against the expected one (crosses). --quick: (4, 3) and (6, 3),
-one seed. The paper shows no figure for this; Thm 9.2 (Cohn–Kumar) names these shapes.
+USA with V = -I, beta = 1, Euler + normalise with dt = 0.2 (the project's reference check), run in
+chunks of t = 200 until max_i |xdot_i| < 1e-9 (at most t = 2e4, i.e. 1e5 steps), seeds 0..3, from
+uniform random starts. Cases (n, d): (4, 3) tetrahedron, (6, 3) octahedron, (12, 3) icosahedron,
+(5, 4) simplex, (8, 4) cross-polytope. Top: the final d = 3 configurations of seed 0 on the sphere.
+Bottom: the inner-product spectrum (distinct values of <x_i, x_j>, i < j, and their multiplicities)
+of every seed, against the expected one (crosses). --quick: (4, 3) and (6, 3), one seed. The paper
+shows no figure for this; Thm 9.2 (Cohn–Kumar) names these shapes.
 """
 
 from __future__ import annotations

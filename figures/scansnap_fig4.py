@@ -1,11 +1,11 @@
 """Scan and Snap (Tian et al. 2023), Fig. 4: the class attention c_n over SGD iterations.
 
-Setting (the authors' run, SPEC C §B6): K = 2 classes with separate queries, 10 common and 10
+Setting (the authors' run for Fig. 4): K = 2 classes with separate queries, 10 common and 10
 distinct tokens per class (weights linspace(0.1, 1, 10)), M = 34, context of 127 tokens, batch
 128 (fresh each step), zero init, SGD with momentum 0.9, η_Z = 1, η_Y/η_Z = 1, seed 2.
 Panel (a) is the paper's figure: c_{·|n} of class 1 over its 20 tokens at iterations 0, 2, 4, 6, 8,
-10 and 48 ("Final" in the authors' script). We run to 300 steps to show the snap (SPEC C §B7
-items 1–2): panel (b) the loss, panel (c) the common-token mass and the largest weight.
+10 and 48 ("Final" in the authors' script). We run to 300 steps to show the snap (the abstract's
+phase transition): panel (b) the loss, panel (c) the common-token mass and the largest weight.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Scan and Snap (Tian et al. 2023), Fig. 6: attention entropy against η_Y/η_Z.
 
-Setting (the authors' sweep, SPEC C §B6): ``num_last`` ∈ {1, 3, 5, 10} query tokens with 2
+Setting (the authors' sweep for Fig. 6): ``num_last`` ∈ {1, 3, 5, 10} query tokens with 2
 classes each (K = 2, 6, 10, 20), 10 common + 10 distinct tokens per class, context 127, batch
 128, random init (torch Linear default U(±1/√M)), SGD momentum 0.9, 100 steps,
 η_Z ∈ {0.5, 1, 2, 3}, η_Y/η_Z ∈ {1, 2, 5, 10}, seeds 1–10 (mean ± std).
 y-axis: the entropy (nats) of c_n restricted to the class's 10 distinct tokens and renormalised,
 averaged over classes, at the end of training (the quantity the authors' stored numbers hold).
-Expected (SPEC C §B7 item 4): entropy falls with η_Z and mostly rises with η_Y/η_Z.
+Expected (the paper's Fig. 6): entropy falls with η_Z and mostly rises with η_Y/η_Z.
 """
 
 from __future__ import annotations

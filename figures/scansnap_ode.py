@@ -1,4 +1,4 @@
-"""Scan and Snap: SGD against the reduced long-sequence gradient flow (SPEC C §B3, §B7 item 5).
+"""Scan and Snap (arXiv 2305.16380): SGD against the reduced long-sequence flow, derived here.
 
 Setting: the Fig. 4 task (K = 2, separate queries, M = 34, context 127, batch 128, zero init),
 η_Z = 1 and η_Y/η_Z ∈ {1, 10}. SGD uses momentum 0.9 (the authors' optimiser), 10 seeds, mean ±

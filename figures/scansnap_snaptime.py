@@ -1,11 +1,11 @@
-"""Scan and Snap: snap time and final attention against the learning rates (SPEC C §B4, §B7 item 3).
+"""Scan and Snap (arXiv 2305.16380): snap time and final attention against the learning rates.
 
 Setting: the Fig. 4 task family (separate queries, 10 common + 10 distinct tokens per class,
 context 127, batch 128, zero init, SGD momentum 0.9, 300 steps) for K ∈ {2, 6, 10},
 η_Z ∈ {0.5, 1, 2} and η_Y/η_Z ∈ {1, 2, 5, 10, 20}, seeds 1–5 (mean ± std). The snap time is the
 step after which c_n stays within 10% of its total change (``particles.scansnap.snap_time``).
-The claim (recalled, SPEC C §B4): the snap happens at t₀ = O(K ln M / η_Y), so a larger η_Y
-freezes earlier, with less change from the initial attention and higher distinct-token entropy.
+The claim (the paper's snap result, recalled): the snap happens at t₀ = O(K ln M / η_Y), so a larger
+η_Y freezes earlier, with less change from the initial attention and higher distinct-token entropy.
 Panels: (a) snap time vs η_Y; (b) the common-mass drop 1 − (final/initial) vs η_Y/η_Z;
 (c) final distinct-token entropy vs η_Y/η_Z.
 """

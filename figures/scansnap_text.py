@@ -1,7 +1,7 @@
 """Scan and Snap on real text: attention maps over training (analogue of the paper's Fig. 7).
 
 The paper's Fig. 7 trains a 1-layer Transformer LM on WikiText-2 and shows attention going from
-diffuse to sparse. Here the model is the paper's analysed one (SPEC C §B1: no positional
+diffuse to sparse. Here the model is the paper's analysed one (arXiv 2305.16380: no positional
 encoding, query = the last token, ℓ2-normalised attended bag of tokens, decoder Y), trained by
 SGD (momentum 0.9, batch 128, zero init, 1000 steps, seed 0) on the shipped public-domain
 passage ``austen`` (Pride and Prejudice, ch. 1; 1053 tokens, vocabulary 200 incl. <unk>),

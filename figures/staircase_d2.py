@@ -1,4 +1,4 @@
-"""Metastability on the circle (SPEC Part A Problem 1, §4 HugoKoubbi/2024-transformers-dotm staircase).
+"""Metastability on the circle (arXiv 2312.10794, Problem 1; HugoKoubbi/2024-transformers-dotm).
 
 SA on the circle (d = 2, Q = K = V = I) with few particles and large beta, integrated as the angle
 ODE (7.1) with LSODA (rtol 1e-10, atol 1e-12) up to t = 1e8 and saved at log-spaced times; the

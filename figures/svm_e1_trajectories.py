@@ -2,9 +2,9 @@
 (arXiv 2308.16898; authors' notebook ``visualization1``): the GD path of the attention weights
 in 2-D turns onto the Att-SVM rays.
 
-Parameters (SPEC B §A8 E1): n=2, T=3, d=2, seed 1, Y=(+1,+1), unit v; X_i = 0.3 N(0, I) shifted by
-(-1, 0) for sequence 1 and (+1, 0) for sequence 2; z_i random unit. Init W = 0; (K,Q): Q = 0,
-K = 0.1 N(0, 1). 2000 normalised GD steps, lr 0.1, logistic loss. Rays W^mm z_i (solid) and
+Parameters (the authors' notebook): n=2, T=3, d=2, seed 1, Y=(+1,+1), unit v; X_i = 0.3 N(0, I)
+shifted by (-1, 0) for sequence 1 and (+1, 0) for sequence 2; z_i random unit. Init W = 0; (K,Q):
+Q = 0, K = 0.1 N(0, 1). 2000 normalised GD steps, lr 0.1, logistic loss. Rays W^mm z_i (solid) and
 W^mm_* z_i (dashed); trajectories W(k) z_i.
 
 Run: ``python figures/svm_e1_trajectories.py [--quick] [--outdir DIR]``

@@ -1,7 +1,7 @@
 """E2 -- the "softmax probability / correlation" figure of "Transformers as Support Vector Machines"
 (arXiv 2308.16898; authors' notebook ``local_converge``).
 
-Parameters (SPEC B §A8 E2): n=6, T=8, d=10, cross-attention, seeds 0..99, default init
+Parameters (the authors' notebook): n=6, T=8, d=10, cross-attention, seeds 0..99, default init
 uniform(+-1/sqrt(d)) for W, K, Q; normalised GD, lr 0.1, logistic loss. The paper runs 2000
 steps (and shows 1000); we run 100 000 steps (recorded on a log grid, log iteration axis) and
 summarise at step 2000 (dashed line) and at the end, with alpha = argmax of the softmax there.

@@ -1,7 +1,7 @@
 """E3 -- rank of the Att-SVM solutions ("Transformers as Support Vector Machines", arXiv 2308.16898;
 authors' notebook ``svm_rank``).
 
-Parameters (SPEC B §A8 E3): no training, alpha = opt; d in {1, 2, 3, 4, 5, 10, 15, 20} with
+Parameters (the authors' notebook): no training, alpha = opt; d in {1, 2, 3, 4, 5, 10, 15, 20} with
 (n in {5, 10, 15}, T=5) or (n=5, T in {5, 10, 15}); 100 feasible seeds per point (infeasible
 ones skipped). Mean rank counted as #{sigma_i > 1e-4 sigma_1}; solid = Frobenius, dashed = nuclear.
 

@@ -2,7 +2,7 @@
 arXiv 2308.16898, section "towards a more general SVM equivalence";
 notebook ``multi_token_converge``).
 
-Parameters (SPEC B §A8 E4): n=3, T=4, d in {4, 6, 8, 10}, head h(u) = 1^T ReLU(V^T u) with
+Parameters (the authors' notebook): n=3, T=4, d in {4, 6, 8, 10}, head h(u) = 1^T ReLU(V^T u) with
 V (d, d) ~ N(0, I)/|V|_F, labels +-1 with at least one -1; W-param, default init, 2000 normalised
 GD steps lr 0.1, snapshots every 100; 500 accepted runs per d (no softmax value in (1e-6, 1e-3],
 at least one <= 1e-6, all SVMs solvable). Top: 1 - corr of W(k) with W^SVMeq (solid), W^mm(O)

@@ -1,6 +1,6 @@
-"""E5 -- new figure (none of the papers has it; SPEC B §A8 E5 protocol): fraction of GD runs that
-converge to the global Att-SVM W^mm (alpha = opt), to a local one W^mm_alpha (alpha != opt,
-locally optimal by the SVM-neighbour test), or to neither, as d grows.
+"""E5 -- new figure (none of the papers has it; protocol set here): fraction of GD runs that
+converge to the global Att-SVM W^mm of arXiv 2308.16898 (alpha = opt), to a local one W^mm_alpha
+(alpha != opt, locally optimal by the SVM-neighbour test), or to neither, as d grows.
 
 Parameters: n=6, T=8, d in {2, 3, 4, 5, 6, 8, 10, 15, 20, 30}, seeds 0..99 per d, W-param, default
 init, 2000 normalised GD steps lr 0.1, logistic loss; converged = corr(W, W^mm_alpha) > 0.99.

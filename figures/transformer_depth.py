@@ -1,4 +1,4 @@
-"""Part A, Fig. 1 analog on a real pretrained network: token similarities through depth.
+"""arXiv 2312.10794, Fig. 1 analog on a real pretrained network: token similarities through depth.
 
 Paper: histograms of <x_i, x_j> (i ≠ j, tokens L2-normalised after each layer) for ALBERT
 XLarge v2 on one Wikipedia paragraph (>300 tokens) at layers 0, 1, 21-24, then 25-27, 46-48

@@ -1,5 +1,5 @@
-"""Network vs particle dynamics (SPEC Part D, "layers ↔ time"): MiniLM's layers against the
-ODE of Part A run with each layer's own (Q_h, K_h, V_h, β).
+"""Network vs particle dynamics (arXiv 2312.10794 §2, layers ↔ time): MiniLM's layers against the
+ODE of arXiv 2312.10794 run with each layer's own (Q_h, K_h, V_h, β).
 
 Setup: all-MiniLM-L6-v2, the first 96 word pieces of Darwin's closing paragraph; the network is
 run to 24 layers (layer 6 repeated past the trained depth). The ODE starts from the normalised

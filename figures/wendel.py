@@ -1,4 +1,4 @@
-"""SPEC Part A Thm 6.7 (Wendel) and §5 item 5: exact hemisphere probability vs Monte Carlo.
+"""arXiv 2312.10794, Thm 6.7 (Wendel): exact hemisphere probability vs Monte Carlo.
 
 For n i.i.d. uniform points on S^{d-1}, P(all in one open hemisphere) = 2^{-(n-1)} sum_{k<d} C(n-1, k)
 (1 when d >= n). Curves: the exact value against d for n in {6, 8, 10, 16}; points: Monte-Carlo

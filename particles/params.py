@@ -1,4 +1,4 @@
-"""Frozen, validated parameter objects for the attention dynamics (SPEC Part A, eqs. 2.3–2.8).
+"""Frozen, validated parameter objects for the attention dynamics (arXiv 2312.10794, eqs. 2.3–2.8).
 
 The dynamics of n tokens x_i on the unit sphere S^{d-1} is
 
@@ -103,8 +103,8 @@ class Dynamics:
     - ``beta``: inverse temperature, finite and >= 0.
     - ``kind``: ``"SA"`` (softmax, Z_i = sum_k e^{...}) or ``"USA"`` (Z_i = n).
     - ``Q``, ``K``: None (identity), a (d_k, d) matrix, or a (H, d_k, d) stack for H heads.
-    - ``V``: None (identity), a scalar v (meaning v I; ``V=-1`` is the repulsive case of §9.1),
-      a (d, d) matrix, or a (H, d, d) stack.
+    - ``V``: None (identity), a scalar v (meaning v I; ``V=-1`` is the repulsive case of
+      arXiv 2312.10794 §9.1), a (d, d) matrix, or a (H, d, d) stack.
     - ``causal``: token i attends only to tokens j <= i.
     - ``ffn``: optional :class:`FeedForward` term.
 

@@ -1,4 +1,5 @@
-"""The circle (d = 2): angle ODEs against the core Cartesian field, gradient structure, Hessian (SPEC §5 item 11)."""
+"""The circle (d = 2, arXiv 2312.10794 §7, App. B): angle ODEs against the core Cartesian field,
+gradient structure, Hessian."""
 
 import math
 

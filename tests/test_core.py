@@ -1,4 +1,4 @@
-"""Physics and numerics of the core simulator (SPEC Part A §1, §5), integrators, files, errors."""
+"""Physics and numerics of the core simulator (arXiv 2312.10794), integrators, files, errors."""
 
 import math
 import tracemalloc

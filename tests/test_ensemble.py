@@ -224,9 +224,10 @@ def test_compile_time_reported_apart():
 
 
 def test_fig5a_transition_time_is_set_by_the_spectrum_of_v():
-    """SPEC Fig. 5(a): with Q, K, V Ginibre (V = G / sqrt(d), spectral radius 1) the pairs cluster
-    at t ~ 7 whatever beta; the Wishart V of the authors' code flag (spectrum up to 4) clusters at
-    t ~ 2.5. Half-clustering times measured at n = 16, d = 64, 16 systems, Euler dt = 0.1."""
+    """arXiv 2312.10794, Fig. 5(a): with Q, K, V Ginibre (V = G / sqrt(d), spectral radius 1) the
+    pairs cluster at t ~ 7 whatever beta; the Wishart V of the authors' code flag (spectrum up to 4)
+    clusters at t ~ 2.5. Half-clustering times measured at n = 16, d = 64, 16 systems, Euler
+    dt = 0.1."""
     X0 = E.random_points_batch(16, 64, 16, 0)
     for beta in (1.0, 4.0):
         times = {}

@@ -23,7 +23,8 @@ def test_beta0_closed_form_matches_ode(kind, rho0):
 
 
 def test_beta0_hitting_time_spec_value():
-    """SPEC §1: t = 1/2 ln((n - (n-1) delta)/delta) = 5.186 for n = 32, delta = 1e-3."""
+    """(6.9)-(6.10) at beta = 0 in closed form (derived here):
+    t = 1/2 ln((n - (n-1) delta)/delta) = 5.186 for n = 32, delta = 1e-3."""
     n, delta = 32, 1e-3
     exact = 0.5 * math.log((n - (n - 1) * delta) / delta)
     assert eq.hitting_time(0.0, n, delta) == pytest.approx(exact, rel=1e-12)
@@ -57,7 +58,8 @@ def test_rhs_forms_agree():
 
 @pytest.mark.parametrize("kind", ["SA", "USA"])
 def test_full_system_from_orthonormal_tokens(kind):
-    """SPEC §5 item 1: x_i(0) = e_i stays equiangular and follows (6.9)/(6.10) (here n = d = 10)."""
+    """arXiv 2312.10794, Thm 6.8: x_i(0) = e_i stays equiangular and follows (6.9)/(6.10)
+    (here n = d = 10)."""
     n, beta = 10, 1.5
     x0 = np.eye(n)
     ts = np.linspace(0, 3, 7)
@@ -82,7 +84,8 @@ def test_critical_beta_inverts_hitting_time_and_spec_values():
         t = eq.hitting_time(b, 32)
         assert eq.critical_beta(t, 32) == pytest.approx(b, abs=1e-9)
     assert np.isnan(eq.critical_beta(5.0, 32))  # before the beta = 0 hitting time
-    # SPEC §4 [chk]: the largest beta on the authors' 50-point grid (spacing 0.18) below the curve
+    # recomputed here: the largest beta below the curve on the 50-point grid (spacing 0.18) of the
+    # authors' curve.ipynb
     ts, bs = eq.gamma_curve(32, 1e-3, times=[7.5, 10, 12.5, 20, 25])
     chk = np.array([4.28, 5.0, 5.55, 6.28, 6.64])
     assert np.all(bs >= chk) and np.all(bs < chk + 0.19)
@@ -98,7 +101,7 @@ def test_gamma_curve_by_beta_is_increasing():
 
 
 def test_authors_euler_scheme_lags_the_exact_curve():
-    """SPEC §5 item 2: the dt = 0.1 Euler scheme reaches 1 - delta late, by several tenths at large beta
+    """The authors' dt = 0.1 Euler scheme reaches 1 - delta late, by several tenths at large beta
     (here 0.5 at beta = 4, 0.9 at beta = 5, 1.5 at beta = 6: about 5-10 % of the exact time)."""
     for beta in (4.0, 5.0, 6.0):
         t = eq.hitting_time(beta, 32, 1e-3)

@@ -22,7 +22,7 @@ def load(stem):
 @pytest.mark.parametrize("stem", SCRIPTS)
 def test_quick(tmp_path, stem):
     mod = load(stem)
-    assert mod.__doc__ and "SPEC" in mod.__doc__
+    assert mod.__doc__ and "arXiv" in mod.__doc__
     png = mod.main(tmp_path, quick=True)
     assert png == tmp_path / f"{stem}.png"
     assert png.read_bytes()[:4] == b"\x89PNG"

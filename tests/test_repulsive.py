@@ -1,4 +1,4 @@
-"""Repulsive dynamics (V = -I) and shape identification (SPEC §9.1, §5 item 9)."""
+"""Repulsive dynamics (V = -I) and shape identification (arXiv 2312.10794 §9.1, Thm 9.2)."""
 
 import numpy as np
 import pytest

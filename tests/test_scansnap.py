@@ -1,4 +1,5 @@
-"""Tests of particles.scansnap (SPEC Part C): data, gradients, SGD, reduced ODE, measurements."""
+"""Tests of particles.scansnap (arXiv 2305.16380): data, gradients, SGD, reduced ODE,
+measurements."""
 
 import numpy as np
 import pytest
@@ -241,7 +242,8 @@ def test_reduced_field_is_minus_eta_times_gradient_of_reduced_loss(rng):
 
 
 def test_single_class_gives_no_attention_signal():
-    # SPEC C §B7 item 6: with K = 1 the projection removes the whole decoder signal
+    # ablation of the reduced flow (derived here): with K = 1 the projection removes the whole
+    # decoder signal
     t = SyntheticTask(num_classes=1)
     sol = integrate_reduced(t, eta_y=10, eta_z=10, ts=np.linspace(0, 50, 6))
     assert sol.loss[-1] < 0.1 * sol.loss[0]
@@ -295,9 +297,10 @@ def test_snap_time():
         snap_time(c, steps[:-1])
 
 
-# -- the claims of SPEC C §B7 -----------------------------------------------------------------
+# -- the claims of arXiv 2305.16380 (abstract, Figs. 4 and 6) -------------------------------------
 def test_fig4_setting_scans_then_snaps():
-    """§B7 items 1-2: loss from ln M, common mass falls then freezes, no winner, order by P."""
+    """Fig. 4 setting, scan then snap: loss from ln M, common mass falls then freezes, no winner,
+    order by P."""
     t = SyntheticTask()
     res = train(t, TrainConfig(eta_z=1, ratio=1, iters=300, init="zero"), 2, keep_weights=False)
     assert res.loss[0] == pytest.approx(np.log(34))
@@ -311,7 +314,8 @@ def test_fig4_setting_scans_then_snaps():
 
 
 def test_learning_rates_control_freeze_and_sparsity():
-    """§B7 item 3: larger η_Y/η_Z moves attention less; larger η_Z gives sparser attention."""
+    """The abstract's learning-rate control: larger η_Y/η_Z moves attention less; larger η_Z gives
+    sparser attention."""
     t = SyntheticTask()
 
     def final(eta_z, ratio):
@@ -330,7 +334,8 @@ def test_learning_rates_control_freeze_and_sparsity():
 
 
 def test_reduced_flow_tracks_momentum_sgd_qualitatively():
-    """§B7 item 5: same distinct-token order, same fall and freeze of the common mass."""
+    """Reduced flow (derived here) vs momentum SGD: same distinct-token order, same fall and freeze
+    of the common mass."""
     t = SyntheticTask()
     res = train(t, TrainConfig(eta_z=1, ratio=1, iters=300), 2, keep_weights=False)
     sol = integrate_reduced(t, eta_y=10.0, eta_z=10.0, ts=np.arange(301.0))

@@ -1,4 +1,4 @@
-"""Tests of the Att-SVM module (SPEC B): model, gradients, GD, solvers, theory checks."""
+"""Tests of the Att-SVM module (arXiv 2308.16898): model, gradients, GD, solvers, theory checks."""
 
 import numpy as np
 import pytest
@@ -156,7 +156,7 @@ def test_normalised_gd_step_length_and_plain_gd_descends():
 
 
 def test_gd_converges_to_the_svm_of_the_selected_tokens():
-    """SPEC B §A9 items 2 and 6: W-param GD -> W^mm_alpha with alpha locally optimal."""
+    """Local convergence (E2 data): W-param GD -> W^mm_alpha with alpha locally optimal."""
     seeds = [1, 2]
     data = make_data_batch(6, 8, 10, seeds)
     rngs = [np.random.default_rng([s, 2]) for s in seeds]
@@ -173,7 +173,7 @@ def test_gd_converges_to_the_svm_of_the_selected_tokens():
 
 # ---------------------------------------------------------------- Att-SVM solvers
 def _dual_lbfgs(F):
-    """SPEC B §A9 item 1(a): max sum(l) - |F^T l|^2 / 2, l >= 0, by L-BFGS-B."""
+    """Independent cross-check, the dual QP: max sum(l) - |F^T l|^2 / 2, l >= 0, by L-BFGS-B."""
     G = F @ F.T
 
     def fg(lam):
@@ -246,7 +246,7 @@ def test_infeasible_alpha_is_reported():
 
 
 def test_rank_of_svm_solutions():
-    """SPEC B §A9 item 4: rank(W^mm) = min(n, d); nuclear rank lower when d >= n."""
+    """Rank (experiment E3): rank(W^mm) = min(n, d); nuclear rank lower when d >= n."""
     for n, T, d in [(5, 5, 10), (5, 5, 3), (4, 6, 8)]:
         data = make_data(n, T, d, 0)
         fro = att_svm(data)
@@ -261,7 +261,7 @@ def test_rank_of_svm_solutions():
 
 
 def test_nuclear_bm_matches_cvxpy():
-    """SPEC B §A9 item 7: Burer-Monteiro optimum equals the conic (Clarabel) solution."""
+    """Independent nuclear cross-check: Burer-Monteiro optimum = the conic (Clarabel) solution."""
     pytest.importorskip("cvxpy")
     for seed in (0, 1):
         data = make_data(5, 5, 6, seed)
@@ -316,7 +316,7 @@ def test_local_optimality_nuclear_support():
 
 
 def test_regularization_path_approaches_svm_direction():
-    """SPEC B §A9 item 3: corr(W_R, W^mm) increases with R and approaches 1."""
+    """Regularization path (the paper's theorem): corr(W_R, W^mm) rises with R and approaches 1."""
     data = make_data(4, 5, 6, 0)
     fro = att_svm(data)
     R = np.array([1, 2, 5, 10, 20, 50.0])
@@ -328,8 +328,9 @@ def test_regularization_path_approaches_svm_direction():
 
 
 def test_svm_equivalence_pieces():
-    """SPEC B §A5: W_fin reproduces the log-ratios inside O, W_dir is orthogonal to S_fin and
-    separates O from the rest, and W_eq is the best fit of the GD iterate."""
+    """Generalised SVM-equivalence (arXiv 2308.16898, nonlinear heads): W_fin reproduces the
+    log-ratios inside O, W_dir is orthogonal to S_fin and separates O from the rest, and W_eq is the
+    best fit of the GD iterate."""
     data = make_data_batch(3, 4, 6, range(30), head="relu")
     r = train(data, TrainConfig(iters=1000, record_every=1000), rng=list(range(30)))
     done = 0
@@ -384,7 +385,7 @@ def test_exact_direction_keeps_moving_after_underflow():
 
 
 def test_w_from_torch_convention():
-    """The authors' nn.Linear stores W^T; (K,Q): W = key^T query (SPEC B §A7)."""
+    """The authors' nn.Linear stores W^T; (K,Q): W = key^T query (TF-as-SVM code)."""
     data = make_data(3, 4, 5, 0)
     g = np.random.default_rng(0)
     lin, key, query = (g.standard_normal((5, 5)) for _ in range(3))
@@ -450,10 +451,10 @@ def test_proportional_steps_follow_the_same_path(param):
 
 
 def test_kq_gradient_flow_path_reaches_the_nuclear_svm():
-    """SPEC B §A4 item 6 on E2 data (seeds 0 and 1): jointly normalised GD on (K,Q), followed to
-    |W| = 1e8 with constant angular steps, points at W^mm_{*,alpha} to corr > 0.999 (the
-    authors' separately normalised GD stalls at 0.9865 / 0.9952 on these seeds after 100 000
-    steps, the same norm; figures/README.md, E2)."""
+    """The paper's empirical (K,Q) -> W^mm_* finding on E2 data (seeds 0 and 1): jointly normalised
+    GD on (K,Q), followed to |W| = 1e8 with constant angular steps, points at W^mm_{*,alpha} to
+    corr > 0.999 (the authors' separately normalised GD stalls at 0.9865 / 0.9952 on these seeds
+    after 100 000 steps, the same norm; figures/README.md, E2)."""
     seeds = [0, 1]
     data = make_data_batch(6, 8, 10, seeds)
     cfg = TrainConfig(

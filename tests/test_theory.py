@@ -1,4 +1,4 @@
-"""Quantitative statements of the theory (SPEC Part A §2, §5 items 4, 10, 12) checked on simulations."""
+"""Quantitative statements of the theory (arXiv 2312.10794, §§4–6) checked on simulations."""
 
 import numpy as np
 import pytest

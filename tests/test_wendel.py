@@ -1,4 +1,4 @@
-"""Wendel's theorem (Thm 6.7, SPEC §5 item 5): exact values and the LP Monte-Carlo estimate."""
+"""Wendel's theorem (arXiv 2312.10794, Thm 6.7): exact values and the LP Monte-Carlo estimate."""
 
 from fractions import Fraction
 

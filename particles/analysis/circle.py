@@ -1,4 +1,4 @@
-"""Dynamics on the circle, d = 2 (SPEC Part A §1 "Circle", §7, App. B, Fig. 6).
+"""Dynamics on the circle, d = 2 (arXiv 2312.10794, §7, App. B, Fig. 6).
 
 Write x_i = (cos theta_i, sin theta_i). Then SA and USA become ODEs for the angles (7.1):
 
@@ -134,7 +134,8 @@ def energy(theta, beta: float) -> float:
 def energy_gradient(theta, beta: float) -> np.ndarray:
     """grad E_beta(theta) (n,): -(1/n^2) sum_j e^{beta cos(theta_i - theta_j)} sin(theta_i - theta_j).
 
-    USA is thetadot = n grad E_beta (SPEC §1); valid at beta = 0 with the beta = 0 energy above.
+    USA is thetadot = n grad E_beta (arXiv 2312.10794, eq. 7.4); valid at beta = 0 with the beta = 0
+    energy above.
     """
     th = _theta(theta)
     beta = _beta(beta)
@@ -266,8 +267,8 @@ def staircase(
     """The metastability staircase on the circle: cluster count and E_beta along the angle ODE.
 
     Returns ``{"t": (T,), "theta": (T, n), "energy": (T,), "n_clusters": (T,)}``. On a log time axis
-    the energy climbs in steps: long plateaus near multi-cluster saddles (SPEC Problem 1), then a
-    quick merge. Note E_beta is non-decreasing for both SA and USA.
+    the energy climbs in steps: long plateaus near multi-cluster saddles (arXiv 2312.10794,
+    Problem 1), then a quick merge. Note E_beta is non-decreasing for both SA and USA.
     """
     t, thetas = simulate_angles(theta0, beta, t_end, kind=kind, save_at=save_at, **kw)
     E = np.array([energy(th, beta) for th in thetas])

@@ -1,7 +1,7 @@
-"""Cluster measurements on the sphere (SPEC Part A §2–§5): who is clustered with whom, and when.
+"""Cluster measurements on the sphere (arXiv 2312.10794, §§4–6): who is clustered with whom, when.
 
 Two particles are *linked* when ``<x_i, x_j> > 1 - delta``; clusters are the connected components
-of this graph (the rule of the paper's code, SPEC §4, with delta = 1e-3). Everything here is a pure
+of this graph (the rule of the authors' phase-diagrams.py, delta = 1e-3). Everything here is a pure
 function of positions ``x`` (n, d) or of a stack of saved states ``xs`` (T, n, d); the functions
 with a ``_over_time`` suffix, and :func:`summary`, also accept a :class:`particles.Trajectory`.
 
@@ -133,8 +133,8 @@ def _batched_components(adj: np.ndarray) -> np.ndarray:
 def count_clusters_gram(g, delta: float = DEFAULT_DELTA) -> np.ndarray | int:
     """Number of clusters from Gram matrices g (..., n, n) of unit vectors: int or array (...,).
 
-    For ensembles kept as Gram matrices (SPEC §5 item 8): no positions needed. Works on any stack
-    of small systems at once (batched boolean matrix squaring).
+    For ensembles kept as Gram matrices (:mod:`particles.ensemble`): no positions needed. Works on
+    any stack of small systems at once (batched boolean matrix squaring).
     """
     try:
         g = np.asarray(g, dtype=np.float64)
@@ -225,7 +225,8 @@ def diameter(x) -> float:
 def pair_fraction(x, delta: float = DEFAULT_DELTA) -> float:
     """Fraction of ordered pairs i != j with ``<x_i, x_j> > 1 - delta`` (the phase-diagram statistic).
 
-    It estimates P(<x_1(t), x_2(t)> >= 1 - delta) of SPEC Fig. 3 from one system. 1.0 when n = 1.
+    It estimates P(<x_1(t), x_2(t)> >= 1 - delta) of arXiv 2312.10794, Fig. 3, from one system.
+    1.0 when n = 1.
     """
     x = check_points(x)
     delta = _check_delta(delta)

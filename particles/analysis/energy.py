@@ -1,6 +1,6 @@
 """Interaction energy E_beta and pairwise diagnostics, all in O(n d + tile) memory.
 
-E_beta(X) = 1/(2 beta n^2) sum_{i,j} exp(beta <x_i, x_j>)   (SPEC eq. 3.5, particle form, Rem. 3.8).
+E_beta(X) = 1/(2 beta n^2) sum_{i,j} exp(beta <x_i, x_j>)   (arXiv 2312.10794, eq. 3.5; Rem. 3.8).
 It lies between the uniform-measure value and the Dirac value e^beta / (2 beta); it is
 non-decreasing along SA and USA and non-increasing along USA with V = -I.
 """

@@ -1,4 +1,4 @@
-"""The equiangular reduction (SPEC Part A, Thm 6.8) and the phase-transition curve Gamma_{inf,delta}.
+"""The equiangular reduction (arXiv 2312.10794, Thm 6.8) and the phase-transition curve (6.12).
 
 If the n tokens start pairwise equiangular, <x_i(0), x_j(0)> = rho0 for i != j (rho0 = 0: orthonormal,
 so d >= n), they stay so, and the common inner product gamma(t) solves

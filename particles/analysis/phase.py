@@ -1,4 +1,4 @@
-"""(t, beta) phase diagrams of clustering (SPEC Part A, Figs. 3–5).
+"""(t, beta) phase diagrams of clustering (arXiv 2312.10794, Figs. 3–5).
 
 For each beta, ``seeds`` independent systems of n tokens, i.i.d. uniform on S^{d-1}, are run with a
 fixed-step scheme (:mod:`particles.ensemble`), and at every checkpoint the fraction of ordered pairs

@@ -1,4 +1,4 @@
-"""Repulsive dynamics and optimal sphere configurations (SPEC Part A §1 "Repulsive case", §9.1, §5 item 9).
+"""Repulsive dynamics and optimal sphere configurations (arXiv 2312.10794, §9.1, Thm 9.2).
 
 With V = -I the USA dynamics descends the interaction energy E_beta, so particles spread out and
 settle on a configuration minimising sum_{i,j} e^{-(beta/2)|x_i - x_j|^2} (a Cohn–Kumar energy).
@@ -78,7 +78,8 @@ def relax(
     """Run USA with V = -I (Euler + normalise, step ``dt``) until max_i |xdot_i| < ``tol``.
 
     Give ``x0`` (n, d), or ``n``, ``d`` and ``rng`` for uniform random starts. Runs chunks of
-    duration ``chunk`` up to ``t_max`` (SPEC's check used dt = 0.2 for 1e5 steps, t = 2e4).
+    duration ``chunk`` up to ``t_max`` (the project's reference run used dt = 0.2 for 1e5 steps,
+    t = 2e4).
     """
     if x0 is None:
         if n is None or d is None:

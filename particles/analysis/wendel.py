@@ -1,4 +1,4 @@
-"""Wendel's theorem (SPEC Part A Thm 6.7): the probability that random points lie in a hemisphere.
+"""Wendel's theorem (arXiv 2312.10794, Thm 6.7): probability that random points lie in a hemisphere.
 
 For n i.i.d. uniform points on S^{d-1},
 

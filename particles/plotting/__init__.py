@@ -2,7 +2,7 @@
 
 - :func:`plot_sphere` particles on S^2 with a faint sphere (a 3-D axes);
 - :func:`plot_circle` particles on S^1 (d = 2, or angles);
-- :func:`plot_histograms` pairwise inner-product histograms at several times (SPEC Figs. 1, 4);
+- :func:`plot_histograms` histograms of <x_i, x_j> at several times (arXiv 2312.10794, Figs. 1, 4);
 - :func:`plot_cluster_counts` the metastability staircase; :func:`plot_energy` E_beta(t);
 - :func:`animate` a GIF (pillow) or MP4 (ffmpeg, when installed) of a trajectory;
 - :func:`plot_run` the picture ``particles simulate --plot`` writes.

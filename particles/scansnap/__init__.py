@@ -1,8 +1,8 @@
-"""Scan and Snap (Tian, Wang, Chen, Du 2023; SPEC Part C): SGD dynamics of a 1-layer Transformer.
+"""Scan and Snap (Tian, Wang, Chen, Du, arXiv 2305.16380): SGD dynamics of a 1-layer Transformer.
 
-- :mod:`.data`: synthetic sequence classes (§B2) and a real-text mode;
-- :mod:`.model`: the model of §B1, analytic gradients, SGD with momentum and separate η_Y, η_Z;
-- :mod:`.reduced`: the long-sequence gradient flow of §B3 (scipy ``solve_ivp``);
+- :mod:`.data`: the paper's synthetic sequence classes and a real-text mode;
+- :mod:`.model`: the paper's model, analytic gradients, SGD with momentum and separate η_Y, η_Z;
+- :mod:`.reduced`: the long-sequence gradient flow, derived here (scipy ``solve_ivp``);
 - :mod:`.measure`: common-token mass, distinct-token order and entropy, snap time;
 - :mod:`.record`: one run as a result record (arrays + metadata) for ``particles.io``;
 - :mod:`.sweep`: resumable learning-rate sweeps (one file per run);

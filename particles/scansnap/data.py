@@ -1,4 +1,4 @@
-"""Data of *Scan and Snap* (SPEC C §B2): synthetic sequence classes and a real-text mode.
+"""Data of *Scan and Snap* (arXiv 2305.16380): synthetic sequence classes and a real-text mode.
 
 A sample is (context, query m, next token n). The model has no positional encoding, so a context
 enters only through its token histogram ``counts`` (shape ``[batch, M]``); both tasks hand out
@@ -68,7 +68,7 @@ def counts_from_sequences(contexts: np.ndarray, vocab_size: int) -> np.ndarray:
 
 @dataclass(frozen=True, kw_only=True)
 class SyntheticTask:
-    """The sequence classes of SPEC C §B2 (defaults: the authors' Fig. 4 setting, K=2).
+    """The sequence classes of arXiv 2305.16380 (defaults: the authors' Fig. 4 setting, K=2).
 
     Parameters
     ----------
@@ -242,7 +242,7 @@ def load_text(source: str | Path) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class TextTask:
-    """Next-token samples from a real text (SPEC C §B6, text mode).
+    """Next-token samples from a real text (text mode; cf. the paper's WikiText-2 Fig. 7).
 
     The text is tokenized with :func:`tokenize`; the ``vocab_size - 1`` most frequent tokens
     are kept and the rest map to ``"<unk>"`` (id 0). A sample at position t has context

@@ -1,4 +1,4 @@
-"""Measurements of SPEC C §B4/§B7 on class attentions c (``[..., K, M]``) and logits Z.
+"""Measurements of arXiv 2305.16380's claims on class attentions c (``[..., K, M]``) and logits Z.
 
 - :func:`common_mass`: Σ_{l common} c_{l|n} (discriminative bias: it falls);
 - :func:`distinct_order`: Kendall's τ between z_{ψ(n) l} and P(l|n) over n's distinct tokens

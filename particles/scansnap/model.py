@@ -1,4 +1,5 @@
-"""The 1-layer model of *Scan and Snap* (SPEC C §B1) and its SGD training (SPEC C §B5).
+"""The 1-layer model of *Scan and Snap* (arXiv 2305.16380) and its SGD training (as the
+authors' code, facebookresearch/luckmatters).
 
 Shapes: ``Y [M, M_out]`` decoder (logits = Y^T f), ``Z [M, M]`` attention logits (row = query
 m, column = key l), ``counts [B, M]`` context histograms, ``queries``/``targets`` ``[B]``.
@@ -240,7 +241,7 @@ def train(
     progress: bool = False,
     keep_weights: bool = True,
 ) -> TrainResult:
-    """Train Y and Z by SGD with momentum and separate rates (SPEC C §B5).
+    """Train Y and Z by SGD with momentum and separate rates (as the authors' code).
 
     One Generator (from ``rng``) draws the random init and then a fresh batch per step, so a
     run is determined by its seed. With ``keep_weights=False`` the snapshots of Z and Y are

@@ -1,4 +1,4 @@
-"""The long-sequence (T → ∞) gradient flow of SPEC C §B3, integrated with scipy.
+"""The long-sequence (T → ∞) gradient flow (derived here from arXiv 2305.16380), solved by scipy.
 
 With uniform class prior π_n = 1/K, c_n the class attention, f_n = c_n / ||c_n||,
 α_n = softmax(Y^T f_n) and g_n = (I - f_n f_n^T) Y (e_n - α_n) / ||c_n||::

@@ -1,4 +1,4 @@
-"""Att-SVM: attention as a max-margin token selector (SPEC Part B, arXiv 2308.16898).
+"""Att-SVM: attention as a max-margin token selector (arXiv 2308.16898).
 
 Model and data (:mod:`.model`), gradient descent on W or (K, Q) (:mod:`.train`), the Att-SVM
 problems, SVM-neighbour test, regularisation path and generalised SVM-equivalence

@@ -1,4 +1,5 @@
-"""The experiments E1-E5 of SPEC B §A8 as functions returning arrays (no plotting, no files).
+"""The experiments E1-E5 (arXiv 2308.16898 Fig. 1, the authors' TF-as-SVM notebooks; E5 is new)
+as functions returning arrays (no plotting, no files).
 
 Each returns ``(arrays, meta)`` ready for :func:`particles.io.save_npz`; ``quick=True`` shrinks
 sizes so the whole experiment takes seconds (for CI).
@@ -32,8 +33,9 @@ __all__ = [
 
 
 def e1_data(seed: int = 1) -> AttentionData:
-    """E1 data (SPEC B §A8): n=2, T=3, d=2, Y=(+1,+1), unit v, X_i = 0.3 N(0, I) + (-/+1, 0),
-    z_i random unit; drawn in the order v, X, z from ``default_rng(seed)``."""
+    """E1 data (arXiv 2308.16898, Fig. 1): n=2, T=3, d=2, Y=(+1,+1), unit v,
+    X_i = 0.3 N(0, I) + (-/+1, 0), z_i random unit; drawn in the order v, X, z from
+    ``default_rng(seed)``."""
     g = np.random.default_rng(seed)
     v = g.standard_normal(2)
     v /= np.linalg.norm(v)
@@ -342,7 +344,7 @@ E3_DIMS = [1, 2, 3, 4, 5, 10, 15, 20]
 def experiment_e3(*, quick: bool = False, progress: bool = False, rtol: float = 1e-4):
     """E3: mean numerical rank of W^mm (Frobenius) and W^mm_* (nuclear) for alpha = opt, over
     100 feasible seeds per (n, T, d) (infeasible seeds skipped, at most 20x as many tried).
-    Rank counts sigma_i > rtol sigma_1 (SPEC B §A8 E3 pitfall)."""
+    Rank counts sigma_i > rtol sigma_1 (a fixed 1e-7 tolerance would count SCS's ~1e-5 noise)."""
     settings = E3_SETTINGS[:2] if quick else E3_SETTINGS
     dims = [3, 6] if quick else E3_DIMS
     want = 2 if quick else 100

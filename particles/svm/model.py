@@ -1,11 +1,12 @@
-"""The one-layer attention model of *Transformers as SVMs* (SPEC B §A1), its data and its loss.
+"""The one-layer attention model of *Transformers as SVMs* (arXiv 2308.16898), its data and loss.
 
-Convention (the paper's, SPEC B §A7): the attention logits of sequence i are
+Convention (the paper's, arXiv 2308.16898): the attention logits of sequence i are
 
     a_it = x_it^T W z_i        i.e.  a_i = X_i W z_i,   s_i = softmax(a_i),
 
 and the output is f(X_i, z_i) = h(X_i^T s_i) with the linear head h(u) = v^T u (so
-f = v^T X^T softmax(X W z)) or the nonlinear head h(u) = 1^T ReLU(V^T u) (SPEC B §A5, E4).
+f = v^T X^T softmax(X W z)) or the nonlinear head h(u) = 1^T ReLU(V^T u) (the paper's
+nonlinear-head SVM equivalence; experiment E4).
 The authors' ``nn.Linear`` layers store the *transpose* of this W; here W is always the paper's.
 
 Every array may carry one leading batch axis S (independent problems trained together):
@@ -66,7 +67,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class AttentionData:
-    """Samples (Y_i, X_i, z_i) and the fixed head of the attention model (SPEC B §A1).
+    """Samples (Y_i, X_i, z_i) and the fixed head of the attention model (arXiv 2308.16898).
 
     Parameters
     ----------
@@ -185,11 +186,12 @@ def make_data(
     m: int | None = None,
     labels: np.ndarray | None = None,
 ) -> AttentionData:
-    """Random data of SPEC B §A8: unit tokens, unit z_i, labels +-1 (prob 1/2), unit head v.
+    """Random data of the arXiv 2308.16898 experiments: unit tokens, unit z_i, labels +-1
+    (prob 1/2), unit head v.
 
     Draws, in this order from one generator, v ~ N(0, I_d)/|.|, Y, X (rows N(0, I)/|.|),
     z ~ N(0, I)/|.|, and for ``head="relu"`` V ~ N(0, I)/|V|_F of shape (d, m) (m = d by default).
-    ``self_attention=True`` replaces z_i by the token x_{i, attn_idx} (SPEC B §A1).
+    ``self_attention=True`` replaces z_i by the token x_{i, attn_idx} (the authors' ``attn_idx``).
     ``labels`` fixes Y instead of drawing it (still consumes the draw, for reproducibility).
     """
     for name, val, lo in (("n", n, 1), ("T", T, 2), ("d", d, 1)):
@@ -340,7 +342,7 @@ def loss_and_grad_kq(data: AttentionData, K: np.ndarray, Q: np.ndarray, loss: st
 
 
 def w_from_torch(weight=None, *, key=None, query=None) -> np.ndarray:
-    """The paper's W (logits = X W z) from the authors' ``nn.Linear`` weights (SPEC B §A7 trap).
+    """The paper's W (logits = X W z) from the authors' ``nn.Linear`` weights (they store W^T).
 
     ``weight``: the single d x d layer, which stores W^T, so W = weight^T. ``key``, ``query``:
     the two layers of the (K,Q) model (keys X key^T, query query z), so W = key^T query.

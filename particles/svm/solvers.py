@@ -1,8 +1,8 @@
-"""The Att-SVM problems (SPEC B §A2), locally-optimal tokens (§A3), regularisation paths (§A4)
-and the generalised SVM-equivalence for nonlinear heads (§A5).
+"""The Att-SVM problems of arXiv 2308.16898, its locally-optimal tokens, regularisation paths and
+generalised SVM-equivalence for nonlinear heads.
 
 Every constraint of Att-SVM(alpha) is linear in W:  <W, (x_{i alpha_i} - x_it) z_i^T> >= 1 for
-t != alpha_i, so with the row-major features F_k = vec((x_{i alpha_i} - x_it) z_i^T) (SPEC B §A9)
+t != alpha_i, so with the row-major features F_k = vec((x_{i alpha_i} - x_it) z_i^T)
 
 * Frobenius:  min |W|_F  s.t. F vec(W) >= 1   -- a bias-free hard-margin SVM in R^{d^2}. Solved
   exactly as a least-distance program through its dual NNLS (Lawson & Hanson, *Solving Least
@@ -172,7 +172,7 @@ def att_svm(
     tol: float = 1e-8,
     maxiter: int = 100,
 ) -> SVMSolution:
-    """Solve Att-SVM(alpha) (``norm="fro"``, SPEC B §A2) or Att-SVM* (``norm="nuc"``).
+    """Solve Att-SVM(alpha) (``norm="fro"``, arXiv 2308.16898) or Att-SVM* (``norm="nuc"``).
 
     alpha defaults to the optimal tokens opt_i = argmax_t Y_i v^T x_it. ``solver``: for "fro"
     "ldp" (NNLS dual, exact active set); for "nuc" "bm" (Burer-Monteiro augmented Lagrangian,
@@ -300,7 +300,7 @@ def _nuclear_cvxpy(F, d) -> np.ndarray:
 
 
 def numerical_rank(W: np.ndarray, rtol: float = 1e-4) -> int:
-    """Number of singular values sigma_i > rtol * sigma_1 (SPEC B §A8 E3: a relative tolerance,
+    """Number of singular values sigma_i > rtol * sigma_1 (experiment E3: a relative tolerance,
     so solver noise at the 1e-6 level is not counted)."""
     s = np.linalg.svd(np.asarray(W, dtype=float), compute_uv=False)
     if s.size == 0 or s[0] == 0:
@@ -310,7 +310,7 @@ def numerical_rank(W: np.ndarray, rtol: float = 1e-4) -> int:
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class LocalOptimality:
-    """Result of the SVM-neighbour test of SPEC B §A3.
+    """Result of the SVM-neighbour test of arXiv 2308.16898 (locally-optimal tokens).
 
     locally_optimal: alpha passes; neighbours (n, T) bool: the support tokens T_i (active
     constraints, margin <= 1 + tol); beaten (n, T) bool: neighbours whose score is >= the selected
@@ -330,7 +330,7 @@ def local_optimality(
     """SVM-neighbour test: alpha is locally optimal iff gamma_{i alpha_i} > gamma_it for every
     support token t in T_i = {t != alpha_i : (x_{i alpha_i} - x_it)^T W^mm_alpha z_i <= 1 + tol}.
 
-    ``norm="fro"`` takes the support tokens of the Frobenius Att-SVM(alpha) (SPEC B §A3, the
+    ``norm="fro"`` takes the support tokens of the Frobenius Att-SVM(alpha) (the paper's test, the
     W-parameterisation); ``norm="nuc"`` those of the nuclear Att-SVM*(alpha), the SVM the (K,Q)
     iterates converge to. ``solution``: an already computed Att-SVM(alpha) of that norm (reused).
     Raises ParticlesError if Att-SVM(alpha) is infeasible."""
@@ -362,7 +362,8 @@ def regularization_path(
     rng=None,
     maxiter: int = 1000,
 ) -> np.ndarray:
-    """W_R = argmin_{|W|_F <= R} L(W) ("W") or K Q^T over |K|^2 + |Q|^2 <= 2R ("KQ") (SPEC B §A4).
+    """W_R = argmin_{|W|_F <= R} L(W) ("W") or K Q^T over |K|^2 + |Q|^2 <= 2R ("KQ"): the
+    regularization paths of the paper.
 
     Solved on the boundary sphere (where the minimiser lies once R is large, as L has no finite
     minimiser for separable data): the direction is optimised by L-BFGS, warm-started from the
@@ -434,7 +435,7 @@ def regularization_path(
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class SVMEquivalence:
-    """The generalised SVM-equivalence of SPEC B §A5 for a GD iterate W_gd.
+    """The generalised SVM-equivalence of arXiv 2308.16898 (nonlinear heads) for a GD iterate W_gd.
 
     selected (n, T) bool: O_i = {t : s_it >= threshold}; W_fin: min-norm W reproducing the
     softmax log-ratios inside each O_i; W_dir = W^mm(O); R: least-squares fit of
@@ -505,7 +506,7 @@ def solve_problem(
     data: AttentionData, alpha=None, *, norm: str = "fro", solver: str = "auto"
 ) -> tuple[SVMSolution, LocalOptimality]:
     """Att-SVM(alpha) with the chosen norm plus the SVM-neighbour test of alpha on that
-    solution's support tokens (Frobenius: SPEC B §A3; nuclear: the (K,Q) analogue)."""
+    solution's support tokens (Frobenius: the paper's test; nuclear: the (K,Q) analogue)."""
     if norm == "fro":
         loc = local_optimality(data, alpha)
         return loc.solution, loc

@@ -1,4 +1,4 @@
-"""Gradient descent on the attention weights: W-param or (K, Q)-param (SPEC B §A4, §A7).
+"""Gradient descent on the attention weights: W-param or (K, Q)-param (arXiv 2308.16898).
 
 The loop runs on a whole batch of independent problems at once (numpy, analytic gradients), so
 the 100-seed experiments cost one vectorised run. Normalised GD divides each parameter's gradient
@@ -165,7 +165,7 @@ def train(
     rng=None,
     progress: bool = False,
 ) -> TrainResult:
-    """Run (normalised) gradient descent on the logistic (or other) loss of SPEC B §A1.
+    """Run (normalised) gradient descent on the logistic (or other) loss of arXiv 2308.16898.
 
     Parameters
     ----------
@@ -281,8 +281,8 @@ def train_random(
     head: str = "linear",
     progress: bool = False,
 ) -> tuple[AttentionData, TrainResult]:
-    """Draw the SPEC B §A8 data with ``seed`` and train on it from the default init drawn from
-    ``default_rng([seed, 2])`` (so seed s reproduces run s of experiment E2)."""
+    """Draw the experiments' random data with ``seed`` and train on it from the default init
+    drawn from ``default_rng([seed, 2])`` (so seed s reproduces run s of experiment E2)."""
     from .model import make_data
 
     data = make_data(n, T, d, seed, self_attention=self_attention, head=head)

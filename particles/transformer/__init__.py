@@ -1,5 +1,5 @@
 """Real pretrained Transformers in numpy, layer by layer, and their bridge to the particle
-dynamics (SPEC Part D; Part A Fig. 1).
+dynamics (Vaswani et al. 2017, arXiv 1706.03762; arXiv 2312.10794, §2 and Fig. 1).
 
 Modules: :mod:`.safetensors` (weights reader), :mod:`.tokenizer` (BERT WordPiece),
 :mod:`.layers` (attention, norms, feed-forward, positional encoding), :mod:`.model` (encoders,

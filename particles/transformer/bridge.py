@@ -1,4 +1,4 @@
-"""The bridge from a real network to the particle dynamics of Part A (SPEC Part D, "layers ↔ time").
+"""The bridge from a real network to the particle dynamics of arXiv 2312.10794 (§2: layers ↔ time).
 
 A post-LN attention sub-layer maps ``x ↦ N(x + MHA(x))``. Write a token as ``x = r z`` with
 ``|z| = 1``, ``r`` the norm the preceding normalisation gives (read from its weights,

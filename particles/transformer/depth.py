@@ -1,8 +1,8 @@
 """Clustering through depth: the statistics of normalised token representations layer by layer.
 
 For hidden states ``h`` of shape ``(L+1, n, d)``, each token is L2-normalised, ``x_i = h_i/|h_i|``
-(as in Part A, Fig. 1), and the pair similarities ``<x_i, x_j>`` (i < j) are summarised per
-layer: a histogram on [-1, 1], mean and standard deviation, the fraction above a threshold, and
+(as in arXiv 2312.10794, Fig. 1), and the pair similarities ``<x_i, x_j>`` (i < j) are summarised
+per layer: a histogram on [-1, 1], mean and standard deviation, the fraction above a threshold, and
 the number of clusters (connected components of the graph ``<x_i, x_j> > 1 - delta``).
 """
 

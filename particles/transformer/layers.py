@@ -3,7 +3,7 @@
 Shapes: ``x`` is ``(n, d)`` (tokens × width) for one sequence. Weights follow the PyTorch
 ``nn.Linear`` convention, ``W`` of shape ``(out, in)`` and ``y = x W^T + b``.
 
-- multi-head attention (Vaswani et al. 2017, SPEC Part D):
+- multi-head attention (Vaswani et al. 2017, arXiv 1706.03762, §3.2):
   ``head_h = softmax(Q_h K_h^T / sqrt(d_k) + mask) V_h`` with ``Q_h = x W^Q_h{}^T + b^Q_h`` etc.,
   ``MHA(x) = concat_h(head_h) W^O{}^T + b^O``;
 - masks: padding (``valid`` boolean of shape ``(n,)``) and causal (token i sees j <= i only);

@@ -8,8 +8,8 @@ from .depth import DepthStats
 
 
 def pick_panels(depth: int, trained: int, k: int = 12) -> list[int]:
-    """At most ``k`` layers to show, in the spirit of Part A Fig. 1: about ``k/2`` spread over
-    the trained depth (first and last included) and, when extended, about ``k/2`` spread
+    """At most ``k`` layers to show, in the spirit of arXiv 2312.10794, Fig. 1: about ``k/2`` spread
+    over the trained depth (first and last included) and, when extended, about ``k/2`` spread
     geometrically over the extension (last included)."""
     if depth + 1 <= k:
         return list(range(depth + 1))
