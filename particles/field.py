@@ -1,4 +1,4 @@
-"""The attention vector field on the sphere (SPEC Part A, eqs. 2.3–2.8), tile by tile.
+"""The attention vector field on the sphere (arXiv 2312.10794, eqs. 2.3–2.8), tile by tile.
 
 For each head, ``sum_j A_ij V x_j`` is computed tile by tile, never forming the n x n matrix
 (memory O(n d + tile)): a BLAS GEMM writes a tile of logits <Q x_i, K x_j> into a reused buffer,

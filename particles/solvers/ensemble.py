@@ -3,7 +3,7 @@
 Two formulations, every explicit Runge–Kutta method of the registry (:mod:`.registry`), statistics at
 checkpoints without storing trajectories. The numba kernels are in :mod:`particles.kernels`.
 
-**Gram formulation** (identity weights, SPEC Part A §5 item 8). Every scheme below maps X to C X for an
+**Gram formulation** (identity weights; derived here). Every scheme below maps X to C X for an
 n x n matrix C that depends on X only through its Gram matrix G = X X^T, so the state can be G itself:
 G <- D^{-1} C G C^T D^{-1} with D^2 = diag(C G C^T). The cost per step is O(n^3) whatever d is; only the
 initial Gram matrix depends on d. For the authors' scheme C = I + dt A with A = softmax(beta G).
@@ -26,8 +26,8 @@ Methods without a tableau (``"lie-euler"``, ``"geometric"``) and scipy's adaptiv
 ``kind`` is ``"SA"`` (softmax, Z_i = sum_k exp(...)) or ``"USA"`` (Z_i = n).
 
 Statistics recorded every ``save_every`` steps (and at t = 0): the fraction of ordered pairs i != j with
-<x_i, x_j> > 1 - delta (the phase-diagram statistic, SPEC Fig. 3) and the number of clusters, the
-connected components of the graph <x_i, x_j> > 1 - cluster_delta.
+<x_i, x_j> > 1 - delta (the phase-diagram statistic of arXiv 2312.10794, Fig. 3) and the number of
+clusters, the connected components of the graph <x_i, x_j> > 1 - cluster_delta.
 
 Compiled kernels are cached on disk (``cache=True``); :func:`compile_kernels` compiles (or loads) them and
 returns the seconds it took, so callers can report compile time apart from run time.
@@ -340,7 +340,7 @@ def random_points_batch(
     return g / np.linalg.norm(g, axis=2, keepdims=True)
 
 
-#: the random weight ensembles of SPEC Fig. 5 (authors' phase-diagrams.py flags in brackets)
+#: random weight ensembles of arXiv 2312.10794 Fig. 5 (authors' phase-diagrams.py flags in brackets)
 WEIGHT_ENSEMBLES = {
     "ginibre": "Q, K, V real Ginibre: B = G1 G2 / sqrt(d), V = G3 G3^T / d Wishart [KQ=1, V=1]",
     "goe": "B GOE (G + G^T) / sqrt(2), V = G3 G3^T / d Wishart [KQ=3, V=1]",
@@ -353,9 +353,9 @@ WEIGHT_ENSEMBLES = {
 def random_weights(
     ensemble: str, d: int, size: int = 1, rng: np.random.Generator | int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Random (B, V) = (Q^T K, V) pairs of SPEC Fig. 5, each (size, d, d).
+    """Random (B, V) = (Q^T K, V) pairs of arXiv 2312.10794, Fig. 5, each (size, d, d).
 
-    Entries are i.i.d. N(0, 1) before scaling (SPEC Part A §4):
+    Entries are i.i.d. N(0, 1) before scaling (the authors' phase-diagrams.py):
 
     - ``"ginibre"``: B = G1 G2 / sqrt(d) (product of Ginibre Q^T and K), V = G3 G3^T / d (Wishart, PSD,
       eigenvalues in [0, 4], mean 1);
@@ -367,7 +367,7 @@ def random_weights(
     - ``"goe-v=b"``: B GOE as above, V = B / sqrt(d + 1).
 
     These are the authors' scalings (phase-diagrams.py flags randomKQ = 1, 3 and randomV = 1, 2) as
-    SPEC §4 reports them, except the Wishart V: SPEC writes G G^T / sqrt(d), whose spectrum reaches
+    we read them, except the Wishart V: a first reading gave G G^T / sqrt(d), whose spectrum reaches
     4 sqrt(d) (45 at d = 128) and makes every panel cluster ~sqrt(d) times faster than the paper's Fig. 5a
     (transition at t ~ 0.5); G G^T / d (mean eigenvalue 1, like V = I) moves it to t ~ 2.5, and only the
     Ginibre V of ``"ginibre-v=g"`` (spectral radius 1) gives the paper's t ~ 7.
