@@ -465,6 +465,20 @@ def _fill_collapsed(frac, ncl, k, count_cl):
 
 
 @njit(**_jit)
+def _checkpoint(G, k, frac, ncl, stats, parent):
+    """Record the statistics of the Gram matrix G at checkpoint k; True when the run may stop
+    early (k > 0, ``early`` set and every pair above both thresholds: later ones are then known)."""
+    thr_pair, thr_cl, count_cl, early = stats
+    f, c = _gram_stats(G, thr_pair, thr_cl, count_cl, parent)
+    frac[k] = f
+    ncl[k] = c
+    if early and k > 0 and _collapsed(G, thr_pair, thr_cl):
+        _fill_collapsed(frac, ncl, k + 1, count_cl)
+        return True
+    return False
+
+
+@njit(**_jit)
 def _normalize_gram(H, out):
     """out_ij = H_ij / sqrt(H_ii H_jj), diagonal set to exactly 1."""
     n = H.shape[0]
@@ -516,17 +530,17 @@ def _gram_coeffs(C, G, beta, usa, tangent, H, A, F, tmp, tmpT, CT, bits):
 
 
 @njit(**_jit)
-def _stage_matrix(Ks, nums, den, dt, eye, out):
-    """out = eye + (dt/den) sum_j nums[j] Ks[j] (the coefficients of one Runge–Kutta combination)."""
-    n = out.shape[0]
+def _combine(base, Ks, nums, den, dt, out):
+    """out = base + (dt/den) sum_q nums[q] Ks[q] (one Runge–Kutta combination; out may be base)."""
+    n, m = out.shape
     c = dt / den
     for i in range(n):
-        for j in range(n):
+        for j in range(m):
             acc = 0.0
             for q in range(nums.shape[0]):
                 if nums[q] != 0.0:
                     acc += nums[q] * Ks[q, i, j]
-            out[i, j] = eye[i, j] + c * acc
+            out[i, j] = base[i, j] + c * acc
 
 
 @njit(**_jit)
@@ -542,7 +556,6 @@ def _gram_system(G, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl)
     is above both thresholds (see :func:`_collapsed`).
     """
     a_num, a_den, b_num, b_den, projected = scheme
-    thr_pair, thr_cl, count_cl, early = stats
     s = b_num.shape[0]
     n = G.shape[0]
     A = np.empty((n, n))
@@ -556,10 +569,8 @@ def _gram_system(G, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl)
     bits = np.empty(n * n, np.int64)
     parent = np.empty(n, np.int64)
     eye = np.eye(n)
-    f, c = _gram_stats(G, thr_pair, thr_cl, count_cl, parent)
-    frac[0] = f
-    ncl[0] = c
-    k = 1
+    _checkpoint(G, 0, frac, ncl, stats, parent)
+    k = 0
     for step in range(1, nsteps + 1):
         for q in range(s):
             if q == 0 and not projected:
@@ -568,7 +579,7 @@ def _gram_system(G, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl)
             if q == 0:
                 Cs[:] = eye
             else:
-                _stage_matrix(Ks[:q], a_num[q, :q], a_den[q], dt, eye, Cs)
+                _combine(eye, Ks[:q], a_num[q, :q], a_den[q], dt, Cs)
             _gram_coeffs(Cs, G, beta, usa, projected, H, A, Ks[q], tmp, tmpT, CT, bits)
         if s == 1 and not projected:
             # C = I + dt A: the diagonal is added after the product, as in the authors' code
@@ -577,16 +588,12 @@ def _gram_system(G, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl)
                     Cn[i, j] = (dt / b_den) * (b_num[0] * Ks[0, i, j])
                 Cn[i, i] += 1.0
         else:
-            _stage_matrix(Ks, b_num, b_den, dt, eye, Cn)
+            _combine(eye, Ks, b_num, b_den, dt, Cn)
         _congruence(Cn, G, tmp, tmpT, CT, H)
         _normalize_gram(H, G)
         if step % save_every == 0:
-            f, c = _gram_stats(G, thr_pair, thr_cl, count_cl, parent)
-            frac[k] = f
-            ncl[k] = c
             k += 1
-            if early and _collapsed(G, thr_pair, thr_cl):
-                _fill_collapsed(frac, ncl, k, count_cl)
+            if _checkpoint(G, k, frac, ncl, stats, parent):
                 return step
     return nsteps
 
@@ -631,24 +638,10 @@ def _coord_field(Y, B, VT, has_B, has_V, beta, usa, tangent, YB, L, Lw, YT, A, A
 
 
 @njit(**_jit)
-def _coord_stats(Y, YT, L, thr_pair, thr_cl, count_cl, parent):
+def _gram_of(Y, YT, L):
+    """L = Y Y^T (YT is scratch for Y^T)."""
     _transpose(Y, YT)
     _mm(Y, YT, L)
-    return _gram_stats(L, thr_pair, thr_cl, count_cl, parent)
-
-
-@njit(**_jit)
-def _stage_points(X, Ks, nums, den, dt, out):
-    """out = X + (dt/den) sum_j nums[j] Ks[j]."""
-    n, d = X.shape
-    c = dt / den
-    for i in range(n):
-        for j in range(d):
-            acc = 0.0
-            for q in range(nums.shape[0]):
-                if nums[q] != 0.0:
-                    acc += nums[q] * Ks[q, i, j]
-            out[i, j] = X[i, j] + c * acc
 
 
 @njit(**_jit)
@@ -658,7 +651,6 @@ def _coord_system(
     """Advance one system X (n, d) in place by nsteps of an explicit Runge–Kutta scheme (see
     :func:`_gram_system` for ``scheme`` and ``stats``), renormalising every step."""
     a_num, a_den, b_num, b_den, projected = scheme
-    thr_pair, thr_cl, count_cl, early = stats
     s = b_num.shape[0]
     n, d = X.shape
     YB = np.empty((n, d))
@@ -674,28 +666,24 @@ def _coord_system(
     VT = np.empty((d, d))
     if has_V:
         _transpose(V, VT)
-    f, c = _coord_stats(X, YT, L, thr_pair, thr_cl, count_cl, parent)
-    frac[0] = f
-    ncl[0] = c
-    k = 1
+    _gram_of(X, YT, L)
+    _checkpoint(L, 0, frac, ncl, stats, parent)
+    k = 0
     for step in range(1, nsteps + 1):
         for q in range(s):
             if q == 0:
                 Ys[:] = X
             else:
-                _stage_points(X, Ks[:q], a_num[q, :q], a_den[q], dt, Ys)
+                _combine(X, Ks[:q], a_num[q, :q], a_den[q], dt, Ys)
             _coord_field(
                 Ys, B, VT, has_B, has_V, beta, usa, projected, YB, L, Lw, YT, A, AY, Ks[q], bits
             )
-        _stage_points(X, Ks, b_num, b_den, dt, X)
+        _combine(X, Ks, b_num, b_den, dt, X)
         _normalize_rows_serial(X)
         if step % save_every == 0:
-            f, c = _coord_stats(X, YT, L, thr_pair, thr_cl, count_cl, parent)
-            frac[k] = f
-            ncl[k] = c
             k += 1
-            if early and _collapsed(L, thr_pair, thr_cl):
-                _fill_collapsed(frac, ncl, k, count_cl)
+            _gram_of(X, YT, L)
+            if _checkpoint(L, k, frac, ncl, stats, parent):
                 return step
     return nsteps
 
