@@ -510,23 +510,30 @@ def _congruence(C, G, tmp, tmpT, CT, out):
 
 
 @njit(**_jit)
+def _subtract_along(a, b, s, r):
+    """r_i <- r_i - <a_i, b_i> s_i for every row i (the tangent projection, in coordinates
+    (a = s = Y, b = r = field) or in Gram coefficients (a = A, b = H, s = C, r = F))."""
+    n, m = a.shape
+    for i in range(n):
+        c = 0.0
+        for j in range(m):
+            c += a[i, j] * b[i, j]
+        for j in range(r.shape[1]):
+            r[i, j] -= c * s[i, j]
+
+
+@njit(**_jit)
 def _gram_coeffs(C, G, beta, usa, tangent, H, A, F, tmp, tmpT, CT, bits):
     """Field coefficients F with f(C X) = F X, given G = X X^T.
 
     H = C G C^T is the Gram matrix of Y = C X, A = attention(H); the raw field is A Y = (A C) X and its
     tangent projection subtracts c_i y_i with c_i = <y_i, (A Y)_i> = sum_j A_ij H_ij.
     """
-    n = G.shape[0]
     _congruence(C, G, tmp, tmpT, CT, H)
     _attention_rows(H, beta, usa, A, tmpT, bits)
     _mm(A, C, F)
     if tangent:
-        for i in range(n):
-            c = 0.0
-            for j in range(n):
-                c += A[i, j] * H[i, j]
-            for j in range(n):
-                F[i, j] -= c * C[i, j]
+        _subtract_along(A, H, C, F)
 
 
 @njit(**_jit)
@@ -629,12 +636,7 @@ def _coord_field(Y, B, VT, has_B, has_V, beta, usa, tangent, YB, L, Lw, YT, A, A
     else:
         _mm(A, Y, out)
     if tangent:
-        for i in range(n):
-            c = 0.0
-            for k in range(d):
-                c += Y[i, k] * out[i, k]
-            for k in range(d):
-                out[i, k] -= c * Y[i, k]
+        _subtract_along(Y, out, Y, out)
 
 
 @njit(**_jit)
