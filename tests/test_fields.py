@@ -1,4 +1,4 @@
-"""The tiled attention field against the plain-numpy references (tests/reference.py).
+"""The tiled attention field against the plain-numpy references (tests/naive.py).
 
 Covers both paths of :func:`particles.fields.attention` (the symmetric Gram path for k is q and the
 online-softmax path), single- and multi-threaded task layouts, tile boundaries, masks, heads,
@@ -11,7 +11,7 @@ import pytest
 import particles as pt
 from particles import config, kernels
 from particles import field as fields
-from tests.reference import (
+from tests.naive import (
     attention_naive,
     exp_shift_tile_naive,
     softmax_tile_naive,
