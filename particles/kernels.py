@@ -50,6 +50,7 @@ _LOG2E = 1.4426950408889634
 _LN2_HI = 0.6931471803691238  # high bits of ln 2 (exact product with small integers)
 _LN2_LO = 1.9082149292705877e-10
 _EXP_MIN = -708.0  # below this exp underflows to a denormal; clamp so results stay normal (or 0)
+_EXP_MAX = 709.79  # just above log(DBL_MAX): the clamp keeps 2^(k-1) finite, the product overflows
 
 
 @njit(inline="always", **_jit)
@@ -76,18 +77,20 @@ def _exp_row(x, out, bits):
 
     Cody–Waite reduction x = k ln2 + r with |r| <= ln2/2, a degree-12 Taylor polynomial for e^r
     (truncation error < 2e-16 relative) and the factor 2^k assembled from exponent bits.
-    Inputs below -708 give exactly 0 (the caller only ever exponentiates x <= 0 after max-subtraction).
+    Inputs below -708 give exactly 0, above log(DBL_MAX) = 709.78 +inf, NaN gives NaN (callers
+    exponentiate x <= 0 after max-subtraction). The factor is applied as (2p) 2^(k-1), exact like
+    p 2^k, so that k = 1024 (x up to 709.78) does not overflow the exponent bits.
     ``bits`` is an int64 scratch array of the same length; ``x`` and ``out`` may be the same array.
     """
     m = x.shape[0]
     for j in range(m):
         v0 = x[j]
-        v = max(v0, _EXP_MIN)
+        v = min(max(v0, _EXP_MIN), _EXP_MAX)
         kf = np.floor(v * _LOG2E + 0.5)
         r = (v - kf * _LN2_HI) - kf * _LN2_LO
-        p = _exp_poly(r)
-        out[j] = p if v0 >= _EXP_MIN else 0.0
-        bits[j] = (np.int64(kf) + 1023) << 52
+        p = 2.0 * _exp_poly(r)
+        out[j] = p if v0 >= _EXP_MIN else (0.0 if v0 < _EXP_MIN else v0)
+        bits[j] = (np.int64(kf) + 1022) << 52
     scale = bits.view(np.float64)
     for j in range(m):
         out[j] = out[j] * scale[j]
@@ -696,9 +699,10 @@ def _coord_ensemble(X, B, V, betas, usa, scheme, dt, nsteps, save_every, stats, 
     ``done[s]``: the steps system s took."""
     nb = B.shape[0]
     nv = V.shape[0]
+    unused = np.zeros((X.shape[2], X.shape[2]))  # stands for an identity B or V (never read)
     for s in prange(X.shape[0]):
-        bs = B[0] if nb == 1 else B[s % max(nb, 1)]
-        vs = V[0] if nv == 1 else V[s % max(nv, 1)]
+        bs = unused if nb == 0 else B[min(np.int64(s), nb - 1)]
+        vs = unused if nv == 0 else V[min(np.int64(s), nv - 1)]
         done[s] = _coord_system(
             X[s],
             bs,
