@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ParticlesError
+from .resources import check_memory
 
 
 def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
@@ -21,6 +22,7 @@ def random_points(n: int, d: int, rng: np.random.Generator | int | None = None) 
         raise ParticlesError(f"need at least one particle, got n = {n}")
     if d < 2:
         raise ParticlesError(f"the sphere S^(d-1) needs d >= 2, got d = {d}")
+    check_memory(2 * 8.0 * n * d, f"{n} points in dimension {d}")
     g = as_rng(rng).standard_normal((n, d))
     return normalize(g)
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import ParticlesError
 from ..io import load_npz, save_npz
+from ..resources import check_count, check_memory
 from ..solvers import ensemble
 from ..sweep import Task, fingerprint, load_result, run_sweep
 from . import equiangular
@@ -63,7 +64,7 @@ class PhaseParams:
             raise ParticlesError(f"n must be >= 2, got {self.n}")
         if int(self.d) < 2:
             raise ParticlesError(f"d must be >= 2, got {self.d}")
-        if int(self.seeds) < 1:
+        if check_count(self.seeds, "seeds", 1e8) < 1:
             raise ParticlesError(f"seeds must be >= 1, got {self.seeds}")
         b = np.asarray(self.betas, dtype=np.float64).ravel()
         if b.size == 0 or not np.all(np.isfinite(b)) or np.any(b < 0):
@@ -74,7 +75,12 @@ class PhaseParams:
         object.__setattr__(self, "n", int(self.n))
         object.__setattr__(self, "d", int(self.d))
         object.__setattr__(self, "seeds", int(self.seeds))
-        ensemble._steps(self.t_end, self.dt, self.save_every)
+        nsteps, _, every = ensemble._steps(self.t_end, self.dt, self.save_every)
+        T = nsteps // every + 1
+        check_memory(
+            8.0 * b.size * (int(self.seeds) + 4 * T),
+            f"a phase diagram of {b.size} betas x {int(self.seeds)} seeds x {T} times",
+        )
         ensemble._method(self.method)
         ensemble._kind(self.kind)
         ensemble._thresholds(self.delta, self.cluster_delta)

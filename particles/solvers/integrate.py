@@ -33,6 +33,7 @@ import numpy as np
 from ..errors import ParticlesError
 from ..field import check_dtype, check_points, velocity
 from ..params import Dynamics, Piecewise
+from ..resources import check_memory
 from ..sphere import normalize_rows
 from ..trajectory import Trajectory, dynamics_to_record
 from . import registry, steps
@@ -54,12 +55,22 @@ def canonical_method(method) -> str:
     return registry.get(method).name
 
 
+class _Diverged(Exception):
+    """A stage of a step met a non-finite state (simulate turns it into a clear error)."""
+
+
 def _field(dyn: Dynamics, dtype, project: bool):
     """x -> the field at x (float64 result), evaluated in ``dtype``."""
-    if dtype is np.float64:
-        return lambda y: velocity(y, dyn, project=project)
-    # field in single precision, state and step arithmetic in float64
-    return lambda y: velocity(y, dyn, dtype=dtype, project=project).astype(np.float64)
+
+    def f(y):
+        if not np.isfinite(y).all():
+            raise _Diverged
+        if dtype is np.float64:
+            return velocity(y, dyn, project=project)
+        # field in single precision, state and step arithmetic in float64
+        return velocity(y, dyn, dtype=dtype, project=project).astype(np.float64)
+
+    return f
 
 
 def step(
@@ -162,6 +173,8 @@ def simulate(
     dyn.check_dimension(d)
     drift0 = float(np.max(np.abs(np.linalg.norm(x0, axis=1) - 1.0)))
     if normalize:
+        if np.any(np.all(x0 == 0.0, axis=1)):
+            raise ParticlesError("x0 has a zero row, which cannot be normalised onto the sphere")
         x0 = normalize_rows(x0)
     elif drift0 > 1e-8:
         raise ParticlesError(
@@ -208,6 +221,12 @@ def simulate(
         if save_at[0] < 0 or save_at[-1] > t_end * (1 + 1e-12):
             raise ParticlesError(f"save_at times must lie in [0, t_end] = [0, {t_end}]")
         save_at = np.minimum(save_at, t_end)
+
+    # saved states, the stages of a step and the field's tiles
+    check_memory(
+        8.0 * n * d * (len(save_at) + 12),
+        f"simulating n = {n}, d = {d} with {len(save_at)} saved times",
+    )
 
     run_meta = {
         **(meta or {}),
@@ -298,7 +317,10 @@ def simulate(
                     k = max(1, math.ceil((b - a) / dt - 1e-9))
                     h = (b - a) / k
                     for i in range(k):
-                        x, nf = _step(spec, x, h, seg, dtype)
+                        try:
+                            x, nf = _step(spec, x, h, seg, dtype)
+                        except _Diverged:
+                            raise diverged(a + (i + 1) * h) from None
                         stats["nfev"] += nf
                         stats["nsteps"] += 1
                         if not np.isfinite(x).all():
