@@ -36,11 +36,18 @@ def dynamics_from_record(meta: dict, arrays: dict) -> Dynamics | Piecewise:
     return Dynamics.from_record(meta, arrays, prefix="dyn_")
 
 
+def _is_store(path) -> bool:
+    """A zarr trajectory store: a ``*.zarr`` path, or an existing directory that is one."""
+    p = Path(path)
+    return p.suffix == ".zarr" or (p.is_dir() and (p / "zarr.json").exists())
+
+
 @dataclass
 class Trajectory:
     """Saved states of a simulation.
 
-    - ``t`` (T,): save times; ``x`` (T, n, d): positions on the sphere at those times;
+    - ``t`` (T,): save times; ``x`` (T, n, d): positions on the sphere at those times (for a
+      trajectory read from a zarr store, a :class:`particles.store.Frames` read on demand);
     - ``dynamics``: the :class:`Dynamics` (or :class:`Piecewise`) that produced them;
     - ``method``: integrator name; ``stats``: step statistics (nfev, nsteps, wall time, drift);
     - ``meta``: everything else needed to reproduce the run (seed, dt, rtol, atol, t_end, ...).
@@ -87,11 +94,25 @@ class Trajectory:
             ]
         )
 
+    def to_xarray(self):
+        """An ``xarray.Dataset``: ``x`` over (t, particle, coordinate), the parameters as attributes.
+
+        Lazy (dask) for a trajectory read from a zarr store. Needs xarray (the ``zarr`` extra).
+        """
+        from .store import to_xarray
+
+        return to_xarray(self)
+
     def at(self, time: float) -> np.ndarray:
         """The saved state closest to ``time``."""
         return self.x[int(np.argmin(np.abs(self.t - time)))]
 
     def save(self, path: str | Path) -> Path:
+        """Write an ``.npz`` file, or a zarr trajectory store for a ``*.zarr`` path (frame by frame)."""
+        if _is_store(path):
+            from . import store
+
+            return store.save(self, path)
         dmeta, darrays = dynamics_to_record(self.dynamics)
         meta = {
             "format": FORMAT,
@@ -106,6 +127,12 @@ class Trajectory:
 
     @classmethod
     def load(cls, path: str | Path) -> Trajectory:
+        """Read an ``.npz`` file, or open a zarr trajectory store (``*.zarr``) lazily: ``x`` is then
+        a :class:`particles.store.Frames` that reads the saved states on demand."""
+        if _is_store(path):
+            from . import store
+
+            return store.load(path)
         arrays, meta = io.load_npz(path, FORMAT)
         try:
             t, x = arrays["t"], arrays["x"]
