@@ -359,7 +359,9 @@ def raw_field(x: np.ndarray, dyn: Dynamics) -> np.ndarray:
     return acc
 
 
-def velocity(x, dyn: Dynamics, *, dtype=np.float64, project: bool = True) -> np.ndarray:
+def velocity(
+    x, dyn: Dynamics, *, dtype=np.float64, project: bool = True, scheduler=None
+) -> np.ndarray:
     """The attention dynamics' velocity xdot = P_perp(x_i)[...] at ``x`` (n, d). Shape (n, d).
 
     ``x`` should lie on the unit sphere (this is not checked here; see :func:`particles.simulate`).
@@ -367,7 +369,13 @@ def velocity(x, dyn: Dynamics, *, dtype=np.float64, project: bool = True) -> np.
     large n; relative accuracy ~1e-6 times the largest beta * |logit| scale). The result has this dtype.
     ``project=False`` returns the attention (+ feed-forward) output before the tangent projection:
     what a residual layer adds to x_i before LayerNorm.
+    ``scheduler``: evaluate on a Dask cluster, in row blocks (:mod:`particles.distributed`):
+    ``"local"``, a scheduler address, a ``distributed.Client`` or a ``DaskField``.
     """
+    if scheduler is not None:
+        from .distributed import velocity as _distributed_velocity
+
+        return _distributed_velocity(x, dyn, scheduler, dtype=dtype, project=project)
     if not isinstance(dyn, Dynamics):
         raise ParticlesError(f"dyn must be a particles.Dynamics, got {type(dyn).__name__}")
     dt = check_dtype(dtype)
