@@ -16,7 +16,7 @@ def _load(path):
 
 
 @click.command()
-@click.argument("run", type=click.Path(dir_okay=False))
+@click.argument("run", type=click.Path())
 @click.option("--times", default=None, help="Comma list or start:stop:step (default: 5 times).")
 @click.option("--bins", default=60, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Image file (.png).")
@@ -28,6 +28,7 @@ def histogram(run, times, bins, out):
     Examples:
       particles histogram run.npz --times 0,5,10 --out h.png
       particles histogram run.npz --times 0:20:5 --bins 80 --out h.png
+      particles histogram big.zarr --times 0,5,10 --out h.png   # reads only those states
     """
     import numpy as np
 
@@ -42,7 +43,7 @@ def histogram(run, times, bins, out):
 
 
 @click.command()
-@click.argument("run", type=click.Path(dir_okay=False))
+@click.argument("run", type=click.Path())
 @click.option(
     "--delta",
     default=1e-3,
@@ -59,6 +60,7 @@ def clusters(run, delta, as_json):
     Examples:
       particles clusters run.npz
       particles clusters run.npz --delta 1e-4 --json
+      particles clusters big.zarr          # one saved state at a time, never the whole store
     """
     from particles.analysis.clusters import summary
 
@@ -75,7 +77,7 @@ def clusters(run, delta, as_json):
 
 
 @click.command()
-@click.argument("run", type=click.Path(dir_okay=False))
+@click.argument("run", type=click.Path())
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help=".gif or .mp4 file.")
 @click.option("--fps", default=15, show_default=True, type=click.IntRange(1, 120))
 @click.option("--max-frames", default=200, show_default=True, type=click.IntRange(1, 5000))
@@ -90,6 +92,7 @@ def animate(run, out, fps, max_frames, dpi):
     Examples:
       particles animate run.npz --out run.gif
       particles animate run.npz --out run.mp4 --fps 30
+      particles animate big.zarr --out big.gif   # reads only the frames it draws
     """
     from particles.plotting import animate as _animate
 

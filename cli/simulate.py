@@ -87,9 +87,10 @@ def _check_writable(path: Path, what: str) -> None:
 @click.option("--normalize", is_flag=True, help="Project --x0 onto the sphere if it is not on it.")
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     required=True,
-    help="Trajectory file to write (.npz); also the checkpoint of a long run.",
+    help="Trajectory to write: an .npz file, or a .zarr store (saved states appended as they are "
+    "computed, memory O(n d) however many are saved); also the checkpoint of a long run.",
 )
 @click.option(
     "--plot",
@@ -105,6 +106,17 @@ def _check_writable(path: Path, what: str) -> None:
     "single",
     is_flag=True,
     help="Evaluate the field in single precision (faster for large n).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Evaluate the field on Dask in row blocks: 'local' (a LocalCluster) or a scheduler ADDRESS.",
+)
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(1, 4096),
+    help="Workers of a local Dask cluster (default: one per core).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @clean_errors
@@ -128,6 +140,8 @@ def simulate(
     plot,
     resume,
     single,
+    scheduler,
+    workers,
     quiet,
 ):
     """Simulate tokens as particles on the sphere and save the trajectory.
@@ -138,6 +152,8 @@ def simulate(
           --method rk4 --dt 0.05 --out run.npz --plot run.png
       particles simulate --n 32 --d 2 --beta 4 --t-end 30 --method euler --dt 0.1 --out c.npz --plot c.png
       particles simulate --n 12 --d 3 --kind USA --repulsive --t-end 200 --out rep.npz
+      particles simulate --n 20000 --d 16 --t-end 10 --saves 1001 --out big.zarr
+      particles simulate --n 20000 --d 16 --t-end 10 --out big.zarr --scheduler local --workers 2
     """
     import numpy as np
 
@@ -145,8 +161,12 @@ def simulate(
 
     out = Path(out)
     _check_writable(out, "output")
-    if out.suffix != ".npz":
-        raise click.ClickException(f"--out {out}: trajectory files end in .npz")
+    if out.suffix not in (".npz", ".zarr"):
+        raise click.ClickException(
+            f"--out {out}: trajectories are written to .npz files or .zarr stores"
+        )
+    if out.suffix == ".npz" and out.is_dir():
+        raise click.ClickException(f"--out {out}: is a directory")
     if plot is not None:
         plot = Path(plot)
         _check_writable(plot, "plot")
@@ -190,6 +210,8 @@ def simulate(
             resume=resume,
             meta={"seed": seed, "x0_file": None if x0_path is None else str(x0_path)},
             dtype=np.float32 if single else np.float64,
+            scheduler=scheduler,
+            workers=workers,
             **kw,
         )
     except KeyboardInterrupt as e:
@@ -212,7 +234,7 @@ def simulate(
 
 
 @click.command()
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path", type=click.Path())
 @click.option(
     "--delta",
     type=float,
@@ -226,8 +248,9 @@ def info(path, delta, as_json):
     """Print a trajectory's parameters and its final cluster state.
 
     \b
-    Example:
+    Examples:
       particles info run.npz
+      particles info run.zarr
     """
     import particles as pt
 

@@ -4,6 +4,9 @@ Two particles are *linked* when ``<x_i, x_j> > 1 - delta``; clusters are the con
 of this graph (the rule of the authors' phase-diagrams.py, delta = 1e-3). Everything here is a pure
 function of positions ``x`` (n, d) or of a stack of saved states ``xs`` (T, n, d); the functions
 with a ``_over_time`` suffix, and :func:`summary`, also accept a :class:`particles.Trajectory`.
+A trajectory read from a zarr store (its ``x`` a :class:`particles.store.Frames`) is streamed: the
+measurements over time read one saved state (or a bounded block of them) at a time, never the whole
+store, so they run in O(n d) memory however many times were saved.
 
 Pairwise quantities are computed in row tiles (``config.TILE_ROWS`` rows against all n columns), so
 memory stays O(TILE_ROWS * n) however large n is; no n x n matrix is formed.
@@ -51,10 +54,20 @@ def _gram_stack(g) -> np.ndarray:
     return g
 
 
+def _lazy(xs) -> bool:
+    """Saved states read on demand (:class:`particles.store.Frames`): iterate, never load whole."""
+    return bool(getattr(xs, "lazy", False))
+
+
 def _states(xs, name: str = "xs") -> tuple[np.ndarray | None, np.ndarray]:
-    """(t or None, xs (T, n, d)) from a Trajectory or an array of saved states."""
+    """(t or None, xs (T, n, d)) from a Trajectory or an array of saved states (lazy frames stay lazy)."""
     if hasattr(xs, "t") and hasattr(xs, "x"):  # a Trajectory
-        return np.asarray(xs.t, dtype=np.float64), np.asarray(xs.x, dtype=np.float64)
+        t = np.asarray(xs.t, dtype=np.float64)
+        return t, xs.x if _lazy(xs.x) else np.asarray(xs.x, dtype=np.float64)
+    if _lazy(xs):
+        if xs.shape[0] == 0:
+            raise ParticlesError(f"{name} is empty (shape {xs.shape})")
+        return None, xs
     arr = real_array(xs, name, "(T, n, d)")
     if arr.ndim != 3:
         raise ParticlesError(f"{name} must have shape (T, n, d), got shape {arr.shape}")
@@ -292,6 +305,8 @@ def inner_product_histogram(
 def cluster_counts_over_time(xs, delta: float = DEFAULT_DELTA) -> np.ndarray:
     """Number of clusters at every saved time (the metastability staircase): (T,) int."""
     _, xs = _states(xs)
+    if _lazy(xs):  # bounded blocks of saved times
+        return np.concatenate([cluster_counts_over_time(b, delta) for b in xs.blocks()])
     if xs.shape[1] <= _DENSE_MAX and np.all(np.isfinite(xs)):  # all saved times at once
         return np.asarray(count_clusters_gram(xs @ np.swapaxes(xs, 1, 2), delta), dtype=np.int64)
     return np.array([count_clusters(x, delta) for x in xs], dtype=np.int64)
@@ -400,12 +415,14 @@ def summary(traj, delta: float = DEFAULT_DELTA, t=None) -> Summary:
     if tt.shape != (xs.shape[0],):
         raise ParticlesError(f"t has shape {tt.shape}, expected ({xs.shape[0]},)")
     delta = _check_delta(delta)
-    counts, largest = [], []
-    for x in xs:
+    counts, largest, mins, pairs = [], [], [], []
+    for x in xs:  # one pass: each saved state is read once (a store is streamed)
         c = find_clusters(x, delta)
         counts.append(c.count)
         largest.append(int(c.sizes.max()))
-    mins = min_inner_products_over_time(xs)
+        mins.append(min_inner_product(x))
+        pairs.append(pair_fraction(x, delta))
+    mins = np.array(mins)
     ct = next((float(s) for s, m in zip(tt, mins, strict=True) if m > 1.0 - delta), None)
     return Summary(
         t=tt,
@@ -413,7 +430,7 @@ def summary(traj, delta: float = DEFAULT_DELTA, t=None) -> Summary:
         largest=np.array(largest, dtype=np.int64),
         min_inner=mins,
         diameter=np.sqrt(np.maximum(0.0, 2.0 - 2.0 * mins)),
-        pair_fraction=pair_fractions_over_time(xs, delta),
+        pair_fraction=np.array(pairs),
         delta=delta,
         consensus_time=ct,
     )

@@ -200,6 +200,11 @@ def _title(traj, t: float) -> str:
         return f"t = {t:g}"
 
 
+def _states(traj):
+    """A trajectory's saved states: its lazy frames for a zarr store (only the drawn ones are read)."""
+    return traj.x if getattr(traj.x, "lazy", False) else np.asarray(traj.x)
+
+
 def plot_run(traj, path, *, times=None, dpi: int = 120) -> Path:
     """The picture of a finished run, written to ``path`` (PNG or anything matplotlib writes).
 
@@ -209,7 +214,7 @@ def plot_run(traj, path, *, times=None, dpi: int = 120) -> Path:
     path = Path(path)
     if not path.parent.is_dir():
         raise ParticlesError(f"cannot write {path}: directory {path.parent} does not exist")
-    t, xs = np.asarray(traj.t), np.asarray(traj.x)
+    t, xs = np.asarray(traj.t), _states(traj)
     d = xs.shape[2]
     if d in (2, 3):
         fig = new_figure((9, 4.6))
@@ -267,7 +272,7 @@ def animate(
         raise ParticlesError(f"cannot write {path}: directory {path.parent} does not exist")
     if int(fps) < 1 or int(max_frames) < 1:
         raise ParticlesError("fps and max_frames must be >= 1")
-    t, xs = np.asarray(traj.t), np.asarray(traj.x)
+    t, xs = np.asarray(traj.t), _states(traj)
     d = xs.shape[2]
     idx = np.unique(np.linspace(0, len(t) - 1, min(len(t), int(max_frames))).round().astype(int))
     fig, ax = _new_axes(d)

@@ -81,3 +81,26 @@ class Checkpoint:
             if not self.complete:
                 self.write(traj)
         return Interrupted(self.path, self.t_saved, self.complete, traj)
+
+
+class StoreCheckpoint(Checkpoint):
+    """The checkpoint of a run written into a zarr trajectory store (:mod:`particles.store`).
+
+    Saved states are appended and committed to the store as they are computed
+    (:meth:`particles.store.TrajectoryStore.append`: chunk files, then the commit record replaced
+    atomically, Ctrl-C held), so a checkpoint write only commits the statistics and whether the run
+    is complete. The guarantees above hold with "file" read as "the store's commit record": at any
+    instant the store on disk is a valid store of this run, and :class:`Interrupted` says what it
+    holds. The states are never all in memory: ``traj.x`` is the store's lazy frames.
+    """
+
+    def __init__(self, store, every: float):
+        super().__init__(store.path, every)
+        self.store = store
+
+    def write(self, traj: Trajectory) -> None:
+        with sigint_held():
+            self.store.commit(stats=traj.stats, meta={"complete": bool(traj.meta.get("complete"))})
+            self.last = time.perf_counter()
+            self.t_saved = float(traj.t[-1]) if len(traj.t) else None
+            self.complete = bool(traj.meta.get("complete", False))

@@ -35,10 +35,11 @@ from ..field import check_dtype, check_points, velocity
 from ..params import Dynamics, Piecewise
 from ..resources import check_memory
 from ..sphere import normalize_rows
+from ..store import TrajectoryStore, is_store_path
 from ..trajectory import Trajectory, dynamics_to_record
 from . import registry, steps
 from .adaptive import make_solver
-from .checkpoint import Checkpoint, Interrupted
+from .checkpoint import Checkpoint, Interrupted, StoreCheckpoint
 
 __all__ = ["METHODS", "Interrupted", "simulate", "step"]
 
@@ -59,26 +60,29 @@ class _Diverged(Exception):
     """A stage of a step met a non-finite state (simulate turns it into a clear error)."""
 
 
-def _field(dyn: Dynamics, dtype, project: bool):
-    """x -> the field at x (float64 result), evaluated in ``dtype``."""
+def _field(dyn: Dynamics, dtype, project: bool, scheduler=None):
+    """x -> the field at x (float64 result), evaluated in ``dtype`` (on ``scheduler`` if given)."""
+    kw = {} if scheduler is None else {"scheduler": scheduler}
 
     def f(y):
         if not np.isfinite(y).all():
             raise _Diverged
         if dtype is np.float64:
-            return velocity(y, dyn, project=project)
+            return velocity(y, dyn, project=project, **kw)
         # field in single precision, state and step arithmetic in float64
-        return velocity(y, dyn, dtype=dtype, project=project).astype(np.float64)
+        return velocity(y, dyn, dtype=dtype, project=project, **kw).astype(np.float64)
 
     return f
 
 
 def step(
-    method, x: np.ndarray, h: float, dyn: Dynamics, dtype=np.float64
+    method, x: np.ndarray, h: float, dyn: Dynamics, dtype=np.float64, *, scheduler=None
 ) -> tuple[np.ndarray, int]:
-    """One fixed step of size h of a registered method, normalised; returns (new x, field evals)."""
+    """One fixed step of size h of a registered method, normalised; returns (new x, field evals).
+
+    ``scheduler``: evaluate the field on a Dask cluster (see :func:`particles.velocity`)."""
     m = registry.get(method)
-    f = _field(dyn, dtype, m.projected)
+    f = _field(dyn, dtype, m.projected, scheduler)
     if m.tableau is not None:
         y, nfev = steps.explicit_rk(m.tableau, x, h, f)
     elif m.step is not None:
@@ -136,6 +140,8 @@ def simulate(
     meta: dict | None = None,
     dtype=np.float64,
     max_steps: int = 10**8,
+    scheduler=None,
+    workers: int | None = None,
 ) -> Trajectory:
     """Integrate the dynamics ``dyn`` from ``x0`` (n, d) on the sphere up to time ``t_end``.
 
@@ -150,6 +156,14 @@ def simulate(
       the first step, every ``checkpoint_every`` seconds, on interrupt (Ctrl-C) and, complete, at the
       end (see :mod:`particles.solvers.checkpoint`). With ``resume=True`` a partial checkpoint of the
       same run is continued from its last saved state.
+      A ``*.zarr`` path writes a trajectory store instead (:mod:`particles.store`): every saved
+      state is appended to it and committed as soon as it is computed, so memory stays O(n d)
+      however many times are saved, the store is the checkpoint (``resume=True`` appends to it), and
+      the returned trajectory reads its states from the store on demand.
+    - ``scheduler``: evaluate the field on a Dask cluster in row blocks (:mod:`particles.distributed`):
+      ``"local"`` (a LocalCluster of ``workers`` processes, closed at the end), a scheduler address,
+      a ``distributed.Client`` or a ``DaskField``; the trajectory is the local one (bit for bit where
+      the local field evaluation is reproducible, see :mod:`particles.field_rows`).
     - ``max_steps``: a fixed-step run needing more steps than this is refused before it starts.
     - ``meta``: extra JSON-able information stored with the result (e.g. ``{"seed": 0}``).
     - ``dtype``: ``np.float32`` evaluates the field in single precision (about twice as fast for large
@@ -222,9 +236,10 @@ def simulate(
             raise ParticlesError(f"save_at times must lie in [0, t_end] = [0, {t_end}]")
         save_at = np.minimum(save_at, t_end)
 
-    # saved states, the stages of a step and the field's tiles
+    to_store = checkpoint is not None and is_store_path(checkpoint)
+    # saved states (unless they go to a store), the stages of a step and the field's tiles
     check_memory(
-        8.0 * n * d * (len(save_at) + 12),
+        8.0 * n * d * ((0 if to_store else len(save_at)) + 12),
         f"simulating n = {n}, d = {d} with {len(save_at)} saved times",
     )
 
@@ -247,6 +262,7 @@ def simulate(
     if not fixed and spec.scipy_name not in _EXPLICIT_RK:
         stats["nrejected"] = None  # BDF, Radau, LSODA do not report rejected steps
     t_now, x = 0.0, x0.copy()
+    store = None
     if resume and checkpoint is not None and Path(checkpoint).exists():
         old = Trajectory.load(checkpoint)
         if old.meta.get("fingerprint") != fp:
@@ -255,15 +271,34 @@ def simulate(
             )
         if old.complete:
             return old
+        if to_store:
+            store = TrajectoryStore.open(checkpoint, mode="r+")
         if len(old.t):  # a checkpoint written before the first save time holds no state: start over
-            ts, xs = list(old.t), list(old.x)
+            if not to_store:
+                ts, xs = list(old.t), list(old.x)
             stats.update({k: v for k, v in old.stats.items() if k in stats})
             t_now, x = float(old.t[-1]), np.array(old.x[-1])
+    if to_store and store is None:
+        store = TrajectoryStore.create(
+            checkpoint,
+            n=n,
+            d=d,
+            dynamics=dyn,
+            method=method,
+            meta={**run_meta, "complete": False},
+            stats=stats,
+            capacity=len(save_at),
+        )
 
     def result(complete: bool) -> Trajectory:
+        if store is not None:  # the states stay in the store, read on demand
+            t_saved, x_saved = store.t, store.frames
+        else:
+            t_saved = np.array(ts, dtype=np.float64)
+            x_saved = np.array(xs, dtype=np.float64).reshape(len(xs), n, d)
         return Trajectory(
-            t=np.array(ts, dtype=np.float64),
-            x=np.array(xs, dtype=np.float64).reshape(len(xs), n, d),
+            t=t_saved,
+            x=x_saved,
             dynamics=dyn,
             method=method,
             stats=dict(stats),
@@ -271,10 +306,13 @@ def simulate(
         )
 
     def record(t, y):
+        if store is not None:
+            store.append(float(t), y)
+            return
         ts.append(float(t))
         xs.append(np.array(y))
 
-    if not ts and save_at[0] == 0.0:
+    if (store.length if store is not None else len(ts)) == 0 and save_at[0] == 0.0:
         record(0.0, x)
 
     bar = None
@@ -290,7 +328,16 @@ def simulate(
         )
     wall0 = _time.perf_counter()
     base_wall = stats["wall_time"]
-    ckpt = Checkpoint(checkpoint, checkpoint_every)
+    if store is not None:
+        ckpt = StoreCheckpoint(store, checkpoint_every)
+    else:
+        ckpt = Checkpoint(checkpoint, checkpoint_every)
+    evaluator = None
+    if scheduler is not None:
+        from ..distributed import DaskField
+
+        evaluator = DaskField.connect(scheduler, workers=workers)
+    skw = {} if evaluator is None else {"scheduler": evaluator}
 
     def partial() -> Trajectory:
         stats["wall_time"] = base_wall + _time.perf_counter() - wall0
@@ -318,7 +365,7 @@ def simulate(
                     h = (b - a) / k
                     for i in range(k):
                         try:
-                            x, nf = _step(spec, x, h, seg, dtype)
+                            x, nf = _step(spec, x, h, seg, dtype, **skw)
                         except _Diverged:
                             raise diverged(a + (i + 1) * h) from None
                         stats["nfev"] += nf
@@ -339,7 +386,8 @@ def simulate(
                     counter["nfev"] += 1
                     if not np.isfinite(y).all():
                         raise diverged(t)
-                    return velocity(y.reshape(n, d), seg, dtype=dtype).astype(np.float64).ravel()
+                    v = velocity(y.reshape(n, d), seg, dtype=dtype, **skw)
+                    return v.astype(np.float64).ravel()
 
                 solver = make_solver(spec.scipy_name, fun, a, x.ravel(), s1, rtol, atol, n, d)
                 pending = list(targets)
@@ -384,4 +432,6 @@ def simulate(
     finally:
         if bar is not None:
             bar.close()
+        if evaluator is not None and evaluator is not scheduler:
+            evaluator.close()
     return traj
