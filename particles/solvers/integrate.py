@@ -278,17 +278,6 @@ def simulate(
                 ts, xs = list(old.t), list(old.x)
             stats.update({k: v for k, v in old.stats.items() if k in stats})
             t_now, x = float(old.t[-1]), np.array(old.x[-1])
-    if to_store and store is None:
-        store = TrajectoryStore.create(
-            checkpoint,
-            n=n,
-            d=d,
-            dynamics=dyn,
-            method=method,
-            meta={**run_meta, "complete": False},
-            stats=stats,
-            capacity=len(save_at),
-        )
 
     def result(complete: bool) -> Trajectory:
         if store is not None:  # the states stay in the store, read on demand
@@ -307,13 +296,26 @@ def simulate(
 
     def record(t, y):
         if store is not None:
-            store.append(float(t), y)
+            stats["wall_time"] = base_wall + _time.perf_counter() - wall0
+            store.append(float(t), y, stats=stats)
             return
         ts.append(float(t))
         xs.append(np.array(y))
 
-    if (store.length if store is not None else len(ts)) == 0 and save_at[0] == 0.0:
-        record(0.0, x)
+    if to_store and store is None:
+        try:  # Ctrl-C is held while the store is made: it exists, empty, when one arrives
+            store = TrajectoryStore.create(
+                checkpoint,
+                n=n,
+                d=d,
+                dynamics=dyn,
+                method=method,
+                meta={**run_meta, "complete": False},
+                stats=stats,
+                capacity=len(save_at),
+            )
+        except KeyboardInterrupt:
+            raise Interrupted(Path(checkpoint), None, False, result(False)) from None
 
     bar = None
     if progress:
@@ -333,11 +335,7 @@ def simulate(
     else:
         ckpt = Checkpoint(checkpoint, checkpoint_every)
     evaluator = None
-    if scheduler is not None:
-        from ..distributed import DaskField
-
-        evaluator = DaskField.connect(scheduler, workers=workers)
-    skw = {} if evaluator is None else {"scheduler": evaluator}
+    skw: dict = {}
 
     def partial() -> Trajectory:
         stats["wall_time"] = base_wall + _time.perf_counter() - wall0
@@ -352,6 +350,13 @@ def simulate(
         )
 
     try:
+        if scheduler is not None:
+            from ..distributed import DaskField
+
+            evaluator = DaskField.connect(scheduler, workers=workers)
+            skw["scheduler"] = evaluator
+        if (store.length if store is not None else len(ts)) == 0 and save_at[0] == 0.0:
+            record(0.0, x)
         ckpt.write(partial())
         for s0, s1, seg in _segments(dyn, t_end):
             if s1 <= t_now:
