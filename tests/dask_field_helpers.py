@@ -35,3 +35,33 @@ def configure(tiles: dict) -> None:
 
     for k, v in tiles.items():
         setattr(config, k, v)
+
+
+def install_flaky(marker_dir: str, failures: int) -> None:
+    """Make the first ``failures`` blocks of the whole cluster raise (counted with marker files)."""
+    import particles.distributed as D
+
+    real = D._block
+
+    def block(*a, **k):
+        for i in range(failures):
+            try:
+                fd = os.open(os.path.join(marker_dir, f"fail{i}"), os.O_CREAT | os.O_EXCL)
+            except FileExistsError:
+                continue
+            os.close(fd)
+            raise RuntimeError("flaky block")
+        return real(*a, **k)
+
+    block.__module__, block.__qualname__ = real.__module__, real.__qualname__
+    D._block = block
+
+
+def restore() -> None:
+    """Undo install_killer / install_flaky in this worker."""
+    import importlib
+
+    import particles.distributed as D
+
+    fresh = importlib.reload(D)
+    assert fresh._block.__name__ == "_block"

@@ -174,7 +174,7 @@ def test_a_killed_worker_loses_nothing(client, small_tiles, monkeypatch, tmp_pat
     Dask reruns the lost blocks on the other worker, the nanny restarts the dead one, and the run
     finishes with the local trajectory, bit for bit."""
     from particles.distributed import DaskField
-    from tests.dask_field_helpers import install_killer
+    from tests.dask_field_helpers import install_killer, restore
 
     _one_thread(monkeypatch)
     marker = tmp_path / "killed"
@@ -190,6 +190,32 @@ def test_a_killed_worker_loses_nothing(client, small_tiles, monkeypatch, tmp_pat
     np.testing.assert_array_equal(got.x, ref.x)
     assert fld.evaluations == got.stats["nfev"]
     client.wait_for_workers(2, timeout=60)  # the nanny brought it back
+    client.run(restore)
+
+
+def test_a_failed_evaluation_is_sent_again(client, small_tiles, monkeypatch, tmp_path):
+    """Two block failures (a task is retried once by Dask, then the evaluation fails) make the
+    evaluation go again, with the same result."""
+    from particles.distributed import DaskField
+    from tests.dask_field_helpers import install_flaky, restore
+
+    _one_thread(monkeypatch)
+    x = pt.random_points(300, 4, rng=9)
+    dyn = pt.Dynamics(beta=1.0)
+    with config.blas_threads(1):
+        ref = pt.velocity(x, dyn)
+    client.run(install_flaky, str(tmp_path), 2)
+    try:
+        fld = DaskField(client, block_rows=64)
+        got = fld.velocity(x, dyn)
+        assert fld.resubmitted >= 1 and len(list(tmp_path.glob("fail*"))) == 2
+        np.testing.assert_array_equal(got, ref)
+        (tmp_path / "more").mkdir()
+        client.run(install_flaky, str(tmp_path / "more"), 50)  # fails more often than retries
+        with pytest.raises(ParticlesError, match="failed 2 times"):
+            DaskField(client, retries=1).velocity(x, dyn)
+    finally:
+        client.run(restore)
 
 
 def test_local_scheduler_and_the_cli(tmp_path):

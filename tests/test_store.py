@@ -320,7 +320,7 @@ def test_to_xarray(pair, tmp_path):
     # what xarray users then do: slice, reduce, write netCDF-friendly attributes
     r = np.sqrt((lazy.to_xarray()["x"].mean("particle") ** 2).sum("coordinate")).values
     np.testing.assert_allclose(r, energy.order_parameter_over_time(mem), rtol=1e-12)
-    mem.to_xarray().to_zarr(tmp_path / "copy.zarr", mode="w", zarr_format=3)
+    mem.to_xarray().to_zarr(tmp_path / "copy.zarr", mode="w", zarr_format=3, consolidated=False)
     opened = xr.open_zarr(lazy.x._arr.store.root, consolidated=False)
     np.testing.assert_array_equal(opened["x"].values, mem.x)
 
