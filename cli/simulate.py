@@ -234,7 +234,7 @@ def info(path, delta, as_json):
     traj = pt.Trajectory.load(path)
     from particles.analysis.clusters import count_clusters
 
-    x = traj.final
+    x = traj.theta[-1]
     rec = {
         "file": str(path),
         "n": traj.n,
@@ -304,4 +304,10 @@ def _dyn_summary(dyn) -> str:
         parts.append("causal")
     if dyn.ffn is not None:
         parts.append(f"ffn({dyn.ffn.activation})")
+    if dyn.norm != "post":
+        parts.append(
+            f"norm={dyn.norm}"
+            + (f"(alpha={dyn.alpha:g})" if dyn.norm == "ngpt" else "")
+            + (f"(t_switch={dyn.t_switch:g})" if dyn.norm == "mix" else "")
+        )
     return ", ".join(parts)

@@ -45,8 +45,9 @@ def _blocks(n: int, rows: int | None = None):
 
 def _states(xs, name: str = "xs") -> tuple[np.ndarray | None, np.ndarray]:
     """(t or None, xs (T, n, d)) from a Trajectory or an array of saved states."""
-    if hasattr(xs, "t") and hasattr(xs, "x"):  # a Trajectory
-        return np.asarray(xs.t, dtype=np.float64), np.asarray(xs.x, dtype=np.float64)
+    if hasattr(xs, "t") and hasattr(xs, "x"):  # a Trajectory: its token directions
+        states = xs.theta if hasattr(xs, "theta") else xs.x
+        return np.asarray(xs.t, dtype=np.float64), np.asarray(states, dtype=np.float64)
     try:
         arr = np.asarray(xs, dtype=np.float64)
     except (TypeError, ValueError):
