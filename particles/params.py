@@ -276,12 +276,11 @@ class Dynamics:
                 a = getattr(self.ffn, f)
                 if a is not None:
                     arrays[prefix + "ffn_" + f] = np.asarray(a)
-        if self.norm != "post":  # Post-LN records stay exactly as before the schemes existed
+        if self.norm != "post" or self.alpha != 1.0 or self.t_switch is not None:
+            # default Post-LN records stay exactly as before the schemes existed
             meta["norm"] = self.norm
-            if self.norm == "ngpt":
-                meta["alpha"] = self.alpha
-            if self.norm == "mix":
-                meta["t_switch"] = self.t_switch
+            meta["alpha"] = self.alpha
+            meta["t_switch"] = self.t_switch
         return meta, arrays
 
     @classmethod
