@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -18,10 +19,17 @@ def figures_dir() -> Path:
     return Path(particles.__file__).resolve().parent.parent / "figures"
 
 
+#: a figure script defines ``main(outdir, ...)`` at top level (helpers such as claims.py do not)
+_FIGURE_MAIN = re.compile(r"^def main\(\s*outdir\b", re.M)
+
+
 def available(directory: Path) -> list[str]:
-    """Figure script names (without .py) in ``directory``: modules that are not private."""
+    """Figure script names (without .py) in ``directory``: public modules with ``main(outdir, ...)``."""
     return sorted(
-        p.stem for p in directory.glob("*.py") if not p.name.startswith(("_", "test_", "conftest"))
+        p.stem
+        for p in directory.glob("*.py")
+        if not p.name.startswith(("_", "test_", "conftest"))
+        and _FIGURE_MAIN.search(p.read_text(encoding="utf-8"))
     )
 
 

@@ -50,6 +50,7 @@ _LOG2E = 1.4426950408889634
 _LN2_HI = 0.6931471803691238  # high bits of ln 2 (exact product with small integers)
 _LN2_LO = 1.9082149292705877e-10
 _EXP_MIN = -708.0  # below this exp underflows to a denormal; clamp so results stay normal (or 0)
+_EXP_MAX = 709.79  # just above log(DBL_MAX): the clamp keeps 2^(k-1) finite, the product overflows
 
 
 @njit(inline="always", **_jit)
@@ -76,18 +77,20 @@ def _exp_row(x, out, bits):
 
     Cody–Waite reduction x = k ln2 + r with |r| <= ln2/2, a degree-12 Taylor polynomial for e^r
     (truncation error < 2e-16 relative) and the factor 2^k assembled from exponent bits.
-    Inputs below -708 give exactly 0 (the caller only ever exponentiates x <= 0 after max-subtraction).
+    Inputs below -708 give exactly 0, above log(DBL_MAX) = 709.78 +inf, NaN gives NaN (callers
+    exponentiate x <= 0 after max-subtraction). The factor is applied as (2p) 2^(k-1), exact like
+    p 2^k, so that k = 1024 (x up to 709.78) does not overflow the exponent bits.
     ``bits`` is an int64 scratch array of the same length; ``x`` and ``out`` may be the same array.
     """
     m = x.shape[0]
     for j in range(m):
         v0 = x[j]
-        v = max(v0, _EXP_MIN)
+        v = min(max(v0, _EXP_MIN), _EXP_MAX)
         kf = np.floor(v * _LOG2E + 0.5)
         r = (v - kf * _LN2_HI) - kf * _LN2_LO
-        p = _exp_poly(r)
-        out[j] = p if v0 >= _EXP_MIN else 0.0
-        bits[j] = (np.int64(kf) + 1023) << 52
+        p = 2.0 * _exp_poly(r)
+        out[j] = p if v0 >= _EXP_MIN else (0.0 if v0 < _EXP_MIN else v0)
+        bits[j] = (np.int64(kf) + 1022) << 52
     scale = bits.view(np.float64)
     for j in range(m):
         out[j] = out[j] * scale[j]
@@ -510,23 +513,30 @@ def _congruence(C, G, tmp, tmpT, CT, out):
 
 
 @njit(**_jit)
+def _subtract_along(a, b, s, r):
+    """r_i <- r_i - <a_i, b_i> s_i for every row i (the tangent projection, in coordinates
+    (a = s = Y, b = r = field) or in Gram coefficients (a = A, b = H, s = C, r = F))."""
+    n, m = a.shape
+    for i in range(n):
+        c = 0.0
+        for j in range(m):
+            c += a[i, j] * b[i, j]
+        for j in range(r.shape[1]):
+            r[i, j] -= c * s[i, j]
+
+
+@njit(**_jit)
 def _gram_coeffs(C, G, beta, usa, tangent, H, A, F, tmp, tmpT, CT, bits):
     """Field coefficients F with f(C X) = F X, given G = X X^T.
 
     H = C G C^T is the Gram matrix of Y = C X, A = attention(H); the raw field is A Y = (A C) X and its
     tangent projection subtracts c_i y_i with c_i = <y_i, (A Y)_i> = sum_j A_ij H_ij.
     """
-    n = G.shape[0]
     _congruence(C, G, tmp, tmpT, CT, H)
     _attention_rows(H, beta, usa, A, tmpT, bits)
     _mm(A, C, F)
     if tangent:
-        for i in range(n):
-            c = 0.0
-            for j in range(n):
-                c += A[i, j] * H[i, j]
-            for j in range(n):
-                F[i, j] -= c * C[i, j]
+        _subtract_along(A, H, C, F)
 
 
 @njit(**_jit)
@@ -629,12 +639,7 @@ def _coord_field(Y, B, VT, has_B, has_V, beta, usa, tangent, YB, L, Lw, YT, A, A
     else:
         _mm(A, Y, out)
     if tangent:
-        for i in range(n):
-            c = 0.0
-            for k in range(d):
-                c += Y[i, k] * out[i, k]
-            for k in range(d):
-                out[i, k] -= c * Y[i, k]
+        _subtract_along(Y, out, Y, out)
 
 
 @njit(**_jit)
@@ -694,9 +699,10 @@ def _coord_ensemble(X, B, V, betas, usa, scheme, dt, nsteps, save_every, stats, 
     ``done[s]``: the steps system s took."""
     nb = B.shape[0]
     nv = V.shape[0]
+    unused = np.zeros((X.shape[2], X.shape[2]))  # stands for an identity B or V (never read)
     for s in prange(X.shape[0]):
-        bs = B[0] if nb == 1 else B[s % max(nb, 1)]
-        vs = V[0] if nv == 1 else V[s % max(nv, 1)]
+        bs = unused if nb == 0 else B[min(np.int64(s), nb - 1)]
+        vs = unused if nv == 0 else V[min(np.int64(s), nv - 1)]
         done[s] = _coord_system(
             X[s],
             bs,

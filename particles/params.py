@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import ParticlesError
+from .errors import ParticlesError, real_array
 
 Kind = Literal["SA", "USA"]
 Norm = Literal["post", "pre", "peri", "ngpt", "mix"]
@@ -42,10 +42,7 @@ def _matrix(name: str, a, ndim_ok: tuple[int, ...]) -> np.ndarray | float | None
         if not np.isfinite(v):
             raise ParticlesError(f"V must be finite, got {v}")
         return v
-    try:
-        arr = np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ParticlesError(f"{name} must be a numeric array") from None
+    arr = real_array(a, name)
     if arr.ndim not in ndim_ok:
         raise ParticlesError(
             f"{name} must be a matrix (2-D) or a stack of per-head matrices (3-D), got shape {arr.shape}"

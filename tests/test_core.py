@@ -5,13 +5,13 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from reference import attention_naive, energy_naive, gamma_equiangular, velocity_naive
 from scipy.special import iv
 from scipy.stats import special_ortho_group
 
 import particles as pt
 from particles.errors import ParticlesError
 from particles.field import attention
+from tests.naive import attention_naive, energy_naive, gamma_equiangular, velocity_naive
 
 # ---------------------------------------------------------------------------------------------
 # the field
@@ -100,7 +100,7 @@ def test_tiled_attention_memory_is_linear_in_n():
 
 
 def test_attention_tiles_agree():
-    from reference import attention_naive
+    from tests.naive import attention_naive
 
     rng = np.random.default_rng(5)
     q, k, v = (

@@ -61,19 +61,10 @@ def plot_sphere(
     if x.ndim != 2 or x.shape[1] != 3:
         raise ParticlesError(f"plot_sphere needs points of shape (n, 3), got {x.shape}")
     u, v = np.meshgrid(np.linspace(0, 2 * np.pi, 40), np.linspace(0, np.pi, 20))
-    ax.plot_surface(
-        np.cos(u) * np.sin(v),
-        np.sin(u) * np.sin(v),
-        np.cos(v),
-        color="0.7",
-        alpha=sphere_alpha,
-        linewidth=0,
-        shade=False,
-    )
+    mesh = (np.cos(u) * np.sin(v), np.sin(u) * np.sin(v), np.cos(v))
+    ax.plot_surface(*mesh, color="0.7", alpha=sphere_alpha, linewidth=0, shade=False)
     ax.plot_wireframe(
-        np.cos(u) * np.sin(v),
-        np.sin(u) * np.sin(v),
-        np.cos(v),
+        *mesh,
         color="0.6",
         alpha=sphere_alpha,
         linewidth=0.3,

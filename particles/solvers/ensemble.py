@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, real_array
 from ..kernels import _coord_ensemble, _gram_ensemble
 from ..sphere import as_rng
 from . import registry
@@ -236,14 +236,8 @@ def _run(
 
 def _states(a, name: str, shape: str):
     """A C-contiguous float64 copy of ``a`` with a leading system axis (a 2-D array is one system)."""
-    try:
-        x = np.array(a, dtype=np.float64, order="C", copy=True)
-    except (TypeError, ValueError):
-        raise ParticlesError(f"{name} must be a numeric array of shape {shape}") from None
-    x = x[None] if x.ndim == 2 else x
-    if not np.all(np.isfinite(x)):
-        raise ParticlesError(f"{name} has non-finite entries")
-    return x
+    x = real_array(a, name, shape, finite=True, copy=True)
+    return x[None] if x.ndim == 2 else x
 
 
 def ensemble_gram(

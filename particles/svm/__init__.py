@@ -1,8 +1,16 @@
 """Att-SVM: attention as a max-margin token selector (arXiv 2308.16898).
 
-Model and data (:mod:`.model`), gradient descent on W or (K, Q) (:mod:`.train`), the Att-SVM
-problems, SVM-neighbour test, regularisation path and generalised SVM-equivalence
-(:mod:`.solvers`), the experiments E1-E5 (:mod:`.experiments`) and their figures (:mod:`.figures`).
+The inner roles every paper package shares:
+
+============  ===============================================================================
+model         :mod:`.model`: data, logits, loss and gradients
+train/solve   :mod:`.train` (gradient descent on W or (K, Q)); :mod:`.solvers` (the Att-SVM
+              problems, regularisation path, generalised SVM-equivalence)
+measure       :mod:`.solvers` (SVM-neighbour test, numerical rank), :func:`.model.correlation`
+experiments   :mod:`.experiments` (E1-E5)
+plotting      :mod:`.plotting`, :mod:`.figures` (E1-E5 figures)
+============  ===============================================================================
+
 Convention throughout: logits = X W z (the paper's W; the authors' nn.Linear stores W^T).
 """
 
