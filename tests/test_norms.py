@@ -244,3 +244,34 @@ def test_pre_ln_radius_growth_and_polynomial_rate_in_the_full_system():
     assert -_slope(np.log(ts), np.log(eps)) == pytest.approx(2.0, abs=0.05)
     r = tr.radii()[:, 0]
     assert _slope(ts, r) == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.parametrize("norm", SCHEMES)
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+def test_batched_ensemble_matches_simulate(norm, method):
+    """The numba ensembles run every scheme; one system equals particles.simulate's fixed steps."""
+    from particles.solvers.ensemble import ensemble_coords
+
+    rng = np.random.default_rng(11)
+    X0 = np.stack([pt.random_points(6, 4, rng) for _ in range(3)])
+    if norm in ("pre", "peri"):
+        X0 = X0 * rng.uniform(0.5, 2.0, size=(3, 6, 1))
+    V = rng.standard_normal((4, 4)) / 2
+    res = ensemble_coords(
+        X0,
+        [0.5, 1.0, 2.0],
+        1.0,
+        V=V,
+        dt=0.05,
+        method=method,
+        norm=norm,
+        alpha=0.6,
+        t_switch=0.5,
+        save_every=20,
+    )
+    for s, beta in enumerate([0.5, 1.0, 2.0]):
+        dyn = pt.Dynamics(
+            beta=beta, V=V, norm=norm, alpha=0.6, t_switch=0.5 if norm == "mix" else None
+        )
+        tr = pt.simulate(X0[s], dyn, 1.0, method=method, dt=0.05, save_at=[1.0])
+        np.testing.assert_allclose(res.final[s], tr.final, atol=1e-12)
