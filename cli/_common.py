@@ -61,3 +61,44 @@ class MethodChoice(click.Choice):
     @choices.setter
     def choices(self, value):  # click.Choice.__init__ assigns; the registry is the source
         pass
+
+
+NORM_HELP = (
+    "where the LayerNorm sits (arXiv 2510.22026): post (tokens on the sphere, default), pre "
+    "(residual stream in R^d, attention on h/|h|), peri (pre + normalised attention output), "
+    "ngpt (on the sphere, step --alpha), mix (post for t < --t-switch, pre after)"
+)
+
+
+def norm_options() -> list:
+    """``--norm``, ``--alpha``, ``--t-switch``: the normalisation scheme (particles.norms)."""
+    return [
+        click.option(
+            "--norm",
+            type=click.Choice(["post", "pre", "peri", "ngpt", "mix"], case_sensitive=False),
+            default="post",
+            show_default=True,
+            help=NORM_HELP,
+        ),
+        click.option(
+            "--alpha",
+            type=float,
+            default=1.0,
+            show_default=True,
+            help="nGPT step size (--norm ngpt).",
+        ),
+        click.option(
+            "--t-switch",
+            type=float,
+            default=None,
+            help="Mix-LN: time of the switch from Post-LN to Pre-LN (required by --norm mix).",
+        ),
+    ]
+
+
+def scheme_kwargs(norm, alpha, t_switch) -> dict:
+    """The keywords of :class:`particles.Dynamics` for the scheme options (t_switch only for mix)."""
+    norm = norm.lower()
+    if t_switch is not None and norm != "mix":
+        raise click.BadParameter("--t-switch goes with --norm mix", param_hint="--t-switch")
+    return {"norm": norm, "alpha": alpha, "t_switch": t_switch}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ._common import MethodChoice, clean_errors, parse_floats
+from ._common import MethodChoice, clean_errors, norm_options, parse_floats, scheme_kwargs
 
 
 def _ints(text: str) -> list[int]:
@@ -53,6 +53,7 @@ def _common(fn):
             "euler-tangent: Euler on the tangent field; rk4: a faithful integrator",
         ),
         click.option("--kind", default="SA", show_default=True, type=click.Choice(["SA", "USA"])),
+        *norm_options(),
         click.option(
             "--weights",
             default=None,
@@ -84,7 +85,7 @@ def _common(fn):
     return fn
 
 
-def _params(n, d, beta, t_end, dt, seeds, seed, delta, method, kind, weights):
+def _params(n, d, beta, t_end, dt, seeds, seed, delta, method, kind, weights, scheme):
     from particles.analysis.phase import PhaseParams
 
     betas = parse_floats(beta)
@@ -101,6 +102,7 @@ def _params(n, d, beta, t_end, dt, seeds, seed, delta, method, kind, weights):
             method=method,
             kind=kind,
             weights=weights,
+            **scheme,
         )
         for nn in _ints(n)
         for dd in _ints(d)
@@ -135,6 +137,9 @@ def phase(
     delta,
     method,
     kind,
+    norm,
+    alpha,
+    t_switch,
     weights,
     store,
     scheduler,
@@ -153,10 +158,12 @@ def phase(
       particles phase --n 32 --d 2,8,32 --beta 0:9:0.1 --t-end 30 --seeds 1024 --out phase.png
       particles phase --d 128 --weights goe --seeds 64 --out goe.png --scheduler local
       particles phase --d 32 --method rk4 --seeds 128 --out rk4.png --store runs/rk4
+      particles phase --d 32 --norm pre --method rk4 --t-end 60 --seeds 128 --out pre.png
     """
     from particles.analysis.phase import phase_figure
 
-    plist = _params(n, d, beta, t_end, dt, seeds, seed, delta, method, kind, weights)
+    scheme = scheme_kwargs(norm, alpha, t_switch)
+    plist = _params(n, d, beta, t_end, dt, seeds, seed, delta, method, kind, weights, scheme)
     phase_figure(plist, out, store=store, data=data, **_sweep_kw(scheduler, workers, quiet))
     click.echo(f"wrote {out}" + (f" and {data}" if data else ""))
 
@@ -181,6 +188,9 @@ def sweep(
     delta,
     method,
     kind,
+    norm,
+    alpha,
+    t_switch,
     weights,
     store,
     scheduler,
@@ -195,6 +205,7 @@ def sweep(
     Examples:
       particles sweep --n 16,32 --d 2,3,8 --beta 1,4,9 --seeds 256 --store scan/ --out scan.csv
       particles sweep --d 2 --beta 4,9 --seeds 1024 --scheduler tcp://10.0.0.5:8786 --store /shared/s
+      particles sweep --n 16 --d 16 --beta 1,4 --norm peri --seeds 64 --store peri/
     """
     from particles.analysis.phase import scan
     from particles.errors import ParticlesError
@@ -202,7 +213,8 @@ def sweep(
 
     if store is None:
         raise ParticlesError("sweep needs --store DIR (where per-task results are kept)")
-    plist = _params(n, d, beta, t_end, dt, seeds, seed, delta, method, kind, weights)
+    scheme = scheme_kwargs(norm, alpha, t_switch)
+    plist = _params(n, d, beta, t_end, dt, seeds, seed, delta, method, kind, weights, scheme)
     table = scan(plist, store=store, **_sweep_kw(scheduler, workers, quiet))
     cols = list(table)
     rows = list(zip(*(table[c].tolist() for c in cols), strict=True))

@@ -275,3 +275,107 @@ def test_batched_ensemble_matches_simulate(norm, method):
         )
         tr = pt.simulate(X0[s], dyn, 1.0, method=method, dt=0.05, save_at=[1.0])
         np.testing.assert_allclose(res.final[s], tr.final, atol=1e-12)
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from particles.cli.main import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("norm", SCHEMES)
+def test_cli_simulate_and_info_with_norm(tmp_path, norm):
+    extra = ["--t-switch", 1.0] if norm == "mix" else []
+    out = tmp_path / f"{norm}.npz"
+    r = _cli(
+        "simulate",
+        "--n",
+        6,
+        "--d",
+        6,
+        "--beta",
+        1,
+        "--t-end",
+        3,
+        "--norm",
+        norm,
+        "--alpha",
+        0.5,
+        *extra,
+        "--out",
+        out,
+        "--quiet",
+        "--method",
+        "geometric",
+    )
+    assert r.exit_code == 0, r.output
+    tr = pt.Trajectory.load(out)
+    assert tr.dynamics.norm == norm
+    r = _cli("info", out)
+    assert r.exit_code == 0 and (norm == "post" or f"norm={norm}" in r.output), r.output
+    assert _cli("clusters", out, "--delta", "0.1").exit_code == 0
+
+
+def test_cli_norm_errors(tmp_path):
+    r = _cli("simulate", "--norm", "mix", "--out", tmp_path / "a.npz", "--quiet")
+    assert r.exit_code != 0 and "t_switch" in r.output
+    r = _cli("simulate", "--norm", "pre", "--t-switch", 1, "--out", tmp_path / "a.npz")
+    assert r.exit_code != 0 and "--t-switch goes with --norm mix" in r.output
+    r = _cli("simulate", "--norm", "sandwich", "--out", tmp_path / "a.npz")
+    assert r.exit_code != 0
+
+
+def test_cli_phase_and_sweep_with_norm(tmp_path):
+    r = _cli(
+        "phase",
+        "--n",
+        6,
+        "--d",
+        6,
+        "--beta",
+        "0,2",
+        "--t-end",
+        2,
+        "--seeds",
+        4,
+        "--norm",
+        "pre",
+        "--method",
+        "rk4",
+        "--out",
+        tmp_path / "p.png",
+        "--quiet",
+    )
+    assert r.exit_code == 0, r.output
+    r = _cli(
+        "sweep",
+        "--n",
+        6,
+        "--d",
+        3,
+        "--beta",
+        "1",
+        "--t-end",
+        2,
+        "--seeds",
+        4,
+        "--norm",
+        "mix",
+        "--t-switch",
+        1,
+        "--store",
+        tmp_path / "s",
+        "--out",
+        tmp_path / "s.json",
+        "--quiet",
+    )
+    assert r.exit_code == 0, r.output
+    from particles.analysis.phase import PhaseParams
+
+    assert "norm" not in PhaseParams().record()  # Post-LN store keys unchanged
+    assert PhaseParams(norm="peri").record()["norm"] == "peri"
