@@ -9,7 +9,7 @@ has <θ_i, θ_j> > 1 - δ, δ = 0.01 (median over seeds, bars from the 10th to t
 a seed that has not reached it by t_end counts as t_end). Lines: the hitting time of 1 - δ in the
 equiangular model from ρ0 = 0 (:func:`particles.equiangular.hitting_time` with ``norm=``).
 
-(a) against β at n = 16; (b) against n at β = 1.
+(a) against β at n = 16; (b) against n at β = 3.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def compute(quick: bool = False) -> tuple[dict, dict]:
     d, dt = 64, 0.25
     betas_a = np.array([0.0, 1.0, 2.0, 4.0]) if quick else np.arange(0.0, 6.01, 1.0)
     ns_b = [4, 8, 16] if quick else [4, 8, 16, 32, 64]
-    n_a, beta_b = 16, 1.0
+    n_a, beta_b = 16, 3.0
     data: dict = {"betas_a": betas_a, "ns_b": np.array(ns_b)}
     meta: dict = {
         "seeds": seeds,
