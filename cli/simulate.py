@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import click
 
 from ._common import MethodChoice, clean_errors
-
-
-def _check_writable(path: Path, what: str) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise click.ClickException(f"cannot write {what} {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise click.ClickException(
-            f"cannot write {what} {path}: directory {parent} is not writable"
-        )
 
 
 @click.command()
@@ -53,27 +41,18 @@ def _check_writable(path: Path, what: str) -> None:
     show_default=True,
     help="Integrator.",
 )
-@click.option("--dt", type=float, default=None, help="Step of fixed-step methods (default 0.05).")
+@click.option("--dt", type=float, default=None, help="Step of fixed-step methods [default: 0.05].")
 @click.option(
-    "--rtol",
-    type=float,
-    default=1e-8,
-    show_default=True,
-    help="Relative tolerance (scipy methods).",
+    "--rtol", type=float, default=None, help="Relative tolerance of scipy methods [default: 1e-8]."
 )
 @click.option(
-    "--atol",
-    type=float,
-    default=1e-10,
-    show_default=True,
-    help="Absolute tolerance (scipy methods).",
+    "--atol", type=float, default=None, help="Absolute tolerance of scipy methods [default: 1e-10]."
 )
 @click.option(
     "--saves",
     type=int,
-    default=101,
-    show_default=True,
-    help="Number of equally spaced saved times in [0, t_end].",
+    default=None,
+    help="Number of equally spaced saved times in [0, t_end] [default: 101].",
 )
 @click.option("--causal", is_flag=True, help="Causal mask: token i attends to tokens j <= i.")
 @click.option("--repulsive", is_flag=True, help="V = -I (repulsive case, arXiv 2312.10794 §9.1).")
@@ -139,58 +118,31 @@ def simulate(
       particles simulate --n 32 --d 2 --beta 4 --t-end 30 --method euler --dt 0.1 --out c.npz --plot c.png
       particles simulate --n 12 --d 3 --kind USA --repulsive --t-end 200 --out rep.npz
     """
-    import numpy as np
-
     import particles as pt
+    from particles.io import check_writable, load_array
 
-    out = Path(out)
-    _check_writable(out, "output")
-    if out.suffix != ".npz":
-        raise click.ClickException(f"--out {out}: trajectory files end in .npz")
-    if plot is not None:
-        plot = Path(plot)
-        _check_writable(plot, "plot")
-    if saves < 2:
-        raise click.ClickException(f"--saves must be >= 2, got {saves}")
+    if plot is not None:  # the trajectory file is checked by simulate, before the run
+        check_writable(plot, "plot")
     if x0_path is not None:
-        p = Path(x0_path)
-        if not p.exists():
-            raise click.ClickException(f"--x0 {p}: no such file")
-        try:
-            x0 = np.load(p, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise click.ClickException(f"--x0 {p}: not a readable .npy file ({e})") from None
-        seed = None
+        x0, seed = load_array(x0_path), None
     else:
-        if n < 1:
-            raise click.ClickException(f"--n must be >= 1, got {n}")
-        if d < 2:
-            raise click.ClickException(f"--d must be >= 2 (particles live on S^(d-1)), got {d}")
         x0 = pt.random_points(n, d, seed)
     dyn = pt.Dynamics(beta=beta, kind=kind, V=-1.0 if repulsive else None, causal=causal)
-    from particles.solvers import registry
-
-    kw = {"dt": dt} if registry.get(method).fixed else {"rtol": rtol, "atol": atol}
-    if dt is not None and "dt" not in kw:
-        raise click.ClickException(
-            f"--dt is for fixed-step methods; {method} is adaptive (use --rtol/--atol)"
-        )
-    if not (t_end > 0):
-        raise click.ClickException(f"--t-end must be > 0, got {t_end}")
+    given = {k: v for k, v in {"dt": dt, "rtol": rtol, "atol": atol}.items() if v is not None}
     try:
         traj = pt.simulate(
             x0,
             dyn,
             t_end,
             method=method,
-            save_at=np.linspace(0.0, t_end, saves),
+            saves=saves,
             progress=not quiet,
             normalize=normalize,
             checkpoint=out,
             resume=resume,
             meta={"seed": seed, "x0_file": None if x0_path is None else str(x0_path)},
-            dtype=np.float32 if single else np.float64,
-            **kw,
+            dtype="float32" if single else "float64",
+            **given,
         )
     except KeyboardInterrupt as e:
         from particles.solvers.checkpoint import Interrupted

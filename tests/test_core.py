@@ -466,6 +466,11 @@ def test_bad_simulate_input():
         (dict(method="heun"), "unknown method"),
         (dict(method="RK45", dt=0.1), "adaptive"),
         (dict(save_at=[2.0]), "save_at"),
+        (dict(saves=1), "saves must be an integer >= 2"),
+        (dict(saves=2.5), "saves must be an integer >= 2"),
+        (dict(saves=3, save_at=[0.5]), "not both"),
+        (dict(checkpoint="nodir/run.npz"), "directory nodir does not exist"),
+        (dict(checkpoint="run.txt"), "trajectory files end in .npz"),
         (dict(dyn=pt.Dynamics(Q=np.eye(4))), "dimension 4"),
     ]
     for kw, msg in cases:
@@ -475,6 +480,7 @@ def test_bad_simulate_input():
     np.testing.assert_allclose(
         np.linalg.norm(pt.simulate(2 * x, dyn, 0.1, normalize=True).x[0], axis=1), 1
     )
+    np.testing.assert_array_equal(pt.simulate(x, dyn, 1.0, saves=3).t, [0.0, 0.5, 1.0])
 
 
 def test_float32_field_in_simulate():
