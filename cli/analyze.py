@@ -45,10 +45,9 @@ def histogram(run, times, bins, out):
 @click.argument("run", type=click.Path(dir_okay=False))
 @click.option(
     "--delta",
-    default=1e-3,
-    show_default=True,
+    default=None,
     type=float,
-    help="Particles i, j are linked when <x_i, x_j> > 1 - delta.",
+    help="Particles i, j are linked when <x_i, x_j> > 1 - delta [default: 1e-3].",
 )
 @click.option("--json", "as_json", is_flag=True, help='Print {"t": [...], "n_clusters": [...]}.')
 @clean_errors
@@ -71,7 +70,7 @@ def clusters(run, delta, as_json):
         t, k, big, m, f = row
         click.echo(f"{t:10.4g}  {k:8d}  {big:7d}  {m:12.6f}  {f:9.4f}")
     ct = "never" if s.consensus_time is None else f"t = {s.consensus_time:g}"
-    click.echo(f"consensus (all pairs > 1 - {delta:g}): {ct}")
+    click.echo(f"consensus (all pairs > 1 - {s.delta:g}): {ct}")
 
 
 @click.command()

@@ -168,9 +168,8 @@ def simulate(
 @click.option(
     "--delta",
     type=float,
-    default=1e-3,
-    show_default=True,
-    help="Cluster threshold: <x_i, x_j> > 1 - delta.",
+    default=None,
+    help="Cluster threshold: <x_i, x_j> > 1 - delta [default: 1e-3].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON record instead of text.")
 @clean_errors
@@ -184,41 +183,17 @@ def info(path, delta, as_json):
     import particles as pt
 
     traj = pt.Trajectory.load(path)
-    from particles.analysis.clusters import count_clusters
-
-    x = traj.final
-    rec = {
-        "file": str(path),
-        "n": traj.n,
-        "d": traj.d,
-        "method": traj.method,
-        "complete": traj.complete,
-        "t_saved": [float(traj.t[0]), float(traj.t[-1])],
-        "saved_times": int(traj.t.size),
-        "dynamics": _dyn_summary(traj.dynamics),
-        "seed": traj.meta.get("seed"),
-        "dt": traj.meta.get("dt"),
-        "rtol": traj.meta.get("rtol"),
-        "atol": traj.meta.get("atol"),
-        "version": traj.meta.get("version"),
-        "stats": traj.stats,
-        "final": {
-            "delta": delta,
-            "n_clusters": int(count_clusters(x, delta)),
-            "min_inner_product": pt.min_inner_product(x),
-            "mean_inner_product": pt.mean_inner_product(x),
-        },
-    }
+    rec = {"file": str(path), **traj.summary(delta)}
     if as_json:
         click.echo(json.dumps(rec, indent=2))
         return
     click.echo(
-        f"{path}: {'complete' if traj.complete else 'PARTIAL (interrupted; rerun with --resume)'} trajectory"
+        f"{path}: {'complete' if rec['complete'] else 'PARTIAL (interrupted; rerun with --resume)'} trajectory"
     )
-    click.echo(f"  particles   n = {traj.n}, d = {traj.d}")
+    click.echo(f"  particles   n = {rec['n']}, d = {rec['d']}")
     click.echo(f"  dynamics    {rec['dynamics']}")
     click.echo(
-        f"  integrator  {traj.method}"
+        f"  integrator  {rec['method']}"
         + (f", dt = {rec['dt']}" if rec["dt"] else f", rtol = {rec['rtol']}, atol = {rec['atol']}")
     )
     click.echo(f"  seed        {rec['seed']}")
@@ -226,34 +201,9 @@ def info(path, delta, as_json):
         f"  saved       {rec['saved_times']} times in [{rec['t_saved'][0]:g}, {rec['t_saved'][1]:g}]"
     )
     click.echo(
-        f"  cost        {traj.stats.get('nfev')} field evaluations, {traj.stats.get('wall_time', 0):.2f} s"
+        f"  cost        {rec['stats'].get('nfev')} field evaluations, {rec['stats'].get('wall_time', 0):.2f} s"
     )
     f = rec["final"]
     click.echo(
-        f"  final state {f['n_clusters']} cluster(s) at delta = {delta:g}; min <x_i,x_j> = {f['min_inner_product']:.6f}, mean = {f['mean_inner_product']:.6f}"
+        f"  final state {f['n_clusters']} cluster(s) at delta = {f['delta']:g}; min <x_i,x_j> = {f['min_inner_product']:.6f}, mean = {f['mean_inner_product']:.6f}"
     )
-
-
-def _dyn_summary(dyn) -> str:
-    from particles.params import Piecewise
-
-    if isinstance(dyn, Piecewise):
-        return f"piecewise, {len(dyn.segments)} segments: " + "; ".join(
-            f"[{_dyn_summary(d)}] for {dur:g}" for d, dur in dyn.segments
-        )
-
-    def mat(name, a):
-        if a is None:
-            return f"{name}=I"
-        if isinstance(a, float):
-            return f"{name}={a:g}I"
-        return f"{name}{tuple(a.shape)}"
-
-    parts = [dyn.kind, f"beta={dyn.beta:g}", mat("Q", dyn.Q), mat("K", dyn.K), mat("V", dyn.V)]
-    if dyn.heads > 1:
-        parts.append(f"heads={dyn.heads}")
-    if dyn.causal:
-        parts.append("causal")
-    if dyn.ffn is not None:
-        parts.append(f"ffn({dyn.ffn.activation})")
-    return ", ".join(parts)

@@ -426,6 +426,28 @@ def test_interrupt_then_resume_gives_the_same_result(tmp_path, monkeypatch):
         )
 
 
+def test_trajectory_summary_and_describe():
+    import json
+
+    dyn = pt.Dynamics(beta=0.0, kind="USA", V=-1.0, causal=True)
+    traj = pt.simulate(pt.random_points(6, 3, 1), dyn, 0.5, dt=0.1, saves=2, meta={"seed": 1})
+    rec = traj.summary()
+    json.dumps(rec)
+    assert rec["n"] == 6 and rec["d"] == 3 and rec["seed"] == 1 and rec["saved_times"] == 2
+    assert rec["dynamics"] == "USA, beta=0, Q=I, K=I, V=-1I, causal" and rec["complete"]
+    assert rec["final"]["delta"] == 1e-3 and rec["final"]["n_clusters"] == 6
+    assert traj.summary(2.0)["final"]["n_clusters"] == 1
+    with pytest.raises(ParticlesError, match="delta"):
+        traj.summary(0.0)
+    pw = pt.Piecewise(
+        segments=[(pt.Dynamics(beta=1.0), 1.0), (pt.Dynamics(Q=np.eye(2, 3), K=np.eye(2, 3)), 2)]
+    )
+    assert pw.describe() == (
+        "piecewise, 2 segments: [SA, beta=1, Q=I, K=I, V=I] for 1; "
+        "[SA, beta=1, Q(2, 3), K(2, 3), V=I] for 2"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # bad input
 
