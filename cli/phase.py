@@ -3,9 +3,6 @@ n, d, beta)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
 from ._common import MethodChoice, clean_errors, parse_floats
@@ -196,34 +193,16 @@ def sweep(
       particles sweep --n 16,32 --d 2,3,8 --beta 1,4,9 --seeds 256 --store scan/ --out scan.csv
       particles sweep --d 2 --beta 4,9 --seeds 1024 --scheduler tcp://10.0.0.5:8786 --store /shared/s
     """
-    from particles.analysis.phase import scan
-    from particles.errors import ParticlesError
-    from particles.io import atomic_write_bytes, save_npz
+    from particles.analysis.phase import check_table_path, scan
 
     if store is None:
-        raise ParticlesError("sweep needs --store DIR (where per-task results are kept)")
+        raise click.UsageError("sweep needs --store DIR (where per-task results are kept)")
+    if out is not None:
+        check_table_path(out)
     plist = _params(n, d, beta, t_end, dt, seeds, seed, delta, method, kind, weights)
     table = scan(plist, store=store, **_sweep_kw(scheduler, workers, quiet))
-    cols = list(table)
-    rows = list(zip(*(table[c].tolist() for c in cols), strict=True))
     if out is None:
-        click.echo("  ".join(f"{c:>12}" for c in cols))
-        for r in rows:
-            click.echo("  ".join(f"{v:>12.6g}" for v in r))
+        click.echo(table.text())
         return
-    suffix = Path(out).suffix.lower()
-    if suffix == ".npz":
-        save_npz(
-            out,
-            table,
-            {"format": "sweep_table", "params": [p.record() for p in plist], "seed": seed},
-        )
-    elif suffix == ".json":
-        clean = {c: [None if v != v else v for v in table[c].tolist()] for c in cols}  # NaN -> null
-        atomic_write_bytes(out, json.dumps(clean).encode())
-    elif suffix == ".csv":
-        lines = [",".join(cols)] + [",".join(f"{v:.10g}" for v in r) for r in rows]
-        atomic_write_bytes(out, ("\n".join(lines) + "\n").encode())
-    else:
-        raise ParticlesError(f"{out}: the table must be .npz, .json or .csv")
+    table.save(out)
     click.echo(f"wrote {out}")
