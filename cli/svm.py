@@ -28,7 +28,13 @@ def _size_options(fn):
             click.option("--n", "n", type=int, default=6, show_default=True, help="sequences"),
             click.option("--T", "T", type=int, default=8, show_default=True, help="tokens each"),
             click.option("--d", "d", type=int, default=10, show_default=True, help="dimension"),
-            click.option("--seed", type=int, default=0, show_default=True, help="data seed"),
+            click.option(
+                "--seed",
+                type=int,
+                default=0,
+                show_default=True,
+                help="seed of the run (the library derives the data and initialisation streams)",
+            ),
             click.option(
                 "--self-attention",
                 is_flag=True,
@@ -101,7 +107,7 @@ def train(
       particles svm train --n 6 --T 8 --d 10 --param W --iters 2000 --seed 0 --out svm.npz
     """
     from particles.io import save_npz
-    from particles.svm import TrainConfig, train_random
+    from particles.svm import TrainConfig, train_record
 
     cfg = TrainConfig(
         param=param,
@@ -114,31 +120,12 @@ def train(
         loss=loss,
         record_every=record_every,
     )
-    data, res = train_random(
+    arrays, meta = train_record(
         n, T, d, seed, cfg, self_attention=self_attention, head=head, progress=not quiet
     )
-    meta = {
-        "format": "svm_train",
-        "n": n,
-        "T": T,
-        "d": d,
-        "seed": seed,
-        "self_attention": self_attention,
-        "head": head,
-        "param": param,
-        "iters": iters,
-        "lr": lr,
-        "loss": loss,
-        "normalized": not plain,
-        "normalize": normalize,
-        "step": step,
-        "max_norm": max_norm,
-        "init_rng": f"default_rng([{seed}, 2])",
-    }
-    save_npz(out, {**data.arrays(), **res.arrays()}, meta)
-    click.echo(
-        f"{out}: |W|_F = {res.norms[-1]:.4g}, mean max softmax = {res.probs[-1].max(-1).mean():.6f}"
-    )
+    save_npz(out, arrays, meta)
+    num = meta["numbers"]
+    click.echo(f"{out}: |W|_F = {num['norm']:.4g}, mean max softmax = {num['max_softmax']:.6f}")
 
 
 @svm.command(context_settings=_CTX)
@@ -178,9 +165,9 @@ def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
       particles svm solve --data svm.npz --alpha selected --out s.npz
     """
     from particles.io import save_npz
-    from particles.svm import solve_random
+    from particles.svm import solve_record
 
-    data, sol, loc, meta = solve_random(
+    arrays, meta = solve_record(
         n,
         T,
         d,
@@ -191,16 +178,10 @@ def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
         self_attention=self_attention,
         data_file=data_file,
     )
-    arrays = {
-        **data.arrays(),
-        **sol.arrays(),
-        "neighbours": loc.neighbours,
-        "locally_optimal": loc.locally_optimal,
-    }
-    save_npz(out, arrays, {"format": "svm_solve", **meta})
+    save_npz(out, arrays, meta)
     click.echo(
-        f"{out}: |W|_{norm} = {sol.objective:.10g}, rank = {meta['rank']}, "
-        f"alpha locally optimal: {loc.locally_optimal}"
+        f"{out}: |W|_{norm} = {meta['objective']:.10g}, rank = {meta['rank']}, "
+        f"alpha locally optimal: {meta['locally_optimal']}"
     )
 
 

@@ -40,10 +40,20 @@ from .solvers import (
     regularization_path,
     solve_problem,
     solve_random,
+    solve_record,
     svm_equivalence,
     svm_features,
 )
-from .train import TrainConfig, TrainResult, default_init, train, train_random
+from .train import (
+    TrainConfig,
+    TrainResult,
+    default_init,
+    init_rng,
+    seeding,
+    train,
+    train_random,
+    train_record,
+)
 
 __all__ = [
     "LOSSES",
@@ -57,6 +67,7 @@ __all__ = [
     "correlation",
     "cvxpy_available",
     "default_init",
+    "init_rng",
     "forward",
     "local_optimality",
     "logits",
@@ -67,13 +78,16 @@ __all__ = [
     "numerical_rank",
     "optimal_tokens",
     "regularization_path",
+    "seeding",
     "softmax_probs",
     "solve_problem",
     "solve_random",
+    "solve_record",
     "svm_equivalence",
     "svm_features",
     "token_scores",
     "train",
     "train_random",
+    "train_record",
     "w_from_torch",
 ]

@@ -20,7 +20,7 @@ from .model import (
     token_scores,
 )
 from .solvers import att_svm, local_optimality, numerical_rank, svm_equivalence
-from .train import TrainConfig, train
+from .train import TrainConfig, init_rng, seeding, train
 
 __all__ = [
     "e2_report",
@@ -182,7 +182,7 @@ def experiment_e2(
         r = train(
             data,
             TrainConfig(iters=iters, record_at=rec, **kw),
-            rng=[np.random.default_rng([s, 2]) for s in seeds],
+            rng=[init_rng(s) for s in seeds],
             progress=progress,
         )
         # stages: (name, step, W (S, d, d), softmax (S, n, T))
@@ -298,7 +298,7 @@ def experiment_e2(
         "checkpoint": checkpoint,
         "lr": 0.1,
         "loss": "logistic",
-        "init": "uniform(+-1/sqrt(d)) from default_rng([seed, 2])",
+        "init": "uniform(+-1/sqrt(d)) from " + seeding("seed")["init_rng"],
         "runs": {name: kw for name, kw in E2_RUNS},
         "continuation": None
         if cont_norm is None
@@ -420,7 +420,7 @@ def experiment_e4(*, quick: bool = False, progress: bool = False):
             r = train(
                 data,
                 TrainConfig(param="W", iters=iters, record_every=every),
-                rng=[np.random.default_rng([s, 4]) for s in seeds],
+                rng=[init_rng(s, 4) for s in seeds],
                 progress=progress,
             )
             sfin = r.probs[-1]  # (S, n, T)
@@ -501,7 +501,7 @@ def experiment_e5(*, quick: bool = False, progress: bool = False, n: int = 6, T:
         r = train(
             data,
             TrainConfig(param="W", iters=iters, record_every=iters),
-            rng=[np.random.default_rng([s, 5]) for s in seeds],
+            rng=[init_rng(s, 5) for s in seeds],
             progress=progress,
         )
         alpha = r.selected
