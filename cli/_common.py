@@ -43,21 +43,33 @@ def parse_floats(text: str) -> list[float]:
         ) from None
 
 
-class MethodChoice(click.Choice):
+class LazyChoice(click.Choice):
+    """A ``click.Choice`` whose choices come from ``load()`` (a library list), called only when the
+    option is parsed or its help shown: the library stays the source, and ``particles --help``
+    imports nothing heavy."""
+
+    def __init__(self, load, case_sensitive: bool = False):
+        self._load = load
+        super().__init__((), case_sensitive=case_sensitive)
+
+    @property
+    def choices(self):
+        return tuple(self._load())
+
+    @choices.setter
+    def choices(self, value):  # click.Choice.__init__ assigns; load() is the source
+        pass
+
+
+class MethodChoice(LazyChoice):
     """A ``--method`` option's type: the methods of the registry (:mod:`particles.solvers.registry`),
     read when the option is parsed or its help shown, so a method registered later is offered too.
     ``batched=True`` offers only those the ensembles can run (with a Runge–Kutta tableau)."""
 
     def __init__(self, batched: bool | None = None):
-        self._batched = batched
-        super().__init__((), case_sensitive=False)
+        def load():
+            from particles.solvers import registry
 
-    @property
-    def choices(self):
-        from particles.solvers import registry
+            return registry.names(batched=batched)
 
-        return registry.names(batched=self._batched)
-
-    @choices.setter
-    def choices(self, value):  # click.Choice.__init__ assigns; the registry is the source
-        pass
+        super().__init__(load)

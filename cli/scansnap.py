@@ -3,20 +3,17 @@ arXiv 2305.16380)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import click
 
-from ._common import clean_errors, parse_floats
+from ._common import LazyChoice, clean_errors, parse_floats
 
-FIGURES = {
-    "fig4": "scansnap_fig4",
-    "fig6": "scansnap_fig6",
-    "snaptime": "scansnap_snaptime",
-    "ode": "scansnap_ode",
-    "text": "scansnap_text",
-}
+
+def _figure_names() -> list[str]:
+    from particles.plotting.figures import available
+
+    return available(prefix="scansnap_")
 
 
 def _ints(text: str, name: str) -> list[int]:
@@ -195,23 +192,19 @@ def sweep(
 
 
 @scansnap.command("figure")
-@click.argument("name", type=click.Choice(sorted(FIGURES)))
+@click.argument("name", type=LazyChoice(_figure_names))
 @click.option("--outdir", type=click.Path(file_okay=False), default=".", show_default=True)
 @click.option("--quick", is_flag=True, help="tiny sizes (seconds)")
 @clean_errors
 def figure(name, outdir, quick):
-    """Make one figure (runs figures/scansnap_<NAME>.py of the source tree).
+    """Make one figure: runs figures/scansnap_<NAME>.py of the source tree (as `particles figure`
+    does).
 
     \b
     Example:
       particles scansnap figure fig4 --outdir figures
     """
-    script = Path(__file__).resolve().parents[1] / "figures" / f"{FIGURES[name]}.py"
-    if not script.is_file():
-        raise click.ClickException(f"{script}: figure script not found (needs the source tree)")
-    spec = importlib.util.spec_from_file_location(FIGURES[name], script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    Path(outdir).mkdir(parents=True, exist_ok=True)
-    path = mod.main(outdir=Path(outdir), quick=quick)
-    click.echo(f"wrote {path}")
+    from particles.plotting.figures import run_figure
+
+    run = run_figure(f"scansnap_{name}", outdir, quick=quick)
+    click.echo(f"wrote {run.png}")

@@ -195,7 +195,8 @@ def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
 )
 @clean_errors
 def figure(name, outdir, quick, quiet, iters):
-    """Run experiment E1..E5 and write <stem>.png and <stem>.npz into OUTDIR.
+    """Run experiment E1..E5 through its script figures/svm_e<N>_*.py (as `particles figure`
+    does) and write <stem>.png and <stem>.npz into OUTDIR.
 
     \b
     E1 2-D trajectories   E2 local convergence (100 seeds)   E3 rank vs d
@@ -204,11 +205,11 @@ def figure(name, outdir, quick, quiet, iters):
       particles svm figure E2 --outdir figures
       particles svm figure E2 --iters 2000 --outdir /tmp
     """
-    from particles.io import load_npz
-    from particles.svm.figures import figure_report, make_figure
+    from particles.plotting.figures import run_figure
+    from particles.svm.experiments import FIGURE_STEMS
 
-    png = make_figure(name, outdir, quick=quick, progress=not quiet, iters=iters)
-    click.echo(png)
-    report = figure_report(name, load_npz(png.with_suffix(".npz"), "svm_figure")[1])
-    if report:
-        click.echo(report)
+    options = {"progress": not quiet} | ({} if iters is None else {"iters": iters})
+    run = run_figure(FIGURE_STEMS[name.upper()], outdir, quick=quick, **options)
+    click.echo(run.png)
+    if run.report:
+        click.echo(run.report)
