@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ._common import clean_errors, parse_floats
+from ._common import LibraryOption, clean_errors, parse_floats
 
 
 def _load(path):
@@ -45,9 +45,10 @@ def histogram(run, times, bins, out):
 @click.argument("run", type=click.Path(dir_okay=False))
 @click.option(
     "--delta",
-    default=None,
     type=float,
-    help="Particles i, j are linked when <x_i, x_j> > 1 - delta [default: 1e-3].",
+    cls=LibraryOption,
+    library="particles.analysis.clusters:DEFAULT_DELTA",
+    help="Particles i, j are linked when <x_i, x_j> > 1 - delta.",
 )
 @click.option("--json", "as_json", is_flag=True, help='Print {"t": [...], "n_clusters": [...]}.')
 @clean_errors

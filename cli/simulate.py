@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ._common import MethodChoice, clean_errors
+from ._common import LibraryOption, MethodChoice, clean_errors, given
 
 
 @click.command()
@@ -17,13 +17,17 @@ from ._common import MethodChoice, clean_errors
     "--d", "d", type=int, default=3, show_default=True, help="Dimension: particles live on S^(d-1)."
 )
 @click.option(
-    "--beta", type=float, default=1.0, show_default=True, help="Inverse temperature beta >= 0."
+    "--beta",
+    type=float,
+    cls=LibraryOption,
+    library="particles.params:Dynamics.beta",
+    help="Inverse temperature beta >= 0.",
 )
 @click.option(
     "--kind",
     type=click.Choice(["SA", "USA"], case_sensitive=False),
-    default="SA",
-    show_default=True,
+    cls=LibraryOption,
+    library="particles.params:Dynamics.kind",
     help="SA (softmax) or USA (normalised by n).",
 )
 @click.option("--t-end", type=float, default=20.0, show_default=True, help="Final time.")
@@ -37,22 +41,37 @@ from ._common import MethodChoice, clean_errors
 @click.option(
     "--method",
     type=MethodChoice(),
-    default="rk4",
-    show_default=True,
+    cls=LibraryOption,
+    library="particles.solvers.integrate:simulate.method",
     help="Integrator.",
 )
-@click.option("--dt", type=float, default=None, help="Step of fixed-step methods [default: 0.05].")
 @click.option(
-    "--rtol", type=float, default=None, help="Relative tolerance of scipy methods [default: 1e-8]."
+    "--dt",
+    type=float,
+    cls=LibraryOption,
+    library="particles.solvers.integrate:DEFAULT_DT",
+    help="Step of fixed-step methods.",
 )
 @click.option(
-    "--atol", type=float, default=None, help="Absolute tolerance of scipy methods [default: 1e-10]."
+    "--rtol",
+    type=float,
+    cls=LibraryOption,
+    library="particles.solvers.integrate:simulate.rtol",
+    help="Relative tolerance of scipy methods.",
+)
+@click.option(
+    "--atol",
+    type=float,
+    cls=LibraryOption,
+    library="particles.solvers.integrate:simulate.atol",
+    help="Absolute tolerance of scipy methods.",
 )
 @click.option(
     "--saves",
     type=int,
-    default=None,
-    help="Number of equally spaced saved times in [0, t_end] [default: 101].",
+    cls=LibraryOption,
+    library="particles.solvers.integrate:DEFAULT_SAVES",
+    help="Number of equally spaced saved times in [0, t_end].",
 )
 @click.option("--causal", is_flag=True, help="Causal mask: token i attends to tokens j <= i.")
 @click.option("--repulsive", is_flag=True, help="V = -I (repulsive case, arXiv 2312.10794 §9.1).")
@@ -127,22 +146,19 @@ def simulate(
         x0, seed = load_array(x0_path), None
     else:
         x0 = pt.random_points(n, d, seed)
-    dyn = pt.Dynamics(beta=beta, kind=kind, V=-1.0 if repulsive else None, causal=causal)
-    given = {k: v for k, v in {"dt": dt, "rtol": rtol, "atol": atol}.items() if v is not None}
+    dyn = pt.Dynamics(**given(beta=beta, kind=kind), V=-1.0 if repulsive else None, causal=causal)
     try:
         traj = pt.simulate(
             x0,
             dyn,
             t_end,
-            method=method,
-            saves=saves,
             progress=not quiet,
             normalize=normalize,
             checkpoint=out,
             resume=resume,
             meta={"seed": seed, "x0_file": None if x0_path is None else str(x0_path)},
             dtype="float32" if single else "float64",
-            **given,
+            **given(method=method, dt=dt, rtol=rtol, atol=atol, saves=saves),
         )
     except KeyboardInterrupt as e:
         from particles.solvers.checkpoint import Interrupted
@@ -168,8 +184,9 @@ def simulate(
 @click.option(
     "--delta",
     type=float,
-    default=None,
-    help="Cluster threshold: <x_i, x_j> > 1 - delta [default: 1e-3].",
+    cls=LibraryOption,
+    library="particles.analysis.clusters:DEFAULT_DELTA",
+    help="Cluster threshold: <x_i, x_j> > 1 - delta.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON record instead of text.")
 @clean_errors

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from ._common import clean_errors
+from ._common import LazyChoice, LibraryOption, clean_errors, given
+
+_TC = "particles.svm.train:TrainConfig."
+_SR = "particles.svm.solvers:solve_random."
+
+
+def _losses():
+    from particles.svm.model import LOSSES
+
+    return list(LOSSES)
+
 
 _CTX = {"help_option_names": ["-h", "--help"]}
 
@@ -48,33 +58,35 @@ def _size_options(fn):
 
 @svm.command(context_settings=_CTX)
 @_size_options
-@click.option("--param", type=click.Choice(["W", "KQ"]), default="W", show_default=True)
-@click.option("--iters", type=int, default=2000, show_default=True, help="GD steps")
-@click.option("--lr", type=float, default=0.1, show_default=True, help="step size")
+@click.option("--param", type=click.Choice(["W", "KQ"]), cls=LibraryOption, library=_TC + "param")
+@click.option("--iters", type=int, cls=LibraryOption, library=_TC + "iters", help="GD steps")
+@click.option("--lr", type=float, cls=LibraryOption, library=_TC + "lr", help="step size")
 @click.option(
-    "--loss",
-    type=click.Choice(["logistic", "exp", "linear"]),
-    default="logistic",
-    show_default=True,
+    "--loss", type=LazyChoice(_losses, case_sensitive=True), cls=LibraryOption, library=_TC + "loss"
 )
 @click.option("--plain", is_flag=True, help="plain GD instead of normalised GD")
 @click.option(
     "--normalize",
     type=click.Choice(["separate", "joint"]),
-    default="separate",
-    show_default=True,
+    cls=LibraryOption,
+    library=_TC + "normalize",
     help="KQ: normalise K and Q separately (the authors') or as one pair (a gradient-flow path)",
 )
 @click.option(
     "--step",
     type=click.Choice(["fixed", "proportional"]),
-    default="fixed",
-    show_default=True,
+    cls=LibraryOption,
+    library=_TC + "step",
     help="normalised steps of length lr, or lr x the parameter's norm (constant angular step)",
 )
 @click.option("--max-norm", type=float, default=None, help="stop once |W|_F reaches this")
-@click.option("--head", type=click.Choice(["linear", "relu"]), default="linear", show_default=True)
-@click.option("--record-every", type=int, default=10, show_default=True)
+@click.option(
+    "--head",
+    type=click.Choice(["linear", "relu"]),
+    cls=LibraryOption,
+    library="particles.svm.train:train_record.head",
+)
+@click.option("--record-every", type=int, cls=LibraryOption, library=_TC + "record_every")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .npz")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @clean_errors
@@ -110,18 +122,20 @@ def train(
     from particles.svm import TrainConfig, train_record
 
     cfg = TrainConfig(
-        param=param,
-        iters=iters,
-        lr=lr,
         normalized=not plain,
-        normalize=normalize,
-        step=step,
-        max_norm=max_norm,
-        loss=loss,
-        record_every=record_every,
+        **given(
+            param=param,
+            iters=iters,
+            lr=lr,
+            normalize=normalize,
+            step=step,
+            max_norm=max_norm,
+            loss=loss,
+            record_every=record_every,
+        ),
     )
     arrays, meta = train_record(
-        n, T, d, seed, cfg, self_attention=self_attention, head=head, progress=not quiet
+        n, T, d, seed, cfg, self_attention=self_attention, progress=not quiet, **given(head=head)
     )
     save_npz(out, arrays, meta)
     num = meta["numbers"]
@@ -136,18 +150,18 @@ def train(
     type=click.Path(dir_okay=False),
     help="take X, Y, z, v (and alpha) from a file written by 'svm train' or 'svm solve'",
 )
-@click.option("--norm", type=click.Choice(["fro", "nuc"]), default="fro", show_default=True)
+@click.option("--norm", type=click.Choice(["fro", "nuc"]), cls=LibraryOption, library=_SR + "norm")
 @click.option(
     "--alpha",
-    default="opt",
-    show_default=True,
+    cls=LibraryOption,
+    library=_SR + "alpha",
     help="selected tokens: 'opt', 'selected' (the alpha stored in --data) or a list '0,3,1,...'",
 )
 @click.option(
     "--solver",
     type=click.Choice(["auto", "ldp", "bm", "cvxpy"]),
-    default="auto",
-    show_default=True,
+    cls=LibraryOption,
+    library=_SR + "solver",
     help="fro: ldp (exact NNLS dual); nuc: bm (Burer-Monteiro) or cvxpy (Clarabel)",
 )
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .npz")
@@ -172,15 +186,13 @@ def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
         T,
         d,
         seed,
-        norm=norm,
-        alpha=alpha,
-        solver=solver,
         self_attention=self_attention,
         data_file=data_file,
+        **given(norm=norm, alpha=alpha, solver=solver),
     )
     save_npz(out, arrays, meta)
     click.echo(
-        f"{out}: |W|_{norm} = {meta['objective']:.10g}, rank = {meta['rank']}, "
+        f"{out}: |W|_{meta['norm']} = {meta['objective']:.10g}, rank = {meta['rank']}, "
         f"alpha locally optimal: {meta['locally_optimal']}"
     )
 
