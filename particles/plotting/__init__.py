@@ -229,11 +229,16 @@ def plot_run(traj, path, *, times=None, dpi: int = 120) -> Path:
     return path
 
 
-def save_histograms(traj, times, path, *, bins: int = 60, dpi: int = 120) -> Path:
-    """Histograms of pairwise inner products at ``times`` of a trajectory, written to ``path``."""
+def save_histograms(traj, times=None, path=None, *, bins: int = 60, dpi: int = 120) -> Path:
+    """Histograms of pairwise inner products at ``times`` of a trajectory (default: 5 equally
+    spaced times over the saved range), written to ``path``."""
+    if path is None:
+        raise ParticlesError("save_histograms needs a path to write")
     path = Path(path)
     if not path.parent.is_dir():
         raise ParticlesError(f"cannot write {path}: directory {path.parent} does not exist")
+    if times is None:
+        times = np.linspace(traj.t[0], traj.t[-1], 5)
     fig = new_figure((6, 4))
     ax = fig.add_subplot()
     plot_histograms(ax, traj.t, traj.x, times, bins=bins)
