@@ -5,7 +5,8 @@
 - :func:`plot_histograms` histograms of <x_i, x_j> at several times (arXiv 2312.10794, Figs. 1, 4);
 - :func:`plot_cluster_counts` the metastability staircase; :func:`plot_energy` E_beta(t);
 - :func:`animate` a GIF (pillow) or MP4 (ffmpeg, when installed) of a trajectory;
-- :func:`plot_run` the picture ``particles simulate --plot`` writes.
+- :func:`plot_run` the picture ``particles simulate --plot`` writes;
+- :mod:`particles.plotting.figures` the one runner of the figure scripts in ``figures/``.
 
 Nothing here uses pyplot or calls ``show()``: figures that this module writes itself are plain
 ``matplotlib.figure.Figure`` objects on an Agg canvas, so they work under any backend and need no

@@ -21,8 +21,8 @@ FORMAT_ODE = "transformer_ode"
 
 
 def load_model(model: str | os.PathLike | None = None) -> tuple[Encoder, WordPieceTokenizer]:
-    """``(encoder, tokenizer)`` for a known model name (default :data:`.hub.DEFAULT_MODEL`, fetched first) or a
-    local model directory."""
+    """``(encoder, tokenizer)`` for a known model name (default :data:`.hub.DEFAULT_MODEL`,
+    fetched first) or a local model directory."""
     d = resolve_model(model)
     return load_encoder(d, name=str(model or DEFAULT_MODEL)), load_tokenizer(d)
 
