@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import ParticlesError
 from ..field import check_dtype, check_points, velocity
+from ..io import check_writable
 from ..params import Dynamics, Piecewise
 from ..resources import check_memory
 from ..sphere import normalize_rows
@@ -48,6 +49,7 @@ _EXPLICIT_RK = ("RK45", "RK23", "DOP853")
 #: every method name (a live view of the registry)
 METHODS = registry.NAMES
 DEFAULT_DT = 0.05
+DEFAULT_SAVES = 101
 
 
 def canonical_method(method) -> str:
@@ -126,6 +128,7 @@ def simulate(
     method: str = "rk4",
     dt: float | None = None,
     save_at=None,
+    saves: int | None = None,
     rtol: float = 1e-8,
     atol: float = 1e-10,
     progress: bool = False,
@@ -144,12 +147,14 @@ def simulate(
       ``"euler"`` (one residual layer + LayerNorm per step), ``"euler-tangent"``, ``"lie-euler"``,
       ``"geometric"`` (fixed step ``dt``, default 0.05) or a scipy method (``"RK45"``, ``"DOP853"``,
       ``"LSODA"``, ... with ``rtol``/``atol``).
-    - ``save_at``: times in [0, t_end] at which states are saved (default: 101 equally spaced times).
+    - ``save_at``: times in [0, t_end] at which states are saved; or ``saves``: the number (>= 2) of
+      equally spaced save times, 0 and ``t_end`` included. Default: 101 equally spaced times.
     - ``normalize``: project ``x0`` onto the sphere first (otherwise an ``x0`` off the sphere is an error).
-    - ``checkpoint``: a ``.npz`` path; the partial trajectory is written there atomically before
-      the first step, every ``checkpoint_every`` seconds, on interrupt (Ctrl-C) and, complete, at the
-      end (see :mod:`particles.solvers.checkpoint`). With ``resume=True`` a partial checkpoint of the
-      same run is continued from its last saved state.
+    - ``checkpoint``: a ``.npz`` path (checked before anything else: its directory must exist and
+      be writable); the partial trajectory is written there atomically before the first step,
+      every ``checkpoint_every`` seconds, on interrupt (Ctrl-C) and, complete, at the end (see
+      :mod:`particles.solvers.checkpoint`). With ``resume=True`` a partial checkpoint of the same
+      run is continued from its last saved state.
     - ``max_steps``: a fixed-step run needing more steps than this is refused before it starts.
     - ``meta``: extra JSON-able information stored with the result (e.g. ``{"seed": 0}``).
     - ``dtype``: ``np.float32`` evaluates the field in single precision (about twice as fast for large
@@ -164,6 +169,8 @@ def simulate(
     spec = registry.get(method)
     method = spec.name
     dtype = check_dtype(dtype)
+    if checkpoint is not None:
+        check_writable(checkpoint, "trajectory", ".npz")
     if not isinstance(dyn, (Dynamics, Piecewise)):
         raise ParticlesError(
             f"dyn must be a particles.Dynamics or Piecewise, got {type(dyn).__name__}"
@@ -209,8 +216,13 @@ def simulate(
         for name, tol in (("rtol", rtol), ("atol", atol)):
             if not (np.isfinite(tol) and tol > 0):
                 raise ParticlesError(f"{name} must be finite and > 0, got {tol}")
+    if save_at is not None and saves is not None:
+        raise ParticlesError("give save_at (the times) or saves (how many), not both")
     if save_at is None:
-        save_at = np.linspace(0.0, t_end, 101)
+        k = DEFAULT_SAVES if saves is None else saves
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+            raise ParticlesError(f"saves must be an integer >= 2 (0 and t_end), got {k!r}")
+        save_at = np.linspace(0.0, t_end, int(k))
     else:
         try:
             save_at = np.unique(np.asarray(save_at, dtype=np.float64).ravel())
