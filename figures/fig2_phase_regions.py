@@ -21,8 +21,8 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from particles import io
-from particles.figscript import run_script
 from particles.plotting import new_figure
+from particles.plotting.figures import run_script
 
 HERE = Path(__file__).resolve().parent
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from particles.analysis import equiangular
 from particles.analysis.phase import PhaseParams, boundary_t, phase_diagrams, plot_phase
-from particles.figscript import result_store, run_script
+from particles.plotting.figures import result_store, run_script
 
 HERE = Path(__file__).resolve().parent
 STEM = "fig3_phase_diagrams"

@@ -20,8 +20,8 @@ import numpy as np
 
 import particles as pt
 from particles.analysis.phase import PhaseParams, phase_diagram, plot_phase
-from particles.figscript import result_store, run_script
 from particles.io import save_npz
+from particles.plotting.figures import result_store, run_script
 
 HERE = Path(__file__).resolve().parent
 STEM = "fig4_circle_metastability"

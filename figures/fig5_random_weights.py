@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from particles.analysis.phase import PhaseParams, phase_diagrams, plot_phase
-from particles.figscript import result_store, run_script
 from particles.io import save_npz
+from particles.plotting.figures import result_store, run_script
 
 HERE = Path(__file__).resolve().parent
 STEM = "fig5_random_weights"

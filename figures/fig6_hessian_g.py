@@ -19,8 +19,8 @@ import numpy as np
 
 from particles import io
 from particles.analysis import circle
-from particles.figscript import run_script
 from particles.plotting import new_figure
+from particles.plotting.figures import run_script
 
 HERE = Path(__file__).resolve().parent
 BETAS = (2.0, 6.0)

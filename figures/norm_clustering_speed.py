@@ -20,7 +20,7 @@ import numpy as np
 
 from particles import io
 from particles.analysis import equiangular as eq
-from particles.figscript import run_script
+from particles.plotting.figures import run_script
 from particles.plotting import new_figure
 from particles.solvers.ensemble import ensemble_coords, random_points_batch
 

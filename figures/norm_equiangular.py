@@ -21,7 +21,7 @@ import numpy as np
 import particles as pt
 from particles import io
 from particles.analysis import equiangular as eq
-from particles.figscript import run_script
+from particles.plotting.figures import run_script
 from particles.plotting import new_figure
 
 HERE = Path(__file__).resolve().parent

@@ -17,8 +17,8 @@ import numpy as np
 
 from particles import io
 from particles.analysis import repulsive
-from particles.figscript import run_script
 from particles.plotting import new_figure, plot_sphere
+from particles.plotting.figures import run_script
 
 HERE = Path(__file__).resolve().parent
 CASES = ((4, 3), (6, 3), (12, 3), (5, 4), (8, 4))

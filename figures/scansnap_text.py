@@ -21,8 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from particles.figscript import run_script
 from particles.io import save_npz  # noqa: E402
+from particles.plotting.figures import run_script
 from particles.scansnap import (  # noqa: E402
     TextTask,
     TrainConfig,

@@ -23,8 +23,8 @@ import numpy as np
 import particles as pt
 from particles import io
 from particles.analysis import circle
-from particles.figscript import run_script
 from particles.plotting import new_figure, plot_circle, plot_cluster_counts, plot_energy
+from particles.plotting.figures import run_script
 
 HERE = Path(__file__).resolve().parent
 RUNS = ((8, 12.0, 0), (16, 25.0, 2))

@@ -15,15 +15,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from particles.figscript import run_script
-from particles.svm.figures import make_figure
+from particles.plotting.figures import run_script, write_figure
+from particles.svm.experiments import run_experiment
+from particles.svm.plotting import draw_experiment
 
 HERE = Path(__file__).resolve().parent
+STEM = "svm_e1_trajectories"
 
 
-def main(outdir=HERE, quick: bool = False) -> Path:
-    """Run experiment E1; write ``<outdir>/<stem>.png`` and ``.npz``; return the PNG path."""
-    return make_figure("E1", outdir, quick=quick, stem="svm_e1_trajectories", progress=not quick)
+def main(outdir=HERE, quick: bool = False, progress: bool | None = None) -> Path:
+    """Run experiment E1; write ``<outdir>/<STEM>.png`` and ``.npz``; return the PNG path.
+    ``progress``: a progress bar (default: unless ``quick``)."""
+    arrays, meta = run_experiment(
+        "E1", quick=quick, progress=not quick if progress is None else progress
+    )
+    return write_figure(outdir, STEM, draw_experiment("E1", arrays, meta), arrays, meta)
 
 
 if __name__ == "__main__":

@@ -20,23 +20,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from particles.figscript import run_script
 from particles.io import load_npz
-from particles.svm.figures import figure_report, make_figure
+from particles.plotting.figures import run_script, write_figure
+from particles.svm.experiments import e2_report, run_experiment
+from particles.svm.plotting import draw_experiment
 
 HERE = Path(__file__).resolve().parent
+STEM = "svm_e2_local_convergence"
 
 
-def main(outdir=HERE, quick: bool = False, iters: int | None = None) -> Path:
-    """Run experiment E2; write ``<outdir>/<stem>.png`` and ``.npz``; return the PNG path."""
-    return make_figure(
-        "E2",
-        outdir,
-        quick=quick,
-        stem="svm_e2_local_convergence",
-        progress=not quick,
-        iters=iters,
+def main(
+    outdir=HERE, quick: bool = False, progress: bool | None = None, iters: int | None = None
+) -> Path:
+    """Run experiment E2; write ``<outdir>/<STEM>.png`` and ``.npz``; return the PNG path.
+    ``progress``: a progress bar (default: unless ``quick``); ``iters``: GD steps
+    (default 100 000, quick 300)."""
+    arrays, meta = run_experiment(
+        "E2", quick=quick, progress=not quick if progress is None else progress, iters=iters
     )
+    return write_figure(outdir, STEM, draw_experiment("E2", arrays, meta), arrays, meta)
+
+
+def report(png) -> str:
+    """The statistics table, from the figure's data (printed after the PNG path)."""
+    return e2_report(load_npz(Path(png).with_suffix(".npz"), "svm_figure")[1])
 
 
 if __name__ == "__main__":
@@ -44,8 +51,5 @@ if __name__ == "__main__":
         main,
         __doc__,
         HERE,
-        ("--iters", {"type": int, "default": None, "help": "GD steps (default 10000)"}),
-        after=lambda png: print(
-            figure_report("E2", load_npz(png.with_suffix(".npz"), "svm_figure")[1])
-        ),
+        ("--iters", {"type": int, "default": None, "help": "GD steps (default 100000)"}),
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from particles.figscript import run_script
+from particles.plotting.figures import run_script
 
 HERE = Path(__file__).resolve().parent
 STEM = "transformer_ode"

@@ -16,8 +16,8 @@ import numpy as np
 
 from particles import io
 from particles.analysis import wendel
-from particles.figscript import run_script
 from particles.plotting import new_figure
+from particles.plotting.figures import run_script
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = 1000

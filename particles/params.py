@@ -248,6 +248,32 @@ class Dynamics:
     def replace(self, **changes) -> Dynamics:
         return replace(self, **changes)
 
+    def describe(self) -> str:
+        """One line, e.g. ``"SA, beta=1, Q=I, K=I, V=-1I, causal"`` (matrices by their shape)."""
+
+        def mat(name, a):
+            if a is None:
+                return f"{name}=I"
+            if isinstance(a, float):
+                return f"{name}={a:g}I"
+            return f"{name}{tuple(a.shape)}"
+
+        parts = [self.kind, f"beta={self.beta:g}"]
+        parts += [mat(name, getattr(self, name)) for name in ("Q", "K", "V")]
+        if self.heads > 1:
+            parts.append(f"heads={self.heads}")
+        if self.causal:
+            parts.append("causal")
+        if self.ffn is not None:
+            parts.append(f"ffn({self.ffn.activation})")
+        if self.norm != "post":
+            parts.append(
+                f"norm={self.norm}"
+                + (f"(alpha={self.alpha:g})" if self.norm == "ngpt" else "")
+                + (f"(t_switch={self.t_switch:g})" if self.norm == "mix" else "")
+            )
+        return ", ".join(parts)
+
     # --- serialisation -------------------------------------------------------------------
     def to_record(self, prefix: str = "") -> tuple[dict, dict[str, np.ndarray]]:
         """(JSON-able metadata, arrays) describing these dynamics; see :meth:`from_record`."""
@@ -347,6 +373,12 @@ class Piecewise:
     def check_dimension(self, d: int) -> None:
         for dyn, _ in self.segments:
             dyn.check_dimension(d)
+
+    def describe(self) -> str:
+        """One line: the number of segments, then each segment's :meth:`Dynamics.describe`."""
+        return f"piecewise, {len(self.segments)} segments: " + "; ".join(
+            f"[{dyn.describe()}] for {dur:g}" for dyn, dur in self.segments
+        )
 
 
 def dynamics_fields() -> list[str]:

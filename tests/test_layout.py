@@ -55,6 +55,15 @@ def test_old_module_names_are_the_new_modules(old):
     assert importlib.import_module(old) is importlib.import_module(OLD_NAMES[old])
 
 
+def test_importing_an_old_name_keeps_the_public_functions():
+    """`import particles.energy` (the old module name) must not replace the function pt.energy."""
+    code = (
+        "import particles as pt, particles.energy, particles.integrate\nprint(callable(pt.energy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "True", out.stderr
+
+
 def test_the_public_api_of_the_readme():
     import particles as pt
 

@@ -159,11 +159,12 @@ def test_cli_figure(tmp_path):
 
 
 def test_cli_figure_without_directory(tmp_path, monkeypatch):
-    import particles.cli.figure as F
+    import particles.plotting.figures as F
 
     monkeypatch.setattr(F, "figures_dir", lambda: tmp_path / "absent")
-    r = CliRunner().invoke(main, ["figure", "fig6_hessian_g"])
-    assert r.exit_code != 0 and "no figures directory" in r.output
+    for args in (["figure", "fig6_hessian_g"], ["figure", "--list"]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code != 0 and "no figures directory" in r.output
 
 
 def test_help_has_examples():

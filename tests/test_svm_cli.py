@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from particles.cli.main import main
 from particles.io import load_npz
 from particles.svm import AttentionData, att_svm, correlation
-from particles.svm.figures import figure_report
+from particles.svm.experiments import e2_report
 
 FIG = Path(__file__).resolve().parents[1] / "figures"
 
@@ -142,7 +142,7 @@ def test_figure_command_quick(tmp_path):
     r = _run(["figure", "E9", "--outdir", str(tmp_path)])
     assert r.exit_code != 0
     r = _run(["figure", "E5", "--iters", "10", "--outdir", str(tmp_path), "--quick"])
-    assert r.exit_code != 0 and "only be set for E2" in r.output
+    assert r.exit_code != 0 and "svm_e5_global_vs_local takes no option 'iters'" in r.output
     assert len(r.output.strip().splitlines()) == 1
 
 
@@ -165,4 +165,4 @@ def test_figure_scripts_quick(tmp_path, script):
             np.testing.assert_allclose(
                 sm["final"]["corr_mean"], arrays[f"corr_target_{p}"][1].mean(), rtol=1e-12
             )
-        assert "neighbour test" in figure_report("E2", meta)
+        assert "neighbour test" in e2_report(meta)

@@ -391,8 +391,9 @@ class Summary:
         }
 
 
-def summary(traj, delta: float = DEFAULT_DELTA, t=None) -> Summary:
-    """All cluster measurements of a :class:`Trajectory` (or of ``xs`` with save times ``t``)."""
+def summary(traj, delta: float | None = DEFAULT_DELTA, t=None) -> Summary:
+    """All cluster measurements of a :class:`Trajectory` (or of ``xs`` with save times ``t``);
+    ``delta=None`` means :data:`DEFAULT_DELTA`."""
     tt, xs = _states(traj, "trajectory")
     if tt is None:
         if t is None:
@@ -400,7 +401,7 @@ def summary(traj, delta: float = DEFAULT_DELTA, t=None) -> Summary:
         tt = np.asarray(t, dtype=np.float64)
     if tt.shape != (xs.shape[0],):
         raise ParticlesError(f"t has shape {tt.shape}, expected ({xs.shape[0]},)")
-    delta = _check_delta(delta)
+    delta = _check_delta(DEFAULT_DELTA if delta is None else delta)
     counts, largest = [], []
     for x in xs:
         c = find_clusters(x, delta)

@@ -5,7 +5,8 @@
 - :func:`plot_histograms` histograms of <x_i, x_j> at several times (arXiv 2312.10794, Figs. 1, 4);
 - :func:`plot_cluster_counts` the metastability staircase; :func:`plot_energy` E_beta(t);
 - :func:`animate` a GIF (pillow) or MP4 (ffmpeg, when installed) of a trajectory;
-- :func:`plot_run` the picture ``particles simulate --plot`` writes.
+- :func:`plot_run` the picture ``particles simulate --plot`` writes;
+- :mod:`particles.plotting.figures` the one runner of the figure scripts in ``figures/``.
 
 Nothing here uses pyplot or calls ``show()``: figures that this module writes itself are plain
 ``matplotlib.figure.Figure`` objects on an Agg canvas, so they work under any backend and need no
@@ -229,11 +230,16 @@ def plot_run(traj, path, *, times=None, dpi: int = 120) -> Path:
     return path
 
 
-def save_histograms(traj, times, path, *, bins: int = 60, dpi: int = 120) -> Path:
-    """Histograms of pairwise inner products at ``times`` of a trajectory, written to ``path``."""
+def save_histograms(traj, times=None, path=None, *, bins: int = 60, dpi: int = 120) -> Path:
+    """Histograms of pairwise inner products at ``times`` of a trajectory (default: 5 equally
+    spaced times over the saved range), written to ``path``."""
+    if path is None:
+        raise ParticlesError("save_histograms needs a path to write")
     path = Path(path)
     if not path.parent.is_dir():
         raise ParticlesError(f"cannot write {path}: directory {path.parent} does not exist")
+    if times is None:
+        times = np.linspace(traj.t[0], traj.t[-1], 5)
     fig = new_figure((6, 4))
     ax = fig.add_subplot()
     plot_histograms(ax, traj.t, traj.theta, times, bins=bins)

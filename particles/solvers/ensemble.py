@@ -43,6 +43,7 @@ import numpy as np
 
 from ..errors import ParticlesError, real_array
 from ..kernels import NORM_CODES, _coord_ensemble, _coord_norm_ensemble, _gram_ensemble
+from ..resources import check_count, check_memory
 from ..sphere import as_rng
 from . import registry
 
@@ -122,8 +123,8 @@ def _steps(t_end, dt, save_every):
         raise ParticlesError(f"dt must be finite and > 0, got {dt}")
     if not (np.isfinite(t_end) and t_end >= 0):
         raise ParticlesError(f"t_end must be finite and >= 0, got {t_end}")
-    nsteps = int(round(t_end / dt))
-    if abs(nsteps * dt - t_end) > 1e-9 * max(1.0, t_end):
+    nsteps = check_count(round(t_end / dt), "t_end / dt (the number of steps)")
+    if abs(nsteps * dt - t_end) > 1e-9 * max(1.0, t_end) or (t_end > 0 and nsteps == 0):
         raise ParticlesError(f"t_end = {t_end} is not a whole number of steps dt = {dt}")
     save_every = int(save_every)
     if save_every < 1:
@@ -147,11 +148,14 @@ def _betas(betas, S):
 
 def _thresholds(delta, cluster_delta):
     delta = float(delta)
-    if not (0 < delta < 2):
-        raise ParticlesError(f"delta must lie in (0, 2), got {delta}")
     cl = delta if cluster_delta is None else float(cluster_delta)
-    if not (0 < cl < 2):
-        raise ParticlesError(f"cluster_delta must lie in (0, 2), got {cl}")
+    for name, v in (("delta", delta), ("cluster_delta", cl)):
+        if not (0 < v < 2):
+            raise ParticlesError(f"{name} must lie in (0, 2), got {v}")
+        if 1.0 - v == 1.0:
+            raise ParticlesError(
+                f"{name} = {v:g} is below float64 resolution at 1 (need > 1.2e-16)"
+            )
     return 1.0 - delta, 1.0 - cl
 
 
@@ -214,6 +218,10 @@ def _run(
     nsteps, dt, save_every = _steps(t_end, dt, save_every)
     thr, thr_cl = _thresholds(delta, cluster_delta)
     T = nsteps // save_every + 1
+    per_system = state[0].size + 12 * state.shape[1] ** 2 + 2 * T  # state, kernel work, statistics
+    check_memory(
+        8.0 * S * per_system, f"{S} systems of {state.shape[1]} particles, {T} checkpoints"
+    )
     frac = np.empty((S, T))
     ncl = np.empty((S, T), np.int64)
     done = np.empty(S, np.int64)

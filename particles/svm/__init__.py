@@ -8,7 +8,8 @@ train/solve   :mod:`.train` (gradient descent on W or (K, Q)); :mod:`.solvers` (
               problems, regularisation path, generalised SVM-equivalence)
 measure       :mod:`.solvers` (SVM-neighbour test, numerical rank), :func:`.model.correlation`
 experiments   :mod:`.experiments` (E1-E5)
-plotting      :mod:`.plotting`, :mod:`.figures` (E1-E5 figures)
+plotting      :mod:`.plotting` (:func:`.plotting.draw_experiment`: the E1-E5 figures, which the
+              scripts ``figures/svm_e*.py`` write through :mod:`particles.plotting.figures`)
 ============  ===============================================================================
 
 Convention throughout: logits = X W z (the paper's W; the authors' nn.Linear stores W^T).
@@ -40,10 +41,20 @@ from .solvers import (
     regularization_path,
     solve_problem,
     solve_random,
+    solve_record,
     svm_equivalence,
     svm_features,
 )
-from .train import TrainConfig, TrainResult, default_init, train, train_random
+from .train import (
+    TrainConfig,
+    TrainResult,
+    default_init,
+    init_rng,
+    seeding,
+    train,
+    train_random,
+    train_record,
+)
 
 __all__ = [
     "LOSSES",
@@ -57,6 +68,7 @@ __all__ = [
     "correlation",
     "cvxpy_available",
     "default_init",
+    "init_rng",
     "forward",
     "local_optimality",
     "logits",
@@ -67,13 +79,16 @@ __all__ = [
     "numerical_rank",
     "optimal_tokens",
     "regularization_path",
+    "seeding",
     "softmax_probs",
     "solve_problem",
     "solve_random",
+    "solve_record",
     "svm_equivalence",
     "svm_features",
     "token_scores",
     "train",
     "train_random",
+    "train_record",
     "w_from_torch",
 ]

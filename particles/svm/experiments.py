@@ -20,10 +20,14 @@ from .model import (
     token_scores,
 )
 from .solvers import att_svm, local_optimality, numerical_rank, svm_equivalence
-from .train import TrainConfig, train
+from .train import TrainConfig, init_rng, seeding, train
 
 __all__ = [
+    "EXPERIMENTS",
+    "FIGURE_FORMAT",
+    "FIGURE_STEMS",
     "e2_report",
+    "run_experiment",
     "experiment_e1",
     "experiment_e2",
     "experiment_e3",
@@ -182,7 +186,7 @@ def experiment_e2(
         r = train(
             data,
             TrainConfig(iters=iters, record_at=rec, **kw),
-            rng=[np.random.default_rng([s, 2]) for s in seeds],
+            rng=[init_rng(s) for s in seeds],
             progress=progress,
         )
         # stages: (name, step, W (S, d, d), softmax (S, n, T))
@@ -298,7 +302,7 @@ def experiment_e2(
         "checkpoint": checkpoint,
         "lr": 0.1,
         "loss": "logistic",
-        "init": "uniform(+-1/sqrt(d)) from default_rng([seed, 2])",
+        "init": "uniform(+-1/sqrt(d)) from " + seeding("seed")["init_rng"],
         "runs": {name: kw for name, kw in E2_RUNS},
         "continuation": None
         if cont_norm is None
@@ -420,7 +424,7 @@ def experiment_e4(*, quick: bool = False, progress: bool = False):
             r = train(
                 data,
                 TrainConfig(param="W", iters=iters, record_every=every),
-                rng=[np.random.default_rng([s, 4]) for s in seeds],
+                rng=[init_rng(s, 4) for s in seeds],
                 progress=progress,
             )
             sfin = r.probs[-1]  # (S, n, T)
@@ -501,7 +505,7 @@ def experiment_e5(*, quick: bool = False, progress: bool = False, n: int = 6, T:
         r = train(
             data,
             TrainConfig(param="W", iters=iters, record_every=iters),
-            rng=[np.random.default_rng([s, 5]) for s in seeds],
+            rng=[init_rng(s, 5) for s in seeds],
             progress=progress,
         )
         alpha = r.selected
@@ -531,3 +535,41 @@ def experiment_e5(*, quick: bool = False, progress: bool = False, n: int = 6, T:
         "quick": quick,
     }
     return arrays, meta
+
+
+#: experiment name -> function returning (arrays, meta)
+EXPERIMENTS = {
+    "E1": experiment_e1,
+    "E2": experiment_e2,
+    "E3": experiment_e3,
+    "E4": experiment_e4,
+    "E5": experiment_e5,
+}
+#: experiment name -> its figure script in figures/ (what ``particles svm figure NAME`` runs)
+FIGURE_STEMS = {
+    "E1": "svm_e1_trajectories",
+    "E2": "svm_e2_local_convergence",
+    "E3": "svm_e3_rank",
+    "E4": "svm_e4_multitoken",
+    "E5": "svm_e5_global_vs_local",
+}
+FIGURE_FORMAT = "svm_figure"
+
+
+def run_experiment(
+    name: str, *, quick: bool = False, progress: bool = False, **kw
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Experiment ``name`` ("E1".."E5") as a figure's data: ``(arrays, meta)`` with the figure's
+    format and name in ``meta``; ``kw`` go to the experiment (E2: ``iters``). E1 shows no
+    progress bar (it is instantaneous)."""
+    key = str(name).upper()
+    if key not in EXPERIMENTS:
+        raise ParticlesError(f"unknown experiment {name!r}; choose from {sorted(EXPERIMENTS)}")
+    if key != "E1":
+        kw["progress"] = progress
+    arrays, meta = EXPERIMENTS[key](quick=quick, **kw)
+    return {k: np.asarray(v) for k, v in arrays.items()}, {
+        "format": FIGURE_FORMAT,
+        "figure": key,
+        **meta,
+    }

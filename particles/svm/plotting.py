@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_e1", "plot_e2", "plot_e3", "plot_e4", "plot_e5"]
+__all__ = ["draw_experiment", "plot_e1", "plot_e2", "plot_e3", "plot_e4", "plot_e5"]
 
 _SEQ_COLORS = ["tab:blue", "tab:orange"]
 
@@ -247,3 +247,49 @@ def plot_e5(ax, a: dict) -> None:
     ax.set_ylabel("fraction of GD runs")
     ax.set_ylim(0, 1)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8)
+
+
+def draw_experiment(name: str, arrays: dict, meta: dict):
+    """The figure of experiment ``name`` ("E1".."E5") from its arrays and meta (as
+    :func:`particles.svm.experiments.run_experiment` returns them): a pyplot-free Agg Figure."""
+    from ..errors import ParticlesError
+    from ..plotting import new_figure
+
+    key = str(name).upper()
+    if key == "E1":
+        fig = new_figure((11, 5.2))
+        plot_e1(fig.subplots(1, 2), arrays)
+        fig.suptitle("E1: GD on attention turns onto the Att-SVM rays (n=2, T=3, d=2)")
+    elif key == "E2":
+        ncol = 4 if "corr_nuc_KQj" in arrays else 3
+        fig = new_figure((5.3 * ncol, 4.6))
+        plot_e2(fig.subplots(1, ncol), arrays, meta)
+        S = arrays["maxprob_W"].shape[1]
+        fig.suptitle(
+            f"E2: local convergence, n=6, T=8, d=10, {S} seeds, normalised GD lr 0.1, "
+            f"{meta['iters']} steps (dashed: step {meta['checkpoint']})"
+        )
+    elif key == "E3":
+        fig = new_figure((11, 4.2))
+        plot_e3(fig.subplots(1, 2), arrays)
+        fig.suptitle(
+            f"E3: rank of $W^{{mm}}$ and $W^{{mm}}_\\star$ (relative tol {meta['rtol']:g})"
+        )
+    elif key == "E4":
+        nd = len(arrays["dims"])
+        fig = new_figure((3.3 * nd + 1, 6.5))
+        axes = fig.subplots(2, nd, squeeze=False)
+        plot_e4(axes[0], axes[1], arrays)
+        fig.suptitle("E4: nonlinear head, n=3, T=4: GD vs generalised SVM-equivalence")
+    elif key == "E5":
+        fig = new_figure((6.5, 4.2))
+        ax = fig.subplots()
+        plot_e5(ax, arrays)
+        ax.set_title(
+            f"E5: where GD converges (n={meta['n']}, T={meta['T']}, "
+            f"{meta['runs_per_d']} runs per d, corr > {meta['threshold']})"
+        )
+    else:
+        raise ParticlesError(f"unknown experiment {name!r}; choose from E1..E5")
+    fig.tight_layout()
+    return fig

@@ -81,12 +81,16 @@ def plot_clusters(ax, stats: DepthStats, *, label="network", color="C0", x=None,
 
 
 def depth_figure(run, panels=None):
-    """The Fig. 1 analog for a :class:`.analysis.DepthRun`: histogram panels, heat map, mean and
+    """The Fig. 1 analog for a :class:`.analysis.DepthRun`: histogram panels (``panels``, default:
+    a pick over the depth when every layer was saved, else the saved layers), heat map, mean and
     cluster curves. Returns a ``matplotlib.figure.Figure`` (no pyplot)."""
     from matplotlib.figure import Figure
 
     depth, trained = run.meta["depth"], run.meta["trained_depth"]
-    panels = pick_panels(depth, trained) if panels is None else list(panels)
+    if panels is None:  # every layer saved: a pick over the depth; else the saved layers
+        saved = [int(k) for k in run.layers]
+        panels = pick_panels(depth, trained) if len(saved) == depth + 1 else saved
+    panels = list(panels)
     ncol = 6
     nrow = -(-len(panels) // ncol)
     fig = Figure(figsize=(15, 2.3 * nrow + 3.4), layout="constrained")
