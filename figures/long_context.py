@@ -27,8 +27,8 @@ import numpy as np
 import particles as pt
 from particles import io
 from particles.analysis import long_context as lc
-from particles.plotting.figures import run_script
 from particles.plotting import new_figure
+from particles.plotting.figures import run_script
 
 HERE = Path(__file__).resolve().parent
 RHO, D, T = 0.5, 128, 3.0

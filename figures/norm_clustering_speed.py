@@ -20,8 +20,8 @@ import numpy as np
 
 from particles import io
 from particles.analysis import equiangular as eq
-from particles.plotting.figures import run_script
 from particles.plotting import new_figure
+from particles.plotting.figures import run_script
 from particles.solvers.ensemble import ensemble_coords, random_points_batch
 
 HERE = Path(__file__).resolve().parent

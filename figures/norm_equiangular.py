@@ -21,8 +21,8 @@ import numpy as np
 import particles as pt
 from particles import io
 from particles.analysis import equiangular as eq
-from particles.plotting.figures import run_script
 from particles.plotting import new_figure
+from particles.plotting.figures import run_script
 
 HERE = Path(__file__).resolve().parent
 SCHEMES = ("post", "pre", "peri", "ngpt", "mix")
