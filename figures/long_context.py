@@ -120,10 +120,8 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
         ax.axvline(gc, color="0.5", ls=":", lw=1)
         ax.set_xlabel(r"$\gamma$  ($\beta_n = \gamma \log n$)")
     axa.set_ylabel(r"output $\langle\theta_i,\theta_k\rangle$ after one layer")
-    axa.set_title(
-        f"(a) one Pre-LN layer, ρ = {meta['rho']:g}: lines exact, ○ random (d = {meta['d']})"
-    )
-    axa.legend(fontsize=7.5)
+    axa.set_title(f"(a) one Pre-LN layer, inputs at ρ = {meta['rho']:g}")
+    axa.legend(fontsize=7.5, title=f"lines exact, ○ random (d = {meta['d']})", title_fontsize=7)
     axb.set_ylabel(rf"$\langle\theta_i,\theta_j\rangle$ at t = {meta['T']:g}")
     axb.set_title(f"(b) Pre-LN flow at t = {meta['T']:g}")
     axb.legend(fontsize=7.5, title="lines equiangular ODE, □ particles", title_fontsize=7)
