@@ -44,7 +44,7 @@ def _crossing(g, y, level):
 
 def compute(quick: bool = False) -> tuple[dict, dict]:
     gc = lc.critical_gamma(RHO)
-    ns = np.array([1e2, 1e3, 1e4] if quick else [1e2, 1e3, 1e4, 1e5, 1e6])
+    ns = np.array([1e2, 1e3] if quick else [1e2, 1e3, 1e4, 1e5, 1e6])
     gf = np.linspace(0.5, 4.0, 351)
     gr = (
         np.array([1.0, 1.5, 1.8, 2.0, 2.2, 2.5, 3.0])
@@ -54,7 +54,7 @@ def compute(quick: bool = False) -> tuple[dict, dict]:
     data: dict = {"n": ns, "gamma_fine": gf, "gamma_rand": gr}
     data["exact"] = np.stack([lc.one_layer_inner(n, gf, RHO) for n in ns])
     data["limit"] = lc.one_layer_limit(gf, RHO)
-    queries = 16 if quick else 32
+    queries = 8 if quick else 32
     rand, rand_se, rin = [], [], []
     for n in ns:
         r = lc.one_layer_random(int(n), D, RHO, gr, queries=queries, seed=7)
@@ -67,7 +67,7 @@ def compute(quick: bool = False) -> tuple[dict, dict]:
     data["cross_exact"] = np.array([_crossing(gf, y, level) for y in data["exact"]])
     data["cross_finite_d"] = gc * (1 + np.log(ns) / (2 * D))
     # dynamics
-    gd = np.linspace(0.5, 4.0, 141)
+    gd = np.linspace(0.5, 4.0, 36 if quick else 141)
     data["gamma_dyn"] = gd
     data["flow"] = np.stack([[lc.flow([T], n, g, RHO)[0] for g in gd] for n in ns])
     data["flow_limit"] = np.array([lc.flow_limit([T], g, RHO)[0] for g in gd])
