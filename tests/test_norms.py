@@ -458,3 +458,25 @@ def test_pre_ln_bridge_with_feedforward_and_compare_ode():
     c = bridge.compare_ode(enc, ids, variants=("attention",), dt=1.0)
     assert c.ode["attention"].shape == (4, 9, 16)
     assert np.all(c.beta == 16 / np.sqrt(4))
+
+
+@pytest.mark.parametrize("norm", SCHEMES)
+def test_layer_map_is_the_euler_scheme_on_equiangular_tokens(norm):
+    """equiangular.layer_map (one layer of Table 1 per step) equals simulate's 'euler' steps."""
+    n, beta, dt = 6, 1.5, 0.2
+    scheme = dict(norm=norm, alpha=0.6, t_switch=0.6 if norm == "mix" else None)
+    x0 = eq.configuration(n, 7, 0.1, rng=3)
+    tr = pt.simulate(
+        x0,
+        pt.Dynamics(beta=beta, **scheme),
+        4.0,
+        method="euler",
+        dt=dt,
+        save_at=np.arange(0, 4.0 + 1e-9, dt),
+    )
+    G = np.einsum("tid,tjd->tij", tr.theta, tr.theta)[:, 0, 1]
+    rho, r = eq.layer_map(20, beta, n, dt, rho0=0.1, **scheme)
+    np.testing.assert_allclose(G, rho, atol=1e-12)
+    np.testing.assert_allclose(tr.radii()[:, 0], r, rtol=1e-12)
+    if norm == "post":
+        np.testing.assert_allclose(rho, eq.euler_gamma(20, beta, n, dt, rho0=0.1), atol=1e-14)

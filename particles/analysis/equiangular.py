@@ -331,13 +331,25 @@ def gamma_curve(
 
 
 def euler_gamma(
-    steps: int, beta: float, n: int, dt: float = 0.1, *, kind: str = "SA", rho0: float = 0.0
+    steps: int,
+    beta: float,
+    n: int,
+    dt: float = 0.1,
+    *,
+    kind: str = "SA",
+    rho0: float = 0.0,
+    norm: str = "post",
+    **scheme,
 ) -> np.ndarray:
     """The authors' scheme x_i <- normalise(x_i + dt sum_j A_ij x_j) on equiangular tokens, exactly.
 
     With A_ii = a and A_ij = b (i != j), y_i = (1 + dt a) x_i + dt b sum_{j != i} x_j stays equiangular, so
     the scheme reduces to a scalar map gamma_k -> gamma_{k+1}. Returns gamma_0..gamma_steps, shape (steps+1,).
+    With ``norm`` (and ``alpha``, ``t_switch``, ``r0``): the layer map of that scheme,
+    :func:`layer_map`.
     """
+    if norm != "post":
+        return layer_map(steps, beta, n, dt, kind=kind, rho0=rho0, norm=norm, **scheme)[0]
     kind = _kind(kind)
     n, beta, rho0 = _check(n, beta, rho0)
     out = np.empty(int(steps) + 1)
@@ -369,9 +381,23 @@ def euler_gamma(
 
 
 def euler_hitting_time(
-    beta: float, n: int, delta: float = 1e-3, dt: float = 0.1, *, kind: str = "SA", t_max=1e4
+    beta: float,
+    n: int,
+    delta: float = 1e-3,
+    dt: float = 0.1,
+    *,
+    kind: str = "SA",
+    t_max=1e4,
+    norm: str = "post",
+    **scheme,
 ) -> float:
-    """First time k*dt at which the authors' scheme :func:`euler_gamma` has gamma >= 1 - delta."""
+    """First time k*dt at which the authors' scheme :func:`euler_gamma` has gamma >= 1 - delta
+    (with ``norm``: the scheme's layer map, :func:`layer_map`)."""
+    if norm != "post":
+        steps = int(math.ceil(t_max / dt))
+        g, _ = layer_map(steps, beta, n, dt, kind=kind, norm=norm, **scheme)
+        hit = np.nonzero(g >= 1.0 - delta)[0]
+        return float(hit[0] * dt) if hit.size else float("inf")
     steps = int(math.ceil(t_max / dt))
     chunk = 1024
     g0, done = 0.0, 0
@@ -556,3 +582,61 @@ def configuration(n: int, d: int, rho: float = 0.0, *, r: float = 1.0, rng=None)
         q, rr = np.linalg.qr(as_rng(rng).standard_normal((d, d)))
         x = x @ (q * np.sign(np.diag(rr))).T
     return float(r) * x
+
+
+def layer_map(
+    steps: int,
+    beta: float,
+    n: int,
+    dt: float = 0.1,
+    *,
+    kind: str = "SA",
+    rho0: float = 0.0,
+    norm: str = "post",
+    alpha: float = 1.0,
+    t_switch: float | None = None,
+    r0: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ρ_k, r_k), k = 0..steps: one discrete layer per step (length ``dt``) of each scheme
+    (arXiv 2510.22026 Table 1, left column; the ``euler`` method of :func:`particles.simulate`)
+    on equiangular tokens, exactly. Every layer maps h_i = r θ_i to y_i = p θ_i + q Σ_{j != i} θ_j:
+
+        post  p = 1 + dt a,            q = dt b,           then normalised
+        pre   p = r + dt a,            q = dt b
+        peri  p = r + dt a/|A|,        q = dt b/|A|
+        ngpt  p = 1 + dt α (a/|A| - 1), q = dt α b/|A|,   then normalised
+        mix   post for k dt < t_switch, pre after
+
+    and y is equiangular again (:func:`euler_gamma`'s algebra), with ρ' = <y_i, y_k>/|y_i|^2, r' = |y_i|.
+    """
+    kind = _kind(kind)
+    n, beta, rho0 = _check(n, beta, rho0)
+    norm, alpha, t_switch, r0 = _scheme(norm, alpha, t_switch, r0)
+    steps = int(steps)
+    rho = np.empty(steps + 1)
+    rad = np.empty(steps + 1)
+    g, r = rho0, r0
+    rho[0], rad[0] = g, r
+    m = n - 1
+    for k in range(steps):
+        nm = norm
+        if norm == "mix":
+            nm = "post" if k * dt < t_switch - 1e-12 else "pre"
+        a, b, _, absA = (float(v) for v in attention_terms(g, beta, n, kind))
+        if nm == "post":
+            p, q = r + dt * a, dt * b
+        elif nm == "pre":
+            p, q = r + dt * a, dt * b
+        elif nm == "peri":
+            p, q = r + dt * a / absA, dt * b / absA
+        else:
+            p, q = r * (1.0 - dt * alpha) + dt * alpha * a / absA, dt * alpha * b / absA
+        sum_sq = m + m * (m - 1) * g
+        norm2 = p * p + 2 * p * q * m * g + q * q * sum_sq
+        xi_sk = 1.0 + (m - 1) * g
+        si_sk = (n - 2) + ((n - 1) * (n - 1) - (n - 2)) * g
+        dot = p * p * g + 2 * p * q * xi_sk + q * q * si_sk
+        g = dot / norm2
+        r = 1.0 if nm in ("post", "ngpt") else math.sqrt(norm2)
+        rho[k + 1], rad[k + 1] = g, r
+    return rho, rad

@@ -360,7 +360,9 @@ def simulate(
                 x = normalize_rows(x)
             free_before = not seg.on_sphere
             a = max(s0, t_now)
-            targets = save_at[(save_at > a) & (save_at <= s1)]
+            # save times within rounding of a segment boundary belong to the segment that ends there
+            tol = 1e-12 * max(1.0, t_end)
+            targets = np.minimum(save_at[(save_at > a + tol) & (save_at <= s1 + tol)], s1)
             if fixed:
                 stops = np.unique(np.concatenate([targets, [s1]]))
                 for b in stops:
