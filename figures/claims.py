@@ -1105,6 +1105,23 @@ def long_ctx(data_dir=HERE) -> dict:
     return c
 
 
+def pre_ln(data_dir=HERE) -> dict:
+    a, meta = _load(data_dir, "transformer_pre_ln")
+    L = int(meta["layers"])
+    c: dict = {"layers": L, "beta": float(a["beta"])}
+    c["att_net_vs_euler"] = float(a["att_max_net_vs_euler"])
+    c["att_mean_5"] = float(a["att_net_mean"][5])
+    c["att_flow_mean_5"] = float(a["att_flow_mean"][5])
+    c["att_net_mean_end"] = float(a["att_net_mean"][-1])
+    c["att_flow_mean_end"] = float(a["att_flow_mean"][-1])
+    c["ffn_net_mean_end"] = float(a["ffn_net_mean"][-1])
+    c["ffn_flow_mean_end"] = float(a["ffn_flow_mean"][-1])
+    c["att_norm_end"] = float(a["att_net_norm"][-1])
+    c["att_norm_slope"] = float(np.polyfit(a["layer"], a["att_net_norm"], 1)[0])
+    c["ffn_euler_err_mean"] = float(np.max(np.abs(a["ffn_euler_mean"] - a["ffn_net_mean"])))
+    return c
+
+
 def lc_exact(n, g, rho):
     from particles.analysis.long_context import one_layer_inner
 
@@ -1137,6 +1154,7 @@ FIGURES: dict[str, Callable[..., dict]] = {
     "norm_eq": norm_eq,
     "norm_speed": norm_speed,
     "long_ctx": long_ctx,
+    "pre_ln": pre_ln,
     "svm_e1": svm_e1,
     "svm_e2": svm_e2,
     "svm_e3": svm_e3,

@@ -10,7 +10,7 @@ import pytest
 from particles import io
 
 FIGDIR = Path(__file__).resolve().parent.parent / "figures"
-SCRIPTS = ["norm_equiangular", "norm_clustering_speed", "long_context"]
+SCRIPTS = ["norm_equiangular", "norm_clustering_speed", "long_context", "transformer_pre_ln"]
 
 
 def load(stem):
@@ -26,6 +26,7 @@ def load(stem):
         "norm_equiangular",
         "norm_clustering_speed",
         pytest.param("long_context", marks=pytest.mark.slow),
+        "transformer_pre_ln",
     ],
 )
 def test_quick(tmp_path, stem):
@@ -41,6 +42,8 @@ def test_quick(tmp_path, stem):
             np.testing.assert_allclose(
                 arrays[f"{nm}_eps_sim"][ok], arrays[f"{nm}_eps_ode_at_sim"][ok], rtol=1e-6
             )
+    if stem == "transformer_pre_ln":
+        assert float(arrays["att_max_net_vs_euler"]) < 1e-9
     if stem == "long_context":
         assert np.all(np.abs(arrays["cross_exact"] - meta["gamma_c"]) < 0.01)
 
