@@ -14,6 +14,12 @@ The methods come from the one registry, :mod:`particles.solvers.registry` (``reg
   - ``"lie-euler"``: x <- exp_x(h f(x)) (Riemannian exponential map). Order 1.
   - ``"geometric"``: Lie midpoint (RKMK of order 2), a rotation per step. Order 2.
 
+- the normalisation schemes (``Dynamics(norm=...)``, :mod:`particles.norms`): the field is
+  :func:`particles.field.drift`; Post-LN and nGPT states are renormalised as above, the residual
+  stream of Pre-LN and Peri-LN is not (x0 may be any nonzero rows) and the Lie methods step it on
+  S^{d-1} x R_+ (their ``free_step``); Mix-LN runs as Post-LN up to ``t_switch`` and Pre-LN after
+  (:func:`_segments` splits it).
+
 - adaptive: scipy's ``"RK45"``, ``"RK23"``, ``"DOP853"``, ``"LSODA"``, ``"BDF"``, ``"Radau"``, stepped
   one by one (progress, checkpoints) with dense output at the save times
   (:mod:`particles.solvers.adaptive`). The drift away from the sphere is reported in
@@ -180,7 +186,8 @@ def simulate(
       ``"LSODA"``, ... with ``rtol``/``atol``).
     - ``save_at``: times in [0, t_end] at which states are saved; or ``saves``: the number (>= 2) of
       equally spaced save times, 0 and ``t_end`` included. Default: 101 equally spaced times.
-    - ``normalize``: project ``x0`` onto the sphere first (otherwise an ``x0`` off the sphere is an error).
+    - ``normalize``: project ``x0`` onto the sphere first (otherwise an ``x0`` off the sphere is an
+      error, except for ``norm="pre"``/``"peri"``, whose state is a residual stream in R^d).
     - ``checkpoint``: a ``.npz`` path (checked before anything else: its directory must exist and
       be writable); the partial trajectory is written there atomically before the first step,
       every ``checkpoint_every`` seconds, on interrupt (Ctrl-C) and, complete, at the end (see
