@@ -2,12 +2,14 @@
 
 Every script defines ``main(outdir, quick=False, **options) -> Path`` (the PNG it wrote) and ends
 with ``run_script(main, __doc__, HERE)``, which parses ``--quick``, ``--outdir`` and the script's
-own options and prints the PNG path.
+own options and prints the PNG path. A script whose ``main`` takes ``redraw`` also gets
+``--redraw``: draw the PNG again from the saved ``<stem>.npz`` in ``--outdir``, computing nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -49,6 +51,12 @@ def run_script(
     ap.add_argument(
         "--outdir", type=Path, default=Path(outdir), help="where the PNG and npz go (default: here)"
     )
+    if "redraw" in inspect.signature(main).parameters:
+        ap.add_argument(
+            "--redraw",
+            action="store_true",
+            help="redraw the PNG from the saved .npz in --outdir (no computation)",
+        )
     for flag, kw in options:
         ap.add_argument(flag, **kw)
     args = vars(ap.parse_args(argv))

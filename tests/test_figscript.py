@@ -49,3 +49,16 @@ def test_result_store(tmp_path, monkeypatch):
     monkeypatch.setenv("PARTICLES_STORE", str(tmp_path / "env"))
     with result_store(None, False, tmp_path / "d") as s:
         assert s == str(tmp_path / "env")
+
+
+def test_run_script_redraw_flag_only_when_main_takes_it(tmp_path):
+    seen = {}
+
+    def main(outdir, quick=False, redraw=False):
+        seen.update(quick=quick, redraw=redraw)
+        return Path(outdir) / "x.png"
+
+    run_script(main, "T", tmp_path, argv=["--redraw"])
+    assert seen == {"quick": False, "redraw": True}
+    with pytest.raises(SystemExit):  # a script without redraw has no such flag
+        run_script(lambda o, quick=False: o, "T", ".", argv=["--redraw"])

@@ -5,7 +5,8 @@
 - :func:`plot_histograms` histograms of <x_i, x_j> at several times (arXiv 2312.10794, Figs. 1, 4);
 - :func:`plot_cluster_counts` the metastability staircase; :func:`plot_energy` E_beta(t);
 - :func:`animate` a GIF (pillow) or MP4 (ffmpeg, when installed) of a trajectory;
-- :func:`plot_run` the picture ``particles simulate --plot`` writes.
+- :func:`plot_run` the picture ``particles simulate --plot`` writes;
+- :func:`plural` "1 cluster" / "3 clusters" for titles and labels.
 
 Nothing here uses pyplot or calls ``show()``: figures that this module writes itself are plain
 ``matplotlib.figure.Figure`` objects on an Agg canvas, so they work under any backend and need no
@@ -26,6 +27,12 @@ from ..analysis import clusters
 from ..errors import ParticlesError
 
 _CMAP = "viridis"
+
+
+def plural(count, noun: str, nouns: str | None = None) -> str:
+    """``"1 cluster"``, ``"3 clusters"``: a count with its noun in the right number."""
+    k = int(count)
+    return f"{k} {noun if k == 1 else (nouns or noun + 's')}"
 
 
 def _require_3d(ax):
