@@ -22,13 +22,16 @@ from pathlib import Path
 
 from particles.figscript import run_script
 from particles.io import load_npz
-from particles.svm.figures import figure_report, make_figure
+from particles.svm.figures import figure_report, make_figure, redraw_figure
 
 HERE = Path(__file__).resolve().parent
 
 
-def main(outdir=HERE, quick: bool = False, iters: int | None = None) -> Path:
-    """Run experiment E2; write ``<outdir>/<stem>.png`` and ``.npz``; return the PNG path."""
+def main(outdir=HERE, quick: bool = False, iters: int | None = None, redraw: bool = False) -> Path:
+    """Run experiment E2; write ``<outdir>/<stem>.png`` and ``.npz``; return the PNG path
+    (``redraw``: draw the PNG again from the saved npz)."""
+    if redraw:
+        return redraw_figure("E2", outdir, stem="svm_e2_local_convergence")
     return make_figure(
         "E2",
         outdir,

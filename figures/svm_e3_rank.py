@@ -14,13 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from particles.figscript import run_script
-from particles.svm.figures import make_figure
+from particles.svm.figures import make_figure, redraw_figure
 
 HERE = Path(__file__).resolve().parent
 
 
-def main(outdir=HERE, quick: bool = False) -> Path:
-    """Run experiment E3; write ``<outdir>/<stem>.png`` and ``.npz``; return the PNG path."""
+def main(outdir=HERE, quick: bool = False, redraw: bool = False) -> Path:
+    """Run experiment E3; write ``<outdir>/<stem>.png`` and ``.npz``; return the PNG path
+    (``redraw``: draw the PNG again from the saved npz)."""
+    if redraw:
+        return redraw_figure("E3", outdir, stem="svm_e3_rank")
     return make_figure("E3", outdir, quick=quick, stem="svm_e3_rank", progress=not quick)
 
 

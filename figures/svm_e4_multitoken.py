@@ -17,13 +17,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from particles.figscript import run_script
-from particles.svm.figures import make_figure
+from particles.svm.figures import make_figure, redraw_figure
 
 HERE = Path(__file__).resolve().parent
 
 
-def main(outdir=HERE, quick: bool = False) -> Path:
-    """Run experiment E4; write ``<outdir>/<stem>.png`` and ``.npz``; return the PNG path."""
+def main(outdir=HERE, quick: bool = False, redraw: bool = False) -> Path:
+    """Run experiment E4; write ``<outdir>/<stem>.png`` and ``.npz``; return the PNG path
+    (``redraw``: draw the PNG again from the saved npz)."""
+    if redraw:
+        return redraw_figure("E4", outdir, stem="svm_e4_multitoken")
     return make_figure("E4", outdir, quick=quick, stem="svm_e4_multitoken", progress=not quick)
 
 

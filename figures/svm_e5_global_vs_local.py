@@ -14,13 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from particles.figscript import run_script
-from particles.svm.figures import make_figure
+from particles.svm.figures import make_figure, redraw_figure
 
 HERE = Path(__file__).resolve().parent
 
 
-def main(outdir=HERE, quick: bool = False) -> Path:
-    """Run experiment E5; write ``<outdir>/<stem>.png`` and ``.npz``; return the PNG path."""
+def main(outdir=HERE, quick: bool = False, redraw: bool = False) -> Path:
+    """Run experiment E5; write ``<outdir>/<stem>.png`` and ``.npz``; return the PNG path
+    (``redraw``: draw the PNG again from the saved npz)."""
+    if redraw:
+        return redraw_figure("E5", outdir, stem="svm_e5_global_vs_local")
     return make_figure("E5", outdir, quick=quick, stem="svm_e5_global_vs_local", progress=not quick)
 
 

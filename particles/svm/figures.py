@@ -14,7 +14,7 @@ from ..io import save_npz
 from . import experiments as ex
 from . import plotting as pl
 
-__all__ = ["FIGURES", "make_figure", "draw_figure", "figure_report"]
+__all__ = ["FIGURES", "make_figure", "draw_figure", "figure_report", "redraw_figure"]
 
 # name -> (default file stem, experiment function)
 FIGURES = {
@@ -34,39 +34,59 @@ def draw_figure(name: str, arrays: dict, meta: dict):
     import matplotlib.pyplot as plt
 
     if name == "E1":
-        fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
+        fig, axes = plt.subplots(1, 2, figsize=(11, 5.8), layout="constrained")
         pl.plot_e1(axes, arrays)
-        fig.suptitle("E1: GD on attention turns onto the Att-SVM rays (n=2, T=3, d=2)")
+        fig.suptitle(
+            "arXiv 2308.16898, Fig. 1: the GD path of the attention weights turns onto the "
+            "Att-SVM directions (n = 2, T = 3, d = 2)"
+        )
     elif name == "E2":
-        ncol = 4 if "corr_nuc_KQj" in arrays else 3
-        fig, axes = plt.subplots(1, ncol, figsize=(5.3 * ncol, 4.6))
-        pl.plot_e2(axes, arrays, meta)
+        if "corr_nuc_KQj" in arrays:  # four panels and the summary table below
+            fig, axes = plt.subplots(
+                3,
+                2,
+                figsize=(12, 10.8),
+                gridspec_kw={"height_ratios": [1, 1, 0.2]},
+                layout="constrained",
+            )
+            for ax in axes[2, 1:]:
+                ax.remove()
+            table = fig.add_subplot(axes[2, 0].get_gridspec()[2, :])
+            axes[2, 0].remove()
+            pl.plot_e2(axes[:2].ravel(), arrays, meta, table_ax=table)
+        else:  # older files: three panels
+            fig, axes = plt.subplots(1, 3, figsize=(15, 4.9), layout="constrained")
+            pl.plot_e2(axes, arrays, meta)
         S = arrays["maxprob_W"].shape[1]
         fig.suptitle(
-            f"E2: local convergence, n=6, T=8, d=10, {S} seeds, normalised GD lr 0.1, "
-            f"{meta['iters']} steps (dashed: step {meta['checkpoint']})"
+            f"Local convergence of normalised GD (lr {meta.get('lr', 0.1):g}), n = {meta['n']}, "
+            f"T = {meta['T']}, d = {meta['d']}, {S} seeds, {meta['iters']} steps "
+            f"(dashed: step {meta['checkpoint']}, the paper's length)"
         )
     elif name == "E3":
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.9), layout="constrained")
         pl.plot_e3(axes, arrays)
         fig.suptitle(
-            f"E3: rank of $W^{{mm}}$ and $W^{{mm}}_\\star$ (relative tol {meta['rtol']:g})"
+            r"Rank of the Att-SVM solutions $W^{mm}$ (Frobenius, solid) and $W^{mm}_\star$"
+            rf" (nuclear, dashed); rank = #{{$\sigma_i > 10^{{{int(np.log10(meta['rtol']))}}}"
+            r"\,\sigma_1$}"
         )
     elif name == "E4":
         nd = len(arrays["dims"])
-        fig, axes = plt.subplots(2, nd, figsize=(3.3 * nd + 1, 6.5), squeeze=False)
+        fig, axes = plt.subplots(
+            2, nd, figsize=(3.3 * nd + 1, 6.5), squeeze=False, layout="constrained"
+        )
         pl.plot_e4(axes[0], axes[1], arrays)
-        fig.suptitle("E4: nonlinear head, n=3, T=4: GD vs generalised SVM-equivalence")
+        fig.suptitle("Nonlinear head, n = 3, T = 4: GD against the generalised SVM equivalence")
     elif name == "E5":
-        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        fig, ax = plt.subplots(figsize=(6.5, 4.4), layout="constrained")
         pl.plot_e5(ax, arrays)
         ax.set_title(
-            f"E5: where GD converges (n={meta['n']}, T={meta['T']}, "
-            f"{meta['runs_per_d']} runs per d, corr > {meta['threshold']})"
+            f"Where GD converges (n = {meta['n']}, T = {meta['T']}, {meta['runs_per_d']} runs"
+            f" per d,\nconverged: correlation > {meta['threshold']})"
         )
     else:
         raise ParticlesError(f"unknown figure {name!r}; choose from {sorted(FIGURES)}")
-    fig.tight_layout()
     return fig
 
 
@@ -97,11 +117,26 @@ def make_figure(
     arrays, meta = fn(quick=quick, **kw)
     meta = {"format": "svm_figure", "figure": key, **meta}
     save_npz(outdir / f"{stem}.npz", {k: np.asarray(v) for k, v in arrays.items()}, meta)
-    fig = draw_figure(key, arrays, meta)
-    png = outdir / f"{stem}.png"
-    fig.savefig(png, dpi=120)
+    return _save(draw_figure(key, arrays, meta), outdir / f"{stem}.png")
+
+
+def redraw_figure(name: str, outdir: str | Path = ".", *, stem: str | None = None) -> Path:
+    """Draw figure ``name`` again from its saved ``<outdir>/<stem>.npz`` (no computation);
+    returns the PNG path."""
+    from ..io import load_npz
+
+    key = str(name).upper()
+    if key not in FIGURES:
+        raise ParticlesError(f"unknown figure {name!r}; choose from {sorted(FIGURES)}")
+    stem = stem or FIGURES[key][0]
+    arrays, meta = load_npz(Path(outdir) / f"{stem}.npz", "svm_figure")
+    return _save(draw_figure(key, arrays, meta), Path(outdir) / f"{stem}.png")
+
+
+def _save(fig, png: Path) -> Path:
     import matplotlib.pyplot as plt
 
+    fig.savefig(png, dpi=120)
     plt.close(fig)
     return png
 

@@ -65,7 +65,9 @@ def plot_e1(axes, a: dict, radius: float = 2.0) -> None:
         corr = float(np.squeeze(a["corr_" + key[3:]]))
         lab = r"W^{mm}" if target == "W_mm" else r"W^{mm}_\star"
         ax.set_title(f"{title}: corr$(W(k), {lab})$ = {corr:.4f}")
-        ax.legend(loc="lower left", fontsize=7)
+        ax.set_xlabel("coordinate 1")
+        ax.set_ylabel("coordinate 2")
+        ax.legend(loc="lower left", fontsize=8)
 
 
 def _band(ax, x, y, color, label, ls="-"):
@@ -74,10 +76,12 @@ def _band(ax, x, y, color, label, ls="-"):
     ax.fill_between(x, m - s, m + s, color=color, alpha=0.2, lw=0)
 
 
-def plot_e2(axes, a: dict, meta: dict | None = None) -> None:
+def plot_e2(axes, a: dict, meta: dict | None = None, *, table_ax=None) -> None:
     """E2 on a log iteration axis (step 0 left out): (a) mean max softmax probability, (b)
     correlation with the SVM targets of the final alpha, mean +- std, (c) 1 - corr with the own
-    target, median and 10-90 % band. The dashed vertical line marks the checkpoint (the paper's
+    target, median and 10-90 % band; (d) when a fourth axes is given, 1 - corr against the norm.
+    The summary of ``meta`` goes into ``table_ax`` (turned off) when given, else into panel (b).
+    The dashed vertical line marks the checkpoint (the paper's
     2000 steps) at which E2 is also summarised."""
     it = a["iters"]
     keep = it >= 1
@@ -88,7 +92,7 @@ def plot_e2(axes, a: dict, meta: dict | None = None) -> None:
     _band(ax, x, a["maxprob_W"][keep], "tab:blue", "W")
     _band(ax, x, a["maxprob_KQ"][keep], "tab:red", "(K,Q)")
     if joint:
-        _band(ax, x, a["maxprob_KQj"][keep], "tab:purple", "(K,Q) joint")
+        _band(ax, x, a["maxprob_KQj"][keep], "tab:purple", "(K,Q), joint normalisation")
     ax.set_ylabel(r"mean$_i$ max$_t$ softmax $s_{it}$")
     ax.set_title("(a) softmax probability of the selected token")
     ax.legend(loc="lower right")
@@ -99,28 +103,32 @@ def plot_e2(axes, a: dict, meta: dict | None = None) -> None:
     _band(ax, x, a["corr_fro_KQ"][keep], "tab:red", r"(K,Q) vs $W^{mm}_\alpha$", ls=":")
     if joint:
         _band(
-            ax, x, a["corr_nuc_KQj"][keep], "tab:purple", r"(K,Q) joint vs $W^{mm}_{\star,\alpha}$"
+            ax,
+            x,
+            a["corr_nuc_KQj"][keep],
+            "tab:purple",
+            r"(K,Q) joint norm. vs $W^{mm}_{\star,\alpha}$",
         )
     ax.axhline(0.99, color="0.5", lw=0.6)
     ax.set_ylabel("correlation coefficient")
-    ax.set_title("(b) correlation with the Att-SVM solutions")
+    ax.set_title("(b) correlation with the Att-SVM solutions (mean ± std)")
     ax.set_ylim(-0.1, 1.02)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=8, loc="center right")
     ax = axes[2]
     curves = [
         ("corr_fro_W", "tab:blue", r"W: $1-$corr$(W, W^{mm}_\alpha)$"),
         ("corr_nuc_KQ", "tab:red", r"(K,Q): $1-$corr$(W, W^{mm}_{\star,\alpha})$"),
     ]
     if joint:
-        curves.append(("corr_nuc_KQj", "tab:purple", "(K,Q) joint"))
+        curves.append(("corr_nuc_KQj", "tab:purple", "(K,Q), joint normalisation"))
     for key, c, lab in curves:
         y = np.maximum(1.0 - a[key][keep], 1e-8)
         lo, med, hi = np.percentile(y, [10, 50, 90], axis=1)
         ax.loglog(x, med, color=c, label=lab + " (median)")
         ax.fill_between(x, lo, hi, color=c, alpha=0.2, lw=0)
     ax.axhline(0.01, color="0.5", lw=0.6)
-    ax.set_ylabel("1 - correlation")
-    ax.set_title("(c) distance to the own SVM (10-90 % band)")
+    ax.set_ylabel(r"$1 -$ correlation")
+    ax.set_title("(c) distance to its own SVM (median, 10–90 % band)")
     ax.legend(fontsize=8, loc="lower left")
     if meta is not None and "summary" in meta:
         sm = meta["summary"]
@@ -132,21 +140,39 @@ def plot_e2(axes, a: dict, meta: dict | None = None) -> None:
                 if st not in sm[p]:
                     continue
                 q = sm[p][st]
-                at = f"|W|={q['norm_median']:.0e}" if st == "continued" else f"@{q['step']}"
+                if st == "continued":
+                    e = int(np.floor(np.log10(q["norm_median"])))
+                    at = rf"$\|W\|_F=10^{{{e}}}$"
+                else:
+                    at = f"step {q['step']}"
                 txt.append(
-                    f"{lab} {at}: corr$\\geq$0.99 {100 * q['frac_corr_ge_0.99']:.0f}%,"
-                    f" local-opt {100 * q['frac_locally_optimal']:.0f}%"
+                    f"{lab}, {at}: {100 * q['frac_corr_ge_0.99']:.0f} % with corr $\\geq$ 0.99,"
+                    f" {100 * q['frac_locally_optimal']:.0f} % locally optimal"
                 )
-        axes[1].text(
-            0.98,
-            0.02,
-            "\n".join(txt),
-            transform=axes[1].transAxes,
-            ha="right",
-            va="bottom",
-            fontsize=7,
-            bbox={"facecolor": "white", "alpha": 0.8, "lw": 0},
-        )
+        if table_ax is not None:
+            table_ax.axis("off")
+            half = (len(txt) + 1) // 2
+            for col, part in enumerate((txt[:half], txt[half:])):
+                table_ax.text(
+                    0.0 + 0.5 * col,
+                    1.0,
+                    "\n".join(part),
+                    transform=table_ax.transAxes,
+                    ha="left",
+                    va="top",
+                    fontsize=9,
+                )
+        else:
+            axes[1].text(
+                0.98,
+                0.03,
+                "\n".join(txt),
+                transform=axes[1].transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=7.5,
+                bbox={"facecolor": "white", "alpha": 0.85, "lw": 0},
+            )
     for ax in axes[:3]:
         ax.set_xscale("log")
         ax.set_xlabel("iteration")
@@ -163,7 +189,7 @@ def plot_e2_norm(ax, a: dict) -> None:
     keep = a["iters"] >= 1
     runs = [("W", "corr_fro_W", "tab:blue", "W"), ("KQ", "corr_nuc_KQ", "tab:red", "(K,Q)")]
     if "corr_nuc_KQj" in a:
-        runs.append(("KQj", "corr_nuc_KQj", "tab:purple", "(K,Q) joint"))
+        runs.append(("KQj", "corr_nuc_KQj", "tab:purple", "(K,Q), joint normalisation"))
     for p, key, c, lab in runs:
         y = np.maximum(1.0 - a[key][keep], 1e-8)
         nrm = a[f"norm_{p}"][keep]
@@ -174,8 +200,8 @@ def plot_e2_norm(ax, a: dict) -> None:
         ax.loglog(np.median(nrm, axis=1), np.median(y, axis=1), color=c, lw=2, label=lab)
     ax.axhline(0.01, color="0.5", lw=0.6)
     ax.set_xlabel(r"$\|W\|_F$")
-    ax.set_ylabel("1 - correlation with the own SVM")
-    ax.set_title("(d) against the norm (thin: each joint run)")
+    ax.set_ylabel(r"$1 -$ correlation with its own SVM")
+    ax.set_title("(d) against the norm (median; thin: each joint run)")
     ax.legend(fontsize=8, loc="lower left")
 
 
@@ -190,13 +216,13 @@ def plot_e3(axes, a: dict) -> None:
         for j, k in enumerate(rows):
             c = f"C{j}"
             val = settings[k][col]
-            ax.plot(dims, a["rank_fro"][k], "o-", color=c, label=f"{lab}={val}, Frobenius")
-            ax.plot(dims, a["rank_nuc"][k], "s--", color=c, label=f"{lab}={val}, nuclear")
-        ax.set_xlabel("d")
-        ax.set_ylabel("mean rank")
-        fixed = "T=5" if lab == "n" else "n=5"
-        ax.set_title(f"rank of Att-SVM solutions ({fixed})")
-        ax.legend(fontsize=7)
+            ax.plot(dims, a["rank_fro"][k], "o-", color=c, label=f"{lab} = {val}, Frobenius")
+            ax.plot(dims, a["rank_nuc"][k], "s--", color=c, label=f"{lab} = {val}, nuclear")
+        ax.set_xlabel("dimension d")
+        ax.set_ylabel("mean rank over 100 feasible seeds")
+        fixed = "T = 5" if lab == "n" else "n = 5"
+        ax.set_title(f"{'(a)' if col == 0 else '(b)'} {fixed}, {lab} varies")
+        ax.legend(fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.14))
 
 
 def plot_e4(axes_top, axes_bottom, a: dict) -> None:
@@ -213,10 +239,10 @@ def plot_e4(axes_top, axes_bottom, a: dict) -> None:
             y = a[f"{key}_d{d}"]
             if y.size:
                 ax.semilogy(it, np.maximum(y.mean(0), 1e-16), ls=ls, color="k", label=lab)
-        ax.set_title(f"d={d} ({a[f'seed_d{d}'].size} runs)")
+        ax.set_title(f"d = {d} ({a[f'seed_d{d}'].size} runs)")
         ax.set_xlabel("iteration")
         if j == 0:
-            ax.set_ylabel("1 - correlation")
+            ax.set_ylabel(r"$1 -$ correlation (mean over runs)")
             ax.legend(fontsize=8)
         ax = axes_bottom[j]
         y = a[f"eq_d{d}"]
@@ -224,7 +250,7 @@ def plot_e4(axes_top, axes_bottom, a: dict) -> None:
             ax.loglog(a[f"leak_d{d}"], np.maximum(y[:, -1], 1e-16), ".", ms=3)
         ax.set_xlabel(r"max$_{i,\tau\notin\mathcal{O}_i} s_{i\tau}$")
         if j == 0:
-            ax.set_ylabel(r"final 1 - corr with $W^{SVMeq}$")
+            ax.set_ylabel(r"final $1 -$ corr. with $W^{SVMeq}$")
 
 
 def plot_e5(ax, a: dict) -> None:
@@ -243,7 +269,7 @@ def plot_e5(ax, a: dict) -> None:
         ax.bar(x, frac[:, k], bottom=bottom, color=c, label=lab, width=0.7)
         bottom += frac[:, k]
     ax.set_xticks(x, [str(d) for d in dims])
-    ax.set_xlabel("d")
+    ax.set_xlabel("dimension d")
     ax.set_ylabel("fraction of GD runs")
     ax.set_ylim(0, 1)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8)
