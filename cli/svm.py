@@ -205,7 +205,9 @@ def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
 
 
 @svm.command(context_settings=_CTX)
-@click.argument("name", type=click.Choice(["E1", "E2", "E3", "E4", "E5"], case_sensitive=False))
+@click.argument(
+    "name", type=click.Choice(["E1", "E2", "E3", "E4", "E5", "LG"], case_sensitive=False)
+)
 @click.option("--outdir", type=click.Path(file_okay=False), default=".", show_default=True)
 @click.option("--quick", is_flag=True, help="small sizes (seconds)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
@@ -214,11 +216,12 @@ def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
 )
 @clean_errors
 def figure(name, outdir, quick, quiet, iters):
-    """Run experiment E1..E5 and write <stem>.png and <stem>.npz into OUTDIR.
+    """Run experiment E1..E5 or LG and write <stem>.png and <stem>.npz into OUTDIR.
 
     \b
     E1 2-D trajectories   E2 local convergence (100 seeds)   E3 rank vs d
     E4 nonlinear head     E5 global vs local convergence vs d
+    LG 2-D local vs global picture with the separating hyperplanes
     Example:
       particles svm figure E2 --outdir figures
       particles svm figure E2 --iters 2000 --outdir /tmp

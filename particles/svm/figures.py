@@ -23,6 +23,7 @@ FIGURES = {
     "E3": ("svm_e3_rank", ex.experiment_e3),
     "E4": ("svm_e4_multitoken", ex.experiment_e4),
     "E5": ("svm_e5_global_vs_local", ex.experiment_e5),
+    "LG": ("svm_local_global_2d", ex.experiment_local_global),
 }
 
 
@@ -78,6 +79,16 @@ def draw_figure(name: str, arrays: dict, meta: dict):
         )
         pl.plot_e4(axes[0], axes[1], arrays)
         fig.suptitle("Nonlinear head, n = 3, T = 4: GD against the generalised SVM equivalence")
+    elif name == "LG":
+        fig, axes = plt.subplots(
+            1, 3, figsize=(16, 5.6), layout="constrained", gridspec_kw={"width_ratios": [1, 1, 0.9]}
+        )
+        pl.plot_local_global(axes, arrays, meta)
+        fig.suptitle(
+            "arXiv 2308.16898: normalised GD on W converges in direction to a max-margin token "
+            "selection, global or only locally optimal (n = 2, T = 5, d = 2; "
+            "numbers: token scores $\\gamma_{it} = Y_i v^T x_{it}$)"
+        )
     elif name == "E5":
         fig, ax = plt.subplots(figsize=(6.5, 4.4), layout="constrained")
         pl.plot_e5(ax, arrays)

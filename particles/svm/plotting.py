@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_e1", "plot_e2", "plot_e3", "plot_e4", "plot_e5"]
+__all__ = ["plot_e1", "plot_e2", "plot_e3", "plot_e4", "plot_e5", "plot_local_global"]
 
 _SEQ_COLORS = ["tab:blue", "tab:orange"]
 
@@ -273,3 +273,134 @@ def plot_e5(ax, a: dict) -> None:
     ax.set_ylabel("fraction of GD runs")
     ax.set_ylim(0, 1)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8)
+
+
+def _hyperplane(ax, u, level, lim, **kw):
+    """The line {x : <x, u> = level} in the square [-lim, lim]^2."""
+    nu = float(np.dot(u, u))
+    x0 = u * level / nu
+    perp = np.array([-u[1], u[0]]) / np.sqrt(nu)
+    t = np.linspace(-4 * lim, 4 * lim, 2)
+    ax.plot(x0[0] + t * perp[0], x0[1] + t * perp[1], **kw)
+
+
+def plot_local_global(axes, a: dict, meta: dict | None = None, radius: float = 2.0) -> None:
+    """The local/global picture: axes[0] a GD run converging to the global W^mm, axes[1] one
+    converging to a locally optimal W^mm_alpha; tokens (star: the optimal token of each
+    sequence, ring: the token the run selects, numbers: scores gamma_it = Y_i v^T x_it), for each
+    sequence the max-margin hyperplane {x : x^T W z_i = x_{i alpha_i}^T W z_i - 1/2} (solid) and
+    the margins at 0 and -1 (dotted), the direction W z_i (dashed ray) and the normalised GD path
+    radius * W(k) z_i / |W(k)|_F (thin, arrows). axes[2]: the runs' correlations over the steps."""
+    X, z, opt, v, Y = a["X"], a["z"], a["opt"], a["v"], a["Y"]
+    lim = 2.5
+    for ax, name, tag in ((axes[0], "global", "(a)"), (axes[1], "local", "(b)")):
+        if f"W_{name}" not in a:
+            ax.set_axis_off()
+            ax.set_title(f"{tag} no run reached a {name} Att-SVM")
+            continue
+        W, alpha, Ws = a[f"W_{name}"], a[f"alpha_{name}"], a[f"Ws_{name}"]
+        for i in range(X.shape[0]):
+            c = _SEQ_COLORS[i % 2]
+            others = [t for t in range(X.shape[1]) if t != opt[i]]
+            ax.scatter(X[i, others, 0], X[i, others, 1], color=c, s=40, zorder=3)
+            ax.scatter(*X[i, opt[i]], color=c, marker="*", s=260, edgecolor="k", zorder=4)
+            ax.scatter(*X[i, alpha[i]], s=420, facecolor="none", edgecolor="k", lw=1.4, zorder=5)
+            for t in range(X.shape[1]):
+                ax.annotate(
+                    f"{Y[i] * v @ X[i, t]:.2f}",
+                    X[i, t],
+                    xytext=(9, 6),
+                    textcoords="offset points",
+                    fontsize=7.5,
+                    color=c,
+                )
+            u = W @ z[i]
+            top = float(X[i, alpha[i]] @ u)
+            _hyperplane(ax, u, top - 0.5, lim, color=c, lw=3.0, alpha=0.45)
+            for lev in (top, top - 1.0):
+                _hyperplane(ax, u, lev, lim, color=c, lw=0.8, ls=":")
+            far = 10 * lim * u / np.linalg.norm(u)
+            ax.plot([0, far[0]], [0, far[1]], color=c, ls="--", lw=1.0, alpha=0.8)
+            nrm = np.linalg.norm(Ws, axis=(1, 2))
+            ok = nrm > 0
+            traj = radius * (Ws[ok] @ z[i]) / nrm[ok][:, None]
+            ax.plot(traj[:, 0], traj[:, 1], color=c, lw=1.2)
+            for k in (2, 10, 40):
+                if k < len(traj):
+                    ax.annotate(
+                        "",
+                        xy=traj[k],
+                        xytext=traj[k - 1],
+                        arrowprops={"arrowstyle": "-|>", "color": c, "lw": 1.2},
+                    )
+        base = np.array([-lim + 0.6, -lim + 0.6])
+        ax.annotate(
+            "",
+            xy=base + 0.5 * v,
+            xytext=base,
+            arrowprops={"arrowstyle": "-|>", "color": "k", "lw": 1.5},
+        )
+        ax.annotate(
+            "head $v$", base, xytext=(0, 6), textcoords="offset points", ha="center", fontsize=8
+        )
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.axhline(0, color="0.85", lw=0.5, zorder=0)
+        ax.axvline(0, color="0.85", lw=0.5, zorder=0)
+        ax.set_xlabel("coordinate 1")
+        ax.set_ylabel("coordinate 2")
+        corr = float(a[f"corr_{name}_own"][-1])
+        sel = ", ".join(str(int(t) + 1) for t in alpha)
+        what = "global: $W^{mm}$" if name == "global" else r"locally optimal: $W^{mm}_\alpha$"
+        ax.set_title(
+            f"{tag} GD selects tokens ({sel}), {what}\ncorrelation {corr:.4f} after "
+            f"{int(a['iters'][-1])} steps",
+            fontsize=10,
+        )
+    ax = axes[2]
+    it = a["iters"]
+    keep = it >= 1
+    for name, c, tag in (("global", "tab:green", "(a)"), ("local", "tab:red", "(b)")):
+        if f"W_{name}" not in a:
+            continue
+        own = r"$W^{mm}$" if name == "global" else r"its $W^{mm}_\alpha$"
+        ax.plot(it[keep], a[f"corr_{name}_own"][keep], color=c, label=f"run {tag} vs {own}")
+        if name == "local":
+            ax.plot(
+                it[keep],
+                a["corr_local_mm"][keep],
+                color=c,
+                ls="--",
+                label="run (b) vs the global $W^{mm}$",
+            )
+    ax.axhline(1.0, color="0.6", lw=0.6)
+    ax.set_ylim(-0.5, 1.05)
+    ax.set_xscale("log")
+    ax.set_xlabel("GD step")
+    ax.set_ylabel("correlation $\\langle W(k), W\\rangle / (\\|W(k)\\|\\,\\|W\\|)$")
+    ax.set_title("(c) convergence in direction", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    from matplotlib.lines import Line2D
+
+    key = [
+        Line2D([], [], color="0.3", lw=3.0, alpha=0.45, label="max-margin separating hyperplane"),
+        Line2D([], [], color="0.3", lw=0.8, ls=":", label="its margins"),
+        Line2D([], [], color="0.3", lw=1.0, ls="--", label=r"direction $W^{mm}_\alpha z_i$"),
+        Line2D([], [], color="0.3", lw=1.2, label=rf"GD path ${radius:g}\,W(k)z_i/\|W(k)\|$"),
+        Line2D([], [], color="0.3", marker="*", ms=12, mec="k", ls="", label="optimal token"),
+        Line2D([], [], marker="o", ms=14, mfc="none", mec="k", ls="", label="token GD selects"),
+    ]
+    axes[0].figure.legend(handles=key, loc="outside lower center", ncol=6, frameon=False)
+    if meta is not None and "fractions" in meta:
+        f = meta["fractions"]
+        ax.text(
+            0.35,
+            0.62,
+            f"{meta['inits']} random initialisations:\n"
+            f"{100 * f['global']:.0f} % reach the global $W^{{mm}}$\n"
+            f"{100 * f['local']:.0f} % a local $W^{{mm}}_\\alpha$, {100 * f['neither']:.0f} % neither",
+            transform=ax.transAxes,
+            va="top",
+            fontsize=8,
+        )
