@@ -13,6 +13,7 @@ from ._common import clean_errors, parse_floats
 FIGURES = {
     "fig4": "scansnap_fig4",
     "fig6": "scansnap_fig6",
+    "fig6-authors": "scansnap_fig6_authors",
     "snaptime": "scansnap_snaptime",
     "ode": "scansnap_ode",
     "text": "scansnap_text",

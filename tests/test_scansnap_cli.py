@@ -146,11 +146,33 @@ def test_figure_scripts_quick(tmp_path, script):
     load_npz(tmp_path / f"{script.stem}.npz")
 
 
-def test_all_five_figures_exist():
+def test_all_six_figures_exist():
     assert {s.stem for s in SCRIPTS} == {
         "scansnap_fig4",
         "scansnap_fig6",
+        "scansnap_fig6_authors",
         "scansnap_snaptime",
         "scansnap_ode",
         "scansnap_text",
     }
+
+
+def test_fig6_against_the_authors_table():
+    """The committed comparison with the authors' Fig. 6 numbers: the full 4 x 4 x 4 grid, the
+    deviations as defined, and the authors' numbers as in their table when it is available."""
+    spec = importlib.util.spec_from_file_location("f6a", FIG_DIR / "scansnap_fig6_authors.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    a, meta = load_npz(FIG_DIR / "scansnap_fig6_authors.npz", "figure_scansnap_fig6_authors")
+    assert a["dev_pooled"].shape == (4, 4, 4) and meta["numbers"]["cells"] == 64
+    pooled = np.sqrt((a["ours_std"] ** 2 + a["authors_std"] ** 2) / 2)
+    np.testing.assert_allclose(a["dev_pooled"], (a["ours_mean"] - a["authors_mean"]) / pooled)
+    np.testing.assert_allclose(a["ours_mean"], a["ours_entropy"].mean(-1))
+    ours, _ = load_npz(FIG_DIR / "scansnap_fig6.npz", "figure_scansnap_fig6")
+    np.testing.assert_array_equal(a["ours_entropy"], ours["entropy"])
+    csv = mod.find_authors_csv()
+    if csv is not None:
+        ref = mod.read_authors_csv(csv)
+        np.testing.assert_array_equal(a["authors_mean"], ref["authors_mean"])
+        np.testing.assert_array_equal(a["authors_std"], ref["authors_std"])
+    assert mod.readme_section().count("\n- ") == 3
