@@ -117,6 +117,12 @@ def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Pat
     return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
 
 
+def _some_minor(v: float, _pos=None) -> str:
+    """Label a minor log tick only at 2 and 5 times a power of ten."""
+    lead = round(v / 10 ** np.floor(np.log10(v)))
+    return f"{v:g}" if lead in (2, 5) else ""
+
+
 def plot(a: dict, meta: dict, png: Path) -> Path:
     """Draw the figure from the saved arrays and meta (see :func:`main`)."""
     from matplotlib.lines import Line2D
@@ -143,10 +149,9 @@ def plot(a: dict, meta: dict, png: Path) -> Path:
         ax[2].plot(ts, a[f"{key}_loss_ode"], "k--")
         ax[2].set_yscale("log")
         lo, hi = ax[2].get_ylim()
-        if hi / lo < 100:  # under two decades: plain numbers on the ticks, not 4 x 10^-1
-            plain = FuncFormatter(lambda v, _pos: f"{v:g}")
-            ax[2].yaxis.set_major_formatter(plain)
-            ax[2].yaxis.set_minor_formatter(plain)
+        if hi / lo < 100:  # under two decades: plain numbers (1, 2, 3, 5 x 10^k) on the ticks
+            ax[2].yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+            ax[2].yaxis.set_minor_formatter(FuncFormatter(_some_minor))
         ax[2].set_ylabel("loss (nats)")
         for x in ax:
             x.set_xlabel("SGD step")
