@@ -14,7 +14,7 @@ Deviation per cell, in units of the pooled std: d = (mean_ours − mean_authors)
 s_authors²)/2); also stored: the mean difference in standard errors, (mean_ours − mean_authors) /
 √(s_ours²/10 + s_authors²/10). Top row: both curves with ±1 std error bars; bottom row: d per
 cell. The table of deviations is printed and saved in the npz (``dev_pooled``, ``dev_se``,
-``meta["numbers"]``); :func:`readme_section` writes the figures/README.md text from the npz.
+``meta["numbers"]``); figures/README.md quotes it through ``figures/claims.py``.
 
 ``--quick``: the quick sweep of scansnap_fig6.py (K = 2, two η_Z, two ratios, 2 seeds, 30 steps)
 against the matching cells of the table.
@@ -323,44 +323,6 @@ def plot(c: dict, meta: dict, png: Path) -> Path:
     fig.savefig(png, dpi=120)
     plt.close(fig)
     return png
-
-
-def readme_section(npz=HERE / f"{STEM}.npz") -> str:
-    """The figures/README.md paragraph for this figure, every number read from ``npz``."""
-    c, meta = load_npz(npz, f"figure_{STEM}")
-    s = meta["numbers"]
-    w = s["worst_cell"]
-    per = ", ".join(
-        f"{k} query token{'s' if k != '1' else ''}: {v:.2f}"
-        for k, v in s["mean_abs_dev_pooled_per_num_last"].items()
-    )
-    t_o, t_a = s["trends"]["ours"], s["trends"]["authors"]
-    return "\n".join(
-        [
-            f"**`{STEM}.png` — Fig. 6 against the authors' numbers.** The authors' table "
-            f"(`{meta['authors_source']}`, from `{UPSTREAM}`: mean and std over 10 seeds per "
-            f"setting) beside our {s['cells']} cells (`{meta['ours_source']}`, std with ddof = 1). "
-            "Deviation per cell d = (ours − authors) / pooled std, √((s₁² + s₂²)/2); the full "
-            f"table is printed by the script and stored in `{STEM}.npz`. Running our sweep again "
-            "(`--rerun`) reproduces the saved entropies to rounding.",
-            f"- |d|: median {s['median_abs_dev_pooled']:.2f}, mean "
-            f"{s['mean_abs_dev_pooled']:.2f}, below 1 in "
-            f"{100 * s['frac_abs_dev_pooled_lt_1']:.0f} % of the cells and below 2 in "
-            f"{100 * s['frac_abs_dev_pooled_lt_2']:.0f} %; largest {s['max_abs_dev_pooled']:.2f} "
-            f"(num_last = {w['num_last']}, η_Z = {w['eta_z']:g}, η_Y/η_Z = {w['ratio']:g}: "
-            f"{w['ours']:.3f} vs {w['authors']:.3f}). Mean |d| per panel: {per}.",
-            f"- In entropy: mean difference {s['mean_diff']:+.3f} nats (ours higher in "
-            f"{100 * s['frac_ours_above']:.0f} % of the cells), median |difference| "
-            f"{s['median_abs_diff']:.3f}, largest {s['max_abs_diff']:.3f}; correlation of the "
-            f"64 means {s['corr_means']:.3f}. Our std is {s['median_ratio_std_ours_over_authors']:.2f}"
-            " times theirs (median over cells). In standard errors of the difference of means "
-            f"(10 seeds each), |z| < 2 in {100 * s['frac_abs_dev_se_lt_2']:.0f} % of the cells.",
-            f"- Trends: entropy falls with η_Z in {100 * t_o['frac_falls_with_eta_z']:.0f} % of "
-            f"neighbouring cells for us, {100 * t_a['frac_falls_with_eta_z']:.0f} % for the "
-            f"authors; it rises with η_Y/η_Z in {100 * t_o['frac_rises_with_ratio']:.0f} % (us) "
-            f"and {100 * t_a['frac_rises_with_ratio']:.0f} % (authors).",
-        ]
-    )
 
 
 def main(

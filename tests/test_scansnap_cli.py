@@ -175,4 +175,3 @@ def test_fig6_against_the_authors_table():
         ref = mod.read_authors_csv(csv)
         np.testing.assert_array_equal(a["authors_mean"], ref["authors_mean"])
         np.testing.assert_array_equal(a["authors_std"], ref["authors_std"])
-    assert mod.readme_section().count("\n- ") == 3
