@@ -484,6 +484,44 @@ def ss_fig6(data_dir=HERE) -> dict:
     return c
 
 
+def ss_fig6a(data_dir=HERE) -> dict:
+    """Fig. 6 against the authors' table (scansnap_fig6_authors.npz)."""
+    a, _ = _load(data_dir, "scansnap_fig6_authors")
+    d, diff, z = a["dev_pooled"], a["diff"], a["dev_se"]
+    ad = np.abs(d)
+    c: dict = {"cells": int(d.size)}
+    c["dev_median"], c["dev_mean"] = float(np.median(ad)), float(ad.mean())
+    c["dev_lt1_pct"], c["dev_lt2_pct"] = 100 * float(np.mean(ad < 1)), 100 * float(np.mean(ad < 2))
+    w = np.unravel_index(np.argmax(ad), d.shape)
+    c["dev_max"] = float(ad[w])
+    c["worst_eta_z"], c["worst_ratio"] = float(a["eta_z"][w[1]]), float(a["ratio"][w[2]])
+    c["worst_ours"], c["worst_authors"] = float(a["ours_mean"][w]), float(a["authors_mean"][w])
+    c["dev_mean_per_panel"] = [float(ad[i].mean()) for i in range(d.shape[0])]
+    c["diff_mean"] = float(diff.mean())
+    c["ours_above_pct"] = 100 * float(np.mean(diff > 0))
+    c["diff_median_abs"], c["diff_max_abs"] = (
+        float(np.median(np.abs(diff))),
+        float(np.abs(diff).max()),
+    )
+    c["corr_means"] = float(np.corrcoef(a["ours_mean"].ravel(), a["authors_mean"].ravel())[0, 1])
+    c["std_ratio_median"] = float(np.median(a["ours_std"] / a["authors_std"]))
+    c["z_lt2_pct"] = 100 * float(np.mean(np.abs(z) < 2))
+    for name, m in (("ours", a["ours_mean"]), ("authors", a["authors_mean"])):
+        c[f"falls_eta_z_pct_{name}"] = 100 * float(np.mean(np.diff(m, axis=1) < 0))
+        c[f"rises_ratio_pct_{name}"] = 100 * float(np.mean(np.diff(m, axis=2) > 0))
+    rows = []
+    for i, k in enumerate(a["num_last"]):
+        for j, ez in enumerate(a["eta_z"]):
+            rows.append(
+                [str(int(k)), str(int(a["classes"][i])), f"{ez:g}"]
+                + [f"{v:.2f}".replace("-", "−") for v in d[i, j]]
+            )
+    c["dev_table"] = _md_table(
+        ["query tokens", "K", "η_Z"] + [f"η_Y/η_Z = {r:g}" for r in a["ratio"]], rows
+    )
+    return c
+
+
 def ss_snap(data_dir=HERE) -> dict:
     from particles.scansnap import SyntheticTask
 
@@ -966,6 +1004,35 @@ def svm_e4(data_dir=HERE) -> dict:
     return c
 
 
+def svm_lg(data_dir=HERE) -> dict:
+    """The 2-D local/global picture (svm_local_global_2d.npz)."""
+    from particles.svm.experiments import local_global_data
+    from particles.svm.model import token_scores
+    from particles.svm.solvers import local_optimality
+
+    a, meta = _load(data_dir, "svm_local_global_2d")
+    data = local_global_data(meta["seed"])
+    g = token_scores(data)
+    lab = a["labels"]
+    c: dict = {"inits": int(lab.size)}
+    for k, name in enumerate(("global", "local", "neither")):
+        c[f"{name}_pct"] = 100 * float(np.mean(lab == k))
+    c["corr_min_all"] = float(np.nanmin(a["corr_final"]))
+    c["n_local_alphas"] = int(len(a["local_alphas"]))
+    c["opt_is_first_token"] = bool(np.all(a["opt"] == 0))
+    al, opt = a["alpha_local"], a["opt"]
+    i = int(np.nonzero(al != opt)[0][0])
+    c["score_selected"], c["score_optimal"] = float(g[i, al[i]]), float(g[i, opt[i]])
+    sup = np.nonzero(local_optimality(data, al).neighbours[i])[0]
+    c["n_support"] = int(sup.size)
+    c["score_support_max"] = float(g[i, sup].max())
+    c["support_score_lower"] = bool(np.all(g[i, sup] < g[i, al[i]]))
+    c["corr_local_own"] = float(a["corr_local_own"][-1])
+    c["corr_local_mm"] = float(a["corr_local_mm"][-1])
+    c["corr_global_own"] = float(a["corr_global_own"][-1])
+    return c
+
+
 def svm_e5(data_dir=HERE) -> dict:
     a, meta = _load(data_dir, "svm_e5_global_vs_local")
     dims = [int(d) for d in a["dims"]]
@@ -1146,6 +1213,7 @@ FIGURES: dict[str, Callable[..., dict]] = {
     "staircase": staircase,
     "ss_fig4": ss_fig4,
     "ss_fig6": ss_fig6,
+    "ss_fig6a": ss_fig6a,
     "ss_snap": ss_snap,
     "ss_ode": ss_ode,
     "ss_text": ss_text,
@@ -1160,6 +1228,7 @@ FIGURES: dict[str, Callable[..., dict]] = {
     "svm_e3": svm_e3,
     "svm_e4": svm_e4,
     "svm_e5": svm_e5,
+    "svm_lg": svm_lg,
 }
 
 

@@ -6,6 +6,7 @@
 - :func:`plot_cluster_counts` the metastability staircase; :func:`plot_energy` E_beta(t);
 - :func:`animate` a GIF (pillow) or MP4 (ffmpeg, when installed) of a trajectory;
 - :func:`plot_run` the picture ``particles simulate --plot`` writes;
+- :func:`plural` "1 cluster" / "3 clusters" for titles and labels;
 - :mod:`particles.plotting.figures` the one runner of the figure scripts in ``figures/``.
 
 Nothing here uses pyplot or calls ``show()``: figures that this module writes itself are plain
@@ -27,6 +28,12 @@ from ..analysis import clusters
 from ..errors import ParticlesError
 
 _CMAP = "viridis"
+
+
+def plural(count, noun: str, nouns: str | None = None) -> str:
+    """``"1 cluster"``, ``"3 clusters"``: a count with its noun in the right number."""
+    k = int(count)
+    return f"{k} {noun if k == 1 else (nouns or noun + 's')}"
 
 
 def _require_3d(ax):
@@ -178,9 +185,10 @@ def plot_state(ax, x, **kw):
     return ax.stairs(vals, edges, color="C0")
 
 
-def new_figure(figsize=(6, 4)) -> Figure:
-    """A pyplot-free Figure on an Agg canvas (safe in scripts, servers and notebooks alike)."""
-    fig = Figure(figsize=figsize)
+def new_figure(figsize=(6, 4), *, layout=None) -> Figure:
+    """A pyplot-free Figure on an Agg canvas (safe in scripts, servers and notebooks alike);
+    ``layout``: matplotlib's layout engine ("constrained", "tight" or None)."""
+    fig = Figure(figsize=figsize, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
