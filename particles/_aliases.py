@@ -23,6 +23,7 @@ ALIASES = {
     "particles.integrate": "particles.solvers.integrate",
     "particles.ensemble": "particles.solvers.ensemble",
     "particles.fields": "particles.field",
+    "particles.figscript": "particles.plotting.figures",
 }
 
 

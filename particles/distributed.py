@@ -12,7 +12,7 @@ Per evaluation:
    about ``blocks_per_thread`` blocks per worker thread; each block is one task computing its rows
    against all n columns (:func:`particles.field_rows.attention_field_rows`: single-threaded, the
    local tiles and order of operations), so the blocks need no reduction across workers;
-3. the blocks come back and are placed in row order; the feed-forward term and the tangent
+3. the blocks come back (one ``gather``) and are placed in row order; the feed-forward term and the tangent
    projection are applied here, exactly as :func:`particles.field.velocity` does.
 
 The result is the local one to the last bit wherever the local evaluation is itself reproducible
@@ -65,6 +65,7 @@ class DaskField:
     - ``blocks_per_thread``: row blocks per worker thread (load balance against task overhead).
     - ``block_rows``: force this many rows per block (rounded up to the alignment).
     - ``retries``: how many times a failed evaluation is sent again.
+    - ``timeout``: seconds an evaluation may take before it counts as failed (default: no limit).
 
     Use :meth:`connect` to build one from a ``scheduler`` argument; :meth:`close` closes what
     ``connect`` opened (a client given by the caller stays open). Usable as a context manager.
@@ -77,12 +78,14 @@ class DaskField:
         blocks_per_thread: int = 2,
         block_rows: int | None = None,
         retries: int = 3,
+        timeout: float | None = None,
         _owned=(),
     ):
         self.client = client
         self.blocks_per_thread = max(1, int(blocks_per_thread))
         self.block_rows = block_rows
         self.retries = max(0, int(retries))
+        self.timeout = timeout
         self._owned = list(_owned)
         self.evaluations = 0
         self.resubmitted = 0  # evaluations sent again after a failure
@@ -172,10 +175,9 @@ class DaskField:
                     self.client.submit(_block, xf, dyn, r0, r1, plan, pure=False, retries=1)
                     for r0, r1 in blocks
                 ]
-                where = {f.key: b for f, b in zip(futs, blocks, strict=True)}
-                for fut, rows in distributed.as_completed(futs, with_results=True):
-                    r0, r1 = where[fut.key]
-                    out[r0:r1] = rows
+                distributed.wait(futs, timeout=self.timeout)
+                for (r0, r1), rows in zip(blocks, self.client.gather(futs), strict=True):
+                    out[r0:r1] = rows  # in row order
                 self.evaluations += 1
                 self.timing["total"] += time.perf_counter() - t0
                 return out

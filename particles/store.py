@@ -133,8 +133,9 @@ class Frames:
 
     lazy = True
 
-    def __init__(self, arr, length: int):
+    def __init__(self, arr, length: int, post=None):
         self._arr = arr
+        self._post = post  # applied to every state read (rows normalised: :meth:`normalized`)
         self.length = int(length)
         self.shape = (self.length, *arr.shape[1:])
         self.dtype = np.dtype(arr.dtype)
@@ -170,7 +171,24 @@ class Frames:
             raise IndexError(f"frame index out of range for {T} saved times")
         return np.where(idx < 0, idx + T, idx)
 
+    def normalized(self) -> Frames:
+        """The same frames with every row x_i / |x_i| (the token directions of a residual stream),
+        still read on demand."""
+        from .sphere import normalize
+
+        return Frames(self._arr, self.length, post=normalize)
+
+    def _read(self, key):
+        return np.asarray(self._arr[key]) if self._post is None else self._post(self._arr[key])
+
     def __getitem__(self, key):
+        if self._post is not None:  # read whole states, transform them, then index within them
+            key = key if isinstance(key, tuple) else (key,)
+            if not key or key[0] is Ellipsis:
+                return self._post(np.asarray(self._arr[: self.length]))[key]
+            base = Frames(self._arr, self.length)[key[0]]
+            base = self._post(base) if base.size else base
+            return base[key[1:]] if base.ndim == 2 else base[(slice(None), *key[1:])]
         key = key if isinstance(key, tuple) else (key,)
         if not key or key[0] is Ellipsis:  # the ellipsis stays in ``rest`` and covers the others
             first, rest = slice(0, self.length), key
@@ -189,24 +207,27 @@ class Frames:
 
     def __iter__(self):
         for k in range(self.length):
-            yield np.asarray(self._arr[k])
+            yield self._read(k)
 
     def __array__(self, dtype=None, copy=None):
         check_memory(self.nbytes, f"reading {self.length} saved states of shape {self.shape[1:]}")
-        out = np.asarray(self._arr[: self.length])
+        out = self._read(slice(0, self.length))
         return out if dtype is None else out.astype(dtype)
 
     def blocks(self, max_bytes: int | None = None):
         """Yield consecutive frames as arrays (k, n, d) of at most ``max_bytes`` (>= one frame)."""
         per = max(1, int((max_bytes or BLOCK_BYTES) // max(1, self.nbytes // max(1, self.length))))
         for a in range(0, self.length, per):
-            yield np.asarray(self._arr[a : min(self.length, a + per)])
+            yield self._read(slice(a, min(self.length, a + per)))
 
     def to_dask(self):
         """The frames as a lazy ``dask.array`` (chunks of the store)."""
         import dask.array as da
 
-        return da.from_zarr(self._arr)[: self.length]
+        arr = da.from_zarr(self._arr)[: self.length]
+        if self._post is not None:
+            arr = arr / da.sqrt((arr * arr).sum(axis=-1, keepdims=True))
+        return arr
 
     def __repr__(self) -> str:
         return f"Frames(shape={self.shape}, dtype={self.dtype}, store={self._arr.store})"

@@ -194,8 +194,8 @@ def test_a_killed_worker_loses_nothing(client, small_tiles, monkeypatch, tmp_pat
 
 
 def test_a_failed_evaluation_is_sent_again(client, small_tiles, monkeypatch, tmp_path):
-    """Two block failures (a task is retried once by Dask, then the evaluation fails) make the
-    evaluation go again, with the same result."""
+    """Ten block failures: each of the 5 blocks fails, and fails again when Dask retries it, so
+    the evaluation fails and is sent again, with the same result."""
     from particles.distributed import DaskField
     from tests.dask_field_helpers import install_flaky, restore
 
@@ -204,11 +204,12 @@ def test_a_failed_evaluation_is_sent_again(client, small_tiles, monkeypatch, tmp
     dyn = pt.Dynamics(beta=1.0)
     with config.blas_threads(1):
         ref = pt.velocity(x, dyn)
-    client.run(install_flaky, str(tmp_path), 2)
+    client.run(install_flaky, str(tmp_path), 10)
     try:
         fld = DaskField(client, block_rows=64)
+        assert len(fld.blocks(300, 4, dyn, Plan.here())) == 5
         got = fld.velocity(x, dyn)
-        assert fld.resubmitted >= 1 and len(list(tmp_path.glob("fail*"))) == 2
+        assert fld.resubmitted == 1 and len(list(tmp_path.glob("fail*"))) == 10
         np.testing.assert_array_equal(got, ref)
         (tmp_path / "more").mkdir()
         client.run(install_flaky, str(tmp_path / "more"), 50)  # fails more often than retries

@@ -114,7 +114,7 @@ def test_untagged_numbers_are_found(claims):
 
 def test_claims_is_not_a_figure_script():
     """`particles figure --list` lists the scripts with main(outdir, ...), not this helper."""
-    from particles.cli.figure import available
+    from particles.plotting.figures import available
 
     names = set(available(FIGURES))
     assert "claims" not in names

@@ -60,10 +60,12 @@ def _lazy(xs) -> bool:
 
 
 def _states(xs, name: str = "xs") -> tuple[np.ndarray | None, np.ndarray]:
-    """(t or None, xs (T, n, d)) from a Trajectory or an array of saved states (lazy frames stay lazy)."""
-    if hasattr(xs, "t") and hasattr(xs, "x"):  # a Trajectory
+    """(t or None, xs (T, n, d)) from a Trajectory (its token directions) or an array of saved
+    states; lazy frames of a store stay lazy."""
+    if hasattr(xs, "t") and hasattr(xs, "x"):  # a Trajectory: its token directions
+        states = xs.theta if hasattr(xs, "theta") else xs.x
         t = np.asarray(xs.t, dtype=np.float64)
-        return t, xs.x if _lazy(xs.x) else np.asarray(xs.x, dtype=np.float64)
+        return t, states if _lazy(states) else np.asarray(states, dtype=np.float64)
     if _lazy(xs):
         if xs.shape[0] == 0:
             raise ParticlesError(f"{name} is empty (shape {xs.shape})")
@@ -405,8 +407,9 @@ class Summary:
         }
 
 
-def summary(traj, delta: float = DEFAULT_DELTA, t=None) -> Summary:
-    """All cluster measurements of a :class:`Trajectory` (or of ``xs`` with save times ``t``)."""
+def summary(traj, delta: float | None = DEFAULT_DELTA, t=None) -> Summary:
+    """All cluster measurements of a :class:`Trajectory` (or of ``xs`` with save times ``t``);
+    ``delta=None`` means :data:`DEFAULT_DELTA`."""
     tt, xs = _states(traj, "trajectory")
     if tt is None:
         if t is None:
@@ -414,7 +417,7 @@ def summary(traj, delta: float = DEFAULT_DELTA, t=None) -> Summary:
         tt = np.asarray(t, dtype=np.float64)
     if tt.shape != (xs.shape[0],):
         raise ParticlesError(f"t has shape {tt.shape}, expected ({xs.shape[0]},)")
-    delta = _check_delta(delta)
+    delta = _check_delta(DEFAULT_DELTA if delta is None else delta)
     counts, largest, mins, pairs = [], [], [], []
     for x in xs:  # one pass: each saved state is read once (a store is streamed)
         c = find_clusters(x, delta)

@@ -5,7 +5,9 @@
 - :func:`plot_histograms` histograms of <x_i, x_j> at several times (arXiv 2312.10794, Figs. 1, 4);
 - :func:`plot_cluster_counts` the metastability staircase; :func:`plot_energy` E_beta(t);
 - :func:`animate` a GIF (pillow) or MP4 (ffmpeg, when installed) of a trajectory;
-- :func:`plot_run` the picture ``particles simulate --plot`` writes.
+- :func:`plot_run` the picture ``particles simulate --plot`` writes;
+- :func:`plural` "1 cluster" / "3 clusters" for titles and labels;
+- :mod:`particles.plotting.figures` the one runner of the figure scripts in ``figures/``.
 
 Nothing here uses pyplot or calls ``show()``: figures that this module writes itself are plain
 ``matplotlib.figure.Figure`` objects on an Agg canvas, so they work under any backend and need no
@@ -26,6 +28,12 @@ from ..analysis import clusters
 from ..errors import ParticlesError
 
 _CMAP = "viridis"
+
+
+def plural(count, noun: str, nouns: str | None = None) -> str:
+    """``"1 cluster"``, ``"3 clusters"``: a count with its noun in the right number."""
+    k = int(count)
+    return f"{k} {noun if k == 1 else (nouns or noun + 's')}"
 
 
 def _require_3d(ax):
@@ -177,9 +185,10 @@ def plot_state(ax, x, **kw):
     return ax.stairs(vals, edges, color="C0")
 
 
-def new_figure(figsize=(6, 4)) -> Figure:
-    """A pyplot-free Figure on an Agg canvas (safe in scripts, servers and notebooks alike)."""
-    fig = Figure(figsize=figsize)
+def new_figure(figsize=(6, 4), *, layout=None) -> Figure:
+    """A pyplot-free Figure on an Agg canvas (safe in scripts, servers and notebooks alike);
+    ``layout``: matplotlib's layout engine ("constrained", "tight" or None)."""
+    fig = Figure(figsize=figsize, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -201,8 +210,10 @@ def _title(traj, t: float) -> str:
 
 
 def _states(traj):
-    """A trajectory's saved states: its lazy frames for a zarr store (only the drawn ones are read)."""
-    return traj.x if getattr(traj.x, "lazy", False) else np.asarray(traj.x)
+    """A trajectory's token directions (``traj.theta``): lazy frames for a zarr store, of which
+    only the drawn ones are read."""
+    th = traj.theta if hasattr(traj, "theta") else traj.x
+    return th if getattr(th, "lazy", False) else np.asarray(th)
 
 
 def plot_run(traj, path, *, times=None, dpi: int = 120) -> Path:
@@ -234,14 +245,19 @@ def plot_run(traj, path, *, times=None, dpi: int = 120) -> Path:
     return path
 
 
-def save_histograms(traj, times, path, *, bins: int = 60, dpi: int = 120) -> Path:
-    """Histograms of pairwise inner products at ``times`` of a trajectory, written to ``path``."""
+def save_histograms(traj, times=None, path=None, *, bins: int = 60, dpi: int = 120) -> Path:
+    """Histograms of pairwise inner products at ``times`` of a trajectory (default: 5 equally
+    spaced times over the saved range), written to ``path``."""
+    if path is None:
+        raise ParticlesError("save_histograms needs a path to write")
     path = Path(path)
     if not path.parent.is_dir():
         raise ParticlesError(f"cannot write {path}: directory {path.parent} does not exist")
+    if times is None:
+        times = np.linspace(traj.t[0], traj.t[-1], 5)
     fig = new_figure((6, 4))
     ax = fig.add_subplot()
-    plot_histograms(ax, traj.t, traj.x, times, bins=bins)
+    plot_histograms(ax, traj.t, traj.theta, times, bins=bins)
     ax.set_title(_title(traj, float(np.max(times))).rsplit(", t =", 1)[0])
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)

@@ -42,13 +42,16 @@ from .model import (
 )
 from .record import (
     TRAIN_FORMAT,
+    default_record_every,
+    make_task,
     position_entropy,
     probe_attention,
     probe_positions,
     train_record,
+    train_run,
 )
 from .reduced import ReducedSolution, integrate_reduced, reduced_field, reduced_loss
-from .sweep import SWEEP_FIELDS, SweepGrid, run_one, run_sweep
+from .sweep import SWEEP_FIELDS, SweepGrid, entropy_report, run_one, run_sweep, save_summary
 
 __all__ = [
     "SWEEP_FIELDS",
@@ -61,6 +64,11 @@ __all__ = [
     "run_one",
     "run_sweep",
     "train_record",
+    "train_run",
+    "default_record_every",
+    "make_task",
+    "entropy_report",
+    "save_summary",
     "SyntheticTask",
     "TextTask",
     "TrainConfig",
