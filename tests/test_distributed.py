@@ -249,3 +249,13 @@ def test_unreachable_scheduler_is_a_clean_error(monkeypatch):
         )
     with pytest.raises(ParticlesError, match="scheduler must be"):
         pt.velocity(pt.random_points(5, 3, rng=0), pt.Dynamics(beta=1.0), scheduler=3)
+
+
+@pytest.mark.parametrize("norm", ["pre", "peri", "ngpt"])
+def test_cluster_drift_of_the_normalisation_schemes(client, small_tiles, monkeypatch, norm):
+    _one_thread(monkeypatch)
+    dyn = pt.Dynamics(beta=2.0, norm=norm)
+    h = pt.random_points(300, 4, rng=10) * np.linspace(0.5, 2.0, 300)[:, None]
+    with config.blas_threads(1):
+        ref = pt.drift(h, dyn)
+    np.testing.assert_array_equal(pt.drift(h, dyn, scheduler=client), ref)

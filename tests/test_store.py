@@ -399,3 +399,22 @@ def test_cli_on_a_store(tmp_path):
     assert res.exit_code != 0 and ".zarr" in res.output
     res = r.invoke(main, ["info", str(tmp_path)])
     assert res.exit_code != 0 and "Error" in res.output
+
+
+def test_a_residual_stream_in_a_store(tmp_path):
+    """norm="pre": the store holds the stream h; theta (its directions) is normalised as read."""
+    x0 = pt.random_points(40, 3, rng=2)
+    dyn = pt.Dynamics(beta=4.0, norm="pre")
+    kw = dict(method="rk4", dt=0.1, save_at=np.linspace(0, 3, 7))
+    mem = pt.simulate(x0, dyn, 3.0, **kw)
+    lazy = pt.simulate(x0, dyn, 3.0, checkpoint=tmp_path / "p.zarr", **kw)
+    np.testing.assert_array_equal(np.asarray(lazy.x), mem.x)
+    assert isinstance(lazy.theta, S.Frames)
+    np.testing.assert_array_equal(np.asarray(lazy.theta), mem.theta)
+    np.testing.assert_array_equal(lazy.theta[-1], mem.theta[-1])
+    np.testing.assert_array_equal(lazy.theta[2:5, :, 0], mem.theta[2:5, :, 0])
+    np.testing.assert_array_equal(lazy.radii(), mem.radii())
+    assert clusters.summary(lazy).as_dict() == clusters.summary(mem).as_dict()
+    a, b = lazy.summary(), mem.summary()
+    assert a.pop("stats")["nfev"] == b.pop("stats")["nfev"] and a == b
+    np.testing.assert_allclose(lazy.to_xarray()["x"].values, mem.x)
