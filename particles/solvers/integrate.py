@@ -225,8 +225,8 @@ def simulate(
         suffix = Path(checkpoint).suffix.lower()
         if suffix not in (".npz", ".zarr"):
             raise ParticlesError(
-                f"cannot write trajectory {checkpoint}: trajectories are written to .npz files "
-                "or .zarr stores"
+                f"cannot write trajectory {checkpoint}: trajectory files end in .npz "
+                "(or .zarr for a trajectory store)"
             )
         check_writable(checkpoint, "trajectory", suffix)
     if not isinstance(dyn, (Dynamics, Piecewise)):
