@@ -54,6 +54,21 @@ def _matrix(name: str, a, ndim_ok: tuple[int, ...]) -> np.ndarray | float | None
     return _readonly(arr)
 
 
+def _kappa(kappa) -> float | None:
+    """κ validated: None or +inf -> None (no noise), else a finite float > 0."""
+    if kappa is None:
+        return None
+    try:
+        k = float(kappa)
+    except (TypeError, ValueError):
+        raise ParticlesError(f"kappa must be a number or None, got {kappa!r}") from None
+    if k == np.inf:
+        return None
+    if not (np.isfinite(k) and k > 0):
+        raise ParticlesError(f"kappa (inverse noise strength) must be > 0 or None/inf, got {k}")
+    return k
+
+
 @dataclass(frozen=True, kw_only=True)
 class FeedForward:
     """The feed-forward term of eq. (2.8): ``ffn(x) = W2 s(W1 x + b1) + b2``.
@@ -107,6 +122,11 @@ class Dynamics:
       arXiv 2312.10794 §9.1), a (d, d) matrix, or a (H, d, d) stack.
     - ``causal``: token i attends only to tokens j <= i.
     - ``ffn``: optional :class:`FeedForward` term.
+    - ``kappa``: inverse noise strength κ > 0 of the noisy dynamics
+      ``dx_i = [field] dt + sqrt(2/κ) dW_i`` with W_i independent Brownian motions on the sphere
+      (generator (1/κ) Δ_S of the noise; Rigollet, arXiv 2512.01868, noisy transformers; the noise
+      of arXiv 2312.10794, §9.4, Problem 7). ``None`` (the default) or ``inf`` means no noise: the
+      ODE, exactly as without this field (``inf`` is stored as ``None``). Conventions: :mod:`particles.meanfield`.
 
     The number of heads H is the largest leading size among the stacks; a 2-D matrix or None is
     shared by every head. Use :func:`dataclasses.replace` (or :meth:`replace`) for new settings.
@@ -119,6 +139,7 @@ class Dynamics:
     V: np.ndarray | float | None = None
     causal: bool = False
     ffn: FeedForward | None = None
+    kappa: float | None = None
     heads: int = field(init=False, default=1)
 
     def __post_init__(self):
@@ -140,6 +161,7 @@ class Dynamics:
         object.__setattr__(self, "K", K)
         object.__setattr__(self, "V", V)
         object.__setattr__(self, "causal", bool(self.causal))
+        object.__setattr__(self, "kappa", _kappa(self.kappa))
         if self.ffn is not None and not isinstance(self.ffn, FeedForward):
             raise ParticlesError("ffn must be a particles.FeedForward or None")
         # heads: consistent leading sizes
@@ -164,6 +186,11 @@ class Dynamics:
         for a in (self.Q, self.K, self.V):
             yield a.shape[-1] if isinstance(a, np.ndarray) else None
         yield self.ffn.d if self.ffn is not None else None
+
+    @property
+    def noisy(self) -> bool:
+        """True when the dynamics has Brownian noise (``kappa`` finite)."""
+        return self.kappa is not None
 
     @property
     def d(self) -> int | None:
@@ -223,6 +250,10 @@ class Dynamics:
             else:
                 meta[name] = "array"
                 arrays[prefix + name] = np.asarray(a)
+        if (
+            self.kappa is not None
+        ):  # absent for the ODE: its records (and fingerprints) are unchanged
+            meta["kappa"] = self.kappa
         if self.ffn is not None:
             meta["ffn"] = {"activation": self.ffn.activation, "b2": self.ffn.b2 is not None}
             for f in ("W1", "b1", "W2", "b2"):
@@ -234,6 +265,8 @@ class Dynamics:
     @classmethod
     def from_record(cls, meta: dict, arrays: dict, prefix: str = "") -> Dynamics:
         kw = {"beta": meta["beta"], "kind": meta["kind"], "causal": meta.get("causal", False)}
+        if meta.get("kappa") is not None:
+            kw["kappa"] = meta["kappa"]
         for name in ("Q", "K", "V"):
             v = meta.get(name, "identity")
             if v == "identity":
