@@ -49,9 +49,27 @@ def _check_writable(path: Path, what: str) -> None:
 @click.option(
     "--method",
     type=MethodChoice(),
-    default="rk4",
-    show_default=True,
-    help="Integrator.",
+    default=None,
+    help="Integrator (default rk4; with --kappa/--noise the stochastic euler-maruyama).",
+)
+@click.option(
+    "--kappa",
+    type=float,
+    default=None,
+    help="Inverse noise strength: dx = [field] dt + sqrt(2/kappa) dB, B Brownian motion on the "
+    "sphere (default: no noise).",
+)
+@click.option(
+    "--noise",
+    type=float,
+    default=None,
+    help="Noise strength 1/kappa (an alternative to --kappa; 0 means no noise).",
+)
+@click.option(
+    "--noise-seed",
+    type=int,
+    default=None,
+    help="Seed of the noise (default: --seed + 1; recorded in the file).",
 )
 @click.option("--dt", type=float, default=None, help="Step of fixed-step methods (default 0.05).")
 @click.option(
@@ -116,6 +134,9 @@ def simulate(
     t_end,
     seed,
     method,
+    kappa,
+    noise,
+    noise_seed,
     dt,
     rtol,
     atol,
@@ -138,6 +159,8 @@ def simulate(
           --method rk4 --dt 0.05 --out run.npz --plot run.png
       particles simulate --n 32 --d 2 --beta 4 --t-end 30 --method euler --dt 0.1 --out c.npz --plot c.png
       particles simulate --n 12 --d 3 --kind USA --repulsive --t-end 200 --out rep.npz
+      particles simulate --n 256 --d 2 --kind USA --beta 4 --kappa 2 --method strang \\
+          --dt 0.02 --t-end 20 --seed 0 --out noisy.npz --plot noisy.png
     """
     import numpy as np
 
@@ -167,10 +190,22 @@ def simulate(
         if d < 2:
             raise click.ClickException(f"--d must be >= 2 (particles live on S^(d-1)), got {d}")
         x0 = pt.random_points(n, d, seed)
-    dyn = pt.Dynamics(beta=beta, kind=kind, V=-1.0 if repulsive else None, causal=causal)
+    if kappa is not None and noise is not None:
+        raise click.ClickException("give --kappa or --noise (= 1/kappa), not both")
+    if noise is not None:
+        if not (noise >= 0):
+            raise click.ClickException(f"--noise must be >= 0, got {noise}")
+        kappa = None if noise == 0 else 1.0 / noise
+    dyn = pt.Dynamics(
+        beta=beta, kind=kind, V=-1.0 if repulsive else None, causal=causal, kappa=kappa
+    )
     from particles.solvers import registry
 
+    if method is None:
+        method = "euler-maruyama" if dyn.noisy else "rk4"
     kw = {"dt": dt} if registry.get(method).fixed else {"rtol": rtol, "atol": atol}
+    if dyn.noisy:
+        kw["rng"] = noise_seed if noise_seed is not None else (0 if seed is None else seed + 1)
     if dt is not None and "dt" not in kw:
         raise click.ClickException(
             f"--dt is for fixed-step methods; {method} is adaptive (use --rtol/--atol)"
@@ -245,6 +280,7 @@ def info(path, delta, as_json):
         "saved_times": int(traj.t.size),
         "dynamics": _dyn_summary(traj.dynamics),
         "seed": traj.meta.get("seed"),
+        "noise_seed": traj.meta.get("noise_seed"),
         "dt": traj.meta.get("dt"),
         "rtol": traj.meta.get("rtol"),
         "atol": traj.meta.get("atol"),
@@ -270,6 +306,8 @@ def info(path, delta, as_json):
         + (f", dt = {rec['dt']}" if rec["dt"] else f", rtol = {rec['rtol']}, atol = {rec['atol']}")
     )
     click.echo(f"  seed        {rec['seed']}")
+    if rec["noise_seed"] is not None:
+        click.echo(f"  noise seed  {rec['noise_seed']}")
     click.echo(
         f"  saved       {rec['saved_times']} times in [{rec['t_saved'][0]:g}, {rec['t_saved'][1]:g}]"
     )
@@ -298,6 +336,8 @@ def _dyn_summary(dyn) -> str:
         return f"{name}{tuple(a.shape)}"
 
     parts = [dyn.kind, f"beta={dyn.beta:g}", mat("Q", dyn.Q), mat("K", dyn.K), mat("V", dyn.V)]
+    if dyn.kappa is not None:
+        parts.append(f"kappa={dyn.kappa:g}")
     if dyn.heads > 1:
         parts.append(f"heads={dyn.heads}")
     if dyn.causal:

@@ -861,9 +861,10 @@ def _noisy_coord_system(
                 for q in range(d):
                     c += X[i, q] * z[i * d + q]
             for q in range(d):
-                X[i, q] += dt * F[i, q]
+                xq = X[i, q]
+                X[i, q] = xq + dt * F[i, q]
                 if s > 0.0:
-                    X[i, q] += s * (z[i * d + q] - c * X[i, q])
+                    X[i, q] += s * (z[i * d + q] - c * xq)
         _normalize_rows_serial(X)
         if (step + 1) % save_every == 0:
             r[k] = _order_parameter(X)

@@ -31,6 +31,7 @@ The methods come from the one registry, :mod:`particles.solvers.registry` (``reg
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -40,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError
-from ..field import check_dtype, check_points, velocity
+from ..field import check_dtype, check_points, fixed_order, velocity
 from ..params import Dynamics, Piecewise
 from ..sphere import normalize_rows
 from ..trajectory import Trajectory, dynamics_to_record
@@ -368,6 +369,8 @@ def simulate(
             f"large for this field (beta, V, kind); {fix}"
         )
 
+    order = fixed_order() if kappas else contextlib.nullcontext()
+    order.__enter__()  # left in the finally clause below
     try:
         ckpt.write(partial())
         for s0, s1, seg in _segments(dyn, t_end):
@@ -450,6 +453,7 @@ def simulate(
     except KeyboardInterrupt:
         raise ckpt.interrupted(partial) from None
     finally:
+        order.__exit__(None, None, None)
         if bar is not None:
             bar.close()
     return traj
