@@ -17,7 +17,9 @@ Engines:
 - ``"circle"``: d = 2, identity weights, the O(n K) angle system
   (:func:`particles.meanfield.circle_particles`): large n;
 - ``"pde"``: d = 2, the Fokker–Planck equation (:func:`particles.meanfield.solve_circle`),
-  deterministic (``seeds`` is 1).
+  deterministic (``seeds`` is 1). A perturbation of relative size ``pde_eps`` (random modes 1..4) is
+  added at the start of every kappa step: the deterministic equation has no fluctuations, and without
+  it an unstable uniform state would be left only by rounding errors.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class TransitionParams:
     record_every: int = 10
     engine: str = "particles"
     N: int = 256
+    pde_eps: float = 1e-6
 
     def __post_init__(self):
         if self.engine not in ENGINES:
@@ -154,6 +157,8 @@ def run_branch(params: dict, beta: float, direction: str) -> tuple[dict, dict]:
             rho = initial_density("von-mises", N=p.N, concentration=50.0)
         times = (np.arange(n_avg // p.record_every) + 1) * p.record_every * p.dt
         for k, kv in enumerate(kap):
+            kick = initial_density("perturbed", N=p.N, eps=p.pde_eps, modes=4, rng=rng) - 1.0
+            rho = rho * (1.0 + kick)
             a = solve_circle(rho, beta, kv, p.t_relax, kind=p.kind, dt=p.dt, save_at=[p.t_relax])
             b = solve_circle(a.density(-1), beta, kv, p.t_avg, kind=p.kind, dt=p.dt, save_at=times)
             rho = b.density(-1)
