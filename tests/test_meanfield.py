@@ -330,7 +330,7 @@ def test_transition_sweep_is_resumable_and_shows_hysteresis(tmp_path):
         kappas=(0.07, 0.09, 0.12),
         engine="pde",
         dt=0.01,
-        t_relax=6.0,
+        t_relax=20.0,
         t_avg=2.0,
         N=256,
     )
