@@ -28,7 +28,7 @@ import numpy as np
 from scipy.special import erf
 
 from . import config, kernels
-from .errors import ParticlesError
+from .errors import ParticlesError, real_array
 from .params import Dynamics, FeedForward
 
 _gelu_c = 1.0 / np.sqrt(2.0)
@@ -36,10 +36,7 @@ _gelu_c = 1.0 / np.sqrt(2.0)
 
 def check_points(x, name: str = "x") -> np.ndarray:
     """Validate particle positions: a finite (n, d) array with n >= 1 and d >= 2, as C float64."""
-    try:
-        x = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ParticlesError(f"{name} must be a numeric array of shape (n, d)") from None
+    x = real_array(x, name, "(n, d)")
     if x.ndim != 2:
         raise ParticlesError(f"{name} must have shape (n, d), got shape {x.shape}")
     n, d = x.shape

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import ParticlesError
+from .errors import ParticlesError, real_array
 
 Kind = Literal["SA", "USA"]
 ACTIVATIONS = ("relu", "gelu", "tanh")
@@ -39,10 +39,7 @@ def _matrix(name: str, a, ndim_ok: tuple[int, ...]) -> np.ndarray | float | None
         if not np.isfinite(v):
             raise ParticlesError(f"V must be finite, got {v}")
         return v
-    try:
-        arr = np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ParticlesError(f"{name} must be a numeric array") from None
+    arr = real_array(a, name)
     if arr.ndim not in ndim_ok:
         raise ParticlesError(
             f"{name} must be a matrix (2-D) or a stack of per-head matrices (3-D), got shape {arr.shape}"
@@ -231,6 +228,28 @@ class Dynamics:
     def replace(self, **changes) -> Dynamics:
         return replace(self, **changes)
 
+    def describe(self) -> str:
+        """One line, e.g. ``"SA, beta=1, Q=I, K=I, V=-1I, causal"`` (matrices by their shape)."""
+
+        def mat(name, a):
+            if a is None:
+                return f"{name}=I"
+            if isinstance(a, float):
+                return f"{name}={a:g}I"
+            return f"{name}{tuple(a.shape)}"
+
+        parts = [self.kind, f"beta={self.beta:g}"]
+        parts += [mat(name, getattr(self, name)) for name in ("Q", "K", "V")]
+        if self.kappa is not None:
+            parts.append(f"kappa={self.kappa:g}")
+        if self.heads > 1:
+            parts.append(f"heads={self.heads}")
+        if self.causal:
+            parts.append("causal")
+        if self.ffn is not None:
+            parts.append(f"ffn({self.ffn.activation})")
+        return ", ".join(parts)
+
     # --- serialisation -------------------------------------------------------------------
     def to_record(self, prefix: str = "") -> tuple[dict, dict[str, np.ndarray]]:
         """(JSON-able metadata, arrays) describing these dynamics; see :meth:`from_record`."""
@@ -328,6 +347,12 @@ class Piecewise:
     def check_dimension(self, d: int) -> None:
         for dyn, _ in self.segments:
             dyn.check_dimension(d)
+
+    def describe(self) -> str:
+        """One line: the number of segments, then each segment's :meth:`Dynamics.describe`."""
+        return f"piecewise, {len(self.segments)} segments: " + "; ".join(
+            f"[{dyn.describe()}] for {dur:g}" for dyn, dur in self.segments
+        )
 
 
 def dynamics_fields() -> list[str]:

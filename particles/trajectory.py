@@ -87,6 +87,39 @@ class Trajectory:
             ]
         )
 
+    def summary(self, delta: float | None = None) -> dict:
+        """A JSON-able record of the run: size, dynamics (:meth:`Dynamics.describe`), integrator,
+        seed, saved times, cost, and the final cluster state at threshold ``delta`` (clusters are
+        the connected components of <x_i, x_j> > 1 - delta; default
+        :data:`particles.analysis.clusters.DEFAULT_DELTA`)."""
+        from .analysis.clusters import DEFAULT_DELTA, _check_delta, count_clusters
+        from .analysis.energy import mean_inner_product, min_inner_product
+
+        delta = _check_delta(DEFAULT_DELTA if delta is None else delta)
+        x = self.final
+        return {
+            "n": self.n,
+            "d": self.d,
+            "method": self.method,
+            "complete": self.complete,
+            "t_saved": [float(self.t[0]), float(self.t[-1])],
+            "saved_times": int(self.t.size),
+            "dynamics": self.dynamics.describe(),
+            "seed": self.meta.get("seed"),
+            **({"noise_seed": self.meta["noise_seed"]} if "noise_seed" in self.meta else {}),
+            "dt": self.meta.get("dt"),
+            "rtol": self.meta.get("rtol"),
+            "atol": self.meta.get("atol"),
+            "version": self.meta.get("version"),
+            "stats": self.stats,
+            "final": {
+                "delta": delta,
+                "n_clusters": int(count_clusters(x, delta)),
+                "min_inner_product": min_inner_product(x),
+                "mean_inner_product": mean_inner_product(x),
+            },
+        }
+
     def at(self, time: float) -> np.ndarray:
         """The saved state closest to ``time``."""
         return self.x[int(np.argmin(np.abs(self.t - time)))]

@@ -17,7 +17,6 @@ import math
 
 import numpy as np
 import pytest
-import reference as ref
 from click.testing import CliRunner
 from scipy import integrate
 from scipy.special import gamma, iv, ive
@@ -29,6 +28,7 @@ from particles.analysis.transition import TransitionParams, TransitionResult, tr
 from particles.cli.main import main
 from particles.errors import ParticlesError
 from particles.meanfield import stationary as ms
+from tests import naive
 
 # --- linear theory ----------------------------------------------------------------------------------
 
@@ -249,12 +249,12 @@ def test_circle_kernels_match_their_twins():
     th = np.random.default_rng(1).uniform(0, 2 * np.pi, 9000)
     out = np.empty((3, 6), np.complex128)
     kernels._circle_moments(th, 5, out)
-    np.testing.assert_allclose(out, ref._circle_moments(th, 5, out), atol=1e-10)
+    np.testing.assert_allclose(out, naive._circle_moments(th, 5, out), atol=1e-10)
     coef = np.array([1.0, 0.3 - 0.1j, 0.05 + 0.02j, 0.01j])
     for usa, scale in ((True, 2.5), (False, 1.5)):
         got = np.empty(th.size)
         kernels._circle_field(th, coef, usa, scale, got)
-        np.testing.assert_allclose(got, ref._circle_field(th, coef, usa, scale, got), atol=1e-13)
+        np.testing.assert_allclose(got, naive._circle_field(th, coef, usa, scale, got), atol=1e-13)
 
 
 def test_circle_particles_reproducible_and_threads_independent():

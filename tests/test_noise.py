@@ -23,7 +23,6 @@ import math
 import numba
 import numpy as np
 import pytest
-import reference as ref
 from click.testing import CliRunner
 from numpy.polynomial.hermite_e import hermegauss
 from scipy import integrate, stats
@@ -37,6 +36,7 @@ from particles.meanfield import critical_kappa
 from particles.solvers import ensemble, registry, steps
 from particles.solvers import integrate as integ
 from particles.sphere import normalize_rows
+from tests import naive
 
 SDE = ("euler-maruyama", "lie-euler-maruyama", "strang")
 
@@ -380,12 +380,12 @@ def test_counter_normals_match_their_twin_and_are_normal():
     key = ensemble.noise_keys([12345])[0]
     out = np.empty(64)
     kernels._counter_normals(key, 7, out)
-    np.testing.assert_allclose(out, ref._counter_normals(key, 7, out), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out, naive._counter_normals(key, 7, out), rtol=1e-12, atol=1e-12)
     big = np.empty(200000)
     kernels._counter_normals(key, 0, big)
     assert stats.kstest(big, "norm").pvalue > 1e-3
     assert abs(np.corrcoef(big[:-1], big[1:])[0, 1]) < 0.01
-    assert int(kernels._splitmix64(np.uint64(1))) == ref._splitmix64(1)
+    assert int(kernels._splitmix64(np.uint64(1))) == naive._splitmix64(1)
     k0, k1 = ensemble.noise_keys([0, 1])
     assert k0 != k1 and ensemble.noise_keys([0], stream=1)[0] != k0
 
@@ -396,8 +396,9 @@ def test_harmonic_modes_match_their_twin(d):
     G = x @ x.T
     out = np.empty(6)
     kernels._harmonic_modes(G, d, out)
-    np.testing.assert_allclose(out, ref._harmonic_modes(G, d, out), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(out, naive._harmonic_modes(G, d, out), rtol=1e-10, atol=1e-13)
     assert abs(out[0] - kernels._order_parameter(x)) < 1e-13
+    assert abs(kernels._order_parameter(x) - naive._order_parameter(x)) < 1e-14
     if d == 2:  # Fourier modes |mean exp(i l theta)|
         th = np.arctan2(x[:, 1], x[:, 0])
         want = np.abs(np.exp(1j * np.outer(np.arange(1, 7), th)).mean(axis=1))
@@ -430,13 +431,27 @@ def test_noisy_ensemble_matches_its_twin(kind, weights):
     keys = ensemble.noise_keys(seeds, 3)
     Bw = np.zeros((0, d, d)) if B is None else B
     Vw = np.zeros((0, d, d)) if V is None else V[None]
-    X, r, m = ref._noisy_coord_ensemble(
+    X, r, m = naive._noisy_coord_ensemble(
         X0, Bw, Vw, betas, kappas, keys, kind == "USA", 0.05, 12, 4, res.r, res.modes
     )
     np.testing.assert_allclose(res.final, X, atol=1e-11)
     np.testing.assert_allclose(res.r, r, atol=1e-11)
     np.testing.assert_allclose(res.modes, m, atol=1e-10)
     np.testing.assert_allclose(res.t, [0, 0.2, 0.4, 0.6])
+
+
+def test_noisy_system_matches_its_twin():
+    X0 = pt.random_points(6, 3, rng=9)
+    key = ensemble.noise_keys([2])[0]
+    X, r, m = X0.copy(), np.empty(4), np.empty((4, 2))
+    kernels._noisy_coord_system(
+        X, np.eye(3), np.eye(3), False, False, 1.5, True, 2.0, 0.05, 6, 2, key, r, m
+    )
+    want = naive._noisy_coord_system(
+        X0, np.eye(3), np.eye(3), False, False, 1.5, True, 2.0, 0.05, 6, 2, key, r, m
+    )
+    for got, w in zip((X, r, m), want, strict=True):
+        np.testing.assert_allclose(got, w, atol=1e-12)
 
 
 def test_noisy_ensemble_is_reproducible_and_independent_of_threads_and_neighbours():

@@ -97,6 +97,13 @@ def hitting_time(
     if not (0.0 < delta < 1.0 - rho0):
         raise ParticlesError(f"delta must lie in (0, 1 - rho0) = (0, {1.0 - rho0}), got {delta}")
     g1 = 1.0 - delta
+    if g1 >= 1.0:
+        raise ParticlesError(f"delta = {delta:g} is below float64 resolution at 1 (need > 1.2e-16)")
+    if g1 <= rho0:
+        return 0.0
+    if kind == "SA" and beta * (1.0 - rho0) > 700.0:
+        # the integrand exceeds e^700 / n^2 near rho0: the time is beyond float range
+        return math.inf
     # split where the integrand varies fastest (near 1, where 1/(1 - s) blows up)
     pts = [p for p in (0.5, 0.9, 0.99) if rho0 < p < g1]
     val, _ = si.quad(
@@ -223,6 +230,8 @@ def euler_gamma(
             z = 1.0 + (n - 1) * w
             a, b = 1.0 / z, w / z
         else:
+            if beta > 700.0:
+                raise ParticlesError(f"USA with beta = {beta} > 700: e^beta overflows")
             a, b = math.exp(beta) / n, math.exp(beta * g) / n
         p, q = 1.0 + dt * a, dt * b  # y_i = p x_i + q sum_{j != i} x_j
         # |y_i|^2 and <y_i, y_k> from <x_i, x_j> = g (i != j), |x_i| = 1

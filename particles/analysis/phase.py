@@ -17,15 +17,18 @@ from ``numpy.random.default_rng([seed, n, d])``; every task file records its par
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ParticlesError
-from ..io import load_npz, save_npz
+from ..io import atomic_write_bytes, check_writable, load_npz, save_npz
+from ..resources import check_count, check_memory
 from ..solvers import ensemble
 from ..sweep import Task, fingerprint, load_result, run_sweep
 from . import equiangular
@@ -63,7 +66,7 @@ class PhaseParams:
             raise ParticlesError(f"n must be >= 2, got {self.n}")
         if int(self.d) < 2:
             raise ParticlesError(f"d must be >= 2, got {self.d}")
-        if int(self.seeds) < 1:
+        if check_count(self.seeds, "seeds", 1e8) < 1:
             raise ParticlesError(f"seeds must be >= 1, got {self.seeds}")
         b = np.asarray(self.betas, dtype=np.float64).ravel()
         if b.size == 0 or not np.all(np.isfinite(b)) or np.any(b < 0):
@@ -74,7 +77,12 @@ class PhaseParams:
         object.__setattr__(self, "n", int(self.n))
         object.__setattr__(self, "d", int(self.d))
         object.__setattr__(self, "seeds", int(self.seeds))
-        ensemble._steps(self.t_end, self.dt, self.save_every)
+        nsteps, _, every = ensemble._steps(self.t_end, self.dt, self.save_every)
+        T = nsteps // every + 1
+        check_memory(
+            8.0 * b.size * (int(self.seeds) + 4 * T),
+            f"a phase diagram of {b.size} betas x {int(self.seeds)} seeds x {T} times",
+        )
         ensemble._method(self.method)
         ensemble._kind(self.kind)
         ensemble._thresholds(self.delta, self.cluster_delta)
@@ -460,9 +468,75 @@ def phase_figure(
     return diagrams
 
 
-def scan(plist: list[PhaseParams], *, store, **sweep_kw) -> dict[str, np.ndarray]:
+#: the file formats of a :class:`ScanTable`, by suffix
+TABLE_SUFFIXES = (".npz", ".json", ".csv")
+TABLE_FORMAT = "sweep_table"
+
+
+def check_table_path(path) -> Path:
+    """``path`` as a Path if a :class:`ScanTable` can be saved there (by its suffix, and its
+    directory exists), else a clear error; call it before a long scan."""
+    path = Path(path)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise ParticlesError(f"{path}: the table must be .npz, .json or .csv")
+    return check_writable(path, "table")
+
+
+@dataclass(frozen=True)
+class ScanTable(Mapping):
+    """The result of :func:`scan`: one row per (params, beta), as a read-only mapping from column
+    name to a 1-D array (columns ``n, d, beta, P_end, P_end_se, clusters_end, t_half``).
+
+    :meth:`save` writes it as ``.npz`` (with the parameters and seed in its metadata), ``.json``
+    (columns as lists, NaN as null) or ``.csv``; :meth:`text` formats it for a terminal.
+    """
+
+    columns: dict
+    params: tuple = ()
+
+    def __getitem__(self, key):
+        return self.columns[key]
+
+    def __iter__(self):
+        return iter(self.columns)
+
+    def __len__(self):
+        return len(self.columns)
+
+    def rows(self) -> list[tuple]:
+        """The table row by row, as tuples of Python numbers in column order."""
+        return list(zip(*(v.tolist() for v in self.columns.values()), strict=True))
+
+    def text(self) -> str:
+        """Right-aligned columns (6 significant digits), a header line first."""
+        lines = ["  ".join(f"{c:>12}" for c in self.columns)]
+        lines += ["  ".join(f"{v:>12.6g}" for v in r) for r in self.rows()]
+        return "\n".join(lines)
+
+    def save(self, path) -> Path:
+        """Write the table atomically to ``path``; the format is chosen by its suffix
+        (:data:`TABLE_SUFFIXES`)."""
+        path = check_table_path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".npz":
+            meta = {
+                "format": TABLE_FORMAT,
+                "params": [p.record() for p in self.params],
+                "seed": self.params[0].seed if self.params else None,
+            }
+            return save_npz(path, dict(self.columns), meta)
+        if suffix == ".json":
+            clean = {c: [None if v != v else v for v in a.tolist()] for c, a in self.items()}
+            return atomic_write_bytes(path, json.dumps(clean).encode())
+        lines = [",".join(self.columns)]
+        lines += [",".join(f"{v:.10g}" for v in r) for r in self.rows()]
+        return atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+
+
+def scan(plist: list[PhaseParams], *, store=None, **sweep_kw) -> ScanTable:
     """A table over every (params, beta): final pair fraction, final mean cluster count, and the first
-    time with P >= 1/2 (NaN if never). Columns: n, d, beta, P_end, P_end_se, clusters_end, t_half."""
+    time with P >= 1/2 (NaN if never). Columns: n, d, beta, P_end, P_end_se, clusters_end, t_half.
+    ``store`` and the other keywords: as :func:`phase_diagrams` (resumable in ``store``)."""
     diagrams = phase_diagrams(plist, store=store, **sweep_kw)
     cols: dict[str, list] = {k: [] for k in ("n", "d", "beta", "P_end", "P_end_se", "clusters_end")}
     t_half = []
@@ -478,4 +552,4 @@ def scan(plist: list[PhaseParams], *, store, **sweep_kw) -> dict[str, np.ndarray
             t_half.append(float(th[i]))
     table = {k: np.asarray(v) for k, v in cols.items()}
     table["t_half"] = np.asarray(t_half)
-    return table
+    return ScanTable(table, tuple(plist))

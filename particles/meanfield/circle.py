@@ -307,6 +307,8 @@ def solve_circle(
         bar = tqdm(total=t_end, desc=f"mean field {kind}", leave=False)
     wall0 = time.perf_counter()
     cache: dict = {}
+    err = np.errstate(over="ignore", invalid="ignore")  # a blow-up is detected and reported below
+    err.__enter__()
     try:
         for b in save_at[save_at > 0]:
             nst = max(1, math.ceil((b - t_now) / dt - 1e-9))
@@ -341,6 +343,7 @@ def solve_circle(
             mins.append(m)
             tails.append(tl)
     finally:
+        err.__exit__(None, None, None)
         if bar is not None:
             bar.close()
     mins = np.array(mins)

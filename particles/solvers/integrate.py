@@ -42,7 +42,9 @@ import numpy as np
 
 from ..errors import ParticlesError
 from ..field import check_dtype, check_points, fixed_order, velocity
+from ..io import check_writable
 from ..params import Dynamics, Piecewise
+from ..resources import check_memory
 from ..sphere import normalize_rows
 from ..trajectory import Trajectory, dynamics_to_record
 from . import registry, steps
@@ -57,6 +59,7 @@ _EXPLICIT_RK = ("RK45", "RK23", "DOP853")
 #: every method name (a live view of the registry)
 METHODS = registry.NAMES
 DEFAULT_DT = 0.05
+DEFAULT_SAVES = 101
 
 
 def canonical_method(method) -> str:
@@ -64,12 +67,22 @@ def canonical_method(method) -> str:
     return registry.get(method).name
 
 
+class _Diverged(Exception):
+    """A stage of a step met a non-finite state (simulate turns it into a clear error)."""
+
+
 def _field(dyn: Dynamics, dtype, project: bool):
     """x -> the field at x (float64 result), evaluated in ``dtype``."""
-    if dtype is np.float64:
-        return lambda y: velocity(y, dyn, project=project)
-    # field in single precision, state and step arithmetic in float64
-    return lambda y: velocity(y, dyn, dtype=dtype, project=project).astype(np.float64)
+
+    def f(y):
+        if not np.isfinite(y).all():
+            raise _Diverged
+        if dtype is np.float64:
+            return velocity(y, dyn, project=project)
+        # field in single precision, state and step arithmetic in float64
+        return velocity(y, dyn, dtype=dtype, project=project).astype(np.float64)
+
+    return f
 
 
 def step(
@@ -173,6 +186,7 @@ def simulate(
     method: str | None = None,
     dt: float | None = None,
     save_at=None,
+    saves: int | None = None,
     rtol: float = 1e-8,
     atol: float = 1e-10,
     progress: bool = False,
@@ -195,12 +209,14 @@ def simulate(
       method: ``"euler-maruyama"`` (the default then), ``"lie-euler-maruyama"``, ``"strang"``.
     - ``rng``: the noise's seed (int) or numpy Generator; None draws a fresh seed, recorded in
       ``meta["noise_seed"]``. Unused without noise.
-    - ``save_at``: times in [0, t_end] at which states are saved (default: 101 equally spaced times).
+    - ``save_at``: times in [0, t_end] at which states are saved; or ``saves``: the number (>= 2) of
+      equally spaced save times, 0 and ``t_end`` included. Default: 101 equally spaced times.
     - ``normalize``: project ``x0`` onto the sphere first (otherwise an ``x0`` off the sphere is an error).
-    - ``checkpoint``: a ``.npz`` path; the partial trajectory is written there atomically before
-      the first step, every ``checkpoint_every`` seconds, on interrupt (Ctrl-C) and, complete, at the
-      end (see :mod:`particles.solvers.checkpoint`). With ``resume=True`` a partial checkpoint of the
-      same run is continued from its last saved state.
+    - ``checkpoint``: a ``.npz`` path (checked before anything else: its directory must exist and
+      be writable); the partial trajectory is written there atomically before the first step,
+      every ``checkpoint_every`` seconds, on interrupt (Ctrl-C) and, complete, at the end (see
+      :mod:`particles.solvers.checkpoint`). With ``resume=True`` a partial checkpoint of the same
+      run is continued from its last saved state.
     - ``max_steps``: a fixed-step run needing more steps than this is refused before it starts.
     - ``meta``: extra JSON-able information stored with the result (e.g. ``{"seed": 0}``).
     - ``dtype``: ``np.float32`` evaluates the field in single precision (about twice as fast for large
@@ -212,6 +228,8 @@ def simulate(
     :class:`~particles.solvers.checkpoint.Interrupted` (a ``KeyboardInterrupt``) on Ctrl-C, saying
     what the checkpoint file holds.
     """
+    if checkpoint is not None:
+        check_writable(checkpoint, "trajectory", ".npz")
     if not isinstance(dyn, (Dynamics, Piecewise)):
         raise ParticlesError(
             f"dyn must be a particles.Dynamics or Piecewise, got {type(dyn).__name__}"
@@ -229,6 +247,8 @@ def simulate(
     dyn.check_dimension(d)
     drift0 = float(np.max(np.abs(np.linalg.norm(x0, axis=1) - 1.0)))
     if normalize:
+        if np.any(np.all(x0 == 0.0, axis=1)):
+            raise ParticlesError("x0 has a zero row, which cannot be normalised onto the sphere")
         x0 = normalize_rows(x0)
     elif drift0 > 1e-8:
         raise ParticlesError(
@@ -263,8 +283,13 @@ def simulate(
         for name, tol in (("rtol", rtol), ("atol", atol)):
             if not (np.isfinite(tol) and tol > 0):
                 raise ParticlesError(f"{name} must be finite and > 0, got {tol}")
+    if save_at is not None and saves is not None:
+        raise ParticlesError("give save_at (the times) or saves (how many), not both")
     if save_at is None:
-        save_at = np.linspace(0.0, t_end, 101)
+        k = DEFAULT_SAVES if saves is None else saves
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+            raise ParticlesError(f"saves must be an integer >= 2 (0 and t_end), got {k!r}")
+        save_at = np.linspace(0.0, t_end, int(k))
     else:
         try:
             save_at = np.unique(np.asarray(save_at, dtype=np.float64).ravel())
@@ -275,6 +300,12 @@ def simulate(
         if save_at[0] < 0 or save_at[-1] > t_end * (1 + 1e-12):
             raise ParticlesError(f"save_at times must lie in [0, t_end] = [0, {t_end}]")
         save_at = np.minimum(save_at, t_end)
+
+    # saved states, the stages of a step and the field's tiles
+    check_memory(
+        8.0 * n * d * (len(save_at) + 12),
+        f"simulating n = {n}, d = {d} with {len(save_at)} saved times",
+    )
 
     run_meta = {
         **(meta or {}),
@@ -386,12 +417,15 @@ def simulate(
                     noisy = gen is not None and seg.noisy
                     sqh = math.sqrt(h)
                     for i in range(k):
-                        if noisy:
-                            dW = gen.standard_normal((n, d))
-                            dW *= sqh
-                            x, nf = _step(spec, x, h, seg, dtype, dW=dW)
-                        else:
-                            x, nf = _step(spec, x, h, seg, dtype)
+                        try:
+                            if noisy:
+                                dW = gen.standard_normal((n, d))
+                                dW *= sqh
+                                x, nf = _step(spec, x, h, seg, dtype, dW=dW)
+                            else:
+                                x, nf = _step(spec, x, h, seg, dtype)
+                        except _Diverged:
+                            raise diverged(a + (i + 1) * h) from None
                         stats["nfev"] += nf
                         stats["nsteps"] += 1
                         if not np.isfinite(x).all():
