@@ -30,11 +30,16 @@ from pathlib import Path
 
 import numpy as np
 
-from particles import io
 from particles import meanfield as mf
 from particles.analysis.transition import TransitionParams, transition
-from particles.figscript import result_store, run_script
 from particles.plotting import new_figure
+from particles.plotting.figures import (
+    read_figure,
+    result_store,
+    run_script,
+    write_figure,
+    write_png,
+)
 from particles.plotting.meanfield import plot_branch, plot_sweep
 
 HERE = Path(__file__).resolve().parent
@@ -168,7 +173,7 @@ def compute(quick: bool = False, store=None, progress: bool = True) -> tuple[dic
     return data, numbers
 
 
-def plot(data: dict, numbers: dict, path: Path) -> Path:
+def plot(data: dict, numbers: dict):
     fig = new_figure((11, 8.2))
     for j, (d, beta) in enumerate(PANELS):
         ax = fig.add_subplot(2, 2, j + 1)
@@ -209,21 +214,25 @@ def plot(data: dict, numbers: dict, path: Path) -> Path:
         ax.set_ylim(-0.03, 1.02)
         ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    return path
+    return fig
 
 
-def main(outdir: Path = HERE, quick: bool = False, store=None, progress: bool = True) -> Path:
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    data, numbers = compute(quick, store, progress)
+def main(
+    outdir: Path = HERE,
+    quick: bool = False,
+    redraw: bool = False,
+    store=None,
+    progress: bool = True,
+) -> Path:
+    """Compute and draw (``redraw``: draw from the saved ``<outdir>/noise_bifurcation.npz`` alone)."""
     stem = Path(__file__).stem
-    io.save_npz(
-        outdir / f"{stem}.npz",
-        data,
-        {"format": "figure", "figure": stem, "quick": quick, "kind": "USA", "numbers": numbers},
-    )
-    return plot(data, numbers, outdir / f"{stem}.png")
+    if redraw:
+        data, meta = read_figure(outdir, stem, "figure")
+        fig = plot(data, meta["numbers"])
+        return write_png(outdir, stem, fig)
+    data, numbers = compute(quick, store, progress)
+    meta = {"format": "figure", "figure": stem, "quick": quick, "kind": "USA", "numbers": numbers}
+    return write_figure(outdir, stem, plot(data, numbers), data, meta)
 
 
 if __name__ == "__main__":

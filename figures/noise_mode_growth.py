@@ -27,10 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from particles import io
 from particles import meanfield as mf
-from particles.figscript import run_script
 from particles.plotting import new_figure
+from particles.plotting.figures import read_figure, run_script, write_figure, write_png
 from particles.solvers.ensemble import ensemble_noisy, random_points_batch
 
 HERE = Path(__file__).resolve().parent
@@ -174,7 +173,7 @@ def compute(quick: bool = False) -> tuple[dict, dict]:
     return data, numbers
 
 
-def plot(data: dict, numbers: dict, path: Path) -> Path:
+def plot(data: dict, numbers: dict):
     fig = new_figure((13, 9))
     ax = fig.add_subplot(2, 2, 1)
     k = np.arange(1, 13)
@@ -239,21 +238,19 @@ def plot(data: dict, numbers: dict, path: Path) -> Path:
     )
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    return path
+    return fig
 
 
-def main(outdir: Path = HERE, quick: bool = False) -> Path:
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    data, numbers = compute(quick)
+def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
+    """Compute and draw (``redraw``: draw from the saved ``<outdir>/noise_mode_growth.npz`` alone)."""
     stem = Path(__file__).stem
-    io.save_npz(
-        outdir / f"{stem}.npz",
-        data,
-        {"format": "figure", "figure": stem, "quick": quick, "kind": "USA", "numbers": numbers},
-    )
-    return plot(data, numbers, outdir / f"{stem}.png")
+    if redraw:
+        data, meta = read_figure(outdir, stem, "figure")
+        fig = plot(data, meta["numbers"])
+        return write_png(outdir, stem, fig)
+    data, numbers = compute(quick)
+    meta = {"format": "figure", "figure": stem, "quick": quick, "kind": "USA", "numbers": numbers}
+    return write_figure(outdir, stem, plot(data, numbers), data, meta)
 
 
 if __name__ == "__main__":

@@ -26,10 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from particles import io
 from particles import meanfield as mf
-from particles.figscript import run_script
 from particles.plotting import new_figure
+from particles.plotting.figures import read_figure, run_script, write_figure, write_png
 
 HERE = Path(__file__).resolve().parent
 BETA, KAPPA = 4.0, 1.0
@@ -105,7 +104,7 @@ def compute(quick: bool = False) -> tuple[dict, dict]:
     return data, numbers
 
 
-def plot(data: dict, numbers: dict, path: Path) -> Path:
+def plot(data: dict, numbers: dict):
     times = data["times"]
     T = times.size
     fig = new_figure((13, 6.5))
@@ -164,21 +163,19 @@ def plot(data: dict, numbers: dict, path: Path) -> Path:
         f"USA on the circle, beta = {numbers['beta']:g}, kappa = {numbers['kappa']:g}", fontsize=10
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    return path
+    return fig
 
 
-def main(outdir: Path = HERE, quick: bool = False) -> Path:
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    data, numbers = compute(quick)
+def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
+    """Compute and draw (``redraw``: draw from the saved ``<outdir>/noise_pde_particles.npz`` alone)."""
     stem = Path(__file__).stem
-    io.save_npz(
-        outdir / f"{stem}.npz",
-        data,
-        {"format": "figure", "figure": stem, "quick": quick, "kind": "USA", "numbers": numbers},
-    )
-    return plot(data, numbers, outdir / f"{stem}.png")
+    if redraw:
+        data, meta = read_figure(outdir, stem, "figure")
+        fig = plot(data, meta["numbers"])
+        return write_png(outdir, stem, fig)
+    data, numbers = compute(quick)
+    meta = {"format": "figure", "figure": stem, "quick": quick, "kind": "USA", "numbers": numbers}
+    return write_figure(outdir, stem, plot(data, numbers), data, meta)
 
 
 if __name__ == "__main__":
