@@ -504,3 +504,26 @@ def test_uniform_measure_is_invariant(d, beta, kappa):
     assert abs(r2 / want - 1) < 0.15, (r2, want)
     m = res.modes[:, 10:, 1:] ** 2
     assert np.all(m.mean(axis=(0, 1)) < 3 / n)
+
+
+def test_order_parameter_and_modes_of_trajectories():
+    from particles.analysis.modes import harmonic_modes, order_parameter
+
+    for d in (2, 3, 5):
+        tr = pt.simulate(
+            pt.random_points(40, d, rng=d),
+            pt.Dynamics(beta=1.0, kappa=2.0),
+            1.0,
+            dt=0.05,
+            rng=0,
+            saves=5,
+        )
+        m = harmonic_modes(tr.x, 4)
+        np.testing.assert_allclose(m[:, 0], order_parameter(tr.x), atol=1e-12)
+        G = tr.x[-1] @ tr.x[-1].T
+        np.testing.assert_allclose(m[-1], naive._harmonic_modes(G, d, np.empty(4)), atol=1e-10)
+        assert harmonic_modes(tr.final, 4).shape == (4,) and isinstance(
+            order_parameter(tr.final), float
+        )
+    with pytest.raises(ParticlesError):
+        harmonic_modes(np.ones(3))
