@@ -212,7 +212,7 @@ def plot(data: dict, numbers: dict):
         ax.set_xlabel("kappa (inverse noise)")
         ax.set_ylabel("stationary r = |mean x|")
         ax.set_ylim(-0.03, 1.02)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="center right")
     fig.tight_layout()
     return fig
 
