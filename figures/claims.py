@@ -1150,6 +1150,7 @@ def npp(data_dir=HERE) -> dict:
         )
     }
     c["growth_rates"] = num["growth_rates_1_4"]
+    c["max_growth_rate"] = max(num["growth_rates_1_4"])
     c["r_pde"] = num["r_pde"]
     c["r_particles"] = num["r_particles"]
     c["w1_big"] = num["w1_big_particles"]

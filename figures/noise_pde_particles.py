@@ -112,11 +112,12 @@ def plot(data: dict, numbers: dict):
     mid = data["bin_centres"]
     for i in range(T):
         ax = fig.add_subplot(gs[i // 3, i % 3])
-        ax.bar(
-            mid,
+        edges = np.append(mid - 0.5 * (mid[1] - mid[0]), 2 * np.pi)
+        ax.stairs(
             data["hist"][i],
-            width=mid[1] - mid[0],
-            color="0.7",
+            edges,
+            fill=True,
+            color="0.75",
             label=f"{numbers['n_big']:.0e} particles",
         )
         ax.plot(mid, data["density"][i], "C3-", lw=1.2, label="PDE")
@@ -140,23 +141,21 @@ def plot(data: dict, numbers: dict):
         ax.errorbar(
             ns, w.mean(axis=1), yerr=w.std(axis=1), fmt="o-", color=c, ms=4, label=lab, capsize=2
         )
-    ax.plot(
-        [numbers["n_big"]],
-        [data["w1_big"][int(np.nonzero(times == 2.0)[0][0])]],
-        "C3*",
-        ms=10,
-        label="t = 2, the 10^6 run",
-    )
-    ref = data["w1_t2"].mean(axis=1)[0] * np.sqrt(ns[0] / ns)
-    ax.plot(ns, ref, "k:", lw=1, label="n^-1/2")
+    for t, c in ((0.5, "C2"), (2.0, "C3")):
+        i = int(np.nonzero(times == t)[0][0])
+        ax.plot([numbers["n_big"]], [data["w1_big"][i]], "*", color=c, ms=10)
+    nn = np.append(ns, numbers["n_big"]).astype(float)
+    i2 = int(np.nonzero(times == 2.0)[0][0])
+    ax.plot(nn, data["w1_big"][i2] * np.sqrt(nn[-1] / nn), "k:", lw=1, label="n^-1/2")
+    ax.plot([], [], "k*", ms=8, label="stars: one run of n = 10^6")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("n")
     ax.set_ylabel("W1(empirical, PDE)")
     ax.set_title(
-        f"slopes {numbers['w1_slope_t05']:.3f} (t = 0.5), "
-        f"{numbers['w1_slope_t2_large_n']:.3f} (t = 2, large n)",
-        fontsize=9,
+        f"W1 slopes: {numbers['w1_slope_t0']:.2f} (t = 0), {numbers['w1_slope_t05']:.2f} "
+        f"(t = 0.5),\n{numbers['w1_slope_t2_large_n']:.2f} (t = 2, n >= 10^4)",
+        fontsize=8,
     )
     ax.legend(fontsize=7)
     fig.suptitle(
