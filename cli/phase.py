@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import click
 
-from ._common import LazyChoice, LibraryOption, MethodChoice, clean_errors, given, parse_floats
+from ._common import (
+    LazyChoice,
+    LibraryOption,
+    MethodChoice,
+    clean_errors,
+    given,
+    norm_options,
+    parse_floats,
+    scheme_kwargs,
+)
 
 
 def _ints(text: str) -> list[int]:
@@ -60,6 +69,7 @@ def _common(fn):
             cls=LibraryOption,
             library=_PP + "kind",
         ),
+        *norm_options(),
         click.option(
             "--weights",
             default=None,
@@ -141,6 +151,9 @@ def phase(
     delta,
     method,
     kind,
+    norm,
+    alpha,
+    t_switch,
     weights,
     store,
     scheduler,
@@ -159,6 +172,7 @@ def phase(
       particles phase --n 32 --d 2,8,32 --beta 0:9:0.1 --t-end 30 --seeds 1024 --out phase.png
       particles phase --d 128 --weights goe --seeds 64 --out goe.png --scheduler local
       particles phase --d 32 --method rk4 --seeds 128 --out rk4.png --store runs/rk4
+      particles phase --d 32 --norm pre --method rk4 --t-end 60 --seeds 128 --out pre.png
     """
     from particles.analysis.phase import phase_figure
 
@@ -174,6 +188,7 @@ def phase(
         method=method,
         kind=kind,
         weights=weights,
+        **scheme_kwargs(norm, alpha, t_switch),
     )
     phase_figure(plist, out, store=store, data=data, **_sweep_kw(scheduler, workers, quiet))
     click.echo(f"wrote {out}" + (f" and {data}" if data else ""))
@@ -199,6 +214,9 @@ def sweep(
     delta,
     method,
     kind,
+    norm,
+    alpha,
+    t_switch,
     weights,
     store,
     scheduler,
@@ -213,6 +231,7 @@ def sweep(
     Examples:
       particles sweep --n 16,32 --d 2,3,8 --beta 1,4,9 --seeds 256 --store scan/ --out scan.csv
       particles sweep --d 2 --beta 4,9 --seeds 1024 --scheduler tcp://10.0.0.5:8786 --store /shared/s
+      particles sweep --n 16 --d 16 --beta 1,4 --norm peri --seeds 64 --store peri/
     """
     from particles.analysis.phase import check_table_path, scan
 
@@ -232,6 +251,7 @@ def sweep(
         method=method,
         kind=kind,
         weights=weights,
+        **scheme_kwargs(norm, alpha, t_switch),
     )
     table = scan(plist, store=store, **_sweep_kw(scheduler, workers, quiet))
     if out is None:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ._common import LibraryOption, MethodChoice, clean_errors, given
+from ._common import LibraryOption, MethodChoice, clean_errors, given, norm_options, scheme_kwargs
 
 
 @click.command()
@@ -91,6 +91,9 @@ from ._common import LibraryOption, MethodChoice, clean_errors, given
     library="particles.solvers.integrate:DEFAULT_SAVES",
     help="Number of equally spaced saved times in [0, t_end].",
 )
+@norm_options()[0]
+@norm_options()[1]
+@norm_options()[2]
 @click.option("--causal", is_flag=True, help="Causal mask: token i attends to tokens j <= i.")
 @click.option("--repulsive", is_flag=True, help="V = -I (repulsive case, arXiv 2312.10794 §9.1).")
 @click.option(
@@ -139,6 +142,9 @@ def simulate(
     rtol,
     atol,
     saves,
+    norm,
+    alpha,
+    t_switch,
     causal,
     repulsive,
     x0_path,
@@ -151,6 +157,9 @@ def simulate(
 ):
     """Simulate tokens as particles on the sphere and save the trajectory.
 
+    With --norm pre/peri (and mix after its switch) the tokens are a residual stream in R^d whose
+    directions move on the sphere; the file holds the stream, the analyses read its directions.
+
     \b
     Examples:
       particles simulate --n 64 --d 3 --beta 1 --kind SA --t-end 20 --seed 0 \\
@@ -159,6 +168,8 @@ def simulate(
       particles simulate --n 12 --d 3 --kind USA --repulsive --t-end 200 --out rep.npz
       particles simulate --n 256 --d 2 --kind USA --beta 4 --kappa 2 --method strang \\
           --dt 0.02 --t-end 20 --seed 0 --out noisy.npz --plot noisy.png
+      particles simulate --n 32 --d 32 --beta 4 --norm pre --t-end 100 --out pre.npz
+      particles simulate --n 32 --d 32 --norm mix --t-switch 5 --t-end 50 --out mix.npz
     """
     import particles as pt
     from particles.io import check_writable, load_array
@@ -177,6 +188,7 @@ def simulate(
         kappa = None if noise == 0 else 1.0 / noise
     dyn = pt.Dynamics(
         **given(beta=beta, kind=kind),
+        **scheme_kwargs(norm, alpha, t_switch),
         V=-1.0 if repulsive else None,
         causal=causal,
         kappa=kappa,

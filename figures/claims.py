@@ -1161,6 +1161,137 @@ def npp(data_dir=HERE) -> dict:
     return c
 
 
+# ---------------------------------------------------------------------------------------------
+# Normalisation schemes and long context (issue 14)
+
+_SCHEMES = ("post", "pre", "peri", "ngpt", "mix")
+
+
+def norm_eq(data_dir=HERE) -> dict:
+    a, meta = _load(data_dir, "norm_equiangular")
+    ts = a["t_sim"]
+    c: dict = {}
+    drho, dr = [], []
+    for nm in _SCHEMES:
+        es, eo = a[f"{nm}_eps_sim"], a[f"{nm}_eps_ode_at_sim"]
+        drho.append(float(np.max(np.abs(es - eo))))
+        dr.append(float(np.max(np.abs(a[f"{nm}_r_sim"] / a[f"{nm}_r_ode_at_sim"] - 1.0))))
+        c[f"{nm}_spread"] = float(a[f"{nm}_spread_sim"].max())
+    c["max_drho"], c["max_dr_rel"] = max(drho), max(dr)
+    c["max_spread"] = max(c[f"{nm}_spread"] for nm in _SCHEMES)
+    late = (ts >= 100.0) & (ts <= ts[-1])
+    for nm in ("pre", "peri", "mix"):
+        es = a[f"{nm}_eps_sim"]
+        c[f"{nm}_exponent"] = float(-np.polyfit(np.log(ts[late]), np.log(es[late]), 1)[0])
+        c[f"{nm}_r_over_t"] = float(a[f"{nm}_r_sim"][-1] / ts[-1])
+    for nm in ("post", "ngpt"):
+        es = a[f"{nm}_eps_sim"]
+        ok = (es > 1e-12) & (es < 1e-4)
+        c[f"{nm}_rate"] = float(-np.polyfit(ts[ok], np.log(es[ok]), 1)[0])
+        c[f"{nm}_rate_law"] = float(meta[f"{nm}_law"]["rate"])
+    c["t_end"] = float(ts[-1])
+    return c
+
+
+def norm_speed(data_dir=HERE) -> dict:
+    a, meta = _load(data_dir, "norm_clustering_speed")
+    c: dict = {}
+    rows = []
+    for k, b in enumerate(a["betas_a"]):
+        cells = [f"{b:g}"]
+        for nm in _SCHEMES:
+            med = float(np.median(a[f"{nm}_a"][k]))
+            reached = a[f"{nm}_a_ok"][k].mean() >= 0.5
+            th = float(a[f"{nm}_theory_a"][k])
+            ths = f"{th:.3g}" if th < 1e5 else f"{th:.1e}"
+            cells.append((f"{med:.3g}" if reached else "–") + f" ({ths})")
+        rows.append(cells)
+    header = ["β"] + [
+        f"{nm}: sim (ODE)" for nm in ("Post-LN", "Pre-LN", "Peri-LN", "nGPT", "Mix-LN")
+    ]
+    c["table_beta"] = _md_table(header, rows)
+    rows = []
+    for k, n in enumerate(a["ns_b"]):
+        cells = [str(int(n))]
+        for nm in _SCHEMES:
+            med = float(np.median(a[f"{nm}_b"][k]))
+            reached = a[f"{nm}_b_ok"][k].mean() >= 0.5
+            cells.append((f"{med:.3g}" if reached else "–") + f" ({a[f'{nm}_theory_b'][k]:.3g})")
+        rows.append(cells)
+    c["table_n"] = _md_table(["n"] + header[1:], rows)
+    i4 = _index(a["betas_a"], 4.0)
+    c["pre_over_post_b4_sim"] = float(np.median(a["pre_a"][i4]) / np.median(a["post_a"][i4]))
+    c["pre_over_post_b4_ode"] = float(a["pre_theory_a"][i4] / a["post_theory_a"][i4])
+    i6 = _index(a["betas_a"], 6.0)
+    c["pre_ode_b6"] = float(a["pre_theory_a"][i6])
+    c["post_ode_b6"] = float(a["post_theory_a"][i6])
+    c["seeds"] = int(meta["seeds"])
+    return c
+
+
+def long_ctx(data_dir=HERE) -> dict:
+    a, meta = _load(data_dir, "long_context")
+    c: dict = {"gamma_c": float(meta["gamma_c"]), "level": float(meta["level"])}
+    ns = a["n"]
+    k6 = int(np.argmax(ns))
+    c["n_max"] = float(ns[k6])
+    c["cross_random"] = [round(float(v), 3) for v in a["cross_random"]]
+    c["cross_exact"] = [round(float(v), 3) for v in a["cross_exact"]]
+    c["cross_finite_d"] = [round(float(v), 3) for v in a["cross_finite_d"]]
+    gr = a["gamma_rand"]
+    for g in (1.5, 2.0, 2.5):
+        i = _index(gr, g)
+        c[f"random_g{g:g}_nmax"] = float(a["random"][k6, i])
+        c[f"exact_g{g:g}_nmax"] = float(lc_exact(ns[k6], g, meta["rho"]))
+    c["max_random_vs_exact"] = float(
+        max(
+            np.max(np.abs(a["random"][k] - lc_exact(ns[k], gr, meta["rho"])))
+            for k in range(len(ns))
+        )
+    )
+    c["input_mean"] = float(np.mean(a["random_input"]))
+    gd = a["gamma_dyn"]
+    for k, n in enumerate(ns):
+        c[f"flow_cross_n{int(round(np.log10(n)))}"] = _crossing_decreasing(
+            gd, a["flow"][k], 0.5 * (a["flow"][k][0] + meta["rho"])
+        )
+    c["flow_limit_sub"] = float(a["flow_limit"][0])
+    sim, gs = a["sim"], a["gamma_sim"]
+    j = int(np.argmin(np.abs(ns - 1e3)))
+    c["sim_vs_ode_n1e3"] = float(np.max(np.abs(sim[-1] - np.interp(gs, gd, a["flow"][j]))))
+    return c
+
+
+def pre_ln(data_dir=HERE) -> dict:
+    a, meta = _load(data_dir, "transformer_pre_ln")
+    L = int(meta["layers"])
+    c: dict = {"layers": L, "beta": float(a["beta"])}
+    c["att_net_vs_euler"] = float(a["att_max_net_vs_euler"])
+    c["att_mean_5"] = float(a["att_net_mean"][5])
+    c["att_flow_mean_5"] = float(a["att_flow_mean"][5])
+    c["att_net_mean_end"] = float(a["att_net_mean"][-1])
+    c["att_flow_mean_end"] = float(a["att_flow_mean"][-1])
+    c["ffn_net_mean_end"] = float(a["ffn_net_mean"][-1])
+    c["ffn_flow_mean_end"] = float(a["ffn_flow_mean"][-1])
+    c["att_norm_end"] = float(a["att_net_norm"][-1])
+    c["att_norm_slope"] = float(np.polyfit(a["layer"], a["att_net_norm"], 1)[0])
+    c["ffn_euler_err_mean"] = float(np.max(np.abs(a["ffn_euler_mean"] - a["ffn_net_mean"])))
+    return c
+
+
+def lc_exact(n, g, rho):
+    from particles.analysis.long_context import one_layer_inner
+
+    return one_layer_inner(n, g, rho)
+
+
+def _crossing_decreasing(x, y, level) -> float:
+    for k in range(len(x) - 1):
+        if (y[k] - level) * (y[k + 1] - level) <= 0 and y[k] != y[k + 1]:
+            return float(x[k] + (level - y[k]) * (x[k + 1] - x[k]) / (y[k + 1] - y[k]))
+    return float("nan")
+
+
 FIGURES: dict[str, Callable[..., dict]] = {
     "fig2": fig2,
     "fig3": fig3,
@@ -1178,6 +1309,10 @@ FIGURES: dict[str, Callable[..., dict]] = {
     "ss_text": ss_text,
     "tdepth": tdepth,
     "tode": tode,
+    "norm_eq": norm_eq,
+    "norm_speed": norm_speed,
+    "long_ctx": long_ctx,
+    "pre_ln": pre_ln,
     "svm_e1": svm_e1,
     "svm_e2": svm_e2,
     "svm_e3": svm_e3,

@@ -218,7 +218,7 @@ def plot_run(traj, path, *, times=None, dpi: int = 120) -> Path:
     path = Path(path)
     if not path.parent.is_dir():
         raise ParticlesError(f"cannot write {path}: directory {path.parent} does not exist")
-    t, xs = np.asarray(traj.t), np.asarray(traj.x)
+    t, xs = np.asarray(traj.t), np.asarray(traj.theta)
     d = xs.shape[2]
     if d in (2, 3):
         fig = new_figure((9, 4.6))
@@ -250,7 +250,7 @@ def save_histograms(traj, times=None, path=None, *, bins: int = 60, dpi: int = 1
         times = np.linspace(traj.t[0], traj.t[-1], 5)
     fig = new_figure((6, 4))
     ax = fig.add_subplot()
-    plot_histograms(ax, traj.t, traj.x, times, bins=bins)
+    plot_histograms(ax, traj.t, traj.theta, times, bins=bins)
     ax.set_title(_title(traj, float(np.max(times))).rsplit(", t =", 1)[0])
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
@@ -281,7 +281,7 @@ def animate(
         raise ParticlesError(f"cannot write {path}: directory {path.parent} does not exist")
     if int(fps) < 1 or int(max_frames) < 1:
         raise ParticlesError("fps and max_frames must be >= 1")
-    t, xs = np.asarray(traj.t), np.asarray(traj.x)
+    t, xs = np.asarray(traj.t), np.asarray(traj.theta)
     d = xs.shape[2]
     idx = np.unique(np.linspace(0, len(t) - 1, min(len(t), int(max_frames))).round().astype(int))
     fig, ax = _new_axes(d)

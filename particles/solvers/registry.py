@@ -6,8 +6,10 @@ A method is either
 
 - **fixed-step**: an explicit Runge–Kutta :class:`Tableau` (then :func:`particles.simulate` steps it
   with the generic :func:`~particles.solvers.steps.explicit_rk` and the ensembles run it in their
-  numba kernels), or a custom ``step(x, h, f) -> (y, nfev)`` function (simulate only); every
-  fixed step is followed by normalisation onto the sphere; or
+  numba kernels), or a custom ``step(x, h, f) -> (y, nfev)`` function (simulate only), with an
+  optional ``free_step`` for the residual-stream state of Pre-/Peri-LN; every fixed step of a
+  scheme whose state is on the sphere (Post-LN, nGPT) is followed by normalisation, the
+  residual-stream schemes (Pre-LN, Peri-LN) are not normalised (:mod:`particles.norms`); or
 - **adaptive**: one of scipy's ``solve_ivp`` methods, stepped by :mod:`particles.solvers.adaptive`;
   or
 - **stochastic** (``stochastic=True``): a fixed-step integrator of the noisy dynamics
@@ -92,6 +94,9 @@ class Method:
     description: str
     tableau: Tableau | None = None
     step: Callable | None = None
+    #: the step for a residual-stream state h in R^d (Pre-LN, Peri-LN), ``(h, dt, F) -> (h', nfev)``
+    #: with F the drift; needed only by custom-step methods (tableaux and scipy run any state)
+    free_step: Callable | None = None
     projected: bool = True
     adaptive: bool = False
     #: scipy's class name, for adaptive methods
@@ -108,6 +113,8 @@ class Method:
             raise ParticlesError(
                 f"method {self.name!r}: give exactly one of tableau, step or adaptive=True"
             )
+        if self.free_step is not None and self.step is None:
+            raise ParticlesError(f"method {self.name!r}: free_step goes with a custom step")
         if not self.projected and self.tableau is None:
             raise ParticlesError(f"method {self.name!r}: only tableau methods may be unprojected")
         if self.stochastic and self.step is None:
@@ -231,6 +238,7 @@ def _register_builtins() -> None:
             name="lie-euler",
             order=1,
             step=steps.lie_euler,
+            free_step=steps.lie_euler_free,
             description="x <- exp_x(h f(x)), the sphere's exponential map",
         )
     )
@@ -239,6 +247,7 @@ def _register_builtins() -> None:
             name="geometric",
             order=2,
             step=steps.lie_midpoint,
+            free_step=steps.lie_midpoint_free,
             description="Lie midpoint (RKMK of order 2): a rotation of each particle per step",
         )
     )
@@ -249,6 +258,7 @@ def _register_builtins() -> None:
             strong_order=0.5,
             stochastic=True,
             step=steps.euler_maruyama,
+            free_step=steps.euler_free,
             description="projected Euler–Maruyama for dx = f dt + sqrt(2/kappa) dB on the sphere: "
             "x <- normalise(x + h f(x) + sqrt(2/kappa) P⊥(x) dW) (weak order 1, strong 1/2)",
         )
@@ -260,6 +270,7 @@ def _register_builtins() -> None:
             strong_order=0.5,
             stochastic=True,
             step=steps.lie_euler_maruyama,
+            free_step=steps.lie_euler_free,
             description="geodesic Euler–Maruyama: x <- exp_x(h f(x) + sqrt(2/kappa) P⊥(x) dW) "
             "(weak order 1, strong 1/2)",
         )
@@ -271,6 +282,7 @@ def _register_builtins() -> None:
             strong_order=0.5,
             stochastic=True,
             step=steps.strang,
+            free_step=steps.strang_free,
             description="Strang splitting for the noisy dynamics: half a Lie-midpoint drift step, "
             "a weak-order-2 geodesic Brownian step, half a drift step (weak order 2, geometric)",
         )

@@ -117,3 +117,56 @@ def strang(x, h, f, dW, kappa) -> tuple[np.ndarray, int]:
         y = normalize_rows(exp_map(y, tau * _tangent(y, dW)))
     z, _ = lie_midpoint(y, 0.5 * h, f)
     return z, 4
+
+
+# --- the residual-stream schemes (Pre-LN, Peri-LN): h = r θ in R^d, no normalisation ---------------
+#
+# The Lie methods above act on the sphere. For a state h_i = r_i θ_i in R^d they act on the product
+# S^{d-1} x R_+ through its polar coordinates: θ̇_i = P⊥(θ_i) F_i / r_i (a rotation of θ_i) and
+# ṙ_i = <θ_i, F_i> (a translation of r_i), with F = ḣ the drift. Both steps reduce to the sphere
+# versions when F is tangent and r = 1.
+
+
+def _polar(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r = np.sqrt(np.einsum("ij,ij->i", h, h))[:, None]
+    return h / r, r
+
+
+def _angular(theta: np.ndarray, r: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(angular velocity P⊥(θ) k / r, radial velocity <θ, k>) of the drift k at h = r θ."""
+    kr = np.sum(theta * k, axis=-1, keepdims=True)
+    return (k - kr * theta) / r, kr
+
+
+def lie_euler_free(h: np.ndarray, dt: float, f) -> tuple[np.ndarray, int]:
+    """Lie–Euler on S^{d-1} x R_+: θ <- exp_θ(dt P⊥(θ) F / r), r <- r + dt <θ, F>. Order 1."""
+    theta, r = _polar(h)
+    u, v = _angular(theta, r, f(h))
+    return (r + dt * v) * exp_map(theta, dt * u), 1
+
+
+def lie_midpoint_free(h: np.ndarray, dt: float, f) -> tuple[np.ndarray, int]:
+    """Lie midpoint (RKMK 2) on S^{d-1} x R_+: the midpoint state from a half Lie–Euler step, then
+    θ rotated by exp(dt Ω(θ_m)) and r translated by dt <θ_m, F(h_m)>. Order 2."""
+    theta, r = _polar(h)
+    u, v = _angular(theta, r, f(h))
+    tm = normalize_rows(exp_map(theta, 0.5 * dt * u))
+    rm = r + 0.5 * dt * v
+    um, vm = _angular(tm, rm, f(rm * tm))
+    return (r + dt * vm) * rotate_in_plane(theta, tm, um, dt), 2
+
+
+# the stochastic methods on a residual stream (Pre-/Peri-LN) integrate the noiseless drift (noise is
+# Brownian motion on the sphere, so a noisy Dynamics keeps its state on the sphere)
+
+
+def euler_free(h: np.ndarray, dt: float, f) -> tuple[np.ndarray, int]:
+    """Euler–Maruyama without noise on a residual stream: h <- h + dt F(h). Order 1."""
+    return h + dt * f(h), 1
+
+
+def strang_free(h: np.ndarray, dt: float, f) -> tuple[np.ndarray, int]:
+    """Strang without noise on a residual stream: two Lie-midpoint half steps on S^{d-1} x R_+."""
+    y, _ = lie_midpoint_free(h, 0.5 * dt, f)
+    z, _ = lie_midpoint_free(y, 0.5 * dt, f)
+    return z, 4
