@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import config, kernels
+from . import config, field, kernels
 from .field import (
     BOUND_SPAN_MAX,
     GRAM_SPREAD_MAX,
@@ -63,7 +63,7 @@ class Plan:
             tile_rows=int(config.TILE_ROWS),
             tile_cols=int(config.TILE_COLS),
             tile_gram=int(config.TILE_GRAM),
-            threads=int(config.THREADS),
+            threads=1 if field._FIXED_ORDER else int(config.THREADS),  # field.fixed_order()
             threaded_min_work=int(config.THREADED_MIN_WORK),
         )
 

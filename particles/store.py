@@ -413,9 +413,9 @@ class TrajectoryStore:
         if not self.writable:
             raise ParticlesError(f"{self.path}: opened read-only")
 
-    def append(self, t: float, x, *, stats: dict | None = None) -> None:
+    def append(self, t: float, x, *, stats: dict | None = None, meta: dict | None = None) -> None:
         """Write one frame (n, d) at save time ``t`` and commit it (see the module docstring);
-        ``stats`` replaces the statistics in the same commit."""
+        ``stats`` replaces the statistics and ``meta`` updates the metadata in the same commit."""
         self._check_writable()
         x = np.asarray(x, dtype=np.float64)
         if x.shape != (self.n, self.d):
@@ -429,7 +429,7 @@ class TrajectoryStore:
             self._x[k] = x
             self._t[k] = float(t)
             self._unsynced.append(k)
-            self._commit(length=k + 1, stats=stats, sync=False)
+            self._commit(length=k + 1, stats=stats, meta=meta, sync=False)
             if self._times is not None and len(self._times) == k:
                 self._times = np.append(self._times, float(t))
 

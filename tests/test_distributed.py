@@ -259,3 +259,14 @@ def test_cluster_drift_of_the_normalisation_schemes(client, small_tiles, monkeyp
     with config.blas_threads(1):
         ref = pt.drift(h, dyn)
     np.testing.assert_array_equal(pt.drift(h, dyn, scheduler=client), ref)
+
+
+def test_cluster_noisy_simulation_is_the_local_one(client, small_tiles, monkeypatch):
+    """A noisy run (fixed summation order, seeded) gives the local path on the cluster too."""
+    dyn = pt.Dynamics(beta=2.0, kappa=4.0)
+    x0 = pt.random_points(300, 4, rng=12)
+    kw = dict(method="euler-maruyama", dt=0.1, save_at=np.linspace(0, 0.5, 3), rng=5)
+    with config.blas_threads(1):
+        ref = pt.simulate(x0, dyn, 0.5, **kw)
+    got = pt.simulate(x0, dyn, 0.5, scheduler=client, **kw)
+    np.testing.assert_array_equal(got.x, ref.x)

@@ -16,7 +16,7 @@ pytest.importorskip("zarr")
 import particles as pt  # noqa: E402
 import particles.solvers.integrate as integ  # noqa: E402
 from particles import store as S  # noqa: E402
-from particles.analysis import clusters, energy  # noqa: E402
+from particles.analysis import clusters, energy, modes  # noqa: E402
 from particles.errors import ParticlesError  # noqa: E402
 from particles.solvers.checkpoint import Interrupted  # noqa: E402
 
@@ -292,18 +292,11 @@ def test_analyses_stream_a_store(pair, monkeypatch):
     np.testing.assert_array_equal(va, vb)
     np.testing.assert_array_equal(lazy.energy(), mem.energy())
     np.testing.assert_array_equal(energy.energy_over_time(lazy, 4.0), mem.energy())
-    r = energy.order_parameter_over_time(lazy)
-    np.testing.assert_array_equal(r, energy.order_parameter_over_time(mem))
+    r = modes.order_parameter(lazy.x)
+    np.testing.assert_array_equal(r, modes.order_parameter(mem.x))
     assert r[-1] > r[0]
+    np.testing.assert_array_equal(modes.harmonic_modes(lazy.x, 3), modes.harmonic_modes(mem.x, 3))
     assert clusters.consensus_time(lazy) == clusters.consensus_time(mem)
-
-
-def test_order_parameter():
-    x = pt.random_points(50, 4, rng=0)
-    r = energy.order_parameter(x)
-    n = len(x)
-    assert np.isclose(pt.mean_inner_product(x), (n * r * r - 1) / (n - 1))
-    assert energy.order_parameter(np.tile(x[:1], (5, 1))) == pytest.approx(1.0)
 
 
 def test_to_xarray(pair, tmp_path):
@@ -319,7 +312,7 @@ def test_to_xarray(pair, tmp_path):
     assert "dask" in type(lazy.to_xarray()["x"].data).__module__  # stays lazy
     # what xarray users then do: slice, reduce, write netCDF-friendly attributes
     r = np.sqrt((lazy.to_xarray()["x"].mean("particle") ** 2).sum("coordinate")).values
-    np.testing.assert_allclose(r, energy.order_parameter_over_time(mem), rtol=1e-12)
+    np.testing.assert_allclose(r, modes.order_parameter(mem.x), rtol=1e-12)
     mem.to_xarray().to_zarr(tmp_path / "copy.zarr", mode="w", zarr_format=3, consolidated=False)
     opened = xr.open_zarr(lazy.x._arr.store.root, consolidated=False)
     np.testing.assert_array_equal(opened["x"].values, mem.x)
@@ -418,3 +411,27 @@ def test_a_residual_stream_in_a_store(tmp_path):
     a, b = lazy.summary(), mem.summary()
     assert a.pop("stats")["nfev"] == b.pop("stats")["nfev"] and a == b
     np.testing.assert_allclose(lazy.to_xarray()["x"].values, mem.x)
+
+
+def test_a_noisy_run_resumes_from_a_store_on_the_same_path(tmp_path, monkeypatch):
+    """kappa < inf: the generator's state is committed with each frame, so a run interrupted and
+    resumed from the store follows the same Brownian path as the uninterrupted one."""
+    dyn = pt.Dynamics(beta=2.0, kappa=4.0)
+    kw = dict(method="euler-maruyama", dt=0.05, save_at=np.linspace(0, 1, 6), rng=11)
+    ref = pt.simulate(X0, dyn, 1.0, **kw)
+    calls, real = {"n": 0}, integ._step
+
+    def step(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 9:
+            _sigint()
+        return real(*a, **k)
+
+    monkeypatch.setattr(integ, "_step", step)
+    path = tmp_path / "noisy.zarr"
+    with pytest.raises(Interrupted):
+        pt.simulate(X0, dyn, 1.0, checkpoint=path, checkpoint_every=0.0, **kw)
+    monkeypatch.undo()
+    assert 0 < len(pt.Trajectory.load(path).t) < 6
+    done = pt.simulate(X0, dyn, 1.0, checkpoint=path, resume=True, **kw)
+    np.testing.assert_array_equal(np.asarray(done.x), ref.x)

@@ -64,30 +64,9 @@ def mean_inner_product(x) -> float:
     return float((s @ s - np.sum(x * x)) / (n * (n - 1)))
 
 
-def order_parameter(x) -> float:
-    """r = |(1/n) sum_i x_i| in [0, 1] of x (n, d): 1 at consensus (one point), about n^-1/2 for
-    uniform random points, 0 for balanced ones; for d = 2 the Kuramoto order parameter.
-
-    Relation: mean_{i != j} <x_i, x_j> = (n r^2 - 1) / (n - 1) (see :func:`mean_inner_product`).
-    """
-    x = check_points(x)
-    return float(np.linalg.norm(x.mean(axis=0)))
-
-
-def _frames(xs):
-    """Saved states to iterate over: a Trajectory's ``x`` or the array itself (lazy frames of a zarr
-    store stay lazy: one state is read at a time)."""
-    return xs.x if hasattr(xs, "t") and hasattr(xs, "x") else xs
-
-
-def order_parameter_over_time(xs) -> np.ndarray:
-    """:func:`order_parameter` at every saved time of a Trajectory or of states (T, n, d): (T,).
-
-    Streams a trajectory read from a zarr store (one saved state in memory at a time)."""
-    return np.array([order_parameter(x) for x in _frames(xs)])
-
-
 def energy_over_time(xs, beta: float) -> np.ndarray:
-    """:func:`energy` at every saved time of a Trajectory or of states (T, n, d): (T,); streamed as
-    :func:`order_parameter_over_time`. (``Trajectory.energy()`` also handles Piecewise dynamics.)"""
-    return np.array([energy(x, beta) for x in _frames(xs)])
+    """:func:`energy` at every saved time of a Trajectory (its directions) or of states (T, n, d):
+    (T,). The states of a zarr store are read one at a time. (``Trajectory.energy()`` also handles
+    Piecewise dynamics.)"""
+    states = (xs.theta if hasattr(xs, "theta") else xs.x) if hasattr(xs, "t") else xs
+    return np.array([energy(x, beta) for x in states])
