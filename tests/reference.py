@@ -99,3 +99,37 @@ def gamma_equiangular(kind, n, beta, ts):
     ts = np.atleast_1d(np.asarray(ts, float))
     sol = solve_ivp(f, (0, ts[-1]), [0.0], t_eval=ts, rtol=1e-12, atol=1e-14, method="DOP853")
     return sol.y[0]
+
+
+def _circle_moments(c, s, p, chunks, acc_re, acc_im):
+    """Twin of kernels._circle_moments: (acc_re, acc_im), slot [t, k, b] = sum of z_j^k over the
+    particles j of chunk t (j in [t n / chunks, (t + 1) n / chunks)) at block position (j - lo) % B."""
+    n = c.shape[0]
+    B = acc_re.shape[2]
+    z = c + 1j * s
+    acc = np.zeros((chunks, p + 1, B), dtype=complex)
+    for t in range(chunks):
+        lo, hi = t * n // chunks, (t + 1) * n // chunks
+        j = np.arange(lo, hi)
+        for k in range(p + 1):
+            np.add.at(acc[t, k], (j - lo) % B, z[j] ** k)
+    return acc.real, acc.imag
+
+
+def _circle_sums(c, s, coef, out):
+    """Twin of kernels._circle_sums: (n, 3) = (G, N_re, N_im) with w = (c + i s)^k,
+    G = sum_k coef[k,0] Re w + coef[k,1] Im w, N_re = sum_k coef[k,2] Re w + coef[k,3] Im w,
+    N_im = sum_k coef[k,4] Im w + coef[k,5] Re w."""
+    z = c + 1j * s
+    w = z[:, None] ** np.arange(coef.shape[0])[None, :]
+    res = np.empty((c.shape[0], 3))
+    res[:, 0] = w.real @ coef[:, 0] + w.imag @ coef[:, 1]
+    res[:, 1] = w.real @ coef[:, 2] + w.imag @ coef[:, 3]
+    res[:, 2] = w.imag @ coef[:, 4] + w.real @ coef[:, 5]
+    return res
+
+
+def kernel_sums_naive(x, beta):
+    """(G, N): G_i = sum_j e^{beta (<x_i, x_j> - 1)}, N_i = sum_j e^{beta (<x_i, x_j> - 1)} x_j."""
+    w = np.exp(beta * (x @ x.T) - beta)
+    return w.sum(axis=1), w @ x
