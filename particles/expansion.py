@@ -16,7 +16,7 @@ e^{beta cos(a)} = sum_{k in Z} I_k(beta) e^{ik a}, so with the moments m_k = sum
     N_i = I_0 m_1 + sum_{k>=1} I_k [z_i^k conj m_{k-1} + conj(z_i^k) m_{k+1}]     (N_i as a complex number),
 
 truncated at k <= p: O(n p) for the moments and O(n p) for the sums (numba kernels
-``kernels._circle_moments`` and ``kernels._circle_sums``).
+``kernels._s1_moments`` and ``kernels._s1_sums``).
 
 **Sphere (d = 3).** Funk–Hecke / the plane-wave expansion e^{beta t} = sum_l (2l+1) i_l(beta) P_l(t)
 (i_l the modified spherical Bessel functions) and the addition theorem
@@ -241,7 +241,7 @@ def _circle(u: np.ndarray, beta: float, p: int, threads_ok: bool):
     acc_re = np.empty((chunks, p + 2, B))
     acc_im = np.empty((chunks, p + 2, B))
     big = n * (p + 2) >= kernels.PARALLEL_MIN_WORK and threads_ok
-    (kernels._circle_moments if big else kernels._circle_moments.serial)(
+    (kernels._s1_moments if big else kernels._s1_moments.serial)(
         c, s, p + 1, chunks, acc_re, acc_im
     )
     mr = acc_re.sum(axis=(0, 2))
@@ -258,7 +258,7 @@ def _circle(u: np.ndarray, beta: float, p: int, threads_ok: bool):
         coef[1:, 4] = ak[1:] * (mr[k - 1] - mr[k + 1])
         coef[1:, 5] = ak[1:] * (mi[k + 1] - mi[k - 1])
     out = np.empty((n, 3))
-    kern = kernels._circle_sums if big else kernels._circle_sums.serial
+    kern = kernels._s1_sums if big else kernels._s1_sums.serial
     kern(c, s, coef, out)
     # truncation (a priori) + rounding: powers carry ~(k + 2) eps, each moment accumulator sums
     # n / (chunks B) terms, and the sums over k round with their terms a_k |m_k| <= a_k n

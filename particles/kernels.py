@@ -316,13 +316,13 @@ CIRCLE_BLOCK = 256
 
 
 @_serial_and_parallel
-def _circle_moments(c, s, p, chunks, acc_re, acc_im):
+def _s1_moments(c, s, p, chunks, acc_re, acc_im):
     """Partial sums of m_k = sum_j (c_j + i s_j)^k, k = 0..p, into acc (chunks, p + 1, B).
 
     Chunk t (a prange iteration) handles particles [t n / chunks, (t + 1) n / chunks) and writes
     only ``acc_*[t]``; its slot [t, k, b] sums the particles of its blocks at position b, so
     ``acc_re.sum(axis=(0, 2))[k]`` is Re m_k (the caller reduces).
-    Reference: naive._circle_moments.
+    Reference: naive._s1_moments.
     """
     n = c.shape[0]
     B = acc_re.shape[2]
@@ -355,12 +355,12 @@ def _circle_moments(c, s, p, chunks, acc_re, acc_im):
 
 
 @_serial_and_parallel
-def _circle_sums(c, s, coef, out):
+def _s1_sums(c, s, coef, out):
     """Kernel sums at every particle from the moment coefficients, out (n, 3) = (G, N_re, N_im).
 
     With w = z_i^k (k = 0..K-1, K = coef.shape[0]) and coef[k] = (g1, g2, a1, a2, a3, a4):
     G_i = sum_k g1 Re w + g2 Im w, N_re = sum_k a1 Re w + a2 Im w, N_im = sum_k a3 Im w + a4 Re w.
-    Reference: naive._circle_sums.
+    Reference: naive._s1_sums.
     """
     n = c.shape[0]
     K = coef.shape[0]

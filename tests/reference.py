@@ -101,8 +101,8 @@ def gamma_equiangular(kind, n, beta, ts):
     return sol.y[0]
 
 
-def _circle_moments(c, s, p, chunks, acc_re, acc_im):
-    """Twin of kernels._circle_moments: (acc_re, acc_im), slot [t, k, b] = sum of z_j^k over the
+def _s1_moments(c, s, p, chunks, acc_re, acc_im):
+    """Twin of kernels._s1_moments: (acc_re, acc_im), slot [t, k, b] = sum of z_j^k over the
     particles j of chunk t (j in [t n / chunks, (t + 1) n / chunks)) at block position (j - lo) % B."""
     n = c.shape[0]
     B = acc_re.shape[2]
@@ -116,8 +116,8 @@ def _circle_moments(c, s, p, chunks, acc_re, acc_im):
     return acc.real, acc.imag
 
 
-def _circle_sums(c, s, coef, out):
-    """Twin of kernels._circle_sums: (n, 3) = (G, N_re, N_im) with w = (c + i s)^k,
+def _s1_sums(c, s, coef, out):
+    """Twin of kernels._s1_sums: (n, 3) = (G, N_re, N_im) with w = (c + i s)^k,
     G = sum_k coef[k,0] Re w + coef[k,1] Im w, N_re = sum_k coef[k,2] Re w + coef[k,3] Im w,
     N_im = sum_k coef[k,4] Im w + coef[k,5] Re w."""
     z = c + 1j * s

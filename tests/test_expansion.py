@@ -42,31 +42,31 @@ def _weight_scale(x, beta, kind):
 
 @pytest.mark.parametrize("n", [1, 2, 7, 50, 700])
 @pytest.mark.parametrize("variant", ["parallel", "serial"])
-def test_circle_moments_kernel(n, variant):
+def test_s1_moments_kernel(n, variant):
     rng = np.random.default_rng(n)
     th = rng.uniform(0, 2 * np.pi, n)
     c, s = np.cos(th), np.sin(th)
     p, chunks, B = 9, 3, kernels.CIRCLE_BLOCK
     acc_re = np.full((chunks, p + 1, B), np.nan)
     acc_im = np.full((chunks, p + 1, B), np.nan)
-    kern = kernels._circle_moments if variant == "parallel" else kernels._circle_moments.serial
+    kern = kernels._s1_moments if variant == "parallel" else kernels._s1_moments.serial
     kern(c, s, p, chunks, acc_re, acc_im)
-    want_re, want_im = naive._circle_moments(c, s, p, chunks, acc_re, acc_im)
+    want_re, want_im = naive._s1_moments(c, s, p, chunks, acc_re, acc_im)
     np.testing.assert_allclose(acc_re, want_re, rtol=0, atol=1e-12 * max(1, n))
     np.testing.assert_allclose(acc_im, want_im, rtol=0, atol=1e-12 * max(1, n))
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 50, 700])
 @pytest.mark.parametrize("variant", ["parallel", "serial"])
-def test_circle_sums_kernel(n, variant):
+def test_s1_sums_kernel(n, variant):
     rng = np.random.default_rng(10 + n)
     th = rng.uniform(0, 2 * np.pi, n)
     c, s = np.cos(th), np.sin(th)
     coef = rng.standard_normal((13, 6))
     out = np.full((n, 3), np.nan)
-    kern = kernels._circle_sums if variant == "parallel" else kernels._circle_sums.serial
+    kern = kernels._s1_sums if variant == "parallel" else kernels._s1_sums.serial
     kern(c, s, coef, out)
-    want = naive._circle_sums(c, s, coef, out)
+    want = naive._s1_sums(c, s, coef, out)
     scale = np.abs(coef).sum()
     np.testing.assert_allclose(out, want, rtol=0, atol=1e-12 * scale)
 
