@@ -168,9 +168,17 @@ def unit_deviation_ok(x: np.ndarray, beta: float, tol: float) -> bool:
     delta, so (4 beta + 2) max delta <= tol / 4 is enough. Deviations at the rounding level of a
     normalisation (|x|^2 - 1 <= 64 eps) are always accepted: the exact path's logits carry that much.
     """
-    r2 = np.einsum("ij,ij->i", x, x)
-    dev = float(np.max(np.abs(r2 - 1.0))) if r2.size else 0.0  # ~ 2 max delta
+    dev = unit_deviation(x)
     return dev <= 64 * _EPS or (4.0 * beta + 2.0) * dev <= 0.25 * tol
+
+
+def unit_deviation(x: np.ndarray) -> float:
+    """max_i ||x_i|^2 - 1|."""
+    if x.shape[0] == 0:
+        return 0.0
+    r2 = np.einsum("ij,ij->i", x, x)
+    r2 -= 1.0
+    return float(max(r2.max(), -r2.min()))
 
 
 def allowed(dyn, d: int) -> bool:
@@ -220,7 +228,7 @@ def choose(dyn, x: np.ndarray, tol: float) -> int | None:
     if order > MAX_ORDER:
         return None
     exact, exp = predicted_seconds(d, n, order)
-    if exp >= exact or not unit_deviation_ok(x, dyn.beta, tol):
+    if exp >= exact or not unit_deviation_ok(x, dyn.beta, tol):  # (cheap next to the evaluation)
         return None
     return order
 
@@ -257,16 +265,17 @@ def _circle(u: np.ndarray, beta: float, p: int, threads_ok: bool):
         coef[1:, 3] = ak[1:] * (mi[k - 1] + mi[k + 1])
         coef[1:, 4] = ak[1:] * (mr[k - 1] - mr[k + 1])
         coef[1:, 5] = ak[1:] * (mi[k + 1] - mi[k - 1])
-    out = np.empty((n, 3))
+    G = np.empty(n)
+    N = np.empty((n, 2))
     kern = kernels._s1_sums if big else kernels._s1_sums.serial
-    kern(c, s, coef, out)
+    kern(c, s, coef, G, N)
     # truncation (a priori) + rounding: powers carry ~(k + 2) eps, each moment accumulator sums
     # n / (chunks B) terms, and the sums over k round with their terms a_k |m_k| <= a_k n
     kk = np.arange(p + 2)
     seq = n / (chunks * B) + 2.0
     trunc = 4.0 * n * float(_tail(a)[p])
     rnd = 8.0 * _EPS * n * float(np.sum(a[: p + 2] * (kk + 4.0 + seq)))
-    return out[:, 0], out[:, 1:], trunc + rnd
+    return G, N, trunc + rnd
 
 
 def _sphere(u: np.ndarray, beta: float, L: int, tol: float):
@@ -326,13 +335,20 @@ def _full_w(beta: float) -> np.ndarray:
 
 
 def expansion_raw(
-    x: np.ndarray, beta: float, kind: str, V, tol: float, order: int | None = None
+    x: np.ndarray,
+    beta: float,
+    kind: str,
+    V,
+    tol: float,
+    order: int | None = None,
+    checked: bool = False,
 ) -> tuple[np.ndarray, ExpansionInfo]:
     """The attention output V sum_j A_ij x_j (before the tangent projection) by the expansion.
 
     ``x`` (n, d) float64 with d in {2, 3} and unit rows (to the tolerance of
-    :func:`unit_deviation_ok`); ``kind`` "SA" or "USA"; ``V`` None or a float. Rows whose
-    a-posteriori error estimate exceeds ``tol`` are recomputed exactly.
+    :func:`unit_deviation_ok`; ``checked=True``: the caller has checked); ``kind`` "SA" or "USA";
+    ``V`` None or a float. Rows whose a-posteriori error estimate exceeds ``tol`` are recomputed
+    exactly.
     Returns (field (n, d), :class:`ExpansionInfo`).
     """
     from .field import attention
@@ -340,7 +356,7 @@ def expansion_raw(
     n, d = x.shape
     if d not in (2, 3):
         raise ParticlesError(f"the expansion is for d = 2 or 3, got d = {d}")
-    if not unit_deviation_ok(x, beta, tol):
+    if not checked and not unit_deviation_ok(x, beta, tol):
         raise ParticlesError(
             "method='expansion' needs points on the unit sphere (max ||x_i|^2 - 1| too large for "
             "this tol); use method='exact' or normalise x"
@@ -356,22 +372,25 @@ def expansion_raw(
         raise ParticlesError(
             f"the expansion needs order {order} > {MAX_ORDER} at beta = {beta}; use method='exact'"
         )
-    u = x / np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
+    # unit to rounding already (the usual case): the kernels are insensitive to 1e-16 in |x_i|
+    u = x if unit_deviation(x) <= 64 * _EPS else x / np.linalg.norm(x, axis=1)[:, None]
     if d == 2:
         G, N, err = _circle(u, beta, order, True)
     else:
         G, N, err = _sphere(u, beta, order, tol)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        est = err / G
-    est[~np.isfinite(est) | (G <= 0)] = np.inf
+    # the estimate err / G_i exceeds tol exactly where G_i < err / tol (G_i >= 1 in exact arithmetic)
+    gmin = float(G.min())
+    bad = np.nonzero(~(G >= err / tol))[0]
     if sa:
-        f = N / G[:, None]
+        f = N
+        f /= G[:, None]
     else:
+        f = N
         with np.errstate(over="ignore"):
-            f = N * math.exp(beta - math.log(n))
-    bad = np.nonzero(est > tol)[0]
+            f *= math.exp(beta - math.log(n))
     if bad.size:
         f[bad] = attention(x[bad], x, x, beta, normalize=sa)
     if v != 1.0:
         f *= v
-    return f, ExpansionInfo(d, int(order), int(bad.size), float(np.max(est)) if n else 0.0)
+    est = err / gmin if gmin > 0 else math.inf
+    return f, ExpansionInfo(d, int(order), int(bad.size), est)

@@ -420,7 +420,9 @@ def velocity(
                 "or a scalar, one head, no ffn and causal=False; use method='exact'"
             )
         if method == "expansion" or order is not None:
-            f, _ = expansion.expansion_raw(x, dyn.beta, dyn.kind, dyn.V, tol, order)
+            f, _ = expansion.expansion_raw(
+                x, dyn.beta, dyn.kind, dyn.V, tol, order, checked=order is not None
+            )
             if project:
                 out = np.empty_like(f)
                 kernels.pick(kernels._project_tangent, f.size)(x, f, out)

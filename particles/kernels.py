@@ -355,8 +355,8 @@ def _s1_moments(c, s, p, chunks, acc_re, acc_im):
 
 
 @_serial_and_parallel
-def _s1_sums(c, s, coef, out):
-    """Kernel sums at every particle from the moment coefficients, out (n, 3) = (G, N_re, N_im).
+def _s1_sums(c, s, coef, G, N):
+    """Kernel sums at every particle from the moment coefficients into G (n,) and N (n, 2).
 
     With w = z_i^k (k = 0..K-1, K = coef.shape[0]) and coef[k] = (g1, g2, a1, a2, a3, a4):
     G_i = sum_k g1 Re w + g2 Im w, N_re = sum_k a1 Re w + a2 Im w, N_im = sum_k a3 Im w + a4 Re w.
@@ -392,9 +392,9 @@ def _s1_sums(c, s, coef, out):
                 wi[b] = wr[b] * sz[b] + wi[b] * cz[b]
                 wr[b] = r
         for b in range(m):
-            out[b0 + b, 0] = g[b]
-            out[b0 + b, 1] = nr[b]
-            out[b0 + b, 2] = ni[b]
+            G[b0 + b] = g[b]
+            N[b0 + b, 0] = nr[b]
+            N[b0 + b, 1] = ni[b]
 
 
 # --------------------------------------------------------------------------------------------------

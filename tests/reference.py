@@ -116,17 +116,17 @@ def _s1_moments(c, s, p, chunks, acc_re, acc_im):
     return acc.real, acc.imag
 
 
-def _s1_sums(c, s, coef, out):
-    """Twin of kernels._s1_sums: (n, 3) = (G, N_re, N_im) with w = (c + i s)^k,
+def _s1_sums(c, s, coef, G, N):
+    """Twin of kernels._s1_sums: (G (n,), N (n, 2)) with w = (c + i s)^k,
     G = sum_k coef[k,0] Re w + coef[k,1] Im w, N_re = sum_k coef[k,2] Re w + coef[k,3] Im w,
     N_im = sum_k coef[k,4] Im w + coef[k,5] Re w."""
     z = c + 1j * s
     w = z[:, None] ** np.arange(coef.shape[0])[None, :]
-    res = np.empty((c.shape[0], 3))
-    res[:, 0] = w.real @ coef[:, 0] + w.imag @ coef[:, 1]
-    res[:, 1] = w.real @ coef[:, 2] + w.imag @ coef[:, 3]
-    res[:, 2] = w.imag @ coef[:, 4] + w.real @ coef[:, 5]
-    return res
+    g = w.real @ coef[:, 0] + w.imag @ coef[:, 1]
+    nn = np.empty((c.shape[0], 2))
+    nn[:, 0] = w.real @ coef[:, 2] + w.imag @ coef[:, 3]
+    nn[:, 1] = w.imag @ coef[:, 4] + w.real @ coef[:, 5]
+    return g, nn
 
 
 def kernel_sums_naive(x, beta):

@@ -63,12 +63,14 @@ def test_s1_sums_kernel(n, variant):
     th = rng.uniform(0, 2 * np.pi, n)
     c, s = np.cos(th), np.sin(th)
     coef = rng.standard_normal((13, 6))
-    out = np.full((n, 3), np.nan)
+    G = np.full(n, np.nan)
+    N = np.full((n, 2), np.nan)
     kern = kernels._s1_sums if variant == "parallel" else kernels._s1_sums.serial
-    kern(c, s, coef, out)
-    want = naive._s1_sums(c, s, coef, out)
+    kern(c, s, coef, G, N)
+    want_G, want_N = naive._s1_sums(c, s, coef, G, N)
     scale = np.abs(coef).sum()
-    np.testing.assert_allclose(out, want, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(G, want_G, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(N, want_N, rtol=0, atol=1e-12 * scale)
 
 
 # --- the fields ----------------------------------------------------------------------------------
