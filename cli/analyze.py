@@ -6,7 +6,9 @@ import json
 
 import click
 
-from ._common import clean_errors, parse_floats
+from ._common import LibraryOption, clean_errors, given, parse_floats
+
+_ANIMATE = "particles.plotting:animate."
 
 
 def _load(path):
@@ -18,7 +20,12 @@ def _load(path):
 @click.command()
 @click.argument("run", type=click.Path(dir_okay=False))
 @click.option("--times", default=None, help="Comma list or start:stop:step (default: 5 times).")
-@click.option("--bins", default=60, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--bins",
+    type=click.IntRange(1, 10_000),
+    cls=LibraryOption,
+    library="particles.plotting:save_histograms.bins",
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Image file (.png).")
 @clean_errors
 def histogram(run, times, bins, out):
@@ -29,15 +36,10 @@ def histogram(run, times, bins, out):
       particles histogram run.npz --times 0,5,10 --out h.png
       particles histogram run.npz --times 0:20:5 --bins 80 --out h.png
     """
-    import numpy as np
-
     from particles.plotting import save_histograms
 
-    traj = _load(run)
-    ts = parse_floats(times) if times else np.linspace(traj.t[0], traj.t[-1], 5).tolist()
-    if not ts:
-        raise click.BadParameter("no times given", param_hint="--times")
-    save_histograms(traj, ts, out, bins=bins)
+    ts = None if times is None else parse_floats(times)
+    save_histograms(_load(run), ts, out, **given(bins=bins))
     click.echo(f"wrote {out}")
 
 
@@ -45,9 +47,9 @@ def histogram(run, times, bins, out):
 @click.argument("run", type=click.Path(dir_okay=False))
 @click.option(
     "--delta",
-    default=1e-3,
-    show_default=True,
     type=float,
+    cls=LibraryOption,
+    library="particles.analysis.clusters:DEFAULT_DELTA",
     help="Particles i, j are linked when <x_i, x_j> > 1 - delta.",
 )
 @click.option("--json", "as_json", is_flag=True, help='Print {"t": [...], "n_clusters": [...]}.')
@@ -71,15 +73,20 @@ def clusters(run, delta, as_json):
         t, k, big, m, f = row
         click.echo(f"{t:10.4g}  {k:8d}  {big:7d}  {m:12.6f}  {f:9.4f}")
     ct = "never" if s.consensus_time is None else f"t = {s.consensus_time:g}"
-    click.echo(f"consensus (all pairs > 1 - {delta:g}): {ct}")
+    click.echo(f"consensus (all pairs > 1 - {s.delta:g}): {ct}")
 
 
 @click.command()
 @click.argument("run", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help=".gif or .mp4 file.")
-@click.option("--fps", default=15, show_default=True, type=click.IntRange(1, 120))
-@click.option("--max-frames", default=200, show_default=True, type=click.IntRange(1, 5000))
-@click.option("--dpi", default=80, show_default=True, type=click.IntRange(20, 600))
+@click.option("--fps", type=click.IntRange(1, 120), cls=LibraryOption, library=_ANIMATE + "fps")
+@click.option(
+    "--max-frames",
+    type=click.IntRange(1, 5000),
+    cls=LibraryOption,
+    library=_ANIMATE + "max_frames",
+)
+@click.option("--dpi", type=click.IntRange(20, 600), cls=LibraryOption, library=_ANIMATE + "dpi")
 @clean_errors
 def animate(run, out, fps, max_frames, dpi):
     """Animate RUN: sphere (d = 3), circle (d = 2) or inner-product histogram (larger d).
@@ -93,5 +100,5 @@ def animate(run, out, fps, max_frames, dpi):
     """
     from particles.plotting import animate as _animate
 
-    _animate(_load(run), out, fps=fps, max_frames=max_frames, dpi=dpi)
+    _animate(_load(run), out, **given(fps=fps, max_frames=max_frames, dpi=dpi))
     click.echo(f"wrote {out}")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import click
 
-from ._common import clean_errors
+from ._common import LibraryOption, clean_errors, given
 
 
 @click.command()
 @click.option(
     "--threads",
     type=click.IntRange(1, 256),
-    default=2,
-    show_default=True,
+    cls=LibraryOption,
+    library="particles.bench:run_suite.threads",
     help="threads for BLAS, numba and torch in every case",
 )
 @click.option("--full", is_flag=True, help="the full grid (30-60 min) instead of the quick one")
@@ -31,14 +31,11 @@ def bench(threads, full, sizes, quiet):
     """
     from particles import bench as b
 
-    cases = None
+    keep = None
     if sizes is not None:
         try:
-            keep = {int(s) for s in sizes.split(",") if s.strip()}
+            keep = [int(s) for s in sizes.split(",") if s.strip()]
         except ValueError:
             raise click.BadParameter(f"{sizes!r}: expected integers separated by commas") from None
-        cases = [c for c in b.grid(quick=not full) if c.n in keep]
-        if not cases:
-            raise click.BadParameter(f"no case of the grid has n in {sorted(keep)}")
-    suite = b.run_suite(quick=not full, threads=threads, progress=not quiet, cases=cases)
+    suite = b.run_suite(quick=not full, progress=not quiet, sizes=keep, **given(threads=threads))
     click.echo(b.report(suite))

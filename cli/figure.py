@@ -1,59 +1,18 @@
-"""``particles figure NAME``: regenerate a paper figure from its script in the repository's ``figures/``."""
+"""``particles figure NAME``: regenerate a paper figure from its script in the repository's
+``figures/`` (through :func:`particles.plotting.figures.run_figure`, the one figure runner)."""
 
 from __future__ import annotations
-
-import importlib.util
-import sys
-from pathlib import Path
 
 import click
 
 from ._common import clean_errors
 
 
-def figures_dir() -> Path:
-    """The ``figures/`` directory of the source tree the package was imported from."""
-    import particles
-
-    return Path(particles.__file__).resolve().parent.parent / "figures"
-
-
-def available(directory: Path) -> list[str]:
-    """Figure script names (without .py) in ``directory``: modules that are not private."""
-    return sorted(
-        p.stem for p in directory.glob("*.py") if not p.name.startswith(("_", "test_", "conftest"))
-    )
-
-
-def run_figure(name: str, outdir: Path | None, quick: bool, directory: Path | None = None) -> Path:
-    """Import ``<directory>/<name>.py`` and call its ``main(outdir, quick)``; returns the PNG path."""
-    from particles.errors import ParticlesError
-
-    directory = directory or figures_dir()
-    if not directory.is_dir():
-        raise ParticlesError(
-            f"no figures directory at {directory}: `particles figure` needs the source tree "
-            "(git clone, then pip install -e .)"
-        )
-    stem = name[:-3] if name.endswith(".py") else name
-    names = available(directory)
-    if stem not in names:
-        raise ParticlesError(f"unknown figure {name!r}; available: {', '.join(names) or 'none'}")
-    spec = importlib.util.spec_from_file_location(
-        f"_particles_figure_{stem}", directory / f"{stem}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(directory))  # scripts may import shared helpers from figures/
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(directory))
-    if not hasattr(module, "main"):
-        raise ParticlesError(f"{directory / (stem + '.py')} has no main(outdir, quick) function")
-    outdir = Path(outdir) if outdir is not None else directory
-    if not outdir.is_dir():
-        raise ParticlesError(f"output directory {outdir} does not exist")
-    return Path(module.main(outdir, quick=quick))
+def echo_run(run) -> None:
+    """Print what a figure run wrote, and its report if the script has one."""
+    click.echo(f"wrote {run.png}")
+    if run.report:
+        click.echo(run.report)
 
 
 @click.command()
@@ -65,9 +24,14 @@ def run_figure(name: str, outdir: Path | None, quick: bool, directory: Path | No
     default=None,
     help="Where the PNG and its .npz go (default: the figures/ directory).",
 )
+@click.option(
+    "--redraw",
+    is_flag=True,
+    help="Draw the PNG again from the .npz saved in the output directory (no computation).",
+)
 @click.option("--list", "list_only", is_flag=True, help="List the available figures.")
 @clean_errors
-def figure(name, quick, outdir, list_only):
+def figure(name, quick, outdir, redraw, list_only):
     """Regenerate a paper figure: runs figures/NAME.py's main(outdir, quick).
 
     \b
@@ -75,14 +39,11 @@ def figure(name, quick, outdir, list_only):
       particles figure --list
       particles figure fig6_hessian_g
       particles figure wendel.py --quick --outdir /tmp
+      particles figure scansnap_fig6 --redraw
     """
-    from particles.errors import ParticlesError
+    from particles.plotting import figures
 
     if list_only or not name:
-        d = figures_dir()
-        if not d.is_dir():
-            raise ParticlesError(f"no figures directory at {d} (needs the source tree)")
-        click.echo("\n".join(available(d)))
+        click.echo("\n".join(figures.available()))
         return
-    path = run_figure(name, Path(outdir) if outdir else None, quick)
-    click.echo(f"wrote {path}")
+    echo_run(figures.run_figure(name, outdir, quick=quick, redraw=redraw))

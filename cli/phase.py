@@ -3,12 +3,18 @@ n, d, beta)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
-from ._common import MethodChoice, clean_errors, parse_floats
+from ._common import (
+    LazyChoice,
+    LibraryOption,
+    MethodChoice,
+    clean_errors,
+    given,
+    norm_options,
+    parse_floats,
+    scheme_kwargs,
+)
 
 
 def _ints(text: str) -> list[int]:
@@ -21,42 +27,53 @@ def _ints(text: str) -> list[int]:
     return vals
 
 
+_PP = "particles.analysis.phase:PhaseParams."
+
+
 def _common(fn):
     opts = [
         click.option(
-            "--n", "n", default="32", show_default=True, help="tokens per system (list ok)"
+            "--n", "n", cls=LibraryOption, library=_PP + "n", help="tokens per system (list ok)"
         ),
-        click.option("--d", "d", default="2", show_default=True, help="dimensions, e.g. 2,8,32"),
+        click.option(
+            "--d", "d", cls=LibraryOption, library=_PP + "d", help="dimensions, e.g. 2,8,32"
+        ),
         click.option(
             "--beta",
             default="0.1:9:0.1",
             show_default=True,
-            help="betas: a list 1,2,3 or start:stop:step",
+            help="betas: a list 1,2,3 or start:stop:step; the default is the authors' grid",
         ),
-        click.option("--t-end", default=30.0, show_default=True, type=float),
-        click.option("--dt", default=0.1, show_default=True, type=float),
+        click.option("--t-end", type=float, cls=LibraryOption, library=_PP + "t_end"),
+        click.option("--dt", type=float, cls=LibraryOption, library=_PP + "dt"),
         click.option(
             "--seeds",
-            default=1024,
-            show_default=True,
             type=int,
+            cls=LibraryOption,
+            library=_PP + "seeds",
             help="independent systems per beta",
         ),
-        click.option("--seed", default=0, show_default=True, type=int, help="base seed"),
-        click.option("--delta", default=1e-3, show_default=True, type=float),
+        click.option("--seed", type=int, cls=LibraryOption, library=_PP + "seed", help="base seed"),
+        click.option("--delta", type=float, cls=LibraryOption, library=_PP + "delta"),
         click.option(
             "--method",
-            default="euler",
-            show_default=True,
             type=MethodChoice(batched=True),
+            cls=LibraryOption,
+            library=_PP + "method",
             help="euler: the authors' scheme (one residual layer + LayerNorm per step); "
             "euler-tangent: Euler on the tangent field; rk4: a faithful integrator",
         ),
-        click.option("--kind", default="SA", show_default=True, type=click.Choice(["SA", "USA"])),
+        click.option(
+            "--kind",
+            type=LazyChoice(_kinds, case_sensitive=True),
+            cls=LibraryOption,
+            library=_PP + "kind",
+        ),
+        *norm_options(),
         click.option(
             "--weights",
             default=None,
-            type=click.Choice(["ginibre", "ginibre-v=g", "goe", "ginibre-v=b", "goe-v=b"]),
+            type=LazyChoice(_weight_ensembles, case_sensitive=True),
             help="random Q^T K and V ensembles (arXiv 2312.10794 Fig. 5); default Q=K=V=I",
         ),
         click.option(
@@ -72,9 +89,9 @@ def _common(fn):
         ),
         click.option(
             "--workers",
-            default=2,
-            show_default=True,
             type=int,
+            cls=LibraryOption,
+            library="particles.analysis.phase:phase_diagrams.workers",
             help="workers of a local Dask cluster",
         ),
         click.option("--quiet", is_flag=True, help="no progress bar"),
@@ -84,36 +101,35 @@ def _common(fn):
     return fn
 
 
-def _params(n, d, beta, t_end, dt, seeds, seed, delta, method, kind, weights):
+def _kinds():
+    from particles.solvers.ensemble import KINDS
+
+    return KINDS
+
+
+def _weight_ensembles():
+    from particles.solvers.ensemble import WEIGHT_ENSEMBLES
+
+    return list(WEIGHT_ENSEMBLES)
+
+
+def _params(n, d, beta, **options):
+    """One PhaseParams per (n, d); options not given take the library's defaults."""
     from particles.analysis.phase import PhaseParams
 
-    betas = parse_floats(beta)
-    return [
-        PhaseParams(
-            n=nn,
-            d=dd,
-            betas=tuple(betas),
-            t_end=t_end,
-            dt=dt,
-            seeds=seeds,
-            seed=seed,
-            delta=delta,
-            method=method,
-            kind=kind,
-            weights=weights,
-        )
-        for nn in _ints(n)
-        for dd in _ints(d)
-    ]
+    kw = given(betas=tuple(parse_floats(beta)), **options)
+    ns = [None] if n is None else _ints(n)
+    ds = [None] if d is None else _ints(d)
+    return [PhaseParams(**given(n=nn, d=dd), **kw) for nn in ns for dd in ds]
 
 
 def _sweep_kw(scheduler, workers, quiet):
     return dict(
         backend="serial" if scheduler is None else "dask",
         scheduler=scheduler,
-        workers=workers,
         threads=None if scheduler is None else 1,
         progress=not quiet,
+        **given(workers=workers),
     )
 
 
@@ -135,6 +151,9 @@ def phase(
     delta,
     method,
     kind,
+    norm,
+    alpha,
+    t_switch,
     weights,
     store,
     scheduler,
@@ -153,10 +172,24 @@ def phase(
       particles phase --n 32 --d 2,8,32 --beta 0:9:0.1 --t-end 30 --seeds 1024 --out phase.png
       particles phase --d 128 --weights goe --seeds 64 --out goe.png --scheduler local
       particles phase --d 32 --method rk4 --seeds 128 --out rk4.png --store runs/rk4
+      particles phase --d 32 --norm pre --method rk4 --t-end 60 --seeds 128 --out pre.png
     """
     from particles.analysis.phase import phase_figure
 
-    plist = _params(n, d, beta, t_end, dt, seeds, seed, delta, method, kind, weights)
+    plist = _params(
+        n,
+        d,
+        beta,
+        t_end=t_end,
+        dt=dt,
+        seeds=seeds,
+        seed=seed,
+        delta=delta,
+        method=method,
+        kind=kind,
+        weights=weights,
+        **scheme_kwargs(norm, alpha, t_switch),
+    )
     phase_figure(plist, out, store=store, data=data, **_sweep_kw(scheduler, workers, quiet))
     click.echo(f"wrote {out}" + (f" and {data}" if data else ""))
 
@@ -181,6 +214,9 @@ def sweep(
     delta,
     method,
     kind,
+    norm,
+    alpha,
+    t_switch,
     weights,
     store,
     scheduler,
@@ -195,35 +231,31 @@ def sweep(
     Examples:
       particles sweep --n 16,32 --d 2,3,8 --beta 1,4,9 --seeds 256 --store scan/ --out scan.csv
       particles sweep --d 2 --beta 4,9 --seeds 1024 --scheduler tcp://10.0.0.5:8786 --store /shared/s
+      particles sweep --n 16 --d 16 --beta 1,4 --norm peri --seeds 64 --store peri/
     """
-    from particles.analysis.phase import scan
-    from particles.errors import ParticlesError
-    from particles.io import atomic_write_bytes, save_npz
+    from particles.analysis.phase import check_table_path, scan
 
     if store is None:
-        raise ParticlesError("sweep needs --store DIR (where per-task results are kept)")
-    plist = _params(n, d, beta, t_end, dt, seeds, seed, delta, method, kind, weights)
+        raise click.UsageError("sweep needs --store DIR (where per-task results are kept)")
+    if out is not None:
+        check_table_path(out)
+    plist = _params(
+        n,
+        d,
+        beta,
+        t_end=t_end,
+        dt=dt,
+        seeds=seeds,
+        seed=seed,
+        delta=delta,
+        method=method,
+        kind=kind,
+        weights=weights,
+        **scheme_kwargs(norm, alpha, t_switch),
+    )
     table = scan(plist, store=store, **_sweep_kw(scheduler, workers, quiet))
-    cols = list(table)
-    rows = list(zip(*(table[c].tolist() for c in cols), strict=True))
     if out is None:
-        click.echo("  ".join(f"{c:>12}" for c in cols))
-        for r in rows:
-            click.echo("  ".join(f"{v:>12.6g}" for v in r))
+        click.echo(table.text())
         return
-    suffix = Path(out).suffix.lower()
-    if suffix == ".npz":
-        save_npz(
-            out,
-            table,
-            {"format": "sweep_table", "params": [p.record() for p in plist], "seed": seed},
-        )
-    elif suffix == ".json":
-        clean = {c: [None if v != v else v for v in table[c].tolist()] for c in cols}  # NaN -> null
-        atomic_write_bytes(out, json.dumps(clean).encode())
-    elif suffix == ".csv":
-        lines = [",".join(cols)] + [",".join(f"{v:.10g}" for v in r) for r in rows]
-        atomic_write_bytes(out, ("\n".join(lines) + "\n").encode())
-    else:
-        raise ParticlesError(f"{out}: the table must be .npz, .json or .csv")
+    table.save(out)
     click.echo(f"wrote {out}")

@@ -3,20 +3,16 @@ arXiv 2305.16380)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import click
 
-from ._common import clean_errors, parse_floats
+from ._common import LazyChoice, LibraryOption, clean_errors, given, parse_floats
 
-FIGURES = {
-    "fig4": "scansnap_fig4",
-    "fig6": "scansnap_fig6",
-    "snaptime": "scansnap_snaptime",
-    "ode": "scansnap_ode",
-    "text": "scansnap_text",
-}
+
+def _figure_names() -> list[str]:
+    """The figures/scansnap_*.py scripts, named without the prefix, "-" for "_" (fig6-authors)."""
+    from particles.plotting.figures import available
+
+    return [name.replace("_", "-") for name in available(prefix="scansnap_")]
 
 
 def _ints(text: str, name: str) -> list[int]:
@@ -40,11 +36,31 @@ def scansnap():
     """
 
 
+_ST = "particles.scansnap.data:SyntheticTask."
+_TT = "particles.scansnap.data:TextTask."
+_TC = "particles.scansnap.model:TrainConfig."
+_SG = "particles.scansnap.sweep:SweepGrid."
+
+
 @scansnap.command("train")
-@click.option("--classes", type=int, default=2, show_default=True, help="number of classes K")
-@click.option("--classes-per-query", type=int, default=1, show_default=True)
-@click.option("--common", type=int, default=10, show_default=True, help="common tokens")
-@click.option("--distinct", type=int, default=10, show_default=True, help="distinct per class")
+@click.option(
+    "--classes",
+    type=int,
+    cls=LibraryOption,
+    library=_ST + "num_classes",
+    help="number of classes K",
+)
+@click.option("--classes-per-query", type=int, cls=LibraryOption, library=_ST + "classes_per_query")
+@click.option(
+    "--common", type=int, cls=LibraryOption, library=_ST + "num_common", help="common tokens"
+)
+@click.option(
+    "--distinct",
+    type=int,
+    cls=LibraryOption,
+    library=_ST + "num_distinct",
+    help="distinct per class",
+)
 @click.option(
     "--context", type=int, default=None, help="context tokens before the query [127; text: 32]"
 )
@@ -54,13 +70,19 @@ def scansnap():
     default=None,
     help="train on a real text instead: a built-in passage name (austen, melville) or a file",
 )
-@click.option("--vocab", type=int, default=200, show_default=True, help="text mode vocabulary")
-@click.option("--eta-z", type=float, default=1.0, show_default=True, help="attention rate η_Z")
-@click.option("--ratio", type=float, default=1.0, show_default=True, help="η_Y / η_Z")
-@click.option("--momentum", type=float, default=0.9, show_default=True)
-@click.option("--batch", type=int, default=128, show_default=True)
-@click.option("--iters", type=int, default=100, show_default=True)
-@click.option("--init", type=click.Choice(["zero", "random"]), default="zero", show_default=True)
+@click.option(
+    "--vocab", type=int, cls=LibraryOption, library=_TT + "vocab_size", help="text mode vocabulary"
+)
+@click.option(
+    "--eta-z", type=float, cls=LibraryOption, library=_TC + "eta_z", help="attention rate η_Z"
+)
+@click.option("--ratio", type=float, cls=LibraryOption, library=_TC + "ratio", help="η_Y / η_Z")
+@click.option("--momentum", type=float, cls=LibraryOption, library=_TC + "momentum")
+@click.option("--batch", type=int, cls=LibraryOption, library=_TC + "batch")
+@click.option("--iters", type=int, cls=LibraryOption, library=_TC + "iters")
+@click.option(
+    "--init", type=click.Choice(["zero", "random"]), cls=LibraryOption, library=_TC + "init"
+)
 @click.option("--record-every", type=int, default=None, help="snapshot period [1; text: iters/10]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="result .npz")
@@ -92,50 +114,53 @@ def train(
       particles scansnap train --classes 2 --eta-z 1 --ratio 1 --iters 300 --seed 2 --out ss.npz
     """
     from particles.io import save_npz
-    from particles.scansnap import SyntheticTask, TextTask, TrainConfig, load_text, train_record
+    from particles.scansnap import train_run
 
-    if text is not None:
-        task = TextTask(
-            text=load_text(text), vocab_size=vocab, context_len=32 if context is None else context
-        )
-        rec = max(1, iters // 10) if record_every is None else record_every
-    else:
-        task = SyntheticTask(
+    arrays, meta = train_run(
+        seed,
+        text=text,
+        task_options=given(
             num_classes=classes,
             classes_per_query=classes_per_query,
             num_common=common,
             num_distinct=distinct,
-            context_len=127 if context is None else context,
-        )
-        rec = 1 if record_every is None else record_every
-    config = TrainConfig(
-        eta_z=eta_z,
-        ratio=ratio,
-        momentum=momentum,
-        batch=batch,
-        iters=iters,
-        init=init,
-        record_every=rec,
+            context_len=context,
+            vocab_size=vocab,
+        ),
+        config_options=given(
+            eta_z=eta_z,
+            ratio=ratio,
+            momentum=momentum,
+            batch=batch,
+            iters=iters,
+            init=init,
+            record_every=record_every,
+        ),
+        progress=not quiet,
     )
-    arrays, meta = train_record(task, config, seed, progress=not quiet)
-    if text is not None:
-        meta["text"] = str(text)
     save_npz(out, arrays, meta)
     nums = ", ".join(f"{k}={v:.4g}" for k, v in meta["numbers"].items())
     click.echo(f"wrote {out}: {nums}")
 
 
 @scansnap.command("sweep")
-@click.option("--classes", default="2,6,10,20", show_default=True, help="values of K")
-@click.option("--classes-per-query", type=int, default=2, show_default=True)
-@click.option("--eta-z", default="0.5,1,2,3", show_default=True, help="values of η_Z")
-@click.option("--ratio", default="1,2,5,10", show_default=True, help="values of η_Y/η_Z")
-@click.option("--seeds", default="1:10:1", show_default=True, help="seeds (list or a:b:step)")
-@click.option("--iters", type=int, default=100, show_default=True)
-@click.option("--init", type=click.Choice(["zero", "random"]), default="random", show_default=True)
-@click.option("--batch", type=int, default=128, show_default=True)
-@click.option("--context", type=int, default=127, show_default=True)
-@click.option("--momentum", type=float, default=0.9, show_default=True)
+@click.option(
+    "--classes", cls=LibraryOption, library=_SG + "classes", help="values of K (list or a:b:step)"
+)
+@click.option("--classes-per-query", type=int, cls=LibraryOption, library=_SG + "classes_per_query")
+@click.option("--eta-z", cls=LibraryOption, library=_SG + "eta_z", help="values of η_Z")
+@click.option("--ratio", cls=LibraryOption, library=_SG + "ratio", help="values of η_Y/η_Z")
+@click.option("--seeds", cls=LibraryOption, library=_SG + "seeds", help="seeds (list or a:b:step)")
+@click.option("--iters", type=int, cls=LibraryOption, library=_SG + "config.iters")
+@click.option(
+    "--init",
+    type=click.Choice(["zero", "random"]),
+    cls=LibraryOption,
+    library=_SG + "config.init",
+)
+@click.option("--batch", type=int, cls=LibraryOption, library=_SG + "config.batch")
+@click.option("--context", type=int, cls=LibraryOption, library=_SG + "context_len")
+@click.option("--momentum", type=float, cls=LibraryOption, library=_SG + "config.momentum")
 @click.option(
     "--outdir", type=click.Path(file_okay=False), required=True, help="one .npz per run here"
 )
@@ -170,48 +195,44 @@ def sweep(
       particles scansnap sweep --classes 2 --eta-z 0.5,1,2 --ratio 1,2,5,10 --seeds 1:5:1 \\
           --init zero --iters 300 --classes-per-query 1 --outdir runs/snap
     """
-    from particles.io import save_npz
-    from particles.scansnap import SweepGrid, TrainConfig, run_sweep
+    from particles.scansnap import SweepGrid, entropy_report, run_sweep, save_summary
 
-    grid = SweepGrid(
-        classes=_ints(classes, "--classes"),
-        eta_z=parse_floats(eta_z),
-        ratio=parse_floats(ratio),
-        seeds=_ints(seeds, "--seeds"),
+    grid = SweepGrid.from_options(
+        classes=None if classes is None else _ints(classes, "--classes"),
+        eta_z=None if eta_z is None else parse_floats(eta_z),
+        ratio=None if ratio is None else parse_floats(ratio),
+        seeds=None if seeds is None else _ints(seeds, "--seeds"),
         classes_per_query=classes_per_query,
         context_len=context,
-        config=TrainConfig(iters=iters, init=init, batch=batch, momentum=momentum),
+        iters=iters,
+        init=init,
+        batch=batch,
+        momentum=momentum,
     )
     res = run_sweep(grid, outdir, progress=not quiet)
-    summary = Path(outdir) / "summary.npz" if summary is None else summary
-    n_run, n_skip = res.pop("n_run"), res.pop("n_skipped")
-    save_npz(summary, res, {"format": "scansnap_sweep", **grid.meta()})
-    click.echo(f"{n_run} runs trained, {n_skip} already done; summary in {summary}")
-    ent = res["entropy"].mean(axis=-1)
-    for i, k in enumerate(grid.classes):
-        for j, ez in enumerate(grid.eta_z):
-            vals = " ".join(f"{v:.3f}" for v in ent[i, j])
-            click.echo(f"K={k} eta_z={ez:g}: entropy vs ratio {list(grid.ratio)}: {vals}")
+    path = save_summary(res, grid, outdir, summary)
+    click.echo(f"{res['n_run']} runs trained, {res['n_skipped']} already done; summary in {path}")
+    click.echo(entropy_report(res, grid))
 
 
 @scansnap.command("figure")
-@click.argument("name", type=click.Choice(sorted(FIGURES)))
+@click.argument("name", type=LazyChoice(_figure_names))
 @click.option("--outdir", type=click.Path(file_okay=False), default=".", show_default=True)
 @click.option("--quick", is_flag=True, help="tiny sizes (seconds)")
+@click.option(
+    "--redraw", is_flag=True, help="draw the PNG again from the .npz in OUTDIR (no computation)"
+)
 @clean_errors
-def figure(name, outdir, quick):
-    """Make one figure (runs figures/scansnap_<NAME>.py of the source tree).
+def figure(name, outdir, quick, redraw):
+    """Make one figure: runs figures/scansnap_<NAME>.py of the source tree (as `particles figure`
+    does; fig6-authors runs scansnap_fig6_authors.py).
 
     \b
     Example:
       particles scansnap figure fig4 --outdir figures
+      particles scansnap figure fig6-authors --redraw --outdir figures
     """
-    script = Path(__file__).resolve().parents[1] / "figures" / f"{FIGURES[name]}.py"
-    if not script.is_file():
-        raise click.ClickException(f"{script}: figure script not found (needs the source tree)")
-    spec = importlib.util.spec_from_file_location(FIGURES[name], script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    Path(outdir).mkdir(parents=True, exist_ok=True)
-    path = mod.main(outdir=Path(outdir), quick=quick)
-    click.echo(f"wrote {path}")
+    from particles.plotting.figures import run_figure
+
+    run = run_figure(f"scansnap_{name.replace('-', '_')}", outdir, quick=quick, redraw=redraw)
+    click.echo(f"wrote {run.png}")

@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import click
 
-from ._common import MethodChoice, clean_errors
-
-
-def _check_writable(path: Path, what: str) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise click.ClickException(f"cannot write {what} {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise click.ClickException(
-            f"cannot write {what} {path}: directory {parent} is not writable"
-        )
+from ._common import LibraryOption, MethodChoice, clean_errors, given, norm_options, scheme_kwargs
 
 
 @click.command()
@@ -29,13 +17,17 @@ def _check_writable(path: Path, what: str) -> None:
     "--d", "d", type=int, default=3, show_default=True, help="Dimension: particles live on S^(d-1)."
 )
 @click.option(
-    "--beta", type=float, default=1.0, show_default=True, help="Inverse temperature beta >= 0."
+    "--beta",
+    type=float,
+    cls=LibraryOption,
+    library="particles.params:Dynamics.beta",
+    help="Inverse temperature beta >= 0.",
 )
 @click.option(
     "--kind",
     type=click.Choice(["SA", "USA"], case_sensitive=False),
-    default="SA",
-    show_default=True,
+    cls=LibraryOption,
+    library="particles.params:Dynamics.kind",
     help="SA (softmax) or USA (normalised by n).",
 )
 @click.option("--t-end", type=float, default=20.0, show_default=True, help="Final time.")
@@ -49,32 +41,41 @@ def _check_writable(path: Path, what: str) -> None:
 @click.option(
     "--method",
     type=MethodChoice(),
-    default="rk4",
-    show_default=True,
+    cls=LibraryOption,
+    library="particles.solvers.integrate:simulate.method",
     help="Integrator.",
 )
-@click.option("--dt", type=float, default=None, help="Step of fixed-step methods (default 0.05).")
+@click.option(
+    "--dt",
+    type=float,
+    cls=LibraryOption,
+    library="particles.solvers.integrate:DEFAULT_DT",
+    help="Step of fixed-step methods.",
+)
 @click.option(
     "--rtol",
     type=float,
-    default=1e-8,
-    show_default=True,
-    help="Relative tolerance (scipy methods).",
+    cls=LibraryOption,
+    library="particles.solvers.integrate:simulate.rtol",
+    help="Relative tolerance of scipy methods.",
 )
 @click.option(
     "--atol",
     type=float,
-    default=1e-10,
-    show_default=True,
-    help="Absolute tolerance (scipy methods).",
+    cls=LibraryOption,
+    library="particles.solvers.integrate:simulate.atol",
+    help="Absolute tolerance of scipy methods.",
 )
 @click.option(
     "--saves",
     type=int,
-    default=101,
-    show_default=True,
+    cls=LibraryOption,
+    library="particles.solvers.integrate:DEFAULT_SAVES",
     help="Number of equally spaced saved times in [0, t_end].",
 )
+@norm_options()[0]
+@norm_options()[1]
+@norm_options()[2]
 @click.option("--causal", is_flag=True, help="Causal mask: token i attends to tokens j <= i.")
 @click.option("--repulsive", is_flag=True, help="V = -I (repulsive case, arXiv 2312.10794 §9.1).")
 @click.option(
@@ -120,6 +121,9 @@ def simulate(
     rtol,
     atol,
     saves,
+    norm,
+    alpha,
+    t_switch,
     causal,
     repulsive,
     x0_path,
@@ -132,65 +136,45 @@ def simulate(
 ):
     """Simulate tokens as particles on the sphere and save the trajectory.
 
+    With --norm pre/peri (and mix after its switch) the tokens are a residual stream in R^d whose
+    directions move on the sphere; the file holds the stream, the analyses read its directions.
+
     \b
     Examples:
       particles simulate --n 64 --d 3 --beta 1 --kind SA --t-end 20 --seed 0 \\
           --method rk4 --dt 0.05 --out run.npz --plot run.png
       particles simulate --n 32 --d 2 --beta 4 --t-end 30 --method euler --dt 0.1 --out c.npz --plot c.png
       particles simulate --n 12 --d 3 --kind USA --repulsive --t-end 200 --out rep.npz
+      particles simulate --n 32 --d 32 --beta 4 --norm pre --t-end 100 --out pre.npz
+      particles simulate --n 32 --d 32 --norm mix --t-switch 5 --t-end 50 --out mix.npz
     """
-    import numpy as np
-
     import particles as pt
+    from particles.io import check_writable, load_array
 
-    out = Path(out)
-    _check_writable(out, "output")
-    if out.suffix != ".npz":
-        raise click.ClickException(f"--out {out}: trajectory files end in .npz")
-    if plot is not None:
-        plot = Path(plot)
-        _check_writable(plot, "plot")
-    if saves < 2:
-        raise click.ClickException(f"--saves must be >= 2, got {saves}")
+    if plot is not None:  # the trajectory file is checked by simulate, before the run
+        check_writable(plot, "plot")
     if x0_path is not None:
-        p = Path(x0_path)
-        if not p.exists():
-            raise click.ClickException(f"--x0 {p}: no such file")
-        try:
-            x0 = np.load(p, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise click.ClickException(f"--x0 {p}: not a readable .npy file ({e})") from None
-        seed = None
+        x0, seed = load_array(x0_path), None
     else:
-        if n < 1:
-            raise click.ClickException(f"--n must be >= 1, got {n}")
-        if d < 2:
-            raise click.ClickException(f"--d must be >= 2 (particles live on S^(d-1)), got {d}")
         x0 = pt.random_points(n, d, seed)
-    dyn = pt.Dynamics(beta=beta, kind=kind, V=-1.0 if repulsive else None, causal=causal)
-    from particles.solvers import registry
-
-    kw = {"dt": dt} if registry.get(method).fixed else {"rtol": rtol, "atol": atol}
-    if dt is not None and "dt" not in kw:
-        raise click.ClickException(
-            f"--dt is for fixed-step methods; {method} is adaptive (use --rtol/--atol)"
-        )
-    if not (t_end > 0):
-        raise click.ClickException(f"--t-end must be > 0, got {t_end}")
+    dyn = pt.Dynamics(
+        **given(beta=beta, kind=kind),
+        **scheme_kwargs(norm, alpha, t_switch),
+        V=-1.0 if repulsive else None,
+        causal=causal,
+    )
     try:
         traj = pt.simulate(
             x0,
             dyn,
             t_end,
-            method=method,
-            save_at=np.linspace(0.0, t_end, saves),
             progress=not quiet,
             normalize=normalize,
             checkpoint=out,
             resume=resume,
             meta={"seed": seed, "x0_file": None if x0_path is None else str(x0_path)},
-            dtype=np.float32 if single else np.float64,
-            **kw,
+            dtype="float32" if single else "float64",
+            **given(method=method, dt=dt, rtol=rtol, atol=atol, saves=saves),
         )
     except KeyboardInterrupt as e:
         from particles.solvers.checkpoint import Interrupted
@@ -216,8 +200,8 @@ def simulate(
 @click.option(
     "--delta",
     type=float,
-    default=1e-3,
-    show_default=True,
+    cls=LibraryOption,
+    library="particles.analysis.clusters:DEFAULT_DELTA",
     help="Cluster threshold: <x_i, x_j> > 1 - delta.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON record instead of text.")
@@ -232,41 +216,17 @@ def info(path, delta, as_json):
     import particles as pt
 
     traj = pt.Trajectory.load(path)
-    from particles.analysis.clusters import count_clusters
-
-    x = traj.final
-    rec = {
-        "file": str(path),
-        "n": traj.n,
-        "d": traj.d,
-        "method": traj.method,
-        "complete": traj.complete,
-        "t_saved": [float(traj.t[0]), float(traj.t[-1])],
-        "saved_times": int(traj.t.size),
-        "dynamics": _dyn_summary(traj.dynamics),
-        "seed": traj.meta.get("seed"),
-        "dt": traj.meta.get("dt"),
-        "rtol": traj.meta.get("rtol"),
-        "atol": traj.meta.get("atol"),
-        "version": traj.meta.get("version"),
-        "stats": traj.stats,
-        "final": {
-            "delta": delta,
-            "n_clusters": int(count_clusters(x, delta)),
-            "min_inner_product": pt.min_inner_product(x),
-            "mean_inner_product": pt.mean_inner_product(x),
-        },
-    }
+    rec = {"file": str(path), **traj.summary(delta)}
     if as_json:
         click.echo(json.dumps(rec, indent=2))
         return
     click.echo(
-        f"{path}: {'complete' if traj.complete else 'PARTIAL (interrupted; rerun with --resume)'} trajectory"
+        f"{path}: {'complete' if rec['complete'] else 'PARTIAL (interrupted; rerun with --resume)'} trajectory"
     )
-    click.echo(f"  particles   n = {traj.n}, d = {traj.d}")
+    click.echo(f"  particles   n = {rec['n']}, d = {rec['d']}")
     click.echo(f"  dynamics    {rec['dynamics']}")
     click.echo(
-        f"  integrator  {traj.method}"
+        f"  integrator  {rec['method']}"
         + (f", dt = {rec['dt']}" if rec["dt"] else f", rtol = {rec['rtol']}, atol = {rec['atol']}")
     )
     click.echo(f"  seed        {rec['seed']}")
@@ -274,34 +234,9 @@ def info(path, delta, as_json):
         f"  saved       {rec['saved_times']} times in [{rec['t_saved'][0]:g}, {rec['t_saved'][1]:g}]"
     )
     click.echo(
-        f"  cost        {traj.stats.get('nfev')} field evaluations, {traj.stats.get('wall_time', 0):.2f} s"
+        f"  cost        {rec['stats'].get('nfev')} field evaluations, {rec['stats'].get('wall_time', 0):.2f} s"
     )
     f = rec["final"]
     click.echo(
-        f"  final state {f['n_clusters']} cluster(s) at delta = {delta:g}; min <x_i,x_j> = {f['min_inner_product']:.6f}, mean = {f['mean_inner_product']:.6f}"
+        f"  final state {f['n_clusters']} cluster(s) at delta = {f['delta']:g}; min <x_i,x_j> = {f['min_inner_product']:.6f}, mean = {f['mean_inner_product']:.6f}"
     )
-
-
-def _dyn_summary(dyn) -> str:
-    from particles.params import Piecewise
-
-    if isinstance(dyn, Piecewise):
-        return f"piecewise, {len(dyn.segments)} segments: " + "; ".join(
-            f"[{_dyn_summary(d)}] for {dur:g}" for d, dur in dyn.segments
-        )
-
-    def mat(name, a):
-        if a is None:
-            return f"{name}=I"
-        if isinstance(a, float):
-            return f"{name}={a:g}I"
-        return f"{name}{tuple(a.shape)}"
-
-    parts = [dyn.kind, f"beta={dyn.beta:g}", mat("Q", dyn.Q), mat("K", dyn.K), mat("V", dyn.V)]
-    if dyn.heads > 1:
-        parts.append(f"heads={dyn.heads}")
-    if dyn.causal:
-        parts.append("causal")
-    if dyn.ffn is not None:
-        parts.append(f"ffn({dyn.ffn.activation})")
-    return ", ".join(parts)

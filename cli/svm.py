@@ -4,7 +4,23 @@ from __future__ import annotations
 
 import click
 
-from ._common import clean_errors
+from ._common import LazyChoice, LibraryOption, clean_errors, given
+
+_TC = "particles.svm.train:TrainConfig."
+_SR = "particles.svm.solvers:solve_random."
+
+
+def _losses():
+    from particles.svm.model import LOSSES
+
+    return list(LOSSES)
+
+
+def _figure_names() -> list[str]:
+    from particles.svm.experiments import FIGURE_STEMS
+
+    return list(FIGURE_STEMS)
+
 
 _CTX = {"help_option_names": ["-h", "--help"]}
 
@@ -28,7 +44,13 @@ def _size_options(fn):
             click.option("--n", "n", type=int, default=6, show_default=True, help="sequences"),
             click.option("--T", "T", type=int, default=8, show_default=True, help="tokens each"),
             click.option("--d", "d", type=int, default=10, show_default=True, help="dimension"),
-            click.option("--seed", type=int, default=0, show_default=True, help="data seed"),
+            click.option(
+                "--seed",
+                type=int,
+                default=0,
+                show_default=True,
+                help="seed of the run (the library derives the data and initialisation streams)",
+            ),
             click.option(
                 "--self-attention",
                 is_flag=True,
@@ -42,33 +64,35 @@ def _size_options(fn):
 
 @svm.command(context_settings=_CTX)
 @_size_options
-@click.option("--param", type=click.Choice(["W", "KQ"]), default="W", show_default=True)
-@click.option("--iters", type=int, default=2000, show_default=True, help="GD steps")
-@click.option("--lr", type=float, default=0.1, show_default=True, help="step size")
+@click.option("--param", type=click.Choice(["W", "KQ"]), cls=LibraryOption, library=_TC + "param")
+@click.option("--iters", type=int, cls=LibraryOption, library=_TC + "iters", help="GD steps")
+@click.option("--lr", type=float, cls=LibraryOption, library=_TC + "lr", help="step size")
 @click.option(
-    "--loss",
-    type=click.Choice(["logistic", "exp", "linear"]),
-    default="logistic",
-    show_default=True,
+    "--loss", type=LazyChoice(_losses, case_sensitive=True), cls=LibraryOption, library=_TC + "loss"
 )
 @click.option("--plain", is_flag=True, help="plain GD instead of normalised GD")
 @click.option(
     "--normalize",
     type=click.Choice(["separate", "joint"]),
-    default="separate",
-    show_default=True,
+    cls=LibraryOption,
+    library=_TC + "normalize",
     help="KQ: normalise K and Q separately (the authors') or as one pair (a gradient-flow path)",
 )
 @click.option(
     "--step",
     type=click.Choice(["fixed", "proportional"]),
-    default="fixed",
-    show_default=True,
+    cls=LibraryOption,
+    library=_TC + "step",
     help="normalised steps of length lr, or lr x the parameter's norm (constant angular step)",
 )
 @click.option("--max-norm", type=float, default=None, help="stop once |W|_F reaches this")
-@click.option("--head", type=click.Choice(["linear", "relu"]), default="linear", show_default=True)
-@click.option("--record-every", type=int, default=10, show_default=True)
+@click.option(
+    "--head",
+    type=click.Choice(["linear", "relu"]),
+    cls=LibraryOption,
+    library="particles.svm.train:train_record.head",
+)
+@click.option("--record-every", type=int, cls=LibraryOption, library=_TC + "record_every")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .npz")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @clean_errors
@@ -101,44 +125,27 @@ def train(
       particles svm train --n 6 --T 8 --d 10 --param W --iters 2000 --seed 0 --out svm.npz
     """
     from particles.io import save_npz
-    from particles.svm import TrainConfig, train_random
+    from particles.svm import TrainConfig, train_record
 
     cfg = TrainConfig(
-        param=param,
-        iters=iters,
-        lr=lr,
         normalized=not plain,
-        normalize=normalize,
-        step=step,
-        max_norm=max_norm,
-        loss=loss,
-        record_every=record_every,
+        **given(
+            param=param,
+            iters=iters,
+            lr=lr,
+            normalize=normalize,
+            step=step,
+            max_norm=max_norm,
+            loss=loss,
+            record_every=record_every,
+        ),
     )
-    data, res = train_random(
-        n, T, d, seed, cfg, self_attention=self_attention, head=head, progress=not quiet
+    arrays, meta = train_record(
+        n, T, d, seed, cfg, self_attention=self_attention, progress=not quiet, **given(head=head)
     )
-    meta = {
-        "format": "svm_train",
-        "n": n,
-        "T": T,
-        "d": d,
-        "seed": seed,
-        "self_attention": self_attention,
-        "head": head,
-        "param": param,
-        "iters": iters,
-        "lr": lr,
-        "loss": loss,
-        "normalized": not plain,
-        "normalize": normalize,
-        "step": step,
-        "max_norm": max_norm,
-        "init_rng": f"default_rng([{seed}, 2])",
-    }
-    save_npz(out, {**data.arrays(), **res.arrays()}, meta)
-    click.echo(
-        f"{out}: |W|_F = {res.norms[-1]:.4g}, mean max softmax = {res.probs[-1].max(-1).mean():.6f}"
-    )
+    save_npz(out, arrays, meta)
+    num = meta["numbers"]
+    click.echo(f"{out}: |W|_F = {num['norm']:.4g}, mean max softmax = {num['max_softmax']:.6f}")
 
 
 @svm.command(context_settings=_CTX)
@@ -149,18 +156,18 @@ def train(
     type=click.Path(dir_okay=False),
     help="take X, Y, z, v (and alpha) from a file written by 'svm train' or 'svm solve'",
 )
-@click.option("--norm", type=click.Choice(["fro", "nuc"]), default="fro", show_default=True)
+@click.option("--norm", type=click.Choice(["fro", "nuc"]), cls=LibraryOption, library=_SR + "norm")
 @click.option(
     "--alpha",
-    default="opt",
-    show_default=True,
+    cls=LibraryOption,
+    library=_SR + "alpha",
     help="selected tokens: 'opt', 'selected' (the alpha stored in --data) or a list '0,3,1,...'",
 )
 @click.option(
     "--solver",
     type=click.Choice(["auto", "ldp", "bm", "cvxpy"]),
-    default="auto",
-    show_default=True,
+    cls=LibraryOption,
+    library=_SR + "solver",
     help="fro: ldp (exact NNLS dual); nuc: bm (Burer-Monteiro) or cvxpy (Clarabel)",
 )
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .npz")
@@ -178,56 +185,54 @@ def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
       particles svm solve --data svm.npz --alpha selected --out s.npz
     """
     from particles.io import save_npz
-    from particles.svm import solve_random
+    from particles.svm import solve_record
 
-    data, sol, loc, meta = solve_random(
+    arrays, meta = solve_record(
         n,
         T,
         d,
         seed,
-        norm=norm,
-        alpha=alpha,
-        solver=solver,
         self_attention=self_attention,
         data_file=data_file,
+        **given(norm=norm, alpha=alpha, solver=solver),
     )
-    arrays = {
-        **data.arrays(),
-        **sol.arrays(),
-        "neighbours": loc.neighbours,
-        "locally_optimal": loc.locally_optimal,
-    }
-    save_npz(out, arrays, {"format": "svm_solve", **meta})
+    save_npz(out, arrays, meta)
     click.echo(
-        f"{out}: |W|_{norm} = {sol.objective:.10g}, rank = {meta['rank']}, "
-        f"alpha locally optimal: {loc.locally_optimal}"
+        f"{out}: |W|_{meta['norm']} = {meta['objective']:.10g}, rank = {meta['rank']}, "
+        f"alpha locally optimal: {meta['locally_optimal']}"
     )
 
 
 @svm.command(context_settings=_CTX)
-@click.argument("name", type=click.Choice(["E1", "E2", "E3", "E4", "E5"], case_sensitive=False))
+@click.argument("name", type=LazyChoice(_figure_names))
 @click.option("--outdir", type=click.Path(file_okay=False), default=".", show_default=True)
 @click.option("--quick", is_flag=True, help="small sizes (seconds)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @click.option(
     "--iters", type=int, default=None, help="E2 only: GD steps (default 100000; summarised at 2000)"
 )
+@click.option(
+    "--redraw", is_flag=True, help="draw the PNG again from the .npz in OUTDIR (no computation)"
+)
 @clean_errors
-def figure(name, outdir, quick, quiet, iters):
-    """Run experiment E1..E5 and write <stem>.png and <stem>.npz into OUTDIR.
+def figure(name, outdir, quick, quiet, iters, redraw):
+    """Run experiment E1..E5 or LG through its script figures/svm_*.py (as `particles figure`
+    does) and write <stem>.png and <stem>.npz into OUTDIR.
 
     \b
     E1 2-D trajectories   E2 local convergence (100 seeds)   E3 rank vs d
     E4 nonlinear head     E5 global vs local convergence vs d
+    LG 2-D local vs global picture with the separating hyperplanes
     Example:
       particles svm figure E2 --outdir figures
       particles svm figure E2 --iters 2000 --outdir /tmp
+      particles svm figure LG --redraw --outdir figures
     """
-    from particles.io import load_npz
-    from particles.svm.figures import figure_report, make_figure
+    from particles.plotting.figures import run_figure
+    from particles.svm.experiments import FIGURE_STEMS
 
-    png = make_figure(name, outdir, quick=quick, progress=not quiet, iters=iters)
-    click.echo(png)
-    report = figure_report(name, load_npz(png.with_suffix(".npz"), "svm_figure")[1])
-    if report:
-        click.echo(report)
+    options = {"progress": not quiet} | ({} if iters is None else {"iters": iters})
+    run = run_figure(FIGURE_STEMS[name.upper()], outdir, quick=quick, redraw=redraw, **options)
+    click.echo(run.png)
+    if run.report:
+        click.echo(run.report)

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import click
 
-from ._common import clean_errors
+from ._common import LibraryOption, clean_errors, given
+
+_MODEL = "particles.transformer.hub:DEFAULT_MODEL"
+_RT = "particles.transformer.analysis:run_text."
+_CT = "particles.transformer.analysis:compare_text."
 
 _TEXT_HELP = "UTF-8 text file to analyse (default: a shipped public-domain passage, see --passage)."
 
 
 def _text(text_path, passage):
-    from particles.transformer.depth import read_passage
+    from particles.transformer.depth import load_passage
 
     if text_path is not None and passage is not None:
         raise click.UsageError("give --text or --passage, not both")
-    src = text_path or passage or "darwin_entangled_bank"
-    return read_passage(src), str(src)
+    return load_passage(text_path or passage)
 
 
 @click.group(invoke_without_command=True)
@@ -29,14 +32,14 @@ def _text(text_path, passage):
 )
 @click.option(
     "--model",
-    default="minilm",
-    show_default=True,
+    cls=LibraryOption,
+    library=_MODEL,
     help="A known model name (fetch it first) or a local model directory.",
 )
 @click.option(
     "--layers",
-    default="all",
-    show_default=True,
+    cls=LibraryOption,
+    library=_RT + "layers",
     help="Layers whose hidden states are saved and plotted: 'all' or e.g. 0,1,6,48.",
 )
 @click.option(
@@ -48,13 +51,13 @@ def _text(text_path, passage):
 @click.option(
     "--repeat", type=int, default=None, help="Layer (0-based) to repeat past the trained depth."
 )
-@click.option("--max-tokens", type=int, default=512, show_default=True)
-@click.option("--bins", type=int, default=70, show_default=True)
+@click.option("--max-tokens", type=int, cls=LibraryOption, library=_RT + "max_tokens")
+@click.option("--bins", type=int, cls=LibraryOption, library=_RT + "bins")
 @click.option(
     "--delta",
     type=float,
-    default=1e-2,
-    show_default=True,
+    cls=LibraryOption,
+    library=_RT + "delta",
     help="Cluster tolerance: tokens with <x_i,x_j> > 1-delta are linked.",
 )
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Result file (.npz).")
@@ -100,23 +103,18 @@ def transformer(
     txt, src = _text(text_path, passage)
     run = run_text(
         txt,
-        model=model,
         extend=extend,
         repeat=repeat,
-        layers=layers,
-        max_tokens=max_tokens,
-        bins=bins,
-        delta=delta,
         source=src,
         progress=not quiet,
+        **given(model=model, layers=layers, max_tokens=max_tokens, bins=bins, delta=delta),
     )
     if out is not None:
         save_depth_run(out, run)
     if plot is not None:
         from particles.transformer.plotting import depth_figure, save_figure
 
-        panels = None if layers == "all" else run.layers.tolist()
-        save_figure(depth_figure(run, panels), plot)
+        save_figure(depth_figure(run), plot)
     s = run.stats
     if not quiet:
         click.echo(
@@ -128,31 +126,35 @@ def transformer(
 @transformer.command("compare-ode")
 @click.option("--text", "text_path", type=click.Path(dir_okay=False), default=None, help=_TEXT_HELP)
 @click.option("--passage", default=None, help="Name of a shipped passage.")
-@click.option("--model", default="minilm", show_default=True)
+@click.option("--model", cls=LibraryOption, library=_MODEL)
 @click.option("--depth", type=int, default=None, help="Layers compared (default: trained depth).")
 @click.option(
     "--max-tokens",
     type=int,
-    default=96,
-    show_default=True,
+    cls=LibraryOption,
+    library=_CT + "max_tokens",
     help="Tokens kept (the ODE costs ~n·d²·heads per step).",
 )
 @click.option(
     "--variants",
-    default="attention,attention+ffn",
-    show_default=True,
+    cls=LibraryOption,
+    library=_CT + "variants",
     help="ODE variants: attention (Q,K,V only), attention+ffn (full layer).",
 )
 @click.option("--dt", type=float, default=None, help="Use this Δt instead of fitting it.")
 @click.option(
     "--scale",
     type=click.Choice(["measured", "weights"]),
-    default="measured",
-    show_default=True,
+    cls=LibraryOption,
+    library=_CT + "scale",
     help="Token norm r behind β = r²/√d_k.",
 )
 @click.option(
-    "--steps-per-layer", type=int, default=2, show_default=True, help="RK4 steps per layer."
+    "--steps-per-layer",
+    type=int,
+    cls=LibraryOption,
+    library=_CT + "steps_per_layer",
+    help="RK4 steps per layer.",
 )
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Result file (.npz).")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Figure (.png).")
@@ -186,17 +188,21 @@ def compare_ode_cmd(
     from particles.transformer.analysis import compare_text, save_comparison
 
     txt, src = _text(text_path, passage)
+    if variants is not None:
+        variants = [v.strip() for v in variants.split(",") if v.strip()]
     cmp, tokens, meta = compare_text(
         txt,
-        model=model,
         depth=depth,
-        max_tokens=max_tokens,
-        variants=[v.strip() for v in variants.split(",") if v.strip()],
         dt=dt,
-        scale=scale,
-        steps_per_layer=steps_per_layer,
         source=src,
         progress=not quiet,
+        **given(
+            model=model,
+            max_tokens=max_tokens,
+            variants=variants,
+            scale=scale,
+            steps_per_layer=steps_per_layer,
+        ),
     )
     if out is not None:
         save_comparison(out, cmp, tokens=tokens, meta=meta)

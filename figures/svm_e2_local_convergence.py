@@ -12,7 +12,7 @@ corr(W_KQ(k), W^mm_{*,alpha}) for (K,Q) (cross-correlations dotted), mean +- std
 (c) 1 - corr, median and 10-90 % band; (d) 1 - corr against |W|_F, with each joint run. The
 statistics table is printed and stored in the npz meta (``summary``).
 
-Run: ``python figures/svm_e2_local_convergence.py [--quick] [--iters N] [--outdir DIR]``
+Run: ``python figures/svm_e2_local_convergence.py [--quick] [--iters N] [--redraw] [--outdir DIR]``
 (or ``particles svm figure E2``).
 """
 
@@ -20,23 +20,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from particles.figscript import run_script
 from particles.io import load_npz
-from particles.svm.figures import figure_report, make_figure
+from particles.plotting.figures import read_figure, run_script, write_figure, write_png
+from particles.svm.experiments import FIGURE_FORMAT, e2_report, run_experiment
+from particles.svm.plotting import draw_experiment
 
 HERE = Path(__file__).resolve().parent
+STEM = "svm_e2_local_convergence"
 
 
-def main(outdir=HERE, quick: bool = False, iters: int | None = None) -> Path:
-    """Run experiment E2; write ``<outdir>/<stem>.png`` and ``.npz``; return the PNG path."""
-    return make_figure(
-        "E2",
-        outdir,
-        quick=quick,
-        stem="svm_e2_local_convergence",
-        progress=not quick,
-        iters=iters,
+def main(
+    outdir=HERE,
+    quick: bool = False,
+    progress: bool | None = None,
+    iters: int | None = None,
+    redraw: bool = False,
+) -> Path:
+    """Run experiment E2; write ``<outdir>/<STEM>.png`` and ``.npz``; return the PNG path.
+    ``progress``: a progress bar (default: unless ``quick``); ``iters``: GD steps
+    (default 100 000, quick 300); ``redraw``: draw the PNG again from the saved npz, computing
+    nothing."""
+    if redraw:
+        arrays, meta = read_figure(outdir, STEM, FIGURE_FORMAT)
+        return write_png(outdir, STEM, draw_experiment("E2", arrays, meta))
+    arrays, meta = run_experiment(
+        "E2", quick=quick, progress=not quick if progress is None else progress, iters=iters
     )
+    return write_figure(outdir, STEM, draw_experiment("E2", arrays, meta), arrays, meta)
+
+
+def report(png) -> str:
+    """The statistics table, from the figure's data (printed after the PNG path)."""
+    return e2_report(load_npz(Path(png).with_suffix(".npz"), FIGURE_FORMAT)[1])
 
 
 if __name__ == "__main__":
@@ -44,8 +59,5 @@ if __name__ == "__main__":
         main,
         __doc__,
         HERE,
-        ("--iters", {"type": int, "default": None, "help": "GD steps (default 10000)"}),
-        after=lambda png: print(
-            figure_report("E2", load_npz(png.with_suffix(".npz"), "svm_figure")[1])
-        ),
+        ("--iters", {"type": int, "default": None, "help": "GD steps (default 100000)"}),
     )

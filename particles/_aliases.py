@@ -23,6 +23,7 @@ ALIASES = {
     "particles.integrate": "particles.solvers.integrate",
     "particles.ensemble": "particles.solvers.ensemble",
     "particles.fields": "particles.field",
+    "particles.figscript": "particles.plotting.figures",
 }
 
 
@@ -45,5 +46,11 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
+    """Map the old names: at once for modules already imported (so that importing one later does
+    not rebind an attribute of ``particles``, e.g. the function ``particles.energy``), lazily for
+    the rest."""
+    for old, new in ALIASES.items():
+        if new in sys.modules:
+            sys.modules.setdefault(old, sys.modules[new])
     if not any(isinstance(f, _AliasFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _AliasFinder())

@@ -372,15 +372,22 @@ def run_suite(
     progress: bool = True,
     key_repeats: int = 3,
     cases: list[Case] | None = None,
+    sizes=None,
 ) -> dict:
     """Run the grid (each case in a subprocess) plus GEMM peaks before and after, and repeat the
     key cells (:data:`KEY_CELLS`, SA identity: ours, row-blocked numpy, SDPA 4-D, GEMM) interleaved.
+    ``cases`` replaces the grid; ``sizes`` keeps only the cases whose n is one of them.
 
     Returns ``{"results": [...], "gemm": [...], "key": [...], "info": {...}}``.
     """
     from tqdm.auto import tqdm
 
     cases = grid(quick) if cases is None else cases
+    if sizes is not None:
+        keep = {int(n) for n in sizes}
+        cases = [c for c in cases if c.n in keep]
+        if not cases:
+            raise ParticlesError(f"no case of the grid has n in {sorted(keep)}")
     info = machine_info()
     info.update(threads=threads, quick=quick, load_start=os.getloadavg())
     size = 2048 if quick else 4096

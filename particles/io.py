@@ -120,6 +120,33 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return Path(path)
 
 
+def check_writable(
+    path: str | os.PathLike, what: str = "output", suffix: str | None = None
+) -> Path:
+    """Fail early, with a clear message, if ``path`` cannot be written: its directory must exist and
+    be writable and, when ``suffix`` is given (e.g. ``".npz"``), its name must end with it."""
+    path = Path(path)
+    if suffix is not None and path.suffix.lower() != suffix:
+        raise ParticlesError(f"cannot write {what} {path}: {what} files end in {suffix}")
+    parent = path.parent
+    if not parent.is_dir():
+        raise ParticlesError(f"cannot write {what} {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ParticlesError(f"cannot write {what} {path}: directory {parent} is not writable")
+    return path
+
+
+def load_array(path: str | os.PathLike) -> np.ndarray:
+    """One array from a ``.npy`` file (no pickles), or a one-line :class:`ParticlesError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParticlesError(f"{path}: no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ParticlesError(f"{path}: not a readable .npy file ({e})") from None
+
+
 def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> Path:
     """Save ``arrays`` and the JSON ``meta`` record to ``path`` atomically.
 

@@ -50,6 +50,7 @@ _LOG2E = 1.4426950408889634
 _LN2_HI = 0.6931471803691238  # high bits of ln 2 (exact product with small integers)
 _LN2_LO = 1.9082149292705877e-10
 _EXP_MIN = -708.0  # below this exp underflows to a denormal; clamp so results stay normal (or 0)
+_EXP_MAX = 709.79  # just above log(DBL_MAX): the clamp keeps 2^(k-1) finite, the product overflows
 
 
 @njit(inline="always", **_jit)
@@ -76,18 +77,20 @@ def _exp_row(x, out, bits):
 
     Cody–Waite reduction x = k ln2 + r with |r| <= ln2/2, a degree-12 Taylor polynomial for e^r
     (truncation error < 2e-16 relative) and the factor 2^k assembled from exponent bits.
-    Inputs below -708 give exactly 0 (the caller only ever exponentiates x <= 0 after max-subtraction).
+    Inputs below -708 give exactly 0, above log(DBL_MAX) = 709.78 +inf, NaN gives NaN (callers
+    exponentiate x <= 0 after max-subtraction). The factor is applied as (2p) 2^(k-1), exact like
+    p 2^k, so that k = 1024 (x up to 709.78) does not overflow the exponent bits.
     ``bits`` is an int64 scratch array of the same length; ``x`` and ``out`` may be the same array.
     """
     m = x.shape[0]
     for j in range(m):
         v0 = x[j]
-        v = max(v0, _EXP_MIN)
+        v = min(max(v0, _EXP_MIN), _EXP_MAX)
         kf = np.floor(v * _LOG2E + 0.5)
         r = (v - kf * _LN2_HI) - kf * _LN2_LO
-        p = _exp_poly(r)
-        out[j] = p if v0 >= _EXP_MIN else 0.0
-        bits[j] = (np.int64(kf) + 1023) << 52
+        p = 2.0 * _exp_poly(r)
+        out[j] = p if v0 >= _EXP_MIN else (0.0 if v0 < _EXP_MIN else v0)
+        bits[j] = (np.int64(kf) + 1022) << 52
     scale = bits.view(np.float64)
     for j in range(m):
         out[j] = out[j] * scale[j]
@@ -557,6 +560,20 @@ def _fill_collapsed(frac, ncl, k, count_cl):
 
 
 @njit(**_jit)
+def _checkpoint(G, k, frac, ncl, stats, parent):
+    """Record the statistics of the Gram matrix G at checkpoint k; True when the run may stop
+    early (k > 0, ``early`` set and every pair above both thresholds: later ones are then known)."""
+    thr_pair, thr_cl, count_cl, early = stats
+    f, c = _gram_stats(G, thr_pair, thr_cl, count_cl, parent)
+    frac[k] = f
+    ncl[k] = c
+    if early and k > 0 and _collapsed(G, thr_pair, thr_cl):
+        _fill_collapsed(frac, ncl, k + 1, count_cl)
+        return True
+    return False
+
+
+@njit(**_jit)
 def _normalize_gram(H, out):
     """out_ij = H_ij / sqrt(H_ii H_jj), diagonal set to exactly 1."""
     n = H.shape[0]
@@ -588,37 +605,44 @@ def _congruence(C, G, tmp, tmpT, CT, out):
 
 
 @njit(**_jit)
+def _subtract_along(a, b, s, r):
+    """r_i <- r_i - <a_i, b_i> s_i for every row i (the tangent projection, in coordinates
+    (a = s = Y, b = r = field) or in Gram coefficients (a = A, b = H, s = C, r = F))."""
+    n, m = a.shape
+    for i in range(n):
+        c = 0.0
+        for j in range(m):
+            c += a[i, j] * b[i, j]
+        for j in range(r.shape[1]):
+            r[i, j] -= c * s[i, j]
+
+
+@njit(**_jit)
 def _gram_coeffs(C, G, beta, usa, tangent, H, A, F, tmp, tmpT, CT, bits):
     """Field coefficients F with f(C X) = F X, given G = X X^T.
 
     H = C G C^T is the Gram matrix of Y = C X, A = attention(H); the raw field is A Y = (A C) X and its
     tangent projection subtracts c_i y_i with c_i = <y_i, (A Y)_i> = sum_j A_ij H_ij.
     """
-    n = G.shape[0]
     _congruence(C, G, tmp, tmpT, CT, H)
     _attention_rows(H, beta, usa, A, tmpT, bits)
     _mm(A, C, F)
     if tangent:
-        for i in range(n):
-            c = 0.0
-            for j in range(n):
-                c += A[i, j] * H[i, j]
-            for j in range(n):
-                F[i, j] -= c * C[i, j]
+        _subtract_along(A, H, C, F)
 
 
 @njit(**_jit)
-def _stage_matrix(Ks, nums, den, dt, eye, out):
-    """out = eye + (dt/den) sum_j nums[j] Ks[j] (the coefficients of one Runge–Kutta combination)."""
-    n = out.shape[0]
+def _combine(base, Ks, nums, den, dt, out):
+    """out = base + (dt/den) sum_q nums[q] Ks[q] (one Runge–Kutta combination; out may be base)."""
+    n, m = out.shape
     c = dt / den
     for i in range(n):
-        for j in range(n):
+        for j in range(m):
             acc = 0.0
             for q in range(nums.shape[0]):
                 if nums[q] != 0.0:
                     acc += nums[q] * Ks[q, i, j]
-            out[i, j] = eye[i, j] + c * acc
+            out[i, j] = base[i, j] + c * acc
 
 
 @njit(**_jit)
@@ -634,7 +658,6 @@ def _gram_system(G, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl)
     is above both thresholds (see :func:`_collapsed`).
     """
     a_num, a_den, b_num, b_den, projected = scheme
-    thr_pair, thr_cl, count_cl, early = stats
     s = b_num.shape[0]
     n = G.shape[0]
     A = np.empty((n, n))
@@ -648,10 +671,8 @@ def _gram_system(G, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl)
     bits = np.empty(n * n, np.int64)
     parent = np.empty(n, np.int64)
     eye = np.eye(n)
-    f, c = _gram_stats(G, thr_pair, thr_cl, count_cl, parent)
-    frac[0] = f
-    ncl[0] = c
-    k = 1
+    _checkpoint(G, 0, frac, ncl, stats, parent)
+    k = 0
     for step in range(1, nsteps + 1):
         for q in range(s):
             if q == 0 and not projected:
@@ -660,7 +681,7 @@ def _gram_system(G, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl)
             if q == 0:
                 Cs[:] = eye
             else:
-                _stage_matrix(Ks[:q], a_num[q, :q], a_den[q], dt, eye, Cs)
+                _combine(eye, Ks[:q], a_num[q, :q], a_den[q], dt, Cs)
             _gram_coeffs(Cs, G, beta, usa, projected, H, A, Ks[q], tmp, tmpT, CT, bits)
         if s == 1 and not projected:
             # C = I + dt A: the diagonal is added after the product, as in the authors' code
@@ -669,16 +690,12 @@ def _gram_system(G, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl)
                     Cn[i, j] = (dt / b_den) * (b_num[0] * Ks[0, i, j])
                 Cn[i, i] += 1.0
         else:
-            _stage_matrix(Ks, b_num, b_den, dt, eye, Cn)
+            _combine(eye, Ks, b_num, b_den, dt, Cn)
         _congruence(Cn, G, tmp, tmpT, CT, H)
         _normalize_gram(H, G)
         if step % save_every == 0:
-            f, c = _gram_stats(G, thr_pair, thr_cl, count_cl, parent)
-            frac[k] = f
-            ncl[k] = c
             k += 1
-            if early and _collapsed(G, thr_pair, thr_cl):
-                _fill_collapsed(frac, ncl, k, count_cl)
+            if _checkpoint(G, k, frac, ncl, stats, parent):
                 return step
     return nsteps
 
@@ -714,33 +731,14 @@ def _coord_field(Y, B, VT, has_B, has_V, beta, usa, tangent, YB, L, Lw, YT, A, A
     else:
         _mm(A, Y, out)
     if tangent:
-        for i in range(n):
-            c = 0.0
-            for k in range(d):
-                c += Y[i, k] * out[i, k]
-            for k in range(d):
-                out[i, k] -= c * Y[i, k]
+        _subtract_along(Y, out, Y, out)
 
 
 @njit(**_jit)
-def _coord_stats(Y, YT, L, thr_pair, thr_cl, count_cl, parent):
+def _gram_of(Y, YT, L):
+    """L = Y Y^T (YT is scratch for Y^T)."""
     _transpose(Y, YT)
     _mm(Y, YT, L)
-    return _gram_stats(L, thr_pair, thr_cl, count_cl, parent)
-
-
-@njit(**_jit)
-def _stage_points(X, Ks, nums, den, dt, out):
-    """out = X + (dt/den) sum_j nums[j] Ks[j]."""
-    n, d = X.shape
-    c = dt / den
-    for i in range(n):
-        for j in range(d):
-            acc = 0.0
-            for q in range(nums.shape[0]):
-                if nums[q] != 0.0:
-                    acc += nums[q] * Ks[q, i, j]
-            out[i, j] = X[i, j] + c * acc
 
 
 @njit(**_jit)
@@ -750,7 +748,6 @@ def _coord_system(
     """Advance one system X (n, d) in place by nsteps of an explicit Runge–Kutta scheme (see
     :func:`_gram_system` for ``scheme`` and ``stats``), renormalising every step."""
     a_num, a_den, b_num, b_den, projected = scheme
-    thr_pair, thr_cl, count_cl, early = stats
     s = b_num.shape[0]
     n, d = X.shape
     YB = np.empty((n, d))
@@ -766,28 +763,24 @@ def _coord_system(
     VT = np.empty((d, d))
     if has_V:
         _transpose(V, VT)
-    f, c = _coord_stats(X, YT, L, thr_pair, thr_cl, count_cl, parent)
-    frac[0] = f
-    ncl[0] = c
-    k = 1
+    _gram_of(X, YT, L)
+    _checkpoint(L, 0, frac, ncl, stats, parent)
+    k = 0
     for step in range(1, nsteps + 1):
         for q in range(s):
             if q == 0:
                 Ys[:] = X
             else:
-                _stage_points(X, Ks[:q], a_num[q, :q], a_den[q], dt, Ys)
+                _combine(X, Ks[:q], a_num[q, :q], a_den[q], dt, Ys)
             _coord_field(
                 Ys, B, VT, has_B, has_V, beta, usa, projected, YB, L, Lw, YT, A, AY, Ks[q], bits
             )
-        _stage_points(X, Ks, b_num, b_den, dt, X)
+        _combine(X, Ks, b_num, b_den, dt, X)
         _normalize_rows_serial(X)
         if step % save_every == 0:
-            f, c = _coord_stats(X, YT, L, thr_pair, thr_cl, count_cl, parent)
-            frac[k] = f
-            ncl[k] = c
             k += 1
-            if early and _collapsed(L, thr_pair, thr_cl):
-                _fill_collapsed(frac, ncl, k, count_cl)
+            _gram_of(X, YT, L)
+            if _checkpoint(L, k, frac, ncl, stats, parent):
                 return step
     return nsteps
 
@@ -798,9 +791,10 @@ def _coord_ensemble(X, B, V, betas, usa, scheme, dt, nsteps, save_every, stats, 
     ``done[s]``: the steps system s took."""
     nb = B.shape[0]
     nv = V.shape[0]
+    unused = np.zeros((X.shape[2], X.shape[2]))  # stands for an identity B or V (never read)
     for s in prange(X.shape[0]):
-        bs = B[0] if nb == 1 else B[s % max(nb, 1)]
-        vs = V[0] if nv == 1 else V[s % max(nv, 1)]
+        bs = unused if nb == 0 else B[min(np.int64(s), nb - 1)]
+        vs = unused if nv == 0 else V[min(np.int64(s), nv - 1)]
         done[s] = _coord_system(
             X[s],
             bs,
@@ -810,6 +804,192 @@ def _coord_ensemble(X, B, V, betas, usa, scheme, dt, nsteps, save_every, stats, 
             betas[s],
             usa,
             scheme,
+            dt,
+            nsteps,
+            save_every,
+            stats,
+            frac[s],
+            ncl[s],
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# coordinate formulation under a normalisation scheme (particles.norms)
+
+#: scheme codes of the kernels below
+NORM_CODES = {"post": 0, "pre": 1, "peri": 2, "ngpt": 3}
+
+
+@njit(**_jit)
+def _directions(Y, out):
+    """out_i = Y_i / |Y_i| (the directions θ of a residual stream)."""
+    n, d = Y.shape
+    for i in range(n):
+        s = 0.0
+        for k in range(d):
+            s += Y[i, k] * Y[i, k]
+        inv = 1.0 / math.sqrt(s)
+        for k in range(d):
+            out[i, k] = Y[i, k] * inv
+
+
+@njit(**_jit)
+def _norm_field(
+    Y, B, VT, has_B, has_V, beta, usa, code, alpha, tangent, Th, YB, L, Lw, YT, A, AY, out, bits
+):
+    """out = the drift of scheme ``code`` (0 post, 1 pre, 2 peri, 3 ngpt; particles.norms) at the
+    state Y (n, d). Post-LN: :func:`_coord_field` at Y itself. Otherwise the attention output F_i
+    is read on the directions Th = Y/|Y|; then pre: F_i; peri: F_i/|F_i|; ngpt: α P_perp(θ_i) u_i with u = F/|F|
+    (α (u_i - θ_i) when not ``tangent``). A zero F_i gives u_i = 0."""
+    n, d = Y.shape
+    if code == 0:  # Post-LN reads the (Runge–Kutta stage) state itself, as particles.velocity does
+        _coord_field(Y, B, VT, has_B, has_V, beta, usa, tangent, YB, L, Lw, YT, A, AY, out, bits)
+        return
+    _directions(Y, Th)
+    _coord_field(Th, B, VT, has_B, has_V, beta, usa, False, YB, L, Lw, YT, A, AY, out, bits)
+    if code == 1:
+        return
+    for i in range(n):
+        s = 0.0
+        for k in range(d):
+            s += out[i, k] * out[i, k]
+        inv = 1.0 / math.sqrt(s) if s > 0.0 else 0.0
+        for k in range(d):
+            out[i, k] *= inv
+        if code == 3:
+            c = 0.0
+            if tangent:
+                for k in range(d):
+                    c += Th[i, k] * out[i, k]
+            else:
+                c = 1.0
+            for k in range(d):
+                out[i, k] = alpha * (out[i, k] - c * Th[i, k])
+
+
+@njit(**_jit)
+def _coord_norm_system(
+    X,
+    B,
+    V,
+    has_B,
+    has_V,
+    beta,
+    usa,
+    scheme,
+    codes,
+    k_switch,
+    alpha,
+    dt,
+    nsteps,
+    save_every,
+    stats,
+    frac,
+    ncl,
+):
+    """Advance one state X (n, d) in place by nsteps of an explicit Runge–Kutta scheme (``scheme``
+    as in :func:`_gram_system`) for the drift :func:`_norm_field` of scheme ``codes[0]`` on steps
+    1..k_switch and ``codes[1]`` after (Mix-LN: post, then pre). After a step of a scheme on the
+    sphere (post, ngpt) the rows are renormalised; a residual stream (pre, peri) is not. Statistics
+    on the Gram matrix of the directions, as :func:`_coord_system`."""
+    a_num, a_den, b_num, b_den, projected = scheme
+    s = b_num.shape[0]
+    n, d = X.shape
+    Th = np.empty((n, d))
+    YB = np.empty((n, d))
+    L = np.empty((n, n))
+    Lw = np.empty((n, n))
+    YT = np.empty((d, n))
+    A = np.empty((n, n))
+    AY = np.empty((n, d))
+    Ys = np.empty((n, d))
+    Ks = np.empty((s, n, d))
+    bits = np.empty(n * n, np.int64)
+    parent = np.empty(n, np.int64)
+    VT = np.empty((d, d))
+    if has_V:
+        _transpose(V, VT)
+    _directions(X, Th)
+    _gram_of(Th, YT, L)
+    _checkpoint(L, 0, frac, ncl, stats, parent)
+    k = 0
+    for step in range(1, nsteps + 1):
+        code = codes[0] if step <= k_switch else codes[1]
+        for q in range(s):
+            if q == 0:
+                Ys[:] = X
+            else:
+                _combine(X, Ks[:q], a_num[q, :q], a_den[q], dt, Ys)
+            _norm_field(
+                Ys,
+                B,
+                VT,
+                has_B,
+                has_V,
+                beta,
+                usa,
+                code,
+                alpha,
+                projected,
+                Th,
+                YB,
+                L,
+                Lw,
+                YT,
+                A,
+                AY,
+                Ks[q],
+                bits,
+            )
+        _combine(X, Ks, b_num, b_den, dt, X)
+        if code == 0 or code == 3:
+            _normalize_rows_serial(X)
+        if step % save_every == 0:
+            k += 1
+            _directions(X, Th)
+            _gram_of(Th, YT, L)
+            if _checkpoint(L, k, frac, ncl, stats, parent):
+                return step
+    return nsteps
+
+
+@njit(parallel=True, **_jit)
+def _coord_norm_ensemble(
+    X,
+    B,
+    V,
+    betas,
+    usa,
+    scheme,
+    codes,
+    k_switch,
+    alpha,
+    dt,
+    nsteps,
+    save_every,
+    stats,
+    frac,
+    ncl,
+    done,
+):
+    """:func:`_coord_norm_system` for every system X[s] (prange); B, V as :func:`_coord_ensemble`."""
+    nb = B.shape[0]
+    nv = V.shape[0]
+    for s in prange(X.shape[0]):
+        bs = B[0] if nb == 1 else B[s % max(nb, 1)]
+        vs = V[0] if nv == 1 else V[s % max(nv, 1)]
+        done[s] = _coord_norm_system(
+            X[s],
+            bs,
+            vs,
+            nb > 0,
+            nv > 0,
+            betas[s],
+            usa,
+            scheme,
+            codes,
+            k_switch,
+            alpha,
             dt,
             nsteps,
             save_every,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ParticlesError
+from .resources import check_memory
 
 
 def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
@@ -18,9 +19,10 @@ def random_points(n: int, d: int, rng: np.random.Generator | int | None = None) 
     """n points drawn i.i.d. uniformly on S^{d-1}: normalised standard Gaussians. Shape (n, d)."""
     n, d = int(n), int(d)
     if n < 1:
-        raise ParticlesError(f"need at least one particle, got n = {n}")
+        raise ParticlesError(f"n must be >= 1 (the number of particles), got {n}")
     if d < 2:
-        raise ParticlesError(f"the sphere S^(d-1) needs d >= 2, got d = {d}")
+        raise ParticlesError(f"d must be >= 2 (particles live on S^(d-1)), got {d}")
+    check_memory(2 * 8.0 * n * d, f"{n} points in dimension {d}")
     g = as_rng(rng).standard_normal((n, d))
     return normalize(g)
 

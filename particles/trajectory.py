@@ -40,7 +40,9 @@ def dynamics_from_record(meta: dict, arrays: dict) -> Dynamics | Piecewise:
 class Trajectory:
     """Saved states of a simulation.
 
-    - ``t`` (T,): save times; ``x`` (T, n, d): positions on the sphere at those times;
+    - ``t`` (T,): save times; ``x`` (T, n, d): the states at those times: positions on the sphere,
+      or for the residual-stream schemes (``norm="pre"``, ``"peri"``, ``"mix"`` after its switch)
+      the stream h in R^d, whose directions are :attr:`theta` and norms :meth:`radii`;
     - ``dynamics``: the :class:`Dynamics` (or :class:`Piecewise`) that produced them;
     - ``method``: integrator name; ``stats``: step statistics (nfev, nsteps, wall time, drift);
     - ``meta``: everything else needed to reproduce the run (seed, dt, rtol, atol, t_end, ...).
@@ -67,6 +69,27 @@ class Trajectory:
         return self.x[-1]
 
     @property
+    def on_sphere(self) -> bool:
+        """Whether every saved state is on the unit sphere (no scheme with a residual stream)."""
+        dyn = self.dynamics
+        segs = [d for d, _ in dyn.segments] if isinstance(dyn, Piecewise) else [dyn]
+        return all(d.on_sphere for d in segs)
+
+    @property
+    def theta(self) -> np.ndarray:
+        """The token directions θ_i = x_i / |x_i| at every saved time, (T, n, d): ``x`` itself
+        when the states are on the sphere; what every clustering analysis reads."""
+        if self.on_sphere:
+            return self.x
+        from .sphere import normalize
+
+        return normalize(self.x)
+
+    def radii(self) -> np.ndarray:
+        """|x_i| at every saved time, (T, n): 1 on the sphere, the growing radius of Pre-LN."""
+        return np.linalg.norm(self.x, axis=-1)
+
+    @property
     def complete(self) -> bool:
         """False for a partial trajectory (a checkpoint of an interrupted run)."""
         return bool(self.meta.get("complete", True))
@@ -83,12 +106,44 @@ class Trajectory:
         return np.array(
             [
                 energy(x, (dyn.at(t) if isinstance(dyn, Piecewise) else dyn).beta)
-                for t, x in zip(self.t, self.x, strict=True)
+                for t, x in zip(self.t, self.theta, strict=True)
             ]
         )
 
+    def summary(self, delta: float | None = None) -> dict:
+        """A JSON-able record of the run: size, dynamics (:meth:`Dynamics.describe`), integrator,
+        seed, saved times, cost, and the final cluster state at threshold ``delta`` (clusters are
+        the connected components of <x_i, x_j> > 1 - delta; default
+        :data:`particles.analysis.clusters.DEFAULT_DELTA`)."""
+        from .analysis.clusters import DEFAULT_DELTA, _check_delta, count_clusters
+        from .analysis.energy import mean_inner_product, min_inner_product
+
+        delta = _check_delta(DEFAULT_DELTA if delta is None else delta)
+        x = self.theta[-1]  # the directions (the stream itself is off the sphere for Pre-LN)
+        return {
+            "n": self.n,
+            "d": self.d,
+            "method": self.method,
+            "complete": self.complete,
+            "t_saved": [float(self.t[0]), float(self.t[-1])],
+            "saved_times": int(self.t.size),
+            "dynamics": self.dynamics.describe(),
+            "seed": self.meta.get("seed"),
+            "dt": self.meta.get("dt"),
+            "rtol": self.meta.get("rtol"),
+            "atol": self.meta.get("atol"),
+            "version": self.meta.get("version"),
+            "stats": self.stats,
+            "final": {
+                "delta": delta,
+                "n_clusters": int(count_clusters(x, delta)),
+                "min_inner_product": min_inner_product(x),
+                "mean_inner_product": mean_inner_product(x),
+            },
+        }
+
     def at(self, time: float) -> np.ndarray:
-        """The saved state closest to ``time``."""
+        """The saved state closest to ``time`` (h itself for a residual stream)."""
         return self.x[int(np.argmin(np.abs(self.t - time)))]
 
     def save(self, path: str | Path) -> Path:

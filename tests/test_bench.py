@@ -10,7 +10,7 @@ from click.testing import CliRunner
 import particles as pt
 from particles import bench
 from particles.cli.main import main
-from tests.reference import velocity_naive
+from tests.naive import velocity_naive
 
 
 @pytest.mark.parametrize("impl", ["particles", "numpy_naive", "numpy_blocked"])

@@ -112,15 +112,16 @@ def test_simulate_from_x0_file_and_options(tmp_path):
 @pytest.mark.parametrize(
     "args,text",
     [
-        (["--n", 0], "--n must be >= 1"),
-        (["--d", 1], "--d must be >= 2"),
+        (["--n", 0], "n must be >= 1"),
+        (["--d", 1], "d must be >= 2"),
         (["--beta", "nan"], "beta must be finite"),
         (["--beta", -2], "beta must be finite and >= 0"),
-        (["--t-end", 0], "t-end must be > 0"),
+        (["--t-end", 0], "t_end must be finite and > 0"),
         (["--dt", 0], "dt must be finite and > 0"),
         (["--method", "heun"], "Invalid value for '--method'"),
-        (["--method", "RK45", "--dt", 0.1], "adaptive"),
-        (["--saves", 1], "--saves"),
+        (["--method", "RK45", "--dt", 0.1], "RK45 is adaptive"),
+        (["--method", "RK45", "--rtol", 0], "rtol must be finite and > 0"),
+        (["--saves", 1], "saves must be an integer >= 2"),
     ],
 )
 def test_simulate_bad_input(tmp_path, args, text):

@@ -5,13 +5,13 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from reference import attention_naive, energy_naive, gamma_equiangular, velocity_naive
 from scipy.special import iv
 from scipy.stats import special_ortho_group
 
 import particles as pt
 from particles.errors import ParticlesError
 from particles.field import attention
+from tests.naive import attention_naive, energy_naive, gamma_equiangular, velocity_naive
 
 # ---------------------------------------------------------------------------------------------
 # the field
@@ -100,7 +100,7 @@ def test_tiled_attention_memory_is_linear_in_n():
 
 
 def test_attention_tiles_agree():
-    from reference import attention_naive
+    from tests.naive import attention_naive
 
     rng = np.random.default_rng(5)
     q, k, v = (
@@ -426,6 +426,28 @@ def test_interrupt_then_resume_gives_the_same_result(tmp_path, monkeypatch):
         )
 
 
+def test_trajectory_summary_and_describe():
+    import json
+
+    dyn = pt.Dynamics(beta=0.0, kind="USA", V=-1.0, causal=True)
+    traj = pt.simulate(pt.random_points(6, 3, 1), dyn, 0.5, dt=0.1, saves=2, meta={"seed": 1})
+    rec = traj.summary()
+    json.dumps(rec)
+    assert rec["n"] == 6 and rec["d"] == 3 and rec["seed"] == 1 and rec["saved_times"] == 2
+    assert rec["dynamics"] == "USA, beta=0, Q=I, K=I, V=-1I, causal" and rec["complete"]
+    assert rec["final"]["delta"] == 1e-3 and rec["final"]["n_clusters"] == 6
+    assert traj.summary(2.0)["final"]["n_clusters"] == 1
+    with pytest.raises(ParticlesError, match="delta"):
+        traj.summary(0.0)
+    pw = pt.Piecewise(
+        segments=[(pt.Dynamics(beta=1.0), 1.0), (pt.Dynamics(Q=np.eye(2, 3), K=np.eye(2, 3)), 2)]
+    )
+    assert pw.describe() == (
+        "piecewise, 2 segments: [SA, beta=1, Q=I, K=I, V=I] for 1; "
+        "[SA, beta=1, Q(2, 3), K(2, 3), V=I] for 2"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # bad input
 
@@ -466,6 +488,11 @@ def test_bad_simulate_input():
         (dict(method="heun"), "unknown method"),
         (dict(method="RK45", dt=0.1), "adaptive"),
         (dict(save_at=[2.0]), "save_at"),
+        (dict(saves=1), "saves must be an integer >= 2"),
+        (dict(saves=2.5), "saves must be an integer >= 2"),
+        (dict(saves=3, save_at=[0.5]), "not both"),
+        (dict(checkpoint="nodir/run.npz"), "directory nodir does not exist"),
+        (dict(checkpoint="run.txt"), "trajectory files end in .npz"),
         (dict(dyn=pt.Dynamics(Q=np.eye(4))), "dimension 4"),
     ]
     for kw, msg in cases:
@@ -475,6 +502,7 @@ def test_bad_simulate_input():
     np.testing.assert_allclose(
         np.linalg.norm(pt.simulate(2 * x, dyn, 0.1, normalize=True).x[0], axis=1), 1
     )
+    np.testing.assert_array_equal(pt.simulate(x, dyn, 1.0, saves=3).t, [0.0, 0.5, 1.0])
 
 
 def test_float32_field_in_simulate():

@@ -2,7 +2,7 @@
 
 Tolerances, and why:
 
-- kernels against their twins in tests/reference.py: 1e-12 relative to the size of the summed terms
+- kernels against their twins in tests/naive.py: 1e-12 relative to the size of the summed terms
   (powers by repeated multiplication carry ~k eps, sums are reordered);
 - fields against the naive n x n field: the requested ``tol`` (1e-10, and 1e-6 for a loose run),
   measured as |v_i - v_i^naive| / (|V| * total weight of row i) — the quantity ``tol`` bounds — and,
@@ -17,7 +17,7 @@ import particles as pt
 from particles import expansion, kernels
 from particles.errors import ParticlesError
 from particles.field import velocity_rows
-from tests import reference as naive
+from tests import naive
 
 pytest.importorskip("ducc0")
 

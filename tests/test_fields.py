@@ -1,4 +1,4 @@
-"""The tiled attention field against the plain-numpy references (tests/reference.py).
+"""The tiled attention field against the plain-numpy references (tests/naive.py).
 
 Covers both paths of :func:`particles.fields.attention` (the symmetric Gram path for k is q and the
 online-softmax path), single- and multi-threaded task layouts, tile boundaries, masks, heads,
@@ -11,12 +11,8 @@ import pytest
 import particles as pt
 from particles import config, kernels
 from particles import field as fields
-from tests.reference import (
-    attention_naive,
-    exp_shift_tile_naive,
-    softmax_tile_naive,
-    velocity_naive,
-)
+from tests import naive
+from tests.naive import attention_naive, velocity_naive
 
 TOL = 1e-10
 
@@ -67,7 +63,7 @@ def test_exp_shift_tile(variant, causal, diag):
     rng = np.random.default_rng(1)
     s = rng.uniform(-1, 1, (37, 53))
     ci, cj = rng.uniform(0, 2, 37), rng.uniform(0, 2, 53)
-    ref = exp_shift_tile_naive(s, 2.0, ci, cj, diag, causal)
+    ref = naive._exp_shift_tile(s, 2.0, ci, cj, diag, causal)
     kern = kernels._exp_shift_tile if variant == "parallel" else kernels._exp_shift_tile.serial
     kern(s, 2.0, ci, cj, diag, causal)
     assert np.max(np.abs(s - ref)) < 1e-15
@@ -81,7 +77,7 @@ def test_softmax_tile(variant, causal, diag, beta):
     rng = np.random.default_rng(2)
     s = rng.uniform(-1, 1, (29, 64))
     m = np.where(rng.random(29) < 0.5, -np.inf, rng.uniform(-1, 1, 29))
-    w, m_new, alpha = softmax_tile_naive(s, beta, m.copy(), diag, causal)
+    w, m_new, alpha = naive._softmax_tile(s, beta, diag, causal, m.copy(), None)
     got_alpha = np.empty(29)
     kern = kernels._softmax_tile if variant == "parallel" else kernels._softmax_tile.serial
     kern(s, beta, diag, causal, m, got_alpha)

@@ -173,6 +173,30 @@ def test_cli_phase_bad_input(tmp_path, args, msg):
     assert "Traceback" not in r.output
 
 
+def test_scan_table_formats(tmp_path):
+    from particles.analysis.phase import PhaseParams, ScanTable, check_table_path, scan
+    from particles.io import load_npz
+
+    p = PhaseParams(n=4, d=3, betas=(0.0, 4.0), t_end=1.0, seeds=2)
+    table = scan([p], progress=False)  # a temporary store
+    assert isinstance(table, ScanTable) and list(table)[:3] == ["n", "d", "beta"]
+    assert table["beta"].tolist() == [0.0, 4.0] and len(table.rows()) == 2
+    assert table.text().splitlines()[0].split() == list(table)
+    a, meta = load_npz(table.save(tmp_path / "t.npz"), "sweep_table")
+    assert meta["params"] == [p.record()] and meta["seed"] == 0
+    np.testing.assert_array_equal(a["t_half"], table["t_half"])
+    js = json.loads(table.save(tmp_path / "t.json").read_text())
+    assert js["n"] == [4, 4] and all(v is None or v == v for v in js["t_half"])
+    csv = table.save(tmp_path / "t.csv").read_text().splitlines()
+    assert csv[0] == ",".join(table) and len(csv) == 3
+    for bad, msg in (
+        (tmp_path / "t.txt", ".npz, .json or .csv"),
+        (tmp_path / "no" / "t.csv", "does not exist"),
+    ):
+        with pytest.raises(ParticlesError, match=msg):
+            check_table_path(bad)
+
+
 def test_cli_sweep(tmp_path):
     base = [
         "sweep",

@@ -158,12 +158,28 @@ def test_cli_figure(tmp_path):
     assert r.exit_code != 0 and "does not exist" in r.output
 
 
+def test_cli_figure_redraw(tmp_path):
+    """``particles figure NAME --redraw`` draws the PNG from the npz in --outdir, nothing else."""
+    import shutil
+
+    from particles.plotting.figures import figures_dir
+
+    r = CliRunner().invoke(main, ["figure", "wendel", "--redraw", "--outdir", str(tmp_path)])
+    assert r.exit_code != 0 and "wendel.npz: no such file" in r.output
+    shutil.copy(figures_dir() / "wendel.npz", tmp_path)
+    before = (tmp_path / "wendel.npz").read_bytes()
+    r = CliRunner().invoke(main, ["figure", "wendel", "--redraw", "--outdir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert is_png(tmp_path / "wendel.png") and (tmp_path / "wendel.npz").read_bytes() == before
+
+
 def test_cli_figure_without_directory(tmp_path, monkeypatch):
-    import particles.cli.figure as F
+    import particles.plotting.figures as F
 
     monkeypatch.setattr(F, "figures_dir", lambda: tmp_path / "absent")
-    r = CliRunner().invoke(main, ["figure", "fig6_hessian_g"])
-    assert r.exit_code != 0 and "no figures directory" in r.output
+    for args in (["figure", "fig6_hessian_g"], ["figure", "--list"]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code != 0 and "no figures directory" in r.output
 
 
 def test_help_has_examples():

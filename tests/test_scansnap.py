@@ -442,3 +442,41 @@ def test_bad_sweep_grid():
         SweepGrid(eta_z=(-1.0,))
     with pytest.raises(ParticlesError):
         SweepGrid(ratio=())
+
+
+def test_train_run_and_sweep_options_take_library_defaults(tmp_path):
+    from particles.io import load_npz
+    from particles.scansnap import (
+        SweepGrid,
+        SyntheticTask,
+        TextTask,
+        entropy_report,
+        make_task,
+        run_sweep,
+        save_summary,
+        train_run,
+    )
+
+    assert make_task(num_classes=None) == SyntheticTask()
+    assert make_task("melville", context_len=5).context_len == 5
+    assert isinstance(make_task("melville"), TextTask)
+    with pytest.raises(ParticlesError, match="num_classes"):
+        make_task("melville", num_classes=3)
+    with pytest.raises(ParticlesError, match="vocab_size"):
+        make_task(vocab_size=30)
+    arrays, meta = train_run(
+        2, text="melville", task_options={"context_len": 5}, config_options={"iters": 10}
+    )
+    assert meta["train"]["record_every"] == 1 and meta["text"] == "melville"
+    arrays, meta = train_run(2, config_options={"iters": 20, "batch": 8})
+    assert meta["train"]["record_every"] == 1 and arrays["c"].shape[0] == 21
+    grid = SweepGrid.from_options(
+        classes=[2], eta_z=[1.0], ratio=[1.0], seeds=[1], iters=3, init=None
+    )
+    assert grid.config == TrainConfig(init="random", iters=3) and grid.context_len == 127
+    with pytest.raises(ParticlesError, match="not an option"):
+        SweepGrid.from_options(bogus=1)
+    res = run_sweep(grid, tmp_path / "runs", progress=False)
+    a, m = load_npz(save_summary(res, grid, tmp_path / "runs"), "scansnap_sweep")
+    assert a["entropy"].shape == (1, 1, 1, 1) and "n_run" not in a and m["seeds"] == [1]
+    assert entropy_report(res, grid).startswith("K=2 eta_z=1: entropy vs ratio [1.0]: ")

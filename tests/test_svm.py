@@ -466,3 +466,23 @@ def test_kq_gradient_flow_path_reaches_the_nuclear_svm():
         nuc = att_svm(data[b], r.selected[b], norm="nuc")
         assert correlation(r.W[b], nuc.W) > 0.999
         assert local_optimality(data[b], r.selected[b], norm="nuc", solution=nuc).locally_optimal
+
+
+def test_train_and_solve_records_own_the_seeding():
+    """A run's seed gives the data (default_rng(seed)) and, independently, the initial weights
+    (default_rng([seed, 2]), as run `seed` of E2); the records carry what the CLI writes."""
+    from particles.svm import init_rng, make_data, seeding, solve_record, train, train_record
+
+    cfg = TrainConfig(iters=5, record_every=5)
+    arrays, meta = train_record(3, 4, 5, 7, cfg)
+    data = make_data(3, 4, 5, 7)
+    res = train(data, cfg, rng=np.random.default_rng([7, 2]))
+    for k, v in {**data.arrays(), **res.arrays()}.items():
+        np.testing.assert_array_equal(arrays[k], v)
+    assert meta["format"] == "svm_train" and meta["seed"] == 7 and meta["iters"] == 5
+    assert meta["init_rng"] == "default_rng([7, 2])" == seeding(7)["init_rng"]
+    assert meta["numbers"]["norm"] == res.norms[-1]
+    assert init_rng(7).random() == np.random.default_rng([7, 2]).random()
+    arrays, meta = solve_record(3, 4, 6, 7)
+    np.testing.assert_array_equal(arrays["X"], make_data(3, 4, 6, 7).X)
+    assert meta["format"] == "svm_solve" and {"W", "alpha", "neighbours"} <= set(arrays)

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from reference import gamma_equiangular
 
 import particles as pt
+from tests.naive import gamma_equiangular
 
 
 def _cap(n, d, width, rng):

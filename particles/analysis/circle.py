@@ -21,14 +21,11 @@ import numpy as np
 import scipy.integrate as si
 from scipy.optimize import brentq
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, real_array
 
 
 def _theta(theta, name: str = "theta") -> np.ndarray:
-    try:
-        th = np.asarray(theta, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ParticlesError(f"{name} must be a numeric array of angles") from None
+    th = real_array(theta, name, "(n,) (angles)")
     if th.ndim != 1 or th.size < 1:
         raise ParticlesError(f"{name} must have shape (n,) with n >= 1, got {th.shape}")
     if not np.all(np.isfinite(th)):

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from .. import config
-from ..errors import ParticlesError
+from ..errors import ParticlesError, real_array
 from ..field import check_points
 
 DEFAULT_DELTA = 1e-3
@@ -43,14 +43,20 @@ def _blocks(n: int, rows: int | None = None):
         yield r0, min(n, r0 + rows)
 
 
+def _gram_stack(g) -> np.ndarray:
+    """Validated Gram matrices (..., n, n)."""
+    g = real_array(g, "g", "(..., n, n) (Gram matrices)")
+    if g.ndim < 2 or g.shape[-1] != g.shape[-2] or g.shape[-1] < 1:
+        raise ParticlesError(f"g must have shape (..., n, n), got {g.shape}")
+    return g
+
+
 def _states(xs, name: str = "xs") -> tuple[np.ndarray | None, np.ndarray]:
     """(t or None, xs (T, n, d)) from a Trajectory or an array of saved states."""
-    if hasattr(xs, "t") and hasattr(xs, "x"):  # a Trajectory
-        return np.asarray(xs.t, dtype=np.float64), np.asarray(xs.x, dtype=np.float64)
-    try:
-        arr = np.asarray(xs, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ParticlesError(f"{name} must be a numeric array of shape (T, n, d)") from None
+    if hasattr(xs, "t") and hasattr(xs, "x"):  # a Trajectory: its token directions
+        states = xs.theta if hasattr(xs, "theta") else xs.x
+        return np.asarray(xs.t, dtype=np.float64), np.asarray(states, dtype=np.float64)
+    arr = real_array(xs, name, "(T, n, d)")
     if arr.ndim != 3:
         raise ParticlesError(f"{name} must have shape (T, n, d), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -136,12 +142,7 @@ def count_clusters_gram(g, delta: float = DEFAULT_DELTA) -> np.ndarray | int:
     For ensembles kept as Gram matrices (:mod:`particles.ensemble`): no positions needed. Works on
     any stack of small systems at once (batched boolean matrix squaring).
     """
-    try:
-        g = np.asarray(g, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ParticlesError("g must be a numeric array of Gram matrices (..., n, n)") from None
-    if g.ndim < 2 or g.shape[-1] != g.shape[-2] or g.shape[-1] < 1:
-        raise ParticlesError(f"g must have shape (..., n, n), got {g.shape}")
+    g = _gram_stack(g)
     delta = _check_delta(delta)
     lead = g.shape[:-2]
     n = g.shape[-1]
@@ -153,12 +154,7 @@ def count_clusters_gram(g, delta: float = DEFAULT_DELTA) -> np.ndarray | int:
 
 def pair_fraction_gram(g, delta: float = DEFAULT_DELTA) -> np.ndarray | float:
     """:func:`pair_fraction` from Gram matrices g (..., n, n): float or array (...,)."""
-    try:
-        g = np.asarray(g, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ParticlesError("g must be a numeric array of Gram matrices (..., n, n)") from None
-    if g.ndim < 2 or g.shape[-1] != g.shape[-2] or g.shape[-1] < 1:
-        raise ParticlesError(f"g must have shape (..., n, n), got {g.shape}")
+    g = _gram_stack(g)
     delta = _check_delta(delta)
     n = g.shape[-1]
     if n == 1:
@@ -395,8 +391,9 @@ class Summary:
         }
 
 
-def summary(traj, delta: float = DEFAULT_DELTA, t=None) -> Summary:
-    """All cluster measurements of a :class:`Trajectory` (or of ``xs`` with save times ``t``)."""
+def summary(traj, delta: float | None = DEFAULT_DELTA, t=None) -> Summary:
+    """All cluster measurements of a :class:`Trajectory` (or of ``xs`` with save times ``t``);
+    ``delta=None`` means :data:`DEFAULT_DELTA`."""
     tt, xs = _states(traj, "trajectory")
     if tt is None:
         if t is None:
@@ -404,7 +401,7 @@ def summary(traj, delta: float = DEFAULT_DELTA, t=None) -> Summary:
         tt = np.asarray(t, dtype=np.float64)
     if tt.shape != (xs.shape[0],):
         raise ParticlesError(f"t has shape {tt.shape}, expected ({xs.shape[0]},)")
-    delta = _check_delta(delta)
+    delta = _check_delta(DEFAULT_DELTA if delta is None else delta)
     counts, largest = [], []
     for x in xs:
         c = find_clusters(x, delta)

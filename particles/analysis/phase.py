@@ -17,15 +17,18 @@ from ``numpy.random.default_rng([seed, n, d])``; every task file records its par
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ParticlesError
-from ..io import load_npz, save_npz
+from ..io import atomic_write_bytes, check_writable, load_npz, save_npz
+from ..resources import check_count, check_memory
 from ..solvers import ensemble
 from ..sweep import Task, fingerprint, load_result, run_sweep
 from . import equiangular
@@ -40,7 +43,9 @@ class PhaseParams:
     ``betas``: the beta grid; ``t_end``/``dt``: time span and fixed step (``t_end`` a multiple of
     ``dt * save_every``); ``seeds``: systems per beta; ``seed``: base seed; ``method``: ``"euler"`` (the
     authors' scheme), ``"euler-tangent"`` or ``"rk4"``; ``kind``: ``"SA"``/``"USA"``; ``weights``: None
-    (Q = K = V = I) or a random ensemble name; ``chunk``: systems per kernel call (memory bound).
+    (Q = K = V = I) or a random ensemble name; ``chunk``: systems per kernel call (memory bound);
+    ``norm``, ``alpha``, ``t_switch``: the normalisation scheme (:mod:`particles.norms`; the
+    statistics are those of the directions).
     """
 
     n: int = 32
@@ -57,13 +62,16 @@ class PhaseParams:
     kind: str = "SA"
     weights: str | None = None
     chunk: int = 1024
+    norm: str = "post"
+    alpha: float = 1.0
+    t_switch: float | None = None
 
     def __post_init__(self):
         if int(self.n) < 2:
             raise ParticlesError(f"n must be >= 2, got {self.n}")
         if int(self.d) < 2:
             raise ParticlesError(f"d must be >= 2, got {self.d}")
-        if int(self.seeds) < 1:
+        if check_count(self.seeds, "seeds", 1e8) < 1:
             raise ParticlesError(f"seeds must be >= 1, got {self.seeds}")
         b = np.asarray(self.betas, dtype=np.float64).ravel()
         if b.size == 0 or not np.all(np.isfinite(b)) or np.any(b < 0):
@@ -74,7 +82,12 @@ class PhaseParams:
         object.__setattr__(self, "n", int(self.n))
         object.__setattr__(self, "d", int(self.d))
         object.__setattr__(self, "seeds", int(self.seeds))
-        ensemble._steps(self.t_end, self.dt, self.save_every)
+        nsteps, _, every = ensemble._steps(self.t_end, self.dt, self.save_every)
+        T = nsteps // every + 1
+        check_memory(
+            8.0 * b.size * (int(self.seeds) + 4 * T),
+            f"a phase diagram of {b.size} betas x {int(self.seeds)} seeds x {T} times",
+        )
         ensemble._method(self.method)
         ensemble._kind(self.kind)
         ensemble._thresholds(self.delta, self.cluster_delta)
@@ -84,15 +97,29 @@ class PhaseParams:
             )
         if int(self.chunk) < 1:
             raise ParticlesError(f"chunk must be >= 1, got {self.chunk}")
+        from ..params import Dynamics
+
+        dyn = Dynamics(norm=self.norm, alpha=self.alpha, t_switch=self.t_switch)
+        object.__setattr__(self, "norm", dyn.norm)
+        object.__setattr__(self, "alpha", dyn.alpha)
+        object.__setattr__(self, "t_switch", dyn.t_switch)
 
     @property
     def gram(self) -> bool:
-        """Whether the Gram formulation is used (identity weights and d >= n)."""
-        return self.weights is None and self.d >= self.n
+        """Whether the Gram formulation is used (identity weights, d >= n, Post-LN)."""
+        return self.weights is None and self.d >= self.n and self.norm == "post"
+
+    @property
+    def scheme(self) -> dict:
+        """The scheme's keywords for :mod:`particles.equiangular` and the ensembles."""
+        return {"norm": self.norm, "alpha": self.alpha, "t_switch": self.t_switch}
 
     def record(self) -> dict:
         r = asdict(self)
         r["betas"] = list(self.betas)
+        if self.norm == "post" and self.alpha == 1.0 and self.t_switch is None:
+            for k in ("norm", "alpha", "t_switch"):  # the keys of earlier Post-LN stores
+                del r[k]
         return r
 
 
@@ -150,8 +177,10 @@ def run_beta(params: dict, beta: float) -> tuple[dict, dict]:
         )
         if p.gram:
             r = ensemble.ensemble_gram(state, beta, p.t_end, **kw)
-        else:
+        elif p.norm == "post":
             r = ensemble.ensemble_coords(state, beta, p.t_end, B=B, V=V, **kw)
+        else:
+            r = ensemble.ensemble_coords(state, beta, p.t_end, B=B, V=V, **kw, **p.scheme)
         frac_sum += r.pair_fraction.sum(axis=0)
         frac_sq += (r.pair_fraction**2).sum(axis=0)
         cl_sum += r.n_clusters.sum(axis=0)
@@ -185,7 +214,8 @@ def run_beta(params: dict, beta: float) -> tuple[dict, dict]:
 def _beta_key(p: PhaseParams, beta: float) -> str:
     w = "I" if p.weights is None else p.weights
     base = {k: v for k, v in p.record().items() if k != "betas"}
-    return f"phase_n{p.n}_d{p.d}_{p.kind}_{p.method}_dt{p.dt:g}_w{w}_beta{beta:.6g}_{fingerprint(base)}"
+    nm = "" if p.norm == "post" else f"_{p.norm}"
+    return f"phase_n{p.n}_d{p.d}_{p.kind}{nm}_{p.method}_dt{p.dt:g}_w{w}_beta{beta:.6g}_{fingerprint(base)}"
 
 
 def phase_tasks(p: PhaseParams) -> list[Task]:
@@ -352,12 +382,12 @@ def plot_phase(
     tmax = float(diagram.t[-1])
     if curve and p.kind == "SA":
         bs = np.linspace(0.0, bmax, 200)
-        ts, bs = equiangular.gamma_curve(p.n, p.delta, betas=bs)
+        ts, bs = equiangular.gamma_curve(p.n, p.delta, betas=bs, **p.scheme)
         keep = ts <= tmax
         ax.plot(
             ts[keep], bs[keep], color="black", lw=1.6, label=r"$\Gamma_{\infty,\delta}$ (exact)"
         )
-    if euler_curve and p.kind == "SA":
+    if euler_curve and p.kind == "SA" and p.norm == "post":
         bs = np.linspace(0.0, bmax, 91)
         te = np.array([equiangular.euler_hitting_time(b, p.n, p.delta, p.dt) for b in bs])
         keep = te <= tmax
@@ -460,9 +490,75 @@ def phase_figure(
     return diagrams
 
 
-def scan(plist: list[PhaseParams], *, store, **sweep_kw) -> dict[str, np.ndarray]:
+#: the file formats of a :class:`ScanTable`, by suffix
+TABLE_SUFFIXES = (".npz", ".json", ".csv")
+TABLE_FORMAT = "sweep_table"
+
+
+def check_table_path(path) -> Path:
+    """``path`` as a Path if a :class:`ScanTable` can be saved there (by its suffix, and its
+    directory exists), else a clear error; call it before a long scan."""
+    path = Path(path)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise ParticlesError(f"{path}: the table must be .npz, .json or .csv")
+    return check_writable(path, "table")
+
+
+@dataclass(frozen=True)
+class ScanTable(Mapping):
+    """The result of :func:`scan`: one row per (params, beta), as a read-only mapping from column
+    name to a 1-D array (columns ``n, d, beta, P_end, P_end_se, clusters_end, t_half``).
+
+    :meth:`save` writes it as ``.npz`` (with the parameters and seed in its metadata), ``.json``
+    (columns as lists, NaN as null) or ``.csv``; :meth:`text` formats it for a terminal.
+    """
+
+    columns: dict
+    params: tuple = ()
+
+    def __getitem__(self, key):
+        return self.columns[key]
+
+    def __iter__(self):
+        return iter(self.columns)
+
+    def __len__(self):
+        return len(self.columns)
+
+    def rows(self) -> list[tuple]:
+        """The table row by row, as tuples of Python numbers in column order."""
+        return list(zip(*(v.tolist() for v in self.columns.values()), strict=True))
+
+    def text(self) -> str:
+        """Right-aligned columns (6 significant digits), a header line first."""
+        lines = ["  ".join(f"{c:>12}" for c in self.columns)]
+        lines += ["  ".join(f"{v:>12.6g}" for v in r) for r in self.rows()]
+        return "\n".join(lines)
+
+    def save(self, path) -> Path:
+        """Write the table atomically to ``path``; the format is chosen by its suffix
+        (:data:`TABLE_SUFFIXES`)."""
+        path = check_table_path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".npz":
+            meta = {
+                "format": TABLE_FORMAT,
+                "params": [p.record() for p in self.params],
+                "seed": self.params[0].seed if self.params else None,
+            }
+            return save_npz(path, dict(self.columns), meta)
+        if suffix == ".json":
+            clean = {c: [None if v != v else v for v in a.tolist()] for c, a in self.items()}
+            return atomic_write_bytes(path, json.dumps(clean).encode())
+        lines = [",".join(self.columns)]
+        lines += [",".join(f"{v:.10g}" for v in r) for r in self.rows()]
+        return atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+
+
+def scan(plist: list[PhaseParams], *, store=None, **sweep_kw) -> ScanTable:
     """A table over every (params, beta): final pair fraction, final mean cluster count, and the first
-    time with P >= 1/2 (NaN if never). Columns: n, d, beta, P_end, P_end_se, clusters_end, t_half."""
+    time with P >= 1/2 (NaN if never). Columns: n, d, beta, P_end, P_end_se, clusters_end, t_half.
+    ``store`` and the other keywords: as :func:`phase_diagrams` (resumable in ``store``)."""
     diagrams = phase_diagrams(plist, store=store, **sweep_kw)
     cols: dict[str, list] = {k: [] for k in ("n", "d", "beta", "P_end", "P_end_se", "clusters_end")}
     t_half = []
@@ -478,4 +574,4 @@ def scan(plist: list[PhaseParams], *, store, **sweep_kw) -> dict[str, np.ndarray
             t_half.append(float(th[i]))
     table = {k: np.asarray(v) for k, v in cols.items()}
     table["t_half"] = np.asarray(t_half)
-    return table
+    return ScanTable(table, tuple(plist))

@@ -5,7 +5,9 @@
 - :func:`plot_histograms` histograms of <x_i, x_j> at several times (arXiv 2312.10794, Figs. 1, 4);
 - :func:`plot_cluster_counts` the metastability staircase; :func:`plot_energy` E_beta(t);
 - :func:`animate` a GIF (pillow) or MP4 (ffmpeg, when installed) of a trajectory;
-- :func:`plot_run` the picture ``particles simulate --plot`` writes.
+- :func:`plot_run` the picture ``particles simulate --plot`` writes;
+- :func:`plural` "1 cluster" / "3 clusters" for titles and labels;
+- :mod:`particles.plotting.figures` the one runner of the figure scripts in ``figures/``.
 
 Nothing here uses pyplot or calls ``show()``: figures that this module writes itself are plain
 ``matplotlib.figure.Figure`` objects on an Agg canvas, so they work under any backend and need no
@@ -26,6 +28,12 @@ from ..analysis import clusters
 from ..errors import ParticlesError
 
 _CMAP = "viridis"
+
+
+def plural(count, noun: str, nouns: str | None = None) -> str:
+    """``"1 cluster"``, ``"3 clusters"``: a count with its noun in the right number."""
+    k = int(count)
+    return f"{k} {noun if k == 1 else (nouns or noun + 's')}"
 
 
 def _require_3d(ax):
@@ -61,19 +69,10 @@ def plot_sphere(
     if x.ndim != 2 or x.shape[1] != 3:
         raise ParticlesError(f"plot_sphere needs points of shape (n, 3), got {x.shape}")
     u, v = np.meshgrid(np.linspace(0, 2 * np.pi, 40), np.linspace(0, np.pi, 20))
-    ax.plot_surface(
-        np.cos(u) * np.sin(v),
-        np.sin(u) * np.sin(v),
-        np.cos(v),
-        color="0.7",
-        alpha=sphere_alpha,
-        linewidth=0,
-        shade=False,
-    )
+    mesh = (np.cos(u) * np.sin(v), np.sin(u) * np.sin(v), np.cos(v))
+    ax.plot_surface(*mesh, color="0.7", alpha=sphere_alpha, linewidth=0, shade=False)
     ax.plot_wireframe(
-        np.cos(u) * np.sin(v),
-        np.sin(u) * np.sin(v),
-        np.cos(v),
+        *mesh,
         color="0.6",
         alpha=sphere_alpha,
         linewidth=0.3,
@@ -186,9 +185,10 @@ def plot_state(ax, x, **kw):
     return ax.stairs(vals, edges, color="C0")
 
 
-def new_figure(figsize=(6, 4)) -> Figure:
-    """A pyplot-free Figure on an Agg canvas (safe in scripts, servers and notebooks alike)."""
-    fig = Figure(figsize=figsize)
+def new_figure(figsize=(6, 4), *, layout=None) -> Figure:
+    """A pyplot-free Figure on an Agg canvas (safe in scripts, servers and notebooks alike);
+    ``layout``: matplotlib's layout engine ("constrained", "tight" or None)."""
+    fig = Figure(figsize=figsize, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -218,7 +218,7 @@ def plot_run(traj, path, *, times=None, dpi: int = 120) -> Path:
     path = Path(path)
     if not path.parent.is_dir():
         raise ParticlesError(f"cannot write {path}: directory {path.parent} does not exist")
-    t, xs = np.asarray(traj.t), np.asarray(traj.x)
+    t, xs = np.asarray(traj.t), np.asarray(traj.theta)
     d = xs.shape[2]
     if d in (2, 3):
         fig = new_figure((9, 4.6))
@@ -238,14 +238,19 @@ def plot_run(traj, path, *, times=None, dpi: int = 120) -> Path:
     return path
 
 
-def save_histograms(traj, times, path, *, bins: int = 60, dpi: int = 120) -> Path:
-    """Histograms of pairwise inner products at ``times`` of a trajectory, written to ``path``."""
+def save_histograms(traj, times=None, path=None, *, bins: int = 60, dpi: int = 120) -> Path:
+    """Histograms of pairwise inner products at ``times`` of a trajectory (default: 5 equally
+    spaced times over the saved range), written to ``path``."""
+    if path is None:
+        raise ParticlesError("save_histograms needs a path to write")
     path = Path(path)
     if not path.parent.is_dir():
         raise ParticlesError(f"cannot write {path}: directory {path.parent} does not exist")
+    if times is None:
+        times = np.linspace(traj.t[0], traj.t[-1], 5)
     fig = new_figure((6, 4))
     ax = fig.add_subplot()
-    plot_histograms(ax, traj.t, traj.x, times, bins=bins)
+    plot_histograms(ax, traj.t, traj.theta, times, bins=bins)
     ax.set_title(_title(traj, float(np.max(times))).rsplit(", t =", 1)[0])
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
@@ -276,7 +281,7 @@ def animate(
         raise ParticlesError(f"cannot write {path}: directory {path.parent} does not exist")
     if int(fps) < 1 or int(max_frames) < 1:
         raise ParticlesError("fps and max_frames must be >= 1")
-    t, xs = np.asarray(traj.t), np.asarray(traj.x)
+    t, xs = np.asarray(traj.t), np.asarray(traj.theta)
     d = xs.shape[2]
     idx = np.unique(np.linspace(0, len(t) - 1, min(len(t), int(max_frames))).round().astype(int))
     fig, ax = _new_axes(d)

@@ -1,12 +1,17 @@
 """Scan and Snap (Tian, Wang, Chen, Du, arXiv 2305.16380): SGD dynamics of a 1-layer Transformer.
 
-- :mod:`.data`: the paper's synthetic sequence classes and a real-text mode;
-- :mod:`.model`: the paper's model, analytic gradients, SGD with momentum and separate η_Y, η_Z;
-- :mod:`.reduced`: the long-sequence gradient flow, derived here (scipy ``solve_ivp``);
-- :mod:`.measure`: common-token mass, distinct-token order and entropy, snap time;
-- :mod:`.record`: one run as a result record (arrays + metadata) for ``particles.io``;
-- :mod:`.sweep`: resumable learning-rate sweeps (one file per run);
-- :mod:`.plotting`: matplotlib helpers that draw on a given ``ax``.
+The inner roles every paper package shares:
+
+============  ===============================================================================
+model         :mod:`.data` (the paper's synthetic sequence classes, a real-text mode),
+              :mod:`.model` (the paper's model and its analytic gradients)
+train/solve   :mod:`.model` (SGD with momentum, separate η_Y, η_Z), :mod:`.reduced` (the
+              long-sequence gradient flow, derived here; scipy ``solve_ivp``)
+measure       :mod:`.measure`: common-token mass, distinct-token order and entropy, snap time
+experiments   :mod:`.sweep` (resumable learning-rate sweeps), :mod:`.record` (a run as a result
+              record for ``particles.io``)
+plotting      :mod:`.plotting`: matplotlib helpers that draw on a given ``ax``
+============  ===============================================================================
 """
 
 from .data import (
@@ -37,13 +42,16 @@ from .model import (
 )
 from .record import (
     TRAIN_FORMAT,
+    default_record_every,
+    make_task,
     position_entropy,
     probe_attention,
     probe_positions,
     train_record,
+    train_run,
 )
 from .reduced import ReducedSolution, integrate_reduced, reduced_field, reduced_loss
-from .sweep import SWEEP_FIELDS, SweepGrid, run_one, run_sweep
+from .sweep import SWEEP_FIELDS, SweepGrid, entropy_report, run_one, run_sweep, save_summary
 
 __all__ = [
     "SWEEP_FIELDS",
@@ -56,6 +64,11 @@ __all__ = [
     "run_one",
     "run_sweep",
     "train_record",
+    "train_run",
+    "default_record_every",
+    "make_task",
+    "entropy_report",
+    "save_summary",
     "SyntheticTask",
     "TextTask",
     "TrainConfig",

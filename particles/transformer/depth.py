@@ -148,3 +148,10 @@ def read_passage(name_or_path: str | Path | None = None) -> str:
     if not text.strip():
         raise ParticlesError(f"{p}: the text is empty")
     return text
+
+
+def load_passage(name_or_path: str | Path | None = None) -> tuple[str, str]:
+    """``(text, source)``: :func:`read_passage`'s text and the name or path it came from
+    (:data:`DEFAULT_PASSAGE` when none is given), as result files record it."""
+    source = DEFAULT_PASSAGE if name_or_path is None else name_or_path
+    return read_passage(source), str(source)

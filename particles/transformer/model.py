@@ -385,57 +385,37 @@ def _get(t: dict, key: str, where: Path, optional: bool = False):
     raise ParticlesError(f"{where}: weight {key!r} missing (not a supported checkpoint?)")
 
 
+#: LayerWeights field -> (BERT key, ALBERT key) of the weight matrix (``.weight``); the matching
+#: ``.bias`` is optional. BERT keys follow ``encoder.layer.{i}.``, ALBERT's the one shared layer.
+_LAYER_KEYS = {
+    "q": ("attention.self.query", "attention.query"),
+    "k": ("attention.self.key", "attention.key"),
+    "v": ("attention.self.value", "attention.value"),
+    "o": ("attention.output.dense", "attention.dense"),
+    "n1": ("attention.output.LayerNorm", "attention.LayerNorm"),
+    "1": ("intermediate.dense", "ffn"),
+    "2": ("output.dense", "ffn_output"),
+    "n2": ("output.LayerNorm", "full_layer_layer_norm"),
+}
+
+
+def _layer(t, prefix: str, which: int, where) -> LayerWeights:
+    """One layer's weights under ``prefix``; ``which`` 0 for BERT names, 1 for ALBERT names."""
+    kw = {}
+    for f, keys in _LAYER_KEYS.items():
+        key = prefix + keys[which]
+        w, b = ("w" + f, "b" + f) if not f.startswith("n") else (f + "_w", f + "_b")
+        kw[w] = _get(t, key + ".weight", where)
+        kw[b] = _get(t, key + ".bias", where, True)
+    return LayerWeights(**kw)
+
+
 def _bert_layers(t, cfg, where):
-    layers = []
-    for i in range(cfg.num_layers):
-        p = f"encoder.layer.{i}."
-        g = lambda k, o=False: _get(t, p + k, where, o)  # noqa: B023
-        layers.append(
-            LayerWeights(
-                wq=g("attention.self.query.weight"),
-                bq=g("attention.self.query.bias", True),
-                wk=g("attention.self.key.weight"),
-                bk=g("attention.self.key.bias", True),
-                wv=g("attention.self.value.weight"),
-                bv=g("attention.self.value.bias", True),
-                wo=g("attention.output.dense.weight"),
-                bo=g("attention.output.dense.bias", True),
-                n1_w=g("attention.output.LayerNorm.weight"),
-                n1_b=g("attention.output.LayerNorm.bias", True),
-                w1=g("intermediate.dense.weight"),
-                b1=g("intermediate.dense.bias", True),
-                w2=g("output.dense.weight"),
-                b2=g("output.dense.bias", True),
-                n2_w=g("output.LayerNorm.weight"),
-                n2_b=g("output.LayerNorm.bias", True),
-            )
-        )
-    return tuple(layers)
+    return tuple(_layer(t, f"encoder.layer.{i}.", 0, where) for i in range(cfg.num_layers))
 
 
 def _albert_layers(t, where):
-    p = "encoder.albert_layer_groups.0.albert_layers.0."
-    g = lambda k, o=False: _get(t, p + k, where, o)
-    return (
-        LayerWeights(
-            wq=g("attention.query.weight"),
-            bq=g("attention.query.bias", True),
-            wk=g("attention.key.weight"),
-            bk=g("attention.key.bias", True),
-            wv=g("attention.value.weight"),
-            bv=g("attention.value.bias", True),
-            wo=g("attention.dense.weight"),
-            bo=g("attention.dense.bias", True),
-            n1_w=g("attention.LayerNorm.weight"),
-            n1_b=g("attention.LayerNorm.bias", True),
-            w1=g("ffn.weight"),
-            b1=g("ffn.bias", True),
-            w2=g("ffn_output.weight"),
-            b2=g("ffn_output.bias", True),
-            n2_w=g("full_layer_layer_norm.weight"),
-            n2_b=g("full_layer_layer_norm.bias", True),
-        ),
-    )
+    return (_layer(t, "encoder.albert_layer_groups.0.albert_layers.0.", 1, where),)
 
 
 def load_encoder(model_dir: str | os.PathLike, *, name: str = "") -> Encoder:

@@ -1,0 +1,609 @@
+"""Plain-numpy twins of particles' numba kernels, and references of the public maths.
+
+Written from the definitions (full n x n matrices, no tiles, no loops copied from the kernels), so
+that the kernels can be checked against them (STYLE §3, stumpy's ``tests/naive.py``).
+
+**Twins of the kernels.** ``naive.<name>`` is the twin of the numba kernel ``<name>`` wherever that
+kernel lives (``naive._exp_row`` for ``particles.kernels._exp_row``, ``naive._gram_stats`` for
+``_gram_stats`` of the ensemble solver); kernels are matched by name, not module, so they may move.
+``tests/test_kernels.py`` compares each pair, and its meta-test fails for a kernel without a twin,
+and for a twin that no test calls. Conventions:
+
+- same name, same parameters in the same order, so a test can pass the very arguments it gave the
+  kernel (taken before the kernel overwrote them);
+- a twin never modifies its arguments; scratch arguments (``buf``, ``bits``, ``work``, ``tmp``, ...)
+  and out-parameters are accepted and ignored;
+- it returns what the kernel returns, or else what the kernel writes as its result: the new value of
+  the array it updates in place, or of its out-parameter(s) (a tuple, in argument order, when there
+  are several; each docstring says which).
+
+**References of the public maths** (``attention_naive``, ``velocity_naive``, ``energy_naive``,
+``gamma_equiangular``) check the public functions end to end.
+"""
+
+import math
+
+import numpy as np
+from scipy.special import erf
+
+
+def attention_naive(q, k, v, beta, normalize=True, causal=False):
+    """sum_j a_ij v_j with a_ij = exp(beta <q_i,k_j>) / Z_i (softmax or Z_i = m), full matrix."""
+    logits = beta * (q @ k.T)
+    n, m = logits.shape
+    if causal:
+        mask = np.arange(m)[None, :] > np.arange(n)[:, None]
+        logits = np.where(mask, -np.inf, logits)
+    if normalize:
+        logits = logits - logits.max(axis=1, keepdims=True)
+        w = np.exp(logits)
+        w /= w.sum(axis=1, keepdims=True)
+    else:
+        w = np.exp(logits) / m
+    return w @ v
+
+
+def velocity_naive(x, beta, kind="SA", Q=None, K=None, V=None, causal=False, ffn=None):
+    """P_perp(x_i)[sum_h sum_j A^h_ij V_h x_j + ffn(x_i)] written out directly."""
+    n, d = x.shape
+    Qs = _stack(Q, d)
+    Ks = _stack(K, d)
+    Vs = _stack(V, d)
+    H = max(len(Qs), len(Ks), len(Vs))
+    f = np.zeros((n, d))
+    for h in range(H):
+        Qh = Qs[h % len(Qs)]
+        Kh = Ks[h % len(Ks)]
+        Vh = Vs[h % len(Vs)]
+        f += attention_naive(x @ Qh.T, x @ Kh.T, x @ Vh.T, beta, kind == "SA", causal)
+    if ffn is not None:
+        W1, b1, W2, b2, act = ffn
+        z = x @ W1.T + b1
+        if act == "relu":
+            z = np.maximum(z, 0)
+        elif act == "gelu":
+            z = 0.5 * z * (1 + erf(z / np.sqrt(2)))
+        else:
+            z = np.tanh(z)
+        f += z @ W2.T + (0 if b2 is None else b2)
+    return f - np.sum(f * x, axis=1, keepdims=True) * x
+
+
+def _stack(a, d):
+    if a is None:
+        return [np.eye(d)]
+    if np.isscalar(a):
+        return [a * np.eye(d)]
+    a = np.asarray(a, float)
+    return [a] if a.ndim == 2 else list(a)
+
+
+def energy_naive(x, beta):
+    n = x.shape[0]
+    return np.exp(beta * (x @ x.T)).sum() / (2 * beta * n * n)
+
+
+def gamma_equiangular(kind, n, beta, ts):
+    """gamma(t) of the equiangular reduction (Thm 6.8, eqs. 6.9 / 6.10) from gamma(0) = 0, by DOP853."""
+    from scipy.integrate import solve_ivp
+
+    def f(t, g):
+        g = g[0]
+        if kind == "SA":
+            return [2 * (1 - g) * ((n - 1) * g + 1) / (math.exp(beta * (1 - g)) + n - 1)]
+        return [(2 / n) * math.exp(beta * g) * (1 - g) * ((n - 1) * g + 1)]
+
+    ts = np.atleast_1d(np.asarray(ts, float))
+    sol = solve_ivp(f, (0, ts[-1]), [0.0], t_eval=ts, rtol=1e-12, atol=1e-14, method="DOP853")
+    return sol.y[0]
+
+
+# ==================================================================================================
+# twins of the field kernels (particles/kernels.py)
+
+#: exponents below these give exactly 0 in the kernels' exponentials (results stay normal or 0)
+EXP_MIN = -708.0
+EXP_MIN32 = -87.0
+
+
+def _exp_clamped(v, lo):
+    """exp(v), and exactly 0 where v < lo."""
+    v = np.asarray(v, dtype=np.float64)
+    return np.where(v < lo, 0.0, np.exp(np.maximum(v, lo)))
+
+
+def _exp_poly(r):
+    """e^r (the kernel is a polynomial for |r| <= ln2 / 2, the only range it is used on)."""
+    return np.exp(r)
+
+
+def _exp_row(x, out, bits):
+    """Returns out: exp(x_j), exactly 0 where x_j < -708 (the documented clamp)."""
+    return _exp_clamped(x, EXP_MIN)
+
+
+def _exp_array(x, out):
+    """Returns out: exp(x_j), exactly 0 where x_j < -708."""
+    return _exp_clamped(x, EXP_MIN)
+
+
+def _shift_exponent(row, lim, a, b, cj):
+    """a row_j - b - cj_j for j < lim, in float64 (cj empty: no cj term)."""
+    c = np.zeros(lim) if len(cj) == 0 else np.asarray(cj[:lim], dtype=np.float64)
+    return a * np.asarray(row[:lim], dtype=np.float64) - b - c
+
+
+def _exp_shift_row(row, lim, a, b, cj, buf):
+    """Returns the new row: exp(a row_j - b - cj_j) for j < lim (0 below -708), the rest unchanged."""
+    new = np.array(row, dtype=np.float64)
+    new[:lim] = _exp_clamped(_shift_exponent(row, lim, a, b, cj), EXP_MIN)
+    return new
+
+
+def _exp_shift_row32(row, lim, a, b, cj, buf):
+    """float32 :func:`_exp_shift_row`: exp(a row_j - b - cj_j) for j < lim (0 below -87).
+
+    ``a`` and ``b`` are rounded to float32 first (the kernel's parameters are float32); the exponent
+    and exp are then evaluated in float64 and rounded once to float32.
+    """
+    a, b = float(np.float32(a)), float(np.float32(b))
+    new = np.array(row, dtype=np.float32)
+    new[:lim] = _exp_clamped(_shift_exponent(row, lim, a, b, cj), EXP_MIN32).astype(np.float32)
+    return new
+
+
+def _row_max(row, lim):
+    """max_{j < lim} row_j."""
+    return np.max(row[:lim])
+
+
+def _row_min(row, lim):
+    """min_{j < lim} row_j."""
+    return np.min(row[:lim])
+
+
+def _exp_shift_any(row, lim, a, b, cj, buf):
+    """The shifted exponential in the precision of ``row`` (float32 or float64)."""
+    twin = _exp_shift_row32 if row.dtype == np.float32 else _exp_shift_row
+    return twin(row, lim, a, b, cj, buf)
+
+
+def _causal_mask(shape, diag):
+    """True at (i, j) with j > i + diag: the entries a causal tile hides."""
+    B, C = shape
+    return np.arange(C)[None, :] > np.arange(B)[:, None] + diag
+
+
+def _exp_shift_tile(s, beta, ci, cj, diag, causal):
+    """Returns the new s: exp(beta s_ij - ci_i - cj_j) (cj empty: no cj term), in the dtype of s.
+
+    0 where causal and j > i + diag, and where the exponent is below the clamp (-708; float32: -87).
+    For a float32 tile, beta and ci are rounded to float32 first (the kernel's precision).
+    """
+    f32 = s.dtype == np.float32
+    B, C = s.shape
+    beta = float(np.float32(beta)) if f32 else float(beta)
+    ci = np.asarray(ci[:B], dtype=np.float32 if f32 else np.float64).astype(np.float64)
+    cj = np.zeros(C) if len(cj) == 0 else np.asarray(cj[:C], dtype=np.float64)
+    z = beta * s.astype(np.float64) - ci[:, None] - cj[None, :]
+    w = _exp_clamped(z, EXP_MIN32 if f32 else EXP_MIN)
+    if causal:
+        w[_causal_mask(s.shape, diag)] = 0.0
+    return w.astype(s.dtype)
+
+
+def _softmax_tile(s, beta, diag, causal, m, alpha):
+    """One online-softmax step. Returns (new s, new m, alpha).
+
+    z_ij = beta s_ij, or -inf where causal and j > i + diag; m_new_i = max(m_i, max_j z_ij);
+    s_ij <- exp(z_ij - m_new_i) (0 where masked); alpha_i = exp(m_i - m_new_i), which is 0 for
+    m_i = -inf, and 1 for a row whose entries are all masked so far (m_new_i = -inf: nothing to scale).
+    """
+    z = beta * s.astype(np.float64)
+    if causal:
+        z[_causal_mask(s.shape, diag)] = -np.inf
+    m = np.asarray(m, dtype=np.float64)
+    m_new = np.maximum(m, z.max(axis=1, initial=-np.inf))
+    seen = np.isfinite(m_new)
+    shift = np.where(seen, m_new, 0.0)
+    w = np.where(np.isfinite(z), _exp_clamped(z - shift[:, None], -np.inf), 0.0)
+    with np.errstate(invalid="ignore"):
+        a = np.where(seen, np.exp(m - shift), 1.0)
+    return w.astype(s.dtype), m_new, a
+
+
+def _rescale_add(acc, alpha, part):
+    """Returns the new acc: alpha_i acc_i + part_i (rows)."""
+    return np.asarray(alpha)[:, None] * acc + part
+
+
+def _rescale_rows(acc, alpha):
+    """Returns the new acc: alpha_i acc_i (rows)."""
+    return np.asarray(alpha)[:, None] * acc
+
+
+def _project_tangent(x, v, out):
+    """Returns out: P_perp(x_i) v_i = v_i - <x_i, v_i> x_i."""
+    return v - np.einsum("ik,ik->i", x, v)[:, None] * x
+
+
+def _normalize_rows(x):
+    """Returns the new x: x_i / |x_i|."""
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+# ==================================================================================================
+# twins of the ensemble kernels (particles/solvers/ensemble.py): Gram and coordinate formulations
+#
+# methods: 0 = "euler" (authors' scheme, no projection), 1 = "euler-tangent", 2 = "rk4"; each step
+# is followed by normalisation. ``usa``: Z_i = n instead of the softmax normaliser.
+
+
+def _transpose(a, out):
+    """Returns out: a^T."""
+    return np.array(a.T)
+
+
+def _mm(a, b, out):
+    """Returns out: the matrix product a b."""
+    return np.asarray(a) @ np.asarray(b)
+
+
+def _attention_rows(L, beta, usa, out, work, bits):
+    """Returns out: A_ij = exp(beta L_ij) / Z_i, Z_i = sum_j exp(beta L_ij) (SA) or n (USA)."""
+    z = beta * np.asarray(L, dtype=np.float64)
+    n = z.shape[0]
+    if usa:
+        return np.exp(z) / n
+    w = np.exp(z - z.max(axis=1, keepdims=True))  # softmax is invariant under the shift
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def _find(parent, i):
+    """The root of i in the forest ``parent`` (the node with parent[r] = r reached from i)."""
+    seen = set()
+    while parent[i] != i:
+        if i in seen:
+            raise ValueError("parent has a cycle")
+        seen.add(i)
+        i = parent[i]
+    return i
+
+
+def components_naive(adj):
+    """Number of connected components of the undirected graph with (symmetric) adjacency ``adj``.
+
+    The reachability relation is the transitive closure of adj | I (repeated boolean squaring); each
+    component is one distinct row of it.
+    """
+    n = adj.shape[0]
+    R = (np.asarray(adj, dtype=bool) | np.eye(n, dtype=bool)).astype(np.int64)
+    while True:
+        R2 = (R @ R > 0).astype(np.int64)
+        if np.array_equal(R2, R):
+            return len(np.unique(R, axis=0))
+        R = R2
+
+
+def _gram_stats(G, thr_pair, thr_cluster, count_clusters, parent):
+    """(fraction of ordered pairs i != j with G_ij > thr_pair, number of connected components of the
+    graph G_ij > thr_cluster, or -1 when not counted). G is symmetric; the fraction is 1 when n = 1
+    (no pairs: the kernel's convention)."""
+    n = G.shape[0]
+    off = ~np.eye(n, dtype=bool)
+    frac = float(np.mean(G[off] > thr_pair)) if n > 1 else 1.0
+    ncl = components_naive(G > thr_cluster) if count_clusters else -1
+    return frac, ncl
+
+
+def _collapsed(G, thr_pair, thr_cl):
+    """True when min_ij G_ij exceeds both thresholds and 0."""
+    return bool(np.min(G) > max(thr_pair, thr_cl, 0.0))
+
+
+def _fill_collapsed(frac, ncl, k, count_cl):
+    """Returns (frac, ncl) with entries from k on set to 1 and to 1 (or -1 when not counted)."""
+    frac, ncl = np.array(frac), np.array(ncl)
+    frac[k:] = 1.0
+    ncl[k:] = 1 if count_cl else -1
+    return frac, ncl
+
+
+def _normalize_gram(H, out):
+    """Returns out: H_ij / sqrt(H_ii H_jj), the Gram matrix of the normalised points (diagonal 1)."""
+    h = np.sqrt(np.diag(H))
+    out = H / np.outer(h, h)
+    np.fill_diagonal(out, 1.0)
+    return out
+
+
+def _congruence(C, G, tmp, tmpT, CT, out):
+    """Returns out: C G C^T, symmetric."""
+    H = C @ G @ C.T
+    return 0.5 * (H + H.T)
+
+
+def _gram_coeffs(C, G, beta, usa, tangent, H, A, F, tmp, tmpT, CT, bits):
+    """Returns (H, A, F) for Y = C X with X X^T = G: H = C G C^T the Gram matrix of Y, A the attention
+    of H, and F with F X = f(Y), where f(Y)_i = [P_perp(y_i)] sum_j A_ij y_j (so F = A C, minus
+    <y_i, (A Y)_i> C_i = (sum_j A_ij H_ij) C_i with ``tangent``)."""
+    H = C @ G @ C.T
+    A = _attention_rows(H, beta, usa, None, None, None)
+    F = A @ C
+    if tangent:
+        F = F - np.sum(A * H, axis=1)[:, None] * C
+    return H, A, F
+
+
+def field_naive(X, beta, usa, B=None, V=None, tangent=True):
+    """[P_perp(x_i)] sum_j A_ij V x_j with A = attention of the logits x_i^T B x_j (None: identity)."""
+    d = X.shape[1]
+    B = np.eye(d) if B is None else B
+    V = np.eye(d) if V is None else V
+    A = _attention_rows(X @ B @ X.T, beta, usa, None, None, None)
+    F = A @ X @ V.T
+    if tangent:
+        F = F - np.sum(F * X, axis=1, keepdims=True) * X
+    return F
+
+
+def _combine(base, Ks, nums, den, dt, out):
+    """Returns base + (dt/den) sum_q nums[q] Ks[q]."""
+    return base + (dt / den) * np.tensordot(np.asarray(nums, dtype=np.float64), Ks, axes=1)
+
+
+def _subtract_along(a, b, s, r):
+    """Returns r_i - <a_i, b_i> s_i for every row i."""
+    return r - np.sum(a * b, axis=1, keepdims=True) * s
+
+
+def _gram_of(Y, YT, L):
+    """Returns Y Y^T."""
+    return Y @ Y.T
+
+
+def step_naive(X, f, dt, scheme):
+    """One explicit Runge–Kutta step of ``scheme`` = (a_num, a_den, b_num, b_den, projected), read
+    as the tableau a = a_num / a_den (row-wise), b = b_num / b_den, for the field ``f(X, tangent)``;
+    then every row normalised."""
+    a_num, a_den, b_num, b_den, projected = scheme
+    a = np.asarray(a_num, dtype=np.float64) / np.asarray(a_den, dtype=np.float64)[:, None]
+    b = np.asarray(b_num, dtype=np.float64) / b_den
+    ks = []
+    for q in range(len(b)):
+        ks.append(f(X + dt * sum((a[q, j] * ks[j] for j in range(q)), np.zeros_like(X)), projected))
+    Y = X + dt * sum((b[j] * ks[j] for j in range(len(b))), np.zeros_like(X))
+    return Y / np.linalg.norm(Y, axis=1, keepdims=True)
+
+
+def _checkpoint(G, k, frac, ncl, stats, parent):
+    """Returns (stop, frac, ncl): the statistics of G written at checkpoint k; stop (and the later
+    entries filled as one cluster) when k > 0, early stopping is on and G is collapsed."""
+    thr_pair, thr_cl, count_cl, early = stats
+    frac, ncl = np.array(frac), np.array(ncl)
+    frac[k], ncl[k] = _gram_stats(G, thr_pair, thr_cl, count_cl, None)
+    if early and k > 0 and _collapsed(G, thr_pair, thr_cl):
+        frac, ncl = _fill_collapsed(frac, ncl, k + 1, count_cl)
+        return True, frac, ncl
+    return False, frac, ncl
+
+
+def run_naive(X, f, scheme, dt, nsteps, save_every, stats, frac, ncl):
+    """(X, frac, ncl, steps) after nsteps of :func:`step_naive`, with the statistics of X X^T at
+    step 0 and every save_every steps; with early stopping the run ends at the first checkpoint
+    where :func:`_collapsed` holds (``steps`` < nsteps)."""
+    _, frac, ncl = _checkpoint(X @ X.T, 0, frac, ncl, stats, None)
+    k = 0
+    for step in range(1, nsteps + 1):
+        X = step_naive(X, f, dt, scheme)
+        if step % save_every == 0:
+            k += 1
+            stop, frac, ncl = _checkpoint(X @ X.T, k, frac, ncl, stats, None)
+            if stop:
+                return X, frac, ncl, step
+    return X, frac, ncl, nsteps
+
+
+def points_of_gram(G):
+    """Points X (n, n) with X X^T = G (G symmetric positive semi-definite), from its eigenvectors."""
+    w, U = np.linalg.eigh(G)
+    return U * np.sqrt(np.clip(w, 0.0, None))
+
+
+def _gram_system(G, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl):
+    """Returns (G, frac, ncl, steps): the Gram matrix of points X with X X^T = G after the steps of
+    the scheme (identity weights), and the statistics as in :func:`run_naive`."""
+    f = lambda Y, tangent: field_naive(Y, beta, usa, tangent=tangent)
+    X = points_of_gram(np.asarray(G, dtype=np.float64))
+    X, frac, ncl, steps = run_naive(X, f, scheme, dt, nsteps, save_every, stats, frac, ncl)
+    Gf = X @ X.T
+    np.fill_diagonal(Gf, 1.0)
+    return Gf, frac, ncl, steps
+
+
+def _gram_ensemble(G, betas, usa, scheme, dt, nsteps, save_every, stats, frac, ncl, done):
+    """Returns (G, frac, ncl, done) stacked over systems s: :func:`_gram_system` of G[s], betas[s]."""
+    common = (usa, scheme, dt, nsteps, save_every, stats)
+    runs = [_gram_system(G[s], betas[s], *common, frac[s], ncl[s]) for s in range(G.shape[0])]
+    return tuple(np.stack(r) for r in zip(*runs, strict=True))
+
+
+def _coord_field(Y, B, VT, has_B, has_V, beta, usa, tangent, YB, L, Lw, YT, A, AY, out, bits):
+    """Returns out: [P_perp(y_i)] sum_j A_ij V y_j with A the attention of the logits y_i^T B y_j
+    (B = I without ``has_B``; V = VT^T, or I without ``has_V``)."""
+    return field_naive(Y, beta, usa, B if has_B else None, VT.T if has_V else None, tangent)
+
+
+def _coord_system(
+    X, B, V, has_B, has_V, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl
+):
+    """Returns (X, frac, ncl, steps) after the steps of the scheme for the logits x_i^T B x_j and
+    values V x_j (identities without has_B / has_V); statistics as in :func:`run_naive`."""
+    Bm, Vm = (B if has_B else None), (V if has_V else None)
+    f = lambda Y, tangent: field_naive(Y, beta, usa, Bm, Vm, tangent)
+    X = np.array(X, dtype=np.float64)
+    return run_naive(X, f, scheme, dt, nsteps, save_every, stats, frac, ncl)
+
+
+def _coord_ensemble(X, B, V, betas, usa, scheme, dt, nsteps, save_every, stats, frac, ncl, done):
+    """Returns (X, frac, ncl, done) stacked over systems s; B, V hold 0 (identity), 1 (shared) or S
+    matrices."""
+    nb, nv = len(B), len(V)
+    runs = []
+    for s in range(X.shape[0]):
+        Bs = B[0 if nb == 1 else s] if nb else None
+        Vs = V[0 if nv == 1 else s] if nv else None
+        rest = (scheme, dt, nsteps, save_every, stats, frac[s], ncl[s])
+        runs.append(_coord_system(X[s], Bs, Vs, nb > 0, nv > 0, betas[s], usa, *rest))
+    return tuple(np.stack(r) for r in zip(*runs, strict=True))
+
+
+# --- coordinate formulation under a normalisation scheme (particles.norms) ----------------------
+
+
+def _directions(Y, out):
+    """Returns Y_i / |Y_i| row by row."""
+    return Y / np.linalg.norm(Y, axis=1, keepdims=True)
+
+
+def norm_field_naive(Y, beta, usa, B, V, code, alpha, tangent):
+    """The drift of scheme ``code`` (0 post, 1 pre, 2 peri, 3 ngpt) at Y, from the definitions
+    (arXiv 2510.22026, Table 1): post P_perp(y) F(y) at Y itself; else F = the attention output
+    on θ = Y/|Y| and pre F,
+    peri F/|F|, ngpt α P_perp(θ)(F/|F|) (α (F/|F| - θ) unprojected)."""
+    if code == 0:  # Post-LN: the field at Y itself (Runge–Kutta stages are off the sphere)
+        return field_naive(Y, beta, usa, B, V, tangent=bool(tangent))
+    th = Y / np.linalg.norm(Y, axis=1, keepdims=True)
+    F = field_naive(th, beta, usa, B, V, tangent=False)
+    if code == 1:
+        return F
+    nrm = np.linalg.norm(F, axis=1, keepdims=True)
+    u = np.where(nrm > 0, F / np.where(nrm > 0, nrm, 1.0), 0.0)
+    if code == 2:
+        return u
+    if tangent:
+        return alpha * (u - np.sum(u * th, axis=1, keepdims=True) * th)
+    return alpha * (u - th)
+
+
+def _norm_field(
+    Y, B, VT, has_B, has_V, beta, usa, code, alpha, tangent, Th, YB, L, Lw, YT, A, AY, out, bits
+):
+    """Returns out: :func:`norm_field_naive` (B = I without has_B; V = VT^T, or I without has_V)."""
+    return norm_field_naive(
+        Y, beta, usa, B if has_B else None, VT.T if has_V else None, code, alpha, tangent
+    )
+
+
+def _coord_norm_system(
+    X,
+    B,
+    V,
+    has_B,
+    has_V,
+    beta,
+    usa,
+    scheme,
+    codes,
+    k_switch,
+    alpha,
+    dt,
+    nsteps,
+    save_every,
+    stats,
+    frac,
+    ncl,
+):
+    """Returns (X, frac, ncl, steps): Runge–Kutta steps of the scheme's drift (code codes[0] up to
+    step k_switch, codes[1] after), rows renormalised after the steps of post and ngpt only;
+    statistics of the directions' Gram matrix as in :func:`run_naive`."""
+    a_num, a_den, b_num, b_den, projected = scheme
+    a = np.asarray(a_num, dtype=np.float64) / np.asarray(a_den, dtype=np.float64)[:, None]
+    b = np.asarray(b_num, dtype=np.float64) / b_den
+    Bm, Vm = (B if has_B else None), (V if has_V else None)
+    X = np.array(X, dtype=np.float64)
+
+    def gram(Y):
+        th = Y / np.linalg.norm(Y, axis=1, keepdims=True)
+        return th @ th.T
+
+    _, frac, ncl = _checkpoint(gram(X), 0, frac, ncl, stats, None)
+    k = 0
+    for step in range(1, nsteps + 1):
+        code = codes[0] if step <= k_switch else codes[1]
+        f = lambda Y, code=code: norm_field_naive(Y, beta, usa, Bm, Vm, code, alpha, projected)
+        ks = []
+        for q in range(len(b)):
+            ks.append(f(X + dt * sum((a[q, j] * ks[j] for j in range(q)), np.zeros_like(X))))
+        X = X + dt * sum((b[j] * ks[j] for j in range(len(b))), np.zeros_like(X))
+        if code in (0, 3):
+            X = X / np.linalg.norm(X, axis=1, keepdims=True)
+        if step % save_every == 0:
+            k += 1
+            stop, frac, ncl = _checkpoint(gram(X), k, frac, ncl, stats, None)
+            if stop:
+                return X, frac, ncl, step
+    return X, frac, ncl, nsteps
+
+
+def _coord_norm_ensemble(
+    X,
+    B,
+    V,
+    betas,
+    usa,
+    scheme,
+    codes,
+    k_switch,
+    alpha,
+    dt,
+    nsteps,
+    save_every,
+    stats,
+    frac,
+    ncl,
+    done,
+):
+    """Returns (X, frac, ncl, done) stacked over systems: :func:`_coord_norm_system` of X[s]."""
+    nb, nv = len(B), len(V)
+    runs = []
+    for s in range(X.shape[0]):
+        Bs = B[0 if nb == 1 else s] if nb else None
+        Vs = V[0 if nv == 1 else s] if nv else None
+        rest = (scheme, codes, k_switch, alpha, dt, nsteps, save_every, stats, frac[s], ncl[s])
+        runs.append(_coord_norm_system(X[s], Bs, Vs, nb > 0, nv > 0, betas[s], usa, *rest))
+    return tuple(np.stack(r) for r in zip(*runs, strict=True))
+
+
+def _s1_moments(c, s, p, chunks, acc_re, acc_im):
+    """Twin of kernels._s1_moments: (acc_re, acc_im), slot [t, k, b] = sum of z_j^k over the
+    particles j of chunk t (j in [t n / chunks, (t + 1) n / chunks)) at block position (j - lo) % B."""
+    n = c.shape[0]
+    B = acc_re.shape[2]
+    z = c + 1j * s
+    acc = np.zeros((chunks, p + 1, B), dtype=complex)
+    for t in range(chunks):
+        lo, hi = t * n // chunks, (t + 1) * n // chunks
+        j = np.arange(lo, hi)
+        for k in range(p + 1):
+            np.add.at(acc[t, k], (j - lo) % B, z[j] ** k)
+    return acc.real, acc.imag
+
+
+def _s1_sums(c, s, coef, G, N):
+    """Twin of kernels._s1_sums: (G (n,), N (n, 2)) with w = (c + i s)^k,
+    G = sum_k coef[k,0] Re w + coef[k,1] Im w, N_re = sum_k coef[k,2] Re w + coef[k,3] Im w,
+    N_im = sum_k coef[k,4] Im w + coef[k,5] Re w."""
+    z = c + 1j * s
+    w = z[:, None] ** np.arange(coef.shape[0])[None, :]
+    g = w.real @ coef[:, 0] + w.imag @ coef[:, 1]
+    nn = np.empty((c.shape[0], 2))
+    nn[:, 0] = w.real @ coef[:, 2] + w.imag @ coef[:, 3]
+    nn[:, 1] = w.imag @ coef[:, 4] + w.real @ coef[:, 5]
+    return g, nn
+
+
+def kernel_sums_naive(x, beta):
+    """(G, N): G_i = sum_j e^{beta (<x_i, x_j> - 1)}, N_i = sum_j e^{beta (<x_i, x_j> - 1)} x_j."""
+    w = np.exp(beta * (x @ x.T) - beta)
+    return w.sum(axis=1), w @ x
