@@ -389,7 +389,8 @@ def velocity(
       ``tol`` relative to each row's total attention weight times |v| (for SA: an absolute error
       <= tol |v|). Computed in float64. A clear error where it does not apply.
     - ``"auto"`` (default): the expansion where it applies, meets ``tol`` a priori for this beta,
-      and is predicted faster (large n: about n >= 2000 on the circle and n >= 10^4 on S^2);
+      and is predicted faster (about n >= 300 on the circle and n >= 1000 on S^2, from the cost
+      model ``expansion.predicted_seconds``) and the points are on the sphere to the tolerance;
       otherwise exactly the ``"exact"`` evaluation, bit for bit.
     """
     if not isinstance(dyn, Dynamics):
