@@ -293,8 +293,10 @@ def _sphere(u: np.ndarray, beta: float, L: int, tol: float):
     eps = float(min(max(0.01 * tol, DUCC_EPS_MIN), 1e-4))
     nth = config.THREADS
     Lt = max(L, 1)  # ducc0 wants lmax >= 1 for the gradient
+    # one thread: ducc0's threaded adjoint (spreading) sums in a run-dependent order (results
+    # differed by 1e-16 between calls), and a second thread gained < 10 % here
     a = ducc0.sht.adjoint_synthesis_general(
-        map=np.ones((1, n)), spin=0, lmax=Lt, loc=loc, epsilon=eps, nthreads=nth
+        map=np.ones((1, n)), spin=0, lmax=Lt, loc=loc, epsilon=eps, nthreads=1
     )
     s, sp = _sphere_tables(beta, Lt)
     if L < Lt:

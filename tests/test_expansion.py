@@ -202,6 +202,16 @@ def test_auto_small_n_is_exact_bits(d):
 
 
 @pytest.mark.parametrize("d", [2, 3])
+def test_expansion_is_deterministic(d):
+    """Same input, same bits (ducc0's threaded adjoint transform is not, so it runs on one thread)."""
+    x = pt.random_points(20000, d, rng=4)
+    dyn = pt.Dynamics(beta=10.0)
+    first = pt.velocity(x, dyn, method="expansion")
+    for _ in range(4):
+        np.testing.assert_array_equal(pt.velocity(x, dyn, method="expansion"), first)
+
+
+@pytest.mark.parametrize("d", [2, 3])
 def test_auto_picks_expansion_for_large_n(d):
     x = pt.random_points(20000, d, rng=3)
     dyn = pt.Dynamics(beta=10.0)

@@ -396,5 +396,10 @@ def particle_moments(x: np.ndarray, L: int) -> np.ndarray:
     loc = np.stack([theta, phi], axis=1)
     w = np.full((1, x.shape[0]), 1.0 / x.shape[0])
     return ducc0.sht.adjoint_synthesis_general(
-        map=w, spin=0, lmax=L, loc=loc, epsilon=1e-12, nthreads=config.THREADS
+        map=w,
+        spin=0,
+        lmax=L,
+        loc=loc,
+        epsilon=1e-12,
+        nthreads=1,  # deterministic (see expansion)
     )[0]
