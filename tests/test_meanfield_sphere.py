@@ -128,3 +128,21 @@ def test_bad_arguments():
         S.solve_sphere(_uniform(5), 1.0, 1.0, L=4)
     with pytest.raises(ParticlesError, match="kind"):
         S.solve_sphere(_uniform(4), 1.0, 1.0, L=4, kind="XX")
+
+
+@pytest.mark.parametrize("kind", ["SA", "USA"])
+@pytest.mark.parametrize("kappa", [np.inf, 4.0])
+def test_growth_rates_agree_with_linear_theory(kind, kappa):
+    """The solver's measured growth of each mode l = 1..4 against particles.meanfield.linear (written
+    independently, for any d): 1e-6 relative."""
+    from particles.meanfield import linear
+
+    L, beta, T, eps = 8, 2.5, 0.4, 1e-8
+    want = linear.growth_rates(beta, 3, kappa=kappa, kind=kind, modes=4)
+    for l0 in range(1, 5):
+        a = _uniform(L)
+        idx = S._index(L, np.array([l0]), np.array([0]))[0]
+        a[idx] = eps
+        sol = S.solve_sphere(a, beta, T, kind=kind, kappa=kappa, L=L, dt=0.02)
+        got = np.log(abs(sol.alm[-1][idx]) / eps) / T
+        assert abs(got - want[l0 - 1]) <= 1e-6 * abs(want[l0 - 1])

@@ -24,10 +24,20 @@ The methods come from the one registry, :mod:`particles.solvers.registry` (``reg
   one by one (progress, checkpoints) with dense output at the save times
   (:mod:`particles.solvers.adaptive`). The drift away from the sphere is reported in
   ``stats["max_norm_drift"]`` and the saved states are renormalised.
+
+- stochastic, for the noisy dynamics (``Dynamics(kappa=...)``: dx_i = f dt + sqrt(2/kappa) dB_i with
+  B_i Brownian motion on the sphere; conventions in :mod:`particles.meanfield`): ``"euler-maruyama"``
+  (projected, weak order 1), ``"lie-euler-maruyama"`` (geodesic, weak order 1), ``"strang"``
+  (splitting, weak order 2). Fixed step like the ODE methods. **Noise increments:** one block of
+  (n, d) standard normals per step, drawn in step order from a numpy Generator (``rng``: a seed or a
+  Generator) and scaled by sqrt(h); nothing else draws from it, so a seed fixes the path whatever
+  the number of threads. The seed and the generator's state at the last saved time are stored with
+  the result, so an interrupted run resumes on the same path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -37,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError
-from ..field import check_dtype, check_points, check_stream, drift, velocity
+from ..field import check_dtype, check_points, check_stream, drift, fixed_order, velocity
 from ..io import check_writable
 from ..params import Dynamics, Piecewise
 from ..resources import check_memory
@@ -84,14 +94,25 @@ def _field(dyn: Dynamics, dtype, project: bool):
 
 
 def step(
-    method, x: np.ndarray, h: float, dyn: Dynamics, dtype=np.float64
+    method, x: np.ndarray, h: float, dyn: Dynamics, dtype=np.float64, dW=None
 ) -> tuple[np.ndarray, int]:
     """One fixed step of size h of a registered method; returns (new x, field evals).
 
     The step is normalised when the scheme's state is on the sphere (Post-LN, nGPT), not for the
-    residual stream of Pre-/Peri-LN, where the custom-step methods use their ``free_step``."""
+    residual stream of Pre-/Peri-LN, where the custom-step methods use their ``free_step``.
+    ``dW`` (n, d): the ambient Brownian increments (N(0, h I)) of a stochastic method's step; needed
+    when ``dyn.kappa`` is finite (the noise is Brownian motion on the sphere: Post-LN only)."""
     m = registry.get(method)
     f = _field(dyn, dtype, m.projected)
+    if m.stochastic:
+        if not dyn.on_sphere:  # no noise here (Dynamics refuses kappa off the sphere)
+            return m.free_step(x, h, f)
+        if dyn.noisy and dW is None:
+            raise ParticlesError(f"{m.name}: a noisy step needs the Brownian increments dW")
+        y, nfev = m.step(x, h, f, dW if dyn.noisy else None, dyn.kappa)
+        return normalize_rows(y), nfev
+    if dyn.noisy:
+        raise ParticlesError(_needs_sde(m.name, dyn.kappa))
     if not dyn.on_sphere:
         if m.tableau is not None:
             return steps.explicit_rk(m.tableau, x, h, f)
@@ -113,6 +134,44 @@ def step(
 
 
 _step = step  # the name tests patch to inject failures
+
+
+def _needs_sde(method: str, kappa) -> str:
+    return (
+        f"kappa = {kappa:g} makes the dynamics stochastic, and {method} integrates ODEs; choose a "
+        f"stochastic method: {', '.join(registry.names(stochastic=True))}"
+    )
+
+
+def _kappas(dyn: Dynamics | Piecewise) -> list:
+    segs = [dyn] if isinstance(dyn, Dynamics) else [d for d, _ in dyn.segments]
+    return [d.kappa for d in segs if d.noisy]
+
+
+def _noise_seed(rng, resume: bool, checkpoint) -> tuple[np.random.Generator, int | None]:
+    """The Generator of the Brownian increments and the seed to record (None: a Generator given).
+
+    ``rng`` None draws a fresh seed, which is recorded; when resuming, the checkpoint's seed is
+    taken instead, so ``resume=True`` needs no seed.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng, None
+    if rng is None and resume and checkpoint is not None and Path(checkpoint).exists():
+        try:
+            rng = Trajectory.load(checkpoint).meta.get("noise_seed")
+        except ParticlesError:
+            rng = None
+    if rng is None:
+        rng = int(np.random.SeedSequence().entropy)
+    try:
+        seed = int(rng)
+    except (TypeError, ValueError):
+        raise ParticlesError(
+            f"rng must be an integer seed, a numpy Generator or None, got {rng!r}"
+        ) from None
+    if seed < 0:
+        raise ParticlesError(f"the noise seed must be >= 0, got {seed}")
+    return np.random.default_rng(seed), seed
 
 
 def _segments(dyn: Dynamics | Piecewise, t_end: float) -> list[tuple[float, float, Dynamics]]:
@@ -162,7 +221,7 @@ def simulate(
     dyn: Dynamics | Piecewise,
     t_end: float,
     *,
-    method: str = "rk4",
+    method: str | None = None,
     dt: float | None = None,
     save_at=None,
     saves: int | None = None,
@@ -176,6 +235,7 @@ def simulate(
     meta: dict | None = None,
     dtype=np.float64,
     max_steps: int = 10**8,
+    rng: np.random.Generator | int | None = None,
 ) -> Trajectory:
     """Integrate the dynamics ``dyn`` from ``x0`` (n, d) on the sphere up to time ``t_end``.
 
@@ -183,7 +243,10 @@ def simulate(
     - ``method``: a name of the registry (:mod:`particles.solvers.registry`): ``"rk4"`` (default),
       ``"euler"`` (one residual layer + LayerNorm per step), ``"euler-tangent"``, ``"lie-euler"``,
       ``"geometric"`` (fixed step ``dt``, default 0.05) or a scipy method (``"RK45"``, ``"DOP853"``,
-      ``"LSODA"``, ... with ``rtol``/``atol``).
+      ``"LSODA"``, ... with ``rtol``/``atol``). With noise (``dyn.kappa`` finite) a stochastic
+      method: ``"euler-maruyama"`` (the default then), ``"lie-euler-maruyama"``, ``"strang"``.
+    - ``rng``: the noise's seed (int) or numpy Generator; None draws a fresh seed, recorded in
+      ``meta["noise_seed"]``. Unused without noise.
     - ``save_at``: times in [0, t_end] at which states are saved; or ``saves``: the number (>= 2) of
       equally spaced save times, 0 and ``t_end`` included. Default: 101 equally spaced times.
     - ``normalize``: project ``x0`` onto the sphere first (otherwise an ``x0`` off the sphere is an
@@ -204,15 +267,20 @@ def simulate(
     :class:`~particles.solvers.checkpoint.Interrupted` (a ``KeyboardInterrupt``) on Ctrl-C, saying
     what the checkpoint file holds.
     """
-    spec = registry.get(method)
-    method = spec.name
-    dtype = check_dtype(dtype)
     if checkpoint is not None:
         check_writable(checkpoint, "trajectory", ".npz")
     if not isinstance(dyn, (Dynamics, Piecewise)):
         raise ParticlesError(
             f"dyn must be a particles.Dynamics or Piecewise, got {type(dyn).__name__}"
         )
+    kappas = _kappas(dyn)
+    if method is None:
+        method = "euler-maruyama" if kappas else "rk4"
+    spec = registry.get(method)
+    method = spec.name
+    if kappas and not spec.stochastic:
+        raise ParticlesError(_needs_sde(method, kappas[0]))
+    dtype = check_dtype(dtype)
     x0 = check_points(x0, "x0")
     n, d = x0.shape
     dyn.check_dimension(d)
@@ -289,9 +357,15 @@ def simulate(
         "atol": None if fixed else atol,
         "dtype": np.dtype(dtype).name,
     }
+    gen = None
+    if kappas:
+        gen, noise_seed = _noise_seed(rng, resume, checkpoint)
+        run_meta["noise_seed"] = noise_seed
     fp = _fingerprint(x0, dyn, method, dt, rtol, atol, t_end, save_at) + (
         "" if dtype is np.float64 else "-f32"
     )
+    if kappas:  # the seed is part of a noisy run's identity (absent for the ODE: unchanged prints)
+        fp += "-s" + hashlib.sha256(str(run_meta["noise_seed"]).encode()).hexdigest()[:8]
     run_meta["fingerprint"] = fp
 
     ts: list[float] = []
@@ -300,6 +374,7 @@ def simulate(
     if not fixed and spec.scipy_name not in _EXPLICIT_RK:
         stats["nrejected"] = None  # BDF, Radau, LSODA do not report rejected steps
     t_now, x = 0.0, x0.copy()
+    noise_state: dict = {}
     if resume and checkpoint is not None and Path(checkpoint).exists():
         old = Trajectory.load(checkpoint)
         if old.meta.get("fingerprint") != fp:
@@ -312,6 +387,14 @@ def simulate(
             ts, xs = list(old.t), list(old.x)
             stats.update({k: v for k, v in old.stats.items() if k in stats})
             t_now, x = float(old.t[-1]), np.array(old.x[-1])
+            if gen is not None:
+                if run_meta["noise_seed"] is None or "rng_state" not in old.meta:
+                    raise ParticlesError(
+                        f"{checkpoint}: resuming a noisy run needs an integer seed (rng=int) "
+                        "and a checkpoint that stores the generator's state"
+                    )
+                gen.bit_generator.state = old.meta["rng_state"]
+                noise_state["rng_state"] = old.meta["rng_state"]
 
     def result(complete: bool) -> Trajectory:
         return Trajectory(
@@ -320,12 +403,14 @@ def simulate(
             dynamics=dyn,
             method=method,
             stats=dict(stats),
-            meta={**run_meta, "complete": complete},
+            meta={**run_meta, **noise_state, "complete": complete},
         )
 
     def record(t, y):
         ts.append(float(t))
         xs.append(np.array(y))
+        if gen is not None:  # the generator's state that goes with the last saved state
+            noise_state["rng_state"] = gen.bit_generator.state
 
     if not ts and save_at[0] == 0.0:
         record(0.0, x)
@@ -357,6 +442,8 @@ def simulate(
             f"large for this field (beta, V, kind); {fix}"
         )
 
+    order = fixed_order() if kappas else contextlib.nullcontext()
+    order.__enter__()  # left in the finally clause below
     try:
         ckpt.write(partial())
         free_before = first.norm in ("pre", "peri")
@@ -375,9 +462,16 @@ def simulate(
                 for b in stops:
                     k = max(1, math.ceil((b - a) / dt - 1e-9))
                     h = (b - a) / k
+                    noisy = gen is not None and seg.noisy
+                    sqh = math.sqrt(h)
                     for i in range(k):
                         try:
-                            x, nf = _step(spec, x, h, seg, dtype)
+                            if noisy:
+                                dW = gen.standard_normal((n, d))
+                                dW *= sqh
+                                x, nf = _step(spec, x, h, seg, dtype, dW=dW)
+                            else:
+                                x, nf = _step(spec, x, h, seg, dtype)
                         except _Diverged:
                             raise diverged(a + (i + 1) * h) from None
                         stats["nfev"] += nf
@@ -447,6 +541,7 @@ def simulate(
     except KeyboardInterrupt:
         raise ckpt.interrupted(partial) from None
     finally:
+        order.__exit__(None, None, None)
         if bar is not None:
             bar.close()
     return traj
