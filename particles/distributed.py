@@ -218,6 +218,17 @@ def finish(x: np.ndarray, f: np.ndarray, dyn: Dynamics, project: bool) -> np.nda
     return out
 
 
+def raw_field(x: np.ndarray, dyn: Dynamics, scheduler) -> np.ndarray:
+    """:func:`particles.field.raw_field` (attention + feed-forward, no projection) of a validated x
+    on ``scheduler``; a LocalCluster started for ``"local"`` is closed again after the call."""
+    field = DaskField.connect(scheduler)
+    try:
+        return finish(x, field.attention(x, dyn), dyn, project=False)
+    finally:
+        if field is not scheduler:
+            field.close()
+
+
 def velocity(x, dyn: Dynamics, scheduler, *, dtype=np.float64, project: bool = True) -> np.ndarray:
     """:func:`particles.velocity` on ``scheduler`` (a LocalCluster started for ``"local"`` is closed
     again after the call: pass a ``Client`` or a :class:`DaskField` to reuse one)."""
