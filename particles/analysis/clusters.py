@@ -34,6 +34,8 @@ def _check_delta(delta: float) -> float:
         raise ParticlesError(f"delta must be a number, got {delta!r}") from None
     if not np.isfinite(delta) or not 0.0 < delta <= 2.0:
         raise ParticlesError(f"delta must lie in (0, 2], got {delta}")
+    if 1.0 - delta == 1.0:  # <x_i, x_j> > 1 - delta could never hold: every particle alone
+        raise ParticlesError(f"delta = {delta:g} is below float64 resolution at 1 (need > 1.2e-16)")
     return delta
 
 
@@ -54,6 +56,8 @@ def _gram_stack(g) -> np.ndarray:
 def _states(xs, name: str = "xs") -> tuple[np.ndarray | None, np.ndarray]:
     """(t or None, xs (T, n, d)) from a Trajectory or an array of saved states."""
     if hasattr(xs, "t") and hasattr(xs, "x"):  # a Trajectory
+        if hasattr(xs, "require_states"):
+            xs.require_states()
         return np.asarray(xs.t, dtype=np.float64), np.asarray(xs.x, dtype=np.float64)
     arr = real_array(xs, name, "(T, n, d)")
     if arr.ndim != 3:
@@ -347,7 +351,7 @@ def histograms_at(
     """
     t = np.asarray(t, dtype=np.float64)
     _, xs = _states(xs)
-    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    times = np.atleast_1d(real_array(times, "times", finite=True))
     if times.size == 0:
         raise ParticlesError("no times given")
     if t.shape != (xs.shape[0],):
