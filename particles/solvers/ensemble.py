@@ -43,6 +43,7 @@ import numpy as np
 
 from ..errors import ParticlesError, real_array
 from ..kernels import _coord_ensemble, _gram_ensemble
+from ..params import check_beta
 from ..resources import check_count, check_memory
 from ..sphere import as_rng
 from . import registry
@@ -143,6 +144,8 @@ def _betas(betas, S):
         raise ParticlesError(f"need one beta per system ({S}), got {b.shape[0]}")
     if not np.all(np.isfinite(b)) or np.any(b < 0):
         raise ParticlesError("betas must be finite and >= 0")
+    if b.size:
+        check_beta(float(b.max()))
     return b
 
 

@@ -41,7 +41,7 @@ from . import registry, steps
 from .adaptive import make_solver
 from .checkpoint import Checkpoint, Interrupted
 
-__all__ = ["METHODS", "Interrupted", "simulate", "step"]
+__all__ = ["METHODS", "Diverged", "Interrupted", "simulate", "step"]
 
 #: scipy's explicit Runge–Kutta methods, whose rejected steps can be counted from field evaluations
 _EXPLICIT_RK = ("RK45", "RK23", "DOP853")
@@ -50,6 +50,9 @@ _EXPLICIT_RK = ("RK45", "RK23", "DOP853")
 METHODS = registry.NAMES
 DEFAULT_DT = 0.05
 DEFAULT_SAVES = 101
+#: tolerances of the adaptive (scipy) methods
+DEFAULT_RTOL = 1e-8
+DEFAULT_ATOL = 1e-10
 
 
 def canonical_method(method) -> str:
@@ -61,16 +64,22 @@ class _Diverged(Exception):
     """A stage of a step met a non-finite state (simulate turns it into a clear error)."""
 
 
+class Diverged(ParticlesError):
+    """The solution of :func:`simulate` became non-finite (the message says where and what to
+    change)."""
+
+
 def _field(dyn: Dynamics, dtype, project: bool):
     """x -> the field at x (float64 result), evaluated in ``dtype``."""
 
     def f(y):
         if not np.isfinite(y).all():
             raise _Diverged
-        if dtype is np.float64:
-            return velocity(y, dyn, project=project)
-        # field in single precision, state and step arithmetic in float64
-        return velocity(y, dyn, dtype=dtype, project=project).astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported as Diverged
+            if dtype is np.float64:
+                return velocity(y, dyn, project=project)
+            # field in single precision, state and step arithmetic in float64
+            return velocity(y, dyn, dtype=dtype, project=project).astype(np.float64)
 
     return f
 
@@ -129,8 +138,8 @@ def simulate(
     dt: float | None = None,
     save_at=None,
     saves: int | None = None,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
+    rtol: float | None = None,
+    atol: float | None = None,
     progress: bool = False,
     normalize: bool = False,
     checkpoint: str | Path | None = None,
@@ -146,7 +155,8 @@ def simulate(
     - ``method``: a name of the registry (:mod:`particles.solvers.registry`): ``"rk4"`` (default),
       ``"euler"`` (one residual layer + LayerNorm per step), ``"euler-tangent"``, ``"lie-euler"``,
       ``"geometric"`` (fixed step ``dt``, default 0.05) or a scipy method (``"RK45"``, ``"DOP853"``,
-      ``"LSODA"``, ... with ``rtol``/``atol``).
+      ``"LSODA"``, ... with ``rtol``/``atol``, default 1e-8 and 1e-10). ``dt`` is refused for an
+      adaptive method, ``rtol``/``atol`` for a fixed-step one (they would be ignored).
     - ``save_at``: times in [0, t_end] at which states are saved; or ``saves``: the number (>= 2) of
       equally spaced save times, 0 and ``t_end`` included. Default: 101 equally spaced times.
     - ``normalize``: project ``x0`` onto the sphere first (otherwise an ``x0`` off the sphere is an error).
@@ -203,6 +213,12 @@ def simulate(
             raise ParticlesError(f"dt must be a number, got {dt!r}") from None
         if not np.isfinite(dt) or dt <= 0:
             raise ParticlesError(f"dt must be finite and > 0, got {dt}")
+        for name, tol in (("rtol", rtol), ("atol", atol)):
+            if tol is not None:
+                raise ParticlesError(
+                    f"{name} is for adaptive methods; {method} is fixed-step (use dt, or an "
+                    "adaptive method such as RK45 or DOP853)"
+                )
         if t_end / dt > max_steps:
             raise ParticlesError(
                 f"t_end / dt = {t_end / dt:.3g} steps exceeds max_steps = {max_steps:.3g}; "
@@ -213,7 +229,13 @@ def simulate(
             raise ParticlesError(
                 f"dt is for fixed-step methods; {method} is adaptive (use rtol/atol)"
             )
+        rtol = DEFAULT_RTOL if rtol is None else rtol
+        atol = DEFAULT_ATOL if atol is None else atol
         for name, tol in (("rtol", rtol), ("atol", atol)):
+            try:
+                tol = float(tol)
+            except (TypeError, ValueError):
+                raise ParticlesError(f"{name} must be a number, got {tol!r}") from None
             if not (np.isfinite(tol) and tol > 0):
                 raise ParticlesError(f"{name} must be finite and > 0, got {tol}")
     if save_at is not None and saves is not None:
@@ -222,6 +244,7 @@ def simulate(
         k = DEFAULT_SAVES if saves is None else saves
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
             raise ParticlesError(f"saves must be an integer >= 2 (0 and t_end), got {k!r}")
+        check_memory(8.0 * n * d * k, f"simulating n = {n}, d = {d} with {k:.3g} saved times")
         save_at = np.linspace(0.0, t_end, int(k))
     else:
         try:
@@ -248,9 +271,17 @@ def simulate(
         "atol": None if fixed else atol,
         "dtype": np.dtype(dtype).name,
     }
-    fp = _fingerprint(x0, dyn, method, dt, rtol, atol, t_end, save_at) + (
-        "" if dtype is np.float64 else "-f32"
-    )
+    # fixed-step runs are fingerprinted with the default tolerances, as before they were optional
+    fp = _fingerprint(
+        x0,
+        dyn,
+        method,
+        dt,
+        DEFAULT_RTOL if fixed else rtol,
+        DEFAULT_ATOL if fixed else atol,
+        t_end,
+        save_at,
+    ) + ("" if dtype is np.float64 else "-f32")
     run_meta["fingerprint"] = fp
 
     ts: list[float] = []
@@ -308,10 +339,10 @@ def simulate(
         stats["wall_time"] = base_wall + _time.perf_counter() - wall0
         return result(False)
 
-    def diverged(t: float) -> ParticlesError:
+    def diverged(t: float) -> Diverged:
         how = f"dt = {dt:g}" if fixed else f"rtol = {rtol:g}, atol = {atol:g}"
         fix = "reduce dt or use an adaptive method (e.g. DOP853)" if fixed else "tighten rtol/atol"
-        return ParticlesError(
+        return Diverged(
             f"the solution became non-finite at t = {t:.6g} ({method}, {how}): the steps are too "
             f"large for this field (beta, V, kind); {fix}"
         )
@@ -351,7 +382,9 @@ def simulate(
                     counter["nfev"] += 1
                     if not np.isfinite(y).all():
                         raise diverged(t)
-                    return velocity(y.reshape(n, d), seg, dtype=dtype).astype(np.float64).ravel()
+                    with np.errstate(over="ignore", invalid="ignore"):  # reported as Diverged
+                        v = velocity(y.reshape(n, d), seg, dtype=dtype)
+                    return v.astype(np.float64).ravel()
 
                 solver = make_solver(spec.scipy_name, fun, a, x.ravel(), s1, rtol, atol, n, d)
                 pending = list(targets)
