@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ._common import LibraryOption, MethodChoice, clean_errors, given
+from ._common import Choice, LibraryOption, MethodChoice, PathArg, clean_errors, given, refuse_given
 
 
 @click.command()
@@ -25,7 +25,7 @@ from ._common import LibraryOption, MethodChoice, clean_errors, given
 )
 @click.option(
     "--kind",
-    type=click.Choice(["SA", "USA"], case_sensitive=False),
+    type=Choice(["SA", "USA"]),
     cls=LibraryOption,
     library="particles.params:Dynamics.kind",
     help="SA (softmax) or USA (normalised by n).",
@@ -56,15 +56,15 @@ from ._common import LibraryOption, MethodChoice, clean_errors, given
     "--rtol",
     type=float,
     cls=LibraryOption,
-    library="particles.solvers.integrate:simulate.rtol",
-    help="Relative tolerance of scipy methods.",
+    library="particles.solvers.integrate:DEFAULT_RTOL",
+    help="Relative tolerance of the adaptive (scipy) methods.",
 )
 @click.option(
     "--atol",
     type=float,
     cls=LibraryOption,
-    library="particles.solvers.integrate:simulate.atol",
-    help="Absolute tolerance of scipy methods.",
+    library="particles.solvers.integrate:DEFAULT_ATOL",
+    help="Absolute tolerance of the adaptive (scipy) methods.",
 )
 @click.option(
     "--saves",
@@ -78,20 +78,20 @@ from ._common import LibraryOption, MethodChoice, clean_errors, given
 @click.option(
     "--x0",
     "x0_path",
-    type=click.Path(dir_okay=False),
+    type=PathArg(dir_okay=False),
     default=None,
     help="Initial positions: a .npy file of shape (n, d) (overrides --n, --d, --seed).",
 )
 @click.option("--normalize", is_flag=True, help="Project --x0 onto the sphere if it is not on it.")
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False),
+    type=PathArg(dir_okay=False),
     required=True,
     help="Trajectory file to write (.npz); also the checkpoint of a long run.",
 )
 @click.option(
     "--plot",
-    type=click.Path(dir_okay=False),
+    type=PathArg(dir_okay=False),
     default=None,
     help="Also draw the final state to this PNG.",
 )
@@ -138,10 +138,17 @@ def simulate(
       particles simulate --n 12 --d 3 --kind USA --repulsive --t-end 200 --out rep.npz
     """
     import particles as pt
-    from particles.io import check_writable, load_array
+    from particles.io import load_array
 
+    ctx = click.get_current_context()
+    if x0_path is None:
+        refuse_given(ctx, ["normalize"], "without --x0 (random points are on the sphere)")
+    else:
+        refuse_given(ctx, ["n", "d", "seed"], "with --x0 (its shape gives n and d)")
     if plot is not None:  # the trajectory file is checked by simulate, before the run
-        check_writable(plot, "plot")
+        from particles.plotting import check_image_path
+
+        check_image_path(plot)
     if x0_path is not None:
         x0, seed = load_array(x0_path), None
     else:
@@ -180,7 +187,7 @@ def simulate(
 
 
 @click.command()
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path", type=PathArg(dir_okay=False))
 @click.option(
     "--delta",
     type=float,
@@ -214,13 +221,18 @@ def info(path, delta, as_json):
         + (f", dt = {rec['dt']}" if rec["dt"] else f", rtol = {rec['rtol']}, atol = {rec['atol']}")
     )
     click.echo(f"  seed        {rec['seed']}")
-    click.echo(
-        f"  saved       {rec['saved_times']} times in [{rec['t_saved'][0]:g}, {rec['t_saved'][1]:g}]"
-    )
+    if rec["t_saved"] is None:
+        click.echo("  saved       no state yet (the run stopped before its first save time)")
+    else:
+        click.echo(
+            f"  saved       {rec['saved_times']} times in [{rec['t_saved'][0]:g}, {rec['t_saved'][1]:g}]"
+        )
     click.echo(
         f"  cost        {rec['stats'].get('nfev')} field evaluations, {rec['stats'].get('wall_time', 0):.2f} s"
     )
     f = rec["final"]
+    if f is None:
+        return
     click.echo(
         f"  final state {f['n_clusters']} cluster(s) at delta = {f['delta']:g}; min <x_i,x_j> = {f['min_inner_product']:.6f}, mean = {f['mean_inner_product']:.6f}"
     )
