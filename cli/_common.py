@@ -166,3 +166,54 @@ def refuse_given(ctx: click.Context, names, why: str) -> None:
     if hit:
         verb = "does" if len(hit) == 1 else "do"
         raise click.UsageError(f"{', '.join(hit)} {verb} not apply {why}", ctx)
+
+
+NORM_HELP = (
+    "where the LayerNorm sits (arXiv 2510.22026): post (tokens on the sphere), pre (residual "
+    "stream in R^d, attention on h/|h|), peri (pre + normalised attention output), ngpt (on the "
+    "sphere, step --alpha), mix (post for t < --t-switch, pre after)"
+)
+
+
+def norm_options() -> list:
+    """``--norm``, ``--alpha``, ``--t-switch``: the normalisation scheme (particles.norms)."""
+    return [
+        click.option(
+            "--norm",
+            type=LazyChoice(_norms, case_sensitive=False),
+            cls=LibraryOption,
+            library="particles.params:Dynamics.norm",
+            help=NORM_HELP,
+        ),
+        click.option(
+            "--alpha",
+            type=float,
+            cls=LibraryOption,
+            library="particles.params:Dynamics.alpha",
+            help="nGPT step size (--norm ngpt).",
+        ),
+        click.option(
+            "--t-switch",
+            type=float,
+            default=None,
+            help="Mix-LN: time of the switch from Post-LN to Pre-LN (required by --norm mix).",
+        ),
+    ]
+
+
+def _norms():
+    from particles.params import NORMS
+
+    return NORMS
+
+
+def scheme_kwargs(norm, alpha, t_switch) -> dict:
+    """The scheme's keywords that were given (for Dynamics or PhaseParams); --t-switch only with
+    --norm mix."""
+    if t_switch is not None and (norm or "").lower() != "mix":
+        raise click.BadParameter("--t-switch goes with --norm mix", param_hint="--t-switch")
+    if alpha is not None and (norm or "").lower() != "ngpt":
+        raise click.BadParameter(
+            "--alpha (nGPT's step size) goes with --norm ngpt", param_hint="--alpha"
+        )
+    return given(norm=None if norm is None else norm.lower(), alpha=alpha, t_switch=t_switch)

@@ -24,9 +24,14 @@ def echo_run(run) -> None:
     default=None,
     help="Where the PNG and its .npz go (default: the figures/ directory).",
 )
+@click.option(
+    "--redraw",
+    is_flag=True,
+    help="Draw the PNG again from the .npz saved in the output directory (no computation).",
+)
 @click.option("--list", "list_only", is_flag=True, help="List the available figures.")
 @clean_errors
-def figure(name, quick, outdir, list_only):
+def figure(name, quick, outdir, redraw, list_only):
     """Regenerate a paper figure: runs figures/NAME.py's main(outdir, quick).
 
     \b
@@ -34,6 +39,7 @@ def figure(name, quick, outdir, list_only):
       particles figure --list
       particles figure fig6_hessian_g
       particles figure wendel.py --quick --outdir /tmp
+      particles figure scansnap_fig6 --redraw
     """
     from particles.plotting import figures
 
@@ -43,4 +49,4 @@ def figure(name, quick, outdir, list_only):
         refuse_given(click.get_current_context(), ["quick", "outdir"], "with --list")
         click.echo("\n".join(figures.available()))
         return
-    echo_run(figures.run_figure(name, outdir, quick=quick))
+    echo_run(figures.run_figure(name, outdir, quick=quick, redraw=redraw))

@@ -12,9 +12,11 @@ from ._common import (
     PathArg,
     clean_errors,
     given,
+    norm_options,
     parse_floats,
     parse_ints,
     refuse_given,
+    scheme_kwargs,
 )
 
 _PP = "particles.analysis.phase:PhaseParams."
@@ -59,6 +61,7 @@ def _common(fn):
             cls=LibraryOption,
             library=_PP + "kind",
         ),
+        *norm_options(),
         click.option(
             "--weights",
             default=None,
@@ -146,6 +149,9 @@ def phase(
     delta,
     method,
     kind,
+    norm,
+    alpha,
+    t_switch,
     weights,
     store,
     scheduler,
@@ -164,6 +170,7 @@ def phase(
       particles phase --n 32 --d 2,8,32 --beta 0:9:0.1 --t-end 30 --seeds 1024 --out phase.png
       particles phase --d 128 --weights goe --seeds 64 --out goe.png --scheduler local
       particles phase --d 32 --method rk4 --seeds 128 --out rk4.png --store runs/rk4
+      particles phase --d 32 --norm pre --method rk4 --t-end 60 --seeds 128 --out pre.png
     """
     from particles.analysis.phase import phase_figure
 
@@ -179,6 +186,7 @@ def phase(
         method=method,
         kind=kind,
         weights=weights,
+        **scheme_kwargs(norm, alpha, t_switch),
     )
     phase_figure(plist, out, store=store, data=data, **_sweep_kw(scheduler, workers, quiet))
     click.echo(f"wrote {out}" + (f" and {data}" if data else ""))
@@ -204,6 +212,9 @@ def sweep(
     delta,
     method,
     kind,
+    norm,
+    alpha,
+    t_switch,
     weights,
     store,
     scheduler,
@@ -218,6 +229,7 @@ def sweep(
     Examples:
       particles sweep --n 16,32 --d 2,3,8 --beta 1,4,9 --seeds 256 --store scan/ --out scan.csv
       particles sweep --d 2 --beta 4,9 --seeds 1024 --scheduler tcp://10.0.0.5:8786 --store /shared/s
+      particles sweep --n 16 --d 16 --beta 1,4 --norm peri --seeds 64 --store peri/
     """
     from particles.analysis.phase import check_table_path, scan
 
@@ -237,6 +249,7 @@ def sweep(
         method=method,
         kind=kind,
         weights=weights,
+        **scheme_kwargs(norm, alpha, t_switch),
     )
     table = scan(plist, store=store, **_sweep_kw(scheduler, workers, quiet))
     if out is None:

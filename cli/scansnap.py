@@ -18,9 +18,10 @@ from ._common import (
 
 
 def _figure_names() -> list[str]:
+    """The figures/scansnap_*.py scripts, named without the prefix, "-" for "_" (fig6-authors)."""
     from particles.plotting.figures import available
 
-    return available(prefix="scansnap_")
+    return [name.replace("_", "-") for name in available(prefix="scansnap_")]
 
 
 @click.group("scansnap", context_settings={"help_option_names": ["-h", "--help"]})
@@ -228,16 +229,20 @@ def sweep(
 @click.argument("name", type=LazyChoice(_figure_names))
 @click.option("--outdir", type=PathArg(file_okay=False), default=".", show_default=True)
 @click.option("--quick", is_flag=True, help="tiny sizes (seconds)")
+@click.option(
+    "--redraw", is_flag=True, help="draw the PNG again from the .npz in OUTDIR (no computation)"
+)
 @clean_errors
-def figure(name, outdir, quick):
+def figure(name, outdir, quick, redraw):
     """Make one figure: runs figures/scansnap_<NAME>.py of the source tree (as `particles figure`
-    does).
+    does; fig6-authors runs scansnap_fig6_authors.py).
 
     \b
     Example:
       particles scansnap figure fig4 --outdir figures
+      particles scansnap figure fig6-authors --redraw --outdir figures
     """
     from particles.plotting.figures import run_figure
 
-    run = run_figure(f"scansnap_{name}", outdir, quick=quick)
+    run = run_figure(f"scansnap_{name.replace('-', '_')}", outdir, quick=quick, redraw=redraw)
     click.echo(f"wrote {run.png}")

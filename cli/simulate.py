@@ -6,7 +6,17 @@ import json
 
 import click
 
-from ._common import Choice, LibraryOption, MethodChoice, PathArg, clean_errors, given, refuse_given
+from ._common import (
+    Choice,
+    LibraryOption,
+    MethodChoice,
+    PathArg,
+    clean_errors,
+    given,
+    norm_options,
+    refuse_given,
+    scheme_kwargs,
+)
 
 
 @click.command()
@@ -73,6 +83,9 @@ from ._common import Choice, LibraryOption, MethodChoice, PathArg, clean_errors,
     library="particles.solvers.integrate:DEFAULT_SAVES",
     help="Number of equally spaced saved times in [0, t_end].",
 )
+@norm_options()[0]
+@norm_options()[1]
+@norm_options()[2]
 @click.option("--causal", is_flag=True, help="Causal mask: token i attends to tokens j <= i.")
 @click.option("--repulsive", is_flag=True, help="V = -I (repulsive case, arXiv 2312.10794 §9.1).")
 @click.option(
@@ -118,6 +131,9 @@ def simulate(
     rtol,
     atol,
     saves,
+    norm,
+    alpha,
+    t_switch,
     causal,
     repulsive,
     x0_path,
@@ -130,12 +146,17 @@ def simulate(
 ):
     """Simulate tokens as particles on the sphere and save the trajectory.
 
+    With --norm pre/peri (and mix after its switch) the tokens are a residual stream in R^d whose
+    directions move on the sphere; the file holds the stream, the analyses read its directions.
+
     \b
     Examples:
       particles simulate --n 64 --d 3 --beta 1 --kind SA --t-end 20 --seed 0 \\
           --method rk4 --dt 0.05 --out run.npz --plot run.png
       particles simulate --n 32 --d 2 --beta 4 --t-end 30 --method euler --dt 0.1 --out c.npz --plot c.png
       particles simulate --n 12 --d 3 --kind USA --repulsive --t-end 200 --out rep.npz
+      particles simulate --n 32 --d 32 --beta 4 --norm pre --t-end 100 --out pre.npz
+      particles simulate --n 32 --d 32 --norm mix --t-switch 5 --t-end 50 --out mix.npz
     """
     import particles as pt
     from particles.io import load_array
@@ -153,7 +174,12 @@ def simulate(
         x0, seed = load_array(x0_path), None
     else:
         x0 = pt.random_points(n, d, seed)
-    dyn = pt.Dynamics(**given(beta=beta, kind=kind), V=-1.0 if repulsive else None, causal=causal)
+    dyn = pt.Dynamics(
+        **given(beta=beta, kind=kind),
+        **scheme_kwargs(norm, alpha, t_switch),
+        V=-1.0 if repulsive else None,
+        causal=causal,
+    )
     try:
         traj = pt.simulate(
             x0,

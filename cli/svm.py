@@ -16,6 +16,12 @@ def _losses():
     return list(LOSSES)
 
 
+def _figure_names() -> list[str]:
+    from particles.svm.experiments import FIGURE_STEMS
+
+    return list(FIGURE_STEMS)
+
+
 _CTX = {"help_option_names": ["-h", "--help"]}
 
 
@@ -217,30 +223,35 @@ def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
 
 
 @svm.command(context_settings=_CTX)
-@click.argument("name", type=Choice(["E1", "E2", "E3", "E4", "E5"]))
+@click.argument("name", type=LazyChoice(_figure_names))
 @click.option("--outdir", type=PathArg(file_okay=False), default=".", show_default=True)
 @click.option("--quick", is_flag=True, help="small sizes (seconds)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @click.option(
     "--iters", type=int, default=None, help="E2 only: GD steps (default 100000; summarised at 2000)"
 )
+@click.option(
+    "--redraw", is_flag=True, help="draw the PNG again from the .npz in OUTDIR (no computation)"
+)
 @clean_errors
-def figure(name, outdir, quick, quiet, iters):
-    """Run experiment E1..E5 through its script figures/svm_e<N>_*.py (as `particles figure`
+def figure(name, outdir, quick, quiet, iters, redraw):
+    """Run experiment E1..E5 or LG through its script figures/svm_*.py (as `particles figure`
     does) and write <stem>.png and <stem>.npz into OUTDIR.
 
     \b
     E1 2-D trajectories   E2 local convergence (100 seeds)   E3 rank vs d
     E4 nonlinear head     E5 global vs local convergence vs d
+    LG 2-D local vs global picture with the separating hyperplanes
     Example:
       particles svm figure E2 --outdir figures
       particles svm figure E2 --iters 2000 --outdir /tmp
+      particles svm figure LG --redraw --outdir figures
     """
     from particles.plotting.figures import run_figure
     from particles.svm.experiments import FIGURE_STEMS
 
     options = {"progress": not quiet} | ({} if iters is None else {"iters": iters})
-    run = run_figure(FIGURE_STEMS[name.upper()], outdir, quick=quick, **options)
+    run = run_figure(FIGURE_STEMS[name.upper()], outdir, quick=quick, redraw=redraw, **options)
     click.echo(run.png)
     if run.report:
         click.echo(run.report)

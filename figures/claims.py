@@ -484,6 +484,44 @@ def ss_fig6(data_dir=HERE) -> dict:
     return c
 
 
+def ss_fig6a(data_dir=HERE) -> dict:
+    """Fig. 6 against the authors' table (scansnap_fig6_authors.npz)."""
+    a, _ = _load(data_dir, "scansnap_fig6_authors")
+    d, diff, z = a["dev_pooled"], a["diff"], a["dev_se"]
+    ad = np.abs(d)
+    c: dict = {"cells": int(d.size)}
+    c["dev_median"], c["dev_mean"] = float(np.median(ad)), float(ad.mean())
+    c["dev_lt1_pct"], c["dev_lt2_pct"] = 100 * float(np.mean(ad < 1)), 100 * float(np.mean(ad < 2))
+    w = np.unravel_index(np.argmax(ad), d.shape)
+    c["dev_max"] = float(ad[w])
+    c["worst_eta_z"], c["worst_ratio"] = float(a["eta_z"][w[1]]), float(a["ratio"][w[2]])
+    c["worst_ours"], c["worst_authors"] = float(a["ours_mean"][w]), float(a["authors_mean"][w])
+    c["dev_mean_per_panel"] = [float(ad[i].mean()) for i in range(d.shape[0])]
+    c["diff_mean"] = float(diff.mean())
+    c["ours_above_pct"] = 100 * float(np.mean(diff > 0))
+    c["diff_median_abs"], c["diff_max_abs"] = (
+        float(np.median(np.abs(diff))),
+        float(np.abs(diff).max()),
+    )
+    c["corr_means"] = float(np.corrcoef(a["ours_mean"].ravel(), a["authors_mean"].ravel())[0, 1])
+    c["std_ratio_median"] = float(np.median(a["ours_std"] / a["authors_std"]))
+    c["z_lt2_pct"] = 100 * float(np.mean(np.abs(z) < 2))
+    for name, m in (("ours", a["ours_mean"]), ("authors", a["authors_mean"])):
+        c[f"falls_eta_z_pct_{name}"] = 100 * float(np.mean(np.diff(m, axis=1) < 0))
+        c[f"rises_ratio_pct_{name}"] = 100 * float(np.mean(np.diff(m, axis=2) > 0))
+    rows = []
+    for i, k in enumerate(a["num_last"]):
+        for j, ez in enumerate(a["eta_z"]):
+            rows.append(
+                [str(int(k)), str(int(a["classes"][i])), f"{ez:g}"]
+                + [f"{v:.2f}".replace("-", "−") for v in d[i, j]]
+            )
+    c["dev_table"] = _md_table(
+        ["query tokens", "K", "η_Z"] + [f"η_Y/η_Z = {r:g}" for r in a["ratio"]], rows
+    )
+    return c
+
+
 def ss_snap(data_dir=HERE) -> dict:
     from particles.scansnap import SyntheticTask
 
@@ -966,6 +1004,35 @@ def svm_e4(data_dir=HERE) -> dict:
     return c
 
 
+def svm_lg(data_dir=HERE) -> dict:
+    """The 2-D local/global picture (svm_local_global_2d.npz)."""
+    from particles.svm.experiments import local_global_data
+    from particles.svm.model import token_scores
+    from particles.svm.solvers import local_optimality
+
+    a, meta = _load(data_dir, "svm_local_global_2d")
+    data = local_global_data(meta["seed"])
+    g = token_scores(data)
+    lab = a["labels"]
+    c: dict = {"inits": int(lab.size)}
+    for k, name in enumerate(("global", "local", "neither")):
+        c[f"{name}_pct"] = 100 * float(np.mean(lab == k))
+    c["corr_min_all"] = float(np.nanmin(a["corr_final"]))
+    c["n_local_alphas"] = int(len(a["local_alphas"]))
+    c["opt_is_first_token"] = bool(np.all(a["opt"] == 0))
+    al, opt = a["alpha_local"], a["opt"]
+    i = int(np.nonzero(al != opt)[0][0])
+    c["score_selected"], c["score_optimal"] = float(g[i, al[i]]), float(g[i, opt[i]])
+    sup = np.nonzero(local_optimality(data, al).neighbours[i])[0]
+    c["n_support"] = int(sup.size)
+    c["score_support_max"] = float(g[i, sup].max())
+    c["support_score_lower"] = bool(np.all(g[i, sup] < g[i, al[i]]))
+    c["corr_local_own"] = float(a["corr_local_own"][-1])
+    c["corr_local_mm"] = float(a["corr_local_mm"][-1])
+    c["corr_global_own"] = float(a["corr_global_own"][-1])
+    return c
+
+
 def svm_e5(data_dir=HERE) -> dict:
     a, meta = _load(data_dir, "svm_e5_global_vs_local")
     dims = [int(d) for d in a["dims"]]
@@ -1004,6 +1071,137 @@ def svm_e5(data_dir=HERE) -> dict:
 # Registry, tags, check and write
 
 #: tag prefix -> function computing that figure's claims
+# ---------------------------------------------------------------------------------------------
+# Normalisation schemes and long context (issue 14)
+
+_SCHEMES = ("post", "pre", "peri", "ngpt", "mix")
+
+
+def norm_eq(data_dir=HERE) -> dict:
+    a, meta = _load(data_dir, "norm_equiangular")
+    ts = a["t_sim"]
+    c: dict = {}
+    drho, dr = [], []
+    for nm in _SCHEMES:
+        es, eo = a[f"{nm}_eps_sim"], a[f"{nm}_eps_ode_at_sim"]
+        drho.append(float(np.max(np.abs(es - eo))))
+        dr.append(float(np.max(np.abs(a[f"{nm}_r_sim"] / a[f"{nm}_r_ode_at_sim"] - 1.0))))
+        c[f"{nm}_spread"] = float(a[f"{nm}_spread_sim"].max())
+    c["max_drho"], c["max_dr_rel"] = max(drho), max(dr)
+    c["max_spread"] = max(c[f"{nm}_spread"] for nm in _SCHEMES)
+    late = (ts >= 100.0) & (ts <= ts[-1])
+    for nm in ("pre", "peri", "mix"):
+        es = a[f"{nm}_eps_sim"]
+        c[f"{nm}_exponent"] = float(-np.polyfit(np.log(ts[late]), np.log(es[late]), 1)[0])
+        c[f"{nm}_r_over_t"] = float(a[f"{nm}_r_sim"][-1] / ts[-1])
+    for nm in ("post", "ngpt"):
+        es = a[f"{nm}_eps_sim"]
+        ok = (es > 1e-12) & (es < 1e-4)
+        c[f"{nm}_rate"] = float(-np.polyfit(ts[ok], np.log(es[ok]), 1)[0])
+        c[f"{nm}_rate_law"] = float(meta[f"{nm}_law"]["rate"])
+    c["t_end"] = float(ts[-1])
+    return c
+
+
+def norm_speed(data_dir=HERE) -> dict:
+    a, meta = _load(data_dir, "norm_clustering_speed")
+    c: dict = {}
+    rows = []
+    for k, b in enumerate(a["betas_a"]):
+        cells = [f"{b:g}"]
+        for nm in _SCHEMES:
+            med = float(np.median(a[f"{nm}_a"][k]))
+            reached = a[f"{nm}_a_ok"][k].mean() >= 0.5
+            th = float(a[f"{nm}_theory_a"][k])
+            ths = f"{th:.3g}" if th < 1e5 else f"{th:.1e}"
+            cells.append((f"{med:.3g}" if reached else "–") + f" ({ths})")
+        rows.append(cells)
+    header = ["β"] + [
+        f"{nm}: sim (ODE)" for nm in ("Post-LN", "Pre-LN", "Peri-LN", "nGPT", "Mix-LN")
+    ]
+    c["table_beta"] = _md_table(header, rows)
+    rows = []
+    for k, n in enumerate(a["ns_b"]):
+        cells = [str(int(n))]
+        for nm in _SCHEMES:
+            med = float(np.median(a[f"{nm}_b"][k]))
+            reached = a[f"{nm}_b_ok"][k].mean() >= 0.5
+            cells.append((f"{med:.3g}" if reached else "–") + f" ({a[f'{nm}_theory_b'][k]:.3g})")
+        rows.append(cells)
+    c["table_n"] = _md_table(["n"] + header[1:], rows)
+    i4 = _index(a["betas_a"], 4.0)
+    c["pre_over_post_b4_sim"] = float(np.median(a["pre_a"][i4]) / np.median(a["post_a"][i4]))
+    c["pre_over_post_b4_ode"] = float(a["pre_theory_a"][i4] / a["post_theory_a"][i4])
+    i6 = _index(a["betas_a"], 6.0)
+    c["pre_ode_b6"] = float(a["pre_theory_a"][i6])
+    c["post_ode_b6"] = float(a["post_theory_a"][i6])
+    c["seeds"] = int(meta["seeds"])
+    return c
+
+
+def long_ctx(data_dir=HERE) -> dict:
+    a, meta = _load(data_dir, "long_context")
+    c: dict = {"gamma_c": float(meta["gamma_c"]), "level": float(meta["level"])}
+    ns = a["n"]
+    k6 = int(np.argmax(ns))
+    c["n_max"] = float(ns[k6])
+    c["cross_random"] = [round(float(v), 3) for v in a["cross_random"]]
+    c["cross_exact"] = [round(float(v), 3) for v in a["cross_exact"]]
+    c["cross_finite_d"] = [round(float(v), 3) for v in a["cross_finite_d"]]
+    gr = a["gamma_rand"]
+    for g in (1.5, 2.0, 2.5):
+        i = _index(gr, g)
+        c[f"random_g{g:g}_nmax"] = float(a["random"][k6, i])
+        c[f"exact_g{g:g}_nmax"] = float(lc_exact(ns[k6], g, meta["rho"]))
+    c["max_random_vs_exact"] = float(
+        max(
+            np.max(np.abs(a["random"][k] - lc_exact(ns[k], gr, meta["rho"])))
+            for k in range(len(ns))
+        )
+    )
+    c["input_mean"] = float(np.mean(a["random_input"]))
+    gd = a["gamma_dyn"]
+    for k, n in enumerate(ns):
+        c[f"flow_cross_n{int(round(np.log10(n)))}"] = _crossing_decreasing(
+            gd, a["flow"][k], 0.5 * (a["flow"][k][0] + meta["rho"])
+        )
+    c["flow_limit_sub"] = float(a["flow_limit"][0])
+    sim, gs = a["sim"], a["gamma_sim"]
+    j = int(np.argmin(np.abs(ns - 1e3)))
+    c["sim_vs_ode_n1e3"] = float(np.max(np.abs(sim[-1] - np.interp(gs, gd, a["flow"][j]))))
+    return c
+
+
+def pre_ln(data_dir=HERE) -> dict:
+    a, meta = _load(data_dir, "transformer_pre_ln")
+    L = int(meta["layers"])
+    c: dict = {"layers": L, "beta": float(a["beta"])}
+    c["att_net_vs_euler"] = float(a["att_max_net_vs_euler"])
+    c["att_mean_5"] = float(a["att_net_mean"][5])
+    c["att_flow_mean_5"] = float(a["att_flow_mean"][5])
+    c["att_net_mean_end"] = float(a["att_net_mean"][-1])
+    c["att_flow_mean_end"] = float(a["att_flow_mean"][-1])
+    c["ffn_net_mean_end"] = float(a["ffn_net_mean"][-1])
+    c["ffn_flow_mean_end"] = float(a["ffn_flow_mean"][-1])
+    c["att_norm_end"] = float(a["att_net_norm"][-1])
+    c["att_norm_slope"] = float(np.polyfit(a["layer"], a["att_net_norm"], 1)[0])
+    c["ffn_euler_err_mean"] = float(np.max(np.abs(a["ffn_euler_mean"] - a["ffn_net_mean"])))
+    return c
+
+
+def lc_exact(n, g, rho):
+    from particles.analysis.long_context import one_layer_inner
+
+    return one_layer_inner(n, g, rho)
+
+
+def _crossing_decreasing(x, y, level) -> float:
+    for k in range(len(x) - 1):
+        if (y[k] - level) * (y[k + 1] - level) <= 0 and y[k] != y[k + 1]:
+            return float(x[k] + (level - y[k]) * (x[k + 1] - x[k]) / (y[k + 1] - y[k]))
+    return float("nan")
+
+
 FIGURES: dict[str, Callable[..., dict]] = {
     "fig2": fig2,
     "fig3": fig3,
@@ -1015,16 +1213,22 @@ FIGURES: dict[str, Callable[..., dict]] = {
     "staircase": staircase,
     "ss_fig4": ss_fig4,
     "ss_fig6": ss_fig6,
+    "ss_fig6a": ss_fig6a,
     "ss_snap": ss_snap,
     "ss_ode": ss_ode,
     "ss_text": ss_text,
     "tdepth": tdepth,
     "tode": tode,
+    "norm_eq": norm_eq,
+    "norm_speed": norm_speed,
+    "long_ctx": long_ctx,
+    "pre_ln": pre_ln,
     "svm_e1": svm_e1,
     "svm_e2": svm_e2,
     "svm_e3": svm_e3,
     "svm_e4": svm_e4,
     "svm_e5": svm_e5,
+    "svm_lg": svm_lg,
 }
 
 

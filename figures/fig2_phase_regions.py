@@ -69,7 +69,14 @@ def plot(data: dict, path: Path) -> Path:
             )
             ax.text(x0 + w / 2, y0 + h / 2, LABELS[(r, c)], ha="center", va="center", fontsize=8.5)
     ax.add_patch(Rectangle((0, 1), 1, 1, fill=False, hatch="//", edgecolor="0.3", lw=0, alpha=0.5))
-    ax.text(0.5, 1.1, "closed since [andrew25]", ha="center", fontsize=7, style="italic")
+    ax.text(
+        0.5,
+        1.1,
+        "since closed\n(survey arXiv 2512.01868)",
+        ha="center",
+        fontsize=7.5,
+        style="italic",
+    )
     ax.set_xlim(de[0], de[-1])
     ax.set_ylim(be[0], be[-1])
     ax.set_xticks(list(D_TICKS), list(D_TICKS.values()))
@@ -82,10 +89,14 @@ def plot(data: dict, path: Path) -> Path:
     return path
 
 
-def main(outdir: Path = HERE, quick: bool = False) -> Path:
+def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
+    """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
     outdir = Path(outdir)
-    data = compute(quick)
     stem = Path(__file__).stem
+    if redraw:
+        data, meta = io.load_npz(outdir / f"{stem}.npz", "figure")
+        return plot(data, outdir / f"{stem}.png")
+    data = compute(quick)
     io.save_npz(
         outdir / f"{stem}.npz",
         data,

@@ -48,24 +48,37 @@ def params(quick: bool, large_d_seeds: int | None = None):
     return plist, rk4
 
 
-def main(
-    outdir=HERE, quick: bool = False, store=None, progress: bool = True, large_d_seeds=None
-) -> Path:
+def _diagrams_from_npz(arrays: dict, meta: dict):
+    """The plotted diagrams rebuilt from the saved npz (P only: what the figure uses)."""
+    from particles.analysis.phase import PhaseDiagram
+
+    def dg(p, P):
+        e = np.zeros(0)
+        return PhaseDiagram(
+            params=PhaseParams(**p),
+            t=arrays["t"],
+            betas=np.asarray(p["betas"]),
+            P=P,
+            P_se=e,
+            mean_clusters=e,
+            final_clusters=e,
+        )
+
+    diagrams = [dg(p, P) for p, P in zip(meta["params"], arrays["P"], strict=True)]
+    return diagrams, dg(meta["rk4_params"], arrays["P_rk4"])
+
+
+def plot(diagrams, d_rk4, png: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    plist, rk4 = params(quick, large_d_seeds)
-    with result_store(store, quick, HERE / ".store") as store:
-        t0 = time.perf_counter()
-        diagrams = phase_diagrams(plist, store=store, progress=progress)
-        wall_euler = time.perf_counter() - t0
-        (d_rk4,) = phase_diagrams([rk4], store=store, progress=progress)
-
-    fig, axes = plt.subplots(2, 4, figsize=(17, 7.2), constrained_layout=True)
+    plist = [dg.params for dg in diagrams]
+    rk4 = d_rk4.params
+    fig, axes = plt.subplots(
+        2, 4, figsize=(17, 7.6), layout="constrained", gridspec_kw={"width_ratios": [1, 1, 1, 1.15]}
+    )
     panels = [axes[0, 0], axes[0, 1], axes[0, 2], axes[1, 0], axes[1, 1], axes[1, 2]]
     mesh = None
     for ax, dg, lab in zip(panels, diagrams, "abcdef", strict=False):
@@ -73,7 +86,6 @@ def main(
         mesh = plot_phase(ax, dg, euler_curve=True, title=title)
     for ax in panels[len(diagrams) :]:
         ax.set_visible(False)
-    panels[0].legend(loc="upper left", fontsize=7)
     fig.colorbar(
         mesh, ax=[axes[0, 2], axes[1, 2]], label=r"P($\langle x_1,x_2\rangle\geq 1-\delta$)"
     )
@@ -82,9 +94,9 @@ def main(
     n, delta = plist[0].n, plist[0].delta
     bs = np.linspace(0.0, float(max(plist[0].betas)), 200)
     ts, _ = equiangular.gamma_curve(n, delta, betas=bs)
-    ax.plot(ts, bs, "k-", lw=2, label=r"$\Gamma_{\infty,\delta}$ exact")
+    ax.plot(ts, bs, "k-", lw=2, label=r"$\Gamma_{\infty,\delta}$ of the equiangular ODE (exact)")
     te = [equiangular.euler_hitting_time(b, n, delta, plist[0].dt) for b in bs[::5]]
-    ax.plot(te, bs[::5], "k--", lw=1.2, label="Euler dt=0.1, equiangular")
+    ax.plot(te, bs[::5], "k--", lw=1.2, label=f"same, Euler dt = {plist[0].dt:g}")
     cmap = plt.get_cmap("viridis")
     for i, dg in enumerate(diagrams):
         ax.plot(
@@ -92,43 +104,83 @@ def main(
             dg.betas,
             color=cmap(i / max(len(diagrams) - 1, 1)),
             lw=1,
-            label=f"Euler, d={dg.params.d}",
+            label=f"P = 1/2, d = {dg.params.d} (Euler)",
         )
-    ax.plot(boundary_t(d_rk4), d_rk4.betas, "r:", lw=2, label=f"RK4, d={rk4.d} ({rk4.seeds} seeds)")
+    ax.plot(
+        boundary_t(d_rk4),
+        d_rk4.betas,
+        "r:",
+        lw=2,
+        label=f"P = 1/2, d = {rk4.d} (RK4, {rk4.seeds} seeds)",
+    )
     ax.set_xlim(0, plist[0].t_end)
     ax.set_ylim(0, float(max(plist[0].betas)))
     ax.set_xlabel("t")
     ax.set_ylabel(r"$\beta$")
-    ax.set_title("P = 1/2 boundaries")
-    ax.legend(fontsize=6, loc="lower right")
+    ax.set_title("(g) where P crosses 1/2")
+    # one legend for all panels, below them (P = 1/2 curves of (g) and the black curves of all)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=5, frameon=False)
     # width of the 0.1–0.9 band, median over beta, against d
     ax = axes[1, 3]
     ds = [dg.params.d for dg in diagrams]
+    widths = band_widths(diagrams)
+    ax.semilogx(ds, widths, "o-")
+    ax.set_xlabel("d")
+    ax.set_ylabel("median width in t of the band 0.1 < P < 0.9")
+    ax.set_title("(h) the transition sharpens with d")
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return png
+
+
+def band_widths(diagrams) -> list[float]:
+    """Median over beta of the time between P = 0.1 and P = 0.9, per diagram."""
     widths = []
     for dg in diagrams:
         lo, hi = boundary_t(dg, 0.1), boundary_t(dg, 0.9)
         w = hi - lo
         widths.append(np.nanmedian(w) if np.any(np.isfinite(w)) else np.nan)
-    ax.semilogx(ds, widths, "o-")
-    ax.set_xlabel("d")
-    ax.set_ylabel("median width of 0.1–0.9 band in t")
-    ax.set_title("transition sharpens with d")
-    png = outdir / f"{STEM}.png"
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    return widths
 
+
+def main(
+    outdir=HERE,
+    quick: bool = False,
+    store=None,
+    progress: bool = True,
+    large_d_seeds=None,
+    redraw: bool = False,
+) -> Path:
+    """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
+    from particles.io import load_npz, save_npz
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    png = outdir / f"{STEM}.png"
+    if redraw:
+        arrays, meta = load_npz(outdir / f"{STEM}.npz", "figure_data")
+        diagrams, d_rk4 = _diagrams_from_npz(arrays, meta)
+        return plot(diagrams, d_rk4, png)
+    plist, rk4 = params(quick, large_d_seeds)
+    with result_store(store, quick, HERE / ".store") as store:
+        t0 = time.perf_counter()
+        diagrams = phase_diagrams(plist, store=store, progress=progress)
+        wall_euler = time.perf_counter() - t0
+        (d_rk4,) = phase_diagrams([rk4], store=store, progress=progress)
+    plot(diagrams, d_rk4, png)
+    n, delta = plist[0].n, plist[0].delta
+    bs = np.linspace(0.0, float(max(plist[0].betas)), 200)
+    ts, _ = equiangular.gamma_curve(n, delta, betas=bs)
     arrays = {
         "t": diagrams[0].t,
         "betas": diagrams[0].betas,
-        "d": np.array(ds),
+        "d": np.array([dg.params.d for dg in diagrams]),
         "P": np.stack([dg.P for dg in diagrams]).astype(np.float32),
         "P_rk4": d_rk4.P.astype(np.float32),
-        "band_width_median": np.array(widths),
+        "band_width_median": np.array(band_widths(diagrams)),
         "gamma_t": ts,
         "gamma_beta": bs,
     }
-    from particles.io import save_npz
-
     save_npz(
         outdir / f"{STEM}.npz",
         arrays,

@@ -32,11 +32,11 @@ from particles.plotting.figures import result_store, run_script
 HERE = Path(__file__).resolve().parent
 STEM = "fig5_random_weights"
 PANELS = (
-    ("ginibre-v=g", "(a) Q, K, V Ginibre"),
-    ("goe", r"(b) $Q^TK$ GOE, V Wishart"),
-    ("ginibre-v=b", r"(c) Q, K Ginibre, $V = Q^TK$"),
+    ("ginibre-v=g", r"(a) $Q$, $K$, $V$ Ginibre"),
+    ("goe", r"(b) $Q^TK$ GOE, $V$ Wishart"),
+    ("ginibre-v=b", r"(c) $Q$, $K$ Ginibre, $V = Q^TK$"),
     ("goe-v=b", r"(d) $Q^TK$ GOE, $V = Q^TK$"),
-    ("ginibre", "(a') Q, K Ginibre, V Wishart (authors' flags)"),
+    ("ginibre", r"(a') $Q$, $K$ Ginibre, $V$ Wishart (authors' flags)"),
 )
 
 
@@ -50,29 +50,77 @@ def params(quick: bool) -> list[PhaseParams]:
     return [PhaseParams(weights=w, **base) for w, _ in PANELS]
 
 
-def main(outdir=HERE, quick: bool = False, store=None, progress: bool = True) -> Path:
+def plot(diagrams, png: Path) -> Path:
+    """Five heat maps on a 2 x 3 grid, one shared colour bar; the sixth cell holds the key."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.6), layout="constrained")
+    mesh = None
+    for ax, dg, (_, title) in zip(axes.flat, diagrams, PANELS, strict=False):
+        mesh = plot_phase(ax, dg, title=title)
+        for line in ax.get_lines():
+            line.set_alpha(0.6)
+            line.set_linestyle(":")
+    key = axes.flat[len(diagrams)]
+    key.axis("off")
+    p = diagrams[0].params
+    key.legend(
+        axes.flat[0].get_lines()[:1],
+        [
+            r"$\Gamma_{\infty,\delta}$ for $Q = K = V = I$"
+            + "\n(reference only, not the\ntheory of these panels)"
+        ],
+        loc="upper left",
+        frameon=False,
+    )
+    key.text(
+        0.0,
+        0.55,
+        f"SA, n = {p.n}, d = {p.d}, {p.seeds} seeds per $\\beta$\n"
+        f"Euler + renormalisation, dt = {p.dt:g}\n"
+        f"one draw of the weights per seed\n$\\delta$ = {p.delta:g}",
+        transform=key.transAxes,
+        va="top",
+    )
+    fig.colorbar(mesh, ax=axes, label=r"P($\langle x_1,x_2\rangle\geq 1-\delta$)", shrink=0.8)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return png
+
+
+def main(
+    outdir=HERE, quick: bool = False, store=None, progress: bool = True, redraw: bool = False
+) -> Path:
+    """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
+    from particles.analysis.phase import PhaseDiagram
+    from particles.io import load_npz
+
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    png = outdir / f"{STEM}.png"
+    if redraw:
+        a, meta = load_npz(outdir / f"{STEM}.npz", "figure_data")
+        e = np.zeros(0)
+        diagrams = [
+            PhaseDiagram(
+                params=PhaseParams(**pr),
+                t=a["t"],
+                betas=a["betas"],
+                P=P,
+                P_se=e,
+                mean_clusters=mc,
+                final_clusters=e,
+            )
+            for pr, P, mc in zip(meta["params"], a["P"], a["mean_clusters"], strict=True)
+        ]
+        return plot(diagrams, png)
     plist = params(quick)
     with result_store(store, quick, HERE / ".store") as store:
         diagrams = phase_diagrams(plist, store=store, progress=progress)
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(21, 3.9), constrained_layout=True)
-    mesh = None
-    for ax, dg, (_, title) in zip(axes, diagrams, PANELS, strict=True):
-        mesh = plot_phase(ax, dg, title=title)
-        for line in ax.get_lines():
-            line.set_alpha(0.5)
-            line.set_linestyle(":")
-    axes[0].legend(["identity-weights curve (reference)"], loc="upper left", fontsize=7)
-    fig.colorbar(mesh, ax=list(axes), label=r"P($\langle x_1,x_2\rangle\geq 1-\delta$)")
-    png = outdir / f"{STEM}.png"
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    plot(diagrams, png)
     save_npz(
         outdir / f"{STEM}.npz",
         {

@@ -73,10 +73,14 @@ def plot(data: dict, path: Path) -> Path:
     return path
 
 
-def main(outdir: Path = HERE, quick: bool = False) -> Path:
+def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
+    """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
     outdir = Path(outdir)
-    data = compute(quick)
     stem = Path(__file__).stem
+    if redraw:
+        data, meta = io.load_npz(outdir / f"{stem}.npz", "figure")
+        return plot(data, outdir / f"{stem}.png")
+    data = compute(quick)
     io.save_npz(
         outdir / f"{stem}.npz",
         data,

@@ -77,25 +77,33 @@ def plot(data: dict, path: Path) -> Path:
                 label=f"seed {s}" if ci == 0 else None,
             )
         if shape != "unknown":
-            for val, mult in repulsive.expected_spectrum(shape, n, d):
-                ax.plot(ci + 0.33, val, "kx", ms=7)
-                ax.annotate(f"×{mult}", (ci + 0.38, val), fontsize=7, va="center")
+            for k, (val, mult) in enumerate(repulsive.expected_spectrum(shape, n, d)):
+                lab = "expected (×multiplicity)" if ci == 0 and k == 0 else None
+                ax.plot(ci + 0.33, val, "kx", ms=7, label=lab)
+                ax.annotate(f"×{mult}", (ci + 0.38, val), fontsize=8, va="center")
         labels.append(f"n={n}, d={d}\n{shape}")
     ax.set_xticks(range(len(cases)), labels)
     ax.set_ylabel(r"distinct $\langle x_i, x_j\rangle$ (marker size ~ multiplicity)")
     ax.set_xlim(-0.6, len(cases) - 0.3)
     ax.axhline(0, color="0.8", lw=0.5)
-    ax.legend(frameon=False, fontsize=8, ncol=4, loc="lower left", bbox_to_anchor=(0, 1))
-    fig.suptitle(r"Repulsive USA ($V=-I$, $\beta=1$, Euler $dt=0.2$): final configurations")
+    ax.legend(frameon=False, fontsize=8, ncol=5, loc="lower left", bbox_to_anchor=(0, 1))
+    fig.suptitle(
+        r"Repulsive dynamics (USA with $V=-I$, $\beta=1$, Euler $dt=0.2$): final configurations"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     return path
 
 
-def main(outdir: Path = HERE, quick: bool = False) -> Path:
+def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
+    """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
     outdir = Path(outdir)
-    data = compute(quick)
     stem = Path(__file__).stem
+    if redraw:
+        data, meta = io.load_npz(outdir / f"{stem}.npz", "figure")
+        data["shapes"] = np.array(meta["shapes"])
+        return plot(data, outdir / f"{stem}.png")
+    data = compute(quick)
     meta = {
         "format": "figure",
         "figure": stem,

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from particles.io import save_npz  # noqa: E402
+from particles.io import load_npz, save_npz  # noqa: E402
 from particles.plotting.figures import run_script
 from particles.scansnap import (  # noqa: E402
     SyntheticTask,
@@ -35,8 +35,12 @@ STEM = "scansnap_fig4"
 ROWS = (0, 2, 4, 6, 8, 10, 48)
 
 
-def main(outdir=Path(__file__).parent, quick=False) -> Path:
+def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Path:
+    """Train (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw the figure."""
     outdir = Path(outdir)
+    png = outdir / f"{STEM}.png"
+    if redraw:
+        return plot(*load_npz(outdir / f"{STEM}.npz", "figure_scansnap_fig4"), png)
     task = SyntheticTask(num_classes=2, classes_per_query=1)
     iters = 60 if quick else 300
     cfg = TrainConfig(eta_z=1.0, ratio=1.0, momentum=0.9, batch=128, iters=iters, init="zero")
@@ -76,30 +80,6 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
     print(f"[{STEM}] Kendall tau(z, P) over distinct tokens at steps 10/48/end: {tau}")
     print(f"[{STEM}] snap time (c within 10% of its total change): {t_snap:g} steps")
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), gridspec_kw={"width_ratios": [1.6, 1, 1]})
-    im = plot_class_attention(
-        axes[0], c_img, [*ROWS[:-1], f"{ROWS[-1]} (Final)"], num_common=task.num_common
-    )
-    fig.colorbar(im, ax=axes[0], label="$c_{l|n}$")
-    axes[0].set_title("(a) $c_n$ of class 1 (Fig. 4)", fontsize=10)
-    axes[1].semilogy(np.arange(iters), res.loss)
-    axes[1].axhline(np.log(task.vocab_size), color="k", ls=":", lw=0.8, label="ln M")
-    axes[1].set_xlabel("iteration")
-    axes[1].set_ylabel("batch loss")
-    axes[1].legend()
-    axes[1].set_title("(b) loss", fontsize=10)
-    for k in range(task.num_classes):
-        axes[2].plot(res.steps, cm[:, k], label=f"common mass, class {k + 1}")
-        axes[2].plot(res.steps, mw[:, k], ls="--", label=f"largest weight, class {k + 1}")
-    axes[2].axvline(t_snap, color="gray", ls=":", lw=0.8)
-    axes[2].set_xlabel("iteration")
-    axes[2].set_ylim(0, 1)
-    axes[2].legend(fontsize=7)
-    axes[2].set_title("(c) scan, then snap", fontsize=10)
-    fig.tight_layout()
-    png = outdir / f"{STEM}.png"
-    fig.savefig(png, dpi=130)
-    plt.close(fig)
     save_npz(
         outdir / f"{STEM}.npz",
         {
@@ -119,6 +99,50 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
             "numbers": numbers,
         },
     )
+    return plot(*load_npz(outdir / f"{STEM}.npz", "figure_scansnap_fig4"), png)
+
+
+def plot(a: dict, meta: dict, png: Path) -> Path:
+    """Draw the figure from the saved arrays and meta (see :func:`main`)."""
+    nc = meta["task"]["num_common"]
+    rows = [int(r) for r in a["rows"]]
+    iters = a["loss"].size
+    t_snap = meta["numbers"]["snap_time"]
+    fig, axes = plt.subplots(
+        1, 3, figsize=(14, 4.0), gridspec_kw={"width_ratios": [1.6, 1, 1]}, layout="constrained"
+    )
+    im = plot_class_attention(
+        axes[0], a["c_image"], [*rows[:-1], f"{rows[-1]} (final)"], num_common=nc
+    )
+    fig.colorbar(im, ax=axes[0], label="$c_{l|n}$")
+    axes[0].set_title("(a) $c_n$ of class 1 (the paper's Fig. 4)", fontsize=10)
+    axes[1].semilogy(np.arange(iters), a["loss"])
+    axes[1].axhline(
+        meta["numbers"]["log_M"], color="k", ls=":", lw=0.8, label=r"$\ln M$ (uniform prediction)"
+    )
+    axes[1].set_xlabel("iteration")
+    axes[1].set_ylabel("batch loss (cross-entropy, nats)")
+    axes[1].legend(loc="center right", frameon=False)
+    axes[1].set_title("(b) loss", fontsize=10)
+    for k in range(a["common"].shape[1]):
+        axes[2].plot(
+            a["steps"], a["common"][:, k], color=f"C{k}", label=f"common-token mass, class {k + 1}"
+        )
+        axes[2].plot(
+            a["steps"],
+            a["max_weight"][:, k],
+            color=f"C{k}",
+            ls="--",
+            label=f"largest weight, class {k + 1}",
+        )
+    axes[2].axvline(t_snap, color="gray", ls=":", lw=0.8, label=f"snap time ({t_snap:g} steps)")
+    axes[2].set_xlabel("iteration")
+    axes[2].set_ylabel("attention weight in $c_n$")
+    axes[2].set_ylim(0, 1)
+    axes[2].legend(fontsize=8, frameon=False)
+    axes[2].set_title("(c) scan, then snap", fontsize=10)
+    fig.savefig(png, dpi=130)
+    plt.close(fig)
     return png
 
 

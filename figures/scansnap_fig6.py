@@ -19,15 +19,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from particles.io import save_npz  # noqa: E402
+from particles.io import load_npz, save_npz  # noqa: E402
 from particles.plotting.figures import run_script
 from particles.scansnap import SweepGrid, TrainConfig, run_sweep  # noqa: E402
 
 STEM = "scansnap_fig6"
 
 
-def main(outdir=Path(__file__).parent, quick=False) -> Path:
+def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Path:
+    """Run the sweep (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw the figure."""
     outdir = Path(outdir)
+    png = outdir / f"{STEM}.png"
+    if redraw:
+        return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
     if quick:
         grid = SweepGrid(
             classes=(2,),
@@ -42,33 +46,6 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
         grid, outdir / "scansnap_runs" / (STEM + ("_quick" if quick else "")), progress=not quick
     )
     ent = res["entropy"]  # [K, eta_z, ratio, seed]
-    ratio = np.array(grid.ratio)
-    fig, axes = plt.subplots(
-        1, len(grid.classes), figsize=(3.6 * len(grid.classes), 3.4), squeeze=False, sharey=True
-    )
-    for i, k in enumerate(grid.classes):
-        ax = axes[0, i]
-        for j, ez in enumerate(grid.eta_z):
-            ax.errorbar(
-                ratio,
-                ent[i, j].mean(-1),
-                ent[i, j].std(-1),
-                marker="o",
-                ms=3,
-                capsize=2,
-                label=f"η_Z={ez:g}",
-            )
-        ax.set_xscale("log")
-        ax.set_xticks(ratio, [f"{r:g}" for r in ratio])
-        ax.set_xlabel("η_Y / η_Z")
-        ax.set_title(f"{k // grid.classes_per_query} query token(s), K={k}", fontsize=10)
-    axes[0, 0].set_ylabel("average entropy of $c_n$ (distinct tokens)")
-    axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    png = outdir / f"{STEM}.png"
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-
     mean = ent.mean(-1)
     # how often entropy falls when eta_z grows / rises when the ratio grows (pairs of grid cells)
     falls_eta_z = float(np.mean(np.diff(mean, axis=1) < 0))
@@ -113,6 +90,46 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
         },
         {"format": f"figure_{STEM}", **grid.meta(), "numbers": numbers},
     )
+    return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
+
+
+def plot(a: dict, meta: dict, png: Path) -> Path:
+    """Entropy against eta_Y/eta_Z, one panel per number of query tokens (from the npz)."""
+    from particles.plotting import plural
+
+    ent = a["entropy"]  # [K, eta_z, ratio, seed]
+    ratio = a["ratio"]
+    cpq = meta["classes_per_query"]
+    nk = len(a["classes"])
+    fig, axes = plt.subplots(
+        1, nk, figsize=(3.6 * nk, 3.6), squeeze=False, sharey=True, layout="constrained"
+    )
+    for i, k in enumerate(a["classes"]):
+        ax = axes[0, i]
+        for j, ez in enumerate(a["eta_z"]):
+            ax.errorbar(
+                ratio,
+                ent[i, j].mean(-1),
+                ent[i, j].std(-1),
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=rf"$\eta_Z$ = {ez:g}",
+            )
+        ax.set_xscale("log")
+        ax.set_xticks(ratio, [f"{r:g}" for r in ratio])
+        ax.minorticks_off()
+        ax.set_xlabel(r"$\eta_Y / \eta_Z$")
+        ax.set_title(f"{plural(int(k) // cpq, 'query token')}, K = {int(k)}", fontsize=10)
+    axes[0, 0].set_ylabel("average entropy of $c_n$ (distinct tokens, nats)")
+    axes[0, -1].legend(fontsize=9, loc="lower right", frameon=False)
+    fig.suptitle(
+        f"Scan and Snap Fig. 6, our runs: mean ± std over {a['seeds'].size} seeds, "
+        f"{meta['train_iters']} SGD steps",
+        fontsize=11,
+    )
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
     return png
 
 

@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from particles.io import save_npz  # noqa: E402
+from particles.io import load_npz, save_npz  # noqa: E402
 from particles.plotting.figures import run_script
 from particles.scansnap import (  # noqa: E402
     SyntheticTask,
@@ -35,12 +35,22 @@ from particles.scansnap.plotting import plot_band  # noqa: E402
 STEM = "scansnap_ode"
 
 
-def main(outdir=Path(__file__).parent, quick=False) -> Path:
+def _row_label(ez: float, ratio: float, mu: float) -> str:
+    """Row label in mathtext."""
+    opt = f"momentum {mu:g}" if mu else "plain SGD"
+    return rf"{opt}, $\eta_Z$ = {ez:g}, $\eta_Y/\eta_Z$ = {ratio:g}"
+
+
+def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Path:
+    """Train and integrate (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw."""
     outdir = Path(outdir)
+    png = outdir / f"{STEM}.png"
+    if redraw:
+        return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
     task = SyntheticTask(num_classes=2, classes_per_query=1)
     iters = 40 if quick else 300
     seeds = range(1, 2) if quick else range(1, 11)
-    # (label, eta_z, ratio, momentum)
+    # (label, eta_z, ratio, momentum); the labels key the printed numbers
     cases = [
         ("mom. 0.9, ratio 1", 1.0, 1.0, 0.9),
         ("mom. 0.9, ratio 10", 1.0, 10.0, 0.9),
@@ -49,8 +59,7 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
     if quick:
         cases = cases[:1]
     d_toks = task.distinct_tokens(0)[[0, 4, 9]]
-    fig, axes = plt.subplots(len(cases), 3, figsize=(13, 3.1 * len(cases)), squeeze=False)
-    arrays, numbers = {}, {}
+    arrays, numbers = {"dist_tokens": d_toks, "dist_P": task.probs[0, d_toks]}, {}
     ts = np.arange(iters + 1, dtype=float)
     for row, (label, ez, ratio, mu) in enumerate(cases):
         cfg = TrainConfig(eta_z=ez, ratio=ratio, momentum=mu, iters=iters, init="zero")
@@ -65,6 +74,11 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
         arrays[f"{key}_c_ode"] = sol.c[:, :, task.support]
         arrays[f"{key}_loss_sgd"] = loss_sgd.mean(axis=0)
         arrays[f"{key}_loss_ode"] = sol.loss
+        # per seed, for the bands: common mass (mean over classes) and class 1's shown tokens
+        arrays[f"{key}_common_sgd_seeds"] = cm_sgd.mean(axis=-1)
+        arrays[f"{key}_dist_sgd_seeds"] = c_sgd[:, :, 0, d_toks]
+        arrays[f"{key}_common_ode"] = cm_ode.mean(axis=-1)
+        arrays[f"{key}_dist_ode"] = sol.c[:, 0, d_toks]
         tau_sgd = float(np.mean([distinct_order(r.Z[-1], task) for r in runs]))
         tau_ode = distinct_order(sol.Z[-1], task)
         order_sgd = np.argsort(c_sgd[:, -1, 0].mean(axis=0)[task.distinct_tokens(0)])
@@ -89,33 +103,6 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
             f"{n['same_distinct_order']}; snap SGD {n['snap_sgd']:.0f} ODE {n['snap_ode']:.0f}; "
             f"max |c_SGD - c_ODE| {n['max_abs_c_diff']:.3f}"
         )
-        ax = axes[row]
-        plot_band(ax[0], ts, cm_sgd.mean(axis=-1), label="SGD (mean ± std)")
-        ax[0].plot(ts, cm_ode.mean(axis=-1), "k--", label="reduced ODE")
-        ax[0].set_ylabel(f"{label}\ncommon-token mass")
-        for i, tok in enumerate(d_toks):
-            plot_band(
-                ax[1],
-                ts,
-                c_sgd[:, :, 0, tok],
-                color=f"C{i}",
-                label=f"SGD, P={task.probs[0, tok]:.3f}",
-            )
-            ax[1].plot(ts, sol.c[:, 0, tok], "--", color=f"C{i}")
-        ax[1].set_ylabel("$c_{l|n}$, class 1 (dashed: ODE)")
-        ax[2].plot(ts[:-1], loss_sgd.mean(axis=0), label="SGD batch loss (seed mean)")
-        ax[2].plot(ts, sol.loss, "k--", label="ODE loss J")
-        ax[2].set_yscale("log")
-        for a in ax:
-            a.set_xlabel("SGD step")
-            a.legend(fontsize=7)
-    axes[0, 0].set_title("common tokens (discriminative bias)", fontsize=10)
-    axes[0, 1].set_title("distinct tokens (frequency bias)", fontsize=10)
-    axes[0, 2].set_title("loss", fontsize=10)
-    fig.tight_layout()
-    png = outdir / f"{STEM}.png"
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
     save_npz(
         outdir / f"{STEM}.npz",
         {"ts": ts, **arrays},
@@ -127,6 +114,60 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
             "numbers": numbers,
         },
     )
+    return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
+
+
+def _some_minor(v: float, _pos=None) -> str:
+    """Label a minor log tick only at 2 and 5 times a power of ten."""
+    lead = round(v / 10 ** np.floor(np.log10(v)))
+    return f"{v:g}" if lead in (2, 5) else ""
+
+
+def plot(a: dict, meta: dict, png: Path) -> Path:
+    """Draw the figure from the saved arrays and meta (see :func:`main`)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
+
+    cases = meta["cases"]
+    ts = a["ts"]
+    S = len(meta["seeds"])
+    fig, axes = plt.subplots(
+        len(cases), 3, figsize=(13, 3.0 * len(cases) + 0.6), squeeze=False, layout="constrained"
+    )
+    for row, (_label, ez, ratio, mu) in enumerate(cases):
+        key = f"case{row}"
+        ax = axes[row]
+        plot_band(ax[0], ts, a[f"{key}_common_sgd_seeds"], color="C0")
+        ax[0].plot(ts, a[f"{key}_common_ode"], "k--")
+        ax[0].set_ylabel(_row_label(ez, ratio, mu) + "\ncommon-token mass", fontsize=9)
+        for i in range(a["dist_tokens"].size):
+            plot_band(ax[1], ts, a[f"{key}_dist_sgd_seeds"][:, :, i], color=f"C{i + 2}")
+            ax[1].plot(ts, a[f"{key}_dist_ode"][:, i], "--", color=f"C{i + 2}")
+        ax[1].set_ylabel("$c_{l|n}$ of class 1")
+        loss = a[f"{key}_loss_sgd"]
+        ax[2].plot(ts[: loss.size], loss, color="C0")
+        ax[2].plot(ts, a[f"{key}_loss_ode"], "k--")
+        ax[2].set_yscale("log")
+        lo, hi = ax[2].get_ylim()
+        if hi / lo < 100:  # under two decades: plain numbers (1, 2, 3, 5 x 10^k) on the ticks
+            ax[2].yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+            ax[2].yaxis.set_minor_formatter(FuncFormatter(_some_minor))
+        ax[2].set_ylabel("loss (nats)")
+        for x in ax:
+            x.set_xlabel("SGD step")
+    axes[0, 0].set_title("common tokens (discriminative bias)", fontsize=10)
+    axes[0, 1].set_title("distinct tokens (frequency bias)", fontsize=10)
+    axes[0, 2].set_title("loss", fontsize=10)
+    handles = [
+        Line2D([], [], color="C0", label=f"SGD (mean ± std over {S} seeds; loss: seed mean)"),
+        Line2D([], [], color="k", ls="--", label="reduced ODE (T → ∞; its loss J)"),
+    ] + [
+        Line2D([], [], color=f"C{i + 2}", label=rf"distinct token, $P(l\,|\,n)$ = {p:.3f}")
+        for i, p in enumerate(a["dist_P"])
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
     return png
 
 

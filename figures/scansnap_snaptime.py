@@ -20,15 +20,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from particles.io import save_npz  # noqa: E402
+from particles.io import load_npz, save_npz  # noqa: E402
 from particles.plotting.figures import run_script
 from particles.scansnap import SweepGrid, SyntheticTask, TrainConfig, run_sweep  # noqa: E402
 
 STEM = "scansnap_snaptime"
 
 
-def main(outdir=Path(__file__).parent, quick=False) -> Path:
+def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Path:
+    """Run the sweep (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw the figure."""
     outdir = Path(outdir)
+    png = outdir / f"{STEM}.png"
+    if redraw:
+        return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
     if quick:
         grid = SweepGrid(
             classes=(2,),
@@ -50,44 +54,8 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
     res = run_sweep(
         grid, outdir / "scansnap_runs" / (STEM + ("_quick" if quick else "")), progress=not quick
     )
-    common0 = np.array(
-        [
-            SyntheticTask(num_classes=k, classes_per_query=1).probs[0, :10].sum()
-            for k in grid.classes
-        ]
-    )
-    drop = 1 - res["common"] / common0[:, None, None, None]
+    drop = 1 - res["common"] / _common0(grid.classes)[:, None, None, None]
     ratio = np.array(grid.ratio)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    markers = "osd^v"
-    for i, k in enumerate(grid.classes):
-        for j, ez in enumerate(grid.eta_z):
-            st = res["snap_time"][i, j]
-            kw = {"color": f"C{j}", "marker": markers[i % 5], "ms": 4}
-            lab = f"K={k}, η_Z={ez:g}"
-            axes[0].errorbar(ratio * ez, st.mean(-1), st.std(-1), capsize=2, label=lab, **kw)
-            axes[1].errorbar(ratio, drop[i, j].mean(-1), drop[i, j].std(-1), capsize=2, **kw)
-            ent = res["entropy"][i, j]
-            axes[2].errorbar(ratio, ent.mean(-1), ent.std(-1), capsize=2, **kw)
-    axes[0].set_xscale("log")
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("η_Y")
-    axes[0].set_ylabel("snap time (SGD steps)")
-    axes[0].legend(fontsize=6, ncol=2)
-    axes[0].set_title("(a) snap time", fontsize=10)
-    for a in axes[1:]:
-        a.set_xscale("log")
-        a.set_xlabel("η_Y / η_Z")
-    axes[1].set_ylabel("common-mass drop 1 − final/initial")
-    axes[1].set_title("(b) how far attention moved", fontsize=10)
-    axes[2].set_ylabel("entropy of c_n on distinct tokens (nats)")
-    axes[2].axhline(np.log(10), color="k", ls=":", lw=0.8)
-    axes[2].set_title("(c) final distinct-token entropy", fontsize=10)
-    fig.tight_layout()
-    png = outdir / f"{STEM}.png"
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-
     snap = res["snap_time"].mean(-1)
     numbers = {}
     for i, k in enumerate(grid.classes):
@@ -132,6 +100,74 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
         },
         {"format": f"figure_{STEM}", **grid.meta(), "numbers": numbers},
     )
+    return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
+
+
+def _common0(classes) -> np.ndarray:
+    """Initial (uniform-attention) common-token mass of class 1, per K."""
+    return np.array(
+        [
+            SyntheticTask(num_classes=int(k), classes_per_query=1).probs[0, :10].sum()
+            for k in classes
+        ]
+    )
+
+
+def plot(a: dict, meta: dict, png: Path) -> Path:
+    """Three panels from the saved sweep; colour: eta_Z, marker: K (see the module docstring)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
+
+    classes, eta_z, ratio = a["classes"], a["eta_z"], a["ratio"]
+    drop = 1 - a["common"] / _common0(classes)[:, None, None, None]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.6), layout="constrained")
+    markers = "osd^v"
+    for i, _k in enumerate(classes):
+        for j, ez in enumerate(eta_z):
+            kw = {"color": f"C{j}", "marker": markers[i % 5], "ms": 4, "capsize": 2}
+            st = a["snap_time"][i, j]
+            axes[0].errorbar(ratio * ez, st.mean(-1), st.std(-1), **kw)
+            axes[1].errorbar(ratio, drop[i, j].mean(-1), drop[i, j].std(-1), **kw)
+            ent = a["entropy"][i, j]
+            axes[2].errorbar(ratio, ent.mean(-1), ent.std(-1), **kw)
+    axes[0].set_xscale("log")
+    axes[0].set_yscale("log")
+    plain = FuncFormatter(lambda v, _pos: f"{v:g}")
+    axes[0].yaxis.set_major_formatter(plain)
+    axes[0].yaxis.set_minor_formatter(plain)
+    axes[0].xaxis.set_major_formatter(plain)
+    axes[0].set_xlabel(r"$\eta_Y$")
+    axes[0].set_ylabel("snap time (SGD steps)")
+    axes[0].set_title("(a) snap time", fontsize=10)
+    for ax in axes[1:]:
+        ax.set_xscale("log")
+        ax.set_xticks(ratio, [f"{r:g}" for r in ratio])
+        ax.minorticks_off()
+        ax.set_xlabel(r"$\eta_Y / \eta_Z$")
+    axes[1].set_ylabel("common-mass drop 1 − final/initial")
+    axes[1].set_title("(b) how far attention moved", fontsize=10)
+    axes[2].set_ylabel("entropy of $c_n$ on distinct tokens (nats)")
+    axes[2].axhline(np.log(10), color="k", ls=":", lw=0.8)
+    axes[2].annotate(
+        "uniform (ln 10)", (ratio[0], np.log(10)), xytext=(0, -11), textcoords="offset points"
+    )
+    axes[2].set_title("(c) final distinct-token entropy", fontsize=10)
+    colour = [
+        Line2D([], [], color=f"C{j}", lw=2, label=rf"$\eta_Z$ = {ez:g}")
+        for j, ez in enumerate(eta_z)
+    ]
+    marker = [
+        Line2D([], [], color="0.3", marker=markers[i % 5], ls="", label=f"K = {int(k)}")
+        for i, k in enumerate(classes)
+    ]
+    fig.legend(
+        handles=colour + marker,
+        loc="outside lower center",
+        ncol=len(colour) + len(marker),
+        frameon=False,
+    )
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
     return png
 
 

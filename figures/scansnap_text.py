@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from particles.io import save_npz  # noqa: E402
+from particles.io import load_npz, save_npz  # noqa: E402
 from particles.plotting.figures import run_script
 from particles.scansnap import (  # noqa: E402
     TextTask,
@@ -37,24 +37,30 @@ from particles.scansnap.plotting import plot_attention_rows  # noqa: E402
 STEM = "scansnap_text"
 
 
-def main(outdir=Path(__file__).parent, quick=False) -> Path:
+SHOWN = (0, 50, 200, 1000)  # steps shown (full size)
+
+
+def _task(meta: dict) -> TextTask:
+    t = meta["task"]
+    return TextTask(
+        text=load_text(meta["text"]), vocab_size=t["vocab_size"], context_len=t["context_len"]
+    )
+
+
+def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Path:
+    """Train (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw the figure."""
     outdir = Path(outdir)
+    png = outdir / f"{STEM}.png"
+    if redraw:
+        return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
     vocab, ctx_len, iters, every = (60, 8, 40, 10) if quick else (200, 16, 1000, 10)
-    shown = (0, 10, 20, 40) if quick else (0, 50, 200, 1000)
+    shown = (0, 10, 20, 40) if quick else SHOWN
     task = TextTask(text=load_text("austen"), vocab_size=vocab, context_len=ctx_len)
     pos = probe_positions(task, 12)
-    _, q, _ = task.sequences_at(pos)
     settings = [(5.0, 1.0), (1.0, 5.0)]  # (eta_z, ratio)
     if quick:
         settings = settings[:1]
     seed = 0
-    fig, axes = plt.subplots(
-        len(settings),
-        len(shown) + 1,
-        figsize=(17, 6.4),
-        gridspec_kw={"width_ratios": [1] * len(shown) + [1.2]},
-        squeeze=False,
-    )
     arrays, numbers = {"probe_positions": pos}, {}
     for row, (ez, ratio) in enumerate(settings):
         cfg = TrainConfig(eta_z=ez, ratio=ratio, iters=iters, record_every=every, init="zero")
@@ -62,22 +68,6 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
         att = probe_attention(task, res.Z, pos)  # [R, P, T]
         ent = position_entropy(att)
         idx = [int(np.nonzero(res.steps == s)[0][0]) for s in shown]
-        vmax = float(att[idx].max())
-        for col, i in enumerate(idx):
-            ax = axes[row, col]
-            plot_attention_rows(
-                ax, att[i], vmax=vmax, title=f"η_Z={ez:g}, η_Y/η_Z={ratio:g}: step {res.steps[i]}"
-            )
-            ax.set_yticks(range(len(pos)), [task.vocab[t] for t in q], fontsize=7)
-            ax.set_ylabel("query word")
-        axes[row, -1].plot(res.steps, ent, label="attention entropy")
-        axes[row, -1].axhline(np.log(ctx_len), color="k", ls=":", lw=0.8, label="uniform")
-        axes[row, -1].set_xlabel("SGD step")
-        axes[row, -1].set_ylabel("entropy over positions (nats)")
-        ax2 = axes[row, -1].twinx()
-        ax2.semilogy(np.arange(iters), res.loss, color="C1", lw=0.6, alpha=0.7)
-        ax2.set_ylabel("batch loss", color="C1")
-        axes[row, -1].legend(fontsize=7, loc="center right")
         key = f"eta_z={ez:g} ratio={ratio:g}"
         arrays[f"att{row}"] = att[idx]
         arrays[f"entropy{row}"] = ent
@@ -93,10 +83,6 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
             f"{res.loss[-10:].mean():.3f}; largest weight {numbers[key]['max_weight_final']:.2f}"
         )
     arrays["steps"] = res.steps
-    fig.tight_layout()
-    png = outdir / f"{STEM}.png"
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
     save_npz(
         outdir / f"{STEM}.npz",
         arrays,
@@ -107,9 +93,61 @@ def main(outdir=Path(__file__).parent, quick=False) -> Path:
             "text": "austen",
             "settings": settings,
             "iters": iters,
+            "shown_steps": list(shown),
             "numbers": numbers,
         },
     )
+    return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
+
+
+def plot(a: dict, meta: dict, png: Path) -> Path:
+    """Attention maps on one colour scale (one colour bar) and the entropy curves (shared axes)."""
+    task = _task(meta)
+    _, q, _ = task.sequences_at(a["probe_positions"])
+    words = [task.vocab[t] for t in q]
+    settings = meta["settings"]
+    shown = meta.get("shown_steps", SHOWN)
+    ctx_len = meta["task"]["context_len"]
+    vmax = float(max(a[f"att{r}"].max() for r in range(len(settings))))
+    fig, axes = plt.subplots(
+        len(settings),
+        len(shown) + 1,
+        figsize=(17, 3.3 * len(settings) + 0.5),
+        gridspec_kw={"width_ratios": [1] * len(shown) + [1.35]},
+        squeeze=False,
+        layout="constrained",
+    )
+    im = None
+    for row, (ez, ratio) in enumerate(settings):
+        for col, step in enumerate(shown):
+            ax = axes[row, col]
+            im = plot_attention_rows(ax, a[f"att{row}"][col], vmax=vmax, title=f"step {step}")
+            if col == 0:
+                ax.set_yticks(range(len(words)), words, fontsize=8)
+                ax.set_ylabel(
+                    rf"$\eta_Z$ = {ez:g}, $\eta_Y/\eta_Z$ = {ratio:g}" + "\nquery word", fontsize=10
+                )
+            else:
+                ax.set_yticks(range(len(words)), [])
+                ax.set_ylabel("")
+        ent_ax = axes[row, -1]
+        ent_ax.plot(a["steps"], a[f"entropy{row}"], label="attention entropy")
+        ent_ax.axhline(np.log(ctx_len), color="k", ls=":", lw=0.8, label=f"uniform (ln {ctx_len})")
+        ent_ax.set_xlabel("SGD step")
+        ent_ax.set_ylabel("entropy over positions (nats)")
+        loss = a[f"loss{row}"]
+        ax2 = ent_ax.twinx()
+        ax2.semilogy(np.arange(loss.size), loss, color="C1", lw=0.6, alpha=0.7)
+        ax2.set_ylabel("batch loss (nats)", color="C1")
+        ax2.set_ylim(0.05, 8)
+        ent_ax.plot([], [], color="C1", lw=0.6, label="batch loss (right axis)")
+        ent_ax.legend(fontsize=8, loc="upper right", frameon=False)
+    lo = min(a[f"entropy{r}"].min() for r in range(len(settings)))
+    for row in range(len(settings)):
+        axes[row, -1].set_ylim(lo - 0.05, np.log(ctx_len) + 0.3)
+    fig.colorbar(im, ax=axes[:, : len(shown)], label="attention weight $b_t$", shrink=0.9)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
     return png
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import particles as pt
 from particles import io
 from particles.analysis import circle
-from particles.plotting import new_figure, plot_circle, plot_cluster_counts, plot_energy
+from particles.plotting import new_figure, plot_circle, plot_cluster_counts, plot_energy, plural
 from particles.plotting.figures import run_script
 
 HERE = Path(__file__).resolve().parent
@@ -62,9 +62,15 @@ def compute(quick: bool = False) -> dict:
     return out
 
 
+def _sci(x: float) -> str:
+    """2.7e+03 as mathtext 2.7 x 10^3."""
+    m, e = f"{x:.1e}".split("e")
+    return rf"${m}\times 10^{{{int(e)}}}$"
+
+
 def plot(data: dict, path: Path) -> Path:
     runs = data["runs"]
-    fig = new_figure((12, 3.6 * len(runs)))
+    fig = new_figure((13.5, 3.6 * len(runs)))
     for k, (n, beta, _seed) in enumerate(runs):
         n = int(n)
         t, E, c, th = (data[f"{s}_{k}"] for s in ("t", "energy", "n_clusters", "theta"))
@@ -89,22 +95,32 @@ def plot(data: dict, path: Path) -> Path:
                 r * np.sin(th[i]),
                 s=25,
                 color=f"C{j}",
-                label=f"t = {t[i]:.1e}: {lev} clusters",
+                label=f"t = {_sci(t[i])}: {plural(lev, 'cluster')}",
             )
             s = np.linspace(0, 2 * np.pi, 200)
             ax3.plot(r * np.cos(s), r * np.sin(s), color="0.85", lw=0.6, zorder=0)
         plot_circle(ax3, th[0], color="0.5", size=8)
         ax3.set_title("plateaus, outer to inner (grey: t = 0)")
-        ax3.legend(frameon=False, fontsize=7, loc="center")
+        ax3.legend(
+            frameon=False,
+            fontsize=8,
+            loc="center left",
+            bbox_to_anchor=(1.0, 0.5),
+            handletextpad=0.2,
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     return path
 
 
-def main(outdir: Path = HERE, quick: bool = False) -> Path:
+def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
+    """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
     outdir = Path(outdir)
-    data = compute(quick)
     stem = Path(__file__).stem
+    if redraw:
+        data, meta = io.load_npz(outdir / f"{stem}.npz", "figure")
+        return plot(data, outdir / f"{stem}.png")
+    data = compute(quick)
     io.save_npz(
         outdir / f"{stem}.npz",
         data,

@@ -7,7 +7,7 @@ shifted by (-1, 0) for sequence 1 and (+1, 0) for sequence 2; z_i random unit. I
 Q = 0, K = 0.1 N(0, 1). 2000 normalised GD steps, lr 0.1, logistic loss. Rays W^mm z_i (solid) and
 W^mm_* z_i (dashed); trajectories W(k) z_i.
 
-Run: ``python figures/svm_e1_trajectories.py [--quick] [--outdir DIR]``
+Run: ``python figures/svm_e1_trajectories.py [--quick] [--redraw] [--outdir DIR]``
 (or ``particles svm figure E1``).
 """
 
@@ -15,17 +15,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from particles.plotting.figures import run_script, write_figure
-from particles.svm.experiments import run_experiment
+from particles.plotting.figures import read_figure, run_script, write_figure, write_png
+from particles.svm.experiments import FIGURE_FORMAT, run_experiment
 from particles.svm.plotting import draw_experiment
 
 HERE = Path(__file__).resolve().parent
 STEM = "svm_e1_trajectories"
 
 
-def main(outdir=HERE, quick: bool = False, progress: bool | None = None) -> Path:
+def main(
+    outdir=HERE, quick: bool = False, progress: bool | None = None, redraw: bool = False
+) -> Path:
     """Run experiment E1; write ``<outdir>/<STEM>.png`` and ``.npz``; return the PNG path.
-    ``progress``: a progress bar (default: unless ``quick``)."""
+    ``progress``: a progress bar (default: unless ``quick``); ``redraw``: draw the PNG again from
+    the saved npz, computing nothing."""
+    if redraw:
+        arrays, meta = read_figure(outdir, STEM, FIGURE_FORMAT)
+        return write_png(outdir, STEM, draw_experiment("E1", arrays, meta))
     arrays, meta = run_experiment(
         "E1", quick=quick, progress=not quick if progress is None else progress
     )

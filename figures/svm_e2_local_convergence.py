@@ -12,7 +12,7 @@ corr(W_KQ(k), W^mm_{*,alpha}) for (K,Q) (cross-correlations dotted), mean +- std
 (c) 1 - corr, median and 10-90 % band; (d) 1 - corr against |W|_F, with each joint run. The
 statistics table is printed and stored in the npz meta (``summary``).
 
-Run: ``python figures/svm_e2_local_convergence.py [--quick] [--iters N] [--outdir DIR]``
+Run: ``python figures/svm_e2_local_convergence.py [--quick] [--iters N] [--redraw] [--outdir DIR]``
 (or ``particles svm figure E2``).
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from particles.io import load_npz
-from particles.plotting.figures import run_script, write_figure
-from particles.svm.experiments import e2_report, run_experiment
+from particles.plotting.figures import read_figure, run_script, write_figure, write_png
+from particles.svm.experiments import FIGURE_FORMAT, e2_report, run_experiment
 from particles.svm.plotting import draw_experiment
 
 HERE = Path(__file__).resolve().parent
@@ -30,11 +30,19 @@ STEM = "svm_e2_local_convergence"
 
 
 def main(
-    outdir=HERE, quick: bool = False, progress: bool | None = None, iters: int | None = None
+    outdir=HERE,
+    quick: bool = False,
+    progress: bool | None = None,
+    iters: int | None = None,
+    redraw: bool = False,
 ) -> Path:
     """Run experiment E2; write ``<outdir>/<STEM>.png`` and ``.npz``; return the PNG path.
     ``progress``: a progress bar (default: unless ``quick``); ``iters``: GD steps
-    (default 100 000, quick 300)."""
+    (default 100 000, quick 300); ``redraw``: draw the PNG again from the saved npz, computing
+    nothing."""
+    if redraw:
+        arrays, meta = read_figure(outdir, STEM, FIGURE_FORMAT)
+        return write_png(outdir, STEM, draw_experiment("E2", arrays, meta))
     arrays, meta = run_experiment(
         "E2", quick=quick, progress=not quick if progress is None else progress, iters=iters
     )
@@ -43,7 +51,7 @@ def main(
 
 def report(png) -> str:
     """The statistics table, from the figure's data (printed after the PNG path)."""
-    return e2_report(load_npz(Path(png).with_suffix(".npz"), "svm_figure")[1])
+    return e2_report(load_npz(Path(png).with_suffix(".npz"), FIGURE_FORMAT)[1])
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ GD steps lr 0.1, snapshots every 100; 500 accepted runs per d (no softmax value 
 at least one <= 1e-6, all SVMs solvable). Top: 1 - corr of W(k) with W^SVMeq (solid), W^mm(O)
 (dotted), W^1token (dashed); bottom: max unselected softmax vs final 1 - corr(W, W^SVMeq).
 
-Run: ``python figures/svm_e4_multitoken.py [--quick] [--outdir DIR]``
+Run: ``python figures/svm_e4_multitoken.py [--quick] [--redraw] [--outdir DIR]``
 (or ``particles svm figure E4``).
 """
 
@@ -16,17 +16,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from particles.plotting.figures import run_script, write_figure
-from particles.svm.experiments import run_experiment
+from particles.plotting.figures import read_figure, run_script, write_figure, write_png
+from particles.svm.experiments import FIGURE_FORMAT, run_experiment
 from particles.svm.plotting import draw_experiment
 
 HERE = Path(__file__).resolve().parent
 STEM = "svm_e4_multitoken"
 
 
-def main(outdir=HERE, quick: bool = False, progress: bool | None = None) -> Path:
+def main(
+    outdir=HERE, quick: bool = False, progress: bool | None = None, redraw: bool = False
+) -> Path:
     """Run experiment E4; write ``<outdir>/<STEM>.png`` and ``.npz``; return the PNG path.
-    ``progress``: a progress bar (default: unless ``quick``)."""
+    ``progress``: a progress bar (default: unless ``quick``); ``redraw``: draw the PNG again from
+    the saved npz, computing nothing."""
+    if redraw:
+        arrays, meta = read_figure(outdir, STEM, FIGURE_FORMAT)
+        return write_png(outdir, STEM, draw_experiment("E4", arrays, meta))
     arrays, meta = run_experiment(
         "E4", quick=quick, progress=not quick if progress is None else progress
     )

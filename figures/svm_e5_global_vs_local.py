@@ -5,7 +5,7 @@ converge to the global Att-SVM W^mm of arXiv 2308.16898 (alpha = opt), to a loca
 Parameters: n=6, T=8, d in {2, 3, 4, 5, 6, 8, 10, 15, 20, 30}, seeds 0..99 per d, W-param, default
 init, 2000 normalised GD steps lr 0.1, logistic loss; converged = corr(W, W^mm_alpha) > 0.99.
 
-Run: ``python figures/svm_e5_global_vs_local.py [--quick] [--outdir DIR]``
+Run: ``python figures/svm_e5_global_vs_local.py [--quick] [--redraw] [--outdir DIR]``
 (or ``particles svm figure E5``).
 """
 
@@ -13,17 +13,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from particles.plotting.figures import run_script, write_figure
-from particles.svm.experiments import run_experiment
+from particles.plotting.figures import read_figure, run_script, write_figure, write_png
+from particles.svm.experiments import FIGURE_FORMAT, run_experiment
 from particles.svm.plotting import draw_experiment
 
 HERE = Path(__file__).resolve().parent
 STEM = "svm_e5_global_vs_local"
 
 
-def main(outdir=HERE, quick: bool = False, progress: bool | None = None) -> Path:
+def main(
+    outdir=HERE, quick: bool = False, progress: bool | None = None, redraw: bool = False
+) -> Path:
     """Run experiment E5; write ``<outdir>/<STEM>.png`` and ``.npz``; return the PNG path.
-    ``progress``: a progress bar (default: unless ``quick``)."""
+    ``progress``: a progress bar (default: unless ``quick``); ``redraw``: draw the PNG again from
+    the saved npz, computing nothing."""
+    if redraw:
+        arrays, meta = read_figure(outdir, STEM, FIGURE_FORMAT)
+        return write_png(outdir, STEM, draw_experiment("E5", arrays, meta))
     arrays, meta = run_experiment(
         "E5", quick=quick, progress=not quick if progress is None else progress
     )

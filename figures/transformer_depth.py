@@ -24,18 +24,39 @@ HERE = Path(__file__).resolve().parent
 STEM = "transformer_depth"
 
 
-def main(outdir=HERE, quick: bool = False) -> Path:
+def plot(run, png: Path, dpi: int = 130) -> Path:
+    """The figure of a saved run, with the other passages' curves (stored in the run's meta)."""
+    from particles.transformer.plotting import depth_figure, depth_panels, save_figure
+
+    ntok = run.meta.get("n_tokens_per_passage", {})
+    others = {
+        p.split("_")[0] + (f" ({ntok[p]} tokens)" if p in ntok else ""): r
+        for p, r in run.meta.get("other_passages", {}).items()
+        if p != run.meta["source"]
+    }
+    # the npz keeps the hidden states of four layers only; the panels come from every layer's
+    # statistics
+    panels = depth_panels(run.stats, run.meta["trained_depth"])
+    return save_figure(depth_figure(run, panels, others=others), png, dpi=dpi)
+
+
+def main(outdir=HERE, quick: bool = False, redraw: bool = False) -> Path:
+    """Run MiniLM on the passages (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw."""
+    from particles.transformer.analysis import load_depth_run
+
+    outdir = Path(outdir)
+    png = outdir / f"{STEM}.png"
+    if redraw:
+        run = load_depth_run(outdir / f"{STEM}.npz")
+        return plot(run, png, dpi=60 if run.meta["depth"] < 48 else 130)
     from particles.transformer import fetch_model, read_passage, run_text
     from particles.transformer.analysis import save_depth_run
-    from particles.transformer.plotting import depth_figure, save_figure
+    from particles.transformer.plotting import pick_panels
 
     fetch_model("minilm")
-    outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     passages = ["darwin_entangled_bank", "melville_loomings", "lincoln_gettysburg"]
     depth, max_tokens = (12, 48) if quick else (48, 512)
-    from particles.transformer.plotting import pick_panels
-
     panels = pick_panels(depth, 6)
     runs = {
         p: run_text(
@@ -66,25 +87,11 @@ def main(outdir=HERE, quick: bool = False) -> Path:
                 }
                 for p, r in runs.items()
             },
+            "n_tokens_per_passage": {p: r.meta["n_tokens"] for p, r in runs.items()},
         },
     )
     save_depth_run(outdir / f"{STEM}.npz", full, dtype=np.float16)
-    fig = depth_figure(full, panels)
-    curves, clusters = fig.axes[-2], fig.axes[-1]
-    for k, (p, r) in enumerate(list(runs.items())[1:]):
-        for ax, y in ((curves, r.stats.mean), (clusters, r.stats.clusters)):
-            ax.plot(
-                np.arange(y.size),
-                y,
-                "--",
-                color=f"C{k + 2}",
-                lw=1,
-                label=f"{p.split('_')[0]} ({r.meta['n_tokens']} tokens)",
-            )
-    curves.lines[0].set_label(f"darwin ({main_run.meta['n_tokens']} tokens)")
-    curves.legend(fontsize=7, loc="lower right")
-    out = save_figure(fig, outdir / f"{STEM}.png", dpi=60 if quick else 130)
-    return out
+    return plot(full, png, dpi=60 if quick else 130)
 
 
 if __name__ == "__main__":

@@ -25,13 +25,61 @@ HERE = Path(__file__).resolve().parent
 STEM = "transformer_ode"
 
 
-def main(outdir=HERE, quick: bool = False) -> Path:
+def _stats_from_npz(a: dict, meta: dict):
+    """The plotted ``(label, DepthStats, colour)`` of each system, from the saved statistics."""
+    from particles.transformer.depth import DepthStats
+
+    systems = [("network", "network", "C0")] + [
+        (f"ODE {v} (Δt = {meta['dt'][v]:.3g})", "ode_" + v.replace("+", "_"), f"C{k + 1}")
+        for k, v in enumerate(meta["variants"])
+    ]
+    out = []
+    for lab, key, c in systems:
+        nan = np.full(a[f"{key}_mean"].shape, np.nan)
+        st = DepthStats(
+            edges=a["edges"],
+            hist=a[f"{key}_hist"].astype(float),
+            mean=a[f"{key}_mean"],
+            std=a[f"{key}_std"],
+            frac_above=nan,
+            clusters=a[f"{key}_clusters"],
+            norms=nan,
+            threshold=np.nan,
+            delta=meta["delta"],
+        )
+        out.append((lab, st, c))
+    return out
+
+
+def plot(a: dict, meta: dict, png: Path, dpi: int = 130) -> Path:
+    """Draw the figure from the saved statistics (see :func:`main`)."""
+    from particles.transformer.plotting import comparison_figure, model_title, save_figure
+
+    dts = ", ".join(f"{v}: Δt = {meta['dt'][v]:.3f}" for v in meta["variants"])
+    fig = comparison_figure(
+        None,
+        stats=_stats_from_npz(a, meta),
+        fit_depth=meta["fit_depth"],
+        title=f"{model_title(meta['model'])} layers vs particle dynamics "
+        f"({meta['n_tokens']} tokens; {dts})",
+    )
+    return save_figure(fig, png, dpi=dpi)
+
+
+def main(outdir=HERE, quick: bool = False, redraw: bool = False) -> Path:
+    """Run the network and the ODEs (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw."""
+    from particles.io import load_npz
+    from particles.transformer.analysis import FORMAT_ODE
+
+    outdir = Path(outdir)
+    png = outdir / f"{STEM}.png"
+    if redraw:
+        a, meta = load_npz(outdir / f"{STEM}.npz", FORMAT_ODE)
+        return plot(a, meta, png, dpi=60 if meta["depth"] < 24 else 130)
     from particles.transformer import compare_text, fetch_model, read_passage
     from particles.transformer.analysis import save_comparison
-    from particles.transformer.plotting import comparison_figure, save_figure
 
     fetch_model("minilm")
-    outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     depth, n, dt, spl = (6, 12, 0.5, 1) if quick else (24, 96, None, 2)
     cmp, tokens, meta = compare_text(
@@ -52,11 +100,7 @@ def main(outdir=HERE, quick: bool = False) -> Path:
         layers=sorted({0, min(6, depth), depth}),
         dtype=np.float16,
     )
-    dts = ", ".join(f"{v}: Δt = {cmp.dt[v]:.3f}" for v in cmp.variants)
-    fig = comparison_figure(
-        cmp, title=f"MiniLM layers vs particle dynamics ({meta['n_tokens']} tokens; {dts})"
-    )
-    return save_figure(fig, outdir / f"{STEM}.png", dpi=60 if quick else 130)
+    return plot(*load_npz(outdir / f"{STEM}.npz", FORMAT_ODE), png, dpi=60 if quick else 130)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Public API::
 
     Dynamics, FeedForward, Piecewise   parameters (frozen, validated)
     velocity(x, dyn)                   the vector field, shape (n, d)
+    drift(h, dyn)                      the field of any normalisation scheme (Dynamics(norm=...))
     simulate(x0, dyn, t_end, ...)      integrate; returns a Trajectory
     Trajectory                         .t, .x, .save(path), Trajectory.load(path)
     energy(x, beta)                    interaction energy E_beta
@@ -14,8 +15,8 @@ from . import config  # noqa: F401  (selects numba's threading layer before any 
 from ._aliases import install as _install_aliases
 from .analysis.energy import energy, mean_inner_product, min_inner_product
 from .errors import ParticlesError
-from .field import velocity
-from .params import Dynamics, FeedForward, Piecewise
+from .field import drift, velocity
+from .params import NORMS, Dynamics, FeedForward, Piecewise
 from .solvers.checkpoint import Interrupted
 from .solvers.integrate import METHODS, simulate
 from .sphere import normalize, random_points
@@ -25,12 +26,14 @@ _install_aliases()
 
 __all__ = [
     "METHODS",
+    "NORMS",
     "Dynamics",
     "FeedForward",
     "Interrupted",
     "ParticlesError",
     "Piecewise",
     "Trajectory",
+    "drift",
     "energy",
     "mean_inner_product",
     "min_inner_product",

@@ -392,3 +392,64 @@ def check_dtype(dtype) -> type:
     if dt not in (np.float64, np.float32):
         raise ParticlesError(f"dtype must be float64 or float32, got {dtype!r}")
     return dt
+
+
+def check_stream(h, name: str = "h") -> np.ndarray:
+    """Validate a residual stream (n, d) for the Pre-/Peri-LN schemes: finite, no zero row."""
+    h = check_points(h, name)
+    if np.any(np.einsum("ij,ij->i", h, h) == 0.0):
+        raise ParticlesError(f"{name} has a zero row: its direction h_i / |h_i| is undefined")
+    return h
+
+
+def _unit_rows(a: np.ndarray) -> np.ndarray:
+    """a_i / |a_i| row by row; a zero row (no attention signal) stays zero."""
+    nrm = np.sqrt(np.einsum("ij,ij->i", a, a))
+    return a / np.where(nrm > 0, nrm, 1.0)[:, None]
+
+
+def drift(h, dyn: Dynamics, *, t: float = 0.0, dtype=np.float64, project: bool = True):
+    """The vector field of the state ``h`` (n, d) under the normalisation scheme ``dyn.norm``.
+
+    With θ_i = h_i / |h_i| and A_i = Σ_h Σ_j A^h_ij V_h θ_j + ffn(θ_i) (the attention output read on
+    normalised tokens, :func:`raw_field`), the schemes of arXiv 2510.22026, Table 1 (see
+    :mod:`particles.norms`) are
+
+    - ``post``: ḣ_i = P⊥(h_i) A_i with h on the sphere: exactly :func:`velocity` (same code path);
+    - ``pre``:  ḣ_i = A_i, h in R^d (``project`` is ignored: nothing is projected);
+    - ``peri``: ḣ_i = A_i / |A_i|;
+    - ``ngpt``: ḣ_i = α P⊥(h_i)(A_i / |A_i|) with h on the sphere; ``project=False`` gives nGPT's
+      own update α (A_i / |A_i| − h_i), whose tangent part is the same;
+    - ``mix``: ``post`` for ``t`` < ``dyn.t_switch``, ``pre`` from then on.
+
+    ``project=False`` for ``post`` returns the attention output before the projection (what one
+    residual layer adds before the LayerNorm), as :func:`velocity` does.
+    """
+    if not isinstance(dyn, Dynamics):
+        raise ParticlesError(f"dyn must be a particles.Dynamics, got {type(dyn).__name__}")
+    norm = dyn.norm
+    if norm == "mix":
+        norm = "post" if t < dyn.t_switch else "pre"
+    if norm == "post":
+        return velocity(h, dyn, dtype=dtype, project=project)
+    dt = check_dtype(dtype)
+    h = check_points(h, "h")
+    dyn.check_dimension(h.shape[1])
+    nrm = np.sqrt(np.einsum("ij,ij->i", h, h))
+    if np.any(nrm == 0.0):
+        raise ParticlesError("a token has zero norm: its direction h_i / |h_i| is undefined")
+    theta = h / nrm[:, None]
+    if dt is np.float32:
+        theta = theta.astype(np.float32)
+    a = raw_field(np.ascontiguousarray(theta), dyn)
+    if norm == "pre":
+        return a
+    u = _unit_rows(a)
+    if norm == "peri":
+        return u
+    # ngpt
+    if not project:
+        return dt(dyn.alpha) * (u - theta)
+    out = np.empty_like(u)
+    kernels.pick(kernels._project_tangent, u.size)(theta, u, out)
+    return dt(dyn.alpha) * out

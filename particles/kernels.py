@@ -719,3 +719,189 @@ def _coord_ensemble(X, B, V, betas, usa, scheme, dt, nsteps, save_every, stats, 
             frac[s],
             ncl[s],
         )
+
+
+# --------------------------------------------------------------------------------------------------
+# coordinate formulation under a normalisation scheme (particles.norms)
+
+#: scheme codes of the kernels below
+NORM_CODES = {"post": 0, "pre": 1, "peri": 2, "ngpt": 3}
+
+
+@njit(**_jit)
+def _directions(Y, out):
+    """out_i = Y_i / |Y_i| (the directions θ of a residual stream)."""
+    n, d = Y.shape
+    for i in range(n):
+        s = 0.0
+        for k in range(d):
+            s += Y[i, k] * Y[i, k]
+        inv = 1.0 / math.sqrt(s)
+        for k in range(d):
+            out[i, k] = Y[i, k] * inv
+
+
+@njit(**_jit)
+def _norm_field(
+    Y, B, VT, has_B, has_V, beta, usa, code, alpha, tangent, Th, YB, L, Lw, YT, A, AY, out, bits
+):
+    """out = the drift of scheme ``code`` (0 post, 1 pre, 2 peri, 3 ngpt; particles.norms) at the
+    state Y (n, d). Post-LN: :func:`_coord_field` at Y itself. Otherwise the attention output F_i
+    is read on the directions Th = Y/|Y|; then pre: F_i; peri: F_i/|F_i|; ngpt: α P_perp(θ_i) u_i with u = F/|F|
+    (α (u_i - θ_i) when not ``tangent``). A zero F_i gives u_i = 0."""
+    n, d = Y.shape
+    if code == 0:  # Post-LN reads the (Runge–Kutta stage) state itself, as particles.velocity does
+        _coord_field(Y, B, VT, has_B, has_V, beta, usa, tangent, YB, L, Lw, YT, A, AY, out, bits)
+        return
+    _directions(Y, Th)
+    _coord_field(Th, B, VT, has_B, has_V, beta, usa, False, YB, L, Lw, YT, A, AY, out, bits)
+    if code == 1:
+        return
+    for i in range(n):
+        s = 0.0
+        for k in range(d):
+            s += out[i, k] * out[i, k]
+        inv = 1.0 / math.sqrt(s) if s > 0.0 else 0.0
+        for k in range(d):
+            out[i, k] *= inv
+        if code == 3:
+            c = 0.0
+            if tangent:
+                for k in range(d):
+                    c += Th[i, k] * out[i, k]
+            else:
+                c = 1.0
+            for k in range(d):
+                out[i, k] = alpha * (out[i, k] - c * Th[i, k])
+
+
+@njit(**_jit)
+def _coord_norm_system(
+    X,
+    B,
+    V,
+    has_B,
+    has_V,
+    beta,
+    usa,
+    scheme,
+    codes,
+    k_switch,
+    alpha,
+    dt,
+    nsteps,
+    save_every,
+    stats,
+    frac,
+    ncl,
+):
+    """Advance one state X (n, d) in place by nsteps of an explicit Runge–Kutta scheme (``scheme``
+    as in :func:`_gram_system`) for the drift :func:`_norm_field` of scheme ``codes[0]`` on steps
+    1..k_switch and ``codes[1]`` after (Mix-LN: post, then pre). After a step of a scheme on the
+    sphere (post, ngpt) the rows are renormalised; a residual stream (pre, peri) is not. Statistics
+    on the Gram matrix of the directions, as :func:`_coord_system`."""
+    a_num, a_den, b_num, b_den, projected = scheme
+    s = b_num.shape[0]
+    n, d = X.shape
+    Th = np.empty((n, d))
+    YB = np.empty((n, d))
+    L = np.empty((n, n))
+    Lw = np.empty((n, n))
+    YT = np.empty((d, n))
+    A = np.empty((n, n))
+    AY = np.empty((n, d))
+    Ys = np.empty((n, d))
+    Ks = np.empty((s, n, d))
+    bits = np.empty(n * n, np.int64)
+    parent = np.empty(n, np.int64)
+    VT = np.empty((d, d))
+    if has_V:
+        _transpose(V, VT)
+    _directions(X, Th)
+    _gram_of(Th, YT, L)
+    _checkpoint(L, 0, frac, ncl, stats, parent)
+    k = 0
+    for step in range(1, nsteps + 1):
+        code = codes[0] if step <= k_switch else codes[1]
+        for q in range(s):
+            if q == 0:
+                Ys[:] = X
+            else:
+                _combine(X, Ks[:q], a_num[q, :q], a_den[q], dt, Ys)
+            _norm_field(
+                Ys,
+                B,
+                VT,
+                has_B,
+                has_V,
+                beta,
+                usa,
+                code,
+                alpha,
+                projected,
+                Th,
+                YB,
+                L,
+                Lw,
+                YT,
+                A,
+                AY,
+                Ks[q],
+                bits,
+            )
+        _combine(X, Ks, b_num, b_den, dt, X)
+        if code == 0 or code == 3:
+            _normalize_rows_serial(X)
+        if step % save_every == 0:
+            k += 1
+            _directions(X, Th)
+            _gram_of(Th, YT, L)
+            if _checkpoint(L, k, frac, ncl, stats, parent):
+                return step
+    return nsteps
+
+
+@njit(parallel=True, **_jit)
+def _coord_norm_ensemble(
+    X,
+    B,
+    V,
+    betas,
+    usa,
+    scheme,
+    codes,
+    k_switch,
+    alpha,
+    dt,
+    nsteps,
+    save_every,
+    stats,
+    frac,
+    ncl,
+    done,
+):
+    """:func:`_coord_norm_system` for every system X[s] (prange); B, V as :func:`_coord_ensemble`."""
+    nb = B.shape[0]
+    nv = V.shape[0]
+    for s in prange(X.shape[0]):
+        bs = B[0] if nb == 1 else B[s % max(nb, 1)]
+        vs = V[0] if nv == 1 else V[s % max(nv, 1)]
+        done[s] = _coord_norm_system(
+            X[s],
+            bs,
+            vs,
+            nb > 0,
+            nv > 0,
+            betas[s],
+            usa,
+            scheme,
+            codes,
+            k_switch,
+            alpha,
+            dt,
+            nsteps,
+            save_every,
+            stats,
+            frac[s],
+            ncl[s],
+        )

@@ -20,6 +20,7 @@ import numpy as np
 from .errors import ParticlesError, real_array
 
 Kind = Literal["SA", "USA"]
+Norm = Literal["post", "pre", "peri", "ngpt", "mix"]
 
 #: the largest inverse temperature: beyond it the attention exponents beta <Qx, Ky> (shifted by
 #: terms of the same size) lose all float64 precision, and softmax rows become 0/0
@@ -38,6 +39,8 @@ def check_beta(beta: float, name: str = "beta") -> float:
 
 
 ACTIVATIONS = ("relu", "gelu", "tanh")
+#: the normalisation schemes (where the LayerNorm sits); see :mod:`particles.norms`
+NORMS = ("post", "pre", "peri", "ngpt", "mix")
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -121,6 +124,14 @@ class Dynamics:
       arXiv 2312.10794 §9.1), a (d, d) matrix, or a (H, d, d) stack.
     - ``causal``: token i attends only to tokens j <= i.
     - ``ffn``: optional :class:`FeedForward` term.
+    - ``norm``: where the normalisation sits (arXiv 2510.22026, Table 1; :mod:`particles.norms`):
+      ``"post"`` (default: tokens on the sphere, arXiv 2312.10794), ``"pre"`` (the residual stream
+      h lives in R^d, attention reads h/|h|), ``"peri"`` (as pre, with the attention output
+      normalised too), ``"ngpt"`` (on the sphere, step size ``alpha``), ``"mix"`` (Post-LN for
+      t < ``t_switch``, Pre-LN after).
+    - ``alpha``: nGPT's step size (eigen learning rate), > 0; used only by ``norm="ngpt"``.
+    - ``t_switch``: the time at which Mix-LN switches from Post-LN to Pre-LN (>= 0); required by
+      ``norm="mix"`` and only used there.
 
     The number of heads H is the largest leading size among the stacks; a 2-D matrix or None is
     shared by every head. Use :func:`dataclasses.replace` (or :meth:`replace`) for new settings.
@@ -133,6 +144,9 @@ class Dynamics:
     V: np.ndarray | float | None = None
     causal: bool = False
     ffn: FeedForward | None = None
+    norm: Norm = "post"
+    alpha: float = 1.0
+    t_switch: float | None = None
     heads: int = field(init=False, default=1)
 
     def __post_init__(self):
@@ -157,6 +171,7 @@ class Dynamics:
         object.__setattr__(self, "causal", bool(self.causal))
         if self.ffn is not None and not isinstance(self.ffn, FeedForward):
             raise ParticlesError("ffn must be a particles.FeedForward or None")
+        self._check_norm()
         # heads: consistent leading sizes
         hs = {a.shape[0] for a in (Q, K, V) if isinstance(a, np.ndarray) and a.ndim == 3}
         if len(hs) > 1:
@@ -174,6 +189,38 @@ class Dynamics:
             raise ParticlesError(f"Q, K, V, ffn disagree on the dimension d: {sorted(dims)}")
         if isinstance(V, np.ndarray) and V.shape[-2] != V.shape[-1]:
             raise ParticlesError(f"V must be square (d, d), got {V.shape[-2:]}")
+
+    def _check_norm(self) -> None:
+        norm = str(self.norm).lower()
+        if norm not in NORMS:
+            raise ParticlesError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+        object.__setattr__(self, "norm", norm)
+        try:
+            alpha = float(self.alpha)
+        except (TypeError, ValueError):
+            raise ParticlesError(f"alpha must be a number, got {self.alpha!r}") from None
+        if not np.isfinite(alpha) or alpha <= 0:
+            raise ParticlesError(f"alpha (nGPT step size) must be finite and > 0, got {alpha}")
+        object.__setattr__(self, "alpha", alpha)
+        ts = self.t_switch
+        if ts is not None:
+            try:
+                ts = float(ts)
+            except (TypeError, ValueError):
+                raise ParticlesError(f"t_switch must be a number, got {self.t_switch!r}") from None
+            if not np.isfinite(ts) or ts < 0:
+                raise ParticlesError(f"t_switch must be finite and >= 0, got {ts}")
+            object.__setattr__(self, "t_switch", ts)
+        if norm == "mix" and ts is None:
+            raise ParticlesError(
+                "norm='mix' needs t_switch (the time Post-LN hands over to Pre-LN)"
+            )
+
+    @property
+    def on_sphere(self) -> bool:
+        """Whether the state is on the unit sphere (post, ngpt; mix before its switch) rather
+        than a residual stream h in R^d (pre, peri)."""
+        return self.norm in ("post", "ngpt")
 
     def _dims(self):
         for a in (self.Q, self.K, self.V):
@@ -237,6 +284,12 @@ class Dynamics:
             parts.append("causal")
         if self.ffn is not None:
             parts.append(f"ffn({self.ffn.activation})")
+        if self.norm != "post":
+            parts.append(
+                f"norm={self.norm}"
+                + (f"(alpha={self.alpha:g})" if self.norm == "ngpt" else "")
+                + (f"(t_switch={self.t_switch:g})" if self.norm == "mix" else "")
+            )
         return ", ".join(parts)
 
     # --- serialisation -------------------------------------------------------------------
@@ -264,11 +317,19 @@ class Dynamics:
                 a = getattr(self.ffn, f)
                 if a is not None:
                     arrays[prefix + "ffn_" + f] = np.asarray(a)
+        if self.norm != "post" or self.alpha != 1.0 or self.t_switch is not None:
+            # default Post-LN records stay exactly as before the schemes existed
+            meta["norm"] = self.norm
+            meta["alpha"] = self.alpha
+            meta["t_switch"] = self.t_switch
         return meta, arrays
 
     @classmethod
     def from_record(cls, meta: dict, arrays: dict, prefix: str = "") -> Dynamics:
         kw = {"beta": meta["beta"], "kind": meta["kind"], "causal": meta.get("causal", False)}
+        kw["norm"] = meta.get("norm", "post")
+        kw["alpha"] = meta.get("alpha", 1.0)
+        kw["t_switch"] = meta.get("t_switch")
         for name in ("Q", "K", "V"):
             v = meta.get(name, "identity")
             if v == "identity":

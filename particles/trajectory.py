@@ -40,7 +40,9 @@ def dynamics_from_record(meta: dict, arrays: dict) -> Dynamics | Piecewise:
 class Trajectory:
     """Saved states of a simulation.
 
-    - ``t`` (T,): save times; ``x`` (T, n, d): positions on the sphere at those times;
+    - ``t`` (T,): save times; ``x`` (T, n, d): the states at those times: positions on the sphere,
+      or for the residual-stream schemes (``norm="pre"``, ``"peri"``, ``"mix"`` after its switch)
+      the stream h in R^d, whose directions are :attr:`theta` and norms :meth:`radii`;
     - ``dynamics``: the :class:`Dynamics` (or :class:`Piecewise`) that produced them;
     - ``method``: integrator name; ``stats``: step statistics (nfev, nsteps, wall time, drift);
     - ``meta``: everything else needed to reproduce the run (seed, dt, rtol, atol, t_end, ...).
@@ -77,6 +79,27 @@ class Trajectory:
         return self
 
     @property
+    def on_sphere(self) -> bool:
+        """Whether every saved state is on the unit sphere (no scheme with a residual stream)."""
+        dyn = self.dynamics
+        segs = [d for d, _ in dyn.segments] if isinstance(dyn, Piecewise) else [dyn]
+        return all(d.on_sphere for d in segs)
+
+    @property
+    def theta(self) -> np.ndarray:
+        """The token directions θ_i = x_i / |x_i| at every saved time, (T, n, d): ``x`` itself
+        when the states are on the sphere; what every clustering analysis reads."""
+        if self.on_sphere:
+            return self.x
+        from .sphere import normalize
+
+        return normalize(self.x)
+
+    def radii(self) -> np.ndarray:
+        """|x_i| at every saved time, (T, n): 1 on the sphere, the growing radius of Pre-LN."""
+        return np.linalg.norm(self.x, axis=-1)
+
+    @property
     def complete(self) -> bool:
         """False for a partial trajectory (a checkpoint of an interrupted run)."""
         return bool(self.meta.get("complete", True))
@@ -93,7 +116,7 @@ class Trajectory:
         return np.array(
             [
                 energy(x, (dyn.at(t) if isinstance(dyn, Piecewise) else dyn).beta)
-                for t, x in zip(self.t, self.x, strict=True)
+                for t, x in zip(self.t, self.theta, strict=True)
             ]
         )
 
@@ -106,7 +129,9 @@ class Trajectory:
         from .analysis.energy import mean_inner_product, min_inner_product
 
         delta = _check_delta(DEFAULT_DELTA if delta is None else delta)
-        x = self.x[-1] if self.t.size else None
+        # the directions (the stream itself is off the sphere for Pre-LN); none in a checkpoint
+        # written before the first save time
+        x = self.theta[-1] if self.t.size else None
         return {
             "n": self.n,
             "d": self.d,
@@ -132,7 +157,7 @@ class Trajectory:
         }
 
     def at(self, time: float) -> np.ndarray:
-        """The saved state closest to ``time``."""
+        """The saved state closest to ``time`` (h itself for a residual stream)."""
         return self.x[int(np.argmin(np.abs(self.t - time)))]
 
     def save(self, path: str | Path) -> Path:

@@ -456,3 +456,120 @@ def _coord_ensemble(X, B, V, betas, usa, scheme, dt, nsteps, save_every, stats, 
         rest = (scheme, dt, nsteps, save_every, stats, frac[s], ncl[s])
         runs.append(_coord_system(X[s], Bs, Vs, nb > 0, nv > 0, betas[s], usa, *rest))
     return tuple(np.stack(r) for r in zip(*runs, strict=True))
+
+
+# --- coordinate formulation under a normalisation scheme (particles.norms) ----------------------
+
+
+def _directions(Y, out):
+    """Returns Y_i / |Y_i| row by row."""
+    return Y / np.linalg.norm(Y, axis=1, keepdims=True)
+
+
+def norm_field_naive(Y, beta, usa, B, V, code, alpha, tangent):
+    """The drift of scheme ``code`` (0 post, 1 pre, 2 peri, 3 ngpt) at Y, from the definitions
+    (arXiv 2510.22026, Table 1): post P_perp(y) F(y) at Y itself; else F = the attention output
+    on θ = Y/|Y| and pre F,
+    peri F/|F|, ngpt α P_perp(θ)(F/|F|) (α (F/|F| - θ) unprojected)."""
+    if code == 0:  # Post-LN: the field at Y itself (Runge–Kutta stages are off the sphere)
+        return field_naive(Y, beta, usa, B, V, tangent=bool(tangent))
+    th = Y / np.linalg.norm(Y, axis=1, keepdims=True)
+    F = field_naive(th, beta, usa, B, V, tangent=False)
+    if code == 1:
+        return F
+    nrm = np.linalg.norm(F, axis=1, keepdims=True)
+    u = np.where(nrm > 0, F / np.where(nrm > 0, nrm, 1.0), 0.0)
+    if code == 2:
+        return u
+    if tangent:
+        return alpha * (u - np.sum(u * th, axis=1, keepdims=True) * th)
+    return alpha * (u - th)
+
+
+def _norm_field(
+    Y, B, VT, has_B, has_V, beta, usa, code, alpha, tangent, Th, YB, L, Lw, YT, A, AY, out, bits
+):
+    """Returns out: :func:`norm_field_naive` (B = I without has_B; V = VT^T, or I without has_V)."""
+    return norm_field_naive(
+        Y, beta, usa, B if has_B else None, VT.T if has_V else None, code, alpha, tangent
+    )
+
+
+def _coord_norm_system(
+    X,
+    B,
+    V,
+    has_B,
+    has_V,
+    beta,
+    usa,
+    scheme,
+    codes,
+    k_switch,
+    alpha,
+    dt,
+    nsteps,
+    save_every,
+    stats,
+    frac,
+    ncl,
+):
+    """Returns (X, frac, ncl, steps): Runge–Kutta steps of the scheme's drift (code codes[0] up to
+    step k_switch, codes[1] after), rows renormalised after the steps of post and ngpt only;
+    statistics of the directions' Gram matrix as in :func:`run_naive`."""
+    a_num, a_den, b_num, b_den, projected = scheme
+    a = np.asarray(a_num, dtype=np.float64) / np.asarray(a_den, dtype=np.float64)[:, None]
+    b = np.asarray(b_num, dtype=np.float64) / b_den
+    Bm, Vm = (B if has_B else None), (V if has_V else None)
+    X = np.array(X, dtype=np.float64)
+
+    def gram(Y):
+        th = Y / np.linalg.norm(Y, axis=1, keepdims=True)
+        return th @ th.T
+
+    _, frac, ncl = _checkpoint(gram(X), 0, frac, ncl, stats, None)
+    k = 0
+    for step in range(1, nsteps + 1):
+        code = codes[0] if step <= k_switch else codes[1]
+        f = lambda Y, code=code: norm_field_naive(Y, beta, usa, Bm, Vm, code, alpha, projected)
+        ks = []
+        for q in range(len(b)):
+            ks.append(f(X + dt * sum((a[q, j] * ks[j] for j in range(q)), np.zeros_like(X))))
+        X = X + dt * sum((b[j] * ks[j] for j in range(len(b))), np.zeros_like(X))
+        if code in (0, 3):
+            X = X / np.linalg.norm(X, axis=1, keepdims=True)
+        if step % save_every == 0:
+            k += 1
+            stop, frac, ncl = _checkpoint(gram(X), k, frac, ncl, stats, None)
+            if stop:
+                return X, frac, ncl, step
+    return X, frac, ncl, nsteps
+
+
+def _coord_norm_ensemble(
+    X,
+    B,
+    V,
+    betas,
+    usa,
+    scheme,
+    codes,
+    k_switch,
+    alpha,
+    dt,
+    nsteps,
+    save_every,
+    stats,
+    frac,
+    ncl,
+    done,
+):
+    """Returns (X, frac, ncl, done) stacked over systems: :func:`_coord_norm_system` of X[s]."""
+    nb, nv = len(B), len(V)
+    runs = []
+    for s in range(X.shape[0]):
+        Bs = B[0 if nb == 1 else s] if nb else None
+        Vs = V[0 if nv == 1 else s] if nv else None
+        rest = (scheme, codes, k_switch, alpha, dt, nsteps, save_every, stats, frac[s], ncl[s])
+        runs.append(_coord_norm_system(X[s], Bs, Vs, nb > 0, nv > 0, betas[s], usa, *rest))
+    return tuple(np.stack(r) for r in zip(*runs, strict=True))

@@ -25,7 +25,7 @@ sizes, in a scratch directory holding the fixture files), and the invocation mus
 
 - exit code != 0, and only ``SystemExit`` raised (CliRunner turns any other exception into a result
   with ``exception`` set: that would be a traceback at the terminal);
-- nothing on stdout, no Python warning, no "Traceback" anywhere;
+- nothing on stdout, no Python warning of a kind shown by default, no "Traceback" anywhere;
 - stderr is exactly one error line ``Error: <message>`` with a non-empty message; for click's
   usage errors (exit code 2) it may be preceded only by click's ``Usage: ...`` line, its
   ``Try '... --help' for help.`` line and blank lines (:func:`check_clean_error`);
@@ -229,6 +229,9 @@ NOT_APPLICABLE: list[tuple[str, list[str], str]] = [
     ("simulate", ["--normalize"], "--normalize"),
     ("simulate", ["--x0", "x0.npy", "--seed", "3"], "--seed"),
     ("simulate", ["--x0", "x0.npy", "--n", "5"], "--n"),
+    ("simulate", ["--alpha", "0.5"], "alpha"),
+    ("simulate", ["--norm", "pre", "--t-switch", "1"], "t-switch"),
+    ("phase", ["--alpha", "0.5"], "alpha"),
     ("phase", ["--workers", "2"], "--workers"),
     ("sweep", ["--workers", "2"], "--workers"),
     ("transformer", ["--repeat", "3"], "--repeat"),
@@ -381,12 +384,16 @@ def _clean_to(root: Path, before: dict[str, float]) -> list[str]:
     return new
 
 
+#: warning categories Python does not show by default (they never reach a user's terminal)
+_HIDDEN = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+
+
 def invoke(command: str, args: list[str]):
     """Run ``particles COMMAND ARGS``; returns (result, warnings recorded)."""
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         res = CliRunner().invoke(main, [*command.split(), *args])
-    return res, [str(x.message) for x in w]
+    return res, [str(x.message) for x in w if not issubclass(x.category, _HIDDEN)]
 
 
 def check_clean_error(res, warned) -> str | None:

@@ -802,6 +802,85 @@ def test__coord_ensemble(nb, nv):
     _check_run(X, frac, ncl, done, want)
 
 
+# --------------------------------------------------------------------------------------------------
+# coordinate formulation under a normalisation scheme (particles.norms)
+
+#: (codes, k_switch): post, pre, peri, ngpt, and Mix-LN (post for 3 steps, then pre)
+NORM_CASES = [((0, 0), 6), ((1, 1), 6), ((2, 2), 6), ((3, 3), 6), ((0, 1), 3)]
+
+
+def _streams(rng, n, d, width):
+    """Residual streams: points of a cap scaled by radii in [0.5, 3]."""
+    return cap(rng, n, d, width) * rng.uniform(0.5, 3.0, size=(n, 1))
+
+
+def test__directions():
+    rng = np.random.default_rng(61)
+    for n in NS:
+        for d in DS:
+            Y = _streams(rng, n, d, 1.0)
+            out = np.empty_like(Y)
+            kernel("_directions")(Y, out)
+            assert_close(out, naive._directions(Y, None), scale=1.0)
+
+
+@pytest.mark.parametrize("code", [0, 1, 2, 3])
+@pytest.mark.parametrize("tangent", [False, True])
+@pytest.mark.parametrize("has_B, has_V", [(False, False), (True, True)])
+def test__norm_field(code, tangent, has_B, has_V):
+    rng = np.random.default_rng(62 + code)
+    for n in NS:
+        for d in DS:
+            Y = _streams(rng, n, d, 0.7)
+            if code in (0, 3):
+                Y = Y / np.linalg.norm(Y, axis=1, keepdims=True)
+            B = rng.standard_normal((d, d)) / np.sqrt(d)
+            VT = rng.standard_normal((d, d)) / np.sqrt(d)
+            out = np.empty((n, d))
+            scratch = [np.empty((n, d)), np.empty((n, d)), np.empty((n, n)), np.empty((n, n))]
+            scratch += [np.empty((d, n)), np.empty((n, n)), np.empty((n, d))]
+            args = (Y, B, VT, has_B, has_V, 1.3, False, code, 0.7, tangent, *scratch, out)
+            args += (np.empty(n * n, np.int64),)
+            want = naive._norm_field(*_copies(args))
+            kernel("_norm_field")(*args)
+            assert_close(out, want, scale=4.0)
+
+
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+@pytest.mark.parametrize("case", range(len(NORM_CASES)))
+def test__coord_norm_system(method, case):
+    codes, k_switch = NORM_CASES[case]
+    rng = np.random.default_rng(70 + case)
+    scheme = _scheme(registry.get(method))
+    for n, d, width, _early, count, save_every in _system_cases():
+        X = _streams(rng, n, d, width)
+        if codes[0] in (0, 3):
+            X = X / np.linalg.norm(X, axis=1, keepdims=True)
+        common, frac, ncl = _run_args(6, save_every, False, count)
+        args = (X, None, None, False, False, 1.0, False, scheme, np.array(codes), k_switch, 0.7)
+        args = (X, np.zeros((d, d)), np.zeros((d, d)), *args[3:], *common, frac, ncl)
+        want = naive._coord_norm_system(*_copies(args))
+        steps = kernel("_coord_norm_system")(*args)
+        _check_run(X, frac, ncl, steps, want)
+
+
+def test__coord_norm_ensemble():
+    rng = np.random.default_rng(80)
+    S, n, d = 3, 7, 3
+    X = np.stack([_streams(rng, n, d, w) for w in (0.05, 0.5, 3.0)])
+    B = rng.standard_normal((1, d, d)) / np.sqrt(d)
+    V = rng.standard_normal((3, d, d)) / np.sqrt(d)
+    betas = np.array([0.0, 1.0, 4.0])
+    common, frac, ncl = _run_args(6, 2, False, True)
+    frac, ncl = np.stack([frac] * S), np.stack([ncl] * S)
+    done = np.zeros(S, np.int64)
+    scheme = _scheme(registry.get("rk4"))
+    args = (X, B, V, betas, False, scheme, np.array([1, 1]), 6, 0.7, *common, frac, ncl, done)
+    want = naive._coord_norm_ensemble(*_copies(args))
+    kernel("_coord_norm_ensemble")(*args)
+    _check_run(X, frac, ncl, done, want)
+
+
 # ==================================================================================================
 # the meta-test
 

@@ -158,6 +158,21 @@ def test_cli_figure(tmp_path):
     assert r.exit_code != 0 and "does not exist" in r.output
 
 
+def test_cli_figure_redraw(tmp_path):
+    """``particles figure NAME --redraw`` draws the PNG from the npz in --outdir, nothing else."""
+    import shutil
+
+    from particles.plotting.figures import figures_dir
+
+    r = CliRunner().invoke(main, ["figure", "wendel", "--redraw", "--outdir", str(tmp_path)])
+    assert r.exit_code != 0 and "wendel.npz: no such file" in r.output
+    shutil.copy(figures_dir() / "wendel.npz", tmp_path)
+    before = (tmp_path / "wendel.npz").read_bytes()
+    r = CliRunner().invoke(main, ["figure", "wendel", "--redraw", "--outdir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert is_png(tmp_path / "wendel.png") and (tmp_path / "wendel.npz").read_bytes() == before
+
+
 def test_cli_figure_without_directory(tmp_path, monkeypatch):
     import particles.plotting.figures as F
 

@@ -135,6 +135,19 @@ def test_figure_command_quick(tmp_path):
     assert (tmp_path / "scansnap_fig4.png").is_file()
 
 
+def test_figure_command_names_and_redraw(tmp_path):
+    """The figure names are the scripts' (fig6-authors for scansnap_fig6_authors); --redraw draws
+    the PNG from the npz in --outdir."""
+    import shutil
+
+    r = _run(["figure", "--help"])
+    assert "fig6-authors" in r.output
+    shutil.copy(FIG_DIR / "scansnap_fig6_authors.npz", tmp_path)
+    r = _run(["figure", "fig6-authors", "--redraw", "--outdir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "scansnap_fig6_authors.png").is_file()
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
 def test_figure_scripts_quick(tmp_path, script):
     spec = importlib.util.spec_from_file_location(script.stem, script)
@@ -146,11 +159,32 @@ def test_figure_scripts_quick(tmp_path, script):
     load_npz(tmp_path / f"{script.stem}.npz")
 
 
-def test_all_five_figures_exist():
+def test_all_six_figures_exist():
     assert {s.stem for s in SCRIPTS} == {
         "scansnap_fig4",
         "scansnap_fig6",
+        "scansnap_fig6_authors",
         "scansnap_snaptime",
         "scansnap_ode",
         "scansnap_text",
     }
+
+
+def test_fig6_against_the_authors_table():
+    """The committed comparison with the authors' Fig. 6 numbers: the full 4 x 4 x 4 grid, the
+    deviations as defined, and the authors' numbers as in their table when it is available."""
+    spec = importlib.util.spec_from_file_location("f6a", FIG_DIR / "scansnap_fig6_authors.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    a, meta = load_npz(FIG_DIR / "scansnap_fig6_authors.npz", "figure_scansnap_fig6_authors")
+    assert a["dev_pooled"].shape == (4, 4, 4) and meta["numbers"]["cells"] == 64
+    pooled = np.sqrt((a["ours_std"] ** 2 + a["authors_std"] ** 2) / 2)
+    np.testing.assert_allclose(a["dev_pooled"], (a["ours_mean"] - a["authors_mean"]) / pooled)
+    np.testing.assert_allclose(a["ours_mean"], a["ours_entropy"].mean(-1))
+    ours, _ = load_npz(FIG_DIR / "scansnap_fig6.npz", "figure_scansnap_fig6")
+    np.testing.assert_array_equal(a["ours_entropy"], ours["entropy"])
+    csv = mod.find_authors_csv()
+    if csv is not None:
+        ref = mod.read_authors_csv(csv)
+        np.testing.assert_array_equal(a["authors_mean"], ref["authors_mean"])
+        np.testing.assert_array_equal(a["authors_std"], ref["authors_std"])

@@ -166,3 +166,38 @@ def test_figure_scripts_quick(tmp_path, script):
                 sm["final"]["corr_mean"], arrays[f"corr_target_{p}"][1].mean(), rtol=1e-12
             )
         assert "neighbour test" in e2_report(meta)
+
+
+def test_local_global_picture():
+    """The committed local/global picture (arXiv 2308.16898): one GD run reaches the global
+    W^mm, another a locally optimal W^mm_alpha with alpha != opt, each in direction (corr > 0.99);
+    the local one stays away from the global direction."""
+    from particles.svm.experiments import local_global_data
+    from particles.svm.model import optimal_tokens
+    from particles.svm.solvers import local_optimality
+
+    a, meta = load_npz(FIG / "svm_local_global_2d.npz", "svm_figure")
+    assert meta["figure"] == "LG" and not meta["quick"]
+    data = local_global_data(meta["seed"])
+    np.testing.assert_array_equal(a["X"], data.X)
+    assert np.array_equal(a["alpha_global"], optimal_tokens(data))
+    assert not np.array_equal(a["alpha_local"], a["alpha_global"])
+    assert local_optimality(data, a["alpha_local"]).locally_optimal
+    assert a["corr_global_own"][-1] > 0.99 and a["corr_local_own"][-1] > 0.99
+    assert a["corr_local_mm"][-1] < 0.5
+    assert 0 < meta["fractions"]["local"] < 1
+
+
+def test_figure_command_lists_and_redraws_lg(tmp_path):
+    """``particles svm figure LG --redraw``: the local/global picture from its committed npz."""
+    import shutil
+
+    r = _run(["figure", "--help"])
+    assert r.exit_code == 0 and "lg" in r.output.lower()
+    shutil.copy(FIG / "svm_local_global_2d.npz", tmp_path)
+    r = _run(["figure", "lg", "--redraw", "--outdir", str(tmp_path), "--quiet"])
+    assert r.exit_code == 0, r.output
+    png = tmp_path / "svm_local_global_2d.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = _run(["figure", "E5", "--redraw", "--outdir", str(tmp_path)])
+    assert r.exit_code != 0 and "svm_e5_global_vs_local.npz: no such file" in r.output

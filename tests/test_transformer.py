@@ -652,3 +652,33 @@ def test_bridge_on_shared_layers():
     assert bridge.input_scale(enc, 3) == pytest.approx(np.sqrt(np.sum(lw.n2_w**2 + lw.n2_b**2)))
     with pytest.raises(ParticlesError, match="no counterpart"):  # gelu_new has no FeedForward twin
         bridge.compare_ode(enc, ids, depth=2, dt=0.5)
+
+
+def test_depth_panels_show_the_final_spike_once():
+    """The depth figure's panels: trained layers, the extension up to the collapse, then one
+    panel for every layer whose histogram is the same one-bin spike (issue 12, §4)."""
+    from particles.transformer.depth import DepthStats
+    from particles.transformer.plotting import depth_panels, spike_layer
+
+    edges = np.linspace(-1.0, 1.0, 71)
+    hist = np.full((49, 70), 0.5)  # uniform density on [-1, 1]
+    hist[13:] = 0.0
+    hist[13:, -1] = 1.0 / np.diff(edges)[-1]  # from layer 13 on: every pair in the top bin
+    z = np.zeros(49)
+    stats = DepthStats(
+        edges=edges,
+        hist=hist,
+        mean=z,
+        std=z,
+        frac_above=z,
+        clusters=z.astype(int),
+        norms=z,
+        threshold=0.9,
+        delta=0.01,
+    )
+    assert spike_layer(stats) == 13
+    panels = depth_panels(stats, trained=6)
+    assert len(panels) == 12 and panels[-1] == (13, 48)
+    singles = [a for a, b in panels[:-1]]
+    assert all(a == b for a, b in panels[:-1]) and singles == sorted(set(singles))
+    assert singles[0] == 0 and 6 in singles and max(singles) == 12

@@ -55,10 +55,11 @@ def _gram_stack(g) -> np.ndarray:
 
 def _states(xs, name: str = "xs") -> tuple[np.ndarray | None, np.ndarray]:
     """(t or None, xs (T, n, d)) from a Trajectory or an array of saved states."""
-    if hasattr(xs, "t") and hasattr(xs, "x"):  # a Trajectory
+    if hasattr(xs, "t") and hasattr(xs, "x"):  # a Trajectory: its token directions
         if hasattr(xs, "require_states"):
             xs.require_states()
-        return np.asarray(xs.t, dtype=np.float64), np.asarray(xs.x, dtype=np.float64)
+        states = xs.theta if hasattr(xs, "theta") else xs.x
+        return np.asarray(xs.t, dtype=np.float64), np.asarray(states, dtype=np.float64)
     arr = real_array(xs, name, "(T, n, d)")
     if arr.ndim != 3:
         raise ParticlesError(f"{name} must have shape (T, n, d), got shape {arr.shape}")

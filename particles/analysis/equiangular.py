@@ -22,6 +22,48 @@ Gamma_{inf,delta} = {(t, beta): gamma_beta(t) = 1 - delta}: for each beta the hi
 :func:`euler_gamma` gives the same reduction for the authors' discrete scheme (Euler step with dt, then
 renormalise, no tangent projection), which maps an equiangular configuration to an equiangular one; its
 hitting time shows how far the dt = 0.1 scheme lags the exact curve.
+
+**Normalisation schemes** (``norm=``; arXiv 2510.22026, Table 1 and eq. (NA); arXiv 2512.01868 §6.2).
+Every function here takes ``norm="post"`` (the default, the formulas above, computed exactly as
+before), ``"pre"``, ``"peri"``, ``"ngpt"`` (with ``alpha``) or ``"mix"`` (with ``t_switch``), and
+the residual-stream schemes an initial radius ``r0`` (the common |h_i(0)|). Equiangular directions
+<θ_i, θ_j> = ρ with a common radius r stay so under every scheme (the equations are invariant under
+the permutations of the tokens). Write the attention weights a = A_ii, b = A_ij (i != j):
+
+    SA:  a = e^β / Z, b = e^{βρ} / Z, Z = e^β + (n-1) e^{βρ};   USA: a = e^β / n, b = e^{βρ} / n,
+
+and c = <θ_i, A_i> = a + (n-1) b ρ, |A_i|^2 = a^2 + 2(n-1) a b ρ + (n-1) b^2 (1 + (n-2) ρ). From
+θ̇_i = P⊥(θ_i) A_i / s_i (eq. (NA)) one gets <θ̇_i, θ_j> = (a ρ + b (1 + (n-2) ρ) - c ρ) / s, so
+
+    ρ̇ = 2 b (1 - ρ)(1 + (n-1) ρ) / s,        ṙ = (radial rate of the scheme),
+
+with, per scheme (the speed factors s of arXiv 2510.22026, Table 2):
+
+    post  s = 1                ṙ = 0             (reduces to (6.9)/(6.10) above)
+    pre   s = r                ṙ = c
+    peri  s = r |A|            ṙ = c / |A|
+    ngpt  s = |A| / α          ṙ = 0
+    mix   post for t < t_switch, pre after (r = r0 at the switch).
+
+*Late-time rates* (linearising at ρ = 1, ε = 1 - ρ; derived here). As ε -> 0, b -> 1/n, a -> 1/n,
+c -> 1, |A| -> 1 for SA (b -> e^β/n, a, c, |A| -> e^β for USA), so ε̇ ≈ -λ ε / s with λ = 2 (SA) or
+2 e^β (USA):
+
+- post: ε ~ e^{-2t} (SA), e^{-2 e^β t} (USA): the rates of arXiv 2512.01868 §6.1;
+- ngpt: s -> 1/α (SA) or e^β/α (USA): ε ~ e^{-2 α t} for both kinds;
+- pre: s = r with ṙ -> 1 (SA) or e^β (USA), so r ~ t (resp. e^β t) and ε̇ ≈ -2 ε / t: ε ~ C t^{-2},
+  the 1/t^2 of arXiv 2512.01868 §6.2;
+- peri: ṙ -> 1 and s ~ t (SA) or e^β t (USA): again ε ~ C t^{-2};
+- mix: Post-LN's exponential until t_switch, then Pre-LN's t^{-2}.
+
+:func:`late_time` returns these laws. Pre-LN and Peri-LN trace the same curve (ρ, r) in the
+equiangular model (dρ/dr = 2 b (1-ρ)(1+(n-1)ρ) / (r c) for both; only the speed along it differs,
+Peri-LN's ṙ = c/|A| >= c since |A| <= 1 for SA), so r is a function of ρ alone,
+
+    log(r / r0) = int_ρ0^ρ c(s) / (2 b(s) (1 - s)(1 + (n-1) s)) ds,
+
+and :func:`hitting_time` integrates the pair (t, log r) in the variable u = -log(1 - ρ), in which
+the equations stay smooth up to ρ -> 1.
 """
 
 from __future__ import annotations
@@ -35,6 +77,25 @@ import scipy.optimize as so
 from ..errors import ParticlesError
 
 KINDS = ("SA", "USA")
+#: the normalisation schemes (arXiv 2510.22026, Table 1)
+NORMS = ("post", "pre", "peri", "ngpt", "mix")
+
+
+def _scheme(norm, alpha=1.0, t_switch=None, r0=1.0) -> tuple[str, float, float | None, float]:
+    """Validated (norm, alpha, t_switch, r0)."""
+    nm = str(norm).lower()
+    if nm not in NORMS:
+        raise ParticlesError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    alpha, r0 = float(alpha), float(r0)
+    if not (np.isfinite(alpha) and alpha > 0):
+        raise ParticlesError(f"alpha must be finite and > 0, got {alpha}")
+    if not (np.isfinite(r0) and r0 > 0):
+        raise ParticlesError(f"r0 must be finite and > 0, got {r0}")
+    if nm == "mix":
+        if t_switch is None or not (np.isfinite(float(t_switch)) and float(t_switch) >= 0):
+            raise ParticlesError(f"norm='mix' needs a finite t_switch >= 0, got {t_switch!r}")
+        t_switch = float(t_switch)
+    return nm, alpha, t_switch, r0
 
 
 def _kind(kind: str) -> str:
@@ -59,9 +120,13 @@ def _check(n, beta, rho0=0.0):
     return n, beta, rho0
 
 
-def rhs(gamma, beta: float, n: int, kind: str = "SA"):
-    """The right-hand side of (6.9) (SA) or (6.10) (USA) at gamma (scalar or array)."""
+def rhs(gamma, beta: float, n: int, kind: str = "SA", *, norm: str = "post", r=1.0, alpha=1.0):
+    """The right-hand side of (6.9) (SA) or (6.10) (USA) at gamma (scalar or array); with
+    ``norm`` the scheme's ρ̇ at radius ``r`` (see the module docstring; ``"mix"`` is not a single
+    field: pass ``"post"`` or ``"pre"``)."""
     kind = _kind(kind)
+    if norm != "post":
+        return rates(gamma, r, beta, n, kind=kind, norm=norm, alpha=alpha)[0]
     g = np.asarray(gamma, dtype=np.float64)
     core = (1.0 - g) * ((n - 1) * g + 1.0)
     if kind == "SA":
@@ -88,14 +153,38 @@ def gamma_beta0(t, n: int, rho0: float = 0.0):
 
 
 def hitting_time(
-    beta: float, n: int, delta: float = 1e-3, *, kind: str = "SA", rho0: float = 0.0
+    beta: float,
+    n: int,
+    delta: float = 1e-3,
+    *,
+    kind: str = "SA",
+    rho0: float = 0.0,
+    norm: str = "post",
+    alpha: float = 1.0,
+    t_switch: float | None = None,
+    r0: float = 1.0,
 ) -> float:
-    """The time t at which gamma_beta(t) = 1 - delta: t = int_rho0^{1-delta} ds / rhs(s) (quadrature)."""
+    """The time t at which gamma_beta(t) = 1 - delta.
+
+    Post-LN: t = int_rho0^{1-delta} ds / rhs(s) (quadrature). Other schemes (``norm``, with
+    ``alpha`` for nGPT, ``t_switch`` for Mix-LN, ``r0`` the initial radius of the residual stream):
+    (t, log r) integrated in u = -log(1 - ρ) by DOP853 at rtol 1e-12."""
     kind = _kind(kind)
     n, beta, rho0 = _check(n, beta, rho0)
     delta = float(delta)
     if not (0.0 < delta < 1.0 - rho0):
         raise ParticlesError(f"delta must lie in (0, 1 - rho0) = (0, {1.0 - rho0}), got {delta}")
+    norm, alpha, t_switch, r0 = _scheme(norm, alpha, t_switch, r0)
+    if norm == "mix":
+        t_post = hitting_time(beta, n, delta, kind=kind, rho0=rho0)
+        if t_post <= t_switch:
+            return t_post
+        rho_s = float(gamma(t_switch, beta, n, kind=kind, rho0=rho0))
+        if rho_s >= 1.0 - delta:  # rounding at the boundary
+            return t_switch
+        return t_switch + _hitting_scheme(beta, n, delta, kind, rho_s, "pre", alpha, r0)
+    if norm != "post":
+        return _hitting_scheme(beta, n, delta, kind, rho0, norm, alpha, r0)
     g1 = 1.0 - delta
     if g1 >= 1.0:
         raise ParticlesError(f"delta = {delta:g} is below float64 resolution at 1 (need > 1.2e-16)")
@@ -120,14 +209,39 @@ def hitting_time(
 
 
 def gamma(
-    t, beta: float, n: int, *, kind: str = "SA", rho0: float = 0.0, rtol: float = 1e-12
+    t,
+    beta: float,
+    n: int,
+    *,
+    kind: str = "SA",
+    rho0: float = 0.0,
+    rtol: float = 1e-12,
+    norm: str = "post",
+    alpha: float = 1.0,
+    t_switch: float | None = None,
+    r0: float = 1.0,
 ) -> np.ndarray:
     """gamma_beta(t) for an array of times, by integrating (6.9)/(6.10) for eps = 1 - gamma.
 
     Integrating eps keeps relative accuracy as gamma -> 1 (DOP853, ``rtol``, atol = 1e-300).
+    With ``norm`` other than ``"post"``: the common inner product of the scheme's directions
+    (:func:`solve` gives the radius too).
     """
     kind = _kind(kind)
     n, beta, rho0 = _check(n, beta, rho0)
+    if norm != "post":
+        return solve(
+            t,
+            beta,
+            n,
+            kind=kind,
+            rho0=rho0,
+            rtol=rtol,
+            norm=norm,
+            alpha=alpha,
+            t_switch=t_switch,
+            r0=r0,
+        )[0]
     t = np.asarray(t, dtype=np.float64)
     flat = t.ravel()
     if flat.size == 0:
@@ -139,8 +253,9 @@ def gamma(
         return np.full(t.shape, rho0)
 
     def f(_t, y):
-        e = y[0]
-        return [-float(rhs(1.0 - e, beta, n, kind))]
+        # written in eps itself: rhs(1 - eps) would lose eps below the rounding of 1 - eps, and
+        # the solver would then stall (as it did past t ~ 18 at beta = 1, n = 8)
+        return [-float(_rates_eps(y[0], 1.0, beta, n, kind, "post", 1.0)[0])]
 
     sol = si.solve_ivp(
         f, (0.0, t_max), [1.0 - rho0], method="DOP853", rtol=rtol, atol=1e-300, dense_output=True
@@ -158,26 +273,29 @@ def critical_beta(
     *,
     kind: str = "SA",
     beta_max: float = 200.0,
+    **scheme,
 ) -> float:
     """The beta on Gamma_{inf,delta} at time t: hitting_time(beta) = t, for SA.
 
     The SA integrand 1/rhs grows with beta, so the hitting time is increasing and the root unique
     (brentq to 1e-12). Returns NaN for t before the beta = 0 hitting time and inf beyond
     ``beta_max``. USA clusters faster as beta grows (no such curve), so it raises an error.
+    ``scheme``: ``norm``, ``alpha``, ``t_switch``, ``r0`` of :func:`hitting_time` (the root is
+    bracketed between beta = 0 and ``beta_max``).
     """
     kind = _kind(kind)
     if kind != "SA":
         raise ParticlesError("critical_beta is defined for SA (its hitting time grows with beta)")
     t = float(t)
-    t0 = hitting_time(0.0, n, delta, kind=kind)
+    t0 = hitting_time(0.0, n, delta, kind=kind, **scheme)
     if t < t0:
         return float("nan")
-    tmax = hitting_time(beta_max, n, delta, kind=kind)
+    tmax = hitting_time(beta_max, n, delta, kind=kind, **scheme)
     if t >= tmax:
         return float("inf")
     return float(
         so.brentq(
-            lambda b: hitting_time(b, n, delta, kind=kind) - t,
+            lambda b: hitting_time(b, n, delta, kind=kind, **scheme) - t,
             0.0,
             beta_max,
             xtol=1e-12,
@@ -193,31 +311,45 @@ def gamma_curve(
     betas=None,
     times=None,
     kind: str = "SA",
+    **scheme,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The curve Gamma_{inf,delta} as arrays ``(t, beta)``.
 
     Give ``betas`` (hitting time for each beta) or ``times`` (critical beta for each t; NaN before the
-    beta = 0 hitting time). Default: 400 betas in [0, 9].
+    beta = 0 hitting time). Default: 400 betas in [0, 9]. ``scheme``: ``norm``, ``alpha``,
+    ``t_switch``, ``r0`` (:func:`hitting_time`).
     """
     if betas is not None and times is not None:
         raise ParticlesError("give betas or times, not both")
     if times is not None:
         ts = np.asarray(times, dtype=np.float64).ravel()
-        bs = np.array([critical_beta(t, n, delta, kind=kind) for t in ts])
+        bs = np.array([critical_beta(t, n, delta, kind=kind, **scheme) for t in ts])
         return ts, bs
     bs = np.linspace(0.0, 9.0, 400) if betas is None else np.asarray(betas, float).ravel()
-    ts = np.array([hitting_time(b, n, delta, kind=kind) for b in bs])
+    ts = np.array([hitting_time(b, n, delta, kind=kind, **scheme) for b in bs])
     return ts, bs
 
 
 def euler_gamma(
-    steps: int, beta: float, n: int, dt: float = 0.1, *, kind: str = "SA", rho0: float = 0.0
+    steps: int,
+    beta: float,
+    n: int,
+    dt: float = 0.1,
+    *,
+    kind: str = "SA",
+    rho0: float = 0.0,
+    norm: str = "post",
+    **scheme,
 ) -> np.ndarray:
     """The authors' scheme x_i <- normalise(x_i + dt sum_j A_ij x_j) on equiangular tokens, exactly.
 
     With A_ii = a and A_ij = b (i != j), y_i = (1 + dt a) x_i + dt b sum_{j != i} x_j stays equiangular, so
     the scheme reduces to a scalar map gamma_k -> gamma_{k+1}. Returns gamma_0..gamma_steps, shape (steps+1,).
+    With ``norm`` (and ``alpha``, ``t_switch``, ``r0``): the layer map of that scheme,
+    :func:`layer_map`.
     """
+    if norm != "post":
+        return layer_map(steps, beta, n, dt, kind=kind, rho0=rho0, norm=norm, **scheme)[0]
     kind = _kind(kind)
     n, beta, rho0 = _check(n, beta, rho0)
     out = np.empty(int(steps) + 1)
@@ -249,9 +381,23 @@ def euler_gamma(
 
 
 def euler_hitting_time(
-    beta: float, n: int, delta: float = 1e-3, dt: float = 0.1, *, kind: str = "SA", t_max=1e4
+    beta: float,
+    n: int,
+    delta: float = 1e-3,
+    dt: float = 0.1,
+    *,
+    kind: str = "SA",
+    t_max=1e4,
+    norm: str = "post",
+    **scheme,
 ) -> float:
-    """First time k*dt at which the authors' scheme :func:`euler_gamma` has gamma >= 1 - delta."""
+    """First time k*dt at which the authors' scheme :func:`euler_gamma` has gamma >= 1 - delta
+    (with ``norm``: the scheme's layer map, :func:`layer_map`)."""
+    if norm != "post":
+        steps = int(math.ceil(t_max / dt))
+        g, _ = layer_map(steps, beta, n, dt, kind=kind, norm=norm, **scheme)
+        hit = np.nonzero(g >= 1.0 - delta)[0]
+        return float(hit[0] * dt) if hit.size else float("inf")
     steps = int(math.ceil(t_max / dt))
     chunk = 1024
     g0, done = 0.0, 0
@@ -263,3 +409,234 @@ def euler_hitting_time(
         done += gs.size - 1
         g0 = float(gs[-1])
     return float("inf")
+
+
+# --------------------------------------------------------------------------------------------------
+# the normalisation schemes (module docstring; arXiv 2510.22026, Tables 1-2; arXiv 2512.01868 §6.2)
+
+
+def weights(rho, beta: float, n: int, kind: str = "SA"):
+    """The attention weights (a, b) = (A_ii, A_ij) of n equiangular tokens, <θ_i, θ_j> = rho."""
+    kind = _kind(kind)
+    rho = np.asarray(rho, dtype=np.float64)
+    if kind == "SA":
+        w = np.exp(beta * (rho - 1.0))  # e^{β ρ} / e^β, no overflow
+        a = 1.0 / (1.0 + (n - 1) * w)
+        return a, w * a
+    return np.full(rho.shape, math.exp(beta) / n), np.exp(beta * rho) / n
+
+
+def attention_terms(rho, beta: float, n: int, kind: str = "SA"):
+    """(a, b, c, |A|) for equiangular tokens: weights, c = <θ_i, A_i>, and |A_i|."""
+    a, b = weights(rho, beta, n, kind)
+    rho = np.asarray(rho, dtype=np.float64)
+    c = a + (n - 1) * b * rho
+    norm2 = a * a + 2 * (n - 1) * a * b * rho + (n - 1) * b * b * (1.0 + (n - 2) * rho)
+    return a, b, c, np.sqrt(np.maximum(norm2, 0.0))
+
+
+def _speed(norm: str, r, absA, c, alpha):
+    """(s, ṙ): the speed factor and the radial rate (arXiv 2510.22026, Table 2)."""
+    if norm == "post":
+        return 1.0, 0.0 * c
+    if norm == "pre":
+        return r, c
+    if norm == "peri":
+        return r * absA, c / absA
+    if norm == "ngpt":
+        return absA / alpha, 0.0 * c
+    raise ParticlesError(f"no single field for norm={norm!r} (mix: use 'post' or 'pre')")
+
+
+def rates(rho, r, beta: float, n: int, *, kind: str = "SA", norm: str = "post", alpha=1.0):
+    """(ρ̇, ṙ) of the equiangular reduction of scheme ``norm`` at (ρ, r) (module docstring)."""
+    rho = np.asarray(rho, dtype=np.float64)
+    return _rates_eps(1.0 - rho, r, beta, n, kind, str(norm).lower(), alpha)
+
+
+def _rates_eps(eps, r, beta, n, kind, norm, alpha):
+    """(ρ̇, ṙ) at ε = 1 - ρ, written with ε itself so that ρ̇ keeps its relative accuracy."""
+    eps = np.asarray(eps, dtype=np.float64)
+    rho = 1.0 - eps
+    a, b, c, absA = attention_terms(rho, beta, n, kind)
+    s_fac, rdot = _speed(norm, np.asarray(r, dtype=np.float64), absA, c, alpha)
+    return 2.0 * b * eps * (n - (n - 1) * eps) / s_fac, rdot
+
+
+def _hitting_scheme(beta, n, delta, kind, rho0, norm, alpha, r0) -> float:
+    """Hitting time of 1 - delta for a single-field scheme: (t, log r) in u = -log(1 - ρ)."""
+
+    def f(u, y):
+        rho = -math.expm1(-u)
+        a, b, c, absA = attention_terms(rho, beta, n, kind)
+        r = math.exp(y[1])
+        s_fac, rdot = _speed(norm, r, float(absA), float(c), alpha)
+        dtdu = s_fac / (2.0 * float(b) * (1.0 + (n - 1) * rho))
+        return [dtdu, rdot / r * dtdu]
+
+    u0, u1 = -math.log1p(-rho0), -math.log(delta)
+    sol = si.solve_ivp(f, (u0, u1), [0.0, math.log(r0)], method="DOP853", rtol=1e-12, atol=1e-14)
+    if not sol.success:  # pragma: no cover - smooth, monotone
+        raise ParticlesError(f"equiangular ODE failed: {sol.message}")
+    return float(sol.y[0, -1])
+
+
+def solve(
+    t,
+    beta: float,
+    n: int,
+    *,
+    kind: str = "SA",
+    rho0: float = 0.0,
+    norm: str = "post",
+    alpha: float = 1.0,
+    t_switch: float | None = None,
+    r0: float = 1.0,
+    rtol: float = 1e-12,
+    complement: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ρ(t), r(t)) of the equiangular reduction of scheme ``norm`` at the times ``t`` (array).
+
+    ε = 1 - ρ and log r are integrated by DOP853 (``rtol``, atol = 1e-300), so ε keeps its
+    relative accuracy as ρ approaches 1 (``complement=True`` returns (ε(t), r(t)) to use it);
+    Mix-LN is integrated in two pieces, split at ``t_switch``. r stays ``r0`` for the schemes on
+    the sphere.
+    """
+    kind = _kind(kind)
+    n, beta, rho0 = _check(n, beta, rho0)
+    norm, alpha, t_switch, r0 = _scheme(norm, alpha, t_switch, r0)
+    t = np.asarray(t, dtype=np.float64)
+    flat = t.ravel()
+    if np.any(flat < 0) or not np.all(np.isfinite(flat)):
+        raise ParticlesError("times must be finite and >= 0")
+    eps_out = np.full(flat.shape, 1.0 - rho0)
+    r_out = np.full(flat.shape, r0)
+    pieces = [(0.0, math.inf, norm)]
+    if norm == "mix":
+        pieces = [(0.0, t_switch, "post"), (t_switch, math.inf, "pre")]
+    y = [1.0 - rho0, math.log(r0)]
+    for lo, hi, nm in pieces:
+        sel = (flat > lo) & (flat <= hi) if lo > 0 else (flat <= hi)
+        t_stop = min(hi, float(flat.max(initial=0.0)))
+        if t_stop <= lo:
+            break
+
+        def f(_t, yy, nm=nm):
+            e, lr = yy
+            rdot_rho, rdot = _rates_eps(e, math.exp(lr), beta, n, kind, nm, alpha)
+            return [-float(rdot_rho), float(rdot) / math.exp(lr)]
+
+        sol = si.solve_ivp(
+            f, (lo, t_stop), y, method="DOP853", rtol=rtol, atol=[1e-300, 1e-14], dense_output=True
+        )
+        if not sol.success:  # pragma: no cover
+            raise ParticlesError(f"equiangular ODE failed: {sol.message}")
+        ts = flat[sel]
+        if ts.size:
+            yy = sol.sol(np.clip(ts, lo, t_stop))
+            eps_out[sel] = yy[0]
+            r_out[sel] = np.exp(yy[1])
+        y = list(sol.y[:, -1])
+    first = eps_out if complement else 1.0 - eps_out
+    return first.reshape(t.shape), r_out.reshape(t.shape)
+
+
+def radius(t, beta: float, n: int, **kw) -> np.ndarray:
+    """r(t), the common token norm of the equiangular reduction (:func:`solve`)."""
+    return solve(t, beta, n, **kw)[1]
+
+
+def late_time(
+    norm: str = "post", beta: float = 1.0, *, kind: str = "SA", alpha: float = 1.0
+) -> dict:
+    """The late-time law of ε = 1 - ρ (module docstring): ``{"law": "exponential", "rate": λ}``
+    for ε ~ C e^{-λ t}, or ``{"law": "power", "exponent": p}`` for ε ~ C t^{-p}."""
+    kind = _kind(kind)
+    nm = str(norm).lower()
+    if nm not in NORMS:
+        raise ParticlesError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    if nm == "post":
+        return {"law": "exponential", "rate": 2.0 if kind == "SA" else 2.0 * math.exp(beta)}
+    if nm == "ngpt":
+        return {"law": "exponential", "rate": 2.0 * float(alpha)}
+    return {"law": "power", "exponent": 2.0}
+
+
+def configuration(n: int, d: int, rho: float = 0.0, *, r: float = 1.0, rng=None) -> np.ndarray:
+    """n tokens of norm ``r`` in R^d (d >= n) with <θ_i, θ_j> = ``rho`` for i != j, randomly rotated
+    when ``rng`` is given: θ_i = sqrt(1 - rho) e_i + c u with u = (e_1 + ... + e_n)/sqrt(n) and
+    c = -sqrt((1 - rho)/n) + sqrt((1 - rho)/n + rho)."""
+    n, d = int(n), int(d)
+    if d < n:
+        raise ParticlesError(
+            f"an equiangular configuration of {n} tokens needs d >= n, got d = {d}"
+        )
+    n, _, rho = _check(n, 0.0, rho)
+    al = math.sqrt(1.0 - rho)
+    c = -al / math.sqrt(n) + math.sqrt(al * al / n + rho)
+    x = np.zeros((n, d))
+    x[:, :n] = al * np.eye(n) + c / math.sqrt(n)
+    if rng is not None:
+        from ..sphere import as_rng
+
+        q, rr = np.linalg.qr(as_rng(rng).standard_normal((d, d)))
+        x = x @ (q * np.sign(np.diag(rr))).T
+    return float(r) * x
+
+
+def layer_map(
+    steps: int,
+    beta: float,
+    n: int,
+    dt: float = 0.1,
+    *,
+    kind: str = "SA",
+    rho0: float = 0.0,
+    norm: str = "post",
+    alpha: float = 1.0,
+    t_switch: float | None = None,
+    r0: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ρ_k, r_k), k = 0..steps: one discrete layer per step (length ``dt``) of each scheme
+    (arXiv 2510.22026 Table 1, left column; the ``euler`` method of :func:`particles.simulate`)
+    on equiangular tokens, exactly. Every layer maps h_i = r θ_i to y_i = p θ_i + q Σ_{j != i} θ_j:
+
+        post  p = 1 + dt a,            q = dt b,           then normalised
+        pre   p = r + dt a,            q = dt b
+        peri  p = r + dt a/|A|,        q = dt b/|A|
+        ngpt  p = 1 + dt α (a/|A| - 1), q = dt α b/|A|,   then normalised
+        mix   post for k dt < t_switch, pre after
+
+    and y is equiangular again (:func:`euler_gamma`'s algebra), with ρ' = <y_i, y_k>/|y_i|^2, r' = |y_i|.
+    """
+    kind = _kind(kind)
+    n, beta, rho0 = _check(n, beta, rho0)
+    norm, alpha, t_switch, r0 = _scheme(norm, alpha, t_switch, r0)
+    steps = int(steps)
+    rho = np.empty(steps + 1)
+    rad = np.empty(steps + 1)
+    g, r = rho0, r0
+    rho[0], rad[0] = g, r
+    m = n - 1
+    for k in range(steps):
+        nm = norm
+        if norm == "mix":
+            nm = "post" if k * dt < t_switch - 1e-12 else "pre"
+        a, b, _, absA = (float(v) for v in attention_terms(g, beta, n, kind))
+        if nm == "post":
+            p, q = r + dt * a, dt * b
+        elif nm == "pre":
+            p, q = r + dt * a, dt * b
+        elif nm == "peri":
+            p, q = r + dt * a / absA, dt * b / absA
+        else:
+            p, q = r * (1.0 - dt * alpha) + dt * alpha * a / absA, dt * alpha * b / absA
+        sum_sq = m + m * (m - 1) * g
+        norm2 = p * p + 2 * p * q * m * g + q * q * sum_sq
+        xi_sk = 1.0 + (m - 1) * g
+        si_sk = (n - 2) + ((n - 1) * (n - 1) - (n - 2)) * g
+        dot = p * p * g + 2 * p * q * xi_sk + q * q * si_sk
+        g = dot / norm2
+        r = 1.0 if nm in ("post", "ngpt") else math.sqrt(norm2)
+        rho[k + 1], rad[k + 1] = g, r
+    return rho, rad

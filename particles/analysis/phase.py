@@ -44,7 +44,9 @@ class PhaseParams:
     ``betas``: the beta grid; ``t_end``/``dt``: time span and fixed step (``t_end`` a multiple of
     ``dt * save_every``); ``seeds``: systems per beta; ``seed``: base seed; ``method``: ``"euler"`` (the
     authors' scheme), ``"euler-tangent"`` or ``"rk4"``; ``kind``: ``"SA"``/``"USA"``; ``weights``: None
-    (Q = K = V = I) or a random ensemble name; ``chunk``: systems per kernel call (memory bound).
+    (Q = K = V = I) or a random ensemble name; ``chunk``: systems per kernel call (memory bound);
+    ``norm``, ``alpha``, ``t_switch``: the normalisation scheme (:mod:`particles.norms`; the
+    statistics are those of the directions).
     """
 
     n: int = 32
@@ -61,6 +63,9 @@ class PhaseParams:
     kind: str = "SA"
     weights: str | None = None
     chunk: int = 1024
+    norm: str = "post"
+    alpha: float = 1.0
+    t_switch: float | None = None
 
     def __post_init__(self):
         if check_count(self.n, "n", 1e8) < 2:
@@ -111,15 +116,29 @@ class PhaseParams:
             )
         if int(self.chunk) < 1:
             raise ParticlesError(f"chunk must be >= 1, got {self.chunk}")
+        from ..params import Dynamics
+
+        dyn = Dynamics(norm=self.norm, alpha=self.alpha, t_switch=self.t_switch)
+        object.__setattr__(self, "norm", dyn.norm)
+        object.__setattr__(self, "alpha", dyn.alpha)
+        object.__setattr__(self, "t_switch", dyn.t_switch)
 
     @property
     def gram(self) -> bool:
-        """Whether the Gram formulation is used (identity weights and d >= n)."""
-        return self.weights is None and self.d >= self.n
+        """Whether the Gram formulation is used (identity weights, d >= n, Post-LN)."""
+        return self.weights is None and self.d >= self.n and self.norm == "post"
+
+    @property
+    def scheme(self) -> dict:
+        """The scheme's keywords for :mod:`particles.equiangular` and the ensembles."""
+        return {"norm": self.norm, "alpha": self.alpha, "t_switch": self.t_switch}
 
     def record(self) -> dict:
         r = asdict(self)
         r["betas"] = list(self.betas)
+        if self.norm == "post" and self.alpha == 1.0 and self.t_switch is None:
+            for k in ("norm", "alpha", "t_switch"):  # the keys of earlier Post-LN stores
+                del r[k]
         return r
 
 
@@ -177,8 +196,10 @@ def run_beta(params: dict, beta: float) -> tuple[dict, dict]:
         )
         if p.gram:
             r = ensemble.ensemble_gram(state, beta, p.t_end, **kw)
-        else:
+        elif p.norm == "post":
             r = ensemble.ensemble_coords(state, beta, p.t_end, B=B, V=V, **kw)
+        else:
+            r = ensemble.ensemble_coords(state, beta, p.t_end, B=B, V=V, **kw, **p.scheme)
         frac_sum += r.pair_fraction.sum(axis=0)
         frac_sq += (r.pair_fraction**2).sum(axis=0)
         cl_sum += r.n_clusters.sum(axis=0)
@@ -212,7 +233,8 @@ def run_beta(params: dict, beta: float) -> tuple[dict, dict]:
 def _beta_key(p: PhaseParams, beta: float) -> str:
     w = "I" if p.weights is None else p.weights
     base = {k: v for k, v in p.record().items() if k != "betas"}
-    return f"phase_n{p.n}_d{p.d}_{p.kind}_{p.method}_dt{p.dt:g}_w{w}_beta{beta:.6g}_{fingerprint(base)}"
+    nm = "" if p.norm == "post" else f"_{p.norm}"
+    return f"phase_n{p.n}_d{p.d}_{p.kind}{nm}_{p.method}_dt{p.dt:g}_w{w}_beta{beta:.6g}_{fingerprint(base)}"
 
 
 def phase_tasks(p: PhaseParams) -> list[Task]:
@@ -379,12 +401,12 @@ def plot_phase(
     tmax = float(diagram.t[-1])
     if curve and p.kind == "SA":
         bs = np.linspace(0.0, bmax, 200)
-        ts, bs = equiangular.gamma_curve(p.n, p.delta, betas=bs)
+        ts, bs = equiangular.gamma_curve(p.n, p.delta, betas=bs, **p.scheme)
         keep = ts <= tmax
         ax.plot(
             ts[keep], bs[keep], color="black", lw=1.6, label=r"$\Gamma_{\infty,\delta}$ (exact)"
         )
-    if euler_curve and p.kind == "SA":
+    if euler_curve and p.kind == "SA" and p.norm == "post":
         bs = np.linspace(0.0, bmax, 91)
         te = np.array([equiangular.euler_hitting_time(b, p.n, p.delta, p.dt) for b in bs])
         keep = te <= tmax

@@ -6,6 +6,7 @@
 - :func:`plot_cluster_counts` the metastability staircase; :func:`plot_energy` E_beta(t);
 - :func:`animate` a GIF (pillow) or MP4 (ffmpeg, when installed) of a trajectory;
 - :func:`plot_run` the picture ``particles simulate --plot`` writes;
+- :func:`plural` "1 cluster" / "3 clusters" for titles and labels;
 - :mod:`particles.plotting.figures` the one runner of the figure scripts in ``figures/``.
 
 Nothing here uses pyplot or calls ``show()``: figures that this module writes itself are plain
@@ -28,6 +29,12 @@ from ..errors import ParticlesError
 from ..io import check_writable
 
 _CMAP = "viridis"
+
+
+def plural(count, noun: str, nouns: str | None = None) -> str:
+    """``"1 cluster"``, ``"3 clusters"``: a count with its noun in the right number."""
+    k = int(count)
+    return f"{k} {noun if k == 1 else (nouns or noun + 's')}"
 
 
 def _require_3d(ax):
@@ -179,9 +186,10 @@ def plot_state(ax, x, **kw):
     return ax.stairs(vals, edges, color="C0")
 
 
-def new_figure(figsize=(6, 4)) -> Figure:
-    """A pyplot-free Figure on an Agg canvas (safe in scripts, servers and notebooks alike)."""
-    fig = Figure(figsize=figsize)
+def new_figure(figsize=(6, 4), *, layout=None) -> Figure:
+    """A pyplot-free Figure on an Agg canvas (safe in scripts, servers and notebooks alike);
+    ``layout``: matplotlib's layout engine ("constrained", "tight" or None)."""
+    fig = Figure(figsize=figsize, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -224,7 +232,7 @@ def plot_run(traj, path, *, times=None, dpi: int = 120) -> Path:
     """
     path = check_image_path(path)
     traj.require_states()
-    t, xs = np.asarray(traj.t), np.asarray(traj.x)
+    t, xs = np.asarray(traj.t), np.asarray(traj.theta)
     d = xs.shape[2]
     if d in (2, 3):
         fig = new_figure((9, 4.6))
@@ -255,7 +263,7 @@ def save_histograms(traj, times=None, path=None, *, bins: int = 60, dpi: int = 1
         times = np.linspace(traj.t[0], traj.t[-1], 5)
     fig = new_figure((6, 4))
     ax = fig.add_subplot()
-    plot_histograms(ax, traj.t, traj.x, times, bins=bins)
+    plot_histograms(ax, traj.t, traj.theta, times, bins=bins)
     ax.set_title(_title(traj, float(np.max(times))).rsplit(", t =", 1)[0])
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
@@ -286,7 +294,7 @@ def animate(
     if int(fps) < 1 or int(max_frames) < 1:
         raise ParticlesError("fps and max_frames must be >= 1")
     traj.require_states()
-    t, xs = np.asarray(traj.t), np.asarray(traj.x)
+    t, xs = np.asarray(traj.t), np.asarray(traj.theta)
     d = xs.shape[2]
     idx = np.unique(np.linspace(0, len(t) - 1, min(len(t), int(max_frames))).round().astype(int))
     fig, ax = _new_axes(d)

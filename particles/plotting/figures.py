@@ -11,9 +11,12 @@ Three ways in, one code path (:func:`run_main`):
 - Python: ``run_figure("fig6_hessian_g", outdir, quick=True)``.
 
 Either way the output directory must exist, ``options`` must be parameters of ``main``, and a
-script may define ``report(png) -> str``, a text summary printed after the PNG path. Helpers for
-the scripts: :func:`write_figure` (the PNG and its ``.npz`` side by side) and :func:`result_store`
-(the resumable per-task store of the long figures).
+script may define ``report(png) -> str``, a text summary printed after the PNG path. A script whose
+``main`` takes ``redraw`` can draw its PNG again from the saved ``<outdir>/<stem>.npz`` without
+computing anything: ``redraw=True`` through every way in (``--redraw`` on the command lines).
+Helpers for the scripts: :func:`write_figure` (the PNG and its ``.npz`` side by side),
+:func:`read_figure` and :func:`write_png` (the redraw: the saved data in, the PNG alone out) and
+:func:`result_store` (the resumable per-task store of the long figures).
 """
 
 from __future__ import annotations
@@ -33,18 +36,21 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError
-from ..io import save_npz
+from ..io import load_npz, save_npz
 
 __all__ = [
     "FigureRun",
     "available",
     "figures_dir",
+    "can_redraw",
     "load_script",
+    "read_figure",
     "result_store",
     "run_figure",
     "run_main",
     "run_script",
     "write_figure",
+    "write_png",
 ]
 
 
@@ -109,29 +115,47 @@ def load_script(name: str, directory: str | Path | None = None):
     return module
 
 
+def can_redraw(main: Callable[..., Path]) -> bool:
+    """Whether a figure's ``main`` takes ``redraw`` (draws its PNG from the saved ``.npz``)."""
+    params = inspect.signature(main).parameters
+    return "redraw" in params or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+    )
+
+
+def _script_name(main) -> str:
+    return (getattr(main, "__module__", "") or "the figure").removeprefix("_particles_figure_")
+
+
 def run_main(
     main: Callable[..., Path],
     outdir: str | Path,
     *,
     quick: bool = False,
+    redraw: bool = False,
     report: Callable[[Path], str] | None = None,
     **options,
 ) -> FigureRun:
-    """Call ``main(outdir, quick=quick, **options)`` once ``outdir`` and ``options`` are checked;
-    then ``report(png)`` if given. The code path of every figure run."""
+    """Call ``main(outdir, quick=quick, **options)`` once ``outdir`` and ``options`` are checked
+    (with ``redraw``: ``main(outdir, quick=quick, redraw=True, **options)``, which draws the PNG
+    from the saved ``<outdir>/<stem>.npz``); then ``report(png)`` if given. The code path of
+    every figure run."""
     outdir = Path(outdir)
     if not outdir.is_dir():
         raise ParticlesError(f"output directory {outdir} does not exist")
     params = inspect.signature(main).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        own = [k for k in params if k not in ("outdir", "quick")]
+        own = [k for k in params if k not in ("outdir", "quick", "redraw")]
         for key in options:
             if key not in own:
-                where = getattr(main, "__module__", "") or "the figure"
                 raise ParticlesError(
-                    f"{where.removeprefix('_particles_figure_')} takes no option {key!r}"
+                    f"{_script_name(main)} takes no option {key!r}"
                     f" (its options: {', '.join(own) or 'none'})"
                 )
+    if redraw:
+        if not can_redraw(main):
+            raise ParticlesError(f"{_script_name(main)} cannot redraw from its .npz (no redraw)")
+        options["redraw"] = True
     png = Path(main(outdir, quick=quick, **options))
     return FigureRun(png=png, report=report(png) if report is not None else "")
 
@@ -141,15 +165,22 @@ def run_figure(
     outdir: str | Path | None = None,
     *,
     quick: bool = False,
+    redraw: bool = False,
     directory: str | Path | None = None,
     **options,
 ) -> FigureRun:
     """Run the figure script ``name`` from ``directory`` (default :func:`figures_dir`) into
-    ``outdir`` (default: that directory); ``options`` go to its ``main``."""
+    ``outdir`` (default: that directory); ``options`` go to its ``main``. ``redraw``: draw the
+    PNG again from the ``.npz`` saved in ``outdir``, computing nothing."""
     module = load_script(name, directory)
     outdir = Path(module.__file__).parent if outdir is None else outdir
     return run_main(
-        module.main, outdir, quick=quick, report=getattr(module, "report", None), **options
+        module.main,
+        outdir,
+        quick=quick,
+        redraw=redraw,
+        report=getattr(module, "report", None),
+        **options,
     )
 
 
@@ -161,22 +192,36 @@ def run_script(
     argv: Sequence[str] | None = None,
     after: Callable[[Path], None] | None = None,
 ) -> Path:
-    """The command line of a figure script: parse ``--quick``, ``--outdir`` and the script's own
-    ``options`` (``(flag, argparse keyword arguments)`` pairs, passed to ``main`` under their
-    argparse destination names), run it through :func:`run_main`, print the PNG path and the
-    script's ``report(png)`` if its module defines one; ``after(png)`` runs last. ``argv``
+    """The command line of a figure script: parse ``--quick``, ``--outdir``, ``--redraw`` (when
+    ``main`` takes ``redraw``: draw the PNG from the saved ``.npz`` in ``--outdir``) and the
+    script's own ``options`` (``(flag, argparse keyword arguments)`` pairs, passed to ``main``
+    under their argparse destination names), run it through :func:`run_main`, print the PNG path
+    and the script's ``report(png)`` if its module defines one; ``after(png)`` runs last. ``argv``
     defaults to ``sys.argv[1:]``. A :class:`ParticlesError` exits with a one-line message."""
     ap = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0] if doc else None)
     ap.add_argument("--quick", action="store_true", help="small sizes, runs in seconds (CI)")
     ap.add_argument(
         "--outdir", type=Path, default=Path(outdir), help="where the PNG and npz go (default: here)"
     )
+    if can_redraw(main):
+        ap.add_argument(
+            "--redraw",
+            action="store_true",
+            help="redraw the PNG from the saved .npz in --outdir (no computation)",
+        )
     for flag, kw in options:
         ap.add_argument(flag, **kw)
     args = vars(ap.parse_args(argv))
     report = getattr(sys.modules.get(getattr(main, "__module__", None)), "report", None)
     try:
-        run = run_main(main, args.pop("outdir"), quick=args.pop("quick"), report=report, **args)
+        run = run_main(
+            main,
+            args.pop("outdir"),
+            quick=args.pop("quick"),
+            redraw=args.pop("redraw", False),
+            report=report,
+            **args,
+        )
     except ParticlesError as e:
         raise SystemExit(f"error: {e}") from None
     print(run.png)
@@ -196,9 +241,24 @@ def write_figure(
     if not outdir.is_dir():
         raise ParticlesError(f"output directory {outdir} does not exist")
     save_npz(outdir / f"{stem}.npz", {k: np.asarray(v) for k, v in arrays.items()}, meta)
+    return write_png(outdir, stem, fig, dpi=dpi)
+
+
+def write_png(outdir: str | Path, stem: str, fig, *, dpi: int = 120) -> Path:
+    """Save the matplotlib figure ``fig`` to ``<outdir>/<stem>.png`` alone (a redraw: the
+    ``.npz`` stays as it is); returns the PNG path."""
+    outdir = Path(outdir)
+    if not outdir.is_dir():
+        raise ParticlesError(f"output directory {outdir} does not exist")
     png = outdir / f"{stem}.png"
     fig.savefig(png, dpi=dpi)
     return png
+
+
+def read_figure(outdir: str | Path, stem: str, fmt: str | None = None) -> tuple[dict, dict]:
+    """The ``(arrays, meta)`` saved in ``<outdir>/<stem>.npz`` (by :func:`write_figure`), for a
+    redraw; ``fmt``: the format its meta must name."""
+    return load_npz(Path(outdir) / f"{stem}.npz", fmt)
 
 
 @contextmanager

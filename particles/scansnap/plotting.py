@@ -21,12 +21,12 @@ def plot_class_attention(ax, c_rows, row_labels, *, num_common: int, cmap="virid
     ax.set_xticks(
         range(n),
         [f"c{i}" for i in range(num_common)] + [f"d{i}" for i in range(n - num_common)],
-        fontsize=6,
+        fontsize=7.5,
         rotation=90,
     )
     if 0 < num_common < n:
         ax.axvline(num_common - 0.5, color="w", lw=1.0)
-    ax.set_xlabel("token (c: common, d: distinct by increasing P(l|n))")
+    ax.set_xlabel(r"token $l$ (c: common; d: distinct, by increasing $P(l\,|\,n)$)")
     return im
 
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ParticlesError, real_array
-from ..kernels import _coord_ensemble, _gram_ensemble
+from ..kernels import NORM_CODES, _coord_ensemble, _coord_norm_ensemble, _gram_ensemble
 from ..params import check_beta
 from ..resources import check_count, check_memory
 from ..sphere import as_rng
@@ -295,22 +295,68 @@ def ensemble_coords(
     cluster_delta: float | None = None,
     count_clusters: bool = True,
     early_stop: bool = True,
+    norm: str = "post",
+    alpha: float = 1.0,
+    t_switch: float | None = None,
 ) -> EnsembleResult:
     """Advance S systems ``X0`` (S, n, d) with logits beta x_i^T B x_j (B = Q^T K) and values V x_j.
 
     ``B``, ``V``: None (identity), one (d, d) matrix shared by all systems, or (S, d, d) one per system.
     ``final`` is the (S, n, d) points at ``t_final``.
+
+    ``norm``: the normalisation scheme (:mod:`particles.norms`; ``alpha`` for nGPT, ``t_switch``
+    for Mix-LN, rounded to a whole number of steps). For ``"pre"``/``"peri"`` the states are
+    residual streams (any nonzero rows; ``final`` holds them) and the statistics are those of the
+    directions; early stopping is for Post-LN only.
     """
     opts = _options(locals())
+    from ..params import Dynamics
+
+    scheme = Dynamics(norm=norm, alpha=alpha, t_switch=t_switch)  # validates the scheme
     X = _states(X0, "X0", "(S, n, d)")
     if X.ndim != 3 or X.shape[1] < 1 or X.shape[2] < 2:
         raise ParticlesError(f"X0 must have shape (S, n, d) with d >= 2, got {np.shape(X0)}")
-    if np.max(np.abs(np.linalg.norm(X, axis=2) - 1.0), initial=0.0) > 1e-8:
+    if scheme.norm in ("pre", "peri"):
+        if np.any(np.linalg.norm(X, axis=2) == 0.0):
+            raise ParticlesError("X0 has a zero row: its direction is undefined")
+    elif np.max(np.abs(np.linalg.norm(X, axis=2) - 1.0), initial=0.0) > 1e-8:
         raise ParticlesError("X0 must be points on the unit sphere (normalise the rows first)")
     S, n, d = X.shape
     Bw, Vw = _weights(B, "B", S, d), _weights(V, "V", S, d)
-    advance = lambda *a: _coord_ensemble(X, Bw, Vw, *a)
-    return _run(X, advance, has_V=Vw.shape[0] > 0, meta={"n": n, "d": d}, **opts)
+    meta = {"n": n, "d": d}
+    if scheme.norm == "post":
+        advance = lambda *a: _coord_ensemble(X, Bw, Vw, *a)
+        return _run(X, advance, has_V=Vw.shape[0] > 0, meta=meta, **opts)
+    if scheme.norm == "mix":
+        codes = np.array([NORM_CODES["post"], NORM_CODES["pre"]])
+        k_switch = int(round(scheme.t_switch / float(dt)))
+    else:
+        codes = np.array([NORM_CODES[scheme.norm]] * 2)
+        k_switch = 0
+    meta.update(norm=scheme.norm, alpha=scheme.alpha, t_switch=scheme.t_switch)
+    opts["early_stop"] = False
+
+    def advance(betas, usa, sch, dt_, nsteps, save_every, stats, frac, ncl, done):
+        _coord_norm_ensemble(
+            X,
+            Bw,
+            Vw,
+            betas,
+            usa,
+            sch,
+            codes,
+            k_switch,
+            scheme.alpha,
+            dt_,
+            nsteps,
+            save_every,
+            stats,
+            frac,
+            ncl,
+            done,
+        )
+
+    return _run(X, advance, has_V=Vw.shape[0] > 0, meta=meta, **opts)
 
 
 _COMPILED = False

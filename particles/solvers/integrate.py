@@ -14,6 +14,12 @@ The methods come from the one registry, :mod:`particles.solvers.registry` (``reg
   - ``"lie-euler"``: x <- exp_x(h f(x)) (Riemannian exponential map). Order 1.
   - ``"geometric"``: Lie midpoint (RKMK of order 2), a rotation per step. Order 2.
 
+- the normalisation schemes (``Dynamics(norm=...)``, :mod:`particles.norms`): the field is
+  :func:`particles.field.drift`; Post-LN and nGPT states are renormalised as above, the residual
+  stream of Pre-LN and Peri-LN is not (x0 may be any nonzero rows) and the Lie methods step it on
+  S^{d-1} x R_+ (their ``free_step``); Mix-LN runs as Post-LN up to ``t_switch`` and Pre-LN after
+  (:func:`_segments` splits it).
+
 - adaptive: scipy's ``"RK45"``, ``"RK23"``, ``"DOP853"``, ``"LSODA"``, ``"BDF"``, ``"Radau"``, stepped
   one by one (progress, checkpoints) with dense output at the save times
   (:mod:`particles.solvers.adaptive`). The drift away from the sphere is reported in
@@ -31,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError
-from ..field import check_dtype, check_points, velocity
+from ..field import check_dtype, check_points, check_stream, drift, velocity
 from ..io import check_writable
 from ..params import Dynamics, Piecewise
 from ..resources import check_memory
@@ -70,16 +76,18 @@ class Diverged(ParticlesError):
 
 
 def _field(dyn: Dynamics, dtype, project: bool):
-    """x -> the field at x (float64 result), evaluated in ``dtype``."""
+    """x -> the field at x (float64 result), evaluated in ``dtype``. ``dyn.norm`` must not be
+    ``"mix"`` (the driver splits Mix-LN into its Post-LN and Pre-LN parts, :func:`_segments`)."""
+    field = velocity if dyn.norm == "post" else drift
 
     def f(y):
         if not np.isfinite(y).all():
             raise _Diverged
         with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported as Diverged
             if dtype is np.float64:
-                return velocity(y, dyn, project=project)
+                return field(y, dyn, project=project)
             # field in single precision, state and step arithmetic in float64
-            return velocity(y, dyn, dtype=dtype, project=project).astype(np.float64)
+            return field(y, dyn, dtype=dtype, project=project).astype(np.float64)
 
     return f
 
@@ -87,9 +95,23 @@ def _field(dyn: Dynamics, dtype, project: bool):
 def step(
     method, x: np.ndarray, h: float, dyn: Dynamics, dtype=np.float64
 ) -> tuple[np.ndarray, int]:
-    """One fixed step of size h of a registered method, normalised; returns (new x, field evals)."""
+    """One fixed step of size h of a registered method; returns (new x, field evals).
+
+    The step is normalised when the scheme's state is on the sphere (Post-LN, nGPT), not for the
+    residual stream of Pre-/Peri-LN, where the custom-step methods use their ``free_step``."""
     m = registry.get(method)
     f = _field(dyn, dtype, m.projected)
+    if not dyn.on_sphere:
+        if m.tableau is not None:
+            return steps.explicit_rk(m.tableau, x, h, f)
+        if m.free_step is not None:
+            return m.free_step(x, h, f)
+        if m.step is not None:
+            raise ParticlesError(
+                f"{m.name} steps on the sphere only; norm={dyn.norm!r} evolves a residual stream "
+                "in R^d (register a free_step for it, or use a Runge-Kutta or scipy method)"
+            )
+        raise ParticlesError(f"{m.name} is adaptive, not a fixed-step method")
     if m.tableau is not None:
         y, nfev = steps.explicit_rk(m.tableau, x, h, f)
     elif m.step is not None:
@@ -103,18 +125,33 @@ _step = step  # the name tests patch to inject failures
 
 
 def _segments(dyn: Dynamics | Piecewise, t_end: float) -> list[tuple[float, float, Dynamics]]:
-    """[(start, stop, dynamics)] covering [0, t_end]."""
+    """[(start, stop, dynamics)] covering [0, t_end]; a Mix-LN segment is split at its t_switch
+    into a Post-LN and a Pre-LN part."""
     if isinstance(dyn, Dynamics):
-        return [(0.0, t_end, dyn)]
-    out, start = [], 0.0
-    for k, (d, dur) in enumerate(dyn.segments):
-        stop = t_end if k == len(dyn.segments) - 1 else min(t_end, start + dur)
-        if stop > start:
-            out.append((start, stop, d))
-        start += dur
-        if start >= t_end:
-            break
-    return out
+        out = [(0.0, t_end, dyn)]
+    else:
+        out, start = [], 0.0
+        for k, (d, dur) in enumerate(dyn.segments):
+            stop = t_end if k == len(dyn.segments) - 1 else min(t_end, start + dur)
+            if stop > start:
+                out.append((start, stop, d))
+            start += dur
+            if start >= t_end:
+                break
+    if not any(d.norm == "mix" for _, _, d in out):
+        return out
+    split = []
+    for a, b, d in out:
+        if d.norm != "mix":
+            split.append((a, b, d))
+            continue
+        ts = d.t_switch
+        post, pre = d.replace(norm="post", t_switch=None), d.replace(norm="pre", t_switch=None)
+        if ts > a:
+            split.append((a, min(b, ts), post))
+        if ts < b:
+            split.append((max(a, ts), b, pre))
+    return split
 
 
 def _fingerprint(x0, dyn, method, dt, rtol, atol, t_end, save_at) -> str:
@@ -159,7 +196,8 @@ def simulate(
       adaptive method, ``rtol``/``atol`` for a fixed-step one (they would be ignored).
     - ``save_at``: times in [0, t_end] at which states are saved; or ``saves``: the number (>= 2) of
       equally spaced save times, 0 and ``t_end`` included. Default: 101 equally spaced times.
-    - ``normalize``: project ``x0`` onto the sphere first (otherwise an ``x0`` off the sphere is an error).
+    - ``normalize``: project ``x0`` onto the sphere first (otherwise an ``x0`` off the sphere is an
+      error, except for ``norm="pre"``/``"peri"``, whose state is a residual stream in R^d).
     - ``checkpoint``: a ``.npz`` path (checked before anything else: its directory must exist and
       be writable); the partial trajectory is written there atomically before the first step,
       every ``checkpoint_every`` seconds, on interrupt (Ctrl-C) and, complete, at the end (see
@@ -189,10 +227,13 @@ def simulate(
     n, d = x0.shape
     dyn.check_dimension(d)
     drift0 = float(np.max(np.abs(np.linalg.norm(x0, axis=1) - 1.0)))
+    first = dyn if isinstance(dyn, Dynamics) else dyn.segments[0][0]
     if normalize:
         if np.any(np.all(x0 == 0.0, axis=1)):
             raise ParticlesError("x0 has a zero row, which cannot be normalised onto the sphere")
         x0 = normalize_rows(x0)
+    elif first.norm in ("pre", "peri"):  # a residual stream: any nonzero rows
+        x0 = check_stream(x0, "x0")
     elif drift0 > 1e-8:
         raise ParticlesError(
             f"x0 is not on the unit sphere (max | |x_i| - 1 | = {drift0:.3g}); "
@@ -349,11 +390,17 @@ def simulate(
 
     try:
         ckpt.write(partial())
+        free_before = first.norm in ("pre", "peri")
         for s0, s1, seg in _segments(dyn, t_end):
             if s1 <= t_now:
                 continue
+            if seg.on_sphere and free_before:  # a LayerNorm puts the stream back on the sphere
+                x = normalize_rows(x)
+            free_before = not seg.on_sphere
             a = max(s0, t_now)
-            targets = save_at[(save_at > a) & (save_at <= s1)]
+            # save times within rounding of a segment boundary belong to the segment that ends there
+            tol = 1e-12 * max(1.0, t_end)
+            targets = np.minimum(save_at[(save_at > a + tol) & (save_at <= s1 + tol)], s1)
             if fixed:
                 stops = np.unique(np.concatenate([targets, [s1]]))
                 for b in stops:
@@ -378,12 +425,14 @@ def simulate(
             else:
                 counter = {"nfev": 0}
 
-                def fun(t, y, seg=seg, counter=counter):
+                field = velocity if seg.norm == "post" else drift
+
+                def fun(t, y, seg=seg, counter=counter, field=field):
                     counter["nfev"] += 1
                     if not np.isfinite(y).all():
                         raise diverged(t)
                     with np.errstate(over="ignore", invalid="ignore"):  # reported as Diverged
-                        v = velocity(y.reshape(n, d), seg, dtype=dtype)
+                        v = field(y.reshape(n, d), seg, dtype=dtype)
                     return v.astype(np.float64).ravel()
 
                 solver = make_solver(spec.scipy_name, fun, a, x.ravel(), s1, rtol, atol, n, d)
@@ -404,22 +453,26 @@ def simulate(
                     y = solver.y.reshape(n, d)
                     if not np.isfinite(y).all():
                         raise diverged(solver.t)
-                    stats["max_norm_drift"] = max(
-                        stats["max_norm_drift"],
-                        float(np.max(np.abs(np.linalg.norm(y, axis=1) - 1))),
-                    )
+                    if seg.on_sphere:
+                        stats["max_norm_drift"] = max(
+                            stats["max_norm_drift"] or 0.0,
+                            float(np.max(np.abs(np.linalg.norm(y, axis=1) - 1))),
+                        )
                     due = [tt for tt in pending if tt <= solver.t]
                     if due:
                         dense = solver.dense_output()
                         for tt in due:
-                            record(tt, normalize_rows(dense(tt).reshape(n, d)))
+                            yt = dense(tt).reshape(n, d)
+                            record(tt, normalize_rows(yt) if seg.on_sphere else yt)
                         pending = pending[len(due) :]
                         if ckpt.due():
                             ckpt.write(partial())
                 stats["nfev"] += counter["nfev"]
                 x = solver.y.reshape(n, d).copy()
                 t_now = s1
-        if fixed:
+        if not all(seg.on_sphere for _, _, seg in _segments(dyn, t_end)):
+            stats["max_norm_drift"] = None  # a residual stream has no norm to keep
+        elif fixed:
             stats["max_norm_drift"] = float(np.max(np.abs(np.linalg.norm(x, axis=1) - 1.0)))
         stats["wall_time"] = base_wall + _time.perf_counter() - wall0
         traj = result(True)

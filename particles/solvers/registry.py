@@ -6,8 +6,10 @@ A method is either
 
 - **fixed-step**: an explicit Runge–Kutta :class:`Tableau` (then :func:`particles.simulate` steps it
   with the generic :func:`~particles.solvers.steps.explicit_rk` and the ensembles run it in their
-  numba kernels), or a custom ``step(x, h, f) -> (y, nfev)`` function (simulate only); every
-  fixed step is followed by normalisation onto the sphere; or
+  numba kernels), or a custom ``step(x, h, f) -> (y, nfev)`` function (simulate only), with an
+  optional ``free_step`` for the residual-stream state of Pre-/Peri-LN; every fixed step of a
+  scheme whose state is on the sphere (Post-LN, nGPT) is followed by normalisation, the
+  residual-stream schemes (Pre-LN, Peri-LN) are not normalised (:mod:`particles.norms`); or
 - **adaptive**: one of scipy's ``solve_ivp`` methods, stepped by :mod:`particles.solvers.adaptive`.
 
 ``projected`` says which field the stages see: the tangent field P⊥(x)[Σ_j A_ij V x_j + ffn(x_i)]
@@ -86,6 +88,9 @@ class Method:
     description: str
     tableau: Tableau | None = None
     step: Callable | None = None
+    #: the step for a residual-stream state h in R^d (Pre-LN, Peri-LN), ``(h, dt, F) -> (h', nfev)``
+    #: with F the drift; needed only by custom-step methods (tableaux and scipy run any state)
+    free_step: Callable | None = None
     projected: bool = True
     adaptive: bool = False
     #: scipy's class name, for adaptive methods
@@ -98,6 +103,8 @@ class Method:
             raise ParticlesError(
                 f"method {self.name!r}: give exactly one of tableau, step or adaptive=True"
             )
+        if self.free_step is not None and self.step is None:
+            raise ParticlesError(f"method {self.name!r}: free_step goes with a custom step")
         if not self.projected and self.tableau is None:
             raise ParticlesError(f"method {self.name!r}: only tableau methods may be unprojected")
 
@@ -212,6 +219,7 @@ def _register_builtins() -> None:
             name="lie-euler",
             order=1,
             step=steps.lie_euler,
+            free_step=steps.lie_euler_free,
             description="x <- exp_x(h f(x)), the sphere's exponential map",
         )
     )
@@ -220,6 +228,7 @@ def _register_builtins() -> None:
             name="geometric",
             order=2,
             step=steps.lie_midpoint,
+            free_step=steps.lie_midpoint_free,
             description="Lie midpoint (RKMK of order 2): a rotation of each particle per step",
         )
     )

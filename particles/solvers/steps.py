@@ -45,3 +45,40 @@ def lie_midpoint(x: np.ndarray, h: float, f) -> tuple[np.ndarray, int]:
     rotation Omega = f(x_m) x_m^T - x_m f(x_m)^T. Order 2; on the sphere by construction."""
     xm = normalize_rows(exp_map(x, 0.5 * h * f(x)))
     return rotate_in_plane(x, xm, f(xm), h), 2
+
+
+# --- the residual-stream schemes (Pre-LN, Peri-LN): h = r θ in R^d, no normalisation ---------------
+#
+# The Lie methods above act on the sphere. For a state h_i = r_i θ_i in R^d they act on the product
+# S^{d-1} x R_+ through its polar coordinates: θ̇_i = P⊥(θ_i) F_i / r_i (a rotation of θ_i) and
+# ṙ_i = <θ_i, F_i> (a translation of r_i), with F = ḣ the drift. Both steps reduce to the sphere
+# versions when F is tangent and r = 1.
+
+
+def _polar(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r = np.sqrt(np.einsum("ij,ij->i", h, h))[:, None]
+    return h / r, r
+
+
+def _angular(theta: np.ndarray, r: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(angular velocity P⊥(θ) k / r, radial velocity <θ, k>) of the drift k at h = r θ."""
+    kr = np.sum(theta * k, axis=-1, keepdims=True)
+    return (k - kr * theta) / r, kr
+
+
+def lie_euler_free(h: np.ndarray, dt: float, f) -> tuple[np.ndarray, int]:
+    """Lie–Euler on S^{d-1} x R_+: θ <- exp_θ(dt P⊥(θ) F / r), r <- r + dt <θ, F>. Order 1."""
+    theta, r = _polar(h)
+    u, v = _angular(theta, r, f(h))
+    return (r + dt * v) * exp_map(theta, dt * u), 1
+
+
+def lie_midpoint_free(h: np.ndarray, dt: float, f) -> tuple[np.ndarray, int]:
+    """Lie midpoint (RKMK 2) on S^{d-1} x R_+: the midpoint state from a half Lie–Euler step, then
+    θ rotated by exp(dt Ω(θ_m)) and r translated by dt <θ_m, F(h_m)>. Order 2."""
+    theta, r = _polar(h)
+    u, v = _angular(theta, r, f(h))
+    tm = normalize_rows(exp_map(theta, 0.5 * dt * u))
+    rm = r + 0.5 * dt * v
+    um, vm = _angular(tm, rm, f(rm * tm))
+    return (r + dt * vm) * rotate_in_plane(theta, tm, um, dt), 2

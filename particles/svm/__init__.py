@@ -7,9 +7,9 @@ model         :mod:`.model`: data, logits, loss and gradients
 train/solve   :mod:`.train` (gradient descent on W or (K, Q)); :mod:`.solvers` (the Att-SVM
               problems, regularisation path, generalised SVM-equivalence)
 measure       :mod:`.solvers` (SVM-neighbour test, numerical rank), :func:`.model.correlation`
-experiments   :mod:`.experiments` (E1-E5)
-plotting      :mod:`.plotting` (:func:`.plotting.draw_experiment`: the E1-E5 figures, which the
-              scripts ``figures/svm_e*.py`` write through :mod:`particles.plotting.figures`)
+experiments   :mod:`.experiments` (E1-E5, LG: the 2-D local/global picture)
+plotting      :mod:`.plotting` (:func:`.plotting.draw_experiment`: the E1-E5 and LG figures, which
+              the scripts ``figures/svm_*.py`` write through :mod:`particles.plotting.figures`)
 ============  ===============================================================================
 
 Convention throughout: logits = X W z (the paper's W; the authors' nn.Linear stores W^T).

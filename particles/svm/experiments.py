@@ -29,6 +29,7 @@ __all__ = [
     "e2_report",
     "run_experiment",
     "experiment_e1",
+    "experiment_local_global",
     "experiment_e2",
     "experiment_e3",
     "experiment_e4",
@@ -78,6 +79,101 @@ def experiment_e1(*, quick: bool = False, seed: int = 1):
     }
     meta = {"experiment": "E1", "seed": seed, "iters": iters, "lr": 0.1, "quick": quick}
     return arrays, meta
+
+
+def local_global_data(seed: int = 0) -> AttentionData:
+    """Data of the local/global picture (arXiv 2308.16898; the authors' notebook
+    ``visualization2``): n=2, T=5, d=2, Y=(+1,+1), unit v; token 0 of sequence 1 (2) fixed at
+    (1, 0.5) ((1, -0.5)), tokens 1..4 at 0.5 N(0, I) + (-1, 0), z_i random unit; drawn in the
+    order v, X, z from ``default_rng(seed)``."""
+    g = np.random.default_rng(seed)
+    v = g.standard_normal(2)
+    v /= np.linalg.norm(v)
+    X = 0.5 * g.standard_normal((2, 5, 2))
+    X[0, 0] = [1.0, 0.5]
+    X[1, 0] = [1.0, -0.5]
+    X[:, 1:] += [-1.0, 0.0]
+    z = g.standard_normal((2, 2))
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    return AttentionData(X=X, Y=np.ones(2), z=z, v=v)
+
+
+def experiment_local_global(*, quick: bool = False, progress: bool = False, seed: int = 0):
+    """Local vs global convergence in 2-D (n=2, T=5, d=2): normalised GD on W (lr 0.1) from
+    ``inits`` default initialisations of one data set; each run is classified by the token
+    selection alpha it converges to (corr(W, W^mm_alpha) > 0.99, alpha locally optimal by the
+    SVM-neighbour test). Keeps the paths of the first run that reaches the global W^mm and of the
+    first that reaches a local W^mm_alpha (alpha != opt), and every locally optimal alpha."""
+    import itertools
+
+    data = local_global_data(seed)
+    iters = 600 if quick else 3000
+    S = 8 if quick else 40
+    opt = optimal_tokens(data)
+    local = []  # every locally optimal alpha != opt
+    for a in itertools.product(range(data.T), repeat=data.n):
+        a = np.array(a)
+        if np.array_equal(a, opt):
+            continue
+        try:
+            if local_optimality(data, a).locally_optimal:
+                local.append(a)
+        except ParticlesError:  # Att-SVM(alpha) infeasible
+            continue
+    batch = make_batch_of(data, S)
+    r = train(
+        batch,
+        TrainConfig(param="W", iters=iters, record_every=10),
+        rng=[np.random.default_rng([seed, 8, s]) for s in range(S)],
+        progress=progress,
+    )
+    alpha = r.selected
+    labels, corr = np.zeros(S, int), np.full(S, np.nan)
+    for s in range(S):
+        labels[s], corr[s], _ = classify_run(data, r.W[s], alpha[s])
+    Wmm = att_svm(data, opt).W
+    arrays = {**data.arrays(), "opt": opt, "iters": r.iters, "W_mm": Wmm, "labels": labels}
+    arrays["corr_final"] = corr
+    arrays["alpha_runs"] = alpha
+    arrays["local_alphas"] = np.array(local, dtype=int).reshape(-1, data.n)
+    for name, lab in (("global", 0), ("local", 1)):
+        idx = np.nonzero(labels == lab)[0]
+        if idx.size == 0:
+            continue
+        s = int(idx[0])
+        W_a = att_svm(data, alpha[s]).W
+        arrays[f"run_{name}"] = np.array(s)
+        arrays[f"alpha_{name}"] = alpha[s]
+        arrays[f"W_{name}"] = W_a
+        arrays[f"Ws_{name}"] = r.Ws[:, s]
+        arrays[f"corr_{name}_own"] = correlation(r.Ws[:, s], W_a)
+        arrays[f"corr_{name}_mm"] = correlation(r.Ws[:, s], Wmm)
+    meta = {
+        "experiment": "local_global",
+        "seed": seed,
+        "iters": iters,
+        "inits": S,
+        "lr": 0.1,
+        "threshold": 0.99,
+        "init": "default: uniform(+-1/sqrt(d)), rng [seed, 8, run]",
+        "fractions": {
+            "global": float(np.mean(labels == 0)),
+            "local": float(np.mean(labels == 1)),
+            "neither": float(np.mean(labels == 2)),
+        },
+        "quick": quick,
+    }
+    return arrays, meta
+
+
+def make_batch_of(data: AttentionData, S: int) -> AttentionData:
+    """S copies of one (unbatched) problem as a batch (to train S initialisations at once)."""
+    return AttentionData(
+        X=np.repeat(data.X[None], S, 0),
+        Y=np.repeat(data.Y[None], S, 0),
+        z=np.repeat(data.z[None], S, 0),
+        v=np.repeat(data.v[None], S, 0),
+    )
 
 
 E2_ITERS = 100_000  # full-size run length (the paper's protocol stops at E2_CHECKPOINT)
@@ -544,6 +640,7 @@ EXPERIMENTS = {
     "E3": experiment_e3,
     "E4": experiment_e4,
     "E5": experiment_e5,
+    "LG": experiment_local_global,
 }
 #: experiment name -> its figure script in figures/ (what ``particles svm figure NAME`` runs)
 FIGURE_STEMS = {
@@ -552,6 +649,7 @@ FIGURE_STEMS = {
     "E3": "svm_e3_rank",
     "E4": "svm_e4_multitoken",
     "E5": "svm_e5_global_vs_local",
+    "LG": "svm_local_global_2d",
 }
 FIGURE_FORMAT = "svm_figure"
 
@@ -559,7 +657,7 @@ FIGURE_FORMAT = "svm_figure"
 def run_experiment(
     name: str, *, quick: bool = False, progress: bool = False, **kw
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """Experiment ``name`` ("E1".."E5") as a figure's data: ``(arrays, meta)`` with the figure's
+    """Experiment ``name`` ("E1".."E5", "LG") as a figure's data: ``(arrays, meta)`` with the figure's
     format and name in ``meta``; ``kw`` go to the experiment (E2: ``iters``). E1 shows no
     progress bar (it is instantaneous)."""
     key = str(name).upper()

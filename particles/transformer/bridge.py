@@ -19,6 +19,18 @@ A network with different weights per layer is a :class:`particles.Piecewise` sys
 segment of duration Δt per layer; past the trained depth the last segment continues, which is
 the ODE counterpart of repeating the last layer. Δt is fitted by matching the mean pair
 similarity layer by layer.
+
+**Pre-LN networks** (GPT-2, LLaMA; :func:`pre_layer_dynamics`). A pre-LN attention sub-layer is
+``x ↦ x + MHA(N(x))`` with ``N(x) = g ⊙ sqrt(d) P x / |P x| (+ b)``, P = I for RMSNorm and the
+centring I - 11^T/d for LayerNorm. On the stream h = P x with θ = h/|h|, head h's logits are
+``beta <Q_h θ_i, K_h θ_j>`` with ``Q_h = W^Q_h G``, ``K_h = W^K_h G`` (G = diag(g)), ``beta = d/sqrt(d_k)``,
+and the output adds ``Σ_j A_ij V_h θ_j`` with ``V_h = sqrt(d) P W^O_h W^V_h G``: the layer is *exactly*
+one Euler step of length 1 of the Pre-LN dynamics ``ḣ_i = A_i(Θ)`` (``Dynamics(norm="pre")``,
+arXiv 2510.22026 Table 1), the stream never renormalised, up to the dropped biases (b, the
+query/key/value and output biases) and the norm's eps. The pre-LN feed-forward sub-layer
+``y ↦ y + FFN(N2(y))`` becomes ``ffn(θ) = P (W_2 s(W_1 (sqrt(d) g_2 ⊙ θ + b_2') + b_1) + b_2)``, added to the
+attention field (the network applies the two sub-layers one after the other: a Lie–Trotter
+splitting of that sum).
 """
 
 from __future__ import annotations
@@ -53,6 +65,63 @@ def input_scale(enc: Encoder, layer: int) -> float:
     return float(np.sqrt(np.sum(g * g + b * b)))
 
 
+def _centring(enc: Encoder, d: int) -> np.ndarray | None:
+    """P = I - 11^T/d for LayerNorm (None for RMSNorm, P = I)."""
+    return None if enc.config.norm == "rmsnorm" else np.eye(d) - 1.0 / d
+
+
+def stream(enc: Encoder, hidden) -> np.ndarray:
+    """The Pre-LN state h = P x of hidden states ``x`` (``(..., d)``): centred for LayerNorm."""
+    x = np.asarray(hidden, dtype=np.float64)
+    return x if enc.config.norm == "rmsnorm" else x - x.mean(axis=-1, keepdims=True)
+
+
+def pre_layer_dynamics(enc: Encoder, layer: int, *, dt: float = 1.0, ffn: bool = False):
+    """The ``Dynamics(norm="pre")`` of a pre-LN layer (module docstring), time rescaled by ``dt``
+    (V and the feed-forward output multiplied by ``dt``): one Euler step of length 1 with
+    ``dt = 1`` is the layer's attention sub-layer on the stream :func:`stream`."""
+    import particles as pt
+
+    if enc.config.norm_position != "pre":
+        raise ParticlesError("pre_layer_dynamics is for pre-LN models")
+    if not dt > 0:
+        raise ParticlesError(f"dt must be > 0, got {dt}")
+    lw = enc.layer(layer)
+    H, dk = enc.config.num_heads, enc.config.head_dim
+    d = lw.wq.shape[1]
+    g1 = np.ones(d) if lw.n1_w is None else lw.n1_w
+    Q = lw.wq.reshape(H, dk, d) * g1
+    K = lw.wk.reshape(H, dk, d) * g1
+    Wv = lw.wv.reshape(H, -1, d)
+    Wo = lw.wo.reshape(d, H, -1).transpose(1, 0, 2)
+    V = np.sqrt(d) * (Wo @ Wv) * g1
+    P = _centring(enc, d)
+    if P is not None:
+        V = P @ V
+    ff = None
+    if ffn:
+        act = enc.config.activation
+        if act not in ("gelu", "relu", "tanh"):
+            raise ParticlesError(f"activation {act!r} has no counterpart in particles.FeedForward")
+        g2 = np.ones(d) if lw.n2_w is None else lw.n2_w
+        b1 = np.zeros(lw.w1.shape[0]) if lw.b1 is None else lw.b1
+        if lw.n2_b is not None:
+            b1 = b1 + lw.w1 @ lw.n2_b
+        W2 = lw.w2 if P is None else P @ lw.w2
+        b2 = None if lw.b2 is None else (lw.b2 if P is None else P @ lw.b2)
+        ff = pt.FeedForward(
+            W1=np.sqrt(d) * lw.w1 * g2,
+            b1=b1,
+            W2=dt * W2,
+            b2=None if b2 is None else dt * b2,
+            activation=act,
+        )
+    beta = d / np.sqrt(dk)
+    return pt.Dynamics(
+        beta=beta, kind="SA", Q=Q, K=K, V=dt * V, ffn=ff, causal=enc.config.causal, norm="pre"
+    )
+
+
 def head_matrices(enc: Encoder, layer: int):
     """``(Q, K, V)`` stacks of layer ``layer``'s heads: ``(H, d_k, d)``, ``(H, d_k, d)``,
     ``(H, d, d)`` with ``V_h = W^O[:, h] W^V_h``."""
@@ -68,7 +137,10 @@ def head_matrices(enc: Encoder, layer: int):
 
 
 def layer_beta(enc: Encoder, layer: int, scale: float | None = None) -> float:
-    """``beta = r^2 / sqrt(d_k)`` with ``r`` = ``scale`` or :func:`input_scale`."""
+    """``beta = r^2 / sqrt(d_k)`` with ``r`` = ``scale`` or :func:`input_scale`; for pre-LN models
+    ``d / sqrt(d_k)`` (the norm's output has |N(x)| = sqrt(d) before its gain)."""
+    if enc.config.norm_position == "pre":
+        return enc.config.hidden_size / np.sqrt(enc.config.head_dim)
     r = input_scale(enc, layer) if scale is None else float(scale)
     return r * r / np.sqrt(enc.config.head_dim)
 
@@ -76,8 +148,12 @@ def layer_beta(enc: Encoder, layer: int, scale: float | None = None) -> float:
 def effective_betas(enc: Encoder, layer: int, scale: float | None = None) -> np.ndarray:
     """Per-head effective inverse temperature ``beta |Q_h^T K_h|_2`` (the largest logit scale
     on the unit sphere), shape ``(H,)``."""
-    Q, K, _ = head_matrices(enc, layer)
-    beta = layer_beta(enc, layer, scale)
+    if enc.config.norm_position == "pre":
+        dyn = pre_layer_dynamics(enc, layer)
+        Q, K, beta = dyn.Q, dyn.K, dyn.beta
+    else:
+        Q, K, _ = head_matrices(enc, layer)
+        beta = layer_beta(enc, layer, scale)
     # |Q^T K|_2^2 = largest eigenvalue of (Q Q^T)(K K^T), a d_k x d_k product
     lam = [np.max(np.linalg.eigvals((q @ q.T) @ (k @ k.T)).real) for q, k in zip(Q, K, strict=True)]
     return beta * np.sqrt(np.maximum(lam, 0.0))
@@ -93,8 +169,10 @@ def layer_dynamics(
 
     if not dt > 0:
         raise ParticlesError(f"dt must be > 0, got {dt}")
+    if enc.config.norm_position == "pre":
+        return pre_layer_dynamics(enc, layer, dt=dt, ffn=ffn)
     if enc.config.norm_position != "post":
-        raise ParticlesError("the ODE bridge is written for post-LN models (BERT, ALBERT)")
+        raise ParticlesError("the ODE bridge is written for post-LN and pre-LN models")
     r = input_scale(enc, layer) if scale is None else float(scale)
     Q, K, V = head_matrices(enc, layer)
     beta = layer_beta(enc, layer, r)
@@ -171,7 +249,24 @@ def ode_states(
     progress: bool = False,
 ) -> np.ndarray:
     """Run the particle dynamics from the normalised layer-0 tokens ``hidden0`` ``(n, d)`` and
-    return the states at times ``ℓ Δt``, ℓ = 0..depth: ``(depth+1, n, d)`` on the sphere."""
+    return the states at times ``ℓ Δt``, ℓ = 0..depth: ``(depth+1, n, d)`` on the sphere.
+
+    For a pre-LN model the dynamics start from the stream :func:`stream` of ``hidden0`` (not
+    normalised) and the directions θ = h/|h| are returned (:func:`ode_stream` gives h itself)."""
+    if enc.config.norm_position == "pre":
+        return normalize_tokens(
+            ode_stream(
+                enc,
+                hidden0,
+                depth,
+                dt=dt,
+                ffn=ffn,
+                method=method,
+                steps_per_layer=steps_per_layer,
+                repeat=repeat,
+                progress=progress,
+            )
+        )
     import particles as pt
 
     if depth < 1:
@@ -196,6 +291,42 @@ def ode_states(
             f"the particle dynamics diverged with dt = {dt:g} per layer and {steps_per_layer} "
             f"{method} steps per layer; use a smaller dt or more steps per layer"
         ) from None
+    return tr.x
+
+
+def ode_stream(
+    enc: Encoder,
+    hidden0,
+    depth: int,
+    *,
+    dt: float = 1.0,
+    ffn: bool = False,
+    method: str = "euler",
+    steps_per_layer: int = 1,
+    repeat: int | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Pre-LN models: the stream h (``(depth+1, n, d)``) of the Pre-LN dynamics from
+    :func:`stream` of ``hidden0`` at times ``ℓ Δt``. With ``method="euler"``,
+    ``steps_per_layer=1``, ``dt=1`` and ``ffn=False`` each step is the layer's attention
+    sub-layer itself."""
+    import particles as pt
+
+    if enc.config.norm_position != "pre":
+        raise ParticlesError("ode_stream is for pre-LN models")
+    if depth < 1 or steps_per_layer < 1:
+        raise ParticlesError("depth and steps_per_layer must be >= 1")
+    dyn = network_dynamics(enc, depth, dt=dt, ffn=ffn, repeat=repeat)
+    kw = {"dt": 1.0 / steps_per_layer} if registry.get(method).fixed else {}
+    tr = pt.simulate(
+        stream(enc, hidden0),
+        dyn,
+        float(depth),
+        method=method,
+        save_at=np.arange(depth + 1.0),
+        progress=progress,
+        **kw,
+    )
     return tr.x
 
 
@@ -310,7 +441,9 @@ def compare_ode(
         raise ParticlesError("no variant to compare")
     hidden = enc.hidden_states(ids, depth=max(depth, L))[: depth + 1]
     nl = 1 if enc.config.shared_layers else L
-    if scale == "measured":
+    if enc.config.norm_position == "pre":
+        scales = np.ones(nl)  # the pre-LN dynamics need no token norm (module docstring)
+    elif scale == "measured":
         scales = measured_scales(enc, enc.hidden_states(ids, depth=nl))
     elif scale == "weights":
         scales = np.array([input_scale(enc, k) for k in range(nl)])

@@ -1,0 +1,158 @@
+"""arXiv 2510.05554 (Critical attention scaling in long-context transformers) and arXiv 2512.01868
+§6.3, Theorem 7: the attention scale β_n = γ log n and its critical γ_c = 1/(1 - ρ).
+
+Inputs with pairwise inner product ρ = 0.5 (γ_c = 2), SA, Q = K = V = I, n from 10^2 to 10^6.
+
+(a) One Pre-LN attention layer: the output inner product <θ_i, θ_k> against γ. Lines: the exact
+equiangular formula at each n (:func:`particles.analysis.long_context.one_layer_inner`); black: the
+n -> oo limit (1, 4ρ/(1+3ρ) = 0.8 at γ_c, ρ). Markers: random almost-simplex inputs in d = 128 (the
+outputs of 32 query tokens against all n keys through the O(n d)-memory attention; keys regenerated
+chunk by chunk), up to n = 10^6.
+
+(b) The dynamics: <θ_i, θ_j> at time T = 3 of the Pre-LN flow with β = γ log n. Lines: the
+equiangular ODE at each n and its n -> oo limit (:func:`long_context.flow`, :func:`flow_limit`);
+markers: the full particle system on random almost-simplex inputs (d = 128, RK4, dt = 0.25) for
+n = 10^2 and 10^3.
+
+(c) Where the random one-layer curve crosses 0.8, against n: it approaches γ_c = 2 from above, as
+the finite-d estimate γ_c (1 + log n / (2d)) (module docstring of long_context) predicts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+import particles as pt
+from particles import io
+from particles.analysis import long_context as lc
+from particles.plotting import new_figure
+from particles.plotting.figures import run_script
+
+HERE = Path(__file__).resolve().parent
+RHO, D, T = 0.5, 128, 3.0
+
+
+def _crossing(g, y, level):
+    """The γ where y(γ) (decreasing) crosses ``level``, by linear interpolation (NaN if never)."""
+    for k in range(len(g) - 1):
+        if (y[k] - level) * (y[k + 1] - level) <= 0 and y[k] != y[k + 1]:
+            return float(g[k] + (level - y[k]) * (g[k + 1] - g[k]) / (y[k + 1] - y[k]))
+    return float("nan")
+
+
+def compute(quick: bool = False) -> tuple[dict, dict]:
+    gc = lc.critical_gamma(RHO)
+    ns = np.array([1e2, 1e3] if quick else [1e2, 1e3, 1e4, 1e5, 1e6])
+    gf = np.linspace(0.5, 4.0, 351)
+    gr = (
+        np.array([1.0, 1.5, 1.8, 2.0, 2.2, 2.5, 3.0])
+        if quick
+        else np.array([1.0, 1.5, 1.7, 1.85, 2.0, 2.15, 2.3, 2.5, 3.0, 3.5])
+    )
+    data: dict = {"n": ns, "gamma_fine": gf, "gamma_rand": gr}
+    data["exact"] = np.stack([lc.one_layer_inner(n, gf, RHO) for n in ns])
+    data["limit"] = lc.one_layer_limit(gf, RHO)
+    queries = 8 if quick else 32
+    rand, rand_se, rin = [], [], []
+    for n in ns:
+        r = lc.one_layer_random(int(n), D, RHO, gr, queries=queries, seed=7)
+        rand.append(r["inner"])
+        rand_se.append(r["inner_se"])
+        rin.append(r["input"])
+    data["random"], data["random_se"], data["random_input"] = map(np.array, (rand, rand_se, rin))
+    level = 4 * RHO / (1 + 3 * RHO)
+    data["cross_random"] = np.array([_crossing(gr, y, level) for y in data["random"]])
+    data["cross_exact"] = np.array([_crossing(gf, y, level) for y in data["exact"]])
+    data["cross_finite_d"] = gc * (1 + np.log(ns) / (2 * D))
+    # dynamics
+    gd = np.linspace(0.5, 4.0, 36 if quick else 141)
+    data["gamma_dyn"] = gd
+    data["flow"] = np.stack([[lc.flow([T], n, g, RHO)[0] for g in gd] for n in ns])
+    data["flow_limit"] = np.array([lc.flow_limit([T], g, RHO)[0] for g in gd])
+    ns_sim = [100] if quick else [100, 1000]
+    gs = np.array([1.0, 2.0, 3.0]) if quick else np.array([1.0, 1.5, 2.0, 2.5, 3.0, 3.5])
+    sim = np.empty((len(ns_sim), gs.size))
+    for i, n in enumerate(ns_sim):
+        x0 = lc.almost_simplex(n, D, RHO, 11)
+        iu = np.triu_indices(n, 1)
+        for k, g in enumerate(gs):
+            dyn = pt.Dynamics(beta=float(lc.beta_n(n, g)), norm="pre")
+            tr = pt.simulate(x0, dyn, T, method="rk4", dt=0.25, save_at=[T])
+            th = tr.theta[-1]
+            sim[i, k] = (th @ th.T)[iu].mean()
+    data["n_sim"], data["gamma_sim"], data["sim"] = np.array(ns_sim), gs, sim
+    meta = {"rho": RHO, "d": D, "T": T, "gamma_c": gc, "queries": queries, "level": level}
+    return data, meta
+
+
+def plot(data: dict, meta: dict, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig = new_figure((15, 4.6))
+    axa, axb, axc = (fig.add_subplot(1, 3, k) for k in (1, 2, 3))
+    ns = data["n"]
+    cmap = plt.get_cmap("viridis")
+    cols = [cmap(k / max(1, len(ns) - 1) * 0.85) for k in range(len(ns))]
+    gc = meta["gamma_c"]
+    for k, n in enumerate(ns):
+        lab = f"n = 1e{int(round(np.log10(n)))}"
+        axa.plot(data["gamma_fine"], data["exact"][k], color=cols[k], lw=1.3, label=lab)
+        axa.errorbar(
+            data["gamma_rand"],
+            data["random"][k],
+            yerr=2 * data["random_se"][k],
+            fmt="o",
+            color=cols[k],
+            ms=4,
+            mfc="none",
+            capsize=1.5,
+        )
+        axb.plot(data["gamma_dyn"], data["flow"][k], color=cols[k], lw=1.3, label=lab)
+    axa.plot(data["gamma_fine"], data["limit"], "k-", lw=1.0, label="n → ∞")
+    axa.plot([gc], [meta["level"]], "ko", ms=5)
+    axb.plot(data["gamma_dyn"], data["flow_limit"], "k-", lw=1.0, label="n → ∞")
+    for i, n in enumerate(data["n_sim"]):
+        k = int(np.argmin(np.abs(ns - n)))
+        axb.plot(data["gamma_sim"], data["sim"][i], "s", color=cols[k], ms=6, mfc="none")
+    for ax in (axa, axb):
+        ax.axvline(gc, color="0.5", ls=":", lw=1)
+        ax.set_xlabel(r"$\gamma$  ($\beta_n = \gamma \log n$)")
+    axa.set_ylabel(r"output $\langle\theta_i,\theta_k\rangle$ after one layer")
+    axa.set_title(f"(a) one Pre-LN layer, inputs at ρ = {meta['rho']:g}")
+    axa.legend(fontsize=7.5, title=f"lines exact, ○ random (d = {meta['d']})", title_fontsize=7)
+    axb.set_ylabel(rf"$\langle\theta_i,\theta_j\rangle$ at t = {meta['T']:g}")
+    axb.set_title(f"(b) Pre-LN flow at t = {meta['T']:g}")
+    axb.legend(fontsize=7.5, title="lines equiangular ODE, □ particles", title_fontsize=7)
+    axc.semilogx(ns, data["cross_random"], "o-", color="C3", label="random inputs (d = 128)")
+    axc.semilogx(
+        ns, data["cross_finite_d"], "--", color="C3", lw=1, label=r"$\gamma_c(1 + \log n / 2d)$"
+    )
+    axc.semilogx(ns, data["cross_exact"], "s-", color="k", ms=4, label="equiangular (exact)")
+    axc.axhline(gc, color="0.5", ls=":", lw=1)
+    axc.set_xlabel("n")
+    axc.set_ylabel(f"γ where the output crosses {meta['level']:g}")
+    axc.set_title(r"(c) the critical $\gamma$ against n ($\gamma_c$ = 2 dotted)")
+    axc.legend(fontsize=7.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    return path
+
+
+def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
+    """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
+    outdir = Path(outdir)
+    stem = Path(__file__).stem
+    if redraw:
+        data, meta = io.load_npz(outdir / f"{stem}.npz", "figure")
+        return plot(data, meta, outdir / f"{stem}.png")
+    data, meta = compute(quick)
+    io.save_npz(
+        outdir / f"{stem}.npz", data, {"format": "figure", "figure": stem, "quick": quick, **meta}
+    )
+    return plot(data, meta, outdir / f"{stem}.png")
+
+
+if __name__ == "__main__":
+    run_script(main, __doc__, HERE)

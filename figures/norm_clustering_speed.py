@@ -1,0 +1,169 @@
+"""arXiv 2510.22026 (Normalization in Attention Dynamics), arXiv 2512.01868 §6.2: how fast each
+normalisation scheme clusters, against β and against n, with the equiangular theory.
+
+Ensembles of S = 16 seeds of n tokens i.i.d. uniform on S^{d-1} (d = 64 >= n, the same initial
+points for every scheme) run in the batched numba ensembles (:func:`particles.ensemble.ensemble_coords`
+with ``norm=``; RK4, dt = 0.25, SA, Q = K = V = I) under Post-LN, Pre-LN, Peri-LN, nGPT (α = 0.5) and
+Mix-LN (switch at t = 5). The statistic is the consensus time: the first time at which every pair
+has <θ_i, θ_j> > 1 - δ, δ = 0.01 (median over seeds, bars from the 10th to the 90th percentile;
+a seed that has not reached it by t_end counts as t_end). Lines: the hitting time of 1 - δ in the
+equiangular model from ρ0 = 0 (:func:`particles.equiangular.hitting_time` with ``norm=``).
+
+(a) against β at n = 16; (b) against n at β = 3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from particles import io
+from particles.analysis import equiangular as eq
+from particles.plotting import new_figure
+from particles.plotting.figures import run_script
+from particles.solvers.ensemble import ensemble_coords, random_points_batch
+
+HERE = Path(__file__).resolve().parent
+SCHEMES = ("post", "pre", "peri", "ngpt", "mix")
+COLORS = {"post": "C0", "pre": "C3", "peri": "C2", "ngpt": "C1", "mix": "C4"}
+LABELS = {"post": "Post-LN", "pre": "Pre-LN", "peri": "Peri-LN", "ngpt": "nGPT", "mix": "Mix-LN"}
+ALPHA, T_SWITCH, DELTA = 0.5, 5.0, 1e-2
+T_END = {"post": 100.0, "ngpt": 100.0, "mix": 400.0, "pre": 400.0, "peri": 400.0}
+
+
+def _consensus_times(res, t_end):
+    """First checkpoint time with every pair above 1 - delta, per system (t_end if never)."""
+    full = res.pair_fraction >= 1.0
+    hit = full.argmax(axis=1).astype(float)
+    t = res.t[np.minimum(hit.astype(int), res.t.size - 1)]
+    return np.where(full.any(axis=1), t, t_end), full.any(axis=1)
+
+
+def _run(norm, n, d, betas, seeds, dt, t_end, seed):
+    X0 = random_points_batch(n, d, seeds, np.random.default_rng([seed, n, d]))
+    X = np.concatenate([X0] * len(betas))
+    b = np.repeat(betas, seeds)
+    res = ensemble_coords(
+        X,
+        b,
+        t_end,
+        dt=dt,
+        method="rk4",
+        delta=DELTA,
+        count_clusters=False,
+        norm=norm,
+        alpha=ALPHA,
+        t_switch=T_SWITCH if norm == "mix" else None,
+    )
+    t, ok = _consensus_times(res, t_end)
+    return t.reshape(len(betas), seeds), ok.reshape(len(betas), seeds), res.run_s
+
+
+def compute(quick: bool = False) -> tuple[dict, dict]:
+    seeds = 4 if quick else 16
+    d, dt = 64, 0.25
+    betas_a = np.array([0.0, 1.0, 2.0, 4.0]) if quick else np.arange(0.0, 6.01, 1.0)
+    ns_b = [4, 8, 16] if quick else [4, 8, 16, 32, 64]
+    n_a, beta_b = 16, 3.0
+    data: dict = {"betas_a": betas_a, "ns_b": np.array(ns_b)}
+    meta: dict = {
+        "seeds": seeds,
+        "d": d,
+        "dt": dt,
+        "delta": DELTA,
+        "alpha": ALPHA,
+        "t_switch": T_SWITCH,
+        "n_a": n_a,
+        "beta_b": beta_b,
+        "t_end": T_END,
+        "run_s": {},
+    }
+    for nm in SCHEMES:
+        t_end = T_END[nm] / (4 if quick else 1)
+        kw = {"norm": nm, "alpha": ALPHA, "t_switch": T_SWITCH}
+        ta, oka, sa = _run(nm, n_a, d, betas_a, seeds, dt, t_end, 1)
+        data[f"{nm}_a"], data[f"{nm}_a_ok"] = ta, oka
+        tb = np.empty((len(ns_b), seeds))
+        okb = np.empty((len(ns_b), seeds), bool)
+        sb = 0.0
+        for k, n in enumerate(ns_b):
+            t, ok, s = _run(nm, n, d, np.array([beta_b]), seeds, dt, t_end, 2)
+            tb[k], okb[k] = t[0], ok[0]
+            sb += s
+        data[f"{nm}_b"], data[f"{nm}_b_ok"] = tb, okb
+        data[f"{nm}_theory_a"] = np.array([eq.hitting_time(b, n_a, DELTA, **kw) for b in betas_a])
+        data[f"{nm}_theory_b"] = np.array([eq.hitting_time(beta_b, n, DELTA, **kw) for n in ns_b])
+        bf = np.linspace(0.0, betas_a[-1], 61)
+        data["betas_fine"] = bf
+        data[f"{nm}_theory_fine"] = np.array([eq.hitting_time(b, n_a, DELTA, **kw) for b in bf])
+        meta["run_s"][nm] = sa + sb
+        data[f"{nm}_t_end"] = np.array(t_end)
+    return data, meta
+
+
+def plot(data: dict, meta: dict, path: Path) -> Path:
+    fig = new_figure((12, 4.6))
+    axa, axb = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for nm in SCHEMES:
+        c = COLORS[nm]
+        axa.semilogy(
+            data["betas_fine"], data[f"{nm}_theory_fine"], color=c, lw=1.5, label=LABELS[nm]
+        )
+        axb.loglog(data["ns_b"], data[f"{nm}_theory_b"], color=c, lw=1.5, label=LABELS[nm])
+        for ax, key, x in ((axa, "a", data["betas_a"]), (axb, "b", data["ns_b"])):
+            t = data[f"{nm}_{key}"]
+            med = np.median(t, axis=1)
+            lo, hi = np.percentile(t, 10, axis=1), np.percentile(t, 90, axis=1)
+            reached = data[f"{nm}_{key}_ok"].mean(axis=1) >= 0.5
+            err = np.vstack([med - lo, hi - med])[:, reached]
+            ax.errorbar(
+                x[reached], med[reached], yerr=err, fmt="o", color=c, ms=5, mfc="none", capsize=2
+            )
+            if (~reached).any():
+                ax.plot(
+                    x[~reached],
+                    np.full((~reached).sum(), float(data[f"{nm}_t_end"])),
+                    "^",
+                    color=c,
+                    ms=6,
+                    mfc="none",
+                )
+    for ax in (axa, axb):
+        ax.set_ylim(1.0, 3e4)
+        ax.set_ylabel(
+            rf"time to consensus, all $\langle\theta_i,\theta_j\rangle > 1-{meta['delta']:g}$"
+        )
+    axa.set_xlabel(r"$\beta$")
+    axa.set_title(f"(a) n = {meta['n_a']}, d = {meta['d']}: against β")
+    axb.set_xticks(data["ns_b"], [str(int(v)) for v in data["ns_b"]])
+    axb.minorticks_off()
+    axb.set_xlabel("n")
+    axb.set_title(f"(b) β = {meta['beta_b']:g}, d = {meta['d']}: against n")
+    axa.legend(
+        fontsize=8,
+        title="lines: equiangular ODE\n○ median of seeds, △ not by t_end",
+        title_fontsize=7.5,
+    )
+    fig.suptitle("Clustering speed per normalisation scheme (SA, Q = K = V = I, RK4)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    return path
+
+
+def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
+    """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
+    outdir = Path(outdir)
+    stem = Path(__file__).stem
+    if redraw:
+        data, meta = io.load_npz(outdir / f"{stem}.npz", "figure")
+        return plot(data, meta, outdir / f"{stem}.png")
+    data, meta = compute(quick)
+    io.save_npz(
+        outdir / f"{stem}.npz", data, {"format": "figure", "figure": stem, "quick": quick, **meta}
+    )
+    return plot(data, meta, outdir / f"{stem}.png")
+
+
+if __name__ == "__main__":
+    run_script(main, __doc__, HERE)

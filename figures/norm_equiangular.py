@@ -1,0 +1,129 @@
+"""arXiv 2510.22026 (Normalization in Attention Dynamics) and arXiv 2512.01868 §6.2: the
+equiangular model under each normalisation scheme, against the full particle system.
+
+n = 8 tokens in d = 8 start orthonormal (ρ0 = 0, randomly rotated; |h_i| = 1) and run under Post-LN,
+Pre-LN, Peri-LN, nGPT (α = 0.5) and Mix-LN (switch at t = 2), SA, β = 1, Q = K = V = I, with DOP853
+(rtol 1e-11) to t = 1000. Lines: the equiangular ODEs for (ρ, r) of :mod:`particles.equiangular`;
+markers: the full simulation's mean <θ_i, θ_j> and |h_i|.
+
+(a) 1 - ρ(t), log-log: exponential collapse for Post-LN (e^{-2t}, arXiv 2512.01868 §6.1) and nGPT
+(e^{-2αt}), polynomial for Pre-LN, Peri-LN and Mix-LN (t^{-2}, arXiv 2512.01868 §6.2). (b) the
+radius r(t) of the residual-stream schemes, ~ t. (c) the local exponent -d log(1-ρ)/d log t: it
+tends to 2 for the polynomial schemes and grows without bound (like λ t) for the exponential ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+import particles as pt
+from particles import io
+from particles.analysis import equiangular as eq
+from particles.plotting import new_figure
+from particles.plotting.figures import run_script
+
+HERE = Path(__file__).resolve().parent
+SCHEMES = ("post", "pre", "peri", "ngpt", "mix")
+COLORS = {"post": "C0", "pre": "C3", "peri": "C2", "ngpt": "C1", "mix": "C4"}
+LABELS = {
+    "post": "Post-LN",
+    "pre": "Pre-LN",
+    "peri": "Peri-LN",
+    "ngpt": "nGPT (α = 0.5)",
+    "mix": "Mix-LN (switch t = 2)",
+}
+
+
+def compute(quick: bool = False) -> tuple[dict, dict]:
+    n, d, beta, alpha, t_switch = 8, 8, 1.0, 0.5, 2.0
+    t_end = 100.0 if quick else 1000.0
+    ts_sim = np.unique(np.concatenate([np.linspace(0, 4, 17), np.geomspace(0.5, t_end, 40)]))
+    ts_ode = np.unique(np.concatenate([np.linspace(0, 4, 81), np.geomspace(1e-2, t_end, 400)]))
+    x0 = eq.configuration(n, d, 0.0, rng=0)
+    data: dict = {"t_sim": ts_sim, "t_ode": ts_ode}
+    meta: dict = {"n": n, "d": d, "beta": beta, "alpha": alpha, "t_switch": t_switch, "rho0": 0.0}
+    iu = np.triu_indices(n, 1)
+    for nm in SCHEMES:
+        kw = {"norm": nm, "alpha": alpha, "t_switch": t_switch if nm == "mix" else None}
+        dyn = pt.Dynamics(beta=beta, **kw)
+        tr = pt.simulate(x0, dyn, t_end, method="DOP853", rtol=1e-11, atol=1e-12, save_at=ts_sim)
+        G = np.einsum("tid,tjd->tij", tr.theta, tr.theta)[:, iu[0], iu[1]]
+        data[f"{nm}_eps_sim"] = 1.0 - G.mean(axis=1)
+        data[f"{nm}_spread_sim"] = np.ptp(G, axis=1)
+        data[f"{nm}_r_sim"] = tr.radii().mean(axis=1)
+        kw["t_switch"] = t_switch
+        eps, r = eq.solve(ts_ode, beta, n, complement=True, **kw)
+        data[f"{nm}_eps_ode"], data[f"{nm}_r_ode"] = eps, r
+        eps_s, r_s = eq.solve(ts_sim, beta, n, complement=True, **kw)
+        data[f"{nm}_eps_ode_at_sim"], data[f"{nm}_r_ode_at_sim"] = eps_s, r_s
+        meta[f"{nm}_law"] = eq.late_time(nm, beta, alpha=alpha)
+        meta[f"{nm}_nfev"] = tr.stats["nfev"]
+    return data, meta
+
+
+def _local_exponent(t, eps):
+    return -np.gradient(np.log(eps), np.log(t))
+
+
+def plot(data: dict, meta: dict, path: Path) -> Path:
+    fig = new_figure((13, 4.3))
+    axa, axb, axc = (fig.add_subplot(1, 3, k) for k in (1, 2, 3))
+    to, ts = data["t_ode"], data["t_sim"]
+    for nm in SCHEMES:
+        c = COLORS[nm]
+        e = data[f"{nm}_eps_ode"]
+        ok = (to > 0) & (e > 1e-300)
+        axa.loglog(to[ok], e[ok], color=c, lw=1.5, label=LABELS[nm])
+        es = data[f"{nm}_eps_sim"]
+        oks = (ts > 0) & (es > 1e-13)
+        axa.loglog(ts[oks], es[oks], "o", color=c, ms=3.5, mfc="none")
+        if nm in ("pre", "peri", "mix"):
+            axb.loglog(to[to > 0], data[f"{nm}_r_ode"][to > 0], color=c, lw=1.5, label=LABELS[nm])
+            axb.loglog(ts[ts > 0], data[f"{nm}_r_sim"][ts > 0], "o", color=c, ms=3.5, mfc="none")
+        okc = ok & (to > 0.05) & (e > 1e-200)
+        axc.semilogx(to[okc], _local_exponent(to[okc], e[okc]), color=c, lw=1.5, label=LABELS[nm])
+    tt = np.geomspace(20, to[-1], 10)
+    axa.loglog(tt, 3.0 / tt**2, "k--", lw=1, label=r"$\propto t^{-2}$")
+    axa.set_ylim(1e-14, 2)
+    axa.set_xlabel("t")
+    axa.set_ylabel(r"$1-\rho(t)$")
+    axa.set_title("(a) 1 − ρ: lines equiangular ODE, ○ particles")
+    axa.legend(fontsize=7.5, loc="lower left")
+    axb.loglog(tt, tt, "k--", lw=1, label="r = t")
+    axb.set_xlabel("t")
+    axb.set_ylabel("r(t) = |h_i|")
+    axb.set_title("(b) radius of the residual stream")
+    axb.legend(fontsize=7.5)
+    axc.axhline(2.0, color="k", ls="--", lw=1)
+    axc.set_ylim(0, 12)
+    axc.set_xlabel("t")
+    axc.set_ylabel(r"$-\,d\log(1-\rho)/d\log t$")
+    axc.set_title("(c) local exponent: → 2 (power) or ∝ t (exp.)")
+    fig.suptitle(
+        f"Equiangular model per normalisation scheme (n = {meta['n']}, d = {meta['d']}, SA, "
+        f"β = {meta['beta']:g}, ρ0 = 0)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    return path
+
+
+def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
+    """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
+    outdir = Path(outdir)
+    stem = Path(__file__).stem
+    if redraw:
+        data, meta = io.load_npz(outdir / f"{stem}.npz", "figure")
+        return plot(data, meta, outdir / f"{stem}.png")
+    data, meta = compute(quick)
+    io.save_npz(
+        outdir / f"{stem}.npz", data, {"format": "figure", "figure": stem, "quick": quick, **meta}
+    )
+    return plot(data, meta, outdir / f"{stem}.png")
+
+
+if __name__ == "__main__":
+    run_script(main, __doc__, HERE)

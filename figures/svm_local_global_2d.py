@@ -1,0 +1,47 @@
+"""The local/global picture of "Transformers as Support Vector Machines" (arXiv 2308.16898; the
+authors' notebook ``visualization2``): in 2-D, normalised GD on W converges in direction to a
+max-margin token selection that may be only locally optimal.
+
+Data (the notebook's recipe): n=2 sequences of T=5 tokens in d=2, Y = (+1, +1), unit head v;
+token 1 of sequence 1 (2) fixed at (1, 0.5) ((1, -0.5)), tokens 2..5 at 0.5 N(0, I) + (-1, 0);
+z_i random unit; drawn in the order v, X, z from numpy ``default_rng(0)`` (the notebook's seed 3
+of torch's generator gives other points; seed 0 here has both a global and a local outcome).
+40 default initialisations (uniform(+-1/sqrt(2))), 3000 normalised GD steps, lr 0.1, logistic
+loss; a run converges to Att-SVM(alpha) when corr(W, W^mm_alpha) > 0.99, alpha being the tokens
+its softmax selects, and alpha is locally optimal by the SVM-neighbour test (every support token
+scores below the selected one). Panels: (a) a run reaching the global W^mm, (b) one reaching a
+locally optimal W^mm_alpha, with the separating hyperplanes of that SVM; (c) the correlations.
+
+Run: ``python figures/svm_local_global_2d.py [--quick] [--redraw] [--outdir DIR]``
+(or ``particles svm figure LG``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from particles.plotting.figures import read_figure, run_script, write_figure, write_png
+from particles.svm.experiments import FIGURE_FORMAT, run_experiment
+from particles.svm.plotting import draw_experiment
+
+HERE = Path(__file__).resolve().parent
+STEM = "svm_local_global_2d"
+
+
+def main(
+    outdir=HERE, quick: bool = False, progress: bool | None = None, redraw: bool = False
+) -> Path:
+    """Run the experiment (LG); write ``<outdir>/<STEM>.png`` and ``.npz``; return the PNG path.
+    ``progress``: a progress bar (default: unless ``quick``); ``redraw``: draw the PNG again from
+    the saved npz, computing nothing."""
+    if redraw:
+        arrays, meta = read_figure(outdir, STEM, FIGURE_FORMAT)
+        return write_png(outdir, STEM, draw_experiment("LG", arrays, meta))
+    arrays, meta = run_experiment(
+        "LG", quick=quick, progress=not quick if progress is None else progress
+    )
+    return write_figure(outdir, STEM, draw_experiment("LG", arrays, meta), arrays, meta)
+
+
+if __name__ == "__main__":
+    run_script(main, __doc__, HERE)

@@ -1,0 +1,57 @@
+"""The figures of issue 14 (normalisation schemes, long context) run in --quick mode, and their
+committed full-size outputs exist."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from particles import io
+
+FIGDIR = Path(__file__).resolve().parent.parent / "figures"
+SCRIPTS = ["norm_equiangular", "norm_clustering_speed", "long_context", "transformer_pre_ln"]
+
+
+def load(stem):
+    spec = importlib.util.spec_from_file_location(f"_fig_{stem}", FIGDIR / f"{stem}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize(
+    "stem",
+    [
+        "norm_equiangular",
+        "norm_clustering_speed",
+        pytest.param("long_context", marks=pytest.mark.slow),
+        "transformer_pre_ln",
+    ],
+)
+def test_quick(tmp_path, stem):
+    mod = load(stem)
+    assert mod.__doc__ and "arXiv" in mod.__doc__
+    png = mod.main(tmp_path, quick=True)
+    assert png == tmp_path / f"{stem}.png" and png.read_bytes()[:4] == b"\x89PNG"
+    arrays, meta = io.load_npz(tmp_path / f"{stem}.npz", "figure")
+    assert meta["quick"] is True and meta["figure"] == stem
+    if stem == "norm_equiangular":
+        for nm in ("post", "pre", "peri", "ngpt", "mix"):
+            ok = arrays[f"{nm}_eps_sim"] > 1e-8
+            np.testing.assert_allclose(
+                arrays[f"{nm}_eps_sim"][ok], arrays[f"{nm}_eps_ode_at_sim"][ok], rtol=1e-6
+            )
+    if stem == "transformer_pre_ln":
+        assert float(arrays["att_max_net_vs_euler"]) < 1e-9
+    if stem == "long_context":
+        assert np.all(np.abs(arrays["cross_exact"] - meta["gamma_c"]) < 0.01)
+
+
+@pytest.mark.parametrize("stem", SCRIPTS)
+def test_committed_full_size_outputs(stem):
+    png, npz = FIGDIR / f"{stem}.png", FIGDIR / f"{stem}.npz"
+    assert png.exists() and npz.exists()
+    assert npz.stat().st_size < 2 * 1024 * 1024
+    _, meta = io.load_npz(npz, "figure")
+    assert meta["quick"] is False
