@@ -19,10 +19,9 @@ from pathlib import Path
 import numpy as np
 
 import particles as pt
-from particles import io
 from particles.analysis import equiangular as eq
 from particles.plotting import new_figure
-from particles.plotting.figures import run_script
+from particles.plotting.figures import compute_and_draw, run_script
 
 HERE = Path(__file__).resolve().parent
 SCHEMES = ("post", "pre", "peri", "ngpt", "mix")
@@ -113,16 +112,9 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
 
 def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
     """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
-    outdir = Path(outdir)
-    stem = Path(__file__).stem
-    if redraw:
-        data, meta = io.load_npz(outdir / f"{stem}.npz", "figure")
-        return plot(data, meta, outdir / f"{stem}.png")
-    data, meta = compute(quick)
-    io.save_npz(
-        outdir / f"{stem}.npz", data, {"format": "figure", "figure": stem, "quick": quick, **meta}
+    return compute_and_draw(
+        outdir, Path(__file__).stem, quick=quick, redraw=redraw, compute=compute, draw=plot
     )
-    return plot(data, meta, outdir / f"{stem}.png")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from particles import io
 from particles.analysis import repulsive
 from particles.plotting import new_figure, plot_sphere
-from particles.plotting.figures import run_script
+from particles.plotting.figures import compute_and_draw, run_script
 
 HERE = Path(__file__).resolve().parent
 CASES = ((4, 3), (6, 3), (12, 3), (5, 4), (8, 4))
@@ -95,26 +94,23 @@ def plot(data: dict, path: Path) -> Path:
     return path
 
 
+def _record(quick: bool):
+    """(arrays, meta) to save: the shape names go into the metadata."""
+    data = compute(quick)
+    meta = {"beta": BETA, "dt": DT, "tol": TOL, "shapes": data["shapes"].tolist()}
+    return {k: v for k, v in data.items() if k != "shapes"}, meta
+
+
 def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
     """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
-    outdir = Path(outdir)
-    stem = Path(__file__).stem
-    if redraw:
-        data, meta = io.load_npz(outdir / f"{stem}.npz", "figure")
-        data["shapes"] = np.array(meta["shapes"])
-        return plot(data, outdir / f"{stem}.png")
-    data = compute(quick)
-    meta = {
-        "format": "figure",
-        "figure": stem,
-        "quick": quick,
-        "beta": BETA,
-        "dt": DT,
-        "tol": TOL,
-        "shapes": data["shapes"].tolist(),
-    }
-    io.save_npz(outdir / f"{stem}.npz", {k: v for k, v in data.items() if k != "shapes"}, meta)
-    return plot(data, outdir / f"{stem}.png")
+    return compute_and_draw(
+        outdir,
+        Path(__file__).stem,
+        quick=quick,
+        redraw=redraw,
+        compute=_record,
+        draw=lambda a, m, png: plot({**a, "shapes": np.array(m["shapes"])}, png),
+    )
 
 
 if __name__ == "__main__":

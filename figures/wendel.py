@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from particles import io
 from particles.analysis import wendel
 from particles.plotting import new_figure
-from particles.plotting.figures import run_script
+from particles.plotting.figures import compute_and_draw, run_script
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = 1000
@@ -78,18 +77,14 @@ def plot(data: dict, path: Path) -> Path:
 
 def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
     """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
-    outdir = Path(outdir)
-    stem = Path(__file__).stem
-    if redraw:
-        data, meta = io.load_npz(outdir / f"{stem}.npz", "figure")
-        return plot(data, outdir / f"{stem}.png")
-    data = compute(quick)
-    io.save_npz(
-        outdir / f"{stem}.npz",
-        data,
-        {"format": "figure", "figure": stem, "quick": quick, "seed": SEED},
+    return compute_and_draw(
+        outdir,
+        Path(__file__).stem,
+        quick=quick,
+        redraw=redraw,
+        compute=lambda q: (compute(q), {"seed": SEED}),
+        draw=lambda a, m, png: plot(a, png),
     )
-    return plot(data, outdir / f"{stem}.png")
 
 
 if __name__ == "__main__":

@@ -255,6 +255,22 @@ def write_png(outdir: str | Path, stem: str, fig, *, dpi: int = 120) -> Path:
     return png
 
 
+def compute_and_draw(outdir, stem: str, *, quick: bool, redraw: bool, compute, draw) -> Path:
+    """The skeleton of a figure script's ``main``: ``compute(quick) -> (arrays, meta)`` and save
+    them to ``<outdir>/<stem>.npz`` (format ``"figure"``, with ``figure``, ``quick`` and ``meta``),
+    or with ``redraw`` read them back; then ``draw(arrays, meta, png_path)``. Returns the PNG."""
+    outdir = Path(outdir)
+    if not outdir.is_dir():
+        raise ParticlesError(f"output directory {outdir} does not exist")
+    if redraw:
+        arrays, meta = read_figure(outdir, stem, "figure")
+    else:
+        arrays, extra = compute(quick)
+        meta = {"format": "figure", "figure": stem, "quick": quick, **extra}
+        save_npz(outdir / f"{stem}.npz", arrays, meta)
+    return draw(arrays, meta, outdir / f"{stem}.png")
+
+
 def read_figure(outdir: str | Path, stem: str, fmt: str | None = None) -> tuple[dict, dict]:
     """The ``(arrays, meta)`` saved in ``<outdir>/<stem>.npz`` (by :func:`write_figure`), for a
     redraw; ``fmt``: the format its meta must name."""
