@@ -48,6 +48,7 @@ import pytest
 from click.testing import CliRunner
 
 from particles.cli.main import main
+from tests.transformer_helpers import make_tiny_bert
 
 # ------------------------------------------------------------------------------------------------
 # the commands
@@ -73,7 +74,7 @@ COMMANDS = {" ".join(p): cmd for p, cmd in walk(main)}
 _SIM = ["--n", "4", "--d", "3", "--t-end", "0.2", "--saves", "3"]
 _PHASE = ["--n", "4", "--d", "2", "--beta", "1", "--t-end", "0.2", "--seeds", "2", "--quiet"]
 _SVM = ["--n", "2", "--T", "3", "--d", "3"]
-_TRANSFORMER = ["--max-tokens", "8"]
+_TRANSFORMER = ["--model", "tinybert", "--max-tokens", "8"]  # a random 2-layer BERT: no download
 
 #: a minimal valid invocation of every command (tiny sizes); an option under test replaces its
 #: value here or is added
@@ -348,6 +349,7 @@ def _make_fixtures(root: Path) -> None:
     np.save(root / "offsphere.npy", 2 * x0)
     np.save(root / "ints3d.npy", np.ones((2, 4, 3), dtype=int))
     (root / "adir").mkdir()
+    make_tiny_bert(root / "tinybert")
     args = ["svm", "train", *_SVM, "--iters", "2", "--out", str(root / "s_train.npz"), "--quiet"]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output

@@ -167,7 +167,7 @@ def test_sweeps_check_their_backend_options_before_creating_anything(tmp_path):
     assert sweep.check_scheduler("localhost:8786") == "localhost:8786"
     with pytest.raises(ParticlesError, match="seed must be an integer >= 0"):
         PhaseParams(n=4, d=2, seed=-1)
-    with pytest.raises(ParticlesError, match="t_end must be > 0"):
+    with pytest.raises(ParticlesError, match="t_end must be finite and > 0"):
         PhaseParams(n=4, d=2, t_end=0.0)
     with pytest.raises(ParticlesError, match="n = 1e\\+12"):
         PhaseParams(n=10**12, d=2)

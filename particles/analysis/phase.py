@@ -82,8 +82,8 @@ class PhaseParams:
             t_end = float(self.t_end)
         except (TypeError, ValueError):
             raise ParticlesError(f"t_end must be a number, got {self.t_end!r}") from None
-        if not t_end > 0:  # NaN too
-            raise ParticlesError(f"t_end must be > 0, got {self.t_end}")
+        if not (np.isfinite(t_end) and t_end > 0):
+            raise ParticlesError(f"t_end must be finite and > 0, got {self.t_end}")
         b = np.asarray(self.betas, dtype=np.float64).ravel()
         if b.size == 0 or not np.all(np.isfinite(b)) or np.any(b < 0):
             raise ParticlesError("betas must be a non-empty list of finite numbers >= 0")
