@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scansnap": ("particles.cli.scansnap", "scansnap"),
     "transformer": ("particles.cli.transformer", "transformer"),
     "models": ("particles.cli.transformer", "models"),
+    "meanfield": ("particles.cli.meanfield", "meanfield"),
+    "transition": ("particles.cli.meanfield", "transition"),
 }
 
 

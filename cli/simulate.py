@@ -51,9 +51,27 @@ from ._common import (
 @click.option(
     "--method",
     type=MethodChoice(),
-    cls=LibraryOption,
-    library="particles.solvers.integrate:simulate.method",
-    help="Integrator.",
+    default=None,
+    help="Integrator (default: rk4; euler-maruyama with --kappa/--noise).",
+)
+@click.option(
+    "--kappa",
+    type=float,
+    default=None,
+    help="Inverse noise strength: dx = [field] dt + sqrt(2/kappa) dB, B Brownian motion on the "
+    "sphere (default: no noise).",
+)
+@click.option(
+    "--noise",
+    type=float,
+    default=None,
+    help="Noise strength 1/kappa (an alternative to --kappa; 0 means no noise).",
+)
+@click.option(
+    "--noise-seed",
+    type=int,
+    default=None,
+    help="Seed of the noise (default: --seed + 1; recorded in the file).",
 )
 @click.option(
     "--dt",
@@ -127,6 +145,9 @@ def simulate(
     t_end,
     seed,
     method,
+    kappa,
+    noise,
+    noise_seed,
     dt,
     rtol,
     atol,
@@ -155,6 +176,8 @@ def simulate(
           --method rk4 --dt 0.05 --out run.npz --plot run.png
       particles simulate --n 32 --d 2 --beta 4 --t-end 30 --method euler --dt 0.1 --out c.npz --plot c.png
       particles simulate --n 12 --d 3 --kind USA --repulsive --t-end 200 --out rep.npz
+      particles simulate --n 256 --d 2 --kind USA --beta 4 --kappa 2 --method strang \\
+          --dt 0.02 --t-end 20 --seed 0 --out noisy.npz --plot noisy.png
       particles simulate --n 32 --d 32 --beta 4 --norm pre --t-end 100 --out pre.npz
       particles simulate --n 32 --d 32 --norm mix --t-switch 5 --t-end 50 --out mix.npz
     """
@@ -174,12 +197,24 @@ def simulate(
         x0, seed = load_array(x0_path), None
     else:
         x0 = pt.random_points(n, d, seed)
+    if kappa is not None and noise is not None:
+        raise click.ClickException("give --kappa or --noise (= 1/kappa), not both")
+    if noise is not None:
+        if not (noise >= 0):
+            raise click.ClickException(f"--noise must be >= 0, got {noise}")
+        kappa = None if noise == 0 else 1.0 / noise
     dyn = pt.Dynamics(
         **given(beta=beta, kind=kind),
         **scheme_kwargs(norm, alpha, t_switch),
         V=-1.0 if repulsive else None,
         causal=causal,
+        kappa=kappa,
     )
+    rng = None
+    if not dyn.noisy:
+        refuse_given(ctx, ["noise_seed"], "without noise (--kappa or --noise)")
+    else:
+        rng = noise_seed if noise_seed is not None else (0 if seed is None else seed + 1)
     try:
         traj = pt.simulate(
             x0,
@@ -191,7 +226,7 @@ def simulate(
             resume=resume,
             meta={"seed": seed, "x0_file": None if x0_path is None else str(x0_path)},
             dtype="float32" if single else "float64",
-            **given(method=method, dt=dt, rtol=rtol, atol=atol, saves=saves),
+            **given(method=method, dt=dt, rtol=rtol, atol=atol, saves=saves, rng=rng),
         )
     except KeyboardInterrupt as e:
         from particles.solvers.checkpoint import Interrupted
@@ -247,6 +282,8 @@ def info(path, delta, as_json):
         + (f", dt = {rec['dt']}" if rec["dt"] else f", rtol = {rec['rtol']}, atol = {rec['atol']}")
     )
     click.echo(f"  seed        {rec['seed']}")
+    if rec.get("noise_seed") is not None:
+        click.echo(f"  noise seed  {rec['noise_seed']}")
     if rec["t_saved"] is None:
         click.echo("  saved       no state yet (the run stopped before its first save time)")
     else:

@@ -1071,6 +1071,96 @@ def svm_e5(data_dir=HERE) -> dict:
 # Registry, tags, check and write
 
 #: tag prefix -> function computing that figure's claims
+
+# ---------------------------------------------------------------------------------------------
+# The noisy model (issue 13)
+
+
+def nbif(data_dir=HERE) -> dict:
+    """noise_bifurcation: per panel (d, beta) the theory (kappa_c, fold, kappa_1) and where the up
+    and down sweeps of the particles and of the PDE jump."""
+    from particles import meanfield as mf
+
+    _, meta = _load(data_dir, "noise_bifurcation")
+    c: dict = {"beta_star_d2": mf.beta_star(2), "beta_star_d3": mf.beta_star(3)}
+    for key, v in meta["numbers"].items():
+        k = key.replace("_beta", "_b").replace(".", "p")
+        for f in (
+            "kappa_c",
+            "fold_kappa",
+            "fold_r",
+            "kappa_1",
+            "particles_jump_up",
+            "particles_drop_down",
+            "pde_jump_up",
+            "pde_drop_down",
+            "pde_max_dev_from_branch",
+        ):
+            if f in v:
+                c[f"{k}_{f}"] = v[f]
+        if "particles_max_dev_from_branch_above_1.15kc" in v:
+            c[f"{k}_particles_dev_above"] = v["particles_max_dev_from_branch_above_1.15kc"]
+        c[f"{k}_window_pct"] = 100 * (v["kappa_c"] - v["fold_kappa"]) / v["kappa_c"]
+        c[f"{k}_continuous"] = v["transition"] == "continuous"
+        c[f"{k}_particles_hysteresis"] = bool(v["particles_jump_up"] > v["particles_drop_down"])
+        if "pde_jump_up" in v:
+            c[f"{k}_pde_hysteresis"] = bool(v["pde_jump_up"] > v["pde_drop_down"])
+    return c
+
+
+def nmode(data_dir=HERE) -> dict:
+    """noise_mode_growth: measured growth rates against linear theory, and the cluster counts."""
+    a, meta = _load(data_dir, "noise_mode_growth")
+    num = meta["numbers"]
+    c: dict = {
+        "pde_max_rel_error": num["pde_max_rel_error"],
+        "pde_modes_checked": num["pde_modes_checked"],
+    }
+    for key, tag in (("particles_d2", "p2"), ("particles_d3", "p3")):
+        lam, meas = np.array(num[key]["lambda"]), np.array(num[key]["measured"])
+        c[f"{tag}_lambda"] = [float(v) for v in lam]
+        c[f"{tag}_measured"] = [float(v) for v in meas]
+        rel = np.abs(meas - lam) / lam
+        c[f"{tag}_rel_err_pct"] = [float(100 * v) for v in rel]
+        c[f"{tag}_rel_err_pct_2to4"] = [float(100 * v) for v in rel[1:4]]
+        c[f"{tag}_rel_err_pct_max_1to4"] = float(100 * rel[:4].max())
+    cl = num["clusters"]
+    c["cl_fraction_equal_pct"] = 100 * cl["fraction_equal"]
+    c["cl_fraction_within_1_pct"] = 100 * cl["fraction_within_1"]
+    c["cl_betas"] = cl["betas"]
+    c["cl_fastest"] = cl["fastest_mode"]
+    c["cl_mean_count"] = cl["mean_count"]
+    return c
+
+
+def npp(data_dir=HERE) -> dict:
+    """noise_pde_particles: particles (10^6) against the Fokker-Planck solution, and W1 against n."""
+    a, meta = _load(data_dir, "noise_pde_particles")
+    num = meta["numbers"]
+    c: dict = {
+        k: num[k]
+        for k in (
+            "kappa_c",
+            "w1_slope_t2_large_n",
+            "w1_slope_t05",
+            "w1_slope_t0",
+            "pde_mass_error",
+            "pde_min_density",
+            "hist_max_abs_dev",
+        )
+    }
+    c["growth_rates"] = num["growth_rates_1_4"]
+    c["max_growth_rate"] = max(num["growth_rates_1_4"])
+    c["r_pde"] = num["r_pde"]
+    c["r_particles"] = num["r_particles"]
+    c["w1_big"] = num["w1_big_particles"]
+    c["w1_sqrt_n_t2"] = num["w1_sqrt_n_t2"]
+    c["r_max_abs_diff"] = float(
+        np.max(np.abs(np.array(num["r_pde"]) - np.array(num["r_particles"])))
+    )
+    return c
+
+
 # ---------------------------------------------------------------------------------------------
 # Normalisation schemes and long context (issue 14)
 
@@ -1229,6 +1319,9 @@ FIGURES: dict[str, Callable[..., dict]] = {
     "svm_e4": svm_e4,
     "svm_e5": svm_e5,
     "svm_lg": svm_lg,
+    "nbif": nbif,
+    "nmode": nmode,
+    "npp": npp,
 }
 
 

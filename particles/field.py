@@ -21,6 +21,7 @@ machine this was tuned on: no barrier per GEMM). float32 inputs give a float32 c
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -185,8 +186,27 @@ def _run_tasks(tasks: list, work, make_ws, threads: int) -> list:
 _pool_lock = threading.Lock()
 
 
+#: > 0 inside :func:`fixed_order`
+_FIXED_ORDER = 0
+
+
+@contextlib.contextmanager
+def fixed_order():
+    """Inside this block the field's tiles run on one scheduler thread (BLAS and the numba kernels
+    keep their own threads, which split rows, not sums), so every sum runs in one fixed order and the
+    field is bitwise the same whatever the number of threads. The noisy runs of
+    :func:`particles.simulate` use it: a seed then fixes the path. (Outside, threads pull the
+    symmetric path's tiles from a queue and add into per-thread sums: results agree to rounding.)"""
+    global _FIXED_ORDER
+    _FIXED_ORDER += 1
+    try:
+        yield
+    finally:
+        _FIXED_ORDER -= 1
+
+
 def _threads_for(work: float) -> int:
-    return config.THREADS if work >= config.THREADED_MIN_WORK else 1
+    return config.THREADS if work >= config.THREADED_MIN_WORK and not _FIXED_ORDER else 1
 
 
 def _kernel(kern, size: int, threaded: bool):

@@ -905,3 +905,233 @@ def _coord_norm_ensemble(
             frac[s],
             ncl[s],
         )
+
+
+# --------------------------------------------------------------------------------------------------
+# noisy ensembles (particles.solvers.ensemble.ensemble_noisy): projected Euler–Maruyama for
+# dx_i = f dt + sqrt(2/kappa) dB_i on the sphere, one system per prange iteration, with a
+# counter-based generator so every Gaussian depends only on (system key, step, particle, coordinate).
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+_TWO53 = 1.0 / 9007199254740992.0
+
+
+@njit(**_jit)
+def _splitmix64(z):
+    """SplitMix64's output function (Steele, Lea, Flood 2014) of the uint64 ``z`` (wrapping arithmetic).
+
+    The k-th output of SplitMix64 seeded with ``key`` is _splitmix64(key + k * golden): a counter-based
+    generator, so a value needs no state, only its counter."""
+    z = z + _GOLDEN
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return z ^ (z >> _S31)
+
+
+@njit(**_jit)
+def _counter_normals(key, start, out):
+    """out[:] = standard normals number start, start + 1, ... of the stream ``key`` (uint64).
+
+    Normal number g comes from the Box–Muller pair p = g // 2 (cosine for even g, sine for odd g),
+    whose two uniforms in (0, 1] are the 53 high bits of _splitmix64(key + (2p + 1) golden) and
+    _splitmix64(key + (2p + 2) golden): each value is a function of (key, g) only.
+    """
+    m = out.shape[0]
+    for j in range(m):
+        g = start + j
+        p = np.uint64(g // 2)
+        c1 = key + (np.uint64(2) * p + np.uint64(1)) * _GOLDEN
+        c2 = c1 + _GOLDEN
+        u1 = (np.float64(_splitmix64(c1) >> _S11) + 1.0) * _TWO53
+        u2 = np.float64(_splitmix64(c2) >> _S11) * _TWO53
+        rad = math.sqrt(-2.0 * math.log(u1))
+        if g % 2 == 0:
+            out[j] = rad * math.cos(2.0 * math.pi * u2)
+        else:
+            out[j] = rad * math.sin(2.0 * math.pi * u2)
+
+
+@njit(**_jit)
+def _harmonic_modes(G, d, out):
+    """out[l - 1] = sqrt((1/n^2) sum_ij P_l(G_ij)) for l = 1..len(out): the amplitude of the degree-l
+    spherical harmonic part of the empirical measure with Gram matrix G (n, n) on S^{d-1}.
+
+    P_l is the Gegenbauer polynomial of S^{d-1} normalised by P_l(1) = 1 (Chebyshev T_l for d = 2),
+    from P_0 = 1, P_1 = t, (k + d - 2) P_{k+1} = (2k + d - 2) t P_k - k P_{k-1}. By the addition
+    theorem the sum is (n^2 / N_l) sum_m |mean_i Y_lm(x_i)|^2 >= 0; on the circle out[l - 1] is
+    |mean_i exp(i l theta_i)|, and out[0] is the order parameter |mean x_i|.
+    """
+    n = G.shape[0]
+    L = out.shape[0]
+    acc = np.zeros(L)
+    for i in range(n):
+        for j in range(n):
+            t = G[i, j]
+            pm = 1.0
+            p = t
+            acc[0] += p
+            for k in range(1, L):
+                pn = ((2 * k + d - 2) * t * p - k * pm) / (k + d - 2)
+                pm = p
+                p = pn
+                acc[k] += p
+    for k in range(L):
+        out[k] = math.sqrt(max(acc[k], 0.0)) / n
+
+
+@njit(**_jit)
+def _order_parameter(X):
+    """|mean_i x_i| of the rows of X (n, d)."""
+    n, d = X.shape
+    s = 0.0
+    for k in range(d):
+        m = 0.0
+        for i in range(n):
+            m += X[i, k]
+        s += m * m
+    return math.sqrt(s) / n
+
+
+@njit(**_jit)
+def _noisy_coord_system(
+    X, B, V, has_B, has_V, beta, usa, kappa, dt, nsteps, save_every, key, r, modes
+):
+    """Advance one system X (n, d) in place by nsteps of projected Euler–Maruyama,
+
+        x_i <- normalise(x_i + dt f_i(X) + sqrt(2 dt / kappa) P_perp(x_i) z_i),
+
+    f the tangent field of :func:`_coord_field`, z_i the normals number (step n + i) d + c of the
+    stream ``key`` (:func:`_counter_normals`; step counted from 0). ``kappa = inf`` gives no noise.
+    Every ``save_every`` steps (and at step 0) writes r[k] = |mean x_i| and modes[k] (harmonic mode
+    amplitudes l = 1..modes.shape[1], :func:`_harmonic_modes`)."""
+    n, d = X.shape
+    YB = np.empty((n, d))
+    L = np.empty((n, n))
+    Lw = np.empty((n, n))
+    YT = np.empty((d, n))
+    A = np.empty((n, n))
+    AY = np.empty((n, d))
+    F = np.empty((n, d))
+    z = np.empty(n * d)
+    bits = np.empty(n * n, np.int64)
+    VT = np.empty((d, d))
+    if has_V:
+        _transpose(V, VT)
+    s = math.sqrt(2.0 * dt / kappa) if kappa < np.inf else 0.0
+    nm = modes.shape[1]
+    r[0] = _order_parameter(X)
+    if nm > 0:
+        _transpose(X, YT)
+        _mm(X, YT, L)
+        _harmonic_modes(L, d, modes[0])
+    k = 1
+    for step in range(nsteps):
+        _coord_field(X, B, VT, has_B, has_V, beta, usa, True, YB, L, Lw, YT, A, AY, F, bits)
+        if s > 0.0:
+            _counter_normals(key, step * n * d, z)
+        for i in range(n):
+            c = 0.0
+            if s > 0.0:
+                for q in range(d):
+                    c += X[i, q] * z[i * d + q]
+            for q in range(d):
+                xq = X[i, q]
+                X[i, q] = xq + dt * F[i, q]
+                if s > 0.0:
+                    X[i, q] += s * (z[i * d + q] - c * xq)
+        _normalize_rows_serial(X)
+        if (step + 1) % save_every == 0:
+            r[k] = _order_parameter(X)
+            if nm > 0:
+                _transpose(X, YT)
+                _mm(X, YT, L)
+                _harmonic_modes(L, d, modes[k])
+            k += 1
+
+
+@njit(parallel=True, **_jit)
+def _noisy_coord_ensemble(X, B, V, betas, kappas, keys, usa, dt, nsteps, save_every, r, modes):
+    """Advance every system X[s] (n, d) in place (:func:`_noisy_coord_system` with beta = betas[s],
+    kappa = kappas[s], key = keys[s]); B, V have 0 (identity), 1 (shared) or S entries. Each system is
+    computed by one thread from its own counter-based stream, so results do not depend on the number of
+    threads."""
+    nb = B.shape[0]
+    nv = V.shape[0]
+    for s in prange(X.shape[0]):
+        bs = B[0] if nb == 1 else B[s % max(nb, 1)]
+        vs = V[0] if nv == 1 else V[s % max(nv, 1)]
+        _noisy_coord_system(
+            X[s],
+            bs,
+            vs,
+            nb > 0,
+            nv > 0,
+            betas[s],
+            usa,
+            kappas[s],
+            dt,
+            nsteps,
+            save_every,
+            keys[s],
+            r[s],
+            modes[s],
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# the circle (d = 2) with identity weights: the SA / USA field from the empirical Fourier coefficients,
+# O(n K) (particles.meanfield.circle). e^{beta cos(theta_i - theta_j)} = sum_k I_k(beta) e^{ik(...)},
+# truncated where I_k(beta) / I_0(beta) is below rounding, so the field is exact to rounding.
+
+#: particles per block of the Fourier sums; the blocks' partial sums are added in block order, so the
+#: result does not depend on the number of threads
+FOURIER_BLOCK = 4096
+
+
+@njit(parallel=True, **_jit)
+def _circle_moments(theta, K, out):
+    """out[b, k] = sum over block b of exp(-i k theta_j), k = 0..K (blocks of FOURIER_BLOCK particles).
+    ``out`` (nblocks, K + 1) complex128."""
+    n = theta.shape[0]
+    nb = out.shape[0]
+    for b in prange(nb):
+        i0 = b * FOURIER_BLOCK
+        i1 = min(n, i0 + FOURIER_BLOCK)
+        for k in range(K + 1):
+            out[b, k] = 0.0
+        for i in range(i0, i1):
+            zc = complex(math.cos(theta[i]), -math.sin(theta[i]))
+            zk = complex(1.0, 0.0)
+            for k in range(K + 1):
+                out[b, k] += zk
+                zk *= zc
+
+
+@njit(parallel=True, **_jit)
+def _circle_field(theta, coef, usa, scale, out):
+    """out[i] = the angular velocity of particle i from coef[k] = I_k(beta) e^{-beta} c_k (k = 0..K,
+    c_k = mean_j exp(-i k theta_j)): with S(theta) = sum_{|k| <= K} coef_k e^{ik theta} (the attention
+    normaliser Z_i / n, scaled by e^{-beta}) and S' its derivative, USA: out = scale * S' (scale =
+    e^beta / beta), SA: out = S' / (scale * S) (scale = beta)."""
+    n = theta.shape[0]
+    K = coef.shape[0] - 1
+    for i in prange(n):
+        z = complex(math.cos(theta[i]), math.sin(theta[i]))
+        zk = z
+        s = coef[0].real
+        ds = 0.0
+        for k in range(1, K + 1):
+            t = coef[k] * zk
+            s += 2.0 * t.real
+            ds -= 2.0 * k * t.imag
+            zk *= z
+        if usa:
+            out[i] = scale * ds
+        else:
+            out[i] = ds / (scale * s)

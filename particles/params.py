@@ -71,6 +71,21 @@ def _matrix(name: str, a, ndim_ok: tuple[int, ...]) -> np.ndarray | float | None
     return _readonly(arr)
 
 
+def _kappa(kappa) -> float | None:
+    """κ validated: None or +inf -> None (no noise), else a finite float > 0."""
+    if kappa is None:
+        return None
+    try:
+        k = float(kappa)
+    except (TypeError, ValueError):
+        raise ParticlesError(f"kappa must be a number or None, got {kappa!r}") from None
+    if k == np.inf:
+        return None
+    if not (np.isfinite(k) and k > 0):
+        raise ParticlesError(f"kappa (inverse noise strength) must be > 0 or None/inf, got {k}")
+    return k
+
+
 @dataclass(frozen=True, kw_only=True)
 class FeedForward:
     """The feed-forward term of eq. (2.8): ``ffn(x) = W2 s(W1 x + b1) + b2``.
@@ -124,6 +139,11 @@ class Dynamics:
       arXiv 2312.10794 §9.1), a (d, d) matrix, or a (H, d, d) stack.
     - ``causal``: token i attends only to tokens j <= i.
     - ``ffn``: optional :class:`FeedForward` term.
+    - ``kappa``: inverse noise strength κ > 0 of the noisy dynamics
+      ``dx_i = [field] dt + sqrt(2/κ) dW_i`` with W_i independent Brownian motions on the sphere
+      (generator (1/κ) Δ_S of the noise; Rigollet, arXiv 2512.01868, noisy transformers; the noise
+      of arXiv 2312.10794, §9.4, Problem 7). ``None`` (the default) or ``inf`` means no noise: the
+      ODE, exactly as without this field (``inf`` is stored as ``None``). Conventions: :mod:`particles.meanfield`.
     - ``norm``: where the normalisation sits (arXiv 2510.22026, Table 1; :mod:`particles.norms`):
       ``"post"`` (default: tokens on the sphere, arXiv 2312.10794), ``"pre"`` (the residual stream
       h lives in R^d, attention reads h/|h|), ``"peri"`` (as pre, with the attention output
@@ -144,6 +164,7 @@ class Dynamics:
     V: np.ndarray | float | None = None
     causal: bool = False
     ffn: FeedForward | None = None
+    kappa: float | None = None
     norm: Norm = "post"
     alpha: float = 1.0
     t_switch: float | None = None
@@ -169,9 +190,15 @@ class Dynamics:
         object.__setattr__(self, "K", K)
         object.__setattr__(self, "V", V)
         object.__setattr__(self, "causal", bool(self.causal))
+        object.__setattr__(self, "kappa", _kappa(self.kappa))
         if self.ffn is not None and not isinstance(self.ffn, FeedForward):
             raise ParticlesError("ffn must be a particles.FeedForward or None")
         self._check_norm()
+        if self.kappa is not None and not self.on_sphere:
+            raise ParticlesError(
+                f"kappa (Brownian motion on the sphere) needs the state on the sphere: "
+                f"norm 'post' or 'ngpt', not {self.norm!r}"
+            )
         # heads: consistent leading sizes
         hs = {a.shape[0] for a in (Q, K, V) if isinstance(a, np.ndarray) and a.ndim == 3}
         if len(hs) > 1:
@@ -228,6 +255,11 @@ class Dynamics:
         yield self.ffn.d if self.ffn is not None else None
 
     @property
+    def noisy(self) -> bool:
+        """True when the dynamics has Brownian noise (``kappa`` finite)."""
+        return self.kappa is not None
+
+    @property
     def d(self) -> int | None:
         """The dimension fixed by the matrices, or None when every matrix is an identity."""
         dims = [d for d in self._dims() if d is not None]
@@ -278,6 +310,8 @@ class Dynamics:
 
         parts = [self.kind, f"beta={self.beta:g}"]
         parts += [mat(name, getattr(self, name)) for name in ("Q", "K", "V")]
+        if self.kappa is not None:
+            parts.append(f"kappa={self.kappa:g}")
         if self.heads > 1:
             parts.append(f"heads={self.heads}")
         if self.causal:
@@ -311,6 +345,8 @@ class Dynamics:
             else:
                 meta[name] = "array"
                 arrays[prefix + name] = np.asarray(a)
+        if self.kappa is not None:  # absent for the ODE: its records (fingerprints) are unchanged
+            meta["kappa"] = self.kappa
         if self.ffn is not None:
             meta["ffn"] = {"activation": self.ffn.activation, "b2": self.ffn.b2 is not None}
             for f in ("W1", "b1", "W2", "b2"):
@@ -327,6 +363,8 @@ class Dynamics:
     @classmethod
     def from_record(cls, meta: dict, arrays: dict, prefix: str = "") -> Dynamics:
         kw = {"beta": meta["beta"], "kind": meta["kind"], "causal": meta.get("causal", False)}
+        if meta.get("kappa") is not None:
+            kw["kappa"] = meta["kappa"]
         kw["norm"] = meta.get("norm", "post")
         kw["alpha"] = meta.get("alpha", 1.0)
         kw["t_switch"] = meta.get("t_switch")

@@ -141,6 +141,7 @@ class Trajectory:
             "saved_times": int(self.t.size),
             "dynamics": self.dynamics.describe(),
             "seed": self.meta.get("seed"),
+            **({"noise_seed": self.meta["noise_seed"]} if "noise_seed" in self.meta else {}),
             "dt": self.meta.get("dt"),
             "rtol": self.meta.get("rtol"),
             "atol": self.meta.get("atol"),

@@ -18,7 +18,8 @@ parameter, bad values are generated from its click type (:func:`bad_values`):
 - free text (``STRING``): per option, by what it holds (:data:`TEXT`): number lists, names, ...
 
 plus the omission of every required parameter, and a table of options given where they do not
-apply (:data:`NOT_APPLICABLE`).
+apply (:data:`NOT_APPLICABLE`). An option that applies only with others is tried with them
+(:data:`CONTEXT`), so its values meet its own checks.
 
 Each value replaces the parameter in a minimal valid invocation of its command (:data:`BASE`: tiny
 sizes, in a scratch directory holding the fixture files), and the invocation must fail cleanly:
@@ -103,6 +104,15 @@ BASE: dict[str, list[str]] = {
         *("--depth", "2", "--dt", "0.5", "--variants", "attention", "--steps-per-layer", "1"),
         *("--out", "c.npz", "--quiet"),
     ],
+    "meanfield solve": [
+        *("--beta", "4", "--kappa", "0.5", "--N", "16", "--dt", "0.05", "--t-end", "0.1"),
+        *("--saves", "3", "--out", "mf.npz", "--quiet"),
+    ],
+    "meanfield theory": ["--beta", "1", "--d", "2", "--modes", "2"],
+    "transition": [
+        *("--d", "2", "--beta", "1.5", "--kappa", "1", "--n", "8", "--seeds", "1"),
+        *("--dt", "0.05", "--t-relax", "0.1", "--t-avg", "0.5", "--out", "tr.npz", "--quiet"),
+    ],
     "models fetch": ["minilm"],
     "models path": ["minilm"],
 }
@@ -170,6 +180,11 @@ TEXT = {
     ("transformer compare-ode", "passage"): ["nonesuch", "", "../x"],
     ("transformer compare-ode", "model"): ["nonesuch", "", "adir", "text.txt"],
     ("transformer compare-ode", "variants"): ["nonesuch", "", ",", "attention,nonesuch"],
+    ("meanfield theory", "beta"): FLOAT_LIST,
+    ("meanfield theory", "d"): INT_LIST,
+    ("transition", "beta"): FLOAT_LIST,
+    ("transition", "kappa"): FLOAT_LIST,
+    ("transition", "scheduler"): ["", "nonesuch", "tcp://"],
     ("models fetch", "name"): ["nonesuch", "", "../x", "adir"],
     ("models path", "name"): ["nonesuch", "", "../x", "adir"],
 }
@@ -180,6 +195,42 @@ _SEED_OK = {"0": "seed 0 is a seed", "1000000000000": "any non-negative integer 
 _BETA_OK = {"0": "beta = 0 is the uniform-attention case", "1e-300": "tiny beta: nearly uniform"}
 VALID: dict[tuple[str, str], dict[str, str]] = {
     ("simulate", "seed"): _SEED_OK,
+    ("simulate", "noise_seed"): _SEED_OK,
+    ("simulate", "kappa"): {
+        "inf": "no noise",
+        "1e300": "nearly no noise",
+        "1e-300": "overwhelming noise: every step draws a uniform direction",
+    },
+    ("simulate", "noise"): {
+        "0": "no noise",
+        "1e300": "overwhelming noise",
+        "1e-300": "nearly no noise",
+    },
+    ("simulate", "rtol"): {"1e-300": "below rounding: scipy raises it to its floor (100 eps)"},
+    ("simulate", "atol"): {
+        "1e-300": "a pure relative tolerance",
+        "1e300": "a pure absolute tolerance (a stream off the sphere may be large)",
+    },
+    ("simulate", "alpha"): {"1e-300": "a tiny nGPT step: the tokens barely move"},
+    ("phase", "alpha"): {"1e-300": "a tiny nGPT step"},
+    ("sweep", "alpha"): {"1e-300": "a tiny nGPT step"},
+    ("simulate", "t_switch"): {
+        "0": "Mix-LN switching at once: Pre-LN throughout",
+        "1e-300": "switching at once",
+        "1e300": "never switching: Post-LN throughout",
+    },
+    ("phase", "t_switch"): {
+        "0": "Pre-LN throughout",
+        "1e-300": "switching at once",
+        "1e300": "Post-LN throughout",
+    },
+    ("sweep", "t_switch"): {
+        "0": "Pre-LN throughout",
+        "1e-300": "switching at once",
+        "1e300": "Post-LN throughout",
+    },
+    ("transformer", "repeat"): {"0": "repeat the first layer past the trained depth"},
+    ("meanfield solve", "concentration"): {"0": "the uniform density", "1e-300": "nearly uniform"},
     ("info", "path"): {"nostate.npz": "info shows a checkpoint that holds no state yet"},
     ("simulate", "beta"): _BETA_OK,
     ("simulate", "t_end"): {"1e-300": "a tiny horizon: one step of that size"},
@@ -220,6 +271,23 @@ VALID: dict[tuple[str, str], dict[str, str]] = {
     ("scansnap train", "record_every"): {"1000000000000": "only the start and the end recorded"},
     ("scansnap sweep", "momentum"): {"0": "no momentum: plain SGD", "1e-300": "tiny momentum"},
     ("transformer compare-ode", "dt"): {"1e-300": "tiny dt: the particles barely move"},
+    ("meanfield solve", "beta"): {"0": "uniform interaction", "1e-300": "nearly uniform"},
+    ("meanfield solve", "kappa"): {
+        "inf": "no noise (the continuity equation)",
+        "1e300": "nearly no noise",
+        "1e-300": "overwhelming noise: the density is uniform at once",
+    },
+    ("meanfield solve", "eps"): {"0": "exactly uniform data", "1e-300": "nearly uniform data"},
+    ("meanfield solve", "seed"): _SEED_OK,
+    ("meanfield solve", "dt"): {"1e300": "dt above t_end: one step of size t_end"},
+    ("meanfield solve", "t_end"): {"1e-300": "a tiny horizon: one step of that size"},
+    ("transition", "seed"): _SEED_OK,
+    ("transition", "kappa"): {"1e300": "nearly no noise"},
+    ("meanfield theory", "kappa"): {
+        "inf": "the noiseless rates",
+        "1e300": "nearly noiseless",
+        "1e-300": "every mode damped",
+    },
 }
 #: options given where they do not apply: (command, extra arguments replacing BASE's) -> the
 #: option the error must name
@@ -233,6 +301,12 @@ NOT_APPLICABLE: list[tuple[str, list[str], str]] = [
     ("simulate", ["--alpha", "0.5"], "alpha"),
     ("simulate", ["--norm", "pre", "--t-switch", "1"], "t-switch"),
     ("phase", ["--alpha", "0.5"], "alpha"),
+    ("meanfield solve", ["--concentration", "2"], "--concentration"),
+    ("meanfield solve", ["--init", "uniform", "--eps", "0.1"], "--eps"),
+    ("transition", ["--workers", "3"], "--workers"),
+    ("transition", ["--engine", "pde", "--n", "8"], "--n"),
+    ("transition", ["--N", "64"], "--N"),
+    ("transition", ["--backend", "processes", "--scheduler", "local"], "--backend"),
     ("phase", ["--workers", "2"], "--workers"),
     ("sweep", ["--workers", "2"], "--workers"),
     ("transformer", ["--repeat", "3"], "--repeat"),
@@ -249,6 +323,28 @@ NOT_APPLICABLE: list[tuple[str, list[str], str]] = [
     ("figure", ["--list"], "--list"),
     ("models fetch", ["--wheel", "text.txt", "--force"], "--force"),
 ]
+
+
+#: where an option applies only with others: (command, parameter) -> (flags dropped from BASE,
+#: arguments added), so that its bad values meet its own checks, not the "does not apply" refusal
+CONTEXT: dict[tuple[str, str], tuple[list[str], list[str]]] = {
+    ("simulate", "x0_path"): (["--n", "--d"], []),
+    ("simulate", "rtol"): ([], ["--method", "RK45"]),
+    ("simulate", "atol"): ([], ["--method", "RK45"]),
+    ("simulate", "alpha"): ([], ["--norm", "ngpt"]),
+    ("simulate", "t_switch"): ([], ["--norm", "mix"]),
+    ("simulate", "noise_seed"): ([], ["--kappa", "2", "--method", "euler-maruyama"]),
+    ("phase", "alpha"): ([], ["--norm", "ngpt"]),
+    ("phase", "t_switch"): ([], ["--norm", "mix"]),
+    ("sweep", "alpha"): ([], ["--norm", "ngpt"]),
+    ("sweep", "t_switch"): ([], ["--norm", "mix"]),
+    ("svm solve", "data_file"): (["--n", "--T", "--d"], []),
+    ("svm train", "normalize"): ([], ["--param", "KQ"]),
+    ("transformer", "repeat"): ([], ["--extend", "4"]),
+    ("meanfield solve", "concentration"): ([], ["--init", "von-mises"]),
+    ("transition", "workers"): ([], ["--backend", "processes"]),
+    ("transition", "N"): (["--n", "--seeds"], ["--engine", "pde"]),
+}
 
 
 def bad_values(command: str, param: click.Parameter) -> list[str]:
@@ -292,7 +388,8 @@ def invocation(command: str, param: click.Parameter, value: str | None) -> list[
     if flag is None:  # the positional argument: BASE's first word
         assert args and not args[0].startswith("-"), command
         return ([] if value is None else [value]) + args[1:]
-    names = set(param.opts)
+    drop, add = CONTEXT.get((command, param.name), ([], []))
+    names = set(param.opts) | set(drop) | {a for a in add if a.startswith("--")}
     out, i = [], 0
     while i < len(args):
         if args[i] in names:
@@ -300,7 +397,7 @@ def invocation(command: str, param: click.Parameter, value: str | None) -> list[
             continue
         out.append(args[i])
         i += 1
-    return out + ([] if value is None else [flag, value])
+    return out + add + ([] if value is None else [flag, value])
 
 
 CASES = [
@@ -443,6 +540,7 @@ def _run_case(root: Path, command: str, args: list[str]):
 #: how the library's messages name a parameter besides its flag and name (an error must name the
 #: parameter, or quote the bad value)
 SYNONYMS = {
+    "x0_path": ["x0"],
     "times": ["time"],
     "sizes": ["n in"],
     "name": ["figure", "model", "is not one of"],
@@ -484,7 +582,7 @@ def test_every_parameter_has_values_or_is_a_flag():
             assert bad_values(command, param), (command, param.name)
     # the tables name existing parameters only
     names = {(c, p.name) for c, cmd in COMMANDS.items() for p in cmd.params}
-    for table in (TEXT, INPUTS, VALID):
+    for table in (TEXT, INPUTS, VALID, CONTEXT):
         assert set(table) <= names, set(table) - names
 
 

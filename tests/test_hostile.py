@@ -171,3 +171,45 @@ def test_sweeps_check_their_backend_options_before_creating_anything(tmp_path):
         PhaseParams(n=4, d=2, t_end=0.0)
     with pytest.raises(ParticlesError, match="n = 1e\\+12"):
         PhaseParams(n=10**12, d=2)
+
+
+def test_mean_field_and_noise_inputs_are_checked():
+    from particles.analysis.equiangular import hitting_time
+    from particles.analysis.transition import TransitionParams
+    from particles.meanfield import initial_density, solve_circle
+    from particles.meanfield.circle import _etdrk4_coefficients
+
+    with pytest.raises(ParticlesError, match="eps = 100 makes the perturbed density negative"):
+        initial_density("perturbed", N=16, eps=100.0)
+    with pytest.raises(ParticlesError, match="concentration = 1e\\+300"):
+        initial_density("von-mises", N=16, concentration=1e300)
+    with pytest.raises(ParticlesError, match="N \\(the grid points\\)"):
+        initial_density("uniform", N=7)
+    with pytest.raises(ParticlesError, match="t_end / dt"):
+        solve_circle(initial_density("uniform", N=16), 1.0, 1.0, 1.0, dt=1e-300)
+    # strong noise: the ETDRK4 coefficients of very stiff modes stay finite (they were 0/0)
+    assert all(np.all(np.isfinite(c)) for c in _etdrk4_coefficients(np.array([-1.0, -1e300])))
+    sol = solve_circle(initial_density("perturbed", N=16), 1.0, 1e-300, 0.1, dt=0.05, saves=3)
+    np.testing.assert_allclose(sol.density(-1), 1.0)
+    # nGPT's equiangular time is exactly 1/alpha times its alpha = 1 time, even for tiny alpha
+    t1 = hitting_time(4.0, 8, 1e-3, norm="ngpt", alpha=1.0)
+    assert hitting_time(4.0, 8, 1e-3, norm="ngpt", alpha=1e-300) == pytest.approx(t1 * 1e300)
+    with pytest.raises(ParticlesError, match="seed must be an integer >= 0"):
+        TransitionParams(seed=-1)
+    with pytest.raises(ParticlesError, match="n = 1e\\+12"):
+        TransitionParams(n=10**12)
+
+
+def test_diverging_runs_say_so_and_leave_no_checkpoint(tmp_path):
+    from particles.solvers import ensemble
+
+    x0 = pt.random_points(4, 3, rng=0)
+    with pytest.raises(ParticlesError, match="rtol = 1 is not a relative tolerance"):
+        pt.simulate(x0, pt.Dynamics(), 0.1, method="RK45", rtol=1.0)
+    out = tmp_path / "run.npz"
+    with pytest.raises(ParticlesError, match="alpha\\); reduce dt"):
+        pt.simulate(x0, pt.Dynamics(norm="ngpt", alpha=1e300), 0.2, saves=3, checkpoint=out)
+    assert not out.exists()
+    X = ensemble.random_points_batch(4, 2, 2, 0)
+    with pytest.raises(ParticlesError, match="the ensemble diverged"):
+        ensemble.ensemble_coords(X, 1.0, t_end=0.2, dt=0.1, norm="ngpt", alpha=1e300)

@@ -29,6 +29,15 @@ Statistics recorded every ``save_every`` steps (and at t = 0): the fraction of o
 <x_i, x_j> > 1 - delta (the phase-diagram statistic of arXiv 2312.10794, Fig. 3) and the number of
 clusters, the connected components of the graph <x_i, x_j> > 1 - cluster_delta.
 
+**Noisy ensembles** (:func:`ensemble_noisy`): dx_i = f dt + sqrt(2/kappa) dB_i (B_i Brownian motion on
+the sphere; conventions in :mod:`particles.meanfield`) by projected Euler–Maruyama, one (beta, kappa,
+seed) per system, recording the order parameter r(t) = |mean_i x_i| and the harmonic mode amplitudes
+m_l(t) (Fourier modes |mean exp(i l theta)| on the circle). Noise comes from a counter-based generator
+(SplitMix64 + Box–Muller, :func:`particles.kernels._counter_normals`): system s draws from the stream
+``noise_keys(seeds, stream)[s]``, and its Gaussian number (step n + i) d + c drives coordinate c of
+particle i at that step. Every value depends only on (seed, stream, step, i, c): the same seeds give the
+same paths on any number of threads, and a system's path does not depend on which other systems run.
+
 Compiled kernels are cached on disk (``cache=True``); :func:`compile_kernels` compiles (or loads) them and
 returns the seconds it took, so callers can report compile time apart from run time.
 """
@@ -42,7 +51,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ParticlesError, real_array
-from ..kernels import NORM_CODES, _coord_ensemble, _coord_norm_ensemble, _gram_ensemble
+from ..kernels import (
+    NORM_CODES,
+    _coord_ensemble,
+    _coord_norm_ensemble,
+    _gram_ensemble,
+    _noisy_coord_ensemble,
+    _splitmix64,
+)
 from ..params import check_beta
 from ..resources import check_count, check_memory
 from ..sphere import as_rng
@@ -233,6 +249,13 @@ def _run(
     stats = (thr, thr_cl, bool(count_clusters), _early(early_stop, m, dt, has_V))
     advance(b, usa, _scheme(m), dt, nsteps, save_every, stats, frac, ncl, done)
     run_s = time.perf_counter() - t0
+    with np.errstate(over="ignore", invalid="ignore"):
+        sizes = np.sqrt(np.einsum("s...j,s...j->s...", state, state))
+    if not (np.all(np.isfinite(state)) and np.all(sizes > 0) and np.all(np.isfinite(sizes))):
+        raise ParticlesError(
+            f"the ensemble diverged ({m.name}, dt = {dt:g}): its final states are not finite or "
+            "have collapsed to 0, so its statistics are meaningless; reduce dt (or nGPT's alpha)"
+        )
     return EnsembleResult(
         t=np.arange(T) * (save_every * dt),
         pair_fraction=frac,
@@ -329,7 +352,7 @@ def ensemble_coords(
         return _run(X, advance, has_V=Vw.shape[0] > 0, meta=meta, **opts)
     if scheme.norm == "mix":
         codes = np.array([NORM_CODES["post"], NORM_CODES["pre"]])
-        k_switch = int(round(scheme.t_switch / float(dt)))
+        k_switch = round(min(scheme.t_switch / float(dt), 2.0**62))  # past the end: no switch
     else:
         codes = np.array([NORM_CODES[scheme.norm]] * 2)
         k_switch = 0
@@ -357,6 +380,153 @@ def ensemble_coords(
         )
 
     return _run(X, advance, has_V=Vw.shape[0] > 0, meta=meta, **opts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoisyEnsembleResult:
+    """Statistics of a noisy ensemble run (:func:`ensemble_noisy`).
+
+    ``t`` (T,) record times; ``r`` (S, T) order parameter |mean_i x_i|; ``modes`` (S, T, M) harmonic
+    mode amplitudes of degrees 1..M (``modes[..., 0]`` is r up to rounding); ``final`` (S, n, d) the
+    last state; ``meta`` the parameters (seeds, stream, kappas, betas, ...).
+    """
+
+    t: np.ndarray
+    r: np.ndarray
+    modes: np.ndarray
+    final: np.ndarray
+    compile_s: float = 0.0
+    run_s: float = 0.0
+    meta: dict = field(default_factory=dict)
+
+
+def noise_keys(seeds, stream: int = 0) -> np.ndarray:
+    """The uint64 stream keys of systems with integer ``seeds`` (S,): splitmix64(splitmix64(seed) ^
+    splitmix64(stream)). ``stream`` numbers successive runs of the same systems (e.g. the steps of a
+    sweep in kappa) so that each run gets fresh noise."""
+    sd = np.asarray(seeds)
+    if sd.ndim == 0:
+        sd = sd[None]
+    if sd.ndim != 1 or not np.issubdtype(sd.dtype, np.integer) or np.any(sd < 0):
+        raise ParticlesError("seeds must be a non-negative integer or a 1-D array of them")
+
+    def mix(v: int) -> int:
+        return int(_splitmix64(np.uint64(v % 2**64)))
+
+    st = mix(int(stream))
+    return np.array([mix(mix(int(v)) ^ st) for v in sd], np.uint64)
+
+
+def _kappas(kappas, S):
+    k = np.asarray(
+        [np.inf if v is None else v for v in np.ravel(np.asarray(kappas, dtype=object))],
+        dtype=np.float64,
+    )
+    if k.size == 1:
+        k = np.full(S, float(k[0]))
+    if k.shape[0] != S:
+        raise ParticlesError(f"need one kappa per system ({S}), got {k.shape[0]}")
+    if np.any(np.isnan(k)) or np.any(k <= 0):
+        raise ParticlesError("kappas must be > 0 (inf or None: no noise)")
+    return np.ascontiguousarray(k)
+
+
+def ensemble_noisy(
+    X0,
+    betas,
+    kappas,
+    t_end: float,
+    *,
+    seeds,
+    stream: int = 0,
+    B=None,
+    V=None,
+    dt: float = 0.05,
+    kind: str = "USA",
+    save_every: int = 1,
+    modes: int = 8,
+) -> NoisyEnsembleResult:
+    """Advance S noisy systems ``X0`` (S, n, d) by projected Euler–Maruyama (weak order 1).
+
+    **Arguments:**
+    - ``betas``, ``kappas``: one per system (S,) or scalars; ``kappa = inf`` (or None) is the ODE
+      stepped by Euler on the tangent field.
+    - ``seeds``: one non-negative integer per system (S,) or one for all (then every system has the
+      same noise); ``stream`` (int): which run of these systems (see :func:`noise_keys`).
+    - ``B``, ``V``: None (identity), a shared (d, d) matrix, or (S, d, d): logits beta x_i^T B x_j and
+      values V x_j, as :func:`ensemble_coords`.
+    - ``modes``: number M of harmonic modes recorded (degrees 1..M; 0 records r only, which is much
+      cheaper for large n: the modes need the Gram matrix, O(n^2 M) per record).
+
+    **Returns:** a :class:`NoisyEnsembleResult`; ``final`` holds the states at ``t_end``.
+    """
+    usa = _kind(kind)
+    X = _states(X0, "X0", "(S, n, d)")
+    if X.ndim != 3 or X.shape[1] < 1 or X.shape[2] < 2:
+        raise ParticlesError(f"X0 must have shape (S, n, d) with d >= 2, got {np.shape(X0)}")
+    if np.max(np.abs(np.linalg.norm(X, axis=2) - 1.0), initial=0.0) > 1e-8:
+        raise ParticlesError("X0 must be points on the unit sphere (normalise the rows first)")
+    S, n, d = X.shape
+    b = _betas(betas, S)
+    k = _kappas(kappas, S)
+    sd = np.asarray(seeds)
+    keys = noise_keys(np.full(S, int(sd)) if sd.ndim == 0 else sd, stream)
+    if keys.shape[0] != S:
+        raise ParticlesError(f"need one seed per system ({S}), got {keys.shape[0]}")
+    Bw, Vw = _weights(B, "B", S, d), _weights(V, "V", S, d)
+    nsteps, dt, save_every = _steps(t_end, dt, save_every)
+    modes = int(modes)
+    if modes < 0:
+        raise ParticlesError(f"modes must be >= 0, got {modes}")
+    T = nsteps // save_every + 1
+    per_system = X[0].size + 6 * n * n + (modes + 1) * T  # state, kernel work, records
+    check_memory(8.0 * S * per_system, f"{S} noisy systems of {n} particles, {T} records")
+    r = np.empty((S, T))
+    md = np.zeros((S, T, modes))
+    compile_s = compile_noisy_kernels()
+    t0 = time.perf_counter()
+    _noisy_coord_ensemble(X, Bw, Vw, b, k, keys, usa, dt, nsteps, save_every, r, md)
+    run_s = time.perf_counter() - t0
+    return NoisyEnsembleResult(
+        t=np.arange(T) * (save_every * dt),
+        r=r,
+        modes=md,
+        final=X,
+        compile_s=compile_s,
+        run_s=run_s,
+        meta={
+            "method": "euler-maruyama",
+            "kind": "USA" if usa else "SA",
+            "dt": dt,
+            "n": n,
+            "d": d,
+            "stream": int(stream),
+            "seeds": np.asarray(sd).tolist(),
+            "betas": b.tolist(),
+            "kappas": [None if not np.isfinite(v) else float(v) for v in k],
+            "noise": "counter-based SplitMix64 + Box-Muller (particles.kernels._counter_normals)",
+        },
+    )
+
+
+_NOISY_COMPILED = False
+
+
+def compile_noisy_kernels() -> float:
+    """Compile (or load from the cache) the noisy ensemble kernel; seconds taken (0 if done)."""
+    global _NOISY_COMPILED
+    if _NOISY_COMPILED:
+        return 0.0
+    t0 = time.perf_counter()
+    X = np.eye(2)[None].copy()
+    e = np.zeros((0, 2, 2))
+    one = np.ones(1)
+    keys = np.zeros(1, np.uint64)
+    _noisy_coord_ensemble(
+        X, e, e, one, one, keys, False, 0.1, 1, 1, np.empty((1, 2)), np.empty((1, 2, 1))
+    )
+    _NOISY_COMPILED = True
+    return time.perf_counter() - t0
 
 
 _COMPILED = False

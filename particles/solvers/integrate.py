@@ -24,10 +24,20 @@ The methods come from the one registry, :mod:`particles.solvers.registry` (``reg
   one by one (progress, checkpoints) with dense output at the save times
   (:mod:`particles.solvers.adaptive`). The drift away from the sphere is reported in
   ``stats["max_norm_drift"]`` and the saved states are renormalised.
+
+- stochastic, for the noisy dynamics (``Dynamics(kappa=...)``: dx_i = f dt + sqrt(2/kappa) dB_i with
+  B_i Brownian motion on the sphere; conventions in :mod:`particles.meanfield`): ``"euler-maruyama"``
+  (projected, weak order 1), ``"lie-euler-maruyama"`` (geodesic, weak order 1), ``"strang"``
+  (splitting, weak order 2). Fixed step like the ODE methods. **Noise increments:** one block of
+  (n, d) standard normals per step, drawn in step order from a numpy Generator (``rng``: a seed or a
+  Generator) and scaled by sqrt(h); nothing else draws from it, so a seed fixes the path whatever
+  the number of threads. The seed and the generator's state at the last saved time are stored with
+  the result, so an interrupted run resumes on the same path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -37,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError
-from ..field import check_dtype, check_points, check_stream, drift, velocity
+from ..field import check_dtype, check_points, check_stream, drift, fixed_order, velocity
 from ..io import check_writable
 from ..params import Dynamics, Piecewise
 from ..resources import check_memory
@@ -66,6 +76,10 @@ def canonical_method(method) -> str:
     return registry.get(method).name
 
 
+#: states beyond this size have a squared norm that overflows float64: the run has diverged
+_HUGE = float(np.sqrt(np.finfo(np.float64).max))
+
+
 class _Diverged(Exception):
     """A stage of a step met a non-finite state (simulate turns it into a clear error)."""
 
@@ -81,7 +95,7 @@ def _field(dyn: Dynamics, dtype, project: bool):
     field = velocity if dyn.norm == "post" else drift
 
     def f(y):
-        if not np.isfinite(y).all():
+        if not np.all(np.abs(y) < _HUGE):  # non-finite, or so large that its norm overflows
             raise _Diverged
         with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported as Diverged
             if dtype is np.float64:
@@ -93,14 +107,25 @@ def _field(dyn: Dynamics, dtype, project: bool):
 
 
 def step(
-    method, x: np.ndarray, h: float, dyn: Dynamics, dtype=np.float64
+    method, x: np.ndarray, h: float, dyn: Dynamics, dtype=np.float64, dW=None
 ) -> tuple[np.ndarray, int]:
     """One fixed step of size h of a registered method; returns (new x, field evals).
 
     The step is normalised when the scheme's state is on the sphere (Post-LN, nGPT), not for the
-    residual stream of Pre-/Peri-LN, where the custom-step methods use their ``free_step``."""
+    residual stream of Pre-/Peri-LN, where the custom-step methods use their ``free_step``.
+    ``dW`` (n, d): the ambient Brownian increments (N(0, h I)) of a stochastic method's step; needed
+    when ``dyn.kappa`` is finite (the noise is Brownian motion on the sphere: Post-LN only)."""
     m = registry.get(method)
     f = _field(dyn, dtype, m.projected)
+    if m.stochastic:
+        if not dyn.on_sphere:  # no noise here (Dynamics refuses kappa off the sphere)
+            return m.free_step(x, h, f)
+        if dyn.noisy and dW is None:
+            raise ParticlesError(f"{m.name}: a noisy step needs the Brownian increments dW")
+        y, nfev = m.step(x, h, f, dW if dyn.noisy else None, dyn.kappa)
+        return normalize_rows(y), nfev
+    if dyn.noisy:
+        raise ParticlesError(_needs_sde(m.name, dyn.kappa))
     if not dyn.on_sphere:
         if m.tableau is not None:
             return steps.explicit_rk(m.tableau, x, h, f)
@@ -122,6 +147,44 @@ def step(
 
 
 _step = step  # the name tests patch to inject failures
+
+
+def _needs_sde(method: str, kappa) -> str:
+    return (
+        f"kappa = {kappa:g} makes the dynamics stochastic, and {method} integrates ODEs; choose a "
+        f"stochastic method: {', '.join(registry.names(stochastic=True))}"
+    )
+
+
+def _kappas(dyn: Dynamics | Piecewise) -> list:
+    segs = [dyn] if isinstance(dyn, Dynamics) else [d for d, _ in dyn.segments]
+    return [d.kappa for d in segs if d.noisy]
+
+
+def _noise_seed(rng, resume: bool, checkpoint) -> tuple[np.random.Generator, int | None]:
+    """The Generator of the Brownian increments and the seed to record (None: a Generator given).
+
+    ``rng`` None draws a fresh seed, which is recorded; when resuming, the checkpoint's seed is
+    taken instead, so ``resume=True`` needs no seed.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng, None
+    if rng is None and resume and checkpoint is not None and Path(checkpoint).exists():
+        try:
+            rng = Trajectory.load(checkpoint).meta.get("noise_seed")
+        except ParticlesError:
+            rng = None
+    if rng is None:
+        rng = int(np.random.SeedSequence().entropy)
+    try:
+        seed = int(rng)
+    except (TypeError, ValueError):
+        raise ParticlesError(
+            f"rng must be an integer seed, a numpy Generator or None, got {rng!r}"
+        ) from None
+    if seed < 0:
+        raise ParticlesError(f"the noise seed must be >= 0, got {seed}")
+    return np.random.default_rng(seed), seed
 
 
 def _segments(dyn: Dynamics | Piecewise, t_end: float) -> list[tuple[float, float, Dynamics]]:
@@ -171,7 +234,7 @@ def simulate(
     dyn: Dynamics | Piecewise,
     t_end: float,
     *,
-    method: str = "rk4",
+    method: str | None = None,
     dt: float | None = None,
     save_at=None,
     saves: int | None = None,
@@ -185,6 +248,7 @@ def simulate(
     meta: dict | None = None,
     dtype=np.float64,
     max_steps: int = 10**8,
+    rng: np.random.Generator | int | None = None,
 ) -> Trajectory:
     """Integrate the dynamics ``dyn`` from ``x0`` (n, d) on the sphere up to time ``t_end``.
 
@@ -193,7 +257,11 @@ def simulate(
       ``"euler"`` (one residual layer + LayerNorm per step), ``"euler-tangent"``, ``"lie-euler"``,
       ``"geometric"`` (fixed step ``dt``, default 0.05) or a scipy method (``"RK45"``, ``"DOP853"``,
       ``"LSODA"``, ... with ``rtol``/``atol``, default 1e-8 and 1e-10). ``dt`` is refused for an
-      adaptive method, ``rtol``/``atol`` for a fixed-step one (they would be ignored).
+      adaptive method, ``rtol``/``atol`` for a fixed-step one (they would be ignored). With noise
+      (``dyn.kappa`` finite) a stochastic method: ``"euler-maruyama"`` (the default then),
+      ``"lie-euler-maruyama"``, ``"strang"``.
+    - ``rng``: the noise's seed (int) or numpy Generator; None draws a fresh seed, recorded in
+      ``meta["noise_seed"]``. Unused without noise.
     - ``save_at``: times in [0, t_end] at which states are saved; or ``saves``: the number (>= 2) of
       equally spaced save times, 0 and ``t_end`` included. Default: 101 equally spaced times.
     - ``normalize``: project ``x0`` onto the sphere first (otherwise an ``x0`` off the sphere is an
@@ -214,15 +282,21 @@ def simulate(
     :class:`~particles.solvers.checkpoint.Interrupted` (a ``KeyboardInterrupt``) on Ctrl-C, saying
     what the checkpoint file holds.
     """
-    spec = registry.get(method)
-    method = spec.name
-    dtype = check_dtype(dtype)
     if checkpoint is not None:
         check_writable(checkpoint, "trajectory", ".npz")
+    created = checkpoint is not None and not Path(checkpoint).exists()
     if not isinstance(dyn, (Dynamics, Piecewise)):
         raise ParticlesError(
             f"dyn must be a particles.Dynamics or Piecewise, got {type(dyn).__name__}"
         )
+    kappas = _kappas(dyn)
+    if method is None:
+        method = "euler-maruyama" if kappas else "rk4"
+    spec = registry.get(method)
+    method = spec.name
+    if kappas and not spec.stochastic:
+        raise ParticlesError(_needs_sde(method, kappas[0]))
+    dtype = check_dtype(dtype)
     x0 = check_points(x0, "x0")
     n, d = x0.shape
     dyn.check_dimension(d)
@@ -277,6 +351,11 @@ def simulate(
                 tol = float(tol)
             except (TypeError, ValueError):
                 raise ParticlesError(f"{name} must be a number, got {tol!r}") from None
+            if name == "rtol" and np.isfinite(tol) and tol >= 1:
+                raise ParticlesError(
+                    f"rtol = {tol:g} is not a relative tolerance (it must be < 1: 1 allows 100% "
+                    "error)"
+                )
             if not (np.isfinite(tol) and tol > 0):
                 raise ParticlesError(f"{name} must be finite and > 0, got {tol}")
     if save_at is not None and saves is not None:
@@ -312,6 +391,10 @@ def simulate(
         "atol": None if fixed else atol,
         "dtype": np.dtype(dtype).name,
     }
+    gen = None
+    if kappas:
+        gen, noise_seed = _noise_seed(rng, resume, checkpoint)
+        run_meta["noise_seed"] = noise_seed
     # fixed-step runs are fingerprinted with the default tolerances, as before they were optional
     fp = _fingerprint(
         x0,
@@ -323,6 +406,8 @@ def simulate(
         t_end,
         save_at,
     ) + ("" if dtype is np.float64 else "-f32")
+    if kappas:  # the seed is part of a noisy run's identity (absent for the ODE: unchanged prints)
+        fp += "-s" + hashlib.sha256(str(run_meta["noise_seed"]).encode()).hexdigest()[:8]
     run_meta["fingerprint"] = fp
 
     ts: list[float] = []
@@ -331,6 +416,7 @@ def simulate(
     if not fixed and spec.scipy_name not in _EXPLICIT_RK:
         stats["nrejected"] = None  # BDF, Radau, LSODA do not report rejected steps
     t_now, x = 0.0, x0.copy()
+    noise_state: dict = {}
     if resume and checkpoint is not None and Path(checkpoint).exists():
         old = Trajectory.load(checkpoint)
         if old.meta.get("fingerprint") != fp:
@@ -343,6 +429,14 @@ def simulate(
             ts, xs = list(old.t), list(old.x)
             stats.update({k: v for k, v in old.stats.items() if k in stats})
             t_now, x = float(old.t[-1]), np.array(old.x[-1])
+            if gen is not None:
+                if run_meta["noise_seed"] is None or "rng_state" not in old.meta:
+                    raise ParticlesError(
+                        f"{checkpoint}: resuming a noisy run needs an integer seed (rng=int) "
+                        "and a checkpoint that stores the generator's state"
+                    )
+                gen.bit_generator.state = old.meta["rng_state"]
+                noise_state["rng_state"] = old.meta["rng_state"]
 
     def result(complete: bool) -> Trajectory:
         return Trajectory(
@@ -351,12 +445,14 @@ def simulate(
             dynamics=dyn,
             method=method,
             stats=dict(stats),
-            meta={**run_meta, "complete": complete},
+            meta={**run_meta, **noise_state, "complete": complete},
         )
 
     def record(t, y):
         ts.append(float(t))
         xs.append(np.array(y))
+        if gen is not None:  # the generator's state that goes with the last saved state
+            noise_state["rng_state"] = gen.bit_generator.state
 
     if not ts and save_at[0] == 0.0:
         record(0.0, x)
@@ -383,11 +479,14 @@ def simulate(
     def diverged(t: float) -> Diverged:
         how = f"dt = {dt:g}" if fixed else f"rtol = {rtol:g}, atol = {atol:g}"
         fix = "reduce dt or use an adaptive method (e.g. DOP853)" if fixed else "tighten rtol/atol"
+        params = "beta, V, kind" + (", alpha" if getattr(dyn, "norm", "") == "ngpt" else "")
         return Diverged(
             f"the solution became non-finite at t = {t:.6g} ({method}, {how}): the steps are too "
-            f"large for this field (beta, V, kind); {fix}"
+            f"large for this field ({params}); {fix}"
         )
 
+    order = fixed_order() if kappas else contextlib.nullcontext()
+    order.__enter__()  # left in the finally clause below
     try:
         ckpt.write(partial())
         free_before = first.norm in ("pre", "peri")
@@ -406,9 +505,16 @@ def simulate(
                 for b in stops:
                     k = max(1, math.ceil((b - a) / dt - 1e-9))
                     h = (b - a) / k
+                    noisy = gen is not None and seg.noisy
+                    sqh = math.sqrt(h)
                     for i in range(k):
                         try:
-                            x, nf = _step(spec, x, h, seg, dtype)
+                            if noisy:
+                                dW = gen.standard_normal((n, d))
+                                dW *= sqh
+                                x, nf = _step(spec, x, h, seg, dtype, dW=dW)
+                            else:
+                                x, nf = _step(spec, x, h, seg, dtype)
                         except _Diverged:
                             raise diverged(a + (i + 1) * h) from None
                         stats["nfev"] += nf
@@ -479,7 +585,12 @@ def simulate(
         ckpt.write(traj)
     except KeyboardInterrupt:
         raise ckpt.interrupted(partial) from None
+    except ParticlesError:  # a diverged run cannot be resumed: leave no checkpoint it started
+        if created:
+            Path(checkpoint).unlink(missing_ok=True)
+        raise
     finally:
+        order.__exit__(None, None, None)
         if bar is not None:
             bar.close()
     return traj

@@ -10,7 +10,13 @@ A method is either
   optional ``free_step`` for the residual-stream state of Pre-/Peri-LN; every fixed step of a
   scheme whose state is on the sphere (Post-LN, nGPT) is followed by normalisation, the
   residual-stream schemes (Pre-LN, Peri-LN) are not normalised (:mod:`particles.norms`); or
-- **adaptive**: one of scipy's ``solve_ivp`` methods, stepped by :mod:`particles.solvers.adaptive`.
+- **adaptive**: one of scipy's ``solve_ivp`` methods, stepped by :mod:`particles.solvers.adaptive`;
+  or
+- **stochastic** (``stochastic=True``): a fixed-step integrator of the noisy dynamics
+  ``dx_i = f(x)_i dt + sqrt(2/kappa) dB_i`` (B_i Brownian motion on the sphere, ``Dynamics.kappa``), a
+  ``step(x, h, f, dW, kappa) -> (y, nfev)`` driven by ambient Brownian increments ``dW`` (n, d) that the
+  driver draws from a numpy Generator (:func:`particles.simulate`'s ``rng``). ``order`` is its weak
+  order, ``strong_order`` its strong order. With ``kappa=None`` it integrates the ODE.
 
 ``projected`` says which field the stages see: the tangent field P⊥(x)[Σ_j A_ij V x_j + ffn(x_i)]
 of arXiv 2312.10794, eq. (2.3)–(2.8) (``True``), or the attention output itself, before the
@@ -96,6 +102,10 @@ class Method:
     #: scipy's class name, for adaptive methods
     scipy_name: str | None = None
     aliases: tuple[str, ...] = field(default=())
+    #: an SDE integrator: ``step(x, h, f, dW, kappa)``; ``order`` is then the weak order
+    stochastic: bool = False
+    #: strong order of a stochastic method (None for deterministic ones)
+    strong_order: float | None = None
 
     def __post_init__(self):
         kinds = (self.tableau is not None) + (self.step is not None) + bool(self.adaptive)
@@ -107,6 +117,8 @@ class Method:
             raise ParticlesError(f"method {self.name!r}: free_step goes with a custom step")
         if not self.projected and self.tableau is None:
             raise ParticlesError(f"method {self.name!r}: only tableau methods may be unprojected")
+        if self.stochastic and self.step is None:
+            raise ParticlesError(f"method {self.name!r}: a stochastic method needs a step function")
 
     @property
     def fixed(self) -> bool:
@@ -153,12 +165,17 @@ def get(name) -> Method:
     return m
 
 
-def names(*, fixed: bool | None = None, batched: bool | None = None) -> tuple[str, ...]:
-    """Registered method names, in registration order, optionally only fixed-step / batched ones."""
+def names(
+    *, fixed: bool | None = None, batched: bool | None = None, stochastic: bool | None = None
+) -> tuple[str, ...]:
+    """Registered method names, in registration order, optionally only fixed-step / batched /
+    stochastic ones."""
     return tuple(
         m.name
         for m in _REGISTRY.values()
-        if (fixed is None or m.fixed == fixed) and (batched is None or m.batched == batched)
+        if (fixed is None or m.fixed == fixed)
+        and (batched is None or m.batched == batched)
+        and (stochastic is None or m.stochastic == stochastic)
     )
 
 
@@ -182,6 +199,8 @@ class _LiveNames(Sequence):
 NAMES = _LiveNames()
 #: the fixed-step ones
 FIXED_NAMES = _LiveNames(fixed=True)
+#: the integrators of the noisy dynamics (Dynamics.kappa finite)
+STOCHASTIC_NAMES = _LiveNames(stochastic=True)
 
 
 def _register_builtins() -> None:
@@ -230,6 +249,42 @@ def _register_builtins() -> None:
             step=steps.lie_midpoint,
             free_step=steps.lie_midpoint_free,
             description="Lie midpoint (RKMK of order 2): a rotation of each particle per step",
+        )
+    )
+    register(
+        Method(
+            name="euler-maruyama",
+            order=1,
+            strong_order=0.5,
+            stochastic=True,
+            step=steps.euler_maruyama,
+            free_step=steps.euler_free,
+            description="projected Euler–Maruyama for dx = f dt + sqrt(2/kappa) dB on the sphere: "
+            "x <- normalise(x + h f(x) + sqrt(2/kappa) P⊥(x) dW) (weak order 1, strong 1/2)",
+        )
+    )
+    register(
+        Method(
+            name="lie-euler-maruyama",
+            order=1,
+            strong_order=0.5,
+            stochastic=True,
+            step=steps.lie_euler_maruyama,
+            free_step=steps.lie_euler_free,
+            description="geodesic Euler–Maruyama: x <- exp_x(h f(x) + sqrt(2/kappa) P⊥(x) dW) "
+            "(weak order 1, strong 1/2)",
+        )
+    )
+    register(
+        Method(
+            name="strang",
+            order=2,
+            strong_order=0.5,
+            stochastic=True,
+            step=steps.strang,
+            free_step=steps.strang_free,
+            description="Strang splitting for the noisy dynamics: half a Lie-midpoint drift step, "
+            "a weak-order-2 geodesic Brownian step, half a drift step (weak order 2, geometric)",
         )
     )
     for name, order in (
