@@ -22,9 +22,12 @@ FASTMATH_MINMAX = frozenset({"nnan", "ninf", "nsz", "reassoc"})
 #: compiled kernels are cached on disk (``__pycache__`` next to the module).
 CACHE = True
 #: rows per tile of the attention field (one BLAS GEMM produces a TILE_ROWS x TILE_COLS block).
-TILE_ROWS = 256
+#: 512 x 512 (2 MiB, an L2's worth) rather than 256 x 4096 (8 MiB): alone a thread runs both
+#: shapes at the same rate, but two threads streaming 8 MiB tiles each through the shared L3 ran the
+#: q != k field 1.3-1.5x slower (benchmarks/RESULTS.md §3).
+TILE_ROWS = 512
 #: columns (keys) per tile; the online softmax runs over column tiles so memory stays O(n d + tile).
-TILE_COLS = 4096
+TILE_COLS = 512
 #: side of the square tiles of the symmetric Gram path (self-attention with Q = K).
 TILE_GRAM = 512
 

@@ -379,7 +379,19 @@ def raw_field(x: np.ndarray, dyn: Dynamics) -> np.ndarray:
     return acc
 
 
-def velocity(x, dyn: Dynamics, *, dtype=np.float64, project: bool = True) -> np.ndarray:
+#: the field evaluations :func:`velocity` offers
+METHODS = ("auto", "exact", "expansion")
+
+
+def velocity(
+    x,
+    dyn: Dynamics,
+    *,
+    dtype=np.float64,
+    project: bool = True,
+    method: str = "auto",
+    tol: float = 1e-10,
+) -> np.ndarray:
     """The attention dynamics' velocity xdot = P_perp(x_i)[...] at ``x`` (n, d). Shape (n, d).
 
     ``x`` should lie on the unit sphere (this is not checked here; see :func:`particles.simulate`).
@@ -387,12 +399,53 @@ def velocity(x, dyn: Dynamics, *, dtype=np.float64, project: bool = True) -> np.
     large n; relative accuracy ~1e-6 times the largest beta * |logit| scale). The result has this dtype.
     ``project=False`` returns the attention (+ feed-forward) output before the tangent projection:
     what a residual layer adds to x_i before LayerNorm.
+
+    ``method``:
+
+    - ``"exact"``: the tiled O(n^2 d) evaluation (module docstring), exact to rounding.
+    - ``"expansion"``: for Q = K = I, V = v I (one head, no ffn, not causal) on S^1 or S^2 only: the
+      O(n p) harmonic expansion of :mod:`particles.expansion` (Jacobi–Anger on the circle,
+      Funk–Hecke with ducc0's spherical-harmonic transforms on S^2), with the field error at most
+      ``tol`` relative to each row's total attention weight times |v| (for SA: an absolute error
+      <= tol |v|). Computed in float64. A clear error where it does not apply.
+    - ``"auto"`` (default): the expansion where it applies, meets ``tol`` a priori for this beta,
+      and is predicted faster (about n >= 300 on the circle and n >= 1000 on S^2, from the cost
+      model ``expansion.predicted_seconds``) and the points are on the sphere to the tolerance;
+      otherwise exactly the ``"exact"`` evaluation, bit for bit.
     """
     if not isinstance(dyn, Dynamics):
         raise ParticlesError(f"dyn must be a particles.Dynamics, got {type(dyn).__name__}")
     dt = check_dtype(dtype)
+    if method not in METHODS:
+        raise ParticlesError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    try:
+        tol = float(tol)
+    except (TypeError, ValueError):
+        raise ParticlesError(f"tol must be a number, got {tol!r}") from None
+    if not (0.0 < tol < 1.0):
+        raise ParticlesError(f"tol must be in (0, 1), got {tol}")
     x = check_points(x)
     dyn.check_dimension(x.shape[1])
+    if method != "exact":
+        from . import expansion
+
+        order = None
+        if method == "auto":
+            order = expansion.choose(dyn, x, tol)
+        elif not expansion.allowed(dyn, x.shape[1]):
+            raise ParticlesError(
+                "method='expansion' needs d = 2 or 3 (d = 3: the ducc0 package), Q = K = I, V None "
+                "or a scalar, one head, no ffn and causal=False; use method='exact'"
+            )
+        if method == "expansion" or order is not None:
+            f, _ = expansion.expansion_raw(
+                x, dyn.beta, dyn.kind, dyn.V, tol, order, checked=order is not None
+            )
+            if project:
+                out = np.empty_like(f)
+                kernels.pick(kernels._project_tangent, f.size)(x, f, out)
+                f = out
+            return f.astype(dt, copy=False)
     if dt is np.float32:
         x = x.astype(np.float32)
     f = raw_field(x, dyn)
@@ -400,6 +453,41 @@ def velocity(x, dyn: Dynamics, *, dtype=np.float64, project: bool = True) -> np.
         return f
     out = np.empty_like(f)
     kernels.pick(kernels._project_tangent, f.size)(x, f, out)
+    return out
+
+
+def velocity_rows(x, dyn: Dynamics, rows, *, project: bool = True) -> np.ndarray:
+    """The exact field (float64) at the particles ``rows`` only, each against all n particles.
+
+    Shape (len(rows), d); equal to ``velocity(x, dyn, method="exact")[rows]`` up to rounding, at
+    O(len(rows) n d) cost: for checking fast evaluations on a subsample of rows. Not causal.
+    """
+    if not isinstance(dyn, Dynamics):
+        raise ParticlesError(f"dyn must be a particles.Dynamics, got {type(dyn).__name__}")
+    if dyn.causal:
+        raise ParticlesError("velocity_rows does not support causal dynamics")
+    x = check_points(x)
+    dyn.check_dimension(x.shape[1])
+    rows = np.asarray(rows, dtype=np.intp).ravel()
+    xr = np.ascontiguousarray(x[rows])
+    acc = np.zeros((rows.size, x.shape[1]))
+    sa = dyn.kind == "SA"
+    for h in range(dyn.heads):
+        Q, K, V = dyn.head(h)
+        q = xr if Q is None else xr @ Q.T
+        k = x if K is None else x @ K.T
+        if isinstance(V, np.ndarray):
+            attention(q, k, np.ascontiguousarray(x @ V.T), dyn.beta, out=acc, normalize=sa)
+        elif V is None or V == 1.0:
+            attention(q, k, x, dyn.beta, out=acc, normalize=sa)
+        else:
+            acc += V * attention(q, k, x, dyn.beta, normalize=sa)
+    if dyn.ffn is not None:
+        acc += feedforward(xr, dyn.ffn)
+    if not project:
+        return acc
+    out = np.empty_like(acc)
+    kernels.pick(kernels._project_tangent, acc.size)(xr, acc, out)
     return out
 
 

@@ -44,7 +44,9 @@ are derived and checked, not copied.)
 - :mod:`.stationary`: the branch of one-cluster stationary states (any d, SA and USA), the USA free
   energy along it and the first-order transition kappa_1;
 - :mod:`.circle`: d = 2: the pseudo-spectral ETDRK4 Fokker–Planck solver, the O(n) particle system,
-  sampling and the exact W1 distance on the circle.
+  sampling and the exact W1 distance on the circle;
+- :mod:`.sphere`: d = 3: the same equation in spherical harmonics (ducc0), ETDRK4 with the diffusion
+  exact, mass / positivity / resolution checks (imported on demand: ``particles.meanfield.sphere``).
 """
 
 from .circle import (

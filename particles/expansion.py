@@ -1,0 +1,399 @@
+"""O(n) attention fields for Q = K = I on S^1 and S^2, exact to a tolerance (issue 13 §3).
+
+For Q = K = I the weights exp(beta <x_i, x_j>) are a zonal kernel k(t) = e^{beta t} of t = <x_i, x_j>,
+and both sums the field needs,
+
+    G_i = sum_j e^{beta <x_i, x_j>}           (the softmax normaliser Z_i of SA)
+    N_i = sum_j e^{beta <x_i, x_j>} x_j        (the numerator; the field is V N_i / Z_i),
+
+are kernel sums with convergent expansions in harmonics (arXiv 2312.10794, eq. 2.3 with Q = K = I,
+V = v I). Everything is computed in units of e^{beta} (``ive``), so nothing overflows for large beta.
+
+**Circle (d = 2).** With z_j = e^{i theta_j}, Jacobi–Anger gives
+e^{beta cos(a)} = sum_{k in Z} I_k(beta) e^{ik a}, so with the moments m_k = sum_j z_j^k:
+
+    G_i = I_0 n + 2 sum_{k>=1} I_k Re(z_i^k conj m_k),
+    N_i = I_0 m_1 + sum_{k>=1} I_k [z_i^k conj m_{k-1} + conj(z_i^k) m_{k+1}]     (N_i as a complex number),
+
+truncated at k <= p: O(n p) for the moments and O(n p) for the sums (numba kernels
+``kernels._s1_moments`` and ``kernels._s1_sums``).
+
+**Sphere (d = 3).** Funk–Hecke / the plane-wave expansion e^{beta t} = sum_l (2l+1) i_l(beta) P_l(t)
+(i_l the modified spherical Bessel functions) and the addition theorem
+P_l(<x, y>) = 4 pi / (2l+1) sum_m Y_lm(x) conj Y_lm(y) give, with a_lm = sum_j conj Y_lm(x_j),
+
+    G(x) = sum_j e^{beta <x, x_j>} = 4 pi sum_{l <= L} i_l(beta) sum_m a_lm Y_lm(x).
+
+The numerator follows from the gradient in R^3 of the same function extended off the sphere,
+G(x) = sum_j e^{beta <x, x_j>} for x in R^3: grad G(x) = beta sum_j e^{beta <x, x_j>} x_j, so
+
+    N_i = (1/beta) grad G(x_i) = x_i <x_i, N_i> + (1/beta) grad_S G(x_i),
+
+splitting the gradient into its radial and spherical (tangent) parts. Writing x = r u (|u| = 1),
+G(r u) = sum_j e^{beta r <u, x_j>} = 4 pi sum_l i_l(beta r) sum_m a_lm Y_lm(u) (the expansion at
+beta r), so the radial part is
+
+    <x_i, N_i> = (1/beta) d/dr G(r x_i)|_{r=1} = 4 pi sum_l i_l'(beta) sum_m a_lm Y_lm(x_i),
+    i_l' = (l i_{l-1} + (l+1) i_{l+1}) / (2l + 1),   i_0' = i_1,
+
+and the tangent part (1/beta) grad_S G is the spin-1 gradient synthesis of 4 pi i_l(beta) a_lm. So
+one adjoint transform (a_lm, non-uniform points) and three syntheses at the points (G, the radial
+part, the gradient) give the field; they are ducc0's non-uniform spherical-harmonic transforms
+(``adjoint_synthesis_general``, ``synthesis_general``, the latter with mode "DERIV1" for the
+gradient), O(L^2 log L + n) each with ducc0's accuracy ``epsilon``.
+
+**Tolerance.** ``tol`` bounds |v_i - v_i^exact| relative to the total weight of row i times |V|:
+for SA, whose weights sum to one, it is an absolute error on a field of size <= |V|; for USA the
+scale is |V| Z_i / n. Truncation: in units of e^{beta}, G_i >= max(1, n e^{-2 beta}) (the self term
+and the smallest weight), and the tails are bounded with |m_k| <= n, |P_l| <= 1,
+|sqrt(1 - t^2) P_l'(t)| <= l (l + 1) / 2, so the order p (degree L) is chosen a priori from beta, n
+and tol (:func:`circle_order`, :func:`sphere_degree`). Rounding (and ducc0's approximation) adds an
+absolute error of about eps n in G and N, which matters only for rows with a small G_i (an isolated
+particle far from every cluster): each row gets an a-posteriori estimate, and rows above ``tol``
+are recomputed exactly against all n columns (O(n) each).
+
+Points must be unit vectors up to a deviation that cannot move the field by more than tol (see
+:func:`unit_deviation_ok`); the field is then evaluated at x_i / |x_i| and projected at x_i as the
+exact path does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ive
+
+from . import config, kernels
+from .errors import ParticlesError
+
+#: smallest accuracy ducc0's double-precision general SHT accepts (its documented limit is 2e-13)
+DUCC_EPS_MIN = 3e-13
+#: a-posteriori constant: the absolute error of G and N from ducc0 (at epsilon) and rounding,
+#: in units of epsilon * n; measured <= 0.42 (truncation included) on clustered and uniform inputs,
+#: beta in {1, 5, 20, 60} (tests/test_expansion.py::test_a_posteriori_estimate_bounds_the_error)
+SPHERE_ERR_C = 1.0
+#: largest order / degree the expansion is used with
+MAX_ORDER = 4096
+#: below this beta the kernel is treated as the constant e^0 = 1 (error O(beta) <= 1e-100)
+BETA_ZERO = 1e-100
+_EPS = float(np.finfo(np.float64).eps)
+
+
+@dataclass(frozen=True)
+class ExpansionInfo:
+    """What an expansion evaluation did: ``order`` p (circle) or degree L (sphere), the number of
+    rows recomputed exactly (``repaired``) and the largest a-posteriori error estimate before repair."""
+
+    d: int
+    order: int
+    repaired: int
+    max_estimate: float
+
+
+def _ive_table(beta: float, half: bool) -> np.ndarray:
+    """e^{-beta} I_k(beta) (half=False) or e^{-beta} i_k(beta) (half=True), k = 0.. until negligible."""
+    kmax = int(beta + 40.0 * math.sqrt(beta + 1.0) + 80)
+    k = np.arange(kmax + 1, dtype=np.float64)
+    if half:
+        a = ive(k + 0.5, beta) * math.sqrt(math.pi / (2.0 * beta))
+    else:
+        a = ive(k, beta)
+    return a
+
+
+def _tail(t: np.ndarray) -> np.ndarray:
+    """tail[p] = sum_{k > p} t[k]."""
+    c = np.cumsum(t[::-1])[::-1]
+    return np.append(c[1:], 0.0)
+
+
+def _budget(n: int, beta: float) -> float:
+    """1 / min G_i in units of e^{beta}: G_i >= max(1, n e^{-2 beta})."""
+    return min(float(n), math.exp(min(2.0 * beta, 700.0)))
+
+
+def circle_order(beta: float, n: int, tol: float) -> int:
+    """Order p of the Jacobi–Anger expansion that meets ``tol`` for any n points on S^1, a priori.
+
+    The truncated tails of G_i and N_i are each <= 2 n T_p with T_p = sum_{k>p} e^{-beta} I_k(beta);
+    the field error |dN - F dG| / G_i <= 4 n T_p / G_i <= 4 T_p min(n, e^{2 beta}), kept <= tol / 2.
+    """
+    if beta < BETA_ZERO:
+        return 0
+    a = _ive_table(beta, half=False)
+    bound = 4.0 * _tail(a) * _budget(n, beta)
+    ok = np.nonzero(bound <= 0.5 * tol)[0]
+    return int(ok[0]) if ok.size else MAX_ORDER + 1
+
+
+def _sphere_tables(beta: float, L: int):
+    """(s_l, s'_l) for l = 0..L, in units of e^{beta}: s_l = e^{-beta} i_l(beta), s' its derivative."""
+    s = _ive_table(beta, half=True)
+    if s.size < L + 2:
+        s = np.append(s, np.zeros(L + 2 - s.size))
+    ell = np.arange(1, L + 1)
+    sp = np.empty(L + 1)
+    sp[0] = s[1]
+    sp[1:] = (ell * s[ell - 1] + (ell + 1) * s[ell + 1]) / (2 * ell + 1)
+    return s[: L + 1], sp
+
+
+def sphere_degree(beta: float, n: int, tol: float) -> int:
+    """Degree L of the Funk–Hecke expansion that meets ``tol`` for any n points on S^2, a priori.
+
+    Per unit of n, the truncated tails are sum_{l>L} (2l+1) s_l (G), (2l+1) |s'_l| (the radial part)
+    and (2l+1) s_l l (l+1) / (2 beta) (the gradient), s_l = e^{-beta} i_l(beta); their sum times
+    min(n, e^{2 beta}) is kept <= tol / 2.
+    """
+    if beta < BETA_ZERO:
+        return 0
+    bound = _tail(_full_w(beta)) * _budget(n, beta)
+    ok = np.nonzero(bound <= 0.5 * tol)[0]
+    return int(ok[0]) if ok.size else MAX_ORDER + 1
+
+
+def have_ducc0() -> bool:
+    try:
+        import ducc0  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def unit_deviation_ok(x: np.ndarray, beta: float, tol: float) -> bool:
+    """True when evaluating the kernel at x_i / |x_i| moves the field by at most tol / 4.
+
+    With |x_i| = 1 + delta_i, e^{beta <x_i, x_j>} changes by a factor e^{O(2 beta delta)} and x_j by
+    delta, so (4 beta + 2) max delta <= tol / 4 is enough. Deviations at the rounding level of a
+    normalisation (|x|^2 - 1 <= 64 eps) are always accepted: the exact path's logits carry that much.
+    """
+    dev = unit_deviation(x)
+    return dev <= 64 * _EPS or (4.0 * beta + 2.0) * dev <= 0.25 * tol
+
+
+def unit_deviation(x: np.ndarray) -> float:
+    """max_i ||x_i|^2 - 1|."""
+    if x.shape[0] == 0:
+        return 0.0
+    r2 = np.einsum("ij,ij->i", x, x)
+    r2 -= 1.0
+    return float(max(r2.max(), -r2.min()))
+
+
+def allowed(dyn, d: int) -> bool:
+    """Whether the expansion applies to these dynamics in dimension d (before looking at beta, n)."""
+    return (
+        d in (2, 3)
+        and dyn.heads == 1
+        and dyn.identity_attention
+        and not dyn.causal
+        and (d == 2 or have_ducc0())
+    )
+
+
+def order_for(d: int, beta: float, n: int, tol: float) -> int:
+    return circle_order(beta, n, tol) if d == 2 else sphere_degree(beta, n, tol)
+
+
+# --- cost model for method="auto" ------------------------------------------------------------------
+# Seconds per unit, measured on the 2-core machine (benchmarks/bench_expansion.py): the exact Gram
+# path costs ~EXACT_C n^2 for d <= 3 (exponentials dominate), the circle ~CIRCLE_C n (p + 1) plus a
+# fixed cost, the sphere (ducc0) ~SPHERE_C0 + SPHERE_C n + SPHERE_CL L^2 log L.
+EXACT_C = 1.5e-9
+CIRCLE_C = 1.0e-9
+CIRCLE_C0 = 1e-4
+SPHERE_C = 1.0e-6
+SPHERE_C0 = 1e-3
+SPHERE_CL = 2e-7
+
+
+def predicted_seconds(d: int, n: int, order: int) -> tuple[float, float]:
+    """(exact, expansion) predicted seconds of one field evaluation (for method="auto")."""
+    exact = EXACT_C * n * n
+    if d == 2:
+        exp = CIRCLE_C0 + CIRCLE_C * n * (order + 2) * 2
+    else:
+        L = max(order, 1)
+        exp = SPHERE_C0 + SPHERE_C * n + SPHERE_CL * L * L * math.log(L + 1)
+    return exact, exp
+
+
+def choose(dyn, x: np.ndarray, tol: float) -> int | None:
+    """The order to use when "auto" should pick the expansion, else None."""
+    n, d = x.shape
+    if not allowed(dyn, d) or n < 64:
+        return None
+    order = order_for(d, dyn.beta, n, tol)
+    if order > MAX_ORDER:
+        return None
+    exact, exp = predicted_seconds(d, n, order)
+    if exp >= exact or not unit_deviation_ok(x, dyn.beta, tol):  # (cheap next to the evaluation)
+        return None
+    return order
+
+
+# --- evaluation ------------------------------------------------------------------------------------
+
+
+def _circle(u: np.ndarray, beta: float, p: int, threads_ok: bool):
+    """(G, N (n, 2), a-posteriori absolute error bound of G and N) for unit vectors u (n, 2)."""
+    n = u.shape[0]
+    c = np.ascontiguousarray(u[:, 0])
+    s = np.ascontiguousarray(u[:, 1])
+    a = _ive_table(beta, half=False)
+    if a.size < p + 3:
+        a = np.append(a, np.zeros(p + 3 - a.size))
+    B = kernels.CIRCLE_BLOCK
+    chunks = max(1, min(4 * config.THREADS, -(-n // B)))
+    acc_re = np.empty((chunks, p + 2, B))
+    acc_im = np.empty((chunks, p + 2, B))
+    big = n * (p + 2) >= kernels.PARALLEL_MIN_WORK and threads_ok
+    (kernels._s1_moments if big else kernels._s1_moments.serial)(
+        c, s, p + 1, chunks, acc_re, acc_im
+    )
+    mr = acc_re.sum(axis=(0, 2))
+    mi = acc_im.sum(axis=(0, 2))
+    coef = np.zeros((p + 1, 6))
+    ak = a[: p + 1]
+    coef[0] = (ak[0] * mr[0], ak[0] * mi[0], ak[0] * mr[1], 0.0, 0.0, ak[0] * mi[1])
+    if p >= 1:
+        k = np.arange(1, p + 1)
+        coef[1:, 0] = 2.0 * ak[1:] * mr[k]
+        coef[1:, 1] = 2.0 * ak[1:] * mi[k]
+        coef[1:, 2] = ak[1:] * (mr[k - 1] + mr[k + 1])
+        coef[1:, 3] = ak[1:] * (mi[k - 1] + mi[k + 1])
+        coef[1:, 4] = ak[1:] * (mr[k - 1] - mr[k + 1])
+        coef[1:, 5] = ak[1:] * (mi[k + 1] - mi[k - 1])
+    G = np.empty(n)
+    N = np.empty((n, 2))
+    kern = kernels._s1_sums if big else kernels._s1_sums.serial
+    kern(c, s, coef, G, N)
+    # truncation (a priori) + rounding: powers carry ~(k + 2) eps, each moment accumulator sums
+    # n / (chunks B) terms, and the sums over k round with their terms a_k |m_k| <= a_k n
+    kk = np.arange(p + 2)
+    seq = n / (chunks * B) + 2.0
+    trunc = 4.0 * n * float(_tail(a)[p])
+    rnd = 8.0 * _EPS * n * float(np.sum(a[: p + 2] * (kk + 4.0 + seq)))
+    return G, N, trunc + rnd
+
+
+def _sphere(u: np.ndarray, beta: float, L: int, tol: float):
+    """(G, N (n, 3), a-posteriori absolute error of G and N) for unit vectors u (n, 3), by ducc0."""
+    import ducc0
+
+    n = u.shape[0]
+    theta = np.arctan2(np.hypot(u[:, 0], u[:, 1]), u[:, 2])
+    phi = np.arctan2(u[:, 1], u[:, 0])
+    phi[phi < 0] += 2.0 * np.pi
+    loc = np.empty((n, 2))
+    loc[:, 0] = theta
+    loc[:, 1] = phi
+    eps = float(min(max(0.01 * tol, DUCC_EPS_MIN), 1e-4))
+    nth = config.THREADS
+    Lt = max(L, 1)  # ducc0 wants lmax >= 1 for the gradient
+    # one thread: ducc0's threaded adjoint (spreading) sums in a run-dependent order (results
+    # differed by 1e-16 between calls), and a second thread gained < 10 % here
+    a = ducc0.sht.adjoint_synthesis_general(
+        map=np.ones((1, n)), spin=0, lmax=Lt, loc=loc, epsilon=eps, nthreads=1
+    )
+    s, sp = _sphere_tables(beta, Lt)
+    if L < Lt:
+        s[L + 1 :] = 0.0
+        sp[L + 1 :] = 0.0
+    ells = np.concatenate([np.arange(m, Lt + 1) for m in range(Lt + 1)])
+    four_pi = 4.0 * np.pi
+    b = a * (four_pi * s[ells])
+    G = ducc0.sht.synthesis_general(alm=b, spin=0, lmax=Lt, loc=loc, epsilon=eps, nthreads=nth)[0]
+    R = ducc0.sht.synthesis_general(
+        alm=a * (four_pi * sp[ells]), spin=0, lmax=Lt, loc=loc, epsilon=eps, nthreads=nth
+    )[0]
+    D = ducc0.sht.synthesis_general(
+        alm=b, spin=1, lmax=Lt, loc=loc, epsilon=eps, nthreads=nth, mode="DERIV1"
+    )
+    ct, st = np.cos(theta), np.sin(theta)
+    cp, sn = np.cos(phi), np.sin(phi)
+    dth = D[0] / beta
+    dph = D[1] / beta
+    N = u * R[:, None]
+    N[:, 0] += dth * ct * cp - dph * sn
+    N[:, 1] += dth * ct * sn + dph * cp
+    N[:, 2] -= dth * st
+    tails = _tail(_full_w(beta))
+    trunc = n * float(tails[L]) if L < tails.size else 0.0
+    err = trunc + SPHERE_ERR_C * max(eps, 64 * _EPS) * n
+    return G, N, err
+
+
+def _full_w(beta: float) -> np.ndarray:
+    """Per-degree bound (2l+1) (s_l + |s'_l| + s_l l (l+1) / (2 beta)) of the three sums' terms."""
+    s = _ive_table(beta, half=True)
+    ell = np.arange(s.size, dtype=np.float64)
+    sp = np.empty_like(s)
+    sp[0] = s[1]
+    sp[1:-1] = (ell[1:-1] * s[:-2] + (ell[1:-1] + 1) * s[2:]) / (2 * ell[1:-1] + 1)
+    sp[-1] = s[-2]
+    return (2 * ell + 1) * (s + np.abs(sp) + s * ell * (ell + 1) / (2.0 * beta))
+
+
+def expansion_raw(
+    x: np.ndarray,
+    beta: float,
+    kind: str,
+    V,
+    tol: float,
+    order: int | None = None,
+    checked: bool = False,
+) -> tuple[np.ndarray, ExpansionInfo]:
+    """The attention output V sum_j A_ij x_j (before the tangent projection) by the expansion.
+
+    ``x`` (n, d) float64 with d in {2, 3} and unit rows (to the tolerance of
+    :func:`unit_deviation_ok`; ``checked=True``: the caller has checked); ``kind`` "SA" or "USA";
+    ``V`` None or a float. Rows whose a-posteriori error estimate exceeds ``tol`` are recomputed
+    exactly.
+    Returns (field (n, d), :class:`ExpansionInfo`).
+    """
+    from .field import attention
+
+    n, d = x.shape
+    if d not in (2, 3):
+        raise ParticlesError(f"the expansion is for d = 2 or 3, got d = {d}")
+    if not checked and not unit_deviation_ok(x, beta, tol):
+        raise ParticlesError(
+            "method='expansion' needs points on the unit sphere (max ||x_i|^2 - 1| too large for "
+            "this tol); use method='exact' or normalise x"
+        )
+    v = 1.0 if V is None else float(V)
+    sa = kind == "SA"
+    if beta < BETA_ZERO:  # constant kernel: A_ij = 1/n for SA and USA
+        f = np.broadcast_to(x.mean(axis=0) * v, x.shape).copy()
+        return f, ExpansionInfo(d, 0, 0, 0.0)
+    if order is None:
+        order = order_for(d, beta, n, tol)
+    if order > MAX_ORDER:
+        raise ParticlesError(
+            f"the expansion needs order {order} > {MAX_ORDER} at beta = {beta}; use method='exact'"
+        )
+    # unit to rounding already (the usual case): the kernels are insensitive to 1e-16 in |x_i|
+    u = x if unit_deviation(x) <= 64 * _EPS else x / np.linalg.norm(x, axis=1)[:, None]
+    if d == 2:
+        G, N, err = _circle(u, beta, order, True)
+    else:
+        G, N, err = _sphere(u, beta, order, tol)
+    # the estimate err / G_i exceeds tol exactly where G_i < err / tol (G_i >= 1 in exact arithmetic)
+    gmin = float(G.min())
+    bad = np.nonzero(~(G >= err / tol))[0]
+    if sa:
+        f = N
+        f /= G[:, None]
+    else:
+        f = N
+        with np.errstate(over="ignore"):
+            f *= math.exp(beta - math.log(n))
+    if bad.size:
+        f[bad] = attention(x[bad], x, x, beta, normalize=sa)
+    if v != 1.0:
+        f *= v
+    est = err / gmin if gmin > 0 else math.inf
+    return f, ExpansionInfo(d, int(order), int(bad.size), est)
