@@ -27,26 +27,55 @@ def clean_errors(fn):
     return wrapper
 
 
-def parse_floats(text: str) -> list[float]:
-    """Parse ``"0,5,10"`` or a range ``"start:stop:step"`` (stop included when on the grid)."""
-    text = text.strip()
-    try:
-        if ":" in text:
-            parts = [float(p) for p in text.split(":")]
-            if len(parts) != 3 or parts[2] <= 0 or parts[1] < parts[0]:
-                raise ValueError
-            start, stop, step = parts
-            k = int(round((stop - start) / step))
-            vals = [start + i * step for i in range(k + 1)]
-            return [round(v, 12) for v in vals if v <= stop + 1e-9 * max(1.0, abs(stop))]
-        return [float(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r}: expected numbers separated by commas or start:stop:step"
-        ) from None
+class PathArg(click.Path):
+    """``click.Path`` that refuses an empty name (``""``, which would silently mean the current
+    directory); every path option and argument of the commands has this type."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("empty path; give a file or directory name", param, ctx)
+        return super().convert(value, param, ctx)
 
 
-class LazyChoice(click.Choice):
+def parse_floats(text: str, name: str) -> list[float]:
+    """The numbers of option ``name``: ``"0,5,10"`` or a range ``"start:stop:step"`` (stop included
+    when on the grid), parsed and counted by the library (:func:`particles.grids.parse_numbers`)."""
+    from particles.grids import parse_numbers
+
+    return parse_numbers(text, name)
+
+
+def parse_ints(text: str, name: str) -> list[int]:
+    """Like :func:`parse_floats`, for whole numbers."""
+    from particles.grids import parse_numbers
+
+    return parse_numbers(text, name, integer=True)
+
+
+class Choice(click.Choice):
+    """``click.Choice`` for every choice of the commands: any case is accepted (``--kind sa``), and
+    help and errors show the choices as the library spells them, on one line."""
+
+    def __init__(self, choices, case_sensitive: bool = False):
+        super().__init__(choices, case_sensitive=case_sensitive)
+
+    def _listed(self) -> str:
+        return ", ".join(str(c) for c in self.choices)
+
+    def get_metavar(self, param, ctx=None):
+        text = "|".join(str(c) for c in self.choices)
+        if param.required and param.param_type_name == "argument":
+            return f"{{{text}}}"
+        return f"[{text}]"
+
+    def get_missing_message(self, param, ctx=None) -> str:
+        return f"Choose from {self._listed()}."
+
+    def get_invalid_choice_message(self, value, ctx=None) -> str:
+        return f"{value!r} is not one of {self._listed()}."
+
+
+class LazyChoice(Choice):
     """A ``click.Choice`` whose choices come from ``load()`` (a library list), called only when the
     option is parsed or its help shown: the library stays the source, and ``particles --help``
     imports nothing heavy."""
@@ -119,6 +148,26 @@ def given(**options) -> dict:
     return {k: v for k, v in options.items() if v is not None}
 
 
+def explicit(ctx: click.Context, name: str) -> bool:
+    """Whether parameter ``name`` was given on the command line (or in the environment), not left
+    at its default: for refusing options that do not apply."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source not in (
+        click.core.ParameterSource.DEFAULT,
+        click.core.ParameterSource.DEFAULT_MAP,
+    )
+
+
+def refuse_given(ctx: click.Context, names, why: str) -> None:
+    """A usage error naming those of the parameters ``names`` given explicitly (:func:`explicit`):
+    they do not apply ``why`` (e.g. ``"with --x0"``) and would otherwise be silently ignored."""
+    flags = {p.name: p.opts[0] for p in ctx.command.params}
+    hit = [flags[n] for n in names if explicit(ctx, n)]
+    if hit:
+        verb = "does" if len(hit) == 1 else "do"
+        raise click.UsageError(f"{', '.join(hit)} {verb} not apply {why}", ctx)
+
+
 NORM_HELP = (
     "where the LayerNorm sits (arXiv 2510.22026): post (tokens on the sphere), pre (residual "
     "stream in R^d, attention on h/|h|), peri (pre + normalised attention output), ngpt (on the "
@@ -163,4 +212,8 @@ def scheme_kwargs(norm, alpha, t_switch) -> dict:
     --norm mix."""
     if t_switch is not None and (norm or "").lower() != "mix":
         raise click.BadParameter("--t-switch goes with --norm mix", param_hint="--t-switch")
+    if alpha is not None and (norm or "").lower() != "ngpt":
+        raise click.BadParameter(
+            "--alpha (nGPT's step size) goes with --norm ngpt", param_hint="--alpha"
+        )
     return given(norm=None if norm is None else norm.lower(), alpha=alpha, t_switch=t_switch)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ._common import LibraryOption, clean_errors, given, parse_floats
+from ._common import LibraryOption, PathArg, clean_errors, given, parse_floats
 
 _ANIMATE = "particles.plotting:animate."
 
@@ -18,7 +18,7 @@ def _load(path):
 
 
 @click.command()
-@click.argument("run", type=click.Path())
+@click.argument("run", type=PathArg())
 @click.option("--times", default=None, help="Comma list or start:stop:step (default: 5 times).")
 @click.option(
     "--bins",
@@ -26,7 +26,7 @@ def _load(path):
     cls=LibraryOption,
     library="particles.plotting:save_histograms.bins",
 )
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Image file (.png).")
+@click.option("--out", required=True, type=PathArg(dir_okay=False), help="Image file (.png).")
 @clean_errors
 def histogram(run, times, bins, out):
     """Histograms of inner products <x_i, x_j> of RUN at chosen times (arXiv 2312.10794 Figs. 1, 4).
@@ -39,13 +39,13 @@ def histogram(run, times, bins, out):
     """
     from particles.plotting import save_histograms
 
-    ts = None if times is None else parse_floats(times)
+    ts = None if times is None else parse_floats(times, "--times")
     save_histograms(_load(run), ts, out, **given(bins=bins))
     click.echo(f"wrote {out}")
 
 
 @click.command()
-@click.argument("run", type=click.Path())
+@click.argument("run", type=PathArg())
 @click.option(
     "--delta",
     type=float,
@@ -79,8 +79,8 @@ def clusters(run, delta, as_json):
 
 
 @click.command()
-@click.argument("run", type=click.Path())
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help=".gif or .mp4 file.")
+@click.argument("run", type=PathArg())
+@click.option("--out", required=True, type=PathArg(dir_okay=False), help=".gif or .mp4 file.")
 @click.option("--fps", type=click.IntRange(1, 120), cls=LibraryOption, library=_ANIMATE + "fps")
 @click.option(
     "--max-frames",

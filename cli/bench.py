@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import LibraryOption, clean_errors, given
+from ._common import LibraryOption, clean_errors, given, parse_ints
 
 
 @click.command()
@@ -31,11 +31,6 @@ def bench(threads, full, sizes, quiet):
     """
     from particles import bench as b
 
-    keep = None
-    if sizes is not None:
-        try:
-            keep = [int(s) for s in sizes.split(",") if s.strip()]
-        except ValueError:
-            raise click.BadParameter(f"{sizes!r}: expected integers separated by commas") from None
+    keep = None if sizes is None else parse_ints(sizes, "--n")
     suite = b.run_suite(quick=not full, progress=not quiet, sizes=keep, **given(threads=threads))
     click.echo(b.report(suite))

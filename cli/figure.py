@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import clean_errors
+from ._common import PathArg, clean_errors, refuse_given
 
 
 def echo_run(run) -> None:
@@ -20,7 +20,7 @@ def echo_run(run) -> None:
 @click.option("--quick", is_flag=True, help="Small, fast version (seconds), as CI runs it.")
 @click.option(
     "--outdir",
-    type=click.Path(file_okay=False),
+    type=PathArg(file_okay=False),
     default=None,
     help="Where the PNG and its .npz go (default: the figures/ directory).",
 )
@@ -43,7 +43,10 @@ def figure(name, quick, outdir, redraw, list_only):
     """
     from particles.plotting import figures
 
-    if list_only or not name:
+    if list_only or name is None:
+        if name is not None:
+            raise click.UsageError("give a figure NAME or --list, not both")
+        refuse_given(click.get_current_context(), ["quick", "outdir"], "with --list")
         click.echo("\n".join(figures.available()))
         return
     echo_run(figures.run_figure(name, outdir, quick=quick, redraw=redraw))

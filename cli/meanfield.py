@@ -8,27 +8,15 @@ from pathlib import Path
 
 import click
 
-from ._common import clean_errors, parse_floats
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        vals = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected integers separated by commas") from None
-    if not vals:
-        raise click.BadParameter("expected at least one value")
-    return vals
+from ._common import Choice, PathArg, clean_errors, parse_floats, parse_ints, refuse_given
 
 
 def _out(path: str, suffix: str) -> Path:
-    p = Path(path)
-    if p.suffix != suffix:
-        raise click.ClickException(f"{p}: must end in {suffix}")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise click.ClickException(f"cannot write {p}: directory {parent} does not exist")
-    return p
+    from particles.io import check_writable
+
+    if Path(path).suffix != suffix:
+        raise click.ClickException(f"{path}: must end in {suffix}")
+    return check_writable(path, "output")
 
 
 @click.group("meanfield")
@@ -44,18 +32,18 @@ def meanfield():
 
 
 @meanfield.command("solve")
-@click.option("--beta", type=float, required=True, help="Inverse temperature beta > 0.")
+@click.option("--beta", type=float, required=True, help="Inverse temperature beta >= 0.")
 @click.option("--kappa", type=float, default=None, help="Inverse noise kappa (default: no noise).")
 @click.option(
     "--kind",
-    type=click.Choice(["SA", "USA"], case_sensitive=False),
+    type=Choice(["SA", "USA"]),
     default="USA",
     show_default=True,
 )
 @click.option(
     "--init",
     "init",
-    type=click.Choice(["perturbed", "von-mises", "uniform"]),
+    type=Choice(["perturbed", "von-mises", "uniform"]),
     default="perturbed",
     show_default=True,
     help="Initial density.",
@@ -79,8 +67,8 @@ def meanfield():
 @click.option("--dt", type=float, default=0.01, show_default=True, help="ETDRK4 step.")
 @click.option("--t-end", type=float, required=True, help="Final time.")
 @click.option("--saves", type=int, default=101, show_default=True, help="Saved times.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Result file (.npz).")
-@click.option("--plot", default=None, type=click.Path(dir_okay=False), help="Also draw a PNG.")
+@click.option("--out", required=True, type=PathArg(dir_okay=False), help="Result file (.npz).")
+@click.option("--plot", default=None, type=PathArg(dir_okay=False), help="Also draw a PNG.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @clean_errors
 def solve(beta, kappa, kind, init, eps, concentration, seed, N, dt, t_end, saves, out, plot, quiet):
@@ -92,17 +80,16 @@ def solve(beta, kappa, kind, init, eps, concentration, seed, N, dt, t_end, saves
       particles meanfield solve --beta 5 --t-end 1.5 --eps 1e-6 --out growth.npz
       particles meanfield solve --beta 2 --kappa 3 --kind SA --init von-mises --t-end 10 --out sa.npz
     """
-    import numpy as np
-
     from particles.meanfield import initial_density, solve_circle
 
+    ctx = click.get_current_context()
+    if init != "perturbed":
+        refuse_given(ctx, ["eps", "seed"], f"with --init {init} (they set the perturbation)")
+    if init != "von-mises":
+        refuse_given(ctx, ["concentration"], f"with --init {init}")
     out = _out(out, ".npz")
     if plot is not None:
         plot = _out(plot, ".png")
-    if saves < 2:
-        raise click.ClickException(f"--saves must be >= 2, got {saves}")
-    if N < 8 or N % 2:
-        raise click.ClickException(f"--N must be even and >= 8, got {N}")
     rho0 = initial_density(init, N=N, eps=eps, concentration=concentration, rng=seed)
     sol = solve_circle(
         rho0,
@@ -111,7 +98,7 @@ def solve(beta, kappa, kind, init, eps, concentration, seed, N, dt, t_end, saves
         t_end,
         kind=kind,
         dt=dt,
-        save_at=np.linspace(0, t_end, saves),
+        saves=saves,
         progress=not quiet,
     )
     sol.meta.update({"seed": seed, "init": init, "eps": eps, "concentration": concentration})
@@ -135,7 +122,7 @@ def solve(beta, kappa, kind, init, eps, concentration, seed, N, dt, t_end, saves
 @click.option("--d", "d", default="2,3", show_default=True, help="dimensions.")
 @click.option(
     "--kind",
-    type=click.Choice(["SA", "USA"], case_sensitive=False),
+    type=Choice(["SA", "USA"]),
     default="USA",
     show_default=True,
 )
@@ -159,9 +146,9 @@ def theory(beta, d, kind, kappa, modes, branch, as_json):
     from particles import meanfield as mf
 
     rows = []
-    for dd in _ints(d):
+    for dd in parse_ints(d, "--d"):
         bs = mf.beta_star(dd, kind)
-        for b in parse_floats(beta):
+        for b in parse_floats(beta, "--beta"):
             lk, lam = mf.fastest_mode(b, dd, kind=kind)
             row = {
                 "d": dd,
@@ -207,7 +194,7 @@ def theory(beta, d, kind, kappa, modes, branch, as_json):
 @click.option("--kappa", required=True, help="kappa grid: a list or start:stop:step.")
 @click.option(
     "--engine",
-    type=click.Choice(["particles", "circle", "pde"]),
+    type=Choice(["particles", "circle", "pde"]),
     default="particles",
     show_default=True,
     help="particles (any d), circle (d = 2, large n), pde (d = 2).",
@@ -219,7 +206,7 @@ def theory(beta, d, kind, kappa, modes, branch, as_json):
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed.")
 @click.option(
     "--kind",
-    type=click.Choice(["SA", "USA"], case_sensitive=False),
+    type=Choice(["SA", "USA"]),
     default="USA",
     show_default=True,
 )
@@ -232,22 +219,22 @@ def theory(beta, d, kind, kappa, modes, branch, as_json):
 @click.option(
     "--store",
     default=None,
-    type=click.Path(file_okay=False),
+    type=PathArg(file_okay=False),
     help="Directory of per-task results (default OUT.store/); a rerun skips them.",
 )
 @click.option(
     "--backend",
-    type=click.Choice(["serial", "processes", "dask"]),
+    type=Choice(["serial", "processes", "dask"]),
     default="serial",
     show_default=True,
 )
 @click.option("--scheduler", default=None, help="Dask: 'local' or a scheduler address.")
 @click.option("--workers", type=int, default=2, show_default=True, help="Processes / Dask workers.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Result file (.npz).")
+@click.option("--out", required=True, type=PathArg(dir_okay=False), help="Result file (.npz).")
 @click.option(
     "--plot",
     default=None,
-    type=click.Path(dir_okay=False),
+    type=PathArg(dir_okay=False),
     help="Also draw r(kappa) with the stationary branches (PNG).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -286,16 +273,25 @@ def transition(
     from particles.analysis.transition import TransitionParams
     from particles.analysis.transition import transition as run
 
+    ctx = click.get_current_context()
+    if scheduler is not None:
+        if backend != "dask":
+            refuse_given(ctx, ["backend"], "with --scheduler (a Dask scheduler)")
+        backend = "dask"
+    if backend == "serial":
+        refuse_given(ctx, ["workers"], "with --backend serial")
+    if engine == "pde":
+        refuse_given(ctx, ["n", "seeds"], "with --engine pde (it evolves one density)")
+    else:
+        refuse_given(ctx, ["N"], f"with --engine {engine} (it is the PDE's grid)")
     out = _out(out, ".npz")
     if plot is not None:
         plot = _out(plot, ".png")
-    if scheduler is not None:
-        backend = "dask"
     p = TransitionParams(
         d=d,
         n=n,
-        betas=tuple(parse_floats(beta)),
-        kappas=tuple(parse_floats(kappa)),
+        betas=tuple(parse_floats(beta, "--beta")),
+        kappas=tuple(parse_floats(kappa, "--kappa")),
         seeds=seeds,
         seed=seed,
         kind=kind,

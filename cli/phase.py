@@ -9,23 +9,15 @@ from ._common import (
     LazyChoice,
     LibraryOption,
     MethodChoice,
+    PathArg,
     clean_errors,
     given,
     norm_options,
     parse_floats,
+    parse_ints,
+    refuse_given,
     scheme_kwargs,
 )
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        vals = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected integers separated by commas") from None
-    if not vals:
-        raise click.BadParameter("expected at least one value")
-    return vals
-
 
 _PP = "particles.analysis.phase:PhaseParams."
 
@@ -65,7 +57,7 @@ def _common(fn):
         ),
         click.option(
             "--kind",
-            type=LazyChoice(_kinds, case_sensitive=True),
+            type=LazyChoice(_kinds),
             cls=LibraryOption,
             library=_PP + "kind",
         ),
@@ -73,13 +65,13 @@ def _common(fn):
         click.option(
             "--weights",
             default=None,
-            type=LazyChoice(_weight_ensembles, case_sensitive=True),
+            type=LazyChoice(_weight_ensembles),
             help="random Q^T K and V ensembles (arXiv 2312.10794 Fig. 5); default Q=K=V=I",
         ),
         click.option(
             "--store",
             default=None,
-            type=click.Path(file_okay=False),
+            type=PathArg(file_okay=False),
             help="directory of per-beta results; a rerun skips what is there",
         ),
         click.option(
@@ -117,13 +109,19 @@ def _params(n, d, beta, **options):
     """One PhaseParams per (n, d); options not given take the library's defaults."""
     from particles.analysis.phase import PhaseParams
 
-    kw = given(betas=tuple(parse_floats(beta)), **options)
-    ns = [None] if n is None else _ints(n)
-    ds = [None] if d is None else _ints(d)
+    kw = given(betas=tuple(parse_floats(beta, "--beta")), **options)
+    ns = [None] if n is None else parse_ints(n, "--n")
+    ds = [None] if d is None else parse_ints(d, "--d")
     return [PhaseParams(**given(n=nn, d=dd), **kw) for nn in ns for dd in ds]
 
 
 def _sweep_kw(scheduler, workers, quiet):
+    if scheduler != "local":
+        refuse_given(
+            click.get_current_context(),
+            ["workers"],
+            "without --scheduler local (the workers of a local Dask cluster)",
+        )
     return dict(
         backend="serial" if scheduler is None else "dask",
         scheduler=scheduler,
@@ -135,9 +133,9 @@ def _sweep_kw(scheduler, workers, quiet):
 
 @click.command("phase")
 @_common
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write")
+@click.option("--out", required=True, type=PathArg(dir_okay=False), help="PNG to write")
 @click.option(
-    "--data", default=None, type=click.Path(dir_okay=False), help="also save the data (.npz)"
+    "--data", default=None, type=PathArg(dir_okay=False), help="also save the data (.npz)"
 )
 @clean_errors
 def phase(
@@ -199,7 +197,7 @@ def phase(
 @click.option(
     "--out",
     default=None,
-    type=click.Path(dir_okay=False),
+    type=PathArg(dir_okay=False),
     help="write the table to .npz, .json or .csv (default: print it)",
 )
 @clean_errors

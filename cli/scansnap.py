@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import click
 
-from ._common import LazyChoice, LibraryOption, clean_errors, given, parse_floats
+from ._common import (
+    Choice,
+    LazyChoice,
+    LibraryOption,
+    PathArg,
+    clean_errors,
+    given,
+    parse_floats,
+    parse_ints,
+)
 
 
 def _figure_names() -> list[str]:
@@ -13,13 +22,6 @@ def _figure_names() -> list[str]:
     from particles.plotting.figures import available
 
     return [name.replace("_", "-") for name in available(prefix="scansnap_")]
-
-
-def _ints(text: str, name: str) -> list[int]:
-    vals = parse_floats(text)
-    if any(v != int(v) for v in vals):
-        raise click.BadParameter(f"{text!r}: {name} must be integers")
-    return [int(v) for v in vals]
 
 
 @click.group("scansnap", context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,11 +83,14 @@ _SG = "particles.scansnap.sweep:SweepGrid."
 @click.option("--batch", type=int, cls=LibraryOption, library=_TC + "batch")
 @click.option("--iters", type=int, cls=LibraryOption, library=_TC + "iters")
 @click.option(
-    "--init", type=click.Choice(["zero", "random"]), cls=LibraryOption, library=_TC + "init"
+    "--init",
+    type=Choice(["zero", "random"]),
+    cls=LibraryOption,
+    library=_TC + "init",
 )
 @click.option("--record-every", type=int, default=None, help="snapshot period [1; text: iters/10]")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="result .npz")
+@click.option("--out", type=PathArg(dir_okay=False), required=True, help="result .npz")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @clean_errors
 def train(
@@ -154,7 +159,7 @@ def train(
 @click.option("--iters", type=int, cls=LibraryOption, library=_SG + "config.iters")
 @click.option(
     "--init",
-    type=click.Choice(["zero", "random"]),
+    type=Choice(["zero", "random"]),
     cls=LibraryOption,
     library=_SG + "config.init",
 )
@@ -162,11 +167,9 @@ def train(
 @click.option("--context", type=int, cls=LibraryOption, library=_SG + "context_len")
 @click.option("--momentum", type=float, cls=LibraryOption, library=_SG + "config.momentum")
 @click.option(
-    "--outdir", type=click.Path(file_okay=False), required=True, help="one .npz per run here"
+    "--outdir", type=PathArg(file_okay=False), required=True, help="one .npz per run here"
 )
-@click.option(
-    "--summary", type=click.Path(dir_okay=False), default=None, help="[OUTDIR/summary.npz]"
-)
+@click.option("--summary", type=PathArg(dir_okay=False), default=None, help="[OUTDIR/summary.npz]")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @clean_errors
 def sweep(
@@ -195,13 +198,20 @@ def sweep(
       particles scansnap sweep --classes 2 --eta-z 0.5,1,2 --ratio 1,2,5,10 --seeds 1:5:1 \\
           --init zero --iters 300 --classes-per-query 1 --outdir runs/snap
     """
-    from particles.scansnap import SweepGrid, entropy_report, run_sweep, save_summary
+    from particles.scansnap import (
+        SweepGrid,
+        entropy_report,
+        run_sweep,
+        save_summary,
+        summary_path,
+    )
 
+    summary_path(outdir, summary)  # checked before the runs
     grid = SweepGrid.from_options(
-        classes=None if classes is None else _ints(classes, "--classes"),
-        eta_z=None if eta_z is None else parse_floats(eta_z),
-        ratio=None if ratio is None else parse_floats(ratio),
-        seeds=None if seeds is None else _ints(seeds, "--seeds"),
+        classes=None if classes is None else parse_ints(classes, "--classes"),
+        eta_z=None if eta_z is None else parse_floats(eta_z, "--eta-z"),
+        ratio=None if ratio is None else parse_floats(ratio, "--ratio"),
+        seeds=None if seeds is None else parse_ints(seeds, "--seeds"),
         classes_per_query=classes_per_query,
         context_len=context,
         iters=iters,
@@ -217,7 +227,7 @@ def sweep(
 
 @scansnap.command("figure")
 @click.argument("name", type=LazyChoice(_figure_names))
-@click.option("--outdir", type=click.Path(file_okay=False), default=".", show_default=True)
+@click.option("--outdir", type=PathArg(file_okay=False), default=".", show_default=True)
 @click.option("--quick", is_flag=True, help="tiny sizes (seconds)")
 @click.option(
     "--redraw", is_flag=True, help="draw the PNG again from the .npz in OUTDIR (no computation)"

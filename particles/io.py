@@ -126,6 +126,8 @@ def check_writable(
     """Fail early, with a clear message, if ``path`` cannot be written: its directory must exist and
     be writable and, when ``suffix`` is given (e.g. ``".npz"``), its name must end with it."""
     path = Path(path)
+    if path.is_dir():
+        raise ParticlesError(f"cannot write {what} {path}: it is a directory")
     if suffix is not None and path.suffix.lower() != suffix:
         raise ParticlesError(f"cannot write {what} {path}: {what} files end in {suffix}")
     parent = path.parent
@@ -136,15 +138,38 @@ def check_writable(
     return path
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _magic(path: Path, k: int) -> bytes:
+    """The first ``k`` bytes of the file ``path``."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(k)
+    except OSError as e:
+        raise ParticlesError(f"{path}: cannot read ({e.strerror})") from None
+
+
 def load_array(path: str | os.PathLike) -> np.ndarray:
     """One array from a ``.npy`` file (no pickles), or a one-line :class:`ParticlesError`."""
     path = Path(path)
+    if path.is_dir():
+        raise ParticlesError(f"{path}: is a directory, not a .npy file")
     if not path.is_file():
         raise ParticlesError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ParticlesError(f"{path}: is empty, not a .npy file")
+    if _magic(path, len(_NPY_MAGIC)) != _NPY_MAGIC:
+        what = "a .npz archive" if zipfile.is_zipfile(path) else "no numpy header"
+        raise ParticlesError(
+            f"{path}: not a readable .npy file ({what}); expected one array saved by numpy.save"
+        )
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
-        raise ParticlesError(f"{path}: not a readable .npy file ({e})") from None
+        raise ParticlesError(
+            f"{path}: not a readable .npy file (corrupted or truncated?): {e}"
+        ) from None
 
 
 def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> Path:
@@ -177,6 +202,15 @@ def load_npz(path: str | os.PathLike, fmt: str | None = None) -> tuple[dict[str,
         raise ParticlesError(f"{path}: no such file")
     if path.is_dir():
         raise ParticlesError(f"{path}: is a directory, not a .npz file")
+    if path.stat().st_size == 0:
+        raise ParticlesError(f"{path}: is empty, not a .npz file")
+    if _magic(path, len(_NPY_MAGIC)) == _NPY_MAGIC:
+        raise ParticlesError(f"{path}: is a .npy array, not a .npz file written by particles")
+    if not zipfile.is_zipfile(path):
+        raise ParticlesError(
+            f"{path}: not a readable .npz file (corrupted or truncated, or another format: "
+            "not a zip archive)"
+        )
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -21,6 +21,23 @@ from .errors import ParticlesError, real_array
 
 Kind = Literal["SA", "USA"]
 Norm = Literal["post", "pre", "peri", "ngpt", "mix"]
+
+#: the largest inverse temperature: beyond it the attention exponents beta <Qx, Ky> (shifted by
+#: terms of the same size) lose all float64 precision, and softmax rows become 0/0
+MAX_BETA = 1e12
+
+
+def check_beta(beta: float, name: str = "beta") -> float:
+    """``beta`` if it is at most :data:`MAX_BETA`, else a clear error."""
+    if beta > MAX_BETA:
+        raise ParticlesError(
+            f"{name} = {beta:g} is above {MAX_BETA:g}: the attention exponents would lose all "
+            "float64 precision (for the hardmax limit, a beta of 1e3-1e6 already selects the "
+            "largest <Qx, Ky>)"
+        )
+    return beta
+
+
 ACTIVATIONS = ("relu", "gelu", "tanh")
 #: the normalisation schemes (where the LayerNorm sits); see :mod:`particles.norms`
 NORMS = ("post", "pre", "peri", "ngpt", "mix")
@@ -115,7 +132,7 @@ class Dynamics:
     """Parameters of the SA / USA attention dynamics on the sphere.
 
     **Arguments:**
-    - ``beta``: inverse temperature, finite and >= 0.
+    - ``beta``: inverse temperature, finite, >= 0 and at most :data:`MAX_BETA`.
     - ``kind``: ``"SA"`` (softmax, Z_i = sum_k e^{...}) or ``"USA"`` (Z_i = n).
     - ``Q``, ``K``: None (identity), a (d_k, d) matrix, or a (H, d_k, d) stack for H heads.
     - ``V``: None (identity), a scalar v (meaning v I; ``V=-1`` is the repulsive case of
@@ -160,6 +177,7 @@ class Dynamics:
             raise ParticlesError(f"beta must be a number, got {self.beta!r}") from None
         if not np.isfinite(beta) or beta < 0:
             raise ParticlesError(f"beta must be finite and >= 0, got {beta}")
+        check_beta(beta)
         object.__setattr__(self, "beta", beta)
         kind = str(self.kind).upper()
         if kind not in ("SA", "USA"):

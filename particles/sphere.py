@@ -12,6 +12,8 @@ def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     """A numpy Generator from a Generator, an integer seed, or None (fresh entropy)."""
     if isinstance(rng, np.random.Generator):
         return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng < 0:
+        raise ParticlesError(f"seed must be an integer >= 0, got {rng}")
     return np.random.default_rng(rng)
 
 

@@ -22,6 +22,7 @@ import hashlib
 import importlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,7 +164,14 @@ def run_sweep(
         raise ParticlesError(f"duplicate task keys: {', '.join(dup[:5])}")
     if backend not in BACKENDS:
         raise ParticlesError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend != "serial":
+        check_workers(workers)
+    if backend == "dask":
+        check_scheduler(scheduler)
     store = Path(store)
+    if store.exists() and not store.is_dir():
+        raise ParticlesError(f"store {store} is a file, not a directory")
+    created = not store.exists()
     try:
         store.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -180,12 +188,43 @@ def run_sweep(
                 _run_processes(todo, store, workers, threads, bar)
             else:
                 _run_dask(todo, store, scheduler, workers, threads, bar)
+    except BaseException:
+        if created and not any(store.iterdir()):  # nothing done: leave no empty store behind
+            store.rmdir()
+        raise
     finally:
         bar.close()
     missing = [t.key for t in tasks if not task_path(store, t.key).exists()]
     if missing:  # pragma: no cover - every backend raises on failure first
         raise ParticlesError(f"{len(missing)} tasks have no result: {', '.join(missing[:5])}")
     return [task_path(store, k) for k in keys]
+
+
+#: the most local worker processes a sweep starts
+MAX_WORKERS = 1024
+_ADDRESS = re.compile(r"([a-z][a-z0-9+.-]*://)?[A-Za-z0-9_.\-\[\]:]*[A-Za-z0-9_\]]:[0-9]{1,5}")
+
+
+def check_workers(workers) -> int:
+    """``workers`` as an int in 1..:data:`MAX_WORKERS`, or a clear error."""
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)):
+        raise ParticlesError(f"workers must be an integer >= 1, got {workers!r}")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ParticlesError(f"workers must lie in 1..{MAX_WORKERS}, got {workers}")
+    return int(workers)
+
+
+def check_scheduler(scheduler) -> str | None:
+    """``scheduler`` if it is None, ``"local"`` or a Dask address ``[PROTOCOL://]HOST:PORT``, else
+    a clear error (before anything is started or created)."""
+    if scheduler is None or scheduler == "local":
+        return scheduler
+    if not isinstance(scheduler, str) or not _ADDRESS.fullmatch(scheduler.strip()):
+        raise ParticlesError(
+            f"scheduler must be 'local' or a Dask scheduler address like tcp://HOST:8786, "
+            f"got {scheduler!r}"
+        )
+    return scheduler.strip()
 
 
 def _run_processes(todo, store, workers, threads, bar):
@@ -216,7 +255,7 @@ def _dask():
 def _run_dask(todo, store, scheduler, workers, threads, bar):
     distributed = _dask()
     cluster = None
-    if scheduler in (None, "", "local"):
+    if scheduler in (None, "local"):
         cluster = distributed.LocalCluster(
             n_workers=max(1, int(workers)),
             threads_per_worker=1,

@@ -73,7 +73,17 @@ class Trajectory:
     @property
     def final(self) -> np.ndarray:
         """The last saved state, shape (n, d)."""
-        return self.x[-1]
+        return self.require_states().x[-1]
+
+    def require_states(self) -> Trajectory:
+        """``self`` if it holds a saved state, else a clear error: a checkpoint written before
+        the run's first save time holds none."""
+        if self.t.size == 0:
+            raise ParticlesError(
+                "the trajectory holds no saved state yet (its run stopped before the first save "
+                "time); continue it with simulate(..., resume=True) (CLI: simulate --resume)"
+            )
+        return self
 
     @property
     def on_sphere(self) -> bool:
@@ -139,13 +149,15 @@ class Trajectory:
         from .analysis.energy import mean_inner_product, min_inner_product
 
         delta = _check_delta(DEFAULT_DELTA if delta is None else delta)
-        x = self.theta[-1]  # the directions (the stream itself is off the sphere for Pre-LN)
+        # the directions (the stream itself is off the sphere for Pre-LN); none in a checkpoint
+        # written before the first save time
+        x = self.theta[-1] if self.t.size else None
         return {
             "n": self.n,
             "d": self.d,
             "method": self.method,
             "complete": self.complete,
-            "t_saved": [float(self.t[0]), float(self.t[-1])],
+            "t_saved": [float(self.t[0]), float(self.t[-1])] if self.t.size else None,
             "saved_times": int(self.t.size),
             "dynamics": self.dynamics.describe(),
             "seed": self.meta.get("seed"),
@@ -155,7 +167,9 @@ class Trajectory:
             "atol": self.meta.get("atol"),
             "version": self.meta.get("version"),
             "stats": self.stats,
-            "final": {
+            "final": None  # no saved state yet (a checkpoint written before the first save)
+            if x is None
+            else {
                 "delta": delta,
                 "n_clusters": int(count_clusters(x, delta)),
                 "min_inner_product": min_inner_product(x),

@@ -63,3 +63,153 @@ def test_a_diverging_step_says_what_to_change():
     x0 = pt.random_points(16, 3, rng=1)
     with pytest.raises(ParticlesError, match=r"non-finite at t = .*reduce dt or use an adaptive"):
         pt.simulate(x0, pt.Dynamics(beta=12.0, kind="USA"), 5.0, method="rk4", dt=0.5)
+
+
+def test_files_of_the_wrong_kind_are_named(tmp_path):
+    from particles.io import load_array, load_npz
+
+    np.save(tmp_path / "a.npy", np.zeros((2, 3)))
+    (tmp_path / "t.txt").write_text("hello")
+    (tmp_path / "e.npz").write_bytes(b"")
+    with pytest.raises(ParticlesError, match="is a .npy array, not a .npz"):
+        pt.Trajectory.load(tmp_path / "a.npy")
+    with pytest.raises(ParticlesError, match="not a readable .npz file"):
+        load_npz(tmp_path / "t.txt")
+    with pytest.raises(ParticlesError, match="is empty"):
+        load_npz(tmp_path / "e.npz")
+    with pytest.raises(ParticlesError, match="is empty"):
+        load_array(tmp_path / "e.npz")
+    with pytest.raises(ParticlesError, match="is a directory"):
+        load_array(tmp_path)
+
+
+def test_number_lists_are_counted_before_they_are_built():
+    from particles.grids import parse_numbers
+
+    assert parse_numbers("0.1:0.5:0.1") == [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert parse_numbers("1,2,3", integer=True) == [1, 2, 3]
+    with pytest.raises(ParticlesError, match="--beta 0:1e12:1: the number of values = 1e\\+12"):
+        parse_numbers("0:1e12:1", "--beta")
+    for bad in ("nan", "1,inf", "", "1:0:1", "0:1:0", "a,b"):
+        with pytest.raises(ParticlesError, match="--times"):
+            parse_numbers(bad, "--times")
+    with pytest.raises(ParticlesError, match="integers"):
+        parse_numbers("1.5", "--seeds", integer=True)
+
+
+def test_options_that_would_be_ignored_are_refused():
+    x0 = pt.random_points(4, 3, rng=0)
+    with pytest.raises(ParticlesError, match="rtol is for adaptive methods"):
+        pt.simulate(x0, pt.Dynamics(), 0.1, method="rk4", rtol=1e-3)
+    traj = pt.simulate(x0, pt.Dynamics(), 0.1, method="RK45", saves=2)
+    assert traj.meta["rtol"] == 1e-8 and traj.meta["atol"] == 1e-10
+
+
+def test_nan_times_and_betas_beyond_float64_are_refused():
+    from particles.analysis.clusters import histograms_at, summary
+
+    traj = pt.simulate(pt.random_points(4, 3, rng=0), pt.Dynamics(), 0.2, saves=3)
+    with pytest.raises(ParticlesError, match="times has non-finite"):
+        histograms_at(traj.t, traj.x, [np.nan])
+    with pytest.raises(ParticlesError, match="below float64 resolution"):
+        summary(traj, 1e-300)
+    with pytest.raises(ParticlesError, match="precision"):
+        pt.Dynamics(beta=1e300)
+    with pytest.raises(ParticlesError, match="precision"):
+        PhaseParams(n=4, d=2, betas=(1.0, 1e100))
+
+
+def test_a_checkpoint_without_states_is_shown_and_refused_for_analysis(tmp_path):
+    from particles.analysis.clusters import summary
+
+    empty = pt.Trajectory(
+        t=np.zeros(0), x=np.zeros((0, 4, 3)), dynamics=pt.Dynamics(), method="rk4"
+    )
+    empty.meta["complete"] = False
+    empty.save(tmp_path / "c.npz")
+    back = pt.Trajectory.load(tmp_path / "c.npz")
+    rec = back.summary()
+    assert rec["saved_times"] == 0 and rec["final"] is None and rec["t_saved"] is None
+    with pytest.raises(ParticlesError, match="no saved state yet"):
+        back.final
+    with pytest.raises(ParticlesError, match="no saved state yet"):
+        summary(back)
+
+
+def test_training_that_diverges_or_cannot_fit_is_refused(monkeypatch):
+    from particles import scansnap, svm
+
+    task = scansnap.SyntheticTask()
+    with pytest.raises(ParticlesError, match="SGD diverged at step"):
+        scansnap.train(task, scansnap.TrainConfig(eta_z=1e300, iters=5), 0)
+    with pytest.raises(ParticlesError, match="SGD diverged"):
+        scansnap.train(task, scansnap.TrainConfig(ratio=1e300, iters=5), 0)
+    with pytest.raises(ParticlesError, match="iters = 1e\\+12"):
+        svm.TrainConfig(iters=10**12)
+    with pytest.raises(ParticlesError, match="GD diverged at step 1"):
+        svm.train_random(2, 3, 3, 0, svm.TrainConfig(iters=3, lr=1e300))
+    monkeypatch.setattr(resources, "machine_memory", lambda: 2**30)
+    with pytest.raises(ParticlesError, match="needs ~"):
+        svm.train_random(2, 3, 3, 0, svm.TrainConfig(iters=10**8, record_every=1))
+    with pytest.raises(ParticlesError, match="needs ~"):
+        scansnap.SyntheticTask(num_common=10**6)
+
+
+def test_sweeps_check_their_backend_options_before_creating_anything(tmp_path):
+    from particles import sweep
+
+    with pytest.raises(ParticlesError, match="scheduler must be 'local' or a Dask"):
+        sweep.run_sweep([], tmp_path / "s", backend="dask", scheduler="nonesuch")
+    with pytest.raises(ParticlesError, match="workers must lie in"):
+        sweep.run_sweep([], tmp_path / "s", backend="processes", workers=0)
+    assert not (tmp_path / "s").exists()
+    assert sweep.check_scheduler("tcp://10.0.0.5:8786") == "tcp://10.0.0.5:8786"
+    assert sweep.check_scheduler("localhost:8786") == "localhost:8786"
+    with pytest.raises(ParticlesError, match="seed must be an integer >= 0"):
+        PhaseParams(n=4, d=2, seed=-1)
+    with pytest.raises(ParticlesError, match="t_end must be finite and > 0"):
+        PhaseParams(n=4, d=2, t_end=0.0)
+    with pytest.raises(ParticlesError, match="n = 1e\\+12"):
+        PhaseParams(n=10**12, d=2)
+
+
+def test_mean_field_and_noise_inputs_are_checked():
+    from particles.analysis.equiangular import hitting_time
+    from particles.analysis.transition import TransitionParams
+    from particles.meanfield import initial_density, solve_circle
+    from particles.meanfield.circle import _etdrk4_coefficients
+
+    with pytest.raises(ParticlesError, match="eps = 100 makes the perturbed density negative"):
+        initial_density("perturbed", N=16, eps=100.0)
+    with pytest.raises(ParticlesError, match="concentration = 1e\\+300"):
+        initial_density("von-mises", N=16, concentration=1e300)
+    with pytest.raises(ParticlesError, match="N \\(the grid points\\)"):
+        initial_density("uniform", N=7)
+    with pytest.raises(ParticlesError, match="t_end / dt"):
+        solve_circle(initial_density("uniform", N=16), 1.0, 1.0, 1.0, dt=1e-300)
+    # strong noise: the ETDRK4 coefficients of very stiff modes stay finite (they were 0/0)
+    assert all(np.all(np.isfinite(c)) for c in _etdrk4_coefficients(np.array([-1.0, -1e300])))
+    sol = solve_circle(initial_density("perturbed", N=16), 1.0, 1e-300, 0.1, dt=0.05, saves=3)
+    np.testing.assert_allclose(sol.density(-1), 1.0)
+    # nGPT's equiangular time is exactly 1/alpha times its alpha = 1 time, even for tiny alpha
+    t1 = hitting_time(4.0, 8, 1e-3, norm="ngpt", alpha=1.0)
+    assert hitting_time(4.0, 8, 1e-3, norm="ngpt", alpha=1e-300) == pytest.approx(t1 * 1e300)
+    with pytest.raises(ParticlesError, match="seed must be an integer >= 0"):
+        TransitionParams(seed=-1)
+    with pytest.raises(ParticlesError, match="n = 1e\\+12"):
+        TransitionParams(n=10**12)
+
+
+def test_diverging_runs_say_so_and_leave_no_checkpoint(tmp_path):
+    from particles.solvers import ensemble
+
+    x0 = pt.random_points(4, 3, rng=0)
+    with pytest.raises(ParticlesError, match="rtol = 1 is not a relative tolerance"):
+        pt.simulate(x0, pt.Dynamics(), 0.1, method="RK45", rtol=1.0)
+    out = tmp_path / "run.npz"
+    with pytest.raises(ParticlesError, match="alpha\\); reduce dt"):
+        pt.simulate(x0, pt.Dynamics(norm="ngpt", alpha=1e300), 0.2, saves=3, checkpoint=out)
+    assert not out.exists()
+    X = ensemble.random_points_batch(4, 2, 2, 0)
+    with pytest.raises(ParticlesError, match="the ensemble diverged"):
+        ensemble.ensemble_coords(X, 1.0, t_end=0.2, dt=0.1, norm="ngpt", alpha=1e300)

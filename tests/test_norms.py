@@ -290,7 +290,8 @@ def _cli(*args):
 
 @pytest.mark.parametrize("norm", SCHEMES)
 def test_cli_simulate_and_info_with_norm(tmp_path, norm):
-    extra = ["--t-switch", 1.0] if norm == "mix" else []
+    # each scheme's own option only: --alpha goes with ngpt, --t-switch with mix (others refuse them)
+    extra = ["--t-switch", 1.0] if norm == "mix" else ["--alpha", 0.5] if norm == "ngpt" else []
     out = tmp_path / f"{norm}.npz"
     r = _cli(
         "simulate",
@@ -304,8 +305,6 @@ def test_cli_simulate_and_info_with_norm(tmp_path, norm):
         3,
         "--norm",
         norm,
-        "--alpha",
-        0.5,
         *extra,
         "--out",
         out,

@@ -37,6 +37,8 @@ def _check_delta(delta: float) -> float:
         raise ParticlesError(f"delta must be a number, got {delta!r}") from None
     if not np.isfinite(delta) or not 0.0 < delta <= 2.0:
         raise ParticlesError(f"delta must lie in (0, 2], got {delta}")
+    if 1.0 - delta == 1.0:  # <x_i, x_j> > 1 - delta could never hold: every particle alone
+        raise ParticlesError(f"delta = {delta:g} is below float64 resolution at 1 (need > 1.2e-16)")
     return delta
 
 
@@ -63,6 +65,8 @@ def _states(xs, name: str = "xs") -> tuple[np.ndarray | None, np.ndarray]:
     """(t or None, xs (T, n, d)) from a Trajectory (its token directions) or an array of saved
     states; lazy frames of a store stay lazy."""
     if hasattr(xs, "t") and hasattr(xs, "x"):  # a Trajectory: its token directions
+        if hasattr(xs, "require_states"):
+            xs.require_states()
         states = xs.theta if hasattr(xs, "theta") else xs.x
         t = np.asarray(xs.t, dtype=np.float64)
         return t, states if _lazy(states) else np.asarray(states, dtype=np.float64)
@@ -364,7 +368,7 @@ def histograms_at(
     """
     t = np.asarray(t, dtype=np.float64)
     _, xs = _states(xs)
-    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    times = np.atleast_1d(real_array(times, "times", finite=True))
     if times.size == 0:
         raise ParticlesError("no times given")
     if t.shape != (xs.shape[0],):

@@ -465,6 +465,8 @@ def _rates_eps(eps, r, beta, n, kind, norm, alpha):
 
 def _hitting_scheme(beta, n, delta, kind, rho0, norm, alpha, r0) -> float:
     """Hitting time of 1 - delta for a single-field scheme: (t, log r) in u = -log(1 - ρ)."""
+    if norm == "ngpt" and alpha != 1.0:  # nGPT's time is exactly 1/alpha times its alpha = 1 time
+        return _hitting_scheme(beta, n, delta, kind, rho0, norm, 1.0, r0) / alpha
 
     def f(u, y):
         rho = -math.expm1(-u)

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import ParticlesError
 from ..io import atomic_write_bytes, check_writable, load_npz, save_npz
+from ..params import check_beta
 from ..resources import check_count, check_memory
 from ..solvers import ensemble
 from ..sweep import Task, fingerprint, load_result, run_sweep
@@ -67,15 +68,26 @@ class PhaseParams:
     t_switch: float | None = None
 
     def __post_init__(self):
-        if int(self.n) < 2:
+        if check_count(self.n, "n", 1e8) < 2:
             raise ParticlesError(f"n must be >= 2, got {self.n}")
-        if int(self.d) < 2:
+        if check_count(self.d, "d", 1e8) < 2:
             raise ParticlesError(f"d must be >= 2, got {self.d}")
         if check_count(self.seeds, "seeds", 1e8) < 1:
             raise ParticlesError(f"seeds must be >= 1, got {self.seeds}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise ParticlesError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.seed < 0:
+            raise ParticlesError(f"seed must be an integer >= 0, got {self.seed}")
+        try:
+            t_end = float(self.t_end)
+        except (TypeError, ValueError):
+            raise ParticlesError(f"t_end must be a number, got {self.t_end!r}") from None
+        if not (np.isfinite(t_end) and t_end > 0):
+            raise ParticlesError(f"t_end must be finite and > 0, got {self.t_end}")
         b = np.asarray(self.betas, dtype=np.float64).ravel()
         if b.size == 0 or not np.all(np.isfinite(b)) or np.any(b < 0):
             raise ParticlesError("betas must be a non-empty list of finite numbers >= 0")
+        check_beta(float(b.max()), "beta")
         if len(set(b.tolist())) != b.size:
             raise ParticlesError("betas must not repeat")
         object.__setattr__(self, "betas", tuple(float(x) for x in b))
@@ -88,8 +100,15 @@ class PhaseParams:
             8.0 * b.size * (int(self.seeds) + 4 * T),
             f"a phase diagram of {b.size} betas x {int(self.seeds)} seeds x {T} times",
         )
+        n, d, c = int(self.n), int(self.d), min(int(self.chunk), int(self.seeds))
+        width = n if self.weights is None and d >= n else d  # the Gram or the coordinates
+        check_memory(
+            8.0 * c * (n * width + 12 * n * n + 2 * d * d),
+            f"a chunk of {c} systems of {n} particles in dimension {d}",
+        )
         ensemble._method(self.method)
         ensemble._kind(self.kind)
+        object.__setattr__(self, "kind", str(self.kind).upper())
         ensemble._thresholds(self.delta, self.cluster_delta)
         if self.weights is not None and self.weights not in ensemble.WEIGHT_ENSEMBLES:
             raise ParticlesError(
@@ -400,7 +419,8 @@ def plot_phase(
             label=f"Euler dt={p.dt:g} (equiangular)",
         )
     ax.set_xlim(float(diagram.t[0]), tmax)
-    ax.set_ylim(float(np.min(diagram.betas)), bmax)
+    if bmax > float(np.min(diagram.betas)):  # one beta: matplotlib picks a band around it
+        ax.set_ylim(float(np.min(diagram.betas)), bmax)
     ax.set_xlabel("t")
     ax.set_ylabel(r"$\beta$")
     ax.set_title(title if title is not None else f"d = {p.d}")
@@ -440,7 +460,8 @@ def plot_phase_figure(diagrams: list[PhaseDiagram], path, *, euler_curve=False, 
         mesh = plot_phase(ax, dg, euler_curve=euler_curve)
     for ax in list(axes.flat)[k:]:
         ax.set_visible(False)
-    axes.flat[0].legend(loc="upper left", fontsize=7)
+    if axes.flat[0].get_legend_handles_labels()[0]:  # the curves are drawn for SA only
+        axes.flat[0].legend(loc="upper left", fontsize=7)
     fig.colorbar(mesh, ax=axes.ravel().tolist(), label=r"P($\langle x_1,x_2\rangle \geq 1-\delta$)")
     path = Path(path)
     fig.savefig(path, dpi=150)
@@ -459,13 +480,9 @@ def phase_figure(
 ) -> list[PhaseDiagram]:
     """Compute the diagrams of ``plist`` (resumable in ``store``, default ``<out>.store/``), draw them
     side by side into the PNG ``out`` and, if ``data`` is given, save them to that ``.npz``."""
-    out = Path(out)
-    if out.suffix.lower() != ".png":
-        raise ParticlesError(f"{out}: the figure must be a .png file")
-    if not out.parent.exists():
-        raise ParticlesError(f"cannot write {out}: directory {out.parent} does not exist")
-    if data is not None and Path(data).suffix != ".npz":
-        raise ParticlesError(f"{data}: data files must end in .npz")
+    out = check_writable(out, "figure", ".png")
+    if data is not None:
+        check_writable(data, "data", ".npz")
     store = out.with_suffix(".store") if store is None else Path(store)
     diagrams = phase_diagrams(plist, store=store, **sweep_kw)
     plot_phase_figure(diagrams, out, euler_curve=euler_curve)

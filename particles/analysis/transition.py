@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import io
 from ..errors import ParticlesError
+from ..resources import check_count, check_memory
 from ..sweep import Task, fingerprint, load_result, run_sweep
 
 ENGINES = ("particles", "circle", "pde")
@@ -67,6 +68,18 @@ class TransitionParams:
             )
         if int(self.d) < 2 or int(self.n) < 1 or int(self.seeds) < 1:
             raise ParticlesError("need d >= 2, n >= 1 and seeds >= 1")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise ParticlesError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.seed < 0:
+            raise ParticlesError(f"seed must be an integer >= 0, got {self.seed}")
+        for name, limit in (("d", 1e6), ("n", 1e8), ("seeds", 1e6), ("N", 1e8)):
+            check_count(getattr(self, name), name, limit)
+        if self.engine == "pde" and (int(self.N) < 8 or int(self.N) % 2):
+            raise ParticlesError(f"N (the PDE's grid points) must be even and >= 8, got {self.N}")
+        check_memory(
+            8.0 * int(self.seeds) * int(self.n) * int(self.d) * 8,
+            f"{self.seeds} systems of {self.n} particles in dimension {self.d}",
+        )
         k = np.sort(np.asarray(self.kappas, dtype=np.float64).ravel())
         if k.size < 1 or not np.all(np.isfinite(k)) or np.any(k <= 0):
             raise ParticlesError("kappas must be finite and > 0")
@@ -79,6 +92,11 @@ class TransitionParams:
             v = float(getattr(self, name))
             if not (np.isfinite(v) and v > 0):
                 raise ParticlesError(f"{name} must be finite and > 0, got {v}")
+        check_count(
+            (self.t_avg + self.t_relax) / self.dt * len(self.kappas),
+            "the number of steps (t_relax + t_avg) / dt x kappas",
+            1e8,
+        )
         steps = round(self.t_avg / self.dt)
         if abs(steps * self.dt - self.t_avg) > 1e-9 * self.t_avg or steps % int(self.record_every):
             raise ParticlesError("t_avg must be a whole number of record_every * dt")

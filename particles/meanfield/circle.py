@@ -44,6 +44,7 @@ from scipy.special import ive
 
 from .. import io, kernels
 from ..errors import ParticlesError
+from ..resources import check_count, check_memory
 from ..sphere import as_rng
 from .linear import _beta, _kind
 
@@ -177,11 +178,21 @@ def _irfft(c: np.ndarray, N: int) -> np.ndarray:
 def _etdrk4_coefficients(Lh: np.ndarray, M: int = 32):
     """ETDRK4 coefficients for the diagonal h L (Kassam & Trefethen 2005, contour of M points)."""
     r = np.exp(1j * np.pi * (np.arange(1, M + 1) - 0.5) / M)
-    LR = Lh[:, None] + r[None, :]
+    # very stiff modes (h L << -1, strong noise): e^{hL} underflows and LR^3 would overflow; there
+    # the coefficients are their exact e^{hL} = 0 forms, divided step by step
+    stiff = Lh < -200.0
+    z = np.where(stiff, -1.0, Lh)
+    LR = z[:, None] + r[None, :]
     Q = np.real(np.mean((np.exp(LR / 2) - 1) / LR, axis=1))
     f1 = np.real(np.mean((-4 - LR + np.exp(LR) * (4 - 3 * LR + LR**2)) / LR**3, axis=1))
     f2 = np.real(np.mean((2 + LR + np.exp(LR) * (-2 + LR)) / LR**3, axis=1))
     f3 = np.real(np.mean((-4 - 3 * LR - LR**2 + np.exp(LR) * (4 - LR)) / LR**3, axis=1))
+    if stiff.any():
+        zs = Lh[stiff]
+        Q[stiff] = -1.0 / zs
+        f1[stiff] = (-4.0 / zs - 1.0) / zs / zs  # (-4 - z) / z^3
+        f2[stiff] = (2.0 / zs + 1.0) / zs / zs  # (2 + z) / z^3
+        f3[stiff] = ((-4.0 / zs - 3.0) / zs - 1.0) / zs  # (-4 - 3z - z^2) / z^3
     return np.exp(Lh), np.exp(Lh / 2), Q, f1, f2, f3
 
 
@@ -193,21 +204,48 @@ def initial_density(kind: str = "perturbed", N: int = 256, **kw) -> np.ndarray:
     - ``"von-mises"``: exp(c cos(theta - mu)) / I_0(c) (``concentration`` c, ``mu``);
     - ``"uniform"``.
     """
+    if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 8 or N % 2:
+        raise ParticlesError(f"N (the grid points) must be an even integer >= 8, got {N!r}")
+    check_count(N, "N (the grid points)", 1e8)
     th = 2 * np.pi * np.arange(N) / N
     if kind == "uniform":
         return np.ones(N)
     if kind == "von-mises":
         c = float(kw.get("concentration", 1.0))
         mu = float(kw.get("mu", 0.0))
-        return np.exp(c * (np.cos(th - mu) - 1.0)) / ive(0, c)
+        if not (np.isfinite(c) and c >= 0):
+            raise ParticlesError(f"concentration must be finite and >= 0, got {c}")
+        if not np.isfinite(mu):
+            raise ParticlesError(f"mu must be finite, got {mu}")
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            rho = np.exp(c * (np.cos(th - mu) - 1.0)) / ive(0, c)
+        if not (np.all(np.isfinite(rho)) and rho.mean() > 0):
+            raise ParticlesError(
+                f"concentration = {c:g} is too large for {N} grid points: the von Mises density "
+                "is not representable (a peak far narrower than the grid)"
+            )
+        return rho
     if kind == "perturbed":
         rng = as_rng(kw.get("rng", 0))
         eps = float(kw.get("eps", 1e-3))
         m = int(kw.get("modes", 8))
+        if not (np.isfinite(eps) and eps >= 0):
+            raise ParticlesError(
+                f"eps (the perturbation's size) must be finite and >= 0, got {eps}"
+            )
+        if m < 1:
+            raise ParticlesError(f"modes must be >= 1, got {m}")
+        check_memory(8.0 * m * N * 3, f"a perturbation of {m} modes on {N} grid points")
         ab = rng.standard_normal((m, 2))
         k = np.arange(1, m + 1)
         pert = ab[:, 0] @ np.cos(np.outer(k, th)) + ab[:, 1] @ np.sin(np.outer(k, th))
-        return 1.0 + eps * pert
+        rho = 1.0 + eps * pert
+        if rho.min() < 0:
+            raise ParticlesError(
+                f"eps = {eps:g} makes the perturbed density negative (min {rho.min():.3g}); "
+                f"a density needs eps < {1.0 / max(-pert.min(), 1e-300):.3g} here"
+            )
+        return rho
     raise ParticlesError(
         f"unknown initial density {kind!r}; choose perturbed, von-mises or uniform"
     )
@@ -222,6 +260,7 @@ def solve_circle(
     kind: str = "USA",
     dt: float = 0.01,
     save_at=None,
+    saves: int | None = None,
     progress: bool = False,
     positivity_tol: float = 1e-8,
 ) -> CircleSolution:
@@ -229,7 +268,8 @@ def solve_circle(
     2 pi j / N, mean 1 after normalisation) to ``t_end`` by ETDRK4 with step ``dt``.
 
     ``kappa``: inverse noise (inf or None: the noiseless continuity equation, which concentrates:
-    resolve it only while ``tail`` stays small). ``save_at``: times (default 101 equally spaced).
+    resolve it only while ``tail`` stays small). ``save_at``: times, or ``saves``: how many
+    equally spaced times (>= 2, 0 and t_end included; default 101).
     Raises a clear error if the solution becomes non-finite; a density dipping below
     ``-positivity_tol`` is flagged in ``stats["positive"] = False`` (with the minimum in
     ``min_density``).
@@ -252,11 +292,22 @@ def solve_circle(
         raise ParticlesError(f"t_end must be finite and > 0, got {t_end}")
     if not (dt > 0 and np.isfinite(dt)):
         raise ParticlesError(f"dt must be finite and > 0, got {dt}")
-    save_at = (
-        np.linspace(0, t_end, 101) if save_at is None else np.unique(np.asarray(save_at, float))
-    )
+    check_count(math.ceil(t_end / dt), "t_end / dt (the number of steps)", 1e8)
+    if save_at is not None and saves is not None:
+        raise ParticlesError("give save_at (the times) or saves (how many), not both")
+    if save_at is None:
+        saves = 101 if saves is None else saves
+        if isinstance(saves, bool) or not isinstance(saves, (int, np.integer)) or saves < 2:
+            raise ParticlesError(f"saves must be an integer >= 2 (0 and t_end), got {saves!r}")
+        check_memory(16.0 * saves * (N // 2 + 1), f"{saves:.3g} saved densities on {N} points")
+        save_at = np.linspace(0, t_end, saves)
+    else:
+        save_at = np.unique(np.asarray(save_at, float))
     if save_at.size == 0 or save_at[0] < 0 or save_at[-1] > t_end * (1 + 1e-12):
         raise ParticlesError(f"save_at times must lie in [0, t_end] = [0, {t_end}]")
+    check_memory(
+        16.0 * (save_at.size + 16) * (N // 2 + 1), f"{save_at.size} saved densities on {N} points"
+    )
     k = np.arange(N // 2 + 1)
     ik = 1j * k
     Ik = _bessel_scaled(beta, k[-1])  # I_k(beta) e^{-beta}
@@ -454,8 +505,9 @@ def circle_particles(
     if th.size < 1 or not np.all(np.isfinite(th)):
         raise ParticlesError("theta0 must be a non-empty array of finite angles")
     t_end, dt = float(t_end), float(dt)
-    if not (t_end > 0 and dt > 0):
-        raise ParticlesError("t_end and dt must be > 0")
+    if not (t_end > 0 and dt > 0 and np.isfinite(t_end) and np.isfinite(dt)):
+        raise ParticlesError("t_end and dt must be finite and > 0")
+    check_count(math.ceil(t_end / dt), "t_end / dt (the number of steps)", 1e8)
     save_at = (
         np.linspace(0, t_end, 101) if save_at is None else np.unique(np.asarray(save_at, float))
     )

@@ -65,6 +65,7 @@ from scipy.optimize import brentq
 from scipy.special import gammaln, ive
 
 from ..errors import ParticlesError
+from ..resources import check_count
 
 KINDS = ("SA", "USA")
 
@@ -76,7 +77,7 @@ def _d(d) -> int:
         raise ParticlesError(f"d must be an integer >= 2, got {d!r}") from None
     if di != d or di < 2:
         raise ParticlesError(f"d must be an integer >= 2, got {d!r}")
-    return di
+    return check_count(di, "d", 1e6)  # beyond, the Bessel ratios underflow to 0/0
 
 
 def _kind(kind) -> str:
@@ -166,6 +167,7 @@ def growth_rates(beta, d: int, kappa=np.inf, kind: str = "USA", modes: int = 10)
     modes = int(modes)
     if modes < 1:
         raise ParticlesError(f"modes must be >= 1, got {modes}")
+    check_count(modes, "modes", 1e6)
     b = _beta(beta)
     ell = np.arange(1, modes + 1, dtype=np.float64)
     c = _scaled_kernel(b[..., None], d, ell, kind)

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from ..analysis import clusters
 from ..errors import ParticlesError
+from ..io import check_writable
 
 _CMAP = "viridis"
 
@@ -216,15 +217,28 @@ def _states(traj):
     return th if getattr(th, "lazy", False) else np.asarray(th)
 
 
+def check_image_path(path, what: str = "plot") -> Path:
+    """``path`` as a Path if matplotlib can write an image there (its suffix names a format
+    matplotlib writes, its directory exists and is writable), else a clear error; call it before a
+    long computation whose picture goes there."""
+    path = check_writable(path, what)
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if path.suffix.lower().lstrip(".") not in formats:
+        raise ParticlesError(
+            f"cannot write {what} {path}: its suffix must name an image format "
+            f"({', '.join('.' + f for f in sorted(formats))})"
+        )
+    return path
+
+
 def plot_run(traj, path, *, times=None, dpi: int = 120) -> Path:
     """The picture of a finished run, written to ``path`` (PNG or anything matplotlib writes).
 
     d = 3: particles on the sphere at the start and the end; d = 2: the same on the circle;
     otherwise: histograms of pairwise inner products at 5 times from start to end.
     """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise ParticlesError(f"cannot write {path}: directory {path.parent} does not exist")
+    path = check_image_path(path)
+    traj.require_states()
     t, xs = np.asarray(traj.t), _states(traj)
     d = xs.shape[2]
     if d in (2, 3):
@@ -250,9 +264,8 @@ def save_histograms(traj, times=None, path=None, *, bins: int = 60, dpi: int = 1
     spaced times over the saved range), written to ``path``."""
     if path is None:
         raise ParticlesError("save_histograms needs a path to write")
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise ParticlesError(f"cannot write {path}: directory {path.parent} does not exist")
+    path = check_image_path(path, "histogram")
+    traj.require_states()
     if times is None:
         times = np.linspace(traj.t[0], traj.t[-1], 5)
     fig = new_figure((6, 4))
@@ -284,10 +297,10 @@ def animate(
         raise ParticlesError(f"{path}: animations are written as .gif or .mp4")
     if suffix == ".mp4" and not ffmpeg_available():
         raise ParticlesError("writing .mp4 needs ffmpeg on the PATH; write a .gif instead")
-    if not path.parent.is_dir():
-        raise ParticlesError(f"cannot write {path}: directory {path.parent} does not exist")
+    check_writable(path, "animation")
     if int(fps) < 1 or int(max_frames) < 1:
         raise ParticlesError("fps and max_frames must be >= 1")
+    traj.require_states()
     t, xs = np.asarray(traj.t), _states(traj)
     d = xs.shape[2]
     idx = np.unique(np.linspace(0, len(t) - 1, min(len(t), int(max_frames))).round().astype(int))

@@ -51,7 +51,15 @@ from .record import (
     train_run,
 )
 from .reduced import ReducedSolution, integrate_reduced, reduced_field, reduced_loss
-from .sweep import SWEEP_FIELDS, SweepGrid, entropy_report, run_one, run_sweep, save_summary
+from .sweep import (
+    SWEEP_FIELDS,
+    SweepGrid,
+    entropy_report,
+    run_one,
+    run_sweep,
+    save_summary,
+    summary_path,
+)
 
 __all__ = [
     "SWEEP_FIELDS",
@@ -69,6 +77,7 @@ __all__ = [
     "make_task",
     "entropy_report",
     "save_summary",
+    "summary_path",
     "SyntheticTask",
     "TextTask",
     "TrainConfig",

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError
+from ..resources import check_count, check_memory
 
 __all__ = [
     "SyntheticTask",
@@ -52,6 +53,7 @@ def _check_int(name: str, value, low: int) -> None:
         raise ParticlesError(f"{name} must be an integer, got {value!r}")
     if value < low:
         raise ParticlesError(f"{name} must be >= {low}, got {value}")
+    check_count(value, name, 1e12)
 
 
 def counts_from_sequences(contexts: np.ndarray, vocab_size: int) -> np.ndarray:
@@ -101,6 +103,10 @@ class SyntheticTask:
             )
         if not (np.isfinite(self.distinct_low) and 0 < self.distinct_low <= 1):
             raise ParticlesError(f"distinct_low must lie in (0, 1], got {self.distinct_low}")
+        check_memory(  # P(l | n), and the model's Y and Z (M x M each)
+            8.0 * (self.num_classes + 4 * self.vocab_size) * self.vocab_size,
+            f"a task of {self.num_classes} classes and {self.vocab_size} tokens",
+        )
         p = np.zeros((self.num_classes, self.vocab_size))
         p[:, : self.num_common] = 1.0
         w = np.linspace(self.distinct_low, 1.0, self.num_distinct)
@@ -236,7 +242,12 @@ def load_text(source: str | Path) -> str:
             raise ParticlesError(
                 f"{source}: no such text file (built-in passages: {', '.join(builtin_texts())})"
             )
-        raw = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ParticlesError(f"{source}: not a UTF-8 text file") from None
+        except OSError as e:
+            raise ParticlesError(f"{source}: cannot read ({e.strerror})") from None
     return "\n".join(ln for ln in raw.splitlines() if not ln.lstrip().startswith("#"))
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import ParticlesError
+from ..resources import check_count, check_memory
 from .data import SyntheticTask, TextTask, as_rng
 
 __all__ = [
@@ -177,6 +178,8 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
                 raise ParticlesError(f"{name} must be an integer >= {low}, got {v!r}")
+            if name != "record_every":  # a period beyond iters records the start and the end
+                check_count(v, name)
         if self.init not in ("zero", "random"):
             raise ParticlesError(f"init must be 'zero' or 'random', got {self.init!r}")
 
@@ -222,6 +225,15 @@ class TrainResult:
         return out
 
 
+#: weights beyond this size have a squared norm that overflows float64: SGD has diverged
+_HUGE = float(np.sqrt(np.finfo(np.float64).max))
+
+
+def _bounded(a: np.ndarray) -> bool:
+    """Whether every entry of ``a`` is finite and below :data:`_HUGE` in size."""
+    return bool(np.all(np.abs(a) < _HUGE))  # False for NaN and inf too
+
+
 def init_params(m: int, init: str, rng=None) -> tuple[np.ndarray, np.ndarray]:
     """Initial ``(Y [M, M], Z [M, M])``: zeros, or torch's Linear default U(±1/√M)."""
     if init == "zero":
@@ -254,6 +266,13 @@ def train(
     seed = int(rng) if isinstance(rng, (int, np.integer)) else None
     rng = as_rng(rng)
     m = task.vocab_size
+    kept = config.iters // config.record_every + 2  # snapshots, the init and the end included
+    classes = task.num_classes if isinstance(task, SyntheticTask) else 0
+    check_memory(
+        8.0 * (config.iters + kept * classes * m + (kept if keep_weights else 2) * 2 * m * m)
+        + 8.0 * config.batch * (m + (task.context_len if isinstance(task, TextTask) else 0)) * 4,
+        f"training {config.iters} steps of a vocabulary of {m} tokens, batches of {config.batch}",
+    )
     Y, Z = init_params(m, config.init, rng)
     vY, vZ = np.zeros_like(Y), np.zeros_like(Z)
     mu, ey, ez = config.momentum, config.eta_y, config.eta_z
@@ -263,13 +282,19 @@ def train(
     cs = [class_attention(Z, task)] if synthetic else None
     for it in tqdm(range(config.iters), disable=not progress, desc="scansnap train"):
         counts, q, y = task.sample(config.batch, rng)
-        losses[it], gY, gZ = loss_and_grad(Y, Z, counts, q, y)
-        vY *= mu
-        vY += gY
-        vZ *= mu
-        vZ += gZ
-        Y -= ey * vY
-        Z -= ez * vZ
+        with np.errstate(over="ignore", invalid="ignore"):  # a divergence is reported below
+            losses[it], gY, gZ = loss_and_grad(Y, Z, counts, q, y)
+            vY *= mu
+            vY += gY
+            vZ *= mu
+            vZ += gZ
+            Y -= ey * vY
+            Z -= ez * vZ
+        if not (np.isfinite(losses[it]) and _bounded(Y) and _bounded(Z)):
+            raise ParticlesError(
+                f"SGD diverged at step {it + 1} (the loss or the weights overflowed) with "
+                f"eta_z = {ez:g}, eta_y = {ey:g}; lower eta_z or the ratio eta_y/eta_z"
+            )
         done = it + 1
         if done % config.record_every == 0 or done == config.iters:
             steps.append(done)

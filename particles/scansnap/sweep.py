@@ -15,12 +15,20 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import ParticlesError
-from ..io import load_npz, save_npz
+from ..io import check_writable, load_npz, save_npz
 from .data import SyntheticTask
 from .measure import common_mass, distinct_entropy, distinct_order, max_weight, snap_time
 from .model import TrainConfig, train
 
-__all__ = ["SWEEP_FIELDS", "SweepGrid", "entropy_report", "run_one", "run_sweep", "save_summary"]
+__all__ = [
+    "SWEEP_FIELDS",
+    "SweepGrid",
+    "entropy_report",
+    "run_one",
+    "run_sweep",
+    "save_summary",
+    "summary_path",
+]
 
 RUN_FORMAT = "scansnap_run"
 SWEEP_FORMAT = "scansnap_sweep"
@@ -168,7 +176,21 @@ def run_sweep(grid: SweepGrid, outdir: str | Path, *, progress: bool = True) -> 
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
         raise ParticlesError(f"{outdir} exists and is not a directory")
-    outdir.mkdir(parents=True, exist_ok=True)
+    created = not outdir.exists()
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ParticlesError(f"cannot create {outdir}: {e.strerror}") from None
+    try:
+        out = _run_grid(grid, outdir, progress)
+    except BaseException:
+        if created and not any(outdir.iterdir()):  # nothing done: leave no empty directory
+            outdir.rmdir()
+        raise
+    return out
+
+
+def _run_grid(grid: SweepGrid, outdir: Path, progress: bool) -> dict:
     out = {f: np.full(grid.shape, np.nan) for f in SWEEP_FIELDS}
     n_run = n_skip = 0
     runs = list(grid.runs())
@@ -197,10 +219,19 @@ def run_sweep(grid: SweepGrid, outdir: str | Path, *, progress: bool = True) -> 
     return out
 
 
+def summary_path(outdir, path=None) -> Path:
+    """Where :func:`save_summary` writes (``path``, default ``<outdir>/summary.npz``), checked: a
+    ``.npz`` name in an existing directory (``outdir`` itself may not exist yet). Call it before
+    a long sweep."""
+    if path is None:
+        return Path(outdir) / "summary.npz"
+    return check_writable(path, "summary", ".npz")
+
+
 def save_summary(result: dict, grid: SweepGrid, outdir, path=None) -> Path:
     """Save the arrays of :func:`run_sweep`'s ``result`` (its run counts left out) with the grid's
     settings to ``path`` (default ``<outdir>/summary.npz``); returns the path."""
-    path = Path(outdir) / "summary.npz" if path is None else Path(path)
+    path = summary_path(outdir, path)
     arrays = {k: v for k, v in result.items() if k not in ("n_run", "n_skipped")}
     return save_npz(path, arrays, {"format": SWEEP_FORMAT, **grid.meta()})
 

@@ -59,6 +59,7 @@ from ..kernels import (
     _noisy_coord_ensemble,
     _splitmix64,
 )
+from ..params import check_beta
 from ..resources import check_count, check_memory
 from ..sphere import as_rng
 from . import registry
@@ -159,6 +160,8 @@ def _betas(betas, S):
         raise ParticlesError(f"need one beta per system ({S}), got {b.shape[0]}")
     if not np.all(np.isfinite(b)) or np.any(b < 0):
         raise ParticlesError("betas must be finite and >= 0")
+    if b.size:
+        check_beta(float(b.max()))
     return b
 
 
@@ -246,6 +249,13 @@ def _run(
     stats = (thr, thr_cl, bool(count_clusters), _early(early_stop, m, dt, has_V))
     advance(b, usa, _scheme(m), dt, nsteps, save_every, stats, frac, ncl, done)
     run_s = time.perf_counter() - t0
+    with np.errstate(over="ignore", invalid="ignore"):
+        sizes = np.sqrt(np.einsum("s...j,s...j->s...", state, state))
+    if not (np.all(np.isfinite(state)) and np.all(sizes > 0) and np.all(np.isfinite(sizes))):
+        raise ParticlesError(
+            f"the ensemble diverged ({m.name}, dt = {dt:g}): its final states are not finite or "
+            "have collapsed to 0, so its statistics are meaningless; reduce dt (or nGPT's alpha)"
+        )
     return EnsembleResult(
         t=np.arange(T) * (save_every * dt),
         pair_fraction=frac,
@@ -342,7 +352,7 @@ def ensemble_coords(
         return _run(X, advance, has_V=Vw.shape[0] > 0, meta=meta, **opts)
     if scheme.norm == "mix":
         codes = np.array([NORM_CODES["post"], NORM_CODES["pre"]])
-        k_switch = int(round(scheme.t_switch / float(dt)))
+        k_switch = round(min(scheme.t_switch / float(dt), 2.0**62))  # past the end: no switch
     else:
         codes = np.array([NORM_CODES[scheme.norm]] * 2)
         k_switch = 0

@@ -41,6 +41,7 @@ import contextlib
 import hashlib
 import json
 import math
+import shutil
 import time as _time
 from pathlib import Path
 
@@ -58,7 +59,7 @@ from . import registry, steps
 from .adaptive import make_solver
 from .checkpoint import Checkpoint, Interrupted, StoreCheckpoint
 
-__all__ = ["METHODS", "Interrupted", "simulate", "step"]
+__all__ = ["METHODS", "Diverged", "Interrupted", "simulate", "step"]
 
 #: scipy's explicit Runge–Kutta methods, whose rejected steps can be counted from field evaluations
 _EXPLICIT_RK = ("RK45", "RK23", "DOP853")
@@ -67,6 +68,9 @@ _EXPLICIT_RK = ("RK45", "RK23", "DOP853")
 METHODS = registry.NAMES
 DEFAULT_DT = 0.05
 DEFAULT_SAVES = 101
+#: tolerances of the adaptive (scipy) methods
+DEFAULT_RTOL = 1e-8
+DEFAULT_ATOL = 1e-10
 
 
 def canonical_method(method) -> str:
@@ -74,8 +78,17 @@ def canonical_method(method) -> str:
     return registry.get(method).name
 
 
+#: states beyond this size have a squared norm that overflows float64: the run has diverged
+_HUGE = float(np.sqrt(np.finfo(np.float64).max))
+
+
 class _Diverged(Exception):
     """A stage of a step met a non-finite state (simulate turns it into a clear error)."""
+
+
+class Diverged(ParticlesError):
+    """The solution of :func:`simulate` became non-finite (the message says where and what to
+    change)."""
 
 
 def _field(dyn: Dynamics, dtype, project: bool, scheduler=None):
@@ -86,12 +99,13 @@ def _field(dyn: Dynamics, dtype, project: bool, scheduler=None):
     kw = {} if scheduler is None else {"scheduler": scheduler}
 
     def f(y):
-        if not np.isfinite(y).all():
+        if not np.all(np.abs(y) < _HUGE):  # non-finite, or so large that its norm overflows
             raise _Diverged
-        if dtype is np.float64:
-            return field(y, dyn, project=project, **kw)
-        # field in single precision, state and step arithmetic in float64
-        return field(y, dyn, dtype=dtype, project=project, **kw).astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported as Diverged
+            if dtype is np.float64:
+                return field(y, dyn, project=project, **kw)
+            # field in single precision, state and step arithmetic in float64
+            return field(y, dyn, dtype=dtype, project=project, **kw).astype(np.float64)
 
     return f
 
@@ -229,8 +243,8 @@ def simulate(
     dt: float | None = None,
     save_at=None,
     saves: int | None = None,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
+    rtol: float | None = None,
+    atol: float | None = None,
     progress: bool = False,
     normalize: bool = False,
     checkpoint: str | Path | None = None,
@@ -249,8 +263,10 @@ def simulate(
     - ``method``: a name of the registry (:mod:`particles.solvers.registry`): ``"rk4"`` (default),
       ``"euler"`` (one residual layer + LayerNorm per step), ``"euler-tangent"``, ``"lie-euler"``,
       ``"geometric"`` (fixed step ``dt``, default 0.05) or a scipy method (``"RK45"``, ``"DOP853"``,
-      ``"LSODA"``, ... with ``rtol``/``atol``). With noise (``dyn.kappa`` finite) a stochastic
-      method: ``"euler-maruyama"`` (the default then), ``"lie-euler-maruyama"``, ``"strang"``.
+      ``"LSODA"``, ... with ``rtol``/``atol``, default 1e-8 and 1e-10). ``dt`` is refused for an
+      adaptive method, ``rtol``/``atol`` for a fixed-step one (they would be ignored). With noise
+      (``dyn.kappa`` finite) a stochastic method: ``"euler-maruyama"`` (the default then),
+      ``"lie-euler-maruyama"``, ``"strang"``.
     - ``rng``: the noise's seed (int) or numpy Generator; None draws a fresh seed, recorded in
       ``meta["noise_seed"]``. Unused without noise.
     - ``save_at``: times in [0, t_end] at which states are saved; or ``saves``: the number (>= 2) of
@@ -289,6 +305,7 @@ def simulate(
                 "(or .zarr for a trajectory store)"
             )
         check_writable(checkpoint, "trajectory", suffix)
+    created = checkpoint is not None and not Path(checkpoint).exists()
     if not isinstance(dyn, (Dynamics, Piecewise)):
         raise ParticlesError(
             f"dyn must be a particles.Dynamics or Piecewise, got {type(dyn).__name__}"
@@ -332,6 +349,12 @@ def simulate(
             raise ParticlesError(f"dt must be a number, got {dt!r}") from None
         if not np.isfinite(dt) or dt <= 0:
             raise ParticlesError(f"dt must be finite and > 0, got {dt}")
+        for name, tol in (("rtol", rtol), ("atol", atol)):
+            if tol is not None:
+                raise ParticlesError(
+                    f"{name} is for adaptive methods; {method} is fixed-step (use dt, or an "
+                    "adaptive method such as RK45 or DOP853)"
+                )
         if t_end / dt > max_steps:
             raise ParticlesError(
                 f"t_end / dt = {t_end / dt:.3g} steps exceeds max_steps = {max_steps:.3g}; "
@@ -342,7 +365,18 @@ def simulate(
             raise ParticlesError(
                 f"dt is for fixed-step methods; {method} is adaptive (use rtol/atol)"
             )
+        rtol = DEFAULT_RTOL if rtol is None else rtol
+        atol = DEFAULT_ATOL if atol is None else atol
         for name, tol in (("rtol", rtol), ("atol", atol)):
+            try:
+                tol = float(tol)
+            except (TypeError, ValueError):
+                raise ParticlesError(f"{name} must be a number, got {tol!r}") from None
+            if name == "rtol" and np.isfinite(tol) and tol >= 1:
+                raise ParticlesError(
+                    f"rtol = {tol:g} is not a relative tolerance (it must be < 1: 1 allows 100% "
+                    "error)"
+                )
             if not (np.isfinite(tol) and tol > 0):
                 raise ParticlesError(f"{name} must be finite and > 0, got {tol}")
     if save_at is not None and saves is not None:
@@ -351,6 +385,7 @@ def simulate(
         k = DEFAULT_SAVES if saves is None else saves
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
             raise ParticlesError(f"saves must be an integer >= 2 (0 and t_end), got {k!r}")
+        check_memory(8.0 * n * d * k, f"simulating n = {n}, d = {d} with {k:.3g} saved times")
         save_at = np.linspace(0.0, t_end, int(k))
     else:
         try:
@@ -382,9 +417,17 @@ def simulate(
     if kappas:
         gen, noise_seed = _noise_seed(rng, resume, checkpoint)
         run_meta["noise_seed"] = noise_seed
-    fp = _fingerprint(x0, dyn, method, dt, rtol, atol, t_end, save_at) + (
-        "" if dtype is np.float64 else "-f32"
-    )
+    # fixed-step runs are fingerprinted with the default tolerances, as before they were optional
+    fp = _fingerprint(
+        x0,
+        dyn,
+        method,
+        dt,
+        DEFAULT_RTOL if fixed else rtol,
+        DEFAULT_ATOL if fixed else atol,
+        t_end,
+        save_at,
+    ) + ("" if dtype is np.float64 else "-f32")
     if kappas:  # the seed is part of a noisy run's identity (absent for the ODE: unchanged prints)
         fp += "-s" + hashlib.sha256(str(run_meta["noise_seed"]).encode()).hexdigest()[:8]
     run_meta["fingerprint"] = fp
@@ -485,12 +528,13 @@ def simulate(
         stats["wall_time"] = base_wall + _time.perf_counter() - wall0
         return result(False)
 
-    def diverged(t: float) -> ParticlesError:
+    def diverged(t: float) -> Diverged:
         how = f"dt = {dt:g}" if fixed else f"rtol = {rtol:g}, atol = {atol:g}"
         fix = "reduce dt or use an adaptive method (e.g. DOP853)" if fixed else "tighten rtol/atol"
-        return ParticlesError(
+        params = "beta, V, kind" + (", alpha" if getattr(dyn, "norm", "") == "ngpt" else "")
+        return Diverged(
             f"the solution became non-finite at t = {t:.6g} ({method}, {how}): the steps are too "
-            f"large for this field (beta, V, kind); {fix}"
+            f"large for this field ({params}); {fix}"
         )
 
     order = fixed_order() if kappas else contextlib.nullcontext()
@@ -552,7 +596,8 @@ def simulate(
                     counter["nfev"] += 1
                     if not np.isfinite(y).all():
                         raise diverged(t)
-                    v = field(y.reshape(n, d), seg, dtype=dtype, **skw)
+                    with np.errstate(over="ignore", invalid="ignore"):  # reported as Diverged
+                        v = field(y.reshape(n, d), seg, dtype=dtype, **skw)
                     return v.astype(np.float64).ravel()
 
                 solver = make_solver(spec.scipy_name, fun, a, x.ravel(), s1, rtol, atol, n, d)
@@ -599,6 +644,14 @@ def simulate(
         ckpt.write(traj)
     except KeyboardInterrupt:
         raise ckpt.interrupted(partial) from None
+    except ParticlesError:  # a diverged run cannot be resumed: leave no checkpoint it started
+        if created:  # a .npz file or a .zarr store (a directory)
+            p = Path(checkpoint)
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+        raise
     finally:
         order.__exit__(None, None, None)
         if bar is not None:

@@ -23,6 +23,7 @@ import numpy as np
 from scipy.special import expit, log_softmax, softmax
 
 from ..errors import ParticlesError
+from ..resources import check_count, check_memory
 
 __all__ = [
     "LOSSES",
@@ -47,6 +48,8 @@ def as_rng(rng) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     if rng is None or isinstance(rng, (int, np.integer)):
+        if rng is not None and rng < 0:
+            raise ParticlesError(f"seed must be an integer >= 0, got {rng}")
         return np.random.default_rng(rng)
     raise ParticlesError(f"rng must be a numpy Generator, an int seed or None, not {type(rng)}")
 
@@ -197,6 +200,9 @@ def make_data(
     for name, val, lo in (("n", n, 1), ("T", T, 2), ("d", d, 1)):
         if int(val) != val or val < lo:
             raise ParticlesError(f"{name} must be an integer >= {lo}, got {val}")
+        check_count(val, name)
+    # the tokens X, their logits and gradients, and a d x d parameter and its gradient
+    check_memory(8.0 * (4 * n * T * d + 4 * d * d), f"data of n = {n}, T = {T}, d = {d}")
     if head not in ("linear", "relu"):
         raise ParticlesError(f"head must be 'linear' or 'relu', got {head!r}")
     if not 0 <= attn_idx < T:

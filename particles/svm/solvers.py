@@ -508,6 +508,8 @@ def solve_problem(
     """Att-SVM(alpha) with the chosen norm plus the SVM-neighbour test of alpha on that
     solution's support tokens (Frobenius: the paper's test; nuclear: the (K,Q) analogue)."""
     if norm == "fro":
+        if solver not in ("auto", "ldp"):
+            raise ParticlesError(f"solver for norm 'fro' must be 'ldp' or 'auto', got {solver!r}")
         loc = local_optimality(data, alpha)
         return loc.solution, loc
     sol = att_svm(data, alpha, norm=norm, solver=solver)

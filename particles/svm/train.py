@@ -14,6 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import ParticlesError
+from ..resources import check_count, check_memory
 from .model import LOSSES, AttentionData, _kq_grad, _loss_grad, as_rng
 
 __all__ = [
@@ -72,6 +73,7 @@ class TrainConfig:
             raise ParticlesError(f"param must be 'W' or 'KQ', got {self.param!r}")
         if int(self.iters) != self.iters or self.iters < 0:
             raise ParticlesError(f"iters must be a non-negative integer, got {self.iters}")
+        check_count(self.iters, "iters")
         if not (np.isfinite(self.lr) and self.lr > 0):
             raise ParticlesError(f"lr must be a positive number, got {self.lr}")
         if self.loss not in LOSSES:
@@ -214,11 +216,22 @@ def train(
             raise ParticlesError("init K, Q contain NaN or infinite values")
         W = K @ Q.transpose(0, 2, 1)
 
+    nrec = (
+        len(cfg.record_at)
+        if cfg.record_at is not None
+        else cfg.iters // cfg.record_every + 1 + (cfg.iters % cfg.record_every > 0)
+    )
+    check_memory(
+        8.0 * nrec * S * (d * d + b.n * b.T + 1),
+        f"recording {nrec} iterates of {S} problem(s) with d = {d}",
+    )
     if cfg.record_at is not None:
         rec = list(cfg.record_at)
     else:
-        rec = sorted(set(range(0, cfg.iters + 1, cfg.record_every)) | {cfg.iters})
-    nrec = len(rec)
+        rec = list(range(0, cfg.iters + 1, cfg.record_every))
+        if rec[-1] != cfg.iters:
+            rec.append(cfg.iters)
+    assert len(rec) == nrec
     Ws = np.empty((nrec, S, d, d))
     probs = np.empty((nrec, S, b.n, b.T))
     losses = np.empty((nrec, S))
@@ -261,8 +274,13 @@ def train(
                 eQ = eta * _norm(Q)[:, None, None] if prop else eta
             K, Q = K - eK * gK, Q - eQ * gQ
             W = K @ Q.transpose(0, 2, 1)
-        if not np.all(np.isfinite(W)):
-            raise ParticlesError(f"GD diverged to non-finite values at step {k}; lower lr")
+        with np.errstate(over="ignore"):
+            finite = np.all(np.isfinite(W)) and np.all(np.isfinite(_norm(W)))
+        if not finite:
+            raise ParticlesError(
+                f"GD diverged at step {k + 1}: W (or its norm) is no longer finite with "
+                f"lr = {cfg.lr:g}; lower lr"
+            )
     norms = np.linalg.norm(Ws, axis=(-2, -1))
 
     def sq(a, axis=1):

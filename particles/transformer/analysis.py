@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import ParticlesError
 from ..io import load_npz, save_npz
+from ..resources import check_count, check_memory
 from .depth import DepthStats, depth_stats
 from .hub import DEFAULT_MODEL, resolve_model
 from .model import Encoder, load_encoder
@@ -25,6 +26,43 @@ def load_model(model: str | os.PathLike | None = None) -> tuple[Encoder, WordPie
     fetched first) or a local model directory."""
     d = resolve_model(model)
     return load_encoder(d, name=str(model or DEFAULT_MODEL)), load_tokenizer(d)
+
+
+#: tokens kept by default: run_text, compare_text (at most the model's positions)
+DEFAULT_MAX_TOKENS = 512
+DEFAULT_ODE_TOKENS = 96
+
+
+def _check_max_tokens(max_tokens) -> int | None:
+    if max_tokens is None:
+        return None
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, (int, np.integer)):
+        raise ParticlesError(f"max_tokens must be an integer >= 3, got {max_tokens!r}")
+    if max_tokens < 3:
+        raise ParticlesError(f"max_tokens must be >= 3, got {max_tokens}")
+    return check_count(max_tokens, "max_tokens", 1e7)
+
+
+def _token_limit(encoder: Encoder, max_tokens: int | None, default: int) -> int:
+    """``max_tokens`` if the model can take that many tokens, else a clear error (never a silent
+    cap): a model with learned positions has ``max_position`` of them. None: ``default``, capped
+    at the model's positions."""
+    c = encoder.config
+    learned = c.position == "learned"
+    if max_tokens is None:
+        return min(default, c.max_position) if learned else default
+    if learned and max_tokens > c.max_position:
+        raise ParticlesError(
+            f"max_tokens = {max_tokens} is above the {c.max_position} positions of "
+            f"{encoder.name} (learned position embeddings); give at most {c.max_position}"
+        )
+    return max_tokens
+
+
+def _check_depth_memory(depth: int, n: int, width: int, copies: int, what: str) -> None:
+    check_memory(
+        8.0 * (depth + 1) * n * width * copies, f"{what} of {n} tokens through {depth} layers"
+    )
 
 
 def parse_layers(spec, depth: int) -> np.ndarray:
@@ -73,29 +111,49 @@ def run_text(
     extend: int | None = None,
     repeat: int | None = None,
     layers="all",
-    max_tokens: int = 512,
+    max_tokens: int | None = None,
     bins: int = 70,
     delta: float = 1e-2,
     threshold: float = 0.9,
     source: str = "",
     progress: bool = False,
 ) -> DepthRun:
-    """Tokenise ``text``, run the network to depth ``extend`` (default: its trained depth; deeper
-    repeats layer ``repeat``, default the last), and summarise every layer."""
+    """Tokenise ``text`` (first ``max_tokens`` pieces, default :data:`DEFAULT_MAX_TOKENS` or the
+    model's positions if fewer; more than the model's positions is an error), run the network to
+    depth ``extend`` (default: its trained depth; deeper repeats layer ``repeat``, default the
+    last; ``repeat`` without layers past the trained depth is an error), and summarise every
+    layer."""
+    _check_max_tokens(max_tokens)
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ParticlesError(f"bins must be an integer >= 1, got {bins!r}")
+    check_count(bins, "bins", 1e6)
+    if extend is not None:
+        check_count(extend, "extend (the depth)", 1e6)
+    if repeat is not None and extend is None:
+        raise ParticlesError(
+            "repeat (CLI: --repeat) applies only past the trained depth: give extend (--extend)"
+        )
     if encoder is None or tokenizer is None:
         encoder, tokenizer = load_model(model)
     L = encoder.num_layers
     depth = L if extend is None else int(extend)
     if depth < L and not encoder.config.shared_layers:
         raise ParticlesError(f"--extend {depth} is below the trained depth {L}")
-    if max_tokens > encoder.config.max_position and encoder.config.position == "learned":
-        max_tokens = encoder.config.max_position
+    if repeat is not None and (depth <= L or encoder.config.shared_layers):
+        raise ParticlesError(
+            f"repeat (CLI: --repeat) does not apply: extend = {depth} adds no layer past the "
+            f"trained depth {L}"
+            + (" (the model shares one layer)" if encoder.config.shared_layers else "")
+        )
+    encoder.schedule(depth, repeat)  # checks repeat
+    sel = parse_layers(layers, depth)
+    max_tokens = _token_limit(encoder, max_tokens, DEFAULT_MAX_TOKENS)
     ids, toks = tokenizer.encode(text, max_length=max_tokens)
     if len(ids) < 3:
         raise ParticlesError("the text has no tokens")
+    _check_depth_memory(depth, len(ids), encoder.config.hidden_size, 3, "hidden states")
     hidden = encoder.hidden_states(np.asarray(ids), depth=depth, repeat=repeat, progress=progress)
     stats = depth_stats(hidden, bins=bins, delta=delta, threshold=threshold)
-    sel = parse_layers(layers, depth)
     meta = {
         "model": encoder.name,
         "model_path": encoder.path,
@@ -213,7 +271,7 @@ def compare_text(
     encoder: Encoder | None = None,
     tokenizer: WordPieceTokenizer | None = None,
     depth: int | None = None,
-    max_tokens: int = 96,
+    max_tokens: int | None = None,
     variants=("attention", "attention+ffn"),
     dt: float | None = None,
     scale: str = "measured",
@@ -221,18 +279,23 @@ def compare_text(
     source: str = "",
     progress: bool = False,
 ):
-    """Tokenise ``text`` (first ``max_tokens`` pieces) and run :func:`.bridge.compare_ode`.
+    """Tokenise ``text`` (first ``max_tokens`` pieces, default :data:`DEFAULT_ODE_TOKENS` or the
+    model's positions if fewer; more than the model's positions is an error) and run
+    :func:`.bridge.compare_ode`.
 
     **Returns:** ``(comparison, tokens, meta)``."""
     from .bridge import compare_ode
 
+    _check_max_tokens(max_tokens)
+    if depth is not None:
+        check_count(depth, "depth", 1e6)
     if encoder is None or tokenizer is None:
         encoder, tokenizer = load_model(model)
-    if max_tokens < 3:
-        raise ParticlesError(f"max_tokens must be >= 3, got {max_tokens}")
-    if encoder.config.position == "learned":
-        max_tokens = min(max_tokens, encoder.config.max_position)
+    max_tokens = _token_limit(encoder, max_tokens, DEFAULT_ODE_TOKENS)
     ids, toks = tokenizer.encode(text, max_length=max_tokens)
+    if depth is not None:
+        copies = 2 + 2 * len(tuple(variants))
+        _check_depth_memory(int(depth), len(ids), encoder.config.hidden_size, copies, "states")
     cmp = compare_ode(
         encoder,
         np.asarray(ids),

@@ -41,7 +41,9 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from ..errors import ParticlesError
+from ..resources import check_count
 from ..solvers import registry
+from ..solvers.integrate import Diverged
 from .depth import depth_stats, normalize_tokens
 from .model import Encoder
 
@@ -274,15 +276,21 @@ def ode_states(
     dyn = network_dynamics(enc, depth, dt=dt, ffn=ffn, repeat=repeat, scales=scales)
     x0 = normalize_tokens(hidden0)
     kw = {"dt": 1.0 / steps_per_layer} if registry.get(method).fixed else {}
-    tr = pt.simulate(
-        x0,
-        dyn,
-        float(depth),
-        method=method,
-        save_at=np.arange(depth + 1.0),
-        progress=progress,
-        **kw,
-    )
+    try:
+        tr = pt.simulate(
+            x0,
+            dyn,
+            float(depth),
+            method=method,
+            save_at=np.arange(depth + 1.0),
+            progress=progress,
+            **kw,
+        )
+    except Diverged:
+        raise ParticlesError(
+            f"the particle dynamics diverged with dt = {dt:g} per layer and {steps_per_layer} "
+            f"{method} steps per layer; use a smaller dt or more steps per layer"
+        ) from None
     return tr.x
 
 
@@ -418,6 +426,13 @@ def compare_ode(
         raise ParticlesError(f"fit_depth must lie in 1..{depth}, got {fit_depth}")
     if dt is not None and not (np.isfinite(dt) and dt > 0):
         raise ParticlesError(f"dt must be > 0, got {dt}")
+    if isinstance(steps_per_layer, bool) or not isinstance(steps_per_layer, (int, np.integer)):
+        raise ParticlesError(f"steps_per_layer must be an integer >= 1, got {steps_per_layer!r}")
+    if steps_per_layer < 1:
+        raise ParticlesError(f"steps_per_layer must be >= 1, got {steps_per_layer}")
+    check_count(
+        depth * steps_per_layer, f"depth x steps_per_layer = {depth} x {steps_per_layer}", 1e7
+    )
     variants = tuple(variants)
     for v in variants:
         if v not in VARIANTS:

@@ -132,6 +132,10 @@ def read_passage(name_or_path: str | Path | None = None) -> str:
     """The text of a shipped passage (by name) or of a UTF-8 file (by path)."""
     if name_or_path is None:
         name_or_path = DEFAULT_PASSAGE
+    if not str(name_or_path).strip():
+        raise ParticlesError(
+            f"empty passage name; give a file or one of: {', '.join(list_passages())}"
+        )
     p = Path(name_or_path)
     if isinstance(name_or_path, str) and name_or_path in list_passages():
         return (resources.files("particles") / "data" / "texts" / f"{name_or_path}.txt").read_text(

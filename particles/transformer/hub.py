@@ -189,6 +189,10 @@ def resolve_model(spec: str | os.PathLike | None = None) -> Path:
     """A ``--model`` argument -> a model directory: a known name (``minilm``; must have been
     fetched) or a path to a local directory."""
     spec = DEFAULT_MODEL if spec is None else spec
+    if not str(spec).strip():
+        raise ParticlesError(
+            f"empty model name; give a model directory or a known name ({', '.join(sorted(MODELS))})"
+        )
     if isinstance(spec, str) and spec in MODELS:
         d = model_path(spec)
         if not is_complete(spec):
