@@ -124,9 +124,10 @@ def check_writable(
     path: str | os.PathLike, what: str = "output", suffix: str | None = None
 ) -> Path:
     """Fail early, with a clear message, if ``path`` cannot be written: its directory must exist and
-    be writable and, when ``suffix`` is given (e.g. ``".npz"``), its name must end with it."""
+    be writable and, when ``suffix`` is given (e.g. ``".npz"``), its name must end with it. A
+    ``".zarr"`` store is itself a directory."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and suffix != ".zarr":
         raise ParticlesError(f"cannot write {what} {path}: it is a directory")
     if suffix is not None and path.suffix.lower() != suffix:
         raise ParticlesError(f"cannot write {what} {path}: {what} files end in {suffix}")
