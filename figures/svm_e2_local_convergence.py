@@ -21,9 +21,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from particles.io import load_npz
-from particles.plotting.figures import read_figure, run_script, write_figure, write_png
-from particles.svm.experiments import FIGURE_FORMAT, e2_report, run_experiment
-from particles.svm.plotting import draw_experiment
+from particles.plotting.figures import run_script
+from particles.svm.experiments import FIGURE_FORMAT, e2_report
+from particles.svm.plotting import experiment_figure
 
 HERE = Path(__file__).resolve().parent
 STEM = "svm_e2_local_convergence"
@@ -40,13 +40,9 @@ def main(
     ``progress``: a progress bar (default: unless ``quick``); ``iters``: GD steps
     (default 100 000, quick 300); ``redraw``: draw the PNG again from the saved npz, computing
     nothing."""
-    if redraw:
-        arrays, meta = read_figure(outdir, STEM, FIGURE_FORMAT)
-        return write_png(outdir, STEM, draw_experiment("E2", arrays, meta))
-    arrays, meta = run_experiment(
-        "E2", quick=quick, progress=not quick if progress is None else progress, iters=iters
+    return experiment_figure(
+        "E2", outdir, STEM, quick=quick, progress=progress, redraw=redraw, iters=iters
     )
-    return write_figure(outdir, STEM, draw_experiment("E2", arrays, meta), arrays, meta)
 
 
 def report(png) -> str:

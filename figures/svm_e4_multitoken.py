@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from particles.plotting.figures import read_figure, run_script, write_figure, write_png
-from particles.svm.experiments import FIGURE_FORMAT, run_experiment
-from particles.svm.plotting import draw_experiment
+from particles.plotting.figures import run_script
+from particles.svm.plotting import experiment_figure
 
 HERE = Path(__file__).resolve().parent
 STEM = "svm_e4_multitoken"
@@ -30,13 +29,7 @@ def main(
     """Run experiment E4; write ``<outdir>/<STEM>.png`` and ``.npz``; return the PNG path.
     ``progress``: a progress bar (default: unless ``quick``); ``redraw``: draw the PNG again from
     the saved npz, computing nothing."""
-    if redraw:
-        arrays, meta = read_figure(outdir, STEM, FIGURE_FORMAT)
-        return write_png(outdir, STEM, draw_experiment("E4", arrays, meta))
-    arrays, meta = run_experiment(
-        "E4", quick=quick, progress=not quick if progress is None else progress
-    )
-    return write_figure(outdir, STEM, draw_experiment("E4", arrays, meta), arrays, meta)
+    return experiment_figure("E4", outdir, STEM, quick=quick, progress=progress, redraw=redraw)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import numpy as np
 
 __all__ = [
     "draw_experiment",
+    "experiment_figure",
     "plot_e1",
     "plot_e2",
     "plot_e3",
@@ -481,3 +482,27 @@ def draw_experiment(name: str, arrays: dict, meta: dict):
     else:
         raise ParticlesError(f"unknown experiment {name!r}; choose from E1..E5, LG")
     return fig
+
+
+def experiment_figure(
+    name: str,
+    outdir,
+    stem: str,
+    *,
+    quick: bool = False,
+    progress: bool | None = None,
+    redraw: bool = False,
+    **options,
+):
+    """Run experiment ``name`` (``options`` as :func:`.experiments.run_experiment`) and write
+    ``<outdir>/<stem>.png`` and ``.npz``; with ``redraw``, draw the PNG again from the saved npz,
+    computing nothing. ``progress``: a progress bar (default: unless ``quick``). Returns the PNG."""
+    from ..plotting.figures import read_figure, write_figure, write_png
+    from .experiments import FIGURE_FORMAT, run_experiment
+
+    if redraw:
+        arrays, meta = read_figure(outdir, stem, FIGURE_FORMAT)
+        return write_png(outdir, stem, draw_experiment(name, arrays, meta))
+    progress = not quick if progress is None else progress
+    arrays, meta = run_experiment(name, quick=quick, progress=progress, **options)
+    return write_figure(outdir, stem, draw_experiment(name, arrays, meta), arrays, meta)
