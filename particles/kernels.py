@@ -746,43 +746,28 @@ def _coord_system(
     X, B, V, has_B, has_V, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl
 ):
     """Advance one system X (n, d) in place by nsteps of an explicit Runge–Kutta scheme (see
-    :func:`_gram_system` for ``scheme`` and ``stats``), renormalising every step."""
-    a_num, a_den, b_num, b_den, projected = scheme
-    s = b_num.shape[0]
-    n, d = X.shape
-    YB = np.empty((n, d))
-    L = np.empty((n, n))
-    Lw = np.empty((n, n))
-    YT = np.empty((d, n))
-    A = np.empty((n, n))
-    AY = np.empty((n, d))
-    Ys = np.empty((n, d))
-    Ks = np.empty((s, n, d))
-    bits = np.empty(n * n, np.int64)
-    parent = np.empty(n, np.int64)
-    VT = np.empty((d, d))
-    if has_V:
-        _transpose(V, VT)
-    _gram_of(X, YT, L)
-    _checkpoint(L, 0, frac, ncl, stats, parent)
-    k = 0
-    for step in range(1, nsteps + 1):
-        for q in range(s):
-            if q == 0:
-                Ys[:] = X
-            else:
-                _combine(X, Ks[:q], a_num[q, :q], a_den[q], dt, Ys)
-            _coord_field(
-                Ys, B, VT, has_B, has_V, beta, usa, projected, YB, L, Lw, YT, A, AY, Ks[q], bits
-            )
-        _combine(X, Ks, b_num, b_den, dt, X)
-        _normalize_rows_serial(X)
-        if step % save_every == 0:
-            k += 1
-            _gram_of(X, YT, L)
-            if _checkpoint(L, k, frac, ncl, stats, parent):
-                return step
-    return nsteps
+    :func:`_gram_system` for ``scheme`` and ``stats``), renormalising every step: the Post-LN case
+    of :func:`_coord_norm_system`."""
+    post = np.zeros(2, np.int64)
+    return _coord_norm_system(
+        X,
+        B,
+        V,
+        has_B,
+        has_V,
+        beta,
+        usa,
+        scheme,
+        post,
+        nsteps,
+        0.0,
+        dt,
+        nsteps,
+        save_every,
+        stats,
+        frac,
+        ncl,
+    )
 
 
 @njit(parallel=True, **_jit)
@@ -868,6 +853,17 @@ def _norm_field(
 
 
 @njit(**_jit)
+def _state_gram(X, code, Th, YT, L):
+    """L = the Gram matrix of the token directions: of X itself for Post-LN (code 0: X is on the
+    sphere), of Th = X/|X| otherwise."""
+    if code == 0:
+        _gram_of(X, YT, L)
+    else:
+        _directions(X, Th)
+        _gram_of(Th, YT, L)
+
+
+@njit(**_jit)
 def _coord_norm_system(
     X,
     B,
@@ -909,8 +905,7 @@ def _coord_norm_system(
     VT = np.empty((d, d))
     if has_V:
         _transpose(V, VT)
-    _directions(X, Th)
-    _gram_of(Th, YT, L)
+    _state_gram(X, codes[0], Th, YT, L)
     _checkpoint(L, 0, frac, ncl, stats, parent)
     k = 0
     for step in range(1, nsteps + 1):
@@ -946,8 +941,7 @@ def _coord_norm_system(
             _normalize_rows_serial(X)
         if step % save_every == 0:
             k += 1
-            _directions(X, Th)
-            _gram_of(Th, YT, L)
+            _state_gram(X, code, Th, YT, L)
             if _checkpoint(L, k, frac, ncl, stats, parent):
                 return step
     return nsteps

@@ -735,3 +735,9 @@ def kernel_sums_naive(x, beta):
     """(G, N): G_i = sum_j e^{beta (<x_i, x_j> - 1)}, N_i = sum_j e^{beta (<x_i, x_j> - 1)} x_j."""
     w = np.exp(beta * (x @ x.T) - beta)
     return w.sum(axis=1), w @ x
+
+
+def _state_gram(X, code, Th, YT, L):
+    """Returns the Gram matrix of the token directions: X X^T for Post-LN (code 0), else of X/|X|."""
+    D = X if code == 0 else X / np.linalg.norm(X, axis=1, keepdims=True)
+    return D @ D.T

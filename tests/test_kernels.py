@@ -564,6 +564,10 @@ def test__gram_stats_and__gram_of(count):
             L = np.empty((n, n))
             kernel("_gram_of")(Y, np.empty((d, n)), L)
             assert_close(L, naive._gram_of(Y, None, None), scale=1.0)
+            H = 3.0 * Y  # a residual stream: only its directions enter the statistics
+            for code, state in ((0, Y), (1, H)):
+                kernel("_state_gram")(state, code, np.empty((n, d)), np.empty((d, n)), L)
+                assert_close(L, naive._state_gram(state, code, None, None, None), scale=1.0)
 
 
 def test__collapsed_and__fill_collapsed():
