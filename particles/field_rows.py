@@ -111,21 +111,11 @@ def attention_field_rows(x: np.ndarray, dyn: Dynamics, r0: int, r1: int, plan: P
     kw = dict(normalize=dyn.kind == "SA", causal=dyn.causal, plan=plan)
     with config.blas_threads(1):
         for h in range(dyn.heads):
-            Q, K, V = dyn.head(h)
-            q = x if Q is None else x @ Q.T.astype(dt)
-            if (Q is None and K is None) or (
-                Q is not None and K is not None and Q.shape == K.shape and np.array_equal(Q, K)
-            ):
-                k = q
-            else:
-                k = x if K is None else x @ K.T.astype(dt)
-            if isinstance(V, np.ndarray):
-                vals = np.ascontiguousarray(x @ V.T.astype(dt))
+            q, k, vals, scale = field.head_inputs(x, dyn, h)
+            if scale is None:
                 attention_rows(q, k, vals, dyn.beta, r0, r1, out=acc, **kw)
-            elif V is None or V == 1.0:
-                attention_rows(q, k, x, dyn.beta, r0, r1, out=acc, **kw)
             else:
-                acc += dt.type(V) * attention_rows(q, k, x, dyn.beta, r0, r1, **kw)
+                acc += scale * attention_rows(q, k, vals, dyn.beta, r0, r1, **kw)
     return acc
 
 
