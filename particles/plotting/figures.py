@@ -19,7 +19,8 @@ Helpers for the scripts: :func:`compute_and_draw` (compute and save, or load, th
 that draw from the file as saved), :func:`write_figure` (the PNG
 and its ``.npz`` side by side),
 :func:`read_figure` and :func:`write_png` (the redraw: the saved data in, the PNG alone out) and
-:func:`result_store` (the resumable per-task store of the long figures).
+:func:`result_store` (the resumable per-task store of the long figures, :data:`STORE_OPTION` on
+their command lines) and :func:`figure_paths`.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ from ..errors import ParticlesError
 from ..io import load_npz, save_npz
 
 __all__ = [
+    "STORE_OPTION",
     "FigureRun",
     "available",
+    "figure_paths",
     "figures_dir",
     "can_redraw",
     "draw_saved",
@@ -307,6 +310,17 @@ def read_figure(outdir: str | Path, stem: str, fmt: str | None = None) -> tuple[
     """The ``(arrays, meta)`` saved in ``<outdir>/<stem>.npz`` (by :func:`write_figure`), for a
     redraw; ``fmt``: the format its meta must name."""
     return load_npz(Path(outdir) / f"{stem}.npz", fmt)
+
+
+def figure_paths(outdir: str | Path, stem: str) -> tuple[Path, Path]:
+    """``(<outdir>/<stem>.npz, <outdir>/<stem>.png)``, with ``outdir`` created if missing."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    return outdir / f"{stem}.npz", outdir / f"{stem}.png"
+
+
+#: the ``--store`` option (:func:`run_script`) of the figures with resumable per-beta results
+STORE_OPTION = ("--store", {"default": None, "help": "directory of per-beta results (resumable)"})
 
 
 @contextmanager
