@@ -1,6 +1,5 @@
 """CLI and figure-script tests of the Att-SVM module (tiny sizes)."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ from particles.cli.main import main
 from particles.io import load_npz
 from particles.svm import AttentionData, att_svm, correlation
 from particles.svm.experiments import e2_report
+from tests.figure_helpers import run_quick
 
 FIG = Path(__file__).resolve().parents[1] / "figures"
 
@@ -148,11 +148,7 @@ def test_figure_command_quick(tmp_path):
 
 @pytest.mark.parametrize("script", sorted(p.name for p in FIG.glob("svm_*.py")))
 def test_figure_scripts_quick(tmp_path, script):
-    spec = importlib.util.spec_from_file_location(script[:-3], FIG / script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    png = mod.main(tmp_path, quick=True)
-    assert png.exists() and png.with_suffix(".npz").exists()
+    _, png = run_quick(tmp_path, script[:-3])
     arrays, meta = load_npz(png.with_suffix(".npz"), "svm_figure")
     if meta["figure"] == "E2":  # summarised at the checkpoint and at the last step
         cont = meta["summary"]["KQj"]["continued"]  # the joint run continued to |W| = 1e4

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from particles.transformer import fetch_model, load_encoder, load_tokenizer, read_passage
 from particles.transformer.depth import depth_stats
+from tests.figure_helpers import run_quick
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
@@ -153,8 +154,4 @@ def test_cli_end_to_end(tmp_path, minilm_dir):
 
 @pytest.mark.parametrize("script", ["transformer_depth", "transformer_ode"])
 def test_figure_quick(tmp_path, minilm_dir, script):
-    spec = importlib.util.spec_from_file_location(script, ROOT / "figures" / f"{script}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    png = mod.main(tmp_path, quick=True)
-    assert png.exists() and png.with_suffix(".npz").exists()
+    _, png = run_quick(tmp_path, script)
