@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import ParticlesError
-from ..io import check_writable, load_npz, save_npz
+from ..io import check_writable, load_npz, results_dir, save_npz
 from .data import SyntheticTask
 from .measure import common_mass, distinct_entropy, distinct_order, max_weight, snap_time
 from .model import TrainConfig, train
@@ -176,21 +176,8 @@ def run_sweep(grid: SweepGrid, outdir: str | Path, *, progress: bool = True) -> 
     """
     if not isinstance(grid, SweepGrid):
         raise ParticlesError("grid must be a SweepGrid")
-    outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise ParticlesError(f"{outdir} exists and is not a directory")
-    created = not outdir.exists()
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ParticlesError(f"cannot create {outdir}: {e.strerror}") from None
-    try:
-        out = _run_grid(grid, outdir, progress)
-    except BaseException:
-        if created and not any(outdir.iterdir()):  # nothing done: leave no empty directory
-            outdir.rmdir()
-        raise
-    return out
+    with results_dir(outdir, "run directory") as outdir:
+        return _run_grid(grid, outdir, progress)
 
 
 def _run_grid(grid: SweepGrid, outdir: Path, progress: bool) -> dict:
