@@ -154,9 +154,4 @@ def summary(path) -> dict:
 
 
 if __name__ == "__main__":
-    run_script(
-        main,
-        __doc__,
-        HERE,
-        STORE_OPTION,
-    )
+    run_script(main, __doc__, HERE, STORE_OPTION)

@@ -131,9 +131,4 @@ def main(
 
 
 if __name__ == "__main__":
-    run_script(
-        main,
-        __doc__,
-        HERE,
-        STORE_OPTION,
-    )
+    run_script(main, __doc__, HERE, STORE_OPTION)

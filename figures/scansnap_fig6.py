@@ -30,11 +30,11 @@ FIELDS = ("entropy", "common", "max_weight", "tau", "snap_time")
 def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Path:
     """Run the sweep (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw the figure."""
     return draw_saved(
-        outdir, STEM, redraw=redraw, compute=lambda: compute(Path(outdir), quick), draw=plot
+        outdir, STEM, redraw=redraw, compute=lambda: compute(outdir, quick), draw=plot
     )
 
 
-def compute(outdir: Path, quick: bool) -> tuple[dict, dict]:
+def compute(outdir, quick: bool) -> tuple[dict, dict]:
     """The arrays and metadata of the figure (runs under ``outdir``)."""
     grid = fig6_grid(quick)
     res = figure_sweep(grid, outdir, STEM, quick)
