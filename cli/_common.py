@@ -217,3 +217,54 @@ def scheme_kwargs(norm, alpha, t_switch) -> dict:
             "--alpha (nGPT's step size) goes with --norm ngpt", param_hint="--alpha"
         )
     return given(norm=None if norm is None else norm.lower(), alpha=alpha, t_switch=t_switch)
+
+
+def apply(options):
+    """A decorator applying the click ``options`` (a list) in the order they are listed."""
+
+    def decorate(fn):
+        for o in reversed(options):
+            fn = o(fn)
+        return fn
+
+    return decorate
+
+
+def cluster_options(json_help: str):
+    """``--delta`` (the library's cluster threshold) and ``--json`` (help ``json_help``): the
+    options of the commands that summarise a saved run's clusters."""
+    return apply(
+        [
+            click.option(
+                "--delta",
+                type=float,
+                cls=LibraryOption,
+                library="particles.analysis.clusters:DEFAULT_DELTA",
+                help="Cluster threshold: particles i, j are linked when <x_i, x_j> > 1 - delta.",
+            ),
+            click.option("--json", "as_json", is_flag=True, help=json_help),
+        ]
+    )
+
+
+#: ``--outdir``, ``--quick`` and ``--redraw`` of the modules' figure commands (``svm figure``,
+#: ``scansnap figure``; ``particles figure`` writes into figures/ by default)
+figure_options = apply(
+    [
+        click.option("--outdir", type=PathArg(file_okay=False), default=".", show_default=True),
+        click.option("--quick", is_flag=True, help="small sizes (seconds)"),
+        click.option(
+            "--redraw",
+            is_flag=True,
+            help="draw the PNG again from the .npz in OUTDIR (no computation)",
+        ),
+    ]
+)
+
+
+def echo_run(run) -> None:
+    """Print what a figure run (:class:`particles.plotting.figures.FigureRun`) wrote, and its
+    report if the script has one."""
+    click.echo(f"wrote {run.png}")
+    if run.report:
+        click.echo(run.report)

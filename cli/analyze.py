@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ._common import LibraryOption, PathArg, clean_errors, given, parse_floats
+from ._common import LibraryOption, PathArg, clean_errors, cluster_options, given, parse_floats
 
 _ANIMATE = "particles.plotting:animate."
 
@@ -46,14 +46,7 @@ def histogram(run, times, bins, out):
 
 @click.command()
 @click.argument("run", type=PathArg())
-@click.option(
-    "--delta",
-    type=float,
-    cls=LibraryOption,
-    library="particles.analysis.clusters:DEFAULT_DELTA",
-    help="Particles i, j are linked when <x_i, x_j> > 1 - delta.",
-)
-@click.option("--json", "as_json", is_flag=True, help='Print {"t": [...], "n_clusters": [...]}.')
+@cluster_options('Print {"t": [...], "n_clusters": [...]}.')
 @clean_errors
 def clusters(run, delta, as_json):
     """Clusters of RUN over time: count, largest cluster, min inner product, fraction of close pairs.

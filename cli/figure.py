@@ -5,14 +5,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import PathArg, clean_errors, refuse_given
-
-
-def echo_run(run) -> None:
-    """Print what a figure run wrote, and its report if the script has one."""
-    click.echo(f"wrote {run.png}")
-    if run.report:
-        click.echo(run.report)
+from ._common import PathArg, clean_errors, echo_run, refuse_given
 
 
 @click.command()

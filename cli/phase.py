@@ -10,6 +10,7 @@ from ._common import (
     LibraryOption,
     MethodChoice,
     PathArg,
+    apply,
     clean_errors,
     given,
     norm_options,
@@ -88,9 +89,7 @@ def _common(fn):
         ),
         click.option("--quiet", is_flag=True, help="no progress bar"),
     ]
-    for o in reversed(opts):
-        fn = o(fn)
-    return fn
+    return apply(opts)(fn)
 
 
 def _kinds():
@@ -105,11 +104,13 @@ def _weight_ensembles():
     return list(WEIGHT_ENSEMBLES)
 
 
-def _params(n, d, beta, **options):
-    """One PhaseParams per (n, d); options not given take the library's defaults."""
+def _params(n, d, beta, norm, alpha, t_switch, **options):
+    """One PhaseParams per (n, d) from the options of :func:`_common` (those not given take the
+    library's defaults)."""
     from particles.analysis.phase import PhaseParams
 
-    kw = given(betas=tuple(parse_floats(beta, "--beta")), **options)
+    scheme = scheme_kwargs(norm, alpha, t_switch)
+    kw = given(betas=tuple(parse_floats(beta, "--beta")), **options, **scheme)
     ns = [None] if n is None else parse_ints(n, "--n")
     ds = [None] if d is None else parse_ints(d, "--d")
     return [PhaseParams(**given(n=nn, d=dd), **kw) for nn in ns for dd in ds]
@@ -138,28 +139,7 @@ def _sweep_kw(scheduler, workers, quiet):
     "--data", default=None, type=PathArg(dir_okay=False), help="also save the data (.npz)"
 )
 @clean_errors
-def phase(
-    n,
-    d,
-    beta,
-    t_end,
-    dt,
-    seeds,
-    seed,
-    delta,
-    method,
-    kind,
-    norm,
-    alpha,
-    t_switch,
-    weights,
-    store,
-    scheduler,
-    workers,
-    quiet,
-    out,
-    data,
-):
+def phase(store, scheduler, workers, quiet, out, data, **params):
     """(t, beta) phase diagram of P(<x_1(t), x_2(t)> >= 1 - delta), one panel per d, with the curve
     Gamma_{inf,delta} of the equiangular ODE.
 
@@ -174,21 +154,9 @@ def phase(
     """
     from particles.analysis.phase import phase_figure
 
-    plist = _params(
-        n,
-        d,
-        beta,
-        t_end=t_end,
-        dt=dt,
-        seeds=seeds,
-        seed=seed,
-        delta=delta,
-        method=method,
-        kind=kind,
-        weights=weights,
-        **scheme_kwargs(norm, alpha, t_switch),
+    phase_figure(
+        _params(**params), out, store=store, data=data, **_sweep_kw(scheduler, workers, quiet)
     )
-    phase_figure(plist, out, store=store, data=data, **_sweep_kw(scheduler, workers, quiet))
     click.echo(f"wrote {out}" + (f" and {data}" if data else ""))
 
 
@@ -201,27 +169,7 @@ def phase(
     help="write the table to .npz, .json or .csv (default: print it)",
 )
 @clean_errors
-def sweep(
-    n,
-    d,
-    beta,
-    t_end,
-    dt,
-    seeds,
-    seed,
-    delta,
-    method,
-    kind,
-    norm,
-    alpha,
-    t_switch,
-    weights,
-    store,
-    scheduler,
-    workers,
-    quiet,
-    out,
-):
+def sweep(store, scheduler, workers, quiet, out, **params):
     """Scan over n, d and beta (each (n, d, beta) one resumable task; Dask with --scheduler): a table of
     the final pair fraction P(t_end), the final mean cluster count and the first time with P >= 1/2.
 
@@ -237,21 +185,7 @@ def sweep(
         raise click.UsageError("sweep needs --store DIR (where per-task results are kept)")
     if out is not None:
         check_table_path(out)
-    plist = _params(
-        n,
-        d,
-        beta,
-        t_end=t_end,
-        dt=dt,
-        seeds=seeds,
-        seed=seed,
-        delta=delta,
-        method=method,
-        kind=kind,
-        weights=weights,
-        **scheme_kwargs(norm, alpha, t_switch),
-    )
-    table = scan(plist, store=store, **_sweep_kw(scheduler, workers, quiet))
+    table = scan(_params(**params), store=store, **_sweep_kw(scheduler, workers, quiet))
     if out is None:
         click.echo(table.text())
         return

@@ -11,6 +11,8 @@ from ._common import (
     LibraryOption,
     PathArg,
     clean_errors,
+    echo_run,
+    figure_options,
     given,
     parse_floats,
     parse_ints,
@@ -227,11 +229,7 @@ def sweep(
 
 @scansnap.command("figure")
 @click.argument("name", type=LazyChoice(_figure_names))
-@click.option("--outdir", type=PathArg(file_okay=False), default=".", show_default=True)
-@click.option("--quick", is_flag=True, help="tiny sizes (seconds)")
-@click.option(
-    "--redraw", is_flag=True, help="draw the PNG again from the .npz in OUTDIR (no computation)"
-)
+@figure_options
 @clean_errors
 def figure(name, outdir, quick, redraw):
     """Make one figure: runs figures/scansnap_<NAME>.py of the source tree (as `particles figure`
@@ -244,5 +242,4 @@ def figure(name, outdir, quick, redraw):
     """
     from particles.plotting.figures import run_figure
 
-    run = run_figure(f"scansnap_{name.replace('-', '_')}", outdir, quick=quick, redraw=redraw)
-    click.echo(f"wrote {run.png}")
+    echo_run(run_figure(f"scansnap_{name.replace('-', '_')}", outdir, quick=quick, redraw=redraw))

@@ -12,6 +12,7 @@ from ._common import (
     MethodChoice,
     PathArg,
     clean_errors,
+    cluster_options,
     given,
     norm_options,
     refuse_given,
@@ -267,14 +268,7 @@ def simulate(
 
 @click.command()
 @click.argument("path", type=PathArg())
-@click.option(
-    "--delta",
-    type=float,
-    cls=LibraryOption,
-    library="particles.analysis.clusters:DEFAULT_DELTA",
-    help="Cluster threshold: <x_i, x_j> > 1 - delta.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON record instead of text.")
+@cluster_options("Print a JSON record instead of text.")
 @clean_errors
 def info(path, delta, as_json):
     """Print a trajectory's parameters and its final cluster state.

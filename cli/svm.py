@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import click
 
-from ._common import Choice, LazyChoice, LibraryOption, PathArg, clean_errors, given, refuse_given
+from ._common import (
+    Choice,
+    LazyChoice,
+    LibraryOption,
+    PathArg,
+    apply,
+    clean_errors,
+    echo_run,
+    figure_options,
+    given,
+    refuse_given,
+)
 
 _TC = "particles.svm.train:TrainConfig."
 _SR = "particles.svm.solvers:solve_random."
@@ -38,28 +49,25 @@ def svm():
     """
 
 
-def _size_options(fn):
-    for opt in reversed(
-        [
-            click.option("--n", "n", type=int, default=6, show_default=True, help="sequences"),
-            click.option("--T", "T", type=int, default=8, show_default=True, help="tokens each"),
-            click.option("--d", "d", type=int, default=10, show_default=True, help="dimension"),
-            click.option(
-                "--seed",
-                type=int,
-                default=0,
-                show_default=True,
-                help="seed of the run (the library derives the data and initialisation streams)",
-            ),
-            click.option(
-                "--self-attention",
-                is_flag=True,
-                help="query z_i = first token of sequence i (default: cross-attention)",
-            ),
-        ]
-    ):
-        fn = opt(fn)
-    return fn
+_size_options = apply(
+    [
+        click.option("--n", "n", type=int, default=6, show_default=True, help="sequences"),
+        click.option("--T", "T", type=int, default=8, show_default=True, help="tokens each"),
+        click.option("--d", "d", type=int, default=10, show_default=True, help="dimension"),
+        click.option(
+            "--seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="seed of the run (the library derives the data and initialisation streams)",
+        ),
+        click.option(
+            "--self-attention",
+            is_flag=True,
+            help="query z_i = first token of sequence i (default: cross-attention)",
+        ),
+    ]
+)
 
 
 @svm.command(context_settings=_CTX)
@@ -224,17 +232,13 @@ def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
 
 @svm.command(context_settings=_CTX)
 @click.argument("name", type=LazyChoice(_figure_names))
-@click.option("--outdir", type=PathArg(file_okay=False), default=".", show_default=True)
-@click.option("--quick", is_flag=True, help="small sizes (seconds)")
+@figure_options
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @click.option(
     "--iters", type=int, default=None, help="E2 only: GD steps (default 100000; summarised at 2000)"
 )
-@click.option(
-    "--redraw", is_flag=True, help="draw the PNG again from the .npz in OUTDIR (no computation)"
-)
 @clean_errors
-def figure(name, outdir, quick, quiet, iters, redraw):
+def figure(name, outdir, quick, redraw, quiet, iters):
     """Run experiment E1..E5 or LG through its script figures/svm_*.py (as `particles figure`
     does) and write <stem>.png and <stem>.npz into OUTDIR.
 
@@ -251,7 +255,4 @@ def figure(name, outdir, quick, quiet, iters, redraw):
     from particles.svm.experiments import FIGURE_STEMS
 
     options = {"progress": not quiet} | ({} if iters is None else {"iters": iters})
-    run = run_figure(FIGURE_STEMS[name.upper()], outdir, quick=quick, redraw=redraw, **options)
-    click.echo(run.png)
-    if run.report:
-        click.echo(run.report)
+    echo_run(run_figure(FIGURE_STEMS[name.upper()], outdir, quick=quick, redraw=redraw, **options))

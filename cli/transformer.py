@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import Choice, LibraryOption, PathArg, clean_errors, given, refuse_given
+from ._common import Choice, LibraryOption, PathArg, apply, clean_errors, given, refuse_given
 
 _MODEL = "particles.transformer.hub:DEFAULT_MODEL"
 _RT = "particles.transformer.analysis:run_text."
@@ -14,38 +14,67 @@ _CT = "particles.transformer.analysis:compare_text."
 _TEXT_HELP = "UTF-8 text file to analyse (default: a shipped public-domain passage, see --passage)."
 
 
-def _check_outputs(out, plot):
-    """Refuse output paths that cannot be written, before the network runs."""
-    from particles.io import check_writable
+_input_options = apply(
+    [
+        click.option(
+            "--text", "text_path", type=PathArg(dir_okay=False), default=None, help=_TEXT_HELP
+        ),
+        click.option(
+            "--passage",
+            default=None,
+            help="Name of a shipped passage (darwin_entangled_bank, "
+            "melville_loomings, lincoln_gettysburg).",
+        ),
+        click.option(
+            "--model",
+            cls=LibraryOption,
+            library=_MODEL,
+            help="A known model name (fetch it first) or a local model directory.",
+        ),
+    ]
+)
 
+_output_options = apply(
+    [
+        click.option(
+            "--out", type=PathArg(dir_okay=False), default=None, help="Result file (.npz)."
+        ),
+        click.option("--plot", type=PathArg(dir_okay=False), default=None, help="Figure (.png)."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+)
+
+
+def _text(text_path, passage, out, plot, nothing: str):
+    """The text to run and its source, once the outputs are known to be writable (before the
+    network runs); ``nothing``: the usage error when neither --out nor --plot is given."""
+    from particles.io import check_writable
+    from particles.transformer.depth import load_passage
+
+    if out is None and plot is None:
+        raise click.UsageError(nothing)
     if out is not None:
         check_writable(out, "result", ".npz")
     if plot is not None:
         check_writable(plot, "plot", ".png")
-
-
-def _text(text_path, passage):
-    from particles.transformer.depth import load_passage
-
     if text_path is not None and passage is not None:
         raise click.UsageError("give --text or --passage, not both")
     return load_passage(text_path or passage)
 
 
+def _write(out, plot, figure: str, result, save, *args, **kw) -> None:
+    """``save(out, *args, **kw)`` and the figure ``particles.transformer.plotting.<figure>(result)``
+    to ``plot``, those given."""
+    if out is not None:
+        save(out, *args, **kw)
+    if plot is not None:
+        from particles.transformer import plotting
+
+        plotting.save_figure(getattr(plotting, figure)(result), plot)
+
+
 @click.group(invoke_without_command=True)
-@click.option("--text", "text_path", type=PathArg(dir_okay=False), default=None, help=_TEXT_HELP)
-@click.option(
-    "--passage",
-    default=None,
-    help="Name of a shipped passage (darwin_entangled_bank, "
-    "melville_loomings, lincoln_gettysburg).",
-)
-@click.option(
-    "--model",
-    cls=LibraryOption,
-    library=_MODEL,
-    help="A known model name (fetch it first) or a local model directory.",
-)
+@_input_options
 @click.option(
     "--layers",
     cls=LibraryOption,
@@ -76,9 +105,7 @@ def _text(text_path, passage):
     library=_RT + "delta",
     help="Cluster tolerance: tokens with <x_i,x_j> > 1-delta are linked.",
 )
-@click.option("--out", type=PathArg(dir_okay=False), default=None, help="Result file (.npz).")
-@click.option("--plot", type=PathArg(dir_okay=False), default=None, help="Figure (.png).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_output_options
 @click.pass_context
 @clean_errors
 def transformer(
@@ -117,12 +144,11 @@ def transformer(
             f"to 'transformer {ctx.invoked_subcommand}' (give its own options after it)",
         )
         return
-    if out is None and plot is None:
-        raise click.UsageError("nothing to do: give --out and/or --plot (or a subcommand)")
+    txt, src = _text(
+        text_path, passage, out, plot, "nothing to do: give --out and/or --plot (or a subcommand)"
+    )
     from particles.transformer.analysis import run_text, save_depth_run
 
-    _check_outputs(out, plot)
-    txt, src = _text(text_path, passage)
     run = run_text(
         txt,
         extend=extend,
@@ -131,12 +157,7 @@ def transformer(
         progress=not quiet,
         **given(model=model, layers=layers, max_tokens=max_tokens, bins=bins, delta=delta),
     )
-    if out is not None:
-        save_depth_run(out, run)
-    if plot is not None:
-        from particles.transformer.plotting import depth_figure, save_figure
-
-        save_figure(depth_figure(run), plot)
+    _write(out, plot, "depth_figure", run, save_depth_run, run)
     s = run.stats
     if not quiet:
         click.echo(
@@ -146,9 +167,7 @@ def transformer(
 
 
 @transformer.command("compare-ode")
-@click.option("--text", "text_path", type=PathArg(dir_okay=False), default=None, help=_TEXT_HELP)
-@click.option("--passage", default=None, help="Name of a shipped passage.")
-@click.option("--model", cls=LibraryOption, library=_MODEL)
+@_input_options
 @click.option("--depth", type=int, default=None, help="Layers compared (default: trained depth).")
 @click.option(
     "--max-tokens",
@@ -178,9 +197,7 @@ def transformer(
     library=_CT + "steps_per_layer",
     help="RK4 steps per layer.",
 )
-@click.option("--out", type=PathArg(dir_okay=False), default=None, help="Result file (.npz).")
-@click.option("--plot", type=PathArg(dir_okay=False), default=None, help="Figure (.png).")
-@click.option("--quiet", is_flag=True)
+@_output_options
 @clean_errors
 def compare_ode_cmd(
     text_path,
@@ -205,12 +222,9 @@ def compare_ode_cmd(
       particles transformer compare-ode --max-tokens 64 --out c.npz --plot c.png
       particles transformer compare-ode --depth 24 --variants attention --dt 0.5 --out c.npz
     """
-    if out is None and plot is None:
-        raise click.UsageError("nothing to do: give --out and/or --plot")
+    txt, src = _text(text_path, passage, out, plot, "nothing to do: give --out and/or --plot")
     from particles.transformer.analysis import compare_text, save_comparison
 
-    _check_outputs(out, plot)
-    txt, src = _text(text_path, passage)
     if variants is not None:
         variants = [v.strip() for v in variants.split(",") if v.strip()]
     cmp, tokens, meta = compare_text(
@@ -227,12 +241,7 @@ def compare_ode_cmd(
             steps_per_layer=steps_per_layer,
         ),
     )
-    if out is not None:
-        save_comparison(out, cmp, tokens=tokens, meta=meta)
-    if plot is not None:
-        from particles.transformer.plotting import comparison_figure, save_figure
-
-        save_figure(comparison_figure(cmp), plot)
+    _write(out, plot, "comparison_figure", cmp, save_comparison, cmp, tokens=tokens, meta=meta)
     if not quiet:
         for v in cmp.variants:
             click.echo(f"{v}: fitted dt = {cmp.dt[v]:.4g} (loss {cmp.loss[v]:.3g})")

@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from particles.plotting import new_figure
-from particles.plotting.figures import compute_and_draw, run_script
+from particles.plotting.figures import plot_figure, run_script
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,6 +46,7 @@ LABELS = {
     (1, 3): "Thm 6.1, 6.3, 6.9",
     (2, 3): "Thm 6.1, 6.3, 6.9",
 }
+META = {"labels": {str(k): v for k, v in LABELS.items()}}  # saved with the data
 
 
 def compute(quick: bool = False) -> dict:
@@ -90,14 +91,7 @@ def plot(data: dict, path: Path) -> Path:
 
 def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
     """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
-    return compute_and_draw(
-        outdir,
-        Path(__file__).stem,
-        quick=quick,
-        redraw=redraw,
-        compute=lambda q: (compute(q), {"labels": {str(k): v for k, v in LABELS.items()}}),
-        draw=lambda a, m, png: plot(a, png),
-    )
+    return plot_figure(outdir, __file__, quick, redraw, compute, plot, META)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import numpy as np
 
 from particles.analysis import equiangular
 from particles.analysis.phase import PhaseParams, boundary_t, phase_diagrams, plot_phase
-from particles.plotting.figures import result_store, run_script
+from particles.plotting.figures import STORE_OPTION, figure_paths, result_store, run_script
 
 HERE = Path(__file__).resolve().parent
 STEM = "fig3_phase_diagrams"
@@ -52,20 +52,11 @@ def _diagrams_from_npz(arrays: dict, meta: dict):
     """The plotted diagrams rebuilt from the saved npz (P only: what the figure uses)."""
     from particles.analysis.phase import PhaseDiagram
 
-    def dg(p, P):
-        e = np.zeros(0)
-        return PhaseDiagram(
-            params=PhaseParams(**p),
-            t=arrays["t"],
-            betas=np.asarray(p["betas"]),
-            P=P,
-            P_se=e,
-            mean_clusters=e,
-            final_clusters=e,
-        )
-
-    diagrams = [dg(p, P) for p, P in zip(meta["params"], arrays["P"], strict=True)]
-    return diagrams, dg(meta["rk4_params"], arrays["P_rk4"])
+    diagrams = [
+        PhaseDiagram.from_saved(p, arrays["t"], P)
+        for p, P in zip(meta["params"], arrays["P"], strict=True)
+    ]
+    return diagrams, PhaseDiagram.from_saved(meta["rk4_params"], arrays["t"], arrays["P_rk4"])
 
 
 def plot(diagrams, d_rk4, png: Path) -> Path:
@@ -154,11 +145,9 @@ def main(
     """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
     from particles.io import load_npz, save_npz
 
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    png = outdir / f"{STEM}.png"
+    npz, png = figure_paths(outdir, STEM)
     if redraw:
-        arrays, meta = load_npz(outdir / f"{STEM}.npz", "figure_data")
+        arrays, meta = load_npz(npz, "figure_data")
         diagrams, d_rk4 = _diagrams_from_npz(arrays, meta)
         return plot(diagrams, d_rk4, png)
     plist, rk4 = params(quick, large_d_seeds)
@@ -182,7 +171,7 @@ def main(
         "gamma_beta": bs,
     }
     save_npz(
-        outdir / f"{STEM}.npz",
+        npz,
         arrays,
         {
             "format": "figure_data",
@@ -204,7 +193,7 @@ if __name__ == "__main__":
         main,
         __doc__,
         HERE,
-        ("--store", {"default": None, "help": "directory of per-beta results (resumable)"}),
+        STORE_OPTION,
         (
             "--large-d-seeds",
             {"type": int, "default": None, "help": "seeds for d >= 128 (default: all 1024)"},

@@ -21,7 +21,7 @@ import numpy as np
 import particles as pt
 from particles.analysis.phase import PhaseParams, phase_diagram, plot_phase
 from particles.io import save_npz
-from particles.plotting.figures import result_store, run_script
+from particles.plotting.figures import STORE_OPTION, figure_paths, result_store, run_script
 
 HERE = Path(__file__).resolve().parent
 STEM = "fig4_circle_metastability"
@@ -98,11 +98,9 @@ def main(
     """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
     from particles.io import load_npz
 
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    png = outdir / f"{STEM}.png"
+    npz, png = figure_paths(outdir, STEM)
     if redraw:
-        return plot(*load_npz(outdir / f"{STEM}.npz", "figure_data"), png)
+        return plot(*load_npz(npz, "figure_data"), png)
     p, times = params(quick)
     with result_store(store, quick, HERE / ".store") as store:
         dg = phase_diagram(p, store=store, progress=progress)
@@ -139,7 +137,7 @@ def main(
         "cluster_histograms": {k: v.tolist() for k, v in hist.items()},
         "quick": quick,
     }
-    save_npz(outdir / f"{STEM}.npz", arrays, meta)
+    save_npz(npz, arrays, meta)
     return plot(arrays, meta, png)
 
 
@@ -156,9 +154,4 @@ def summary(path) -> dict:
 
 
 if __name__ == "__main__":
-    run_script(
-        main,
-        __doc__,
-        HERE,
-        ("--store", {"default": None, "help": "directory of per-beta results (resumable)"}),
-    )
+    run_script(main, __doc__, HERE, STORE_OPTION)

@@ -27,7 +27,7 @@ import numpy as np
 
 from particles.analysis.phase import PhaseParams, phase_diagrams, plot_phase
 from particles.io import save_npz
-from particles.plotting.figures import result_store, run_script
+from particles.plotting.figures import STORE_OPTION, figure_paths, result_store, run_script
 
 HERE = Path(__file__).resolve().parent
 STEM = "fig5_random_weights"
@@ -98,22 +98,11 @@ def main(
     from particles.analysis.phase import PhaseDiagram
     from particles.io import load_npz
 
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    png = outdir / f"{STEM}.png"
+    npz, png = figure_paths(outdir, STEM)
     if redraw:
-        a, meta = load_npz(outdir / f"{STEM}.npz", "figure_data")
-        e = np.zeros(0)
+        a, meta = load_npz(npz, "figure_data")
         diagrams = [
-            PhaseDiagram(
-                params=PhaseParams(**pr),
-                t=a["t"],
-                betas=a["betas"],
-                P=P,
-                P_se=e,
-                mean_clusters=mc,
-                final_clusters=e,
-            )
+            PhaseDiagram.from_saved(pr, a["t"], P, mc)
             for pr, P, mc in zip(meta["params"], a["P"], a["mean_clusters"], strict=True)
         ]
         return plot(diagrams, png)
@@ -122,7 +111,7 @@ def main(
         diagrams = phase_diagrams(plist, store=store, progress=progress)
     plot(diagrams, png)
     save_npz(
-        outdir / f"{STEM}.npz",
+        npz,
         {
             "t": diagrams[0].t,
             "betas": diagrams[0].betas,
@@ -142,9 +131,4 @@ def main(
 
 
 if __name__ == "__main__":
-    run_script(
-        main,
-        __doc__,
-        HERE,
-        ("--store", {"default": None, "help": "directory of per-beta results (resumable)"}),
-    )
+    run_script(main, __doc__, HERE, STORE_OPTION)

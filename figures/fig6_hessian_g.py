@@ -19,7 +19,7 @@ import numpy as np
 
 from particles.analysis import circle
 from particles.plotting import new_figure
-from particles.plotting.figures import compute_and_draw, run_script
+from particles.plotting.figures import plot_figure, run_script
 
 HERE = Path(__file__).resolve().parent
 BETAS = (2.0, 6.0)
@@ -74,14 +74,7 @@ def plot(data: dict, path: Path) -> Path:
 
 def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
     """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
-    return compute_and_draw(
-        outdir,
-        Path(__file__).stem,
-        quick=quick,
-        redraw=redraw,
-        compute=lambda q: (compute(q), {"betas": list(BETAS)}),
-        draw=lambda a, m, png: plot(a, png),
-    )
+    return plot_figure(outdir, __file__, quick, redraw, compute, plot, {"betas": list(BETAS)})
 
 
 if __name__ == "__main__":

@@ -18,8 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from particles.io import load_npz, save_npz  # noqa: E402
-from particles.plotting.figures import run_script
+from particles.plotting.figures import draw_saved, run_script
 from particles.scansnap import (  # noqa: E402
     SyntheticTask,
     TrainConfig,
@@ -37,10 +36,11 @@ ROWS = (0, 2, 4, 6, 8, 10, 48)
 
 def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Path:
     """Train (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw the figure."""
-    outdir = Path(outdir)
-    png = outdir / f"{STEM}.png"
-    if redraw:
-        return plot(*load_npz(outdir / f"{STEM}.npz", "figure_scansnap_fig4"), png)
+    return draw_saved(outdir, STEM, redraw=redraw, compute=lambda: compute(quick), draw=plot)
+
+
+def compute(quick: bool) -> tuple[dict, dict]:
+    """The arrays and metadata of the figure."""
     task = SyntheticTask(num_classes=2, classes_per_query=1)
     iters = 60 if quick else 300
     cfg = TrainConfig(eta_z=1.0, ratio=1.0, momentum=0.9, batch=128, iters=iters, init="zero")
@@ -79,27 +79,20 @@ def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Pat
     print(f"[{STEM}] largest weight at the end {numbers['max_weight_final']:.3f} (no winner)")
     print(f"[{STEM}] Kendall tau(z, P) over distinct tokens at steps 10/48/end: {tau}")
     print(f"[{STEM}] snap time (c within 10% of its total change): {t_snap:g} steps")
-
-    save_npz(
-        outdir / f"{STEM}.npz",
-        {
-            "c_image": c_img,
-            "rows": rows,
-            "loss": res.loss,
-            "steps": res.steps,
-            "common": cm,
-            "max_weight": mw,
-            "c": res.c[:, :, task.support],
-        },
-        {
-            "format": "figure_scansnap_fig4",
-            "seed": seed,
-            "task": task.meta(),
-            "train": cfg.meta(),
-            "numbers": numbers,
-        },
-    )
-    return plot(*load_npz(outdir / f"{STEM}.npz", "figure_scansnap_fig4"), png)
+    return {
+        "c_image": c_img,
+        "rows": rows,
+        "loss": res.loss,
+        "steps": res.steps,
+        "common": cm,
+        "max_weight": mw,
+        "c": res.c[:, :, task.support],
+    }, {
+        "seed": seed,
+        "task": task.meta(),
+        "train": cfg.meta(),
+        "numbers": numbers,
+    }
 
 
 def plot(a: dict, meta: dict, png: Path) -> Path:

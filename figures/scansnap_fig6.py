@@ -19,32 +19,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from particles.io import load_npz, save_npz  # noqa: E402
-from particles.plotting.figures import run_script
-from particles.scansnap import SweepGrid, TrainConfig, run_sweep  # noqa: E402
+from particles.plotting.figures import draw_saved, run_script
+from particles.scansnap import fig6_grid, figure_sweep, sweep_arrays  # noqa: E402
 
 STEM = "scansnap_fig6"
+#: the sweep's arrays saved with the figure
+FIELDS = ("entropy", "common", "max_weight", "tau", "snap_time")
 
 
 def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Path:
     """Run the sweep (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw the figure."""
-    outdir = Path(outdir)
-    png = outdir / f"{STEM}.png"
-    if redraw:
-        return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
-    if quick:
-        grid = SweepGrid(
-            classes=(2,),
-            eta_z=(0.5, 3.0),
-            ratio=(1.0, 10.0),
-            seeds=(1, 2),
-            config=TrainConfig(init="random", iters=30),
-        )
-    else:
-        grid = SweepGrid()  # the authors' Fig. 6 grid
-    res = run_sweep(
-        grid, outdir / "scansnap_runs" / (STEM + ("_quick" if quick else "")), progress=not quick
+    return draw_saved(
+        outdir, STEM, redraw=redraw, compute=lambda: compute(outdir, quick), draw=plot
     )
+
+
+def compute(outdir, quick: bool) -> tuple[dict, dict]:
+    """The arrays and metadata of the figure (runs under ``outdir``)."""
+    grid = fig6_grid(quick)
+    res = figure_sweep(grid, outdir, STEM, quick)
     ent = res["entropy"]  # [K, eta_z, ratio, seed]
     mean = ent.mean(-1)
     # how often entropy falls when eta_z grows / rises when the ratio grows (pairs of grid cells)
@@ -72,25 +65,7 @@ def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Pat
         f"with eta_y/eta_z in {rises_ratio:.0%} (first K: {rises_ratio_k0:.0%}); largest single "
         f"weight {numbers['max_weight_max']:.3f}; mean tau {numbers['tau_mean']:.2f}"
     )
-    save_npz(
-        outdir / f"{STEM}.npz",
-        {
-            k: res[k]
-            for k in (
-                "entropy",
-                "common",
-                "max_weight",
-                "tau",
-                "snap_time",
-                "classes",
-                "eta_z",
-                "ratio",
-                "seeds",
-            )
-        },
-        {"format": f"figure_{STEM}", **grid.meta(), "numbers": numbers},
-    )
-    return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
+    return sweep_arrays(res, FIELDS), {**grid.meta(), "numbers": numbers}
 
 
 def plot(a: dict, meta: dict, png: Path) -> Path:

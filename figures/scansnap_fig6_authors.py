@@ -32,8 +32,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from particles.errors import ParticlesError  # noqa: E402
-from particles.io import load_npz, save_npz  # noqa: E402
-from particles.plotting.figures import run_script  # noqa: E402
+from particles.io import load_npz  # noqa: E402
+from particles.plotting.figures import draw_saved, run_script  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 STEM = "scansnap_fig6_authors"
@@ -98,7 +98,7 @@ def _authors(csv_path, outdir: Path) -> tuple[dict, str]:
 
 def _ours(quick: bool, rerun: bool, outdir: Path) -> tuple[dict, dict]:
     """Our sweep: entropy [K, eta_z, ratio, seed] and the grid's meta."""
-    from particles.scansnap import SweepGrid, TrainConfig, run_sweep
+    from particles.scansnap import fig6_grid, figure_sweep
 
     if not quick and not rerun:
         for d in (Path(outdir), HERE):
@@ -107,19 +107,8 @@ def _ours(quick: bool, rerun: bool, outdir: Path) -> tuple[dict, dict]:
                 a, meta = load_npz(npz, "figure_scansnap_fig6")
                 if not meta.get("quick", False) and len(meta["seeds"]) > 2:
                     return a, {**meta, "ours_source": str(npz.name)}
-    if quick:
-        grid = SweepGrid(
-            classes=(2,),
-            eta_z=(0.5, 3.0),
-            ratio=(1.0, 10.0),
-            seeds=(1, 2),
-            config=TrainConfig(init="random", iters=30),
-        )
-    else:
-        grid = SweepGrid()
-    res = run_sweep(
-        grid, Path(outdir) / "scansnap_runs" / ("scansnap_fig6" + ("_quick" if quick else ""))
-    )
+    grid = fig6_grid(quick)
+    res = figure_sweep(grid, outdir, "scansnap_fig6", quick)
     return res, {**grid.meta(), "ours_source": "run_sweep"}
 
 
@@ -329,11 +318,18 @@ def main(
     outdir=HERE, quick: bool = False, redraw: bool = False, authors=None, rerun: bool = False
 ) -> Path:
     """Compare (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw the figure."""
+    return draw_saved(
+        outdir,
+        STEM,
+        redraw=redraw,
+        compute=lambda: _compute(quick, authors, rerun, outdir),
+        draw=plot,
+    )
+
+
+def _compute(quick: bool, authors, rerun: bool, outdir) -> tuple[dict, dict]:
+    """Both tables compared (arrays) and the record of where they came from (meta)."""
     outdir = Path(outdir)
-    png = outdir / f"{STEM}.png"
-    if redraw:
-        c, meta = load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}")
-        return plot(c, meta, png)
     auth, auth_src = _authors(authors, outdir)
     ours, grid_meta = _ours(quick, rerun, outdir)
     c = compare(ours, grid_meta, auth)
@@ -348,7 +344,6 @@ def main(
         f"{numbers['mean_diff']:+.3f} nats; correlation of the means {numbers['corr_means']:.3f}"
     )
     meta = {
-        "format": f"figure_{STEM}",
         "quick": quick,
         "authors_source": auth_src,
         "authors_upstream": UPSTREAM,
@@ -361,8 +356,7 @@ def main(
         "table": table_lines(c),
     }
     outdir.mkdir(parents=True, exist_ok=True)
-    save_npz(outdir / f"{STEM}.npz", c, meta)
-    return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
+    return c, meta
 
 
 if __name__ == "__main__":

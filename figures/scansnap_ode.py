@@ -19,8 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from particles.io import load_npz, save_npz  # noqa: E402
-from particles.plotting.figures import run_script
+from particles.plotting.figures import draw_saved, run_script
 from particles.scansnap import (  # noqa: E402
     SyntheticTask,
     TrainConfig,
@@ -43,10 +42,11 @@ def _row_label(ez: float, ratio: float, mu: float) -> str:
 
 def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Path:
     """Train and integrate (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw."""
-    outdir = Path(outdir)
-    png = outdir / f"{STEM}.png"
-    if redraw:
-        return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
+    return draw_saved(outdir, STEM, redraw=redraw, compute=lambda: compute(quick), draw=plot)
+
+
+def compute(quick: bool) -> tuple[dict, dict]:
+    """The arrays and metadata of the figure."""
     task = SyntheticTask(num_classes=2, classes_per_query=1)
     iters = 40 if quick else 300
     seeds = range(1, 2) if quick else range(1, 11)
@@ -103,18 +103,12 @@ def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Pat
             f"{n['same_distinct_order']}; snap SGD {n['snap_sgd']:.0f} ODE {n['snap_ode']:.0f}; "
             f"max |c_SGD - c_ODE| {n['max_abs_c_diff']:.3f}"
         )
-    save_npz(
-        outdir / f"{STEM}.npz",
-        {"ts": ts, **arrays},
-        {
-            "format": f"figure_{STEM}",
-            "seeds": list(seeds),
-            "task": task.meta(),
-            "cases": cases,
-            "numbers": numbers,
-        },
-    )
-    return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
+    return {"ts": ts, **arrays}, {
+        "seeds": list(seeds),
+        "task": task.meta(),
+        "cases": cases,
+        "numbers": numbers,
+    }
 
 
 def _some_minor(v: float, _pos=None) -> str:

@@ -20,19 +20,29 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from particles.io import load_npz, save_npz  # noqa: E402
-from particles.plotting.figures import run_script
-from particles.scansnap import SweepGrid, SyntheticTask, TrainConfig, run_sweep  # noqa: E402
+from particles.plotting.figures import draw_saved, run_script
+from particles.scansnap import (  # noqa: E402
+    SweepGrid,
+    SyntheticTask,
+    TrainConfig,
+    figure_sweep,
+    sweep_arrays,
+)
 
 STEM = "scansnap_snaptime"
+#: the sweep's arrays saved with the figure
+FIELDS = ("snap_time", "common", "entropy", "max_weight", "tau")
 
 
 def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Path:
     """Run the sweep (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw the figure."""
-    outdir = Path(outdir)
-    png = outdir / f"{STEM}.png"
-    if redraw:
-        return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
+    return draw_saved(
+        outdir, STEM, redraw=redraw, compute=lambda: compute(outdir, quick), draw=plot
+    )
+
+
+def compute(outdir, quick: bool) -> tuple[dict, dict]:
+    """The arrays and metadata of the figure (runs under ``outdir``)."""
     if quick:
         grid = SweepGrid(
             classes=(2,),
@@ -51,9 +61,7 @@ def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Pat
             classes_per_query=1,
             config=TrainConfig(init="zero", iters=300),
         )
-    res = run_sweep(
-        grid, outdir / "scansnap_runs" / (STEM + ("_quick" if quick else "")), progress=not quick
-    )
+    res = figure_sweep(grid, outdir, STEM, quick)
     drop = 1 - res["common"] / _common0(grid.classes)[:, None, None, None]
     ratio = np.array(grid.ratio)
     snap = res["snap_time"].mean(-1)
@@ -82,25 +90,7 @@ def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Pat
             slopes[str(k)] = float(np.polyfit(np.log(eta_y[ok]), np.log(s[ok]), 1)[0])
     numbers["loglog_slope_snap_vs_eta_y"] = slopes
     print(f"[{STEM}] log-log slope of snap time vs eta_Y per K: {slopes}")
-    save_npz(
-        outdir / f"{STEM}.npz",
-        {
-            k: res[k]
-            for k in (
-                "snap_time",
-                "common",
-                "entropy",
-                "max_weight",
-                "tau",
-                "classes",
-                "eta_z",
-                "ratio",
-                "seeds",
-            )
-        },
-        {"format": f"figure_{STEM}", **grid.meta(), "numbers": numbers},
-    )
-    return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
+    return sweep_arrays(res, FIELDS), {**grid.meta(), "numbers": numbers}
 
 
 def _common0(classes) -> np.ndarray:

@@ -21,8 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from particles.io import load_npz, save_npz  # noqa: E402
-from particles.plotting.figures import run_script
+from particles.plotting.figures import draw_saved, run_script
 from particles.scansnap import (  # noqa: E402
     TextTask,
     TrainConfig,
@@ -49,10 +48,11 @@ def _task(meta: dict) -> TextTask:
 
 def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Path:
     """Train (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw the figure."""
-    outdir = Path(outdir)
-    png = outdir / f"{STEM}.png"
-    if redraw:
-        return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
+    return draw_saved(outdir, STEM, redraw=redraw, compute=lambda: compute(quick), draw=plot)
+
+
+def compute(quick: bool) -> tuple[dict, dict]:
+    """The arrays and metadata of the figure."""
     vocab, ctx_len, iters, every = (60, 8, 40, 10) if quick else (200, 16, 1000, 10)
     shown = (0, 10, 20, 40) if quick else SHOWN
     task = TextTask(text=load_text("austen"), vocab_size=vocab, context_len=ctx_len)
@@ -83,21 +83,15 @@ def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Pat
             f"{res.loss[-10:].mean():.3f}; largest weight {numbers[key]['max_weight_final']:.2f}"
         )
     arrays["steps"] = res.steps
-    save_npz(
-        outdir / f"{STEM}.npz",
-        arrays,
-        {
-            "format": f"figure_{STEM}",
-            "seed": seed,
-            "task": task.meta(),
-            "text": "austen",
-            "settings": settings,
-            "iters": iters,
-            "shown_steps": list(shown),
-            "numbers": numbers,
-        },
-    )
-    return plot(*load_npz(outdir / f"{STEM}.npz", f"figure_{STEM}"), png)
+    return arrays, {
+        "seed": seed,
+        "task": task.meta(),
+        "text": "austen",
+        "settings": settings,
+        "iters": iters,
+        "shown_steps": list(shown),
+        "numbers": numbers,
+    }
 
 
 def plot(a: dict, meta: dict, png: Path) -> Path:

@@ -23,7 +23,7 @@ import numpy as np
 import particles as pt
 from particles.analysis import circle
 from particles.plotting import new_figure, plot_circle, plot_cluster_counts, plot_energy, plural
-from particles.plotting.figures import compute_and_draw, run_script
+from particles.plotting.figures import plot_figure, run_script
 
 HERE = Path(__file__).resolve().parent
 RUNS = ((8, 12.0, 0), (16, 25.0, 2))
@@ -114,13 +114,8 @@ def plot(data: dict, path: Path) -> Path:
 
 def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
     """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
-    return compute_and_draw(
-        outdir,
-        Path(__file__).stem,
-        quick=quick,
-        redraw=redraw,
-        compute=lambda q: (compute(q), {"kind": "SA", "method": "LSODA"}),
-        draw=lambda a, m, png: plot(a, png),
+    return plot_figure(
+        outdir, __file__, quick, redraw, compute, plot, {"kind": "SA", "method": "LSODA"}
     )
 
 

@@ -139,6 +139,26 @@ def check_writable(
     return path
 
 
+@contextlib.contextmanager
+def results_dir(path: str | os.PathLike, what: str):
+    """The directory ``path`` of a run's results (``what``: its name in messages), created if
+    missing; when the block fails, a directory it created that is still empty is removed again."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ParticlesError(f"{what} {path} is a file, not a directory")
+    created = not path.exists()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ParticlesError(f"cannot create {what} {path}: {e.strerror}") from None
+    try:
+        yield path
+    except BaseException:
+        if created and not any(path.iterdir()):  # nothing done: leave no empty directory behind
+            path.rmdir()
+        raise
+
+
 _NPY_MAGIC = b"\x93NUMPY"
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ParticlesError
-from .io import _jsonable, load_npz, save_npz
+from .io import _jsonable, load_npz, results_dir, save_npz
 
 BACKENDS = ("serial", "processes", "dask")
 FORMAT = "sweep_task"
@@ -168,32 +168,20 @@ def run_sweep(
         check_workers(workers)
     if backend == "dask":
         check_scheduler(scheduler)
-    store = Path(store)
-    if store.exists() and not store.is_dir():
-        raise ParticlesError(f"store {store} is a file, not a directory")
-    created = not store.exists()
-    try:
-        store.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ParticlesError(f"cannot create store {store}: {e.strerror}") from None
-    todo = [t for t in tasks if not is_done(store, t)]
-    bar = _progress(len(tasks), len(tasks) - len(todo), progress, desc)
-    try:
-        if todo:
-            if backend == "serial":
+    with results_dir(store, "store") as store:
+        todo = [t for t in tasks if not is_done(store, t)]
+        bar = _progress(len(tasks), len(tasks) - len(todo), progress, desc)
+        try:
+            if todo and backend == "serial":
                 for t in todo:
                     execute_task(t.fn_name, t.kwargs, str(task_path(store, t.key)), t.key, threads)
                     bar.update(1)
-            elif backend == "processes":
+            elif todo and backend == "processes":
                 _run_processes(todo, store, workers, threads, bar)
-            else:
+            elif todo:
                 _run_dask(todo, store, scheduler, workers, threads, bar)
-    except BaseException:
-        if created and not any(store.iterdir()):  # nothing done: leave no empty store behind
-            store.rmdir()
-        raise
-    finally:
-        bar.close()
+        finally:
+            bar.close()
     missing = [t.key for t in tasks if not task_path(store, t.key).exists()]
     if missing:  # pragma: no cover - every backend raises on failure first
         raise ParticlesError(f"{len(missing)} tasks have no result: {', '.join(missing[:5])}")

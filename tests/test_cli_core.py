@@ -68,42 +68,10 @@ def test_simulate_from_x0_file_and_options(tmp_path):
     x0 = 3 * pt.random_points(6, 4, 0)
     np.save(tmp_path / "x0.npy", x0)
     out = tmp_path / "r.npz"
-    res = run(
-        "simulate",
-        "--x0",
-        tmp_path / "x0.npy",
-        "--out",
-        out,
-        "--t-end",
-        0.5,
-        "--quiet",
-        "--kind",
-        "usa",
-        "--repulsive",
-        "--causal",
-        "--method",
-        "DOP853",
-    )
-    assert_clean_error(res, "not on the unit sphere")
-    res = run(
-        "simulate",
-        "--x0",
-        tmp_path / "x0.npy",
-        "--normalize",
-        "--out",
-        out,
-        "--t-end",
-        0.5,
-        "--quiet",
-        "--kind",
-        "usa",
-        "--repulsive",
-        "--causal",
-        "--method",
-        "DOP853",
-        "--saves",
-        3,
-    )
+    x0_run = ["simulate", "--x0", tmp_path / "x0.npy", "--out", out, "--t-end", 0.5, "--quiet"]
+    x0_run += ["--kind", "usa", "--repulsive", "--causal", "--method", "DOP853"]
+    assert_clean_error(run(*x0_run), "not on the unit sphere")
+    res = run(*x0_run, "--normalize", "--saves", 3)
     assert res.exit_code == 0, res.output
     t = pt.Trajectory.load(out)
     assert t.dynamics.kind == "USA" and t.dynamics.V == -1.0 and t.dynamics.causal and t.t.size == 3

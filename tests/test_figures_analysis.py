@@ -1,33 +1,16 @@
 """Each analysis figure script runs in --quick mode and writes its PNG and npz."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from particles import io
+from tests.figure_helpers import check_committed, quick_figure
 
-FIGDIR = Path(__file__).resolve().parent.parent / "figures"
 SCRIPTS = ["fig2_phase_regions", "fig6_hessian_g", "wendel", "repulsive_shapes", "staircase_d2"]
-
-
-def load(stem):
-    spec = importlib.util.spec_from_file_location(f"_fig_{stem}", FIGDIR / f"{stem}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.mark.parametrize("stem", SCRIPTS)
 def test_quick(tmp_path, stem):
-    mod = load(stem)
-    assert mod.__doc__ and "arXiv" in mod.__doc__
-    png = mod.main(tmp_path, quick=True)
-    assert png == tmp_path / f"{stem}.png"
-    assert png.read_bytes()[:4] == b"\x89PNG"
-    arrays, meta = io.load_npz(tmp_path / f"{stem}.npz", "figure")
-    assert meta["quick"] is True and meta["figure"] == stem
+    arrays, meta = quick_figure(tmp_path, stem)
     if stem == "wendel":
         assert np.all(np.abs(arrays["z"]) < 5)
     if stem == "repulsive_shapes":
@@ -39,8 +22,4 @@ def test_quick(tmp_path, stem):
 
 @pytest.mark.parametrize("stem", SCRIPTS)
 def test_committed_full_size_outputs(stem):
-    png, npz = FIGDIR / f"{stem}.png", FIGDIR / f"{stem}.npz"
-    assert png.exists() and npz.exists()
-    assert npz.stat().st_size < 2 * 1024 * 1024
-    _, meta = io.load_npz(npz, "figure")
-    assert meta["quick"] is False
+    check_committed(stem)

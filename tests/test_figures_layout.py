@@ -1,11 +1,12 @@
 """The committed figures: readable widths, and every script can redraw its PNG from its npz."""
 
-import importlib.util
 import shutil
 import struct
 from pathlib import Path
 
 import pytest
+
+from tests.figure_helpers import PNG_MAGIC, load
 
 FIG = Path(__file__).resolve().parent.parent / "figures"
 # figure scripts: the .py files that save an .npz beside their PNG (not figures/claims.py)
@@ -16,7 +17,7 @@ MAX_WIDTH_PX = 2000  # wider strips are unreadable when shown at page width
 def png_size(path: Path) -> tuple[int, int]:
     """(width, height) from a PNG's IHDR chunk."""
     head = path.read_bytes()[:24]
-    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", f"{path} is not a PNG"
+    assert head[:8] == PNG_MAGIC and head[12:16] == b"IHDR", f"{path} is not a PNG"
     return struct.unpack(">II", head[16:24])
 
 
@@ -31,9 +32,7 @@ def test_committed_png_is_at_most_2000_px_wide(stem):
 @pytest.mark.parametrize("stem", SCRIPTS)
 def test_redraw_from_the_committed_npz(tmp_path, stem):
     """``main(outdir, redraw=True)`` draws the PNG from the npz alone (copied to a fresh dir)."""
-    spec = importlib.util.spec_from_file_location(f"_fig_{stem}", FIG / f"{stem}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load(stem)
     shutil.copy(FIG / f"{stem}.npz", tmp_path / f"{stem}.npz")
     png = mod.main(tmp_path, redraw=True)
     assert png == tmp_path / f"{stem}.png"

@@ -1,23 +1,12 @@
 """The figures of issue 14 (normalisation schemes, long context) run in --quick mode, and their
 committed full-size outputs exist."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from particles import io
+from tests.figure_helpers import check_committed, quick_figure
 
-FIGDIR = Path(__file__).resolve().parent.parent / "figures"
 SCRIPTS = ["norm_equiangular", "norm_clustering_speed", "long_context", "transformer_pre_ln"]
-
-
-def load(stem):
-    spec = importlib.util.spec_from_file_location(f"_fig_{stem}", FIGDIR / f"{stem}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.mark.parametrize(
@@ -30,12 +19,7 @@ def load(stem):
     ],
 )
 def test_quick(tmp_path, stem):
-    mod = load(stem)
-    assert mod.__doc__ and "arXiv" in mod.__doc__
-    png = mod.main(tmp_path, quick=True)
-    assert png == tmp_path / f"{stem}.png" and png.read_bytes()[:4] == b"\x89PNG"
-    arrays, meta = io.load_npz(tmp_path / f"{stem}.npz", "figure")
-    assert meta["quick"] is True and meta["figure"] == stem
+    arrays, meta = quick_figure(tmp_path, stem)
     if stem == "norm_equiangular":
         for nm in ("post", "pre", "peri", "ngpt", "mix"):
             ok = arrays[f"{nm}_eps_sim"] > 1e-8
@@ -50,8 +34,4 @@ def test_quick(tmp_path, stem):
 
 @pytest.mark.parametrize("stem", SCRIPTS)
 def test_committed_full_size_outputs(stem):
-    png, npz = FIGDIR / f"{stem}.png", FIGDIR / f"{stem}.npz"
-    assert png.exists() and npz.exists()
-    assert npz.stat().st_size < 2 * 1024 * 1024
-    _, meta = io.load_npz(npz, "figure")
-    assert meta["quick"] is False
+    check_committed(stem)

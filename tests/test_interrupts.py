@@ -2,7 +2,6 @@
 stage (not by timing): the checkpoint on disk is always a valid file, the exception says what it
 holds, and resuming gives the uninterrupted result bit for bit."""
 
-import os
 import signal
 
 import numpy as np
@@ -11,15 +10,7 @@ import pytest
 import particles as pt
 import particles.solvers.integrate as integ
 from particles.solvers.checkpoint import Interrupted
-
-X0 = pt.random_points(6, 3, rng=3)
-DYN = pt.Dynamics(beta=2.0)
-KW = dict(method="rk4", dt=0.1, save_at=np.linspace(0, 2, 11), checkpoint_every=0.0)
-
-
-def _sigint(times=1):
-    for _ in range(times):
-        os.kill(os.getpid(), signal.SIGINT)
+from tests.interrupt_helpers import DYN, KW, X0, check_resume, interrupt_call, sigint
 
 
 @pytest.fixture(scope="module")
@@ -27,61 +18,28 @@ def reference():
     return pt.simulate(X0, DYN, 2.0, **KW)
 
 
-def _check(path, err: Interrupted, reference):
-    """The file is valid, holds what the exception says, and resuming finishes the run exactly."""
-    assert err.path == path
-    tr = pt.Trajectory.load(path)
-    assert tr.complete == err.complete
-    if err.t_saved is None:
-        assert len(tr.t) == 0
-    else:
-        assert tr.t[-1] == err.t_saved
-        np.testing.assert_array_equal(tr.x, reference.x[: len(tr.t)])
-    done = pt.simulate(X0, DYN, 2.0, checkpoint=path, resume=True, **KW)
-    np.testing.assert_array_equal(done.x, reference.x)
-    assert "interrupted" in err.describe() and str(path) in err.describe()
-
-
 @pytest.mark.parametrize("at_step", [1, 7, 20])
 def test_interrupt_during_the_steps(tmp_path, monkeypatch, reference, at_step):
-    calls = {"n": 0}
-    real = integ._step
-
-    def step(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == at_step:
-            _sigint()
-        return real(*a, **k)
-
-    monkeypatch.setattr(integ, "_step", step)
+    real = interrupt_call(monkeypatch, integ, "_step", at_step)
     path = tmp_path / "r.npz"
     with pytest.raises(Interrupted) as e:
         pt.simulate(X0, DYN, 2.0, checkpoint=path, **KW)
     monkeypatch.setattr(integ, "_step", real)
     assert not e.value.complete and e.value.t_saved is not None
-    _check(path, e.value, reference)
+    check_resume(path, e.value, reference)
 
 
 # writes: 1 the first checkpoint, 2..11 one per save time, 12 the complete result
 @pytest.mark.parametrize("write", [1, 2, 6, 11, 12])
 @pytest.mark.parametrize("taps", [1, 2])
 def test_interrupt_during_a_checkpoint_write(tmp_path, monkeypatch, reference, write, taps):
-    calls = {"n": 0}
-    real = np.savez
-
-    def savez(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == write:
-            _sigint(taps)  # a double tap while the file is being written
-        return real(*a, **k)
-
-    monkeypatch.setattr(np, "savez", savez)
+    real = interrupt_call(monkeypatch, np, "savez", write, taps)  # taps while a file is written
     path = tmp_path / "r.npz"
     with pytest.raises(Interrupted) as e:
         pt.simulate(X0, DYN, 2.0, checkpoint=path, **KW)
     monkeypatch.setattr(np, "savez", real)
     assert e.value.complete == (write == 12)
-    _check(path, e.value, reference)
+    check_resume(path, e.value, reference)
 
 
 @pytest.mark.parametrize("build", [1, 5, 12])
@@ -93,7 +51,7 @@ def test_interrupt_while_the_result_is_assembled(tmp_path, monkeypatch, referenc
         def __init__(self, *a, **k):
             calls["n"] += 1
             if calls["n"] == build:
-                _sigint()
+                sigint()
             super().__init__(*a, **k)
 
     monkeypatch.setattr(integ, "Trajectory", Slow)
@@ -101,20 +59,11 @@ def test_interrupt_while_the_result_is_assembled(tmp_path, monkeypatch, referenc
     with pytest.raises(Interrupted) as e:
         pt.simulate(X0, DYN, 2.0, checkpoint=path, **KW)
     monkeypatch.setattr(integ, "Trajectory", real)
-    _check(path, e.value, reference)
+    check_resume(path, e.value, reference)
 
 
 def test_interrupt_without_checkpoint_keeps_the_states_in_memory(monkeypatch):
-    real = integ._step
-    calls = {"n": 0}
-
-    def step(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            _sigint()
-        return real(*a, **k)
-
-    monkeypatch.setattr(integ, "_step", step)
+    interrupt_call(monkeypatch, integ, "_step", 5)
     with pytest.raises(Interrupted) as e:
         pt.simulate(X0, DYN, 2.0, **KW)
     assert e.value.path is None and len(e.value.trajectory.t) >= 1
@@ -126,7 +75,7 @@ def test_a_checkpoint_without_states_can_be_read_and_resumed(tmp_path, monkeypat
     kw = {**KW, "save_at": [1.0, 2.0]}
     ref = pt.simulate(X0, DYN, 2.0, **kw)
     real = integ._step
-    monkeypatch.setattr(integ, "_step", lambda *a, **k: (_sigint(), real(*a, **k))[1])
+    monkeypatch.setattr(integ, "_step", lambda *a, **k: (sigint(), real(*a, **k))[1])
     path = tmp_path / "r.npz"
     with pytest.raises(Interrupted) as e:
         pt.simulate(X0, DYN, 2.0, checkpoint=path, **kw)
@@ -141,11 +90,11 @@ def test_sigint_is_held_only_during_the_block():
 
     with pytest.raises(KeyboardInterrupt):
         with sigint_held():
-            _sigint()
+            sigint()
             reached = True  # the interrupt did not cut the block short
     assert reached
     with sigint_held(deliver=False):
-        _sigint(2)
+        sigint(2)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
@@ -154,16 +103,7 @@ def test_cli_reports_what_the_file_holds(tmp_path, monkeypatch):
 
     from particles.cli.main import main
 
-    real = integ._step
-    calls = {"n": 0}
-
-    def step(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 30:
-            _sigint()
-        return real(*a, **k)
-
-    monkeypatch.setattr(integ, "_step", step)
+    interrupt_call(monkeypatch, integ, "_step", 30)
     out = tmp_path / "r.npz"
     args = ["simulate", "--n", "5", "--d", "3", "--t-end", "2", "--dt", "0.05", "--seed", "1"]
     res = CliRunner().invoke(main, [*args, "--out", str(out)])

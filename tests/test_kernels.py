@@ -370,6 +370,26 @@ def test__row_max_and__row_min(name, twin, dtype):
             assert got == twin(row, lim)
 
 
+def tile_cases(diag: int):
+    """The cases of a tile kernel's test (JIT only): both variants; unmasked, or causal with the
+    offsets 0, ``diag``, -3, -60; float64 and float32."""
+    marks = [
+        pytest.mark.parametrize("dtype", [np.float64, np.float32]),
+        pytest.mark.parametrize(
+            "causal, diag", [(False, 0), (True, 0), (True, diag), (True, -3), (True, -60)]
+        ),
+        pytest.mark.parametrize("variant", [0, 1], ids=["parallel", "serial"]),
+        needs_jit,
+    ]
+
+    def decorate(fn):
+        for mark in marks:
+            fn = mark(fn)
+        return fn
+
+    return decorate
+
+
 def _tile_case(rng, B, C, beta, dtype, empty_cj):
     """A tile s with shifts ci, cj that keep every exponent beta s_ij - ci_i - cj_j <= 0."""
     s = rng.uniform(-1.0, 1.0, (B, C)).astype(dtype)
@@ -384,12 +404,7 @@ def _tile_case(rng, B, C, beta, dtype, empty_cj):
     return s, ci, cj, terms
 
 
-@needs_jit
-@pytest.mark.parametrize("variant", [0, 1], ids=["parallel", "serial"])
-@pytest.mark.parametrize(
-    "causal, diag", [(False, 0), (True, 0), (True, 5), (True, -3), (True, -60)]
-)
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@tile_cases(5)
 def test__exp_shift_tile(variant, causal, diag, dtype):
     k = variants("_exp_shift_tile")[variant]
     eps = EPS32 if dtype == np.float32 else EPS
@@ -408,12 +423,7 @@ def test__exp_shift_tile(variant, causal, diag, dtype):
                     np.testing.assert_array_equal(got[naive._causal_mask(s.shape, diag)], 0.0)
 
 
-@needs_jit
-@pytest.mark.parametrize("variant", [0, 1], ids=["parallel", "serial"])
-@pytest.mark.parametrize(
-    "causal, diag", [(False, 0), (True, 0), (True, 4), (True, -3), (True, -60)]
-)
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@tile_cases(4)
 def test__softmax_tile(variant, causal, diag, dtype):
     k = variants("_softmax_tile")[variant]
     eps = EPS32 if dtype == np.float32 else EPS

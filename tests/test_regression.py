@@ -15,6 +15,7 @@ import pytest
 import particles as pt
 from particles.analysis.phase import PhaseParams, phase_diagram
 from particles.solvers import ensemble
+from tests.data.make_regression import cases
 
 DATA = Path(__file__).parent / "data"
 REF = np.load(DATA / "regression.npz")
@@ -27,42 +28,7 @@ SIMULATE_NAME = {
 }
 
 
-def _setup():
-    """The inputs of make_regression.py, rebuilt with the same seeds."""
-    rng = np.random.default_rng(2024)
-    d = 4
-    ffn = pt.FeedForward(
-        W1=rng.standard_normal((6, d)) / 2,
-        b1=rng.standard_normal(6) / 4,
-        W2=rng.standard_normal((d, 6)) / 2,
-        b2=rng.standard_normal(d) / 4,
-        activation="gelu",
-    )
-    w = {
-        "Q": rng.standard_normal((2, 3, d)) / np.sqrt(d),
-        "K": rng.standard_normal((2, 3, d)) / np.sqrt(d),
-        "V": rng.standard_normal((2, d, d)) / np.sqrt(d),
-    }
-    return {
-        "sa_identity": (pt.random_points(12, 3, rng=1), pt.Dynamics(beta=2.0)),
-        "usa_qkv": (pt.random_points(10, d, rng=2), pt.Dynamics(beta=1.0, kind="USA", **w)),
-        "sa_causal_ffn": (
-            pt.random_points(9, d, rng=3),
-            pt.Dynamics(beta=1.5, causal=True, ffn=ffn, V=-0.5),
-        ),
-        "piecewise": (
-            pt.random_points(8, 3, rng=4),
-            pt.Piecewise(
-                segments=(
-                    (pt.Dynamics(beta=1.0), 0.7),
-                    (pt.Dynamics(beta=4.0, kind="USA"), 1.0),
-                )
-            ),
-        ),
-    }
-
-
-CASES = _setup()
+CASES = cases()  # the inputs of make_regression.py, rebuilt with the same seeds
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -1,6 +1,5 @@
 """The ``particles scansnap`` commands and the figure scripts in quick mode."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +8,7 @@ from click.testing import CliRunner
 
 from particles.cli.scansnap import scansnap
 from particles.io import load_npz
+from tests.figure_helpers import load, run_quick
 
 FIG_DIR = Path(__file__).resolve().parents[1] / "figures"
 SCRIPTS = sorted(FIG_DIR.glob("scansnap_*.py"))
@@ -150,12 +150,7 @@ def test_figure_command_names_and_redraw(tmp_path):
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
 def test_figure_scripts_quick(tmp_path, script):
-    spec = importlib.util.spec_from_file_location(script.stem, script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    png = mod.main(tmp_path, quick=True)
-    assert png == tmp_path / f"{script.stem}.png" and png.is_file()
-    assert (tmp_path / f"{script.stem}.npz").is_file()
+    run_quick(tmp_path, script.stem)
     load_npz(tmp_path / f"{script.stem}.npz")
 
 
@@ -173,9 +168,7 @@ def test_all_six_figures_exist():
 def test_fig6_against_the_authors_table():
     """The committed comparison with the authors' Fig. 6 numbers: the full 4 x 4 x 4 grid, the
     deviations as defined, and the authors' numbers as in their table when it is available."""
-    spec = importlib.util.spec_from_file_location("f6a", FIG_DIR / "scansnap_fig6_authors.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load("scansnap_fig6_authors")
     a, meta = load_npz(FIG_DIR / "scansnap_fig6_authors.npz", "figure_scansnap_fig6_authors")
     assert a["dev_pooled"].shape == (4, 4, 4) and meta["numbers"]["cells"] == 64
     pooled = np.sqrt((a["ours_std"] ** 2 + a["authors_std"] ** 2) / 2)

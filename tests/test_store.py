@@ -3,7 +3,6 @@ and crashes injected at every stage of an append), resumed by appending, read la
 frame by frame, labelled for xarray; memory does not grow with the number of saved times."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,20 +18,12 @@ from particles import store as S  # noqa: E402
 from particles.analysis import clusters, energy, modes  # noqa: E402
 from particles.errors import ParticlesError  # noqa: E402
 from particles.solvers.checkpoint import Interrupted  # noqa: E402
-
-X0 = pt.random_points(6, 3, rng=3)
-DYN = pt.Dynamics(beta=2.0)
-KW = dict(method="rk4", dt=0.1, save_at=np.linspace(0, 2, 11), checkpoint_every=0.0)
+from tests.interrupt_helpers import DYN, KW, X0, check_resume, interrupt_call, sigint  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def reference():
     return pt.simulate(X0, DYN, 2.0, **KW)
-
-
-def _sigint(times=1):
-    for _ in range(times):
-        os.kill(os.getpid(), signal.SIGINT)
 
 
 # --- round trip and lazy frames ------------------------------------------------------------------
@@ -130,36 +121,14 @@ def test_a_new_run_replaces_an_old_store(tmp_path):
 
 
 # --- interrupts and crashes ----------------------------------------------------------------------
-def _check(path, err, reference):
-    assert err.path == path
-    tr = pt.Trajectory.load(path)
-    assert tr.complete == err.complete
-    if err.t_saved is None:
-        assert len(tr.t) == 0
-    else:
-        assert tr.t[-1] == err.t_saved
-        np.testing.assert_array_equal(np.asarray(tr.x), reference.x[: len(tr.t)])
-    done = pt.simulate(X0, DYN, 2.0, checkpoint=path, resume=True, **KW)
-    np.testing.assert_array_equal(np.asarray(done.x), reference.x)
-    assert "interrupted" in err.describe() and str(path) in err.describe()
-
-
 @pytest.mark.parametrize("at_step", [1, 7, 20])
 def test_interrupt_during_the_steps(tmp_path, monkeypatch, reference, at_step):
-    calls, real = {"n": 0}, integ._step
-
-    def step(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == at_step:
-            _sigint()
-        return real(*a, **k)
-
-    monkeypatch.setattr(integ, "_step", step)
+    real = interrupt_call(monkeypatch, integ, "_step", at_step)
     with pytest.raises(Interrupted) as e:
         pt.simulate(X0, DYN, 2.0, checkpoint=tmp_path / "r.zarr", **KW)
     monkeypatch.setattr(integ, "_step", real)
     assert not e.value.complete and e.value.t_saved is not None
-    _check(tmp_path / "r.zarr", e.value, reference)
+    check_resume(tmp_path / "r.zarr", e.value, reference)
 
 
 # appends: 1..11 (one per save time); each writes x[k], then t[k], then the commit record
@@ -177,14 +146,14 @@ def test_interrupt_during_an_append(tmp_path, monkeypatch, reference, append, st
         which = "x" if arr.ndim == 3 else "t"
         calls[which] += 1
         if which == stage and calls[which] == append:
-            _sigint(taps)
+            sigint(taps)
         return real_set(arr, key, value)
 
     def commit(path, record, sync=True):
         if record.get("length", 0) > 0 and not sync:
             calls["commit"] += 1
             if stage == "commit" and calls["commit"] == append:
-                _sigint(taps)
+                sigint(taps)
         return real_commit(path, record, sync)
 
     monkeypatch.setattr(zarr.Array, "__setitem__", setitem)
@@ -195,7 +164,7 @@ def test_interrupt_during_an_append(tmp_path, monkeypatch, reference, append, st
     monkeypatch.undo()
     # the interrupted append was completed before the interrupt was delivered
     assert e.value.t_saved == reference.t[append - 1]
-    _check(path, e.value, reference)
+    check_resume(path, e.value, reference)
 
 
 @pytest.mark.parametrize("append", [1, 5, 11])
@@ -419,15 +388,7 @@ def test_a_noisy_run_resumes_from_a_store_on_the_same_path(tmp_path, monkeypatch
     dyn = pt.Dynamics(beta=2.0, kappa=4.0)
     kw = dict(method="euler-maruyama", dt=0.05, save_at=np.linspace(0, 1, 6), rng=11)
     ref = pt.simulate(X0, dyn, 1.0, **kw)
-    calls, real = {"n": 0}, integ._step
-
-    def step(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 9:
-            _sigint()
-        return real(*a, **k)
-
-    monkeypatch.setattr(integ, "_step", step)
+    interrupt_call(monkeypatch, integ, "_step", 9)
     path = tmp_path / "noisy.zarr"
     with pytest.raises(Interrupted):
         pt.simulate(X0, dyn, 1.0, checkpoint=path, checkpoint_every=0.0, **kw)

@@ -1,6 +1,5 @@
 """CLI and figure-script tests of the Att-SVM module (tiny sizes)."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ from particles.cli.main import main
 from particles.io import load_npz
 from particles.svm import AttentionData, att_svm, correlation
 from particles.svm.experiments import e2_report
+from tests.figure_helpers import run_quick
 
 FIG = Path(__file__).resolve().parents[1] / "figures"
 
@@ -21,24 +21,8 @@ def _run(args):
 
 def test_train_and_solve_files(tmp_path):
     out = tmp_path / "svm.npz"
-    r = _run(
-        [
-            "train",
-            "--n",
-            "3",
-            "--T",
-            "4",
-            "--d",
-            "5",
-            "--iters",
-            "300",
-            "--seed",
-            "0",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-    )
+    size = ["--n", "3", "--T", "4", "--d", "5"]  # the same sizes in every run
+    r = _run(["train", *size, "--iters", "300", "--seed", "0", "--out", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
     a, meta = load_npz(out, "svm_train")
     assert a["X"].shape == (3, 4, 5) and a["Y"].shape == (3,) and a["z"].shape == (3, 5)
@@ -59,47 +43,14 @@ def test_train_and_solve_files(tmp_path):
     assert correlation(a["W"], b["W"]) > 0.9
 
     out3 = tmp_path / "n.npz"
-    r = _run(
-        [
-            "solve",
-            "--n",
-            "3",
-            "--T",
-            "4",
-            "--d",
-            "5",
-            "--seed",
-            "0",
-            "--norm",
-            "nuc",
-            "--out",
-            str(out3),
-        ]
-    )
+    r = _run(["solve", *size, "--seed", "0", "--norm", "nuc", "--out", str(out3)])
     assert r.exit_code == 0, r.output
     c, m3 = load_npz(out3, "svm_solve")
     assert m3["norm"] == "nuc" and m3["rank"] <= 3
     np.testing.assert_allclose(c["X"], a["X"])  # same seed, same data
 
-    r = _run(
-        [
-            "train",
-            "--n",
-            "3",
-            "--T",
-            "4",
-            "--d",
-            "5",
-            "--iters",
-            "20",
-            "--param",
-            "KQ",
-            "--self-attention",
-            "--out",
-            str(tmp_path / "kq.npz"),
-            "--quiet",
-        ]
-    )
+    kq = ["--iters", "20", "--param", "KQ", "--self-attention", "--quiet"]
+    r = _run(["train", *size, *kq, "--out", str(tmp_path / "kq.npz")])
     assert r.exit_code == 0, r.output
     k, _ = load_npz(tmp_path / "kq.npz")
     np.testing.assert_allclose(k["K"] @ k["Q"].T, k["W"], rtol=1e-12)
@@ -148,11 +99,7 @@ def test_figure_command_quick(tmp_path):
 
 @pytest.mark.parametrize("script", sorted(p.name for p in FIG.glob("svm_*.py")))
 def test_figure_scripts_quick(tmp_path, script):
-    spec = importlib.util.spec_from_file_location(script[:-3], FIG / script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    png = mod.main(tmp_path, quick=True)
-    assert png.exists() and png.with_suffix(".npz").exists()
+    _, png = run_quick(tmp_path, script[:-3])
     arrays, meta = load_npz(png.with_suffix(".npz"), "svm_figure")
     if meta["figure"] == "E2":  # summarised at the checkpoint and at the last step
         cont = meta["summary"]["KQj"]["continued"]  # the joint run continued to |W| = 1e4

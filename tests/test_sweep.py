@@ -106,3 +106,32 @@ def test_dask_missing_scheduler_is_a_clean_error(tmp_path, monkeypatch):
         sweep.run_sweep(
             tasks([1]), tmp_path, backend="dask", scheduler="tcp://127.0.0.1:1", progress=False
         )
+
+
+def test_results_dir_refuses_a_file_and_leaves_no_empty_directory(tmp_path):
+    """The store / run directory of a sweep (particles.io.results_dir): a file is refused; a
+    directory it created is removed when the run fails before writing anything, and kept (with
+    its results) when something was written, or when it existed before."""
+    from particles.io import results_dir
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ParticlesError, match="store .*f is a file, not a directory"):
+        with results_dir(tmp_path / "f", "store"):
+            pass
+    new = tmp_path / "a" / "new"
+    with pytest.raises(KeyboardInterrupt):
+        with results_dir(new, "store") as d:
+            assert d == new and d.is_dir()
+            raise KeyboardInterrupt
+    assert not new.exists()
+    with pytest.raises(RuntimeError):
+        with results_dir(new, "store") as d:
+            (d / "task.npz").write_bytes(b"")
+            raise RuntimeError
+    assert (new / "task.npz").exists()
+    old = tmp_path / "old"
+    old.mkdir()
+    with pytest.raises(RuntimeError):
+        with results_dir(old, "store"):
+            raise RuntimeError
+    assert old.is_dir()

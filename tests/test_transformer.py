@@ -31,7 +31,7 @@ from particles.transformer.layers import (
 from particles.transformer.model import EncoderConfig, LayerWeights, encoder_layer, load_encoder
 from particles.transformer.safetensors import read_safetensors, write_safetensors
 from particles.transformer.tokenizer import WordPieceTokenizer, load_tokenizer
-from tests.transformer_helpers import TINY_VOCAB, make_tiny_bert
+from tests.transformer_helpers import TINY_VOCAB, cli, make_tiny_bert
 
 DATA = Path(__file__).parent / "data"
 
@@ -477,71 +477,21 @@ def test_compare_ode_shapes(tiny):
 
 
 def test_cli_transformer_on_tiny_model(tmp_path, tiny):
-    from particles.cli.main import main
     from particles.io import load_npz
 
     txt = tmp_path / "t.txt"
     txt.write_text("The cat sat on the mat. A dog sat on a cat, the deep net!")
     out, png = tmp_path / "t.npz", tmp_path / "t.png"
-    r = CliRunner().invoke(
-        main,
-        [
-            "transformer",
-            "--model",
-            str(tiny),
-            "--text",
-            str(txt),
-            "--layers",
-            "all",
-            "--extend",
-            "8",
-            "--out",
-            str(out),
-            "--plot",
-            str(png),
-            "--quiet",
-        ],
-    )
+    run = ("transformer", "--model", tiny, "--text", txt)
+    r = cli(*run, "--layers", "all", "--extend", 8, "--out", out, "--plot", png, "--quiet")
     assert r.exit_code == 0, r.output
     a, meta = load_npz(out, "transformer_depth")
     assert a["hidden"].shape == (9, a["tokens"].size, 32) and meta["depth"] == 8
     assert a["tokens"][0] == "[CLS]" and png.stat().st_size > 10_000
-    r = CliRunner().invoke(
-        main,
-        [
-            "transformer",
-            "--model",
-            str(tiny),
-            "--text",
-            str(txt),
-            "--layers",
-            "0,8",
-            "--extend",
-            "8",
-            "--out",
-            str(out),
-            "--quiet",
-        ],
-    )
+    r = cli(*run, "--layers", "0,8", "--extend", 8, "--out", out, "--quiet")
     assert r.exit_code == 0 and load_npz(out)[0]["hidden"].shape[0] == 2
-    r = CliRunner().invoke(
-        main,
-        [
-            "transformer",
-            "compare-ode",
-            "--model",
-            str(tiny),
-            "--text",
-            str(txt),
-            "--dt",
-            "0.5",
-            "--depth",
-            "3",
-            "--out",
-            str(tmp_path / "c.npz"),
-            "--quiet",
-        ],
-    )
+    compare = ("transformer", "compare-ode", "--model", tiny, "--text", txt)
+    r = cli(*compare, "--dt", 0.5, "--depth", 3, "--out", tmp_path / "c.npz", "--quiet")
     assert r.exit_code == 0, r.output
     a, meta = load_npz(tmp_path / "c.npz", "transformer_ode")
     assert a["ode_attention_ffn"].shape == a["hidden"].shape and meta["dt"]["attention"] == 0.5

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from particles.transformer import fetch_model, load_encoder, load_tokenizer, read_passage
 from particles.transformer.depth import depth_stats
+from tests.figure_helpers import run_quick
+from tests.transformer_helpers import cli
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
@@ -123,38 +124,19 @@ def test_similarities_grow_with_depth(minilm):
 
 
 def test_cli_end_to_end(tmp_path, minilm_dir):
-    from particles.cli.main import main
     from particles.io import load_npz
 
     txt = tmp_path / "t.txt"
     txt.write_text(read_passage("lincoln_gettysburg")[:300])
     out = tmp_path / "t.npz"
-    r = CliRunner().invoke(
-        main,
-        [
-            "transformer",
-            "--text",
-            str(txt),
-            "--layers",
-            "all",
-            "--extend",
-            "8",
-            "--out",
-            str(out),
-            "--quiet",
-        ],
-    )
+    r = cli("transformer", "--text", txt, "--layers", "all", "--extend", 8, "--out", out, "--quiet")
     assert r.exit_code == 0, r.output
     a, meta = load_npz(out, "transformer_depth")
     assert a["hidden"].shape == (9, a["tokens"].size, 384) and meta["trained_depth"] == 6
-    r = CliRunner().invoke(main, ["models", "fetch", "minilm"])
+    r = cli("models", "fetch", "minilm")
     assert r.exit_code == 0 and Path(r.output.strip()) == minilm_dir
 
 
 @pytest.mark.parametrize("script", ["transformer_depth", "transformer_ode"])
 def test_figure_quick(tmp_path, minilm_dir, script):
-    spec = importlib.util.spec_from_file_location(script, ROOT / "figures" / f"{script}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    png = mod.main(tmp_path, quick=True)
-    assert png.exists() and png.with_suffix(".npz").exists()
+    _, png = run_quick(tmp_path, script)

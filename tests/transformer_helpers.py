@@ -1,4 +1,5 @@
-"""Helpers for the transformer tests: a tiny random BERT model directory (no download)."""
+"""Helpers for the transformer tests: a tiny random BERT model directory (no download), and the
+command line."""
 
 import json
 
@@ -83,3 +84,12 @@ def make_tiny_bert(
         t[p + "output.LayerNorm.bias"] = f(d) * 0.1
     write_safetensors(path / "model.safetensors", t)
     return path
+
+
+def cli(*args):
+    """``particles ARGS...`` through click's test runner (arguments turned into strings)."""
+    from click.testing import CliRunner
+
+    from particles.cli.main import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])

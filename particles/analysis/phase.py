@@ -300,6 +300,21 @@ class PhaseDiagram:
             system_steps=meta.get("system_steps", 0),
         )
 
+    @classmethod
+    def from_saved(cls, record: dict, t, P, mean_clusters=None) -> PhaseDiagram:
+        """A diagram rebuilt from a figure's saved data (for a redraw): the parameters' record
+        (:meth:`PhaseParams.record`), ``t`` and ``P``; the statistics not saved are empty."""
+        empty = np.zeros(0)
+        return cls(
+            params=PhaseParams(**record),
+            t=t,
+            betas=np.asarray(record["betas"]),
+            P=P,
+            P_se=empty,
+            mean_clusters=empty if mean_clusters is None else mean_clusters,
+            final_clusters=empty,
+        )
+
 
 def assemble(p: PhaseParams, store) -> PhaseDiagram:
     """Read the finished tasks of ``p`` from ``store`` into a :class:`PhaseDiagram`."""

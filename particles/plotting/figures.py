@@ -14,9 +14,13 @@ Either way the output directory must exist, ``options`` must be parameters of ``
 script may define ``report(png) -> str``, a text summary printed after the PNG path. A script whose
 ``main`` takes ``redraw`` can draw its PNG again from the saved ``<outdir>/<stem>.npz`` without
 computing anything: ``redraw=True`` through every way in (``--redraw`` on the command lines).
-Helpers for the scripts: :func:`write_figure` (the PNG and its ``.npz`` side by side),
+Helpers for the scripts: :func:`compute_and_draw` (compute and save, or load, then draw; with
+:func:`plot_figure` for scripts that draw from the arrays alone; :func:`draw_saved` for those
+that draw from the file as saved), :func:`write_figure` (the PNG
+and its ``.npz`` side by side),
 :func:`read_figure` and :func:`write_png` (the redraw: the saved data in, the PNG alone out) and
-:func:`result_store` (the resumable per-task store of the long figures).
+:func:`result_store` (the resumable per-task store of the long figures, :data:`STORE_OPTION` on
+their command lines) and :func:`figure_paths`.
 """
 
 from __future__ import annotations
@@ -39,11 +43,15 @@ from ..errors import ParticlesError
 from ..io import load_npz, save_npz
 
 __all__ = [
+    "STORE_OPTION",
     "FigureRun",
     "available",
+    "figure_paths",
     "figures_dir",
     "can_redraw",
+    "draw_saved",
     "load_script",
+    "plot_figure",
     "read_figure",
     "result_store",
     "run_figure",
@@ -271,10 +279,48 @@ def compute_and_draw(outdir, stem: str, *, quick: bool, redraw: bool, compute, d
     return draw(arrays, meta, outdir / f"{stem}.png")
 
 
+def plot_figure(outdir, script: str, quick: bool, redraw: bool, compute, plot, meta: dict) -> Path:
+    """:func:`compute_and_draw` for the script at path ``script`` (its ``__file__``; the stem
+    names the files) whose ``compute(quick) -> arrays`` and ``plot(arrays, png) -> png`` need no
+    metadata: ``meta`` (the script's constants) is saved with the arrays for the record."""
+    return compute_and_draw(
+        outdir,
+        Path(script).stem,
+        quick=quick,
+        redraw=redraw,
+        compute=lambda q: (compute(q), meta),
+        draw=lambda arrays, _meta, png: plot(arrays, png),
+    )
+
+
+def draw_saved(outdir, stem: str, *, redraw: bool, compute, draw) -> Path:
+    """The skeleton of a figure script's ``main`` that draws from its file: unless ``redraw``,
+    ``compute() -> (arrays, meta)`` saved to ``<outdir>/<stem>.npz`` (format ``figure_<stem>``);
+    then ``draw(arrays, meta, png)`` from the file as read back, so that a redraw draws the same
+    PNG. Returns the PNG."""
+    outdir = Path(outdir)
+    npz, fmt = outdir / f"{stem}.npz", f"figure_{stem}"
+    if not redraw:
+        arrays, meta = compute()
+        save_npz(npz, arrays, {"format": fmt, **meta})
+    return draw(*load_npz(npz, fmt), outdir / f"{stem}.png")
+
+
 def read_figure(outdir: str | Path, stem: str, fmt: str | None = None) -> tuple[dict, dict]:
     """The ``(arrays, meta)`` saved in ``<outdir>/<stem>.npz`` (by :func:`write_figure`), for a
     redraw; ``fmt``: the format its meta must name."""
     return load_npz(Path(outdir) / f"{stem}.npz", fmt)
+
+
+def figure_paths(outdir: str | Path, stem: str) -> tuple[Path, Path]:
+    """``(<outdir>/<stem>.npz, <outdir>/<stem>.png)``, with ``outdir`` created if missing."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    return outdir / f"{stem}.npz", outdir / f"{stem}.png"
+
+
+#: the ``--store`` option (:func:`run_script`) of the figures with resumable per-beta results
+STORE_OPTION = ("--store", {"default": None, "help": "directory of per-beta results (resumable)"})
 
 
 @contextmanager

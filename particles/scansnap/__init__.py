@@ -55,10 +55,13 @@ from .sweep import (
     SWEEP_FIELDS,
     SweepGrid,
     entropy_report,
+    fig6_grid,
+    figure_sweep,
     run_one,
     run_sweep,
     save_summary,
     summary_path,
+    sweep_arrays,
 )
 
 __all__ = [
@@ -78,6 +81,9 @@ __all__ = [
     "entropy_report",
     "save_summary",
     "summary_path",
+    "sweep_arrays",
+    "fig6_grid",
+    "figure_sweep",
     "SyntheticTask",
     "TextTask",
     "TrainConfig",

@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import ParticlesError
-from ..io import check_writable, load_npz, save_npz
+from ..io import check_writable, load_npz, results_dir, save_npz
 from .data import SyntheticTask
 from .measure import common_mass, distinct_entropy, distinct_order, max_weight, snap_time
 from .model import TrainConfig, train
@@ -24,10 +24,13 @@ __all__ = [
     "SWEEP_FIELDS",
     "SweepGrid",
     "entropy_report",
+    "fig6_grid",
+    "figure_sweep",
     "run_one",
     "run_sweep",
     "save_summary",
     "summary_path",
+    "sweep_arrays",
 ]
 
 RUN_FORMAT = "scansnap_run"
@@ -173,21 +176,8 @@ def run_sweep(grid: SweepGrid, outdir: str | Path, *, progress: bool = True) -> 
     """
     if not isinstance(grid, SweepGrid):
         raise ParticlesError("grid must be a SweepGrid")
-    outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise ParticlesError(f"{outdir} exists and is not a directory")
-    created = not outdir.exists()
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ParticlesError(f"cannot create {outdir}: {e.strerror}") from None
-    try:
-        out = _run_grid(grid, outdir, progress)
-    except BaseException:
-        if created and not any(outdir.iterdir()):  # nothing done: leave no empty directory
-            outdir.rmdir()
-        raise
-    return out
+    with results_dir(outdir, "run directory") as outdir:
+        return _run_grid(grid, outdir, progress)
 
 
 def _run_grid(grid: SweepGrid, outdir: Path, progress: bool) -> dict:
@@ -219,6 +209,34 @@ def _run_grid(grid: SweepGrid, outdir: Path, progress: bool) -> dict:
     return out
 
 
+def sweep_arrays(result: dict, fields: tuple[str, ...] = SWEEP_FIELDS) -> dict:
+    """The arrays of :func:`run_sweep`'s ``result``: the summary numbers ``fields`` and the grid
+    axes (the run counts left out)."""
+    return {k: result[k] for k in (*fields, "classes", "eta_z", "ratio", "seeds")}
+
+
+def fig6_grid(quick: bool = False) -> SweepGrid:
+    """The authors' Fig. 6 grid (:class:`SweepGrid`'s defaults); ``quick``: K = 2, two η_Z, two
+    η_Y/η_Z, two seeds, 30 steps (seconds)."""
+    if not quick:
+        return SweepGrid()
+    return SweepGrid(
+        classes=(2,),
+        eta_z=(0.5, 3.0),
+        ratio=(1.0, 10.0),
+        seeds=(1, 2),
+        config=TrainConfig(init="random", iters=30),
+    )
+
+
+def figure_sweep(grid: SweepGrid, outdir, stem: str, quick: bool) -> dict:
+    """:func:`run_sweep` for the figure ``stem``: the runs go to
+    ``<outdir>/scansnap_runs/<stem>[_quick]`` (a rerun skips them); a progress bar unless
+    ``quick``."""
+    runs = Path(outdir) / "scansnap_runs" / (stem + ("_quick" if quick else ""))
+    return run_sweep(grid, runs, progress=not quick)
+
+
 def summary_path(outdir, path=None) -> Path:
     """Where :func:`save_summary` writes (``path``, default ``<outdir>/summary.npz``), checked: a
     ``.npz`` name in an existing directory (``outdir`` itself may not exist yet). Call it before
@@ -232,8 +250,7 @@ def save_summary(result: dict, grid: SweepGrid, outdir, path=None) -> Path:
     """Save the arrays of :func:`run_sweep`'s ``result`` (its run counts left out) with the grid's
     settings to ``path`` (default ``<outdir>/summary.npz``); returns the path."""
     path = summary_path(outdir, path)
-    arrays = {k: v for k, v in result.items() if k not in ("n_run", "n_skipped")}
-    return save_npz(path, arrays, {"format": SWEEP_FORMAT, **grid.meta()})
+    return save_npz(path, sweep_arrays(result), {"format": SWEEP_FORMAT, **grid.meta()})
 
 
 def entropy_report(result: dict, grid: SweepGrid) -> str:

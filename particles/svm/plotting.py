@@ -18,6 +18,19 @@ __all__ = [
 _SEQ_COLORS = ["tab:blue", "tab:orange"]
 
 
+def _path(ax, traj, arrows, *, color, lw) -> None:
+    """A GD path ``traj`` (k, 2) with direction arrows at the steps ``arrows`` (those < k)."""
+    ax.plot(traj[:, 0], traj[:, 1], color=color, lw=lw)
+    for k in arrows:
+        if k < len(traj):
+            ax.annotate(
+                "",
+                xy=traj[k],
+                xytext=traj[k - 1],
+                arrowprops={"arrowstyle": "-|>", "color": color, "lw": 1.2},
+            )
+
+
 def plot_e1(axes, a: dict, radius: float = 2.0) -> None:
     """E1: tokens (star = optimal), SVM rays along W^mm z_i (solid) / W^mm_* z_i (dashed), and
     the normalised GD paths radius * W(k) z_i / |W(k)|_F, which must end on the points
@@ -44,15 +57,7 @@ def plot_e1(axes, a: dict, radius: float = 2.0) -> None:
                 end = radius * ray / np.linalg.norm(W)
                 ax.scatter(*end, marker=mk, s=70, facecolor="none", edgecolor=c, lw=1.5, zorder=5)
             traj = radius * (Wn @ z[i])  # (k, 2)
-            ax.plot(traj[:, 0], traj[:, 1], color=c, lw=1.3)
-            for k in (5, 30, 200):
-                if k < len(traj):
-                    ax.annotate(
-                        "",
-                        xy=traj[k],
-                        xytext=traj[k - 1],
-                        arrowprops={"arrowstyle": "-|>", "color": c, "lw": 1.2},
-                    )
+            _path(ax, traj, (5, 30, 200), color=c, lw=1.3)
         ax.plot([], [], color="gray", lw=1.3, label=rf"GD path ${radius:g}\,W(k)z_i/\|W(k)\|$")
         ax.plot(
             [], [], color="gray", ls="-", marker="o", mfc="none", label=r"$W^{mm}z_i$ (Frobenius)"
@@ -333,15 +338,7 @@ def plot_local_global(axes, a: dict, meta: dict | None = None, radius: float = 2
             nrm = np.linalg.norm(Ws, axis=(1, 2))
             ok = nrm > 0
             traj = radius * (Ws[ok] @ z[i]) / nrm[ok][:, None]
-            ax.plot(traj[:, 0], traj[:, 1], color=c, lw=1.2)
-            for k in (2, 10, 40):
-                if k < len(traj):
-                    ax.annotate(
-                        "",
-                        xy=traj[k],
-                        xytext=traj[k - 1],
-                        arrowprops={"arrowstyle": "-|>", "color": c, "lw": 1.2},
-                    )
+            _path(ax, traj, (2, 10, 40), color=c, lw=1.2)
         base = np.array([-lim + 0.6, -lim + 0.6])
         ax.annotate(
             "",

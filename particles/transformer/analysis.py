@@ -195,16 +195,8 @@ def save_depth_run(path, run: DepthRun, dtype=np.float32) -> Path:
 def load_depth_run(path) -> DepthRun:
     a, meta = load_npz(path, FORMAT)
     try:
-        stats = DepthStats(
-            edges=a["stats_edges"],
-            hist=a["stats_hist"],
-            mean=a["stats_mean"],
-            std=a["stats_std"],
-            frac_above=a["stats_frac_above"],
-            clusters=a["stats_clusters"],
-            norms=a["stats_norms"],
-            threshold=meta["threshold"],
-            delta=meta["delta"],
+        stats = DepthStats.from_arrays(
+            a, "stats_", threshold=meta["threshold"], delta=meta["delta"]
         )
         return DepthRun(
             hidden=a["hidden"],

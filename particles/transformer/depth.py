@@ -67,11 +67,16 @@ class DepthStats:
     threshold: float
     delta: float
 
+    _ARRAYS = ("edges", "hist", "mean", "std", "frac_above", "clusters", "norms")
+
     def as_arrays(self, prefix: str = "") -> dict:
-        return {
-            prefix + k: getattr(self, k)
-            for k in ("edges", "hist", "mean", "std", "frac_above", "clusters", "norms")
-        }
+        """The arrays by name, each name prefixed with ``prefix`` (for a result file)."""
+        return {prefix + k: getattr(self, k) for k in self._ARRAYS}
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix: str = "", *, threshold: float, delta: float):
+        """The statistics saved by :meth:`as_arrays` (a ``KeyError`` if one is missing)."""
+        return cls(**{k: arrays[prefix + k] for k in cls._ARRAYS}, threshold=threshold, delta=delta)
 
 
 def depth_stats(

@@ -2,7 +2,8 @@
 computed by the code of commit 98190a2 (before the one-core redesign). tests/test_regression.py
 checks that today's code reproduces every array bit for bit.
 
-This script was run once, at that commit; it is kept to show how each reference was made. The
+This script was run once, at that commit; it is kept to show how each reference was made (since
+then :func:`cases` was split out of ``main``, unchanged, for the test to rebuild the inputs). The
 method names are those of that commit: ``simulate(method="euler")`` was then Euler on the
 tangent-projected field (now ``"euler-tangent"``), the ensembles' ``"euler"`` the authors' scheme.
 """
@@ -22,8 +23,9 @@ def weights(rng, d):
     }
 
 
-def main(path="tests/data/regression.npz"):
-    out = {}
+def cases() -> dict:
+    """The simulate references' (initial points, dynamics) by name; tests/test_regression.py
+    rebuilds its inputs with this function."""
     rng = np.random.default_rng(2024)
     d = 4
     ffn = pt.FeedForward(
@@ -33,7 +35,7 @@ def main(path="tests/data/regression.npz"):
         b2=rng.standard_normal(d) / 4,
         activation="gelu",
     )
-    cases = {
+    return {
         "sa_identity": (pt.random_points(12, 3, rng=1), pt.Dynamics(beta=2.0)),
         "usa_qkv": (
             pt.random_points(10, d, rng=2),
@@ -50,11 +52,16 @@ def main(path="tests/data/regression.npz"):
             ),
         ),
     }
-    for name, (x0, dyn) in cases.items():
+
+
+def main(path="tests/data/regression.npz"):
+    out = {}
+    inputs = cases()
+    for name, (x0, dyn) in inputs.items():
         for method in ("euler", "rk4", "lie-euler", "geometric"):
             tr = pt.simulate(x0, dyn, 1.5, method=method, dt=0.1, save_at=np.linspace(0, 1.5, 7))
             out[f"simulate/{name}/{method}"] = tr.x
-    x0, dyn = cases["usa_qkv"]
+    x0, dyn = inputs["usa_qkv"]
     out["simulate/usa_qkv/rk4-f32"] = pt.simulate(
         x0, dyn, 1.0, method="rk4", dt=0.1, dtype=np.float32
     ).x
