@@ -104,17 +104,26 @@ def _early(early_stop: bool, method: registry.Method, dt: float, has_V: bool) ->
     return bool(early_stop) and method.tableau.stages == 1 and dt < 1.0 and not has_V
 
 
-def _method(method, noisy: bool = False) -> registry.Method:
-    """The registered method ``method``, which the (noisy) ensembles must be able to run (a clear
-    error otherwise)."""
+def noisy_method(method) -> registry.Method:
+    """The registered method ``method`` (a name or a :class:`~.registry.Method`), which must be one the
+    noisy ensembles run: stochastic, with a kernel step (a clear error otherwise)."""
     m = registry.get(method)
-    if noisy and not (m.stochastic and m.batched):
+    if not (m.stochastic and m.batched):
         why = "is not stochastic" if not m.stochastic else "has no ensemble kernel step"
         raise ParticlesError(
             f"method {m.name!r} {why}, so the noisy ensembles cannot run it; choose one of "
             f"{', '.join(NOISY_METHODS)}"
         )
-    if not noisy and (m.stochastic or not m.batched):
+    return m
+
+
+def _method(method, noisy: bool = False) -> registry.Method:
+    """The registered method ``method``, which the (noisy) ensembles must be able to run (a clear
+    error otherwise)."""
+    if noisy:
+        return noisy_method(method)
+    m = registry.get(method)
+    if m.stochastic or not m.batched:
         why = "is stochastic (use ensemble_noisy)" if m.stochastic else "has no Runge–Kutta tableau"
         raise ParticlesError(
             f"method {m.name!r} {why}, so the batched ensembles cannot run it; "
