@@ -653,6 +653,7 @@ def _gram_system(G, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl)
     ``scheme`` = (a_num (s, s), a_den (s,), b_num (s,), b_den, projected, step): stage q has coefficients
     C_q = I + (dt/a_den[q]) sum_j a_num[q, j] K_j, where K_j = F(C_j) are the field coefficients
     of :func:`_gram_coeffs`; the step is G <- normalised C G C^T with C = I + (dt/b_den) sum b_num K.
+    ``step`` (:data:`STEP_CODES`) is not read: the Gram formulation runs Runge–Kutta steps only.
     An unprojected first stage (C = I) reads the attention of G itself: K = A(G).
     ``stats`` = (thr_pair, thr_cl, count_cl, early); with ``early`` the run stops once every pair
     is above both thresholds (see :func:`_collapsed`).
@@ -982,8 +983,10 @@ def _coord_system(
     r,
     modes,
 ):
-    """Advance one state X (n, d) in place by nsteps of dx_i = f_i dt + sqrt(2/kappa) dB_i, the
-    drift f of :func:`_norm_field`; returns the steps taken (fewer than nsteps after an early stop).
+    """Advance one state X (n, d) in place by nsteps of dx_i = f_i dt + sqrt(2/kappa) dB_i (the noisy
+    transformer of arXiv 2512.01868, B_i Brownian motion on the sphere), the drift f of
+    :func:`_norm_field` (the attention field of arXiv 2312.10794, (2.3)–(2.8), under the schemes of
+    arXiv 2510.22026, Table 1); returns the steps taken (fewer than nsteps after an early stop).
 
     ``scheme`` = (a_num (s, s), a_den (s,), b_num (s,), b_den, projected, step): a Runge–Kutta
     tableau as in :func:`_gram_system` and the step (:data:`STEP_CODES`), with sigma = sqrt(2 dt/kappa)

@@ -363,7 +363,7 @@ def _gram_of(Y, YT, L):
 
 
 def step_naive(X, f, dt, scheme):
-    """One explicit Runge–Kutta step of ``scheme`` = (a_num, a_den, b_num, b_den, projected), read
+    """One explicit Runge–Kutta step of ``scheme`` = (a_num, a_den, b_num, b_den, projected, step), read
     as the tableau a = a_num / a_den (row-wise), b = b_num / b_den, for the field ``f(X, tangent)``;
     then every row normalised."""
     a_num, a_den, b_num, b_den, projected = scheme[:5]

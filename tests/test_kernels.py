@@ -19,9 +19,9 @@ Tolerances, and why:
   v is rounded (and perhaps fused) differently in kernel and twin; an absolute error eps |terms| in v
   is a relative error of e^v, so the relative tolerance is ``4 eps (1 + |a s| + |b| + |c|)``, with
   eps = 2^-52 for float64 and 2^-23 for float32 (whose polynomial is documented at 1e-7).
-- Time steppers (``_gram_system``, ``_coord_system`` and their ensembles): 1e-12 absolute on unit
-  vectors and Gram entries after a few steps (rounding differences of 1e-16 grow by the Lipschitz
-  constant of the step, a few units per step).
+- Time steppers (``_gram_system``, ``_coord_system`` and their ensembles, with or without noise):
+  1e-12 absolute on unit vectors and Gram entries after a few steps (rounding differences of 1e-16
+  grow by the Lipschitz constant of the step, a few units per step); the harmonic modes, 1e-10.
 
 Sizes follow STYLE §5: n in {1, 2, 7, 50}, d in {2, 3, 16}; every random input comes from a seeded
 ``np.random.default_rng``.

@@ -33,7 +33,8 @@ Statistics recorded every ``save_every`` steps (and at t = 0): the fraction of o
 clusters, the connected components of the graph <x_i, x_j> > 1 - cluster_delta.
 
 **Noisy ensembles** (:func:`ensemble_noisy`): dx_i = f dt + sqrt(2/kappa) dB_i (B_i Brownian motion on
-the sphere; the noisy transformer of arXiv 2512.01868, conventions in :mod:`particles.meanfield`), one
+the sphere; the noisy transformer of arXiv 2512.01868, the noise of arXiv 2312.10794 §9.4, Problem 7;
+conventions in :mod:`particles.meanfield`), one
 (beta, kappa, seed) per system, by any stochastic method of the registry that names a kernel step
 (``registry.NOISY_ENSEMBLE_NAMES``): ``"euler-maruyama"`` (projected, weak order 1),
 ``"lie-euler-maruyama"`` (geodesic, weak order 1), ``"strang"`` (geometric splitting, weak order 2),
@@ -332,27 +333,8 @@ def _coords(X, Bw, Vw, norm, kappas=None, keys=None):
     kappas = np.full(S, np.inf) if kappas is None else kappas
     keys = np.zeros(S, np.uint64) if keys is None else keys
 
-    def advance(betas, usa, scheme, dt, nsteps, save_every, stats, frac, ncl, r, modes, done):
-        _coord_ensemble(
-            X,
-            Bw,
-            Vw,
-            betas,
-            usa,
-            scheme,
-            norm,
-            kappas,
-            keys,
-            dt,
-            nsteps,
-            save_every,
-            stats,
-            frac,
-            ncl,
-            r,
-            modes,
-            done,
-        )
+    def advance(betas, usa, scheme, *rest):  # rest: dt, nsteps, ..., the records and done
+        _coord_ensemble(X, Bw, Vw, betas, usa, scheme, norm, kappas, keys, *rest)
 
     return advance
 

@@ -32,7 +32,10 @@ Adding a fixed-step method is one entry here::
         tableau=registry.Tableau(a=((), (F(1),)), b=(F(1, 2), F(1, 2)))))
 
 after which ``simulate(..., method="heun")``, the ensembles, ``particles simulate --method heun``
-and ``particles phase --method heun`` accept it.
+and ``particles phase --method heun`` accept it. A stochastic method reaches the noisy ensembles
+(``ensemble_noisy``, ``particles transition --method``) by naming the numba step that computes it
+(``kernel=``, one of ``particles.kernels.STEP_CODES``); a new kind of step is one branch of the one
+coordinate loop ``particles.kernels._coord_system`` and its twin in ``tests/naive.py``.
 """
 
 from __future__ import annotations
