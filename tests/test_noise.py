@@ -533,6 +533,49 @@ def test_noisy_ensemble_weak_orders():
         assert abs(slope - order) < tol, (method, err, slope)
 
 
+def test_a_registered_stochastic_method_reaches_the_noisy_ensembles():
+    """A stochastic method registered with a kernel step runs in ensemble_noisy and is offered by
+    ``particles transition --method``; an unknown kernel step is a clear error."""
+    from particles.cli._common import MethodChoice
+
+    toy = registry.Method(
+        name="toy-geodesic",
+        order=1,
+        strong_order=0.5,
+        stochastic=True,
+        step=steps.lie_euler_maruyama,
+        kernel="geodesic",
+        description="the geodesic scheme under another name",
+    )
+    bad = registry.Method(
+        name="toy-bad",
+        order=1,
+        stochastic=True,
+        step=steps.euler_maruyama,
+        kernel="nonesuch",
+        description="",
+    )
+    registry.register(toy)
+    registry.register(bad)
+    try:
+        assert "toy-geodesic" in ensemble.NOISY_METHODS and "toy-geodesic" not in ensemble.METHODS
+        assert "toy-geodesic" in MethodChoice(batched=True, stochastic=True).choices
+        X0 = ensemble.random_points_batch(6, 3, 2, rng=4)
+        kw = dict(seeds=[1, 2], dt=0.05, modes=1)
+        a = ensemble.ensemble_noisy(X0, 1.0, 2.0, 0.5, method="toy-geodesic", **kw)
+        b = ensemble.ensemble_noisy(X0, 1.0, 2.0, 0.5, method="lie-euler-maruyama", **kw)
+        assert np.array_equal(a.final, b.final) and a.meta["method"] == "toy-geodesic"
+        with pytest.raises(ParticlesError, match="kernel must be one of"):
+            ensemble.ensemble_noisy(X0, 1.0, 2.0, 0.5, method="toy-bad", **kw)
+    finally:
+        registry.unregister("toy-geodesic")
+        registry.unregister("toy-bad")
+    with pytest.raises(ParticlesError, match="stochastic"):
+        registry.Method(
+            name="x", order=1, tableau=registry._EULER, kernel="geodesic", description=""
+        )
+
+
 def test_noiseless_ensemble_is_the_euler_tangent_ensemble():
     X0 = ensemble.random_points_batch(9, 4, 3, rng=4)
     a = ensemble.ensemble_noisy(X0, [0.5, 1, 3], None, 2.0, seeds=0, dt=0.1, kind="SA", modes=0)

@@ -115,6 +115,7 @@ def noisy_method(method) -> registry.Method:
             f"method {m.name!r} {why}, so the noisy ensembles cannot run it; choose one of "
             f"{', '.join(NOISY_METHODS)}"
         )
+    _scheme(m)  # a kernel step the loop has
     return m
 
 
