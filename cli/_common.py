@@ -96,13 +96,14 @@ class LazyChoice(Choice):
 class MethodChoice(LazyChoice):
     """A ``--method`` option's type: the methods of the registry (:mod:`particles.solvers.registry`),
     read when the option is parsed or its help shown, so a method registered later is offered too.
-    ``batched=True`` offers only those the ensembles can run (with a Runge–Kutta tableau)."""
+    ``batched=True`` offers only those the ensembles can run, ``stochastic`` the noisy or the
+    deterministic ones (the filters of :func:`particles.solvers.registry.names`)."""
 
-    def __init__(self, batched: bool | None = None):
+    def __init__(self, batched: bool | None = None, stochastic: bool | None = None):
         def load():
             from particles.solvers import registry
 
-            return registry.names(batched=batched)
+            return registry.names(batched=batched, stochastic=stochastic)
 
         super().__init__(load)
 

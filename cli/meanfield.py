@@ -8,7 +8,15 @@ from pathlib import Path
 
 import click
 
-from ._common import Choice, PathArg, clean_errors, parse_floats, parse_ints, refuse_given
+from ._common import (
+    Choice,
+    MethodChoice,
+    PathArg,
+    clean_errors,
+    parse_floats,
+    parse_ints,
+    refuse_given,
+)
 
 
 def _out(path: str, suffix: str) -> Path:
@@ -199,6 +207,13 @@ def theory(beta, d, kind, kappa, modes, branch, as_json):
     show_default=True,
     help="particles (any d), circle (d = 2, large n), pde (d = 2).",
 )
+@click.option(
+    "--method",
+    type=MethodChoice(batched=True, stochastic=True),
+    default=None,
+    help="Integrator of the particles engine (a stochastic method of the registry; default "
+    "euler-maruyama).",
+)
 @click.option("--n", "n", type=int, default=256, show_default=True, help="Particles per system.")
 @click.option(
     "--seeds", type=int, default=4, show_default=True, help="Systems per (beta, direction)."
@@ -244,6 +259,7 @@ def transition(
     beta,
     kappa,
     engine,
+    method,
     n,
     seeds,
     seed,
@@ -267,6 +283,7 @@ def transition(
     Examples:
       particles transition --d 2 --beta 1.5,6 --kappa 0.05:2:0.05 --engine pde --out t.npz --plot t.png
       particles transition --d 3 --beta 4 --kappa 0.5:1:0.05 --n 200 --seeds 8 --out t3.npz
+      particles transition --d 3 --beta 4 --kappa 0.5:1:0.1 --method strang --dt 0.05 --out s.npz
       particles transition --d 2 --beta 6 --kappa 0.07:0.11:0.005 --engine circle --n 4000 \\
           --backend processes --workers 2 --out c.npz
     """
@@ -280,6 +297,8 @@ def transition(
         backend = "dask"
     if backend == "serial":
         refuse_given(ctx, ["workers"], "with --backend serial")
+    if engine != "particles":
+        refuse_given(ctx, ["method"], f"with --engine {engine} (it has its own integrator)")
     if engine == "pde":
         refuse_given(ctx, ["n", "seeds"], "with --engine pde (it evolves one density)")
     else:
@@ -300,6 +319,7 @@ def transition(
         t_avg=t_avg,
         engine=engine,
         N=N,
+        **({} if method is None else {"method": method}),
     )
     store = store or str(out) + ".store"
     res = run(

@@ -50,7 +50,7 @@ def _common(fn):
         click.option("--delta", type=float, cls=LibraryOption, library=_PP + "delta"),
         click.option(
             "--method",
-            type=MethodChoice(batched=True),
+            type=MethodChoice(batched=True, stochastic=False),
             cls=LibraryOption,
             library=_PP + "method",
             help="euler: the authors' scheme (one residual layer + LayerNorm per step); "

@@ -650,14 +650,15 @@ def _gram_system(G, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl)
     """Advance one system's Gram matrix G (in place) by nsteps of an explicit Runge–Kutta scheme;
     statistics every save_every steps.
 
-    ``scheme`` = (a_num (s, s), a_den (s,), b_num (s,), b_den, projected): stage q has coefficients
+    ``scheme`` = (a_num (s, s), a_den (s,), b_num (s,), b_den, projected, step): stage q has coefficients
     C_q = I + (dt/a_den[q]) sum_j a_num[q, j] K_j, where K_j = F(C_j) are the field coefficients
     of :func:`_gram_coeffs`; the step is G <- normalised C G C^T with C = I + (dt/b_den) sum b_num K.
+    ``step`` (:data:`STEP_CODES`) is not read: the Gram formulation runs Runge–Kutta steps only.
     An unprojected first stage (C = I) reads the attention of G itself: K = A(G).
     ``stats`` = (thr_pair, thr_cl, count_cl, early); with ``early`` the run stops once every pair
     is above both thresholds (see :func:`_collapsed`).
     """
-    a_num, a_den, b_num, b_den, projected = scheme
+    a_num, a_den, b_num, b_den, projected, _ = scheme
     s = b_num.shape[0]
     n = G.shape[0]
     A = np.empty((n, n))
@@ -741,63 +742,6 @@ def _gram_of(Y, YT, L):
     _mm(Y, YT, L)
 
 
-@njit(**_jit)
-def _coord_system(
-    X, B, V, has_B, has_V, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl
-):
-    """Advance one system X (n, d) in place by nsteps of an explicit Runge–Kutta scheme (see
-    :func:`_gram_system` for ``scheme`` and ``stats``), renormalising every step: the Post-LN case
-    of :func:`_coord_norm_system`."""
-    post = np.zeros(2, np.int64)
-    return _coord_norm_system(
-        X,
-        B,
-        V,
-        has_B,
-        has_V,
-        beta,
-        usa,
-        scheme,
-        post,
-        nsteps,
-        0.0,
-        dt,
-        nsteps,
-        save_every,
-        stats,
-        frac,
-        ncl,
-    )
-
-
-@njit(parallel=True, **_jit)
-def _coord_ensemble(X, B, V, betas, usa, scheme, dt, nsteps, save_every, stats, frac, ncl, done):
-    """Advance every system X[s] (n, d) in place; B, V have 0 (identity), 1 (shared) or S entries.
-    ``done[s]``: the steps system s took."""
-    nb = B.shape[0]
-    nv = V.shape[0]
-    unused = np.zeros((X.shape[2], X.shape[2]))  # stands for an identity B or V (never read)
-    for s in prange(X.shape[0]):
-        bs = unused if nb == 0 else B[min(np.int64(s), nb - 1)]
-        vs = unused if nv == 0 else V[min(np.int64(s), nv - 1)]
-        done[s] = _coord_system(
-            X[s],
-            bs,
-            vs,
-            nb > 0,
-            nv > 0,
-            betas[s],
-            usa,
-            scheme,
-            dt,
-            nsteps,
-            save_every,
-            stats,
-            frac[s],
-            ncl[s],
-        )
-
-
 # --------------------------------------------------------------------------------------------------
 # coordinate formulation under a normalisation scheme (particles.norms)
 
@@ -863,140 +807,15 @@ def _state_gram(X, code, Th, YT, L):
         _gram_of(Th, YT, L)
 
 
-@njit(**_jit)
-def _coord_norm_system(
-    X,
-    B,
-    V,
-    has_B,
-    has_V,
-    beta,
-    usa,
-    scheme,
-    codes,
-    k_switch,
-    alpha,
-    dt,
-    nsteps,
-    save_every,
-    stats,
-    frac,
-    ncl,
-):
-    """Advance one state X (n, d) in place by nsteps of an explicit Runge–Kutta scheme (``scheme``
-    as in :func:`_gram_system`) for the drift :func:`_norm_field` of scheme ``codes[0]`` on steps
-    1..k_switch and ``codes[1]`` after (Mix-LN: post, then pre). After a step of a scheme on the
-    sphere (post, ngpt) the rows are renormalised; a residual stream (pre, peri) is not. Statistics
-    on the Gram matrix of the directions, as :func:`_coord_system`."""
-    a_num, a_den, b_num, b_den, projected = scheme
-    s = b_num.shape[0]
-    n, d = X.shape
-    Th = np.empty((n, d))
-    YB = np.empty((n, d))
-    L = np.empty((n, n))
-    Lw = np.empty((n, n))
-    YT = np.empty((d, n))
-    A = np.empty((n, n))
-    AY = np.empty((n, d))
-    Ys = np.empty((n, d))
-    Ks = np.empty((s, n, d))
-    bits = np.empty(n * n, np.int64)
-    parent = np.empty(n, np.int64)
-    VT = np.empty((d, d))
-    if has_V:
-        _transpose(V, VT)
-    _state_gram(X, codes[0], Th, YT, L)
-    _checkpoint(L, 0, frac, ncl, stats, parent)
-    k = 0
-    for step in range(1, nsteps + 1):
-        code = codes[0] if step <= k_switch else codes[1]
-        for q in range(s):
-            if q == 0:
-                Ys[:] = X
-            else:
-                _combine(X, Ks[:q], a_num[q, :q], a_den[q], dt, Ys)
-            _norm_field(
-                Ys,
-                B,
-                VT,
-                has_B,
-                has_V,
-                beta,
-                usa,
-                code,
-                alpha,
-                projected,
-                Th,
-                YB,
-                L,
-                Lw,
-                YT,
-                A,
-                AY,
-                Ks[q],
-                bits,
-            )
-        _combine(X, Ks, b_num, b_den, dt, X)
-        if code == 0 or code == 3:
-            _normalize_rows_serial(X)
-        if step % save_every == 0:
-            k += 1
-            _state_gram(X, code, Th, YT, L)
-            if _checkpoint(L, k, frac, ncl, stats, parent):
-                return step
-    return nsteps
-
-
-@njit(parallel=True, **_jit)
-def _coord_norm_ensemble(
-    X,
-    B,
-    V,
-    betas,
-    usa,
-    scheme,
-    codes,
-    k_switch,
-    alpha,
-    dt,
-    nsteps,
-    save_every,
-    stats,
-    frac,
-    ncl,
-    done,
-):
-    """:func:`_coord_norm_system` for every system X[s] (prange); B, V as :func:`_coord_ensemble`."""
-    nb = B.shape[0]
-    nv = V.shape[0]
-    for s in prange(X.shape[0]):
-        bs = B[0] if nb == 1 else B[s % max(nb, 1)]
-        vs = V[0] if nv == 1 else V[s % max(nv, 1)]
-        done[s] = _coord_norm_system(
-            X[s],
-            bs,
-            vs,
-            nb > 0,
-            nv > 0,
-            betas[s],
-            usa,
-            scheme,
-            codes,
-            k_switch,
-            alpha,
-            dt,
-            nsteps,
-            save_every,
-            stats,
-            frac[s],
-            ncl[s],
-        )
-
-
 # --------------------------------------------------------------------------------------------------
-# noisy ensembles (particles.solvers.ensemble.ensemble_noisy): projected Euler–Maruyama for
-# dx_i = f dt + sqrt(2/kappa) dB_i on the sphere, one system per prange iteration, with a
-# counter-based generator so every Gaussian depends only on (system key, step, particle, coordinate).
+# the one coordinate stepping loop (ensemble_coords, ensemble_noisy): the Runge–Kutta, geodesic and
+# Strang steps of dx_i = f_i dt + sqrt(2/kappa) dB_i (B_i Brownian motion on the sphere; kappa = inf:
+# the ODE), under every normalisation scheme, one system per prange iteration. Noise comes from a
+# counter-based generator, so every Gaussian depends only on (system key, step, particle, coordinate).
+
+#: the steps of the coordinate loop (``scheme[5]``); a stochastic method of the registry names the
+#: one that integrates it (``registry.Method.kernel``)
+STEP_CODES = {"additive": 0, "geodesic": 1, "strang": 2}
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -1085,74 +904,253 @@ def _order_parameter(X):
 
 
 @njit(**_jit)
-def _noisy_coord_system(
-    X, B, V, has_B, has_V, beta, usa, kappa, dt, nsteps, save_every, key, r, modes
-):
-    """Advance one system X (n, d) in place by nsteps of projected Euler–Maruyama,
-
-        x_i <- normalise(x_i + dt f_i(X) + sqrt(2 dt / kappa) P_perp(x_i) z_i),
-
-    f the tangent field of :func:`_coord_field`, z_i the normals number (step n + i) d + c of the
-    stream ``key`` (:func:`_counter_normals`; step counted from 0). ``kappa = inf`` gives no noise.
-    Every ``save_every`` steps (and at step 0) writes r[k] = |mean x_i| and modes[k] (harmonic mode
-    amplitudes l = 1..modes.shape[1], :func:`_harmonic_modes`)."""
+def _exp_rows(X, U, out):
+    """out_i = exp_{x_i}(u_i) = cos|u_i| x_i + (sin|u_i| / |u_i|) u_i, the sphere's exponential map
+    (u_i tangent at x_i; sin|u|/|u| is 1 - |u|^2/6 below |u| = 1e-12, as particles.sphere.exp_map).
+    ``out`` may be X."""
     n, d = X.shape
+    for i in range(n):
+        s = 0.0
+        for q in range(d):
+            s += U[i, q] * U[i, q]
+        nu = math.sqrt(s)
+        c = math.cos(nu)
+        sc = math.sin(nu) / nu if nu > 1e-12 else 1.0 - s / 6.0
+        for q in range(d):
+            out[i, q] = c * X[i, q] + sc * U[i, q]
+
+
+@njit(**_jit)
+def _rotate_rows(X, P, U, h):
+    """x_i <- exp(h Omega_i) x_i in place, Omega_i = u_i p_i^T - p_i u_i^T (p_i unit, u_i tangent at
+    p_i): the rotation of the plane span(p_i, u_i) by the angle h |u_i| (particles.sphere.rotate_in_plane)."""
+    n, d = X.shape
+    for i in range(n):
+        s = 0.0
+        for q in range(d):
+            s += U[i, q] * U[i, q]
+        nu = math.sqrt(s)
+        inv = 1.0 / nu if nu > 0.0 else 0.0
+        xp = 0.0
+        xe = 0.0
+        for q in range(d):
+            xp += X[i, q] * P[i, q]
+            xe += X[i, q] * (U[i, q] * inv)
+        c = math.cos(h * nu) - 1.0
+        sn = math.sin(h * nu)
+        for q in range(d):
+            e = U[i, q] * inv
+            X[i, q] += c * (xp * P[i, q] + xe * e) + sn * (xp * e - xe * P[i, q])
+
+
+@njit(**_jit)
+def _record(X, code, k, Th, YT, L, stats, parent, frac, ncl, r, modes):
+    """Checkpoint k of one system: r[k] = |mean x_i| (when r is not empty), the harmonic modes
+    modes[k] (:func:`_harmonic_modes`, when modes has columns) and the pair statistics frac[k],
+    ncl[k] (:func:`_checkpoint`, when frac is not empty) of the directions' Gram matrix. True when
+    the run may stop early."""
+    if r.shape[0] > 0:
+        r[k] = _order_parameter(X)
+    if frac.shape[0] == 0 and modes.shape[1] == 0:
+        return False
+    _state_gram(X, code, Th, YT, L)
+    if modes.shape[1] > 0:
+        _harmonic_modes(L, X.shape[1], modes[k])
+    if frac.shape[0] > 0:
+        return _checkpoint(L, k, frac, ncl, stats, parent)
+    return False
+
+
+@njit(**_jit)
+def _coord_system(
+    X,
+    B,
+    V,
+    has_B,
+    has_V,
+    beta,
+    usa,
+    scheme,
+    norm,
+    kappa,
+    key,
+    dt,
+    nsteps,
+    save_every,
+    stats,
+    frac,
+    ncl,
+    r,
+    modes,
+):
+    """Advance one state X (n, d) in place by nsteps of dx_i = f_i dt + sqrt(2/kappa) dB_i (the noisy
+    transformer of arXiv 2512.01868, B_i Brownian motion on the sphere), the drift f of
+    :func:`_norm_field` (the attention field of arXiv 2312.10794, (2.3)–(2.8), under the schemes of
+    arXiv 2510.22026, Table 1); returns the steps taken (fewer than nsteps after an early stop).
+
+    ``scheme`` = (a_num (s, s), a_den (s,), b_num (s,), b_den, projected, step): a Runge–Kutta
+    tableau as in :func:`_gram_system` and the step (:data:`STEP_CODES`), with sigma = sqrt(2 dt/kappa)
+    and z_i the standard normals number (step n + i) d + c of the stream ``key``
+    (:func:`_counter_normals`, steps counted from 0; none drawn for kappa = inf):
+
+    - 0 (additive): x_i <- x_i + dt sum_q b_q k_q + sigma P_perp(x_i) z_i, the Runge–Kutta step plus
+      the tangent noise; with the one-stage tangent tableau, projected Euler–Maruyama
+      (:func:`particles.solvers.steps.euler_maruyama`), for kappa = inf the Runge–Kutta step;
+    - 1 (geodesic): x_i <- exp_{x_i}(dt f_i + sigma P_perp(x_i) z_i), Lie–Euler–Maruyama
+      (:func:`particles.solvers.steps.lie_euler_maruyama`);
+    - 2 (strang): half a Lie-midpoint drift step, the Brownian step x_i <- exp_{x_i}(tau P_perp(x_i)
+      z_i) with tau^2 of :func:`particles.solvers.steps.bm_step_variance`, half a drift step
+      (:func:`particles.solvers.steps.strang`, weak order 2).
+
+    ``norm`` = (codes, k_switch, alpha): the scheme codes[0] (0 post, 1 pre, 2 peri, 3 ngpt) on steps
+    1..k_switch and codes[1] after (Mix-LN: post, then pre); alpha for nGPT. After a step of a scheme
+    on the sphere (post, ngpt) the rows are renormalised; a residual stream (pre, peri) is not. The
+    geodesic steps and the noise are for states on the sphere. Every ``save_every`` steps (and at
+    step 0) :func:`_record` writes the statistics (``stats`` = (thr_pair, thr_cl, count_cl, early))."""
+    a_num, a_den, b_num, b_den, projected, kind = scheme
+    codes, k_switch, alpha = norm
+    s = b_num.shape[0]
+    n, d = X.shape
+    Th = np.empty((n, d))
     YB = np.empty((n, d))
     L = np.empty((n, n))
     Lw = np.empty((n, n))
     YT = np.empty((d, n))
     A = np.empty((n, n))
     AY = np.empty((n, d))
-    F = np.empty((n, d))
-    z = np.empty(n * d)
+    Ys = np.empty((n, d))
+    Ks = np.empty((max(s, 2), n, d))
     bits = np.empty(n * n, np.int64)
+    parent = np.empty(n, np.int64)
     VT = np.empty((d, d))
     if has_V:
         _transpose(V, VT)
-    s = math.sqrt(2.0 * dt / kappa) if kappa < np.inf else 0.0
-    nm = modes.shape[1]
-    r[0] = _order_parameter(X)
-    if nm > 0:
-        _transpose(X, YT)
-        _mm(X, YT, L)
-        _harmonic_modes(L, d, modes[0])
-    k = 1
-    for step in range(nsteps):
-        _coord_field(X, B, VT, has_B, has_V, beta, usa, True, YB, L, Lw, YT, A, AY, F, bits)
-        if s > 0.0:
-            _counter_normals(key, step * n * d, z)
+    noisy = kappa < np.inf
+    sigma = math.sqrt(2.0 * dt / kappa) if noisy else 0.0
+    z = np.empty(n * d if noisy else 0)
+    Z = z.reshape((n, d) if noisy else (0, d))
+    N = np.empty((n, d))  # the tangent noise P_perp(x_i) z_i, or a geodesic step's velocity
+    _record(X, codes[0], 0, Th, YT, L, stats, parent, frac, ncl, r, modes)
+
+    def drift(Y, code, out):
+        _norm_field(
+            Y,
+            B,
+            VT,
+            has_B,
+            has_V,
+            beta,
+            usa,
+            code,
+            alpha,
+            projected,
+            Th,
+            YB,
+            L,
+            Lw,
+            YT,
+            A,
+            AY,
+            out,
+            bits,
+        )
+
+    def lie_midpoint(Y, h, code):
+        # Y <- exp(h Omega(y_m)) Y with y_m = normalise(exp_Y(h/2 f(Y))) (steps.lie_midpoint)
+        drift(Y, code, Ks[0])
         for i in range(n):
-            c = 0.0
-            if s > 0.0:
-                for q in range(d):
-                    c += X[i, q] * z[i * d + q]
             for q in range(d):
-                xq = X[i, q]
-                X[i, q] = xq + dt * F[i, q]
-                if s > 0.0:
-                    X[i, q] += s * (z[i * d + q] - c * xq)
-        _normalize_rows_serial(X)
-        if (step + 1) % save_every == 0:
-            r[k] = _order_parameter(X)
-            if nm > 0:
-                _transpose(X, YT)
-                _mm(X, YT, L)
-                _harmonic_modes(L, d, modes[k])
+                N[i, q] = (0.5 * h) * Ks[0, i, q]
+        _exp_rows(Y, N, Ys)
+        _normalize_rows_serial(Ys)
+        drift(Ys, code, Ks[1])
+        _rotate_rows(Y, Ys, Ks[1], h)
+
+    k = 0
+    for step in range(1, nsteps + 1):
+        code = codes[0] if step <= k_switch else codes[1]
+        if noisy:
+            _counter_normals(key, (step - 1) * n * d, z)
+        if kind == 0:
+            if noisy:
+                N[:] = Z
+                _subtract_along(X, Z, X, N)
+            for q in range(s):
+                if q == 0:
+                    Ys[:] = X
+                else:
+                    _combine(X, Ks[:q], a_num[q, :q], a_den[q], dt, Ys)
+                drift(Ys, code, Ks[q])
+            _combine(X, Ks[:s], b_num, b_den, dt, X)
+            if noisy:
+                for i in range(n):
+                    for q in range(d):
+                        X[i, q] += sigma * N[i, q]
+        elif kind == 1:
+            drift(X, code, Ks[0])
+            if noisy:
+                N[:] = Z
+                _subtract_along(X, Z, X, N)
+            for i in range(n):
+                for q in range(d):
+                    v = dt * Ks[0, i, q]
+                    N[i, q] = v + sigma * N[i, q] if noisy else v
+            _exp_rows(X, N, X)
+        else:
+            lie_midpoint(X, 0.5 * dt, code)
+            _normalize_rows_serial(X)
+            if noisy:
+                s2 = 2.0 / kappa
+                tau = math.sqrt(s2 * dt * math.exp(-(d - 2) * s2 * dt / 6.0))
+                N[:] = Z
+                _subtract_along(X, Z, X, N)
+                for i in range(n):
+                    for q in range(d):
+                        N[i, q] *= tau
+                _exp_rows(X, N, X)
+                _normalize_rows_serial(X)
+            lie_midpoint(X, 0.5 * dt, code)
+        if code == 0 or code == 3:
+            _normalize_rows_serial(X)
+        if step % save_every == 0:
             k += 1
+            if _record(X, code, k, Th, YT, L, stats, parent, frac, ncl, r, modes):
+                return step
+    return nsteps
 
 
 @njit(parallel=True, **_jit)
-def _noisy_coord_ensemble(X, B, V, betas, kappas, keys, usa, dt, nsteps, save_every, r, modes):
-    """Advance every system X[s] (n, d) in place (:func:`_noisy_coord_system` with beta = betas[s],
-    kappa = kappas[s], key = keys[s]); B, V have 0 (identity), 1 (shared) or S entries. Each system is
-    computed by one thread from its own counter-based stream, so results do not depend on the number of
-    threads."""
+def _coord_ensemble(
+    X,
+    B,
+    V,
+    betas,
+    usa,
+    scheme,
+    norm,
+    kappas,
+    keys,
+    dt,
+    nsteps,
+    save_every,
+    stats,
+    frac,
+    ncl,
+    r,
+    modes,
+    done,
+):
+    """:func:`_coord_system` for every system X[s] (prange) with beta = betas[s], kappa = kappas[s]
+    and the noise stream keys[s]; B, V have 0 (identity), 1 (shared) or S entries. ``done[s]``: the
+    steps system s took. Each system is computed by one thread from its own counter-based stream, so
+    the results do not depend on the number of threads."""
     nb = B.shape[0]
     nv = V.shape[0]
+    unused = np.zeros((X.shape[2], X.shape[2]))  # stands for an identity B or V (never read)
     for s in prange(X.shape[0]):
-        bs = B[0] if nb == 1 else B[s % max(nb, 1)]
-        vs = V[0] if nv == 1 else V[s % max(nv, 1)]
-        _noisy_coord_system(
+        bs = unused if nb == 0 else B[min(np.int64(s), nb - 1)]
+        vs = unused if nv == 0 else V[min(np.int64(s), nv - 1)]
+        done[s] = _coord_system(
             X[s],
             bs,
             vs,
@@ -1160,11 +1158,16 @@ def _noisy_coord_ensemble(X, B, V, betas, kappas, keys, usa, dt, nsteps, save_ev
             nv > 0,
             betas[s],
             usa,
+            scheme,
+            norm,
             kappas[s],
+            keys[s],
             dt,
             nsteps,
             save_every,
-            keys[s],
+            stats,
+            frac[s],
+            ncl[s],
             r[s],
             modes[s],
         )

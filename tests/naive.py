@@ -363,10 +363,10 @@ def _gram_of(Y, YT, L):
 
 
 def step_naive(X, f, dt, scheme):
-    """One explicit Runge–Kutta step of ``scheme`` = (a_num, a_den, b_num, b_den, projected), read
+    """One explicit Runge–Kutta step of ``scheme`` = (a_num, a_den, b_num, b_den, projected, step), read
     as the tableau a = a_num / a_den (row-wise), b = b_num / b_den, for the field ``f(X, tangent)``;
     then every row normalised."""
-    a_num, a_den, b_num, b_den, projected = scheme
+    a_num, a_den, b_num, b_den, projected = scheme[:5]
     a = np.asarray(a_num, dtype=np.float64) / np.asarray(a_den, dtype=np.float64)[:, None]
     b = np.asarray(b_num, dtype=np.float64) / b_den
     ks = []
@@ -434,30 +434,6 @@ def _coord_field(Y, B, VT, has_B, has_V, beta, usa, tangent, YB, L, Lw, YT, A, A
     return field_naive(Y, beta, usa, B if has_B else None, VT.T if has_V else None, tangent)
 
 
-def _coord_system(
-    X, B, V, has_B, has_V, beta, usa, scheme, dt, nsteps, save_every, stats, frac, ncl
-):
-    """Returns (X, frac, ncl, steps) after the steps of the scheme for the logits x_i^T B x_j and
-    values V x_j (identities without has_B / has_V); statistics as in :func:`run_naive`."""
-    Bm, Vm = (B if has_B else None), (V if has_V else None)
-    f = lambda Y, tangent: field_naive(Y, beta, usa, Bm, Vm, tangent)
-    X = np.array(X, dtype=np.float64)
-    return run_naive(X, f, scheme, dt, nsteps, save_every, stats, frac, ncl)
-
-
-def _coord_ensemble(X, B, V, betas, usa, scheme, dt, nsteps, save_every, stats, frac, ncl, done):
-    """Returns (X, frac, ncl, done) stacked over systems s; B, V hold 0 (identity), 1 (shared) or S
-    matrices."""
-    nb, nv = len(B), len(V)
-    runs = []
-    for s in range(X.shape[0]):
-        Bs = B[0 if nb == 1 else s] if nb else None
-        Vs = V[0 if nv == 1 else s] if nv else None
-        rest = (scheme, dt, nsteps, save_every, stats, frac[s], ncl[s])
-        runs.append(_coord_system(X[s], Bs, Vs, nb > 0, nv > 0, betas[s], usa, *rest))
-    return tuple(np.stack(r) for r in zip(*runs, strict=True))
-
-
 # --- the noisy ensembles and the circle (issue 13) -------------------------------------------------
 
 _M64 = (1 << 64) - 1
@@ -507,60 +483,6 @@ def _harmonic_modes(G, d, out):
 
 def _order_parameter(X):
     return float(np.linalg.norm(np.asarray(X).mean(axis=0)))
-
-
-def _noisy_coord_system(
-    X, B, V, has_B, has_V, beta, usa, kappa, dt, nsteps, save_every, key, r, modes
-):
-    """Projected Euler–Maruyama written out with velocity_naive; returns (X, r, modes) after the run."""
-    X = np.array(X, dtype=np.float64)
-    n, d = X.shape
-    Bm = np.asarray(B) if has_B else None
-    Vm = np.asarray(V) if has_V else None
-    s = np.sqrt(2 * dt / kappa) if np.isfinite(kappa) else 0.0
-    M = modes.shape[1]
-    rs, ms = [_order_parameter(X)], [_harmonic_modes(X @ X.T, d, np.empty(M))]
-    for step in range(nsteps):
-        f = velocity_naive(
-            X, beta, "USA" if usa else "SA", Q=None if Bm is None else Bm.T, K=None, V=Vm
-        )
-        Y = X + dt * f
-        if s > 0:
-            z = _counter_normals(key, step * n * d, np.empty(n * d)).reshape(n, d)
-            Y = Y + s * (z - np.sum(X * z, axis=1, keepdims=True) * X)
-        X = Y / np.linalg.norm(Y, axis=1, keepdims=True)
-        if (step + 1) % save_every == 0:
-            rs.append(_order_parameter(X))
-            ms.append(_harmonic_modes(X @ X.T, d, np.empty(M)))
-    return X, np.array(rs), np.array(ms)
-
-
-def _noisy_coord_ensemble(X, B, V, betas, kappas, keys, usa, dt, nsteps, save_every, r, modes):
-    """Every system by :func:`_noisy_coord_system`; returns (X, r, modes)."""
-    outs = []
-    nb, nv = len(B), len(V)
-    for s in range(X.shape[0]):
-        bs = B[0] if nb == 1 else (B[s] if nb else np.eye(X.shape[2]))
-        vs = V[0] if nv == 1 else (V[s] if nv else np.eye(X.shape[2]))
-        outs.append(
-            _noisy_coord_system(
-                X[s],
-                bs,
-                vs,
-                nb > 0,
-                nv > 0,
-                betas[s],
-                usa,
-                kappas[s],
-                dt,
-                nsteps,
-                save_every,
-                keys[s],
-                r[s],
-                modes[s],
-            )
-        )
-    return tuple(np.array(v) for v in zip(*outs, strict=True))
 
 
 def _circle_moments(theta, K, out):
@@ -623,7 +545,44 @@ def _norm_field(
     )
 
 
-def _coord_norm_system(
+# --- the one coordinate stepping loop: Runge–Kutta, geodesic and Strang steps, with noise ----------
+
+
+def _exp_rows(X, U, out):
+    """Returns exp_{x_i}(u_i) row by row (particles.sphere.exp_map, the numpy path of simulate)."""
+    from particles.sphere import exp_map
+
+    return exp_map(np.asarray(X, dtype=np.float64), np.asarray(U, dtype=np.float64))
+
+
+def _rotate_rows(X, P, U, h):
+    """Returns exp(h Omega_i) x_i, Omega_i = u_i p_i^T - p_i u_i^T, from its matrix exponential."""
+    from scipy.linalg import expm
+
+    return np.array(
+        [expm(h * (np.outer(u, p) - np.outer(p, u))) @ x for x, p, u in zip(X, P, U, strict=True)]
+    )
+
+
+def _record(X, code, k, Th, YT, L, stats, parent, frac, ncl, r, modes):
+    """Returns (stop, frac, ncl, r, modes) with checkpoint k written: r[k] = |mean x_i| (r not
+    empty), modes[k] (modes with columns) and the pair statistics (frac not empty) of the Gram
+    matrix of the directions (of X itself for code 0)."""
+    X = np.asarray(X, dtype=np.float64)
+    frac, ncl, r, modes = (np.array(a) for a in (frac, ncl, r, modes))
+    D = X if code == 0 else X / np.linalg.norm(X, axis=1, keepdims=True)
+    G = D @ D.T
+    if len(r):
+        r[k] = _order_parameter(X)
+    if modes.shape[1]:
+        modes[k] = _harmonic_modes(G, X.shape[1], modes[k])
+    stop = False
+    if len(frac):
+        stop, frac, ncl = _checkpoint(G, k, frac, ncl, stats, None)
+    return stop, frac, ncl, r, modes
+
+
+def _coord_system(
     X,
     B,
     V,
@@ -632,75 +591,100 @@ def _coord_norm_system(
     beta,
     usa,
     scheme,
-    codes,
-    k_switch,
-    alpha,
+    norm,
+    kappa,
+    key,
     dt,
     nsteps,
     save_every,
     stats,
     frac,
     ncl,
+    r,
+    modes,
 ):
-    """Returns (X, frac, ncl, steps): Runge–Kutta steps of the scheme's drift (code codes[0] up to
-    step k_switch, codes[1] after), rows renormalised after the steps of post and ngpt only;
-    statistics of the directions' Gram matrix as in :func:`run_naive`."""
-    a_num, a_den, b_num, b_den, projected = scheme
+    """Returns (X, frac, ncl, r, modes, steps) after the steps of ``scheme`` for the drift
+    :func:`norm_field_naive` of the schemes ``norm`` = (codes, k_switch, alpha) (code codes[0] up to
+    step k_switch, codes[1] after; rows renormalised after the steps of post and ngpt only), with the
+    noise sqrt(2/kappa) dB (none for kappa = inf) driven by z = the counter normals of ``key``
+    (:func:`_counter_normals`, numbers (step n + i) d + c, steps from 0):
+
+    - step 0: the Runge–Kutta step of the tableau a = a_num / a_den, b = b_num / b_den, plus
+      sqrt(2 dt / kappa) P_perp(x_i) z_i;
+    - steps 1 and 2: the registry's own numpy steps of ``particles.simulate``
+      (:func:`particles.solvers.steps.lie_euler_maruyama`, :func:`~particles.solvers.steps.strang`)
+      with the Brownian increments dW = sqrt(dt) z.
+
+    Records at step 0 and every save_every steps by :func:`_record`."""
+    from particles.solvers import steps
+
+    a_num, a_den, b_num, b_den, projected, kind = scheme
+    codes, k_switch, alpha = norm
     a = np.asarray(a_num, dtype=np.float64) / np.asarray(a_den, dtype=np.float64)[:, None]
     b = np.asarray(b_num, dtype=np.float64) / b_den
     Bm, Vm = (B if has_B else None), (V if has_V else None)
     X = np.array(X, dtype=np.float64)
-
-    def gram(Y):
-        th = Y / np.linalg.norm(Y, axis=1, keepdims=True)
-        return th @ th.T
-
-    _, frac, ncl = _checkpoint(gram(X), 0, frac, ncl, stats, None)
+    n, d = X.shape
+    noisy = kappa < np.inf
+    rec = (frac, ncl, r, modes)
+    _, *rec = _record(X, codes[0], 0, None, None, None, stats, None, *rec)
     k = 0
     for step in range(1, nsteps + 1):
         code = codes[0] if step <= k_switch else codes[1]
         f = lambda Y, code=code: norm_field_naive(Y, beta, usa, Bm, Vm, code, alpha, projected)
-        ks = []
-        for q in range(len(b)):
-            ks.append(f(X + dt * sum((a[q, j] * ks[j] for j in range(q)), np.zeros_like(X))))
-        X = X + dt * sum((b[j] * ks[j] for j in range(len(b))), np.zeros_like(X))
+        z = _counter_normals(key, (step - 1) * n * d, np.empty(n * d)).reshape(n, d)
+        if kind == 0:
+            ks = []
+            for q in range(len(b)):
+                ks.append(f(X + dt * sum((a[q, j] * ks[j] for j in range(q)), np.zeros_like(X))))
+            Y = X + dt * sum((b[j] * ks[j] for j in range(len(b))), np.zeros_like(X))
+            if noisy:
+                Y += np.sqrt(2 * dt / kappa) * (z - np.sum(X * z, axis=1, keepdims=True) * X)
+            X = Y
+        else:
+            step_fn = steps.lie_euler_maruyama if kind == 1 else steps.strang
+            X, _ = step_fn(X, dt, f, np.sqrt(dt) * z if noisy else None, kappa if noisy else None)
         if code in (0, 3):
             X = X / np.linalg.norm(X, axis=1, keepdims=True)
         if step % save_every == 0:
             k += 1
-            stop, frac, ncl = _checkpoint(gram(X), k, frac, ncl, stats, None)
+            stop, *rec = _record(X, code, k, None, None, None, stats, None, *rec)
             if stop:
-                return X, frac, ncl, step
-    return X, frac, ncl, nsteps
+                return (X, *rec, step)
+    return (X, *rec, nsteps)
 
 
-def _coord_norm_ensemble(
+def _coord_ensemble(
     X,
     B,
     V,
     betas,
     usa,
     scheme,
-    codes,
-    k_switch,
-    alpha,
+    norm,
+    kappas,
+    keys,
     dt,
     nsteps,
     save_every,
     stats,
     frac,
     ncl,
+    r,
+    modes,
     done,
 ):
-    """Returns (X, frac, ncl, done) stacked over systems: :func:`_coord_norm_system` of X[s]."""
+    """Returns (X, frac, ncl, r, modes, done) stacked over systems s: :func:`_coord_system` of X[s]
+    with betas[s], kappas[s], keys[s]; B, V hold 0 (identity), 1 (shared) or S matrices."""
     nb, nv = len(B), len(V)
     runs = []
     for s in range(X.shape[0]):
         Bs = B[0 if nb == 1 else s] if nb else None
         Vs = V[0 if nv == 1 else s] if nv else None
-        rest = (scheme, codes, k_switch, alpha, dt, nsteps, save_every, stats, frac[s], ncl[s])
-        runs.append(_coord_norm_system(X[s], Bs, Vs, nb > 0, nv > 0, betas[s], usa, *rest))
-    return tuple(np.stack(r) for r in zip(*runs, strict=True))
+        head = (X[s], Bs, Vs, nb > 0, nv > 0, betas[s], usa, scheme, norm, kappas[s], keys[s])
+        rest = (dt, nsteps, save_every, stats, frac[s], ncl[s], r[s], modes[s])
+        runs.append(_coord_system(*head, *rest))
+    return tuple(np.stack(v) for v in zip(*runs, strict=True))
 
 
 def _s1_moments(c, s, p, chunks, acc_re, acc_im):

@@ -307,6 +307,7 @@ NOT_APPLICABLE: list[tuple[str, list[str], str]] = [
     ("transition", ["--workers", "3"], "--workers"),
     ("transition", ["--engine", "pde", "--n", "8"], "--n"),
     ("transition", ["--N", "64"], "--N"),
+    ("transition", ["--engine", "circle", "--method", "strang"], "--method"),
     ("transition", ["--backend", "processes", "--scheduler", "local"], "--backend"),
     ("phase", ["--workers", "2"], "--workers"),
     ("sweep", ["--workers", "2"], "--workers"),

@@ -19,9 +19,9 @@ Tolerances, and why:
   v is rounded (and perhaps fused) differently in kernel and twin; an absolute error eps |terms| in v
   is a relative error of e^v, so the relative tolerance is ``4 eps (1 + |a s| + |b| + |c|)``, with
   eps = 2^-52 for float64 and 2^-23 for float32 (whose polynomial is documented at 1e-7).
-- Time steppers (``_gram_system``, ``_coord_system`` and their ensembles): 1e-12 absolute on unit
-  vectors and Gram entries after a few steps (rounding differences of 1e-16 grow by the Lipschitz
-  constant of the step, a few units per step).
+- Time steppers (``_gram_system``, ``_coord_system`` and their ensembles, with or without noise):
+  1e-12 absolute on unit vectors and Gram entries after a few steps (rounding differences of 1e-16
+  grow by the Lipschitz constant of the step, a few units per step); the harmonic modes, 1e-10.
 
 Sizes follow STYLE §5: n in {1, 2, 7, 50}, d in {2, 3, 16}; every random input comes from a seeded
 ``np.random.default_rng``.
@@ -723,7 +723,7 @@ def test__checkpoint(early):
 # -------------------------------------------------------------------------------- the time steppers
 # the stepping loops are generic over a Butcher tableau: every batched method of the registry
 
-METHOD_IDS = list(registry.names(batched=True))
+METHOD_IDS = list(registry.names(batched=True, stochastic=False))
 STEP_TOL = 1e-12
 
 
@@ -764,23 +764,6 @@ def test__gram_system(method, usa):
         _check_run(G, frac, ncl, steps, want)
 
 
-@pytest.mark.parametrize("has_B, has_V", [(False, False), (True, False), (True, True)])
-@pytest.mark.parametrize("method", METHOD_IDS)
-@pytest.mark.parametrize("usa", [False, True], ids=["SA", "USA"])
-def test__coord_system(method, usa, has_B, has_V):
-    rng = np.random.default_rng(29 + METHOD_IDS.index(method))
-    scheme = _scheme(registry.get(method))
-    for n, d, width, early, count, save_every in _system_cases():
-        X = cap(rng, n, d, width)
-        B, V = _weights(rng, d, has_B), _weights(rng, d, has_V)
-        beta = float(rng.choice([0.0, 1.0, 4.0] if not usa else [0.0, 0.5, 1.0]))
-        common, frac, ncl = _run_args(6, save_every, early, count)
-        args = (X, B, V, has_B, has_V, beta, usa, scheme, *common, frac, ncl)
-        want = naive._coord_system(*_copies(args))
-        steps = kernel("_coord_system")(*args)
-        _check_run(X, frac, ncl, steps, want)
-
-
 @pytest.mark.parametrize("method", ["euler", "rk4"])
 def test__gram_ensemble(method):
     rng = np.random.default_rng(39)
@@ -796,36 +779,154 @@ def test__gram_ensemble(method):
     _check_run(G, frac, ncl, done, want)
 
 
-@pytest.mark.parametrize(
-    "nb, nv",
-    [(0, 0), (1, 0), (3, 1), (3, 3)],
-)
-def test__coord_ensemble(nb, nv):
+@pytest.mark.parametrize("has_B, has_V", [(False, False), (True, False), (True, True)])
+@pytest.mark.parametrize("method", METHOD_IDS)
+@pytest.mark.parametrize("usa", [False, True], ids=["SA", "USA"])
+def test__coord_system(method, usa, has_B, has_V):
+    """The one coordinate loop, Post-LN without noise: the deterministic ensembles."""
+    rng = np.random.default_rng(29 + METHOD_IDS.index(method))
+    scheme = _scheme(registry.get(method))
+    for n, d, width, early, count, save_every in _system_cases():
+        X = cap(rng, n, d, width)
+        B, V = _weights(rng, d, has_B), _weights(rng, d, has_V)
+        beta = float(rng.choice([0.0, 1.0, 4.0] if not usa else [0.0, 0.5, 1.0]))
+        common, frac, ncl = _run_args(6, save_every, early, count)
+        args = (X, B, V, has_B, has_V, beta, usa, scheme, POST, np.inf, NO_KEY, *common)
+        args += (frac, ncl, *_no_records())
+        want = naive._coord_system(*_copies(args))
+        steps = kernel("_coord_system")(*args)
+        _check_run(X, frac, ncl, steps, want[:3] + want[5:])
+
+
+#: (codes, k_switch): post, pre, peri, ngpt, and Mix-LN (post for 3 steps, then pre)
+NORM_CASES = [((0, 0), 6), ((1, 1), 6), ((2, 2), 6), ((3, 3), 6), ((0, 1), 3)]
+#: the Post-LN scheme as the loop's ``norm``, and the key of a noiseless run
+POST = (np.zeros(2, np.int64), 0, 0.0)
+NO_KEY = np.uint64(0)
+NOISY_IDS = list(registry.names(batched=True, stochastic=True))
+
+
+def _no_records(T=0, M=0):
+    """Empty (r, modes) records (the deterministic ensembles), or (T,) and (T, M) ones."""
+    return np.full(T, np.nan), np.full((T, M), np.nan)
+
+
+def _streams(rng, n, d, width):
+    """Residual streams: points of a cap scaled by radii in [0.5, 3]."""
+    return cap(rng, n, d, width) * rng.uniform(0.5, 3.0, size=(n, 1))
+
+
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+@pytest.mark.parametrize("case", range(len(NORM_CASES)))
+def test__coord_system_norms(method, case):
+    """The one coordinate loop under every normalisation scheme (residual streams for pre, peri)."""
+    codes, k_switch = NORM_CASES[case]
+    rng = np.random.default_rng(70 + case)
+    scheme = _scheme(registry.get(method))
+    norm = (np.array(codes), k_switch, 0.7)
+    for n, d, width, _early, count, save_every in _system_cases():
+        X = _streams(rng, n, d, width)
+        if codes[0] in (0, 3):
+            X = X / np.linalg.norm(X, axis=1, keepdims=True)
+        common, frac, ncl = _run_args(6, save_every, False, count)
+        zero = np.zeros((d, d))
+        args = (X, zero, zero, False, False, 1.0, False, scheme, norm, np.inf, NO_KEY, *common)
+        args += (frac, ncl, *_no_records())
+        want = naive._coord_system(*_copies(args))
+        steps = kernel("_coord_system")(*args)
+        _check_run(X, frac, ncl, steps, want[:3] + want[5:])
+
+
+@pytest.mark.parametrize("method", NOISY_IDS)
+@pytest.mark.parametrize("usa", [False, True], ids=["SA", "USA"])
+def test__coord_system_noisy(method, usa):
+    """The one coordinate loop with noise, every stochastic step: against the twin, whose geodesic
+    and Strang steps are particles.simulate's own (steps.lie_euler_maruyama, steps.strang) driven by
+    the same counter-based normals; r and the harmonic modes recorded, kappa = inf included."""
+    rng = np.random.default_rng(90 + NOISY_IDS.index(method))
+    scheme = _scheme(registry.get(method))
+    for i, (n, d, width, _early, _count, save_every) in enumerate(_system_cases()):
+        X = cap(rng, n, d, width)
+        has = i % 2 == 1
+        B, V = _weights(rng, d, has), _weights(rng, d, has)
+        kappa = (0.5, 4.0, np.inf)[i % 3]
+        key = np.uint64(rng.integers(1 << 62))
+        common, _, _ = _run_args(6, save_every, False, False)
+        r, modes = _no_records(6 // save_every + 1, 3)
+        frac, ncl = np.empty(0), np.empty(0, np.int64)
+        args = (X, B, V, has, has, 1.5, usa, scheme, POST, kappa, key, *common, frac, ncl, r, modes)
+        want = naive._coord_system(*_copies(args))
+        steps = kernel("_coord_system")(*args)
+        np.testing.assert_allclose(X, want[0], rtol=0, atol=STEP_TOL)
+        np.testing.assert_allclose(r, want[3], rtol=0, atol=STEP_TOL)
+        np.testing.assert_allclose(modes, want[4], rtol=0, atol=1e-10)
+        assert steps == want[5] == 6
+
+
+@pytest.mark.parametrize("nb, nv", [(0, 0), (1, 0), (3, 1), (3, 3)])
+@pytest.mark.parametrize("method", ["rk4", "strang"])
+def test__coord_ensemble(nb, nv, method):
     rng = np.random.default_rng(40 + nb + nv)
     S, n, d = 3, 7, 3
     X = np.stack([cap(rng, n, d, w) for w in (0.05, 0.5, 3.0)])
     B = rng.standard_normal((nb, d, d)) / np.sqrt(d)
     V = rng.standard_normal((nv, d, d)) / np.sqrt(d)
     betas = np.array([0.0, 1.0, 4.0])
-    common, frac, ncl = _run_args(6, 2, True, True)
+    noisy = registry.get(method).stochastic
+    kappas = np.array([1.0, np.inf, 3.0]) if noisy else np.full(S, np.inf)
+    keys = np.array([5, 6, 7], np.uint64)
+    common, frac, ncl = _run_args(6, 2, not noisy, True)
     frac, ncl = np.stack([frac] * S), np.stack([ncl] * S)
+    r, modes = (np.stack([a] * S) for a in _no_records(4, 2))
     done = np.zeros(S, np.int64)
-    args = (X, B, V, betas, False, _scheme(registry.get("rk4")), *common, frac, ncl, done)
+    args = (X, B, V, betas, False, _scheme(registry.get(method)), POST, kappas, keys, *common)
+    args += (frac, ncl, r, modes, done)
     want = naive._coord_ensemble(*_copies(args))
     kernel("_coord_ensemble")(*args)
-    _check_run(X, frac, ncl, done, want)
+    _check_run(X, frac, ncl, done, want[:3] + want[5:])
+    np.testing.assert_allclose(r, want[3], rtol=0, atol=STEP_TOL)
+    np.testing.assert_allclose(modes, want[4], rtol=0, atol=1e-10)
+
+
+def test__exp_rows_and__rotate_rows():
+    rng = np.random.default_rng(85)
+    for n in NS:
+        for d in DS:
+            X = unit_rows(rng, n, d)
+            U = rng.standard_normal((n, d)) * rng.choice([0.0, 1e-13, 1e-3, 2.0], size=(n, 1))
+            U -= np.sum(U * X, axis=1, keepdims=True) * X
+            out = np.empty((n, d))
+            kernel("_exp_rows")(X, U, out)
+            assert_close(out, naive._exp_rows(X, U, None), scale=1.0)
+            P = unit_rows(rng, n, d)
+            W = rng.standard_normal((n, d)) * rng.choice([0.0, 1e-3, 2.0], size=(n, 1))
+            W -= np.sum(W * P, axis=1, keepdims=True) * P
+            Y = X.copy()
+            kernel("_rotate_rows")(Y, P, W, 0.3)
+            assert_close(Y, naive._rotate_rows(X, P, W, 0.3), scale=4.0)
+
+
+@pytest.mark.parametrize("code", [0, 1])
+def test__record(code):
+    rng = np.random.default_rng(86 + code)
+    for n, d, width, early, count, _ in _system_cases():
+        X = cap(rng, n, d, width) * (1.0 if code == 0 else rng.uniform(0.5, 2, size=(n, 1)))
+        for T, M, pairs in ((4, 3, True), (4, 0, False), (4, 2, False), (4, 0, True)):
+            frac, ncl = np.full(T if pairs else 0, np.nan), np.full(T if pairs else 0, -7)
+            r, modes = np.full(0 if pairs else T, np.nan), np.full((T, M), np.nan)
+            stats = (0.7, 0.95, count, early)
+            scratch = (np.empty((n, d)), np.empty((d, n)), np.empty((n, n)))
+            args = (X, code, 2, *scratch, stats, np.empty(n, np.int64), frac, ncl, r, modes)
+            want = naive._record(*_copies(args))
+            assert kernel("_record")(*args) == want[0]
+            np.testing.assert_array_equal(frac, want[1])
+            np.testing.assert_array_equal(ncl, want[2])
+            np.testing.assert_allclose(r, want[3], rtol=0, atol=1e-14)
+            np.testing.assert_allclose(modes, want[4], rtol=0, atol=1e-12)
 
 
 # --------------------------------------------------------------------------------------------------
 # coordinate formulation under a normalisation scheme (particles.norms)
-
-#: (codes, k_switch): post, pre, peri, ngpt, and Mix-LN (post for 3 steps, then pre)
-NORM_CASES = [((0, 0), 6), ((1, 1), 6), ((2, 2), 6), ((3, 3), 6), ((0, 1), 3)]
-
-
-def _streams(rng, n, d, width):
-    """Residual streams: points of a cap scaled by radii in [0.5, 3]."""
-    return cap(rng, n, d, width) * rng.uniform(0.5, 3.0, size=(n, 1))
 
 
 def test__directions():
@@ -858,41 +959,6 @@ def test__norm_field(code, tangent, has_B, has_V):
             want = naive._norm_field(*_copies(args))
             kernel("_norm_field")(*args)
             assert_close(out, want, scale=4.0)
-
-
-@pytest.mark.parametrize("method", ["euler", "rk4"])
-@pytest.mark.parametrize("case", range(len(NORM_CASES)))
-def test__coord_norm_system(method, case):
-    codes, k_switch = NORM_CASES[case]
-    rng = np.random.default_rng(70 + case)
-    scheme = _scheme(registry.get(method))
-    for n, d, width, _early, count, save_every in _system_cases():
-        X = _streams(rng, n, d, width)
-        if codes[0] in (0, 3):
-            X = X / np.linalg.norm(X, axis=1, keepdims=True)
-        common, frac, ncl = _run_args(6, save_every, False, count)
-        args = (X, None, None, False, False, 1.0, False, scheme, np.array(codes), k_switch, 0.7)
-        args = (X, np.zeros((d, d)), np.zeros((d, d)), *args[3:], *common, frac, ncl)
-        want = naive._coord_norm_system(*_copies(args))
-        steps = kernel("_coord_norm_system")(*args)
-        _check_run(X, frac, ncl, steps, want)
-
-
-def test__coord_norm_ensemble():
-    rng = np.random.default_rng(80)
-    S, n, d = 3, 7, 3
-    X = np.stack([_streams(rng, n, d, w) for w in (0.05, 0.5, 3.0)])
-    B = rng.standard_normal((1, d, d)) / np.sqrt(d)
-    V = rng.standard_normal((3, d, d)) / np.sqrt(d)
-    betas = np.array([0.0, 1.0, 4.0])
-    common, frac, ncl = _run_args(6, 2, False, True)
-    frac, ncl = np.stack([frac] * S), np.stack([ncl] * S)
-    done = np.zeros(S, np.int64)
-    scheme = _scheme(registry.get("rk4"))
-    args = (X, B, V, betas, False, scheme, np.array([1, 1]), 6, 0.7, *common, frac, ncl, done)
-    want = naive._coord_norm_ensemble(*_copies(args))
-    kernel("_coord_norm_ensemble")(*args)
-    _check_run(X, frac, ncl, done, want)
 
 
 # ==================================================================================================

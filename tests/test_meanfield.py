@@ -362,9 +362,38 @@ def test_transition_params_are_checked():
         dict(kappas=(0.0,)),
         dict(betas=(-1,)),
         dict(t_avg=1.005),
+        dict(method="rk4"),
+        dict(method="nonesuch"),
+        dict(engine="pde", method="strang"),
     ):
         with pytest.raises(ParticlesError):
             TransitionParams(**bad)
+
+
+def test_transition_method_comes_from_the_registry(tmp_path):
+    """The particles engine runs any method of the noisy ensembles (``registry.NOISY_ENSEMBLE_NAMES``);
+    the default is not recorded, so the task keys of sweeps stored before the option stay valid;
+    another method is part of the key; each is the ensemble run with that method."""
+    from particles.analysis.transition import run_branch, transition_tasks
+    from particles.solvers import registry
+
+    kw = dict(d=3, n=6, betas=(2.0,), kappas=(1.0,), seeds=2, dt=0.05, t_relax=0.1, t_avg=0.2)
+    kw["record_every"] = 2
+    base = TransitionParams(**kw)
+    assert "method" not in base.record() and base.method == "euler-maruyama"
+    assert TransitionParams(**kw, method="EULER-MARUYAMA").record() == base.record()
+    keys = {t.key for t in transition_tasks(base)}
+    for name in registry.NOISY_ENSEMBLE_NAMES:
+        p = TransitionParams(**kw, method=name)
+        assert p.method == name and TransitionParams(**p.record()) == p
+        if name != "euler-maruyama":
+            assert p.record()["method"] == name
+            assert not keys & {t.key for t in transition_tasks(p)}
+        arrays, meta = run_branch(p.record(), 2.0, "up")
+        assert meta["params"] == p.record() and np.all(arrays["r_mean"] > 0)
+    a = run_branch(TransitionParams(**kw, method="strang").record(), 2.0, "up")[0]
+    b = run_branch(base.record(), 2.0, "up")[0]
+    assert not np.array_equal(a["r_mean"], b["r_mean"])
 
 
 # --- command line --------------------------------------------------------------------------------
@@ -438,3 +467,22 @@ def test_cli_transition(tmp_path):
         main, ["transition", "--d", "3", "--engine", "pde", "--kappa", "1", "--out", str(out)]
     )
     assert r.exit_code != 0 and "d = 2" in r.output and "Traceback" not in r.output
+
+
+def test_cli_transition_method(tmp_path):
+    """--method offers the noisy ensembles' methods (from the registry), reaches the particles
+    engine, and is refused for the other engines."""
+    out = tmp_path / "s.npz"
+    base = ["transition", "--d", "3", "--beta", "2", "--kappa", "1", "--n", "6", "--seeds", "1"]
+    base += ["--dt", "0.05", "--t-relax", "0.1", "--t-avg", "0.5", "--out", str(out), "--quiet"]
+    r = CliRunner().invoke(main, [*base, "--method", "strang"])
+    assert r.exit_code == 0, r.output
+    assert TransitionResult.load(out).params.method == "strang"
+    r = CliRunner().invoke(main, ["transition", "--help"])
+    assert "lie-euler-maruyama" in r.output and "rk4" not in r.output
+    for extra, msg in (
+        (["--method", "rk4"], "rk4"),
+        (["--engine", "pde", "--method", "strang"], "--method"),
+    ):
+        r = CliRunner().invoke(main, [*base, *extra])
+        assert r.exit_code != 0 and msg in r.output and "Traceback" not in r.output

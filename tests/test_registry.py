@@ -107,8 +107,12 @@ def test_every_consumer_reads_the_registry():
     from particles.cli._common import MethodChoice
 
     assert tuple(MethodChoice().choices) == registry.names()
-    assert tuple(MethodChoice(batched=True).choices) == ("euler", "euler-tangent", "rk4")
-    assert tuple(ensemble.METHODS) == registry.names(batched=True)
+    det = MethodChoice(batched=True, stochastic=False)
+    assert tuple(det.choices) == ("euler", "euler-tangent", "rk4")
+    assert tuple(ensemble.METHODS) == registry.names(batched=True, stochastic=False)
+    noisy = MethodChoice(batched=True, stochastic=True)
+    assert tuple(noisy.choices) == ("euler-maruyama", "lie-euler-maruyama", "strang")
+    assert tuple(ensemble.NOISY_METHODS) == registry.names(batched=True, stochastic=True)
     for name in registry.names():
         m = registry.get(name)
         assert m.order >= 1 and m.description

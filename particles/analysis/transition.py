@@ -13,7 +13,9 @@ stationary branch and kappa_c: hysteresis.
 Engines:
 
 - ``"particles"``: the numba noisy ensembles (:func:`particles.solvers.ensemble.ensemble_noisy`), any
-  d, ``seeds`` independent systems of n particles, projected Euler–Maruyama;
+  d, ``seeds`` independent systems of n particles, stepped by ``method`` (a stochastic method of the
+  registry that the ensembles run: ``"euler-maruyama"``, the default, ``"lie-euler-maruyama"`` or
+  ``"strang"``; ``particles.solvers.registry.NOISY_ENSEMBLE_NAMES``);
 - ``"circle"``: d = 2, identity weights, the O(n K) angle system
   (:func:`particles.meanfield.circle_particles`): large n;
 - ``"pde"``: d = 2, the Fokker–Planck equation (:func:`particles.meanfield.solve_circle`),
@@ -35,6 +37,8 @@ from ..resources import check_count, check_memory
 from ..sweep import Task, fingerprint, load_result, run_sweep
 
 ENGINES = ("particles", "circle", "pde")
+#: the particles engine's integrator unless ``method`` says otherwise
+DEFAULT_METHOD = "euler-maruyama"
 DIRECTIONS = ("up", "down")
 FORMAT = "transition"
 
@@ -58,6 +62,7 @@ class TransitionParams:
     engine: str = "particles"
     N: int = 256
     pde_eps: float = 1e-6
+    method: str = DEFAULT_METHOD
 
     def __post_init__(self):
         if self.engine not in ENGINES:
@@ -107,9 +112,22 @@ class TransitionParams:
         object.__setattr__(self, "kind", str(self.kind).upper())
         if self.engine == "pde":
             object.__setattr__(self, "seeds", 1)
+        from ..solvers.ensemble import noisy_method
+
+        method = noisy_method(self.method).name  # validated and spelled as the registry does
+        if self.engine != "particles" and method != DEFAULT_METHOD:
+            raise ParticlesError(
+                f"method is the particles engine's integrator; the {self.engine} engine has its own"
+            )
+        object.__setattr__(self, "method", method)
 
     def record(self) -> dict:
-        return asdict(self)
+        """The parameters as a dict. ``method`` is left out when it is the default, so that the
+        fingerprints (task keys) of sweeps stored before it existed stay valid."""
+        rec = asdict(self)
+        if rec["method"] == DEFAULT_METHOD:
+            del rec["method"]
+        return rec
 
 
 def _initial_points(p: TransitionParams, direction: str, rng) -> np.ndarray:
@@ -141,7 +159,7 @@ def run_branch(params: dict, beta: float, direction: str) -> tuple[dict, dict]:
         seeds = p.seed * 100003 + np.arange(S)
         for k, kv in enumerate(kap):
             stream = 2 * k + DIRECTIONS.index(direction)
-            kw = dict(seeds=seeds, dt=p.dt, kind=p.kind, modes=0)
+            kw = dict(seeds=seeds, dt=p.dt, kind=p.kind, modes=0, method=p.method)
             X = ensemble_noisy(X, beta, kv, n_relax * p.dt, stream=2 * stream, **kw).final
             res = ensemble_noisy(
                 X, beta, kv, n_avg * p.dt, stream=2 * stream + 1, save_every=p.record_every, **kw

@@ -1,7 +1,10 @@
-"""Many independent small systems (seeds x beta) advanced by one numba kernel call, parallel over systems.
+"""Many independent small systems (seeds x beta [x kappa]) advanced by one numba kernel call, parallel
+over systems.
 
-Two formulations, every explicit Runge–Kutta method of the registry (:mod:`.registry`), statistics at
-checkpoints without storing trajectories. The numba kernels are in :mod:`particles.kernels`.
+Two formulations, every explicit Runge–Kutta method of the registry (:mod:`.registry`) and its
+stochastic methods, statistics at checkpoints without storing trajectories. The numba kernels are in
+:mod:`particles.kernels`; the coordinate formulation, noisy or not, runs through its one stepping loop
+(``kernels._coord_system``), so a new step is written once.
 
 **Gram formulation** (identity weights; derived here). Every scheme below maps X to C X for an
 n x n matrix C that depends on X only through its Gram matrix G = X X^T, so the state can be G itself:
@@ -20,8 +23,8 @@ B = Q^T K (d, d), and values V x_j; B and V are given per system or shared (or i
 - ``"rk4"``: classical RK4 on the projected field, then normalise; a faithful integrator (error
   O(dt^4)).
 
-Methods without a tableau (``"lie-euler"``, ``"geometric"``) and scipy's adaptive methods run only in
-:func:`particles.simulate`.
+Deterministic methods without a tableau (``"lie-euler"``, ``"geometric"``) and scipy's adaptive
+methods run only in :func:`particles.simulate`.
 
 ``kind`` is ``"SA"`` (softmax, Z_i = sum_k exp(...)) or ``"USA"`` (Z_i = n).
 
@@ -30,13 +33,19 @@ Statistics recorded every ``save_every`` steps (and at t = 0): the fraction of o
 clusters, the connected components of the graph <x_i, x_j> > 1 - cluster_delta.
 
 **Noisy ensembles** (:func:`ensemble_noisy`): dx_i = f dt + sqrt(2/kappa) dB_i (B_i Brownian motion on
-the sphere; conventions in :mod:`particles.meanfield`) by projected Euler–Maruyama, one (beta, kappa,
-seed) per system, recording the order parameter r(t) = |mean_i x_i| and the harmonic mode amplitudes
-m_l(t) (Fourier modes |mean exp(i l theta)| on the circle). Noise comes from a counter-based generator
-(SplitMix64 + Box–Muller, :func:`particles.kernels._counter_normals`): system s draws from the stream
+the sphere; the noisy transformer of arXiv 2512.01868, the noise of arXiv 2312.10794 §9.4, Problem 7;
+conventions in :mod:`particles.meanfield`), one
+(beta, kappa, seed) per system, by any stochastic method of the registry that names a kernel step
+(``registry.NOISY_ENSEMBLE_NAMES``): ``"euler-maruyama"`` (projected, weak order 1),
+``"lie-euler-maruyama"`` (geodesic, weak order 1), ``"strang"`` (geometric splitting, weak order 2),
+each the same scheme as :func:`particles.simulate` with that method. Recorded: the order parameter
+r(t) = |mean_i x_i| and the harmonic mode amplitudes m_l(t) (Fourier modes |mean exp(i l theta)| on
+the circle). Noise comes from a counter-based generator (SplitMix64 + Box–Muller,
+:func:`particles.kernels._counter_normals`): system s draws from the stream
 ``noise_keys(seeds, stream)[s]``, and its Gaussian number (step n + i) d + c drives coordinate c of
-particle i at that step. Every value depends only on (seed, stream, step, i, c): the same seeds give the
-same paths on any number of threads, and a system's path does not depend on which other systems run.
+particle i at that step (its ambient Brownian increment is sqrt(dt) times it). Every value depends
+only on (seed, stream, step, i, c): the same seeds give the same paths on any number of threads, and a
+system's path does not depend on which other systems run.
 
 Compiled kernels are cached on disk (``cache=True``); :func:`compile_kernels` compiles (or loads) them and
 returns the seconds it took, so callers can report compile time apart from run time.
@@ -51,21 +60,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ParticlesError, real_array
-from ..kernels import (
-    NORM_CODES,
-    _coord_ensemble,
-    _coord_norm_ensemble,
-    _gram_ensemble,
-    _noisy_coord_ensemble,
-    _splitmix64,
-)
+from ..kernels import NORM_CODES, STEP_CODES, _coord_ensemble, _gram_ensemble, _splitmix64
 from ..params import check_beta
 from ..resources import check_count, check_memory
 from ..sphere import as_rng
 from . import registry
 
-#: the methods the ensembles run (a live view of the registry: every method with a tableau)
-METHODS = registry._LiveNames(batched=True)
+#: the methods the deterministic ensembles run (a live view of the registry: every tableau)
+METHODS = registry.ENSEMBLE_NAMES
+#: the methods the noisy ensembles run (live: every stochastic method with a kernel step)
+NOISY_METHODS = registry.NOISY_ENSEMBLE_NAMES
 KINDS = ("SA", "USA")
 
 
@@ -101,27 +105,59 @@ def _early(early_stop: bool, method: registry.Method, dt: float, has_V: bool) ->
     return bool(early_stop) and method.tableau.stages == 1 and dt < 1.0 and not has_V
 
 
-def _method(method) -> registry.Method:
-    """The registered method ``method``, which must have a tableau (a clear error otherwise)."""
+def noisy_method(method) -> registry.Method:
+    """The registered method ``method`` (a name or a :class:`~.registry.Method`), which must be one the
+    noisy ensembles run: stochastic, with a kernel step (a clear error otherwise)."""
     m = registry.get(method)
-    if not m.batched:
+    if not (m.stochastic and m.batched):
+        why = "is not stochastic" if not m.stochastic else "has no ensemble kernel step"
         raise ParticlesError(
-            f"method {m.name!r} has no Runge–Kutta tableau, so the batched ensembles cannot run it; "
+            f"method {m.name!r} {why}, so the noisy ensembles cannot run it; choose one of "
+            f"{', '.join(NOISY_METHODS)}"
+        )
+    _scheme(m)  # a kernel step the loop has
+    return m
+
+
+def _method(method, noisy: bool = False) -> registry.Method:
+    """The registered method ``method``, which the (noisy) ensembles must be able to run (a clear
+    error otherwise)."""
+    if noisy:
+        return noisy_method(method)
+    m = registry.get(method)
+    if m.stochastic or not m.batched:
+        why = "is stochastic (use ensemble_noisy)" if m.stochastic else "has no Runge–Kutta tableau"
+        raise ParticlesError(
+            f"method {m.name!r} {why}, so the batched ensembles cannot run it; "
             f"choose one of {', '.join(METHODS)} (or use particles.simulate)"
         )
     return m
 
 
 def _scheme(m: registry.Method) -> tuple:
-    """The tableau as the kernels take it: (a_num (s, s), a_den (s,), b_num (s,), b_den, projected)."""
-    tab = m.tableau
+    """The method as the kernels take it: (a_num (s, s), a_den (s,), b_num (s,), b_den, projected,
+    step). A stochastic method steps with its kernel step (:data:`particles.kernels.STEP_CODES`);
+    its drift tableau is the one-stage tangent Euler tableau (read by the ``"additive"`` step only)."""
+    if m.tableau is None and m.kernel not in STEP_CODES:
+        raise ParticlesError(
+            f"method {m.name!r}: kernel must be one of {', '.join(STEP_CODES)}, got {m.kernel!r}"
+        )
+    tab = m.tableau if m.tableau is not None else registry.Tableau(a=((),), b=(1,))
     s = tab.stages
     a_num, a_den = np.zeros((s, s)), np.ones(s)
     for q, (nums, den) in enumerate(tab.stage_integers()):
         a_num[q, :q] = nums
         a_den[q] = den
     b_nums, b_den = tab.weight_integers()
-    return (a_num, a_den, np.array(b_nums, dtype=np.float64), float(b_den), bool(m.projected))
+    step = STEP_CODES["additive"] if m.tableau is not None else STEP_CODES[m.kernel]
+    return (
+        a_num,
+        a_den,
+        np.array(b_nums, dtype=np.float64),
+        float(b_den),
+        bool(m.projected),
+        step,
+    )
 
 
 def _kind(kind: str) -> bool:
@@ -193,25 +229,6 @@ def _weights(M, name, S, d):
     return np.ascontiguousarray(a)
 
 
-#: the run options shared by ensemble_gram and ensemble_coords
-_OPTIONS = (
-    "betas",
-    "t_end",
-    "dt",
-    "method",
-    "kind",
-    "save_every",
-    "delta",
-    "cluster_delta",
-    "count_clusters",
-    "early_stop",
-)
-
-
-def _options(args: dict) -> dict:
-    return {k: args[k] for k in _OPTIONS}
-
-
 def _run(
     state,
     advance,
@@ -222,32 +239,43 @@ def _run(
     method,
     kind,
     save_every,
-    delta,
-    cluster_delta,
-    count_clusters,
-    early_stop,
     has_V,
     meta,
-) -> EnsembleResult:
-    """The part both formulations share: validate, allocate the statistics, call ``advance(betas,
-    usa, scheme, dt, nsteps, save_every, stats, frac, ncl, done)`` (a kernel over ``state``), wrap."""
-    m, usa = _method(method), _kind(kind)
+    noisy=False,
+    delta=0.5,
+    cluster_delta=None,
+    count_clusters=False,
+    early_stop=False,
+    pairs=True,
+    modes=0,
+) -> dict:
+    """The part every ensemble shares: validate, allocate the records, call ``advance(betas, usa,
+    scheme, dt, nsteps, save_every, stats, frac, ncl, r, modes, done)`` (a kernel over ``state``),
+    check the result. Records: the pair statistics with ``pairs``, else r and ``modes`` harmonic
+    modes. Returns the records, the checkpoint times ``t``, ``t_final`` and the timings."""
+    m, usa = _method(method, noisy), _kind(kind)
     S = state.shape[0]
     b = _betas(betas, S)
     nsteps, dt, save_every = _steps(t_end, dt, save_every)
     thr, thr_cl = _thresholds(delta, cluster_delta)
+    modes = int(modes)
+    if modes < 0:
+        raise ParticlesError(f"modes must be >= 0, got {modes}")
     T = nsteps // save_every + 1
-    per_system = state[0].size + 12 * state.shape[1] ** 2 + 2 * T  # state, kernel work, statistics
+    # state, kernel work, records
+    per_system = state[0].size + 12 * state.shape[1] ** 2 + (2 if pairs else modes + 1) * T
     check_memory(
         8.0 * S * per_system, f"{S} systems of {state.shape[1]} particles, {T} checkpoints"
     )
-    frac = np.empty((S, T))
-    ncl = np.empty((S, T), np.int64)
+    frac = np.empty((S, T if pairs else 0))
+    ncl = np.empty((S, T if pairs else 0), np.int64)
+    r = np.empty((S, 0 if pairs else T))
+    md = np.zeros((S, T, modes))
     done = np.empty(S, np.int64)
     compile_s = compile_kernels()
     t0 = time.perf_counter()
     stats = (thr, thr_cl, bool(count_clusters), _early(early_stop, m, dt, has_V))
-    advance(b, usa, _scheme(m), dt, nsteps, save_every, stats, frac, ncl, done)
+    advance(b, usa, _scheme(m), dt, nsteps, save_every, stats, frac, ncl, r, md, done)
     run_s = time.perf_counter() - t0
     with np.errstate(over="ignore", invalid="ignore"):
         sizes = np.sqrt(np.einsum("s...j,s...j->s...", state, state))
@@ -256,15 +284,26 @@ def _run(
             f"the ensemble diverged ({m.name}, dt = {dt:g}): its final states are not finite or "
             "have collapsed to 0, so its statistics are meaningless; reduce dt (or nGPT's alpha)"
         )
+    return {
+        "t": np.arange(T) * (save_every * dt),
+        "pair_fraction": frac,
+        "n_clusters": ncl,
+        "r": r,
+        "modes": md,
+        "t_final": done * dt,
+        "compile_s": compile_s,
+        "run_s": run_s,
+        "meta": {"method": m.name, "kind": "USA" if usa else "SA", "dt": dt, **meta},
+    }
+
+
+def _deterministic(state, advance, *, has_V, meta, delta, **opts) -> EnsembleResult:
+    """:func:`_run` with the pair statistics, as an :class:`EnsembleResult`."""
+    rec = _run(state, advance, has_V=has_V, meta={"delta": delta, **meta}, delta=delta, **opts)
     return EnsembleResult(
-        t=np.arange(T) * (save_every * dt),
-        pair_fraction=frac,
-        n_clusters=ncl,
         final=state,
-        t_final=done * dt,
-        compile_s=compile_s,
-        run_s=run_s,
-        meta={"method": m.name, "kind": kind.upper(), "dt": dt, "delta": delta, **meta},
+        **{k: rec[k] for k in ("t", "pair_fraction", "n_clusters", "t_final")},
+        **{k: rec[k] for k in ("compile_s", "run_s", "meta")},
     )
 
 
@@ -272,6 +311,38 @@ def _states(a, name: str, shape: str):
     """A C-contiguous float64 copy of ``a`` with a leading system axis (a 2-D array is one system)."""
     x = real_array(a, name, shape, finite=True, copy=True)
     return x[None] if x.ndim == 2 else x
+
+
+def _points(X0, on_sphere: bool = True):
+    """X0 as (S, n, d) states: points on the unit sphere, or (``on_sphere=False``) residual streams
+    with nonzero rows."""
+    X = _states(X0, "X0", "(S, n, d)")
+    if X.ndim != 3 or X.shape[1] < 1 or X.shape[2] < 2:
+        raise ParticlesError(f"X0 must have shape (S, n, d) with d >= 2, got {np.shape(X0)}")
+    if not on_sphere:
+        if np.any(np.linalg.norm(X, axis=2) == 0.0):
+            raise ParticlesError("X0 has a zero row: its direction is undefined")
+    elif np.max(np.abs(np.linalg.norm(X, axis=2) - 1.0), initial=0.0) > 1e-8:
+        raise ParticlesError("X0 must be points on the unit sphere (normalise the rows first)")
+    return X
+
+
+def _coords(X, Bw, Vw, norm, kappas=None, keys=None):
+    """``advance`` of :func:`_run` for the coordinate states X (S, n, d): the one coordinate loop,
+    ``norm`` = (codes, k_switch, alpha), noise of ``kappas`` (S,) (None: none) from ``keys`` (S,)."""
+    S = X.shape[0]
+    kappas = np.full(S, np.inf) if kappas is None else kappas
+    keys = np.zeros(S, np.uint64) if keys is None else keys
+
+    def advance(betas, usa, scheme, *rest):  # rest: dt, nsteps, ..., the records and done
+        _coord_ensemble(X, Bw, Vw, betas, usa, scheme, norm, kappas, keys, *rest)
+
+    return advance
+
+
+def _post_ln() -> tuple:
+    """The Post-LN scheme as the coordinate loop's ``norm`` = (codes, k_switch, alpha)."""
+    return (np.array([NORM_CODES["post"]] * 2, np.int64), 0, 0.0)
 
 
 def ensemble_gram(
@@ -293,14 +364,17 @@ def ensemble_gram(
     ``betas``: one per system (S,) or a scalar. Returns an :class:`EnsembleResult` whose ``final`` is
     the (S, n, n) Gram matrices at ``t_final``. Cost O(S n^3) per step, independent of d.
     """
-    opts = _options(locals())
+    opts = {k: v for k, v in locals().items() if k != "G0"}
     G = _states(G0, "G0", "(S, n, n)")
     if G.ndim != 3 or G.shape[1] != G.shape[2] or G.shape[1] < 1:
         raise ParticlesError(f"G0 must have shape (S, n, n), got {np.shape(G0)}")
     if np.max(np.abs(np.diagonal(G, axis1=1, axis2=2) - 1.0), initial=0.0) > 1e-8:
         raise ParticlesError("G0 must be Gram matrices of unit vectors (diagonal = 1)")
-    advance = lambda *a: _gram_ensemble(G, *a)
-    return _run(G, advance, has_V=False, meta={"n": G.shape[1]}, **opts)
+
+    def advance(betas, usa, scheme, dt, nsteps, save_every, stats, frac, ncl, r, modes, done):
+        _gram_ensemble(G, betas, usa, scheme, dt, nsteps, save_every, stats, frac, ncl, done)
+
+    return _deterministic(G, advance, has_V=False, meta={"n": G.shape[1]}, **opts)
 
 
 def ensemble_coords(
@@ -332,54 +406,29 @@ def ensemble_coords(
     residual streams (any nonzero rows; ``final`` holds them) and the statistics are those of the
     directions; early stopping is for Post-LN only.
     """
-    opts = _options(locals())
+    opts = {
+        k: v for k, v in locals().items() if k not in ("X0", "B", "V", "norm", "alpha", "t_switch")
+    }
     from ..params import Dynamics
 
     scheme = Dynamics(norm=norm, alpha=alpha, t_switch=t_switch)  # validates the scheme
-    X = _states(X0, "X0", "(S, n, d)")
-    if X.ndim != 3 or X.shape[1] < 1 or X.shape[2] < 2:
-        raise ParticlesError(f"X0 must have shape (S, n, d) with d >= 2, got {np.shape(X0)}")
-    if scheme.norm in ("pre", "peri"):
-        if np.any(np.linalg.norm(X, axis=2) == 0.0):
-            raise ParticlesError("X0 has a zero row: its direction is undefined")
-    elif np.max(np.abs(np.linalg.norm(X, axis=2) - 1.0), initial=0.0) > 1e-8:
-        raise ParticlesError("X0 must be points on the unit sphere (normalise the rows first)")
+    X = _points(X0, on_sphere=scheme.norm not in ("pre", "peri"))
     S, n, d = X.shape
     Bw, Vw = _weights(B, "B", S, d), _weights(V, "V", S, d)
     meta = {"n": n, "d": d}
     if scheme.norm == "post":
-        advance = lambda *a: _coord_ensemble(X, Bw, Vw, *a)
-        return _run(X, advance, has_V=Vw.shape[0] > 0, meta=meta, **opts)
-    if scheme.norm == "mix":
-        codes = np.array([NORM_CODES["post"], NORM_CODES["pre"]])
+        codes, k_switch, _ = _post_ln()
+    elif scheme.norm == "mix":
+        codes = np.array([NORM_CODES["post"], NORM_CODES["pre"]], np.int64)
         k_switch = round(min(scheme.t_switch / float(dt), 2.0**62))  # past the end: no switch
     else:
-        codes = np.array([NORM_CODES[scheme.norm]] * 2)
+        codes = np.array([NORM_CODES[scheme.norm]] * 2, np.int64)
         k_switch = 0
-    meta.update(norm=scheme.norm, alpha=scheme.alpha, t_switch=scheme.t_switch)
-    opts["early_stop"] = False
-
-    def advance(betas, usa, sch, dt_, nsteps, save_every, stats, frac, ncl, done):
-        _coord_norm_ensemble(
-            X,
-            Bw,
-            Vw,
-            betas,
-            usa,
-            sch,
-            codes,
-            k_switch,
-            scheme.alpha,
-            dt_,
-            nsteps,
-            save_every,
-            stats,
-            frac,
-            ncl,
-            done,
-        )
-
-    return _run(X, advance, has_V=Vw.shape[0] > 0, meta=meta, **opts)
+    if scheme.norm != "post":
+        meta.update(norm=scheme.norm, alpha=scheme.alpha, t_switch=scheme.t_switch)
+        opts["early_stop"] = False
+    advance = _coords(X, Bw, Vw, (codes, int(k_switch), float(scheme.alpha)))
+    return _deterministic(X, advance, has_V=Vw.shape[0] > 0, meta=meta, **opts)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -388,7 +437,7 @@ class NoisyEnsembleResult:
 
     ``t`` (T,) record times; ``r`` (S, T) order parameter |mean_i x_i|; ``modes`` (S, T, M) harmonic
     mode amplitudes of degrees 1..M (``modes[..., 0]`` is r up to rounding); ``final`` (S, n, d) the
-    last state; ``meta`` the parameters (seeds, stream, kappas, betas, ...).
+    last state; ``meta`` the parameters (method, seeds, stream, kappas, betas, ...).
     """
 
     t: np.ndarray
@@ -442,115 +491,102 @@ def ensemble_noisy(
     B=None,
     V=None,
     dt: float = 0.05,
+    method: str = "euler-maruyama",
     kind: str = "USA",
     save_every: int = 1,
     modes: int = 8,
 ) -> NoisyEnsembleResult:
-    """Advance S noisy systems ``X0`` (S, n, d) by projected Euler–Maruyama (weak order 1).
+    """Advance S noisy systems ``X0`` (S, n, d) of dx_i = f_i dt + sqrt(2/kappa) dB_i on the sphere.
 
     **Arguments:**
     - ``betas``, ``kappas``: one per system (S,) or scalars; ``kappa = inf`` (or None) is the ODE
-      stepped by Euler on the tangent field.
+      stepped by the method's drift step (Euler on the tangent field for ``"euler-maruyama"``).
     - ``seeds``: one non-negative integer per system (S,) or one for all (then every system has the
       same noise); ``stream`` (int): which run of these systems (see :func:`noise_keys`).
+    - ``method``: a stochastic method of the registry with a kernel step (:data:`NOISY_METHODS`):
+      ``"euler-maruyama"`` (projected, weak order 1), ``"lie-euler-maruyama"`` (geodesic, weak
+      order 1) or ``"strang"`` (weak order 2, 4 field evaluations per step); the same schemes as
+      :func:`particles.simulate` with that method, driven by the increments sqrt(dt) z of the
+      counter-based normals z (see the module docstring).
     - ``B``, ``V``: None (identity), a shared (d, d) matrix, or (S, d, d): logits beta x_i^T B x_j and
       values V x_j, as :func:`ensemble_coords`.
     - ``modes``: number M of harmonic modes recorded (degrees 1..M; 0 records r only, which is much
       cheaper for large n: the modes need the Gram matrix, O(n^2 M) per record).
 
     **Returns:** a :class:`NoisyEnsembleResult`; ``final`` holds the states at ``t_end``.
+
+    **Raises:** :class:`ParticlesError` for a method the noisy ensembles do not run, and bad input.
     """
-    usa = _kind(kind)
-    X = _states(X0, "X0", "(S, n, d)")
-    if X.ndim != 3 or X.shape[1] < 1 or X.shape[2] < 2:
-        raise ParticlesError(f"X0 must have shape (S, n, d) with d >= 2, got {np.shape(X0)}")
-    if np.max(np.abs(np.linalg.norm(X, axis=2) - 1.0), initial=0.0) > 1e-8:
-        raise ParticlesError("X0 must be points on the unit sphere (normalise the rows first)")
+    _method(method, noisy=True)
+    X = _points(X0)
     S, n, d = X.shape
-    b = _betas(betas, S)
-    k = _kappas(kappas, S)
+    b, k = _betas(betas, S), _kappas(kappas, S)
     sd = np.asarray(seeds)
     keys = noise_keys(np.full(S, int(sd)) if sd.ndim == 0 else sd, stream)
     if keys.shape[0] != S:
         raise ParticlesError(f"need one seed per system ({S}), got {keys.shape[0]}")
     Bw, Vw = _weights(B, "B", S, d), _weights(V, "V", S, d)
-    nsteps, dt, save_every = _steps(t_end, dt, save_every)
-    modes = int(modes)
-    if modes < 0:
-        raise ParticlesError(f"modes must be >= 0, got {modes}")
-    T = nsteps // save_every + 1
-    per_system = X[0].size + 6 * n * n + (modes + 1) * T  # state, kernel work, records
-    check_memory(8.0 * S * per_system, f"{S} noisy systems of {n} particles, {T} records")
-    r = np.empty((S, T))
-    md = np.zeros((S, T, modes))
-    compile_s = compile_noisy_kernels()
-    t0 = time.perf_counter()
-    _noisy_coord_ensemble(X, Bw, Vw, b, k, keys, usa, dt, nsteps, save_every, r, md)
-    run_s = time.perf_counter() - t0
+    meta = {
+        "n": n,
+        "d": d,
+        "stream": int(stream),
+        "seeds": np.asarray(sd).tolist(),
+        "betas": b.tolist(),
+        "kappas": [None if not np.isfinite(v) else float(v) for v in k],
+        "noise": "counter-based SplitMix64 + Box-Muller (particles.kernels._counter_normals)",
+    }
+    advance = _coords(X, Bw, Vw, _post_ln(), k, keys)
+    rec = _run(
+        X,
+        advance,
+        betas=b,
+        t_end=t_end,
+        dt=dt,
+        method=method,
+        kind=kind,
+        save_every=save_every,
+        has_V=Vw.shape[0] > 0,
+        meta=meta,
+        noisy=True,
+        pairs=False,
+        modes=modes,
+    )
     return NoisyEnsembleResult(
-        t=np.arange(T) * (save_every * dt),
-        r=r,
-        modes=md,
-        final=X,
-        compile_s=compile_s,
-        run_s=run_s,
-        meta={
-            "method": "euler-maruyama",
-            "kind": "USA" if usa else "SA",
-            "dt": dt,
-            "n": n,
-            "d": d,
-            "stream": int(stream),
-            "seeds": np.asarray(sd).tolist(),
-            "betas": b.tolist(),
-            "kappas": [None if not np.isfinite(v) else float(v) for v in k],
-            "noise": "counter-based SplitMix64 + Box-Muller (particles.kernels._counter_normals)",
-        },
+        final=X, **{k: rec[k] for k in ("t", "r", "modes", "compile_s", "run_s", "meta")}
     )
-
-
-_NOISY_COMPILED = False
-
-
-def compile_noisy_kernels() -> float:
-    """Compile (or load from the cache) the noisy ensemble kernel; seconds taken (0 if done)."""
-    global _NOISY_COMPILED
-    if _NOISY_COMPILED:
-        return 0.0
-    t0 = time.perf_counter()
-    X = np.eye(2)[None].copy()
-    e = np.zeros((0, 2, 2))
-    one = np.ones(1)
-    keys = np.zeros(1, np.uint64)
-    _noisy_coord_ensemble(
-        X, e, e, one, one, keys, False, 0.1, 1, 1, np.empty((1, 2)), np.empty((1, 2, 1))
-    )
-    _NOISY_COMPILED = True
-    return time.perf_counter() - t0
 
 
 _COMPILED = False
 
 
 def compile_kernels() -> float:
-    """Compile (or load from the on-disk cache) the ensemble kernels; seconds taken (0 if done)."""
+    """Compile (or load from the on-disk cache) the ensemble kernels, noisy or not; seconds taken
+    (0 if done)."""
     global _COMPILED
     if _COMPILED:
         return 0.0
     t0 = time.perf_counter()
-    G = np.eye(2)[None].copy()
     f = np.empty((1, 2))
     c = np.empty((1, 2), np.int64)
+    r, md = np.empty((1, 2)), np.empty((1, 2, 1))
     done = np.empty(1, np.int64)
     stats = (0.5, 0.5, True, True)
+    e = np.zeros((0, 2, 2))
+    one, key = np.ones(1), np.zeros(1, np.uint64)
     for proj in (False, True):  # the scheme tuple's types do not depend on the method
-        scheme = _scheme(registry.get("euler"))[:4] + (proj,)
-        _gram_ensemble(G, np.ones(1), False, scheme, 0.1, 1, 1, stats, f, c, done)
+        scheme = _scheme(registry.get("euler"))[:4] + (proj, 0)
+        G = np.eye(2)[None].copy()
+        _gram_ensemble(G, one, False, scheme, 0.1, 1, 1, stats, f, c, done)
         X = np.eye(2)[None].copy()
-        e = np.zeros((0, 2, 2))
-        _coord_ensemble(X, e, e, np.ones(1), False, scheme, 0.1, 1, 1, stats, f, c, done)
+        _coord_ensemble(
+            X, e, e, one, False, scheme, _post_ln(), one, key, 0.1, 1, 1, stats, f, c, r, md, done
+        )
     _COMPILED = True
     return time.perf_counter() - t0
+
+
+#: the noisy ensembles share the kernels of :func:`compile_kernels` (alias kept for callers)
+compile_noisy_kernels = compile_kernels
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,7 +16,9 @@ A method is either
   ``dx_i = f(x)_i dt + sqrt(2/kappa) dB_i`` (B_i Brownian motion on the sphere, ``Dynamics.kappa``), a
   ``step(x, h, f, dW, kappa) -> (y, nfev)`` driven by ambient Brownian increments ``dW`` (n, d) that the
   driver draws from a numpy Generator (:func:`particles.simulate`'s ``rng``). ``order`` is its weak
-  order, ``strong_order`` its strong order. With ``kappa=None`` it integrates the ODE.
+  order, ``strong_order`` its strong order. With ``kappa=None`` it integrates the ODE. ``kernel``
+  names the step of the ensembles' numba coordinate loop that computes the same scheme
+  (``particles.kernels.STEP_CODES``; the noisy ensembles run the stochastic methods that have one).
 
 ``projected`` says which field the stages see: the tangent field P⊥(x)[Σ_j A_ij V x_j + ffn(x_i)]
 of arXiv 2312.10794, eq. (2.3)–(2.8) (``True``), or the attention output itself, before the
@@ -30,7 +32,10 @@ Adding a fixed-step method is one entry here::
         tableau=registry.Tableau(a=((), (F(1),)), b=(F(1, 2), F(1, 2)))))
 
 after which ``simulate(..., method="heun")``, the ensembles, ``particles simulate --method heun``
-and ``particles phase --method heun`` accept it.
+and ``particles phase --method heun`` accept it. A stochastic method reaches the noisy ensembles
+(``ensemble_noisy``, ``particles transition --method``) by naming the numba step that computes it
+(``kernel=``, one of ``particles.kernels.STEP_CODES``); a new kind of step is one branch of the one
+coordinate loop ``particles.kernels._coord_system`` and its twin in ``tests/naive.py``.
 """
 
 from __future__ import annotations
@@ -106,6 +111,9 @@ class Method:
     stochastic: bool = False
     #: strong order of a stochastic method (None for deterministic ones)
     strong_order: float | None = None
+    #: the step of the ensembles' numba coordinate loop that runs this stochastic method
+    #: (a key of ``particles.kernels.STEP_CODES``); None: :func:`particles.simulate` only
+    kernel: str | None = None
 
     def __post_init__(self):
         kinds = (self.tableau is not None) + (self.step is not None) + bool(self.adaptive)
@@ -119,6 +127,8 @@ class Method:
             raise ParticlesError(f"method {self.name!r}: only tableau methods may be unprojected")
         if self.stochastic and self.step is None:
             raise ParticlesError(f"method {self.name!r}: a stochastic method needs a step function")
+        if self.kernel is not None and not self.stochastic:
+            raise ParticlesError(f"method {self.name!r}: kernel goes with a stochastic method")
 
     @property
     def fixed(self) -> bool:
@@ -126,8 +136,9 @@ class Method:
 
     @property
     def batched(self) -> bool:
-        """Whether the ensembles' numba kernels can run it (explicit RK tableaux only)."""
-        return self.tableau is not None
+        """Whether the ensembles' numba kernels can run it: an explicit RK tableau (the deterministic
+        ensembles) or a stochastic method with a ``kernel`` (the noisy ensembles)."""
+        return self.tableau is not None or self.kernel is not None
 
 
 _RK4 = Tableau(
@@ -201,6 +212,10 @@ NAMES = _LiveNames()
 FIXED_NAMES = _LiveNames(fixed=True)
 #: the integrators of the noisy dynamics (Dynamics.kappa finite)
 STOCHASTIC_NAMES = _LiveNames(stochastic=True)
+#: the methods of the deterministic ensembles (particles.solvers.ensemble.ensemble_gram / _coords)
+ENSEMBLE_NAMES = _LiveNames(batched=True, stochastic=False)
+#: the methods of the noisy ensembles (particles.solvers.ensemble.ensemble_noisy)
+NOISY_ENSEMBLE_NAMES = _LiveNames(batched=True, stochastic=True)
 
 
 def _register_builtins() -> None:
@@ -259,6 +274,7 @@ def _register_builtins() -> None:
             stochastic=True,
             step=steps.euler_maruyama,
             free_step=steps.euler_free,
+            kernel="additive",
             description="projected Euler–Maruyama for dx = f dt + sqrt(2/kappa) dB on the sphere: "
             "x <- normalise(x + h f(x) + sqrt(2/kappa) P⊥(x) dW) (weak order 1, strong 1/2)",
         )
@@ -271,6 +287,7 @@ def _register_builtins() -> None:
             stochastic=True,
             step=steps.lie_euler_maruyama,
             free_step=steps.lie_euler_free,
+            kernel="geodesic",
             description="geodesic Euler–Maruyama: x <- exp_x(h f(x) + sqrt(2/kappa) P⊥(x) dW) "
             "(weak order 1, strong 1/2)",
         )
@@ -283,6 +300,7 @@ def _register_builtins() -> None:
             stochastic=True,
             step=steps.strang,
             free_step=steps.strang_free,
+            kernel="strang",
             description="Strang splitting for the noisy dynamics: half a Lie-midpoint drift step, "
             "a weak-order-2 geodesic Brownian step, half a drift step (weak order 2, geometric)",
         )
