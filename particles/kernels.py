@@ -802,7 +802,7 @@ def _coord_ensemble(X, B, V, betas, usa, scheme, dt, nsteps, save_every, stats, 
 # coordinate formulation under a normalisation scheme (particles.norms)
 
 #: scheme codes of the kernels below
-NORM_CODES = {"post": 0, "pre": 1, "peri": 2, "ngpt": 3}
+NORM_CODES = {"post": 0, "pre": 1, "peri": 2, "ngpt": 3, "lns": 4}
 
 
 @njit(**_jit)
@@ -822,13 +822,19 @@ def _directions(Y, out):
 def _norm_field(
     Y, B, VT, has_B, has_V, beta, usa, code, alpha, tangent, Th, YB, L, Lw, YT, A, AY, out, bits
 ):
-    """out = the drift of scheme ``code`` (0 post, 1 pre, 2 peri, 3 ngpt; particles.norms) at the
-    state Y (n, d). Post-LN: :func:`_coord_field` at Y itself. Otherwise the attention output F_i
-    is read on the directions Th = Y/|Y|; then pre: F_i; peri: F_i/|F_i|; ngpt: α P_perp(θ_i) u_i with u = F/|F|
-    (α (u_i - θ_i) when not ``tangent``). A zero F_i gives u_i = 0."""
+    """out = the drift of scheme ``code`` (0 post, 1 pre, 2 peri, 3 ngpt, 4 lns; particles.norms)
+    at the state Y (n, d). Post-LN: :func:`_coord_field` at Y itself; LN-Scaling: α times it (the
+    caller passes α = Δτ/Δt of the step, :func:`_coord_norm_system`). Otherwise the attention
+    output F_i is read on the directions Th = Y/|Y|; then pre: F_i; peri: F_i/|F_i|; ngpt:
+    α P_perp(θ_i) u_i with u = F/|F| (α (u_i - θ_i) when not ``tangent``). A zero F_i gives
+    u_i = 0."""
     n, d = Y.shape
-    if code == 0:  # Post-LN reads the (Runge–Kutta stage) state itself, as particles.velocity does
+    if code == 0 or code == 4:  # Post-LN reads the (Runge–Kutta stage) state itself, as velocity
         _coord_field(Y, B, VT, has_B, has_V, beta, usa, tangent, YB, L, Lw, YT, A, AY, out, bits)
+        if code == 4:
+            for i in range(n):
+                for k in range(d):
+                    out[i, k] *= alpha
         return
     _directions(Y, Th)
     _coord_field(Th, B, VT, has_B, has_V, beta, usa, False, YB, L, Lw, YT, A, AY, out, bits)
@@ -886,7 +892,9 @@ def _coord_norm_system(
     """Advance one state X (n, d) in place by nsteps of an explicit Runge–Kutta scheme (``scheme``
     as in :func:`_gram_system`) for the drift :func:`_norm_field` of scheme ``codes[0]`` on steps
     1..k_switch and ``codes[1]`` after (Mix-LN: post, then pre). After a step of a scheme on the
-    sphere (post, ngpt) the rows are renormalised; a residual stream (pre, peri) is not. Statistics
+    sphere (post, ngpt, lns) the rows are renormalised; a residual stream (pre, peri) is not.
+    LN-Scaling (code 4) takes ``alpha`` as its clock offset c: step k is the Post-LN step of length
+    Δτ = 2 (sqrt(k dt + c) - sqrt((k - 1) dt + c)) (particles.solvers.integrate.step). Statistics
     on the Gram matrix of the directions, as :func:`_coord_system`."""
     a_num, a_den, b_num, b_den, projected = scheme
     s = b_num.shape[0]
@@ -910,6 +918,9 @@ def _coord_norm_system(
     k = 0
     for step in range(1, nsteps + 1):
         code = codes[0] if step <= k_switch else codes[1]
+        al = alpha
+        if code == 4:  # LN-Scaling: the field is scaled by Δτ/dt of this step
+            al = 2.0 * (math.sqrt(step * dt + alpha) - math.sqrt((step - 1) * dt + alpha)) / dt
         for q in range(s):
             if q == 0:
                 Ys[:] = X
@@ -924,7 +935,7 @@ def _coord_norm_system(
                 beta,
                 usa,
                 code,
-                alpha,
+                al,
                 projected,
                 Th,
                 YB,
@@ -937,7 +948,7 @@ def _coord_norm_system(
                 bits,
             )
         _combine(X, Ks, b_num, b_den, dt, X)
-        if code == 0 or code == 3:
+        if code == 0 or code == 3 or code == 4:
             _normalize_rows_serial(X)
         if step % save_every == 0:
             k += 1

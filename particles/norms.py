@@ -76,6 +76,7 @@ SCHEMES = {
     "peri": "Peri-LN: h <- h + N(A(N(h))); unit-speed stream (Gemma-3)",
     "ngpt": "nGPT: h <- N(h + alpha (N(A(h)) - h)); on the sphere, step size alpha",
     "mix": "Mix-LN: Post-LN for t < t_switch, Pre-LN after",
+    "lns": "LN-Scaling: Post-LN slowed by sqrt(t + t_offset) (curse of depth, arXiv 2502.05795)",
 }
 
 
@@ -104,6 +105,8 @@ def speed_factor(h, dyn: Dynamics, *, t: float = 0.0) -> np.ndarray:
     norm = _resolve(dyn, t)
     if norm == "post":
         return np.ones_like(r)
+    if norm == "lns":
+        return np.full_like(r, np.sqrt(t + dyn.t_offset))
     if norm == "pre":
         return r
     a = np.linalg.norm(raw_field(np.ascontiguousarray(theta), dyn), axis=1)
@@ -124,7 +127,7 @@ def radial_velocity(h, dyn: Dynamics, *, t: float = 0.0) -> np.ndarray:
     <θ, A>/|A| for Peri-LN."""
     theta, r = directions(h)
     norm = _resolve(dyn, t)
-    if norm in ("post", "ngpt"):
+    if norm in ("post", "ngpt", "lns"):
         return np.zeros_like(r)
     a = raw_field(np.ascontiguousarray(theta), dyn)
     c = np.einsum("ij,ij->i", theta, a)

@@ -595,12 +595,13 @@ def _directions(Y, out):
 
 
 def norm_field_naive(Y, beta, usa, B, V, code, alpha, tangent):
-    """The drift of scheme ``code`` (0 post, 1 pre, 2 peri, 3 ngpt) at Y, from the definitions
-    (arXiv 2510.22026, Table 1): post P_perp(y) F(y) at Y itself; else F = the attention output
-    on θ = Y/|Y| and pre F,
+    """The drift of scheme ``code`` (0 post, 1 pre, 2 peri, 3 ngpt, 4 lns) at Y, from the
+    definitions (arXiv 2510.22026, Table 1): post P_perp(y) F(y) at Y itself, lns α times it
+    (α = 1/s, s its speed factor); else F = the attention output on θ = Y/|Y| and pre F,
     peri F/|F|, ngpt α P_perp(θ)(F/|F|) (α (F/|F| - θ) unprojected)."""
-    if code == 0:  # Post-LN: the field at Y itself (Runge–Kutta stages are off the sphere)
-        return field_naive(Y, beta, usa, B, V, tangent=bool(tangent))
+    if code in (0, 4):  # Post-LN: the field at Y itself (Runge–Kutta stages are off the sphere)
+        f = field_naive(Y, beta, usa, B, V, tangent=bool(tangent))
+        return f if code == 0 else alpha * f
     th = Y / np.linalg.norm(Y, axis=1, keepdims=True)
     F = field_naive(th, beta, usa, B, V, tangent=False)
     if code == 1:
@@ -643,8 +644,9 @@ def _coord_norm_system(
     ncl,
 ):
     """Returns (X, frac, ncl, steps): Runge–Kutta steps of the scheme's drift (code codes[0] up to
-    step k_switch, codes[1] after), rows renormalised after the steps of post and ngpt only;
-    statistics of the directions' Gram matrix as in :func:`run_naive`."""
+    step k_switch, codes[1] after), rows renormalised after the steps of post, ngpt and lns only;
+    LN-Scaling (code 4, ``alpha`` its offset c) steps Post-LN by Δτ = τ(k dt) - τ((k-1) dt) in its
+    clock τ(t) = 2 sqrt(t + c); statistics of the directions' Gram matrix as in :func:`run_naive`."""
     a_num, a_den, b_num, b_den, projected = scheme
     a = np.asarray(a_num, dtype=np.float64) / np.asarray(a_den, dtype=np.float64)[:, None]
     b = np.asarray(b_num, dtype=np.float64) / b_den
@@ -659,12 +661,15 @@ def _coord_norm_system(
     k = 0
     for step in range(1, nsteps + 1):
         code = codes[0] if step <= k_switch else codes[1]
-        f = lambda Y, code=code: norm_field_naive(Y, beta, usa, Bm, Vm, code, alpha, projected)
+        h, fcode = dt, code
+        if code == 4:  # LN-Scaling: a Post-LN step in the clock τ
+            h, fcode = 2.0 * (np.sqrt(step * dt + alpha) - np.sqrt((step - 1) * dt + alpha)), 0
+        f = lambda Y, c=fcode: norm_field_naive(Y, beta, usa, Bm, Vm, c, alpha, projected)
         ks = []
         for q in range(len(b)):
-            ks.append(f(X + dt * sum((a[q, j] * ks[j] for j in range(q)), np.zeros_like(X))))
-        X = X + dt * sum((b[j] * ks[j] for j in range(len(b))), np.zeros_like(X))
-        if code in (0, 3):
+            ks.append(f(X + h * sum((a[q, j] * ks[j] for j in range(q)), np.zeros_like(X))))
+        X = X + h * sum((b[j] * ks[j] for j in range(len(b))), np.zeros_like(X))
+        if code in (0, 3, 4):
             X = X / np.linalg.norm(X, axis=1, keepdims=True)
         if step % save_every == 0:
             k += 1

@@ -809,8 +809,8 @@ def test__coord_ensemble(nb, nv):
 # --------------------------------------------------------------------------------------------------
 # coordinate formulation under a normalisation scheme (particles.norms)
 
-#: (codes, k_switch): post, pre, peri, ngpt, and Mix-LN (post for 3 steps, then pre)
-NORM_CASES = [((0, 0), 6), ((1, 1), 6), ((2, 2), 6), ((3, 3), 6), ((0, 1), 3)]
+#: (codes, k_switch): post, pre, peri, ngpt, Mix-LN (post for 3 steps, then pre), LN-Scaling
+NORM_CASES = [((0, 0), 6), ((1, 1), 6), ((2, 2), 6), ((3, 3), 6), ((0, 1), 3), ((4, 4), 6)]
 
 
 def _streams(rng, n, d, width):
@@ -828,7 +828,7 @@ def test__directions():
             assert_close(out, naive._directions(Y, None), scale=1.0)
 
 
-@pytest.mark.parametrize("code", [0, 1, 2, 3])
+@pytest.mark.parametrize("code", [0, 1, 2, 3, 4])
 @pytest.mark.parametrize("tangent", [False, True])
 @pytest.mark.parametrize("has_B, has_V", [(False, False), (True, True)])
 def test__norm_field(code, tangent, has_B, has_V):
@@ -836,7 +836,7 @@ def test__norm_field(code, tangent, has_B, has_V):
     for n in NS:
         for d in DS:
             Y = _streams(rng, n, d, 0.7)
-            if code in (0, 3):
+            if code in (0, 3, 4):
                 Y = Y / np.linalg.norm(Y, axis=1, keepdims=True)
             B = rng.standard_normal((d, d)) / np.sqrt(d)
             VT = rng.standard_normal((d, d)) / np.sqrt(d)
@@ -858,7 +858,7 @@ def test__coord_norm_system(method, case):
     scheme = _scheme(registry.get(method))
     for n, d, width, _early, count, save_every in _system_cases():
         X = _streams(rng, n, d, width)
-        if codes[0] in (0, 3):
+        if codes[0] in (0, 3, 4):
             X = X / np.linalg.norm(X, axis=1, keepdims=True)
         common, frac, ncl = _run_args(6, save_every, False, count)
         args = (X, None, None, False, False, 1.0, False, scheme, np.array(codes), k_switch, 0.7)

@@ -321,6 +321,7 @@ def ensemble_coords(
     norm: str = "post",
     alpha: float = 1.0,
     t_switch: float | None = None,
+    t_offset: float = 1.0,
 ) -> EnsembleResult:
     """Advance S systems ``X0`` (S, n, d) with logits beta x_i^T B x_j (B = Q^T K) and values V x_j.
 
@@ -328,14 +329,15 @@ def ensemble_coords(
     ``final`` is the (S, n, d) points at ``t_final``.
 
     ``norm``: the normalisation scheme (:mod:`particles.norms`; ``alpha`` for nGPT, ``t_switch``
-    for Mix-LN, rounded to a whole number of steps). For ``"pre"``/``"peri"`` the states are
+    for Mix-LN, rounded to a whole number of steps, ``t_offset`` for LN-Scaling, whose steps are
+    Post-LN steps in its clock, as :func:`particles.solvers.integrate.step`). For ``"pre"``/``"peri"`` the states are
     residual streams (any nonzero rows; ``final`` holds them) and the statistics are those of the
     directions; early stopping is for Post-LN only.
     """
     opts = _options(locals())
     from ..params import Dynamics
 
-    scheme = Dynamics(norm=norm, alpha=alpha, t_switch=t_switch)  # validates the scheme
+    scheme = Dynamics(norm=norm, alpha=alpha, t_switch=t_switch, t_offset=t_offset)  # validates
     X = _states(X0, "X0", "(S, n, d)")
     if X.ndim != 3 or X.shape[1] < 1 or X.shape[2] < 2:
         raise ParticlesError(f"X0 must have shape (S, n, d) with d >= 2, got {np.shape(X0)}")
@@ -357,6 +359,8 @@ def ensemble_coords(
         codes = np.array([NORM_CODES[scheme.norm]] * 2)
         k_switch = 0
     meta.update(norm=scheme.norm, alpha=scheme.alpha, t_switch=scheme.t_switch)
+    if scheme.norm == "lns":  # the kernels take LN-Scaling's clock offset in the alpha slot
+        meta["t_offset"] = scheme.t_offset
     opts["early_stop"] = False
 
     def advance(betas, usa, sch, dt_, nsteps, save_every, stats, frac, ncl, done):
@@ -369,7 +373,7 @@ def ensemble_coords(
             sch,
             codes,
             k_switch,
-            scheme.alpha,
+            scheme.t_offset if scheme.norm == "lns" else scheme.alpha,
             dt_,
             nsteps,
             save_every,

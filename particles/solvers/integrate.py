@@ -18,7 +18,8 @@ The methods come from the one registry, :mod:`particles.solvers.registry` (``reg
   :func:`particles.field.drift`; Post-LN and nGPT states are renormalised as above, the residual
   stream of Pre-LN and Peri-LN is not (x0 may be any nonzero rows) and the Lie methods step it on
   S^{d-1} x R_+ (their ``free_step``); Mix-LN runs as Post-LN up to ``t_switch`` and Pre-LN after
-  (:func:`_segments` splits it).
+  (:func:`_segments` splits it); LN-Scaling (``"lns"``) is Post-LN in the clock
+  τ = 2 sqrt(t + c), which its fixed steps use exactly (:func:`step`).
 
 - adaptive: scipy's ``"RK45"``, ``"RK23"``, ``"DOP853"``, ``"LSODA"``, ``"BDF"``, ``"Radau"``, stepped
   one by one (progress, checkpoints) with dense output at the save times
@@ -110,10 +111,29 @@ def _field(dyn: Dynamics, dtype, project: bool, scheduler=None):
     return f
 
 
+def lns_clock(t, dyn: Dynamics):
+    """τ(t) = 2 sqrt(t + c) (c = ``dyn.t_offset``): LN-Scaling's θ̇ = P⊥(θ) A / sqrt(t + c) is
+    Post-LN in the clock τ, dτ/dt = 1 / sqrt(t + c) (arXiv 2510.22026, Table 2)."""
+    return 2.0 * np.sqrt(np.asarray(t, dtype=np.float64) + dyn.t_offset)
+
+
 def step(
-    method, x: np.ndarray, h: float, dyn: Dynamics, dtype=np.float64, dW=None, *, scheduler=None
+    method,
+    x: np.ndarray,
+    h: float,
+    dyn: Dynamics,
+    dtype=np.float64,
+    dW=None,
+    *,
+    scheduler=None,
+    t: float = 0.0,
 ) -> tuple[np.ndarray, int]:
     """One fixed step of size h of a registered method; returns (new x, field evals).
+
+    ``t``: the time the step starts at; only LN-Scaling (``norm="lns"``) depends on it. Its step
+    [t, t + h] is the Post-LN step of length τ(t + h) - τ(t) in the clock :func:`lns_clock`, an
+    exact change of time, so every method keeps its order (``euler``: one LN-Scaling layer
+    x <- N(x + Δτ A(x)), Δτ = h / sqrt(t + c) + O(h^2)).
 
     The step is normalised when the scheme's state is on the sphere (Post-LN, nGPT), not for the
     residual stream of Pre-/Peri-LN, where the custom-step methods use their ``free_step``.
@@ -121,6 +141,9 @@ def step(
     when ``dyn.kappa`` is finite (the noise is Brownian motion on the sphere: Post-LN only).
     ``scheduler``: evaluate the field on a Dask cluster (see :func:`particles.velocity`)."""
     m = registry.get(method)
+    if dyn.norm == "lns":
+        h = float(lns_clock(t + h, dyn) - lns_clock(t, dyn))
+        dyn = dyn.replace(norm="post", t_offset=1.0)
     f = _field(dyn, dtype, m.projected, scheduler)
     if m.stochastic:
         if not dyn.on_sphere:  # no noise here (Dynamics refuses kappa off the sphere)
@@ -572,6 +595,8 @@ def simulate(
                                 dW = gen.standard_normal((n, d))
                                 dW *= sqh
                                 x, nf = _step(spec, x, h, seg, dtype, dW=dW, **skw)
+                            elif seg.norm == "lns":  # the one time-dependent field
+                                x, nf = _step(spec, x, h, seg, dtype, t=a + i * h, **skw)
                             else:
                                 x, nf = _step(spec, x, h, seg, dtype, **skw)
                         except _Diverged:
@@ -597,7 +622,8 @@ def simulate(
                     if not np.isfinite(y).all():
                         raise diverged(t)
                     with np.errstate(over="ignore", invalid="ignore"):  # reported as Diverged
-                        v = field(y.reshape(n, d), seg, dtype=dtype, **skw)
+                        tkw = {"t": t} if seg.norm == "lns" else {}  # LN-Scaling: s(t)
+                        v = field(y.reshape(n, d), seg, dtype=dtype, **tkw, **skw)
                     return v.astype(np.float64).ravel()
 
                 solver = make_solver(spec.scipy_name, fun, a, x.ravel(), s1, rtol, atol, n, d)
