@@ -251,7 +251,9 @@ class Dynamics:
         except (TypeError, ValueError):
             raise ParticlesError(f"t_offset must be a number, got {self.t_offset!r}") from None
         if not np.isfinite(c) or c <= 0:
-            raise ParticlesError(f"t_offset (LN-Scaling's clock offset) must be finite and > 0, got {c}")
+            raise ParticlesError(
+                f"t_offset (LN-Scaling's clock offset) must be finite and > 0, got {c}"
+            )
         object.__setattr__(self, "t_offset", c)
 
     @property

@@ -501,7 +501,15 @@ def _speed(norm: str, r, absA, c, alpha):
 
 
 def rates(
-    rho, r, beta: float, n: int, *, kind: str = "SA", norm: str = "post", alpha=1.0, t=0.0,
+    rho,
+    r,
+    beta: float,
+    n: int,
+    *,
+    kind: str = "SA",
+    norm: str = "post",
+    alpha=1.0,
+    t=0.0,
     t_offset=1.0,
 ):
     """(ρ̇, ṙ) of the equiangular reduction of scheme ``norm`` at (ρ, r) (module docstring); at
@@ -624,10 +632,9 @@ def late_time(
         raise ParticlesError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
     if nm in ("post", "lns"):
         lam = 2.0 if kind == "SA" else 2.0 * math.exp(beta)
-        return {"law": "exponential", "rate": lam} if nm == "post" else {
-            "law": "stretched",
-            "rate": 2.0 * lam,
-        }
+        if nm == "lns":  # ε ~ e^{-λ τ(t)}, τ ~ 2 sqrt(t)
+            return {"law": "stretched", "rate": 2.0 * lam}
+        return {"law": "exponential", "rate": lam}
     if nm == "ngpt":
         return {"law": "exponential", "rate": 2.0 * float(alpha)}
     return {"law": "power", "exponent": 2.0}
