@@ -10,7 +10,13 @@ import pytest
 from particles import io
 
 FIGDIR = Path(__file__).resolve().parent.parent / "figures"
-SCRIPTS = ["norm_equiangular", "norm_clustering_speed", "long_context", "transformer_pre_ln"]
+SCRIPTS = [
+    "norm_equiangular",
+    "norm_clustering_speed",
+    "norm_random_weights",
+    "long_context",
+    "transformer_pre_ln",
+]
 
 
 def load(stem):
@@ -25,6 +31,7 @@ def load(stem):
     [
         "norm_equiangular",
         "norm_clustering_speed",
+        "norm_random_weights",
         pytest.param("long_context", marks=pytest.mark.slow),
         "transformer_pre_ln",
     ],
@@ -37,11 +44,16 @@ def test_quick(tmp_path, stem):
     arrays, meta = io.load_npz(tmp_path / f"{stem}.npz", "figure")
     assert meta["quick"] is True and meta["figure"] == stem
     if stem == "norm_equiangular":
-        for nm in ("post", "pre", "peri", "ngpt", "mix"):
+        for nm in ("post", "pre", "peri", "ngpt", "mix", "lns"):
             ok = arrays[f"{nm}_eps_sim"] > 1e-8
             np.testing.assert_allclose(
                 arrays[f"{nm}_eps_sim"][ok], arrays[f"{nm}_eps_ode_at_sim"][ok], rtol=1e-6
             )
+    if stem == "norm_random_weights":  # every scheme saw the same layers and started together
+        rho0 = {float(arrays[f"{nm}_rho"][0, 0]) for nm in ("post", "pre", "lns")}
+        assert len(rho0) == 1
+        assert np.all(arrays["post_radius"] == 1.0) or np.allclose(arrays["post_radius"], 1.0)
+        assert np.all(arrays["pre_radius"][:, -1] > 1.0)
     if stem == "transformer_pre_ln":
         assert float(arrays["att_max_net_vs_euler"]) < 1e-9
     if stem == "long_context":

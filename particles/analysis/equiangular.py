@@ -57,10 +57,10 @@ LN-Scaling is Post-LN in the clock τ(t) = 2 (sqrt(t + c) - sqrt(c)) (:func:`clo
 c -> 1, |A| -> 1 for SA (b -> e^β/n, a, c, |A| -> e^β for USA), so ε̇ ≈ -λ ε / s with λ = 2 (SA) or
 2 e^β (USA):
 
-- post: ε ~ e^{-2t} (SA), e^{-2 e^β t} (USA): the rates of arXiv 2512.01868 §6.1;
+- post: ε ~ e^{-2t} (SA), e^{-2 e^β t} (USA): the rates of arXiv 2512.01868 §6;
 - ngpt: s -> 1/α (SA) or e^β/α (USA): ε ~ e^{-2 α t} for both kinds;
 - pre: s = r with ṙ -> 1 (SA) or e^β (USA), so r ~ t (resp. e^β t) and ε̇ ≈ -2 ε / t: ε ~ C t^{-2},
-  the 1/t^2 of arXiv 2512.01868 §6.2;
+  the 1/t^2 of arXiv 2512.01868 §6;
 - peri: ṙ -> 1 and s ~ t (SA) or e^β t (USA): again ε ~ C t^{-2};
 - mix: Post-LN's exponential until t_switch, then Pre-LN's t^{-2}.
 - lns: ε ~ C e^{-λ τ(t)} = C' e^{-2 λ sqrt(t)}, a stretched exponential (e^{-4 sqrt(t)} for SA):

@@ -49,6 +49,8 @@ __all__ = [
     "run_figure",
     "run_main",
     "run_script",
+    "save_drawn",
+    "script_main",
     "write_figure",
     "write_png",
 ]
@@ -269,6 +271,30 @@ def compute_and_draw(outdir, stem: str, *, quick: bool, redraw: bool, compute, d
         meta = {"format": "figure", "figure": stem, "quick": quick, **extra}
         save_npz(outdir / f"{stem}.npz", arrays, meta)
     return draw(arrays, meta, outdir / f"{stem}.png")
+
+
+def save_drawn(fig, path: str | Path, *, dpi: int = 130) -> Path:
+    """The end of a ``draw``: lay ``fig`` out tightly, save it to ``path``; returns ``path``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    return Path(path)
+
+
+def script_main(file: str, compute, draw) -> Callable[..., Path]:
+    """The ``main(outdir=<the script's directory>, quick=False, redraw=False)`` of the figure
+    script ``file`` (its ``__file__``): :func:`compute_and_draw` with the script's name as stem.
+    Its ``__module__`` is ``compute``'s, so :func:`run_script` finds the script's ``report``."""
+    here = Path(file).resolve().parent
+    stem = Path(file).stem
+
+    def main(outdir: Path = here, quick: bool = False, redraw: bool = False) -> Path:
+        """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
+        return compute_and_draw(
+            outdir, stem, quick=quick, redraw=redraw, compute=compute, draw=draw
+        )
+
+    main.__module__ = compute.__module__
+    return main
 
 
 def read_figure(outdir: str | Path, stem: str, fmt: str | None = None) -> tuple[dict, dict]:
