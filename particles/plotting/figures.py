@@ -81,13 +81,14 @@ def _directory(directory) -> Path:
 
 
 #: a figure script defines ``main(outdir, ...)`` at top level (helpers such as claims.py do not)
-_FIGURE_MAIN = re.compile(r"^def main\(\s*outdir\b", re.M)
+_FIGURE_MAIN = re.compile(r"^(def main\(\s*outdir\b|main = script_main\()", re.M)
 
 
 def available(directory: str | Path | None = None, prefix: str = "") -> list[str]:
     """Figure script names (without ``.py``) in ``directory`` (default :func:`figures_dir`) that
     start with ``prefix``, with the prefix removed: public modules with a top-level
-    ``main(outdir, ...)`` (private modules, tests and helpers are left out)."""
+    ``main(outdir, ...)`` or ``main = script_main(...)`` (private modules, tests and helpers are
+    left out)."""
     directory = _directory(directory)
     return sorted(
         p.stem[len(prefix) :]
