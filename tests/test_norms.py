@@ -261,6 +261,27 @@ def test_initial_velocities_are_the_table_of_theorem_4_1():
         assert rho_dot == pytest.approx(v, rel=1e-12)
 
 
+def test_initial_speeds_at_a_uniform_start_theorem_4_2():
+    """arXiv 2510.22026 §4.2 Theorem 4.2 (β = 1, Q = K = V = I, uniform start): every |A_j(0)| is
+    O(sqrt(log n / n) + log n / d), so Post-LN, Pre-LN (r = 1) and LN-Scaling (s(0) = 1) move the
+    directions that slowly, while Peri-LN and nGPT (α = 1), which divide by |A|, move them at speed
+    close to 1 (measured: max |A| / bound ≈ 0.3-0.4; Post-LN's speed halves when n is 4x)."""
+    speeds = {}
+    for n, d in ((400, 400), (1600, 400), (400, 1600)):
+        x = pt.random_points(n, d, 0)
+        bound = np.sqrt(np.log(n) / n) + np.log(n) / d
+        A = np.linalg.norm(pt.velocity(x, pt.Dynamics(beta=1.0), project=False), axis=1)
+        assert A.max() <= bound
+        for nm in ("post", "pre", "lns", "peri", "ngpt"):
+            v = norms.direction_velocity(x, pt.Dynamics(beta=1.0, norm=nm))
+            speeds[nm, n, d] = float(np.linalg.norm(v, axis=1).mean())
+        for nm in ("post", "pre", "lns"):
+            assert speeds[nm, n, d] <= bound
+        for nm in ("peri", "ngpt"):
+            assert speeds[nm, n, d] > 0.95
+    assert 0.4 < speeds["post", 1600, 400] / speeds["post", 400, 400] < 0.6  # ~ n^{-1/2}
+
+
 def test_ln_scaling_is_post_ln_in_its_clock():
     """θ̇ = P⊥ A / sqrt(t + c) (arXiv 2510.22026 Table 2): ρ_lns(t) = ρ_post(τ(t)), τ = 2 sqrt(t + c)
     - 2 sqrt(c), for the full system with any integrator; an ``euler`` step is one LN-Scaling layer
