@@ -261,6 +261,27 @@ def test_initial_velocities_are_the_table_of_theorem_4_1():
         assert rho_dot == pytest.approx(v, rel=1e-12)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_scheme_synchronises_from_a_uniform_start_theorem_3_1(seed):
+    """arXiv 2510.22026 §3 Theorem 3.1 (Q = K = V = I, d >= 2, uniform start): Post-LN, nGPT and
+    LN-Scaling synchronise (here to rounding: exponential, or e^{-4 sqrt(t)}); Pre-, Mix- and
+    Peri-LN synchronise or their radial velocity stalls; here they synchronise, polynomially
+    (1 - min <θ_i, θ_j> of order t^{-2} at t = 3000)."""
+    x0 = pt.random_points(8, 3, seed)
+    for norm, T, tol in (
+        ("post", 60.0, 1e-14),
+        ("ngpt", 120.0, 1e-14),
+        ("lns", 1500.0, 1e-14),
+        ("pre", 3000.0, 1e-4),
+        ("peri", 3000.0, 1e-4),
+        ("mix", 3000.0, 1e-4),
+    ):
+        dyn = _dyn(norm, beta=1.0, alpha=0.5, t_switch=2.0, t_offset=1.0)
+        tr = pt.simulate(x0, dyn, T, method="DOP853", rtol=1e-10, atol=1e-12, save_at=[T])
+        th = tr.theta[-1]
+        assert 1.0 - (th @ th.T).min() < tol
+
+
 def test_initial_speeds_at_a_uniform_start_theorem_4_2():
     """arXiv 2510.22026 §4.2 Theorem 4.2 (β = 1, Q = K = V = I, uniform start): every |A_j(0)| is
     O(sqrt(log n / n) + log n / d), so Post-LN, Pre-LN (r = 1) and LN-Scaling (s(0) = 1) move the
