@@ -98,7 +98,7 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
     axc.set_ylim(0, 12)
     axc.set_xlabel("t")
     axc.set_ylabel(r"$-\,d\log(1-\rho)/d\log t$")
-    axc.set_title("(c) local exponent: → 2 (power), ∝ √t (LN-Scaling), ∝ t (exp.)")
+    axc.set_title("(c) local exponent:\n→ 2 (power), ∝ √t (LN-Scaling), ∝ t (exp.)", fontsize=10)
     fig.suptitle(
         f"Equiangular model per normalisation scheme (n = {meta['n']}, d = {meta['d']}, SA, "
         f"β = {meta['beta']:g}, ρ0 = 0)",
