@@ -87,6 +87,8 @@ from .params import NORMS, Dynamics
 __all__ = [
     "NORMS",
     "SCHEMES",
+    "clock",
+    "clock_inverse",
     "direction_velocity",
     "directions",
     "drift",
@@ -103,6 +105,19 @@ SCHEMES = {
     "mix": "Mix-LN: Post-LN for t < t_switch, Pre-LN after",
     "lns": "LN-Scaling: Post-LN slowed by sqrt(t + t_offset) (curse of depth, arXiv 2502.05795)",
 }
+
+
+def clock(t, t_offset: float = 1.0):
+    """LN-Scaling's clock τ(t) = 2 (sqrt(t + c) - sqrt(c)), c = ``t_offset``: with s = sqrt(t + c)
+    (arXiv 2510.22026, Table 2), dτ/dt = 1/s and LN-Scaling is Post-LN in τ (derived here)."""
+    t = np.asarray(t, dtype=np.float64)
+    return 2.0 * (np.sqrt(t + t_offset) - np.sqrt(t_offset))
+
+
+def clock_inverse(tau, t_offset: float = 1.0):
+    """t(τ), the inverse of :func:`clock`: (τ/2 + sqrt(c))^2 - c."""
+    tau = np.asarray(tau, dtype=np.float64)
+    return (0.5 * tau + np.sqrt(t_offset)) ** 2 - t_offset
 
 
 def directions(h) -> tuple[np.ndarray, np.ndarray]:

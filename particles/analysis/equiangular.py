@@ -92,23 +92,11 @@ import scipy.integrate as si
 import scipy.optimize as so
 
 from ..errors import ParticlesError
+from ..norms import clock, clock_inverse
 
 KINDS = ("SA", "USA")
 #: the normalisation schemes (arXiv 2510.22026, Table 1)
 NORMS = ("post", "pre", "peri", "ngpt", "mix", "lns")
-
-
-def clock(t, t_offset: float = 1.0):
-    """LN-Scaling's clock τ(t) = 2 (sqrt(t + c) - sqrt(c)), c = ``t_offset``: its ρ(t) is Post-LN's
-    ρ(τ(t)), since s = sqrt(t + c) and dτ/dt = 1/s (arXiv 2510.22026, Table 2)."""
-    t = np.asarray(t, dtype=np.float64)
-    return 2.0 * (np.sqrt(t + t_offset) - math.sqrt(t_offset))
-
-
-def clock_inverse(tau, t_offset: float = 1.0):
-    """t(τ), the inverse of :func:`clock`: (τ/2 + sqrt(c))^2 - c."""
-    tau = np.asarray(tau, dtype=np.float64)
-    return (0.5 * tau + math.sqrt(t_offset)) ** 2 - t_offset
 
 
 def _scheme(norm, alpha=1.0, t_switch=None, r0=1.0, t_offset=1.0):

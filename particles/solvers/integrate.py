@@ -51,6 +51,7 @@ import numpy as np
 from ..errors import ParticlesError
 from ..field import check_dtype, check_points, check_stream, drift, fixed_order, velocity
 from ..io import check_writable
+from ..norms import clock
 from ..params import Dynamics, Piecewise
 from ..resources import check_memory
 from ..sphere import normalize_rows
@@ -111,12 +112,6 @@ def _field(dyn: Dynamics, dtype, project: bool, scheduler=None):
     return f
 
 
-def lns_clock(t, dyn: Dynamics):
-    """τ(t) = 2 sqrt(t + c) (c = ``dyn.t_offset``): LN-Scaling's θ̇ = P⊥(θ) A / sqrt(t + c) is
-    Post-LN in the clock τ, dτ/dt = 1 / sqrt(t + c) (arXiv 2510.22026, Table 2)."""
-    return 2.0 * np.sqrt(np.asarray(t, dtype=np.float64) + dyn.t_offset)
-
-
 def step(
     method,
     x: np.ndarray,
@@ -131,7 +126,8 @@ def step(
     """One fixed step of size h of a registered method; returns (new x, field evals).
 
     ``t``: the time the step starts at; only LN-Scaling (``norm="lns"``) depends on it. Its step
-    [t, t + h] is the Post-LN step of length τ(t + h) - τ(t) in the clock :func:`lns_clock`, an
+    [t, t + h] is the Post-LN step of length τ(t + h) - τ(t) in its clock
+    :func:`particles.norms.clock`, an
     exact change of time, so every method keeps its order (``euler``: one LN-Scaling layer
     x <- N(x + Δτ A(x)), Δτ = h / sqrt(t + c) + O(h^2)).
 
@@ -142,7 +138,7 @@ def step(
     ``scheduler``: evaluate the field on a Dask cluster (see :func:`particles.velocity`)."""
     m = registry.get(method)
     if dyn.norm == "lns":
-        h = float(lns_clock(t + h, dyn) - lns_clock(t, dyn))
+        h = float(clock(t + h, dyn.t_offset) - clock(t, dyn.t_offset))
         dyn = dyn.replace(norm="post", t_offset=1.0)
     f = _field(dyn, dtype, m.projected, scheduler)
     if m.stochastic:
