@@ -126,12 +126,12 @@ def step(
     """One fixed step of size h of a registered method; returns (new x, field evals).
 
     ``t``: the time the step starts at; only LN-Scaling (``norm="lns"``) depends on it. Its step
-    [t, t + h] is the Post-LN step of length τ(t + h) - τ(t) in its clock
-    :func:`particles.norms.clock`, an
-    exact change of time, so every method keeps its order (``euler``: one LN-Scaling layer
-    x <- N(x + Δτ A(x)), Δτ = h / sqrt(t + c) + O(h^2)).
+    [t, t + h] is the Post-LN step of length τ(t + h) - τ(t) in its clock τ
+    (:func:`particles.norms.clock`), an exact change of time, so every method keeps its order
+    (``euler``: one LN-Scaling layer x <- N(x + Δτ A(x)), Δτ = h / sqrt(t + c) + O(h^2)).
 
-    The step is normalised when the scheme's state is on the sphere (Post-LN, nGPT), not for the
+    The step is normalised when the scheme's state is on the sphere (Post-LN, nGPT, LN-Scaling),
+    not for the
     residual stream of Pre-/Peri-LN, where the custom-step methods use their ``free_step``.
     ``dW`` (n, d): the ambient Brownian increments (N(0, h I)) of a stochastic method's step; needed
     when ``dyn.kappa`` is finite (the noise is Brownian motion on the sphere: Post-LN only).
