@@ -172,7 +172,8 @@ def refuse_given(ctx: click.Context, names, why: str) -> None:
 NORM_HELP = (
     "where the LayerNorm sits (arXiv 2510.22026): post (tokens on the sphere), pre (residual "
     "stream in R^d, attention on h/|h|), peri (pre + normalised attention output), ngpt (on the "
-    "sphere, step --alpha), mix (post for t < --t-switch, pre after)"
+    "sphere, step --alpha), mix (post for t < --t-switch, pre after), lns (LN-Scaling: post "
+    "slowed by sqrt(t + 1))"
 )
 
 

@@ -1164,7 +1164,8 @@ def npp(data_dir=HERE) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Normalisation schemes and long context (issue 14)
 
-_SCHEMES = ("post", "pre", "peri", "ngpt", "mix")
+_SCHEMES = ("post", "pre", "peri", "ngpt", "mix", "lns")
+_NAMES = ("Post-LN", "Pre-LN", "Peri-LN", "nGPT", "Mix-LN", "LN-Scaling")
 
 
 def norm_eq(data_dir=HERE) -> dict:
@@ -1189,6 +1190,10 @@ def norm_eq(data_dir=HERE) -> dict:
         ok = (es > 1e-12) & (es < 1e-4)
         c[f"{nm}_rate"] = float(-np.polyfit(ts[ok], np.log(es[ok]), 1)[0])
         c[f"{nm}_rate_law"] = float(meta[f"{nm}_law"]["rate"])
+    es = a["lns_eps_sim"]  # LN-Scaling: 1 - ρ ~ C e^{-μ sqrt(t + 1)}
+    ok = (es > 1e-12) & (es < 1e-4)
+    c["lns_rate"] = float(-np.polyfit(np.sqrt(ts[ok] + 1.0), np.log(es[ok]), 1)[0])
+    c["lns_rate_law"] = float(meta["lns_law"]["rate"])
     c["t_end"] = float(ts[-1])
     return c
 
@@ -1206,9 +1211,7 @@ def norm_speed(data_dir=HERE) -> dict:
             ths = f"{th:.3g}" if th < 1e5 else f"{th:.1e}"
             cells.append((f"{med:.3g}" if reached else "–") + f" ({ths})")
         rows.append(cells)
-    header = ["β"] + [
-        f"{nm}: sim (ODE)" for nm in ("Post-LN", "Pre-LN", "Peri-LN", "nGPT", "Mix-LN")
-    ]
+    header = ["β"] + [f"{nm}: sim (ODE)" for nm in _NAMES]
     c["table_beta"] = _md_table(header, rows)
     rows = []
     for k, n in enumerate(a["ns_b"]):
@@ -1226,6 +1229,43 @@ def norm_speed(data_dir=HERE) -> dict:
     c["pre_ode_b6"] = float(a["pre_theory_a"][i6])
     c["post_ode_b6"] = float(a["post_theory_a"][i6])
     c["seeds"] = int(meta["seeds"])
+    c["lns_over_post_b6_ode"] = float(a["lns_theory_a"][i6] / a["post_theory_a"][i6])
+    c["lns_over_post_b6_sim"] = float(np.median(a["lns_a"][i6]) / np.median(a["post_a"][i6]))
+    return c
+
+
+def norm_rw(data_dir=HERE) -> dict:
+    """The random-weight comparison (figures/norm_random_weights.py), means over seeds."""
+    a, meta = _load(data_dir, "norm_random_weights")
+    ell = a["layer"]
+    L = int(meta["L"])
+    c: dict = {"L": L, "d": int(meta["d"]), "n": int(meta["n"]), "seeds": int(meta["seeds"])}
+    rows = []
+    for nm, name in zip(_SCHEMES, _NAMES, strict=True):
+        rho = a[f"{nm}_rho"].mean(axis=0)
+        dg = a[f"{nm}_dgram"].mean(axis=0)
+        hit = np.nonzero(rho >= 0.9)[0]
+        c[f"{nm}_layer_090"] = int(hit[0]) if hit.size else -1
+        c[f"{nm}_rho_end"] = float(rho[-1])
+        c[f"{nm}_dgram_early"] = float(dg[1:11].mean())
+        c[f"{nm}_dgram_late"] = float(dg[-20:].mean())
+        rows.append(
+            [
+                name,
+                f"{rho[10]:.2f}",
+                f"{rho[-1]:.3f}",
+                str(int(hit[0])) if hit.size else f"> {L}",
+                f"{c[f'{nm}_dgram_early']:.2g}",
+                f"{c[f'{nm}_dgram_late']:.2g}",
+            ]
+        )
+    header = ["scheme", "ρ̄ at ℓ = 10", f"ρ̄ at ℓ = {L}", "first ℓ with ρ̄ ≥ 0.9"]
+    header += ["mean Δ, ℓ ≤ 10", "mean Δ, last 20"]
+    c["table"] = _md_table(header, rows)
+    late = ell >= L // 4
+    for nm in ("pre", "peri"):
+        r = a[f"{nm}_radius"].mean(axis=0)
+        c[f"{nm}_radius_exponent"] = float(np.polyfit(np.log(ell[late]), np.log(r[late]), 1)[0])
     return c
 
 
@@ -1311,6 +1351,7 @@ FIGURES: dict[str, Callable[..., dict]] = {
     "tode": tode,
     "norm_eq": norm_eq,
     "norm_speed": norm_speed,
+    "norm_rw": norm_rw,
     "long_ctx": long_ctx,
     "pre_ln": pre_ln,
     "svm_e1": svm_e1,

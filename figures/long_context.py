@@ -1,5 +1,5 @@
 """arXiv 2510.05554 (Critical attention scaling in long-context transformers) and arXiv 2512.01868
-§6.3, Theorem 7: the attention scale β_n = γ log n and its critical γ_c = 1/(1 - ρ).
+§6 (long-context phase transition): the attention scale β_n = γ log n and its critical γ_c = 1/(1 - ρ).
 
 Inputs with pairwise inner product ρ = 0.5 (γ_c = 2), SA, Q = K = V = I, n from 10^2 to 10^6.
 
@@ -27,7 +27,7 @@ import numpy as np
 import particles as pt
 from particles.analysis import long_context as lc
 from particles.plotting import new_figure
-from particles.plotting.figures import compute_and_draw, run_script
+from particles.plotting.figures import run_script, save_drawn, script_main
 
 HERE = Path(__file__).resolve().parent
 RHO, D, T = 0.5, 128, 3.0
@@ -134,16 +134,10 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
     axc.set_ylabel(f"γ where the output crosses {meta['level']:g}")
     axc.set_title(r"(c) the critical $\gamma$ against n ($\gamma_c$ = 2 dotted)")
     axc.legend(fontsize=7.5)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    return path
+    return save_drawn(fig, path)
 
 
-def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
-    """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
-    return compute_and_draw(
-        outdir, Path(__file__).stem, quick=quick, redraw=redraw, compute=compute, draw=plot
-    )
+main = script_main(__file__, compute, plot)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""arXiv 2510.22026 (Normalization in Attention Dynamics), arXiv 2512.01868 §6.2: how fast each
+"""arXiv 2510.22026 (Normalization in Attention Dynamics), arXiv 2512.01868 §6: how fast each
 normalisation scheme clusters, against β and against n, with the equiangular theory.
 
 Ensembles of S = 16 seeds of n tokens i.i.d. uniform on S^{d-1} (d = 64 >= n, the same initial
 points for every scheme) run in the batched numba ensembles (:func:`particles.ensemble.ensemble_coords`
-with ``norm=``; RK4, dt = 0.25, SA, Q = K = V = I) under Post-LN, Pre-LN, Peri-LN, nGPT (α = 0.5) and
-Mix-LN (switch at t = 5). The statistic is the consensus time: the first time at which every pair
+with ``norm=``; RK4, dt = 0.25, SA, Q = K = V = I) under Post-LN, Pre-LN, Peri-LN, nGPT (α = 0.5),
+Mix-LN (switch at t = 5) and LN-Scaling (s = sqrt(t + 1)). The statistic is the consensus time: the first time at which every pair
 has <θ_i, θ_j> > 1 - δ, δ = 0.01 (median over seeds, bars from the 10th to the 90th percentile;
 a seed that has not reached it by t_end counts as t_end). Lines: the hitting time of 1 - δ in the
 equiangular model from ρ0 = 0 (:func:`particles.equiangular.hitting_time` with ``norm=``).
@@ -20,15 +20,14 @@ import numpy as np
 
 from particles.analysis import equiangular as eq
 from particles.plotting import new_figure
-from particles.plotting.figures import compute_and_draw, run_script
+from particles.plotting.figures import run_script, save_drawn, script_main
+from particles.plotting.schemes import COLORS, NAMES, SCHEMES
 from particles.solvers.ensemble import ensemble_coords, random_points_batch
 
 HERE = Path(__file__).resolve().parent
-SCHEMES = ("post", "pre", "peri", "ngpt", "mix")
-COLORS = {"post": "C0", "pre": "C3", "peri": "C2", "ngpt": "C1", "mix": "C4"}
-LABELS = {"post": "Post-LN", "pre": "Pre-LN", "peri": "Peri-LN", "ngpt": "nGPT", "mix": "Mix-LN"}
+LABELS = NAMES
 ALPHA, T_SWITCH, DELTA = 0.5, 5.0, 1e-2
-T_END = {"post": 100.0, "ngpt": 100.0, "mix": 400.0, "pre": 400.0, "peri": 400.0}
+T_END = {"post": 100.0, "ngpt": 100.0, "mix": 400.0, "pre": 400.0, "peri": 400.0, "lns": 400.0}
 
 
 def _consensus_times(res, t_end):
@@ -145,16 +144,10 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
         title_fontsize=7.5,
     )
     fig.suptitle("Clustering speed per normalisation scheme (SA, Q = K = V = I, RK4)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    return path
+    return save_drawn(fig, path)
 
 
-def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
-    """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
-    return compute_and_draw(
-        outdir, Path(__file__).stem, quick=quick, redraw=redraw, compute=compute, draw=plot
-    )
+main = script_main(__file__, compute, plot)
 
 
 if __name__ == "__main__":

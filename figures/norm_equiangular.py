@@ -1,15 +1,17 @@
-"""arXiv 2510.22026 (Normalization in Attention Dynamics) and arXiv 2512.01868 §6.2: the
-equiangular model under each normalisation scheme, against the full particle system.
+"""arXiv 2510.22026 (Normalization in Attention Dynamics, §4.1 Theorem 4.1 and §4.3 Theorem 4.3)
+and arXiv 2512.01868 §6: the equiangular model under each normalisation scheme, against the full
+particle system.
 
 n = 8 tokens in d = 8 start orthonormal (ρ0 = 0, randomly rotated; |h_i| = 1) and run under Post-LN,
-Pre-LN, Peri-LN, nGPT (α = 0.5) and Mix-LN (switch at t = 2), SA, β = 1, Q = K = V = I, with DOP853
-(rtol 1e-11) to t = 1000. Lines: the equiangular ODEs for (ρ, r) of :mod:`particles.equiangular`;
-markers: the full simulation's mean <θ_i, θ_j> and |h_i|.
+Pre-LN, Peri-LN, nGPT (α = 0.5), Mix-LN (switch at t = 2) and LN-Scaling (s = sqrt(t + 1)), SA,
+β = 1, Q = K = V = I, with DOP853 (rtol 1e-11) to t = 1000. Lines: the equiangular ODEs for (ρ, r)
+of :mod:`particles.equiangular`; markers: the full simulation's mean <θ_i, θ_j> and |h_i|.
 
-(a) 1 - ρ(t), log-log: exponential collapse for Post-LN (e^{-2t}, arXiv 2512.01868 §6.1) and nGPT
-(e^{-2αt}), polynomial for Pre-LN, Peri-LN and Mix-LN (t^{-2}, arXiv 2512.01868 §6.2). (b) the
-radius r(t) of the residual-stream schemes, ~ t. (c) the local exponent -d log(1-ρ)/d log t: it
-tends to 2 for the polynomial schemes and grows without bound (like λ t) for the exponential ones.
+(a) 1 - ρ(t), log-log: exponential collapse for Post-LN (e^{-2t}) and nGPT (e^{-2αt}), a
+stretched exponential for LN-Scaling (e^{-4 sqrt(t)}), polynomial for Pre-LN, Peri-LN and Mix-LN
+(t^{-2}): the terminal velocities of arXiv 2510.22026 §4.1. (b) the radius r(t) of the
+residual-stream schemes, ~ t. (c) the local exponent -d log(1-ρ)/d log t: it tends to 2 for the
+polynomial schemes, grows like sqrt(t) for LN-Scaling and like λ t for the exponential ones.
 """
 
 from __future__ import annotations
@@ -21,17 +23,14 @@ import numpy as np
 import particles as pt
 from particles.analysis import equiangular as eq
 from particles.plotting import new_figure
-from particles.plotting.figures import compute_and_draw, run_script
+from particles.plotting.figures import run_script, save_drawn, script_main
+from particles.plotting.schemes import COLORS, NAMES, SCHEMES
 
 HERE = Path(__file__).resolve().parent
-SCHEMES = ("post", "pre", "peri", "ngpt", "mix")
-COLORS = {"post": "C0", "pre": "C3", "peri": "C2", "ngpt": "C1", "mix": "C4"}
-LABELS = {
-    "post": "Post-LN",
-    "pre": "Pre-LN",
-    "peri": "Peri-LN",
+LABELS = NAMES | {
     "ngpt": "nGPT (α = 0.5)",
     "mix": "Mix-LN (switch t = 2)",
+    "lns": "LN-Scaling (s = √(t+1))",
 }
 
 
@@ -99,22 +98,16 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
     axc.set_ylim(0, 12)
     axc.set_xlabel("t")
     axc.set_ylabel(r"$-\,d\log(1-\rho)/d\log t$")
-    axc.set_title("(c) local exponent: → 2 (power) or ∝ t (exp.)")
+    axc.set_title("(c) local exponent:\n→ 2 (power), ∝ √t (LN-Scaling), ∝ t (exp.)", fontsize=10)
     fig.suptitle(
         f"Equiangular model per normalisation scheme (n = {meta['n']}, d = {meta['d']}, SA, "
         f"β = {meta['beta']:g}, ρ0 = 0)",
         fontsize=10,
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    return path
+    return save_drawn(fig, path)
 
 
-def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
-    """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
-    return compute_and_draw(
-        outdir, Path(__file__).stem, quick=quick, redraw=redraw, compute=compute, draw=plot
-    )
+main = script_main(__file__, compute, plot)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """A pre-LN network through the bridge to the Pre-LN dynamics (arXiv 2510.22026 Table 1; arXiv
-2512.01868 §6.2), on synthetic weights: no package on the registries we can reach ships a
+2512.01868 §6), on synthetic weights: no package on the registries we can reach ships a
 pre-LN model's weights (README).
 
 A random pre-LN encoder (RMSNorm with gains 1 + 0.1 N(0, 1), d = 64, 4 heads, 24 layers, no biases,
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from particles.plotting import new_figure
-from particles.plotting.figures import compute_and_draw, run_script
+from particles.plotting.figures import run_script, save_drawn, script_main
 from particles.transformer import bridge
 from particles.transformer.depth import depth_stats
 
@@ -107,16 +107,10 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
         f"{meta['n']}) vs Dynamics(norm='pre')",
         fontsize=10,
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    return path
+    return save_drawn(fig, path)
 
 
-def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
-    """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
-    return compute_and_draw(
-        outdir, Path(__file__).stem, quick=quick, redraw=redraw, compute=compute, draw=plot
-    )
+main = script_main(__file__, compute, plot)
 
 
 if __name__ == "__main__":

@@ -555,7 +555,9 @@ def drift(
     - ``peri``: ḣ_i = A_i / |A_i|;
     - ``ngpt``: ḣ_i = α P⊥(h_i)(A_i / |A_i|) with h on the sphere; ``project=False`` gives nGPT's
       own update α (A_i / |A_i| − h_i), whose tangent part is the same;
-    - ``mix``: ``post`` for ``t`` < ``dyn.t_switch``, ``pre`` from then on.
+    - ``mix``: ``post`` for ``t`` < ``dyn.t_switch``, ``pre`` from then on;
+    - ``lns`` (LN-Scaling): ``post`` divided by the speed factor s(t) = sqrt(t + ``dyn.t_offset``)
+      (arXiv 2510.22026, Table 2), h on the sphere: the one time-dependent field.
 
     ``project=False`` for ``post`` returns the attention output before the projection (what one
     residual layer adds before the LayerNorm), as :func:`velocity` does.
@@ -568,6 +570,9 @@ def drift(
         norm = "post" if t < dyn.t_switch else "pre"
     if norm == "post":
         return velocity(h, dyn, dtype=dtype, project=project, scheduler=scheduler)
+    if norm == "lns":
+        v = velocity(h, dyn, dtype=dtype, project=project, scheduler=scheduler)
+        return v / v.dtype.type(np.sqrt(t + dyn.t_offset))
     dt = check_dtype(dtype)
     h = check_points(h, "h")
     dyn.check_dimension(h.shape[1])

@@ -746,7 +746,7 @@ def _gram_of(Y, YT, L):
 # coordinate formulation under a normalisation scheme (particles.norms)
 
 #: scheme codes of the kernels below
-NORM_CODES = {"post": 0, "pre": 1, "peri": 2, "ngpt": 3}
+NORM_CODES = {"post": 0, "pre": 1, "peri": 2, "ngpt": 3, "lns": 4}
 
 
 @njit(**_jit)
@@ -766,13 +766,19 @@ def _directions(Y, out):
 def _norm_field(
     Y, B, VT, has_B, has_V, beta, usa, code, alpha, tangent, Th, YB, L, Lw, YT, A, AY, out, bits
 ):
-    """out = the drift of scheme ``code`` (0 post, 1 pre, 2 peri, 3 ngpt; particles.norms) at the
-    state Y (n, d). Post-LN: :func:`_coord_field` at Y itself. Otherwise the attention output F_i
-    is read on the directions Th = Y/|Y|; then pre: F_i; peri: F_i/|F_i|; ngpt: α P_perp(θ_i) u_i with u = F/|F|
-    (α (u_i - θ_i) when not ``tangent``). A zero F_i gives u_i = 0."""
+    """out = the drift of scheme ``code`` (0 post, 1 pre, 2 peri, 3 ngpt, 4 lns; particles.norms)
+    at the state Y (n, d). Post-LN: :func:`_coord_field` at Y itself; LN-Scaling: α times it (the
+    caller passes α = Δτ/Δt of the step, :func:`_coord_norm_system`). Otherwise the attention
+    output F_i is read on the directions Th = Y/|Y|; then pre: F_i; peri: F_i/|F_i|; ngpt:
+    α P_perp(θ_i) u_i with u = F/|F| (α (u_i - θ_i) when not ``tangent``). A zero F_i gives
+    u_i = 0."""
     n, d = Y.shape
-    if code == 0:  # Post-LN reads the (Runge–Kutta stage) state itself, as particles.velocity does
+    if code == 0 or code == 4:  # Post-LN reads the (Runge–Kutta stage) state itself, as velocity
         _coord_field(Y, B, VT, has_B, has_V, beta, usa, tangent, YB, L, Lw, YT, A, AY, out, bits)
+        if code == 4:
+            for i in range(n):
+                for k in range(d):
+                    out[i, k] *= alpha
         return
     _directions(Y, Th)
     _coord_field(Th, B, VT, has_B, has_V, beta, usa, False, YB, L, Lw, YT, A, AY, out, bits)
@@ -1002,9 +1008,12 @@ def _coord_system(
       z_i) with tau^2 of :func:`particles.solvers.steps.bm_step_variance`, half a drift step
       (:func:`particles.solvers.steps.strang`, weak order 2).
 
-    ``norm`` = (codes, k_switch, alpha): the scheme codes[0] (0 post, 1 pre, 2 peri, 3 ngpt) on steps
-    1..k_switch and codes[1] after (Mix-LN: post, then pre); alpha for nGPT. After a step of a scheme
-    on the sphere (post, ngpt) the rows are renormalised; a residual stream (pre, peri) is not. The
+    ``norm`` = (codes, k_switch, alpha): the scheme codes[0] (0 post, 1 pre, 2 peri, 3 ngpt, 4 lns)
+    on steps 1..k_switch and codes[1] after (Mix-LN: post, then pre); alpha for nGPT, and for
+    LN-Scaling its clock offset c: step k is the Post-LN step of length
+    Δτ = 2 (sqrt(k dt + c) - sqrt((k - 1) dt + c)) (:func:`particles.solvers.integrate.step`), i.e.
+    the field scaled by Δτ/dt. After a step of a scheme on the sphere (post, ngpt, lns) the rows are
+    renormalised; a residual stream (pre, peri) is not. The
     geodesic steps and the noise are for states on the sphere. Every ``save_every`` steps (and at
     step 0) :func:`_record` writes the statistics (``stats`` = (thr_pair, thr_cl, count_cl, early))."""
     a_num, a_den, b_num, b_den, projected, kind = scheme
@@ -1032,7 +1041,7 @@ def _coord_system(
     N = np.empty((n, d))  # the tangent noise P_perp(x_i) z_i, or a geodesic step's velocity
     _record(X, codes[0], 0, Th, YT, L, stats, parent, frac, ncl, r, modes)
 
-    def drift(Y, code, out):
+    def drift(Y, code, al, out):
         _norm_field(
             Y,
             B,
@@ -1042,7 +1051,7 @@ def _coord_system(
             beta,
             usa,
             code,
-            alpha,
+            al,
             projected,
             Th,
             YB,
@@ -1055,20 +1064,23 @@ def _coord_system(
             bits,
         )
 
-    def lie_midpoint(Y, h, code):
+    def lie_midpoint(Y, h, code, al):
         # Y <- exp(h Omega(y_m)) Y with y_m = normalise(exp_Y(h/2 f(Y))) (steps.lie_midpoint)
-        drift(Y, code, Ks[0])
+        drift(Y, code, al, Ks[0])
         for i in range(n):
             for q in range(d):
                 N[i, q] = (0.5 * h) * Ks[0, i, q]
         _exp_rows(Y, N, Ys)
         _normalize_rows_serial(Ys)
-        drift(Ys, code, Ks[1])
+        drift(Ys, code, al, Ks[1])
         _rotate_rows(Y, Ys, Ks[1], h)
 
     k = 0
     for step in range(1, nsteps + 1):
         code = codes[0] if step <= k_switch else codes[1]
+        al = alpha
+        if code == 4:  # LN-Scaling: the field is scaled by Δτ/dt of this step
+            al = 2.0 * (math.sqrt(step * dt + alpha) - math.sqrt((step - 1) * dt + alpha)) / dt
         if noisy:
             _counter_normals(key, (step - 1) * n * d, z)
         if kind == 0:
@@ -1080,14 +1092,14 @@ def _coord_system(
                     Ys[:] = X
                 else:
                     _combine(X, Ks[:q], a_num[q, :q], a_den[q], dt, Ys)
-                drift(Ys, code, Ks[q])
+                drift(Ys, code, al, Ks[q])
             _combine(X, Ks[:s], b_num, b_den, dt, X)
             if noisy:
                 for i in range(n):
                     for q in range(d):
                         X[i, q] += sigma * N[i, q]
         elif kind == 1:
-            drift(X, code, Ks[0])
+            drift(X, code, al, Ks[0])
             if noisy:
                 N[:] = Z
                 _subtract_along(X, Z, X, N)
@@ -1097,7 +1109,7 @@ def _coord_system(
                     N[i, q] = v + sigma * N[i, q] if noisy else v
             _exp_rows(X, N, X)
         else:
-            lie_midpoint(X, 0.5 * dt, code)
+            lie_midpoint(X, 0.5 * dt, code, al)
             _normalize_rows_serial(X)
             if noisy:
                 s2 = 2.0 / kappa
@@ -1109,8 +1121,8 @@ def _coord_system(
                         N[i, q] *= tau
                 _exp_rows(X, N, X)
                 _normalize_rows_serial(X)
-            lie_midpoint(X, 0.5 * dt, code)
-        if code == 0 or code == 3:
+            lie_midpoint(X, 0.5 * dt, code, al)
+        if code == 0 or code == 3 or code == 4:
             _normalize_rows_serial(X)
         if step % save_every == 0:
             k += 1

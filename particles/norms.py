@@ -1,11 +1,21 @@
 """Where the LayerNorm sits: the normalisation schemes as dynamics (``Dynamics(norm=...)``).
 
 Sources: Karagodin, Ge, Polyanskiy, Rigollet, *Normalization in Attention Dynamics* (arXiv
-2510.22026; its Table 1 lists the schemes in discrete and continuous time, Table 2 their speed
-factors, eq. (NA) the common direction dynamics); Rigollet, *The Mean-Field Dynamics of
-Transformers* (arXiv 2512.01868, §6.2 "The impact of normalization", eq. (NA), and §6.3 "Long
-context Transformers", Theorem 7); Chen, Lin, Polyanskiy, Rigollet, *Critical attention scaling
-in long-context transformers* (arXiv 2510.05554; :mod:`particles.analysis.long_context`).
+2510.22026, v2): Table 1 (the schemes, one layer and its continuous-time limit), Table 2 (the speed
+factors s and radial rates), eq. (NA) (the common direction dynamics), §3 Theorem 3.1 (with
+Q = K = V = I and d >= 2, Post-LN, nGPT and LN-Scaling synchronise almost surely from a uniform
+start; Pre-, Mix- and Peri-LN synchronise or their radial velocity stalls), §4.1 Theorem 4.1 (the
+symmetric start: initial and terminal velocities per scheme, :mod:`particles.analysis.equiangular`),
+§4.2 Theorem 4.2 (at a uniform start |A_j(0)| <= C (sqrt(log n / n) + log n / d)), §4.3 Theorem 4.3
+(from a local cone, (i) Pre-LN's r_k(t) >= (1 - δ) t; (ii) d Var/dt = -Θ(Var / scale), scale 1,
+t, t, t, sqrt(t), 1/α for Post-, Pre-, Mix-, Peri-LN, LN-Scaling, nGPT). Its full text was not
+reachable here: the arXiv page is stored only to the introduction; the numbering and statements
+above come from a public Lean formalisation of v2 (its modules Basic, Symmetric, Clustering and
+ClusterSpeed) and a paper summary, so they are second-hand. Rigollet, *The Mean-Field Dynamics of
+Transformers* (arXiv 2512.01868, §6: the equiangular reduction, the impact of normalisation and the
+long-context phase transition; the subsections are not numbered here, as we could not check them);
+Chen, Lin, Polyanskiy, Rigollet, *Critical attention scaling in long-context transformers* (arXiv
+2510.05554; abstract only; :mod:`particles.analysis.long_context`).
 
 **Conventions.** Token i is a vector h_i in R^d written h_i = r_i θ_i with r_i = |h_i| > 0 and
 θ_i on S^{d-1}. Every scheme reads the attention on the *directions*:
@@ -20,10 +30,11 @@ its continuous-time limit on the right, layer k <-> time k Δt):
     peri  h <- h + Δt N(A(N(h)))               ḣ_i = A_i / |A_i|         h in R^d, unit speed
     ngpt  h <- N(h + α Δt (N(A(h)) - h))       ḣ_i = α P⊥(h_i)(A_i/|A_i|), h on the sphere
     mix   post for t < t_switch, pre after     (Post-LN in the first layers, Pre-LN in the rest)
+    lns   h <- N(h + Δτ A(h))                 ḣ_i = P⊥(h_i) A_i / sqrt(t + c), h on the sphere
 
 with N(h) = h/|h| (RMSNorm without its gain: the sphere). Writing the directions' motion as
 
-    θ̇_i = P⊥(θ_i) A_i(Θ) / s_i          (eq. (NA) of arXiv 2512.01868 §6.2 and 2510.22026),
+    θ̇_i = P⊥(θ_i) A_i(Θ) / s_i          (eq. (NA) of arXiv 2510.22026; arXiv 2512.01868 §6),
 
 each scheme is a *speed factor* s_i and a radial equation (arXiv 2510.22026, Table 2; derived here
 from the right column above by θ̇ = P⊥(θ) ḣ / r and ṙ = <θ, ḣ>):
@@ -33,15 +44,29 @@ from the right column above by θ̇ = P⊥(θ) ḣ / r and ṙ = <θ, ḣ>):
     peri  s = r |A|           ṙ = <θ, A> / |A|
     ngpt  s = |A| / α         ṙ = 0
     mix   s = 1 (t < t_switch), r (after); ṙ = 0, then <θ, A>
+    lns   s = sqrt(t + c)     ṙ = 0            (c = ``t_offset``; the paper's "CoD" row, c = 1)
 
 These are the conventions of the issue that asked for the schemes, and they agree with the papers
 wherever the papers are explicit. Two choices are ours and stated here: (i) nGPT's ``euler`` step
 is nGPT's own update h <- N(h + α Δt (A/|A| - h)) (arXiv 2410.01131), whose tangent part is the
-field above (``drift(..., project=False)``); (ii) Mix-LN's switch is a time t_switch (layers
+field above (``drift(..., project=False)``), with α constant (the paper's α_t may vary with the
+layer); (ii) Mix-LN's switch is a time t_switch (layers
 -> time), and the stream enters its Pre-LN part on the sphere (r = 1 at the switch if it started
 there).
 
-**State.** ``post`` and ``ngpt`` (and ``mix`` before its switch) evolve points of the sphere and every
+**LN-Scaling** (``"lns"``). The v1 abstract of arXiv 2510.22026 lists "LN-Scaling" (LayerNorm
+Scaling of Sun et al., *The Curse of Depth in Large Language Models*, arXiv 2502.05795, which
+scales the LayerNorm output of layer ℓ by 1/sqrt(ℓ)); its Table 2 models it as s = sqrt(t + 1),
+ṙ = 0: Post-LN slowed by the depth. We take that row as written, with the offset c = ``t_offset``
+a parameter (default 1). Sun et al. apply the scaling inside Pre-LN, where the stream also grows;
+that composite is not a row of the table and is not modelled. Since dτ = dt / sqrt(t + c), the
+scheme is Post-LN in the clock τ(t) = 2 sqrt(t + c) (derived here): every integrator steps it
+exactly so (:func:`particles.solvers.integrate.step`), its ``euler`` layer is N(h + Δτ A(h)) with
+Δτ = τ(t + dt) - τ(t) ≈ dt / sqrt(t + c + dt/2), and its equiangular ρ(t) is Post-LN's ρ(τ(t)),
+whence the stretched-exponential 1 - ρ ~ C e^{-4 sqrt(t)} (SA) of the paper's §4.1 table.
+Noise (``kappa``) is refused for it: the time change would rescale the noise too.
+
+**State.** ``post``, ``ngpt`` and ``lns`` (and ``mix`` before its switch) evolve points of the sphere and every
 integrator renormalises after each step exactly as before; ``pre`` and ``peri`` (and ``mix`` after the
 switch) evolve the residual stream h itself, never renormalised: :func:`particles.simulate` accepts
 any x0 with nonzero rows for them and saves h; :attr:`particles.Trajectory.theta` gives θ = h/|h|,
@@ -62,6 +87,8 @@ from .params import NORMS, Dynamics
 __all__ = [
     "NORMS",
     "SCHEMES",
+    "clock",
+    "clock_inverse",
     "direction_velocity",
     "directions",
     "drift",
@@ -76,7 +103,21 @@ SCHEMES = {
     "peri": "Peri-LN: h <- h + N(A(N(h))); unit-speed stream (Gemma-3)",
     "ngpt": "nGPT: h <- N(h + alpha (N(A(h)) - h)); on the sphere, step size alpha",
     "mix": "Mix-LN: Post-LN for t < t_switch, Pre-LN after",
+    "lns": "LN-Scaling: Post-LN slowed by sqrt(t + t_offset) (curse of depth, arXiv 2502.05795)",
 }
+
+
+def clock(t, t_offset: float = 1.0):
+    """LN-Scaling's clock τ(t) = 2 (sqrt(t + c) - sqrt(c)), c = ``t_offset``: with s = sqrt(t + c)
+    (arXiv 2510.22026, Table 2), dτ/dt = 1/s and LN-Scaling is Post-LN in τ (derived here)."""
+    t = np.asarray(t, dtype=np.float64)
+    return 2.0 * (np.sqrt(t + t_offset) - np.sqrt(t_offset))
+
+
+def clock_inverse(tau, t_offset: float = 1.0):
+    """t(τ), the inverse of :func:`clock`: (τ/2 + sqrt(c))^2 - c."""
+    tau = np.asarray(tau, dtype=np.float64)
+    return (0.5 * tau + np.sqrt(t_offset)) ** 2 - t_offset
 
 
 def directions(h) -> tuple[np.ndarray, np.ndarray]:
@@ -104,6 +145,8 @@ def speed_factor(h, dyn: Dynamics, *, t: float = 0.0) -> np.ndarray:
     norm = _resolve(dyn, t)
     if norm == "post":
         return np.ones_like(r)
+    if norm == "lns":
+        return np.full_like(r, np.sqrt(t + dyn.t_offset))
     if norm == "pre":
         return r
     a = np.linalg.norm(raw_field(np.ascontiguousarray(theta), dyn), axis=1)
@@ -124,7 +167,7 @@ def radial_velocity(h, dyn: Dynamics, *, t: float = 0.0) -> np.ndarray:
     <θ, A>/|A| for Peri-LN."""
     theta, r = directions(h)
     norm = _resolve(dyn, t)
-    if norm in ("post", "ngpt"):
+    if norm in ("post", "ngpt", "lns"):
         return np.zeros_like(r)
     a = raw_field(np.ascontiguousarray(theta), dyn)
     c = np.einsum("ij,ij->i", theta, a)

@@ -20,7 +20,7 @@ import numpy as np
 from .errors import ParticlesError, real_array
 
 Kind = Literal["SA", "USA"]
-Norm = Literal["post", "pre", "peri", "ngpt", "mix"]
+Norm = Literal["post", "pre", "peri", "ngpt", "mix", "lns"]
 
 #: the largest inverse temperature: beyond it the attention exponents beta <Qx, Ky> (shifted by
 #: terms of the same size) lose all float64 precision, and softmax rows become 0/0
@@ -40,7 +40,7 @@ def check_beta(beta: float, name: str = "beta") -> float:
 
 ACTIVATIONS = ("relu", "gelu", "tanh")
 #: the normalisation schemes (where the LayerNorm sits); see :mod:`particles.norms`
-NORMS = ("post", "pre", "peri", "ngpt", "mix")
+NORMS = ("post", "pre", "peri", "ngpt", "mix", "lns")
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -148,10 +148,13 @@ class Dynamics:
       ``"post"`` (default: tokens on the sphere, arXiv 2312.10794), ``"pre"`` (the residual stream
       h lives in R^d, attention reads h/|h|), ``"peri"`` (as pre, with the attention output
       normalised too), ``"ngpt"`` (on the sphere, step size ``alpha``), ``"mix"`` (Post-LN for
-      t < ``t_switch``, Pre-LN after).
+      t < ``t_switch``, Pre-LN after), ``"lns"`` (LN-Scaling: Post-LN slowed by the speed factor
+      sqrt(t + ``t_offset``), arXiv 2510.22026 Table 2's "CoD" row).
     - ``alpha``: nGPT's step size (eigen learning rate), > 0; used only by ``norm="ngpt"``.
     - ``t_switch``: the time at which Mix-LN switches from Post-LN to Pre-LN (>= 0); required by
       ``norm="mix"`` and only used there.
+    - ``t_offset``: LN-Scaling's clock offset c > 0, speed factor s(t) = sqrt(t + c) (default 1,
+      the paper's s = sqrt(t + 1)); used only by ``norm="lns"``.
 
     The number of heads H is the largest leading size among the stacks; a 2-D matrix or None is
     shared by every head. Use :func:`dataclasses.replace` (or :meth:`replace`) for new settings.
@@ -168,6 +171,7 @@ class Dynamics:
     norm: Norm = "post"
     alpha: float = 1.0
     t_switch: float | None = None
+    t_offset: float = 1.0
     heads: int = field(init=False, default=1)
 
     def __post_init__(self):
@@ -194,10 +198,10 @@ class Dynamics:
         if self.ffn is not None and not isinstance(self.ffn, FeedForward):
             raise ParticlesError("ffn must be a particles.FeedForward or None")
         self._check_norm()
-        if self.kappa is not None and not self.on_sphere:
+        if self.kappa is not None and (not self.on_sphere or self.norm == "lns"):
             raise ParticlesError(
-                f"kappa (Brownian motion on the sphere) needs the state on the sphere: "
-                f"norm 'post' or 'ngpt', not {self.norm!r}"
+                f"kappa (Brownian motion on the sphere) needs a time-homogeneous state on the "
+                f"sphere: norm 'post' or 'ngpt', not {self.norm!r}"
             )
         # heads: consistent leading sizes
         hs = {a.shape[0] for a in (Q, K, V) if isinstance(a, np.ndarray) and a.ndim == 3}
@@ -242,12 +246,21 @@ class Dynamics:
             raise ParticlesError(
                 "norm='mix' needs t_switch (the time Post-LN hands over to Pre-LN)"
             )
+        try:
+            c = float(self.t_offset)
+        except (TypeError, ValueError):
+            raise ParticlesError(f"t_offset must be a number, got {self.t_offset!r}") from None
+        if not np.isfinite(c) or c <= 0:
+            raise ParticlesError(
+                f"t_offset (LN-Scaling's clock offset) must be finite and > 0, got {c}"
+            )
+        object.__setattr__(self, "t_offset", c)
 
     @property
     def on_sphere(self) -> bool:
-        """Whether the state is on the unit sphere (post, ngpt; mix before its switch) rather
+        """Whether the state is on the unit sphere (post, ngpt, lns; mix before its switch) rather
         than a residual stream h in R^d (pre, peri)."""
-        return self.norm in ("post", "ngpt")
+        return self.norm in ("post", "ngpt", "lns")
 
     def _dims(self):
         for a in (self.Q, self.K, self.V):
@@ -323,6 +336,7 @@ class Dynamics:
                 f"norm={self.norm}"
                 + (f"(alpha={self.alpha:g})" if self.norm == "ngpt" else "")
                 + (f"(t_switch={self.t_switch:g})" if self.norm == "mix" else "")
+                + (f"(t_offset={self.t_offset:g})" if self.norm == "lns" else "")
             )
         return ", ".join(parts)
 
@@ -358,6 +372,8 @@ class Dynamics:
             meta["norm"] = self.norm
             meta["alpha"] = self.alpha
             meta["t_switch"] = self.t_switch
+        if self.norm == "lns" or self.t_offset != 1.0:  # absent elsewhere: earlier records stay
+            meta["t_offset"] = self.t_offset
         return meta, arrays
 
     @classmethod
@@ -368,6 +384,7 @@ class Dynamics:
         kw["norm"] = meta.get("norm", "post")
         kw["alpha"] = meta.get("alpha", 1.0)
         kw["t_switch"] = meta.get("t_switch")
+        kw["t_offset"] = meta.get("t_offset", 1.0)
         for name in ("Q", "K", "V"):
             v = meta.get(name, "identity")
             if v == "identity":

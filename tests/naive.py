@@ -517,12 +517,13 @@ def _directions(Y, out):
 
 
 def norm_field_naive(Y, beta, usa, B, V, code, alpha, tangent):
-    """The drift of scheme ``code`` (0 post, 1 pre, 2 peri, 3 ngpt) at Y, from the definitions
-    (arXiv 2510.22026, Table 1): post P_perp(y) F(y) at Y itself; else F = the attention output
-    on θ = Y/|Y| and pre F,
+    """The drift of scheme ``code`` (0 post, 1 pre, 2 peri, 3 ngpt, 4 lns) at Y, from the
+    definitions (arXiv 2510.22026, Table 1): post P_perp(y) F(y) at Y itself, lns α times it
+    (α = 1/s, s its speed factor); else F = the attention output on θ = Y/|Y| and pre F,
     peri F/|F|, ngpt α P_perp(θ)(F/|F|) (α (F/|F| - θ) unprojected)."""
-    if code == 0:  # Post-LN: the field at Y itself (Runge–Kutta stages are off the sphere)
-        return field_naive(Y, beta, usa, B, V, tangent=bool(tangent))
+    if code in (0, 4):  # Post-LN: the field at Y itself (Runge–Kutta stages are off the sphere)
+        f = field_naive(Y, beta, usa, B, V, tangent=bool(tangent))
+        return f if code == 0 else alpha * f
     th = Y / np.linalg.norm(Y, axis=1, keepdims=True)
     F = field_naive(th, beta, usa, B, V, tangent=False)
     if code == 1:
@@ -605,8 +606,8 @@ def _coord_system(
 ):
     """Returns (X, frac, ncl, r, modes, steps) after the steps of ``scheme`` for the drift
     :func:`norm_field_naive` of the schemes ``norm`` = (codes, k_switch, alpha) (code codes[0] up to
-    step k_switch, codes[1] after; rows renormalised after the steps of post and ngpt only), with the
-    noise sqrt(2/kappa) dB (none for kappa = inf) driven by z = the counter normals of ``key``
+    step k_switch, codes[1] after; rows renormalised after the steps of post, ngpt and lns only), with
+    the noise sqrt(2/kappa) dB (none for kappa = inf) driven by z = the counter normals of ``key``
     (:func:`_counter_normals`, numbers (step n + i) d + c, steps from 0):
 
     - step 0: the Runge–Kutta step of the tableau a = a_num / a_den, b = b_num / b_den, plus
@@ -615,7 +616,8 @@ def _coord_system(
       (:func:`particles.solvers.steps.lie_euler_maruyama`, :func:`~particles.solvers.steps.strang`)
       with the Brownian increments dW = sqrt(dt) z.
 
-    Records at step 0 and every save_every steps by :func:`_record`."""
+    LN-Scaling (code 4, ``alpha`` its offset c) steps Post-LN by Δτ = τ(k dt) - τ((k-1) dt) in its
+    clock τ(t) = 2 sqrt(t + c). Records at step 0 and every save_every steps by :func:`_record`."""
     from particles.solvers import steps
 
     a_num, a_den, b_num, b_den, projected, kind = scheme
@@ -631,20 +633,23 @@ def _coord_system(
     k = 0
     for step in range(1, nsteps + 1):
         code = codes[0] if step <= k_switch else codes[1]
-        f = lambda Y, code=code: norm_field_naive(Y, beta, usa, Bm, Vm, code, alpha, projected)
+        h, fcode = dt, code
+        if code == 4:  # LN-Scaling: a Post-LN step in the clock τ
+            h, fcode = 2.0 * (np.sqrt(step * dt + alpha) - np.sqrt((step - 1) * dt + alpha)), 0
+        f = lambda Y, c=fcode: norm_field_naive(Y, beta, usa, Bm, Vm, c, alpha, projected)
         z = _counter_normals(key, (step - 1) * n * d, np.empty(n * d)).reshape(n, d)
         if kind == 0:
             ks = []
             for q in range(len(b)):
-                ks.append(f(X + dt * sum((a[q, j] * ks[j] for j in range(q)), np.zeros_like(X))))
-            Y = X + dt * sum((b[j] * ks[j] for j in range(len(b))), np.zeros_like(X))
+                ks.append(f(X + h * sum((a[q, j] * ks[j] for j in range(q)), np.zeros_like(X))))
+            Y = X + h * sum((b[j] * ks[j] for j in range(len(b))), np.zeros_like(X))
             if noisy:
                 Y += np.sqrt(2 * dt / kappa) * (z - np.sum(X * z, axis=1, keepdims=True) * X)
             X = Y
         else:
             step_fn = steps.lie_euler_maruyama if kind == 1 else steps.strang
-            X, _ = step_fn(X, dt, f, np.sqrt(dt) * z if noisy else None, kappa if noisy else None)
-        if code in (0, 3):
+            X, _ = step_fn(X, h, f, np.sqrt(dt) * z if noisy else None, kappa if noisy else None)
+        if code in (0, 3, 4):
             X = X / np.linalg.norm(X, axis=1, keepdims=True)
         if step % save_every == 0:
             k += 1

@@ -798,8 +798,8 @@ def test__coord_system(method, usa, has_B, has_V):
         _check_run(X, frac, ncl, steps, want[:3] + want[5:])
 
 
-#: (codes, k_switch): post, pre, peri, ngpt, and Mix-LN (post for 3 steps, then pre)
-NORM_CASES = [((0, 0), 6), ((1, 1), 6), ((2, 2), 6), ((3, 3), 6), ((0, 1), 3)]
+#: (codes, k_switch): post, pre, peri, ngpt, Mix-LN (post for 3 steps, then pre), LN-Scaling
+NORM_CASES = [((0, 0), 6), ((1, 1), 6), ((2, 2), 6), ((3, 3), 6), ((0, 1), 3), ((4, 4), 6)]
 #: the Post-LN scheme as the loop's ``norm``, and the key of a noiseless run
 POST = (np.zeros(2, np.int64), 0, 0.0)
 NO_KEY = np.uint64(0)
@@ -826,7 +826,7 @@ def test__coord_system_norms(method, case):
     norm = (np.array(codes), k_switch, 0.7)
     for n, d, width, _early, count, save_every in _system_cases():
         X = _streams(rng, n, d, width)
-        if codes[0] in (0, 3):
+        if codes[0] in (0, 3, 4):
             X = X / np.linalg.norm(X, axis=1, keepdims=True)
         common, frac, ncl = _run_args(6, save_every, False, count)
         zero = np.zeros((d, d))
@@ -939,7 +939,7 @@ def test__directions():
             assert_close(out, naive._directions(Y, None), scale=1.0)
 
 
-@pytest.mark.parametrize("code", [0, 1, 2, 3])
+@pytest.mark.parametrize("code", [0, 1, 2, 3, 4])
 @pytest.mark.parametrize("tangent", [False, True])
 @pytest.mark.parametrize("has_B, has_V", [(False, False), (True, True)])
 def test__norm_field(code, tangent, has_B, has_V):
@@ -947,7 +947,7 @@ def test__norm_field(code, tangent, has_B, has_V):
     for n in NS:
         for d in DS:
             Y = _streams(rng, n, d, 0.7)
-            if code in (0, 3):
+            if code in (0, 3, 4):
                 Y = Y / np.linalg.norm(Y, axis=1, keepdims=True)
             B = rng.standard_normal((d, d)) / np.sqrt(d)
             VT = rng.standard_normal((d, d)) / np.sqrt(d)

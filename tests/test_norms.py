@@ -1,4 +1,4 @@
-"""Normalisation schemes (particles.norms; arXiv 2510.22026 Tables 1-2, arXiv 2512.01868 §6.2):
+"""Normalisation schemes (particles.norms; arXiv 2510.22026 Tables 1-2, arXiv 2512.01868 §6):
 the fields, every integrator, the equiangular reductions against full simulations, the late-time
 rates."""
 
@@ -11,12 +11,15 @@ from particles import norms
 from particles.errors import ParticlesError
 from particles.solvers import registry
 
-SCHEMES = ("post", "pre", "peri", "ngpt", "mix")
+SCHEMES = ("post", "pre", "peri", "ngpt", "mix", "lns")
 
 
 def _dyn(norm, **kw):
     alpha, ts = kw.pop("alpha", 0.7), kw.pop("t_switch", 1.0)
-    return pt.Dynamics(norm=norm, alpha=alpha, t_switch=ts if norm == "mix" else None, **kw)
+    c = kw.pop("t_offset", 0.6 if norm == "lns" else 1.0)
+    return pt.Dynamics(
+        norm=norm, alpha=alpha, t_switch=ts if norm == "mix" else None, t_offset=c, **kw
+    )
 
 
 def _stream(n, d, seed=0):
@@ -42,6 +45,12 @@ def test_dynamics_validates_the_scheme_and_keeps_post_records():
         m, a = d.to_record()
         back = pt.Dynamics.from_record(m, a)
         assert (back.norm, back.alpha, back.t_switch) == (d.norm, d.alpha, d.t_switch)
+        assert back.t_offset == d.t_offset
+    assert "t_offset" not in pt.Dynamics(norm="pre").to_record()[0]  # earlier records unchanged
+    with pytest.raises(ParticlesError, match="t_offset"):
+        pt.Dynamics(norm="lns", t_offset=0.0)
+    with pytest.raises(ParticlesError, match="kappa"):
+        pt.Dynamics(norm="lns", kappa=10.0)
 
 
 def test_post_drift_is_velocity_bit_for_bit():
@@ -116,7 +125,7 @@ def test_every_integrator_runs_every_scheme(norm, method):
     if method == "euler":  # the unprojected step differs at first order from the others too
         tol = 3e-2
     np.testing.assert_allclose(tr.final, ref.final, atol=tol)
-    if norm in ("post", "ngpt"):
+    if norm in ("post", "ngpt", "lns"):
         np.testing.assert_allclose(np.linalg.norm(tr.final, axis=1), 1.0, atol=1e-8)
         assert tr.on_sphere
     else:
@@ -165,7 +174,7 @@ def test_equiangular_ode_matches_full_simulation(norm, kind):
     n, beta, rho0 = 6, 1.5, 0.1
     x0 = eq.configuration(n, 8, rho0, rng=0)
     np.testing.assert_allclose(x0 @ x0.T, rho0 + (1 - rho0) * np.eye(n), atol=1e-14)
-    scheme = dict(norm=norm, alpha=0.7, t_switch=1.3)
+    scheme = dict(norm=norm, alpha=0.7, t_switch=1.3, t_offset=0.4)
     dyn = pt.Dynamics(beta=beta, kind=kind, **scheme)
     ts = np.linspace(0.0, 10.0, 21)
     tr = pt.simulate(x0, dyn, 10.0, method="DOP853", rtol=1e-12, atol=1e-12, save_at=ts)
@@ -180,9 +189,9 @@ def test_equiangular_ode_matches_full_simulation(norm, kind):
     np.testing.assert_allclose(1.0 - off.mean(axis=1)[ok], eps[ok], rtol=1e-6)
 
 
-@pytest.mark.parametrize("norm", ["pre", "peri", "ngpt", "mix"])
+@pytest.mark.parametrize("norm", ["pre", "peri", "ngpt", "mix", "lns"])
 def test_hitting_time_agrees_with_the_time_integration(norm):
-    scheme = dict(norm=norm, alpha=0.6, t_switch=1.5, r0=1.7)
+    scheme = dict(norm=norm, alpha=0.6, t_switch=1.5, r0=1.7, t_offset=2.5)
     t = eq.hitting_time(2.0, 10, 1e-3, rho0=0.05, **scheme)
     eps, _ = eq.solve([t], 2.0, 10, rho0=0.05, complement=True, **scheme)
     assert eps[0] == pytest.approx(1e-3, rel=1e-8)
@@ -232,9 +241,163 @@ def test_late_time_rates_of_the_reductions(kind):
         assert r[-1] / tl[-1] == pytest.approx(growth, rel=2e-3)  # r ~ t (or e^β t)
 
 
+def test_initial_velocities_are_the_table_of_theorem_4_1():
+    """arXiv 2510.22026 §4.1: from orthonormal tokens, ρ̇(0) = 2/(e^β + n - 1) (Post-LN and
+    LN-Scaling), 2/(r0 (e^β + n - 1)) (Pre-LN), 2/(r0 sqrt(e^{2β} + n - 1)) (Peri-LN),
+    2α/sqrt(e^{2β} + n - 1) (nGPT); the full system's initial velocity agrees."""
+    beta, n, r0, alpha = 1.7, 9, 2.5, 0.3
+    z, z2 = np.exp(beta) + n - 1, np.sqrt(np.exp(2 * beta) + n - 1)
+    want = {"post": 2 / z, "lns": 2 / z, "pre": 2 / (r0 * z), "peri": 2 / (r0 * z2)}
+    want["ngpt"] = 2 * alpha / z2
+    for norm, v in want.items():
+        r = 1.0 if norm in ("post", "ngpt", "lns") else r0
+        got = eq.rates(0.0, r, beta, n, norm=norm, alpha=alpha, t=0.0)[0]
+        assert got == pytest.approx(v, rel=1e-13)
+        h = r * np.eye(n)
+        f = pt.drift(h, pt.Dynamics(beta=beta, norm=norm, alpha=alpha), t=0.0)
+        theta, rr = norms.directions(h)
+        thdot = (f - np.sum(theta * f, axis=1)[:, None] * theta) / rr[:, None]
+        rho_dot = np.sum(thdot[0] * theta[1]) + np.sum(theta[0] * thdot[1])
+        assert rho_dot == pytest.approx(v, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_scheme_synchronises_from_a_uniform_start_theorem_3_1(seed):
+    """arXiv 2510.22026 §3 Theorem 3.1 (Q = K = V = I, d >= 2, uniform start): Post-LN, nGPT and
+    LN-Scaling synchronise (here to rounding: exponential, or e^{-4 sqrt(t)}); Pre-, Mix- and
+    Peri-LN synchronise or their radial velocity stalls; here they synchronise, polynomially
+    (1 - min <θ_i, θ_j> of order t^{-2} at t = 3000)."""
+    x0 = pt.random_points(8, 3, seed)
+    for norm, T, tol in (
+        ("post", 60.0, 1e-14),
+        ("ngpt", 120.0, 1e-14),
+        ("lns", 1500.0, 1e-14),
+        ("pre", 3000.0, 1e-4),
+        ("peri", 3000.0, 1e-4),
+        ("mix", 3000.0, 1e-4),
+    ):
+        dyn = _dyn(norm, beta=1.0, alpha=0.5, t_switch=2.0, t_offset=1.0)
+        tr = pt.simulate(x0, dyn, T, method="DOP853", rtol=1e-10, atol=1e-12, save_at=[T])
+        th = tr.theta[-1]
+        assert 1.0 - (th @ th.T).min() < tol
+
+
+def test_initial_speeds_at_a_uniform_start_theorem_4_2():
+    """arXiv 2510.22026 §4.2 Theorem 4.2 (β = 1, Q = K = V = I, uniform start): every |A_j(0)| is
+    O(sqrt(log n / n) + log n / d), so Post-LN, Pre-LN (r = 1) and LN-Scaling (s(0) = 1) move the
+    directions that slowly, while Peri-LN and nGPT (α = 1), which divide by |A|, move them at speed
+    close to 1 (measured: max |A| / bound ≈ 0.3-0.4; Post-LN's speed halves when n is 4x)."""
+    speeds = {}
+    for n, d in ((400, 400), (1600, 400), (400, 1600)):
+        x = pt.random_points(n, d, 0)
+        bound = np.sqrt(np.log(n) / n) + np.log(n) / d
+        A = np.linalg.norm(pt.velocity(x, pt.Dynamics(beta=1.0), project=False), axis=1)
+        assert A.max() <= bound
+        for nm in ("post", "pre", "lns", "peri", "ngpt"):
+            v = norms.direction_velocity(x, pt.Dynamics(beta=1.0, norm=nm))
+            speeds[nm, n, d] = float(np.linalg.norm(v, axis=1).mean())
+        for nm in ("post", "pre", "lns"):
+            assert speeds[nm, n, d] <= bound
+        for nm in ("peri", "ngpt"):
+            assert speeds[nm, n, d] > 0.95
+    assert 0.4 < speeds["post", 1600, 400] / speeds["post", 400, 400] < 0.6  # ~ n^{-1/2}
+
+
+def test_cluster_variance_rates_from_a_local_cone_theorem_4_3():
+    """arXiv 2510.22026 §4.3 Theorem 4.3 with V = I and random Q, K (|Q^T K|_op = 1), started in a
+    local cone: (i) Pre-LN's radii grow at least like (1 - δ) t; (ii) the intra-cluster variance
+    decays like e^{-2t} (Post-LN), e^{-2αt} (nGPT), e^{-4 sqrt(t)} (LN-Scaling), t^{-2} (Pre-, Peri-LN):
+    d Var/dt = -Θ(Var / scale) with scale 1, 1/α, sqrt(t), t, and the constant 2 of the
+    equiangular model (derived here) holds for these Q, K too."""
+    rng = np.random.default_rng(3)
+    n, d = 6, 5
+    Q, K = rng.standard_normal((2, d, d))
+    Q, K = (M / np.sqrt(np.linalg.norm(Q.T @ K, 2)) for M in (Q, K))
+    c = pt.normalize(rng.standard_normal((1, d)))
+    x0 = pt.normalize(c + 0.05 * rng.standard_normal((n, d)))
+    delta = 1.0 - (x0 @ x0.T).min()
+    assert delta < 0.05
+
+    def var(th):
+        return np.sum((th - th.mean(axis=1, keepdims=True)) ** 2, axis=2).mean(axis=1)
+
+    cases = [  # (scheme, window of times, abscissa of the law, expected slope of log Var)
+        ("post", np.linspace(6.0, 12.0, 7), lambda t: t, -2.0),
+        ("ngpt", np.linspace(12.0, 24.0, 7), lambda t: t, -1.0),
+        ("lns", np.linspace(25.0, 100.0, 7), lambda t: np.sqrt(t + 1.0), -4.0),
+        ("pre", np.geomspace(300.0, 1000.0, 7), np.log, -2.0),
+        ("peri", np.geomspace(300.0, 1000.0, 7), np.log, -2.0),
+    ]
+    for norm, ts, x, slope in cases:
+        dyn = pt.Dynamics(beta=1.0, Q=Q, K=K, norm=norm, alpha=0.5)
+        save = np.concatenate([[0.0, 1.0, 10.0], ts]) if norm == "pre" else ts
+        tr = pt.simulate(x0, dyn, ts[-1], method="DOP853", rtol=1e-12, atol=1e-14, save_at=save)
+        v = var(tr.theta[-len(ts) :])
+        assert _slope(x(ts), np.log(v)) == pytest.approx(slope, abs=0.02 * abs(slope))
+        if norm == "pre":  # (i): r_k(t) >= r_k(0) + (1 - δ) t
+            r = tr.radii()
+            assert np.all(r - r[0] >= (1.0 - delta) * np.asarray(save)[:, None] - 1e-12)
+
+
+def test_ln_scaling_is_post_ln_in_its_clock():
+    """θ̇ = P⊥ A / sqrt(t + c) (arXiv 2510.22026 Table 2): ρ_lns(t) = ρ_post(τ(t)), τ = 2 sqrt(t + c)
+    - 2 sqrt(c), for the full system with any integrator; an ``euler`` step is one LN-Scaling layer
+    N(x + Δτ A(x)), Δτ = τ(t + h) - τ(t) = h / sqrt(t + c) + O(h^2)."""
+    from particles.solvers.integrate import step
+
+    rng = np.random.default_rng(5)
+    x0 = pt.random_points(6, 3, rng)
+    V = rng.standard_normal((3, 3))
+    lns = pt.Dynamics(beta=2.0, V=V, norm="lns", t_offset=0.5)
+    post = lns.replace(norm="post", t_offset=1.0)
+    T = 3.0
+    tau = float(eq.clock(T, 0.5))
+    assert tau == pytest.approx(2 * np.sqrt(3.5) - 2 * np.sqrt(0.5))
+    ref = pt.simulate(x0, post, tau, method="DOP853", rtol=1e-12, atol=1e-13, save_at=[0, tau])
+    for method, tol in (("rk4", 1e-9), ("DOP853", 1e-10), ("geometric", 1e-4)):
+        kw = {"dt": 0.01} if registry.get(method).fixed else {"rtol": 1e-12, "atol": 1e-13}
+        tr = pt.simulate(x0, lns, T, method=method, save_at=[0, T], **kw)
+        np.testing.assert_allclose(tr.final, ref.final, atol=tol)
+    t, h = 1.2, 0.3
+    dtau = 2 * (np.sqrt(t + h + 0.5) - np.sqrt(t + 0.5))
+    y, _ = step("euler", x0, h, lns, t=t)
+    np.testing.assert_allclose(y, pt.normalize(x0 + dtau * pt.velocity(x0, post, project=False)))
+    assert eq.clock_inverse(eq.clock(7.0, 0.5), 0.5) == pytest.approx(7.0, rel=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["SA", "USA"])
+def test_ln_scaling_late_time_is_a_stretched_exponential(kind):
+    """1 - ρ ~ C e^{-μ sqrt(t)}, μ = 4 (SA) or 4 e^β (USA): the e^{-4 sqrt(t)} of arXiv 2510.22026
+    §4.1 (γ̇ ~ C e^{-4 sqrt(t)}/sqrt(t)), in the reduction."""
+    beta, n = 1.0, 8
+    law = eq.late_time("lns", beta, kind=kind)
+    assert law["law"] == "stretched"
+    mu = law["rate"]
+    assert mu == pytest.approx(4.0 if kind == "SA" else 4.0 * np.e**beta)
+    sq = np.linspace(10.0, 20.0, 6) * 4.0 / mu  # ε from e^{-40} to e^{-80}
+    eps, _ = eq.solve(sq**2 - 1.0, beta, n, kind=kind, norm="lns", complement=True)
+    assert -_slope(sq, np.log(eps)) == pytest.approx(mu, rel=2e-3)
+
+
+def test_ln_scaling_rate_in_the_full_system():
+    """The full particle system started orthonormal (n = d = 4) under LN-Scaling: log(1 - ρ) is
+    linear in sqrt(t + 1) with slope -4 (arXiv 2510.22026 §4.1), as its reduction says."""
+    n = 4
+    ts = np.linspace(16.0, 64.0, 7)
+    tr = pt.simulate(
+        np.eye(n), pt.Dynamics(beta=1.0, norm="lns"), 64.0, method="rk4", dt=0.05, save_at=ts
+    )
+    G = np.einsum("tid,tjd->tij", tr.theta, tr.theta)
+    eps = 1.0 - G[:, 0, 1]
+    assert -_slope(np.sqrt(ts + 1.0), np.log(eps)) == pytest.approx(4.0, abs=0.03)
+    eps_ode, _ = eq.solve(ts, 1.0, n, norm="lns", complement=True)
+    ok = eps > 1e-9  # where 1 - <θ_i, θ_j> is still resolved in float64
+    np.testing.assert_allclose(eps[ok], eps_ode[ok], rtol=1e-5)
+
+
 def test_pre_ln_radius_growth_and_polynomial_rate_in_the_full_system():
     """The full particle system (n = 4, d = 4, orthonormal start) under Pre-LN: the radius grows
-    like t and 1 - ρ decays like t^{-2} (arXiv 2512.01868 §6.2)."""
+    like t and 1 - ρ decays like t^{-2} (arXiv 2512.01868 §6)."""
     n = 4
     x0 = np.eye(n)
     ts = np.geomspace(20.0, 200.0, 6)
@@ -267,11 +430,17 @@ def test_batched_ensemble_matches_simulate(norm, method):
         norm=norm,
         alpha=0.6,
         t_switch=0.5,
+        t_offset=0.3,
         save_every=20,
     )
     for s, beta in enumerate([0.5, 1.0, 2.0]):
         dyn = pt.Dynamics(
-            beta=beta, V=V, norm=norm, alpha=0.6, t_switch=0.5 if norm == "mix" else None
+            beta=beta,
+            V=V,
+            norm=norm,
+            alpha=0.6,
+            t_switch=0.5 if norm == "mix" else None,
+            t_offset=0.3,
         )
         tr = pt.simulate(X0[s], dyn, 1.0, method=method, dt=0.05, save_at=[1.0])
         np.testing.assert_allclose(res.final[s], tr.final, atol=1e-12)
@@ -463,7 +632,7 @@ def test_pre_ln_bridge_with_feedforward_and_compare_ode():
 def test_layer_map_is_the_euler_scheme_on_equiangular_tokens(norm):
     """equiangular.layer_map (one layer of Table 1 per step) equals simulate's 'euler' steps."""
     n, beta, dt = 6, 1.5, 0.2
-    scheme = dict(norm=norm, alpha=0.6, t_switch=0.6 if norm == "mix" else None)
+    scheme = dict(norm=norm, alpha=0.6, t_switch=0.6 if norm == "mix" else None, t_offset=0.5)
     x0 = eq.configuration(n, 7, 0.1, rng=3)
     tr = pt.simulate(
         x0,

@@ -23,10 +23,11 @@ Gamma_{inf,delta} = {(t, beta): gamma_beta(t) = 1 - delta}: for each beta the hi
 renormalise, no tangent projection), which maps an equiangular configuration to an equiangular one; its
 hitting time shows how far the dt = 0.1 scheme lags the exact curve.
 
-**Normalisation schemes** (``norm=``; arXiv 2510.22026, Table 1 and eq. (NA); arXiv 2512.01868 §6.2).
-Every function here takes ``norm="post"`` (the default, the formulas above, computed exactly as
-before), ``"pre"``, ``"peri"``, ``"ngpt"`` (with ``alpha``) or ``"mix"`` (with ``t_switch``), and
-the residual-stream schemes an initial radius ``r0`` (the common |h_i(0)|). Equiangular directions
+**Normalisation schemes** (``norm=``; arXiv 2510.22026, Table 1, eq. (NA), §4.1 Theorem 4.1
+(symmetric initialisation), §4.3 Theorem 4.3; arXiv 2512.01868 §6). Every function here takes
+``norm="post"`` (the default, the formulas above, computed exactly as before), ``"pre"``,
+``"peri"``, ``"ngpt"`` (with ``alpha``), ``"mix"`` (with ``t_switch``) or ``"lns"`` (LN-Scaling,
+with ``t_offset``), and the residual-stream schemes an initial radius ``r0`` (the common |h_i(0)|). Equiangular directions
 <θ_i, θ_j> = ρ with a common radius r stay so under every scheme (the equations are invariant under
 the permutations of the tokens). Write the attention weights a = A_ii, b = A_ij (i != j):
 
@@ -44,17 +45,33 @@ with, per scheme (the speed factors s of arXiv 2510.22026, Table 2):
     peri  s = r |A|            ṙ = c / |A|
     ngpt  s = |A| / α          ṙ = 0
     mix   post for t < t_switch, pre after (r = r0 at the switch).
+    lns   s = sqrt(t + c)      ṙ = 0             (c = t_offset; the paper's s = sqrt(t + 1))
+
+At ρ0 = 0 (Theorem 4.1's orthonormal start) ρ̇(0) = 2 b / s is 2/(e^β + n - 1) for post and lns,
+2/(r0 (e^β + n - 1)) for pre, 2/(r0 sqrt(e^{2β} + n - 1)) for peri, 2α/sqrt(e^{2β} + n - 1) for
+ngpt: the table of arXiv 2510.22026 §4.1 (SA; tests check all five).
+LN-Scaling is Post-LN in the clock τ(t) = 2 (sqrt(t + c) - sqrt(c)) (:func:`clock`): ρ_lns(t) =
+ρ_post(τ(t)) exactly, which is how it is computed here.
 
 *Late-time rates* (linearising at ρ = 1, ε = 1 - ρ; derived here). As ε -> 0, b -> 1/n, a -> 1/n,
 c -> 1, |A| -> 1 for SA (b -> e^β/n, a, c, |A| -> e^β for USA), so ε̇ ≈ -λ ε / s with λ = 2 (SA) or
 2 e^β (USA):
 
-- post: ε ~ e^{-2t} (SA), e^{-2 e^β t} (USA): the rates of arXiv 2512.01868 §6.1;
+- post: ε ~ e^{-2t} (SA), e^{-2 e^β t} (USA): the rates of arXiv 2512.01868 §6;
 - ngpt: s -> 1/α (SA) or e^β/α (USA): ε ~ e^{-2 α t} for both kinds;
 - pre: s = r with ṙ -> 1 (SA) or e^β (USA), so r ~ t (resp. e^β t) and ε̇ ≈ -2 ε / t: ε ~ C t^{-2},
-  the 1/t^2 of arXiv 2512.01868 §6.2;
+  the 1/t^2 of arXiv 2512.01868 §6;
 - peri: ṙ -> 1 and s ~ t (SA) or e^β t (USA): again ε ~ C t^{-2};
 - mix: Post-LN's exponential until t_switch, then Pre-LN's t^{-2}.
+- lns: ε ~ C e^{-λ τ(t)} = C' e^{-2 λ sqrt(t)}, a stretched exponential (e^{-4 sqrt(t)} for SA):
+  ρ̇ ~ e^{-4 sqrt(t)}/sqrt(t), the terminal velocity of arXiv 2510.22026 §4.1's table.
+
+The papers state these as the terminal velocities γ̇ of §4.1 (C e^{-2t} for Post-LN, C/t^3 for
+Pre-LN, Peri-LN and Mix-LN, i.e. ε ~ t^{-2}) and as the intra-cluster variance rates of Theorem 4.3
+(ii), d Var/dt = -Θ(Var / scale) with scale 1 (Post-LN), t (Pre-, Peri-, Mix-LN), sqrt(t)
+(LN-Scaling) and 1/α for nGPT (its Remark gives Var = e^{-2 ∫ α}; the theorem's display prints α).
+The constants above (λ = 2, the exponent 2, μ = 4) are derived here from the equiangular ODE, and
+checked against full simulations in tests/test_norms.py.
 
 :func:`late_time` returns these laws. Pre-LN and Peri-LN trace the same curve (ρ, r) in the
 equiangular model (dρ/dr = 2 b (1-ρ)(1+(n-1)ρ) / (r c) for both; only the speed along it differs,
@@ -75,17 +92,20 @@ import scipy.integrate as si
 import scipy.optimize as so
 
 from ..errors import ParticlesError
+from ..norms import clock, clock_inverse
 
 KINDS = ("SA", "USA")
 #: the normalisation schemes (arXiv 2510.22026, Table 1)
-NORMS = ("post", "pre", "peri", "ngpt", "mix")
+NORMS = ("post", "pre", "peri", "ngpt", "mix", "lns")
 
 
-def _scheme(norm, alpha=1.0, t_switch=None, r0=1.0) -> tuple[str, float, float | None, float]:
-    """Validated (norm, alpha, t_switch, r0)."""
+def _scheme(norm, alpha=1.0, t_switch=None, r0=1.0, t_offset=1.0):
+    """Validated (norm, alpha, t_switch, r0); a valid LN-Scaling offset ``t_offset`` (> 0)."""
     nm = str(norm).lower()
     if nm not in NORMS:
         raise ParticlesError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    if not (np.isfinite(float(t_offset)) and float(t_offset) > 0):
+        raise ParticlesError(f"t_offset must be finite and > 0, got {t_offset}")
     alpha, r0 = float(alpha), float(r0)
     if not (np.isfinite(alpha) and alpha > 0):
         raise ParticlesError(f"alpha must be finite and > 0, got {alpha}")
@@ -120,13 +140,15 @@ def _check(n, beta, rho0=0.0):
     return n, beta, rho0
 
 
-def rhs(gamma, beta: float, n: int, kind: str = "SA", *, norm: str = "post", r=1.0, alpha=1.0):
+def rhs(
+    gamma, beta: float, n: int, kind: str = "SA", *, norm: str = "post", r=1.0, alpha=1.0, **kw
+):
     """The right-hand side of (6.9) (SA) or (6.10) (USA) at gamma (scalar or array); with
     ``norm`` the scheme's ρ̇ at radius ``r`` (see the module docstring; ``"mix"`` is not a single
-    field: pass ``"post"`` or ``"pre"``)."""
+    field: pass ``"post"`` or ``"pre"``; ``"lns"`` takes ``t`` and ``t_offset``, :func:`rates`)."""
     kind = _kind(kind)
     if norm != "post":
-        return rates(gamma, r, beta, n, kind=kind, norm=norm, alpha=alpha)[0]
+        return rates(gamma, r, beta, n, kind=kind, norm=norm, alpha=alpha, **kw)[0]
     g = np.asarray(gamma, dtype=np.float64)
     core = (1.0 - g) * ((n - 1) * g + 1.0)
     if kind == "SA":
@@ -163,18 +185,23 @@ def hitting_time(
     alpha: float = 1.0,
     t_switch: float | None = None,
     r0: float = 1.0,
+    t_offset: float = 1.0,
 ) -> float:
     """The time t at which gamma_beta(t) = 1 - delta.
 
     Post-LN: t = int_rho0^{1-delta} ds / rhs(s) (quadrature). Other schemes (``norm``, with
-    ``alpha`` for nGPT, ``t_switch`` for Mix-LN, ``r0`` the initial radius of the residual stream):
+    ``alpha`` for nGPT, ``t_switch`` for Mix-LN, ``r0`` the initial radius of the residual stream,
+    ``t_offset`` for LN-Scaling, whose time is Post-LN's through :func:`clock_inverse`):
     (t, log r) integrated in u = -log(1 - ρ) by DOP853 at rtol 1e-12."""
     kind = _kind(kind)
     n, beta, rho0 = _check(n, beta, rho0)
     delta = float(delta)
     if not (0.0 < delta < 1.0 - rho0):
         raise ParticlesError(f"delta must lie in (0, 1 - rho0) = (0, {1.0 - rho0}), got {delta}")
-    norm, alpha, t_switch, r0 = _scheme(norm, alpha, t_switch, r0)
+    norm, alpha, t_switch, r0 = _scheme(norm, alpha, t_switch, r0, t_offset)
+    if norm == "lns":
+        tau = hitting_time(beta, n, delta, kind=kind, rho0=rho0)
+        return float(clock_inverse(tau, t_offset))
     if norm == "mix":
         t_post = hitting_time(beta, n, delta, kind=kind, rho0=rho0)
         if t_post <= t_switch:
@@ -220,6 +247,7 @@ def gamma(
     alpha: float = 1.0,
     t_switch: float | None = None,
     r0: float = 1.0,
+    t_offset: float = 1.0,
 ) -> np.ndarray:
     """gamma_beta(t) for an array of times, by integrating (6.9)/(6.10) for eps = 1 - gamma.
 
@@ -241,6 +269,7 @@ def gamma(
             alpha=alpha,
             t_switch=t_switch,
             r0=r0,
+            t_offset=t_offset,
         )[0]
     t = np.asarray(t, dtype=np.float64)
     flat = t.ravel()
@@ -352,10 +381,8 @@ def euler_gamma(
         return layer_map(steps, beta, n, dt, kind=kind, rho0=rho0, norm=norm, **scheme)[0]
     kind = _kind(kind)
     n, beta, rho0 = _check(n, beta, rho0)
-    out = np.empty(int(steps) + 1)
-    g = rho0
-    out[0] = g
-    for k in range(int(steps)):
+
+    def layer(_k, g, _r):
         if kind == "SA":
             # a = e^beta / Z, b = e^{beta g} / Z with Z = e^beta + (n-1) e^{beta g}; divide by e^beta
             w = math.exp(beta * (g - 1.0))
@@ -365,19 +392,32 @@ def euler_gamma(
             if beta > 700.0:
                 raise ParticlesError(f"USA with beta = {beta} > 700: e^beta overflows")
             a, b = math.exp(beta) / n, math.exp(beta * g) / n
-        p, q = 1.0 + dt * a, dt * b  # y_i = p x_i + q sum_{j != i} x_j
-        # |y_i|^2 and <y_i, y_k> from <x_i, x_j> = g (i != j), |x_i| = 1
-        m = n - 1
-        sum_sq = m + m * (m - 1) * g  # |sum_{j != i} x_j|^2
+        return 1.0 + dt * a, dt * b, True  # y_i = p x_i + q sum_{j != i} x_j, normalised
+
+    return _layers(int(steps), rho0, 1.0, n, layer)[0]
+
+
+def _layers(steps: int, g: float, r: float, n: int, layer) -> tuple[np.ndarray, np.ndarray]:
+    """(ρ_k, r_k), k = 0..steps, of the maps h_i = r θ_i -> y_i = p θ_i + q Σ_{j != i} θ_j with
+    ``(p, q, on_sphere) = layer(k, ρ, r)``: y is equiangular again, ρ' = <y_i, y_k>/|y_i|^2 and
+    r' = |y_i| (1 when ``on_sphere``: the layer ends with a LayerNorm)."""
+    rho, rad = np.empty(steps + 1), np.empty(steps + 1)
+    rho[0], rad[0] = g, r
+    m = n - 1
+    for k in range(steps):
+        p, q, sphere = layer(k, g, r)
+        # |y_i|^2 and <y_i, y_k> from <θ_i, θ_j> = g (i != j), |θ_i| = 1
+        sum_sq = m + m * (m - 1) * g  # |sum_{j != i} θ_j|^2
         norm2 = p * p + 2 * p * q * m * g + q * q * sum_sq
-        # <y_i, y_k>: p^2 g + p q (<x_i, S_k> + <S_i, x_k>) + q^2 <S_i, S_k>, S_i = sum_{j != i} x_j
-        xi_sk = 1.0 + (m - 1) * g  # S_k contains x_i
-        # S_i.S_k = sum_{j != i} sum_{l != k} <x_j, x_l>: n - 2 terms with j = l, the rest equal g
+        # <y_i, y_k>: p^2 g + p q (<θ_i, S_k> + <S_i, θ_k>) + q^2 <S_i, S_k>, S_i = sum_{j != i} θ_j
+        xi_sk = 1.0 + (m - 1) * g  # S_k contains θ_i
+        # S_i.S_k = sum_{j != i} sum_{l != k} <θ_j, θ_l>: n - 2 terms with j = l, the rest equal g
         si_sk = (n - 2) + ((n - 1) * (n - 1) - (n - 2)) * g
         dot = p * p * g + 2 * p * q * xi_sk + q * q * si_sk
         g = dot / norm2
-        out[k + 1] = g
-    return out
+        r = 1.0 if sphere else math.sqrt(norm2)
+        rho[k + 1], rad[k + 1] = g, r
+    return rho, rad
 
 
 def euler_hitting_time(
@@ -412,7 +452,7 @@ def euler_hitting_time(
 
 
 # --------------------------------------------------------------------------------------------------
-# the normalisation schemes (module docstring; arXiv 2510.22026, Tables 1-2; arXiv 2512.01868 §6.2)
+# the normalisation schemes (module docstring; arXiv 2510.22026, Tables 1-2; arXiv 2512.01868 §6)
 
 
 def weights(rho, beta: float, n: int, kind: str = "SA"):
@@ -448,10 +488,26 @@ def _speed(norm: str, r, absA, c, alpha):
     raise ParticlesError(f"no single field for norm={norm!r} (mix: use 'post' or 'pre')")
 
 
-def rates(rho, r, beta: float, n: int, *, kind: str = "SA", norm: str = "post", alpha=1.0):
-    """(ρ̇, ṙ) of the equiangular reduction of scheme ``norm`` at (ρ, r) (module docstring)."""
+def rates(
+    rho,
+    r,
+    beta: float,
+    n: int,
+    *,
+    kind: str = "SA",
+    norm: str = "post",
+    alpha=1.0,
+    t=0.0,
+    t_offset=1.0,
+):
+    """(ρ̇, ṙ) of the equiangular reduction of scheme ``norm`` at (ρ, r) (module docstring); at
+    time ``t`` for LN-Scaling (Post-LN's divided by s = sqrt(t + ``t_offset``))."""
     rho = np.asarray(rho, dtype=np.float64)
-    return _rates_eps(1.0 - rho, r, beta, n, kind, str(norm).lower(), alpha)
+    nm = str(norm).lower()
+    if nm == "lns":
+        rdot_rho, rdot = _rates_eps(1.0 - rho, r, beta, n, kind, "post", alpha)
+        return rdot_rho / np.sqrt(t + t_offset), rdot
+    return _rates_eps(1.0 - rho, r, beta, n, kind, nm, alpha)
 
 
 def _rates_eps(eps, r, beta, n, kind, norm, alpha):
@@ -496,21 +552,25 @@ def solve(
     r0: float = 1.0,
     rtol: float = 1e-12,
     complement: bool = False,
+    t_offset: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(ρ(t), r(t)) of the equiangular reduction of scheme ``norm`` at the times ``t`` (array).
 
     ε = 1 - ρ and log r are integrated by DOP853 (``rtol``, atol = 1e-300), so ε keeps its
     relative accuracy as ρ approaches 1 (``complement=True`` returns (ε(t), r(t)) to use it);
-    Mix-LN is integrated in two pieces, split at ``t_switch``. r stays ``r0`` for the schemes on
-    the sphere.
+    Mix-LN is integrated in two pieces, split at ``t_switch``; LN-Scaling is Post-LN at the times
+    :func:`clock` (t). r stays ``r0`` for the schemes on the sphere.
     """
     kind = _kind(kind)
     n, beta, rho0 = _check(n, beta, rho0)
-    norm, alpha, t_switch, r0 = _scheme(norm, alpha, t_switch, r0)
+    norm, alpha, t_switch, r0 = _scheme(norm, alpha, t_switch, r0, t_offset)
     t = np.asarray(t, dtype=np.float64)
     flat = t.ravel()
     if np.any(flat < 0) or not np.all(np.isfinite(flat)):
         raise ParticlesError("times must be finite and >= 0")
+    if norm == "lns":
+        kw = dict(kind=kind, rho0=rho0, rtol=rtol, complement=complement, r0=r0)
+        return solve(clock(t, t_offset), beta, n, **kw)
     eps_out = np.full(flat.shape, 1.0 - rho0)
     r_out = np.full(flat.shape, r0)
     pieces = [(0.0, math.inf, norm)]
@@ -552,13 +612,17 @@ def late_time(
     norm: str = "post", beta: float = 1.0, *, kind: str = "SA", alpha: float = 1.0
 ) -> dict:
     """The late-time law of ε = 1 - ρ (module docstring): ``{"law": "exponential", "rate": λ}``
-    for ε ~ C e^{-λ t}, or ``{"law": "power", "exponent": p}`` for ε ~ C t^{-p}."""
+    for ε ~ C e^{-λ t}, ``{"law": "power", "exponent": p}`` for ε ~ C t^{-p}, or
+    ``{"law": "stretched", "rate": μ}`` for ε ~ C e^{-μ sqrt(t)} (LN-Scaling)."""
     kind = _kind(kind)
     nm = str(norm).lower()
     if nm not in NORMS:
         raise ParticlesError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
-    if nm == "post":
-        return {"law": "exponential", "rate": 2.0 if kind == "SA" else 2.0 * math.exp(beta)}
+    if nm in ("post", "lns"):
+        lam = 2.0 if kind == "SA" else 2.0 * math.exp(beta)
+        if nm == "lns":  # ε ~ e^{-λ τ(t)}, τ ~ 2 sqrt(t)
+            return {"law": "stretched", "rate": 2.0 * lam}
+        return {"law": "exponential", "rate": lam}
     if nm == "ngpt":
         return {"law": "exponential", "rate": 2.0 * float(alpha)}
     return {"law": "power", "exponent": 2.0}
@@ -598,6 +662,7 @@ def layer_map(
     alpha: float = 1.0,
     t_switch: float | None = None,
     r0: float = 1.0,
+    t_offset: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(ρ_k, r_k), k = 0..steps: one discrete layer per step (length ``dt``) of each scheme
     (arXiv 2510.22026 Table 1, left column; the ``euler`` method of :func:`particles.simulate`)
@@ -608,37 +673,27 @@ def layer_map(
         peri  p = r + dt a/|A|,        q = dt b/|A|
         ngpt  p = 1 + dt α (a/|A| - 1), q = dt α b/|A|,   then normalised
         mix   post for k dt < t_switch, pre after
+        lns   post with dt -> Δτ_k = τ((k+1) dt) - τ(k dt), τ = :func:`clock` (≈ dt / sqrt(k dt + c))
 
     and y is equiangular again (:func:`euler_gamma`'s algebra), with ρ' = <y_i, y_k>/|y_i|^2, r' = |y_i|.
     """
     kind = _kind(kind)
     n, beta, rho0 = _check(n, beta, rho0)
-    norm, alpha, t_switch, r0 = _scheme(norm, alpha, t_switch, r0)
-    steps = int(steps)
-    rho = np.empty(steps + 1)
-    rad = np.empty(steps + 1)
-    g, r = rho0, r0
-    rho[0], rad[0] = g, r
-    m = n - 1
-    for k in range(steps):
-        nm = norm
+    norm, alpha, t_switch, r0 = _scheme(norm, alpha, t_switch, r0, t_offset)
+
+    def layer(k, g, r):
+        nm, h = norm, dt
         if norm == "mix":
             nm = "post" if k * dt < t_switch - 1e-12 else "pre"
+        elif norm == "lns":
+            nm, h = "post", float(clock((k + 1) * dt, t_offset) - clock(k * dt, t_offset))
         a, b, _, absA = (float(v) for v in attention_terms(g, beta, n, kind))
-        if nm == "post":
-            p, q = r + dt * a, dt * b
-        elif nm == "pre":
-            p, q = r + dt * a, dt * b
+        if nm in ("post", "pre"):
+            p, q = r + h * a, h * b
         elif nm == "peri":
-            p, q = r + dt * a / absA, dt * b / absA
+            p, q = r + h * a / absA, h * b / absA
         else:
-            p, q = r * (1.0 - dt * alpha) + dt * alpha * a / absA, dt * alpha * b / absA
-        sum_sq = m + m * (m - 1) * g
-        norm2 = p * p + 2 * p * q * m * g + q * q * sum_sq
-        xi_sk = 1.0 + (m - 1) * g
-        si_sk = (n - 2) + ((n - 1) * (n - 1) - (n - 2)) * g
-        dot = p * p * g + 2 * p * q * xi_sk + q * q * si_sk
-        g = dot / norm2
-        r = 1.0 if nm in ("post", "ngpt") else math.sqrt(norm2)
-        rho[k + 1], rad[k + 1] = g, r
-    return rho, rad
+            p, q = r * (1.0 - h * alpha) + h * alpha * a / absA, h * alpha * b / absA
+        return p, q, nm in ("post", "ngpt")
+
+    return _layers(int(steps), rho0, r0, n, layer)

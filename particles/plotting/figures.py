@@ -57,6 +57,8 @@ __all__ = [
     "run_figure",
     "run_main",
     "run_script",
+    "save_drawn",
+    "script_main",
     "write_figure",
     "write_png",
 ]
@@ -87,13 +89,14 @@ def _directory(directory) -> Path:
 
 
 #: a figure script defines ``main(outdir, ...)`` at top level (helpers such as claims.py do not)
-_FIGURE_MAIN = re.compile(r"^def main\(\s*outdir\b", re.M)
+_FIGURE_MAIN = re.compile(r"^(def main\(\s*outdir\b|main = script_main\()", re.M)
 
 
 def available(directory: str | Path | None = None, prefix: str = "") -> list[str]:
     """Figure script names (without ``.py``) in ``directory`` (default :func:`figures_dir`) that
     start with ``prefix``, with the prefix removed: public modules with a top-level
-    ``main(outdir, ...)`` (private modules, tests and helpers are left out)."""
+    ``main(outdir, ...)`` or ``main = script_main(...)`` (private modules, tests and helpers are
+    left out)."""
     directory = _directory(directory)
     return sorted(
         p.stem[len(prefix) :]
@@ -304,6 +307,30 @@ def draw_saved(outdir, stem: str, *, redraw: bool, compute, draw) -> Path:
         arrays, meta = compute()
         save_npz(npz, arrays, {"format": fmt, **meta})
     return draw(*load_npz(npz, fmt), outdir / f"{stem}.png")
+
+
+def save_drawn(fig, path: str | Path, *, dpi: int = 130) -> Path:
+    """The end of a ``draw``: lay ``fig`` out tightly, save it to ``path``; returns ``path``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    return Path(path)
+
+
+def script_main(file: str, compute, draw) -> Callable[..., Path]:
+    """The ``main(outdir=<the script's directory>, quick=False, redraw=False)`` of the figure
+    script ``file`` (its ``__file__``): :func:`compute_and_draw` with the script's name as stem.
+    Its ``__module__`` is ``compute``'s, so :func:`run_script` finds the script's ``report``."""
+    here = Path(file).resolve().parent
+    stem = Path(file).stem
+
+    def main(outdir: Path = here, quick: bool = False, redraw: bool = False) -> Path:
+        """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
+        return compute_and_draw(
+            outdir, stem, quick=quick, redraw=redraw, compute=compute, draw=draw
+        )
+
+    main.__module__ = compute.__module__
+    return main
 
 
 def read_figure(outdir: str | Path, stem: str, fmt: str | None = None) -> tuple[dict, dict]:

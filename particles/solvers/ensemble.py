@@ -395,6 +395,7 @@ def ensemble_coords(
     norm: str = "post",
     alpha: float = 1.0,
     t_switch: float | None = None,
+    t_offset: float = 1.0,
 ) -> EnsembleResult:
     """Advance S systems ``X0`` (S, n, d) with logits beta x_i^T B x_j (B = Q^T K) and values V x_j.
 
@@ -402,16 +403,19 @@ def ensemble_coords(
     ``final`` is the (S, n, d) points at ``t_final``.
 
     ``norm``: the normalisation scheme (:mod:`particles.norms`; ``alpha`` for nGPT, ``t_switch``
-    for Mix-LN, rounded to a whole number of steps). For ``"pre"``/``"peri"`` the states are
+    for Mix-LN, rounded to a whole number of steps, ``t_offset`` for LN-Scaling, whose steps are
+    Post-LN steps in its clock, as :func:`particles.solvers.integrate.step`). For ``"pre"``/``"peri"`` the states are
     residual streams (any nonzero rows; ``final`` holds them) and the statistics are those of the
     directions; early stopping is for Post-LN only.
     """
     opts = {
-        k: v for k, v in locals().items() if k not in ("X0", "B", "V", "norm", "alpha", "t_switch")
+        k: v
+        for k, v in locals().items()
+        if k not in ("X0", "B", "V", "norm", "alpha", "t_switch", "t_offset")
     }
     from ..params import Dynamics
 
-    scheme = Dynamics(norm=norm, alpha=alpha, t_switch=t_switch)  # validates the scheme
+    scheme = Dynamics(norm=norm, alpha=alpha, t_switch=t_switch, t_offset=t_offset)  # validates
     X = _points(X0, on_sphere=scheme.norm not in ("pre", "peri"))
     S, n, d = X.shape
     Bw, Vw = _weights(B, "B", S, d), _weights(V, "V", S, d)
@@ -427,7 +431,10 @@ def ensemble_coords(
     if scheme.norm != "post":
         meta.update(norm=scheme.norm, alpha=scheme.alpha, t_switch=scheme.t_switch)
         opts["early_stop"] = False
-    advance = _coords(X, Bw, Vw, (codes, int(k_switch), float(scheme.alpha)))
+    if scheme.norm == "lns":  # the kernels take LN-Scaling's clock offset in the alpha slot
+        meta["t_offset"] = scheme.t_offset
+    slot = scheme.t_offset if scheme.norm == "lns" else scheme.alpha
+    advance = _coords(X, Bw, Vw, (codes, int(k_switch), float(slot)))
     return _deterministic(X, advance, has_V=Vw.shape[0] > 0, meta=meta, **opts)
 
 

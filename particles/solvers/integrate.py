@@ -18,7 +18,8 @@ The methods come from the one registry, :mod:`particles.solvers.registry` (``reg
   :func:`particles.field.drift`; Post-LN and nGPT states are renormalised as above, the residual
   stream of Pre-LN and Peri-LN is not (x0 may be any nonzero rows) and the Lie methods step it on
   S^{d-1} x R_+ (their ``free_step``); Mix-LN runs as Post-LN up to ``t_switch`` and Pre-LN after
-  (:func:`_segments` splits it).
+  (:func:`_segments` splits it); LN-Scaling (``"lns"``) is Post-LN in the clock
+  τ = 2 sqrt(t + c), which its fixed steps use exactly (:func:`step`).
 
 - adaptive: scipy's ``"RK45"``, ``"RK23"``, ``"DOP853"``, ``"LSODA"``, ``"BDF"``, ``"Radau"``, stepped
   one by one (progress, checkpoints) with dense output at the save times
@@ -50,6 +51,7 @@ import numpy as np
 from ..errors import ParticlesError
 from ..field import check_dtype, check_points, check_stream, drift, fixed_order, velocity
 from ..io import check_writable
+from ..norms import clock
 from ..params import Dynamics, Piecewise
 from ..resources import check_memory
 from ..sphere import normalize_rows
@@ -111,16 +113,33 @@ def _field(dyn: Dynamics, dtype, project: bool, scheduler=None):
 
 
 def step(
-    method, x: np.ndarray, h: float, dyn: Dynamics, dtype=np.float64, dW=None, *, scheduler=None
+    method,
+    x: np.ndarray,
+    h: float,
+    dyn: Dynamics,
+    dtype=np.float64,
+    dW=None,
+    *,
+    scheduler=None,
+    t: float = 0.0,
 ) -> tuple[np.ndarray, int]:
     """One fixed step of size h of a registered method; returns (new x, field evals).
 
-    The step is normalised when the scheme's state is on the sphere (Post-LN, nGPT), not for the
+    ``t``: the time the step starts at; only LN-Scaling (``norm="lns"``) depends on it. Its step
+    [t, t + h] is the Post-LN step of length τ(t + h) - τ(t) in its clock τ
+    (:func:`particles.norms.clock`), an exact change of time, so every method keeps its order
+    (``euler``: one LN-Scaling layer x <- N(x + Δτ A(x)), Δτ = h / sqrt(t + c) + O(h^2)).
+
+    The step is normalised when the scheme's state is on the sphere (Post-LN, nGPT, LN-Scaling),
+    not for the
     residual stream of Pre-/Peri-LN, where the custom-step methods use their ``free_step``.
     ``dW`` (n, d): the ambient Brownian increments (N(0, h I)) of a stochastic method's step; needed
     when ``dyn.kappa`` is finite (the noise is Brownian motion on the sphere: Post-LN only).
     ``scheduler``: evaluate the field on a Dask cluster (see :func:`particles.velocity`)."""
     m = registry.get(method)
+    if dyn.norm == "lns":
+        h = float(clock(t + h, dyn.t_offset) - clock(t, dyn.t_offset))
+        dyn = dyn.replace(norm="post", t_offset=1.0)
     f = _field(dyn, dtype, m.projected, scheduler)
     if m.stochastic:
         if not dyn.on_sphere:  # no noise here (Dynamics refuses kappa off the sphere)
@@ -572,6 +591,8 @@ def simulate(
                                 dW = gen.standard_normal((n, d))
                                 dW *= sqh
                                 x, nf = _step(spec, x, h, seg, dtype, dW=dW, **skw)
+                            elif seg.norm == "lns":  # the one time-dependent field
+                                x, nf = _step(spec, x, h, seg, dtype, t=a + i * h, **skw)
                             else:
                                 x, nf = _step(spec, x, h, seg, dtype, **skw)
                         except _Diverged:
@@ -597,7 +618,8 @@ def simulate(
                     if not np.isfinite(y).all():
                         raise diverged(t)
                     with np.errstate(over="ignore", invalid="ignore"):  # reported as Diverged
-                        v = field(y.reshape(n, d), seg, dtype=dtype, **skw)
+                        tkw = {"t": t} if seg.norm == "lns" else {}  # LN-Scaling: s(t)
+                        v = field(y.reshape(n, d), seg, dtype=dtype, **tkw, **skw)
                     return v.astype(np.float64).ravel()
 
                 solver = make_solver(spec.scipy_name, fun, a, x.ravel(), s1, rtol, atol, n, d)

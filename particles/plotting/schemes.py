@@ -1,0 +1,18 @@
+"""How the figures show the normalisation schemes (:mod:`particles.norms`): one name and one colour
+per scheme, shared by every figure that compares them."""
+
+from __future__ import annotations
+
+#: display names of the schemes of ``Dynamics(norm=...)``
+NAMES = {
+    "post": "Post-LN",
+    "pre": "Pre-LN",
+    "peri": "Peri-LN",
+    "ngpt": "nGPT",
+    "mix": "Mix-LN",
+    "lns": "LN-Scaling",
+}
+#: matplotlib colours of the schemes
+COLORS = {"post": "C0", "pre": "C3", "peri": "C2", "ngpt": "C1", "mix": "C4", "lns": "C5"}
+#: every scheme, in the order the figures draw them
+SCHEMES = tuple(NAMES)
