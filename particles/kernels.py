@@ -53,22 +53,17 @@ _EXP_MIN = -708.0  # below this exp underflows to a denormal; clamp so results s
 _EXP_MAX = 709.79  # just above log(DBL_MAX): the clamp keeps 2^(k-1) finite, the product overflows
 
 
+#: Taylor coefficients 1/k! of e^r, highest degree (12) first (Horner)
+_EXP_COEFFS = tuple(1.0 / math.factorial(k) for k in range(12, -1, -1))
+
+
 @njit(inline="always", **_jit)
 def _exp_poly(r):
     """e^r for |r| <= ln2/2: degree-12 Taylor polynomial in Horner form (relative error < 2e-16)."""
-    p = 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    return p * r + 1.0
+    p = _EXP_COEFFS[0]
+    for c in _EXP_COEFFS[1:]:  # a loop over a constant tuple: unrolled
+        p = p * r + c
+    return p
 
 
 @njit(**_jit)
@@ -120,9 +115,7 @@ _ZERO32 = np.float32(0.0)
 _C32 = tuple(np.float32(1.0 / f) for f in (1.0, 1.0, 2.0, 6.0, 24.0, 120.0, 720.0, 5040.0))
 
 
-#: Taylor coefficients of e^r, highest degree first (Horner): float64 degree 12 (:func:`_exp_poly`),
-#: float32 degree 7
-_EXP_COEFFS = tuple(1.0 / math.factorial(k) for k in range(12, -1, -1))
+#: float32 Taylor coefficients of e^r (degree 7), highest degree first (Horner)
 _EXP_COEFFS32 = _C32[::-1]
 _PRECISION64 = (_EXP_MIN, _LOG2E, _MAGIC, _LN2_HI, _LN2_LO, 0.0, _MAGIC_OFF, 52, _EXP_COEFFS)
 _PRECISION32 = (
