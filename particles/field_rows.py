@@ -123,15 +123,16 @@ def _gram_rows(g: tiles.Gram, dv: int, normalize, log_scale, out, r0, r1):
     n, T = g.q.shape[0], g.T
     _check_aligned(r0, r1, n, T)
     scale = None if normalize else tiles.usa_scale(log_scale, g.q.dtype)
-    ws = tiles.gram_workspace(g, dv + 1)
+    sbuf, part = np.empty(T * T, g.q.dtype), np.empty((T, dv + 1), g.q.dtype)
     for R in range(r0 // T, -(-r1 // T)):
         rows = slice(R * T, min(n, R * T + T))
         acc = np.zeros((rows.stop - rows.start, dv + 1), dtype=g.q.dtype)
         for I, J in tiles.gram_row_order(R, g.blocks, g.causal):
-            if I == R:
-                tiles.gram_tile(g, I, J, ws, acc, None, True)
-            else:
-                tiles.gram_tile(g, I, J, ws, None, acc, True)
+            if I == R:  # direct: s aug_J
+                tiles.gram_tile(g, I, J, sbuf, part, None, True)
+            else:  # (I, R) seen from row block R: s^T aug_I
+                tiles.gram_tile(g, I, J, sbuf, None, part, True)
+            acc += part[: len(acc)]
         dst = out[rows.start - r0 : rows.stop - r0]
         tiles.finish(acc, dst, normalize, None if scale is None else scale[rows])
     return out

@@ -12,19 +12,19 @@ the same rows of the local evaluation. What is decided here, once:
   transposed tiles (I, R), I < R, then the direct tiles (R, J), J >= R) and one tile's work
   (:func:`gram_tile`);
 - online path (q != k): one row tile against every column tile, finished (:func:`online_tile`);
-- who runs them: :func:`run_tasks` (a shared queue; per-thread sums for the Gram path, so the
-  order of the sums depends on scheduling) and :func:`run_ordered` (each row block receives its
-  contributions in :func:`gram_row_order`, on any number of threads: the one-thread bits).
+- who runs them: :func:`run_tasks` (Python threads pulling tasks from a shared queue). The Gram
+  path either sums per-thread accumulators (free: the order of the sums depends on scheduling) or
+  adds each row block's products in :func:`gram_row_order` whatever order the tiles finish in
+  (ordered: the one-thread bits on any number of threads).
 
 Inside :func:`fixed_order` tile heights do not depend on the thread count, BLAS runs on one thread
-and the Gram path uses :func:`run_ordered`, so the field is bitwise the one-thread field on any
-number of threads.
+and the Gram path is ordered, so the field is bitwise the one-thread field on any number of
+threads.
 """
 
 from __future__ import annotations
 
 import contextlib
-import heapq
 import threading
 from dataclasses import dataclass, replace
 from typing import NamedTuple
@@ -48,11 +48,11 @@ def fixed_order():
     How: OpenBLAS runs on one thread for the whole block (a GEMM's bits depend on how OpenBLAS
     splits a tile between its threads when the tile's height is not a multiple of its kernel's
     unroll); tile heights are the one-thread ones; the tiles still run on ``config.THREADS`` Python
-    threads, the Gram path's in a fixed order of accumulation per row block (:func:`run_ordered`).
-    The result is the one-thread field with BLAS on one thread, bit for bit. Cost, n = 4096, d = 64
-    on 2 threads: the same tiles as the free evaluation; the ordered Gram path waits for its
-    dependencies (see benchmarks/RESULTS.md §6a). With a BLAS that cannot be limited (not
-    OpenBLAS) tiles run in turn and the bits are that BLAS's business.
+    threads, and the Gram path's row blocks add their products in a fixed order (a product that
+    is early waits for its turn). The result is the one-thread field with BLAS on one thread, bit
+    for bit. Cost at n = 4096, d = 64 on 2 threads: the same tiles and the same work as the free
+    evaluation (COST). With a BLAS that cannot be limited (not OpenBLAS) tiles run in turn and the
+    bits are that BLAS's business.
     """
     global _FIXED_ORDER
     _FIXED_ORDER += 1
@@ -201,15 +201,10 @@ def gram_row_order(r: int, nb: int, causal: bool) -> list[tuple[int, int]]:
     return [(i, r) for i in range(r)] + [(r, j) for j in range(r, nb)]
 
 
-def gram_workspace(g: Gram, dv1: int) -> tuple:
-    T, dt = g.T, g.q.dtype
-    return np.empty(T * T, dtype=dt), np.empty((T, dv1), dt)
-
-
-def gram_tile(g: Gram, I: int, J: int, ws, direct, transposed, threaded: bool) -> None:
-    """Tile (I, J): s = exp(beta q_I q_J^T - c_I - c_J); ``direct`` (rows of I) += s aug_J and
-    ``transposed`` (rows of J) += s^T aug_I, each skipped when None."""
-    sbuf, part = ws
+def gram_tile(g: Gram, I: int, J: int, sbuf, direct, transposed, threaded: bool) -> None:
+    """Tile (I, J): s = exp(beta q_I q_J^T - c_I - c_J) in ``sbuf``; the first rows of ``direct``
+    get s aug_J (for row block I) and those of ``transposed`` s^T aug_I (for row block J), each
+    skipped when None. Returns nothing: the caller adds the products in its order."""
     n, T = g.q.shape[0], g.T
     i0, j0 = I * T, J * T
     i1, j1 = min(n, i0 + T), min(n, j0 + T)
@@ -219,43 +214,86 @@ def gram_tile(g: Gram, I: int, J: int, ws, direct, transposed, threaded: bool) -
     kern = kernel(kernels._exp_shift_tile, s.size, threaded)
     kern(s, g.beta, g.cs[i0:i1], g.cs[j0:j1], i0 - j0, g.causal and i0 == j0)
     if direct is not None:
-        np.matmul(s, g.aug[j0:j1], out=part[:bi])
-        direct += part[:bi]
+        np.matmul(s, g.aug[j0:j1], out=direct[:bi])
     if transposed is not None:
-        np.matmul(s.T, g.aug[i0:i1], out=part[:bj])
-        transposed += part[:bj]
+        np.matmul(s.T, g.aug[i0:i1], out=transposed[:bj])
 
 
 def gram_run(g: Gram, dv: int, threads: int, ordered: bool) -> np.ndarray:
     """Every tile of the Gram path: the sums acc (n, dv + 1). ``ordered``: each row block adds its
-    contributions in :func:`gram_row_order` (the one-thread bits) on any number of threads."""
-    n, T = g.q.shape[0], g.T
-    nb = g.blocks
-    tasks = gram_tasks(nb, g.causal)
+    products in :func:`gram_row_order` (the one-thread bits) on any number of threads."""
+    n, T, dt = g.q.shape[0], g.T, g.q.dtype
+    tasks = gram_tasks(g.blocks, g.causal)
+    if ordered and threads > 1 and len(tasks) > 1:
+        wavefront = sorted(tasks, key=lambda t: (t[0] + t[1], t[0]))
+        return _gram_ordered(g, dv, wavefront, threads)
 
     def work(task, ws, threaded):
-        acc, tile_ws = ws
+        acc, sbuf, pi, pj = ws
         I, J = task
         both = I != J and not g.causal
-        direct = acc[I * T : min(n, I * T + T)]
-        transposed = acc[J * T : min(n, J * T + T)] if both else None
-        gram_tile(g, I, J, tile_ws, direct, transposed, threaded)
+        gram_tile(g, I, J, sbuf, pi, pj if both else None, threaded)
+        rows = acc[I * T : min(n, I * T + T)]
+        rows += pi[: len(rows)]
+        if both:
+            rows = acc[J * T : min(n, J * T + T)]
+            rows += pj[: len(rows)]
 
-    if ordered and threads > 1 and len(tasks) > 1:
-        acc = np.zeros((n, dv + 1), dtype=g.q.dtype)
-        index = {t: i for i, t in enumerate(tasks)}
-        chains = [[index[t] for t in gram_row_order(r, nb, g.causal)] for r in range(nb)]
-        run_ordered(tasks, chains, work, lambda: (acc, gram_workspace(g, dv + 1)), threads, key=sum)
-        return acc
-    spaces = run_tasks(
-        tasks,
-        work,
-        lambda: (np.zeros((n, dv + 1), dtype=g.q.dtype), gram_workspace(g, dv + 1)),
-        threads,
-    )
+    def make_ws():
+        part = (T, dv + 1)
+        return (
+            np.zeros((n, dv + 1), dt),
+            np.empty(T * T, dt),
+            np.empty(part, dt),
+            np.empty(part, dt),
+        )
+
+    spaces = run_tasks(tasks, work, make_ws, threads)
     acc = spaces[0][0]
     for ws in spaces[1:]:
         acc += ws[0]
+    return acc
+
+
+def _gram_ordered(g: Gram, dv: int, tasks: list, threads: int) -> np.ndarray:
+    """The tiles ``tasks`` on ``threads`` threads, in any order; each row block adds its products in
+    :func:`gram_row_order`, i.e. by increasing partner block: a product that arrives before its turn
+    waits (in wavefront order, I + J increasing, a few per row block at most). Same bits as one
+    thread in :func:`gram_tasks` order, whatever the order the tiles finish in."""
+    n, T, dt = g.q.shape[0], g.T, g.q.dtype
+    nb = g.blocks
+    acc = np.zeros((n, dv + 1), dt)
+    locks = [threading.Lock() for _ in range(nb)]
+    turn = [0] * nb  # the partner block whose product row block r adds next
+    early = [{} for _ in range(nb)]
+    spare = []  # product buffers to reuse (list.append / pop are atomic)
+
+    def buffer():
+        try:
+            return spare.pop()
+        except IndexError:
+            return np.empty((T, dv + 1), dt)
+
+    def deliver(r, partner, part):
+        with locks[r]:
+            early[r][partner] = part
+            rows = acc[r * T : min(n, r * T + T)]
+            while turn[r] in early[r]:
+                p = early[r].pop(turn[r])
+                rows += p[: len(rows)]
+                spare.append(p)
+                turn[r] += 1
+
+    def work(task, sbuf, threaded):
+        I, J = task
+        both = I != J and not g.causal
+        pi, pj = buffer(), buffer() if both else None
+        gram_tile(g, I, J, sbuf, pi, pj, threaded)
+        deliver(I, J, pi)
+        if both:
+            deliver(J, I, pj)
+
+    run_tasks(tasks, work, lambda: np.empty(T * T, dt), threads)
     return acc
 
 
@@ -372,78 +410,23 @@ def run_tasks(tasks: list, work, make_ws, threads: int) -> list:
     threads = min(threads, len(tasks))
     it = iter(tasks)
     lock = threading.Lock()
-
-    def next_task(done):
-        with lock:
-            return next(it, None)
-
-    return _pool(next_task, lambda: None, work, make_ws, threads)
-
-
-def run_ordered(tasks: list, chains: list, work, make_ws, threads: int, key=None) -> None:
-    """Run every task once, on ``threads`` threads, each task of a chain (a list of task indices)
-    after the one before it in that chain. The ready task with the least ``key(task)`` (then index)
-    goes first. ``make_ws()`` per thread; the result is whatever ``work`` writes.
-    """
-    after = [[] for _ in tasks]
-    waiting = [0] * len(tasks)
-    for chain in chains:
-        for a, b in zip(chain, chain[1:], strict=False):
-            after[a].append(b)
-            waiting[b] += 1
-    key = key or (lambda t: 0)
-    ready = [(key(tasks[i]), i) for i in range(len(tasks)) if waiting[i] == 0]
-    heapq.heapify(ready)
-    cond = threading.Condition()
-    left = [len(tasks)]
-
-    def next_task(done):
-        with cond:
-            if done is not None:
-                left[0] -= 1
-                for b in after[done]:
-                    waiting[b] -= 1
-                    if waiting[b] == 0:
-                        heapq.heappush(ready, (key(tasks[b]), b))
-                cond.notify_all()
-            while not ready and left[0] > 0:
-                cond.wait()
-            return heapq.heappop(ready)[1] if ready else None
-
-    def stop():
-        with cond:
-            left[0] = 0
-            ready.clear()
-            cond.notify_all()
-
-    if threads <= 1 or len(tasks) < 2:  # a topological order on this thread
-        ws, i = make_ws(), None
-        while (i := next_task(i)) is not None:
-            work(tasks[i], ws, False)
-        return
-    run = lambda i, ws, threaded: work(tasks[i], ws, threaded)  # noqa: E731
-    _pool(next_task, stop, run, make_ws, min(threads, len(tasks)))
-
-
-def _pool(next_task, stop, work, make_ws, threads: int) -> list:
-    """``threads`` Python threads (this one included) call ``next_task(previous)`` for their next
-    task (None: finished) and run it; BLAS on one thread meanwhile. Re-raises the first error."""
     spaces = [make_ws() for _ in range(threads)]
     errors = []
 
     def loop(ws):
         try:
-            t = None
-            while (t := next_task(t)) is not None:
+            while True:
+                with lock:
+                    t = next(it, None)
+                if t is None:
+                    return
                 work(t, ws, True)
         except BaseException as e:  # pragma: no cover - re-raised below
             errors.append(e)
-            stop()
 
     with _pool_lock, config.blas_threads(1) as blas:
         if not blas.ok:  # a BLAS we cannot limit (not OpenBLAS): its own threads, tiles in turn
-            t = None
-            while (t := next_task(t)) is not None:
+            for t in it:
                 work(t, spaces[0], False)
             return spaces
         pool = [threading.Thread(target=loop, args=(ws,)) for ws in spaces[1:]]

@@ -85,25 +85,19 @@ def test_one_thread_task_order_adds_each_row_block_in_its_order(causal):
         assert seen[r] == field_tiles.gram_row_order(r, nb, causal)
 
 
-def test_ordered_runner_keeps_every_chain_in_order_on_threads():
-    tasks = list(range(40))
-    chains = [list(range(0, 40, 3)), list(range(1, 40, 7)), [39, 5, 2]]
-    log = []
-
-    def work(t, ws, threaded):
-        log.append(t)
-
-    field_tiles.run_ordered(tasks, chains, work, lambda: None, 2, key=lambda t: -t)
-    assert sorted(log) == tasks
-    for chain in chains:
-        pos = [log.index(t) for t in chain]
-        assert pos == sorted(pos)
-
-
-def test_ordered_runner_reraises_a_failing_task():
-    def work(t, ws, threaded):
-        if t == 7:
-            raise RuntimeError("tile 7")
-
-    with pytest.raises(RuntimeError, match="tile 7"):
-        field_tiles.run_ordered(list(range(20)), [list(range(20))], work, lambda: None, 2)
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_ordered_gram_sums_are_the_one_thread_sums_whatever_order_the_tiles_run_in(causal, threads):
+    """Tiles run in a shuffled order (so that most products arrive before their turn): each row
+    block still adds them by increasing partner, as one thread in list order does."""
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((300, 5))
+    v = rng.standard_normal((300, 4))
+    c = 0.5 * 1.5 * np.einsum("ij,ij->i", q, q)
+    g, _ = field_tiles.gram_setup(q, v, 1.5, c, causal, 40)
+    ref = field_tiles.gram_run(g, 4, 1, ordered=False)
+    tasks = field_tiles.gram_tasks(g.blocks, causal)
+    shuffled = [tasks[i] for i in rng.permutation(len(tasks))]
+    got = field_tiles._gram_ordered(g, 4, shuffled, threads)
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(field_tiles._gram_ordered(g, 4, tasks[::-1], threads), ref)
