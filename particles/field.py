@@ -130,9 +130,9 @@ def _attention_gram(q, v, beta, c, normalize, causal, out, tiling: tiles.Tiling)
     The tiles and their order: :mod:`particles.field_tiles`.
     """
     n, dv = v.shape
-    threads = tiling.threads_for(n * n * (q.shape[1] + dv + 1) / 2)
-    g, log_scale = tiles.gram_setup(q, v, beta, c, causal, tiling.gram_rows(n, threads))
-    acc = tiles.gram_run(g, dv, threads, ordered=tiling.fixed)
+    threads, side = tiling.gram(n, q.shape[1], dv)
+    g, log_scale = tiles.gram_setup(q, v, beta, c, causal, side)
+    acc = tiles.gram_run(g, dv, threads)
     tiles.finish(acc, out, normalize, None if normalize else tiles.usa_scale(log_scale, q.dtype))
     return out
 
@@ -148,11 +148,9 @@ def _attention_online(
     height at most ``tr`` and column width ``tc`` if given.
     """
     tiling = tiling or tiles.Tiling.here(tr, tc)
-    n, m = q.shape[0], k.shape[0]
-    dk, dv = q.shape[1], v.shape[1]
-    tr, tc = tiling.online_rows(n, m, dk, dv), tiling.online_cols(m)
+    threads, tr, tc = tiling.online(q.shape[0], k.shape[0], q.shape[1], v.shape[1])
     o = tiles.online_setup(q, k, v, beta, causal, normalize, tr, tc, shift)
-    tiles.online_run(o, out, tiling.threads_for(n * m * (dk + dv + 1)))
+    tiles.online_run(o, out, threads)
     return out
 
 

@@ -57,7 +57,7 @@ def alignment(n: int, d: int, dyn: Dynamics, plan: Plan | None = None) -> int:
         Q, _, V = dyn.head(h)
         dk = d if Q is None else Q.shape[0]
         dv = V.shape[0] if isinstance(V, np.ndarray) else d
-        for tile in (plan.gram_rows(n), plan.online_rows(n, n, dk, dv)):
+        for tile in (plan.gram(n, dk, dv)[1], plan.online(n, n, dk, dv)[1]):
             a = math.lcm(a, tile)
             if a >= n:
                 return n
@@ -106,10 +106,11 @@ def attention_rows(
     beta = float(beta)
     c, shift = field.path(q, k, v, beta, same)
     if c is not None:
-        g, log_scale = tiles.gram_setup(q, v, beta, c, causal, plan.gram_rows(n))
+        side = plan.gram(n, q.shape[1], v.shape[1])[1]
+        g, log_scale = tiles.gram_setup(q, v, beta, c, causal, side)
         return _gram_rows(g, v.shape[1], normalize, log_scale, out, r0, r1)
-    tr = plan.online_rows(n, m, q.shape[1], v.shape[1])
-    o = tiles.online_setup(q, k, v, beta, causal, normalize, tr, plan.online_cols(m), shift)
+    _, tr, tc = plan.online(n, m, q.shape[1], v.shape[1])
+    o = tiles.online_setup(q, k, v, beta, causal, normalize, tr, tc, shift)
     return _online_rows(o, out, r0, r1)
 
 

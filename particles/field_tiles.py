@@ -12,14 +12,15 @@ the same rows of the local evaluation. What is decided here, once:
   transposed tiles (I, R), I < R, then the direct tiles (R, J), J >= R) and one tile's work
   (:func:`gram_tile`);
 - online path (q != k): one row tile against every column tile, finished (:func:`online_tile`);
-- who runs them: :func:`run_tasks` (Python threads pulling tasks from a shared queue). The Gram
-  path either sums per-thread accumulators (free: the order of the sums depends on scheduling) or
-  adds each row block's products in :func:`gram_row_order` whatever order the tiles finish in
-  (ordered: the one-thread bits on any number of threads).
+- who runs them: :func:`run_tasks` (Python threads pulling tasks from a shared queue, BLAS on one
+  thread). The Gram path's row blocks add their products in :func:`gram_row_order` whatever order
+  the tiles finish in (:func:`gram_sums`), so that, for given tiles, the result does not depend on
+  the number of threads or on scheduling.
 
-Inside :func:`fixed_order` tile heights do not depend on the thread count, BLAS runs on one thread
-and the Gram path is ordered, so the field is bitwise the one-thread field on any number of
-threads.
+What still changes the bits with the thread count: free threaded evaluations cut smaller tiles for
+more threads (:class:`Tiling`), and a one-thread evaluation runs each GEMM on OpenBLAS's own
+threads. Inside :func:`fixed_order` neither happens: the field is bitwise the one-thread field with
+BLAS on one thread, on any number of threads.
 """
 
 from __future__ import annotations
@@ -109,16 +110,15 @@ class Tiling:
             tile = max(min(tile, -(-n // (2 * threads))), min(n, least))
         return tile
 
-    def online_rows(self, n: int, m: int, dk: int, dv: int) -> int:
-        """Rows per tile of the online path for q (n, dk), k (m, dk), v (m, dv)."""
-        return self._shrink(self.tile_rows, n, self.threads_for(n * m * (dk + dv + 1)), 64)
+    def gram(self, n: int, dk: int, dv: int) -> tuple[int, int]:
+        """(threads, side of the square tiles) of the Gram path for q (n, dk), v (n, dv)."""
+        threads = self.threads_for(n * n * (dk + dv + 1) / 2)
+        return threads, self._shrink(self.tile_gram, n, threads, 128)
 
-    def online_cols(self, m: int) -> int:
-        return min(self.tile_cols, m)
-
-    def gram_rows(self, n: int, threads: int = 1) -> int:
-        """Side of the Gram path's square tiles when run on ``threads`` threads."""
-        return self._shrink(self.tile_gram, n, threads, 128)
+    def online(self, n: int, m: int, dk: int, dv: int) -> tuple[int, int, int]:
+        """(threads, rows, columns) of the online path's tiles for q (n, dk), k (m, dk), v (m, dv)."""
+        threads = self.threads_for(n * m * (dk + dv + 1))
+        return threads, self._shrink(self.tile_rows, n, threads, 64), min(self.tile_cols, m)
 
 
 # --- shared pieces ----------------------------------------------------------------------------------
@@ -219,43 +219,17 @@ def gram_tile(g: Gram, I: int, J: int, sbuf, direct, transposed, threaded: bool)
         np.matmul(s.T, g.aug[i0:i1], out=transposed[:bj])
 
 
-def gram_run(g: Gram, dv: int, threads: int, ordered: bool) -> np.ndarray:
-    """Every tile of the Gram path: the sums acc (n, dv + 1). ``ordered``: each row block adds its
-    products in :func:`gram_row_order` (the one-thread bits) on any number of threads."""
-    n, T, dt = g.q.shape[0], g.T, g.q.dtype
+def gram_run(g: Gram, dv: int, threads: int) -> np.ndarray:
+    """Every tile of the Gram path: the sums acc (n, dv + 1), the same bits on any number of
+    threads (:func:`gram_sums`); several threads take the tiles in wavefront order (I + J
+    increasing), so that few products wait for their turn."""
     tasks = gram_tasks(g.blocks, g.causal)
-    if ordered and threads > 1 and len(tasks) > 1:
-        wavefront = sorted(tasks, key=lambda t: (t[0] + t[1], t[0]))
-        return _gram_ordered(g, dv, wavefront, threads)
-
-    def work(task, ws, threaded):
-        acc, sbuf, pi, pj = ws
-        I, J = task
-        both = I != J and not g.causal
-        gram_tile(g, I, J, sbuf, pi, pj if both else None, threaded)
-        rows = acc[I * T : min(n, I * T + T)]
-        rows += pi[: len(rows)]
-        if both:
-            rows = acc[J * T : min(n, J * T + T)]
-            rows += pj[: len(rows)]
-
-    def make_ws():
-        part = (T, dv + 1)
-        return (
-            np.zeros((n, dv + 1), dt),
-            np.empty(T * T, dt),
-            np.empty(part, dt),
-            np.empty(part, dt),
-        )
-
-    spaces = run_tasks(tasks, work, make_ws, threads)
-    acc = spaces[0][0]
-    for ws in spaces[1:]:
-        acc += ws[0]
-    return acc
+    if threads > 1:
+        tasks.sort(key=lambda t: (t[0] + t[1], t[0]))
+    return gram_sums(g, dv, tasks, threads)
 
 
-def _gram_ordered(g: Gram, dv: int, tasks: list, threads: int) -> np.ndarray:
+def gram_sums(g: Gram, dv: int, tasks: list, threads: int) -> np.ndarray:
     """The tiles ``tasks`` on ``threads`` threads, in any order; each row block adds its products in
     :func:`gram_row_order`, i.e. by increasing partner block: a product that arrives before its turn
     waits (in wavefront order, I + J increasing, a few per row block at most). Same bits as one

@@ -95,9 +95,9 @@ def test_ordered_gram_sums_are_the_one_thread_sums_whatever_order_the_tiles_run_
     v = rng.standard_normal((300, 4))
     c = 0.5 * 1.5 * np.einsum("ij,ij->i", q, q)
     g, _ = field_tiles.gram_setup(q, v, 1.5, c, causal, 40)
-    ref = field_tiles.gram_run(g, 4, 1, ordered=False)
+    ref = field_tiles.gram_run(g, 4, 1)
     tasks = field_tiles.gram_tasks(g.blocks, causal)
     shuffled = [tasks[i] for i in rng.permutation(len(tasks))]
-    got = field_tiles._gram_ordered(g, 4, shuffled, threads)
+    got = field_tiles.gram_sums(g, 4, shuffled, threads)
     np.testing.assert_array_equal(got, ref)
-    np.testing.assert_array_equal(field_tiles._gram_ordered(g, 4, tasks[::-1], threads), ref)
+    np.testing.assert_array_equal(field_tiles.gram_sums(g, 4, tasks[::-1], threads), ref)
