@@ -14,9 +14,13 @@ Two paths (see :func:`attention`):
 - **Online path** otherwise: row tiles sweep column tiles with a running row maximum (online softmax,
   FlashAttention style); a single column tile when m <= ``config.TILE_COLS``.
 
-Tiles are independent tasks run on ``config.THREADS`` Python threads with single-threaded BLAS and
-GIL-free serial kernels (measured 4-5x faster than two-threaded BLAS calls on the loaded 2-core
-machine this was tuned on: no barrier per GEMM). float32 inputs give a float32 computation.
+Tiles are tasks run on ``config.THREADS`` Python threads with single-threaded BLAS and GIL-free
+serial kernels (measured 4-5x faster than two-threaded BLAS calls on the loaded 2-core machine this
+was tuned on: no barrier per GEMM); the Gram path's row blocks add their products in a fixed order,
+so a field evaluation is reproducible. The tiles, their order and the threads:
+:mod:`particles.field_tiles` (shared with the Dask row blocks, :mod:`particles.field_rows`); inside
+:func:`fixed_order` the bits do not depend on the number of threads either. float32 inputs give a
+float32 computation.
 """
 
 from __future__ import annotations

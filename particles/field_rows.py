@@ -4,30 +4,33 @@ The unit of work of the distributed field (:mod:`particles.distributed`): rows `
 ``raw_field(x, dyn)`` (the attention part, every head, before the feed-forward term and the
 projection), computed against all n columns with **the same tiles, the same kernels and the same
 order of floating-point operations** as the local evaluation in :mod:`particles.field`, so that the
-rows put together are the local result to the last bit. What that takes (measured, see
-tests/test_distributed.py):
+rows put together are the local result to the last bit. Both run the tile functions of
+:mod:`particles.field_tiles`; this module only says which tiles a block needs, in which order.
+What that takes (measured, see tests/test_distributed.py):
 
 - a BLAS GEMM's result for a row depends on the shape and position of the tile it is computed in
   (OpenBLAS's edge kernels and K-blocking), so blocks are unions of the local evaluation's own row
   tiles, and every GEMM is called on the same slices as locally (:func:`alignment`);
 - online path (Q != K): row tiles are independent, so a block repeats the local work of its tiles;
 - Gram path (Q = K): locally, tile (I, J), J >= I, is exponentiated once and serves row block I
-  directly and row block J transposed; a block repeats, for each of its row tiles R, exactly the
-  local sequence of contributions: transposed tiles (I, R) for I < R in increasing I, then the direct
-  tiles (R, J), J >= R, starting from zeros. The symmetric saving is lost (each off-diagonal tile is
-  exponentiated by both of its row blocks: about 1.3-1.5x the local flops), the price of needing no
-  reduction across workers.
+  directly and row block J transposed, and every row block adds its products in one fixed order
+  (``field_tiles.gram_row_order``: partner block increasing, whatever order the tiles finish in);
+  a block repeats, for each of its row tiles R, that sequence from zeros: the transposed tiles
+  (I, R), I < R, then the direct tiles (R, J), J >= R. The symmetric saving is lost (each
+  off-diagonal tile is exponentiated by both of its row blocks: about 1.3-1.5x the local flops),
+  the price of needing no reduction across workers.
 
-The reference is the local evaluation on one thread (``config.THREADS = 1``, and any evaluation
-too small to be threaded). The local *threaded* Gram path sums per-thread accumulators whose split
-of the tiles depends on scheduling, so it differs from itself, run to run, in the last bits; the
-online path is deterministic at any thread count, and the blocks match it to the last bit either way.
+The reference is the local evaluation with the requester's settings, threaded or not: its tiles
+run with BLAS on one thread (threaded, and inside ``field.fixed_order()``), as blocks do. The one
+exception is a one-thread local evaluation (``config.THREADS = 1``, or too small to be threaded)
+outside ``fixed_order``: it runs each GEMM on OpenBLAS's own threads, whose split of a tile can
+change its last bits (benchmarks/RESULTS.md §6a); with OpenBLAS on one thread it is matched too.
 
-The tiling to replicate is the evaluating machine's (``Plan``): tile sizes, thread count and the
-threading threshold are read from :mod:`particles.config` where the evaluation is requested and
-shipped with every block, so a worker with other settings still repeats the requester's tiles.
-Blocks run single-threaded (BLAS on one thread, the serial kernel twins): parallelism comes from
-running many blocks at once.
+The tiling to replicate is the evaluating machine's (``Plan``, a ``field_tiles.Tiling``): tile
+sizes, thread count, the threading threshold and whether ``fixed_order`` is on are read from
+:mod:`particles.config` where the evaluation is requested and shipped with every block, so a worker
+with other settings still repeats the requester's tiles. Blocks run single-threaded (BLAS on one
+thread, the serial kernel twins): parallelism comes from running many blocks at once.
 """
 
 from __future__ import annotations

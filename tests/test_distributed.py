@@ -1,9 +1,7 @@
 """The field in row blocks (particles.field_rows) and on a real Dask LocalCluster (particles.distributed).
 
 Bit-identity: row blocks repeat the local tiles, so the blocks put together are the local result to
-the last bit wherever the local evaluation is reproducible: the online path (Q != K) at any thread
-count, the Gram path (Q = K) on one thread. The threaded Gram path differs from itself in the last
-bits (per-thread partial sums in a scheduling-dependent order): there we check 1e-14.
+the last bit, threaded or not (the one-thread evaluation with OpenBLAS on one thread, as blocks run).
 """
 
 import numpy as np
