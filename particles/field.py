@@ -104,13 +104,13 @@ def attention(
         return out
     beta = float(beta)
     tiling = tiles.Tiling.here(tile_rows, tile_cols)
-    c, shift = path(q, k, v, beta, same)
+    c, shift = attention_path(q, k, v, beta, same)
     if c is not None:
         return _attention_gram(q, v, beta, c, normalize, causal, out, tiling)
     return _attention_online(q, k, v, beta, normalize, causal, out, shift=shift, tiling=tiling)
 
 
-def path(q, k, v, beta: float, same: bool):
+def attention_path(q, k, v, beta: float, same: bool):
     """Which path :func:`attention` takes: ``(c, None)`` for the Gram path (c_i = beta |q_i|^2 / 2),
     ``(None, shift)`` for the one-pass bounded path, ``(None, None)`` for the online softmax."""
     if same and v.shape[0] == q.shape[0] and beta >= 0.0:

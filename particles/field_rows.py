@@ -92,7 +92,7 @@ def attention_rows(
 ) -> np.ndarray:
     """Rows r0:r1 of :func:`particles.field.attention` (q, k, v, beta), added into ``out`` (r1 - r0, dv).
 
-    Same dispatch as ``attention`` (:func:`particles.field.path`); ``r0``, ``r1`` must be
+    Same dispatch as ``attention`` (:func:`particles.field.attention_path`); ``r0``, ``r1`` must be
     multiples of the local tile height (or ``r1 = n``).
     """
     plan = plan or Plan.here()
@@ -107,7 +107,7 @@ def attention_rows(
     if n == 0 or m == 0 or r1 <= r0:
         return out
     beta = float(beta)
-    c, shift = field.path(q, k, v, beta, same)
+    c, shift = field.attention_path(q, k, v, beta, same)
     if c is not None:
         side = plan.gram(n, q.shape[1], v.shape[1])[1]
         g, log_scale = tiles.gram_setup(q, v, beta, c, causal, side)
