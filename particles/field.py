@@ -92,14 +92,10 @@ def attention(
     GEMM and the exponentials. Otherwise row tiles sweep column tiles with an online softmax.
     Memory: O((n + m) (d_k + d_v) + tile_rows * tile_cols).
     """
-    same = k is q
-    dt = _float_type(q, k, v)
-    q = np.ascontiguousarray(q, dtype=dt)
-    k = q if same else np.ascontiguousarray(k, dtype=dt)
-    v = np.ascontiguousarray(v, dtype=dt)
+    q, k, v, same = attention_inputs(q, k, v)
     n, m = q.shape[0], k.shape[0]
     if out is None:
-        out = np.zeros((n, v.shape[1]), dtype=dt)
+        out = np.zeros((n, v.shape[1]), dtype=q.dtype)
     if n == 0 or m == 0:
         return out
     beta = float(beta)
@@ -108,6 +104,16 @@ def attention(
     if c is not None:
         return _attention_gram(q, v, beta, c, normalize, causal, out, tiling)
     return _attention_online(q, k, v, beta, normalize, causal, out, shift=shift, tiling=tiling)
+
+
+def attention_inputs(q, k, v):
+    """``(q, k, v, same)``: C-contiguous, all float32 if all are, else float64; ``same`` = k is q
+    (then the returned k is the returned q)."""
+    same = k is q
+    dt = _float_type(q, k, v)
+    q = np.ascontiguousarray(q, dtype=dt)
+    k = q if same else np.ascontiguousarray(k, dtype=dt)
+    return q, k, np.ascontiguousarray(v, dtype=dt), same
 
 
 def attention_path(q, k, v, beta: float, same: bool):

@@ -41,7 +41,6 @@ import numpy as np
 
 from . import config, field
 from . import field_tiles as tiles
-from .field import _float_type
 from .field_tiles import Tiling as Plan  # the requester's tiling, shipped with every block
 from .params import Dynamics
 
@@ -96,14 +95,10 @@ def attention_rows(
     multiples of the local tile height (or ``r1 = n``).
     """
     plan = plan or Plan.here()
-    same = k is q
-    dt = _float_type(q, k, v)
-    q = np.ascontiguousarray(q, dtype=dt)
-    k = q if same else np.ascontiguousarray(k, dtype=dt)
-    v = np.ascontiguousarray(v, dtype=dt)
+    q, k, v, same = field.attention_inputs(q, k, v)
     n, m = q.shape[0], k.shape[0]
     if out is None:
-        out = np.zeros((r1 - r0, v.shape[1]), dtype=dt)
+        out = np.zeros((r1 - r0, v.shape[1]), dtype=q.dtype)
     if n == 0 or m == 0 or r1 <= r0:
         return out
     beta = float(beta)
