@@ -15,8 +15,8 @@ Per evaluation:
 3. the blocks come back (one ``gather``) and are placed in row order; the feed-forward term and the tangent
    projection are applied here, exactly as :func:`particles.field.velocity` does.
 
-The result is the local one to the last bit wherever the local evaluation is itself reproducible
-(see :mod:`particles.field_rows`): always for Q != K; for Q = K against the one-thread evaluation.
+The result is the local one to the last bit (see :mod:`particles.field_rows`; a one-thread local
+evaluation must run OpenBLAS on one thread too, as ``field.fixed_order()`` does).
 
 A worker lost mid-evaluation: Dask reruns its blocks on the remaining workers (x is on all of them);
 if the evaluation still fails (a worker lost while x was being sent, every worker gone for a while,

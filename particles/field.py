@@ -14,21 +14,24 @@ Two paths (see :func:`attention`):
 - **Online path** otherwise: row tiles sweep column tiles with a running row maximum (online softmax,
   FlashAttention style); a single column tile when m <= ``config.TILE_COLS``.
 
-Tiles are independent tasks run on ``config.THREADS`` Python threads with single-threaded BLAS and
-GIL-free serial kernels (measured 4-5x faster than two-threaded BLAS calls on the loaded 2-core
-machine this was tuned on: no barrier per GEMM). float32 inputs give a float32 computation.
+Tiles are tasks run on ``config.THREADS`` Python threads with single-threaded BLAS and GIL-free
+serial kernels (measured 4-5x faster than two-threaded BLAS calls on the loaded 2-core machine this
+was tuned on: no barrier per GEMM); the Gram path's row blocks add their products in a fixed order,
+so a field evaluation is reproducible. The tiles, their order and the threads:
+:mod:`particles.field_tiles` (shared with the Dask row blocks, :mod:`particles.field_rows`); inside
+:func:`fixed_order` the bits do not depend on the number of threads either. float32 inputs give a
+float32 computation.
 """
 
 from __future__ import annotations
-
-import contextlib
-import threading
 
 import numpy as np
 from scipy.special import erf
 
 from . import config, kernels
+from . import field_tiles as tiles
 from .errors import ParticlesError, real_array
+from .field_tiles import fixed_order  # noqa: F401 (public: the noisy runs of simulate)
 from .params import Dynamics, FeedForward
 
 _gelu_c = 1.0 / np.sqrt(2.0)
@@ -89,247 +92,75 @@ def attention(
     GEMM and the exponentials. Otherwise row tiles sweep column tiles with an online softmax.
     Memory: O((n + m) (d_k + d_v) + tile_rows * tile_cols).
     """
+    q, k, v, same = attention_inputs(q, k, v)
+    n, m = q.shape[0], k.shape[0]
+    if out is None:
+        out = np.zeros((n, v.shape[1]), dtype=q.dtype)
+    if n == 0 or m == 0:
+        return out
+    beta = float(beta)
+    tiling = tiles.Tiling.here(tile_rows, tile_cols)
+    c, shift = attention_path(q, k, v, beta, same)
+    if c is not None:
+        return _attention_gram(q, v, beta, c, normalize, causal, out, tiling)
+    return _attention_online(q, k, v, beta, normalize, causal, out, shift=shift, tiling=tiling)
+
+
+def attention_inputs(q, k, v):
+    """``(q, k, v, same)``: C-contiguous, all float32 if all are, else float64; ``same`` = k is q
+    (then the returned k is the returned q)."""
     same = k is q
     dt = _float_type(q, k, v)
     q = np.ascontiguousarray(q, dtype=dt)
     k = q if same else np.ascontiguousarray(k, dtype=dt)
-    v = np.ascontiguousarray(v, dtype=dt)
-    n, m = q.shape[0], k.shape[0]
-    if out is None:
-        out = np.zeros((n, v.shape[1]), dtype=dt)
-    if n == 0 or m == 0:
-        return out
-    beta = float(beta)
-    if same and v.shape[0] == n and beta >= 0.0:
+    return q, k, np.ascontiguousarray(v, dtype=dt), same
+
+
+def attention_path(q, k, v, beta: float, same: bool):
+    """Which path :func:`attention` takes: ``(c, None)`` for the Gram path (c_i = beta |q_i|^2 / 2),
+    ``(None, shift)`` for the one-pass bounded path, ``(None, None)`` for the online softmax."""
+    if same and v.shape[0] == q.shape[0] and beta >= 0.0:
         c = 0.5 * beta * np.einsum("ij,ij->i", q, q, dtype=np.float64)
         if c.max() - c.min() <= GRAM_SPREAD_MAX:
-            tile = tile_rows or config.TILE_GRAM
-            return _attention_gram(q, v, beta, c, normalize, causal, out, tile)
-    tr = tile_rows or config.TILE_ROWS
-    tc = tile_cols or config.TILE_COLS
+            return c, None
     kmax = float(np.sqrt(np.einsum("ij,ij->i", k, k, dtype=np.float64).max()))
     c = abs(beta) * kmax * np.sqrt(np.einsum("ij,ij->i", q, q, dtype=np.float64))
-    if 2.0 * float(c.max()) <= BOUND_SPAN_MAX[dt]:
-        return _attention_online(q, k, v, beta, normalize, causal, out, tr, tc, shift=c)
-    return _attention_online(q, k, v, beta, normalize, causal, out, tr, tc)
+    if 2.0 * float(c.max()) <= BOUND_SPAN_MAX[q.dtype.type]:
+        return None, c
+    return None, None
 
 
-def _with_ones(v: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
-    """[w * v, w] (or [v, 1]): the extra column makes the second GEMM produce the row sums too."""
-    m, dv = v.shape
-    aug = np.empty((m, dv + 1), dtype=v.dtype)
-    if w is None:
-        aug[:, :dv] = v
-        aug[:, dv] = 1.0
-    else:
-        np.multiply(v, w[:, None], out=aug[:, :dv])
-        aug[:, dv] = w
-    return aug
-
-
-def _finish(acc, out, normalize: bool, log_scale: np.ndarray) -> None:
-    """out += acc[:, :dv] / acc[:, dv] (SA) or acc[:, :dv] * exp(log_scale) (USA)."""
-    dv = acc.shape[1] - 1
-    if normalize:
-        out += acc[:, :dv] / acc[:, dv:]
-    else:
-        with np.errstate(over="ignore"):
-            out += acc[:, :dv] * np.exp(log_scale).astype(acc.dtype)[:, None]
-
-
-def _run_tasks(tasks: list, work, make_ws, threads: int) -> list:
-    """Call ``work(task, ws)`` for every task; returns the workspaces (one per thread).
-
-    With ``threads > 1`` the tasks are pulled from a shared queue by that many Python threads, each
-    with its own workspace from ``make_ws()``; BLAS runs single-threaded meanwhile and the numba
-    kernels are the serial, GIL-free twins. So there is no barrier per GEMM and a core slowed by
-    another process only slows its own tiles.
-    """
-    if threads <= 1 or len(tasks) < 2:
-        ws = make_ws()
-        for t in tasks:
-            work(t, ws, False)
-        return [ws]
-    threads = min(threads, len(tasks))
-    it = iter(tasks)
-    lock = threading.Lock()
-    spaces = [make_ws() for _ in range(threads)]
-    errors = []
-
-    def loop(ws):
-        try:
-            while True:
-                with lock:
-                    t = next(it, None)
-                if t is None:
-                    return
-                work(t, ws, True)
-        except BaseException as e:  # pragma: no cover - re-raised below
-            errors.append(e)
-
-    with _pool_lock, config.blas_threads(1) as blas:
-        if not blas.ok:  # a BLAS we cannot limit (not OpenBLAS): its own threads, tiles in turn
-            for t in it:
-                work(t, spaces[0], False)
-            return spaces
-        pool = [threading.Thread(target=loop, args=(ws,)) for ws in spaces[1:]]
-        for th in pool:
-            th.start()
-        loop(spaces[0])
-        for th in pool:
-            th.join()
-    if errors:
-        raise errors[0]
-    return spaces
-
-
-_pool_lock = threading.Lock()
-
-
-#: > 0 inside :func:`fixed_order`
-_FIXED_ORDER = 0
-
-
-@contextlib.contextmanager
-def fixed_order():
-    """Inside this block the field's tiles run on one scheduler thread (BLAS and the numba kernels
-    keep their own threads, which split rows, not sums), so every sum runs in one fixed order and the
-    field is bitwise the same whatever the number of threads. The noisy runs of
-    :func:`particles.simulate` use it: a seed then fixes the path. (Outside, threads pull the
-    symmetric path's tiles from a queue and add into per-thread sums: results agree to rounding.)"""
-    global _FIXED_ORDER
-    _FIXED_ORDER += 1
-    try:
-        yield
-    finally:
-        _FIXED_ORDER -= 1
-
-
-def _threads_for(work: float) -> int:
-    return config.THREADS if work >= config.THREADED_MIN_WORK and not _FIXED_ORDER else 1
-
-
-def _kernel(kern, size: int, threaded: bool):
-    """The serial twin inside a threaded task, else the parallel/serial choice by size."""
-    return kern.serial if threaded else kernels.pick(kern, size)
-
-
-def _attention_gram(q, v, beta, c, normalize, causal, out, tile):
+def _attention_gram(q, v, beta, c, normalize, causal, out, tiling: tiles.Tiling):
     """Self-attention with k = q on square tiles, using exp(beta q_i.q_j) = W_ij e^{c_i} e^{c_j}.
 
     W_ij = exp(beta <q_i, q_j> - c_i - c_j) = exp(-beta |q_i - q_j|^2 / 2) <= 1 with
     c_i = beta |q_i|^2 / 2 is symmetric, so tile (I, J) is computed once for J >= I and used as W and
     W^T. Values are weighted by w_j = e^{c_j - max c} (in [e^-600, 1]) and carry a column of w, so
     acc_i = sum_j W_ij w_j [v_j, 1] holds numerator and softmax denominator. Causal: J <= I only.
+    The tiles and their order: :mod:`particles.field_tiles`.
     """
     n, dv = v.shape
-    dt = q.dtype
-    cmax = float(c.max())
-    aug = _with_ones(v, np.exp(c - cmax).astype(dt))
-    cs = c.astype(dt)
-    threads = _threads_for(n * n * (q.shape[1] + dv + 1) / 2)
-    T = min(tile, n)
-    if threads > 1:  # enough tiles for every thread
-        T = max(min(T, -(-n // (2 * threads))), min(n, 128))
-    starts = range(0, n, T)
-    if causal:
-        tasks = [(i0, j0) for i0 in starts for j0 in range(0, i0 + 1, T)]
-    else:
-        tasks = [(i0, j0) for i0 in starts for j0 in range(i0, n, T)]
-
-    def make_ws():
-        return (
-            np.zeros((n, dv + 1), dtype=dt),
-            np.empty(T * T, dtype=dt),
-            np.empty((T, dv + 1), dt),
-        )
-
-    def work(task, ws, threaded):
-        acc, sbuf, part = ws
-        i0, j0 = task
-        i1, j1 = min(n, i0 + T), min(n, j0 + T)
-        bi, bj = i1 - i0, j1 - j0
-        s = sbuf[: bi * bj].reshape(bi, bj)
-        np.matmul(q[i0:i1], q[j0:j1].T, out=s)
-        kern = _kernel(kernels._exp_shift_tile, s.size, threaded)
-        kern(s, beta, cs[i0:i1], cs[j0:j1], i0 - j0, causal and j0 == i0)
-        np.matmul(s, aug[j0:j1], out=part[:bi])
-        acc[i0:i1] += part[:bi]
-        if j0 != i0 and not causal:
-            np.matmul(s.T, aug[i0:i1], out=part[:bj])
-            acc[j0:j1] += part[:bj]
-
-    spaces = _run_tasks(tasks, work, make_ws, threads)
-    acc = spaces[0][0]
-    for ws in spaces[1:]:
-        acc += ws[0]
-    _finish(acc, out, normalize, c + cmax - np.log(n))
+    threads, side = tiling.gram(n, q.shape[1], dv)
+    g, log_scale = tiles.gram_setup(q, v, beta, c, causal, side)
+    acc = tiles.gram_run(g, dv, threads)
+    tiles.finish(acc, out, normalize, None if normalize else tiles.usa_scale(log_scale, q.dtype))
     return out
 
 
-def _attention_online(q, k, v, beta, normalize, causal, out, tr, tc, shift=None):
+def _attention_online(
+    q, k, v, beta, normalize, causal, out, tr=None, tc=None, shift=None, tiling=None
+):
     """Row tiles x column tiles with a running row maximum (online softmax); row tiles are tasks.
 
     With ``shift`` (n,), a fixed upper bound of each row's exponents, rows are exponentiated as
     exp(beta s_ij - shift_i) in one pass: no running maximum, no rescaling of partial sums.
+    ``tiling``: a :class:`particles.field_tiles.Tiling`; by default this process's, with row
+    height at most ``tr`` and column width ``tc`` if given.
     """
-    n, m = q.shape[0], k.shape[0]
-    dv = v.shape[1]
-    dt = q.dtype
-    aug = _with_ones(v)
-    threads = _threads_for(n * m * (q.shape[1] + dv + 1))
-    tr = min(tr, n)
-    if threads > 1:
-        tr = max(min(tr, -(-n // (2 * threads))), min(n, 64))
-    tc = min(tc, m)
-    tasks = list(range(0, n, tr))
-    cs = None if shift is None else shift.astype(dt)
-    empty = np.empty(0, dt)
-    if causal:  # the last row tiles have the most columns: start them first
-        tasks.reverse()
-
-    def make_ws():
-        return (
-            np.empty(tr * tc, dtype=dt),
-            np.empty((tr, dv + 1), dtype=dt),
-            np.empty((tr, dv + 1), dtype=dt),
-            np.empty(tr),
-            np.empty(tr),
-        )
-
-    def work(r0, ws, threaded):
-        sbuf, acc, part, mrow, alpha = ws
-        r1 = min(n, r0 + tr)
-        B = r1 - r0
-        mx = mrow[:B]
-        mx[:] = -np.inf
-        cend = min(m, r1) if causal else m
-        for c0 in range(0, cend, tc):
-            c1 = min(cend, c0 + tc)
-            s = sbuf[: B * (c1 - c0)].reshape(B, c1 - c0)
-            np.matmul(q[r0:r1], k[c0:c1].T, out=s)
-            if shift is not None:
-                kern = _kernel(kernels._exp_shift_tile, s.size, threaded)
-                kern(s, beta, cs[r0:r1], empty, r0 - c0, causal and c1 - 1 > r0)
-                if c0 == 0:
-                    np.matmul(s, aug[c0:c1], out=acc[:B])
-                else:
-                    np.matmul(s, aug[c0:c1], out=part[:B])
-                    acc[:B] += part[:B]
-                continue
-            kern = _kernel(kernels._softmax_tile, s.size, threaded)
-            kern(s, beta, r0 - c0, causal and c1 - 1 > r0, mx, alpha[:B])
-            if c0 == 0:
-                np.matmul(s, aug[c0:c1], out=acc[:B])
-            else:
-                np.matmul(s, aug[c0:c1], out=part[:B])
-                kern = _kernel(kernels._rescale_add, B * (dv + 1), threaded)
-                kern(acc[:B], alpha[:B], part[:B])
-        if shift is not None:
-            mx[:] = shift[r0:r1]
-        _finish(acc[:B], out[r0:r1], normalize, mx - np.log(m))
-
-    _run_tasks(tasks, work, make_ws, threads)
+    tiling = tiling or tiles.Tiling.here(tr, tc)
+    threads, tr, tc = tiling.online(q.shape[0], k.shape[0], q.shape[1], v.shape[1])
+    o = tiles.online_setup(q, k, v, beta, causal, normalize, tr, tc, shift)
+    tiles.online_run(o, out, threads)
     return out
 
 

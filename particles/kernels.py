@@ -53,22 +53,17 @@ _EXP_MIN = -708.0  # below this exp underflows to a denormal; clamp so results s
 _EXP_MAX = 709.79  # just above log(DBL_MAX): the clamp keeps 2^(k-1) finite, the product overflows
 
 
+#: Taylor coefficients 1/k! of e^r, highest degree (12) first (Horner)
+_EXP_COEFFS = tuple(1.0 / math.factorial(k) for k in range(12, -1, -1))
+
+
 @njit(inline="always", **_jit)
 def _exp_poly(r):
     """e^r for |r| <= ln2/2: degree-12 Taylor polynomial in Horner form (relative error < 2e-16)."""
-    p = 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    return p * r + 1.0
+    p = _EXP_COEFFS[0]
+    for c in _EXP_COEFFS[1:]:  # a loop over a constant tuple: unrolled
+        p = p * r + c
+    return p
 
 
 @njit(**_jit)
@@ -120,61 +115,64 @@ _ZERO32 = np.float32(0.0)
 _C32 = tuple(np.float32(1.0 / f) for f in (1.0, 1.0, 2.0, 6.0, 24.0, 120.0, 720.0, 5040.0))
 
 
+#: float32 Taylor coefficients of e^r (degree 7), highest degree first (Horner)
+_EXP_COEFFS32 = _C32[::-1]
+_PRECISION64 = (_EXP_MIN, _LOG2E, _MAGIC, _LN2_HI, _LN2_LO, 0.0, _MAGIC_OFF, 52, _EXP_COEFFS)
+_PRECISION32 = (
+    _EXP_MIN32, _LOG2E32, _MAGIC32, _LN2_HI32, _LN2_LO32, _ZERO32, _MAGIC_OFF32, 23, _EXP_COEFFS32
+)  # fmt: skip
+
+
+def _exp_precision(buf, a, b):
+    """The precision-dependent part of :func:`_exp_shift_row`, by the dtype of ``buf``:
+    ``(a, b, bits, consts)`` with a, b rounded to that dtype, ``bits`` the integer view of ``buf``
+    and ``consts`` = (clamp, log2 e, magic, ln2 high, ln2 low, zero, exponent offset, mantissa
+    bits, Taylor coefficients), all of that dtype. (Python body for NUMBA_DISABLE_JIT; compiled
+    through the overload below.)"""
+    if buf.dtype == np.float32:
+        return np.float32(a), np.float32(b), buf.view(np.int32), _PRECISION32
+    return float(a), float(b), buf.view(np.int64), _PRECISION64
+
+
+@overload(_exp_precision, jit_options=dict(cache=config.CACHE))
+def _exp_precision_impl(buf, a, b):
+    if buf.dtype == types.float32:
+        return lambda buf, a, b: (np.float32(a), np.float32(b), buf.view(np.int32), _PRECISION32)
+    return lambda buf, a, b: (np.float64(a), np.float64(b), buf.view(np.int64), _PRECISION64)
+
+
 @njit(**_jit)
 def _exp_shift_row(row, lim, a, b, cj, buf):
-    """row[j] = exp(a * row[j] - b - cj[j]) for j < lim (float64); ``cj`` may be empty (then 0).
+    """row[j] = exp(a * row[j] - b - cj[j]) for j < lim, in the precision of ``row``; ``cj`` may be
+    empty (then 0).
 
-    The caller guarantees the exponent is <= 0 up to rounding; exponents below -708 give 0.
-    ``buf`` is a float64 scratch array of length >= lim.
+    The caller guarantees the exponent is <= 0 up to rounding; exponents below the clamp (float64
+    -708, float32 -87) give 0. float64: degree-12 polynomial; float32: degree 7, ``a`` and ``b``
+    rounded to float32 first. ``buf``: a scratch array of row's dtype, length >= lim.
+    One source for both precisions (:func:`_exp_precision` types the constants); it replaced two
+    hand-written twins with the same bits and no slowdown: ``_exp_shift_tile.serial`` on a
+    512 x 512 tile, interleaved runs on one core, 0.177 -> 0.156 ms (float64) and 0.107 -> 0.094 ms
+    (float32), best of 300.
     """
-    ib = buf.view(np.int64)
+    a, b, ib, consts = _exp_precision(buf, a, b)
+    emin, log2e, magic, ln2_hi, ln2_lo, zero, off, shift, coeffs = consts
     use_c = cj.shape[0] > 0
     for j in range(lim):
         v = a * row[j] - b
         if use_c:
             v = v - cj[j]
-        under = v < _EXP_MIN
-        v = max(v, _EXP_MIN)
-        t = v * _LOG2E + _MAGIC
-        kf = t - _MAGIC
-        r = (v - kf * _LN2_HI) - kf * _LN2_LO
-        p = _exp_poly(r)
-        row[j] = 0.0 if under else p
+        under = v < emin
+        v = max(v, emin)
+        t = v * log2e + magic
+        kf = t - magic
+        r = (v - kf * ln2_hi) - kf * ln2_lo
+        p = coeffs[0]
+        for c in coeffs[1:]:  # Horner; the loop over a constant tuple is unrolled
+            p = p * r + c
+        row[j] = zero if under else p
         buf[j] = t
     for j in range(lim):
-        ib[j] = (ib[j] + _MAGIC_OFF) << 52
-    for j in range(lim):
-        row[j] = row[j] * buf[j]
-
-
-@njit(**_jit)
-def _exp_shift_row32(row, lim, a, b, cj, buf):
-    """float32 twin of :func:`_exp_shift_row` (degree-7 polynomial, rel. error < 1e-7; clamp at -87)."""
-    ib = buf.view(np.int32)
-    use_c = cj.shape[0] > 0
-    a = np.float32(a)
-    b = np.float32(b)
-    for j in range(lim):
-        v = a * row[j] - b
-        if use_c:
-            v = v - cj[j]
-        under = v < _EXP_MIN32
-        v = max(v, _EXP_MIN32)
-        t = v * _LOG2E32 + _MAGIC32
-        kf = t - _MAGIC32
-        r = (v - kf * _LN2_HI32) - kf * _LN2_LO32
-        p = _C32[7]
-        p = p * r + _C32[6]
-        p = p * r + _C32[5]
-        p = p * r + _C32[4]
-        p = p * r + _C32[3]
-        p = p * r + _C32[2]
-        p = p * r + _C32[1]
-        p = p * r + _C32[0]
-        row[j] = _ZERO32 if under else p
-        buf[j] = t
-    for j in range(lim):
-        ib[j] = (ib[j] + _MAGIC_OFF32) << 23
+        ib[j] = (ib[j] + off) << shift
     for j in range(lim):
         row[j] = row[j] * buf[j]
 
@@ -196,19 +194,6 @@ def _row_min(row, lim):
     return mn
 
 
-def _exp_shift_any(
-    row, lim, a, b, cj, buf
-):  # typed dispatch (float32 / float64), see overload below
-    raise NotImplementedError
-
-
-@overload(_exp_shift_any, jit_options=dict(cache=config.CACHE))
-def _exp_shift_any_impl(row, lim, a, b, cj, buf):
-    if row.dtype == types.float32:
-        return lambda row, lim, a, b, cj, buf: _exp_shift_row32(row, lim, a, b, cj, buf)
-    return lambda row, lim, a, b, cj, buf: _exp_shift_row(row, lim, a, b, cj, buf)
-
-
 @_serial_and_parallel
 def _exp_shift_tile(s, beta, ci, cj, diag, causal):
     """s[i, j] <- exp(beta s[i, j] - ci[i] - cj[j]) in place; 0 where causal and j > i + diag.
@@ -225,7 +210,7 @@ def _exp_shift_tile(s, beta, ci, cj, diag, causal):
             row[:] = 0.0
             continue
         buf = np.empty(lim, s.dtype)
-        _exp_shift_any(row, lim, beta, ci[i], cj[:lim], buf)
+        _exp_shift_row(row, lim, beta, ci[i], cj[:lim], buf)
         row[lim:] = 0.0
 
 
@@ -252,7 +237,7 @@ def _softmax_tile(s, beta, diag, causal, m, alpha):
         m_old = m[i]
         m_new = max(m_old, mx)
         buf = np.empty(lim, s.dtype)
-        _exp_shift_any(row, lim, beta, m_new, empty, buf)
+        _exp_shift_row(row, lim, beta, m_new, empty, buf)
         row[lim:] = 0.0
         alpha[i] = 0.0 if m_old == -np.inf else np.exp(m_old - m_new)
         m[i] = m_new

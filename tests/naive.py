@@ -134,22 +134,53 @@ def _shift_exponent(row, lim, a, b, cj):
 
 
 def _exp_shift_row(row, lim, a, b, cj, buf):
-    """Returns the new row: exp(a row_j - b - cj_j) for j < lim (0 below -708), the rest unchanged."""
+    """Returns the new row: exp(a row_j - b - cj_j) for j < lim (0 below the clamp: float64 -708,
+    float32 -87), the rest unchanged, in row's dtype.
+
+    float32: ``a`` and ``b`` are rounded to float32 first (as the kernel does); the exponent and exp
+    are then evaluated in float64 and rounded once to float32.
+    """
+    if row.dtype == np.float32:
+        a, b = float(np.float32(a)), float(np.float32(b))
+        new = np.array(row, dtype=np.float32)
+        v = _shift_exponent(row, lim, a, b, cj)
+        new[:lim] = _exp_clamped(v, EXP_MIN32).astype(np.float32)
+        return new
     new = np.array(row, dtype=np.float64)
     new[:lim] = _exp_clamped(_shift_exponent(row, lim, a, b, cj), EXP_MIN)
     return new
 
 
-def _exp_shift_row32(row, lim, a, b, cj, buf):
-    """float32 :func:`_exp_shift_row`: exp(a row_j - b - cj_j) for j < lim (0 below -87).
+def _exp_precision(buf, a, b):
+    """(a, b, integer view of buf, constants) in the dtype of ``buf``: the constants are the clamp,
+    log2 e, 1.5 * 2^(mantissa bits), ln 2 (high and low parts summing to it), 0, the exponent
+    offset that turns the magic number's bits into those of 2^0, the mantissa bits and the Taylor
+    coefficients 1/k! of e^r from the highest degree (12 for float64, 7 for float32) down."""
+    import math
 
-    ``a`` and ``b`` are rounded to float32 first (the kernel's parameters are float32); the exponent
-    and exp are then evaluated in float64 and rounded once to float32.
-    """
-    a, b = float(np.float32(a)), float(np.float32(b))
-    new = np.array(row, dtype=np.float32)
-    new[:lim] = _exp_clamped(_shift_exponent(row, lim, a, b, cj), EXP_MIN32).astype(np.float32)
-    return new
+    f32 = buf.dtype == np.float32
+    ft, it, mant, deg = (np.float32, np.int32, 23, 7) if f32 else (np.float64, np.int64, 52, 12)
+    magic = ft(1.5 * 2.0**mant)
+    consts = (
+        ft(EXP_MIN32 if f32 else EXP_MIN),
+        ft(1.0 / math.log(2.0)),
+        magic,
+        *_ln2_split(ft),
+        ft(0.0),
+        it((127 if f32 else 1023) - np.array(magic).view(it).item()),
+        mant,
+        tuple(ft(1.0 / math.factorial(k)) for k in range(deg, -1, -1)),
+    )
+    return ft(a), ft(b), buf.view(it), consts
+
+
+def _ln2_split(ft):
+    """ln 2 = high + low with few bits in high (so k * high is exact), low from 40 digits of ln 2."""
+    from decimal import Decimal
+
+    ln2 = Decimal("0.6931471805599453094172321214581765680755")
+    hi = 0.693145751953125 if ft is np.float32 else 0.6931471803691238
+    return ft(hi), ft(float(ln2 - Decimal(hi)))
 
 
 def _row_max(row, lim):
@@ -160,12 +191,6 @@ def _row_max(row, lim):
 def _row_min(row, lim):
     """min_{j < lim} row_j."""
     return np.min(row[:lim])
-
-
-def _exp_shift_any(row, lim, a, b, cj, buf):
-    """The shifted exponential in the precision of ``row`` (float32 or float64)."""
-    twin = _exp_shift_row32 if row.dtype == np.float32 else _exp_shift_row
-    return twin(row, lim, a, b, cj, buf)
 
 
 def _causal_mask(shape, diag):

@@ -1,9 +1,7 @@
 """The field in row blocks (particles.field_rows) and on a real Dask LocalCluster (particles.distributed).
 
 Bit-identity: row blocks repeat the local tiles, so the blocks put together are the local result to
-the last bit wherever the local evaluation is reproducible: the online path (Q != K) at any thread
-count, the Gram path (Q = K) on one thread. The threaded Gram path differs from itself in the last
-bits (per-thread partial sums in a scheduling-dependent order): there we check 1e-14.
+the last bit, threaded or not (the one-thread evaluation with OpenBLAS on one thread, as blocks run).
 """
 
 import numpy as np
@@ -91,14 +89,19 @@ def test_row_blocks_are_the_threaded_online_field_bit_for_bit(small_tiles, monke
     np.testing.assert_array_equal(_rows_field(x, dyn, Plan.here()), ref)
 
 
-def test_row_blocks_against_the_threaded_gram_field(small_tiles, monkeypatch):
+@pytest.mark.parametrize("name", ["identity", "identity-usa", "identity-causal", "q=k"])
+def test_row_blocks_are_the_threaded_gram_field_bit_for_bit(small_tiles, monkeypatch, name):
+    """The threaded Gram path adds each row block's products in a fixed order (not per-thread sums
+    in scheduling order): it is reproducible, and the blocks repeat it exactly."""
     monkeypatch.setattr(config, "THREADS", 2)
     monkeypatch.setattr(config, "THREADED_MIN_WORK", 0)
-    dyn = DYNAMICS["identity"]
+    monkeypatch.setattr(config, "TILE_GRAM", 16)  # the threaded tiles: max(min(16, 75), 128) = 128
+    dyn = DYNAMICS[name]
     x = pt.random_points(300, 8, rng=3)
     ref = pt.velocity(x, dyn)
-    got = _rows_field(x, dyn, Plan.here())
-    assert np.abs(got - ref).max() <= 1e-14 * np.abs(ref).max()
+    plan = Plan.here()
+    assert plan.gram(300, 8, 8) == (2, 128) and len(_blocks_of(x, dyn, plan)) == 3
+    np.testing.assert_array_equal(_rows_field(x, dyn, plan), ref)
 
 
 def test_misaligned_rows_are_refused(small_tiles):

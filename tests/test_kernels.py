@@ -54,9 +54,10 @@ EPS32 = float(np.finfo(np.float32).eps)
 NS = (1, 2, 7, 50)
 DS = (2, 3, 16)
 TESTS = Path(__file__).parent
-#: kernels that go through the @overload stub _exp_shift_any, which raises when run as plain Python
+#: the online softmax's running maximum beta * max(row) is float64 in numba and float32 for a float32
+#: row in plain Python (numpy's scalar promotion, NEP 50): checked with the JIT on only
 needs_jit = pytest.mark.skipif(
-    numba.config.DISABLE_JIT, reason="_exp_shift_any is an @overload stub: no pure-Python body"
+    numba.config.DISABLE_JIT, reason="plain Python promotes float scalars unlike numba"
 )
 
 
@@ -305,21 +306,11 @@ def _shift_case(rng, m, dtype, with_c):
     return row, a, b, cj, np.abs(a * row.astype(np.float64)) + abs(b) + c
 
 
-SHIFTED_EXP = {
-    "_exp_shift_row": (np.float64, naive._exp_shift_row),
-    "_exp_shift_row32": (np.float32, naive._exp_shift_row32),
-    "_exp_shift_any/64": (np.float64, naive._exp_shift_any),
-    "_exp_shift_any/32": (np.float32, naive._exp_shift_any),
-}
-
-
 @pytest.mark.parametrize("with_c", [False, True])
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=needs_jit if "any" in n else ()) for n in SHIFTED_EXP]
-)
-def test__exp_shift_row(name, with_c):
-    dtype, twin = SHIFTED_EXP[name]
-    k = _exp_shift_any_caller() if name.startswith("_exp_shift_any") else kernel(name)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test__exp_shift_row(dtype, with_c):
+    twin = naive._exp_shift_row
+    k = kernel("_exp_shift_row")
     eps = EPS32 if dtype == np.float32 else EPS
     rng = np.random.default_rng(3)
     for m in (*NS, 333):
@@ -334,29 +325,57 @@ def test__exp_shift_row(name, with_c):
             assert_exp_close(got[:lim], want[:lim], terms[:lim], eps)
 
 
-@needs_jit
-def test__exp_shift_row32_and_any_underflow_to_zero():
+def test__exp_shift_row_underflows_to_zero():
+    k = kernel("_exp_shift_row")
     for dtype, lo in ((np.float64, naive.EXP_MIN), (np.float32, naive.EXP_MIN32)):
         row = np.array([lo - 1.0, lo - 100.0, lo + 1.0], dtype)
         args = (row, 3, 1.0, 0.0, np.empty(0, dtype), np.empty(3, dtype))
-        want = naive._exp_shift_any(*args)
+        want = naive._exp_shift_row(*args)
         got = row.copy()
-        _exp_shift_any_caller()(got, *args[1:])
+        k(got, *args[1:])
         np.testing.assert_array_equal(got[:2], 0.0)
         np.testing.assert_array_equal(want[:2], 0.0)
         assert_close(got[2], want[2], rtol=4 * EPS32)
 
 
-@functools.cache
-def _exp_shift_any_caller():
-    """``_exp_shift_any`` dispatches on types inside numba only (``@overload``): call it from a jit."""
-    f = kernel("_exp_shift_any")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test__exp_precision(dtype):
+    """The constants of the shifted exp in each precision: values and types, exactly."""
+    f = kernel("_exp_precision")
 
     @njit
-    def call(row, lim, a, b, cj, buf):
-        f(row, lim, a, b, cj, buf)
+    def call(buf, a, b):  # every value in an array, so that its numba type shows
+        a, b, bits, c = f(buf, a, b)
+        head = (c[0], c[1], c[2], c[3], c[4], c[5])
+        return (
+            np.full(1, a),
+            np.full(1, b),
+            bits,
+            np.array(head),
+            np.full(1, c[6]),
+            c[7],
+            np.array(c[8]),
+        )
 
-    return call
+    def pack(a, b, bits, c):
+        return (
+            np.array([a]),
+            np.array([b]),
+            bits,
+            np.array(c[:6]),
+            np.array([c[6]]),
+            c[7],
+            np.array(c[8]),
+        )
+
+    buf = np.array([1.5, -2.0], dtype)
+    want = pack(*naive._exp_precision(buf, 0.1, 1e-9))
+    py = pack(*f(buf, 0.1, 1e-9))  # the Python body (NUMBA_DISABLE_JIT)
+    for got in (call(buf, 0.1, 1e-9), py):
+        assert got[5] == want[5]
+        for g, w in zip(got[:5] + got[6:], want[:5] + want[6:], strict=True):
+            assert g.dtype == w.dtype
+            np.testing.assert_array_equal(g, w)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -370,17 +389,16 @@ def test__row_max_and__row_min(name, twin, dtype):
             assert got == twin(row, lim)
 
 
-def tile_cases(diag: int):
-    """The cases of a tile kernel's test (JIT only): both variants; unmasked, or causal with the
-    offsets 0, ``diag``, -3, -60; float64 and float32."""
+def tile_cases(diag: int, jit_only: bool = True):
+    """The cases of a tile kernel's test (``jit_only``: skipped without the JIT): both variants;
+    unmasked, or causal with the offsets 0, ``diag``, -3, -60; float64 and float32."""
     marks = [
         pytest.mark.parametrize("dtype", [np.float64, np.float32]),
         pytest.mark.parametrize(
             "causal, diag", [(False, 0), (True, 0), (True, diag), (True, -3), (True, -60)]
         ),
         pytest.mark.parametrize("variant", [0, 1], ids=["parallel", "serial"]),
-        needs_jit,
-    ]
+    ] + ([needs_jit] if jit_only else [])
 
     def decorate(fn):
         for mark in marks:
@@ -404,7 +422,7 @@ def _tile_case(rng, B, C, beta, dtype, empty_cj):
     return s, ci, cj, terms
 
 
-@tile_cases(5)
+@tile_cases(5, jit_only=False)
 def test__exp_shift_tile(variant, causal, diag, dtype):
     k = variants("_exp_shift_tile")[variant]
     eps = EPS32 if dtype == np.float32 else EPS
