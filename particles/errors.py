@@ -57,9 +57,16 @@ def finite(value, name: str, bound: str = "") -> float:
     return v
 
 
-def count(value, name: str, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum``, else ``"{name} must be an integer >= {minimum}, got .."``
+def count(value, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` as an int >= ``minimum`` (and <= ``maximum``), else a :class:`ParticlesError`:
+    ``"seed must be an integer >= 0, got -1"``, ``"workers must be an integer in 1..1024, got 0"``
     (a bool or a float, even a whole one, is refused: it is a slip, not a count)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ParticlesError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    top = value if maximum is None else maximum
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or not minimum <= value <= top
+    ):
+        span = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+        raise ParticlesError(f"{name} must be an integer {span}, got {value!r}")
     return int(value)

@@ -160,7 +160,7 @@ def test_sweeps_check_their_backend_options_before_creating_anything(tmp_path):
 
     with pytest.raises(ParticlesError, match="scheduler must be 'local' or a Dask"):
         sweep.run_sweep([], tmp_path / "s", backend="dask", scheduler="nonesuch")
-    with pytest.raises(ParticlesError, match="workers must lie in"):
+    with pytest.raises(ParticlesError, match="workers must be an integer in 1.."):
         sweep.run_sweep([], tmp_path / "s", backend="processes", workers=0)
     assert not (tmp_path / "s").exists()
     assert sweep.check_scheduler("tcp://10.0.0.5:8786") == "tcp://10.0.0.5:8786"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count, finite
 from ..resources import check_count, check_memory
 
 __all__ = [
@@ -49,11 +49,7 @@ def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
 
 
 def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ParticlesError(f"{name} must be an integer, got {value!r}")
-    if value < low:
-        raise ParticlesError(f"{name} must be >= {low}, got {value}")
-    check_count(value, name, 1e12)
+    check_count(count(value, name, low), name, 1e12)
 
 
 def counts_from_sequences(contexts: np.ndarray, vocab_size: int) -> np.ndarray:
@@ -101,8 +97,7 @@ class SyntheticTask:
                 f"classes_per_query={self.classes_per_query} must divide "
                 f"num_classes={self.num_classes}"
             )
-        if not (np.isfinite(self.distinct_low) and 0 < self.distinct_low <= 1):
-            raise ParticlesError(f"distinct_low must lie in (0, 1], got {self.distinct_low}")
+        finite(self.distinct_low, "distinct_low", "(0, 1]")
         check_memory(  # P(l | n), and the model's Y and Z (M x M each)
             8.0 * (self.num_classes + 4 * self.vocab_size) * self.vocab_size,
             f"a task of {self.num_classes} classes and {self.vocab_size} tokens",

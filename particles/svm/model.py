@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, log_softmax, softmax
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count
 from ..resources import check_count, check_memory
 
 __all__ = [
@@ -198,9 +198,7 @@ def make_data(
     ``labels`` fixes Y instead of drawing it (still consumes the draw, for reproducibility).
     """
     for name, val, lo in (("n", n, 1), ("T", T, 2), ("d", d, 1)):
-        if int(val) != val or val < lo:
-            raise ParticlesError(f"{name} must be an integer >= {lo}, got {val}")
-        check_count(val, name)
+        check_count(count(val, name, lo), name)
     # the tokens X, their logits and gradients, and a d x d parameter and its gradient
     check_memory(8.0 * (4 * n * T * d + 4 * d * d), f"data of n = {n}, T = {T}, d = {d}")
     if head not in ("linear", "relu"):

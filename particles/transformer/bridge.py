@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count, finite
 from ..resources import check_count
 from ..solvers import registry
 from ..solvers.integrate import Diverged
@@ -424,12 +424,9 @@ def compare_ode(
     fit_depth = min(L, depth) if fit_depth is None else int(fit_depth)
     if not 1 <= fit_depth <= depth:
         raise ParticlesError(f"fit_depth must lie in 1..{depth}, got {fit_depth}")
-    if dt is not None and not (np.isfinite(dt) and dt > 0):
-        raise ParticlesError(f"dt must be > 0, got {dt}")
-    if isinstance(steps_per_layer, bool) or not isinstance(steps_per_layer, (int, np.integer)):
-        raise ParticlesError(f"steps_per_layer must be an integer >= 1, got {steps_per_layer!r}")
-    if steps_per_layer < 1:
-        raise ParticlesError(f"steps_per_layer must be >= 1, got {steps_per_layer}")
+    if dt is not None:
+        finite(dt, "dt", "> 0")
+    count(steps_per_layer, "steps_per_layer")
     check_count(
         depth * steps_per_layer, f"depth x steps_per_layer = {depth} x {steps_per_layer}", 1e7
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, finite
 
 
 def normalize_tokens(h) -> np.ndarray:
@@ -38,8 +38,7 @@ def cluster_labels(x, delta: float = 1e-2) -> np.ndarray:
     applied to ``x/|x|``)."""
     from ..analysis.clusters import cluster_labels as _labels
 
-    if not 0 < delta < 2:
-        raise ParticlesError(f"delta must lie in (0, 2), got {delta}")
+    delta = finite(delta, "delta", "(0, 2)")
     return _labels(normalize_tokens(x), delta)
 
 
