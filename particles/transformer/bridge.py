@@ -267,31 +267,10 @@ def ode_states(
                 progress=progress,
             )
         )
-    import particles as pt
-
-    if depth < 1:
-        raise ParticlesError(f"depth must be >= 1, got {depth}")
-    if steps_per_layer < 1:
-        raise ParticlesError(f"steps_per_layer must be >= 1, got {steps_per_layer}")
-    dyn = network_dynamics(enc, depth, dt=dt, ffn=ffn, repeat=repeat, scales=scales)
     x0 = normalize_tokens(hidden0)
-    kw = {"dt": 1.0 / steps_per_layer} if registry.get(method).fixed else {}
-    try:
-        tr = pt.simulate(
-            x0,
-            dyn,
-            float(depth),
-            method=method,
-            save_at=np.arange(depth + 1.0),
-            progress=progress,
-            **kw,
-        )
-    except Diverged:
-        raise ParticlesError(
-            f"the particle dynamics diverged with dt = {dt:g} per layer and {steps_per_layer} "
-            f"{method} steps per layer; use a smaller dt or more steps per layer"
-        ) from None
-    return tr.x
+    return _through_layers(
+        enc, x0, depth, dt, ffn, method, steps_per_layer, repeat, scales, progress
+    )
 
 
 def ode_stream(
@@ -310,23 +289,38 @@ def ode_stream(
     :func:`stream` of ``hidden0`` at times ``ℓ Δt``. With ``method="euler"``,
     ``steps_per_layer=1``, ``dt=1`` and ``ffn=False`` each step is the layer's attention
     sub-layer itself."""
-    import particles as pt
-
     if enc.config.norm_position != "pre":
         raise ParticlesError("ode_stream is for pre-LN models")
-    if depth < 1 or steps_per_layer < 1:
-        raise ParticlesError("depth and steps_per_layer must be >= 1")
-    dyn = network_dynamics(enc, depth, dt=dt, ffn=ffn, repeat=repeat)
+    h0 = stream(enc, hidden0)
+    return _through_layers(enc, h0, depth, dt, ffn, method, steps_per_layer, repeat, None, progress)
+
+
+def _through_layers(
+    enc, x0, depth, dt, ffn, method, steps_per_layer, repeat, scales, progress
+) -> np.ndarray:
+    """The states ``(depth+1, n, d)`` of :func:`network_dynamics` from ``x0`` at t = 0..depth
+    (one unit of time a layer, ``steps_per_layer`` steps of a fixed-step ``method`` each)."""
+    import particles as pt
+
+    count(depth, "depth")
+    count(steps_per_layer, "steps_per_layer")
+    dyn = network_dynamics(enc, depth, dt=dt, ffn=ffn, repeat=repeat, scales=scales)
     kw = {"dt": 1.0 / steps_per_layer} if registry.get(method).fixed else {}
-    tr = pt.simulate(
-        stream(enc, hidden0),
-        dyn,
-        float(depth),
-        method=method,
-        save_at=np.arange(depth + 1.0),
-        progress=progress,
-        **kw,
-    )
+    try:
+        tr = pt.simulate(
+            x0,
+            dyn,
+            float(depth),
+            method=method,
+            save_at=np.arange(depth + 1.0),
+            progress=progress,
+            **kw,
+        )
+    except Diverged:
+        raise ParticlesError(
+            f"the particle dynamics diverged with dt = {dt:g} per layer and {steps_per_layer} "
+            f"{method} steps per layer; use a smaller dt or more steps per layer"
+        ) from None
     return tr.x
 
 
