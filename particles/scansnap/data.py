@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ParticlesError, count, finite
+from ..io import read_text, shipped_texts
 from ..resources import check_count, check_memory
 
 __all__ = [
@@ -215,34 +215,12 @@ def tokenize(text: str) -> list[str]:
 
 def builtin_texts() -> list[str]:
     """Names of the passages shipped with the package (``particles/data/texts/scansnap_*.txt``)."""
-    root = resources.files("particles").joinpath("data", "texts")
-    if not root.is_dir():
-        return []
-    return sorted(
-        p.name[len("scansnap_") : -len(".txt")]
-        for p in root.iterdir()
-        if p.name.startswith("scansnap_") and p.name.endswith(".txt")
-    )
+    return shipped_texts("scansnap_")
 
 
 def load_text(source: str | Path) -> str:
     """Text of a shipped passage (by name, e.g. ``"austen"``) or of a file; '#' lines dropped."""
-    name = str(source)
-    if name in builtin_texts():
-        res = resources.files("particles").joinpath("data", "texts", f"scansnap_{name}.txt")
-        raw = res.read_text(encoding="utf-8")
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ParticlesError(
-                f"{source}: no such text file (built-in passages: {', '.join(builtin_texts())})"
-            )
-        try:
-            raw = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise ParticlesError(f"{source}: not a UTF-8 text file") from None
-        except OSError as e:
-            raise ParticlesError(f"{source}: cannot read ({e.strerror})") from None
+    raw = read_text(source, "scansnap_")
     return "\n".join(ln for ln in raw.splitlines() if not ln.lstrip().startswith("#"))
 
 
