@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import ParticlesError, count, finite
 from ..io import read_text, shipped_texts
 from ..resources import check_count, check_memory
+from ..sphere import as_rng
 
 __all__ = [
     "SyntheticTask",
@@ -35,17 +36,6 @@ __all__ = [
 ]
 
 KIND_NAMES = ("common", "distinct", "query", "next")
-
-
-def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    """A Generator from a Generator, an int seed or None (fresh entropy)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
-        if rng is not None and rng < 0:
-            raise ParticlesError(f"seed must be >= 0, got {rng}")
-        return np.random.default_rng(rng)
-    raise ParticlesError(f"rng must be a numpy Generator, an int seed or None, got {rng!r}")
 
 
 def _check_int(name: str, value, low: int) -> None:

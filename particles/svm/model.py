@@ -24,6 +24,7 @@ from scipy.special import expit, log_softmax, softmax
 
 from ..errors import ParticlesError, count
 from ..resources import check_count, check_memory
+from ..sphere import as_rng
 
 __all__ = [
     "LOSSES",
@@ -41,17 +42,6 @@ __all__ = [
     "correlation",
     "w_from_torch",
 ]
-
-
-def as_rng(rng) -> np.random.Generator:
-    """``Generator | int | None`` -> Generator (an int is a seed)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, (int, np.integer)):
-        if rng is not None and rng < 0:
-            raise ParticlesError(f"seed must be an integer >= 0, got {rng}")
-        return np.random.default_rng(rng)
-    raise ParticlesError(f"rng must be a numpy Generator, an int seed or None, not {type(rng)}")
 
 
 # Losses of Assumption A: name -> (l(u), l'(u)); all strictly decreasing.
