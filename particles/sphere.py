@@ -25,11 +25,8 @@ def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
 
 def random_points(n: int, d: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
     """n points drawn i.i.d. uniformly on S^{d-1}: normalised standard Gaussians. Shape (n, d)."""
-    n, d = int(n), int(d)
-    if n < 1:
-        raise ParticlesError(f"n must be >= 1 (the number of particles), got {n}")
-    if d < 2:
-        raise ParticlesError(f"d must be >= 2 (particles live on S^(d-1)), got {d}")
+    n = count(n, "n (the number of particles)")
+    d = count(d, "d (particles live on S^(d-1))", 2)
     check_memory(2 * 8.0 * n * d, f"{n} points in dimension {d}")
     g = as_rng(rng).standard_normal((n, d))
     return normalize(g)

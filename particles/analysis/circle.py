@@ -21,7 +21,7 @@ import numpy as np
 import scipy.integrate as si
 from scipy.optimize import brentq
 
-from ..errors import ParticlesError, finite, real_array
+from ..errors import ParticlesError, count, finite, real_array
 
 
 def _theta(theta, name: str = "theta") -> np.ndarray:
@@ -179,9 +179,7 @@ def tau_star(beta: float, d: int = 2) -> float:
     g < 0 outside [-tau*, tau*] for d = 2; tau* ~ sqrt((d - 1) / beta) as beta grows.
     """
     beta = _beta(beta)
-    d = int(d)
-    if d < 2:
-        raise ParticlesError(f"d must be >= 2, got {d}")
+    d = count(d, "d", 2)
     if beta == 0.0:
         return math.pi / 2
     f = lambda t: beta * math.sin(t) ** 2 - (d - 1) * math.cos(t)

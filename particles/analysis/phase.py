@@ -68,12 +68,8 @@ class PhaseParams:
     t_switch: float | None = None
 
     def __post_init__(self):
-        if check_count(self.n, "n", 1e8) < 2:
-            raise ParticlesError(f"n must be >= 2, got {self.n}")
-        if check_count(self.d, "d", 1e8) < 2:
-            raise ParticlesError(f"d must be >= 2, got {self.d}")
-        if check_count(self.seeds, "seeds", 1e8) < 1:
-            raise ParticlesError(f"seeds must be >= 1, got {self.seeds}")
+        for name, low in (("n", 2), ("d", 2), ("seeds", 1)):
+            check_count(count(getattr(self, name), name, low), name, 1e8)
         count(self.seed, "seed", 0)
         finite(self.t_end, "t_end", "> 0")
         b = np.asarray(self.betas, dtype=np.float64).ravel()
@@ -106,8 +102,7 @@ class PhaseParams:
             raise ParticlesError(
                 f"unknown weights {self.weights!r}; choose one of {', '.join(ensemble.WEIGHT_ENSEMBLES)}"
             )
-        if int(self.chunk) < 1:
-            raise ParticlesError(f"chunk must be >= 1, got {self.chunk}")
+        count(self.chunk, "chunk")
         from ..params import Dynamics
 
         dyn = Dynamics(norm=self.norm, alpha=self.alpha, t_switch=self.t_switch)

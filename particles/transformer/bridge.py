@@ -84,8 +84,7 @@ def pre_layer_dynamics(enc: Encoder, layer: int, *, dt: float = 1.0, ffn: bool =
 
     if enc.config.norm_position != "pre":
         raise ParticlesError("pre_layer_dynamics is for pre-LN models")
-    if not dt > 0:
-        raise ParticlesError(f"dt must be > 0, got {dt}")
+    finite(dt, "dt", "> 0")
     lw = enc.layer(layer)
     H, dk = enc.config.num_heads, enc.config.head_dim
     d = lw.wq.shape[1]
@@ -167,8 +166,7 @@ def layer_dynamics(
     (``V`` and the feed-forward output multiplied by ``dt``)."""
     import particles as pt
 
-    if not dt > 0:
-        raise ParticlesError(f"dt must be > 0, got {dt}")
+    finite(dt, "dt", "> 0")
     if enc.config.norm_position == "pre":
         return pre_layer_dynamics(enc, layer, dt=dt, ffn=ffn)
     if enc.config.norm_position != "post":
@@ -412,12 +410,8 @@ def compare_ode(
     "weights" (from the norm weights alone, :func:`input_scale`).
     """
     L = enc.num_layers
-    depth = L if depth is None else int(depth)
-    if depth < 1:
-        raise ParticlesError(f"depth must be >= 1, got {depth}")
-    fit_depth = min(L, depth) if fit_depth is None else int(fit_depth)
-    if not 1 <= fit_depth <= depth:
-        raise ParticlesError(f"fit_depth must lie in 1..{depth}, got {fit_depth}")
+    depth = L if depth is None else count(depth, "depth")
+    fit_depth = min(L, depth) if fit_depth is None else count(fit_depth, "fit_depth", 1, depth)
     if dt is not None:
         finite(dt, "dt", "> 0")
     count(steps_per_layer, "steps_per_layer")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError, finite
+from ..errors import ParticlesError, count, finite
 from ..io import read_text, shipped_texts
 
 
@@ -93,9 +93,7 @@ def depth_stats(
         if keep.size < 2:
             raise ParticlesError("fewer than 2 tokens left after exclusion")
         h = h[:, keep]
-    if bins < 2:
-        raise ParticlesError(f"bins must be >= 2, got {bins}")
-    edges = np.linspace(-1.0, 1.0, bins + 1)
+    edges = np.linspace(-1.0, 1.0, count(bins, "bins", 2) + 1)
     L = h.shape[0]
     hist = np.empty((L, bins))
     mean, std, frac, clus, norms = (np.empty(L) for _ in range(5))
