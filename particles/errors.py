@@ -1,5 +1,6 @@
 """The one exception type the library raises for bad input (the CLI turns it into a one-line
-error), and the conversion of user arrays that raises it."""
+error), and the checks that raise it: user arrays (:func:`real_array`) and scalar parameters
+(:func:`number`, :func:`finite`, :func:`count`), so that one check reads the same everywhere."""
 
 from __future__ import annotations
 
@@ -68,5 +69,6 @@ def count(value, name: str, minimum: int = 1, maximum: int | None = None) -> int
         or not minimum <= value <= top
     ):
         span = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
-        raise ParticlesError(f"{name} must be an integer {span}, got {value!r}")
+        got = int(value) if isinstance(value, np.integer) else repr(value)
+        raise ParticlesError(f"{name} must be an integer {span}, got {got}")
     return int(value)
