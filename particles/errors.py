@@ -1,5 +1,6 @@
 """The one exception type the library raises for bad input (the CLI turns it into a one-line
-error), and the conversion of user arrays that raises it."""
+error), and the checks that raise it: user arrays (:func:`real_array`) and scalar parameters
+(:func:`number`, :func:`finite`, :func:`count`), so that one check reads the same everywhere."""
 
 from __future__ import annotations
 
@@ -27,3 +28,47 @@ def real_array(a, name: str, shape: str = "", *, finite: bool = False, copy: boo
     if finite and not np.all(np.isfinite(arr)):
         raise ParticlesError(f"{name} has non-finite entries")
     return arr
+
+
+def number(value, name: str) -> float:
+    """``value`` as a float, or ``"{name} must be a number, got {value!r}"``."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ParticlesError(f"{name} must be a number, got {value!r}") from None
+
+
+def finite(value, name: str, bound: str = "") -> float:
+    """``value`` as a finite float within ``bound``, else a :class:`ParticlesError` naming ``name``.
+
+    ``bound`` is ``""`` (any finite number), a comparison with 0 (``"> 0"``, ``">= 0"``) or an
+    interval in the usual notation (``"(0, 2]"``, ``"[0, 1)"``); the message quotes it:
+    ``"dt must be finite and > 0, got -1.0"``, ``"delta must lie in (0, 2], got 3.0"``.
+    """
+    v = number(value, name)
+    if bound and bound[0] in "([":
+        lo, hi = (float(s) for s in bound[1:-1].split(","))
+        ok = (lo < v if bound[0] == "(" else lo <= v) and (v < hi if bound[-1] == ")" else v <= hi)
+        if not (np.isfinite(v) and ok):
+            raise ParticlesError(f"{name} must lie in {bound}, got {v}")
+        return v
+    ok = {"": True, "> 0": v > 0, ">= 0": v >= 0}[bound]
+    if not (np.isfinite(v) and ok):
+        raise ParticlesError(f"{name} must be finite{' and ' + bound if bound else ''}, got {v}")
+    return v
+
+
+def count(value, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` as an int >= ``minimum`` (and <= ``maximum``), else a :class:`ParticlesError`:
+    ``"seed must be an integer >= 0, got -1"``, ``"workers must be an integer in 1..1024, got 0"``
+    (a bool or a float, even a whole one, is refused: it is a slip, not a count)."""
+    top = value if maximum is None else maximum
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or not minimum <= value <= top
+    ):
+        span = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+        got = int(value) if isinstance(value, np.integer) else repr(value)
+        raise ParticlesError(f"{name} must be an integer {span}, got {got}")
+    return int(value)

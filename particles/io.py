@@ -16,6 +16,7 @@ import signal
 import tempfile
 import threading
 import zipfile
+from importlib import resources
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _pkg_version
 from pathlib import Path
@@ -169,6 +170,38 @@ def _magic(path: Path, k: int) -> bytes:
             return f.read(k)
     except OSError as e:
         raise ParticlesError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def shipped_texts(prefix: str = "") -> list[str]:
+    """Names of the passages shipped as ``particles/data/texts/{prefix}{name}.txt``."""
+    root = resources.files("particles").joinpath("data", "texts")
+    if not root.is_dir():
+        return []
+    return sorted(
+        p.name[len(prefix) : -len(".txt")]
+        for p in root.iterdir()
+        if p.name.startswith(prefix) and p.name.endswith(".txt")
+    )
+
+
+def read_text(source: str | os.PathLike, prefix: str = "") -> str:
+    """The text of a shipped passage (by name, see :func:`shipped_texts`) or of a UTF-8 file,
+    or a one-line :class:`ParticlesError` (listing the shipped passages)."""
+    shipped = shipped_texts(prefix)
+    if str(source) in shipped:
+        res = resources.files("particles").joinpath("data", "texts", f"{prefix}{source}.txt")
+        return res.read_text(encoding="utf-8")
+    path = Path(source)
+    if not path.is_file():
+        raise ParticlesError(
+            f"{source}: no such text file (shipped passages: {', '.join(shipped)})"
+        )
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ParticlesError(f"{source}: not a UTF-8 text file") from None
+    except OSError as e:
+        raise ParticlesError(f"{source}: cannot read ({e.strerror})") from None
 
 
 def load_array(path: str | os.PathLike) -> np.ndarray:

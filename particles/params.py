@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import ParticlesError, real_array
+from .errors import ParticlesError, finite, number, real_array
 
 Kind = Literal["SA", "USA"]
 Norm = Literal["post", "pre", "peri", "ngpt", "mix", "lns"]
@@ -55,10 +55,7 @@ def _matrix(name: str, a, ndim_ok: tuple[int, ...]) -> np.ndarray | float | None
     if np.isscalar(a) or (isinstance(a, np.ndarray) and a.ndim == 0):
         if name != "V":
             raise ParticlesError(f"{name} must be a matrix or None (identity), got a scalar")
-        v = float(a)
-        if not np.isfinite(v):
-            raise ParticlesError(f"V must be finite, got {v}")
-        return v
+        return finite(a, "V")
     arr = real_array(a, name)
     if arr.ndim not in ndim_ok:
         raise ParticlesError(
@@ -75,10 +72,7 @@ def _kappa(kappa) -> float | None:
     """κ validated: None or +inf -> None (no noise), else a finite float > 0."""
     if kappa is None:
         return None
-    try:
-        k = float(kappa)
-    except (TypeError, ValueError):
-        raise ParticlesError(f"kappa must be a number or None, got {kappa!r}") from None
+    k = number(kappa, "kappa")
     if k == np.inf:
         return None
     if not (np.isfinite(k) and k > 0):
@@ -175,13 +169,7 @@ class Dynamics:
     heads: int = field(init=False, default=1)
 
     def __post_init__(self):
-        try:
-            beta = float(self.beta)
-        except (TypeError, ValueError):
-            raise ParticlesError(f"beta must be a number, got {self.beta!r}") from None
-        if not np.isfinite(beta) or beta < 0:
-            raise ParticlesError(f"beta must be finite and >= 0, got {beta}")
-        check_beta(beta)
+        beta = check_beta(finite(self.beta, "beta", ">= 0"))
         object.__setattr__(self, "beta", beta)
         kind = str(self.kind).upper()
         if kind not in ("SA", "USA"):
@@ -226,21 +214,10 @@ class Dynamics:
         if norm not in NORMS:
             raise ParticlesError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
         object.__setattr__(self, "norm", norm)
-        try:
-            alpha = float(self.alpha)
-        except (TypeError, ValueError):
-            raise ParticlesError(f"alpha must be a number, got {self.alpha!r}") from None
-        if not np.isfinite(alpha) or alpha <= 0:
-            raise ParticlesError(f"alpha (nGPT step size) must be finite and > 0, got {alpha}")
-        object.__setattr__(self, "alpha", alpha)
+        object.__setattr__(self, "alpha", finite(self.alpha, "alpha (nGPT step size)", "> 0"))
         ts = self.t_switch
         if ts is not None:
-            try:
-                ts = float(ts)
-            except (TypeError, ValueError):
-                raise ParticlesError(f"t_switch must be a number, got {self.t_switch!r}") from None
-            if not np.isfinite(ts) or ts < 0:
-                raise ParticlesError(f"t_switch must be finite and >= 0, got {ts}")
+            ts = finite(ts, "t_switch", ">= 0")
             object.__setattr__(self, "t_switch", ts)
         if norm == "mix" and ts is None:
             raise ParticlesError(
@@ -427,10 +404,7 @@ class Piecewise:
                 raise ParticlesError(f"segment {k} must be a (Dynamics, duration) pair") from None
             if not isinstance(dyn, Dynamics):
                 raise ParticlesError(f"segment {k}: expected a particles.Dynamics, got {type(dyn)}")
-            dur = float(dur)
-            if not np.isfinite(dur) or dur <= 0:
-                raise ParticlesError(f"segment {k}: duration must be finite and > 0, got {dur}")
-            out.append((dyn, dur))
+            out.append((dyn, finite(dur, f"segment {k}: duration", "> 0")))
         object.__setattr__(self, "segments", tuple(out))
 
     @property

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import ParticlesError
+from .errors import ParticlesError, number
 
 #: the share of physical memory one request may plan to use
 MEMORY_FRACTION = 0.8
@@ -39,10 +39,7 @@ def check_memory(nbytes: float, what: str) -> None:
 def check_count(count: float, what: str, limit: float = 1e9) -> int:
     """``count`` as an int, refused when it is not finite or above ``limit`` (a loop or a list of
     that length would not finish or not fit)."""
-    try:
-        c = float(count)
-    except (TypeError, ValueError):
-        raise ParticlesError(f"{what} must be a number, got {count!r}") from None
+    c = number(count, what)
     if not c < float("inf") or c > limit:
         raise ParticlesError(f"{what} = {c:.3g} is more than this tool handles (limit {limit:.3g})")
     return int(c)

@@ -4,26 +4,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParticlesError
+from .errors import ParticlesError, count
 from .resources import check_memory
 
 
 def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    """A numpy Generator from a Generator, an integer seed, or None (fresh entropy)."""
+    """A numpy Generator from a Generator, an integer seed >= 0, or None (fresh entropy); what
+    else :func:`numpy.random.default_rng` takes (a SeedSequence, a list of seeds) passes too."""
     if isinstance(rng, np.random.Generator):
         return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng < 0:
-        raise ParticlesError(f"seed must be an integer >= 0, got {rng}")
-    return np.random.default_rng(rng)
+    if isinstance(rng, (bool, int, np.integer)):
+        return np.random.default_rng(count(rng, "seed", 0))
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError):
+        raise ParticlesError(
+            f"rng must be a numpy Generator, an int seed or None, got {rng!r}"
+        ) from None
 
 
 def random_points(n: int, d: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
     """n points drawn i.i.d. uniformly on S^{d-1}: normalised standard Gaussians. Shape (n, d)."""
-    n, d = int(n), int(d)
-    if n < 1:
-        raise ParticlesError(f"n must be >= 1 (the number of particles), got {n}")
-    if d < 2:
-        raise ParticlesError(f"d must be >= 2 (particles live on S^(d-1)), got {d}")
+    n = count(n, "n (the number of particles)")
+    d = count(d, "d (particles live on S^(d-1))", 2)
     check_memory(2 * 8.0 * n * d, f"{n} points in dimension {d}")
     g = as_rng(rng).standard_normal((n, d))
     return normalize(g)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ParticlesError
+from .errors import ParticlesError, count
 from .io import _jsonable, load_npz, results_dir, save_npz
 
 BACKENDS = ("serial", "processes", "dask")
@@ -195,11 +195,7 @@ _ADDRESS = re.compile(r"([a-z][a-z0-9+.-]*://)?[A-Za-z0-9_.\-\[\]:]*[A-Za-z0-9_\
 
 def check_workers(workers) -> int:
     """``workers`` as an int in 1..:data:`MAX_WORKERS`, or a clear error."""
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)):
-        raise ParticlesError(f"workers must be an integer >= 1, got {workers!r}")
-    if not 1 <= workers <= MAX_WORKERS:
-        raise ParticlesError(f"workers must lie in 1..{MAX_WORKERS}, got {workers}")
-    return int(workers)
+    return count(workers, "workers", 1, MAX_WORKERS)
 
 
 def check_scheduler(scheduler) -> str | None:

@@ -80,8 +80,8 @@ def test_simulate_from_x0_file_and_options(tmp_path):
 @pytest.mark.parametrize(
     "args,text",
     [
-        (["--n", 0], "n must be >= 1"),
-        (["--d", 1], "d must be >= 2"),
+        (["--n", 0], "n (the number of particles) must be an integer >= 1"),
+        (["--d", 1], "d (particles live on S^(d-1)) must be an integer >= 2"),
         (["--beta", "nan"], "beta must be finite"),
         (["--beta", -2], "beta must be finite and >= 0"),
         (["--t-end", 0], "t_end must be finite and > 0"),

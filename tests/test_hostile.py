@@ -160,7 +160,7 @@ def test_sweeps_check_their_backend_options_before_creating_anything(tmp_path):
 
     with pytest.raises(ParticlesError, match="scheduler must be 'local' or a Dask"):
         sweep.run_sweep([], tmp_path / "s", backend="dask", scheduler="nonesuch")
-    with pytest.raises(ParticlesError, match="workers must lie in"):
+    with pytest.raises(ParticlesError, match="workers must be an integer in 1.."):
         sweep.run_sweep([], tmp_path / "s", backend="processes", workers=0)
     assert not (tmp_path / "s").exists()
     assert sweep.check_scheduler("tcp://10.0.0.5:8786") == "tcp://10.0.0.5:8786"
@@ -213,3 +213,33 @@ def test_diverging_runs_say_so_and_leave_no_checkpoint(tmp_path):
     X = ensemble.random_points_batch(4, 2, 2, 0)
     with pytest.raises(ParticlesError, match="the ensemble diverged"):
         ensemble.ensemble_coords(X, 1.0, t_end=0.2, dt=0.1, norm="ngpt", alpha=1e300)
+
+
+def test_scalar_checkers_accept_what_they_promise_and_name_the_rest():
+    from particles.errors import count, finite, number
+
+    assert number("2.5", "x") == 2.5 and finite(0, "x", ">= 0") == 0.0
+    assert finite(2, "delta", "(0, 2]") == 2.0 and finite(0, "m", "[0, 1)") == 0.0
+    assert count(np.int64(3), "k") == 3 and count(0, "seed", 0) == 0
+    for value, bound, msg in [
+        ("a", "", "x must be a number, got 'a'"),
+        (None, "> 0", "x must be a number, got None"),
+        (np.nan, "", "x must be finite, got nan"),
+        (0, "> 0", "x must be finite and > 0, got 0.0"),
+        (-1e-300, ">= 0", "x must be finite and >= 0"),
+        (np.inf, ">= 0", "x must be finite and >= 0, got inf"),
+        (0, "(0, 2]", r"x must lie in \(0, 2\], got 0.0"),
+        (2.5, "(0, 2]", r"x must lie in \(0, 2\], got 2.5"),
+        (1, "[0, 1)", r"x must lie in \[0, 1\), got 1.0"),
+    ]:
+        with pytest.raises(ParticlesError, match=msg):
+            finite(value, "x", bound)
+    for value, args, msg in [
+        (0, (), "k must be an integer >= 1, got 0"),
+        (True, (0,), "k must be an integer >= 0, got True"),
+        (2.0, (), "k must be an integer >= 1, got 2.0"),
+        ("3", (), "k must be an integer >= 1, got '3'"),
+        (1025, (1, 1024), r"k must be an integer in 1\.\.1024, got 1025"),
+    ]:
+        with pytest.raises(ParticlesError, match=msg):
+            count(value, "k", *args)

@@ -147,7 +147,7 @@ def test_cli_phase(tmp_path):
     "args,msg",
     [
         (["--beta", "a:b"], "expected numbers"),
-        (["--d", "1"], "d must be >= 2"),
+        (["--d", "1"], "d must be an integer >= 2"),
         (["--out", "x.txt"], ".png"),
         (["--t-end", "0.15"], "whole number"),
     ],

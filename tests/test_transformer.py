@@ -582,7 +582,7 @@ def test_cli_compare_ode_bad_input(tmp_path, tiny):
     for extra, msg in (
         (["--variants", "bogus"], "unknown variant"),
         (["--max-tokens", "2"], "max_tokens"),
-        (["--dt", "-1"], "dt must be > 0"),
+        (["--dt", "-1"], "dt must be finite and > 0"),
         ([], "nothing to do"),
     ):
         args = base + extra + ([] if not extra else ["--out", str(tmp_path / "c.npz")])

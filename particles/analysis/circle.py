@@ -21,7 +21,7 @@ import numpy as np
 import scipy.integrate as si
 from scipy.optimize import brentq
 
-from ..errors import ParticlesError, real_array
+from ..errors import ParticlesError, count, finite, real_array
 
 
 def _theta(theta, name: str = "theta") -> np.ndarray:
@@ -34,13 +34,7 @@ def _theta(theta, name: str = "theta") -> np.ndarray:
 
 
 def _beta(beta) -> float:
-    try:
-        b = float(beta)
-    except (TypeError, ValueError):
-        raise ParticlesError(f"beta must be a number, got {beta!r}") from None
-    if not np.isfinite(b) or b < 0:
-        raise ParticlesError(f"beta must be finite and >= 0, got {b}")
-    return b
+    return finite(beta, "beta", ">= 0")
 
 
 def _kind(kind: str) -> str:
@@ -185,9 +179,7 @@ def tau_star(beta: float, d: int = 2) -> float:
     g < 0 outside [-tau*, tau*] for d = 2; tau* ~ sqrt((d - 1) / beta) as beta grows.
     """
     beta = _beta(beta)
-    d = int(d)
-    if d < 2:
-        raise ParticlesError(f"d must be >= 2, got {d}")
+    d = count(d, "d", 2)
     if beta == 0.0:
         return math.pi / 2
     f = lambda t: beta * math.sin(t) ** 2 - (d - 1) * math.cos(t)
@@ -222,9 +214,7 @@ def simulate_angles(
     th0 = _theta(theta0, "theta0")
     beta = _beta(beta)
     kind = _kind(kind)
-    t_end = float(t_end)
-    if not np.isfinite(t_end) or t_end <= 0:
-        raise ParticlesError(f"t_end must be finite and > 0, got {t_end}")
+    t_end = finite(t_end, "t_end", "> 0")
     if save_at is None:
         save_at = np.concatenate([[0.0], np.geomspace(t_end * 1e-4, t_end, 200)])
     save_at = np.asarray(save_at, dtype=np.float64)

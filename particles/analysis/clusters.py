@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from .. import config
-from ..errors import ParticlesError, real_array
+from ..errors import ParticlesError, count, finite, real_array
 from ..field import check_points
 
 DEFAULT_DELTA = 1e-3
@@ -31,12 +31,7 @@ _DENSE_MAX = 128  # up to this n, components by boolean matrix squaring; above, 
 
 
 def _check_delta(delta: float) -> float:
-    try:
-        delta = float(delta)
-    except (TypeError, ValueError):
-        raise ParticlesError(f"delta must be a number, got {delta!r}") from None
-    if not np.isfinite(delta) or not 0.0 < delta <= 2.0:
-        raise ParticlesError(f"delta must lie in (0, 2], got {delta}")
+    delta = finite(delta, "delta", "(0, 2]")
     if 1.0 - delta == 1.0:  # <x_i, x_j> > 1 - delta could never hold: every particle alone
         raise ParticlesError(f"delta = {delta:g} is below float64 resolution at 1 (need > 1.2e-16)")
     return delta
@@ -285,9 +280,7 @@ def inner_product_histogram(
     x = check_points(x)
     n = x.shape[0]
     if isinstance(bins, (int, np.integer)):
-        if bins < 1:
-            raise ParticlesError(f"bins must be >= 1, got {bins}")
-        edges = np.linspace(range[0], range[1], int(bins) + 1)
+        edges = np.linspace(range[0], range[1], count(bins, "bins") + 1)
     else:
         edges = np.asarray(bins, dtype=np.float64)
         if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count
 
 
 def _states(x) -> np.ndarray:
@@ -46,9 +46,7 @@ def harmonic_modes(x, modes: int = 8) -> np.ndarray:
     if _lazy(x):
         return np.array([harmonic_modes(f, modes) for f in x]).reshape(len(x), int(modes))
     a = _states(x)
-    modes = int(modes)
-    if modes < 1:
-        raise ParticlesError(f"modes must be >= 1, got {modes}")
+    modes = count(modes, "modes")
     T, n, d = a.shape
     out = np.empty((T, modes))
     for t in range(T):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count, finite
 from ..io import atomic_write_bytes, check_writable, load_npz, save_npz
 from ..params import check_beta
 from ..resources import check_count, check_memory
@@ -68,22 +68,10 @@ class PhaseParams:
     t_switch: float | None = None
 
     def __post_init__(self):
-        if check_count(self.n, "n", 1e8) < 2:
-            raise ParticlesError(f"n must be >= 2, got {self.n}")
-        if check_count(self.d, "d", 1e8) < 2:
-            raise ParticlesError(f"d must be >= 2, got {self.d}")
-        if check_count(self.seeds, "seeds", 1e8) < 1:
-            raise ParticlesError(f"seeds must be >= 1, got {self.seeds}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
-            raise ParticlesError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if self.seed < 0:
-            raise ParticlesError(f"seed must be an integer >= 0, got {self.seed}")
-        try:
-            t_end = float(self.t_end)
-        except (TypeError, ValueError):
-            raise ParticlesError(f"t_end must be a number, got {self.t_end!r}") from None
-        if not (np.isfinite(t_end) and t_end > 0):
-            raise ParticlesError(f"t_end must be finite and > 0, got {self.t_end}")
+        for name, low in (("n", 2), ("d", 2), ("seeds", 1)):
+            check_count(count(getattr(self, name), name, low), name, 1e8)
+        count(self.seed, "seed", 0)
+        finite(self.t_end, "t_end", "> 0")
         b = np.asarray(self.betas, dtype=np.float64).ravel()
         if b.size == 0 or not np.all(np.isfinite(b)) or np.any(b < 0):
             raise ParticlesError("betas must be a non-empty list of finite numbers >= 0")
@@ -114,8 +102,7 @@ class PhaseParams:
             raise ParticlesError(
                 f"unknown weights {self.weights!r}; choose one of {', '.join(ensemble.WEIGHT_ENSEMBLES)}"
             )
-        if int(self.chunk) < 1:
-            raise ParticlesError(f"chunk must be >= 1, got {self.chunk}")
+        count(self.chunk, "chunk")
         from ..params import Dynamics
 
         dyn = Dynamics(norm=self.norm, alpha=self.alpha, t_switch=self.t_switch)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, finite
 from ..field import check_points, velocity
 from ..params import Dynamics
 from ..solvers.integrate import simulate
@@ -87,8 +87,7 @@ def relax(
         x0 = random_points(n, d, as_rng(rng))
     x = check_points(x0)
     dyn = Dynamics(beta=beta, kind="USA", V=-1.0)
-    if not (np.isfinite(dt) and dt > 0 and np.isfinite(chunk) and chunk > 0):
-        raise ParticlesError("dt and chunk must be finite and > 0")
+    dt, chunk = finite(dt, "dt", "> 0"), finite(chunk, "chunk", "> 0")
     t = 0.0
     speed = float(np.max(np.linalg.norm(velocity(x, dyn), axis=1)))
     while speed >= tol and t < t_max:

@@ -17,7 +17,7 @@ from math import comb
 import numpy as np
 from scipy.optimize import linprog
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count
 from ..field import check_points
 from ..sphere import as_rng, random_points
 
@@ -69,9 +69,7 @@ def hemisphere_probability_mc(
     n, d = _nd(n, d)
     if d < 2:
         raise ParticlesError(f"the sphere S^(d-1) needs d >= 2, got d = {d}")
-    samples = int(samples)
-    if samples < 1:
-        raise ParticlesError(f"samples must be >= 1, got {samples}")
+    samples = count(samples, "samples")
     gen = as_rng(rng)
     hits = sum(in_open_hemisphere(random_points(n, d, gen)) for _ in range(samples))
     p = hits / samples

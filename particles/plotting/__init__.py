@@ -25,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..analysis import clusters
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count
 from ..io import check_writable
 
 _CMAP = "viridis"
@@ -298,12 +298,11 @@ def animate(
     if suffix == ".mp4" and not ffmpeg_available():
         raise ParticlesError("writing .mp4 needs ffmpeg on the PATH; write a .gif instead")
     check_writable(path, "animation")
-    if int(fps) < 1 or int(max_frames) < 1:
-        raise ParticlesError("fps and max_frames must be >= 1")
+    fps, max_frames = count(fps, "fps"), count(max_frames, "max_frames")
     traj.require_states()
     t, xs = np.asarray(traj.t), _states(traj)
     d = xs.shape[2]
-    idx = np.unique(np.linspace(0, len(t) - 1, min(len(t), int(max_frames))).round().astype(int))
+    idx = np.unique(np.linspace(0, len(t) - 1, min(len(t), max_frames)).round().astype(int))
     fig, ax = _new_axes(d)
     hist_ylim = None
     if d not in (2, 3):
@@ -329,9 +328,7 @@ def animate(
 
     anim = animation.FuncAnimation(fig, frame, frames=len(idx), blit=False)
     writer = (
-        animation.PillowWriter(fps=int(fps))
-        if suffix == ".gif"
-        else animation.FFMpegWriter(fps=int(fps))
+        animation.PillowWriter(fps=fps) if suffix == ".gif" else animation.FFMpegWriter(fps=fps)
     )
     tmp = path.with_name(f".{path.stem}.tmp{suffix}")
     try:

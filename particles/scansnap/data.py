@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count, finite
+from ..io import read_text, shipped_texts
 from ..resources import check_count, check_memory
+from ..sphere import as_rng
 
 __all__ = [
     "SyntheticTask",
@@ -37,23 +38,8 @@ __all__ = [
 KIND_NAMES = ("common", "distinct", "query", "next")
 
 
-def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    """A Generator from a Generator, an int seed or None (fresh entropy)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
-        if rng is not None and rng < 0:
-            raise ParticlesError(f"seed must be >= 0, got {rng}")
-        return np.random.default_rng(rng)
-    raise ParticlesError(f"rng must be a numpy Generator, an int seed or None, got {rng!r}")
-
-
 def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ParticlesError(f"{name} must be an integer, got {value!r}")
-    if value < low:
-        raise ParticlesError(f"{name} must be >= {low}, got {value}")
-    check_count(value, name, 1e12)
+    check_count(count(value, name, low), name, 1e12)
 
 
 def counts_from_sequences(contexts: np.ndarray, vocab_size: int) -> np.ndarray:
@@ -101,8 +87,7 @@ class SyntheticTask:
                 f"classes_per_query={self.classes_per_query} must divide "
                 f"num_classes={self.num_classes}"
             )
-        if not (np.isfinite(self.distinct_low) and 0 < self.distinct_low <= 1):
-            raise ParticlesError(f"distinct_low must lie in (0, 1], got {self.distinct_low}")
+        finite(self.distinct_low, "distinct_low", "(0, 1]")
         check_memory(  # P(l | n), and the model's Y and Z (M x M each)
             8.0 * (self.num_classes + 4 * self.vocab_size) * self.vocab_size,
             f"a task of {self.num_classes} classes and {self.vocab_size} tokens",
@@ -220,34 +205,12 @@ def tokenize(text: str) -> list[str]:
 
 def builtin_texts() -> list[str]:
     """Names of the passages shipped with the package (``particles/data/texts/scansnap_*.txt``)."""
-    root = resources.files("particles").joinpath("data", "texts")
-    if not root.is_dir():
-        return []
-    return sorted(
-        p.name[len("scansnap_") : -len(".txt")]
-        for p in root.iterdir()
-        if p.name.startswith("scansnap_") and p.name.endswith(".txt")
-    )
+    return shipped_texts("scansnap_")
 
 
 def load_text(source: str | Path) -> str:
     """Text of a shipped passage (by name, e.g. ``"austen"``) or of a file; '#' lines dropped."""
-    name = str(source)
-    if name in builtin_texts():
-        res = resources.files("particles").joinpath("data", "texts", f"scansnap_{name}.txt")
-        raw = res.read_text(encoding="utf-8")
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ParticlesError(
-                f"{source}: no such text file (built-in passages: {', '.join(builtin_texts())})"
-            )
-        try:
-            raw = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise ParticlesError(f"{source}: not a UTF-8 text file") from None
-        except OSError as e:
-            raise ParticlesError(f"{source}: cannot read ({e.strerror})") from None
+    raw = read_text(source, "scansnap_")
     return "\n".join(ln for ln in raw.splitlines() if not ln.lstrip().startswith("#"))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, finite
 from .data import SyntheticTask
 
 __all__ = [
@@ -96,8 +96,7 @@ def snap_time(c, steps, *, frac: float = 0.1) -> float:
     steps = np.asarray(steps, dtype=np.float64)
     if c.ndim < 1 or steps.shape != (c.shape[0],) or c.shape[0] < 1:
         raise ParticlesError("snap_time needs c [R, ...] and steps [R] with R >= 1")
-    if not 0 < frac < 1:
-        raise ParticlesError(f"frac must lie in (0, 1), got {frac}")
+    finite(frac, "frac", "(0, 1)")
     d = np.abs(c - c[-1]).reshape(c.shape[0], -1).sum(axis=1)
     total = d[0]
     if total == 0:

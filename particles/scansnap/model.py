@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count, finite
 from ..resources import check_count, check_memory
 from .data import SyntheticTask, TextTask, as_rng
 
@@ -169,15 +169,10 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("eta_z", "ratio"):
-            v = getattr(self, name)
-            if not np.isfinite(v) or v < 0:
-                raise ParticlesError(f"{name} must be a finite number >= 0, got {v}")
-        if not (np.isfinite(self.momentum) and 0 <= self.momentum < 1):
-            raise ParticlesError(f"momentum must lie in [0, 1), got {self.momentum}")
+            finite(getattr(self, name), name, ">= 0")
+        finite(self.momentum, "momentum", "[0, 1)")
         for name, low in (("batch", 1), ("iters", 0), ("record_every", 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-                raise ParticlesError(f"{name} must be an integer >= {low}, got {v!r}")
+            v = count(getattr(self, name), name, low)
             if name != "record_every":  # a period beyond iters records the start and the end
                 check_count(v, name)
         if self.init not in ("zero", "random"):

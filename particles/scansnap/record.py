@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count
 from .data import SyntheticTask, TextTask, load_text
 from .measure import common_mass, distinct_entropy, distinct_order, max_weight, snap_time
 from .model import TrainConfig, attention_weights, train
@@ -27,8 +27,7 @@ TRAIN_FORMAT = "scansnap_train"
 
 def probe_positions(task: TextTask, num: int) -> np.ndarray:
     """``num`` query positions spread evenly over the text (fixed, for attention maps)."""
-    if num < 1:
-        raise ParticlesError(f"num must be >= 1, got {num}")
+    num = count(num, "num")
     lo, hi = task.context_len, len(task.ids) - 2
     return np.unique(np.linspace(lo, hi, num).round().astype(np.int64))
 

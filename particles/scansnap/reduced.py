@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, finite
 from .data import SyntheticTask
 from .model import class_attention, scatter_rows
 
@@ -100,8 +100,7 @@ def integrate_reduced(
     Pass the effective rates η/(1 - μ) to compare with SGD with momentum μ in steps.
     """
     for name, v in (("eta_y", eta_y), ("eta_z", eta_z)):
-        if not np.isfinite(v) or v < 0:
-            raise ParticlesError(f"{name} must be a finite number >= 0, got {v}")
+        finite(v, name, ">= 0")
     ts = np.asarray(ts, dtype=np.float64)
     if ts.ndim != 1 or ts.size < 1 or ts[0] < 0 or np.any(np.diff(ts) <= 0):
         raise ParticlesError("ts must be a non-empty increasing array of times >= 0")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count
 from ..io import check_writable, load_npz, results_dir, save_npz
 from .data import SyntheticTask
 from .measure import common_mass, distinct_entropy, distinct_order, max_weight, snap_time
@@ -75,8 +75,7 @@ class SweepGrid:
         if not isinstance(self.config, TrainConfig):
             raise ParticlesError("config must be a TrainConfig")
         for s in self.seeds:
-            if s < 0:
-                raise ParticlesError(f"seeds must be >= 0, got {s}")
+            count(s, "seeds", 0)
         for k in self.classes:  # validates K, classes_per_query, context_len
             self.task(k)
         for ez, r in itertools.product(self.eta_z, self.ratio):  # validates the rates

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count, finite
 from ..field import check_dtype, check_points, check_stream, drift, fixed_order, velocity
 from ..io import check_writable
 from ..norms import clock
@@ -353,21 +353,10 @@ def simulate(
             f"x0 is not on the unit sphere (max | |x_i| - 1 | = {drift0:.3g}); "
             "pass normalize=True (CLI: --normalize) to project it"
         )
-    try:
-        t_end = float(t_end)
-    except (TypeError, ValueError):
-        raise ParticlesError(f"t_end must be a number, got {t_end!r}") from None
-    if not np.isfinite(t_end) or t_end <= 0:
-        raise ParticlesError(f"t_end must be finite and > 0, got {t_end}")
+    t_end = finite(t_end, "t_end", "> 0")
     fixed = spec.fixed
     if fixed:
-        dt = DEFAULT_DT if dt is None else dt
-        try:
-            dt = float(dt)
-        except (TypeError, ValueError):
-            raise ParticlesError(f"dt must be a number, got {dt!r}") from None
-        if not np.isfinite(dt) or dt <= 0:
-            raise ParticlesError(f"dt must be finite and > 0, got {dt}")
+        dt = finite(DEFAULT_DT if dt is None else dt, "dt", "> 0")
         for name, tol in (("rtol", rtol), ("atol", atol)):
             if tol is not None:
                 raise ParticlesError(
@@ -387,25 +376,18 @@ def simulate(
         rtol = DEFAULT_RTOL if rtol is None else rtol
         atol = DEFAULT_ATOL if atol is None else atol
         for name, tol in (("rtol", rtol), ("atol", atol)):
-            try:
-                tol = float(tol)
-            except (TypeError, ValueError):
-                raise ParticlesError(f"{name} must be a number, got {tol!r}") from None
-            if name == "rtol" and np.isfinite(tol) and tol >= 1:
+            tol = finite(tol, name, "> 0")
+            if name == "rtol" and tol >= 1:
                 raise ParticlesError(
                     f"rtol = {tol:g} is not a relative tolerance (it must be < 1: 1 allows 100% "
                     "error)"
                 )
-            if not (np.isfinite(tol) and tol > 0):
-                raise ParticlesError(f"{name} must be finite and > 0, got {tol}")
     if save_at is not None and saves is not None:
         raise ParticlesError("give save_at (the times) or saves (how many), not both")
     if save_at is None:
-        k = DEFAULT_SAVES if saves is None else saves
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
-            raise ParticlesError(f"saves must be an integer >= 2 (0 and t_end), got {k!r}")
+        k = count(DEFAULT_SAVES if saves is None else saves, "saves", 2)  # 0 and t_end at least
         check_memory(8.0 * n * d * k, f"simulating n = {n}, d = {d} with {k:.3g} saved times")
-        save_at = np.linspace(0.0, t_end, int(k))
+        save_at = np.linspace(0.0, t_end, k)
     else:
         try:
             save_at = np.unique(np.asarray(save_at, dtype=np.float64).ravel())

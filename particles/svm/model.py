@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, log_softmax, softmax
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count
 from ..resources import check_count, check_memory
+from ..sphere import as_rng
 
 __all__ = [
     "LOSSES",
@@ -41,17 +42,6 @@ __all__ = [
     "correlation",
     "w_from_torch",
 ]
-
-
-def as_rng(rng) -> np.random.Generator:
-    """``Generator | int | None`` -> Generator (an int is a seed)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, (int, np.integer)):
-        if rng is not None and rng < 0:
-            raise ParticlesError(f"seed must be an integer >= 0, got {rng}")
-        return np.random.default_rng(rng)
-    raise ParticlesError(f"rng must be a numpy Generator, an int seed or None, not {type(rng)}")
 
 
 # Losses of Assumption A: name -> (l(u), l'(u)); all strictly decreasing.
@@ -198,9 +188,7 @@ def make_data(
     ``labels`` fixes Y instead of drawing it (still consumes the draw, for reproducibility).
     """
     for name, val, lo in (("n", n, 1), ("T", T, 2), ("d", d, 1)):
-        if int(val) != val or val < lo:
-            raise ParticlesError(f"{name} must be an integer >= {lo}, got {val}")
-        check_count(val, name)
+        check_count(count(val, name, lo), name)
     # the tokens X, their logits and gradients, and a d x d parameter and its gradient
     check_memory(8.0 * (4 * n * T * d + 4 * d * d), f"data of n = {n}, T = {T}, d = {d}")
     if head not in ("linear", "relu"):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count, finite
 from ..resources import check_count, check_memory
 from .model import LOSSES, AttentionData, _kq_grad, _loss_grad, as_rng
 
@@ -71,15 +71,11 @@ class TrainConfig:
     def __post_init__(self):
         if self.param not in ("W", "KQ"):
             raise ParticlesError(f"param must be 'W' or 'KQ', got {self.param!r}")
-        if int(self.iters) != self.iters or self.iters < 0:
-            raise ParticlesError(f"iters must be a non-negative integer, got {self.iters}")
-        check_count(self.iters, "iters")
-        if not (np.isfinite(self.lr) and self.lr > 0):
-            raise ParticlesError(f"lr must be a positive number, got {self.lr}")
+        check_count(count(self.iters, "iters", 0), "iters")
+        finite(self.lr, "lr", "> 0")
         if self.loss not in LOSSES:
             raise ParticlesError(f"unknown loss {self.loss!r}; choose from {sorted(LOSSES)}")
-        if int(self.record_every) != self.record_every or self.record_every < 1:
-            raise ParticlesError(f"record_every must be an integer >= 1, got {self.record_every}")
+        count(self.record_every, "record_every")
         if self.record_at is not None:
             ra = tuple(int(k) for k in self.record_at)
             if not ra or min(ra) < 0 or max(ra) > self.iters:
@@ -91,10 +87,10 @@ class TrainConfig:
             raise ParticlesError(f"step must be 'fixed' or 'proportional', got {self.step!r}")
         if self.step == "proportional" and not self.normalized:
             raise ParticlesError("step='proportional' needs normalised GD")
-        if self.max_norm is not None and not (np.isfinite(self.max_norm) and self.max_norm > 0):
-            raise ParticlesError(f"max_norm must be a positive number, got {self.max_norm}")
-        if self.m is not None and (int(self.m) != self.m or self.m < 1):
-            raise ParticlesError(f"m must be an integer >= 1, got {self.m}")
+        if self.max_norm is not None:
+            finite(self.max_norm, "max_norm", "> 0")
+        if self.m is not None:
+            count(self.m, "m")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count
 from ..io import load_npz, save_npz
 from ..resources import check_count, check_memory
 from .depth import DepthStats, depth_stats
@@ -36,11 +36,7 @@ DEFAULT_ODE_TOKENS = 96
 def _check_max_tokens(max_tokens) -> int | None:
     if max_tokens is None:
         return None
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, (int, np.integer)):
-        raise ParticlesError(f"max_tokens must be an integer >= 3, got {max_tokens!r}")
-    if max_tokens < 3:
-        raise ParticlesError(f"max_tokens must be >= 3, got {max_tokens}")
-    return check_count(max_tokens, "max_tokens", 1e7)
+    return check_count(count(max_tokens, "max_tokens", 3), "max_tokens", 1e7)
 
 
 def _token_limit(encoder: Encoder, max_tokens: int | None, default: int) -> int:
@@ -124,9 +120,7 @@ def run_text(
     last; ``repeat`` without layers past the trained depth is an error), and summarise every
     layer."""
     _check_max_tokens(max_tokens)
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise ParticlesError(f"bins must be an integer >= 1, got {bins!r}")
-    check_count(bins, "bins", 1e6)
+    check_count(count(bins, "bins"), "bins", 1e6)
     if extend is not None:
         check_count(extend, "extend (the depth)", 1e6)
     if repeat is not None and extend is None:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count, finite
 from ..resources import check_count
 from ..solvers import registry
 from ..solvers.integrate import Diverged
@@ -84,8 +84,7 @@ def pre_layer_dynamics(enc: Encoder, layer: int, *, dt: float = 1.0, ffn: bool =
 
     if enc.config.norm_position != "pre":
         raise ParticlesError("pre_layer_dynamics is for pre-LN models")
-    if not dt > 0:
-        raise ParticlesError(f"dt must be > 0, got {dt}")
+    finite(dt, "dt", "> 0")
     lw = enc.layer(layer)
     H, dk = enc.config.num_heads, enc.config.head_dim
     d = lw.wq.shape[1]
@@ -167,8 +166,7 @@ def layer_dynamics(
     (``V`` and the feed-forward output multiplied by ``dt``)."""
     import particles as pt
 
-    if not dt > 0:
-        raise ParticlesError(f"dt must be > 0, got {dt}")
+    finite(dt, "dt", "> 0")
     if enc.config.norm_position == "pre":
         return pre_layer_dynamics(enc, layer, dt=dt, ffn=ffn)
     if enc.config.norm_position != "post":
@@ -267,31 +265,10 @@ def ode_states(
                 progress=progress,
             )
         )
-    import particles as pt
-
-    if depth < 1:
-        raise ParticlesError(f"depth must be >= 1, got {depth}")
-    if steps_per_layer < 1:
-        raise ParticlesError(f"steps_per_layer must be >= 1, got {steps_per_layer}")
-    dyn = network_dynamics(enc, depth, dt=dt, ffn=ffn, repeat=repeat, scales=scales)
     x0 = normalize_tokens(hidden0)
-    kw = {"dt": 1.0 / steps_per_layer} if registry.get(method).fixed else {}
-    try:
-        tr = pt.simulate(
-            x0,
-            dyn,
-            float(depth),
-            method=method,
-            save_at=np.arange(depth + 1.0),
-            progress=progress,
-            **kw,
-        )
-    except Diverged:
-        raise ParticlesError(
-            f"the particle dynamics diverged with dt = {dt:g} per layer and {steps_per_layer} "
-            f"{method} steps per layer; use a smaller dt or more steps per layer"
-        ) from None
-    return tr.x
+    return _through_layers(
+        enc, x0, depth, dt, ffn, method, steps_per_layer, repeat, scales, progress
+    )
 
 
 def ode_stream(
@@ -310,23 +287,38 @@ def ode_stream(
     :func:`stream` of ``hidden0`` at times ``ℓ Δt``. With ``method="euler"``,
     ``steps_per_layer=1``, ``dt=1`` and ``ffn=False`` each step is the layer's attention
     sub-layer itself."""
-    import particles as pt
-
     if enc.config.norm_position != "pre":
         raise ParticlesError("ode_stream is for pre-LN models")
-    if depth < 1 or steps_per_layer < 1:
-        raise ParticlesError("depth and steps_per_layer must be >= 1")
-    dyn = network_dynamics(enc, depth, dt=dt, ffn=ffn, repeat=repeat)
+    h0 = stream(enc, hidden0)
+    return _through_layers(enc, h0, depth, dt, ffn, method, steps_per_layer, repeat, None, progress)
+
+
+def _through_layers(
+    enc, x0, depth, dt, ffn, method, steps_per_layer, repeat, scales, progress
+) -> np.ndarray:
+    """The states ``(depth+1, n, d)`` of :func:`network_dynamics` from ``x0`` at t = 0..depth
+    (one unit of time a layer, ``steps_per_layer`` steps of a fixed-step ``method`` each)."""
+    import particles as pt
+
+    count(depth, "depth")
+    count(steps_per_layer, "steps_per_layer")
+    dyn = network_dynamics(enc, depth, dt=dt, ffn=ffn, repeat=repeat, scales=scales)
     kw = {"dt": 1.0 / steps_per_layer} if registry.get(method).fixed else {}
-    tr = pt.simulate(
-        stream(enc, hidden0),
-        dyn,
-        float(depth),
-        method=method,
-        save_at=np.arange(depth + 1.0),
-        progress=progress,
-        **kw,
-    )
+    try:
+        tr = pt.simulate(
+            x0,
+            dyn,
+            float(depth),
+            method=method,
+            save_at=np.arange(depth + 1.0),
+            progress=progress,
+            **kw,
+        )
+    except Diverged:
+        raise ParticlesError(
+            f"the particle dynamics diverged with dt = {dt:g} per layer and {steps_per_layer} "
+            f"{method} steps per layer; use a smaller dt or more steps per layer"
+        ) from None
     return tr.x
 
 
@@ -418,18 +410,11 @@ def compare_ode(
     "weights" (from the norm weights alone, :func:`input_scale`).
     """
     L = enc.num_layers
-    depth = L if depth is None else int(depth)
-    if depth < 1:
-        raise ParticlesError(f"depth must be >= 1, got {depth}")
-    fit_depth = min(L, depth) if fit_depth is None else int(fit_depth)
-    if not 1 <= fit_depth <= depth:
-        raise ParticlesError(f"fit_depth must lie in 1..{depth}, got {fit_depth}")
-    if dt is not None and not (np.isfinite(dt) and dt > 0):
-        raise ParticlesError(f"dt must be > 0, got {dt}")
-    if isinstance(steps_per_layer, bool) or not isinstance(steps_per_layer, (int, np.integer)):
-        raise ParticlesError(f"steps_per_layer must be an integer >= 1, got {steps_per_layer!r}")
-    if steps_per_layer < 1:
-        raise ParticlesError(f"steps_per_layer must be >= 1, got {steps_per_layer}")
+    depth = L if depth is None else count(depth, "depth")
+    fit_depth = min(L, depth) if fit_depth is None else count(fit_depth, "fit_depth", 1, depth)
+    if dt is not None:
+        finite(dt, "dt", "> 0")
+    count(steps_per_layer, "steps_per_layer")
     check_count(
         depth * steps_per_layer, f"depth x steps_per_layer = {depth} x {steps_per_layer}", 1e7
     )

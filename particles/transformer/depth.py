@@ -9,12 +9,12 @@ the number of clusters (connected components of the graph ``<x_i, x_j> > 1 - del
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count, finite
+from ..io import read_text, shipped_texts
 
 
 def normalize_tokens(h) -> np.ndarray:
@@ -38,8 +38,7 @@ def cluster_labels(x, delta: float = 1e-2) -> np.ndarray:
     applied to ``x/|x|``)."""
     from ..analysis.clusters import cluster_labels as _labels
 
-    if not 0 < delta < 2:
-        raise ParticlesError(f"delta must lie in (0, 2), got {delta}")
+    delta = finite(delta, "delta", "(0, 2)")
     return _labels(normalize_tokens(x), delta)
 
 
@@ -94,9 +93,7 @@ def depth_stats(
         if keep.size < 2:
             raise ParticlesError("fewer than 2 tokens left after exclusion")
         h = h[:, keep]
-    if bins < 2:
-        raise ParticlesError(f"bins must be >= 2, got {bins}")
-    edges = np.linspace(-1.0, 1.0, bins + 1)
+    edges = np.linspace(-1.0, 1.0, count(bins, "bins", 2) + 1)
     L = h.shape[0]
     hist = np.empty((L, bins))
     mean, std, frac, clus, norms = (np.empty(L) for _ in range(5))
@@ -126,8 +123,7 @@ def depth_stats(
 
 def list_passages() -> list[str]:
     """Names of the public-domain passages shipped in ``particles/data/texts``."""
-    d = resources.files("particles") / "data" / "texts"
-    return sorted(p.name[:-4] for p in d.iterdir() if p.name.endswith(".txt"))
+    return shipped_texts()
 
 
 DEFAULT_PASSAGE = "darwin_entangled_bank"
@@ -141,21 +137,9 @@ def read_passage(name_or_path: str | Path | None = None) -> str:
         raise ParticlesError(
             f"empty passage name; give a file or one of: {', '.join(list_passages())}"
         )
-    p = Path(name_or_path)
-    if isinstance(name_or_path, str) and name_or_path in list_passages():
-        return (resources.files("particles") / "data" / "texts" / f"{name_or_path}.txt").read_text(
-            encoding="utf-8"
-        )
-    if not p.is_file():
-        raise ParticlesError(
-            f"{p}: no such text file (shipped passages: {', '.join(list_passages())})"
-        )
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ParticlesError(f"{p}: not a UTF-8 text file") from None
+    text = read_text(name_or_path)
     if not text.strip():
-        raise ParticlesError(f"{p}: the text is empty")
+        raise ParticlesError(f"{name_or_path}: the text is empty")
     return text
 
 

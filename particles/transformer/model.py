@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count, finite
 from .layers import (
     activation,
     attention_mask,
@@ -64,9 +64,7 @@ class EncoderConfig:
 
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ParticlesError(f"config: {name} must be a positive integer, got {v!r}")
+            count(getattr(self, name), f"config: {name}")
         if self.hidden_size % self.num_heads:
             raise ParticlesError(
                 f"config: hidden_size {self.hidden_size} not divisible by {self.num_heads} heads"
@@ -80,8 +78,7 @@ class EncoderConfig:
         if self.position not in ("learned", "sinusoidal", "none"):
             raise ParticlesError(f"config: unknown position encoding {self.position!r}")
         activation(self.activation)
-        if not self.eps > 0:
-            raise ParticlesError(f"config: eps must be > 0, got {self.eps}")
+        finite(self.eps, "config: eps", "> 0")
 
     @property
     def head_dim(self) -> int:
@@ -304,9 +301,7 @@ class Encoder:
         """Layer indices applied at depths 1..depth: the trained layers, then layer ``repeat``
         (default: the last one) repeated up to ``depth`` (weight tying, as in ALBERT)."""
         L = self.num_layers
-        depth = L if depth is None else int(depth)
-        if depth < 0:
-            raise ParticlesError(f"depth must be >= 0, got {depth}")
+        depth = L if depth is None else count(depth, "depth", 0)
         if self.config.shared_layers:
             return [0] * depth
         rep = L - 1 if repeat is None else int(repeat)
