@@ -346,6 +346,47 @@ def test_transition_sweep_is_resumable_and_shows_hysteresis(tmp_path):
     assert TransitionResult.load(tmp_path / "t.npz").params == p
 
 
+def test_transition_sphere_pde_shows_hysteresis(tmp_path):
+    """pde-sphere engine (S^2, ducc0), USA, beta = 4 > beta_* (d = 3): inside the window [fold,
+    kappa_c] = [0.618, 0.781] the up sweep stays uniform and the down sweep on the stable branch
+    (r = 0.9166 at 0.9 kappa_c to 1e-3 at L = 24); below the fold both uniform, at 1.3 kappa_c both
+    ordered (the up sweep grows out of the 1e-3 kick at rate 2 (1/kappa_c - 1/kappa))."""
+    kc = mf.critical_kappa(4.0, 3)
+    br = mf.stationary_branch(4.0, 3, points=200, r_max=0.97)
+    dt = round(0.02 * kc, 10)
+    p = TransitionParams(
+        d=3,
+        betas=(4.0,),
+        kappas=tuple(np.round(kc * np.array([0.5, 0.9, 1.3]), 8)),
+        engine="pde-sphere",
+        dt=dt,
+        t_relax=round(20 * kc / dt) * dt,
+        t_avg=5 * dt,
+        record_every=5,
+        N=24,
+        pde_eps=1e-3,
+    )
+    res = transition(p, store=tmp_path, progress=False)
+    up, _ = res.mean_and_error("up")
+    down, _ = res.mean_and_error("down")
+    assert up[0, 0] < 1e-3 and down[0, 0] < 1e-3
+    assert up[0, 1] < 1e-3 and abs(down[0, 1] - br.r_of_kappa(kc * 0.9)) < 1e-3
+    assert up[0, 2] > 0.9 and abs(up[0, 2] - down[0, 2]) < 1e-3
+    assert res.r_up.shape == (1, 3, 1)
+
+
+def test_sphere_perturbation_keeps_the_mass():
+    from particles.analysis.transition import sphere_perturbation
+    from particles.meanfield.sphere import Grid
+
+    a = sphere_perturbation(12, 1e-3, np.random.default_rng(0))
+    vals = Grid.for_degree(12).synthesis(a)
+    w = Grid.for_degree(12).weights()
+    assert a[0] == 0 and abs((w * vals).sum()) < 1e-16  # mean 0: the mass is unchanged
+    rms = np.sqrt((w * vals**2).sum())  # 24 real harmonics of unit variance: rms ~ 1e-3 sqrt(24)
+    assert 1e-3 < rms < 1e-2
+
+
 def test_transition_particles_engine_any_d(tmp_path):
     p = TransitionParams(
         d=3, n=40, betas=(1.0,), kappas=(1.0, 6.0), seeds=2, dt=0.02, t_relax=4.0, t_avg=2.0
@@ -359,6 +400,8 @@ def test_transition_params_are_checked():
     for bad in (
         dict(engine="x"),
         dict(engine="pde", d=3),
+        dict(engine="pde-sphere", d=2),
+        dict(engine="pde-sphere", d=3, N=2),
         dict(kappas=(0.0,)),
         dict(betas=(-1,)),
         dict(t_avg=1.005),

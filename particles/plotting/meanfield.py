@@ -25,9 +25,11 @@ def plot_branch(ax, branch, *, color="k", label=True):
     ax.axvline(kc, color=color, lw=0.6, ls=":")
 
 
-def plot_sweep(ax, kappas, r_up, r_down, err_up=None, err_down=None, *, ms=4):
+def plot_sweep(
+    ax, kappas, r_up, r_down, err_up=None, err_down=None, *, ms=4, labels=("sweep up", "sweep down")
+):
     """Measured r against kappa for the upward (triangles up) and downward (down) sweeps."""
-    ax.errorbar(kappas, r_up, yerr=err_up, fmt="^", ms=ms, color="C3", label="sweep up", capsize=2)
+    ax.errorbar(kappas, r_up, yerr=err_up, fmt="^", ms=ms, color="C3", label=labels[0], capsize=2)
     ax.errorbar(
         kappas,
         r_down,
@@ -35,7 +37,7 @@ def plot_sweep(ax, kappas, r_up, r_down, err_up=None, err_down=None, *, ms=4):
         fmt="v",
         ms=ms,
         color="C0",
-        label="sweep down",
+        label=labels[1],
         capsize=2,
         mfc="none",
     )
