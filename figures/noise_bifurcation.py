@@ -1,6 +1,6 @@
 """Bifurcation diagram of the noisy model: the stationary order parameter r = |mean x_i| against the
 inverse noise kappa, for d = 2 (top row) and d = 3 (bottom row); USA at a beta below and a beta above
-beta_* (continuous and discontinuous transitions: Mun–Rosenzweig, arXiv 2606.05140, Theorem 1.1 and
+beta_* (continuous and discontinuous transitions: Mun–Rosenzweig, arXiv 2606.05140, abstract, and
 arXiv 2604.16288 for d = 2), and SA at the same betas (always continuous: its Landau coefficient never
 changes sign, particles.meanfield.linear). The noisy transformer of Rigollet, arXiv 2512.01868;
 conventions in particles.meanfield.

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from scipy import integrate
+from scipy.optimize import brentq
 from scipy.special import gamma, iv, ive
 
 import particles as pt
@@ -112,6 +113,24 @@ def test_beta_star_values():
 
 
 # --- stationary branches ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["SA", "USA"])
+@pytest.mark.parametrize("d", [2, 3])
+def test_branch_at_beta_zero_is_the_noisy_kuramoto_pitchfork(d, kind):
+    """beta -> 0 is the noisy Kuramoto model (d = 2; mean-field Heisenberg for d = 3): arXiv
+    2512.01868, §7 (after Bertini, Giacomin, Pakdaman 2010): the uniform state is the only stationary
+    state for kappa <= 2 (d = 2), a pitchfork at kappa = 2, one non-trivial branch beyond. The branch
+    is the von Mises–Fisher family rho ~ exp(kappa r <e, x>) with the self-consistency
+    r = A_d(kappa r), A_d = I_{d/2} / I_{d/2-1} (derived). Tolerance 2e-6: beta = 1e-6 moves kappa by
+    O(beta)."""
+    br = mf.stationary_branch(1e-6, d, kind, points=40, r_max=0.9)
+    conc = np.array(
+        [brentq(lambda k, r=r: ive(d / 2, k) / ive(d / 2 - 1, k) - r, 1e-9, 1e4) for r in br.r]
+    )
+    np.testing.assert_allclose(br.kappa, conc / br.r, rtol=2e-6)
+    assert br.fold == pytest.approx((d, 0.0), abs=1e-9)  # supercritical: the pitchfork at kappa = d
+    assert br.stable.all()
 
 
 @pytest.mark.parametrize("kind", ["USA", "SA"])
