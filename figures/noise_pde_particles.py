@@ -167,15 +167,7 @@ def plot(data: dict, numbers: dict):
 
 def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
     """Compute and draw (``redraw``: draw from the saved ``<outdir>/noise_pde_particles.npz`` alone)."""
-    return numbers_figure(
-        outdir,
-        Path(__file__).stem,
-        quick=quick,
-        redraw=redraw,
-        compute=compute,
-        plot=plot,
-        kind="USA",
-    )
+    return numbers_figure(outdir, Path(__file__).stem, quick, redraw, compute, plot, kind="USA")
 
 
 if __name__ == "__main__":

@@ -309,7 +309,7 @@ def draw_saved(outdir, stem: str, *, redraw: bool, compute, draw) -> Path:
 
 
 def numbers_figure(
-    outdir, stem: str, *, quick: bool, redraw: bool, compute, plot, dpi: int = 120, **meta
+    outdir, stem: str, quick: bool, redraw: bool, compute, plot, *, dpi: int = 120, **meta
 ) -> Path:
     """:func:`compute_and_draw` for a script whose ``compute(quick) -> (arrays, numbers)`` and
     ``plot(arrays, numbers) -> Figure``: saves ``arrays`` and the meta ``{**meta, "numbers":
