@@ -26,7 +26,7 @@ and then time-averaged, the final state handed to the next kappa (particles.anal
 Panels: USA and SA at beta = 1.5 and 6 for d = 2 (beta_* = 2.447), 1.5 and 4 for d = 3 (beta_* =
 1.816); USA on the kappa axis, SA on kappa / kappa_c (its kappa_c grows like beta).
 Numbers (``meta["numbers"]`` of the npz, figures/README.md): kappa_c, the fold, kappa_1 (equal free
-energies, USA), and where each sweep jumps. ``--quick``: n = 30, 2 systems, 5 kappas (SA: 4), short
+energies, USA), and where each sweep jumps. ``--quick``: n = 30, 2 systems, 5 kappas (SA: 3), short
 runs, coarse PDEs. Full size: about 15 minutes on 2 busy cores (resumable: per-task results in
 ``--store``, default figures/.store or $PARTICLES_STORE).
 """
@@ -92,7 +92,7 @@ def panel_params(
     kc = mf.critical_kappa(beta, d, kind)
     sa = kind == "SA"
     lo, hi = SA_RANGE if sa else RANGES[(d, beta, kind)]
-    K = (4 if sa else 5) if quick else (12 if sa else 16)
+    K = (3 if sa else 5) if quick else (12 if sa else 16)
     kappas = tuple(np.round(kc * np.linspace(lo, hi, K), 8))
     unit = kc  # time unit
     dt = round(0.01 * unit, 10)
@@ -115,11 +115,11 @@ def panel_params(
     )
     if d == 2:
         dtp = round(0.02 * unit, 10)
-        relax_p = _steps((20 if quick else 150) * unit, dtp)
+        relax_p = _steps((20 if quick and not sa else 6 if quick else 150) * unit, dtp)
         engine, N = "pde", (128 if quick else 256)
     else:
         L, f = SPHERE[(beta, kind)]
-        dtp = round((0.05 if quick else f) * unit, 10)
+        dtp = round((0.1 if quick else f) * unit, 10)
         relax_p = _steps((6 if quick else 40) * unit, dtp)
         engine, N = "pde-sphere", (16 if quick else L)
         avg = 2 * unit  # the PDE is deterministic: r is stationary once relaxed
