@@ -53,7 +53,9 @@ FORMAT = "transition"
 @dataclass(frozen=True, kw_only=True)
 class TransitionParams:
     """Parameters of a kappa sweep (see the module docstring); ``kappas`` is the grid (any order; it
-    is sorted), ``betas`` the inverse temperatures, ``seeds`` the independent systems per task."""
+    is sorted), ``betas`` the inverse temperatures, ``seeds`` the independent systems per task,
+    ``N`` the PDE's resolution (``"pde"``: grid points on the circle; ``"pde-sphere"``: the largest
+    spherical-harmonic degree L)."""
 
     d: int = 2
     n: int = 256

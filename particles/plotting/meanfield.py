@@ -59,7 +59,9 @@ def transition_png(result, path, branches=None) -> Path:
             plot_branch(ax, branches[i])
         plot_sweep(ax, k, mu[i], md[i], eu[i], ed[i])
         p = result.params
-        size = f"N = {p.N}" if p.engine == "pde" else f"n = {p.n}, {p.seeds} systems"
+        size = {"pde": f"N = {p.N}", "pde-sphere": f"L = {p.N}"}.get(
+            p.engine, f"n = {p.n}, {p.seeds} systems"
+        )
         ax.set_title(f"d = {p.d}, {p.kind}, beta = {beta:g} ({p.engine}, {size})", fontsize=9)
         ax.set_xlabel("kappa (inverse noise)")
         ax.set_ylabel("stationary r = |mean x|")
