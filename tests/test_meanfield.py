@@ -107,6 +107,28 @@ def test_beta_star_against_mun_rosenzweig(d):
     assert np.all(mf.landau_coefficient(np.linspace(0.05, 100, 500), d, "SA") < 0)
 
 
+@pytest.mark.parametrize("d", [2, 3, 4])
+def test_global_minimizer_dichotomy_of_mun_rosenzweig(d):
+    """arXiv 2606.05140 (abstract; 2604.16288 for d = 2): for beta <= beta_* the uniform density is
+    the global minimizer up to K_# (= kappa_c / 2 here) and the transition is continuous; for
+    beta > beta_* it is not globally minimizing at K_#. On the computed one-cluster branch (the
+    candidates the papers' obstruction uses): at 0.95 beta_* the branch is supercritical (kappa_1 =
+    kappa_c, stable throughout); at 1.05 beta_* it folds below kappa_c (by > 5e-4 relative) and its
+    stable part has a lower USA free energy than the uniform state at kappa_c (by > 1e-5)."""
+    bs = mf.beta_star(d)
+    below = mf.stationary_branch(0.95 * bs, d, points=120, r_max=0.5)
+    assert mf.first_order_kappa(below) == below.meta["kappa_c"] and below.stable.all()
+    above = mf.stationary_branch(1.05 * bs, d, points=120, r_max=0.5)
+    kc = above.meta["kappa_c"]
+    kf, rf = above.fold
+    assert kf < kc * (1 - 5e-4) and 0.1 < rf < 0.4
+    assert mf.first_order_kappa(above) < kc
+    st = above.stable
+    k, f = above.kappa[st], above.free_energy[st] - above.meta["free_energy_uniform"]
+    o = np.argsort(k)
+    assert np.interp(kc, k[o], f[o]) < -1e-5
+
+
 def test_beta_star_values():
     assert mf.beta_star(2) == pytest.approx(2.446918, abs=1e-6)
     assert mf.beta_star(3) == pytest.approx(1.816155, abs=1e-6)
