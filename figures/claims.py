@@ -1077,8 +1077,8 @@ def svm_e5(data_dir=HERE) -> dict:
 
 
 def nbif(data_dir=HERE) -> dict:
-    """noise_bifurcation: per panel (d, beta) the theory (kappa_c, fold, kappa_1) and where the up
-    and down sweeps of the particles and of the PDE jump."""
+    """noise_bifurcation: per panel (d, beta, USA or SA) the theory (kappa_c, fold, kappa_1) and where
+    the up and down sweeps of the particles and of the PDE (circle or S^2) jump."""
     from particles import meanfield as mf
 
     _, meta = _load(data_dir, "noise_bifurcation")
@@ -1102,9 +1102,17 @@ def nbif(data_dir=HERE) -> dict:
             c[f"{k}_particles_dev_above"] = v["particles_max_dev_from_branch_above_1.15kc"]
         c[f"{k}_window_pct"] = 100 * (v["kappa_c"] - v["fold_kappa"]) / v["kappa_c"]
         c[f"{k}_continuous"] = v["transition"] == "continuous"
-        c[f"{k}_particles_hysteresis"] = bool(v["particles_jump_up"] > v["particles_drop_down"])
-        if "pde_jump_up" in v:
-            c[f"{k}_pde_hysteresis"] = bool(v["pde_jump_up"] > v["pde_drop_down"])
+        if v["transition"] == "discontinuous":  # (the jump points bracket [fold, kappa_c] there)
+            c[f"{k}_particles_hysteresis"] = bool(v["particles_jump_up"] > v["particles_drop_down"])
+            if "pde_jump_up" in v:
+                c[f"{k}_pde_hysteresis"] = bool(v["pde_jump_up"] > v["pde_drop_down"])
+    sa = [v for v in meta["numbers"].values() if v.get("kind") == "SA"]
+    if sa:  # every SA panel: a supercritical branch, so a continuous transition at kappa_c
+        c["sa_all_continuous"] = all(v["fold_kappa"] == v["kappa_c"] for v in sa)
+        c["sa_pde_max_dev"] = max(v["pde_max_dev_from_branch"] for v in sa)
+        c["sa_particles_max_dev_above"] = max(
+            v["particles_max_dev_from_branch_above_1.15kc"] for v in sa
+        )
     return c
 
 

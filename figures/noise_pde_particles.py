@@ -28,7 +28,7 @@ import numpy as np
 
 from particles import meanfield as mf
 from particles.plotting import new_figure
-from particles.plotting.figures import read_figure, run_script, write_figure, write_png
+from particles.plotting.figures import numbers_figure, run_script
 
 HERE = Path(__file__).resolve().parent
 BETA, KAPPA = 4.0, 1.0
@@ -167,14 +167,7 @@ def plot(data: dict, numbers: dict):
 
 def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path:
     """Compute and draw (``redraw``: draw from the saved ``<outdir>/noise_pde_particles.npz`` alone)."""
-    stem = Path(__file__).stem
-    if redraw:
-        data, meta = read_figure(outdir, stem, "figure")
-        fig = plot(data, meta["numbers"])
-        return write_png(outdir, stem, fig)
-    data, numbers = compute(quick)
-    meta = {"format": "figure", "figure": stem, "quick": quick, "kind": "USA", "numbers": numbers}
-    return write_figure(outdir, stem, plot(data, numbers), data, meta)
+    return numbers_figure(outdir, Path(__file__).stem, quick, redraw, compute, plot, kind="USA")
 
 
 if __name__ == "__main__":

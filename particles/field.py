@@ -262,7 +262,17 @@ def velocity(
     - ``"auto"`` (default): the expansion where it applies, meets ``tol`` a priori for this beta,
       and is predicted faster (about n >= 300 on the circle and n >= 1000 on S^2, from the cost
       model ``expansion.predicted_seconds``) and the points are on the sphere to the tolerance;
-      otherwise exactly the ``"exact"`` evaluation, bit for bit.
+      otherwise exactly the ``"exact"`` evaluation, bit for bit. Points off the sphere get the
+      exact evaluation: among them the intermediate stages of ``"rk4"`` and the other explicit
+      Runge–Kutta methods of :func:`particles.simulate` (x + c h k is off by (c h)^2 |k|^2, far
+      beyond what ``tol`` allows), so an RK4 step uses the expansion for its first evaluation only.
+      No exact O(n p) form is used there: e^{beta <x, y>} = e^{beta r_x r_y <u, v>} is not
+      separable in the radii at a fixed order (on the circle an exact separable series exists,
+      I_k(beta r_x r_y) by the Bessel multiplication theorem, at ~(M + 1)^2 times the moments; on
+      S^2 the degree-dependent factors r^l cannot be carried by the per-point weights of ducc0's
+      transforms). With large n, use a method whose every evaluation is on the sphere:
+      ``"geometric"`` (Lie midpoint, order 2), ``"lie-euler"`` or ``"euler"``
+      (``tests/test_expansion.py::test_auto_at_runge_kutta_stages_falls_back_to_exact``).
     ``scheduler``: evaluate the exact field on a Dask cluster, in row blocks
     (:mod:`particles.distributed`): ``"local"``, a scheduler address, a ``distributed.Client`` or a
     ``DaskField``; the result is the local one (bit for bit where that is reproducible). With

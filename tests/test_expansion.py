@@ -231,6 +231,40 @@ def test_off_sphere_points():
         pt.velocity(x, dyn, method="expansion")
 
 
+def test_auto_at_runge_kutta_stages_falls_back_to_exact(monkeypatch):
+    """The decision documented in velocity(): RK4's stages are off the sphere, so "auto" evaluates
+    them exactly (the expansion serves the first of its four evaluations); the geometric method's
+    two evaluations are on the sphere and both use the expansion."""
+    from particles.solvers.integrate import step
+
+    x = pt.random_points(3000, 2, rng=6)
+    dyn = pt.Dynamics(beta=5.0)
+    calls = []
+    real = expansion.expansion_raw
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(expansion, "expansion_raw", counting)
+    h = 0.05
+    step("rk4", x, h, dyn)
+    assert len(calls) == 1
+    calls.clear()
+    step("geometric", x, h, dyn)
+    assert len(calls) == 2
+    k1 = pt.velocity(x, dyn)
+    y = x + 0.5 * h * k1  # RK4's second stage point
+    dev = np.max(np.abs(np.einsum("ij,ij->i", y, y) - 1.0))
+    assert dev == pytest.approx((0.5 * h) ** 2 * np.max(np.einsum("ij,ij->i", k1, k1)), rel=1e-6)
+    assert not expansion.unit_deviation_ok(y, dyn.beta, 1e-10)
+    calls.clear()
+    np.testing.assert_allclose(
+        pt.velocity(y, dyn), pt.velocity(y, dyn, method="exact"), rtol=0, atol=1e-15
+    )
+    assert not calls
+
+
 def test_float32_and_bad_arguments():
     x = pt.random_points(500, 2, rng=5)
     dyn = pt.Dynamics(beta=1.0)

@@ -20,6 +20,13 @@ def test_quick(tmp_path, stem):
         assert (
             num["d2_beta6"]["fold_kappa"] < num["d2_beta6"]["kappa_1"] < num["d2_beta6"]["kappa_c"]
         )
+        # d = 3: the S^2 PDE swept both ways, hysteresis above beta_*; SA panels continuous
+        assert num["d3_beta4"]["pde_engine"] == "pde-sphere"
+        assert num["d3_beta4"]["pde_jump_up"] > num["d3_beta4"]["pde_drop_down"]
+        for key in ("sa_d2_beta1.5", "sa_d2_beta6", "sa_d3_beta1.5", "sa_d3_beta4"):
+            assert num[key]["transition"] == "continuous"
+            assert num[key]["fold_kappa"] == num[key]["kappa_c"]
+        assert all(f"pde_up_{j}" in arrays and f"branch_r_{j}" in arrays for j in range(8))
     if stem == "noise_mode_growth":
         assert num["pde_max_rel_error"] < 1e-3
         assert num["clusters"]["fraction_within_1"] >= 0.8

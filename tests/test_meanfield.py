@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from scipy import integrate
+from scipy.optimize import brentq
 from scipy.special import gamma, iv, ive
 
 import particles as pt
@@ -106,12 +107,52 @@ def test_beta_star_against_mun_rosenzweig(d):
     assert np.all(mf.landau_coefficient(np.linspace(0.05, 100, 500), d, "SA") < 0)
 
 
+@pytest.mark.parametrize("d", [2, 3, 4])
+def test_global_minimizer_dichotomy_of_mun_rosenzweig(d):
+    """arXiv 2606.05140 (abstract; 2604.16288 for d = 2): for beta <= beta_* the uniform density is
+    the global minimizer up to K_# (= kappa_c / 2 here) and the transition is continuous; for
+    beta > beta_* it is not globally minimizing at K_#. On the computed one-cluster branch (the
+    candidates the papers' obstruction uses): at 0.95 beta_* the branch is supercritical (kappa_1 =
+    kappa_c, stable throughout); at 1.05 beta_* it folds below kappa_c (by > 5e-4 relative) and its
+    stable part has a lower USA free energy than the uniform state at kappa_c (by > 1e-5)."""
+    bs = mf.beta_star(d)
+    below = mf.stationary_branch(0.95 * bs, d, points=120, r_max=0.5)
+    assert mf.first_order_kappa(below) == below.meta["kappa_c"] and below.stable.all()
+    above = mf.stationary_branch(1.05 * bs, d, points=120, r_max=0.5)
+    kc = above.meta["kappa_c"]
+    kf, rf = above.fold
+    assert kf < kc * (1 - 5e-4) and 0.1 < rf < 0.4
+    assert mf.first_order_kappa(above) < kc
+    st = above.stable
+    k, f = above.kappa[st], above.free_energy[st] - above.meta["free_energy_uniform"]
+    o = np.argsort(k)
+    assert np.interp(kc, k[o], f[o]) < -1e-5
+
+
 def test_beta_star_values():
     assert mf.beta_star(2) == pytest.approx(2.446918, abs=1e-6)
     assert mf.beta_star(3) == pytest.approx(1.816155, abs=1e-6)
 
 
 # --- stationary branches ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["SA", "USA"])
+@pytest.mark.parametrize("d", [2, 3])
+def test_branch_at_beta_zero_is_the_noisy_kuramoto_pitchfork(d, kind):
+    """beta -> 0 is the noisy Kuramoto model (d = 2; mean-field Heisenberg for d = 3): arXiv
+    2512.01868, §7 (after Bertini, Giacomin, Pakdaman 2010): the uniform state is the only stationary
+    state for kappa <= 2 (d = 2), a pitchfork at kappa = 2, one non-trivial branch beyond. The branch
+    is the von Mises–Fisher family rho ~ exp(kappa r <e, x>) with the self-consistency
+    r = A_d(kappa r), A_d = I_{d/2} / I_{d/2-1} (derived). Tolerance 2e-6: beta = 1e-6 moves kappa by
+    O(beta)."""
+    br = mf.stationary_branch(1e-6, d, kind, points=40, r_max=0.9)
+    conc = np.array(
+        [brentq(lambda k, r=r: ive(d / 2, k) / ive(d / 2 - 1, k) - r, 1e-9, 1e4) for r in br.r]
+    )
+    np.testing.assert_allclose(br.kappa, conc / br.r, rtol=2e-6)
+    assert br.fold == pytest.approx((d, 0.0), abs=1e-9)  # supercritical: the pitchfork at kappa = d
+    assert br.stable.all()
 
 
 @pytest.mark.parametrize("kind", ["USA", "SA"])
@@ -346,6 +387,47 @@ def test_transition_sweep_is_resumable_and_shows_hysteresis(tmp_path):
     assert TransitionResult.load(tmp_path / "t.npz").params == p
 
 
+def test_transition_sphere_pde_shows_hysteresis(tmp_path):
+    """pde-sphere engine (S^2, ducc0), USA, beta = 4 > beta_* (d = 3): inside the window [fold,
+    kappa_c] = [0.618, 0.781] the up sweep stays uniform and the down sweep on the stable branch
+    (r = 0.9166 at 0.9 kappa_c to 1e-3 at L = 24); below the fold both uniform, at 1.3 kappa_c both
+    ordered (the up sweep grows out of the 1e-3 kick at rate 2 (1/kappa_c - 1/kappa))."""
+    kc = mf.critical_kappa(4.0, 3)
+    br = mf.stationary_branch(4.0, 3, points=200, r_max=0.97)
+    dt = round(0.02 * kc, 10)
+    p = TransitionParams(
+        d=3,
+        betas=(4.0,),
+        kappas=tuple(np.round(kc * np.array([0.5, 0.9, 1.3]), 8)),
+        engine="pde-sphere",
+        dt=dt,
+        t_relax=round(20 * kc / dt) * dt,
+        t_avg=5 * dt,
+        record_every=5,
+        N=24,
+        pde_eps=1e-3,
+    )
+    res = transition(p, store=tmp_path, progress=False)
+    up, _ = res.mean_and_error("up")
+    down, _ = res.mean_and_error("down")
+    assert up[0, 0] < 1e-3 and down[0, 0] < 1e-3
+    assert up[0, 1] < 1e-3 and abs(down[0, 1] - br.r_of_kappa(kc * 0.9)) < 1e-3
+    assert up[0, 2] > 0.9 and abs(up[0, 2] - down[0, 2]) < 1e-3
+    assert res.r_up.shape == (1, 3, 1)
+
+
+def test_sphere_perturbation_keeps_the_mass():
+    from particles.analysis.transition import sphere_perturbation
+    from particles.meanfield.sphere import Grid
+
+    a = sphere_perturbation(12, 1e-3, np.random.default_rng(0))
+    vals = Grid.for_degree(12).synthesis(a)
+    w = Grid.for_degree(12).weights()
+    assert a[0] == 0 and abs((w * vals).sum()) < 1e-16  # mean 0: the mass is unchanged
+    rms = np.sqrt((w * vals**2).sum())  # 24 real harmonics of unit variance: rms ~ 1e-3 sqrt(24)
+    assert 1e-3 < rms < 1e-2
+
+
 def test_transition_particles_engine_any_d(tmp_path):
     p = TransitionParams(
         d=3, n=40, betas=(1.0,), kappas=(1.0, 6.0), seeds=2, dt=0.02, t_relax=4.0, t_avg=2.0
@@ -359,6 +441,8 @@ def test_transition_params_are_checked():
     for bad in (
         dict(engine="x"),
         dict(engine="pde", d=3),
+        dict(engine="pde-sphere", d=2),
+        dict(engine="pde-sphere", d=3, N=2),
         dict(kappas=(0.0,)),
         dict(betas=(-1,)),
         dict(t_avg=1.005),

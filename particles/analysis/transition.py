@@ -18,10 +18,15 @@ Engines:
   ``"strang"``; ``particles.solvers.registry.NOISY_ENSEMBLE_NAMES``);
 - ``"circle"``: d = 2, identity weights, the O(n K) angle system
   (:func:`particles.meanfield.circle_particles`): large n;
-- ``"pde"``: d = 2, the Fokker–Planck equation (:func:`particles.meanfield.solve_circle`),
-  deterministic (``seeds`` is 1). A perturbation of relative size ``pde_eps`` (random modes 1..4) is
-  added at the start of every kappa step: the deterministic equation has no fluctuations, and without
-  it an unstable uniform state would be left only by rounding errors.
+- ``"pde"``: d = 2, the Fokker–Planck equation (:func:`particles.meanfield.solve_circle`, ``N``
+  grid points), deterministic (``seeds`` is 1). A perturbation of relative size ``pde_eps`` (random
+  modes 1..4) is added at the start of every kappa step: the deterministic equation has no
+  fluctuations, and without it an unstable uniform state would be left only by rounding errors;
+- ``"pde-sphere"``: d = 3, the same equation on S^2 in spherical harmonics
+  (:func:`particles.meanfield.sphere.solve_sphere`, ducc0), ``N`` its largest degree L; the same
+  perturbations (random coefficients of degrees 1..4, relative size ``pde_eps``, added to rho_lm so
+  that the mass is unchanged); "up" starts from the uniform density plus a 1e-3 perturbation, "down"
+  from the von Mises–Fisher density of concentration 30 (r = 0.967).
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ from ..errors import ParticlesError
 from ..resources import check_count, check_memory
 from ..sweep import Task, fingerprint, load_result, run_sweep
 
-ENGINES = ("particles", "circle", "pde")
+ENGINES = ("particles", "circle", "pde", "pde-sphere")
+#: the engines that evolve one density (``seeds`` is 1, ``N`` their resolution)
+PDE_ENGINES = ("pde", "pde-sphere")
 #: the particles engine's integrator unless ``method`` says otherwise
 DEFAULT_METHOD = "euler-maruyama"
 DIRECTIONS = ("up", "down")
@@ -46,7 +53,9 @@ FORMAT = "transition"
 @dataclass(frozen=True, kw_only=True)
 class TransitionParams:
     """Parameters of a kappa sweep (see the module docstring); ``kappas`` is the grid (any order; it
-    is sorted), ``betas`` the inverse temperatures, ``seeds`` the independent systems per task."""
+    is sorted), ``betas`` the inverse temperatures, ``seeds`` the independent systems per task,
+    ``N`` the PDE's resolution (``"pde"``: grid points on the circle; ``"pde-sphere"``: the largest
+    spherical-harmonic degree L)."""
 
     d: int = 2
     n: int = 256
@@ -70,7 +79,10 @@ class TransitionParams:
         if self.engine in ("circle", "pde") and self.d != 2:
             raise ParticlesError(
                 f"the {self.engine} engine is for d = 2 (the circle), got d = {self.d}"
+                + ("; engine 'pde-sphere' solves d = 3" if self.engine == "pde" else "")
             )
+        if self.engine == "pde-sphere" and self.d != 3:
+            raise ParticlesError(f"the pde-sphere engine is for d = 3 (S^2), got d = {self.d}")
         if int(self.d) < 2 or int(self.n) < 1 or int(self.seeds) < 1:
             raise ParticlesError("need d >= 2, n >= 1 and seeds >= 1")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
@@ -81,6 +93,10 @@ class TransitionParams:
             check_count(getattr(self, name), name, limit)
         if self.engine == "pde" and (int(self.N) < 8 or int(self.N) % 2):
             raise ParticlesError(f"N (the PDE's grid points) must be even and >= 8, got {self.N}")
+        if self.engine == "pde-sphere" and not 4 <= int(self.N) <= 1024:
+            raise ParticlesError(
+                f"N (the largest degree L of the S^2 PDE) must lie in [4, 1024], got {self.N}"
+            )
         check_memory(
             8.0 * int(self.seeds) * int(self.n) * int(self.d) * 8,
             f"{self.seeds} systems of {self.n} particles in dimension {self.d}",
@@ -110,7 +126,7 @@ class TransitionParams:
         object.__setattr__(self, "kappas", tuple(float(v) for v in k))
         object.__setattr__(self, "betas", tuple(float(v) for v in b))
         object.__setattr__(self, "kind", str(self.kind).upper())
-        if self.engine == "pde":
+        if self.engine in PDE_ENGINES:
             object.__setattr__(self, "seeds", 1)
         from ..solvers.ensemble import noisy_method
 
@@ -184,6 +200,8 @@ def run_branch(params: dict, beta: float, direction: str) -> tuple[dict, dict]:
                 th[s] = b.theta[-1]
                 r_mean[k, s] = b.r.mean()
                 r2_mean[k, s] = (b.r**2).mean()
+    elif p.engine == "pde-sphere":
+        _run_sphere(p, beta, direction, kap, rng, r_mean, r2_mean)
     else:
         from ..meanfield.circle import initial_density, solve_circle
 
@@ -202,6 +220,46 @@ def run_branch(params: dict, beta: float, direction: str) -> tuple[dict, dict]:
             r2_mean[k, 0] = (b.r**2).mean()
     meta = {"params": p.record(), "beta": float(beta), "direction": direction}
     return {"kappa": kap, "r_mean": r_mean, "r2_mean": r2_mean}, meta
+
+
+def sphere_perturbation(L: int, eps: float, rng, degrees: int = 4) -> np.ndarray:
+    """Coefficients (n_alm(L),) of eps * sum of the real harmonics of degrees 1..``degrees`` with
+    i.i.d. N(0, 1) weights (ducc0's layout; rho_00 is 0, so adding it keeps the mass): near-uniform
+    data on S^2, the analogue of the circle's ``initial_density("perturbed")``."""
+    from ..meanfield.sphere import degrees as ell_of
+    from ..meanfield.sphere import n_alm, orders
+
+    ell, m = ell_of(L), orders(L)
+    g = rng.standard_normal((n_alm(L), 2))
+    # a real field's m > 0 coefficient a_lm stands for a_lm Y_lm + conj(a_lm Y_lm): unit variance
+    # per real harmonic, as for m = 0
+    a = np.where(m > 0, (g[:, 0] + 1j * g[:, 1]) / 2.0, g[:, 0] + 0j)
+    a[(ell < 1) | (ell > degrees)] = 0.0
+    return eps * np.sqrt(4.0 * np.pi) * a
+
+
+def _run_sphere(p: TransitionParams, beta, direction, kap, rng, r_mean, r2_mean) -> None:
+    """The ``"pde-sphere"`` engine: fills r_mean[k, 0] and r2_mean[k, 0] for each kappa of ``kap``."""
+    from ..meanfield.sphere import coefficients_of, n_alm, solve_sphere, von_mises_fisher
+
+    L = int(p.N)
+    if direction == "up":
+        alm = np.zeros(n_alm(L), dtype=complex)
+        alm[0] = np.sqrt(4.0 * np.pi)  # the uniform density, mean 1
+        alm += sphere_perturbation(L, 1e-3, rng)
+    else:
+        alm = coefficients_of(von_mises_fisher([0.0, 0.0, 1.0], 30.0), L)
+    n_avg = round(p.t_avg / p.dt)
+    times = (np.arange(n_avg // p.record_every) + 1) * p.record_every * p.dt
+    for k, kv in enumerate(kap):
+        alm = alm + sphere_perturbation(L, p.pde_eps, rng)
+        kw = dict(kind=p.kind, kappa=kv, L=L, dt=p.dt)
+        a = solve_sphere(alm, beta, p.t_relax, save_at=[p.t_relax], **kw)
+        b = solve_sphere(a.alm[-1], beta, p.t_avg, save_at=times, **kw)
+        alm = b.alm[-1]
+        r = np.array([np.linalg.norm(b.mean(i)) for i in range(times.size)])
+        r_mean[k, 0] = r.mean()
+        r2_mean[k, 0] = (r**2).mean()
 
 
 def _key(p: TransitionParams, beta: float, direction: str) -> str:

@@ -50,6 +50,8 @@ __all__ = [
     "figures_dir",
     "can_redraw",
     "draw_saved",
+    "compute_and_draw",
+    "numbers_figure",
     "load_script",
     "plot_figure",
     "read_figure",
@@ -331,6 +333,24 @@ def script_main(file: str, compute, draw) -> Callable[..., Path]:
 
     main.__module__ = compute.__module__
     return main
+
+
+def numbers_figure(
+    outdir, stem: str, quick: bool, redraw: bool, compute, plot, *, dpi: int = 120, **meta
+) -> Path:
+    """:func:`compute_and_draw` for a script whose ``compute(quick) -> (arrays, numbers)`` and
+    ``plot(arrays, numbers) -> Figure``: saves ``arrays`` and the meta ``{**meta, "numbers":
+    numbers}`` (``numbers`` is what figures/claims.py reads), or with ``redraw`` reads them back;
+    then writes the PNG. Returns the PNG path."""
+
+    def _compute(q):
+        arrays, numbers = compute(q)
+        return {k: np.asarray(v) for k, v in arrays.items()}, {**meta, "numbers": numbers}
+
+    def _draw(arrays, saved, png):
+        return write_png(png.parent, png.stem, plot(arrays, saved["numbers"]), dpi=dpi)
+
+    return compute_and_draw(outdir, stem, quick=quick, redraw=redraw, compute=_compute, draw=_draw)
 
 
 def read_figure(outdir: str | Path, stem: str, fmt: str | None = None) -> tuple[dict, dict]:

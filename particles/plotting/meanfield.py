@@ -25,9 +25,11 @@ def plot_branch(ax, branch, *, color="k", label=True):
     ax.axvline(kc, color=color, lw=0.6, ls=":")
 
 
-def plot_sweep(ax, kappas, r_up, r_down, err_up=None, err_down=None, *, ms=4):
+def plot_sweep(
+    ax, kappas, r_up, r_down, err_up=None, err_down=None, *, ms=4, labels=("sweep up", "sweep down")
+):
     """Measured r against kappa for the upward (triangles up) and downward (down) sweeps."""
-    ax.errorbar(kappas, r_up, yerr=err_up, fmt="^", ms=ms, color="C3", label="sweep up", capsize=2)
+    ax.errorbar(kappas, r_up, yerr=err_up, fmt="^", ms=ms, color="C3", label=labels[0], capsize=2)
     ax.errorbar(
         kappas,
         r_down,
@@ -35,7 +37,7 @@ def plot_sweep(ax, kappas, r_up, r_down, err_up=None, err_down=None, *, ms=4):
         fmt="v",
         ms=ms,
         color="C0",
-        label="sweep down",
+        label=labels[1],
         capsize=2,
         mfc="none",
     )
@@ -57,7 +59,9 @@ def transition_png(result, path, branches=None) -> Path:
             plot_branch(ax, branches[i])
         plot_sweep(ax, k, mu[i], md[i], eu[i], ed[i])
         p = result.params
-        size = f"N = {p.N}" if p.engine == "pde" else f"n = {p.n}, {p.seeds} systems"
+        size = {"pde": f"N = {p.N}", "pde-sphere": f"L = {p.N}"}.get(
+            p.engine, f"n = {p.n}, {p.seeds} systems"
+        )
         ax.set_title(f"d = {p.d}, {p.kind}, beta = {beta:g} ({p.engine}, {size})", fontsize=9)
         ax.set_xlabel("kappa (inverse noise)")
         ax.set_ylabel("stationary r = |mean x|")

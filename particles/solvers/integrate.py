@@ -285,7 +285,10 @@ def simulate(
       ``"LSODA"``, ... with ``rtol``/``atol``, default 1e-8 and 1e-10). ``dt`` is refused for an
       adaptive method, ``rtol``/``atol`` for a fixed-step one (they would be ignored). With noise
       (``dyn.kappa`` finite) a stochastic method: ``"euler-maruyama"`` (the default then),
-      ``"lie-euler-maruyama"``, ``"strang"``.
+      ``"lie-euler-maruyama"``, ``"strang"``. The field is :func:`particles.velocity` with
+      ``method="auto"``: its O(n p) expansion (Q = K = I, d = 2, 3, large n) needs points on the
+      sphere, so the intermediate stages of ``"rk4"`` (off the sphere) are evaluated exactly;
+      ``"geometric"``, ``"lie-euler"`` and ``"euler"`` evaluate on the sphere only.
     - ``rng``: the noise's seed (int) or numpy Generator; None draws a fresh seed, recorded in
       ``meta["noise_seed"]``. Unused without noise.
     - ``save_at``: times in [0, t_end] at which states are saved; or ``saves``: the number (>= 2) of
