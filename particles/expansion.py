@@ -246,7 +246,7 @@ def _circle(u: np.ndarray, beta: float, p: int, threads_ok: bool):
     if a.size < p + 3:
         a = np.append(a, np.zeros(p + 3 - a.size))
     B = kernels.CIRCLE_BLOCK
-    chunks = max(1, min(4 * config.THREADS, -(-n // B)))
+    chunks = max(1, min(kernels.CIRCLE_CHUNKS, -(-n // B)))
     acc_re = np.empty((chunks, p + 2, B))
     acc_im = np.empty((chunks, p + 2, B))
     big = n * (p + 2) >= kernels.PARALLEL_MIN_WORK and threads_ok
@@ -291,7 +291,11 @@ def _sphere(u: np.ndarray, beta: float, L: int, tol: float):
     loc[:, 0] = theta
     loc[:, 1] = phi
     eps = float(min(max(0.01 * tol, DUCC_EPS_MIN), 1e-4))
-    nth = config.THREADS
+    from . import field_tiles
+
+    # inside field.fixed_order() (noisy runs) the syntheses run on one thread too: with two, ducc0
+    # changed ~0.05 % of the entries by 1e-16 (measured), and a seed must fix the path on any machine
+    nth = 1 if field_tiles._FIXED_ORDER else config.THREADS
     Lt = max(L, 1)  # ducc0 wants lmax >= 1 for the gradient
     # one thread: ducc0's threaded adjoint (spreading) sums in a run-dependent order (results
     # differed by 1e-16 between calls), and a second thread gained < 10 % here

@@ -302,6 +302,11 @@ _BLAS_SERIAL_WORK = 131072
 #: particles per block of the circle kernels (the inner, vectorised loop)
 CIRCLE_BLOCK = 256
 
+#: most partial-sum slots of the circle moments (prange iterations of :func:`_s1_moments`): a fixed
+#: number, not the thread count, so that the moments are summed in the same order, and the field has
+#: the same bits, on any number of threads (noisy runs: same seed, same path)
+CIRCLE_CHUNKS = 32
+
 
 @_serial_and_parallel
 def _s1_moments(c, s, p, chunks, acc_re, acc_im):

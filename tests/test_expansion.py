@@ -211,6 +211,32 @@ def test_expansion_is_deterministic(d):
         np.testing.assert_array_equal(pt.velocity(x, dyn, method="expansion"), first)
 
 
+@pytest.mark.parametrize("d, fixed", [(2, False), (2, True), (3, True)])
+def test_expansion_bits_do_not_depend_on_the_thread_count(monkeypatch, d, fixed):
+    """One thread or two (the field's config and numba's): the same bits, so that a noisy run on the
+    expansion has the same path for a seed on any machine. The circle's moment slots are fixed;
+    on S^2 ducc0's syntheses run on one thread inside field.fixed_order() (as noisy runs do)."""
+    import contextlib
+
+    import numba
+
+    from particles import config, field
+
+    x = pt.random_points(300 * kernels.CIRCLE_BLOCK, d, rng=5)
+    dyn = pt.Dynamics(beta=4.0)
+    got = []
+    saved = numba.get_num_threads()
+    try:
+        for threads in (1, 2):
+            monkeypatch.setattr(config, "THREADS", threads)
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            with field.fixed_order() if fixed else contextlib.nullcontext():
+                got.append(pt.velocity(x, dyn, method="expansion"))
+    finally:
+        numba.set_num_threads(saved)
+    np.testing.assert_array_equal(got[0], got[1])
+
+
 @pytest.mark.parametrize("d", [2, 3])
 def test_auto_picks_expansion_for_large_n(d):
     x = pt.random_points(20000, d, rng=3)
