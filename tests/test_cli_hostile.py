@@ -308,6 +308,8 @@ NOT_APPLICABLE: list[tuple[str, list[str], str]] = [
     ("transition", ["--engine", "pde", "--n", "8"], "--n"),
     ("transition", ["--N", "64"], "--N"),
     ("transition", ["--engine", "circle", "--method", "strang"], "--method"),
+    ("transition", ["--engine", "pde-sphere", "--d", "3", "--seeds", "2"], "--seeds"),
+    ("transition", ["--engine", "pde-sphere", "--d", "3", "--method", "strang"], "--method"),
     ("transition", ["--backend", "processes", "--scheduler", "local"], "--backend"),
     ("phase", ["--workers", "2"], "--workers"),
     ("sweep", ["--workers", "2"], "--workers"),
