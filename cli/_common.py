@@ -173,12 +173,13 @@ NORM_HELP = (
     "where the LayerNorm sits (arXiv 2510.22026): post (tokens on the sphere), pre (residual "
     "stream in R^d, attention on h/|h|), peri (pre + normalised attention output), ngpt (on the "
     "sphere, step --alpha), mix (post for t < --t-switch, pre after), lns (LN-Scaling: post "
-    "slowed by sqrt(t + 1))"
+    "slowed by sqrt(t + --t-offset))"
 )
 
 
 def norm_options() -> list:
-    """``--norm``, ``--alpha``, ``--t-switch``: the normalisation scheme (particles.norms)."""
+    """``--norm``, ``--alpha``, ``--t-switch``, ``--t-offset``: the normalisation scheme
+    (particles.norms)."""
     return [
         click.option(
             "--norm",
@@ -200,6 +201,13 @@ def norm_options() -> list:
             default=None,
             help="Mix-LN: time of the switch from Post-LN to Pre-LN (required by --norm mix).",
         ),
+        click.option(
+            "--t-offset",
+            type=float,
+            cls=LibraryOption,
+            library="particles.params:Dynamics.t_offset",
+            help="LN-Scaling's clock offset c > 0: speed factor sqrt(t + c) (--norm lns).",
+        ),
     ]
 
 
@@ -209,16 +217,25 @@ def _norms():
     return NORMS
 
 
-def scheme_kwargs(norm, alpha, t_switch) -> dict:
-    """The scheme's keywords that were given (for Dynamics or PhaseParams); --t-switch only with
-    --norm mix."""
+def scheme_kwargs(norm, alpha, t_switch, t_offset=None) -> dict:
+    """The scheme's keywords that were given (for Dynamics or PhaseParams); --alpha only with
+    --norm ngpt, --t-switch with mix, --t-offset with lns."""
     if t_switch is not None and (norm or "").lower() != "mix":
         raise click.BadParameter("--t-switch goes with --norm mix", param_hint="--t-switch")
     if alpha is not None and (norm or "").lower() != "ngpt":
         raise click.BadParameter(
             "--alpha (nGPT's step size) goes with --norm ngpt", param_hint="--alpha"
         )
-    return given(norm=None if norm is None else norm.lower(), alpha=alpha, t_switch=t_switch)
+    if t_offset is not None and (norm or "").lower() != "lns":
+        raise click.BadParameter(
+            "--t-offset (LN-Scaling's clock offset) goes with --norm lns", param_hint="--t-offset"
+        )
+    return given(
+        norm=None if norm is None else norm.lower(),
+        alpha=alpha,
+        t_switch=t_switch,
+        t_offset=t_offset,
+    )
 
 
 def apply(options):

@@ -10,6 +10,8 @@ import click
 
 from ._common import (
     Choice,
+    LazyChoice,
+    LibraryOption,
     MethodChoice,
     PathArg,
     clean_errors,
@@ -17,6 +19,12 @@ from ._common import (
     parse_ints,
     refuse_given,
 )
+
+
+def _engines():
+    from particles.analysis.transition import ENGINES
+
+    return ENGINES
 
 
 def _out(path: str, suffix: str) -> Path:
@@ -202,10 +210,11 @@ def theory(beta, d, kind, kappa, modes, branch, as_json):
 @click.option("--kappa", required=True, help="kappa grid: a list or start:stop:step.")
 @click.option(
     "--engine",
-    type=Choice(["particles", "circle", "pde"]),
-    default="particles",
-    show_default=True,
-    help="particles (any d), circle (d = 2, large n), pde (d = 2).",
+    type=LazyChoice(_engines),
+    cls=LibraryOption,
+    library="particles.analysis.transition:TransitionParams.engine",
+    help="particles (any d), circle (d = 2, large n), pde (d = 2, the Fokker-Planck equation on "
+    "the circle), pde-sphere (d = 3, the same on S^2 in spherical harmonics, ducc0).",
 )
 @click.option(
     "--method",
@@ -230,7 +239,14 @@ def theory(beta, d, kind, kappa, modes, branch, as_json):
     "--t-relax", type=float, default=10.0, show_default=True, help="Relaxation per kappa."
 )
 @click.option("--t-avg", type=float, default=10.0, show_default=True, help="Averaging per kappa.")
-@click.option("--N", "N", type=int, default=256, show_default=True, help="PDE grid points.")
+@click.option(
+    "--N",
+    "N",
+    type=int,
+    default=256,
+    show_default=True,
+    help="PDE resolution: grid points (pde), largest spherical-harmonic degree L (pde-sphere).",
+)
 @click.option(
     "--store",
     default=None,
@@ -286,8 +302,10 @@ def transition(
       particles transition --d 3 --beta 4 --kappa 0.5:1:0.1 --method strang --dt 0.05 --out s.npz
       particles transition --d 2 --beta 6 --kappa 0.07:0.11:0.005 --engine circle --n 4000 \\
           --backend processes --workers 2 --out c.npz
+      particles transition --d 3 --beta 4 --kappa 0.5:1:0.05 --engine pde-sphere --N 24 \\
+          --dt 0.02 --out s2.npz --plot s2.png
     """
-    from particles.analysis.transition import TransitionParams
+    from particles.analysis.transition import PDE_ENGINES, TransitionParams
     from particles.analysis.transition import transition as run
 
     ctx = click.get_current_context()
@@ -297,10 +315,11 @@ def transition(
         backend = "dask"
     if backend == "serial":
         refuse_given(ctx, ["workers"], "with --backend serial")
+    engine = TransitionParams.engine if engine is None else engine
     if engine != "particles":
         refuse_given(ctx, ["method"], f"with --engine {engine} (it has its own integrator)")
-    if engine == "pde":
-        refuse_given(ctx, ["n", "seeds"], "with --engine pde (it evolves one density)")
+    if engine in PDE_ENGINES:
+        refuse_given(ctx, ["n", "seeds"], f"with --engine {engine} (it evolves one density)")
     else:
         refuse_given(ctx, ["N"], f"with --engine {engine} (it is the PDE's grid)")
     out = _out(out, ".npz")

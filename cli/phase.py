@@ -104,12 +104,12 @@ def _weight_ensembles():
     return list(WEIGHT_ENSEMBLES)
 
 
-def _params(n, d, beta, norm, alpha, t_switch, **options):
+def _params(n, d, beta, norm, alpha, t_switch, t_offset, **options):
     """One PhaseParams per (n, d) from the options of :func:`_common` (those not given take the
     library's defaults)."""
     from particles.analysis.phase import PhaseParams
 
-    scheme = scheme_kwargs(norm, alpha, t_switch)
+    scheme = scheme_kwargs(norm, alpha, t_switch, t_offset)
     kw = given(betas=tuple(parse_floats(beta, "--beta")), **options, **scheme)
     ns = [None] if n is None else parse_ints(n, "--n")
     ds = [None] if d is None else parse_ints(d, "--d")
@@ -178,6 +178,7 @@ def sweep(store, scheduler, workers, quiet, out, **params):
       particles sweep --n 16,32 --d 2,3,8 --beta 1,4,9 --seeds 256 --store scan/ --out scan.csv
       particles sweep --d 2 --beta 4,9 --seeds 1024 --scheduler tcp://10.0.0.5:8786 --store /shared/s
       particles sweep --n 16 --d 16 --beta 1,4 --norm peri --seeds 64 --store peri/
+      particles sweep --n 16 --d 16 --beta 1,4 --norm lns --t-offset 4 --seeds 64 --store lns/
     """
     from particles.analysis.phase import check_table_path, scan
 

@@ -105,6 +105,7 @@ from ._common import (
 @norm_options()[0]
 @norm_options()[1]
 @norm_options()[2]
+@norm_options()[3]
 @click.option("--causal", is_flag=True, help="Causal mask: token i attends to tokens j <= i.")
 @click.option("--repulsive", is_flag=True, help="V = -I (repulsive case, arXiv 2312.10794 §9.1).")
 @click.option(
@@ -168,6 +169,7 @@ def simulate(
     norm,
     alpha,
     t_switch,
+    t_offset,
     causal,
     repulsive,
     x0_path,
@@ -195,6 +197,7 @@ def simulate(
           --dt 0.02 --t-end 20 --seed 0 --out noisy.npz --plot noisy.png
       particles simulate --n 32 --d 32 --beta 4 --norm pre --t-end 100 --out pre.npz
       particles simulate --n 32 --d 32 --norm mix --t-switch 5 --t-end 50 --out mix.npz
+      particles simulate --n 32 --d 32 --norm lns --t-offset 4 --t-end 50 --out lns.npz
       particles simulate --n 20000 --d 16 --t-end 10 --saves 1001 --out big.zarr
       particles simulate --n 20000 --d 16 --t-end 10 --out big.zarr --scheduler local --workers 2
     """
@@ -222,7 +225,7 @@ def simulate(
         kappa = None if noise == 0 else 1.0 / noise
     dyn = pt.Dynamics(
         **given(beta=beta, kind=kind),
-        **scheme_kwargs(norm, alpha, t_switch),
+        **scheme_kwargs(norm, alpha, t_switch, t_offset),
         V=-1.0 if repulsive else None,
         causal=causal,
         kappa=kappa,

@@ -194,6 +194,10 @@ TEXT = {
 #: must succeed (unless the command is in SLOW)
 _SEED_OK = {"0": "seed 0 is a seed", "1000000000000": "any non-negative integer is a seed"}
 _BETA_OK = {"0": "beta = 0 is the uniform-attention case", "1e-300": "tiny beta: nearly uniform"}
+_T_OFFSET_OK = {
+    "1e300": "LN-Scaling with a huge clock offset: the tokens barely move",
+    "1e-300": "c -> 0: the clock 2 sqrt(t), which every integrator steps exactly",
+}
 VALID: dict[tuple[str, str], dict[str, str]] = {
     ("simulate", "seed"): _SEED_OK,
     ("simulate", "noise_seed"): _SEED_OK,
@@ -230,6 +234,9 @@ VALID: dict[tuple[str, str], dict[str, str]] = {
         "1e-300": "switching at once",
         "1e300": "Post-LN throughout",
     },
+    ("simulate", "t_offset"): _T_OFFSET_OK,
+    ("phase", "t_offset"): _T_OFFSET_OK,
+    ("sweep", "t_offset"): _T_OFFSET_OK,
     ("transformer", "repeat"): {"0": "repeat the first layer past the trained depth"},
     ("meanfield solve", "concentration"): {"0": "the uniform density", "1e-300": "nearly uniform"},
     ("info", "path"): {"nostate.npz": "info shows a checkpoint that holds no state yet"},
@@ -302,12 +309,18 @@ NOT_APPLICABLE: list[tuple[str, list[str], str]] = [
     ("simulate", ["--alpha", "0.5"], "alpha"),
     ("simulate", ["--norm", "pre", "--t-switch", "1"], "t-switch"),
     ("phase", ["--alpha", "0.5"], "alpha"),
+    ("simulate", ["--t-offset", "2"], "t-offset"),
+    ("simulate", ["--norm", "mix", "--t-switch", "1", "--t-offset", "2"], "t-offset"),
+    ("phase", ["--norm", "ngpt", "--t-offset", "2"], "t-offset"),
+    ("sweep", ["--t-offset", "2"], "t-offset"),
     ("meanfield solve", ["--concentration", "2"], "--concentration"),
     ("meanfield solve", ["--init", "uniform", "--eps", "0.1"], "--eps"),
     ("transition", ["--workers", "3"], "--workers"),
     ("transition", ["--engine", "pde", "--n", "8"], "--n"),
     ("transition", ["--N", "64"], "--N"),
     ("transition", ["--engine", "circle", "--method", "strang"], "--method"),
+    ("transition", ["--engine", "pde-sphere", "--d", "3", "--seeds", "2"], "--seeds"),
+    ("transition", ["--engine", "pde-sphere", "--d", "3", "--method", "strang"], "--method"),
     ("transition", ["--backend", "processes", "--scheduler", "local"], "--backend"),
     ("phase", ["--workers", "2"], "--workers"),
     ("sweep", ["--workers", "2"], "--workers"),
@@ -340,6 +353,9 @@ CONTEXT: dict[tuple[str, str], tuple[list[str], list[str]]] = {
     ("phase", "t_switch"): ([], ["--norm", "mix"]),
     ("sweep", "alpha"): ([], ["--norm", "ngpt"]),
     ("sweep", "t_switch"): ([], ["--norm", "mix"]),
+    ("simulate", "t_offset"): ([], ["--norm", "lns"]),
+    ("phase", "t_offset"): ([], ["--norm", "lns"]),
+    ("sweep", "t_offset"): ([], ["--norm", "lns"]),
     ("svm solve", "data_file"): (["--n", "--T", "--d"], []),
     ("svm train", "normalize"): ([], ["--param", "KQ"]),
     ("transformer", "repeat"): ([], ["--extend", "4"]),

@@ -553,6 +553,48 @@ def test_cli_transition(tmp_path):
     assert r.exit_code != 0 and "d = 2" in r.output and "Traceback" not in r.output
 
 
+def test_cli_transition_pde_sphere(tmp_path):
+    """--engine pde-sphere (offered from the library's ENGINES) runs the S^2 PDE sweep: the same
+    numbers as the library with those parameters; uniform below the fold (0.618 at beta = 4), the
+    down sweep on the stable branch above kappa_c = 0.781 (r = 0.97814 at kappa = 1.2; L = 16 gives
+    0.97797); --n, --seeds, --method, d = 2 and a too small L are refused."""
+    out = tmp_path / "s2.npz"
+    base = ["transition", "--beta", "4", "--kappa", "0.4,1.2", "--engine", "pde-sphere"]
+    base += ["--dt", "0.02", "--t-relax", "2", "--t-avg", "0.2", "--N", "16", "--quiet"]
+    r = CliRunner().invoke(main, [*base, "--d", "3", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    res = TransitionResult.load(out)
+    want = transition(
+        TransitionParams(
+            d=3,
+            betas=(4.0,),
+            kappas=(0.4, 1.2),
+            engine="pde-sphere",
+            dt=0.02,
+            t_relax=2.0,
+            t_avg=0.2,
+            N=16,
+        ),
+        store=tmp_path / "lib",
+        progress=False,
+    )
+    assert res.params == want.params and res.params.engine == "pde-sphere"
+    np.testing.assert_array_equal(res.r_up, want.r_up)
+    np.testing.assert_array_equal(res.r_down, want.r_down)
+    r_branch = mf.stationary_branch(4.0, 3, points=200, r_max=0.98).r_of_kappa(1.2)
+    assert res.r_up.shape == (1, 2, 1) and res.r_up[0, 0, 0] < 1e-3
+    assert abs(res.r_down[0, 1, 0] - r_branch) < 1e-3
+    for extra, msg in (
+        (["--d", "3", "--n", "8"], "--n does not apply with --engine pde-sphere"),
+        (["--d", "3", "--seeds", "2"], "--seeds does not apply with --engine pde-sphere"),
+        (["--d", "3", "--method", "strang"], "--method does not apply with --engine pde-sphere"),
+        (["--d", "2"], "the pde-sphere engine is for d = 3"),
+        (["--d", "3", "--N", "2"], "largest degree L"),
+    ):
+        r = CliRunner().invoke(main, [*base, *extra, "--out", str(tmp_path / "x.npz")])
+        assert r.exit_code != 0 and msg in r.output and "Traceback" not in r.output, r.output
+
+
 def test_cli_transition_method(tmp_path):
     """--method offers the noisy ensembles' methods (from the registry), reaches the particles
     engine, and is refused for the other engines."""

@@ -2,6 +2,8 @@
 the fields, every integrator, the equiangular reductions against full simulations, the late-time
 rates."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -547,6 +549,55 @@ def test_cli_phase_and_sweep_with_norm(tmp_path):
 
     assert "norm" not in PhaseParams().record()  # Post-LN store keys unchanged
     assert PhaseParams(norm="peri").record()["norm"] == "peri"
+
+
+def test_cli_t_offset_reaches_the_dynamics(tmp_path):
+    """--t-offset c (LN-Scaling's clock offset, with --norm lns only): simulate runs
+    Dynamics(norm="lns", t_offset=c), i.e. Post-LN in the clock tau = 2 (sqrt(t + c) - sqrt(c));
+    --t-offset 1 is the run without it, bit for bit; two offsets differ. In sweeps the offset is
+    part of PhaseParams and of the task keys, and the default leaves the keys of earlier stores."""
+    base = ["simulate", "--n", 6, "--d", 6, "--beta", 1, "--t-end", 3, "--seed", 0]
+    base += ["--method", "rk4", "--dt", 0.05, "--norm", "lns", "--quiet"]
+    runs = {}
+    for name, extra in (("none", []), ("one", ["--t-offset", 1]), ("four", ["--t-offset", 4])):
+        r = _cli(*base, *extra, "--out", tmp_path / f"{name}.npz")
+        assert r.exit_code == 0, r.output
+        runs[name] = pt.Trajectory.load(tmp_path / f"{name}.npz")
+    np.testing.assert_array_equal(runs["none"].x, runs["one"].x)
+    assert runs["one"].dynamics.t_offset == 1.0 and runs["four"].dynamics.t_offset == 4.0
+    assert np.abs(runs["four"].final - runs["one"].final).max() > 1e-3
+    x0 = pt.random_points(6, 6, 0)
+    for name, c in (("one", 1.0), ("four", 4.0)):
+        tau = 2.0 * (np.sqrt(3.0 + c) - np.sqrt(c))
+        post = pt.simulate(x0, pt.Dynamics(beta=1.0), tau, method="RK45", rtol=1e-11, atol=1e-12)
+        np.testing.assert_allclose(runs[name].final, post.final, atol=1e-6)
+
+    from particles.analysis.phase import PhaseParams, phase_tasks
+
+    # the task keys of stores written before --t-offset existed (Post-LN and LN-Scaling)
+    keys = {
+        "post": "phase_n4_d2_SA_euler_dt0.1_wI_beta1_a1616a2ecbeb",
+        "lns": "phase_n4_d2_SA_lns_euler_dt0.1_wI_beta1_8e07853e6a94",
+    }
+    for norm, key in keys.items():
+        for kw in ({}, {"t_offset": 1.0}):
+            p = PhaseParams(n=4, d=2, betas=(1.0,), norm=norm, **kw)
+            assert [t.key for t in phase_tasks(p)] == [key]
+    assert PhaseParams(norm="lns", t_offset=4).record()["t_offset"] == 4.0
+    sweep = ["sweep", "--n", 4, "--d", 2, "--beta", 1, "--t-end", 5, "--seeds", 16]
+    sweep += ["--norm", "lns", "--quiet"]
+    tables = {}
+    for name, extra in (("none", []), ("one", ["--t-offset", 1]), ("far", ["--t-offset", 100])):
+        out = tmp_path / f"{name}.json"
+        r = _cli(*sweep, *extra, "--store", tmp_path / name, "--out", out)
+        assert r.exit_code == 0, r.output
+        tables[name] = json.loads(out.read_text())
+    assert tables["none"] == tables["one"]
+    assert sorted(p.name for p in (tmp_path / "none").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one").iterdir()
+    )
+    # 100 slows the clock: tau(5) = 0.49 against 2.90 for c = 1, fewer pairs have merged
+    assert tables["far"] != tables["none"]
 
 
 # --- the transformer bridge for pre-LN networks --------------------------------------------------

@@ -45,8 +45,8 @@ class PhaseParams:
     ``dt * save_every``); ``seeds``: systems per beta; ``seed``: base seed; ``method``: ``"euler"`` (the
     authors' scheme), ``"euler-tangent"`` or ``"rk4"``; ``kind``: ``"SA"``/``"USA"``; ``weights``: None
     (Q = K = V = I) or a random ensemble name; ``chunk``: systems per kernel call (memory bound);
-    ``norm``, ``alpha``, ``t_switch``: the normalisation scheme (:mod:`particles.norms`; the
-    statistics are those of the directions).
+    ``norm``, ``alpha``, ``t_switch``, ``t_offset``: the normalisation scheme
+    (:mod:`particles.norms`; the statistics are those of the directions).
     """
 
     n: int = 32
@@ -66,6 +66,7 @@ class PhaseParams:
     norm: str = "post"
     alpha: float = 1.0
     t_switch: float | None = None
+    t_offset: float = 1.0
 
     def __post_init__(self):
         for name, low in (("n", 2), ("d", 2), ("seeds", 1)):
@@ -105,10 +106,11 @@ class PhaseParams:
         count(self.chunk, "chunk")
         from ..params import Dynamics
 
-        dyn = Dynamics(norm=self.norm, alpha=self.alpha, t_switch=self.t_switch)
-        object.__setattr__(self, "norm", dyn.norm)
-        object.__setattr__(self, "alpha", dyn.alpha)
-        object.__setattr__(self, "t_switch", dyn.t_switch)
+        dyn = Dynamics(
+            norm=self.norm, alpha=self.alpha, t_switch=self.t_switch, t_offset=self.t_offset
+        )
+        for k in ("norm", "alpha", "t_switch", "t_offset"):
+            object.__setattr__(self, k, getattr(dyn, k))
 
     @property
     def gram(self) -> bool:
@@ -118,14 +120,21 @@ class PhaseParams:
     @property
     def scheme(self) -> dict:
         """The scheme's keywords for :mod:`particles.equiangular` and the ensembles."""
-        return {"norm": self.norm, "alpha": self.alpha, "t_switch": self.t_switch}
+        return {
+            "norm": self.norm,
+            "alpha": self.alpha,
+            "t_switch": self.t_switch,
+            "t_offset": self.t_offset,
+        }
 
     def record(self) -> dict:
         r = asdict(self)
         r["betas"] = list(self.betas)
-        if self.norm == "post" and self.alpha == 1.0 and self.t_switch is None:
-            for k in ("norm", "alpha", "t_switch"):  # the keys of earlier Post-LN stores
-                del r[k]
+        if self.t_offset == 1.0:  # the default: the keys of stores from before the option
+            del r["t_offset"]
+            if self.norm == "post" and self.alpha == 1.0 and self.t_switch is None:
+                for k in ("norm", "alpha", "t_switch"):  # the keys of earlier Post-LN stores
+                    del r[k]
         return r
 
 
