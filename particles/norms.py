@@ -164,8 +164,9 @@ def speed_factor(h, dyn: Dynamics, *, t: float = 0.0) -> np.ndarray:
 
 
 def direction_velocity(h, dyn: Dynamics, *, t: float = 0.0) -> np.ndarray:
-    """θ̇_i = P⊥(θ_i) A_i(Θ) / s_i (eq. (NA)), shape (n, d), computed from the table of speed
-    factors (independently of :func:`drift`, so the two can be checked against each other)."""
+    """θ̇_i = P⊥(θ_i) A_i(Θ) / s_i (eq. (NA) of arXiv 2510.22026, eq. (7) of arXiv 2512.01868), shape
+    (n, d), computed from the table of speed factors (independently of :func:`drift`, so the two can
+    be checked against each other)."""
     theta, _ = directions(h)
     a = raw_field(np.ascontiguousarray(theta), dyn)
     tang = a - np.einsum("ij,ij->i", theta, a)[:, None] * theta

@@ -41,7 +41,8 @@ the permutations of the tokens). Write the attention weights a = A_ii, b = A_ij 
     SA:  a = e^β / Z, b = e^{βρ} / Z, Z = e^β + (n-1) e^{βρ};   USA: a = e^β / n, b = e^{βρ} / n,
 
 and c = <θ_i, A_i> = a + (n-1) b ρ, |A_i|^2 = a^2 + 2(n-1) a b ρ + (n-1) b^2 (1 + (n-2) ρ). From
-θ̇_i = P⊥(θ_i) A_i / s_i (eq. (NA)) one gets <θ̇_i, θ_j> = (a ρ + b (1 + (n-2) ρ) - c ρ) / s, so
+θ̇_i = P⊥(θ_i) A_i / s_i (eq. (NA) of 2510.22026, eq. (7) of 2512.01868) one gets
+<θ̇_i, θ_j> = (a ρ + b (1 + (n-2) ρ) - c ρ) / s, so
 
     ρ̇ = 2 b (1 - ρ)(1 + (n-1) ρ) / s,        ṙ = (radial rate of the scheme),
 
