@@ -8,8 +8,8 @@ theorem numbers: 4.2 (beta -> 0, any d), 4.3 (beta <= 1 for d = 2 and beta <~ 1/
 5.1 (beta >~ n^2: n^2/pi^2 for d = 2), 6.1 (d >= 3, any beta), 6.3 (d >= n, random init, exponential
 rate), 6.9 (d >= d*(n, beta): the equiangular approximation gamma_beta(t)).
 
-The figure is pure data (cell colours and labels), saved in the .npz. A remark of Rigollet's survey
-(arXiv 2512.01868): the d = 2 window has since been closed for all beta > -0.16 [andrew25], drawn
+The figure is pure data (cell colours and labels), saved in the .npz. Remark 2 (§4.1) of Rigollet's
+survey (arXiv 2512.01868): the d = 2 window has since been closed for all beta > -0.16 [andrew25], drawn
 here as a hatched note.
 """
 

@@ -1,5 +1,5 @@
 """arXiv 2510.05554 (Critical attention scaling in long-context transformers) and arXiv 2512.01868
-§6 (long-context phase transition): the attention scale β_n = γ log n and its critical γ_c = 1/(1 - ρ).
+§6.3 (Theorem 7, the long-context phase transition): the attention scale β_n = γ log n and its critical γ_c = 1/(1 - ρ).
 
 Inputs with pairwise inner product ρ = 0.5 (γ_c = 2), SA, Q = K = V = I, n from 10^2 to 10^6.
 

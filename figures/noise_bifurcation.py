@@ -2,7 +2,7 @@
 inverse noise kappa, for d = 2 (top row) and d = 3 (bottom row); USA at a beta below and a beta above
 beta_* (continuous and discontinuous transitions: Mun–Rosenzweig, arXiv 2606.05140, abstract, and
 arXiv 2604.16288 for d = 2), and SA at the same betas (always continuous: its Landau coefficient never
-changes sign, particles.meanfield.linear). The noisy transformer of Rigollet, arXiv 2512.01868;
+changes sign, particles.meanfield.linear). The noisy transformer of Rigollet, arXiv 2512.01868 §7;
 conventions in particles.meanfield.
 
 Theory (lines): the uniform state r = 0, stable below kappa_c (solid) and unstable above (dashed),

@@ -1,6 +1,6 @@
 """Particles against the mean-field equation on the circle (d = 2, USA, identity weights): the
 Fokker–Planck equation d_t rho + d_theta(rho v) = (1/kappa) d_theta^2 rho, v = (1/beta) d_theta(h * rho)
-(arXiv 2312.10794, §7 with the noise of Rigollet, arXiv 2512.01868; conventions in
+(arXiv 2312.10794, §7 with the noise of Rigollet, arXiv 2512.01868 §7; conventions in
 particles.meanfield), against the noisy particle system dtheta_i = v dt + sqrt(2/kappa) dW_i.
 
 beta = 4, kappa = 1 (kappa_c = 0.410; noisy growth rates of modes 1..4: 1.44, 2.42, -1.49, -10.3, so

@@ -1,4 +1,4 @@
-"""arXiv 2510.22026 (Normalization in Attention Dynamics), arXiv 2512.01868 §6: how fast each
+"""arXiv 2510.22026 (Normalization in Attention Dynamics), arXiv 2512.01868 §6.2: how fast each
 normalisation scheme clusters, against β and against n, with the equiangular theory.
 
 Ensembles of S = 16 seeds of n tokens i.i.d. uniform on S^{d-1} (d = 64 >= n, the same initial

@@ -1,5 +1,5 @@
 """arXiv 2510.22026 (Normalization in Attention Dynamics, §4.1 Theorem 4.1 and §4.3 Theorem 4.3)
-and arXiv 2512.01868 §6: the equiangular model under each normalisation scheme, against the full
+and arXiv 2512.01868 §6.1-§6.2: the equiangular model under each normalisation scheme, against the full
 particle system.
 
 n = 8 tokens in d = 8 start orthonormal (ρ0 = 0, randomly rotated; |h_i| = 1) and run under Post-LN,

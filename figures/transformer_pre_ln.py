@@ -1,5 +1,5 @@
 """A pre-LN network through the bridge to the Pre-LN dynamics (arXiv 2510.22026 Table 1; arXiv
-2512.01868 §6), on synthetic weights: no package on the registries we can reach ships a
+2512.01868 §6.2), on synthetic weights: no package on the registries we can reach ships a
 pre-LN model's weights (README).
 
 A random pre-LN encoder (RMSNorm with gains 1 + 0.1 N(0, 1), d = 64, 4 heads, 24 layers, no biases,

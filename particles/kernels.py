@@ -980,7 +980,7 @@ def _coord_system(
     modes,
 ):
     """Advance one state X (n, d) in place by nsteps of dx_i = f_i dt + sqrt(2/kappa) dB_i (the noisy
-    transformer of arXiv 2512.01868, B_i Brownian motion on the sphere), the drift f of
+    transformer of arXiv 2512.01868 §7, B_i Brownian motion on the sphere), the drift f of
     :func:`_norm_field` (the attention field of arXiv 2312.10794, (2.3)–(2.8), under the schemes of
     arXiv 2510.22026, Table 1); returns the steps taken (fewer than nsteps after an early stop).
 

@@ -11,11 +11,15 @@ symmetric start: initial and terminal velocities per scheme, :mod:`particles.ana
 t, t, t, sqrt(t), 1/α for Post-, Pre-, Mix-, Peri-LN, LN-Scaling, nGPT). Its full text was not
 reachable here: the arXiv page is stored only to the introduction; the numbering and statements
 above come from a public Lean formalisation of v2 (its modules Basic, Symmetric, Clustering and
-ClusterSpeed) and a paper summary, so they are second-hand. Rigollet, *The Mean-Field Dynamics of
-Transformers* (arXiv 2512.01868, §6: the equiangular reduction, the impact of normalisation and the
-long-context phase transition; the subsections are not numbered here, as we could not check them);
-Chen, Lin, Polyanskiy, Rigollet, *Critical attention scaling in long-context transformers* (arXiv
-2510.05554; abstract only; :mod:`particles.analysis.long_context`).
+ClusterSpeed) and a paper summary, so they are second-hand (2512.01868 §6.2 confirms one of them: it
+cites "[Theorem 4.3]" of 2510.22026 for the linearisation beyond the equiangular setup). Rigollet,
+*The Mean-Field Dynamics of Transformers* (arXiv 2512.01868, read in full from its LaTeX source):
+§6 "Equiangular model", with §6.1 the exact rates, §6.2 "The impact of normalization" (Post-LN vs
+Pre-LN, the speed-regulation factors s_i of its eq. (7), and 1 - ρ ~ e^{-2t} for Post-LN, ~ 1/t^2
+for Pre-LN) and §6.3 long context (Theorem 7); equation and theorem numbers are counted from the
+source's order (amsart: equations numbered through the paper, one counter for theorems, corollaries
+and remarks), not read off a PDF. Chen, Lin, Polyanskiy, Rigollet, *Critical attention scaling in
+long-context transformers* (arXiv 2510.05554; abstract only; :mod:`particles.analysis.long_context`).
 
 **Conventions.** Token i is a vector h_i in R^d written h_i = r_i θ_i with r_i = |h_i| > 0 and
 θ_i on S^{d-1}. Every scheme reads the attention on the *directions*:
@@ -34,7 +38,8 @@ its continuous-time limit on the right, layer k <-> time k Δt):
 
 with N(h) = h/|h| (RMSNorm without its gain: the sphere). Writing the directions' motion as
 
-    θ̇_i = P⊥(θ_i) A_i(Θ) / s_i          (eq. (NA) of arXiv 2510.22026; arXiv 2512.01868 §6),
+    θ̇_i = P⊥(θ_i) A_i(Θ) / s_i          (eq. (NA) of arXiv 2510.22026; eq. (7) of arXiv 2512.01868
+                                           §6.2, labelled eq:NA in its source),
 
 each scheme is a *speed factor* s_i and a radial equation (arXiv 2510.22026, Table 2; derived here
 from the right column above by θ̇ = P⊥(θ) ḣ / r and ṙ = <θ, ḣ>):
@@ -47,7 +52,12 @@ from the right column above by θ̇ = P⊥(θ) ḣ / r and ṙ = <θ, ḣ>):
     lns   s = sqrt(t + c)     ṙ = 0            (c = ``t_offset``; the paper's "CoD" row, c = 1)
 
 These are the conventions of the issue that asked for the schemes, and they agree with the papers
-wherever the papers are explicit. Two choices are ours and stated here: (i) nGPT's ``euler`` step
+wherever the papers are explicit. arXiv 2512.01868 §6.2 states three of them itself, with
+Q = K = V = I and one head: its A_i(Θ) is the SA softmax average of the directions (our ``kind="SA"``),
+Post-LN has s_i = 1 (eq. (7) is then its (SA)), Pre-LN has s_i = r_i, its Pre-LN USA flow is printed
+as ẋ_i = (1/n) Σ_j e^{β<θ_i, θ_j>} θ_j (our ``norm="pre", kind="USA"``; tests/test_papers_2512.py),
+and Peri-LN moves x_i in R^d at unit speed. Its list of further variants names "sqrt-scaling" after
+Noci et al. (NeurIPS 2022) without a formula; we do not identify that with ``"lns"`` below. Two choices are ours and stated here: (i) nGPT's ``euler`` step
 is nGPT's own update h <- N(h + α Δt (A/|A| - h)) (arXiv 2410.01131), whose tangent part is the
 field above (``drift(..., project=False)``), with α constant (the paper's α_t may vary with the
 layer); (ii) Mix-LN's switch is a time t_switch (layers
@@ -154,8 +164,9 @@ def speed_factor(h, dyn: Dynamics, *, t: float = 0.0) -> np.ndarray:
 
 
 def direction_velocity(h, dyn: Dynamics, *, t: float = 0.0) -> np.ndarray:
-    """θ̇_i = P⊥(θ_i) A_i(Θ) / s_i (eq. (NA)), shape (n, d), computed from the table of speed
-    factors (independently of :func:`drift`, so the two can be checked against each other)."""
+    """θ̇_i = P⊥(θ_i) A_i(Θ) / s_i (eq. (NA) of arXiv 2510.22026, eq. (7) of arXiv 2512.01868), shape
+    (n, d), computed from the table of speed factors (independently of :func:`drift`, so the two can
+    be checked against each other)."""
     theta, _ = directions(h)
     a = raw_field(np.ascontiguousarray(theta), dyn)
     tang = a - np.einsum("ij,ij->i", theta, a)[:, None] * theta

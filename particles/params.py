@@ -135,7 +135,7 @@ class Dynamics:
     - ``ffn``: optional :class:`FeedForward` term.
     - ``kappa``: inverse noise strength κ > 0 of the noisy dynamics
       ``dx_i = [field] dt + sqrt(2/κ) dW_i`` with W_i independent Brownian motions on the sphere
-      (generator (1/κ) Δ_S of the noise; Rigollet, arXiv 2512.01868, noisy transformers; the noise
+      (generator (1/κ) Δ_S of the noise; Rigollet, arXiv 2512.01868, §7 "Noisy Transformers"; the noise
       of arXiv 2312.10794, §9.4, Problem 7). ``None`` (the default) or ``inf`` means no noise: the
       ODE, exactly as without this field (``inf`` is stored as ``None``). Conventions: :mod:`particles.meanfield`.
     - ``norm``: where the normalisation sits (arXiv 2510.22026, Table 1; :mod:`particles.norms`):

@@ -41,7 +41,8 @@ def test_quadrature_hitting_time_matches_ode(kind, beta):
 
 
 def test_rhs_forms_agree():
-    """(6.9) in its two printed forms, and USA = SA * Z / n."""
+    """(6.9) in its two printed forms (the second is also arXiv 2512.01868 §6.1's), and (6.10), which
+    §6.1 of arXiv 2512.01868 prints the same way."""
     n, beta = 32, 2.7
     g = np.linspace(-0.02, 0.999, 50)
     form1 = (

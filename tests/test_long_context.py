@@ -1,4 +1,4 @@
-"""Long context, β_n = γ log n (arXiv 2510.05554; arXiv 2512.01868 §6, its long-context phase transition)."""
+"""Long context, β_n = γ log n (arXiv 2510.05554; arXiv 2512.01868 §6.3, Theorem 7)."""
 
 import numpy as np
 import pytest
@@ -22,7 +22,7 @@ def test_one_layer_closed_form_equals_the_layer_on_equiangular_tokens():
 
 @pytest.mark.parametrize("rho", [0.2, 0.5, 0.8])
 def test_critical_gamma_and_the_three_limits(rho):
-    """1 below γ_c = 1/(1-ρ), 4ρ/(1+3ρ) at γ_c, ρ above (arXiv 2512.01868 §6), approached as n grows."""
+    """1 below γ_c = 1/(1-ρ), 4ρ/(1+3ρ) at γ_c, ρ above (arXiv 2512.01868 Theorem 7), approached as n grows."""
     gc = lc.critical_gamma(rho)
     assert gc == pytest.approx(1 / (1 - rho))
     ns = np.array([1e2, 1e4, 1e6, 1e12, 1e100])

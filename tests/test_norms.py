@@ -1,4 +1,4 @@
-"""Normalisation schemes (particles.norms; arXiv 2510.22026 Tables 1-2, arXiv 2512.01868 §6):
+"""Normalisation schemes (particles.norms; arXiv 2510.22026 Tables 1-2, arXiv 2512.01868 §6.2):
 the fields, every integrator, the equiangular reductions against full simulations, the late-time
 rates."""
 
@@ -399,7 +399,7 @@ def test_ln_scaling_rate_in_the_full_system():
 
 def test_pre_ln_radius_growth_and_polynomial_rate_in_the_full_system():
     """The full particle system (n = 4, d = 4, orthonormal start) under Pre-LN: the radius grows
-    like t and 1 - ρ decays like t^{-2} (arXiv 2512.01868 §6)."""
+    like t and 1 - ρ decays like t^{-2} (arXiv 2512.01868 §6.2)."""
     n = 4
     x0 = np.eye(n)
     ts = np.geomspace(20.0, 200.0, 6)

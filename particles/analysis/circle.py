@@ -79,7 +79,8 @@ def wrap(theta) -> np.ndarray:
 
 
 def angle_velocity(theta, beta: float, kind: str = "SA") -> np.ndarray:
-    """thetadot (n,) of SA or USA on the circle, eq. (7.1): see the module docstring."""
+    """thetadot (n,) of SA or USA on the circle, eq. (7.1): see the module docstring. The USA case is
+    eq. (4) of arXiv 2512.01868 (§3.3), printed there with the same 1/n and no time rescaling."""
     th = _theta(theta)
     beta = _beta(beta)
     kind = _kind(kind)

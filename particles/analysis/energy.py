@@ -20,7 +20,9 @@ def _row_blocks(n: int, size: int | None = None):
 
 
 def energy(x, beta: float) -> float:
-    """E_beta(X) for X (n, d). At beta = 0 returns the limit of E_beta - 1/(2 beta): |mean x|^2 / 2."""
+    """E_beta(X) for X (n, d): (1/(2 beta n^2)) sum_ij e^{beta <x_i, x_j>}, i.e. E_beta of the empirical
+    measure in the normalisation of arXiv 2312.10794 (3.5) and of arXiv 2512.01868 eq. (3). At beta = 0
+    returns the limit of E_beta - 1/(2 beta): |mean x|^2 / 2."""
     x = check_points(x)
     beta = float(beta)
     n = x.shape[0]

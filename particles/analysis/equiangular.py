@@ -6,7 +6,13 @@ so d >= n), they stay so, and the common inner product gamma(t) solves
 - SA  (6.9):  gamma' = 2 (1 - gamma)((n - 1) gamma + 1) / (exp(beta (1 - gamma)) + n - 1),
 - USA (6.10): gamma' = (2 / n) exp(beta gamma) (1 - gamma)((n - 1) gamma + 1).
 
-Both are separable, so the time to reach gamma is a quadrature,
+Rigollet's survey (arXiv 2512.01868 §6.1, unnumbered display) prints the same two equations, SA as
+2 e^{beta rho} (1 - rho)((n - 1) rho + 1) / (e^beta + (n - 1) e^{beta rho}) (numerator and
+denominator of (6.9) times e^{beta rho}). *Names:* its rho(t) is our gamma(t) (the name of arXiv
+2312.10794), and its gamma is something else, the long-context exponent of beta_n = gamma log n
+(:mod:`particles.analysis.long_context`); the normalisation-scheme functions below use rho.
+
+The two equations are separable, so the time to reach gamma is a quadrature,
 
     t(gamma) = int_rho0^gamma ds / rhs(s),
 
@@ -24,7 +30,8 @@ renormalise, no tangent projection), which maps an equiangular configuration to 
 hitting time shows how far the dt = 0.1 scheme lags the exact curve.
 
 **Normalisation schemes** (``norm=``; arXiv 2510.22026, Table 1, eq. (NA), §4.1 Theorem 4.1
-(symmetric initialisation), §4.3 Theorem 4.3; arXiv 2512.01868 §6). Every function here takes
+(symmetric initialisation), §4.3 Theorem 4.3; arXiv 2512.01868 §6.1-§6.2 and its eq. (7)). Every
+function here takes
 ``norm="post"`` (the default, the formulas above, computed exactly as before), ``"pre"``,
 ``"peri"``, ``"ngpt"`` (with ``alpha``), ``"mix"`` (with ``t_switch``) or ``"lns"`` (LN-Scaling,
 with ``t_offset``), and the residual-stream schemes an initial radius ``r0`` (the common |h_i(0)|). Equiangular directions
@@ -34,7 +41,8 @@ the permutations of the tokens). Write the attention weights a = A_ii, b = A_ij 
     SA:  a = e^β / Z, b = e^{βρ} / Z, Z = e^β + (n-1) e^{βρ};   USA: a = e^β / n, b = e^{βρ} / n,
 
 and c = <θ_i, A_i> = a + (n-1) b ρ, |A_i|^2 = a^2 + 2(n-1) a b ρ + (n-1) b^2 (1 + (n-2) ρ). From
-θ̇_i = P⊥(θ_i) A_i / s_i (eq. (NA)) one gets <θ̇_i, θ_j> = (a ρ + b (1 + (n-2) ρ) - c ρ) / s, so
+θ̇_i = P⊥(θ_i) A_i / s_i (eq. (NA) of 2510.22026, eq. (7) of 2512.01868) one gets
+<θ̇_i, θ_j> = (a ρ + b (1 + (n-2) ρ) - c ρ) / s, so
 
     ρ̇ = 2 b (1 - ρ)(1 + (n-1) ρ) / s,        ṙ = (radial rate of the scheme),
 
@@ -53,14 +61,16 @@ ngpt: the table of arXiv 2510.22026 §4.1 (SA; tests check all five).
 LN-Scaling is Post-LN in the clock τ(t) = 2 (sqrt(t + c) - sqrt(c)) (:func:`clock`): ρ_lns(t) =
 ρ_post(τ(t)) exactly, which is how it is computed here.
 
-*Late-time rates* (linearising at ρ = 1, ε = 1 - ρ; derived here). As ε -> 0, b -> 1/n, a -> 1/n,
+*Late-time rates* (linearising at ρ = 1, ε = 1 - ρ; for Post-LN arXiv 2512.01868 §6.1 prints this
+linearisation, ε̇ ≃ -2 ε (SA) and ε̇ ≃ -2 e^β ε (USA); the rest derived here). As ε -> 0, b -> 1/n, a -> 1/n,
 c -> 1, |A| -> 1 for SA (b -> e^β/n, a, c, |A| -> e^β for USA), so ε̇ ≈ -λ ε / s with λ = 2 (SA) or
 2 e^β (USA):
 
-- post: ε ~ e^{-2t} (SA), e^{-2 e^β t} (USA): the rates of arXiv 2512.01868 §6;
+- post: ε ~ e^{-2t} (SA), e^{-2 e^β t} (USA): the rates λ_β of arXiv 2512.01868 §6.1 (and the
+  e^{-2t} of its §6.2);
 - ngpt: s -> 1/α (SA) or e^β/α (USA): ε ~ e^{-2 α t} for both kinds;
 - pre: s = r with ṙ -> 1 (SA) or e^β (USA), so r ~ t (resp. e^β t) and ε̇ ≈ -2 ε / t: ε ~ C t^{-2},
-  the 1/t^2 of arXiv 2512.01868 §6;
+  the 1/t^2 that arXiv 2512.01868 §6.2 states for Pre-LN;
 - peri: ṙ -> 1 and s ~ t (SA) or e^β t (USA): again ε ~ C t^{-2};
 - mix: Post-LN's exponential until t_switch, then Pre-LN's t^{-2}.
 - lns: ε ~ C e^{-λ τ(t)} = C' e^{-2 λ sqrt(t)}, a stretched exponential (e^{-4 sqrt(t)} for SA):
@@ -70,8 +80,10 @@ The papers state these as the terminal velocities γ̇ of §4.1 (C e^{-2t} for P
 Pre-LN, Peri-LN and Mix-LN, i.e. ε ~ t^{-2}) and as the intra-cluster variance rates of Theorem 4.3
 (ii), d Var/dt = -Θ(Var / scale) with scale 1 (Post-LN), t (Pre-, Peri-, Mix-LN), sqrt(t)
 (LN-Scaling) and 1/α for nGPT (its Remark gives Var = e^{-2 ∫ α}; the theorem's display prints α).
-The constants above (λ = 2, the exponent 2, μ = 4) are derived here from the equiangular ODE, and
-checked against full simulations in tests/test_norms.py.
+Of the constants above, λ = 2 (SA), λ = 2 e^β (USA) and Pre-LN's exponent 2 are stated in arXiv
+2512.01868 §6.1-§6.2 (tests/test_papers_2512.py checks them against :func:`rhs` and
+:func:`late_time`); nGPT's 2α, Peri- and Mix-LN's exponent 2 and LN-Scaling's μ = 4 are derived here
+from the equiangular ODE. All are checked against full simulations in tests/test_norms.py.
 
 :func:`late_time` returns these laws. Pre-LN and Peri-LN trace the same curve (ρ, r) in the
 equiangular model (dρ/dr = 2 b (1-ρ)(1+(n-1)ρ) / (r c) for both; only the speed along it differs,
@@ -452,7 +464,7 @@ def euler_hitting_time(
 
 
 # --------------------------------------------------------------------------------------------------
-# the normalisation schemes (module docstring; arXiv 2510.22026, Tables 1-2; arXiv 2512.01868 §6)
+# the normalisation schemes (module docstring; arXiv 2510.22026, Tables 1-2; arXiv 2512.01868 §6.2)
 
 
 def weights(rho, beta: float, n: int, kind: str = "SA"):

@@ -1,22 +1,31 @@
 """Long context: the attention scale β_n = γ log n and its critical γ (arXiv 2510.05554; arXiv
-2512.01868 §6, its long-context phase transition).
+2512.01868 §6.3 "Long context Transformers", Theorem 7).
+
+Theorem 7 of arXiv 2512.01868 (numbered from its LaTeX source: one counter for theorems, the
+corollary and the remark) is credited there to its reference [chen2025quantitative], which its
+bibliography gives as arXiv 2504.14697 (*Quantitative clustering in mean-field transformer models*);
+the same bibliography lists arXiv 2510.05554 (*Critical attention scaling in long-context
+transformers*, same authors) without the text ever citing it. We take the credit to be a slip for
+2510.05554, whose abstract states this result. Its hypotheses are ρ in (0, 1); the functions here
+also accept ρ = 0 (γ_c = 1, and the three limits 1, 0, 0 then follow the same formulas).
 
 With β_n = γ log n the softmax weights of n equiangular unit tokens (<x_i, x_j> = ρ, i != j) are
 
     A_ii = n^γ / Z,  A_ij = n^{γρ} / Z,  Z = n^γ + (n-1) n^{γρ},
 
-so the off-diagonal mass (n-1) A_ij = 1 / (1 + n^{γ(1-ρ) - 1} (n-1)/n ... ) tends to 1 when
+so the off-diagonal mass (n-1) A_ij = 1 / (1 + n^{γ(1-ρ)} / (n-1)) tends to 1 when
 γ < 1/(1-ρ) (every token averages all others: collapse), to 0 when γ > 1/(1-ρ) (attention is the
-identity), and to 1/2 at the critical γ_c = 1/(1-ρ).
+identity), and to 1/2 at the critical γ_c = 1/(1-ρ). arXiv 2512.01868 §6.3 states this as
+A_ij ~ n^{-1} for γ < γ_c and A_ij ~ n^{-γ(1-ρ)} for γ > γ_c (tests/test_papers_2512.py).
 
-**One layer** (the Pre-LN attention layer of arXiv 2512.01868 §6: ATT(x_i) = Σ_j A_ij x_j, no
-residual). Its outputs o_i = a x_i + b Σ_{j != i} x_j (a = A_ii, b = A_ij) are equiangular again, with
+**One layer** (the Pre-LN attention layer of arXiv 2512.01868 §6.3: ATT(x_i) = Σ_j A_ij x_j = r_i θ_i,
+no residual, Q = K = V = I, SA weights). Its outputs o_i = a x_i + b Σ_{j != i} x_j (a = A_ii, b = A_ij) are equiangular again, with
 (:func:`one_layer_inner`, exact for every n)
 
     <o_i, o_k> / |o_i|^2 = (a^2 ρ + 2ab (1 + (m-1) ρ) + b^2 (n - 2 + (m^2 - n + 2) ρ))
                            / (a^2 + 2ab m ρ + b^2 m (1 + (m-1) ρ)),      m = n - 1,
 
-whose limit as n -> oo (:func:`one_layer_limit`; arXiv 2512.01868 §6, the long-context phase-transition theorem) is 1 for γ < γ_c,
+whose limit as n -> oo (:func:`one_layer_limit`; arXiv 2512.01868 Theorem 7) is 1 for γ < γ_c,
 4ρ/(1+3ρ) at γ = γ_c (a/b = n there: o_i ∝ (n-1) x_i + Σ_j x_j) and ρ for γ > γ_c.
 
 **Random inputs** ("almost simplex"): x_i = N(sqrt(ρ) u + sqrt(1-ρ) g_i / sqrt(d)) with g_i standard
@@ -52,7 +61,7 @@ def beta_n(n, gamma: float):
 
 
 def critical_gamma(rho: float) -> float:
-    """γ_c = 1 / (1 - ρ) (arXiv 2512.01868 §6, the long-context phase-transition theorem; arXiv 2510.05554)."""
+    """γ_c = 1 / (1 - ρ) (arXiv 2512.01868 §6.3, Theorem 7; arXiv 2510.05554)."""
     rho = float(rho)
     if not -1.0 < rho < 1.0:
         raise ParticlesError(f"rho must lie in (-1, 1), got {rho}")

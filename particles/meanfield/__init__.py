@@ -8,8 +8,8 @@ branches, and the Fokker–Planck solver on the circle.
 with A_ij the SA or USA attention of arXiv 2312.10794, (2.3)–(2.5), and B_i independent Brownian
 motions *on the sphere* S^{d-1}: the generator of the noise is (1/kappa) Lap_S, kappa the inverse noise
 strength (kappa = inf: the ODE). This is the noisy transformer of Rigollet, arXiv 2512.01868, §7 (the
-SDE that opens the section, USA, with sqrt(2 kappa^{-1}) dW_i; the noise of Problem 7 and §9.4 of
-arXiv 2312.10794). In Itô form in R^d,
+SDE that opens the section, unnumbered, written for USA only, with sqrt(2 kappa^{-1}) dW_i; SA with the
+same noise is our extension; the noise of Problem 7 and §9.4 of arXiv 2312.10794). In Itô form in R^d,
 dx = [P_perp f - ((d-1)/kappa) x] dt + sqrt(2/kappa) P_perp(x) dW with W ambient: one particle without
 interaction has E <x_t, x_0> = exp(-(d-1) t / kappa) (<x, x_0> is a degree-1 harmonic, eigenvalue
 -(d-1) of Lap_S); with a fixed field P_perp b its stationary law is von Mises–Fisher, density

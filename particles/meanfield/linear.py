@@ -29,7 +29,9 @@ l, so the uniform state loses stability through l = 1 at
     kappa_c(beta) = beta / a_1 = beta^{d/2} / (2^{d/2-1} Gamma(d/2) I_{d/2}(beta))   (USA),
     kappa_c(beta) = beta I_{d/2-1}(beta) / I_{d/2}(beta)                             (SA),
 
-both -> d as beta -> 0 (the noisy Kuramoto threshold K = 2D on the circle, K = dD on S^{d-1}).
+both -> d as beta -> 0 (the noisy Kuramoto threshold K = 2D on the circle, K = dD on S^{d-1}; with
+arXiv 2512.01868 §7's noise sqrt(2/kappa) dW, D = 1/kappa and K = 1, so kappa_c = 2 at d = 2, its
+pitchfork).
 Mun–Rosenzweig (arXiv 2606.05140, abstract) state the USA threshold as
 K_#^{(d)}(beta) = beta^{d/2} / (2^{d/2} Gamma(d/2) I_{d/2}(beta)), which is kappa_c / 2: their
 coupling is normalised differently (:func:`mun_rosenzweig_threshold`).
@@ -37,7 +39,8 @@ coupling is normalised differently (:func:`mun_rosenzweig_threshold`).
 **Fastest mode** of the noiseless system (kappa = inf): l* = argmax_l l (l + d - 2) a_l(beta), the same
 for SA and USA; from near-uniform data the l*-mode pattern appears first. On the circle that is l*
 clusters (Bruno–Pasqualotto–Agazzi, arXiv 2410.23228: k_max maximising a rescaling of the Gegenbauer
-coefficients; for beta = 5, l* = 3, their Fig. 4); l* ~ sqrt(2 beta) for large beta.
+coefficients; for beta = 5, l* = 3, their Fig. 4); l* ~ sqrt(2 beta) for large beta (derived here;
+arXiv 2512.01868 §5.3 quotes the order, Theta(sqrt(beta)) clusters).
 
 **Continuous or discontinuous** (:func:`landau_coefficient`, derived here). A stationary state solves
 rho = h(g) / <h(g)> with g = K rho (USA, h(g) = exp(kappa g / beta)) or g = K rho / a_0 (SA,

@@ -33,7 +33,7 @@ Statistics recorded every ``save_every`` steps (and at t = 0): the fraction of o
 clusters, the connected components of the graph <x_i, x_j> > 1 - cluster_delta.
 
 **Noisy ensembles** (:func:`ensemble_noisy`): dx_i = f dt + sqrt(2/kappa) dB_i (B_i Brownian motion on
-the sphere; the noisy transformer of arXiv 2512.01868, the noise of arXiv 2312.10794 §9.4, Problem 7;
+the sphere; the noisy transformer of arXiv 2512.01868 §7, the noise of arXiv 2312.10794 §9.4, Problem 7;
 conventions in :mod:`particles.meanfield`), one
 (beta, kappa, seed) per system, by any stochastic method of the registry that names a kernel step
 (``registry.NOISY_ENSEMBLE_NAMES``): ``"euler-maruyama"`` (projected, weak order 1),
