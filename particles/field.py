@@ -294,17 +294,18 @@ def velocity(
     if method != "exact":
         from . import expansion
 
-        order = None
+        plan = None
         if method == "auto":
-            order = expansion.choose(dyn, x, tol)
+            plan = expansion.choose(dyn, x, tol)
         elif not expansion.allowed(dyn, x.shape[1]):
             raise ParticlesError(
                 "method='expansion' needs d = 2 or 3 (d = 3: the ducc0 package), Q = K = I, V None "
                 "or a scalar, one head, no ffn and causal=False; use method='exact'"
             )
-        if method == "expansion" or order is not None:
+        if method == "expansion" or plan is not None:
+            order, radial = plan if plan is not None else (None, None)
             f, _ = expansion.expansion_raw(
-                x, dyn.beta, dyn.kind, dyn.V, tol, order, checked=order is not None
+                x, dyn.beta, dyn.kind, dyn.V, tol, order, checked=plan is not None, radial=radial
             )
             if project:
                 out = np.empty_like(f)
