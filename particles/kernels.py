@@ -390,13 +390,14 @@ def _s1_sums(c, s, coef, G, N):
             N[b0 + b, 1] = ni[b]
 
 
-# Off the circle (particles.expansion, points w_j = r_j e^{i theta_j} with r_j != 1): the moments and
-# sums gain a radial index, the powers s_j^q of s_j = r_j^2 - 1 (Bessel multiplication theorem).
+# Off the circle (particles.expansion, points w_j = r_j e^{i theta_j}, r_j != 1): the moments and
+# sums gain a radial index, the powers q_j^l of q_j = r_j^2 - 1 (Bessel multiplication theorem).
 
 
 @_serial_and_parallel
 def _s1r_moments(c, s, q, p, Q, chunks, acc_re, acc_im):
-    """Partial sums of mu_kq = sum_j q_j^l (c_j + i s_j)^k, k = 0..p, l = 0..Q, into acc (chunks, p + 1, Q + 1).
+    """Partial sums of mu_kl = sum_j q_j^l (c_j + i s_j)^k, k <= p, l <= Q, into acc (chunks, p + 1,
+    Q + 1).
 
     Chunk t (a prange iteration) handles particles [t n / chunks, (t + 1) n / chunks): it sums them
     per block position b into a buffer (p + 1, Q + 1, B), then over b in order into ``acc_*[t]``, so
