@@ -244,21 +244,26 @@ def test_auto_small_n_is_exact_bits(d):
     np.testing.assert_array_equal(pt.velocity(x, dyn), pt.velocity(x, dyn, method="exact"))
 
 
-@pytest.mark.parametrize("d", [2, 3])
-def test_expansion_is_deterministic(d):
+@pytest.mark.parametrize("d, off", [(2, False), (3, False), (2, True)])
+def test_expansion_is_deterministic(d, off):
     """Same input, same bits (ducc0's threaded adjoint transform is not, so it runs on one thread)."""
     x = pt.random_points(20000, d, rng=4)
+    if off:  # the radial expansion
+        x *= 1.0 + 1e-3 * np.random.default_rng(4).uniform(-1, 1, (x.shape[0], 1))
     dyn = pt.Dynamics(beta=10.0)
     first = pt.velocity(x, dyn, method="expansion")
     for _ in range(4):
         np.testing.assert_array_equal(pt.velocity(x, dyn, method="expansion"), first)
 
 
-@pytest.mark.parametrize("d, fixed", [(2, False), (2, True), (3, True)])
-def test_expansion_bits_do_not_depend_on_the_thread_count(monkeypatch, d, fixed):
+@pytest.mark.parametrize(
+    "d, fixed, off", [(2, False, False), (2, True, False), (3, True, False), (2, False, True)]
+)
+def test_expansion_bits_do_not_depend_on_the_thread_count(monkeypatch, d, fixed, off):
     """One thread or two (the field's config and numba's): the same bits, so that a noisy run on the
-    expansion has the same path for a seed on any machine. The circle's moment slots are fixed;
-    on S^2 ducc0's syntheses run on one thread inside field.fixed_order() (as noisy runs do)."""
+    expansion has the same path for a seed on any machine. The circle's moment slots are fixed (off
+    the circle too: ``off``); on S^2 ducc0's syntheses run on one thread inside field.fixed_order()
+    (as noisy runs do)."""
     import contextlib
 
     import numba
@@ -266,6 +271,8 @@ def test_expansion_bits_do_not_depend_on_the_thread_count(monkeypatch, d, fixed)
     from particles import config, field
 
     x = pt.random_points(300 * kernels.CIRCLE_BLOCK, d, rng=5)
+    if off:
+        x *= 1.0 + 1e-3 * np.random.default_rng(5).uniform(-1, 1, (x.shape[0], 1))
     dyn = pt.Dynamics(beta=4.0)
     got = []
     saved = numba.get_num_threads()
