@@ -187,8 +187,9 @@ def _radial_table(bp: float, S: float, hi: float, kmax: int, mmax: int, x: float
     with np.errstate(divide="ignore"):
         lw = m * math.log(x) - gammaln(m + 1.0) if x > 0 else np.where(m == 0, 0.0, -np.inf)
     k = np.arange(kmax + 1)
-    idx = k[:, None] + m[None, :]
-    return np.exp(k[:, None] * math.log(hi) + lw[None, :]) * a[idx]
+    with np.errstate(divide="ignore"):
+        la = np.log(a)  # in logs: hi^k alone may overflow where I_{k+m} underflows
+    return np.exp(k[:, None] * math.log(hi) + lw[None, :] + la[k[:, None] + m[None, :]])
 
 
 def circle_plan(
