@@ -258,21 +258,25 @@ def velocity(
       O(n p) harmonic expansion of :mod:`particles.expansion` (Jacobi–Anger on the circle,
       Funk–Hecke with ducc0's spherical-harmonic transforms on S^2), with the field error at most
       ``tol`` relative to each row's total attention weight times |v| (for SA: an absolute error
-      <= tol |v|). Computed in float64. A clear error where it does not apply.
+      <= tol |v|). Computed in float64. In the plane (d = 2) the points may be off the circle
+      (below). A clear error where it does not apply.
     - ``"auto"`` (default): the expansion where it applies, meets ``tol`` a priori for this beta,
       and is predicted faster (about n >= 300 on the circle and n >= 1000 on S^2, from the cost
-      model ``expansion.predicted_seconds``) and the points are on the sphere to the tolerance;
-      otherwise exactly the ``"exact"`` evaluation, bit for bit. Points off the sphere get the
-      exact evaluation: among them the intermediate stages of ``"rk4"`` and the other explicit
-      Runge–Kutta methods of :func:`particles.simulate` (x + c h k is off by (c h)^2 |k|^2, far
-      beyond what ``tol`` allows), so an RK4 step uses the expansion for its first evaluation only.
-      No exact O(n p) form is used there: e^{beta <x, y>} = e^{beta r_x r_y <u, v>} is not
-      separable in the radii at a fixed order (on the circle an exact separable series exists,
-      I_k(beta r_x r_y) by the Bessel multiplication theorem, at ~(M + 1)^2 times the moments; on
-      S^2 the degree-dependent factors r^l cannot be carried by the per-point weights of ducc0's
-      transforms). With large n, use a method whose every evaluation is on the sphere:
-      ``"geometric"`` (Lie midpoint, order 2), ``"lie-euler"`` or ``"euler"``
-      (``tests/test_expansion.py::test_auto_at_runge_kutta_stages_falls_back_to_exact``).
+      model ``expansion.predicted_seconds``); otherwise exactly the ``"exact"`` evaluation, bit
+      for bit. Points on the sphere to the tolerance of ``expansion.unit_deviation_ok`` are
+      evaluated at x_i / |x_i| (the same bits as on it). Points further off the sphere: on the
+      circle (d = 2) the radial expansion (Bessel multiplication theorem; ``particles.expansion``,
+      :func:`particles.expansion.circle_plan`) evaluates the field at the points themselves, with
+      M radial terms chosen from beta, the radii's spread and ``tol``, where it is predicted faster;
+      among them the intermediate stages of ``"rk4"`` and the other explicit Runge–Kutta methods of
+      :func:`particles.simulate` (x + c h k is off by (c h)^2 |k|^2), so every evaluation of an
+      RK4 step is O(n p M): at n = 10^6, beta <= 20, one step takes ~0.5 s instead of ~1 h
+      (``benchmarks/bench_rk4_circle.py``). A spread too large for M <= ``MAX_RADIAL`` (e.g. radii
+      in [0.5, 1.5] at beta = 20) gets the exact evaluation. On S^2 points off the sphere get the
+      exact evaluation: Funk–Hecke's degree-dependent factors r^l cannot be carried by the
+      per-point weights of ducc0's transforms; there, with large n, use a method whose every
+      evaluation is on the sphere: ``"geometric"`` (Lie midpoint, order 2), ``"lie-euler"`` or
+      ``"euler"`` (``tests/test_expansion.py::test_auto_at_runge_kutta_stages``).
     ``scheduler``: evaluate the exact field on a Dask cluster, in row blocks
     (:mod:`particles.distributed`): ``"local"``, a scheduler address, a ``distributed.Client`` or a
     ``DaskField``; the result is the local one (bit for bit where that is reproducible). With
@@ -294,17 +298,18 @@ def velocity(
     if method != "exact":
         from . import expansion
 
-        order = None
+        plan = None
         if method == "auto":
-            order = expansion.choose(dyn, x, tol)
+            plan = expansion.choose(dyn, x, tol)
         elif not expansion.allowed(dyn, x.shape[1]):
             raise ParticlesError(
                 "method='expansion' needs d = 2 or 3 (d = 3: the ducc0 package), Q = K = I, V None "
                 "or a scalar, one head, no ffn and causal=False; use method='exact'"
             )
-        if method == "expansion" or order is not None:
+        if method == "expansion" or plan is not None:
+            order, radial = plan if plan is not None else (None, None)
             f, _ = expansion.expansion_raw(
-                x, dyn.beta, dyn.kind, dyn.V, tol, order, checked=order is not None
+                x, dyn.beta, dyn.kind, dyn.V, tol, order, checked=plan is not None, radial=radial
             )
             if project:
                 out = np.empty_like(f)

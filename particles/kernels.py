@@ -390,6 +390,122 @@ def _s1_sums(c, s, coef, G, N):
             N[b0 + b, 1] = ni[b]
 
 
+# Off the circle (particles.expansion, points w_j = r_j e^{i theta_j}, r_j != 1): the moments and
+# sums gain a radial index, the powers q_j^l of q_j = r_j^2 - 1 (Bessel multiplication theorem).
+
+
+@_serial_and_parallel
+def _s1r_moments(c, s, q, p, Q, chunks, acc_re, acc_im):
+    """Partial sums of mu_kl = sum_j q_j^l (c_j + i s_j)^k, k <= p, l <= Q, into acc (chunks, p + 1,
+    Q + 1).
+
+    Chunk t (a prange iteration) handles particles [t n / chunks, (t + 1) n / chunks): it sums them
+    per block position b into a buffer (p + 1, Q + 1, B), then over b in order into ``acc_*[t]``, so
+    ``acc_re.sum(axis=0)`` is Re mu (the caller reduces; the order is fixed by ``chunks``).
+    Reference: naive._s1r_moments.
+    """
+    n = c.shape[0]
+    B = CIRCLE_BLOCK
+    for t in prange(chunks):
+        lo = t * n // chunks
+        hi = (t + 1) * n // chunks
+        br = np.zeros((p + 1, Q + 1, B))
+        bi = np.zeros((p + 1, Q + 1, B))
+        wr = np.empty(B)
+        wi = np.empty(B)
+        tr = np.empty(B)
+        ti = np.empty(B)
+        for b0 in range(lo, hi, B):
+            m = min(B, hi - b0)
+            cz = c[b0 : b0 + m]
+            sz = s[b0 : b0 + m]
+            qz = q[b0 : b0 + m]
+            for b in range(m):
+                wr[b] = 1.0
+                wi[b] = 0.0
+            for k in range(p + 1):
+                for b in range(m):
+                    tr[b] = wr[b]
+                    ti[b] = wi[b]
+                for l in range(Q + 1):
+                    rk = br[k, l]
+                    ik = bi[k, l]
+                    for b in range(m):
+                        rk[b] += tr[b]
+                        ik[b] += ti[b]
+                    for b in range(m):
+                        tr[b] *= qz[b]
+                        ti[b] *= qz[b]
+                for b in range(m):
+                    r = wr[b] * cz[b] - wi[b] * sz[b]
+                    wi[b] = wr[b] * sz[b] + wi[b] * cz[b]
+                    wr[b] = r
+        for k in range(p + 1):
+            for l in range(Q + 1):
+                sr = 0.0
+                si = 0.0
+                for b in range(B):
+                    sr += br[k, l, b]
+                    si += bi[k, l, b]
+                acc_re[t, k, l] = sr
+                acc_im[t, k, l] = si
+
+
+@_serial_and_parallel
+def _s1r_sums(c, s, q, coef, G, N):
+    """Kernel sums off the circle from the moment coefficients into G (n,) and N (n, 2).
+
+    With v = q_i^a (c_i + i s_i)^k (k < coef.shape[0], a < coef.shape[1]) and
+    coef[k, a] = (g1, g2, a1, a2, a3, a4): G_i = sum g1 Re v + g2 Im v,
+    N_re = sum a1 Re v + a2 Im v, N_im = sum a3 Im v + a4 Re v (as :func:`_s1_sums` with a = 0).
+    Reference: naive._s1r_sums.
+    """
+    n = c.shape[0]
+    K = coef.shape[0]
+    A = coef.shape[1]
+    B = CIRCLE_BLOCK
+    nb = (n + B - 1) // B
+    for blk in prange(nb):
+        b0 = blk * B
+        m = min(B, n - b0)
+        wr = np.ones(m)
+        wi = np.zeros(m)
+        tr = np.empty(m)
+        ti = np.empty(m)
+        g = np.zeros(m)
+        nr = np.zeros(m)
+        ni = np.zeros(m)
+        cz = c[b0 : b0 + m]
+        sz = s[b0 : b0 + m]
+        qz = q[b0 : b0 + m]
+        for k in range(K):
+            for b in range(m):
+                tr[b] = wr[b]
+                ti[b] = wi[b]
+            for a in range(A):
+                g1 = coef[k, a, 0]
+                g2 = coef[k, a, 1]
+                a1 = coef[k, a, 2]
+                a2 = coef[k, a, 3]
+                a3 = coef[k, a, 4]
+                a4 = coef[k, a, 5]
+                for b in range(m):
+                    g[b] += g1 * tr[b] + g2 * ti[b]
+                    nr[b] += a1 * tr[b] + a2 * ti[b]
+                    ni[b] += a3 * ti[b] + a4 * tr[b]
+                for b in range(m):
+                    tr[b] *= qz[b]
+                    ti[b] *= qz[b]
+            for b in range(m):
+                r = wr[b] * cz[b] - wi[b] * sz[b]
+                wi[b] = wr[b] * sz[b] + wi[b] * cz[b]
+                wr[b] = r
+        for b in range(m):
+            G[b0 + b] = g[b]
+            N[b0 + b, 0] = nr[b]
+            N[b0 + b, 1] = ni[b]
+
+
 # --------------------------------------------------------------------------------------------------
 # batched ensembles (particles.solvers.ensemble): many small systems, one per prange iteration.
 # Small dense helpers (n <= a few hundred): rows are contiguous so the inner loops vectorise.

@@ -745,6 +745,36 @@ def _s1_sums(c, s, coef, G, N):
     return g, nn
 
 
+def _s1r_moments(c, s, q, p, Q, chunks, acc_re, acc_im):
+    """Twin of kernels._s1r_moments: (acc_re, acc_im), slot [t, k, l] = sum of q_j^l (c_j + i s_j)^k
+    over the particles j of chunk t (j in [t n / chunks, (t + 1) n / chunks))."""
+    n = c.shape[0]
+    w = c + 1j * s
+    acc = np.zeros((chunks, p + 1, Q + 1), dtype=complex)
+    for t in range(chunks):
+        j = np.arange(t * n // chunks, (t + 1) * n // chunks)
+        for k in range(p + 1):
+            for l in range(Q + 1):
+                acc[t, k, l] = np.sum(q[j] ** l * w[j] ** k)
+    return acc.real, acc.imag
+
+
+def _s1r_sums(c, s, q, coef, G, N):
+    """Twin of kernels._s1r_sums: (G (n,), N (n, 2)) with v = q^a (c + i s)^k,
+    G = sum_ka coef[k,a,0] Re v + coef[k,a,1] Im v, N_re = sum coef[k,a,2] Re v + coef[k,a,3] Im v,
+    N_im = sum coef[k,a,4] Im v + coef[k,a,5] Re v."""
+    K, A = coef.shape[:2]
+    w = c + 1j * s
+    v = (w[:, None, None] ** np.arange(K)[None, :, None]) * (q[:, None, None] ** np.arange(A))
+    v = v.reshape(c.shape[0], K * A)
+    cf = coef.reshape(K * A, 6)
+    g = v.real @ cf[:, 0] + v.imag @ cf[:, 1]
+    nn = np.empty((c.shape[0], 2))
+    nn[:, 0] = v.real @ cf[:, 2] + v.imag @ cf[:, 3]
+    nn[:, 1] = v.imag @ cf[:, 4] + v.real @ cf[:, 5]
+    return g, nn
+
+
 def kernel_sums_naive(x, beta):
     """(G, N): G_i = sum_j e^{beta (<x_i, x_j> - 1)}, N_i = sum_j e^{beta (<x_i, x_j> - 1)} x_j."""
     w = np.exp(beta * (x @ x.T) - beta)

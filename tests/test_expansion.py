@@ -73,6 +73,49 @@ def test_s1_sums_kernel(n, variant):
     np.testing.assert_allclose(N, want_N, rtol=0, atol=1e-12 * scale)
 
 
+def _off_points(n, rng, spread):
+    """n random points of the plane with |x_i| spread uniformly over [1 - spread, 1 + spread]."""
+    th = rng.uniform(0, 2 * np.pi, n)
+    r = 1.0 + spread * rng.uniform(-1.0, 1.0, n)
+    return np.stack([r * np.cos(th), r * np.sin(th)], axis=1)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 50, 700])
+@pytest.mark.parametrize("variant", ["parallel", "serial"])
+def test_s1r_moments_kernel(n, variant):
+    rng = np.random.default_rng(20 + n)
+    x = _off_points(n, rng, 0.2)
+    c, s = np.ascontiguousarray(x[:, 0]), np.ascontiguousarray(x[:, 1])
+    q = c * c + s * s - 1.0
+    p, Q, chunks = 9, 4, 3
+    acc_re = np.full((chunks, p + 1, Q + 1), np.nan)
+    acc_im = np.full((chunks, p + 1, Q + 1), np.nan)
+    kern = kernels._s1r_moments if variant == "parallel" else kernels._s1r_moments.serial
+    kern(c, s, q, p, Q, chunks, acc_re, acc_im)
+    want_re, want_im = naive._s1r_moments(c, s, q, p, Q, chunks, acc_re, acc_im)
+    # |w^k q^l| <= 1.2^9: the scale of the summed terms
+    np.testing.assert_allclose(acc_re, want_re, rtol=0, atol=1e-12 * 1.2**p * max(1, n))
+    np.testing.assert_allclose(acc_im, want_im, rtol=0, atol=1e-12 * 1.2**p * max(1, n))
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 50, 700])
+@pytest.mark.parametrize("variant", ["parallel", "serial"])
+def test_s1r_sums_kernel(n, variant):
+    rng = np.random.default_rng(30 + n)
+    x = _off_points(n, rng, 0.2)
+    c, s = np.ascontiguousarray(x[:, 0]), np.ascontiguousarray(x[:, 1])
+    q = c * c + s * s - 1.0
+    coef = rng.standard_normal((13, 4, 6))
+    G = np.full(n, np.nan)
+    N = np.full((n, 2), np.nan)
+    kern = kernels._s1r_sums if variant == "parallel" else kernels._s1r_sums.serial
+    kern(c, s, q, coef, G, N)
+    want_G, want_N = naive._s1r_sums(c, s, q, coef, G, N)
+    scale = np.abs(coef).sum() * 1.2**12
+    np.testing.assert_allclose(G, want_G, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(N, want_N, rtol=0, atol=1e-12 * scale)
+
+
 # --- the fields ----------------------------------------------------------------------------------
 
 
@@ -201,21 +244,26 @@ def test_auto_small_n_is_exact_bits(d):
     np.testing.assert_array_equal(pt.velocity(x, dyn), pt.velocity(x, dyn, method="exact"))
 
 
-@pytest.mark.parametrize("d", [2, 3])
-def test_expansion_is_deterministic(d):
+@pytest.mark.parametrize("d, off", [(2, False), (3, False), (2, True)])
+def test_expansion_is_deterministic(d, off):
     """Same input, same bits (ducc0's threaded adjoint transform is not, so it runs on one thread)."""
     x = pt.random_points(20000, d, rng=4)
+    if off:  # the radial expansion
+        x *= 1.0 + 1e-3 * np.random.default_rng(4).uniform(-1, 1, (x.shape[0], 1))
     dyn = pt.Dynamics(beta=10.0)
     first = pt.velocity(x, dyn, method="expansion")
     for _ in range(4):
         np.testing.assert_array_equal(pt.velocity(x, dyn, method="expansion"), first)
 
 
-@pytest.mark.parametrize("d, fixed", [(2, False), (2, True), (3, True)])
-def test_expansion_bits_do_not_depend_on_the_thread_count(monkeypatch, d, fixed):
+@pytest.mark.parametrize(
+    "d, fixed, off", [(2, False, False), (2, True, False), (3, True, False), (2, False, True)]
+)
+def test_expansion_bits_do_not_depend_on_the_thread_count(monkeypatch, d, fixed, off):
     """One thread or two (the field's config and numba's): the same bits, so that a noisy run on the
-    expansion has the same path for a seed on any machine. The circle's moment slots are fixed;
-    on S^2 ducc0's syntheses run on one thread inside field.fixed_order() (as noisy runs do)."""
+    expansion has the same path for a seed on any machine. The circle's moment slots are fixed (off
+    the circle too: ``off``); on S^2 ducc0's syntheses run on one thread inside field.fixed_order()
+    (as noisy runs do)."""
     import contextlib
 
     import numba
@@ -223,6 +271,8 @@ def test_expansion_bits_do_not_depend_on_the_thread_count(monkeypatch, d, fixed)
     from particles import config, field
 
     x = pt.random_points(300 * kernels.CIRCLE_BLOCK, d, rng=5)
+    if off:
+        x *= 1.0 + 1e-3 * np.random.default_rng(5).uniform(-1, 1, (x.shape[0], 1))
     dyn = pt.Dynamics(beta=4.0)
     got = []
     saved = numba.get_num_threads()
@@ -249,18 +299,134 @@ def test_auto_picks_expansion_for_large_n(d):
     assert expansion.choose(dyn, x, 1e-10) is not None
 
 
+# --- off the circle (the radial expansion) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["SA", "USA"])
+@pytest.mark.parametrize("beta", [0.3, 5.0, 20.0])
+@pytest.mark.parametrize("spread", [1e-3, 0.1])
+def test_off_circle_matches_exact(kind, beta, spread):
+    """|x_i| in [1 - spread, 1 + spread]: the field and the output before projection within tol of
+    the exact evaluation (velocity(method="exact") and velocity_rows)."""
+    rng = np.random.default_rng(int(10 * beta) + int(1e3 * spread))
+    x = _off_points(400, rng, spread)
+    dyn = pt.Dynamics(beta=beta, kind=kind)
+    scale = _weight_scale(x, beta, kind)
+    for tol in (1e-10, 1e-6):
+        f, info = expansion.expansion_raw(x, beta, kind, None, tol)
+        assert info.radial >= 1
+        want = pt.velocity(x, dyn, method="exact", project=False)
+        assert (np.linalg.norm(f - want, axis=1) / scale).max() <= tol
+        got = pt.velocity(x, dyn, method="expansion", tol=tol)
+        rows = np.arange(0, 400, 7)
+        want = velocity_rows(x, dyn, rows)
+        assert (np.linalg.norm(got[rows] - want, axis=1) / scale[rows]).max() <= tol
+
+
+def test_off_circle_scalar_v_and_equal_radii():
+    """A scalar V scales the field; points all at one radius r0 != 1 need no radial terms (M = 0:
+    the problem rescaled to the unit circle with beta r0^2 is exact)."""
+    x = pt.random_points(300, 2, rng=3) * 1.01
+    plan = expansion.circle_plan(4.0, 300, 1e-10, *expansion.radii(x))
+    assert plan is not None and plan[1] == 0
+    for V in (-1.0, 2.5):
+        dyn = pt.Dynamics(beta=4.0, V=V)
+        got = pt.velocity(x, dyn, method="expansion")
+        want = pt.velocity(x, dyn, method="exact")
+        assert np.abs(got - want).max() <= 1e-10 * abs(V)
+
+
+def test_off_circle_clusters_and_repair():
+    """Clusters at radius 1.05, a few isolated points at 0.95 far away (small Z_i): within tol."""
+    rng = np.random.default_rng(11)
+    x = _clustered(1500, 2, rng)
+    x[3:] *= 1.05
+    x[:3] *= 0.95
+    for beta in (20.0, 60.0):
+        f, info = expansion.expansion_raw(x, beta, "SA", None, 1e-10)
+        assert info.radial >= 1
+        want = naive.attention_naive(x, x, x, beta)
+        assert np.linalg.norm(f - want, axis=1).max() <= 1e-10
+
+
+def _off_sums(x, beta, r0):
+    """(G, N') of the rescaled problem in units of e^{beta r0^2} (what _circle_off returns)."""
+    bp = beta * r0 * r0
+    y = x / r0
+    w = np.exp(bp * (y @ y.T) - bp)
+    return w.sum(axis=1), w @ y
+
+
+def test_off_circle_a_posteriori_estimate_bounds_the_error():
+    rng = np.random.default_rng(12)
+    for beta in (1.0, 20.0):
+        for spread in (1e-3, 0.1):
+            x = _off_points(1000, rng, spread)
+            n = x.shape[0]
+            p, M = expansion.circle_plan(beta, n, 1e-10, *expansion.radii(x))
+            G, N, err, r0 = expansion._circle_off(x, beta, p, M, True)
+            Ge, Ne = _off_sums(x, beta, r0)
+            assert np.abs(G - Ge).max() <= err
+            assert np.linalg.norm(N - Ne, axis=1).max() <= err
+
+
+@pytest.mark.parametrize("tol", [1e-10, 1e-5])
+def test_off_circle_worst_case_truncation_bound(tol):
+    """One particle at the smallest radius opposite a cluster of n - 1 at the largest (the smallest
+    Z_i): truncation alone, with the a-priori p and M and no repair, stays within tol; and the
+    bound is not loose by many terms (four radial terms fewer break it; each term gains ~1e-2 here)."""
+    n, beta = 400, 3.0
+    th = np.zeros(n)
+    th[0] = np.pi
+    r = np.full(n, 1.1)
+    r[0] = 0.9
+    x = np.stack([r * np.cos(th), r * np.sin(th)], axis=1)
+    p, M = expansion.circle_plan(beta, n, tol, *expansion.radii(x))
+    G, N, _, r0 = expansion._circle_off(x, beta, p, M, True)
+    Ge, Ne = _off_sums(x, beta, r0)
+    err = r0 * np.linalg.norm(N / G[:, None] - Ne / Ge[:, None], axis=1)
+    assert err.max() <= tol
+    G, N, _, r0 = expansion._circle_off(x, beta, p, M - 4, True)
+    err = r0 * np.linalg.norm(N / G[:, None] - Ne / Ge[:, None], axis=1)
+    assert err.max() > tol
+
+
+def test_off_circle_plan():
+    """M grows with the radii's spread, beta and the accuracy; None where the spread is too large."""
+    n = 10**6
+    Ms = [expansion.circle_plan(5.0, n, 1e-10, 1 - e, 1 + e)[1] for e in (1e-6, 1e-3, 0.1, 0.3)]
+    assert Ms == sorted(Ms) and Ms[0] <= 3 and len(set(Ms)) == 4
+    assert expansion.circle_plan(20.0, n, 1e-10, 0.9, 1.1)[1] > Ms[2]
+    assert expansion.circle_plan(5.0, n, 1e-6, 0.9, 1.1)[1] < Ms[2]
+    assert expansion.circle_plan(5.0, n, 1e-10, 1.0201, 1.0201)[1] == 0
+    assert expansion.circle_plan(20.0, n, 1e-10, 0.25, 4.0) is None
+    assert expansion.circle_plan(1.0, n, 1e-10, 0.0, 0.0) is None
+
+
 def test_off_sphere_points():
+    """On the circle, "auto" takes the radial expansion off it; on S^2 there is none (exact)."""
     x = pt.random_points(3000, 2, rng=4) * 1.01
     dyn = pt.Dynamics(beta=1.0)
-    assert expansion.choose(dyn, x, 1e-10) is None
+    plan = expansion.choose(dyn, x, 1e-10)
+    assert plan is not None and plan[1] == 0
+    rows = np.arange(0, 3000, 101)
+    np.testing.assert_allclose(pt.velocity(x, dyn)[rows], velocity_rows(x, dyn, rows), atol=1e-10)
+    y = pt.random_points(3000, 3, rng=4) * 1.01
+    assert expansion.choose(dyn, y, 1e-10) is None
     with pytest.raises(ParticlesError, match="unit sphere"):
-        pt.velocity(x, dyn, method="expansion")
+        pt.velocity(y, dyn, method="expansion")
+    z = _off_points(3000, np.random.default_rng(4), 0.6)
+    dyn = pt.Dynamics(beta=20.0)
+    assert expansion.choose(dyn, z, 1e-10) is None
+    with pytest.raises(ParticlesError, match="radial terms"):
+        pt.velocity(z, dyn, method="expansion")
 
 
-def test_auto_at_runge_kutta_stages_falls_back_to_exact(monkeypatch):
-    """The decision documented in velocity(): RK4's stages are off the sphere, so "auto" evaluates
-    them exactly (the expansion serves the first of its four evaluations); the geometric method's
-    two evaluations are on the sphere and both use the expansion."""
+def test_auto_at_runge_kutta_stages(monkeypatch):
+    """The decision documented in velocity(): RK4's stages are off the circle by (c h)^2 |k|^2, and
+    "auto" evaluates all four by the expansion (the radial one at the three off-circle stages); the
+    geometric method's two evaluations are on the sphere. Where the radii spread too much for the
+    radial expansion, "auto" is the exact evaluation."""
     from particles.solvers.integrate import step
 
     x = pt.random_points(3000, 2, rng=6)
@@ -269,26 +435,48 @@ def test_auto_at_runge_kutta_stages_falls_back_to_exact(monkeypatch):
     real = expansion.expansion_raw
 
     def counting(*a, **k):
-        calls.append(1)
+        calls.append(k.get("radial"))
         return real(*a, **k)
 
     monkeypatch.setattr(expansion, "expansion_raw", counting)
     h = 0.05
     step("rk4", x, h, dyn)
-    assert len(calls) == 1
+    assert len(calls) == 4 and calls[0] is None and all(m >= 1 for m in calls[1:])
     calls.clear()
     step("geometric", x, h, dyn)
-    assert len(calls) == 2
+    assert calls == [None, None]
     k1 = pt.velocity(x, dyn)
     y = x + 0.5 * h * k1  # RK4's second stage point
     dev = np.max(np.abs(np.einsum("ij,ij->i", y, y) - 1.0))
     assert dev == pytest.approx((0.5 * h) ** 2 * np.max(np.einsum("ij,ij->i", k1, k1)), rel=1e-6)
     assert not expansion.unit_deviation_ok(y, dyn.beta, 1e-10)
+    rows = np.arange(0, 3000, 59)
+    np.testing.assert_allclose(pt.velocity(y, dyn)[rows], velocity_rows(y, dyn, rows), atol=1e-10)
+    # radii in [0.5, 1.5] at beta = 20: no radial expansion; "auto" is the exact evaluation
+    z = _off_points(3000, np.random.default_rng(6), 0.5)
+    dyn = pt.Dynamics(beta=20.0)
     calls.clear()
     np.testing.assert_allclose(
-        pt.velocity(y, dyn), pt.velocity(y, dyn, method="exact"), rtol=0, atol=1e-15
+        pt.velocity(z, dyn), pt.velocity(z, dyn, method="exact"), rtol=0, atol=1e-15
     )
     assert not calls
+
+
+@pytest.mark.parametrize("kind", ["SA", "USA"])
+def test_rk4_step_with_auto_matches_exact(monkeypatch, kind):
+    """One RK4 step at n = 5000 with "auto" (expansion at all four stages) equals the step on the
+    exact field to ~tol (tol = 1e-10 per field evaluation, times h and the weight scale)."""
+    from particles.solvers.integrate import step
+
+    x = pt.random_points(5000, 2, rng=7)
+    dyn = pt.Dynamics(beta=4.0, kind=kind)
+    h = 0.1
+    got, _ = step("rk4", x, h, dyn)
+    monkeypatch.setattr(expansion, "choose", lambda *a, **k: None)
+    want, _ = step("rk4", x, h, dyn)
+    scale = 1.0 if kind == "SA" else float(_weight_scale(x, 4.0, kind).max())
+    assert np.abs(got - want).max() <= 1e-10 * h * scale
+    assert np.abs(got - x).max() > 1e-3  # the step moved the points
 
 
 def test_float32_and_bad_arguments():

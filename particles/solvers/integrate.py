@@ -286,9 +286,10 @@ def simulate(
       adaptive method, ``rtol``/``atol`` for a fixed-step one (they would be ignored). With noise
       (``dyn.kappa`` finite) a stochastic method: ``"euler-maruyama"`` (the default then),
       ``"lie-euler-maruyama"``, ``"strang"``. The field is :func:`particles.velocity` with
-      ``method="auto"``: its O(n p) expansion (Q = K = I, d = 2, 3, large n) needs points on the
-      sphere, so the intermediate stages of ``"rk4"`` (off the sphere) are evaluated exactly;
-      ``"geometric"``, ``"lie-euler"`` and ``"euler"`` evaluate on the sphere only.
+      ``method="auto"``: its O(n p) expansion (Q = K = I, d = 2, 3, large n) takes the stages of
+      ``"rk4"`` off the sphere on the circle (d = 2, radial expansion) but not on S^2, where they
+      are evaluated exactly; ``"geometric"``, ``"lie-euler"`` and ``"euler"`` evaluate on the
+      sphere only.
     - ``rng``: the noise's seed (int) or numpy Generator; None draws a fresh seed, recorded in
       ``meta["noise_seed"]``. Unused without noise.
     - ``save_at``: times in [0, t_end] at which states are saved; or ``saves``: the number (>= 2) of
