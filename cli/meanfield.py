@@ -85,7 +85,7 @@ def solve(beta, kappa, kind, init, eps, concentration, seed, N, dt, t_end, saves
     \b
     Examples:
       particles meanfield solve --beta 4 --kappa 0.5 --t-end 20 --out mf.npz --plot mf.png
-      particles meanfield solve --beta 5 --t-end 1.5 --eps 1e-6 --out growth.npz
+      particles meanfield solve --beta 5 --t-end 0.8 --eps 1e-6 --out growth.npz
       particles meanfield solve --beta 2 --kappa 3 --kind SA --init von-mises --t-end 10 --out sa.npz
     """
     from particles.meanfield import initial_density, solve_circle
@@ -281,7 +281,8 @@ def transition(
 
     \b
     Examples:
-      particles transition --d 2 --beta 1.5,6 --kappa 0.05:2:0.05 --engine pde --out t.npz --plot t.png
+      particles transition --d 2 --beta 6 --kappa 0.08:0.12:0.005 --engine pde --dt 0.002 \\
+          --t-relax 10 --t-avg 2 --out t.npz --plot t.png
       particles transition --d 3 --beta 4 --kappa 0.5:1:0.05 --n 200 --seeds 8 --out t3.npz
       particles transition --d 3 --beta 4 --kappa 0.5:1:0.1 --method strang --dt 0.05 --out s.npz
       particles transition --d 2 --beta 6 --kappa 0.07:0.11:0.005 --engine circle --n 4000 \\

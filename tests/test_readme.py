@@ -1,0 +1,161 @@
+"""README.md stays true: its Python snippets run (at reduced sizes) and every command it shows, and
+every example in the commands' --help, names commands and options that exist."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import click
+import numpy as np
+import pytest
+
+from particles.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def blocks(lang: str) -> list[str]:
+    return re.findall(rf"^```{lang}\n(.*?)^```", README, flags=re.S | re.M)
+
+
+def block(first_line: str) -> str:
+    """The python block of the README that contains ``first_line``."""
+    (b,) = [b for b in blocks("python") if first_line in b]
+    return b
+
+
+def shrink(src: str, reps: list[tuple[str, str]]) -> str:
+    """``src`` with each (old, new) replaced; every old must occur (else the README changed)."""
+    for old, new in reps:
+        assert old in src, f"README snippet changed, update tests/test_readme.py: {old!r}"
+        src = src.replace(old, new)
+    return src
+
+
+def run(src: str, ns: dict) -> dict:
+    exec(compile(src, "README.md", "exec"), ns)
+    return ns
+
+
+BASIC = [("t_end=30.0", "t_end=3.0")]
+NOISE = [
+    ("t_end=20.0", "t_end=1.0"),
+    ("10_000", "500"),
+    ("4.0, 1.0, 10.0, rng=1", "4.0, 1.0, 1.0, rng=1"),
+]
+NORMS = [("t_end=100.0", "t_end=10.0")]
+
+
+def test_readme_python_blocks_are_all_checked():
+    assert len(blocks("python")) == 4  # basic, Dask/zarr, noise, normalisations: one test each
+
+
+def test_readme_python_basic_noise_and_norms(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ns = run(shrink(block("x0 = pt.random_points"), BASIC), {})
+    traj = ns["traj"]
+    assert traj.x.shape[1:] == (64, 3) and np.all(np.diff(traj.energy()) >= -1e-12)
+    assert (tmp_path / "run.npz").exists()
+    ns = run(shrink(block("kappa=2.0"), NOISE), ns)
+    assert ns["traj"].meta["noise_seed"] == 7
+    assert ns["branch"].fold is not None
+    ns = run(shrink(block('norm="pre"'), NORMS), ns)
+    assert np.all(ns["traj"].radii()[-1] > 1)  # the Pre-LN stream grows
+
+
+def test_readme_python_dask_and_zarr(tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    pytest.importorskip("zarr")
+    pytest.importorskip("xarray")
+    monkeypatch.chdir(tmp_path)
+    ns = run(shrink(block("x0 = pt.random_points"), BASIC), {})
+    src = shrink(
+        block("LocalCluster"),
+        [
+            (
+                "LocalCluster(n_workers=4, threads_per_worker=1)",
+                "LocalCluster(n_workers=2, threads_per_worker=1, processes=False, "
+                "dashboard_address=None)",
+            ),
+            (
+                "t_end=10.0, save_at=np.linspace(0, 10, 1001)",
+                "t_end=0.5, save_at=np.linspace(0, 0.5, 6)",
+            ),
+        ],
+    )
+    try:
+        ns = run(src, ns)
+        np.testing.assert_array_equal(ns["v"], ns["pt"].velocity(ns["x0"], ns["dyn"]))
+        assert ns["traj"].x.shape == (6, 64, 3)
+    finally:
+        if "client" in ns:
+            ns["client"].close()
+            ns["client"].cluster.close()
+
+
+def commands(text: str) -> list[list[str]]:
+    """The ``particles ...`` command lines of ``text`` (continuations joined, comments dropped)."""
+    out = []
+    for line in text.replace("\\\n", " ").splitlines():
+        line = line.strip()
+        if not line.startswith("particles ") or line.startswith("particles sweep ..."):
+            continue
+        line = re.sub(r"\s+#.*$", "", line).replace("[--json]", "--json")
+        out.append(shlex.split(line)[1:])
+    return out
+
+
+def check_names(args: list[str]) -> None:
+    """The sub-command path of ``args`` exists and each option it passes is one of that command's."""
+    cmd, ctx = main, click.Context(main, info_name="particles")
+    while isinstance(cmd, click.Group) and args and not args[0].startswith("-"):
+        sub = cmd.get_command(ctx, args[0])
+        if sub is None and cmd is not main:  # a group with a default command (transformer)
+            break
+        assert sub is not None, f"no command {args[0]!r}"
+        cmd, ctx, args = sub, click.Context(sub, info_name=args[0], parent=ctx), args[1:]
+    known = {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)} | {"-h", "--help"}
+    for a in args:
+        if a.startswith("-") and not re.fullmatch(r"-[\d.]+(e-?\d+)?", a):
+            assert a.split("=")[0] in known, f"{cmd.name}: no option {a}"
+
+
+def readme_commands() -> list[list[str]]:
+    return [c for b in blocks("bash") for c in commands(b)]
+
+
+@pytest.mark.parametrize("args", readme_commands(), ids=lambda a: " ".join(a)[:60])
+def test_readme_commands_name_existing_options(args):
+    check_names(args)
+
+
+def help_examples() -> list[list[str]]:
+    out = []
+
+    def walk(cmd, ctx):
+        out.extend(commands(cmd.help or ""))
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                walk(sub, click.Context(sub, info_name=name, parent=ctx))
+
+    walk(main, click.Context(main, info_name="particles"))
+    return out
+
+
+def test_every_help_example_names_existing_options():
+    examples = help_examples()
+    assert len(examples) > 50
+    for args in examples:
+        check_names(args)
+
+
+def test_check_names_catches_stale_options():
+    with pytest.raises(AssertionError, match="no option --nope"):
+        check_names(["simulate", "--n", "4", "--nope", "1"])
+    with pytest.raises(AssertionError, match="no command"):
+        check_names(["simulat", "--n", "4"])
+    check_names(["meanfield", "theory", "--beta", "-1"])  # a negative number is a value
