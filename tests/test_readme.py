@@ -159,3 +159,21 @@ def test_check_names_catches_stale_options():
     with pytest.raises(AssertionError, match="no command"):
         check_names(["simulat", "--n", "4"])
     check_names(["meanfield", "theory", "--beta", "-1"])  # a negative number is a value
+
+
+def test_shared_options_have_the_same_help_everywhere():
+    """An option that means the same in every command says so in the same words."""
+    helps: dict[str, set] = {}
+
+    def walk(cmd, ctx):
+        for p in cmd.params:
+            if isinstance(p, click.Option):
+                helps.setdefault(p.opts[0], set()).add((p.help or "").strip())
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                walk(sub, click.Context(sub, info_name=name, parent=ctx))
+
+    walk(main, click.Context(main, info_name="particles"))
+    for opt in ("--quiet", "--quick", "--redraw", "--kind"):
+        assert len(helps[opt]) == 1 and "" not in helps[opt], (opt, helps[opt])
