@@ -452,6 +452,10 @@ def test_transition_params_are_checked():
     ):
         with pytest.raises(ParticlesError):
             TransitionParams(**bad)
+    # each count is named, and a fractional one is refused (d = 2.5 used to pass as 2)
+    for name, bad in (("d", 1), ("d", 2.5), ("n", 0), ("seeds", 0), ("seeds", True)):
+        with pytest.raises(ParticlesError, match=f"^{name} must be an integer"):
+            TransitionParams(**{name: bad})
 
 
 def test_transition_method_comes_from_the_registry(tmp_path):
