@@ -177,3 +177,43 @@ def test_shared_options_have_the_same_help_everywhere():
     walk(main, click.Context(main, info_name="particles"))
     for opt in ("--quiet", "--quick", "--redraw", "--kind"):
         assert len(helps[opt]) == 1 and "" not in helps[opt], (opt, helps[opt])
+
+
+def test_cited_tests_exist():
+    """Every ``test_x.py::test_name`` that README.md and docs/ cite is a test of that file."""
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    refs = {r for p in docs for r in re.findall(r"(test_\w+\.py)::(\w+)", p.read_text())}
+    assert refs
+    for file, name in sorted(refs):
+        src = (ROOT / "tests" / file).read_text()
+        assert re.search(rf"^def {name}\(", src, flags=re.M), f"{file}::{name} is cited but gone"
+
+
+def resolve(name: str):
+    """The object a dotted name ``particles.a.b`` stands for (module, then attributes)."""
+    import importlib
+
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+            break
+        except ImportError:
+            continue
+    for a in parts[i:]:
+        obj = getattr(obj, a)
+    return obj
+
+
+def test_cited_names_and_paths_exist():
+    """The ``particles.x.y`` names and the repository paths README.md and docs/ cite exist."""
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    text = "\n".join(p.read_text() for p in docs)
+    names = set(re.findall(r"`(particles(?:\.\w+)+)", text))
+    assert len(names) > 20
+    for name in sorted(names):
+        resolve(name)  # AttributeError / ImportError name what went stale
+    paths = set(re.findall(r"`((?:particles|tests|benchmarks|figures|cli|docs)/[\w./-]+)", text))
+    assert len(paths) > 10
+    missing = [p for p in sorted(paths) if not (ROOT / p.split("::")[0]).exists()]
+    assert not missing, missing
