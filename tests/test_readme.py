@@ -217,3 +217,47 @@ def test_cited_names_and_paths_exist():
     assert len(paths) > 10
     missing = [p for p in sorted(paths) if not (ROOT / p.split("::")[0]).exists()]
     assert not missing, missing
+
+
+#: README command lines that run in about a second each: run verbatim, in this order (the later
+#: ones read run.npz); the others are checked for names only (above) and run by their own tests
+FAST = (
+    "simulate --n 64 --d 3 --beta 1 --kind SA",
+    "info run.npz",
+    "clusters run.npz",
+    "histogram run.npz",
+    "meanfield solve",
+    "meanfield theory",
+    "svm train",
+    "svm solve",
+    "scansnap train",
+)
+
+
+def test_fast_readme_commands_run_verbatim(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    monkeypatch.chdir(tmp_path)
+    lines = readme_commands()
+    for prefix in FAST:
+        (args,) = [a for a in lines if " ".join(a).startswith(prefix)]
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 0, (args, r.output)
+        assert "Traceback" not in r.output
+    assert (tmp_path / "run.png").exists() and (tmp_path / "h.png").exists()
+
+
+@pytest.mark.slow
+def test_readme_transition_command_runs_verbatim(tmp_path, monkeypatch):
+    """The PDE sweep of the README (~20 s): it resolves the beta = 6 cluster (the grid it showed
+    before, kappa up to 2 at dt = 0.01, blew up)."""
+    from click.testing import CliRunner
+
+    from particles.analysis.transition import TransitionResult
+
+    monkeypatch.chdir(tmp_path)
+    (args,) = [a for a in readme_commands() if a[0] == "transition"]
+    r = CliRunner().invoke(main, [*args, "--quiet"])
+    assert r.exit_code == 0, r.output
+    res = TransitionResult.load(tmp_path / "t.npz")
+    assert np.any((res.r_down > 0.7) & (res.r_up < 0.05))  # hysteresis: both states, one kappa
