@@ -270,12 +270,18 @@ def cluster_options(json_help: str):
 #: ``scansnap figure``; ``particles figure`` writes into figures/ by default)
 figure_options = apply(
     [
-        click.option("--outdir", type=PathArg(file_okay=False), default=".", show_default=True),
-        click.option("--quick", is_flag=True, help="small sizes (seconds)"),
+        click.option(
+            "--outdir",
+            type=PathArg(file_okay=False),
+            default=".",
+            show_default=True,
+            help="Where the PNG and its .npz go.",
+        ),
+        click.option("--quick", is_flag=True, help="Small, fast version (seconds)."),
         click.option(
             "--redraw",
             is_flag=True,
-            help="draw the PNG again from the .npz in OUTDIR (no computation)",
+            help="Draw the PNG again from the .npz saved in the output directory (no computation).",
         ),
     ]
 )

@@ -17,7 +17,7 @@ from ._common import LibraryOption, clean_errors, given, parse_ints
 )
 @click.option("--full", is_flag=True, help="the full grid (30-60 min) instead of the quick one")
 @click.option("--n", "sizes", default=None, help="only these n (comma-separated), e.g. 256,1024")
-@click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @clean_errors
 def bench(threads, full, sizes, quiet):
     """Time one field evaluation against numpy (naive and row-blocked), PyTorch (if installed)

@@ -10,7 +10,7 @@ from ._common import PathArg, clean_errors, echo_run, refuse_given
 
 @click.command()
 @click.argument("name", required=False)
-@click.option("--quick", is_flag=True, help="Small, fast version (seconds), as CI runs it.")
+@click.option("--quick", is_flag=True, help="Small, fast version (seconds).")
 @click.option(
     "--outdir",
     type=PathArg(file_okay=False),

@@ -1,6 +1,6 @@
 """The ``particles`` command: one click group whose sub-commands are loaded lazily.
 
-Each sub-command lives in ```cli/<module>.py`` (installed as ``particles.cli.<module>``)`; listing it here keeps ``particles --help`` fast
+Each sub-command lives in ``cli/<module>.py`` (installed as ``particles.cli.<module>``); listing it here keeps ``particles --help`` fast
 (no numba import) and lets a command whose module is absent simply not appear.
 """
 

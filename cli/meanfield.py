@@ -55,6 +55,7 @@ def meanfield():
     type=Choice(["SA", "USA"]),
     default="USA",
     show_default=True,
+    help="SA (softmax) or USA (normalised by n).",
 )
 @click.option(
     "--init",
@@ -93,7 +94,7 @@ def solve(beta, kappa, kind, init, eps, concentration, seed, N, dt, t_end, saves
     \b
     Examples:
       particles meanfield solve --beta 4 --kappa 0.5 --t-end 20 --out mf.npz --plot mf.png
-      particles meanfield solve --beta 5 --t-end 1.5 --eps 1e-6 --out growth.npz
+      particles meanfield solve --beta 5 --t-end 0.8 --eps 1e-6 --out growth.npz
       particles meanfield solve --beta 2 --kappa 3 --kind SA --init von-mises --t-end 10 --out sa.npz
     """
     from particles.meanfield import initial_density, solve_circle
@@ -134,18 +135,21 @@ def solve(beta, kappa, kind, init, eps, concentration, seed, N, dt, t_end, saves
 
 
 @meanfield.command("theory")
-@click.option("--beta", default="1,4", show_default=True, help="betas: a list or start:stop:step.")
-@click.option("--d", "d", default="2,3", show_default=True, help="dimensions.")
+@click.option("--beta", default="1,4", show_default=True, help="Betas: a list or start:stop:step.")
+@click.option(
+    "--d", "d", default="2,3", show_default=True, help="Dimensions: a list or start:stop:step."
+)
 @click.option(
     "--kind",
     type=Choice(["SA", "USA"]),
     default="USA",
     show_default=True,
+    help="SA (softmax) or USA (normalised by n).",
 )
 @click.option("--kappa", type=float, default=None, help="Growth rates at this kappa (default inf).")
 @click.option("--modes", type=int, default=6, show_default=True, help="Growth rates printed.")
 @click.option("--branch", is_flag=True, help="Also compute the stationary branch (fold, kappa_1).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON record instead of text.")
 @clean_errors
 def theory(beta, d, kind, kappa, modes, branch, as_json):
     """Linear stability of the uniform state: kappa_c, beta_*, the fastest mode and the growth rates;
@@ -205,7 +209,7 @@ def theory(beta, d, kind, kappa, modes, branch, as_json):
 @click.command("transition")
 @click.option("--d", "d", type=int, default=2, show_default=True, help="Dimension.")
 @click.option(
-    "--beta", default="1.5,6", show_default=True, help="betas: a list or start:stop:step."
+    "--beta", default="1.5,6", show_default=True, help="Betas: a list or start:stop:step."
 )
 @click.option("--kappa", required=True, help="kappa grid: a list or start:stop:step.")
 @click.option(
@@ -233,8 +237,11 @@ def theory(beta, d, kind, kappa, modes, branch, as_json):
     type=Choice(["SA", "USA"]),
     default="USA",
     show_default=True,
+    help="SA (softmax) or USA (normalised by n).",
 )
-@click.option("--dt", type=float, default=0.01, show_default=True)
+@click.option(
+    "--dt", type=float, default=0.01, show_default=True, help="Step of the particles or the PDE."
+)
 @click.option(
     "--t-relax", type=float, default=10.0, show_default=True, help="Relaxation per kappa."
 )
@@ -259,7 +266,11 @@ def theory(beta, d, kind, kappa, modes, branch, as_json):
     default="serial",
     show_default=True,
 )
-@click.option("--scheduler", default=None, help="Dask: 'local' or a scheduler address.")
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Run the tasks on Dask: 'local' (a LocalCluster) or a scheduler ADDRESS.",
+)
 @click.option("--workers", type=int, default=2, show_default=True, help="Processes / Dask workers.")
 @click.option("--out", required=True, type=PathArg(dir_okay=False), help="Result file (.npz).")
 @click.option(
@@ -297,7 +308,8 @@ def transition(
 
     \b
     Examples:
-      particles transition --d 2 --beta 1.5,6 --kappa 0.05:2:0.05 --engine pde --out t.npz --plot t.png
+      particles transition --d 2 --beta 6 --kappa 0.08:0.12:0.005 --engine pde --dt 0.002 \\
+          --t-relax 10 --t-avg 2 --out t.npz --plot t.png
       particles transition --d 3 --beta 4 --kappa 0.5:1:0.05 --n 200 --seeds 8 --out t3.npz
       particles transition --d 3 --beta 4 --kappa 0.5:1:0.1 --method strang --dt 0.05 --out s.npz
       particles transition --d 2 --beta 6 --kappa 0.07:0.11:0.005 --engine circle --n 4000 \\

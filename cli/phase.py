@@ -29,25 +29,45 @@ def _common(fn):
             "--n", "n", cls=LibraryOption, library=_PP + "n", help="tokens per system (list ok)"
         ),
         click.option(
-            "--d", "d", cls=LibraryOption, library=_PP + "d", help="dimensions, e.g. 2,8,32"
+            "--d",
+            "d",
+            cls=LibraryOption,
+            library=_PP + "d",
+            help="Dimensions: a list 2,8,32 or start:stop:step.",
         ),
         click.option(
             "--beta",
             default="0.1:9:0.1",
             show_default=True,
-            help="betas: a list 1,2,3 or start:stop:step; the default is the authors' grid",
+            help="Betas: a list 1,2,3 or start:stop:step; the default is the authors' grid.",
         ),
-        click.option("--t-end", type=float, cls=LibraryOption, library=_PP + "t_end"),
-        click.option("--dt", type=float, cls=LibraryOption, library=_PP + "dt"),
+        click.option(
+            "--t-end", type=float, cls=LibraryOption, library=_PP + "t_end", help="Final time."
+        ),
+        click.option(
+            "--dt",
+            type=float,
+            cls=LibraryOption,
+            library=_PP + "dt",
+            help="Step of fixed-step methods.",
+        ),
         click.option(
             "--seeds",
             type=int,
             cls=LibraryOption,
             library=_PP + "seeds",
-            help="independent systems per beta",
+            help="Independent systems per beta.",
         ),
-        click.option("--seed", type=int, cls=LibraryOption, library=_PP + "seed", help="base seed"),
-        click.option("--delta", type=float, cls=LibraryOption, library=_PP + "delta"),
+        click.option(
+            "--seed", type=int, cls=LibraryOption, library=_PP + "seed", help="Base seed."
+        ),
+        click.option(
+            "--delta",
+            type=float,
+            cls=LibraryOption,
+            library=_PP + "delta",
+            help="Cluster threshold: particles i, j are linked when <x_i, x_j> > 1 - delta.",
+        ),
         click.option(
             "--method",
             type=MethodChoice(batched=True, stochastic=False),
@@ -61,6 +81,7 @@ def _common(fn):
             type=LazyChoice(_kinds),
             cls=LibraryOption,
             library=_PP + "kind",
+            help="SA (softmax) or USA (normalised by n).",
         ),
         *norm_options(),
         click.option(
@@ -73,21 +94,21 @@ def _common(fn):
             "--store",
             default=None,
             type=PathArg(file_okay=False),
-            help="directory of per-beta results; a rerun skips what is there",
+            help="Directory of per-beta results; a rerun skips what is there.",
         ),
         click.option(
             "--scheduler",
             default=None,
-            help="run the tasks on Dask: 'local' (a LocalCluster) or a scheduler ADDRESS",
+            help="Run the tasks on Dask: 'local' (a LocalCluster) or a scheduler ADDRESS.",
         ),
         click.option(
             "--workers",
             type=int,
             cls=LibraryOption,
             library="particles.analysis.phase:phase_diagrams.workers",
-            help="workers of a local Dask cluster",
+            help="Workers of a local Dask cluster.",
         ),
-        click.option("--quiet", is_flag=True, help="no progress bar"),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
     ]
     return apply(opts)(fn)
 

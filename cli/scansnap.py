@@ -89,11 +89,12 @@ _SG = "particles.scansnap.sweep:SweepGrid."
     type=Choice(["zero", "random"]),
     cls=LibraryOption,
     library=_TC + "init",
+    help="initial Z and Y: zero or random",
 )
 @click.option("--record-every", type=int, default=None, help="snapshot period [1; text: iters/10]")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the run")
 @click.option("--out", type=PathArg(dir_okay=False), required=True, help="result .npz")
-@click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @clean_errors
 def train(
     classes,
@@ -164,6 +165,7 @@ def train(
     type=Choice(["zero", "random"]),
     cls=LibraryOption,
     library=_SG + "config.init",
+    help="initial Z and Y: zero or random",
 )
 @click.option("--batch", type=int, cls=LibraryOption, library=_SG + "config.batch")
 @click.option("--context", type=int, cls=LibraryOption, library=_SG + "context_len")
@@ -172,7 +174,7 @@ def train(
     "--outdir", type=PathArg(file_okay=False), required=True, help="one .npz per run here"
 )
 @click.option("--summary", type=PathArg(dir_okay=False), default=None, help="[OUTDIR/summary.npz]")
-@click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @clean_errors
 def sweep(
     classes,

@@ -105,7 +105,7 @@ _size_options = apply(
 )
 @click.option("--record-every", type=int, cls=LibraryOption, library=_TC + "record_every")
 @click.option("--out", type=PathArg(dir_okay=False), required=True, help="output .npz")
-@click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @clean_errors
 def train(
     n,
@@ -233,7 +233,7 @@ def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
 @svm.command(context_settings=_CTX)
 @click.argument("name", type=LazyChoice(_figure_names))
 @figure_options
-@click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option(
     "--iters", type=int, default=None, help="E2 only: GD steps (default 100000; summarised at 2000)"
 )

@@ -452,6 +452,10 @@ def test_transition_params_are_checked():
     ):
         with pytest.raises(ParticlesError):
             TransitionParams(**bad)
+    # each count is named, and a fractional one is refused (d = 2.5 used to pass as 2)
+    for name, bad in (("d", 1), ("d", 2.5), ("n", 0), ("seeds", 0), ("seeds", True)):
+        with pytest.raises(ParticlesError, match=f"^{name} must be an integer"):
+            TransitionParams(**{name: bad})
 
 
 def test_transition_method_comes_from_the_registry(tmp_path):
@@ -612,3 +616,13 @@ def test_cli_transition_method(tmp_path):
     ):
         r = CliRunner().invoke(main, [*base, *extra])
         assert r.exit_code != 0 and msg in r.output and "Traceback" not in r.output
+
+
+def test_pde_blowup_message_gives_the_time_and_a_measured_speed():
+    """A blow-up before the first save names the step where it happened and the speed measured so
+    far (the initial state's), not 0 (a sweep's relaxation saves only at its end)."""
+    rho0 = mf.initial_density("von-mises", N=256, concentration=50.0)
+    with pytest.raises(ParticlesError, match="non-finite at t = ") as e:
+        mf.solve_circle(rho0, 6.0, 2.0, 10.0, dt=0.01, save_at=[10.0])
+    speed = float(str(e.value).split("largest speed up to t = 0: ")[1].split(")")[0])
+    assert speed > 10

@@ -83,8 +83,9 @@ class TransitionParams:
             )
         if self.engine == "pde-sphere" and self.d != 3:
             raise ParticlesError(f"the pde-sphere engine is for d = 3 (S^2), got d = {self.d}")
-        if int(self.d) < 2 or int(self.n) < 1 or int(self.seeds) < 1:
-            raise ParticlesError("need d >= 2, n >= 1 and seeds >= 1")
+        for name, value, low in (("d", self.d, 2), ("n", self.n, 1), ("seeds", self.seeds, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ParticlesError(f"{name} must be an integer >= {low}, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
             raise ParticlesError(f"seed must be an integer >= 0, got {self.seed!r}")
         if self.seed < 0:

@@ -345,8 +345,8 @@ def solve_circle(
     c = _rfft(rho)
     steps_total, t_now = 0, 0.0
     ts, cs, mins, tails = [], [], [], []
+    m, tl = diag(c)  # the initial speed, saved or not
     if save_at[0] == 0.0:
-        m, tl = diag(c)
         ts.append(0.0)
         cs.append(c.copy())
         mins.append(m)
@@ -369,7 +369,7 @@ def solve_circle(
                 L = -(k.astype(np.float64) ** 2) / kap if np.isfinite(kap) else np.zeros(k.shape)
                 cache[key] = _etdrk4_coefficients(L * h)
             E, E2, Q, f1, f2, f3 = cache[key]
-            for _ in range(nst):
+            for j in range(nst):
                 Nu = nonlinear(c)
                 a = E2 * c + h * Q * Nu
                 Na = nonlinear(a)
@@ -377,14 +377,16 @@ def solve_circle(
                 Nb = nonlinear(bb)
                 cc = E2 * a + h * Q * (2 * Nb - Nu)
                 Nc = nonlinear(cc)
-                c = E * c + h * (f1 * Nu + 2 * f2 * (Na + Nb) + f3 * Nc)
+                c_new = E * c + h * (f1 * Nu + 2 * f2 * (Na + Nb) + f3 * Nc)
+                if not np.all(np.isfinite(c_new)):
+                    raise ParticlesError(
+                        f"the mean-field solution became non-finite at t = {t_now + (j + 1) * h:.6g} "
+                        f"(dt = {dt:g}, N = {N}, largest speed up to t = {t_now:.6g}: "
+                        f"{speed[0]:.3g}): the transport is explicit, reduce dt "
+                        "(dt * speed * N / 2 measures it) and resolve the density (raise N)"
+                    )
+                c = c_new
                 steps_total += 1
-            if not np.all(np.isfinite(c)):
-                raise ParticlesError(
-                    f"the mean-field solution became non-finite by t = {b:.6g} (dt = {dt:g}, "
-                    f"N = {N}, largest speed so far {speed[0]:.3g}): the transport is explicit, "
-                    "reduce dt (dt * speed * N / 2 measures it) and resolve the density (raise N)"
-                )
             if bar is not None:
                 bar.update(b - t_now)
             t_now = float(b)

@@ -1,0 +1,263 @@
+"""README.md stays true: its Python snippets run (at reduced sizes) and every command it shows, and
+every example in the commands' --help, names commands and options that exist."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import click
+import numpy as np
+import pytest
+
+from particles.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def blocks(lang: str) -> list[str]:
+    return re.findall(rf"^```{lang}\n(.*?)^```", README, flags=re.S | re.M)
+
+
+def block(first_line: str) -> str:
+    """The python block of the README that contains ``first_line``."""
+    (b,) = [b for b in blocks("python") if first_line in b]
+    return b
+
+
+def shrink(src: str, reps: list[tuple[str, str]]) -> str:
+    """``src`` with each (old, new) replaced; every old must occur (else the README changed)."""
+    for old, new in reps:
+        assert old in src, f"README snippet changed, update tests/test_readme.py: {old!r}"
+        src = src.replace(old, new)
+    return src
+
+
+def run(src: str, ns: dict) -> dict:
+    exec(compile(src, "README.md", "exec"), ns)
+    return ns
+
+
+BASIC = [("t_end=30.0", "t_end=3.0")]
+NOISE = [
+    ("t_end=20.0", "t_end=1.0"),
+    ("10_000", "500"),
+    ("4.0, 1.0, 10.0, rng=1", "4.0, 1.0, 1.0, rng=1"),
+]
+NORMS = [("t_end=100.0", "t_end=10.0")]
+
+
+def test_readme_python_blocks_are_all_checked():
+    assert len(blocks("python")) == 4  # basic, Dask/zarr, noise, normalisations: one test each
+
+
+def test_readme_python_basic_noise_and_norms(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ns = run(shrink(block("x0 = pt.random_points"), BASIC), {})
+    traj = ns["traj"]
+    assert traj.x.shape[1:] == (64, 3) and np.all(np.diff(traj.energy()) >= -1e-12)
+    assert (tmp_path / "run.npz").exists()
+    ns = run(shrink(block("kappa=2.0"), NOISE), ns)
+    assert ns["traj"].meta["noise_seed"] == 7
+    assert ns["branch"].fold is not None
+    ns = run(shrink(block('norm="pre"'), NORMS), ns)
+    assert np.all(ns["traj"].radii()[-1] > 1)  # the Pre-LN stream grows
+
+
+def test_readme_python_dask_and_zarr(tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    pytest.importorskip("zarr")
+    pytest.importorskip("xarray")
+    monkeypatch.chdir(tmp_path)
+    ns = run(shrink(block("x0 = pt.random_points"), BASIC), {})
+    src = shrink(
+        block("LocalCluster"),
+        [
+            (
+                "LocalCluster(n_workers=4, threads_per_worker=1)",
+                "LocalCluster(n_workers=2, threads_per_worker=1, processes=False, "
+                "dashboard_address=None)",
+            ),
+            (
+                "t_end=10.0, save_at=np.linspace(0, 10, 1001)",
+                "t_end=0.5, save_at=np.linspace(0, 0.5, 6)",
+            ),
+        ],
+    )
+    try:
+        ns = run(src, ns)
+        np.testing.assert_array_equal(ns["v"], ns["pt"].velocity(ns["x0"], ns["dyn"]))
+        assert ns["traj"].x.shape == (6, 64, 3)
+    finally:
+        if "client" in ns:
+            ns["client"].close()
+            ns["client"].cluster.close()
+
+
+def commands(text: str) -> list[list[str]]:
+    """The ``particles ...`` command lines of ``text`` (continuations joined, comments dropped)."""
+    out = []
+    for line in text.replace("\\\n", " ").splitlines():
+        line = line.strip()
+        if not line.startswith("particles ") or line.startswith("particles sweep ..."):
+            continue
+        line = re.sub(r"\s+#.*$", "", line).replace("[--json]", "--json")
+        out.append(shlex.split(line)[1:])
+    return out
+
+
+def check_names(args: list[str]) -> None:
+    """The sub-command path of ``args`` exists and each option it passes is one of that command's."""
+    cmd, ctx = main, click.Context(main, info_name="particles")
+    while isinstance(cmd, click.Group) and args and not args[0].startswith("-"):
+        sub = cmd.get_command(ctx, args[0])
+        if sub is None and cmd is not main:  # a group with a default command (transformer)
+            break
+        assert sub is not None, f"no command {args[0]!r}"
+        cmd, ctx, args = sub, click.Context(sub, info_name=args[0], parent=ctx), args[1:]
+    known = {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)} | {"-h", "--help"}
+    for a in args:
+        if a.startswith("-") and not re.fullmatch(r"-[\d.]+(e-?\d+)?", a):
+            assert a.split("=")[0] in known, f"{cmd.name}: no option {a}"
+
+
+def readme_commands() -> list[list[str]]:
+    return [c for b in blocks("bash") for c in commands(b)]
+
+
+@pytest.mark.parametrize("args", readme_commands(), ids=lambda a: " ".join(a)[:60])
+def test_readme_commands_name_existing_options(args):
+    check_names(args)
+
+
+def help_examples() -> list[list[str]]:
+    out = []
+
+    def walk(cmd, ctx):
+        out.extend(commands(cmd.help or ""))
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                walk(sub, click.Context(sub, info_name=name, parent=ctx))
+
+    walk(main, click.Context(main, info_name="particles"))
+    return out
+
+
+def test_every_help_example_names_existing_options():
+    examples = help_examples()
+    assert len(examples) > 50
+    for args in examples:
+        check_names(args)
+
+
+def test_check_names_catches_stale_options():
+    with pytest.raises(AssertionError, match="no option --nope"):
+        check_names(["simulate", "--n", "4", "--nope", "1"])
+    with pytest.raises(AssertionError, match="no command"):
+        check_names(["simulat", "--n", "4"])
+    check_names(["meanfield", "theory", "--beta", "-1"])  # a negative number is a value
+
+
+def test_shared_options_have_the_same_help_everywhere():
+    """An option that means the same in every command says so in the same words."""
+    helps: dict[str, set] = {}
+
+    def walk(cmd, ctx):
+        for p in cmd.params:
+            if isinstance(p, click.Option):
+                helps.setdefault(p.opts[0], set()).add((p.help or "").strip())
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                walk(sub, click.Context(sub, info_name=name, parent=ctx))
+
+    walk(main, click.Context(main, info_name="particles"))
+    for opt in ("--quiet", "--quick", "--redraw", "--kind"):
+        assert len(helps[opt]) == 1 and "" not in helps[opt], (opt, helps[opt])
+
+
+def test_cited_tests_exist():
+    """Every ``test_x.py::test_name`` that README.md and docs/ cite is a test of that file."""
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    refs = {r for p in docs for r in re.findall(r"(test_\w+\.py)::(\w+)", p.read_text())}
+    assert refs
+    for file, name in sorted(refs):
+        src = (ROOT / "tests" / file).read_text()
+        assert re.search(rf"^def {name}\(", src, flags=re.M), f"{file}::{name} is cited but gone"
+
+
+def resolve(name: str):
+    """The object a dotted name ``particles.a.b`` stands for (module, then attributes)."""
+    import importlib
+
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+            break
+        except ImportError:
+            continue
+    for a in parts[i:]:
+        obj = getattr(obj, a)
+    return obj
+
+
+def test_cited_names_and_paths_exist():
+    """The ``particles.x.y`` names and the repository paths README.md and docs/ cite exist."""
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    text = "\n".join(p.read_text() for p in docs)
+    names = set(re.findall(r"`(particles(?:\.\w+)+)", text))
+    assert len(names) > 20
+    for name in sorted(names):
+        resolve(name)  # AttributeError / ImportError name what went stale
+    paths = set(re.findall(r"`((?:particles|tests|benchmarks|figures|cli|docs)/[\w./-]+)", text))
+    assert len(paths) > 10
+    missing = [p for p in sorted(paths) if not (ROOT / p.split("::")[0]).exists()]
+    assert not missing, missing
+
+
+#: README command lines that run in about a second each: run verbatim, in this order (the later
+#: ones read run.npz); the others are checked for names only (above) and run by their own tests
+FAST = (
+    "simulate --n 64 --d 3 --beta 1 --kind SA",
+    "info run.npz",
+    "clusters run.npz",
+    "histogram run.npz",
+    "meanfield solve",
+    "meanfield theory",
+    "svm train",
+    "svm solve",
+    "scansnap train",
+)
+
+
+def test_fast_readme_commands_run_verbatim(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    monkeypatch.chdir(tmp_path)
+    lines = readme_commands()
+    for prefix in FAST:
+        (args,) = [a for a in lines if " ".join(a).startswith(prefix)]
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 0, (args, r.output)
+        assert "Traceback" not in r.output
+    assert (tmp_path / "run.png").exists() and (tmp_path / "h.png").exists()
+
+
+@pytest.mark.slow
+def test_readme_transition_command_runs_verbatim(tmp_path, monkeypatch):
+    """The PDE sweep of the README (~20 s): it resolves the beta = 6 cluster (the grid it showed
+    before, kappa up to 2 at dt = 0.01, blew up)."""
+    from click.testing import CliRunner
+
+    from particles.analysis.transition import TransitionResult
+
+    monkeypatch.chdir(tmp_path)
+    (args,) = [a for a in readme_commands() if a[0] == "transition"]
+    r = CliRunner().invoke(main, [*args, "--quiet"])
+    assert r.exit_code == 0, r.output
+    res = TransitionResult.load(tmp_path / "t.npz")
+    assert np.any((res.r_down > 0.7) & (res.r_up < 0.05))  # hysteresis: both states, one kappa
