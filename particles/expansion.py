@@ -16,7 +16,7 @@ e^{beta cos(a)} = sum_{k in Z} I_k(beta) e^{ik a}, so with the moments m_k = sum
     N_i = I_0 m_1 + sum_{k>=1} I_k [z_i^k conj m_{k-1} + conj(z_i^k) m_{k+1}]     (N_i as a complex number),
 
 truncated at k <= p: O(n p) for the moments and O(n p) for the sums (numba kernels
-``kernels._s1_moments`` and ``kernels._s1_sums``).
+``kernels._s1r_moments`` and ``kernels._s1r_sums`` with no radial terms).
 
 **Off the circle (d = 2).** Points x_j = r_j e^{i theta_j} of any radii (the stages of Runge–Kutta
 methods, |x|^2 = 1 + O(h^2)) are first rescaled by r0^2 = (min r^2 + max r^2) / 2: with
@@ -367,14 +367,16 @@ def _circle(u: np.ndarray, beta: float, p: int, threads_ok: bool):
         a = np.append(a, np.zeros(p + 3 - a.size))
     B = kernels.CIRCLE_BLOCK
     chunks = max(1, min(kernels.CIRCLE_CHUNKS, -(-n // B)))
-    acc_re = np.empty((chunks, p + 2, B))
-    acc_im = np.empty((chunks, p + 2, B))
+    # the kernels of the off-circle path with no radial terms (q = 1, M = 0): m_k = mu_k0
+    q = np.ones(n)
+    acc_re = np.empty((chunks, p + 2, 1))
+    acc_im = np.empty((chunks, p + 2, 1))
     big = n * (p + 2) >= kernels.PARALLEL_MIN_WORK and threads_ok
-    (kernels._s1_moments if big else kernels._s1_moments.serial)(
-        c, s, p + 1, chunks, acc_re, acc_im
+    (kernels._s1r_moments if big else kernels._s1r_moments.serial)(
+        c, s, q, p + 1, 0, chunks, acc_re, acc_im
     )
-    mr = acc_re.sum(axis=(0, 2))
-    mi = acc_im.sum(axis=(0, 2))
+    mr = acc_re.sum(axis=0)[:, 0]
+    mi = acc_im.sum(axis=0)[:, 0]
     coef = np.zeros((p + 1, 6))
     ak = a[: p + 1]
     coef[0] = (ak[0] * mr[0], ak[0] * mi[0], ak[0] * mr[1], 0.0, 0.0, ak[0] * mi[1])
@@ -388,12 +390,12 @@ def _circle(u: np.ndarray, beta: float, p: int, threads_ok: bool):
         coef[1:, 5] = ak[1:] * (mi[k + 1] - mi[k - 1])
     G = np.empty(n)
     N = np.empty((n, 2))
-    kern = kernels._s1_sums if big else kernels._s1_sums.serial
-    kern(c, s, coef, G, N)
-    # truncation (a priori) + rounding: powers carry ~(k + 2) eps, each moment accumulator sums
-    # n / (chunks B) terms, and the sums over k round with their terms a_k |m_k| <= a_k n
+    (kernels._s1r_sums if big else kernels._s1r_sums.serial)(c, s, q, coef[:, None, :], G, N)
+    # truncation (a priori) + rounding: powers carry ~(k + 2) eps, each moment is n / (chunks B)
+    # terms per block position, then B positions and chunks slots added in turn, and the sums over
+    # k round with their terms a_k |m_k| <= a_k n
     kk = np.arange(p + 2)
-    seq = n / (chunks * B) + 2.0
+    seq = n / (chunks * B) + B + chunks + 2.0
     trunc = 4.0 * n * float(_tail(a)[p])
     rnd = 8.0 * _EPS * n * float(np.sum(a[: p + 2] * (kk + 4.0 + seq)))
     return G, N, trunc + rnd
@@ -436,7 +438,7 @@ def _circle_off(x: np.ndarray, beta: float, p: int, M: int, threads_ok: bool):
     Wr = _radial_table(bp, S, hi, p + 1, M + 1, x=0.5 * bp * S * (2.0 + S))
     kk = np.arange(p + 2)[:, None]
     mm = np.arange(M + 2)[None, :]
-    seq = n / (chunks * kernels.CIRCLE_BLOCK) + 2.0
+    seq = n / (chunks * kernels.CIRCLE_BLOCK) + kernels.CIRCLE_BLOCK + chunks + 2.0
     rnd = 16.0 * _EPS * n * R * float(np.sum(Wr * (kk + mm + 4.0 + seq)))
     return G, N, 2.0 * R * n * (ek + eab) + rnd, r0
 

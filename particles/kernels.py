@@ -302,96 +302,10 @@ _BLAS_SERIAL_WORK = 131072
 #: particles per block of the circle kernels (the inner, vectorised loop)
 CIRCLE_BLOCK = 256
 
-#: most partial-sum slots of the circle moments (prange iterations of :func:`_s1_moments`): a fixed
+#: most partial-sum slots of the circle moments (prange iterations of :func:`_s1r_moments`): a fixed
 #: number, not the thread count, so that the moments are summed in the same order, and the field has
 #: the same bits, on any number of threads (noisy runs: same seed, same path)
 CIRCLE_CHUNKS = 32
-
-
-@_serial_and_parallel
-def _s1_moments(c, s, p, chunks, acc_re, acc_im):
-    """Partial sums of m_k = sum_j (c_j + i s_j)^k, k = 0..p, into acc (chunks, p + 1, B).
-
-    Chunk t (a prange iteration) handles particles [t n / chunks, (t + 1) n / chunks) and writes
-    only ``acc_*[t]``; its slot [t, k, b] sums the particles of its blocks at position b, so
-    ``acc_re.sum(axis=(0, 2))[k]`` is Re m_k (the caller reduces).
-    Reference: naive._s1_moments.
-    """
-    n = c.shape[0]
-    B = acc_re.shape[2]
-    for t in prange(chunks):
-        lo = t * n // chunks
-        hi = (t + 1) * n // chunks
-        ar = acc_re[t]
-        ai = acc_im[t]
-        ar[:, :] = 0.0
-        ai[:, :] = 0.0
-        wr = np.empty(B)
-        wi = np.empty(B)
-        for b0 in range(lo, hi, B):
-            m = min(B, hi - b0)
-            cz = c[b0 : b0 + m]
-            sz = s[b0 : b0 + m]
-            for b in range(m):
-                wr[b] = 1.0
-                wi[b] = 0.0
-            for k in range(p + 1):
-                rk = ar[k]
-                ik = ai[k]
-                for b in range(m):
-                    rk[b] += wr[b]
-                    ik[b] += wi[b]
-                for b in range(m):
-                    r = wr[b] * cz[b] - wi[b] * sz[b]
-                    wi[b] = wr[b] * sz[b] + wi[b] * cz[b]
-                    wr[b] = r
-
-
-@_serial_and_parallel
-def _s1_sums(c, s, coef, G, N):
-    """Kernel sums at every particle from the moment coefficients into G (n,) and N (n, 2).
-
-    With w = z_i^k (k = 0..K-1, K = coef.shape[0]) and coef[k] = (g1, g2, a1, a2, a3, a4):
-    G_i = sum_k g1 Re w + g2 Im w, N_re = sum_k a1 Re w + a2 Im w, N_im = sum_k a3 Im w + a4 Re w.
-    Reference: naive._s1_sums.
-    """
-    n = c.shape[0]
-    K = coef.shape[0]
-    B = CIRCLE_BLOCK
-    nb = (n + B - 1) // B
-    for blk in prange(nb):
-        b0 = blk * B
-        m = min(B, n - b0)
-        wr = np.ones(m)
-        wi = np.zeros(m)
-        g = np.zeros(m)
-        nr = np.zeros(m)
-        ni = np.zeros(m)
-        cz = c[b0 : b0 + m]
-        sz = s[b0 : b0 + m]
-        for k in range(K):
-            g1 = coef[k, 0]
-            g2 = coef[k, 1]
-            a1 = coef[k, 2]
-            a2 = coef[k, 3]
-            a3 = coef[k, 4]
-            a4 = coef[k, 5]
-            for b in range(m):
-                g[b] += g1 * wr[b] + g2 * wi[b]
-                nr[b] += a1 * wr[b] + a2 * wi[b]
-                ni[b] += a3 * wi[b] + a4 * wr[b]
-            for b in range(m):
-                r = wr[b] * cz[b] - wi[b] * sz[b]
-                wi[b] = wr[b] * sz[b] + wi[b] * cz[b]
-                wr[b] = r
-        for b in range(m):
-            G[b0 + b] = g[b]
-            N[b0 + b, 0] = nr[b]
-            N[b0 + b, 1] = ni[b]
-
-
-# Off the circle (particles.expansion, points w_j = r_j e^{i theta_j}, r_j != 1): the moments and
-# sums gain a radial index, the powers q_j^l of q_j = r_j^2 - 1 (Bessel multiplication theorem).
 
 
 @_serial_and_parallel
@@ -457,7 +371,7 @@ def _s1r_sums(c, s, q, coef, G, N):
 
     With v = q_i^a (c_i + i s_i)^k (k < coef.shape[0], a < coef.shape[1]) and
     coef[k, a] = (g1, g2, a1, a2, a3, a4): G_i = sum g1 Re v + g2 Im v,
-    N_re = sum a1 Re v + a2 Im v, N_im = sum a3 Im v + a4 Re v (as :func:`_s1_sums` with a = 0).
+    N_re = sum a1 Re v + a2 Im v, N_im = sum a3 Im v + a4 Re v (on the circle: q = 1, one column a = 0).
     Reference: naive._s1r_sums.
     """
     n = c.shape[0]

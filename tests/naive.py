@@ -717,34 +717,6 @@ def _coord_ensemble(
     return tuple(np.stack(v) for v in zip(*runs, strict=True))
 
 
-def _s1_moments(c, s, p, chunks, acc_re, acc_im):
-    """Twin of kernels._s1_moments: (acc_re, acc_im), slot [t, k, b] = sum of z_j^k over the
-    particles j of chunk t (j in [t n / chunks, (t + 1) n / chunks)) at block position (j - lo) % B."""
-    n = c.shape[0]
-    B = acc_re.shape[2]
-    z = c + 1j * s
-    acc = np.zeros((chunks, p + 1, B), dtype=complex)
-    for t in range(chunks):
-        lo, hi = t * n // chunks, (t + 1) * n // chunks
-        j = np.arange(lo, hi)
-        for k in range(p + 1):
-            np.add.at(acc[t, k], (j - lo) % B, z[j] ** k)
-    return acc.real, acc.imag
-
-
-def _s1_sums(c, s, coef, G, N):
-    """Twin of kernels._s1_sums: (G (n,), N (n, 2)) with w = (c + i s)^k,
-    G = sum_k coef[k,0] Re w + coef[k,1] Im w, N_re = sum_k coef[k,2] Re w + coef[k,3] Im w,
-    N_im = sum_k coef[k,4] Im w + coef[k,5] Re w."""
-    z = c + 1j * s
-    w = z[:, None] ** np.arange(coef.shape[0])[None, :]
-    g = w.real @ coef[:, 0] + w.imag @ coef[:, 1]
-    nn = np.empty((c.shape[0], 2))
-    nn[:, 0] = w.real @ coef[:, 2] + w.imag @ coef[:, 3]
-    nn[:, 1] = w.imag @ coef[:, 4] + w.real @ coef[:, 5]
-    return g, nn
-
-
 def _s1r_moments(c, s, q, p, Q, chunks, acc_re, acc_im):
     """Twin of kernels._s1r_moments: (acc_re, acc_im), slot [t, k, l] = sum of q_j^l (c_j + i s_j)^k
     over the particles j of chunk t (j in [t n / chunks, (t + 1) n / chunks))."""

@@ -40,39 +40,6 @@ def _weight_scale(x, beta, kind):
 # --- kernels against their twins --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 50, 700])
-@pytest.mark.parametrize("variant", ["parallel", "serial"])
-def test_s1_moments_kernel(n, variant):
-    rng = np.random.default_rng(n)
-    th = rng.uniform(0, 2 * np.pi, n)
-    c, s = np.cos(th), np.sin(th)
-    p, chunks, B = 9, 3, kernels.CIRCLE_BLOCK
-    acc_re = np.full((chunks, p + 1, B), np.nan)
-    acc_im = np.full((chunks, p + 1, B), np.nan)
-    kern = kernels._s1_moments if variant == "parallel" else kernels._s1_moments.serial
-    kern(c, s, p, chunks, acc_re, acc_im)
-    want_re, want_im = naive._s1_moments(c, s, p, chunks, acc_re, acc_im)
-    np.testing.assert_allclose(acc_re, want_re, rtol=0, atol=1e-12 * max(1, n))
-    np.testing.assert_allclose(acc_im, want_im, rtol=0, atol=1e-12 * max(1, n))
-
-
-@pytest.mark.parametrize("n", [1, 2, 7, 50, 700])
-@pytest.mark.parametrize("variant", ["parallel", "serial"])
-def test_s1_sums_kernel(n, variant):
-    rng = np.random.default_rng(10 + n)
-    th = rng.uniform(0, 2 * np.pi, n)
-    c, s = np.cos(th), np.sin(th)
-    coef = rng.standard_normal((13, 6))
-    G = np.full(n, np.nan)
-    N = np.full((n, 2), np.nan)
-    kern = kernels._s1_sums if variant == "parallel" else kernels._s1_sums.serial
-    kern(c, s, coef, G, N)
-    want_G, want_N = naive._s1_sums(c, s, coef, G, N)
-    scale = np.abs(coef).sum()
-    np.testing.assert_allclose(G, want_G, rtol=0, atol=1e-12 * scale)
-    np.testing.assert_allclose(N, want_N, rtol=0, atol=1e-12 * scale)
-
-
 def _off_points(n, rng, spread):
     """n random points of the plane with |x_i| spread uniformly over [1 - spread, 1 + spread]."""
     th = rng.uniform(0, 2 * np.pi, n)
@@ -82,12 +49,14 @@ def _off_points(n, rng, spread):
 
 @pytest.mark.parametrize("n", [1, 2, 7, 50, 700])
 @pytest.mark.parametrize("variant", ["parallel", "serial"])
-def test_s1r_moments_kernel(n, variant):
+@pytest.mark.parametrize("Q", [0, 4], ids=["circle", "radial"])
+def test_s1r_moments_kernel(n, variant, Q):
+    """Q = 0 with q = 1 is the on-circle path (expansion._circle)."""
     rng = np.random.default_rng(20 + n)
-    x = _off_points(n, rng, 0.2)
+    x = _off_points(n, rng, 0.2 if Q else 0.0)
     c, s = np.ascontiguousarray(x[:, 0]), np.ascontiguousarray(x[:, 1])
-    q = c * c + s * s - 1.0
-    p, Q, chunks = 9, 4, 3
+    q = c * c + s * s - 1.0 if Q else np.ones(n)
+    p, chunks = 9, 3
     acc_re = np.full((chunks, p + 1, Q + 1), np.nan)
     acc_im = np.full((chunks, p + 1, Q + 1), np.nan)
     kern = kernels._s1r_moments if variant == "parallel" else kernels._s1r_moments.serial
@@ -100,12 +69,14 @@ def test_s1r_moments_kernel(n, variant):
 
 @pytest.mark.parametrize("n", [1, 2, 7, 50, 700])
 @pytest.mark.parametrize("variant", ["parallel", "serial"])
-def test_s1r_sums_kernel(n, variant):
+@pytest.mark.parametrize("A", [1, 4], ids=["circle", "radial"])
+def test_s1r_sums_kernel(n, variant, A):
+    """A = 1 with q = 1 is the on-circle path (expansion._circle)."""
     rng = np.random.default_rng(30 + n)
-    x = _off_points(n, rng, 0.2)
+    x = _off_points(n, rng, 0.2 if A > 1 else 0.0)
     c, s = np.ascontiguousarray(x[:, 0]), np.ascontiguousarray(x[:, 1])
-    q = c * c + s * s - 1.0
-    coef = rng.standard_normal((13, 4, 6))
+    q = c * c + s * s - 1.0 if A > 1 else np.ones(n)
+    coef = rng.standard_normal((13, A, 6))
     G = np.full(n, np.nan)
     N = np.full((n, 2), np.nan)
     kern = kernels._s1r_sums if variant == "parallel" else kernels._s1r_sums.serial
