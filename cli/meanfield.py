@@ -47,16 +47,20 @@ def meanfield():
     """
 
 
-@meanfield.command("solve")
-@click.option("--beta", type=float, required=True, help="Inverse temperature beta >= 0.")
-@click.option("--kappa", type=float, default=None, help="Inverse noise kappa (default: no noise).")
-@click.option(
+#: ``--kind`` of the mean-field commands (the noisy model of arXiv 2512.01868 §7 is USA)
+KIND = click.option(
     "--kind",
     type=Choice(["SA", "USA"]),
     default="USA",
     show_default=True,
     help="SA (softmax) or USA (normalised by n).",
 )
+
+
+@meanfield.command("solve")
+@click.option("--beta", type=float, required=True, help="Inverse temperature beta >= 0.")
+@click.option("--kappa", type=float, default=None, help="Inverse noise kappa (default: no noise).")
+@KIND
 @click.option(
     "--init",
     "init",
@@ -139,13 +143,7 @@ def solve(beta, kappa, kind, init, eps, concentration, seed, N, dt, t_end, saves
 @click.option(
     "--d", "d", default="2,3", show_default=True, help="Dimensions: a list or start:stop:step."
 )
-@click.option(
-    "--kind",
-    type=Choice(["SA", "USA"]),
-    default="USA",
-    show_default=True,
-    help="SA (softmax) or USA (normalised by n).",
-)
+@KIND
 @click.option("--kappa", type=float, default=None, help="Growth rates at this kappa (default inf).")
 @click.option("--modes", type=int, default=6, show_default=True, help="Growth rates printed.")
 @click.option("--branch", is_flag=True, help="Also compute the stationary branch (fold, kappa_1).")
@@ -232,13 +230,7 @@ def theory(beta, d, kind, kappa, modes, branch, as_json):
     "--seeds", type=int, default=4, show_default=True, help="Systems per (beta, direction)."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed.")
-@click.option(
-    "--kind",
-    type=Choice(["SA", "USA"]),
-    default="USA",
-    show_default=True,
-    help="SA (softmax) or USA (normalised by n).",
-)
+@KIND
 @click.option(
     "--dt", type=float, default=0.01, show_default=True, help="Step of the particles or the PDE."
 )
