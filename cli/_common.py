@@ -22,9 +22,21 @@ def clean_errors(fn):
         except click.ClickException:
             raise
         except (ParticlesError, ValueError, FileNotFoundError, PermissionError) as e:
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(one_line(str(e))) from None
+        except MemoryError as e:  # an estimate fell short: still one line, not a traceback
+            why = f" ({one_line(str(e))})" if str(e).strip() else ""
+            raise click.ClickException(
+                f"out of memory{why}; ask for less (fewer particles, saved times, seeds or grid "
+                "points)"
+            ) from None
 
     return wrapper
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line (its lines joined with "; "): a command's error is one line."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    return "; ".join(lines) or "failed (no message)"
 
 
 class PathArg(click.Path):

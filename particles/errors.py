@@ -17,13 +17,20 @@ def real_array(a, name: str, shape: str = "", *, finite: bool = False, copy: boo
     silently) or, with ``finite``, has NaN or infinite entries. ``shape`` completes the message,
     e.g. ``"(n, d)"``."""
     what = f"a real numeric array of shape {shape}" if shape else "a real numeric array"
-    if np.iscomplexobj(a) or (
-        isinstance(a, (list, tuple)) and any(isinstance(v, complex) for v in np.ravel(a))
-    ):
+    try:
+        cplx = np.iscomplexobj(a) or (
+            isinstance(a, (list, tuple))
+            and any(isinstance(v, complex) for v in np.ravel(np.array(a, dtype=object)))
+        )
+    except (TypeError, ValueError):  # ragged nesting
+        raise ParticlesError(f"{name} must be {what}; got a ragged sequence") from None
+    if cplx:
         raise ParticlesError(f"{name} must be {what}; got complex numbers")
+    if isinstance(a, (str, bytes, dict, set)) or a is None:
+        raise ParticlesError(f"{name} must be {what}, got {type(a).__name__}")
     try:
         arr = np.array(a, dtype=np.float64, order="C", copy=True if copy else None)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ParticlesError(f"{name} must be {what}") from None
     if finite and not np.all(np.isfinite(arr)):
         raise ParticlesError(f"{name} has non-finite entries")
@@ -72,3 +79,17 @@ def count(value, name: str, minimum: int = 1, maximum: int | None = None) -> int
         got = int(value) if isinstance(value, np.integer) else repr(value)
         raise ParticlesError(f"{name} must be an integer {span}, got {got}")
     return int(value)
+
+
+def whole(value, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """Like :func:`count`, but a whole float (``8.0``, ``1e4``) is taken as the integer it is:
+    for the sizes and counts that callers compute in floating point. Fractions, NaN, infinities,
+    bools and strings are refused with the same message."""
+    if (
+        isinstance(value, (float, np.floating))
+        and np.isfinite(value)
+        and value == np.floor(value)
+        and abs(value) < 2**63
+    ):
+        value = int(value)
+    return count(value, name, minimum, maximum)

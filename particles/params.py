@@ -97,17 +97,19 @@ class FeedForward:
     def __post_init__(self):
         W1 = _matrix("W1", self.W1, (2,))
         W2 = _matrix("W2", self.W2, (2,))
+        if W1 is None or W2 is None:
+            raise ParticlesError("W1 and W2 must be matrices (W1 (m, d), W2 (d, m)), not None")
         m, d = W1.shape
         if W2.shape != (d, m):
             raise ParticlesError(f"W2 must have shape (d, m) = {(d, m)}, got {W2.shape}")
-        b1 = np.asarray(self.b1, dtype=np.float64)
+        b1 = real_array(self.b1, "b1", f"({m},)")
         if b1.shape != (m,) or not np.all(np.isfinite(b1)):
             raise ParticlesError(f"b1 must be a finite vector of shape ({m},), got {b1.shape}")
         object.__setattr__(self, "W1", W1)
         object.__setattr__(self, "W2", W2)
         object.__setattr__(self, "b1", _readonly(b1))
         if self.b2 is not None:
-            b2 = np.asarray(self.b2, dtype=np.float64)
+            b2 = real_array(self.b2, "b2", f"({d},)")
             if b2.shape != (d,) or not np.all(np.isfinite(b2)):
                 raise ParticlesError(f"b2 must be a finite vector of shape ({d},), got {b2.shape}")
             object.__setattr__(self, "b2", _readonly(b2))
@@ -393,6 +395,11 @@ class Piecewise:
     segments: tuple
 
     def __post_init__(self):
+        if isinstance(self.segments, (str, bytes, dict)) or not hasattr(self.segments, "__iter__"):
+            raise ParticlesError(
+                "segments must be a sequence of (Dynamics, duration) pairs, got "
+                f"{type(self.segments).__name__}"
+            )
         segs = tuple(self.segments)
         if not segs:
             raise ParticlesError("Piecewise needs at least one (Dynamics, duration) segment")

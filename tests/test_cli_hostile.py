@@ -123,18 +123,26 @@ SLOW = {"bench", "figure", "svm figure", "scansnap figure"}
 # ------------------------------------------------------------------------------------------------
 # the values
 
-INT_BAD = ["abc", "1.5", "nan", "", "1e3", "-1", "0", "-1000000000000", "1000000000000"]
-FLOAT_BAD = ["abc", "", "nan", "inf", "-inf", "-1", "0", "1e300", "-1e300", "1e-300"]
+INT_BAD = [
+    *("abc", "1.5", "nan", "", "1e3", "-1", "0", "-1000000000000", "1000000000000"),
+    *("9223372036854775808", "1+1j", "true"),  # 2**63 (past int64), complex, a bool spelling
+]
+FLOAT_BAD = [
+    *("abc", "", "nan", "inf", "-inf", "-1", "0", "1e300", "-1e300", "1e-300"),
+    *("1e308", "1e-320", "1+1j"),  # the largest float, a subnormal, complex
+]
 CHOICE_BAD = ["nonesuch", ""]
 
 #: input files by what they should hold, and the wrong files to give instead
 NPZ_IN = [
     *("missing.npz", "adir", "", "array.npy", "text.txt", "empty.npz", "trunc.npz", "other.npz"),
+    *("garbage.npz", "notazip.npz"),  # random bytes; a zip archive that holds no arrays
     "nostate.npz",  # a checkpoint written before the first save time: no state to analyse
 ]
 NPY_IN = [
     *("missing.npy", "adir", "", "run.npz", "text.txt", "empty.npy", "trunc.npy"),
     *("complex.npy", "nan.npy", "vector.npy", "noparticles.npy", "offsphere.npy", "ints3d.npy"),
+    *("garbage.npy", "objects.npy", "strings.npy", "subnormal.npy", "inf.npy", "onecolumn.npy"),
 ]
 TEXT_IN = ["missing.txt", "adir", "", "run.npz", "empty.txt"]
 WHEEL_IN = ["missing.whl", "adir", "", "text.txt", "empty.npz", "run.npz"]
@@ -323,6 +331,9 @@ NOT_APPLICABLE: list[tuple[str, list[str], str]] = [
     ("transition", ["--engine", "pde-sphere", "--d", "3", "--method", "strang"], "--method"),
     ("transition", ["--backend", "processes", "--scheduler", "local"], "--backend"),
     ("phase", ["--workers", "2"], "--workers"),
+    ("simulate", ["--workers", "2"], "--workers"),
+    ("simulate", ["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--workers"),
+    ("transition", ["--scheduler", "tcp://127.0.0.1:1", "--workers", "3"], "--workers"),
     ("sweep", ["--workers", "2"], "--workers"),
     ("transformer", ["--repeat", "3"], "--repeat"),
     ("transformer", ["--max-tokens", "1000"], "max"),
@@ -463,6 +474,21 @@ def _make_fixtures(root: Path) -> None:
     np.save(root / "noparticles.npy", np.zeros((0, 3)))
     np.save(root / "offsphere.npy", 2 * x0)
     np.save(root / "ints3d.npy", np.ones((2, 4, 3), dtype=int))
+    (root / "garbage.npz").write_bytes(rng.bytes(300))
+    (root / "garbage.npy").write_bytes(b"\x93NUMPY" + rng.bytes(300))
+    import zipfile
+
+    with zipfile.ZipFile(root / "notazip.npz", "w") as z:
+        z.writestr("readme.txt", "no arrays here")
+    np.save(root / "objects.npy", np.array([[object()] * 3] * 4, dtype=object), allow_pickle=True)
+    np.save(root / "strings.npy", np.full((4, 3), "a"))
+    sub = x0.copy()
+    sub[0] = 1e-320  # a row of subnormals: off the sphere, and its norm underflows
+    np.save(root / "subnormal.npy", sub)
+    big = x0.copy()
+    big[0] = np.inf
+    np.save(root / "inf.npy", big)
+    np.save(root / "onecolumn.npy", x0[:, :1])
     (root / "adir").mkdir()
     make_tiny_bert(root / "tinybert")
     args = ["svm", "train", *_SVM, "--iters", "2", "--out", str(root / "s_train.npz"), "--quiet"]
