@@ -207,7 +207,9 @@ def simulate(
 
     ctx = click.get_current_context()
     if scheduler != "local":
-        refuse_given(ctx, ["workers"], "without --scheduler local (the workers of a local Dask cluster)")
+        refuse_given(
+            ctx, ["workers"], "without --scheduler local (the workers of a local Dask cluster)"
+        )
     if x0_path is None:
         refuse_given(ctx, ["normalize"], "without --x0 (random points are on the sphere)")
     else:

@@ -79,10 +79,7 @@ SKIP: dict[str, str] = {
         f"particles.svm.{n}": "a result container"
         for n in ("LocalOptimality", "SVMEquivalence", "SVMSolution", "TrainResult")
     },
-    **{
-        f"particles.scansnap.{n}": "a result container"
-        for n in ("ReducedSolution", "TrainResult")
-    },
+    **{f"particles.scansnap.{n}": "a result container" for n in ("ReducedSolution", "TrainResult")},
     **{
         f"particles.transformer.{n}": "weights read from a checked model file (tests/test_transformer*)"
         for n in ("Encoder", "EncoderConfig", "LayerWeights", "WordPieceTokenizer", "encoder_layer")
@@ -727,9 +724,7 @@ def _case_id(case):
 def test_every_public_function_is_driven():
     """A public function needs a valid call (CALLS, JOINT or NAMES) or a reason in SKIP."""
     missing = [
-        name
-        for name, fn in FUNCTIONS.items()
-        if name not in SKIP and valid_call(name, fn) is None
+        name for name, fn in FUNCTIONS.items() if name not in SKIP and valid_call(name, fn) is None
     ]
     assert not missing, f"no valid call for {missing}: add it to CALLS or SKIP"
     assert set(SKIP) <= set(FUNCTIONS), set(SKIP) - set(FUNCTIONS)
