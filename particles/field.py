@@ -49,7 +49,15 @@ def check_points(x, name: str = "x") -> np.ndarray:
         raise ParticlesError(f"particles must live on S^(d-1) with d >= 2, got d = {d}")
     if not np.all(np.isfinite(x)):
         raise ParticlesError(f"{name} has non-finite entries")
+    if np.max(np.abs(x)) > MAX_ENTRY:
+        raise ParticlesError(
+            f"{name} has entries beyond {MAX_ENTRY:g} in magnitude: their products overflow float64"
+        )
     return np.ascontiguousarray(x)
+
+
+#: the largest entry of a state: products of two entries stay within float64
+MAX_ENTRY = 1e150
 
 
 #: the Gram path shifts row i by c_i = beta |q_i|^2 / 2; it needs every weight exp(c_j - max c) to

@@ -7,9 +7,12 @@ non-decreasing along SA and USA and non-increasing along USA with V = -I.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import config
+from ..errors import ParticlesError, finite
 from ..field import check_points
 
 
@@ -24,15 +27,21 @@ def energy(x, beta: float) -> float:
     measure in the normalisation of arXiv 2312.10794 (3.5) and of arXiv 2512.01868 eq. (3). At beta = 0
     returns the limit of E_beta - 1/(2 beta): |mean x|^2 / 2."""
     x = check_points(x)
-    beta = float(beta)
+    beta = finite(beta, "beta")
     n = x.shape[0]
     if beta == 0.0:
         m = x.mean(axis=0)
         return 0.5 * float(m @ m)
     total = 0.0
     for r0, r1 in _row_blocks(n):
-        total += float(np.exp(beta * (x[r0:r1] @ x.T)).sum())
-    return total / (2.0 * beta * n * n)
+        with np.errstate(over="ignore"):
+            total += float(np.exp(beta * (x[r0:r1] @ x.T)).sum())
+    out = total / (2.0 * beta * n * n)
+    if not math.isfinite(out):
+        raise ParticlesError(
+            f"E_beta overflows float64 at beta = {beta:g} (e^(beta <x_i, x_j>) beyond 1e308)"
+        )
+    return out
 
 
 def gram(x) -> np.ndarray:
@@ -70,5 +79,7 @@ def energy_over_time(xs, beta: float) -> np.ndarray:
     """:func:`energy` at every saved time of a Trajectory (its directions) or of states (T, n, d):
     (T,). The states of a zarr store are read one at a time. (``Trajectory.energy()`` also handles
     Piecewise dynamics.)"""
-    states = (xs.theta if hasattr(xs, "theta") else xs.x) if hasattr(xs, "t") else xs
+    from .clusters import _states
+
+    _, states = _states(xs)
     return np.array([energy(x, beta) for x in states])
