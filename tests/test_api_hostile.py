@@ -378,7 +378,9 @@ CALLS: dict[str, dict] = {
     "particles.svm.loss_and_grad_kq": {"K": lambda: 0.1 * np.eye(3), "Q": lambda: np.eye(3)},
     "particles.svm.numerical_rank": {"W": lambda: np.eye(3)},
     "particles.svm.regularization_path": {"radii": lambda: [1.0, 2.0], "maxiter": 20, "rng": 0},
-    "particles.svm.svm_equivalence": {"W_gd": lambda: np.eye(3)},
+    "particles.svm.svm_equivalence": {
+        "W_gd": lambda: pt.svm.train(_svm_data(), pt.svm.TrainConfig(iters=200), rng=0).W
+    },
     "particles.svm.train": {"config": lambda: pt.svm.TrainConfig(iters=3), "rng": 0},
     "particles.svm.train_random": {
         "n": 2,

@@ -200,7 +200,11 @@ TEXT = {
 
 #: values that are legitimately valid, by (command, parameter) -> {value: why}; they are run and
 #: must succeed (unless the command is in SLOW)
-_SEED_OK = {"0": "seed 0 is a seed", "1000000000000": "any non-negative integer is a seed"}
+_SEED_OK = {
+    "0": "seed 0 is a seed",
+    "1000000000000": "any non-negative integer is a seed",
+    "9223372036854775808": "any non-negative integer is a seed (numpy takes big ones)",
+}
 _BETA_OK = {"0": "beta = 0 is the uniform-attention case", "1e-300": "tiny beta: nearly uniform"}
 _T_OFFSET_OK = {
     "1e300": "LN-Scaling with a huge clock offset: the tokens barely move",
