@@ -283,7 +283,7 @@ CALLS: dict[str, dict] = {
     "particles.analysis.equiangular.weights": {"rho": 0.2},
     "particles.analysis.equiangular.rates": {"rho": 0.2, "r": 1.0},
     "particles.analysis.equiangular.rhs": {"gamma": 0.2},
-    "particles.analysis.equiangular.configuration": {"rho": 0.2, "rng": 0},
+    "particles.analysis.equiangular.configuration": {"n": 4, "d": 4, "rho": 0.2, "rng": 0},
     "particles.analysis.equiangular.euler_gamma": {"steps": 4},
     "particles.analysis.equiangular.layer_map": {"steps": 4},
     "particles.analysis.equiangular.gamma": {"t": lambda: np.array([0.0, 1.0])},

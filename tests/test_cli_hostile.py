@@ -725,3 +725,102 @@ def test_group_options_do_not_apply_to_a_subcommand(scratch):
     why, res = _run_case(scratch, "transformer", args)
     assert why is None, why
     assert "--out" in res.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# states the generated values do not reach, and the real exit codes
+
+
+def test_tiny_and_huge_rows_are_normalised_not_a_traceback(scratch):
+    """``--x0`` with a row of subnormals (its squared norm underflows to 0) or of huge entries
+    (it overflows) and ``--normalize``: the row is scaled first, so its direction is kept."""
+    import particles as pt
+
+    x0 = pt.random_points(4, 3, rng=0)
+    for name, row in (("sub_row.npy", 1e-320), ("big_row.npy", 1e200)):
+        x = x0.copy()
+        x[0] = row * np.array([1.0, 2.0, 2.0])
+        np.save(scratch / name, x)
+        before = _snapshot(scratch)
+        args = ["--x0", name, "--normalize", "--t-end", "0.1", "--saves", "2", "--out", "out.npz"]
+        res, _ = invoke("simulate", [*args, "--quiet"])
+        res_out = (scratch / "out.npz").exists()
+        _clean_to(scratch, before)
+        (scratch / name).unlink()
+        assert res.exit_code == 0, res.output
+        assert res_out
+
+
+def test_workers_without_a_local_scheduler_is_refused(scratch):
+    for extra in (["--workers", "2"], ["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]):
+        why, res = _run_case(scratch, "simulate", BASE["simulate"] + extra)
+        assert why is None, why
+        assert "--scheduler local" in res.stderr
+
+
+_SUBPROCESS_CASES = [
+    ["simulate", "--n", "4", "--t-end", "0.1", "--out", "o.npz", "--workers", "2"],
+    ["simulate", "--x0", "nan.npy", "--out", "o.npz"],
+    ["simulate", "--n", "-3", "--out", "o.npz"],
+    ["info", "garbage.npz"],
+    ["meanfield", "solve", "--beta", "nan", "--out", "m.npz"],
+]
+
+
+@pytest.mark.parametrize("args", _SUBPROCESS_CASES, ids=lambda a: " ".join(a[:3]))
+def test_real_processes_exit_non_zero_with_one_error_line(scratch, args):
+    """The installed command, in a process of its own: exit status, stderr and no traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "particles.cli.main", *args],
+        cwd=scratch,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("Error: "), proc.stderr
+    assert sum(line.startswith("Error") for line in lines) == 1, proc.stderr
+    for name in ("o.npz", "m.npz"):
+        assert not (scratch / name).exists()
+
+
+def _limit_address_space(nbytes: int):
+    def apply():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (nbytes, nbytes))
+
+    return apply
+
+
+def test_a_request_beyond_ulimit_v_is_refused_with_the_limit(tmp_path):
+    """Under ``ulimit -v`` (RLIMIT_AS) far below physical memory, a run that does not fit is refused
+    in one line naming the limit: not a MemoryError traceback. The limit leaves room to start."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("resource")
+    limit = 3 * 2**30
+    code = (
+        "from particles.cli.main import main; main(['simulate', '--n', '30000000', '--d', '3', "
+        "'--out', 'big.npz', '--quiet'])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_limit_address_space(limit),
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "MemoryError" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr
+    assert "(ulimit -v)" in lines[0] and "this process may use" in lines[0]
+    assert not (tmp_path / "big.npz").exists()

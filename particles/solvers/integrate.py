@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError, count, finite, number
+from ..errors import ParticlesError, count, finite, number, real_array
 from ..field import check_dtype, check_points, check_stream, drift, fixed_order, velocity
 from ..io import check_writable
 from ..norms import clock
@@ -384,6 +384,8 @@ def simulate(
     if kappas and not spec.stochastic:
         raise ParticlesError(_needs_sde(method, kappas[0]))
     dtype = check_dtype(dtype)
+    if normalize:  # rows too small or too large to square are scaled first (their directions)
+        x0 = rescale_rows(real_array(x0, "x0", "(n, d)"))
     x0 = check_points(x0, "x0")
     n, d = x0.shape
     dyn.check_dimension(d)
