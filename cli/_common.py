@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import os
 
 import click
 
@@ -13,7 +14,9 @@ from particles.errors import ParticlesError
 
 
 def clean_errors(fn):
-    """Turn library errors (ParticlesError, bad values, missing files) into a one-line click error."""
+    """Turn library errors (ParticlesError, bad values, missing files) into a one-line click error;
+    anything else too (a bug), unless ``PARTICLES_TRACEBACK`` is set (then it propagates, with its
+    traceback: the tests set it, so that no bug hides behind the one line)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -28,6 +31,13 @@ def clean_errors(fn):
             raise click.ClickException(
                 f"out of memory{why}; ask for less (fewer particles, saved times, seeds or grid "
                 "points)"
+            ) from None
+        except Exception as e:  # a bug: one line at the terminal; the traceback on request
+            if os.environ.get("PARTICLES_TRACEBACK"):
+                raise
+            raise click.ClickException(
+                f"unexpected {type(e).__name__}: {one_line(str(e))} (a bug in particles; run "
+                "again with PARTICLES_TRACEBACK=1 to see where)"
             ) from None
 
     return wrapper

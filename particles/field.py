@@ -46,7 +46,9 @@ def check_points(x, name: str = "x") -> np.ndarray:
     if n < 1:
         raise ParticlesError(f"{name} has no particles (n = 0)")
     if d < 2:
-        raise ParticlesError(f"particles must live on S^(d-1) with d >= 2, got d = {d}")
+        raise ParticlesError(
+            f"particles must live on S^(d-1) with d >= 2, got d = {d} (the columns of {name})"
+        )
     if not np.all(np.isfinite(x)):
         raise ParticlesError(f"{name} has non-finite entries")
     if np.max(np.abs(x)) > MAX_ENTRY:

@@ -200,11 +200,8 @@ TEXT = {
 
 #: values that are legitimately valid, by (command, parameter) -> {value: why}; they are run and
 #: must succeed (unless the command is in SLOW)
-_SEED_OK = {
-    "0": "seed 0 is a seed",
-    "1000000000000": "any non-negative integer is a seed",
-    "9223372036854775808": "any non-negative integer is a seed (numpy takes big ones)",
-}
+_BIG, _HUGE = "1000000000000", "9223372036854775808"
+_SEED_OK = {"0": "seed 0 is a seed", _BIG: "any non-negative integer is a seed"}
 _BETA_OK = {"0": "beta = 0 is the uniform-attention case", "1e-300": "tiny beta: nearly uniform"}
 _T_OFFSET_OK = {
     "1e300": "LN-Scaling with a huge clock offset: the tokens barely move",
@@ -309,6 +306,27 @@ VALID: dict[tuple[str, str], dict[str, str]] = {
         "1e-300": "every mode damped",
     },
 }
+# a value valid at 1e300 (1e-300) is valid at the largest float (at a subnormal) too, where the
+# run's numbers stay finite: the same reason
+#: refused instead: a subnormal kappa or beta (1/kappa, 1/beta overflow), a seed past int64 sums
+_NOT_DERIVED = {
+    ("simulate", "kappa", "1e-320"),
+    ("simulate", "noise", "1e308"),
+    ("meanfield solve", "kappa", "1e-320"),
+    ("meanfield theory", "kappa", "1e-320"),
+    ("meanfield solve", "beta", "1e-320"),
+    ("transition", "seed", "9223372036854775808"),
+    ("scansnap train", "context", "9223372036854775808"),  # refused: beyond 1e12 tokens
+    ("scansnap sweep", "context", "9223372036854775808"),
+}
+for (_cmd, _name), _values in VALID.items():
+    _values = VALID[_cmd, _name] = dict(_values)  # the tables share dicts: copy before adding
+    for _near, _far in (("1e300", "1e308"), ("1e-300", "1e-320"), (_BIG, _HUGE)):
+        if _near in _values and (_cmd, _name, _far) not in _NOT_DERIVED:
+            _values.setdefault(_far, _values[_near])
+    if (_cmd, _name, _HUGE) in _NOT_DERIVED:
+        _values.pop(_HUGE, None)
+
 #: options given where they do not apply: (command, extra arguments replacing BASE's) -> the
 #: option the error must name
 NOT_APPLICABLE: list[tuple[str, list[str], str]] = [
@@ -539,7 +557,8 @@ def invoke(command: str, args: list[str]):
     """Run ``particles COMMAND ARGS``; returns (result, warnings recorded)."""
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        res = CliRunner().invoke(main, [*command.split(), *args])
+        # a bug must show as the exception it is, not as the one line users get
+        res = CliRunner(env={"PARTICLES_TRACEBACK": "1"}).invoke(main, [*command.split(), *args])
     return res, [str(x.message) for x in w if not issubclass(x.category, _HIDDEN)]
 
 

@@ -236,6 +236,8 @@ def simulate_angles(
     beta = _beta(beta)
     kind = _kind(kind)
     t_end = finite(t_end, "t_end", "> 0")
+    if t_end < 1e-100:  # LSODA's step control underflows on much shorter spans (1e-150 hangs)
+        raise ParticlesError(f"t_end = {t_end:g} is below the integrator's resolution (>= 1e-100)")
     if save_at is None and t_end * 1e-4 > 0:
         save_at = np.concatenate([[0.0], np.geomspace(t_end * 1e-4, t_end, 200)])
     elif save_at is None:
@@ -250,8 +252,8 @@ def simulate_angles(
             f"rtol = {rtol:g}, atol = {atol:g}: below float64 resolution (rtol >= 1e-15, "
             "atol >= 1e-300)"
         )
-    if save_at.ndim != 1 or save_at.size == 0 or np.any(np.diff(save_at) < 0):
-        raise ParticlesError("save_at must be an increasing sequence of times")
+    if save_at.ndim != 1 or save_at.size == 0 or np.any(np.diff(save_at) <= 0):
+        raise ParticlesError("save_at must be a strictly increasing sequence of times")
     if save_at[0] < 0 or save_at[-1] > t_end * (1 + 1e-12):
         raise ParticlesError(f"save_at times must lie in [0, t_end] = [0, {t_end}]")
     fun = lambda t, y: angle_velocity(y, beta, kind)

@@ -42,6 +42,9 @@ from ..resources import check_count, check_memory
 from ..sweep import Task, fingerprint, load_result, run_sweep
 
 ENGINES = ("particles", "circle", "pde", "pde-sphere")
+#: the largest seed: the systems' seeds seed * 100003 + k are int64
+MAX_SEED = 10**13
+
 #: the engines that evolve one density (``seeds`` is 1, ``N`` their resolution)
 PDE_ENGINES = ("pde", "pde-sphere")
 #: the particles engine's integrator unless ``method`` says otherwise
@@ -88,8 +91,8 @@ class TransitionParams:
                 raise ParticlesError(f"{name} must be an integer >= {low}, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
             raise ParticlesError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if self.seed < 0:
-            raise ParticlesError(f"seed must be an integer >= 0, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ParticlesError(f"seed must be an integer in 0..{MAX_SEED}, got {self.seed}")
         for name, limit in (("d", 1e6), ("n", 1e8), ("seeds", 1e6), ("N", 1e8)):
             check_count(getattr(self, name), name, limit)
         if self.engine == "pde" and (int(self.N) < 8 or int(self.N) % 2):

@@ -249,8 +249,9 @@ def initial_density(kind: str = "perturbed", N: int = 256, **kw) -> np.ndarray:
         ab = rng.standard_normal((m, 2))
         k = np.arange(1, m + 1)
         pert = ab[:, 0] @ np.cos(np.outer(k, th)) + ab[:, 1] @ np.sin(np.outer(k, th))
-        rho = 1.0 + eps * pert
-        if rho.min() < 0:
+        with np.errstate(over="ignore", invalid="ignore"):
+            rho = 1.0 + eps * pert
+        if not rho.min() >= 0:  # NaN too (eps * pert overflowed)
             raise ParticlesError(
                 f"eps = {eps:g} makes the perturbed density negative (min {rho.min():.3g}); "
                 f"a density needs eps < {1.0 / max(-pert.min(), 1e-300):.3g} here"
