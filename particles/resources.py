@@ -115,14 +115,17 @@ def _cgroup_dirs(root: Path, rel: str) -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
-def _cgroup_limits() -> list[tuple[int, str]]:
-    """(bytes left, label) under the memory limits of the process's control group, v2 and v1."""
+def _cgroup_limits(
+    proc: str | Path = "/proc/self/cgroup", base: str | Path = "/sys/fs/cgroup"
+) -> list[tuple[int, str]]:
+    """(bytes left, label) under the memory limits of the process's control group, v2 and v1
+    (``proc`` and ``base``: where the process's groups and the cgroup file systems are)."""
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        lines = Path(proc).read_text().splitlines()
     except OSError:
         return []
     out = []
-    base = Path("/sys/fs/cgroup")
+    base = Path(base)
     for line in lines:
         hid, _, rest = line.partition(":")
         controllers, _, rel = rest.partition(":")

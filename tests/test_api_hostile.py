@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-import math
 import os
 import signal
 import warnings
@@ -775,7 +774,3 @@ def test_hostile_arguments_are_refused_in_one_line(name, param, tmp_path, monkey
         if why is not None:
             failures.append(f"{param}={label}: {why}")
     assert not failures, f"{name}:\n  " + "\n  ".join(failures)
-
-
-# keep math imported for the tables' readers (inf, nan)
-_ = math.inf
