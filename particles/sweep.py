@@ -164,10 +164,13 @@ def run_sweep(
         raise ParticlesError(f"duplicate task keys: {', '.join(dup[:5])}")
     if backend not in BACKENDS:
         raise ParticlesError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend != "serial":
-        check_workers(workers)
+    check_workers(workers)  # checked even where unused: -1 is a slip, not a default
     if backend == "dask":
         check_scheduler(scheduler)
+    elif scheduler is not None:
+        raise ParticlesError(
+            f"scheduler is for backend='dask'; backend={backend!r} would ignore it"
+        )
     with results_dir(store, "store") as store:
         todo = [t for t in tasks if not is_done(store, t)]
         bar = _progress(len(tasks), len(tasks) - len(todo), progress, desc)

@@ -357,3 +357,17 @@ def test_mean_field_solutions_name_the_saves_they_have():
         with pytest.raises(ParticlesError, match=msg):
             sol.density(i)
     assert np.isfinite(mf.w1_circle(theta, sol, i=-3, grid=64))
+
+
+def test_sweeps_refuse_workers_and_schedulers_they_would_ignore(tmp_path):
+    from particles import sweep
+
+    for kw, msg in (
+        ({"workers": -1}, "workers must be an integer in 1.."),
+        ({"workers": 2.5}, "workers must be an integer"),
+        ({"scheduler": "tcp://127.0.0.1:1"}, "scheduler is for backend='dask'"),
+        ({"backend": "processes", "scheduler": "local"}, "scheduler is for backend='dask'"),
+    ):
+        with pytest.raises(ParticlesError, match=msg):
+            sweep.run_sweep([], tmp_path / "s", **kw)
+    assert not (tmp_path / "s").exists()
