@@ -101,6 +101,7 @@ SKIP: dict[str, str] = {
         )
     },
     "particles.svm.cvxpy_available": "no arguments",
+    "particles.svm.seeding": "formats a seed (or a placeholder name) into a description",
     "particles.svm.w_from_torch": "needs torch tensors",
     "particles.svm.solve_random": "reads data files (CLI tables: svm solve)",
     "particles.svm.solve_record": "reads data files (CLI tables: svm solve)",
@@ -369,7 +370,6 @@ CALLS: dict[str, dict] = {
     "particles.svm.correlation": {"A": lambda: np.eye(3), "B": lambda: np.ones((3, 3))},
     "particles.svm.default_init": {"rng": 0},
     "particles.svm.init_rng": {},
-    "particles.svm.seeding": {},
     "particles.svm.forward": {"W": lambda: 0.1 * np.eye(3)},
     "particles.svm.logits": {"W": lambda: 0.1 * np.eye(3)},
     "particles.svm.softmax_probs": {"W": lambda: 0.1 * np.eye(3)},

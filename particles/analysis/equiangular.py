@@ -517,7 +517,9 @@ def _formula(rho, beta, n, name: str = "rho"):
     rho = real_array(rho, name, finite=True)
     if np.any(np.abs(rho) > 1.0):
         raise ParticlesError(f"{name} is an inner product of unit vectors: it must lie in [-1, 1]")
-    n = whole(n, "n (the number of tokens)", 2)
+    n = finite(n, "n (the number of tokens)")  # a real parameter of the formulas (n -> oo)
+    if not 2 <= n <= 1e150:
+        raise ParticlesError(f"n must lie in [2, 1e150] (n^2 stays within float64), got n = {n:g}")
     return rho, finite(beta, "beta", ">= 0"), n
 
 

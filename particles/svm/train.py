@@ -323,7 +323,6 @@ def init_rng(seed: int, stream: int = INIT_STREAM) -> np.random.Generator:
 
 def seeding(seed: int, stream: int = INIT_STREAM) -> dict:
     """How a run with ``seed`` draws its numbers, as stored in result files."""
-    seed, stream = count(seed, "seed", 0), count(stream, "stream", 0)
     return {"seed": seed, "init_rng": f"default_rng([{seed}, {stream}])"}
 
 
