@@ -353,7 +353,16 @@ def velocity_rows(x, dyn: Dynamics, rows, *, project: bool = True) -> np.ndarray
         raise ParticlesError("velocity_rows does not support causal dynamics")
     x = check_points(x)
     dyn.check_dimension(x.shape[1])
-    rows = np.asarray(rows, dtype=np.intp).ravel()
+    try:
+        rows = np.asarray(rows).ravel()
+    except ValueError:
+        raise ParticlesError("rows must be a list of particle indices") from None
+    if rows.dtype.kind not in "iu" and not (rows.dtype.kind == "b" and rows.size == x.shape[0]):
+        if not (rows.dtype.kind == "f" and rows.size == 0):
+            raise ParticlesError(f"rows must be integer particle indices, got dtype {rows.dtype}")
+    rows = np.flatnonzero(rows) if rows.dtype.kind == "b" else rows.astype(np.intp)
+    if rows.size and (rows.min() < -x.shape[0] or rows.max() >= x.shape[0]):
+        raise ParticlesError(f"rows must be particle indices in 0..{x.shape[0] - 1}")
     xr = np.ascontiguousarray(x[rows])
     acc = np.zeros((rows.size, x.shape[1]))
     sa = dyn.kind == "SA"

@@ -65,11 +65,20 @@ class Task:
 
 def fingerprint(obj) -> str:
     """A short stable hash of a JSON-able description (parameters of a task or a sweep)."""
-    text = json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"))
+    try:
+        text = json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise ParticlesError(
+            f"cannot fingerprint a description that is not JSON-able: {e}"
+        ) from None
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def task_path(store: str | os.PathLike, key: str) -> Path:
+    if not isinstance(store, (str, os.PathLike)) or not isinstance(key, str) or not key:
+        raise ParticlesError(
+            f"a task's store is a path and its key a string, got {store!r}, {key!r}"
+        )
     return Path(store) / f"{key}.npz"
 
 

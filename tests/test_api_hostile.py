@@ -57,6 +57,11 @@ MODULES = [
     "particles.svm",
     "particles.scansnap",
     "particles.transformer",
+    "particles.analysis.phase",
+    "particles.analysis.transition",
+    "particles.sweep",
+    "particles.io",
+    "particles.field",
 ]
 
 #: public names not driven here, with the reason
@@ -126,6 +131,60 @@ SKIP: dict[str, str] = {
     "particles.analysis.long_context.one_layer_random": "a study (minutes at its sizes)",
     "particles.analysis.repulsive.relax": "runs to convergence (t_max 2e4): a study",
     "particles.analysis.equiangular.critical_beta": "a root search over beta (seconds)",
+    # stores, files and figures: their hostile inputs are paths (tests/test_cli_hostile.py)
+    **{
+        f"particles.analysis.phase.{n}": "reads or writes a store, a table or a figure"
+        for n in (
+            "assemble",
+            "check_table_path",
+            "phase_diagrams",
+            "phase_figure",
+            "plot_phase",
+            "plot_phase_figure",
+            "scan",
+            "PhaseDiagram",
+            "ScanTable",
+            "band_width",
+            "boundary_t",
+            "run_beta",
+        )
+    },
+    **{
+        f"particles.analysis.transition.{n}": "writes a store (CLI tables: transition)"
+        for n in ("transition", "run_branch", "TransitionResult")
+    },
+    **{
+        f"particles.sweep.{n}": "runs or reads a store's tasks (tests/test_sweep.py, test_hostile.py)"
+        for n in ("Task", "execute_task", "is_done", "load_result", "run_sweep")
+    },
+    **{
+        f"particles.io.{n}": "files: tests/test_cli_hostile.py's input tables and tests/test_io*"
+        for n in (
+            "atomic_open",
+            "atomic_write_bytes",
+            "check_writable",
+            "load_array",
+            "load_npz",
+            "read_text",
+            "results_dir",
+            "save_npz",
+            "package_version",
+            "shipped_texts",
+            "sigint_held",
+        )
+    },
+    **{
+        f"particles.field.{n}": "a kernel-level helper of velocity (driven through it)"
+        for n in (
+            "attention",
+            "attention_inputs",
+            "attention_path",
+            "feedforward",
+            "check_dtype",
+            "head_inputs",
+            "raw_field",
+        )
+    },
 }
 
 #: parameters left at their valid value: callbacks and switches whose hostile values are not input
@@ -422,6 +481,30 @@ CALLS: dict[str, dict] = {
     },
     "particles.scansnap.reduced_field": {"eta_y": 1.0, "eta_z": 1.0},
     "particles.transformer.cluster_count": {},
+    "particles.analysis.phase.PhaseParams": {"n": 4, "d": 2, "betas": (1.0,), "seeds": 2},
+    "particles.analysis.phase.phase_diagram": {
+        "params": lambda: pt.analysis.phase.PhaseParams(n=4, d=2, betas=(1.0,), t_end=0.2, seeds=2),
+    },
+    "particles.analysis.phase.initial_conditions": {
+        "p": lambda: pt.analysis.phase.PhaseParams(n=4, d=2, betas=(1.0,), seeds=2),
+    },
+    "particles.analysis.phase.phase_tasks": {
+        "p": lambda: pt.analysis.phase.PhaseParams(n=4, d=2, betas=(1.0,), seeds=2),
+    },
+    "particles.analysis.phase.with_d": {
+        "p": lambda: pt.analysis.phase.PhaseParams(n=4, d=2, betas=(1.0,), seeds=2),
+        "d": 3,
+    },
+    "particles.analysis.transition.TransitionParams": {"n": 8, "seeds": 1},
+    "particles.analysis.transition.transition_tasks": {
+        "p": lambda: pt.analysis.transition.TransitionParams(n=8, seeds=1)
+    },
+    "particles.analysis.transition.sphere_perturbation": {"L": 4, "eps": 0.1, "rng": 0},
+    "particles.sweep.check_scheduler": {"scheduler": "local"},
+    "particles.sweep.check_workers": {"workers": 2},
+    "particles.sweep.fingerprint": {"obj": lambda: {"a": 1}},
+    "particles.sweep.task_path": {"store": "st", "key": "k"},
+    "particles.field.velocity_rows": {"rows": lambda: [0, 3]},
     "particles.transformer.depth_stats": {
         "hidden": lambda: np.stack([_pts(8, 6), _pts(8, 6, 1)]),
         "bins": 8,
