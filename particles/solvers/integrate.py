@@ -311,14 +311,15 @@ def _amend(err: ParticlesError, where) -> None:
 
 
 def _check_work(save_at, dyn, t_end: float, dt: float | None, max_steps: int) -> None:
-    """Refuse a run whose saved times, with the steps they force (a fixed-step run steps to every
-    save time and segment boundary), exceed ``max_steps``: it would not finish."""
+    """Refuse a run whose saved states (each a step's worth of work: a copy, a dense-output
+    evaluation, the bookkeeping) and steps, those the save times force included (a fixed-step run
+    steps to every save time and segment boundary), exceed ``max_steps``: it would not finish."""
     k = len(save_at)
-    if dt is None:
-        if k > max_steps:
+    if dt is None:  # an adaptive run: a step at least, and each saved state a step's worth of work
+        if k + 1 > max_steps:
             raise ParticlesError(
-                f"{k:.3g} saved times exceeds max_steps = {max_steps:.3g}; save fewer times (or "
-                "pass a larger max_steps)"
+                f"{k:.3g} saved times (each a step's worth of work) exceed max_steps = "
+                f"{max_steps:.3g}; save fewer times (or pass a larger max_steps)"
             )
         return
     ends = [b for _, b, _ in _segments(dyn, t_end)]
