@@ -153,9 +153,9 @@ def plan(target, resume: bool, fingerprint: str) -> Plan:
 
     - ``target`` absent, or a partial checkpoint (of any run, when not resuming: it is restarted):
       written in place, as it always was;
-    - ``target`` an earlier complete result, or any other file: kept until this run completes; the
-      checkpoints go to :func:`side_path` (a partial checkpoint there is restarted; anything else
-      there is refused);
+    - ``target`` an earlier complete result, or any other ``.npz`` file: kept until this run
+      completes; the checkpoints go to :func:`side_path` (a partial checkpoint there is restarted;
+      anything else there is refused). A ``.zarr`` path that is not a trajectory store is refused;
     - ``resume``: the side file or ``target`` holding a partial checkpoint of this run (the side
       file first) is continued in place; a complete ``target`` of this run is the result (``done``);
       ``target`` written by a run with other parameters is an error.
@@ -165,6 +165,11 @@ def plan(target, resume: bool, fingerprint: str) -> Plan:
     target = Path(target)
     side = side_path(target)
     meta_t = peek(target) if target.exists() else None
+    if target.suffix == ".zarr" and meta_t is None and (target.exists() or target.is_symlink()):
+        raise ParticlesError(
+            f"{target} exists and is not a particles trajectory store; remove it or choose "
+            "another path"
+        )  # a directory of other files is never replaced
     if resume:
         if meta_t is not None and meta_t.get("fingerprint") == fingerprint:
             if not _partial(meta_t):
@@ -274,7 +279,9 @@ class Checkpoint:
     @property
     def kept(self) -> Path | None:
         """The earlier result left unchanged while the checkpoints go to its side file."""
-        return None if self.complete or self.target == self.path else self.target
+        if self.complete or self.target == self.path or not self.target.exists():
+            return None
+        return self.target
 
     def write(self, traj: Trajectory) -> None:
         if self.path is None:
