@@ -131,20 +131,29 @@ def held(deliver: bool = True):
 
 @contextlib.contextmanager
 def command_line():
-    """For the command line's whole run: SIGINT and SIGTERM go to one :class:`Latch` (main thread;
-    the previous handlers are restored at the end)."""
+    """For the command line's whole run: SIGINT and SIGTERM go to one :class:`Latch` (main thread,
+    signals with their default action only; the previous handlers are restored at the end)."""
     if not _main_thread():
         yield None
         return
     latch = Latch()
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-    for s in STOP_SIGNALS:
+    # an ignored signal stays ignored (nohup, a background job), a handler of the caller is kept
+    mine = [
+        s
+        for s, h in previous.items()
+        if h in (signal.default_int_handler, signal.SIG_DFL, _quit_while_starting)
+    ]
+    for s in mine:
         signal.signal(s, latch)
     try:
         yield latch
     finally:
-        for s in STOP_SIGNALS:
-            signal.signal(s, previous[s])
+        for s in mine:
+            # the console script's process is exiting: Python's finalisation would reset a Python
+            # handler to the default action, so a second Ctrl-C there would kill it (status -2)
+            exiting = previous[s] is _quit_while_starting
+            signal.signal(s, signal.SIG_IGN if exiting else previous[s])
 
 
 def ignore_further() -> None:

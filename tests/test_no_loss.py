@@ -204,6 +204,17 @@ def _console(tmp_path, prefix=""):
     return [sys.executable, str(script)]
 
 
+def _signal(proc, signals) -> str:
+    """Send the first signal; once the program has reported it (its line on stderr), send the
+    others, which must change nothing; returns stderr."""
+    proc.send_signal(signals[0])
+    first = proc.stderr.readline()
+    for s in signals[1:]:
+        proc.send_signal(s)
+    _, rest = proc.communicate(timeout=120)
+    return first + rest
+
+
 def _saved(path) -> int:
     try:
         return len(pt.Trajectory.load(path).t)
@@ -224,9 +235,7 @@ def test_the_command_line_saves_on_sigterm_and_double_ctrl_c(tmp_path, signals, 
     try:
         while _saved(out) < 3 and proc.poll() is None:
             time.sleep(0.05)
-        for s in signals:
-            proc.send_signal(s)
-        _, err = proc.communicate(timeout=120)
+        err = _signal(proc, signals)
     finally:
         proc.kill()
     assert proc.returncode == code, err
@@ -249,9 +258,7 @@ def test_a_signal_while_starting_exits_quietly(tmp_path, signals, code):
     )
     try:
         assert proc.stdout.readline().strip() == "READY"
-        for s in signals:
-            proc.send_signal(s)
-        _, err = proc.communicate(timeout=120)
+        err = _signal(proc, signals)
     finally:
         proc.kill()
     assert proc.returncode == code, err

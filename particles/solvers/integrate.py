@@ -492,10 +492,12 @@ def simulate(
         raise ParticlesError("give save_at (the times) or saves (how many), not both")
     if save_at is None:
         k = count(DEFAULT_SAVES if saves is None else saves, "saves", 2)  # 0 and t_end at least
-        if k > max_steps:
+        least = k + (max(1, k - 1) if fixed else 1)  # saved states + the fewest steps they need
+        if least > max_steps:  # before the save times are even listed
             raise ParticlesError(
-                f"saves = {k:.3g} saved times exceeds max_steps = {max_steps:.3g} (each one is "
-                "at least a step); save fewer times (or pass a larger max_steps)"
+                f"saves = {k:.3g} saved times need at least {least:.3g} steps and saved states, "
+                f"more than max_steps = {max_steps:.3g}; save fewer times (or pass a larger "
+                "max_steps)"
             )
         check_memory(8.0 * n * d * k, f"simulating n = {n}, d = {d} with {k:.3g} saved times")
         save_at = np.linspace(0.0, t_end, k)
