@@ -143,10 +143,6 @@ class Plan:
     done: bool = False
     created: bool = False
 
-    @property
-    def side(self) -> bool:
-        return self.kept is not None
-
 
 def plan(target, resume: bool, fingerprint: str) -> Plan:
     """Decide where the run of ``fingerprint`` writes its checkpoints and result.
