@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError, count, finite
+from ..errors import Overflow, ParticlesError, count, finite
 from ..field import check_dtype, check_points, check_stream, drift, fixed_order, velocity
 from ..io import check_writable
 from ..norms import clock
@@ -104,10 +104,13 @@ def _field(dyn: Dynamics, dtype, project: bool, scheduler=None):
         if not np.all(np.abs(y) < _HUGE):  # non-finite, or so large that its norm overflows
             raise _Diverged
         with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported as Diverged
-            if dtype is np.float64:
-                return field(y, dyn, project=project, **kw)
-            # field in single precision, state and step arithmetic in float64
-            return field(y, dyn, dtype=dtype, project=project, **kw).astype(np.float64)
+            try:
+                if dtype is np.float64:
+                    return field(y, dyn, project=project, **kw)
+                # field in single precision, state and step arithmetic in float64
+                return field(y, dyn, dtype=dtype, project=project, **kw).astype(np.float64)
+            except Overflow:  # the field at this stage is beyond the float range
+                raise _Diverged from None
 
     return f
 
@@ -201,6 +204,8 @@ def _noise_seed(rng, resume: bool, checkpoint) -> tuple[np.random.Generator, int
     if rng is None:
         rng = int(np.random.SeedSequence().entropy)
     try:
+        if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, (int, np.integer)):
+            raise TypeError  # 1.7 or "7" is a slip, not a seed
         seed = int(rng)
     except (TypeError, ValueError):
         raise ParticlesError(
@@ -590,7 +595,9 @@ def simulate(
                     if bar is not None:
                         bar.update(b - a)
                     a = t_now = float(b)
-                    if np.any(np.isclose(save_at, b, rtol=0, atol=1e-12 * max(1.0, t_end))):
+                    # this segment's own save times only: the end of a segment shorter than
+                    # the rounding tolerance is not a save time that was asked for
+                    if np.any(np.isclose(targets, b, rtol=0, atol=tol)):
                         record(b, x)
                         if ckpt.due():
                             ckpt.write(partial())
@@ -605,7 +612,10 @@ def simulate(
                         raise diverged(t)
                     with np.errstate(over="ignore", invalid="ignore"):  # reported as Diverged
                         tkw = {"t": t} if seg.norm == "lns" else {}  # LN-Scaling: s(t)
-                        v = field(y.reshape(n, d), seg, dtype=dtype, **tkw, **skw)
+                        try:
+                            v = field(y.reshape(n, d), seg, dtype=dtype, **tkw, **skw)
+                        except Overflow:
+                            raise diverged(t) from None
                     return v.astype(np.float64).ravel()
 
                 solver = make_solver(spec.scipy_name, fun, a, x.ravel(), s1, rtol, atol, n, d)
