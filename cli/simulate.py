@@ -274,7 +274,8 @@ def simulate(
 @cluster_options("Print a JSON record instead of text.")
 @clean_errors
 def info(path, delta, as_json):
-    """Print a trajectory's parameters and its final cluster state.
+    """Print a trajectory's parameters and its final cluster state (every saved state is read
+    and checked once: a corrupted file is refused).
 
     \b
     Examples:
@@ -283,10 +284,10 @@ def info(path, delta, as_json):
     """
     import particles as pt
 
-    traj = pt.Trajectory.load(path)
+    traj = pt.Trajectory.load(path).check_all()  # every state of a store is read once
     rec = {"file": str(path), **traj.summary(delta)}
     if as_json:
-        click.echo(json.dumps(rec, indent=2))
+        click.echo(json.dumps(rec, indent=2, allow_nan=False))  # NaN is not JSON
         return
     click.echo(
         f"{path}: {'complete' if rec['complete'] else 'PARTIAL (interrupted; rerun with --resume)'} trajectory"

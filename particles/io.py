@@ -245,6 +245,56 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict)
     return path
 
 
+def npz_headers(path: str | os.PathLike) -> dict[str, tuple[tuple[int, ...], np.dtype, int]]:
+    """``{name: (shape, dtype, stored bytes)}`` of the arrays of an ``.npz`` archive, read from the
+    ``.npy`` headers alone (nothing is allocated), or a one-line :class:`ParticlesError`."""
+    from numpy.lib import format as npy
+
+    out = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as f:
+                    version = npy.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = npy.read_array_header_1_0(f, max_header_size=1 << 16)
+                    elif version in ((2, 0), (3, 0)):
+                        shape, _, dtype = npy.read_array_header_2_0(f, max_header_size=1 << 16)
+                    else:
+                        raise ValueError(f"unknown .npy version {version}")
+                    out[info.filename[: -len(".npy")]] = (
+                        tuple(int(k) for k in shape),
+                        dtype,
+                        info.file_size - f.tell(),
+                    )
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, TypeError) as e:
+        raise ParticlesError(
+            f"{path}: not a readable .npz file (corrupted or truncated?): {e}"
+        ) from None
+    return out
+
+
+def check_npz_sizes(path: str | os.PathLike) -> None:
+    """Refuse an ``.npz`` archive whose arrays' headers claim more bytes than the archive stores
+    (a corrupted or lying file) or more than this machine's memory, before anything is read."""
+    from .resources import check_memory
+
+    total = 0.0
+    for name, (shape, dtype, stored) in npz_headers(path).items():
+        nbytes = float(np.prod([float(k) for k in shape])) * dtype.itemsize
+        if dtype.hasobject:
+            raise ParticlesError(f"{path}: array {name!r} holds Python objects (not loaded)")
+        if nbytes > stored:
+            raise ParticlesError(
+                f"{path}: corrupted .npz file: array {name!r} claims shape {shape} of {dtype} "
+                f"({nbytes:.3g} bytes) but {stored} bytes are stored"
+            )
+        total += nbytes
+    check_memory(total, f"reading {path}")
+
+
 def load_npz(path: str | os.PathLike, fmt: str | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Load a file written by :func:`save_npz`; returns ``(arrays, meta)``.
 
@@ -265,10 +315,11 @@ def load_npz(path: str | os.PathLike, fmt: str | None = None) -> tuple[dict[str,
             f"{path}: not a readable .npz file (corrupted or truncated, or another format: "
             "not a zip archive)"
         )
+    check_npz_sizes(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, MemoryError) as e:
         raise ParticlesError(
             f"{path}: not a readable .npz file (corrupted or truncated?): {e}"
         ) from None

@@ -566,8 +566,21 @@ def circle_particles(
 def sample_density(sol_or_rho, n: int, rng=None, i: int = 0) -> np.ndarray:
     """n i.i.d. angles from a density: a :class:`CircleSolution` (its save i) or grid values (mean 1),
     by inverting the CDF (exact for a solution: its CDF is in closed form)."""
+    from ..errors import count
+
+    n = count(n, "n (number of samples)", 1)
+    check_memory(24.0 * n, f"sampling n = {n} angles")  # the uniforms, the angles, interp's work
     gen = as_rng(rng)
     if isinstance(sol_or_rho, CircleSolution):
+        T = sol_or_rho.rho_hat.shape[0]
+        if (
+            isinstance(i, (bool, np.bool_))
+            or not isinstance(i, (int, np.integer))
+            or not -T <= i < T
+        ):
+            raise ParticlesError(
+                f"i must be the index of a save of the solution (-{T}..{T - 1}), got {i!r}"
+            )
         grid = np.linspace(0, 2 * np.pi, 8 * sol_or_rho.N + 1)
         F = sol_or_rho.cdf(grid, i)
     else:
