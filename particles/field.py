@@ -335,10 +335,10 @@ def velocity(
     return repaired(x64, dyn, f, out)
 
 
-#: a row of the tiled USA field is evaluated again in the log domain (:mod:`particles.field_stable`)
+#: a row of the tiled field is evaluated again in the log domain (:mod:`particles.field_stable`)
 #: when its tangent part is below this fraction of the attention output: the projection's
-#: cancellation (of the self term e^{beta <Q x_i, K x_i>} V x_i / n, dominant at large beta) costs
-#: eps / ratio of relative accuracy
+#: cancellation (of the self term e^{beta <Q x_i, K x_i>} V x_i, dominant at large beta: for SA
+#: and USA alike) costs eps / ratio of relative accuracy
 CANCEL_RATIO = {np.float64: 1e-6, np.float32: 1e-3}
 
 
@@ -347,7 +347,7 @@ def repaired(
 ) -> np.ndarray:
     """``out`` (the projected field; ``f``, the attention output, when None) with the rows that the
     tiled evaluation got wrong evaluated again in the log domain: non-finite rows (overflow of
-    USA's scale e^{max logit}) and, for USA, the rows whose projection cancelled (ratio below
+    USA's scale e^{max logit}) and the rows whose projection cancelled (ratio below
     :data:`CANCEL_RATIO`). Other rows keep their bits. A :class:`ParticlesError` where the field
     is beyond the floating-point range: never inf or NaN out of finite input. ``rows``: the rows
     of ``x64`` that those of ``f`` are (default: all, in order)."""
@@ -355,7 +355,7 @@ def repaired(
     dt = res.dtype.type
     with np.errstate(over="ignore", invalid="ignore"):
         bad = ~np.all(np.isfinite(res), axis=1)
-        if out is not None and dyn.kind == "USA":
+        if out is not None:
             bad |= np.max(np.abs(out), axis=1) < CANCEL_RATIO[dt] * np.max(np.abs(f), axis=1)
     if bad.any():
         idx = np.flatnonzero(bad)
@@ -506,14 +506,14 @@ def drift(
         return dt(dyn.alpha) * (u - theta)
     out = np.empty_like(u)
     kernels.pick(kernels._project_tangent, u.size)(theta, u, out)
-    if dyn.kind == "USA":  # the tangent part of u_i ~ theta_i cancels (see repaired)
-        bad = np.max(np.abs(out), axis=1) < CANCEL_RATIO[dt]
-        if bad.any():
-            rows = np.flatnonzero(bad)
-            gp, lp = field_stable.field_rows(theta64, dyn, rows, project=True)
-            ga, la = field_stable.field_rows(theta64, dyn, rows, project=False)
-            size = np.linalg.norm(ga, axis=1)
-            with np.errstate(under="ignore", invalid="ignore"):
-                scale = np.where(size > 0, np.exp(lp - la) / np.where(size > 0, size, 1.0), 0.0)
-            out[rows] = (gp * scale[:, None]).astype(dt)
+    # where the tangent part of u_i ~ theta_i cancels (see repaired): the log domain
+    bad = np.max(np.abs(out), axis=1) < CANCEL_RATIO[dt]
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        gp, lp = field_stable.field_rows(theta64, dyn, rows, project=True)
+        ga, la = field_stable.field_rows(theta64, dyn, rows, project=False)
+        size = np.linalg.norm(ga, axis=1)
+        with np.errstate(under="ignore", invalid="ignore"):
+            scale = np.where(size > 0, np.exp(lp - la) / np.where(size > 0, size, 1.0), 0.0)
+        out[rows] = (gp * scale[:, None]).astype(dt)
     return dt(dyn.alpha) * out

@@ -15,15 +15,16 @@ How it is done here, for each row i and head h:
   their maximum m_i, so that sum_j e^{l_ij - m_i} [V x_j, 1] is O(1) and exact to rounding;
 - the self term is kept apart, with its own logit s_i = beta <q_i, k_i>: it never swamps the
   other columns (its weight e^{s_i - m_i} is applied after the projection);
-- projections P_perp(x_i) y = y - <x_i, y> x_i are computed with error-free transformations
-  (Dekker products, compensated dot), so P_perp(x_i) x_i = (1 - |x_i|^2) x_i is exact to
-  rounding even though |x_i|^2 - 1 ~ 1e-16;
+- projections are taken onto the tangent space at x_i / |x_i| (the point on the sphere that x_i
+  rounds), with error-free transformations (Dekker products, compensated dot products), so the
+  self term of V = v I projects to exactly 0, as it does on the sphere, and other terms to
+  their tangent parts exact to rounding;
 - row i's field is e^{L_i} g_i with max |g_i| = 1 and L_i in float64: heads and the feed-forward
   term are combined in this form, and e^{L_i} g_i is formed at the end; where it exceeds the float
   range a :class:`particles.errors.Overflow` says so (never inf or NaN).
 
-The result agrees with a 80-digit evaluation (``decimal``) to ~1e-13 at beta = 400, 500, 750
-(``tests/test_field_stable.py``). Cost O(rows n d) with numpy's exp, two GEMMs of logits per
+The result agrees with an 80-digit evaluation (``decimal``) at x_i / |x_i| to ~1e-13 at beta =
+400, 500, 750 (``tests/test_field_stable.py``). Cost O(rows n d) with numpy's exp, two GEMMs of logits per
 tile; memory O(n d + tile).
 """
 
@@ -61,19 +62,31 @@ def _two_sum(a, b):
     return s, (a - (s - z)) + (b - z)
 
 
-def project_accurate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """P_perp(x_i) y_i = y_i - <x_i, y_i> x_i row by row, with the dot product and the products
-    <x_i, y_i> x_ik carried in twice the working precision (x, y float64 of moderate size): exact
-    to ~eps |result| + eps^2 |y|, so that y_i parallel to x_i cancels to (1 - |x_i|^2)-level
-    accuracy instead of eps |y_i|."""
+def _dot2(x, y):
+    """Row-wise <x_i, y_i> as an unevaluated pair (s, c), s + c exact to ~eps^2 (compensated)."""
     s, c = _two_prod(x[:, 0], y[:, 0])
     for k in range(1, x.shape[1]):
         p, e = _two_prod(x[:, k], y[:, k])
         s, q = _two_sum(s, p)
         c = c + (q + e)
-    s, c = _two_sum(s, c)  # dot = s + c, |c| <= ulp(s) / 2
-    p, e = _two_prod(s[:, None], x)
-    return ((y - p) - e) - c[:, None] * x
+    return _two_sum(s, c)
+
+
+def project_accurate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """P_perp(x_i / |x_i|) y_i = y_i - (<x_i, y_i> / |x_i|^2) x_i row by row (x float64 of norm
+    ~1, moderate y), with the dot products and the products r x_ik carried in twice the working
+    precision: exact to ~eps |result| + eps^2 |y|. So y_i = x_i (the self term of V = v I)
+    projects to exactly 0, as on the sphere, instead of to eps-sized noise (or to
+    (1 - |x_i|^2) x_i, a radial artefact of x_i's rounding, which the tiled evaluation meets at
+    the scale e^{beta} of the self term)."""
+    s1, c1 = _dot2(x, y)
+    s2, c2 = _dot2(x, x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = s1 / s2
+        p, e = _two_prod(r, s2)
+        r_lo = (((s1 - p) - e) + (c1 - r * c2)) / s2  # (s1 + c1) / (s2 + c2) = r + r_lo
+    p, e = _two_prod(r[:, None], x)
+    return ((y - p) - e) - r_lo[:, None] * x
 
 
 def logit_bound(q: np.ndarray, k: np.ndarray, beta: float) -> float:
