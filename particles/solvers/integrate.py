@@ -571,6 +571,7 @@ def simulate(
             targets = np.minimum(save_at[(save_at > a + tol) & (save_at <= s1 + tol)], s1)
             if fixed:
                 stops = np.unique(np.concatenate([targets, [s1]]))
+                saved = np.zeros(len(targets), dtype=bool)  # each save time is recorded once
                 for b in stops:
                     k = max(1, math.ceil((b - a) / dt - 1e-9))
                     h = (b - a) / k
@@ -595,9 +596,11 @@ def simulate(
                     if bar is not None:
                         bar.update(b - a)
                     a = t_now = float(b)
-                    # this segment's own save times only: the end of a segment shorter than
-                    # the rounding tolerance is not a save time that was asked for
-                    if np.any(np.isclose(targets, b, rtol=0, atol=tol)):
+                    # this segment's own save times only, once each: the end of a segment
+                    # within the rounding tolerance of a save time is not another one
+                    hit = np.isclose(targets, b, rtol=0, atol=tol) & ~saved
+                    saved |= hit
+                    if hit.any():
                         record(b, x)
                         if ckpt.due():
                             ckpt.write(partial())
