@@ -218,12 +218,41 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
         raise ParticlesError(
             f"{path}: not a readable .npy file ({what}); expected one array saved by numpy.save"
         )
+    _check_npy_size(path)
     try:
         return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
+    except (ValueError, OSError, EOFError, MemoryError) as e:
         raise ParticlesError(
             f"{path}: not a readable .npy file (corrupted or truncated?): {e}"
         ) from None
+
+
+def _check_npy_size(path: Path) -> None:
+    """Refuse a ``.npy`` file whose header claims more bytes than the file holds, or more than
+    this machine's memory, before anything is allocated."""
+    from numpy.lib import format as npy
+
+    from .resources import check_memory
+
+    try:
+        with open(path, "rb") as f:
+            version = npy.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = npy.read_array_header_1_0(f, max_header_size=1 << 16)
+            else:
+                shape, _, dtype = npy.read_array_header_2_0(f, max_header_size=1 << 16)
+            stored = path.stat().st_size - f.tell()
+    except (ValueError, OSError, EOFError, TypeError) as e:
+        raise ParticlesError(f"{path}: not a readable .npy file (corrupted header?): {e}") from None
+    if dtype.hasobject:
+        return  # refused by np.load(allow_pickle=False) with its own message
+    nbytes = float(np.prod([float(k) for k in shape])) * dtype.itemsize
+    if nbytes > stored:
+        raise ParticlesError(
+            f"{path}: corrupted .npy file: its header claims shape {tuple(shape)} of {dtype} "
+            f"({nbytes:.3g} bytes) but {stored} bytes are stored"
+        )
+    check_memory(nbytes, f"reading {path}")
 
 
 def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> Path:

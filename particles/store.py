@@ -457,6 +457,7 @@ class TrajectoryStore:
         if self._times is None or len(self._times) != self.length:
             from .trajectory import check_times
 
+            check_memory(8.0 * self.length, f"reading the {self.length} save times of {self.path}")
             t = _reading(self.path, "the save times", lambda: np.asarray(self._t[: self.length]))
             self._times = check_times(t, f"{self.path}: corrupted trajectory store").astype(
                 np.float64

@@ -256,6 +256,19 @@ def _write_times(fn):
     return mutate
 
 
+def _capacity(T):
+    """Claim ``T`` saved times: the arrays' shapes and the committed length (no chunk written)."""
+
+    def mutate(path):
+        for name in ("x", "t"):
+            doc = json.loads((path / name / "zarr.json").read_text())
+            doc["shape"][0] = T
+            (path / name / "zarr.json").write_text(json.dumps(doc))
+        _record(length=T)(path)
+
+    return mutate
+
+
 ZARR_MUTATIONS = {
     "attributes are a list": _attributes([1, 2]),
     "attributes are a string": _attributes("particles"),
@@ -281,6 +294,8 @@ ZARR_MUTATIONS = {
     "t chunk missing": _chunk("t", 1, "missing"),
     "t chunk truncated": _chunk("t", 1, "truncated"),
     "t chunk garbage": _chunk("t", 2, "garbage"),
+    "length and capacity 1e11": _capacity(10**11),
+    "length and capacity 1e15": _capacity(10**15),
     "zarr.json garbage": lambda p: (p / "zarr.json").write_bytes(b"\x00\xff garbage"),
     "x array metadata garbage": lambda p: (p / "x" / "zarr.json").write_text("{"),
     "no x array": lambda p: shutil.rmtree(p / "x"),
@@ -401,3 +416,18 @@ def test_a_partial_trajectory_round_trips(tmp_path):
     tr.save(tmp_path / "p.npz")
     back = pt.Trajectory.load(tmp_path / "p.npz")
     assert not back.complete and back.x.shape == (0, N, D)
+
+
+def test_a_lying_npy_header_is_refused_before_allocating(tmp_path):
+    from numpy.lib import format as npy
+
+    from particles.io import load_array
+
+    buf = io.BytesIO()
+    npy.write_array_header_1_0(
+        buf, {"descr": "<f8", "fortran_order": False, "shape": (10**11, 6, 3)}
+    )
+    path = tmp_path / "lie.npy"
+    path.write_bytes(buf.getvalue() + np.ones(18).tobytes())
+    with pytest.raises(ParticlesError, match="claims shape"):
+        load_array(path)
