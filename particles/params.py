@@ -422,6 +422,7 @@ class Piecewise:
 
     def at(self, t: float) -> Dynamics:
         """The dynamics in force at time t (right-continuous)."""
+        t = finite(t, "t (time)")
         idx = int(np.searchsorted(self.boundaries, t, side="right"))
         return self.segments[min(idx, len(self.segments) - 1)][0]
 

@@ -301,7 +301,10 @@ class Trajectory:
 
     def at(self, time: float) -> np.ndarray:
         """The saved state closest to ``time`` (h itself for a residual stream)."""
-        return self.x[int(np.argmin(np.abs(self.t - time)))]
+        from .errors import finite
+
+        time = finite(time, "time")
+        return self.require_states().x[int(np.argmin(np.abs(self.t - time)))]
 
     def validate(self, where: str = "trajectory") -> Trajectory:
         """``self`` if it is consistent, else a :class:`ParticlesError` naming ``where``: t (T,)
