@@ -317,7 +317,12 @@ def velocity(
                 if project:
                     out = np.empty_like(f)
                     kernels.pick(kernels._project_tangent, f.size)(x, f, out)
-            return repaired(x, dyn, f, out).astype(dt, copy=False)
+            res = repaired(x, dyn, f, out).astype(dt, copy=False)
+            if not np.all(np.isfinite(res)):
+                raise Overflow(
+                    f"the attention field overflows {np.dtype(dt).name} at beta = {dyn.beta:g}"
+                )
+            return res
     x64 = x
     if dt is np.float32:
         x = x.astype(np.float32)
@@ -382,7 +387,10 @@ def velocity_rows(x, dyn: Dynamics, rows, *, project: bool = True) -> np.ndarray
         raise ParticlesError("velocity_rows does not support causal dynamics")
     x = check_points(x)
     dyn.check_dimension(x.shape[1])
-    rows = np.asarray(rows, dtype=np.intp).ravel()
+    rows = np.asarray(rows).ravel()
+    if rows.size and rows.dtype.kind not in "iu":
+        raise ParticlesError(f"rows must be integer indices, got dtype {rows.dtype}")
+    rows = rows.astype(np.intp)
     if rows.size and (rows.min() < -x.shape[0] or rows.max() >= x.shape[0]):
         raise ParticlesError(f"rows must be indices in 0..{x.shape[0] - 1}")
     rows = rows % x.shape[0]

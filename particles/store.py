@@ -420,6 +420,11 @@ class TrajectoryStore:
             return cls(path, group, record, writable=mode != "r")
 
         store = _reading(path, "its arrays", open_arrays)
+        for name, arr in (("x", store._x), ("t", store._t)):
+            if np.dtype(arr.dtype).kind != "f":
+                raise ParticlesError(
+                    f"{path}: corrupted trajectory store ({name} holds {arr.dtype}, not floats)"
+                )
         shape, tshape = tuple(store._x.shape), tuple(store._t.shape)
         if (
             len(shape) != 3
@@ -474,7 +479,13 @@ class TrajectoryStore:
         def read():
             if "dynamics" not in self._group:
                 return {}
-            return {k: np.asarray(a[...]) for k, a in self._group["dynamics"].arrays()}
+            arrays = dict(self._group["dynamics"].arrays())
+            size = sum(
+                float(np.prod([float(k) for k in a.shape])) * a.dtype.itemsize
+                for a in arrays.values()
+            )
+            check_memory(size, f"reading the weights of {self.path}")
+            return {k: np.asarray(a[...]) for k, a in arrays.items()}
 
         arrays = _reading(self.path, "the dynamics' arrays", read)
         try:

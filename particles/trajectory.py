@@ -78,6 +78,8 @@ SPHERE_TOL = 1e-6
 #: meta fields that are numbers or None, and integers or None
 _META_NUMBERS = ("dt", "rtol", "atol", "t_end")
 _META_INTS = ("seed", "noise_seed", "n", "d")
+#: numpy's bit generators, whose states a noisy run records (``rng_state``)
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
 
 
 def check_times(t, where: str) -> np.ndarray:
@@ -146,9 +148,18 @@ def check_meta(meta, stats, where: str) -> None:
     for k in _META_INTS:
         v = meta.get(k)
         if v is not None and (
-            isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))
+            isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 0
         ):
-            raise ParticlesError(f"{where}: {k} must be an integer or null, got {v!r}")
+            raise ParticlesError(f"{where}: {k} must be an integer >= 0 or null, got {v!r}")
+    if meta.get("rng_state") is not None:  # what a resumed noisy run hands to its generator
+        st = meta["rng_state"]
+        try:
+            name = st["bit_generator"] if isinstance(st, dict) else None
+            if name not in _BIT_GENERATORS:
+                raise ValueError
+            getattr(np.random, name)(0).state = st
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError, IndexError):
+            raise ParticlesError(f"{where}: rng_state is not a generator state") from None
     for k, v in stats.items():
         number = isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
         if v is not None and not (number and np.isfinite(v)):

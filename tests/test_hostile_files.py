@@ -101,6 +101,9 @@ NPZ_MUTATIONS = {
     "dt is infinite": _meta(dt=float("inf")),
     "seed is fractional": _meta(seed=1.5),
     "seed is a bool": _meta(seed=True),
+    "seed is negative": _meta(seed=-3),
+    "rng_state is garbage": _meta(rng_state={"bit_generator": "PCG64", "state": 5}),
+    "rng_state is a string": _meta(rng_state="PCG64"),
     "n disagrees with x": _meta(n=N + 1),
     "method is a number": _meta(method=5),
     "no dynamics": _drop("dynamics"),
@@ -236,6 +239,15 @@ def _chunk(array: str, k: int, how: str):
     return mutate
 
 
+def _array_meta(name, **changes):
+    def mutate(path):
+        doc = json.loads((path / name / "zarr.json").read_text())
+        doc.update(changes)
+        (path / name / "zarr.json").write_text(json.dumps(doc))
+
+    return mutate
+
+
 def _write_frame(fn):
     def mutate(path):
         import zarr
@@ -296,6 +308,10 @@ ZARR_MUTATIONS = {
     "t chunk garbage": _chunk("t", 2, "garbage"),
     "length and capacity 1e11": _capacity(10**11),
     "length and capacity 1e15": _capacity(10**15),
+    "x holds complex numbers": _array_meta("x", data_type="complex128", fill_value=[0.0, 0.0]),
+    "t holds integers": _array_meta("t", data_type="int64", fill_value=0),
+    "weights claim 1e6 x 1e6": _array_meta("dynamics/dyn_Q", shape=[10**6, 10**6]),
+    "rng_state is garbage": _record_meta(rng_state=[1, 2]),
     "zarr.json garbage": lambda p: (p / "zarr.json").write_bytes(b"\x00\xff garbage"),
     "x array metadata garbage": lambda p: (p / "x" / "zarr.json").write_text("{"),
     "no x array": lambda p: shutil.rmtree(p / "x"),
