@@ -447,3 +447,53 @@ def test_a_lying_npy_header_is_refused_before_allocating(tmp_path):
     path.write_bytes(buf.getvalue() + np.ones(18).tobytes())
     with pytest.raises(ParticlesError, match="claims shape"):
         load_array(path)
+
+
+# --- mean-field solutions ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def good_solution(tmp_path_factory):
+    import particles.meanfield as mf
+
+    path = tmp_path_factory.mktemp("sol") / "sol.npz"
+    mf.solve_circle(mf.initial_density("perturbed", N=16), 4.0, 1.0, 0.2, saves=4).save(path)
+    return path
+
+
+def _params(**changes):
+    def mutate(arrays, meta):
+        meta["params"].update(changes)
+
+    return mutate
+
+
+SOLUTION_MUTATIONS = {
+    "t has NaN": _array("t", lambda t: _set(t, 1, np.nan)),
+    "t decreases": _array("t", lambda t: t[::-1].copy()),
+    "re and im of other shapes": _array("rho_hat_im", lambda a: a[:, :-1]),
+    "coefficients of the wrong length": _array("rho_hat_re", lambda a: a[:, :-1]),
+    "coefficients NaN": _array("rho_hat_re", lambda a: _set(a, (1, 1), np.nan)),
+    "coefficients text": _array("rho_hat_re", lambda a: a.astype(str)),
+    "tail NaN": _array("tail", lambda a: _set(a, 0, np.nan)),
+    "min_density shorter": _array("min_density", lambda a: a[:-1]),
+    "params a list": _meta(params=[1]),
+    "N a string": _params(N="16"),
+    "N disagrees": _params(N=64),
+    "stats a string": _meta(stats="x"),
+    "no params": _drop("params"),
+}
+
+
+@pytest.mark.parametrize("name", list(SOLUTION_MUTATIONS))
+def test_a_lying_mean_field_file_is_refused(good_solution, tmp_path, name):
+    from particles.meanfield.circle import CircleSolution
+
+    CircleSolution.load(good_solution)
+    arrays, meta = _read_npz(good_solution)
+    SOLUTION_MUTATIONS[name](arrays, meta)
+    path = tmp_path / "lying.npz"
+    _write_npz(path, arrays, meta)
+    with pytest.raises(ParticlesError) as e:
+        CircleSolution.load(path)
+    assert "\n" not in str(e.value)
