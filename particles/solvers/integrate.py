@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import Overflow, ParticlesError, count, finite
+from ..errors import Overflow, ParticlesError, count, finite, flag
 from ..field import check_dtype, check_points, check_stream, drift, fixed_order, velocity
 from ..io import check_writable
 from ..norms import clock
@@ -325,6 +325,12 @@ def simulate(
     :class:`~particles.solvers.checkpoint.Interrupted` (a ``KeyboardInterrupt``) on Ctrl-C, saying
     what the checkpoint file holds.
     """
+    progress, normalize, resume = (
+        flag(v, k)
+        for k, v in (("progress", progress), ("normalize", normalize), ("resume", resume))
+    )
+    if meta is not None and not isinstance(meta, dict):
+        raise ParticlesError(f"meta must be a dict or None, got {type(meta).__name__}")
     if checkpoint is not None:
         suffix = Path(checkpoint).suffix.lower()
         if suffix not in (".npz", ".zarr"):
