@@ -574,7 +574,8 @@ def simulate(
             a = max(s0, t_now)
             # save times within rounding of a segment boundary belong to the segment that ends there
             tol = 1e-12 * max(1.0, t_end)
-            targets = np.minimum(save_at[(save_at > a + tol) & (save_at <= s1 + tol)], s1)
+            asked = save_at[(save_at > a + tol) & (save_at <= s1 + tol)]
+            targets = np.minimum(asked, s1)  # recorded under the asked times (exactly those)
             if fixed:
                 stops = np.unique(np.concatenate([targets, [s1]]))
                 saved = np.zeros(len(targets), dtype=bool)  # each save time is recorded once
@@ -607,7 +608,7 @@ def simulate(
                     hit = np.isclose(targets, b, rtol=0, atol=tol) & ~saved
                     saved |= hit
                     if hit.any():
-                        record(b, x)
+                        record(asked[hit][0], x)
                         if ckpt.due():
                             ckpt.write(partial())
             else:
@@ -628,7 +629,7 @@ def simulate(
                     return v.astype(np.float64).ravel()
 
                 solver = make_solver(spec.scipy_name, fun, a, x.ravel(), s1, rtol, atol, n, d)
-                pending = list(targets)
+                pending = list(zip(targets, asked, strict=True))
                 while solver.status == "running":
                     t_old, nfev_old = solver.t, counter["nfev"]
                     msg = solver.step()
@@ -650,12 +651,12 @@ def simulate(
                             stats["max_norm_drift"] or 0.0,
                             float(np.max(np.abs(np.linalg.norm(y, axis=1) - 1))),
                         )
-                    due = [tt for tt in pending if tt <= solver.t]
+                    due = [(tt, ask) for tt, ask in pending if tt <= solver.t]
                     if due:
                         dense = solver.dense_output()
-                        for tt in due:
+                        for tt, ask in due:
                             yt = dense(tt).reshape(n, d)
-                            record(tt, normalize_rows(yt) if seg.on_sphere else yt)
+                            record(ask, normalize_rows(yt) if seg.on_sphere else yt)
                         pending = pending[len(due) :]
                         if ckpt.due():
                             ckpt.write(partial())
