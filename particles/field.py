@@ -278,6 +278,13 @@ def velocity(
       per-point weights of ducc0's transforms; there, with large n, use a method whose every
       evaluation is on the sphere: ``"geometric"`` (Lie midpoint, order 2), ``"lie-euler"`` or
       ``"euler"`` (``tests/test_expansion.py::test_auto_at_runge_kutta_stages``).
+    Large beta: the self term e^{beta <Q x_i, K x_i>} V x_i dominates row i and is (for V = v I)
+    normal to the sphere, so the projection cancels it; rows where that cancellation (or USA's
+    scale e^{max logit}) would cost digits or overflow are evaluated again in the log domain
+    (:mod:`particles.field_stable`), so the field is accurate to ~1e-13 for every beta at which
+    it is representable (n = 8 on S^2, USA, beta = 750: |velocity| ~ 1e298), and an
+    :class:`particles.errors.Overflow` (a :class:`ParticlesError`) names beta where it is not.
+    Inputs whose logits overflow (points far off the sphere, huge Q, K) are refused the same way.
     ``scheduler``: evaluate the exact field on a Dask cluster, in row blocks
     (:mod:`particles.distributed`): ``"local"``, a scheduler address, a ``distributed.Client`` or a
     ``DaskField``; the result is the local one (bit for bit where that is reproducible). With

@@ -384,7 +384,13 @@ class Trajectory:
     @classmethod
     def load(cls, path: str | Path) -> Trajectory:
         """Read an ``.npz`` file, or open a zarr trajectory store (``*.zarr``) lazily: ``x`` is then
-        a :class:`particles.store.Frames` that reads the saved states on demand."""
+        a :class:`particles.store.Frames` that reads the saved states on demand.
+
+        The file is validated as strictly as an argument (:meth:`validate`; the arrays' sizes from
+        their headers before anything is read): a file that is inconsistent, holds NaN, states
+        off the sphere for a scheme on it, or mistyped metadata is refused with one
+        :class:`ParticlesError` line. A store's states are checked as they are read
+        (:meth:`check_all` reads them all)."""
         if _is_store(path):
             from . import store
 
