@@ -255,6 +255,14 @@ def _check_npy_size(path: Path) -> None:
     check_memory(nbytes, f"reading {path}")
 
 
+def dumps(record: dict, where: str) -> str:
+    """``record`` as JSON, or a :class:`ParticlesError` naming the entry that is not JSON-able."""
+    try:
+        return json.dumps(record)
+    except (TypeError, ValueError) as e:
+        raise ParticlesError(f"{where}: the metadata is not JSON-able ({e})") from None
+
+
 def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> Path:
     """Save ``arrays`` and the JSON ``meta`` record to ``path`` atomically.
 
@@ -262,13 +270,13 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict)
     version is added.
     """
     if "format" not in meta:
-        raise ValueError("meta needs a 'format' entry")
+        raise ParticlesError("meta needs a 'format' entry")
     meta = {**_jsonable(meta), "version": package_version()}
     path = Path(path)
     if path.suffix != ".npz":
         raise ParticlesError(f"{path}: output files must end in .npz")
     out = {k: np.asarray(v) for k, v in arrays.items()}
-    out[META_KEY] = np.array(json.dumps(meta))
+    out[META_KEY] = np.array(dumps(meta, f"cannot write {path}"))
     with atomic_open(path) as f:
         np.savez(f, **out)
     return path

@@ -377,6 +377,7 @@ class TrajectoryStore:
             "stats": io._jsonable(stats or {}),
             "length": 0,
         }
+        io.dumps(record, f"cannot write {path}")  # before anything is made
         with io.sigint_held():
             tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
             try:
@@ -580,7 +581,10 @@ def _write_commit(path: Path, record: dict, sync: bool = True) -> None:
     valid one or the new one, never neither. ``sync``: fsync the file before the rename."""
     doc = _read_group_doc(path)
     doc["attributes"] = {**(doc.get("attributes") or {}), ATTR: record}
-    data = json.dumps(doc, indent=1).encode()
+    try:
+        data = json.dumps(doc, indent=1).encode()
+    except (TypeError, ValueError) as e:
+        raise ParticlesError(f"cannot write {path}: the metadata is not JSON-able ({e})") from None
     if sync:
         io.atomic_write_bytes(path / COMMIT, data)
         return
