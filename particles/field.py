@@ -30,7 +30,7 @@ from scipy.special import erf
 
 from . import config, field_stable, kernels
 from . import field_tiles as tiles
-from .errors import Overflow, ParticlesError, finite, real_array
+from .errors import Overflow, ParticlesError, finite, flag, real_array
 from .field_tiles import fixed_order  # noqa: F401 (public: the noisy runs of simulate)
 from .params import Dynamics, FeedForward
 
@@ -292,8 +292,9 @@ def velocity(
     """
     if not isinstance(dyn, Dynamics):
         raise ParticlesError(f"dyn must be a particles.Dynamics, got {type(dyn).__name__}")
+    project = flag(project, "project")
     dt = check_dtype(dtype)
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise ParticlesError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     try:
         tol = float(tol)
@@ -392,6 +393,7 @@ def velocity_rows(x, dyn: Dynamics, rows, *, project: bool = True) -> np.ndarray
         raise ParticlesError(f"dyn must be a particles.Dynamics, got {type(dyn).__name__}")
     if dyn.causal:
         raise ParticlesError("velocity_rows does not support causal dynamics")
+    project = flag(project, "project")
     x = check_points(x)
     dyn.check_dimension(x.shape[1])
     rows = np.asarray(rows).ravel()
@@ -482,6 +484,7 @@ def drift(
     if not isinstance(dyn, Dynamics):
         raise ParticlesError(f"dyn must be a particles.Dynamics, got {type(dyn).__name__}")
     t = finite(t, "t (time)", ">= 0")
+    project = flag(project, "project")
     norm = dyn.norm
     if norm == "mix":
         norm = "post" if t < dyn.t_switch else "pre"

@@ -151,6 +151,13 @@ def check_meta(meta, stats, where: str) -> None:
             isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 0
         ):
             raise ParticlesError(f"{where}: {k} must be an integer >= 0 or null, got {v!r}")
+    for k in ("fingerprint", "version", "format"):
+        if meta.get(k) is not None and not isinstance(meta[k], str):
+            raise ParticlesError(f"{where}: {k} must be a string, got {meta[k]!r}")
+    if meta.get("dtype") is not None and meta["dtype"] not in ("float64", "float32"):
+        raise ParticlesError(
+            f"{where}: dtype must be 'float64' or 'float32', got {meta['dtype']!r}"
+        )
     if meta.get("rng_state") is not None:  # what a resumed noisy run hands to its generator
         st = meta["rng_state"]
         try:

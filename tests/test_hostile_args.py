@@ -154,6 +154,8 @@ VELOCITY_CASES = {
     "tol 2": dict(tol=2.0),
     "tol text": dict(tol="x"),
     "tol NaN": dict(tol=np.nan),
+    "project a string": dict(project="no"),
+    "project None": dict(project=None),
     "dtype int32": dict(dtype="int32"),
     "dtype complex": dict(dtype=np.complex128),
     "dimension mismatch": dict(dyn=pt.Dynamics(Q=np.ones((2, 4)), K=np.ones((2, 4)))),
