@@ -138,12 +138,12 @@ def _head_rows(x, rows, q, k, vals, beta, usa, causal, project):
         qb = q[r0:r1]
 
         def logits(c0, c1, qb=qb, idx=idx):
-            s = beta * (qb @ k[c0:c1].T)
-            cols = np.arange(c0, c1)
-            mask = cols[None, :] == idx[:, None]  # the self term is added apart
-            if causal:
-                mask |= cols[None, :] > idx[:, None]
-            s[mask] = -np.inf
+            s = qb @ k[c0:c1].T
+            s *= beta
+            own = np.flatnonzero((idx >= c0) & (idx < c1))
+            s[own, idx[own] - c0] = -np.inf  # the self term is added apart
+            if causal and c1 - 1 > idx.min():
+                s[np.arange(c0, c1)[None, :] > idx[:, None]] = -np.inf
             return s
 
         m = np.full(r1 - r0, -np.inf)
@@ -154,7 +154,9 @@ def _head_rows(x, rows, q, k, vals, beta, usa, causal, project):
         z = np.zeros(r1 - r0)
         for c0 in range(0, n, _TILE_COLS):
             c1 = min(n, c0 + _TILE_COLS)
-            e = np.exp(logits(c0, c1) - shift[:, None])
+            e = logits(c0, c1)
+            e -= shift[:, None]
+            np.exp(e, out=e)
             acc += e @ vals[c0:c1]
             z += e.sum(axis=1)
         sig = beta * np.einsum("ij,ij->i", qb, k[idx])
@@ -178,7 +180,11 @@ def field_rows(x: np.ndarray, dyn, rows, *, project: bool = True):
     """The field at ``rows`` of x (float64 (n, d)) in the log domain: ``(g, L)`` with the field
     e^{L_i} g_i, max |g_i| = 1 (zero rows: g_i = 0, L_i = -inf). ``project``: P_perp(x_i) applied
     (accurately, before any rescaling), else the attention (+ feed-forward) output."""
-    with np.errstate(over="ignore", invalid="ignore"):  # checked: Overflow
+    from . import config
+
+    # BLAS on one thread: these GEMMs are small (a tile of logits), and OpenBLAS's threads would
+    # spin against each other (measured 5-10x slower on 2 cores)
+    with np.errstate(over="ignore", invalid="ignore"), config.blas_threads(1):
         return _field_rows(x, dyn, rows, project)
 
 
