@@ -71,8 +71,8 @@ def plot(diagrams, d_rk4, png: Path) -> Path:
     # summaries (g) and (h) on the right: only the panels drawn are laid out (--quick draws two)
     k = len(diagrams)
     cols = -(-k // 2)
-    fig = plt.figure(figsize=(4.1 * cols + 1.2 + 4.6, 7.6), layout="constrained")
-    left, right = fig.subfigures(1, 2, width_ratios=[4.1 * cols + 1.2, 4.6], wspace=0.02)
+    fig = plt.figure(figsize=(3.9 * cols + 1.2 + 4.6, 7.6), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[3.9 * cols + 1.2, 4.6], wspace=0.02)
     axes = left.subplots(2, cols, squeeze=False)
     panels = list(axes.T.flat) if k == 2 else list(axes.flat)
     mesh = None

@@ -61,7 +61,8 @@ NOISE = [
 NORMS = [("t_end=100.0", "t_end=10.0")]
 DASK = [
     ("n=2000", "n=64"),
-    ("t_end=2.0, save_at=np.linspace(0, 2, 21)", "t_end=0.5, save_at=np.linspace(0, 0.5, 6)"),
+    ("np.linspace(0, 2, 21)", "np.linspace(0, 0.5, 6)"),
+    ("t_end=2.0", "t_end=0.5"),
 ]
 CHECKS = {
     "x0 = pt.random_points(n=64, d=3, rng=0)  # uniform": (
