@@ -688,6 +688,8 @@ def results_md(suite: dict, command: str) -> str:
         "",
         table(suite),
         "",
+        *[f"{line}  " for line in notes(suite)],
+        "",
     ]
     return "\n".join(out)
 
@@ -706,7 +708,9 @@ def notes(suite: dict) -> list[str]:
     text = table(suite)
     out = [v for k, v in NOTES.items() if f"| {k} |" in text]
     if not have_torch():
-        out.append("PyTorch is not installed: no torch columns (pip install torch to compare)")
+        out.append(
+            "PyTorch is not installed: no torch columns (pip install torch, or pip install -e '.[bench]' in the repository)"
+        )
     return out
 
 
