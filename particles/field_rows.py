@@ -72,6 +72,11 @@ def attention_field_rows(x: np.ndarray, dyn: Dynamics, r0: int, r1: int, plan: P
     ``x`` (n, d) validated, float64 or float32 (the result has its dtype); ``r0``, ``r1`` aligned
     (:func:`alignment`). Bit-identical to those rows of the local evaluation (module docstring).
     """
+    # An array unpickled on a worker may sit at any byte address (measured: a scattered x at 45
+    # mod 64). numpy's matmul copies unaligned operands first, q_J^T as a C array, so OpenBLAS runs
+    # another GEMM variant (NN for NT), which its SkylakeX kernels round differently (1 ulp; the
+    # Haswell ones happen to agree). An aligned x gives the workers the local GEMM calls.
+    x = np.require(x, requirements=["C", "A"])
     n, d = x.shape
     dt = x.dtype
     acc = np.zeros((r1 - r0, d), dtype=dt)

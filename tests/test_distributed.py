@@ -104,6 +104,30 @@ def test_row_blocks_are_the_threaded_gram_field_bit_for_bit(small_tiles, monkeyp
     np.testing.assert_array_equal(_rows_field(x, dyn, plan), ref)
 
 
+def _unaligned(x):
+    """A copy of x at an address that is no multiple of its item size, as Dask may unpickle it."""
+    buf = np.empty(x.nbytes + 1, np.uint8)
+    u = np.frombuffer(buf[1:].data, dtype=x.dtype).reshape(x.shape)
+    u[...] = x
+    assert not u.flags.aligned
+    return u
+
+
+@pytest.mark.parametrize("name,d", [("identity", 3), ("identity", 4), ("heads", 8), ("ffn", 8)])
+def test_unaligned_points_give_the_same_bits(small_tiles, monkeypatch, name, d):
+    """numpy's matmul copies an unaligned operand into another layout (a GEMM NN for NT), which
+    OpenBLAS's SkylakeX kernels round differently: the field and the row blocks take an aligned
+    copy. (Under Haswell kernels the two GEMMs agree, so this checks something only where
+    OPENBLAS_CORETYPE=SkylakeX or on an AVX-512 machine: .ci/run runs it there.)"""
+    _one_thread(monkeypatch)
+    dyn = DYNAMICS[name]
+    x = pt.random_points(300, d, rng=9)
+    with config.blas_threads(1):
+        ref = pt.velocity(x, dyn)
+        np.testing.assert_array_equal(pt.velocity(_unaligned(x), dyn), ref)
+    np.testing.assert_array_equal(_rows_field(_unaligned(x), dyn, Plan.here()), ref)
+
+
 def test_misaligned_rows_are_refused(small_tiles):
     x = pt.random_points(200, 3, rng=0)
     with pytest.raises(ValueError, match="aligned"):
