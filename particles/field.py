@@ -281,7 +281,8 @@ def velocity(
       ``"euler"`` (``tests/test_expansion.py::test_auto_at_runge_kutta_stages``).
     ``scheduler``: evaluate the exact field on a Dask cluster, in row blocks
     (:mod:`particles.distributed`): ``"local"``, a scheduler address, a ``distributed.Client`` or a
-    ``DaskField``; the result is the local one (bit for bit where that is reproducible). With
+    ``DaskField``; the result is the local one (bit for bit where that is reproducible and the
+    workers run this process's OpenBLAS kernel, see :mod:`particles.distributed`). With
     ``method="auto"`` an expansion, where it is chosen, still runs here (O(n p)).
     """
     if not isinstance(dyn, Dynamics):

@@ -2,6 +2,8 @@
 
 Bit-identity: row blocks repeat the local tiles, so the blocks put together are the local result to
 the last bit, threaded or not (the one-thread evaluation with OpenBLAS on one thread, as blocks run).
+Both sides are computed in the test, on this machine, with the same OpenBLAS kernel (the workers
+inherit OPENBLAS_CORETYPE); .ci/run runs these tests under two kernels.
 """
 
 import numpy as np
