@@ -18,7 +18,8 @@ Measured (tests/data/regression.npz and noisy_regression.npz against the code th
 largest difference of any array: 0 under Haswell and Zen; 1 eps under SkylakeX and Cooperlake;
 31 eps under Sandybridge, Nehalem and Prescott (no FMA; the piecewise ``rk4`` run, whose
 amplification G is largest); 34 eps with ``NUMBA_CPU_NAME=generic`` (numba without FMA). The
-bound is at least ULPS * N >= 80 eps for every array, and larger where G > 1.
+bounds: 179-1175 eps for the simulate references, 250-510 eps for the ensembles, 1450 eps for the
+noisy set (benchmarks/RESULTS.md §6d).
 
 It still catches a real change: the run from the moved initial state (a change of 1e-10) lies
 more than ``SENSITIVITY`` tolerances away from the reference (:func:`assert_sensitive`).

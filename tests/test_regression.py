@@ -108,3 +108,16 @@ def test_phase_diagram_matches_the_reference(d, w):
     for k in ("P", "P_se", "mean_clusters", "final_clusters"):
         ref = REF[f"phase/d{d}_{w}/{k}"]
         assert_close(getattr(ph, k), ref, tolerance(ref, 1, 1), k)
+
+
+def test_the_tolerance_tells_neighbouring_methods_and_betas_apart():
+    """A simulate tolerance with G = 10 (above the largest measured, 8.2: piecewise rk4) against
+    real changes: another method's reference is 1e8 tolerances away, beta changed by 1e-10
+    (relative) about 80."""
+    x0, _ = CASES["sa_identity"]
+    kw = dict(dt=0.1, save_at=np.linspace(0, 1.5, 7))
+    tol = tolerance(REF["simulate/sa_identity/rk4"], 18, 10.0)
+    got = pt.simulate(x0, pt.Dynamics(beta=2.0), 1.5, method="rk4", **kw).x
+    assert np.abs(got - REF["simulate/sa_identity/geometric"]).max() > 1e6 * tol
+    got = pt.simulate(x0, pt.Dynamics(beta=2.0 * (1 + 1e-10)), 1.5, method="rk4", **kw).x
+    assert np.abs(got - REF["simulate/sa_identity/rk4"]).max() > 10 * tol
