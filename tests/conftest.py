@@ -42,5 +42,5 @@ REPRO = {
 def pytest_collection_modifyitems(config, items):
     for item in items:
         name = item.path.name
-        if name in REPRO or f"{name}::{item.originalname}" in REPRO:
+        if name in REPRO or f"{name}::{getattr(item, 'originalname', item.name)}" in REPRO:
             item.add_marker(pytest.mark.repro)
