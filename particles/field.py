@@ -49,7 +49,9 @@ def check_points(x, name: str = "x") -> np.ndarray:
         raise ParticlesError(f"particles must live on S^(d-1) with d >= 2, got d = {d}")
     if not np.all(np.isfinite(x)):
         raise ParticlesError(f"{name} has non-finite entries")
-    return np.ascontiguousarray(x)
+    # aligned too: numpy's matmul copies an unaligned operand into another layout, which changes
+    # OpenBLAS's GEMM variant and, on some kernels (SkylakeX), the last bits
+    return np.require(x, requirements=["C", "A"])
 
 
 #: the Gram path shifts row i by c_i = beta |q_i|^2 / 2; it needs every weight exp(c_j - max c) to
@@ -287,7 +289,8 @@ def velocity(
     Inputs whose logits overflow (points far off the sphere, huge Q, K) are refused the same way.
     ``scheduler``: evaluate the exact field on a Dask cluster, in row blocks
     (:mod:`particles.distributed`): ``"local"``, a scheduler address, a ``distributed.Client`` or a
-    ``DaskField``; the result is the local one (bit for bit where that is reproducible). With
+    ``DaskField``; the result is the local one (bit for bit where that is reproducible and the
+    workers run this process's OpenBLAS kernel, see :mod:`particles.distributed`). With
     ``method="auto"`` an expansion, where it is chosen, still runs here (O(n p)).
     """
     if not isinstance(dyn, Dynamics):

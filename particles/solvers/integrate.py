@@ -32,8 +32,10 @@ The methods come from the one registry, :mod:`particles.solvers.registry` (``reg
   (splitting, weak order 2). Fixed step like the ODE methods. **Noise increments:** one block of
   (n, d) standard normals per step, drawn in step order from a numpy Generator (``rng``: a seed or a
   Generator) and scaled by sqrt(h); nothing else draws from it, so a seed fixes the path whatever
-  the number of threads. The seed and the generator's state at the last saved time are stored with
-  the result, so an interrupted run resumes on the same path.
+  the number of threads (bit for bit on one machine; another CPU's BLAS kernels and numba target may
+  round differently, measured to ~1e-14 after 500 steps: benchmarks/RESULTS.md §6d). The seed and
+  the generator's state at the last saved time are stored with the result, so an interrupted run
+  resumes on the same path.
 """
 
 from __future__ import annotations
@@ -313,7 +315,8 @@ def simulate(
     - ``scheduler``: evaluate the field on a Dask cluster in row blocks (:mod:`particles.distributed`):
       ``"local"`` (a LocalCluster of ``workers`` processes, closed at the end), a scheduler address,
       a ``distributed.Client`` or a ``DaskField``; the trajectory is the local one (bit for bit where
-      the local field evaluation is reproducible, see :mod:`particles.field_rows`).
+      the local field evaluation is reproducible and the workers run this process's OpenBLAS kernel,
+      see :mod:`particles.field_rows`).
     - ``max_steps``: a fixed-step run needing more steps than this is refused before it starts.
     - ``meta``: extra JSON-able information stored with the result (e.g. ``{"seed": 0}``).
     - ``dtype``: ``np.float32`` evaluates the field in single precision (about twice as fast for large
