@@ -30,7 +30,7 @@ from scipy.special import erf
 
 from . import config, field_stable, kernels
 from . import field_tiles as tiles
-from .errors import Overflow, ParticlesError, finite, flag, real_array
+from .errors import Overflow, ParticlesError, finite, flag, number, real_array
 from .field_tiles import fixed_order  # noqa: F401 (public: the noisy runs of simulate)
 from .params import Dynamics, FeedForward
 
@@ -299,10 +299,7 @@ def velocity(
     dt = check_dtype(dtype)
     if not isinstance(method, str) or method not in METHODS:
         raise ParticlesError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    try:
-        tol = float(tol)
-    except (TypeError, ValueError):
-        raise ParticlesError(f"tol must be a number, got {tol!r}") from None
+    tol = number(tol, "tol")
     if not (0.0 < tol < 1.0):
         raise ParticlesError(f"tol must be in (0, 1), got {tol}")
     x = check_points(x)
