@@ -277,7 +277,8 @@ def info(path, delta, as_json):
     """Describe a result file: a trajectory's parameters and final cluster state, or for any
     other file the package writes (phase diagrams, sweeps, transition sweeps, mean-field
     solutions, svm, scansnap and transformer runs, figure data) what it holds, its parameters and
-    its arrays.
+    its arrays. A trajectory's every saved state is read and checked once: a corrupted file is
+    refused.
 
     \b
     Examples:
@@ -290,12 +291,13 @@ def info(path, delta, as_json):
 
     if results.format_of(path) != "trajectory":
         rec = results.describe(path)
-        click.echo(json.dumps(rec, indent=2) if as_json else results.describe_text(rec))
+        text = json.dumps(rec, indent=2, allow_nan=False) if as_json else results.describe_text(rec)
+        click.echo(text)
         return
-    traj = pt.Trajectory.load(path)
+    traj = pt.Trajectory.load(path).check_all()  # every state of a store is read once
     rec = {"file": str(path), **traj.summary(delta)}
     if as_json:
-        click.echo(json.dumps(rec, indent=2))
+        click.echo(json.dumps(rec, indent=2, allow_nan=False))  # NaN is not JSON
         return
     click.echo(
         f"{path}: {'complete' if rec['complete'] else 'PARTIAL (interrupted; rerun with --resume)'} trajectory"

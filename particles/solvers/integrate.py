@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError, count, finite
+from ..errors import Overflow, ParticlesError, count, finite, flag
 from ..field import check_dtype, check_points, check_stream, drift, fixed_order, velocity
 from ..io import check_writable
 from ..norms import clock
@@ -106,10 +106,13 @@ def _field(dyn: Dynamics, dtype, project: bool, scheduler=None):
         if not np.all(np.abs(y) < _HUGE):  # non-finite, or so large that its norm overflows
             raise _Diverged
         with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported as Diverged
-            if dtype is np.float64:
-                return field(y, dyn, project=project, **kw)
-            # field in single precision, state and step arithmetic in float64
-            return field(y, dyn, dtype=dtype, project=project, **kw).astype(np.float64)
+            try:
+                if dtype is np.float64:
+                    return field(y, dyn, project=project, **kw)
+                # field in single precision, state and step arithmetic in float64
+                return field(y, dyn, dtype=dtype, project=project, **kw).astype(np.float64)
+            except Overflow:  # the field at this stage is beyond the float range
+                raise _Diverged from None
 
     return f
 
@@ -203,6 +206,8 @@ def _noise_seed(rng, resume: bool, checkpoint) -> tuple[np.random.Generator, int
     if rng is None:
         rng = int(np.random.SeedSequence().entropy)
     try:
+        if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, (int, np.integer)):
+            raise TypeError  # 1.7 or "7" is a slip, not a seed
         seed = int(rng)
     except (TypeError, ValueError):
         raise ParticlesError(
@@ -323,6 +328,12 @@ def simulate(
     :class:`~particles.solvers.checkpoint.Interrupted` (a ``KeyboardInterrupt``) on Ctrl-C, saying
     what the checkpoint file holds.
     """
+    progress, normalize, resume = (
+        flag(v, k)
+        for k, v in (("progress", progress), ("normalize", normalize), ("resume", resume))
+    )
+    if meta is not None and not isinstance(meta, dict):
+        raise ParticlesError(f"meta must be a dict or None, got {type(meta).__name__}")
     if checkpoint is not None:
         suffix = Path(checkpoint).suffix.lower()
         if suffix not in (".npz", ".zarr"):
@@ -566,9 +577,11 @@ def simulate(
             a = max(s0, t_now)
             # save times within rounding of a segment boundary belong to the segment that ends there
             tol = 1e-12 * max(1.0, t_end)
-            targets = np.minimum(save_at[(save_at > a + tol) & (save_at <= s1 + tol)], s1)
+            asked = save_at[(save_at > a + tol) & (save_at <= s1 + tol)]
+            targets = np.minimum(asked, s1)  # recorded under the asked times (exactly those)
             if fixed:
                 stops = np.unique(np.concatenate([targets, [s1]]))
+                saved = np.zeros(len(targets), dtype=bool)  # each save time is recorded once
                 for b in stops:
                     k = max(1, math.ceil((b - a) / dt - 1e-9))
                     h = (b - a) / k
@@ -593,8 +606,12 @@ def simulate(
                     if bar is not None:
                         bar.update(b - a)
                     a = t_now = float(b)
-                    if np.any(np.isclose(save_at, b, rtol=0, atol=1e-12 * max(1.0, t_end))):
-                        record(b, x)
+                    # this segment's own save times only, once each: the end of a segment
+                    # within the rounding tolerance of a save time is not another one
+                    hit = np.isclose(targets, b, rtol=0, atol=tol) & ~saved
+                    saved |= hit
+                    if hit.any():
+                        record(asked[hit][0], x)
                         if ckpt.due():
                             ckpt.write(partial())
             else:
@@ -608,11 +625,14 @@ def simulate(
                         raise diverged(t)
                     with np.errstate(over="ignore", invalid="ignore"):  # reported as Diverged
                         tkw = {"t": t} if seg.norm == "lns" else {}  # LN-Scaling: s(t)
-                        v = field(y.reshape(n, d), seg, dtype=dtype, **tkw, **skw)
+                        try:
+                            v = field(y.reshape(n, d), seg, dtype=dtype, **tkw, **skw)
+                        except Overflow:
+                            raise diverged(t) from None
                     return v.astype(np.float64).ravel()
 
                 solver = make_solver(spec.scipy_name, fun, a, x.ravel(), s1, rtol, atol, n, d)
-                pending = list(targets)
+                pending = list(zip(targets, asked, strict=True))
                 while solver.status == "running":
                     t_old, nfev_old = solver.t, counter["nfev"]
                     msg = solver.step()
@@ -634,12 +654,12 @@ def simulate(
                             stats["max_norm_drift"] or 0.0,
                             float(np.max(np.abs(np.linalg.norm(y, axis=1) - 1))),
                         )
-                    due = [tt for tt in pending if tt <= solver.t]
+                    due = [(tt, ask) for tt, ask in pending if tt <= solver.t]
                     if due:
                         dense = solver.dense_output()
-                        for tt in due:
+                        for tt, ask in due:
                             yt = dense(tt).reshape(n, d)
-                            record(tt, normalize_rows(yt) if seg.on_sphere else yt)
+                            record(ask, normalize_rows(yt) if seg.on_sphere else yt)
                         pending = pending[len(due) :]
                         if ckpt.due():
                             ckpt.write(partial())
