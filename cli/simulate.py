@@ -294,19 +294,30 @@ def simulate(
 @cluster_options("Print a JSON record instead of text.")
 @clean_errors
 def info(path, delta, as_json):
-    """Print a trajectory's parameters and its final cluster state.
+    """Describe a result file: a trajectory's parameters and final cluster state, or for any
+    other file the package writes (phase diagrams, sweeps, transition sweeps, mean-field
+    solutions, svm, scansnap and transformer runs, figure data) what it holds, its parameters and
+    its arrays. A trajectory's every saved state is read and checked once: a corrupted file is
+    refused.
 
     \b
     Examples:
       particles info run.npz
       particles info run.zarr
+      particles info t.npz --json
     """
     import particles as pt
+    from particles import results
 
-    traj = pt.Trajectory.load(path)
+    if results.format_of(path) != "trajectory":
+        rec = results.describe(path)
+        text = json.dumps(rec, indent=2, allow_nan=False) if as_json else results.describe_text(rec)
+        click.echo(text)
+        return
+    traj = pt.Trajectory.load(path).check_all()  # every state of a store is read once
     rec = {"file": str(path), **traj.summary(delta)}
     if as_json:
-        click.echo(json.dumps(rec, indent=2))
+        click.echo(json.dumps(rec, indent=2, allow_nan=False))  # NaN is not JSON
         return
     click.echo(
         f"{path}: {'complete' if rec['complete'] else 'PARTIAL (interrupted; rerun with --resume)'} trajectory"

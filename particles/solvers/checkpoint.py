@@ -251,6 +251,7 @@ def decode_state(record) -> dict | None:
         out["f"] = None if record.get("f") is None else _unpack(record["f"], size)
         out["t"] = float(record["t"])
         out["segment"] = int(record["segment"])
+        out["saved"] = int(record["saved"])
     except (KeyError, TypeError, ValueError):
         raise ParticlesError("corrupted solver state in the checkpoint") from None
     return out

@@ -32,8 +32,10 @@ The methods come from the one registry, :mod:`particles.solvers.registry` (``reg
   (splitting, weak order 2). Fixed step like the ODE methods. **Noise increments:** one block of
   (n, d) standard normals per step, drawn in step order from a numpy Generator (``rng``: a seed or a
   Generator) and scaled by sqrt(h); nothing else draws from it, so a seed fixes the path whatever
-  the number of threads. The seed and the generator's state at the last saved time are stored with
-  the result, so an interrupted run resumes on the same path.
+  the number of threads (bit for bit on one machine; another CPU's BLAS kernels and numba target may
+  round differently, measured to ~1e-14 after 500 steps: benchmarks/RESULTS.md §6d). The seed and
+  the generator's state at the last saved time are stored with the result, so an interrupted run
+  resumes on the same path.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError, count, finite
+from ..errors import Overflow, ParticlesError, count, finite, flag
 from ..field import check_dtype, check_points, check_stream, drift, fixed_order, velocity
 from ..interrupts import signum_of, sigterm_raises
 from ..io import check_writable, sigint_held
@@ -129,10 +131,13 @@ def _field(dyn: Dynamics, dtype, project: bool, scheduler=None):
         if not np.all(np.abs(y) < _HUGE):  # non-finite, or so large that its norm overflows
             raise _Diverged
         with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported as Diverged
-            if dtype is np.float64:
-                return field(y, dyn, project=project, **kw)
-            # field in single precision, state and step arithmetic in float64
-            return field(y, dyn, dtype=dtype, project=project, **kw).astype(np.float64)
+            try:
+                if dtype is np.float64:
+                    return field(y, dyn, project=project, **kw)
+                # field in single precision, state and step arithmetic in float64
+                return field(y, dyn, dtype=dtype, project=project, **kw).astype(np.float64)
+            except Overflow:  # the field at this stage is beyond the float range
+                raise _Diverged from None
 
     return f
 
@@ -230,6 +235,8 @@ def _noise_seed(rng, resume: bool, checkpoint) -> tuple[np.random.Generator, int
     if rng is None:
         rng = int(np.random.SeedSequence().entropy)
     try:
+        if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, (int, np.integer)):
+            raise TypeError  # 1.7 or "7" is a slip, not a seed
         seed = int(rng)
     except (TypeError, ValueError):
         raise ParticlesError(
@@ -281,11 +288,17 @@ def _store_solver_state(store, fixed: bool) -> dict | None:
         raise ParticlesError(f"{p}: corrupted solver state") from None
 
 
-def _is_save_time(save_at: np.ndarray, b: float, atol: float) -> bool:
-    """Whether ``b`` is within ``atol`` of a time of the sorted ``save_at`` (its two neighbours
-    only: O(log k), where comparing with every save time made k saves cost O(k^2))."""
-    i = int(np.searchsorted(save_at, b))
-    return any(abs(save_at[j] - b) <= atol for j in (i - 1, i) if 0 <= j < len(save_at))
+def _hits(targets: np.ndarray, b: float, tol: float, saved: np.ndarray) -> int | None:
+    """The index of the first save time of the sorted ``targets`` within ``tol`` of the stop ``b``
+    not yet recorded, or None; marks every one within ``tol`` as recorded. The test is
+    ``|target - b| <= tol`` on the few targets near ``b`` (found by bisection: O(log k) a stop,
+    where testing every target made k save times cost O(k^2))."""
+    lo = int(np.searchsorted(targets, b - 2 * tol, side="left"))
+    hi = int(np.searchsorted(targets, b + 2 * tol, side="right"))
+    near = np.abs(targets[lo:hi] - b) <= tol
+    hit = near & ~saved[lo:hi]
+    saved[lo:hi] |= near
+    return lo + int(np.argmax(hit)) if hit.any() else None
 
 
 def _check_projection(method: str, solver, nsteps: int, t_end: float, max_steps: int) -> None:
@@ -404,7 +417,8 @@ def simulate(
     - ``scheduler``: evaluate the field on a Dask cluster in row blocks (:mod:`particles.distributed`):
       ``"local"`` (a LocalCluster of ``workers`` processes, closed at the end), a scheduler address,
       a ``distributed.Client`` or a ``DaskField``; the trajectory is the local one (bit for bit where
-      the local field evaluation is reproducible, see :mod:`particles.field_rows`).
+      the local field evaluation is reproducible and the workers run this process's OpenBLAS kernel,
+      see :mod:`particles.field_rows`).
     - ``max_steps``: a fixed-step run needing more steps (those forced by the save times
       included) than this is refused before it starts, as is a run saving more times; an adaptive
       run is refused after its first steps when, at its step size, it would need more than
@@ -421,6 +435,12 @@ def simulate(
     SIGTERM while SIGTERM has its default action (``signum`` says which), saying what the checkpoint
     file holds.
     """
+    progress, normalize, resume = (
+        flag(v, k)
+        for k, v in (("progress", progress), ("normalize", normalize), ("resume", resume))
+    )
+    if meta is not None and not isinstance(meta, dict):
+        raise ParticlesError(f"meta must be a dict or None, got {type(meta).__name__}")
     if checkpoint is not None:
         suffix = Path(checkpoint).suffix.lower()
         if suffix not in (".npz", ".zarr"):
@@ -569,7 +589,9 @@ def simulate(
         if restored is not None:  # continue the solver where it stopped, bit for bit
             if restored["size"] != n * d or restored["method"] != spec.scipy_name:
                 raise ParticlesError(f"{where.path}: its solver state belongs to another run")
-            keep = int(np.searchsorted(np.asarray(old.t), restored["t"], side="right"))
+            keep = int(restored["saved"])  # the states recorded when the solver was there
+            if keep > len(old.t):
+                raise ParticlesError(f"{where.path}: its solver state belongs to another run")
             if to_store and keep < store.length:  # frames committed after the state: recomputed
                 store.truncate(keep)
             if not to_store:
@@ -704,12 +726,15 @@ def simulate(
             state = restored if restored is not None and restored["segment"] == iseg else None
             # save times within rounding of a segment boundary belong to the segment that ends there
             tol = 1e-12 * max(1.0, t_end)
-            a_sel = s0 if state is not None else a
-            targets = np.minimum(save_at[(save_at > a_sel + tol) & (save_at <= s1 + tol)], s1)
-            if state is not None:
-                targets = targets[targets > state["t"]]
+            if state is None:
+                asked = save_at[(save_at > a + tol) & (save_at <= s1 + tol)]
+            else:  # the save times after the states the solver's state had recorded
+                later = np.arange(len(save_at)) >= state["saved"]
+                asked = save_at[(save_at > s0 + tol) & (save_at <= s1 + tol) & later]
+            targets = np.minimum(asked, s1)  # recorded under the asked times (exactly those)
             if fixed:
                 stops = np.unique(np.concatenate([targets, [s1]]))
+                saved = np.zeros(len(targets), dtype=bool)  # each save time is recorded once
                 for b in stops:
                     k = max(1, math.ceil((b - a) / dt - 1e-9))
                     h = (b - a) / k
@@ -734,8 +759,11 @@ def simulate(
                     if bar is not None:
                         bar.update(b - a)
                     a = t_now = float(b)
-                    if _is_save_time(save_at, b, 1e-12 * max(1.0, t_end)):
-                        record(b, x)
+                    # this segment's own save times only, once each: the end of a segment
+                    # within the rounding tolerance of a save time is not another one
+                    hit = _hits(targets, b, tol, saved)
+                    if hit is not None:
+                        record(asked[hit], x)
                         if ckpt.due():
                             ckpt.write(partial())
             else:
@@ -749,7 +777,10 @@ def simulate(
                         raise diverged(t)
                     with np.errstate(over="ignore", invalid="ignore"):  # reported as Diverged
                         tkw = {"t": t} if seg.norm == "lns" else {}  # LN-Scaling: s(t)
-                        v = field(y.reshape(n, d), seg, dtype=dtype, **tkw, **skw)
+                        try:
+                            v = field(y.reshape(n, d), seg, dtype=dtype, **tkw, **skw)
+                        except Overflow:
+                            raise diverged(t) from None
                     return v.astype(np.float64).ravel()
 
                 solver = make_solver(
@@ -757,7 +788,7 @@ def simulate(
                 )
                 restored = None
                 nfev0 = stats["nfev"]  # the segment's evaluations are counted step by step
-                pending = list(targets)
+                pending = list(zip(targets, asked, strict=True))
                 taken = 0
                 while solver.status == "running":
                     if stats["nsteps"] >= max_steps:
@@ -789,18 +820,19 @@ def simulate(
                     taken += 1
                     if taken == PROJECT_AFTER and spec.scipy_name in _EXPLICIT_RK:
                         _check_projection(method, solver, stats["nsteps"], t_end, max_steps)
-                    due = [tt for tt in pending if tt <= solver.t]
+                    due = [(tt, ask) for tt, ask in pending if tt <= solver.t]
                     if due:
                         dense = solver.dense_output()
-                        for tt in due:
+                        for tt, ask in due:
                             yt = dense(tt).reshape(n, d)
-                            record(tt, normalize_rows(yt) if seg.on_sphere else yt)
+                            record(ask, normalize_rows(yt) if seg.on_sphere else yt)
                         pending = pending[len(due) :]
                     # the state to resume from, once the step's save times are recorded (an
                     # interrupt before this resumes from the previous step, recomputing them)
                     with sigint_held():
                         stats["nfev"] = nfev0 + counter["nfev"]  # dense output included
                         adaptive_state.update(solver_state(solver, iseg, stats))
+                        adaptive_state["saved"] = store.length if store is not None else len(ts)
                     if due and ckpt.due():
                         ckpt.write(partial())
                 stats["nfev"] = nfev0 + counter["nfev"]
