@@ -613,7 +613,9 @@ def simulate(
                     )
                 gen.bit_generator.state = old.meta["rng_state"]
                 noise_state["rng_state"] = old.meta["rng_state"]
-    adaptive_state: dict = {}  # the solver's state after its last completed step
+    # an adaptive run's solver state after its last completed step, replaced whole (one store,
+    # atomic for a signal handler: the state and the statistics it holds always go together)
+    adaptive_state: list = [None]
 
     def result(complete: bool) -> Trajectory:
         if store is not None:  # the states stay in the store, read on demand
@@ -630,13 +632,13 @@ def simulate(
             meta={
                 **run_meta,
                 **noise_state,
-                **({} if complete or not adaptive_state else solver_meta()),
+                **({} if complete or adaptive_state[0] is None else solver_meta()),
                 "complete": complete,
             },
         )
 
     def solver_meta() -> dict:
-        return {"solver_state": encode_state(adaptive_state)}
+        return {"solver_state": encode_state(adaptive_state[0])}
 
     def ckpt_for(st) -> Checkpoint:
         if st is not None:
@@ -804,17 +806,15 @@ def simulate(
                     y = solver.y.reshape(n, d)
                     if not np.isfinite(y).all():
                         raise diverged(solver.t)
-                    with sigint_held():  # the statistics and the solver state change together
-                        stats["nsteps"] += 1
-                        stats["nfev"] = nfev0 + counter["nfev"]
-                        if stats["nrejected"] is not None:  # an explicit RK attempt: n_stages evals
-                            attempts = (counter["nfev"] - nfev_old) // solver.n_stages
-                            stats["nrejected"] += max(0, attempts - 1)
-                        if seg.on_sphere:
-                            stats["max_norm_drift"] = max(
-                                stats["max_norm_drift"] or 0.0,
-                                float(np.max(np.abs(np.linalg.norm(y, axis=1) - 1))),
-                            )
+                    stats["nsteps"] += 1
+                    if stats["nrejected"] is not None:  # an explicit RK attempt: n_stages evals
+                        attempts = (counter["nfev"] - nfev_old) // solver.n_stages
+                        stats["nrejected"] += max(0, attempts - 1)
+                    if seg.on_sphere:
+                        stats["max_norm_drift"] = max(
+                            stats["max_norm_drift"] or 0.0,
+                            float(np.max(np.abs(np.linalg.norm(y, axis=1) - 1))),
+                        )
                     if bar is not None:
                         bar.update(solver.t - t_old)
                     taken += 1
@@ -829,10 +829,10 @@ def simulate(
                         pending = pending[len(due) :]
                     # the state to resume from, once the step's save times are recorded (an
                     # interrupt before this resumes from the previous step, recomputing them)
-                    with sigint_held():
-                        stats["nfev"] = nfev0 + counter["nfev"]  # dense output included
-                        adaptive_state.update(solver_state(solver, iseg, stats))
-                        adaptive_state["saved"] = store.length if store is not None else len(ts)
+                    stats["nfev"] = nfev0 + counter["nfev"]  # dense output included
+                    new = solver_state(solver, iseg, stats)
+                    new["saved"] = store.length if store is not None else len(ts)
+                    adaptive_state[0] = new
                     if due and ckpt.due():
                         ckpt.write(partial())
                 stats["nfev"] = nfev0 + counter["nfev"]
