@@ -130,7 +130,19 @@ from ._common import (
     help="Also draw the final state to this PNG.",
 )
 @click.option(
-    "--resume", is_flag=True, help="Continue an interrupted run from the checkpoint in --out."
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted run from its checkpoint (--out, or its side file "
+    "<name>.partial.npz when --out holds an earlier result).",
+)
+@click.option(
+    "--checkpoint-every",
+    type=float,
+    cls=LibraryOption,
+    library="particles.solvers.integrate:DEFAULT_CHECKPOINT_EVERY",
+    metavar="SECONDS",
+    help="Seconds between checkpoint writes (0: at every saved time); Ctrl-C and SIGTERM also "
+    "write one.",
 )
 @click.option(
     "--float32",
@@ -177,6 +189,7 @@ def simulate(
     out,
     plot,
     resume,
+    checkpoint_every,
     single,
     scheduler,
     workers,
@@ -186,6 +199,10 @@ def simulate(
 
     With --norm pre/peri (and mix after its switch) the tokens are a residual stream in R^d whose
     directions move on the sphere; the file holds the stream, the analyses read its directions.
+
+    Ctrl-C or SIGTERM writes the states computed so far and exits with status 130 (Ctrl-C) or
+    143 (SIGTERM); --resume continues. An --out that holds an earlier result is replaced only by
+    this run's complete result: until then the checkpoints go to <name>.partial.npz (.zarr).
 
     \b
     Examples:
@@ -247,18 +264,21 @@ def simulate(
             meta={"seed": seed, "x0_file": None if x0_path is None else str(x0_path)},
             dtype="float32" if single else "float64",
             **given(method=method, dt=dt, rtol=rtol, atol=atol, saves=saves, rng=rng),
+            **given(checkpoint_every=checkpoint_every),
             scheduler=scheduler,
             workers=workers,
         )
     except KeyboardInterrupt as e:
+        from particles.interrupts import exit_code, ignore_further
         from particles.solvers.checkpoint import Interrupted
 
+        ignore_further()  # the program is exiting: a second Ctrl-C changes nothing
         if isinstance(e, Interrupted):
             msg = e.describe().replace("resume (CLI: --resume)", "--resume")
         else:  # Ctrl-C before the run started or outside its checkpointing
             msg = f"interrupted: {out} is unchanged"
         click.echo(msg, err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(exit_code(e)) from None
     click.echo(
         f"wrote {out}: {traj.x.shape[0]} saved times, n = {traj.n}, d = {traj.d}, method {traj.method}, {traj.stats['nfev']} field evaluations in {traj.stats['wall_time']:.2f} s"
     )

@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import tempfile
-import threading
 import zipfile
 from importlib import resources
 from importlib.metadata import PackageNotFoundError
@@ -24,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from . import interrupts as _interrupts
 from .errors import ParticlesError
 
 META_KEY = "__meta__"
@@ -57,26 +56,12 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-@contextlib.contextmanager
 def sigint_held(deliver: bool = True):
-    """Hold Ctrl-C (SIGINT) while the block runs: a SIGINT that arrives inside is recorded, and
-    with ``deliver`` raised as KeyboardInterrupt once the block has finished (never in its middle);
-    ``deliver=False`` drops it. Effective in the main thread while Python's default SIGINT handler
-    is installed (elsewhere, and inside an outer ``sigint_held``, the block runs unchanged)."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield
-        return
-    pending: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if pending and deliver:
-        raise KeyboardInterrupt
+    """Hold Ctrl-C (SIGINT) and SIGTERM while the block runs: a signal that arrives inside is
+    recorded, and with ``deliver`` raised (as ``KeyboardInterrupt``, or
+    :class:`~particles.interrupts.Terminated` for SIGTERM) once the block has finished, never in its
+    middle; ``deliver=False`` drops it (:func:`particles.interrupts.held`)."""
+    return _interrupts.held(deliver)
 
 
 @contextlib.contextmanager

@@ -217,6 +217,11 @@ VALID: dict[tuple[str, str], dict[str, str]] = {
         "1e300": "a pure absolute tolerance (a stream off the sphere may be large)",
     },
     ("simulate", "alpha"): {"1e-300": "a tiny nGPT step: the tokens barely move"},
+    ("simulate", "checkpoint_every"): {
+        "0": "a checkpoint at every saved time",
+        "1e-300": "a checkpoint at every saved time",
+        "1e300": "checkpoints only at the start, on a signal and at the end",
+    },
     ("phase", "alpha"): {"1e-300": "a tiny nGPT step"},
     ("sweep", "alpha"): {"1e-300": "a tiny nGPT step"},
     ("simulate", "t_switch"): {
