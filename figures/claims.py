@@ -1073,7 +1073,7 @@ def svm_e5(data_dir=HERE) -> dict:
 #: tag prefix -> function computing that figure's claims
 
 # ---------------------------------------------------------------------------------------------
-# The noisy model (issue 13)
+# The noisy model
 
 
 def nbif(data_dir=HERE) -> dict:
@@ -1170,7 +1170,7 @@ def npp(data_dir=HERE) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Normalisation schemes and long context (issue 14)
+# Normalisation schemes and long context
 
 _SCHEMES = ("post", "pre", "peri", "ngpt", "mix", "lns")
 _NAMES = ("Post-LN", "Pre-LN", "Peri-LN", "nGPT", "Mix-LN", "LN-Scaling")

@@ -16,13 +16,19 @@ Per evaluation:
    projection are applied here, exactly as :func:`particles.field.velocity` does.
 
 The result is the local one to the last bit (see :mod:`particles.field_rows`; a one-thread local
-evaluation must run OpenBLAS on one thread too, as ``field.fixed_order()`` does).
+evaluation must run OpenBLAS on one thread too, as ``field.fixed_order()`` does), under any OpenBLAS
+kernel, as long as the workers run the same kernel as this process: OpenBLAS picks its GEMM kernels
+by CPU (``OPENBLAS_CORETYPE``; the workers of a ``LocalCluster`` inherit this process's), and
+kernels round some entries differently. Workers on another kind of CPU give the field to 1 ulp
+(measured: at most 0.3 eps of difference in the field between the Haswell, SkylakeX and Sandybridge
+kernels, n = 3000, d = 16).
 
 A worker lost mid-evaluation: Dask reruns its blocks on the remaining workers (x is on all of them);
 if the evaluation still fails (a worker lost while x was being sent, every worker gone for a while,
 a block that killed its worker ``allowed-failures`` times), the whole evaluation is sent again, up to
 ``retries`` times. Nothing computed before the evaluation is lost: the state lives here.
-Needs the optional ``dask`` extra (``pip install 'particles[dask]'``).
+Needs the optional ``dask`` extra: ``pip install -e '.[dask]'`` in the repository (or
+``pip install 'dask[distributed]'``).
 """
 
 from __future__ import annotations
@@ -47,7 +53,8 @@ def _distributed():
         import distributed
     except ImportError:
         raise ParticlesError(
-            "a Dask scheduler needs dask[distributed]: pip install 'particles[dask]'"
+            "a Dask scheduler needs dask[distributed]: pip install 'dask[distributed]', or "
+            "pip install -e '.[dask]' in the repository"
         ) from None
     return distributed
 
@@ -220,15 +227,22 @@ class DaskField:
         return finish(x, self.attention(x, dyn), dyn, project)
 
 
-def finish(x: np.ndarray, f: np.ndarray, dyn: Dynamics, project: bool) -> np.ndarray:
-    """Add the feed-forward term and project, as :func:`particles.field.velocity` does."""
-    if dyn.ffn is not None:
-        f += feedforward(x, dyn.ffn).astype(x.dtype)
-    if not project:
-        return f
-    out = np.empty_like(f)
-    kernels.pick(kernels._project_tangent, f.size)(x, f, out)
-    return out
+def finish(
+    x: np.ndarray, f: np.ndarray, dyn: Dynamics, project: bool, repair: bool = True
+) -> np.ndarray:
+    """Add the feed-forward term and project, as :func:`particles.field.velocity` does (rows
+    that lost their digits or overflowed are evaluated again here, unless ``repair`` is False:
+    :func:`particles.field.repaired`)."""
+    from .field import repaired
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        if dyn.ffn is not None:
+            f += feedforward(x, dyn.ffn).astype(x.dtype)
+        if not project:
+            return repaired(x, dyn, f, None) if repair else f
+        out = np.empty_like(f)
+        kernels.pick(kernels._project_tangent, f.size)(x, f, out)
+    return repaired(x, dyn, f, out)
 
 
 def raw_field(x: np.ndarray, dyn: Dynamics, scheduler) -> np.ndarray:
@@ -236,7 +250,9 @@ def raw_field(x: np.ndarray, dyn: Dynamics, scheduler) -> np.ndarray:
     on ``scheduler``; a LocalCluster started for ``"local"`` is closed again after the call."""
     field = DaskField.connect(scheduler)
     try:
-        return finish(x, field.attention(x, dyn), dyn, project=False)
+        # not repaired here: the caller projects, then repairs (an overflowing raw row may have a
+        # representable tangent part)
+        return finish(x, field.attention(x, dyn), dyn, project=False, repair=False)
     finally:
         if field is not scheduler:
             field.close()

@@ -11,6 +11,9 @@ What that takes (measured, see tests/test_distributed.py):
 - a BLAS GEMM's result for a row depends on the shape and position of the tile it is computed in
   (OpenBLAS's edge kernels and K-blocking), so blocks are unions of the local evaluation's own row
   tiles, and every GEMM is called on the same slices as locally (:func:`alignment`);
+- and on the memory layout of its operands: x unpickled on a worker may be unaligned, and numpy's
+  matmul then copies it into another layout (an NN GEMM for an NT one), which OpenBLAS's SkylakeX
+  kernels round differently; blocks take an aligned copy first, as :func:`field.check_points` does;
 - online path (Q != K): row tiles are independent, so a block repeats the local work of its tiles;
 - Gram path (Q = K): locally, tile (I, J), J >= I, is exponentiated once and serves row block I
   directly and row block J transposed, and every row block adds its products in one fixed order
@@ -31,6 +34,10 @@ sizes, thread count, the threading threshold and whether ``fixed_order`` is on a
 :mod:`particles.config` where the evaluation is requested and shipped with every block, so a worker
 with other settings still repeats the requester's tiles. Blocks run single-threaded (BLAS on one
 thread, the serial kernel twins): parallelism comes from running many blocks at once.
+
+All of this holds under every OpenBLAS kernel (tested under Haswell and SkylakeX), as long as the
+blocks run the kernel of the requesting process: kernels chosen for other CPUs round some GEMM
+entries differently (``particles.distributed``).
 """
 
 from __future__ import annotations
@@ -72,6 +79,11 @@ def attention_field_rows(x: np.ndarray, dyn: Dynamics, r0: int, r1: int, plan: P
     ``x`` (n, d) validated, float64 or float32 (the result has its dtype); ``r0``, ``r1`` aligned
     (:func:`alignment`). Bit-identical to those rows of the local evaluation (module docstring).
     """
+    # An array unpickled on a worker may sit at any byte address (measured: a scattered x at 45
+    # mod 64). numpy's matmul copies unaligned operands first, q_J^T as a C array, so OpenBLAS runs
+    # another GEMM variant (NN for NT), which its SkylakeX kernels round differently (1 ulp; the
+    # Haswell ones happen to agree). An aligned x gives the workers the local GEMM calls.
+    x = np.require(x, requirements=["C", "A"])
     n, d = x.shape
     dt = x.dtype
     acc = np.zeros((r1 - r0, d), dtype=dt)

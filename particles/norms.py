@@ -51,7 +51,7 @@ from the right column above by θ̇ = P⊥(θ) ḣ / r and ṙ = <θ, ḣ>):
     mix   s = 1 (t < t_switch), r (after); ṙ = 0, then <θ, A>
     lns   s = sqrt(t + c)     ṙ = 0            (c = ``t_offset``; the paper's "CoD" row, c = 1)
 
-These are the conventions of the issue that asked for the schemes, and they agree with the papers
+These are the package's conventions, and they agree with the papers
 wherever the papers are explicit. arXiv 2512.01868 §6.2 states three of them itself, with
 Q = K = V = I and one head: its A_i(Θ) is the SA softmax average of the directions (our ``kind="SA"``),
 Post-LN has s_i = 1 (eq. (7) is then its (SA)), Pre-LN has s_i = r_i, its Pre-LN USA flow is printed
@@ -91,7 +91,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ParticlesError, finite, real_array
-from .field import check_points, drift, raw_field
+from .field import _row_norms, check_points, drift, raw_field, repaired
 from .params import NORMS, Dynamics
 
 __all__ = [
@@ -143,16 +143,25 @@ def directions(h) -> tuple[np.ndarray, np.ndarray]:
     """(θ, r): the directions h_i/|h_i| (n, d) and norms |h_i| (n,) of a state; zero rows are an
     error."""
     h = check_points(h, "h")
-    r = np.sqrt(np.einsum("ij,ij->i", h, h))
+    r = _row_norms(h)  # overflow-safe for |h_i| > 1e154
     if np.any(r == 0.0):
         raise ParticlesError("a token has zero norm: its direction is undefined")
     return h / r[:, None], r
 
 
+def _attention(theta: np.ndarray, dyn: Dynamics) -> np.ndarray:
+    """A_i at the directions θ (:func:`particles.field.raw_field`), rows that overflowed evaluated
+    in the log domain (an error where A itself is beyond the float range)."""
+    theta = np.ascontiguousarray(theta)
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = raw_field(theta, dyn)
+    return repaired(theta, dyn, a, None)
+
+
 def _resolve(dyn: Dynamics, t: float) -> str:
     if not isinstance(dyn, Dynamics):
         raise ParticlesError(f"dyn must be a particles.Dynamics, got {type(dyn).__name__}")
-    t = finite(t, "t")
+    finite(t, "t (time)", ">= 0")
     if dyn.norm == "mix":
         return "post" if t < dyn.t_switch else "pre"
     return dyn.norm
@@ -169,7 +178,7 @@ def speed_factor(h, dyn: Dynamics, *, t: float = 0.0) -> np.ndarray:
         return np.full_like(r, np.sqrt(t + dyn.t_offset))
     if norm == "pre":
         return r
-    a = np.linalg.norm(raw_field(np.ascontiguousarray(theta), dyn), axis=1)
+    a = _row_norms(_attention(theta, dyn))
     return r * a if norm == "peri" else a / dyn.alpha
 
 
@@ -179,7 +188,7 @@ def direction_velocity(h, dyn: Dynamics, *, t: float = 0.0) -> np.ndarray:
     be checked against each other)."""
     theta, _ = directions(h)
     _resolve(dyn, t)
-    a = raw_field(np.ascontiguousarray(theta), dyn)
+    a = _attention(theta, dyn)
     tang = a - np.einsum("ij,ij->i", theta, a)[:, None] * theta
     return tang / speed_factor(h, dyn, t=t)[:, None]
 
@@ -191,9 +200,9 @@ def radial_velocity(h, dyn: Dynamics, *, t: float = 0.0) -> np.ndarray:
     norm = _resolve(dyn, t)
     if norm in ("post", "ngpt", "lns"):
         return np.zeros_like(r)
-    a = raw_field(np.ascontiguousarray(theta), dyn)
+    a = _attention(theta, dyn)
     c = np.einsum("ij,ij->i", theta, a)
-    return c if norm == "pre" else c / np.linalg.norm(a, axis=1)
+    return c if norm == "pre" else c / _row_norms(a)
 
 
 assert set(NORMS) == set(SCHEMES)

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import ParticlesError, finite, number, real_array
+from .errors import ParticlesError, finite, flag, number, real_array, text
 
 Kind = Literal["SA", "USA"]
 Norm = Literal["post", "pre", "peri", "ngpt", "mix", "lns"]
@@ -102,7 +102,7 @@ class FeedForward:
         W1 = _matrix("W1", self.W1, (2,))
         W2 = _matrix("W2", self.W2, (2,))
         if W1 is None or W2 is None:
-            raise ParticlesError("W1 and W2 must be matrices (W1 (m, d), W2 (d, m)), not None")
+            raise ParticlesError("W1 and W2 must be matrices, got None")
         m, d = W1.shape
         if W2.shape != (d, m):
             raise ParticlesError(f"W2 must have shape (d, m) = {(d, m)}, got {W2.shape}")
@@ -117,7 +117,7 @@ class FeedForward:
             if b2.shape != (d,) or not np.all(np.isfinite(b2)):
                 raise ParticlesError(f"b2 must be a finite vector of shape ({d},), got {b2.shape}")
             object.__setattr__(self, "b2", _readonly(b2))
-        if self.activation not in ACTIVATIONS:
+        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
             raise ParticlesError(
                 f"activation must be one of {ACTIVATIONS}, got {self.activation!r}"
             )
@@ -177,7 +177,7 @@ class Dynamics:
     def __post_init__(self):
         beta = check_beta(finite(self.beta, "beta", ">= 0"))
         object.__setattr__(self, "beta", beta)
-        kind = str(self.kind).upper()
+        kind = text(self.kind, "kind").upper()
         if kind not in ("SA", "USA"):
             raise ParticlesError(f"kind must be 'SA' or 'USA', got {self.kind!r}")
         object.__setattr__(self, "kind", kind)
@@ -187,7 +187,7 @@ class Dynamics:
         object.__setattr__(self, "Q", Q)
         object.__setattr__(self, "K", K)
         object.__setattr__(self, "V", V)
-        object.__setattr__(self, "causal", bool(self.causal))
+        object.__setattr__(self, "causal", flag(self.causal, "causal"))
         object.__setattr__(self, "kappa", _kappa(self.kappa))
         if self.ffn is not None and not isinstance(self.ffn, FeedForward):
             raise ParticlesError("ffn must be a particles.FeedForward or None")
@@ -216,7 +216,7 @@ class Dynamics:
             raise ParticlesError(f"V must be square (d, d), got {V.shape[-2:]}")
 
     def _check_norm(self) -> None:
-        norm = str(self.norm).lower()
+        norm = text(self.norm, "norm").lower()
         if norm not in NORMS:
             raise ParticlesError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
         object.__setattr__(self, "norm", norm)
@@ -229,10 +229,7 @@ class Dynamics:
             raise ParticlesError(
                 "norm='mix' needs t_switch (the time Post-LN hands over to Pre-LN)"
             )
-        try:
-            c = float(self.t_offset)
-        except (TypeError, ValueError):
-            raise ParticlesError(f"t_offset must be a number, got {self.t_offset!r}") from None
+        c = number(self.t_offset, "t_offset")
         if not np.isfinite(c) or c <= 0:
             raise ParticlesError(
                 f"t_offset (LN-Scaling's clock offset) must be finite and > 0, got {c}"
@@ -399,17 +396,21 @@ class Piecewise:
     segments: tuple
 
     def __post_init__(self):
-        if isinstance(self.segments, (str, bytes, dict)) or not hasattr(self.segments, "__iter__"):
+        if isinstance(self.segments, (str, bytes, dict)):
+            raise ParticlesError("segments must be a sequence of (Dynamics, duration) pairs")
+        try:
+            segs = tuple(self.segments)
+        except TypeError:
             raise ParticlesError(
-                "segments must be a sequence of (Dynamics, duration) pairs, got "
-                f"{type(self.segments).__name__}"
-            )
-        segs = tuple(self.segments)
+                f"segments must be a sequence of (Dynamics, duration) pairs, got {self.segments!r}"
+            ) from None
         if not segs:
             raise ParticlesError("Piecewise needs at least one (Dynamics, duration) segment")
         out = []
         for k, s in enumerate(segs):
             try:
+                if isinstance(s, (str, bytes, dict)):
+                    raise TypeError
                 dyn, dur = s
             except (TypeError, ValueError):
                 raise ParticlesError(f"segment {k} must be a (Dynamics, duration) pair") from None
@@ -425,6 +426,7 @@ class Piecewise:
 
     def at(self, t: float) -> Dynamics:
         """The dynamics in force at time t (right-continuous)."""
+        t = finite(t, "t (time)")
         idx = int(np.searchsorted(self.boundaries, t, side="right"))
         return self.segments[min(idx, len(self.segments) - 1)][0]
 

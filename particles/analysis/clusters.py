@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .. import config
 from ..errors import ParticlesError, count, finite, real_array
-from ..field import MAX_ENTRY, check_points
+from ..field import check_points
 
 DEFAULT_DELTA = 1e-3
 _DENSE_MAX = 128  # up to this n, components by boolean matrix squaring; above, scipy.sparse.csgraph
@@ -54,6 +54,21 @@ def _gram_stack(g) -> np.ndarray:
 def _lazy(xs) -> bool:
     """Saved states read on demand (:class:`particles.store.Frames`): iterate, never load whole."""
     return bool(getattr(xs, "lazy", False))
+
+
+#: the largest entry of the states the analyses take: products of two entries stay within float64
+MAX_ENTRY = 1e150
+
+
+def bounded_points(x, name: str = "x") -> np.ndarray:
+    """:func:`particles.field.check_points`, and entries within :data:`MAX_ENTRY` in magnitude:
+    the inner products <x_i, x_j> the analyses form must stay within float64."""
+    x = check_points(x, name)
+    if np.max(np.abs(x)) > MAX_ENTRY:
+        raise ParticlesError(
+            f"{name} has entries beyond {MAX_ENTRY:g} in magnitude: their products overflow float64"
+        )
+    return x
 
 
 def _states(xs, name: str = "xs") -> tuple[np.ndarray | None, np.ndarray]:
@@ -93,7 +108,7 @@ def cluster_labels(x, delta: float = DEFAULT_DELTA, *, tile_rows: int | None = N
     is in cluster 0). Tiled: each row block's links are merged with the components found so far,
     so at most ``tile_rows * n`` links are held at once.
     """
-    x = check_points(x)
+    x = bounded_points(x)
     delta = _check_delta(delta)
     if tile_rows is not None:
         tile_rows = count(tile_rows, "tile_rows")
@@ -206,7 +221,7 @@ class Clusters:
 
 def find_clusters(x, delta: float = DEFAULT_DELTA) -> Clusters:
     """Labels, sizes and centres of the clusters of x (n, d); see :class:`Clusters`."""
-    x = check_points(x)
+    x = bounded_points(x)
     labels = cluster_labels(x, delta)
     k = int(labels.max()) + 1
     sizes = np.bincount(labels, minlength=k)
@@ -245,7 +260,7 @@ def pair_fraction(x, delta: float = DEFAULT_DELTA) -> float:
     It estimates P(<x_1(t), x_2(t)> >= 1 - delta) of arXiv 2312.10794, Fig. 3, from one system.
     1.0 when n = 1.
     """
-    x = check_points(x)
+    x = bounded_points(x)
     delta = _check_delta(delta)
     n = x.shape[0]
     if n == 1:
@@ -266,7 +281,7 @@ def pairwise_inner_products(x, *, max_pairs: int = 20_000_000) -> np.ndarray:
 
     Refuses more than ``max_pairs`` pairs; use :func:`inner_product_histogram` for large n.
     """
-    x = check_points(x)
+    x = bounded_points(x)
     max_pairs = count(max_pairs, "max_pairs", 0)
     n = x.shape[0]
     m = n * (n - 1) // 2
@@ -303,7 +318,7 @@ def inner_product_histogram(
     Returns ``(values (B,), edges (B + 1,))``; with ``density=True`` the values integrate to 1.
     Inner products are clipped into ``range`` so that 1 + rounding lands in the last bin.
     """
-    x = check_points(x)
+    x = bounded_points(x)
     n = x.shape[0]
     edges = _edges(bins, range)
     counts = np.zeros(edges.size - 1)
@@ -425,9 +440,12 @@ class Summary:
         }
 
 
-def summary(traj, delta: float | None = DEFAULT_DELTA, t=None) -> Summary:
+def summary(
+    traj, delta: float | None = DEFAULT_DELTA, t=None, *, progress: bool = False
+) -> Summary:
     """All cluster measurements of a :class:`Trajectory` (or of ``xs`` with save times ``t``);
-    ``delta=None`` means :data:`DEFAULT_DELTA`."""
+    ``delta=None`` means :data:`DEFAULT_DELTA`. ``progress``: a progress bar over the saved
+    states (on stderr, shown once the pass has taken more than a second)."""
     tt, xs = _states(traj, "trajectory")
     if tt is None:
         if t is None:
@@ -437,7 +455,12 @@ def summary(traj, delta: float | None = DEFAULT_DELTA, t=None) -> Summary:
         raise ParticlesError(f"t has shape {tt.shape}, expected ({xs.shape[0]},)")
     delta = _check_delta(DEFAULT_DELTA if delta is None else delta)
     counts, largest, mins, pairs = [], [], [], []
-    for x in xs:  # one pass: each saved state is read once (a store is streamed)
+    states = xs
+    if progress:
+        from tqdm.auto import tqdm
+
+        states = tqdm(xs, total=len(tt), desc="clusters", unit="state", delay=1.0, leave=False)
+    for x in states:  # one pass: each saved state is read once (a store is streamed)
         c = find_clusters(x, delta)
         counts.append(c.count)
         largest.append(int(c.sizes.max()))

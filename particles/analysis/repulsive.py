@@ -23,6 +23,7 @@ from ..field import check_points, velocity
 from ..params import Dynamics
 from ..solvers.integrate import simulate
 from ..sphere import as_rng, random_points
+from .clusters import bounded_points
 
 _SQ5 = 1.0 / np.sqrt(5.0)
 
@@ -108,7 +109,7 @@ def inner_product_spectrum(x, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray
 
     Returns ``(values (m,), multiplicities (m,))`` sorted by value; each value is its group's mean.
     """
-    x = check_points(x)
+    x = bounded_points(x)
     tol = finite(tol, "tol", ">= 0")
     n = x.shape[0]
     if n < 2:
@@ -125,7 +126,7 @@ def identify_shape(x, tol: float = 1e-4) -> str:
     A shape matches when the inner-product spectrum has the same number of distinct values, with
     the same multiplicities, each within ``tol`` of the expected value.
     """
-    x = check_points(x)
+    x = bounded_points(x)
     tol = finite(tol, "tol", ">= 0")
     n, d = x.shape
     vals, mult = inner_product_spectrum(x, tol=max(tol, 1e-12))

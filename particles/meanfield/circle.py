@@ -172,9 +172,34 @@ class CircleSolution:
             )
         except KeyError as e:
             raise ParticlesError(f"{path}: corrupted mean-field file (missing {e})") from None
-        if sol.t.ndim != 1 or sol.rho_hat.shape[0] != sol.t.shape[0]:
-            raise ParticlesError(f"{path}: corrupted mean-field file (inconsistent shapes)")
+        except (ValueError, TypeError) as e:  # e.g. real and imaginary parts of other shapes
+            raise ParticlesError(f"{path}: corrupted mean-field file ({e})") from None
+        _check_solution(sol, f"{path}: corrupted mean-field file")
         return sol
+
+
+def _check_solution(sol: CircleSolution, where: str) -> None:
+    """A loaded solution validated like an argument: real finite arrays of consistent shapes,
+    strictly increasing times, ``params`` a record with the grid size N, ``stats`` a record."""
+    from ..trajectory import check_times
+
+    check_times(sol.t, where)
+    T = sol.t.shape[0]
+    if not isinstance(sol.params, dict) or not isinstance(sol.stats, dict):
+        raise ParticlesError(f"{where}: params and stats must be records")
+    N = sol.params.get("N")
+    if isinstance(N, bool) or not isinstance(N, int) or N < 2:
+        raise ParticlesError(f"{where}: params N must be an integer >= 2, got {N!r}")
+    rho = np.asarray(sol.rho_hat)
+    if rho.dtype.kind != "c" or rho.shape != (T, N // 2 + 1) or not np.all(np.isfinite(rho)):
+        raise ParticlesError(
+            f"{where}: the Fourier coefficients must be finite, of shape (T, N // 2 + 1) = "
+            f"({T}, {N // 2 + 1}), got {rho.shape}"
+        )
+    for name in ("min_density", "tail"):
+        a = np.asarray(getattr(sol, name))
+        if a.dtype.kind not in "fiu" or a.shape != (T,) or not np.all(np.isfinite(a)):
+            raise ParticlesError(f"{where}: {name} must be {T} finite numbers, got shape {a.shape}")
 
 
 def _rfft(f: np.ndarray) -> np.ndarray:
@@ -576,10 +601,23 @@ def circle_particles(
 def sample_density(sol_or_rho, n: int, rng=None, i: int = 0) -> np.ndarray:
     """n i.i.d. angles from a density: a :class:`CircleSolution` (its save i) or grid values (mean 1),
     by inverting the CDF (exact for a solution: its CDF is in closed form)."""
+    from ..errors import count
+
+    n = count(n, "n (number of samples)", 1)
+    check_memory(24.0 * n, f"sampling n = {n} angles")  # the uniforms, the angles, interp's work
     gen = as_rng(rng)
     n = _count(n, "n (the number of angles)", 1, 1e9)
     check_memory(8.0 * n, f"{n} sampled angles")
     if isinstance(sol_or_rho, CircleSolution):
+        T = sol_or_rho.rho_hat.shape[0]
+        if (
+            isinstance(i, (bool, np.bool_))
+            or not isinstance(i, (int, np.integer))
+            or not -T <= i < T
+        ):
+            raise ParticlesError(
+                f"i must be the index of a save of the solution (-{T}..{T - 1}), got {i!r}"
+            )
         grid = np.linspace(0, 2 * np.pi, 8 * sol_or_rho.N + 1)
         F = sol_or_rho.cdf(grid, i)
     else:

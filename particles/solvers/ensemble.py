@@ -44,8 +44,9 @@ the circle). Noise comes from a counter-based generator (SplitMix64 + Box–Mull
 :func:`particles.kernels._counter_normals`): system s draws from the stream
 ``noise_keys(seeds, stream)[s]``, and its Gaussian number (step n + i) d + c drives coordinate c of
 particle i at that step (its ambient Brownian increment is sqrt(dt) times it). Every value depends
-only on (seed, stream, step, i, c): the same seeds give the same paths on any number of threads, and a
-system's path does not depend on which other systems run.
+only on (seed, stream, step, i, c): the same seeds give the same paths on any number of threads (bit
+for bit on one machine; on another CPU to rounding), and a system's path does not depend on which
+other systems run.
 
 Compiled kernels are cached on disk (``cache=True``); :func:`compile_kernels` compiles (or loads) them and
 returns the seconds it took, so callers can report compile time apart from run time.

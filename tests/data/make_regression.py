@@ -1,6 +1,7 @@
 """Write tests/data/regression.npz: fixed-step trajectories, ensemble statistics and a phase diagram
 computed by the code of commit 98190a2 (before the one-core redesign). tests/test_regression.py
-checks that today's code reproduces every array bit for bit.
+checks that today's code reproduces every array (bit for bit with the OpenBLAS kernels that wrote
+them, Haswell; within a stated tolerance of a few ulp times the run's amplification under others).
 
 This script was run once, at that commit; it is kept to show how each reference was made (since
 then :func:`cases` was split out of ``main``, unchanged, for the test to rebuild the inputs). The
