@@ -159,7 +159,8 @@ from ._common import (
     "--workers",
     default=None,
     type=click.IntRange(1, 4096),
-    help="Workers of a local Dask cluster (default: one per core).",
+    help="Workers of the local Dask cluster of --scheduler local (default: one per core); "
+    "refused without it.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @clean_errors
@@ -222,6 +223,10 @@ def simulate(
     from particles.io import load_array
 
     ctx = click.get_current_context()
+    if scheduler != "local":
+        refuse_given(
+            ctx, ["workers"], "without --scheduler local (the workers of a local Dask cluster)"
+        )
     if x0_path is None:
         refuse_given(ctx, ["normalize"], "without --x0 (random points are on the sphere)")
     else:

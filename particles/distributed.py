@@ -104,6 +104,15 @@ class DaskField:
     def connect(cls, scheduler="local", *, workers: int | None = None, **kw) -> DaskField:
         """A DaskField for ``scheduler``: ``"local"`` (a LocalCluster of ``workers`` single-threaded
         processes, default: one per core), an address, a ``Client`` or a DaskField (returned as is)."""
+        if workers is not None:
+            from .errors import count
+
+            workers = count(workers, "workers", 1, 4096)
+            if scheduler not in (None, "local"):
+                raise ParticlesError(
+                    "workers is the size of a local Dask cluster (scheduler='local'); a remote "
+                    "scheduler or a Client has its own workers"
+                )
         if isinstance(scheduler, DaskField):
             return scheduler
         distributed = _distributed()

@@ -26,6 +26,8 @@ def real_array(a, name: str, shape: str = "", *, finite: bool = False, copy: boo
     what = f"a real numeric array of shape {shape}" if shape else "a real numeric array"
     if isinstance(a, (str, bytes)):
         raise ParticlesError(f"{name} must be {what}, got a string")
+    if a is None or isinstance(a, (dict, set)):
+        raise ParticlesError(f"{name} must be {what}, got {type(a).__name__}")
     try:
         raw = np.asarray(a)
     except (TypeError, ValueError, OverflowError):  # ragged nested sequences, odd objects
@@ -100,6 +102,20 @@ def count(value, name: str, minimum: int = 1, maximum: int | None = None) -> int
         got = int(value) if isinstance(value, np.integer) else repr(value)
         raise ParticlesError(f"{name} must be an integer {span}, got {got}")
     return int(value)
+
+
+def whole(value, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """Like :func:`count`, but a whole float (``8.0``, ``1e4``) is taken as the integer it is:
+    for the sizes and counts that callers compute in floating point. Fractions, NaN, infinities,
+    bools and strings are refused with the same message."""
+    if (
+        isinstance(value, (float, np.floating))
+        and np.isfinite(value)
+        and value == np.floor(value)
+        and abs(value) < 2**63
+    ):
+        value = int(value)
+    return count(value, name, minimum, maximum)
 
 
 def flag(value, name: str) -> bool:

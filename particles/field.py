@@ -46,7 +46,9 @@ def check_points(x, name: str = "x") -> np.ndarray:
     if n < 1:
         raise ParticlesError(f"{name} has no particles (n = 0)")
     if d < 2:
-        raise ParticlesError(f"particles must live on S^(d-1) with d >= 2, got d = {d}")
+        raise ParticlesError(
+            f"particles must live on S^(d-1) with d >= 2, got d = {d} (the columns of {name})"
+        )
     if not np.all(np.isfinite(x)):
         raise ParticlesError(f"{name} has non-finite entries")
     # aligned too: numpy's matmul copies an unaligned operand into another layout, which changes
@@ -396,7 +398,10 @@ def velocity_rows(x, dyn: Dynamics, rows, *, project: bool = True) -> np.ndarray
     project = flag(project, "project")
     x = check_points(x)
     dyn.check_dimension(x.shape[1])
-    rows = np.asarray(rows).ravel()
+    try:
+        rows = np.asarray(rows).ravel()
+    except ValueError:  # ragged
+        raise ParticlesError("rows must be a list of particle indices") from None
     if rows.size and rows.dtype.kind not in "iu":
         raise ParticlesError(f"rows must be integer indices, got dtype {rows.dtype}")
     rows = rows.astype(np.intp)

@@ -90,7 +90,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParticlesError, finite
+from .errors import ParticlesError, finite, real_array
 from .field import _row_norms, check_points, drift, raw_field, repaired
 from .params import NORMS, Dynamics
 
@@ -120,13 +120,22 @@ SCHEMES = {
 def clock(t, t_offset: float = 1.0):
     """LN-Scaling's clock τ(t) = 2 (sqrt(t + c) - sqrt(c)), c = ``t_offset``: with s = sqrt(t + c)
     (arXiv 2510.22026, Table 2), dτ/dt = 1/s and LN-Scaling is Post-LN in τ (derived here)."""
-    t = np.asarray(t, dtype=np.float64)
+    t = _times(t, "t")
+    t_offset = finite(t_offset, "t_offset", "> 0")
     return 2.0 * (np.sqrt(t + t_offset) - np.sqrt(t_offset))
+
+
+def _times(t, name: str) -> np.ndarray:
+    t = real_array(t, name, finite=True)
+    if np.any(t < 0) or np.any(t > 1e300):
+        raise ParticlesError(f"{name} must lie in [0, 1e300]")
+    return t
 
 
 def clock_inverse(tau, t_offset: float = 1.0):
     """t(τ), the inverse of :func:`clock`: (τ/2 + sqrt(c))^2 - c."""
-    tau = np.asarray(tau, dtype=np.float64)
+    tau = _times(tau, "tau")
+    t_offset = finite(t_offset, "t_offset", "> 0")
     return (0.5 * tau + np.sqrt(t_offset)) ** 2 - t_offset
 
 

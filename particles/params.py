@@ -77,6 +77,10 @@ def _kappa(kappa) -> float | None:
         return None
     if not (np.isfinite(k) and k > 0):
         raise ParticlesError(f"kappa (inverse noise strength) must be > 0 or None/inf, got {k}")
+    if k < np.finfo(np.float64).tiny:
+        raise ParticlesError(
+            f"kappa = {k:g} is below float64 resolution: the noise strength 1/kappa overflows"
+        )
     return k
 
 

@@ -11,8 +11,8 @@ import numpy as np
 
 from .. import config
 from ..errors import ParticlesError, finite
-from ..field import check_points
 from ..params import check_beta
+from .clusters import bounded_points
 
 
 def _row_blocks(n: int, size: int | None = None):
@@ -25,7 +25,7 @@ def energy(x, beta: float) -> float:
     """E_beta(X) for X (n, d): (1/(2 beta n^2)) sum_ij e^{beta <x_i, x_j>}, i.e. E_beta of the empirical
     measure in the normalisation of arXiv 2312.10794 (3.5) and of arXiv 2512.01868 eq. (3). At beta = 0
     returns the limit of E_beta - 1/(2 beta): |mean x|^2 / 2."""
-    x = check_points(x)
+    x = bounded_points(x)
     beta = check_beta(finite(beta, "beta", ">= 0"))
     n = x.shape[0]
     if beta == 0.0:
@@ -63,13 +63,13 @@ def _energy_log_domain(x: np.ndarray, beta: float) -> float:
 
 def gram(x) -> np.ndarray:
     """All pairwise inner products <x_i, x_j>, shape (n, n). Only for moderate n."""
-    x = check_points(x)
+    x = bounded_points(x)
     return x @ x.T
 
 
 def min_inner_product(x) -> float:
     """min_{i != j} <x_i, x_j> (1 means a single cluster); 1.0 when n = 1."""
-    x = check_points(x)
+    x = bounded_points(x)
     n = x.shape[0]
     if n == 1:
         return 1.0
@@ -84,7 +84,7 @@ def min_inner_product(x) -> float:
 
 def mean_inner_product(x) -> float:
     """mean_{i != j} <x_i, x_j> = (|sum x_i|^2 - sum |x_i|^2) / (n (n - 1)); 1.0 when n = 1."""
-    x = check_points(x)
+    x = bounded_points(x)
     n = x.shape[0]
     if n == 1:
         return 1.0
@@ -96,5 +96,7 @@ def energy_over_time(xs, beta: float) -> np.ndarray:
     """:func:`energy` at every saved time of a Trajectory (its directions) or of states (T, n, d):
     (T,). The states of a zarr store are read one at a time. (``Trajectory.energy()`` also handles
     Piecewise dynamics.)"""
-    states = (xs.theta if hasattr(xs, "theta") else xs.x) if hasattr(xs, "t") else xs
+    from .clusters import _states
+
+    _, states = _states(xs)
     return np.array([energy(x, beta) for x in states])

@@ -44,19 +44,20 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import time as _time
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import Overflow, ParticlesError, count, finite, flag
+from ..errors import Overflow, ParticlesError, count, finite, flag, number, real_array
 from ..field import check_dtype, check_points, check_stream, drift, fixed_order, velocity
 from ..interrupts import signum_of, sigterm_raises
 from ..io import check_writable, sigint_held
 from ..norms import clock
 from ..params import Dynamics, Piecewise
 from ..resources import check_memory
-from ..sphere import normalize_rows
+from ..sphere import normalize_rows, rescale_rows
 from ..store import TrajectoryStore, is_store_path
 from ..trajectory import Trajectory, dynamics_to_record
 from . import registry, steps
@@ -358,6 +359,22 @@ def _fingerprint(x0, dyn, method, dt, rtol, atol, t_end, save_at) -> str:
     return h.hexdigest()[:16]
 
 
+def _check_meta(meta) -> dict | None:
+    """``meta`` as given, or a :class:`ParticlesError` when it is not a dict that JSON can write
+    (it is stored with the trajectory, in the checkpoint too)."""
+    if meta is None:
+        return None
+    if not isinstance(meta, dict):
+        raise ParticlesError(f"meta must be a dict, got {type(meta).__name__}")
+    try:
+        json.dumps(meta)
+    except (TypeError, ValueError) as e:
+        raise ParticlesError(
+            f"meta must hold JSON values only (numbers, strings, lists): {e}"
+        ) from None
+    return meta
+
+
 def simulate(
     x0,
     dyn: Dynamics | Piecewise,
@@ -441,6 +458,32 @@ def simulate(
     )
     if meta is not None and not isinstance(meta, dict):
         raise ParticlesError(f"meta must be a dict or None, got {type(meta).__name__}")
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise ParticlesError(
+            f"checkpoint must be a file name (str or path), got {type(checkpoint).__name__}"
+        )
+    meta = _check_meta(meta)
+    every = number(checkpoint_every, "checkpoint_every")
+    if not every >= 0:
+        raise ParticlesError(f"checkpoint_every must be >= 0 seconds, got {checkpoint_every!r}")
+    if not isinstance(max_steps, (int, float, np.integer, np.floating)) or isinstance(
+        max_steps, bool
+    ):
+        raise ParticlesError(f"max_steps must be a number of steps, got {max_steps!r}")
+    if not number(max_steps, "max_steps") >= 1:
+        raise ParticlesError(f"max_steps must be >= 1, got {max_steps!r}")
+    if workers is not None:
+        workers = count(workers, "workers", 1, 4096)
+        if scheduler not in (None, "local"):
+            raise ParticlesError(
+                "workers is the size of a local Dask cluster (scheduler='local'); a remote "
+                "scheduler has its own workers"
+            )
+        if scheduler is None:
+            raise ParticlesError(
+                "workers needs scheduler='local' (the workers of a local Dask cluster); without "
+                "a scheduler the field is evaluated in this process"
+            )
     if checkpoint is not None:
         suffix = Path(checkpoint).suffix.lower()
         if suffix not in (".npz", ".zarr"):
@@ -463,6 +506,8 @@ def simulate(
     if kappas and not spec.stochastic:
         raise ParticlesError(_needs_sde(method, kappas[0]))
     dtype = check_dtype(dtype)
+    if normalize:  # rows too small or too large to square are scaled first (their directions)
+        x0 = rescale_rows(real_array(x0, "x0", "(n, d)"))
     x0 = check_points(x0, "x0")
     n, d = x0.shape
     dyn.check_dimension(d)
@@ -471,7 +516,7 @@ def simulate(
     if normalize:
         if np.any(np.all(x0 == 0.0, axis=1)):
             raise ParticlesError("x0 has a zero row, which cannot be normalised onto the sphere")
-        x0 = normalize_rows(x0)
+        x0 = normalize_rows(rescale_rows(x0))
     elif first.norm in ("pre", "peri"):  # a residual stream: any nonzero rows
         x0 = check_stream(x0, "x0")
     elif drift0 > 1e-8:
