@@ -53,13 +53,13 @@ def real_array(a, name: str, shape: str = "", *, finite: bool = False, copy: boo
 
 def number(value, name: str) -> float:
     """``value`` as a float, or ``"{name} must be a number, got {value!r}"``: a real number (Python
-    or numpy, a 0-d real array, or a string that spells one); booleans, complex numbers and other
-    objects are refused (``True`` is a slip, not a number, and ``float`` would take it)."""
+    or numpy, or a 0-d real array); strings, booleans, complex numbers and other objects are
+    refused (``"2"`` and ``True`` are slips, not numbers, and ``float`` would take both)."""
     v = value
     if isinstance(v, np.ndarray) and v.ndim == 0:
         v = v[()]
     if isinstance(v, (bool, np.bool_)) or not isinstance(
-        v, (numbers.Real, np.integer, np.floating, str)
+        v, (numbers.Real, np.integer, np.floating)
     ):
         raise ParticlesError(f"{name} must be a number, got {value!r}")
     try:

@@ -82,9 +82,17 @@ _META_INTS = ("seed", "noise_seed", "n", "d")
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
 
 
+def _as_array(a, where: str, what: str) -> np.ndarray:
+    """``np.asarray(a)``, or a :class:`ParticlesError` for ragged or odd objects."""
+    try:
+        return np.asarray(a)
+    except (TypeError, ValueError, OverflowError):
+        raise ParticlesError(f"{where}: {what} must be a real numeric array (not ragged)") from None
+
+
 def check_times(t, where: str) -> np.ndarray:
     """Save times: a 1-D real array, finite, strictly increasing; else a :class:`ParticlesError`."""
-    t = np.asarray(t)
+    t = _as_array(t, where, "the save times t")
     if t.dtype.kind not in "fiu":
         raise ParticlesError(f"{where}: the save times t must be real numbers, got dtype {t.dtype}")
     t = t.astype(np.float64, copy=False)
@@ -105,7 +113,7 @@ def check_times(t, where: str) -> np.ndarray:
 def check_states(x, where: str, on_sphere: bool, first: int = 0) -> np.ndarray:
     """Saved states (k, n, d) or one state (n, d): real, finite and, ``on_sphere``, every row of
     norm 1 within :data:`SPHERE_TOL`; ``first`` numbers the states in messages."""
-    x = np.asarray(x)
+    x = _as_array(x, where, "the states x")
     if x.dtype.kind not in "fiu":
         raise ParticlesError(f"{where}: the states x must be real numbers, got dtype {x.dtype}")
     x = x.astype(np.float64, copy=False)
@@ -198,6 +206,9 @@ class Trajectory:
     method: str
     stats: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.validate("Trajectory")
 
     @property
     def n(self) -> int:
@@ -337,7 +348,9 @@ class Trajectory:
         check_meta(self.meta, self.stats, where)
         t = check_times(self.t, where)
         lazy = getattr(self.x, "lazy", False)
-        shape = tuple(self.x.shape) if lazy or isinstance(self.x, np.ndarray) else np.shape(self.x)
+        if not lazy:
+            self.x = _as_array(self.x, where, "the states x")
+        shape = tuple(self.x.shape)
         if len(shape) != 3 or shape[0] != t.shape[0] or shape[1] < 1 or shape[2] < 2:
             raise ParticlesError(
                 f"{where}: inconsistent shapes: t {t.shape}, x {shape} (x must be (T, n, d) with "

@@ -802,13 +802,7 @@ CASES = [
 
 #: (function, parameter) -> the gap it shows, left to the module's owner: marked xfail(strict) so
 #: that the case flips to a failure (and this entry must go) once it is fixed
-KNOWN: dict[tuple[str, str], str] = {
-    (
-        "particles.Trajectory",
-        p,
-    ): "Trajectory(...) validates none of its fields (particles/trajectory.py)"
-    for p in ("t", "x", "dynamics", "method", "stats", "meta")
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _case_id(case):

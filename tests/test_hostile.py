@@ -218,7 +218,9 @@ def test_diverging_runs_say_so_and_leave_no_checkpoint(tmp_path):
 def test_scalar_checkers_accept_what_they_promise_and_name_the_rest():
     from particles.errors import count, finite, number
 
-    assert number("2.5", "x") == 2.5 and finite(0, "x", ">= 0") == 0.0
+    assert number(2.5, "x") == 2.5 and finite(0, "x", ">= 0") == 0.0
+    with pytest.raises(ParticlesError, match="must be a number"):
+        number("2.5", "x")  # a string is a slip in the API (the CLI parses its options)
     assert finite(2, "delta", "(0, 2]") == 2.0 and finite(0, "m", "[0, 1)") == 0.0
     assert count(np.int64(3), "k") == 3 and count(0, "seed", 0) == 0
     for value, bound, msg in [
