@@ -1076,99 +1076,6 @@ def svm_e5(data_dir=HERE) -> dict:
 # The noisy model (issue 13)
 
 
-def nbif(data_dir=HERE) -> dict:
-    """noise_bifurcation: per panel (d, beta, USA or SA) the theory (kappa_c, fold, kappa_1) and where
-    the up and down sweeps of the particles and of the PDE (circle or S^2) jump."""
-    from particles import meanfield as mf
-
-    _, meta = _load(data_dir, "noise_bifurcation")
-    c: dict = {"beta_star_d2": mf.beta_star(2), "beta_star_d3": mf.beta_star(3)}
-    for key, v in meta["numbers"].items():
-        k = key.replace("_beta", "_b").replace(".", "p")
-        for f in (
-            "kappa_c",
-            "fold_kappa",
-            "fold_r",
-            "kappa_1",
-            "particles_jump_up",
-            "particles_drop_down",
-            "pde_jump_up",
-            "pde_drop_down",
-            "pde_max_dev_from_branch",
-        ):
-            if f in v:
-                c[f"{k}_{f}"] = v[f]
-        if "particles_max_dev_from_branch_above_1.15kc" in v:
-            c[f"{k}_particles_dev_above"] = v["particles_max_dev_from_branch_above_1.15kc"]
-        c[f"{k}_window_pct"] = 100 * (v["kappa_c"] - v["fold_kappa"]) / v["kappa_c"]
-        c[f"{k}_continuous"] = v["transition"] == "continuous"
-        if v["transition"] == "discontinuous":  # (the jump points bracket [fold, kappa_c] there)
-            c[f"{k}_particles_hysteresis"] = bool(v["particles_jump_up"] > v["particles_drop_down"])
-            if "pde_jump_up" in v:
-                c[f"{k}_pde_hysteresis"] = bool(v["pde_jump_up"] > v["pde_drop_down"])
-    sa = [v for v in meta["numbers"].values() if v.get("kind") == "SA"]
-    if sa:  # every SA panel: a supercritical branch, so a continuous transition at kappa_c
-        c["sa_all_continuous"] = all(v["fold_kappa"] == v["kappa_c"] for v in sa)
-        c["sa_pde_max_dev"] = max(v["pde_max_dev_from_branch"] for v in sa)
-        c["sa_particles_max_dev_above"] = max(
-            v["particles_max_dev_from_branch_above_1.15kc"] for v in sa
-        )
-    return c
-
-
-def nmode(data_dir=HERE) -> dict:
-    """noise_mode_growth: measured growth rates against linear theory, and the cluster counts."""
-    a, meta = _load(data_dir, "noise_mode_growth")
-    num = meta["numbers"]
-    c: dict = {
-        "pde_max_rel_error": num["pde_max_rel_error"],
-        "pde_modes_checked": num["pde_modes_checked"],
-    }
-    for key, tag in (("particles_d2", "p2"), ("particles_d3", "p3")):
-        lam, meas = np.array(num[key]["lambda"]), np.array(num[key]["measured"])
-        c[f"{tag}_lambda"] = [float(v) for v in lam]
-        c[f"{tag}_measured"] = [float(v) for v in meas]
-        rel = np.abs(meas - lam) / lam
-        c[f"{tag}_rel_err_pct"] = [float(100 * v) for v in rel]
-        c[f"{tag}_rel_err_pct_2to4"] = [float(100 * v) for v in rel[1:4]]
-        c[f"{tag}_rel_err_pct_max_1to4"] = float(100 * rel[:4].max())
-    cl = num["clusters"]
-    c["cl_fraction_equal_pct"] = 100 * cl["fraction_equal"]
-    c["cl_fraction_within_1_pct"] = 100 * cl["fraction_within_1"]
-    c["cl_betas"] = cl["betas"]
-    c["cl_fastest"] = cl["fastest_mode"]
-    c["cl_mean_count"] = cl["mean_count"]
-    return c
-
-
-def npp(data_dir=HERE) -> dict:
-    """noise_pde_particles: particles (10^6) against the Fokker-Planck solution, and W1 against n."""
-    a, meta = _load(data_dir, "noise_pde_particles")
-    num = meta["numbers"]
-    c: dict = {
-        k: num[k]
-        for k in (
-            "kappa_c",
-            "w1_slope_t2_large_n",
-            "w1_slope_t05",
-            "w1_slope_t0",
-            "pde_mass_error",
-            "pde_min_density",
-            "hist_max_abs_dev",
-        )
-    }
-    c["growth_rates"] = num["growth_rates_1_4"]
-    c["max_growth_rate"] = max(num["growth_rates_1_4"])
-    c["r_pde"] = num["r_pde"]
-    c["r_particles"] = num["r_particles"]
-    c["w1_big"] = num["w1_big_particles"]
-    c["w1_sqrt_n_t2"] = num["w1_sqrt_n_t2"]
-    c["r_max_abs_diff"] = float(
-        np.max(np.abs(np.array(num["r_pde"]) - np.array(num["r_particles"])))
-    )
-    return c
-
-
 # ---------------------------------------------------------------------------------------------
 # Normalisation schemes and long context (issue 14)
 
@@ -1340,7 +1247,22 @@ def _crossing_decreasing(x, y, level) -> float:
     return float("nan")
 
 
-FIGURES: dict[str, Callable[..., dict]] = {
+def _script(stem: str):
+    """The figure script ``figures/<stem>.py`` as a module."""
+    import importlib.util
+
+    name = f"figure_script_{stem}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, HERE / f"{stem}.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+#: prefix -> the function computing its claims from a data directory, or the stem of the figure
+#: script whose ``claims(arrays, meta) -> dict`` computes them from its saved ``<stem>.npz``
+FIGURES: dict[str, Callable[..., dict] | str] = {
     "fig2": fig2,
     "fig3": fig3,
     "fig4": fig4,
@@ -1368,15 +1290,18 @@ FIGURES: dict[str, Callable[..., dict]] = {
     "svm_e4": svm_e4,
     "svm_e5": svm_e5,
     "svm_lg": svm_lg,
-    "nbif": nbif,
-    "nmode": nmode,
-    "npp": npp,
+    "nbif": "noise_bifurcation",
+    "nmode": "noise_mode_growth",
+    "npp": "noise_pde_particles",
 }
 
 
 @functools.cache
 def _compute(prefix: str, data_dir: str) -> dict:
-    return FIGURES[prefix](Path(data_dir))
+    f = FIGURES[prefix]
+    if isinstance(f, str):
+        return _script(f).claims(*_load(data_dir, f))
+    return f(Path(data_dir))
 
 
 def claim(key: str, data_dir=HERE):
