@@ -1113,42 +1113,6 @@ def norm_eq(data_dir=HERE) -> dict:
     return c
 
 
-def norm_speed(data_dir=HERE) -> dict:
-    a, meta = _load(data_dir, "norm_clustering_speed")
-    c: dict = {}
-    rows = []
-    for k, b in enumerate(a["betas_a"]):
-        cells = [f"{b:g}"]
-        for nm in _SCHEMES:
-            med = float(np.median(a[f"{nm}_a"][k]))
-            reached = a[f"{nm}_a_ok"][k].mean() >= 0.5
-            th = float(a[f"{nm}_theory_a"][k])
-            ths = f"{th:.3g}" if th < 1e5 else f"{th:.1e}"
-            cells.append((f"{med:.3g}" if reached else "–") + f" ({ths})")
-        rows.append(cells)
-    header = ["β"] + [f"{nm}: sim (ODE)" for nm in _NAMES]
-    c["table_beta"] = _md_table(header, rows)
-    rows = []
-    for k, n in enumerate(a["ns_b"]):
-        cells = [str(int(n))]
-        for nm in _SCHEMES:
-            med = float(np.median(a[f"{nm}_b"][k]))
-            reached = a[f"{nm}_b_ok"][k].mean() >= 0.5
-            cells.append((f"{med:.3g}" if reached else "–") + f" ({a[f'{nm}_theory_b'][k]:.3g})")
-        rows.append(cells)
-    c["table_n"] = _md_table(["n"] + header[1:], rows)
-    i4 = _index(a["betas_a"], 4.0)
-    c["pre_over_post_b4_sim"] = float(np.median(a["pre_a"][i4]) / np.median(a["post_a"][i4]))
-    c["pre_over_post_b4_ode"] = float(a["pre_theory_a"][i4] / a["post_theory_a"][i4])
-    i6 = _index(a["betas_a"], 6.0)
-    c["pre_ode_b6"] = float(a["pre_theory_a"][i6])
-    c["post_ode_b6"] = float(a["post_theory_a"][i6])
-    c["seeds"] = int(meta["seeds"])
-    c["lns_over_post_b6_ode"] = float(a["lns_theory_a"][i6] / a["post_theory_a"][i6])
-    c["lns_over_post_b6_sim"] = float(np.median(a["lns_a"][i6]) / np.median(a["post_a"][i6]))
-    return c
-
-
 def norm_rw(data_dir=HERE) -> dict:
     """The random-weight comparison (figures/norm_random_weights.py), means over seeds."""
     a, meta = _load(data_dir, "norm_random_weights")
@@ -1280,7 +1244,7 @@ FIGURES: dict[str, Callable[..., dict] | str] = {
     "tdepth": tdepth,
     "tode": tode,
     "norm_eq": norm_eq,
-    "norm_speed": norm_speed,
+    "norm_speed": "norm_clustering_speed",
     "norm_rw": norm_rw,
     "long_ctx": long_ctx,
     "pre_ln": pre_ln,
