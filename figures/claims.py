@@ -1148,39 +1148,6 @@ def norm_rw(data_dir=HERE) -> dict:
     return c
 
 
-def long_ctx(data_dir=HERE) -> dict:
-    a, meta = _load(data_dir, "long_context")
-    c: dict = {"gamma_c": float(meta["gamma_c"]), "level": float(meta["level"])}
-    ns = a["n"]
-    k6 = int(np.argmax(ns))
-    c["n_max"] = float(ns[k6])
-    c["cross_random"] = [round(float(v), 3) for v in a["cross_random"]]
-    c["cross_exact"] = [round(float(v), 3) for v in a["cross_exact"]]
-    c["cross_finite_d"] = [round(float(v), 3) for v in a["cross_finite_d"]]
-    gr = a["gamma_rand"]
-    for g in (1.5, 2.0, 2.5):
-        i = _index(gr, g)
-        c[f"random_g{g:g}_nmax"] = float(a["random"][k6, i])
-        c[f"exact_g{g:g}_nmax"] = float(lc_exact(ns[k6], g, meta["rho"]))
-    c["max_random_vs_exact"] = float(
-        max(
-            np.max(np.abs(a["random"][k] - lc_exact(ns[k], gr, meta["rho"])))
-            for k in range(len(ns))
-        )
-    )
-    c["input_mean"] = float(np.mean(a["random_input"]))
-    gd = a["gamma_dyn"]
-    for k, n in enumerate(ns):
-        c[f"flow_cross_n{int(round(np.log10(n)))}"] = _crossing_decreasing(
-            gd, a["flow"][k], 0.5 * (a["flow"][k][0] + meta["rho"])
-        )
-    c["flow_limit_sub"] = float(a["flow_limit"][0])
-    sim, gs = a["sim"], a["gamma_sim"]
-    j = int(np.argmin(np.abs(ns - 1e3)))
-    c["sim_vs_ode_n1e3"] = float(np.max(np.abs(sim[-1] - np.interp(gs, gd, a["flow"][j]))))
-    return c
-
-
 def pre_ln(data_dir=HERE) -> dict:
     a, meta = _load(data_dir, "transformer_pre_ln")
     L = int(meta["layers"])
@@ -1196,19 +1163,6 @@ def pre_ln(data_dir=HERE) -> dict:
     c["att_norm_slope"] = float(np.polyfit(a["layer"], a["att_net_norm"], 1)[0])
     c["ffn_euler_err_mean"] = float(np.max(np.abs(a["ffn_euler_mean"] - a["ffn_net_mean"])))
     return c
-
-
-def lc_exact(n, g, rho):
-    from particles.analysis.long_context import one_layer_inner
-
-    return one_layer_inner(n, g, rho)
-
-
-def _crossing_decreasing(x, y, level) -> float:
-    for k in range(len(x) - 1):
-        if (y[k] - level) * (y[k + 1] - level) <= 0 and y[k] != y[k + 1]:
-            return float(x[k] + (level - y[k]) * (x[k + 1] - x[k]) / (y[k + 1] - y[k]))
-    return float("nan")
 
 
 def _script(stem: str):
@@ -1246,7 +1200,7 @@ FIGURES: dict[str, Callable[..., dict] | str] = {
     "norm_eq": norm_eq,
     "norm_speed": "norm_clustering_speed",
     "norm_rw": norm_rw,
-    "long_ctx": long_ctx,
+    "long_ctx": "long_context",
     "pre_ln": pre_ln,
     "svm_e1": svm_e1,
     "svm_e2": svm_e2,
