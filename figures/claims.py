@@ -1113,41 +1113,6 @@ def norm_eq(data_dir=HERE) -> dict:
     return c
 
 
-def norm_rw(data_dir=HERE) -> dict:
-    """The random-weight comparison (figures/norm_random_weights.py), means over seeds."""
-    a, meta = _load(data_dir, "norm_random_weights")
-    ell = a["layer"]
-    L = int(meta["L"])
-    c: dict = {"L": L, "d": int(meta["d"]), "n": int(meta["n"]), "seeds": int(meta["seeds"])}
-    rows = []
-    for nm, name in zip(_SCHEMES, _NAMES, strict=True):
-        rho = a[f"{nm}_rho"].mean(axis=0)
-        dg = a[f"{nm}_dgram"].mean(axis=0)
-        hit = np.nonzero(rho >= 0.9)[0]
-        c[f"{nm}_layer_090"] = int(hit[0]) if hit.size else -1
-        c[f"{nm}_rho_end"] = float(rho[-1])
-        c[f"{nm}_dgram_early"] = float(dg[1:11].mean())
-        c[f"{nm}_dgram_late"] = float(dg[-20:].mean())
-        rows.append(
-            [
-                name,
-                f"{rho[10]:.2f}",
-                f"{rho[-1]:.3f}",
-                str(int(hit[0])) if hit.size else f"> {L}",
-                f"{c[f'{nm}_dgram_early']:.2g}",
-                f"{c[f'{nm}_dgram_late']:.2g}",
-            ]
-        )
-    header = ["scheme", "ρ̄ at ℓ = 10", f"ρ̄ at ℓ = {L}", "first ℓ with ρ̄ ≥ 0.9"]
-    header += ["mean Δ, ℓ ≤ 10", "mean Δ, last 20"]
-    c["table"] = _md_table(header, rows)
-    late = ell >= L // 4
-    for nm in ("pre", "peri"):
-        r = a[f"{nm}_radius"].mean(axis=0)
-        c[f"{nm}_radius_exponent"] = float(np.polyfit(np.log(ell[late]), np.log(r[late]), 1)[0])
-    return c
-
-
 def pre_ln(data_dir=HERE) -> dict:
     a, meta = _load(data_dir, "transformer_pre_ln")
     L = int(meta["layers"])
@@ -1199,7 +1164,7 @@ FIGURES: dict[str, Callable[..., dict] | str] = {
     "tode": tode,
     "norm_eq": norm_eq,
     "norm_speed": "norm_clustering_speed",
-    "norm_rw": norm_rw,
+    "norm_rw": "norm_random_weights",
     "long_ctx": "long_context",
     "pre_ln": pre_ln,
     "svm_e1": svm_e1,
