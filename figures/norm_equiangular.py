@@ -24,7 +24,7 @@ import particles as pt
 from particles.analysis import equiangular as eq
 from particles.plotting import new_figure
 from particles.plotting.figures import run_script, save_drawn, script_main
-from particles.plotting.schemes import COLORS, NAMES, SCHEMES
+from particles.plotting.schemes import COLORS, LINESTYLES, MARKERS, NAMES, SCHEMES
 
 HERE = Path(__file__).resolve().parent
 LABELS = NAMES | {
@@ -70,24 +70,29 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
     axa, axb, axc = (fig.add_subplot(1, 3, k) for k in (1, 2, 3))
     to, ts = data["t_ode"], data["t_sim"]
     for nm in SCHEMES:
-        c = COLORS[nm]
+        c, ls, mk = COLORS[nm], LINESTYLES[nm], MARKERS[nm]
+        lw = 2.8 if nm in ("pre", "post") else 1.4  # wide under Peri-LN's and Mix-LN's dashes
         e = data[f"{nm}_eps_ode"]
         ok = (to > 0) & (e > 1e-300)
-        axa.loglog(to[ok], e[ok], color=c, lw=1.5, label=LABELS[nm])
+        axa.loglog(to[ok], e[ok], color=c, ls=ls, lw=lw, label=LABELS[nm])
         es = data[f"{nm}_eps_sim"]
         oks = (ts > 0) & (es > 1e-13)
-        axa.loglog(ts[oks], es[oks], "o", color=c, ms=3.5, mfc="none")
+        axa.loglog(ts[oks], es[oks], mk, color=c, ms=3.5, mfc="none", mew=0.8)
         if nm in ("pre", "peri", "mix"):
-            axb.loglog(to[to > 0], data[f"{nm}_r_ode"][to > 0], color=c, lw=1.5, label=LABELS[nm])
-            axb.loglog(ts[ts > 0], data[f"{nm}_r_sim"][ts > 0], "o", color=c, ms=3.5, mfc="none")
+            axb.loglog(
+                to[to > 0], data[f"{nm}_r_ode"][to > 0], color=c, ls=ls, lw=lw, label=LABELS[nm]
+            )
+            axb.loglog(ts[ts > 0], data[f"{nm}_r_sim"][ts > 0], mk, color=c, ms=3.5, mfc="none")
         okc = ok & (to > 0.05) & (e > 1e-200)
-        axc.semilogx(to[okc], _local_exponent(to[okc], e[okc]), color=c, lw=1.5, label=LABELS[nm])
+        axc.semilogx(
+            to[okc], _local_exponent(to[okc], e[okc]), color=c, ls=ls, lw=lw, label=LABELS[nm]
+        )
     tt = np.geomspace(20, to[-1], 10)
     axa.loglog(tt, 3.0 / tt**2, "k--", lw=1, label=r"$\propto t^{-2}$")
     axa.set_ylim(1e-14, 2)
     axa.set_xlabel("t")
     axa.set_ylabel(r"$1-\rho(t)$")
-    axa.set_title("(a) 1 − ρ: lines equiangular ODE, ○ particles")
+    axa.set_title("(a) 1 − ρ: lines equiangular ODE, markers particles")
     axa.legend(fontsize=7.5, loc="lower left")
     axb.loglog(tt, tt, "k--", lw=1, label="r = t")
     axb.set_xlabel("t")
