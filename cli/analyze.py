@@ -47,8 +47,9 @@ def histogram(run, times, bins, out):
 @click.command()
 @click.argument("run", type=PathArg())
 @cluster_options('Print {"t": [...], "n_clusters": [...]}.')
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @clean_errors
-def clusters(run, delta, as_json):
+def clusters(run, delta, as_json, quiet):
     """Clusters of RUN over time: count, largest cluster, min inner product, fraction of close pairs.
 
     \b
@@ -56,10 +57,13 @@ def clusters(run, delta, as_json):
       particles clusters run.npz
       particles clusters run.npz --delta 1e-4 --json
       particles clusters big.zarr          # one saved state at a time, never the whole store
+
+    A progress bar over the saved states appears when the pass takes more than a second
+    (--quiet: none).
     """
     from particles.analysis.clusters import summary
 
-    s = summary(_load(run), delta)
+    s = summary(_load(run), delta, progress=not quiet)
     if as_json:
         click.echo(json.dumps({"t": s.t.tolist(), "n_clusters": s.n_clusters.tolist()}))
         return

@@ -274,15 +274,24 @@ def simulate(
 @cluster_options("Print a JSON record instead of text.")
 @clean_errors
 def info(path, delta, as_json):
-    """Print a trajectory's parameters and its final cluster state.
+    """Describe a result file: a trajectory's parameters and final cluster state, or for any
+    other file the package writes (phase diagrams, sweeps, transition sweeps, mean-field
+    solutions, svm, scansnap and transformer runs, figure data) what it holds, its parameters and
+    its arrays.
 
     \b
     Examples:
       particles info run.npz
       particles info run.zarr
+      particles info t.npz --json
     """
     import particles as pt
+    from particles import results
 
+    if results.format_of(path) != "trajectory":
+        rec = results.describe(path)
+        click.echo(json.dumps(rec, indent=2) if as_json else results.describe_text(rec))
+        return
     traj = pt.Trajectory.load(path)
     rec = {"file": str(path), **traj.summary(delta)}
     if as_json:

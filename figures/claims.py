@@ -1073,11 +1073,11 @@ def svm_e5(data_dir=HERE) -> dict:
 #: tag prefix -> function computing that figure's claims
 
 # ---------------------------------------------------------------------------------------------
-# The noisy model (issue 13)
+# The noisy model
 
 
 # ---------------------------------------------------------------------------------------------
-# Normalisation schemes and long context (issue 14)
+# Normalisation schemes and long context
 
 _SCHEMES = ("post", "pre", "peri", "ngpt", "mix", "lns")
 _NAMES = ("Post-LN", "Pre-LN", "Peri-LN", "nGPT", "Mix-LN", "LN-Scaling")

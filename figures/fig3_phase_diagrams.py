@@ -67,21 +67,24 @@ def plot(diagrams, d_rk4, png: Path) -> Path:
 
     plist = [dg.params for dg in diagrams]
     rk4 = d_rk4.params
-    fig, axes = plt.subplots(
-        2, 4, figsize=(17, 7.6), layout="constrained", gridspec_kw={"width_ratios": [1, 1, 1, 1.15]}
-    )
-    panels = [axes[0, 0], axes[0, 1], axes[0, 2], axes[1, 0], axes[1, 1], axes[1, 2]]
+    # the heat maps (two rows, as many columns as they need) with their colour bar on the left, the
+    # summaries (g) and (h) on the right: only the panels drawn are laid out (--quick draws two)
+    k = len(diagrams)
+    cols = -(-k // 2)
+    fig = plt.figure(figsize=(3.9 * cols + 1.2 + 4.6, 7.6), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[3.9 * cols + 1.2, 4.6], wspace=0.02)
+    axes = left.subplots(2, cols, squeeze=False)
+    panels = list(axes.T.flat) if k == 2 else list(axes.flat)
     mesh = None
     for ax, dg, lab in zip(panels, diagrams, "abcdef", strict=False):
         title = f"({lab}) d = {dg.params.d}, {dg.params.seeds} seeds"
         mesh = plot_phase(ax, dg, euler_curve=True, title=title)
-    for ax in panels[len(diagrams) :]:
+    for ax in panels[k:]:
         ax.set_visible(False)
-    fig.colorbar(
-        mesh, ax=[axes[0, 2], axes[1, 2]], label=r"P($\langle x_1,x_2\rangle\geq 1-\delta$)"
-    )
+    left.colorbar(mesh, ax=panels[:k], aspect=40, label=r"P($\langle x_1,x_2\rangle\geq 1-\delta$)")
+    ax_g, ax_h = right.subplots(2, 1)
     # boundaries: P = 1/2 per beta, against the exact curve
-    ax = axes[0, 3]
+    ax = ax_g
     n, delta = plist[0].n, plist[0].delta
     bs = np.linspace(0.0, float(max(plist[0].betas)), 200)
     ts, _ = equiangular.gamma_curve(n, delta, betas=bs)
@@ -110,16 +113,21 @@ def plot(diagrams, d_rk4, png: Path) -> Path:
     ax.set_ylabel(r"$\beta$")
     ax.set_title("(g) where P crosses 1/2")
     # one legend for all panels, below them (P = 1/2 curves of (g) and the black curves of all)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=5, frameon=False)
+    fig.legend(
+        *ax.get_legend_handles_labels(),
+        loc="outside lower center",
+        ncol=5 if cols >= 3 else 3,
+        frameon=False,
+    )
     # width of the 0.1–0.9 band, median over beta, against d
-    ax = axes[1, 3]
+    ax = ax_h
     ds = [dg.params.d for dg in diagrams]
     widths = band_widths(diagrams)
     ax.semilogx(ds, widths, "o-")
     ax.set_xlabel("d")
     ax.set_ylabel("median width in t of the band 0.1 < P < 0.9")
     ax.set_title("(h) the transition sharpens with d")
-    fig.savefig(png, dpi=110)
+    fig.savefig(png, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return png
 

@@ -27,7 +27,8 @@ A worker lost mid-evaluation: Dask reruns its blocks on the remaining workers (x
 if the evaluation still fails (a worker lost while x was being sent, every worker gone for a while,
 a block that killed its worker ``allowed-failures`` times), the whole evaluation is sent again, up to
 ``retries`` times. Nothing computed before the evaluation is lost: the state lives here.
-Needs the optional ``dask`` extra (``pip install 'particles[dask]'``).
+Needs the optional ``dask`` extra: ``pip install -e '.[dask]'`` in the repository (or
+``pip install 'dask[distributed]'``).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def _distributed():
         import distributed
     except ImportError:
         raise ParticlesError(
-            "a Dask scheduler needs dask[distributed]: pip install 'particles[dask]'"
+            "a Dask scheduler needs dask[distributed]: pip install 'dask[distributed]', or "
+            "pip install -e '.[dask]' in the repository"
         ) from None
     return distributed
 

@@ -1,4 +1,4 @@
-"""O(n) attention fields for Q = K = I on S^1 and S^2, exact to a tolerance (issue 13 §3).
+"""O(n) attention fields for Q = K = I on S^1 and S^2, exact to a tolerance.
 
 For Q = K = I the weights exp(beta <x_i, x_j>) are a zonal kernel k(t) = e^{beta t} of t = <x_i, x_j>,
 and both sums the field needs,

@@ -51,7 +51,7 @@ from the right column above by θ̇ = P⊥(θ) ḣ / r and ṙ = <θ, ḣ>):
     mix   s = 1 (t < t_switch), r (after); ṙ = 0, then <θ, A>
     lns   s = sqrt(t + c)     ṙ = 0            (c = ``t_offset``; the paper's "CoD" row, c = 1)
 
-These are the conventions of the issue that asked for the schemes, and they agree with the papers
+These are the package's conventions, and they agree with the papers
 wherever the papers are explicit. arXiv 2512.01868 §6.2 states three of them itself, with
 Q = K = V = I and one head: its A_i(Θ) is the SA softmax average of the directions (our ``kind="SA"``),
 Post-LN has s_i = 1 (eq. (7) is then its (SA)), Pre-LN has s_i = r_i, its Pre-LN USA flow is printed

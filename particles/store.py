@@ -33,7 +33,8 @@ cache is flushed at close; SWMR mode helps but forbids adding datasets and needs
 process), and parallel reads go through one library lock per process. zarr is also what xarray and
 dask read lazily out of the box (``xarray.open_zarr``, ``dask.array.from_zarr``).
 
-Needs the optional ``zarr`` extra (``pip install 'particles[zarr]'``: zarr 3, xarray, dask.array).
+Needs the optional ``zarr`` extra: ``pip install -e '.[zarr]'`` in the repository (or
+``pip install 'zarr>=3' xarray 'dask[array]'``).
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def _zarr():
         import zarr
     except ImportError:
         raise ParticlesError(
-            "trajectory stores (.zarr) need zarr 3: pip install 'particles[zarr]'"
+            "trajectory stores (.zarr) need zarr 3: pip install 'zarr>=3' xarray 'dask[array]', or "
+            "pip install -e '.[zarr]' in the repository"
         ) from None
     if int(zarr.__version__.split(".")[0]) < 3:
         raise ParticlesError(f"trajectory stores need zarr >= 3, found zarr {zarr.__version__}")
@@ -543,7 +545,9 @@ def to_xarray(traj):
     try:
         import xarray as xr
     except ImportError:
-        raise ParticlesError("to_xarray needs xarray: pip install 'particles[zarr]'") from None
+        raise ParticlesError(
+            "to_xarray needs xarray: pip install xarray, or pip install -e '.[zarr]' in the repository"
+        ) from None
     x = traj.x
     if getattr(x, "lazy", False):
         try:

@@ -231,7 +231,8 @@ def _dask():
         import distributed
     except ImportError:
         raise ParticlesError(
-            "the dask backend needs dask[distributed]: pip install 'particles[dask]'"
+            "the dask backend needs dask[distributed]: pip install 'dask[distributed]', or "
+            "pip install -e '.[dask]' in the repository"
         ) from None
     return distributed
 

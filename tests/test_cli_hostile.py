@@ -239,7 +239,10 @@ VALID: dict[tuple[str, str], dict[str, str]] = {
     ("sweep", "t_offset"): _T_OFFSET_OK,
     ("transformer", "repeat"): {"0": "repeat the first layer past the trained depth"},
     ("meanfield solve", "concentration"): {"0": "the uniform density", "1e-300": "nearly uniform"},
-    ("info", "path"): {"nostate.npz": "info shows a checkpoint that holds no state yet"},
+    ("info", "path"): {
+        "nostate.npz": "info shows a checkpoint that holds no state yet",
+        "other.npz": "info describes every kind of particles result file",
+    },
     ("simulate", "beta"): _BETA_OK,
     ("simulate", "t_end"): {"1e-300": "a tiny horizon: one step of that size"},
     ("simulate", "dt"): {"1e300": "dt above t_end: one step of size t_end"},

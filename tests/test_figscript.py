@@ -38,8 +38,9 @@ def test_run_script_parses_and_forwards(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == str(png)
     run_script(main, "T", tmp_path, argv=[])
     assert seen["outdir"] == tmp_path and seen["quick"] is False
-    with pytest.raises(SystemExit, match="output directory /nowhere does not exist"):
-        run_script(main, "T", "/nowhere", argv=[])
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(SystemExit, match="cannot create output directory"):
+        run_script(main, "T", tmp_path / "afile" / "sub", argv=[])
 
 
 def test_run_script_rejects_unknown_option():

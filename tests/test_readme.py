@@ -35,11 +35,23 @@ def shrink(src: str, reps: list[tuple[str, str]]) -> str:
     return src
 
 
-def run(src: str, ns: dict) -> dict:
-    exec(compile(src, "README.md", "exec"), ns)
-    return ns
+def run_block(src: str, cwd: Path) -> str:
+    """Run ``src`` as a script (``python script.py``) in a fresh interpreter in ``cwd``: no names
+    from other blocks, and ``__name__ == "__main__"`` as when a reader saves and runs it. Returns
+    its output; a failure shows it."""
+    import subprocess
+    import sys
+
+    script = cwd / "snippet.py"
+    script.write_text(src)
+    r = subprocess.run(
+        [sys.executable, str(script)], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+    assert r.returncode == 0, f"README block failed:\n{src}\n--- output:\n{r.stdout}{r.stderr}"
+    return r.stdout
 
 
+#: each Python block of the README at reduced sizes (every old string must occur in the block)
 BASIC = [("t_end=30.0", "t_end=3.0")]
 NOISE = [
     ("t_end=20.0", "t_end=1.0"),
@@ -47,65 +59,64 @@ NOISE = [
     ("4.0, 1.0, 10.0, rng=1", "4.0, 1.0, 1.0, rng=1"),
 ]
 NORMS = [("t_end=100.0", "t_end=10.0")]
+DASK = [
+    ("n=2000", "n=64"),
+    ("np.linspace(0, 2, 21)", "np.linspace(0, 0.5, 6)"),
+    ("t_end=2.0", "t_end=0.5"),
+]
+CHECKS = {
+    "x0 = pt.random_points(n=64, d=3, rng=0)  # uniform": (
+        BASIC,
+        "assert traj.x.shape[1:] == (64, 3) and np.all(np.diff(traj.energy()) >= -1e-12)\n"
+        'import os; assert os.path.exists("traj.npz")',
+    ),
+    "kappa=2.0": (NOISE, 'assert traj.meta["noise_seed"] == 7 and branch.fold is not None'),
+    'norm="pre"': (NORMS, "assert np.all(traj.radii()[-1] > 1)  # the Pre-LN stream grows"),
+}
 
 
 def test_readme_python_blocks_are_all_checked():
     assert len(blocks("python")) == 4  # basic, Dask/zarr, noise, normalisations: one test each
+    assert len(CHECKS) == 3  # + the Dask/zarr block, run as a script below
 
 
-def test_readme_python_basic_noise_and_norms(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    ns = run(shrink(block("x0 = pt.random_points"), BASIC), {})
-    traj = ns["traj"]
-    assert traj.x.shape[1:] == (64, 3) and np.all(np.diff(traj.energy()) >= -1e-12)
-    assert (tmp_path / "run.npz").exists()
-    ns = run(shrink(block("kappa=2.0"), NOISE), ns)
-    assert ns["traj"].meta["noise_seed"] == 7
-    assert ns["branch"].fold is not None
-    ns = run(shrink(block('norm="pre"'), NORMS), ns)
-    assert np.all(ns["traj"].radii()[-1] > 1)  # the Pre-LN stream grows
+@pytest.mark.parametrize("first", list(CHECKS), ids=["basic", "noise", "norms"])
+def test_readme_python_block_runs_on_its_own(tmp_path, first):
+    """Each block runs pasted alone into a fresh interpreter (every name it uses it defines)."""
+    reps, check = CHECKS[first]
+    run_block(shrink(block(first), reps) + "\n" + check + "\n", tmp_path)
 
 
-def test_readme_python_dask_and_zarr(tmp_path, monkeypatch):
+def test_readme_dask_block_is_a_script_that_fits_the_machine():
+    """The Dask block guards its work by ``if __name__ == "__main__":`` (workers are new processes
+    that import the script) and asks for no more workers than a small machine has cores."""
+    src = block("LocalCluster")
+    assert 'if __name__ == "__main__":' in src
+    workers = [int(w) for w in re.findall(r"n_workers=(\d+)", src)]
+    assert workers and max(workers) <= 2, workers
+
+
+def test_readme_python_dask_and_zarr(tmp_path):
     pytest.importorskip("distributed")
     pytest.importorskip("zarr")
     pytest.importorskip("xarray")
-    monkeypatch.chdir(tmp_path)
-    ns = run(shrink(block("x0 = pt.random_points"), BASIC), {})
-    src = shrink(
-        block("LocalCluster"),
-        [
-            (
-                "LocalCluster(n_workers=4, threads_per_worker=1)",
-                "LocalCluster(n_workers=2, threads_per_worker=1, processes=False, "
-                "dashboard_address=None)",
-            ),
-            (
-                "t_end=10.0, save_at=np.linspace(0, 10, 1001)",
-                "t_end=0.5, save_at=np.linspace(0, 0.5, 6)",
-            ),
-        ],
-    )
-    try:
-        ns = run(src, ns)
-        np.testing.assert_array_equal(ns["v"], ns["pt"].velocity(ns["x0"], ns["dyn"]))
-        assert ns["traj"].x.shape == (6, 64, 3)
-    finally:
-        if "client" in ns:
-            ns["client"].close()
-            ns["client"].cluster.close()
+    out = run_block(shrink(block("LocalCluster"), DASK), tmp_path)
+    assert "xarray.Dataset" in out and (tmp_path / "run.zarr").is_dir()
+
+
+def command_lines(text: str) -> list[str]:
+    """The ``particles ...`` command lines of ``text`` as written (continuations joined, comments
+    dropped; a line chaining commands with ``&&`` gives its ``particles`` parts)."""
+    out = []
+    for line in text.replace("\\\n", " ").splitlines():
+        line = re.sub(r"(^|\s)#.*$", "", line).strip()
+        out += [p.strip() for p in line.split("&&") if p.strip().startswith("particles ")]
+    return out
 
 
 def commands(text: str) -> list[list[str]]:
-    """The ``particles ...`` command lines of ``text`` (continuations joined, comments dropped)."""
-    out = []
-    for line in text.replace("\\\n", " ").splitlines():
-        line = line.strip()
-        if not line.startswith("particles ") or line.startswith("particles sweep ..."):
-            continue
-        line = re.sub(r"\s+#.*$", "", line).replace("[--json]", "--json")
-        out.append(shlex.split(line)[1:])
-    return out
+    """The ``particles ...`` commands of ``text``, split into arguments (program name dropped)."""
+    return [shlex.split(line)[1:] for line in command_lines(text)]
 
 
 def check_names(args: list[str]) -> None:
@@ -125,6 +136,34 @@ def check_names(args: list[str]) -> None:
 
 def readme_commands() -> list[list[str]]:
     return [c for b in blocks("bash") for c in commands(b)]
+
+
+def test_readme_commands_are_commands_not_placeholders():
+    """A line shown as a command runs as written: no ``...``, no ``[--optional]`` brackets, no
+    ``NAME``/``FILE`` to fill in."""
+    lines = [ln for b in blocks("bash") for ln in command_lines(b)]
+    assert len(lines) > 20
+    for line in lines:
+        assert "..." not in line and "…" not in line, line
+        assert not re.search(r"\[-", line), line
+        assert not re.search(r"\b(FILE|NAME|DIR|HOST|ADDRESS|PATH|RUN|OPTIONS)\b", line), line
+
+
+#: the options through which a command writes a file or directory
+WRITES = ("--out", "--plot", "--data", "--store", "--outdir")
+
+
+def test_readme_commands_do_not_overwrite_each_others_output():
+    """No two different README commands write the same file (one would silently replace the
+    other); the same command twice (the quick start and the command list) is the same file."""
+    writer: dict[str, str] = {}
+    for b in blocks("bash"):
+        for line in command_lines(b):
+            args = shlex.split(line)
+            for opt, val in zip(args, args[1:], strict=False):
+                if opt in WRITES:
+                    assert writer.setdefault(val, line) == line, (val, writer[val], line)
+    assert {"run.npz", "t.npz", "tr.npz", "big.zarr"} <= set(writer)
 
 
 @pytest.mark.parametrize("args", readme_commands(), ids=lambda a: " ".join(a)[:60])
@@ -231,6 +270,8 @@ FAST = (
     "svm train",
     "svm solve",
     "scansnap train",
+    "figure --list",
+    "figure fig3_phase_diagrams --quick",
 )
 
 
@@ -240,11 +281,12 @@ def test_fast_readme_commands_run_verbatim(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     lines = readme_commands()
     for prefix in FAST:
-        (args,) = [a for a in lines if " ".join(a).startswith(prefix)]
+        (args,) = {tuple(a) for a in lines if " ".join(a).startswith(prefix)}  # one command
         r = CliRunner().invoke(main, args)
         assert r.exit_code == 0, (args, r.output)
         assert "Traceback" not in r.output
     assert (tmp_path / "run.png").exists() and (tmp_path / "h.png").exists()
+    assert (tmp_path / "figs" / "fig3_phase_diagrams.png").exists()  # --outdir made for it
 
 
 @pytest.mark.slow
@@ -256,7 +298,7 @@ def test_readme_transition_command_runs_verbatim(tmp_path, monkeypatch):
     from particles.analysis.transition import TransitionResult
 
     monkeypatch.chdir(tmp_path)
-    (args,) = [a for a in readme_commands() if a[0] == "transition"]
+    (args,) = [a for a in readme_commands() if a[0] == "transition" and "pde" in a]
     r = CliRunner().invoke(main, [*args, "--quiet"])
     assert r.exit_code == 0, r.output
     res = TransitionResult.load(tmp_path / "t.npz")

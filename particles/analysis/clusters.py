@@ -404,9 +404,12 @@ class Summary:
         }
 
 
-def summary(traj, delta: float | None = DEFAULT_DELTA, t=None) -> Summary:
+def summary(
+    traj, delta: float | None = DEFAULT_DELTA, t=None, *, progress: bool = False
+) -> Summary:
     """All cluster measurements of a :class:`Trajectory` (or of ``xs`` with save times ``t``);
-    ``delta=None`` means :data:`DEFAULT_DELTA`."""
+    ``delta=None`` means :data:`DEFAULT_DELTA`. ``progress``: a progress bar over the saved
+    states (on stderr, shown once the pass has taken more than a second)."""
     tt, xs = _states(traj, "trajectory")
     if tt is None:
         if t is None:
@@ -416,7 +419,12 @@ def summary(traj, delta: float | None = DEFAULT_DELTA, t=None) -> Summary:
         raise ParticlesError(f"t has shape {tt.shape}, expected ({xs.shape[0]},)")
     delta = _check_delta(DEFAULT_DELTA if delta is None else delta)
     counts, largest, mins, pairs = [], [], [], []
-    for x in xs:  # one pass: each saved state is read once (a store is streamed)
+    states = xs
+    if progress:
+        from tqdm.auto import tqdm
+
+        states = tqdm(xs, total=len(tt), desc="clusters", unit="state", delay=1.0, leave=False)
+    for x in states:  # one pass: each saved state is read once (a store is streamed)
         c = find_clusters(x, delta)
         counts.append(c.count)
         largest.append(int(c.sizes.max()))

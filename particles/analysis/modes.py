@@ -1,4 +1,4 @@
-"""Order parameter and harmonic modes of particle configurations (issue 13): r = |mean_i x_i| and the
+"""Order parameter and harmonic modes of particle configurations: r = |mean_i x_i| and the
 amplitudes m_l = sqrt(mean_ij P_l(<x_i, x_j>)) of the degree-l spherical-harmonic part of the
 empirical measure (P_l the Gegenbauer polynomial of S^{d-1} with P_l(1) = 1; m_1 = r; on the circle
 m_l = |mean_i exp(i l theta_i)|, the Fourier modes). In the linear regime around the uniform state

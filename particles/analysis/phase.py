@@ -455,8 +455,33 @@ def band_width(diagram: PhaseDiagram, lo: float = 0.1, hi: float = 0.9) -> np.nd
     return boundary_t(diagram, hi) - boundary_t(diagram, lo)
 
 
+def _figure_titles(diagrams: list[PhaseDiagram]) -> tuple[str, list[str]]:
+    """The title of a figure of several diagrams (the parameters they share: n, seeds, delta, the
+    model and the integrator) and one title per panel (d, and whatever differs between panels)."""
+    ps = [dg.params for dg in diagrams]
+    fields = {
+        "n": lambda p: f"n = {p.n}",
+        "seeds": lambda p: f"{p.seeds} seeds per β",
+        "delta": lambda p: f"δ = {p.delta:g}",
+        "kind": lambda p: p.kind + ("" if p.weights is None else f", {p.weights} weights"),
+        "norm": lambda p: "" if p.norm == "post" else f"norm = {p.norm}",
+        "method": lambda p: f"{p.method}, dt = {p.dt:g}",
+    }
+    shared, own = [], [[f"d = {p.d}"] for p in ps]
+    for f in fields.values():
+        texts = [f(p) for p in ps]
+        if len(set(texts)) == 1:
+            shared.append(texts[0])
+        else:
+            for o, t in zip(own, texts, strict=True):
+                o.append(t)
+    head = r"P($\langle x_1,x_2\rangle \geq 1-\delta$): " + ", ".join(t for t in shared if t)
+    return head, [", ".join(t for t in o if t) for o in own]
+
+
 def plot_phase_figure(diagrams: list[PhaseDiagram], path, *, euler_curve=False, ncols=3) -> Path:
-    """Several diagrams side by side with one colour bar, saved as a PNG (used by the CLI)."""
+    """Several diagrams side by side with one colour bar, saved as a PNG (used by the CLI); the
+    title names n, the seeds and delta (the panels' titles what differs between them)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -465,17 +490,25 @@ def plot_phase_figure(diagrams: list[PhaseDiagram], path, *, euler_curve=False, 
     k = len(diagrams)
     ncols = min(ncols, k)
     nrows = -(-k // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(4.2 * ncols + 0.8, 3.4 * nrows + 0.5),
+        squeeze=False,
+        layout="constrained",
+    )
+    head, titles = _figure_titles(diagrams)
     mesh = None
-    for ax, dg in zip(axes.flat, diagrams, strict=False):
-        mesh = plot_phase(ax, dg, euler_curve=euler_curve)
+    for ax, dg, title in zip(axes.flat, diagrams, titles, strict=False):
+        mesh = plot_phase(ax, dg, euler_curve=euler_curve, title=title)
     for ax in list(axes.flat)[k:]:
         ax.set_visible(False)
     if axes.flat[0].get_legend_handles_labels()[0]:  # the curves are drawn for SA only
         axes.flat[0].legend(loc="upper left", fontsize=7)
     fig.colorbar(mesh, ax=axes.ravel().tolist(), label=r"P($\langle x_1,x_2\rangle \geq 1-\delta$)")
+    fig.suptitle(head)
     path = Path(path)
-    fig.savefig(path, dpi=150)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
     return path
 

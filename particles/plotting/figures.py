@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError
-from ..io import load_npz, save_npz
+from ..io import load_npz, results_dir, save_npz
 
 __all__ = [
     "STORE_OPTION",
@@ -149,13 +149,13 @@ def run_main(
     report: Callable[[Path], str] | None = None,
     **options,
 ) -> FigureRun:
-    """Call ``main(outdir, quick=quick, **options)`` once ``outdir`` and ``options`` are checked
-    (with ``redraw``: ``main(outdir, quick=quick, redraw=True, **options)``, which draws the PNG
+    """Call ``main(outdir, quick=quick, **options)`` once ``outdir`` (created when missing) and
+    ``options`` are checked (with ``redraw``: ``main(outdir, quick=quick, redraw=True, **options)``, which draws the PNG
     from the saved ``<outdir>/<stem>.npz``); then ``report(png)`` if given. The code path of
     every figure run."""
     outdir = Path(outdir)
-    if not outdir.is_dir():
-        raise ParticlesError(f"output directory {outdir} does not exist")
+    if redraw and not outdir.is_dir():
+        raise ParticlesError(f"output directory {outdir} does not exist (nothing to redraw)")
     params = inspect.signature(main).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         own = [k for k in params if k not in ("outdir", "quick", "redraw")]
@@ -169,7 +169,8 @@ def run_main(
         if not can_redraw(main):
             raise ParticlesError(f"{_script_name(main)} cannot redraw from its .npz (no redraw)")
         options["redraw"] = True
-    png = Path(main(outdir, quick=quick, **options))
+    with results_dir(outdir, "output directory"):  # created when missing
+        png = Path(main(outdir, quick=quick, **options))
     return FigureRun(png=png, report=report(png) if report is not None else "")
 
 

@@ -286,7 +286,8 @@ def _nuclear_cvxpy(F, d) -> np.ndarray:
         import cvxpy as cp
     except ImportError:
         raise ParticlesError(
-            "solver 'cvxpy' needs cvxpy: pip install 'particles[svm]' (or use solver='bm')"
+            "solver 'cvxpy' needs cvxpy: pip install cvxpy, or pip install -e '.[svm]' in the "
+            "repository (or use solver='bm')"
         ) from None
     W = cp.Variable((d, d))
     prob = cp.Problem(cp.Minimize(cp.normNuc(W)), [F @ cp.reshape(W, (d * d,), order="C") >= 1])
