@@ -91,13 +91,14 @@ def plot(diagrams, d_rk4, png: Path) -> Path:
     ax.plot(ts, bs, "k-", lw=2, label=r"$\Gamma_{\infty,\delta}$ of the equiangular ODE (exact)")
     te = [equiangular.euler_hitting_time(b, n, delta, plist[0].dt) for b in bs[::5]]
     ax.plot(te, bs[::5], "k--", lw=1.2, label=f"same, Euler dt = {plist[0].dt:g}")
-    cmap = plt.get_cmap("viridis")
+    # one distinct qualitative colour per d (tab10 without its red, which the RK4 curve uses)
+    palette = ["C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9", "C7"]
     for i, dg in enumerate(diagrams):
         ax.plot(
             boundary_t(dg),
             dg.betas,
-            color=cmap(i / max(len(diagrams) - 1, 1)),
-            lw=1,
+            color=palette[i % len(palette)],
+            lw=1.2,
             label=f"P = 1/2, d = {dg.params.d} (Euler)",
         )
     ax.plot(
