@@ -115,5 +115,42 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
 main = script_main(__file__, compute, plot)
 
 
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+_SCHEMES = ("post", "pre", "peri", "ngpt", "mix", "lns")
+
+
+_NAMES = ("Post-LN", "Pre-LN", "Peri-LN", "nGPT", "Mix-LN", "LN-Scaling")
+
+
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    ts = a["t_sim"]
+    c: dict = {}
+    drho, dr = [], []
+    for nm in _SCHEMES:
+        es, eo = a[f"{nm}_eps_sim"], a[f"{nm}_eps_ode_at_sim"]
+        drho.append(float(np.max(np.abs(es - eo))))
+        dr.append(float(np.max(np.abs(a[f"{nm}_r_sim"] / a[f"{nm}_r_ode_at_sim"] - 1.0))))
+        c[f"{nm}_spread"] = float(a[f"{nm}_spread_sim"].max())
+    c["max_drho"], c["max_dr_rel"] = max(drho), max(dr)
+    c["max_spread"] = max(c[f"{nm}_spread"] for nm in _SCHEMES)
+    late = (ts >= 100.0) & (ts <= ts[-1])
+    for nm in ("pre", "peri", "mix"):
+        es = a[f"{nm}_eps_sim"]
+        c[f"{nm}_exponent"] = float(-np.polyfit(np.log(ts[late]), np.log(es[late]), 1)[0])
+        c[f"{nm}_r_over_t"] = float(a[f"{nm}_r_sim"][-1] / ts[-1])
+    for nm in ("post", "ngpt"):
+        es = a[f"{nm}_eps_sim"]
+        ok = (es > 1e-12) & (es < 1e-4)
+        c[f"{nm}_rate"] = float(-np.polyfit(ts[ok], np.log(es[ok]), 1)[0])
+        c[f"{nm}_rate_law"] = float(meta[f"{nm}_law"]["rate"])
+    es = a["lns_eps_sim"]  # LN-Scaling: 1 - ρ ~ C e^{-μ sqrt(t + 1)}
+    ok = (es > 1e-12) & (es < 1e-4)
+    c["lns_rate"] = float(-np.polyfit(np.sqrt(ts[ok] + 1.0), np.log(es[ok]), 1)[0])
+    c["lns_rate_law"] = float(meta["lns_law"]["rate"])
+    c["t_end"] = float(ts[-1])
+    return c
+
+
 if __name__ == "__main__":
     run_script(main, __doc__, HERE)
