@@ -20,6 +20,7 @@ import numpy as np
 
 from particles.analysis import equiangular as eq
 from particles.plotting import new_figure
+from particles.plotting.claimtools import md_table
 from particles.plotting.figures import run_script, save_drawn, script_main
 from particles.plotting.schemes import COLORS, LINESTYLES, MARKERS, NAMES, SCHEMES
 from particles.solvers.ensemble import ensemble_coords, random_points_batch
@@ -208,7 +209,7 @@ def claims(a: dict, meta: dict) -> dict:
             ]
             for k, v in enumerate(x)
         ]
-        c["table_beta" if key == "a" else "table_n"] = _md_table([first] + header[1:], rows)
+        c["table_beta" if key == "a" else "table_n"] = md_table([first] + header[1:], rows)
     # simulated median over the equiangular time, over the cells with at least half at consensus
     for nm in SCHEMES:
         ratios = []
@@ -241,11 +242,6 @@ def claims(a: dict, meta: dict) -> dict:
     c["lns_over_post_b6_ode"] = float(a["lns_theory_a"][i6] / a["post_theory_a"][i6])
     c["lns_over_post_b6_sim"] = float(np.median(a["lns_a"][i6]) / np.median(a["post_a"][i6]))
     return c
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 main = script_main(__file__, compute, plot)

@@ -28,6 +28,7 @@ import numpy as np
 
 import particles as pt
 from particles.plotting import new_figure
+from particles.plotting.claimtools import md_table
 from particles.plotting.figures import run_script, save_drawn, script_main
 from particles.plotting.schemes import COLORS, LINESTYLES, NAMES, SCHEMES
 from particles.solvers.integrate import step
@@ -166,8 +167,7 @@ def claims(a: dict, meta: dict) -> dict:
         )
     header = ["scheme", "ρ̄ at ℓ = 10", f"ρ̄ at ℓ = {L}", "first ℓ with ρ̄ ≥ 0.9"]
     header += ["mean Δ, ℓ ≤ 10", "mean Δ, last 20"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    c["table"] = "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    c["table"] = md_table(header, rows)
     late = ell >= L // 4
     slow = ("pre", "peri", "mix")
     for nm in slow:
