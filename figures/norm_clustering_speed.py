@@ -234,6 +234,19 @@ def claims(a: dict, meta: dict) -> dict:
         for nm in SCHEMES
         for key in ("a", "b")
     )
+    # the ordering of the simulated medians in every cell where all four reached consensus
+    order, peri_faster = True, True
+    for key in ("a", "b"):
+        med = {nm: np.median(a[f"{nm}_{key}"], axis=1) for nm in SCHEMES}
+        ok = np.all([a[f"{nm}_{key}_ok"].mean(axis=1) >= 0.5 for nm in SCHEMES], axis=0)
+        order &= bool(
+            np.all((med["post"] <= med["ngpt"])[ok])
+            and np.all((med["ngpt"] < np.minimum(med["pre"], med["peri"]))[ok])
+            and np.all((med["post"] < med["lns"])[ok] & (med["lns"] < med["pre"])[ok])
+        )
+        both = (a[f"pre_{key}_ok"].mean(axis=1) >= 0.5) & (a[f"peri_{key}_ok"].mean(axis=1) >= 0.5)
+        peri_faster &= bool(np.all((med["peri"] < med["pre"])[both]))
+    c["ordering_post_ngpt_pre"], c["peri_faster_than_pre"] = order, peri_faster
     i4, i6 = ib[4.0], ib[6.0]
     c["pre_over_post_b4_sim"] = float(np.median(a["pre_a"][i4]) / np.median(a["post_a"][i4]))
     c["pre_over_post_b4_ode"] = float(a["pre_theory_a"][i4] / a["post_theory_a"][i4])
