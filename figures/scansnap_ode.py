@@ -179,7 +179,7 @@ def claims(a: dict, meta: dict) -> dict:
         cm_s, cm_o = cs[..., :10].sum(-1).mean(-1), co[..., :10].sum(-1).mean(-1)
         c[f"case{k}_max_c_diff"] = float(np.abs(cs - co).max())
         c[f"case{k}_common_sgd"], c[f"case{k}_common_ode"] = float(cm_s[-1]), float(cm_o[-1])
-        c[f"case{k}_common_sgd_std"] = float(num[lab]["common_final_sgd_std"])
+        c[f"case{k}_common_sgd_std"] = float(a[f"case{k}_common_sgd_seeds"][:, -1].std())
         c[f"case{k}_common0"] = float(cm_o[0])
         c[f"case{k}_loss_sgd_end"] = float(a[f"case{k}_loss_sgd"][-1])
         c[f"case{k}_loss_ode_end"] = float(a[f"case{k}_loss_ode"][-1])
