@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import os
 
 import click
 
@@ -13,7 +14,9 @@ from particles.errors import ParticlesError
 
 
 def clean_errors(fn):
-    """Turn library errors (ParticlesError, bad values, missing files) into a one-line click error."""
+    """Turn library errors (ParticlesError, bad values, missing files) into a one-line click error;
+    anything else too (a bug), unless ``PARTICLES_TRACEBACK`` is set (then it propagates, with its
+    traceback: the tests set it, so that no bug hides behind the one line)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -22,9 +25,28 @@ def clean_errors(fn):
         except click.ClickException:
             raise
         except (ParticlesError, ValueError, FileNotFoundError, PermissionError) as e:
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(one_line(str(e))) from None
+        except MemoryError as e:  # an estimate fell short: still one line, not a traceback
+            why = f" ({one_line(str(e))})" if str(e).strip() else ""
+            raise click.ClickException(
+                f"out of memory{why}; ask for less (fewer particles, saved times, seeds or grid "
+                "points)"
+            ) from None
+        except Exception as e:  # a bug: one line at the terminal; the traceback on request
+            if os.environ.get("PARTICLES_TRACEBACK"):
+                raise
+            raise click.ClickException(
+                f"unexpected {type(e).__name__}: {one_line(str(e))} (a bug in particles; run "
+                "again with PARTICLES_TRACEBACK=1 to see where)"
+            ) from None
 
     return wrapper
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line (its lines joined with "; "): a command's error is one line."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    return "; ".join(lines) or "failed (no message)"
 
 
 class PathArg(click.Path):

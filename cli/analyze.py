@@ -65,7 +65,9 @@ def clusters(run, delta, as_json, quiet):
 
     s = summary(_load(run), delta, progress=not quiet)
     if as_json:
-        click.echo(json.dumps({"t": s.t.tolist(), "n_clusters": s.n_clusters.tolist()}))
+        # allow_nan=False: NaN is not JSON (and never comes out of a validated file)
+        rec = {"t": s.t.tolist(), "n_clusters": s.n_clusters.tolist()}
+        click.echo(json.dumps(rec, allow_nan=False))
         return
     click.echo(f"{'t':>10}  {'clusters':>8}  {'largest':>7}  {'min <xi,xj>':>12}  {'pairs>1-d':>9}")
     for row in zip(s.t, s.n_clusters, s.largest, s.min_inner, s.pair_fraction, strict=True):

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 
 import click
+
+from particles import interrupts
 
 # command name -> (module, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -32,7 +35,35 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class LazyGroup(click.Group):
-    """A click group that imports a sub-command's module only when it is used."""
+    """A click group that imports a sub-command's module only when it is used.
+
+    Ctrl-C and SIGTERM end any command with one line on stderr and exit status 130 (Ctrl-C) or 143
+    (SIGTERM), 128 + the signal's number; the first signal interrupts, later ones are ignored
+    while the command saves what it has (:mod:`particles.interrupts`)."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=standalone_mode, **kwargs)
+        code = None
+        with interrupts.command_line():
+            while True:  # a signal that arrives while the first one is reported is ignored
+                try:
+                    if code is None:
+                        return super().main(*args, standalone_mode=standalone_mode, **kwargs)
+                    interrupts.ignore_further()
+                    sys.exit(code)
+                except KeyboardInterrupt as e:
+                    if code is None:
+                        code = interrupts.exit_code(e)
+                        _report(e)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as e:  # before click turns it into "Aborted!" and status 1
+            interrupts.ignore_further()
+            _report(e)
+            raise click.exceptions.Exit(interrupts.exit_code(e)) from None
 
     def list_commands(self, ctx):
         return sorted(
@@ -46,6 +77,13 @@ class LazyGroup(click.Group):
         if importlib.util.find_spec(mod) is None:
             return None
         return getattr(importlib.import_module(mod), attr)
+
+
+def _report(e: BaseException) -> None:
+    """One line on stderr for an interrupt that no command reported."""
+    what = interrupts.signal_name(interrupts.signum_of(e))
+    msg = str(e) if isinstance(e, KeyboardInterrupt) and str(e) and str(e) != "SIGTERM" else ""
+    click.echo(msg or f"interrupted ({what})", err=True)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -263,7 +263,14 @@ def theory(beta, d, kind, kappa, modes, branch, as_json):
     default=None,
     help="Run the tasks on Dask: 'local' (a LocalCluster) or a scheduler ADDRESS.",
 )
-@click.option("--workers", type=int, default=2, show_default=True, help="Processes / Dask workers.")
+@click.option(
+    "--workers",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Processes (--backend processes) or local Dask workers (--scheduler local); refused "
+    "otherwise.",
+)
 @click.option("--out", required=True, type=PathArg(dir_okay=False), help="Result file (.npz).")
 @click.option(
     "--plot",
@@ -319,6 +326,8 @@ def transition(
         backend = "dask"
     if backend == "serial":
         refuse_given(ctx, ["workers"], "with --backend serial")
+    elif scheduler not in (None, "local"):
+        refuse_given(ctx, ["workers"], "with a remote --scheduler (it has its own workers)")
     engine = TransitionParams.engine if engine is None else engine
     if engine != "particles":
         refuse_given(ctx, ["method"], f"with --engine {engine} (it has its own integrator)")

@@ -130,7 +130,19 @@ from ._common import (
     help="Also draw the final state to this PNG.",
 )
 @click.option(
-    "--resume", is_flag=True, help="Continue an interrupted run from the checkpoint in --out."
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted run from its checkpoint (--out, or its side file "
+    "<name>.partial.npz when --out holds an earlier result).",
+)
+@click.option(
+    "--checkpoint-every",
+    type=float,
+    cls=LibraryOption,
+    library="particles.solvers.integrate:DEFAULT_CHECKPOINT_EVERY",
+    metavar="SECONDS",
+    help="Seconds between checkpoint writes (0: at every saved time); Ctrl-C and SIGTERM also "
+    "write one.",
 )
 @click.option(
     "--float32",
@@ -147,7 +159,8 @@ from ._common import (
     "--workers",
     default=None,
     type=click.IntRange(1, 4096),
-    help="Workers of a local Dask cluster (default: one per core).",
+    help="Workers of the local Dask cluster of --scheduler local (default: one per core); "
+    "refused without it.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @clean_errors
@@ -177,6 +190,7 @@ def simulate(
     out,
     plot,
     resume,
+    checkpoint_every,
     single,
     scheduler,
     workers,
@@ -186,6 +200,10 @@ def simulate(
 
     With --norm pre/peri (and mix after its switch) the tokens are a residual stream in R^d whose
     directions move on the sphere; the file holds the stream, the analyses read its directions.
+
+    Ctrl-C or SIGTERM writes the states computed so far and exits with status 130 (Ctrl-C) or
+    143 (SIGTERM); --resume continues. An --out that holds an earlier result is replaced only by
+    this run's complete result: until then the checkpoints go to <name>.partial.npz (.zarr).
 
     \b
     Examples:
@@ -205,6 +223,10 @@ def simulate(
     from particles.io import load_array
 
     ctx = click.get_current_context()
+    if scheduler != "local":
+        refuse_given(
+            ctx, ["workers"], "without --scheduler local (the workers of a local Dask cluster)"
+        )
     if x0_path is None:
         refuse_given(ctx, ["normalize"], "without --x0 (random points are on the sphere)")
     else:
@@ -247,18 +269,21 @@ def simulate(
             meta={"seed": seed, "x0_file": None if x0_path is None else str(x0_path)},
             dtype="float32" if single else "float64",
             **given(method=method, dt=dt, rtol=rtol, atol=atol, saves=saves, rng=rng),
+            **given(checkpoint_every=checkpoint_every),
             scheduler=scheduler,
             workers=workers,
         )
     except KeyboardInterrupt as e:
+        from particles.interrupts import exit_code, ignore_further
         from particles.solvers.checkpoint import Interrupted
 
+        ignore_further()  # the program is exiting: a second Ctrl-C changes nothing
         if isinstance(e, Interrupted):
             msg = e.describe().replace("resume (CLI: --resume)", "--resume")
         else:  # Ctrl-C before the run started or outside its checkpointing
             msg = f"interrupted: {out} is unchanged"
         click.echo(msg, err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(exit_code(e)) from None
     click.echo(
         f"wrote {out}: {traj.x.shape[0]} saved times, n = {traj.n}, d = {traj.d}, method {traj.method}, {traj.stats['nfev']} field evaluations in {traj.stats['wall_time']:.2f} s"
     )
@@ -277,7 +302,8 @@ def info(path, delta, as_json):
     """Describe a result file: a trajectory's parameters and final cluster state, or for any
     other file the package writes (phase diagrams, sweeps, transition sweeps, mean-field
     solutions, svm, scansnap and transformer runs, figure data) what it holds, its parameters and
-    its arrays.
+    its arrays. A trajectory's every saved state is read and checked once: a corrupted file is
+    refused.
 
     \b
     Examples:
@@ -290,12 +316,13 @@ def info(path, delta, as_json):
 
     if results.format_of(path) != "trajectory":
         rec = results.describe(path)
-        click.echo(json.dumps(rec, indent=2) if as_json else results.describe_text(rec))
+        text = json.dumps(rec, indent=2, allow_nan=False) if as_json else results.describe_text(rec)
+        click.echo(text)
         return
-    traj = pt.Trajectory.load(path)
+    traj = pt.Trajectory.load(path).check_all()  # every state of a store is read once
     rec = {"file": str(path), **traj.summary(delta)}
     if as_json:
-        click.echo(json.dumps(rec, indent=2))
+        click.echo(json.dumps(rec, indent=2, allow_nan=False))  # NaN is not JSON
         return
     click.echo(
         f"{path}: {'complete' if rec['complete'] else 'PARTIAL (interrupted; rerun with --resume)'} trajectory"

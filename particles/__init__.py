@@ -11,7 +11,10 @@ Public API::
     random_points(n, d, rng)           uniform points on S^{d-1}
 """
 
-from . import config  # noqa: F401  (selects numba's threading layer before any kernel runs)
+from . import (
+    _startup,  # noqa: F401  (first: the console script's Ctrl-C during the imports)
+    config,  # noqa: F401  (selects numba's threading layer before any kernel runs)
+)
 from ._aliases import install as _install_aliases
 from .analysis.energy import energy, mean_inner_product, min_inner_product
 from .errors import ParticlesError

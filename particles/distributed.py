@@ -104,6 +104,15 @@ class DaskField:
     def connect(cls, scheduler="local", *, workers: int | None = None, **kw) -> DaskField:
         """A DaskField for ``scheduler``: ``"local"`` (a LocalCluster of ``workers`` single-threaded
         processes, default: one per core), an address, a ``Client`` or a DaskField (returned as is)."""
+        if workers is not None:
+            from .errors import count
+
+            workers = count(workers, "workers", 1, 4096)
+            if scheduler not in (None, "local"):
+                raise ParticlesError(
+                    "workers is the size of a local Dask cluster (scheduler='local'); a remote "
+                    "scheduler or a Client has its own workers"
+                )
         if isinstance(scheduler, DaskField):
             return scheduler
         distributed = _distributed()
@@ -218,15 +227,22 @@ class DaskField:
         return finish(x, self.attention(x, dyn), dyn, project)
 
 
-def finish(x: np.ndarray, f: np.ndarray, dyn: Dynamics, project: bool) -> np.ndarray:
-    """Add the feed-forward term and project, as :func:`particles.field.velocity` does."""
-    if dyn.ffn is not None:
-        f += feedforward(x, dyn.ffn).astype(x.dtype)
-    if not project:
-        return f
-    out = np.empty_like(f)
-    kernels.pick(kernels._project_tangent, f.size)(x, f, out)
-    return out
+def finish(
+    x: np.ndarray, f: np.ndarray, dyn: Dynamics, project: bool, repair: bool = True
+) -> np.ndarray:
+    """Add the feed-forward term and project, as :func:`particles.field.velocity` does (rows
+    that lost their digits or overflowed are evaluated again here, unless ``repair`` is False:
+    :func:`particles.field.repaired`)."""
+    from .field import repaired
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        if dyn.ffn is not None:
+            f += feedforward(x, dyn.ffn).astype(x.dtype)
+        if not project:
+            return repaired(x, dyn, f, None) if repair else f
+        out = np.empty_like(f)
+        kernels.pick(kernels._project_tangent, f.size)(x, f, out)
+    return repaired(x, dyn, f, out)
 
 
 def raw_field(x: np.ndarray, dyn: Dynamics, scheduler) -> np.ndarray:
@@ -234,7 +250,9 @@ def raw_field(x: np.ndarray, dyn: Dynamics, scheduler) -> np.ndarray:
     on ``scheduler``; a LocalCluster started for ``"local"`` is closed again after the call."""
     field = DaskField.connect(scheduler)
     try:
-        return finish(x, field.attention(x, dyn), dyn, project=False)
+        # not repaired here: the caller projects, then repairs (an overflowing raw row may have a
+        # representable tangent part)
+        return finish(x, field.attention(x, dyn), dyn, project=False, repair=False)
     finally:
         if field is not scheduler:
             field.close()

@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import erf
 
-from . import config, kernels
+from . import config, field_stable, kernels
 from . import field_tiles as tiles
-from .errors import ParticlesError, real_array
+from .errors import Overflow, ParticlesError, finite, flag, number, real_array
 from .field_tiles import fixed_order  # noqa: F401 (public: the noisy runs of simulate)
 from .params import Dynamics, FeedForward
 
@@ -46,7 +46,9 @@ def check_points(x, name: str = "x") -> np.ndarray:
     if n < 1:
         raise ParticlesError(f"{name} has no particles (n = 0)")
     if d < 2:
-        raise ParticlesError(f"particles must live on S^(d-1) with d >= 2, got d = {d}")
+        raise ParticlesError(
+            f"particles must live on S^(d-1) with d >= 2, got d = {d} (the columns of {name})"
+        )
     if not np.all(np.isfinite(x)):
         raise ParticlesError(f"{name} has non-finite entries")
     # aligned too: numpy's matmul copies an unaligned operand into another layout, which changes
@@ -222,6 +224,7 @@ def raw_field(x: np.ndarray, dyn: Dynamics) -> np.ndarray:
     kw = dict(normalize=dyn.kind == "SA", causal=dyn.causal)
     for h in range(dyn.heads):
         q, k, vals, scale = head_inputs(x, dyn, h)
+        field_stable.check_logits(q, k, dyn.beta)
         if scale is None:
             attention(q, k, vals, dyn.beta, out=acc, **kw)
         else:
@@ -279,6 +282,13 @@ def velocity(
       per-point weights of ducc0's transforms; there, with large n, use a method whose every
       evaluation is on the sphere: ``"geometric"`` (Lie midpoint, order 2), ``"lie-euler"`` or
       ``"euler"`` (``tests/test_expansion.py::test_auto_at_runge_kutta_stages``).
+    Large beta: the self term e^{beta <Q x_i, K x_i>} V x_i dominates row i and is (for V = v I)
+    normal to the sphere, so the projection cancels it; rows where that cancellation (or USA's
+    scale e^{max logit}) would cost digits or overflow are evaluated again in the log domain
+    (:mod:`particles.field_stable`), so the field is accurate to ~1e-13 for every beta at which
+    it is representable (n = 8 on S^2, USA, beta = 750: |velocity| ~ 1e298), and an
+    :class:`particles.errors.Overflow` (a :class:`ParticlesError`) names beta where it is not.
+    Inputs whose logits overflow (points far off the sphere, huge Q, K) are refused the same way.
     ``scheduler``: evaluate the exact field on a Dask cluster, in row blocks
     (:mod:`particles.distributed`): ``"local"``, a scheduler address, a ``distributed.Client`` or a
     ``DaskField``; the result is the local one (bit for bit where that is reproducible and the
@@ -287,13 +297,11 @@ def velocity(
     """
     if not isinstance(dyn, Dynamics):
         raise ParticlesError(f"dyn must be a particles.Dynamics, got {type(dyn).__name__}")
+    project = flag(project, "project")
     dt = check_dtype(dtype)
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise ParticlesError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    try:
-        tol = float(tol)
-    except (TypeError, ValueError):
-        raise ParticlesError(f"tol must be a number, got {tol!r}") from None
+    tol = number(tol, "tol")
     if not (0.0 < tol < 1.0):
         raise ParticlesError(f"tol must be in (0, 1), got {tol}")
     x = check_points(x)
@@ -314,24 +322,67 @@ def velocity(
             f, _ = expansion.expansion_raw(
                 x, dyn.beta, dyn.kind, dyn.V, tol, order, checked=plan is not None, radial=radial
             )
-            if project:
-                out = np.empty_like(f)
-                kernels.pick(kernels._project_tangent, f.size)(x, f, out)
-                f = out
-            return f.astype(dt, copy=False)
+            out = None
+            with np.errstate(over="ignore", invalid="ignore"):  # such rows are repaired below
+                if project:
+                    out = np.empty_like(f)
+                    kernels.pick(kernels._project_tangent, f.size)(x, f, out)
+            res = repaired(x, dyn, f, out).astype(dt, copy=False)
+            if not np.all(np.isfinite(res)):
+                raise Overflow(
+                    f"the attention field overflows {np.dtype(dt).name} at beta = {dyn.beta:g}"
+                )
+            return res
+    x64 = x
     if dt is np.float32:
         x = x.astype(np.float32)
-    if scheduler is not None:
-        from .distributed import raw_field as _distributed_raw_field
+    with np.errstate(over="ignore", invalid="ignore"):  # such rows are repaired below
+        if scheduler is not None:
+            from .distributed import raw_field as _distributed_raw_field
 
-        f = _distributed_raw_field(x, dyn, scheduler)
-    else:
-        f = raw_field(x, dyn)
-    if not project:
-        return f
-    out = np.empty_like(f)
-    kernels.pick(kernels._project_tangent, f.size)(x, f, out)
-    return out
+            f = _distributed_raw_field(x, dyn, scheduler)
+        else:
+            f = raw_field(x, dyn)
+        if not project:
+            return repaired(x64, dyn, f, None)
+        out = np.empty_like(f)
+        kernels.pick(kernels._project_tangent, f.size)(x, f, out)
+    return repaired(x64, dyn, f, out)
+
+
+#: a row of the tiled field is evaluated again in the log domain (:mod:`particles.field_stable`)
+#: when its tangent part is below this fraction of the attention output: the projection's
+#: cancellation (of the self term e^{beta <Q x_i, K x_i>} V x_i, dominant at large beta: for SA
+#: and USA alike) costs eps / ratio of relative accuracy
+CANCEL_RATIO = {np.float64: 1e-6, np.float32: 1e-3}
+
+
+def repaired(
+    x64: np.ndarray, dyn: Dynamics, f: np.ndarray, out: np.ndarray | None, rows=None
+) -> np.ndarray:
+    """``out`` (the projected field; ``f``, the attention output, when None) with the rows that the
+    tiled evaluation got wrong evaluated again in the log domain: non-finite rows (overflow of
+    USA's scale e^{max logit}) and the rows whose projection cancelled (ratio below
+    :data:`CANCEL_RATIO`). Other rows keep their bits. A :class:`ParticlesError` where the field
+    is beyond the floating-point range: never inf or NaN out of finite input. ``rows``: the rows
+    of ``x64`` that those of ``f`` are (default: all, in order)."""
+    res = f if out is None else out
+    dt = res.dtype.type
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = ~np.all(np.isfinite(res), axis=1)
+        if out is not None:
+            bad |= np.max(np.abs(out), axis=1) < CANCEL_RATIO[dt] * np.max(np.abs(f), axis=1)
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        at = idx if rows is None else rows[idx]
+        g, L = field_stable.field_rows(x64, dyn, at, project=out is not None)
+        res[idx] = field_stable.exp_rows(g, L, dt, dyn.beta)
+    if not np.all(np.isfinite(res)):
+        raise Overflow(
+            f"the attention field is not finite at these points (beta = {dyn.beta:g}, max |x_i| = "
+            f"{float(np.max(np.abs(x64))):.3g}): the points should lie on the unit sphere"
+        )
+    return res
 
 
 def velocity_rows(x, dyn: Dynamics, rows, *, project: bool = True) -> np.ndarray:
@@ -344,25 +395,37 @@ def velocity_rows(x, dyn: Dynamics, rows, *, project: bool = True) -> np.ndarray
         raise ParticlesError(f"dyn must be a particles.Dynamics, got {type(dyn).__name__}")
     if dyn.causal:
         raise ParticlesError("velocity_rows does not support causal dynamics")
+    project = flag(project, "project")
     x = check_points(x)
     dyn.check_dimension(x.shape[1])
-    rows = np.asarray(rows, dtype=np.intp).ravel()
+    try:
+        rows = np.asarray(rows).ravel()
+    except ValueError:  # ragged
+        raise ParticlesError("rows must be a list of particle indices") from None
+    if rows.size and rows.dtype.kind not in "iu":
+        raise ParticlesError(f"rows must be integer indices, got dtype {rows.dtype}")
+    rows = rows.astype(np.intp)
+    if rows.size and (rows.min() < -x.shape[0] or rows.max() >= x.shape[0]):
+        raise ParticlesError(f"rows must be indices in 0..{x.shape[0] - 1}")
+    rows = rows % x.shape[0]
     xr = np.ascontiguousarray(x[rows])
     acc = np.zeros((rows.size, x.shape[1]))
     sa = dyn.kind == "SA"
-    for h in range(dyn.heads):
-        q, k, vals, scale = head_inputs(x, dyn, h, rows)
-        if scale is None:
-            attention(q, k, vals, dyn.beta, out=acc, normalize=sa)
-        else:
-            acc += scale * attention(q, k, vals, dyn.beta, normalize=sa)
-    if dyn.ffn is not None:
-        acc += feedforward(xr, dyn.ffn)
-    if not project:
-        return acc
-    out = np.empty_like(acc)
-    kernels.pick(kernels._project_tangent, acc.size)(xr, acc, out)
-    return out
+    with np.errstate(over="ignore", invalid="ignore"):  # such rows are repaired below
+        for h in range(dyn.heads):
+            q, k, vals, scale = head_inputs(x, dyn, h, rows)
+            field_stable.check_logits(q, k, dyn.beta)
+            if scale is None:
+                attention(q, k, vals, dyn.beta, out=acc, normalize=sa)
+            else:
+                acc += scale * attention(q, k, vals, dyn.beta, normalize=sa)
+        if dyn.ffn is not None:
+            acc += feedforward(xr, dyn.ffn)
+        out = None
+        if project:
+            out = np.empty_like(acc)
+            kernels.pick(kernels._project_tangent, acc.size)(xr, acc, out)
+    return repaired(x, dyn, acc, out, rows)
 
 
 def check_dtype(dtype) -> type:
@@ -384,9 +447,20 @@ def check_stream(h, name: str = "h") -> np.ndarray:
     return h
 
 
+def _row_norms(a: np.ndarray) -> np.ndarray:
+    """|a_i| row by row; rows whose squared norm overflows (|a_i| > 1e154) are scaled first."""
+    with np.errstate(over="ignore"):
+        nrm = np.sqrt(np.einsum("ij,ij->i", a, a))
+    big = ~np.isfinite(nrm)
+    if big.any():
+        top = np.max(np.abs(a[big]), axis=1)
+        nrm[big] = top * np.linalg.norm(a[big] / top[:, None], axis=1)
+    return nrm
+
+
 def _unit_rows(a: np.ndarray) -> np.ndarray:
     """a_i / |a_i| row by row; a zero row (no attention signal) stays zero."""
-    nrm = np.sqrt(np.einsum("ij,ij->i", a, a))
+    nrm = _row_norms(a)
     return a / np.where(nrm > 0, nrm, 1.0)[:, None]
 
 
@@ -414,6 +488,8 @@ def drift(
     """
     if not isinstance(dyn, Dynamics):
         raise ParticlesError(f"dyn must be a particles.Dynamics, got {type(dyn).__name__}")
+    t = finite(t, "t (time)", ">= 0")
+    project = flag(project, "project")
     norm = dyn.norm
     if norm == "mix":
         norm = "post" if t < dyn.t_switch else "pre"
@@ -425,20 +501,26 @@ def drift(
     dt = check_dtype(dtype)
     h = check_points(h, "h")
     dyn.check_dimension(h.shape[1])
-    nrm = np.sqrt(np.einsum("ij,ij->i", h, h))
+    nrm = _row_norms(h)
     if np.any(nrm == 0.0):
         raise ParticlesError("a token has zero norm: its direction h_i / |h_i| is undefined")
-    theta = h / nrm[:, None]
+    theta = np.ascontiguousarray(h / nrm[:, None])
+    theta64 = theta
     if dt is np.float32:
         theta = theta.astype(np.float32)
-    if scheduler is not None:
-        from .distributed import raw_field as _distributed_raw_field
+    with np.errstate(over="ignore", invalid="ignore"):  # such rows are repaired below
+        if scheduler is not None:
+            from .distributed import raw_field as _distributed_raw_field
 
-        a = _distributed_raw_field(np.ascontiguousarray(theta), dyn, scheduler)
-    else:
-        a = raw_field(np.ascontiguousarray(theta), dyn)
+            a = _distributed_raw_field(theta, dyn, scheduler)
+        else:
+            a = raw_field(theta, dyn)
     if norm == "pre":
-        return a
+        return repaired(theta64, dyn, a, None)
+    bad = ~np.all(np.isfinite(a), axis=1)
+    if bad.any():  # overflow of USA's scale: the direction of A_i from the log domain
+        g, _ = field_stable.field_rows(theta64, dyn, np.flatnonzero(bad), project=False)
+        a[bad] = g
     u = _unit_rows(a)
     if norm == "peri":
         return u
@@ -447,4 +529,14 @@ def drift(
         return dt(dyn.alpha) * (u - theta)
     out = np.empty_like(u)
     kernels.pick(kernels._project_tangent, u.size)(theta, u, out)
+    # where the tangent part of u_i ~ theta_i cancels (see repaired): the log domain
+    bad = np.max(np.abs(out), axis=1) < CANCEL_RATIO[dt]
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        gp, lp = field_stable.field_rows(theta64, dyn, rows, project=True)
+        ga, la = field_stable.field_rows(theta64, dyn, rows, project=False)
+        size = np.linalg.norm(ga, axis=1)
+        with np.errstate(under="ignore", invalid="ignore"):
+            scale = np.where(size > 0, np.exp(lp - la) / np.where(size > 0, size, 1.0), 0.0)
+        out[rows] = (gp * scale[:, None]).astype(dt)
     return dt(dyn.alpha) * out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from .errors import ParticlesError
+from .errors import ParticlesError, count
 from .resources import check_count
 
 #: the most values one list may hold (a grid beyond it is a typo or a request that cannot finish)
@@ -20,6 +20,7 @@ def parse_numbers(
     finite (and, with ``integer``, a whole number, returned as ``int``); a range of more than
     ``limit`` values is refused before it is built. ``name`` (e.g. ``"--beta"``) starts the
     messages of the :class:`ParticlesError` raised for anything else."""
+    limit = count(limit, "limit")
     src = str(text).strip()
     kind = "integers" if integer else "numbers"
     usage = f"{name}: expected {kind} separated by commas or start:stop:step, got {src!r}"

@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import tempfile
-import threading
 import zipfile
 from importlib import resources
 from importlib.metadata import PackageNotFoundError
@@ -24,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from . import interrupts as _interrupts
 from .errors import ParticlesError
 
 META_KEY = "__meta__"
@@ -57,26 +56,12 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-@contextlib.contextmanager
 def sigint_held(deliver: bool = True):
-    """Hold Ctrl-C (SIGINT) while the block runs: a SIGINT that arrives inside is recorded, and
-    with ``deliver`` raised as KeyboardInterrupt once the block has finished (never in its middle);
-    ``deliver=False`` drops it. Effective in the main thread while Python's default SIGINT handler
-    is installed (elsewhere, and inside an outer ``sigint_held``, the block runs unchanged)."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield
-        return
-    pending: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if pending and deliver:
-        raise KeyboardInterrupt
+    """Hold Ctrl-C (SIGINT) and SIGTERM while the block runs: a signal that arrives inside is
+    recorded, and with ``deliver`` raised (as ``KeyboardInterrupt``, or
+    :class:`~particles.interrupts.Terminated` for SIGTERM) once the block has finished, never in its
+    middle; ``deliver=False`` drops it (:func:`particles.interrupts.held`)."""
+    return _interrupts.held(deliver)
 
 
 @contextlib.contextmanager
@@ -218,12 +203,49 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
         raise ParticlesError(
             f"{path}: not a readable .npy file ({what}); expected one array saved by numpy.save"
         )
+    _check_npy_size(path)
     try:
         return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
+    except (ValueError, OSError, EOFError, MemoryError) as e:
         raise ParticlesError(
             f"{path}: not a readable .npy file (corrupted or truncated?): {e}"
         ) from None
+
+
+def _check_npy_size(path: Path) -> None:
+    """Refuse a ``.npy`` file whose header claims more bytes than the file holds, or more than
+    this machine's memory, before anything is allocated."""
+    from numpy.lib import format as npy
+
+    from .resources import check_memory
+
+    try:
+        with open(path, "rb") as f:
+            version = npy.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = npy.read_array_header_1_0(f, max_header_size=1 << 16)
+            else:
+                shape, _, dtype = npy.read_array_header_2_0(f, max_header_size=1 << 16)
+            stored = path.stat().st_size - f.tell()
+    except (ValueError, OSError, EOFError, TypeError) as e:
+        raise ParticlesError(f"{path}: not a readable .npy file (corrupted header?): {e}") from None
+    if dtype.hasobject:
+        return  # refused by np.load(allow_pickle=False) with its own message
+    nbytes = float(np.prod([float(k) for k in shape])) * dtype.itemsize
+    if nbytes > stored:
+        raise ParticlesError(
+            f"{path}: corrupted .npy file: its header claims shape {tuple(shape)} of {dtype} "
+            f"({nbytes:.3g} bytes) but {stored} bytes are stored"
+        )
+    check_memory(nbytes, f"reading {path}")
+
+
+def dumps(record: dict, where: str) -> str:
+    """``record`` as JSON, or a :class:`ParticlesError` naming the entry that is not JSON-able."""
+    try:
+        return json.dumps(record)
+    except (TypeError, ValueError) as e:
+        raise ParticlesError(f"{where}: the metadata is not JSON-able ({e})") from None
 
 
 def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> Path:
@@ -233,16 +255,66 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict)
     version is added.
     """
     if "format" not in meta:
-        raise ValueError("meta needs a 'format' entry")
+        raise ParticlesError("meta needs a 'format' entry")
     meta = {**_jsonable(meta), "version": package_version()}
     path = Path(path)
     if path.suffix != ".npz":
         raise ParticlesError(f"{path}: output files must end in .npz")
     out = {k: np.asarray(v) for k, v in arrays.items()}
-    out[META_KEY] = np.array(json.dumps(meta))
+    out[META_KEY] = np.array(dumps(meta, f"cannot write {path}"))
     with atomic_open(path) as f:
         np.savez(f, **out)
     return path
+
+
+def npz_headers(path: str | os.PathLike) -> dict[str, tuple[tuple[int, ...], np.dtype, int]]:
+    """``{name: (shape, dtype, stored bytes)}`` of the arrays of an ``.npz`` archive, read from the
+    ``.npy`` headers alone (nothing is allocated), or a one-line :class:`ParticlesError`."""
+    from numpy.lib import format as npy
+
+    out = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as f:
+                    version = npy.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = npy.read_array_header_1_0(f, max_header_size=1 << 16)
+                    elif version in ((2, 0), (3, 0)):
+                        shape, _, dtype = npy.read_array_header_2_0(f, max_header_size=1 << 16)
+                    else:
+                        raise ValueError(f"unknown .npy version {version}")
+                    out[info.filename[: -len(".npy")]] = (
+                        tuple(int(k) for k in shape),
+                        dtype,
+                        info.file_size - f.tell(),
+                    )
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, TypeError) as e:
+        raise ParticlesError(
+            f"{path}: not a readable .npz file (corrupted or truncated?): {e}"
+        ) from None
+    return out
+
+
+def check_npz_sizes(path: str | os.PathLike) -> None:
+    """Refuse an ``.npz`` archive whose arrays' headers claim more bytes than the archive stores
+    (a corrupted or lying file) or more than this machine's memory, before anything is read."""
+    from .resources import check_memory
+
+    total = 0.0
+    for name, (shape, dtype, stored) in npz_headers(path).items():
+        nbytes = float(np.prod([float(k) for k in shape])) * dtype.itemsize
+        if dtype.hasobject:
+            raise ParticlesError(f"{path}: array {name!r} holds Python objects (not loaded)")
+        if nbytes > stored:
+            raise ParticlesError(
+                f"{path}: corrupted .npz file: array {name!r} claims shape {shape} of {dtype} "
+                f"({nbytes:.3g} bytes) but {stored} bytes are stored"
+            )
+        total += nbytes
+    check_memory(total, f"reading {path}")
 
 
 def load_npz(path: str | os.PathLike, fmt: str | None = None) -> tuple[dict[str, np.ndarray], dict]:
@@ -265,10 +337,11 @@ def load_npz(path: str | os.PathLike, fmt: str | None = None) -> tuple[dict[str,
             f"{path}: not a readable .npz file (corrupted or truncated, or another format: "
             "not a zip archive)"
         )
+    check_npz_sizes(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, MemoryError) as e:
         raise ParticlesError(
             f"{path}: not a readable .npz file (corrupted or truncated?): {e}"
         ) from None

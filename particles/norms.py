@@ -90,8 +90,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParticlesError
-from .field import check_points, drift, raw_field
+from .errors import ParticlesError, finite, real_array
+from .field import _row_norms, check_points, drift, raw_field, repaired
 from .params import NORMS, Dynamics
 
 __all__ = [
@@ -120,13 +120,22 @@ SCHEMES = {
 def clock(t, t_offset: float = 1.0):
     """LN-Scaling's clock τ(t) = 2 (sqrt(t + c) - sqrt(c)), c = ``t_offset``: with s = sqrt(t + c)
     (arXiv 2510.22026, Table 2), dτ/dt = 1/s and LN-Scaling is Post-LN in τ (derived here)."""
-    t = np.asarray(t, dtype=np.float64)
+    t = _times(t, "t")
+    t_offset = finite(t_offset, "t_offset", "> 0")
     return 2.0 * (np.sqrt(t + t_offset) - np.sqrt(t_offset))
+
+
+def _times(t, name: str) -> np.ndarray:
+    t = real_array(t, name, finite=True)
+    if np.any(t < 0) or np.any(t > 1e300):
+        raise ParticlesError(f"{name} must lie in [0, 1e300]")
+    return t
 
 
 def clock_inverse(tau, t_offset: float = 1.0):
     """t(τ), the inverse of :func:`clock`: (τ/2 + sqrt(c))^2 - c."""
-    tau = np.asarray(tau, dtype=np.float64)
+    tau = _times(tau, "tau")
+    t_offset = finite(t_offset, "t_offset", "> 0")
     return (0.5 * tau + np.sqrt(t_offset)) ** 2 - t_offset
 
 
@@ -134,15 +143,25 @@ def directions(h) -> tuple[np.ndarray, np.ndarray]:
     """(θ, r): the directions h_i/|h_i| (n, d) and norms |h_i| (n,) of a state; zero rows are an
     error."""
     h = check_points(h, "h")
-    r = np.sqrt(np.einsum("ij,ij->i", h, h))
+    r = _row_norms(h)  # overflow-safe for |h_i| > 1e154
     if np.any(r == 0.0):
         raise ParticlesError("a token has zero norm: its direction is undefined")
     return h / r[:, None], r
 
 
+def _attention(theta: np.ndarray, dyn: Dynamics) -> np.ndarray:
+    """A_i at the directions θ (:func:`particles.field.raw_field`), rows that overflowed evaluated
+    in the log domain (an error where A itself is beyond the float range)."""
+    theta = np.ascontiguousarray(theta)
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = raw_field(theta, dyn)
+    return repaired(theta, dyn, a, None)
+
+
 def _resolve(dyn: Dynamics, t: float) -> str:
     if not isinstance(dyn, Dynamics):
         raise ParticlesError(f"dyn must be a particles.Dynamics, got {type(dyn).__name__}")
+    finite(t, "t (time)", ">= 0")
     if dyn.norm == "mix":
         return "post" if t < dyn.t_switch else "pre"
     return dyn.norm
@@ -159,7 +178,7 @@ def speed_factor(h, dyn: Dynamics, *, t: float = 0.0) -> np.ndarray:
         return np.full_like(r, np.sqrt(t + dyn.t_offset))
     if norm == "pre":
         return r
-    a = np.linalg.norm(raw_field(np.ascontiguousarray(theta), dyn), axis=1)
+    a = _row_norms(_attention(theta, dyn))
     return r * a if norm == "peri" else a / dyn.alpha
 
 
@@ -168,7 +187,8 @@ def direction_velocity(h, dyn: Dynamics, *, t: float = 0.0) -> np.ndarray:
     (n, d), computed from the table of speed factors (independently of :func:`drift`, so the two can
     be checked against each other)."""
     theta, _ = directions(h)
-    a = raw_field(np.ascontiguousarray(theta), dyn)
+    _resolve(dyn, t)
+    a = _attention(theta, dyn)
     tang = a - np.einsum("ij,ij->i", theta, a)[:, None] * theta
     return tang / speed_factor(h, dyn, t=t)[:, None]
 
@@ -180,9 +200,9 @@ def radial_velocity(h, dyn: Dynamics, *, t: float = 0.0) -> np.ndarray:
     norm = _resolve(dyn, t)
     if norm in ("post", "ngpt", "lns"):
         return np.zeros_like(r)
-    a = raw_field(np.ascontiguousarray(theta), dyn)
+    a = _attention(theta, dyn)
     c = np.einsum("ij,ij->i", theta, a)
-    return c if norm == "pre" else c / np.linalg.norm(a, axis=1)
+    return c if norm == "pre" else c / _row_norms(a)
 
 
 assert set(NORMS) == set(SCHEMES)

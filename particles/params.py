@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import ParticlesError, finite, number, real_array
+from .errors import ParticlesError, finite, flag, number, real_array, text
 
 Kind = Literal["SA", "USA"]
 Norm = Literal["post", "pre", "peri", "ngpt", "mix", "lns"]
@@ -77,6 +77,10 @@ def _kappa(kappa) -> float | None:
         return None
     if not (np.isfinite(k) and k > 0):
         raise ParticlesError(f"kappa (inverse noise strength) must be > 0 or None/inf, got {k}")
+    if k < np.finfo(np.float64).tiny:
+        raise ParticlesError(
+            f"kappa = {k:g} is below float64 resolution: the noise strength 1/kappa overflows"
+        )
     return k
 
 
@@ -97,21 +101,23 @@ class FeedForward:
     def __post_init__(self):
         W1 = _matrix("W1", self.W1, (2,))
         W2 = _matrix("W2", self.W2, (2,))
+        if W1 is None or W2 is None:
+            raise ParticlesError("W1 and W2 must be matrices, got None")
         m, d = W1.shape
         if W2.shape != (d, m):
             raise ParticlesError(f"W2 must have shape (d, m) = {(d, m)}, got {W2.shape}")
-        b1 = np.asarray(self.b1, dtype=np.float64)
+        b1 = real_array(self.b1, "b1", f"({m},)")
         if b1.shape != (m,) or not np.all(np.isfinite(b1)):
             raise ParticlesError(f"b1 must be a finite vector of shape ({m},), got {b1.shape}")
         object.__setattr__(self, "W1", W1)
         object.__setattr__(self, "W2", W2)
         object.__setattr__(self, "b1", _readonly(b1))
         if self.b2 is not None:
-            b2 = np.asarray(self.b2, dtype=np.float64)
+            b2 = real_array(self.b2, "b2", f"({d},)")
             if b2.shape != (d,) or not np.all(np.isfinite(b2)):
                 raise ParticlesError(f"b2 must be a finite vector of shape ({d},), got {b2.shape}")
             object.__setattr__(self, "b2", _readonly(b2))
-        if self.activation not in ACTIVATIONS:
+        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
             raise ParticlesError(
                 f"activation must be one of {ACTIVATIONS}, got {self.activation!r}"
             )
@@ -171,7 +177,7 @@ class Dynamics:
     def __post_init__(self):
         beta = check_beta(finite(self.beta, "beta", ">= 0"))
         object.__setattr__(self, "beta", beta)
-        kind = str(self.kind).upper()
+        kind = text(self.kind, "kind").upper()
         if kind not in ("SA", "USA"):
             raise ParticlesError(f"kind must be 'SA' or 'USA', got {self.kind!r}")
         object.__setattr__(self, "kind", kind)
@@ -181,7 +187,7 @@ class Dynamics:
         object.__setattr__(self, "Q", Q)
         object.__setattr__(self, "K", K)
         object.__setattr__(self, "V", V)
-        object.__setattr__(self, "causal", bool(self.causal))
+        object.__setattr__(self, "causal", flag(self.causal, "causal"))
         object.__setattr__(self, "kappa", _kappa(self.kappa))
         if self.ffn is not None and not isinstance(self.ffn, FeedForward):
             raise ParticlesError("ffn must be a particles.FeedForward or None")
@@ -210,7 +216,7 @@ class Dynamics:
             raise ParticlesError(f"V must be square (d, d), got {V.shape[-2:]}")
 
     def _check_norm(self) -> None:
-        norm = str(self.norm).lower()
+        norm = text(self.norm, "norm").lower()
         if norm not in NORMS:
             raise ParticlesError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
         object.__setattr__(self, "norm", norm)
@@ -223,10 +229,7 @@ class Dynamics:
             raise ParticlesError(
                 "norm='mix' needs t_switch (the time Post-LN hands over to Pre-LN)"
             )
-        try:
-            c = float(self.t_offset)
-        except (TypeError, ValueError):
-            raise ParticlesError(f"t_offset must be a number, got {self.t_offset!r}") from None
+        c = number(self.t_offset, "t_offset")
         if not np.isfinite(c) or c <= 0:
             raise ParticlesError(
                 f"t_offset (LN-Scaling's clock offset) must be finite and > 0, got {c}"
@@ -393,12 +396,21 @@ class Piecewise:
     segments: tuple
 
     def __post_init__(self):
-        segs = tuple(self.segments)
+        if isinstance(self.segments, (str, bytes, dict)):
+            raise ParticlesError("segments must be a sequence of (Dynamics, duration) pairs")
+        try:
+            segs = tuple(self.segments)
+        except TypeError:
+            raise ParticlesError(
+                f"segments must be a sequence of (Dynamics, duration) pairs, got {self.segments!r}"
+            ) from None
         if not segs:
             raise ParticlesError("Piecewise needs at least one (Dynamics, duration) segment")
         out = []
         for k, s in enumerate(segs):
             try:
+                if isinstance(s, (str, bytes, dict)):
+                    raise TypeError
                 dyn, dur = s
             except (TypeError, ValueError):
                 raise ParticlesError(f"segment {k} must be a (Dynamics, duration) pair") from None
@@ -414,6 +426,7 @@ class Piecewise:
 
     def at(self, t: float) -> Dynamics:
         """The dynamics in force at time t (right-continuous)."""
+        t = finite(t, "t (time)")
         idx = int(np.searchsorted(self.boundaries, t, side="right"))
         return self.segments[min(idx, len(self.segments) - 1)][0]
 

@@ -32,12 +32,38 @@ def random_points(n: int, d: int, rng: np.random.Generator | int | None = None) 
     return normalize(g)
 
 
+def rescale_rows(x: np.ndarray) -> np.ndarray:
+    """``x`` (..., d) with each row whose squared norm is not a normal float64 (a row of subnormal
+    entries, whose square underflows to 0, or of entries above 1e154, whose square overflows)
+    divided by its largest entry in absolute value, so that it can be normalised; other rows, and
+    zero rows, are left as they are (bit for bit). A float64 array (a new one where rows were
+    scaled); non-finite entries are an error."""
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ParticlesError("cannot normalise rows with NaN or infinite entries onto the sphere")
+    if x.ndim == 0 or x.size == 0:
+        return x
+    with np.errstate(over="ignore", under="ignore"):
+        ss = np.einsum("...i,...i->...", x, x)
+    bad = ((ss < np.finfo(np.float64).tiny) | ~np.isfinite(ss)) & np.any(x != 0, axis=-1)
+    if np.any(bad):
+        scale = np.max(np.abs(x[bad]), axis=-1, keepdims=True)
+        x = x.copy()
+        x[bad] = x[bad] / scale
+    return x
+
+
 def normalize(x: np.ndarray) -> np.ndarray:
     """x_i / |x_i| row by row (a new array), for any leading shape (..., d). A zero row is an error.
 
-    This divides by the norm (as numpy does); :func:`normalize_rows` is the per-step version.
+    This divides by the norm (as numpy does); :func:`normalize_rows` is the per-step version. Rows
+    too small or too large to square in float64 are scaled first (:func:`rescale_rows`).
     """
-    x = np.asarray(x, dtype=np.float64)
+    from .errors import real_array
+
+    x = rescale_rows(real_array(x, "x", "(..., d)"))
+    if x.ndim == 0:
+        raise ParticlesError("x must be an array of vectors (..., d), got a scalar")
     nrm = np.linalg.norm(x, axis=-1, keepdims=True)
     if np.any(nrm == 0):
         raise ParticlesError("cannot normalise a zero vector onto the sphere")

@@ -100,10 +100,55 @@ def _read_group_doc(path: Path) -> dict:
 
 
 def _read_commit(path: Path) -> dict:
-    rec = (_read_group_doc(path).get("attributes") or {}).get(ATTR)
+    attrs = _read_group_doc(path).get("attributes") or {}
+    if not isinstance(attrs, dict):
+        raise ParticlesError(f"{path}: corrupted {COMMIT} (its attributes are not a record)")
+    rec = attrs.get(ATTR)
     if not isinstance(rec, dict) or rec.get("format") != FORMAT:
         raise ParticlesError(f"{path}: not a particles trajectory store")
     return rec
+
+
+def _check_record(path: Path, rec: dict) -> None:
+    """The commit record typed as :meth:`TrajectoryStore.create` writes it, or a clear error."""
+
+    def whole(k, least):
+        v = rec.get(k)
+        if isinstance(v, bool) or not isinstance(v, int) or v < least:
+            raise ParticlesError(
+                f"{path}: corrupted trajectory store: {k} must be an integer >= {least}, got {v!r}"
+            )
+
+    whole("length", 0)
+    whole("n", 1)
+    whole("d", 2)
+    for k, kind in (("meta", dict), ("stats", dict), ("method", str), ("dynamics", dict)):
+        if not isinstance(rec.get(k), kind):
+            raise ParticlesError(
+                f"{path}: corrupted trajectory store: {k} must be a {kind.__name__}, "
+                f"got {type(rec.get(k)).__name__}"
+            )
+
+
+def _on_sphere(dyn) -> bool:
+    """Whether every state of ``dyn`` (a Dynamics or a Piecewise) is on the unit sphere."""
+    segs = [d for d, _ in dyn.segments] if hasattr(dyn, "segments") else [dyn]
+    return all(d.on_sphere for d in segs)
+
+
+def _reading(path, what: str, fn):
+    """``fn()``, with a failed read of the store's chunks (missing, truncated or garbage: zarr and
+    its codecs raise many kinds of errors) turned into one :class:`ParticlesError` line."""
+    try:
+        return fn()
+    except ParticlesError:
+        raise
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # zarr's codec errors (RuntimeError from Zstd, ValueError, ...)
+        raise ParticlesError(
+            f"{path}: cannot read {what} ({type(e).__name__}: {e}); the store is corrupted"
+        ) from None
 
 
 def _fsync_tree(root: Path) -> None:
@@ -124,6 +169,10 @@ def _fsync_tree(root: Path) -> None:
             os.close(fd)
 
 
+class _OrthogonalKey(tuple):
+    """A key for ``get_orthogonal_selection`` (see :meth:`Frames._get`)."""
+
+
 class Frames:
     """The saved states of a store, read on demand: behaves like a read-only (T, n, d) array.
 
@@ -135,9 +184,11 @@ class Frames:
 
     lazy = True
 
-    def __init__(self, arr, length: int, post=None):
+    def __init__(self, arr, length: int, post=None, *, path=None, on_sphere: bool = False):
         self._arr = arr
         self._post = post  # applied to every state read (rows normalised: :meth:`normalized`)
+        self.path = path  # for messages: states are checked as they are read
+        self.on_sphere = on_sphere  # whole states read must be on the unit sphere
         self.length = int(length)
         self.shape = (self.length, *arr.shape[1:])
         self.dtype = np.dtype(arr.dtype)
@@ -178,17 +229,40 @@ class Frames:
         still read on demand."""
         from .sphere import normalize
 
-        return Frames(self._arr, self.length, post=normalize)
+        return Frames(self._arr, self.length, post=normalize, path=self.path)
+
+    def _get(self, key, first: int = 0, whole: bool = False):
+        """``self._arr[key]`` read and checked: finite (a missing chunk reads as NaN) and, for
+        whole states of a scheme on the sphere, of norm 1 (:func:`particles.trajectory.check_states`)."""
+        from .trajectory import check_states
+
+        if isinstance(key, _OrthogonalKey):
+            a = _reading(
+                self.path,
+                "saved states",
+                lambda: np.asarray(self._arr.get_orthogonal_selection(tuple(key))),
+            )
+        else:
+            a = _reading(self.path, "saved states", lambda: np.asarray(self._arr[key]))
+        if a.size and a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            check_states(
+                a if a.ndim in (2, 3) else a.reshape(1, 1, -1), str(self.path), False, first
+            )
+        if whole and self.on_sphere and a.ndim in (2, 3):
+            check_states(a, str(self.path), True, first)
+        return a
 
     def _read(self, key):
-        return np.asarray(self._arr[key]) if self._post is None else self._post(self._arr[key])
+        first = (key.start or 0) if isinstance(key, slice) else int(key)
+        a = self._get(key, first, whole=True)
+        return a if self._post is None else self._post(a)
 
     def __getitem__(self, key):
         if self._post is not None:  # read whole states, transform them, then index within them
             key = key if isinstance(key, tuple) else (key,)
             if not key or key[0] is Ellipsis:
-                return self._post(np.asarray(self._arr[: self.length]))[key]
-            base = Frames(self._arr, self.length)[key[0]]
+                return self._post(self._get(slice(0, self.length)))[key]
+            base = Frames(self._arr, self.length, path=self.path)[key[0]]
             base = self._post(base) if base.size else base
             return base[key[1:]] if base.ndim == 2 else base[(slice(None), *key[1:])]
         key = key if isinstance(key, tuple) else (key,)
@@ -196,16 +270,19 @@ class Frames:
             first, rest = slice(0, self.length), key
         else:
             first, rest = self._first(key[0]), key[1:]
+        whole = all(isinstance(r, slice) and r == slice(None) for r in rest)
         if isinstance(first, np.ndarray):
             if first.ndim != 1:
                 raise IndexError("frame index arrays must be one-dimensional")
             if any(not isinstance(r, slice) for r in rest):
-                frames = [np.asarray(self._arr[(int(k), *rest)]) for k in first]
+                frames = [self._get((int(k), *rest), int(k)) for k in first]
                 return np.stack(frames) if frames else np.empty((0,), self.dtype)
             if first.size == 0:
-                return np.asarray(self._arr[(slice(0, 0), *rest)])
-            return np.asarray(self._arr.get_orthogonal_selection((first, *rest)))
-        return np.asarray(self._arr[(first, *rest)])
+                return self._get((slice(0, 0), *rest))
+            sel = _OrthogonalKey((first, *rest))
+            return self._get(sel, int(first[0]), whole)
+        at = first if isinstance(first, int) else first.start
+        return self._get((first, *rest), at, whole)
 
     def __iter__(self):
         for k in range(self.length):
@@ -302,6 +379,7 @@ class TrajectoryStore:
             "stats": io._jsonable(stats or {}),
             "length": 0,
         }
+        io.dumps(record, f"cannot write {path}")  # before anything is made
         with io.sigint_held():
             tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
             try:
@@ -338,18 +416,29 @@ class TrajectoryStore:
         zarr = _zarr()
         path = Path(path)
         record = _read_commit(path)
-        try:
+        _check_record(path, record)
+
+        def open_arrays():
             group = zarr.open_group(str(path), mode="r" if mode == "r" else "r+", zarr_format=3)
-            store = cls(path, group, record, writable=mode != "r")
-            shape = store._x.shape
-        except (KeyError, ValueError, OSError, TypeError) as e:
-            raise ParticlesError(f"{path}: corrupted trajectory store ({e})") from None
+            return cls(path, group, record, writable=mode != "r")
+
+        store = _reading(path, "its arrays", open_arrays)
+        for name, arr in (("x", store._x), ("t", store._t)):
+            if np.dtype(arr.dtype).kind != "f":
+                raise ParticlesError(
+                    f"{path}: corrupted trajectory store ({name} holds {arr.dtype}, not floats)"
+                )
+        shape, tshape = tuple(store._x.shape), tuple(store._t.shape)
         if (
             len(shape) != 3
             or shape[1:] != (record["n"], record["d"])
             or record["length"] > shape[0]
+            or tshape != shape[:1]
         ):
-            raise ParticlesError(f"{path}: corrupted trajectory store (x has shape {shape})")
+            raise ParticlesError(
+                f"{path}: corrupted trajectory store (x has shape {shape}, t {tshape}, for "
+                f"length {record['length']}, n = {record['n']}, d = {record['d']})"
+            )
         return store
 
     # --- what it holds -----------------------------------------------------------------------
@@ -374,40 +463,55 @@ class TrajectoryStore:
     def t(self) -> np.ndarray:
         """The committed save times (length,)."""
         if self._times is None or len(self._times) != self.length:
-            self._times = np.asarray(self._t[: self.length], dtype=np.float64)
+            from .trajectory import check_times
+
+            check_memory(8.0 * self.length, f"reading the {self.length} save times of {self.path}")
+            t = _reading(self.path, "the save times", lambda: np.asarray(self._t[: self.length]))
+            self._times = check_times(t, f"{self.path}: corrupted trajectory store").astype(
+                np.float64
+            )
         return self._times.copy()
 
     @property
     def frames(self) -> Frames:
-        return Frames(self._x, self.length)
+        return Frames(self._x, self.length, path=self.path)
 
     def dynamics(self):
         from .trajectory import dynamics_from_record
 
-        arrays = {}
-        if "dynamics" in self._group:
-            sub = self._group["dynamics"]
-            arrays = {k: np.asarray(a[...]) for k, a in sub.arrays()}
-        return dynamics_from_record(self.record["dynamics"], arrays)
+        def read():
+            if "dynamics" not in self._group:
+                return {}
+            arrays = dict(self._group["dynamics"].arrays())
+            size = sum(
+                float(np.prod([float(k) for k in a.shape])) * a.dtype.itemsize
+                for a in arrays.values()
+            )
+            check_memory(size, f"reading the weights of {self.path}")
+            return {k: np.asarray(a[...]) for k, a in arrays.items()}
+
+        arrays = _reading(self.path, "the dynamics' arrays", read)
+        try:
+            return dynamics_from_record(self.record["dynamics"], arrays)
+        except ParticlesError as e:
+            raise ParticlesError(f"{self.path}: corrupted trajectory store: {e}") from None
 
     def trajectory(self):
         """A :class:`~particles.Trajectory` whose ``x`` is :class:`Frames` (read on demand)."""
         from .trajectory import Trajectory
 
         rec = self.record
-        try:
-            dyn = self.dynamics()
-            meta = {**rec["meta"], "format": "trajectory", "version": rec.get("version")}
-            return Trajectory(
-                t=self.t,
-                x=self.frames,
-                dynamics=dyn,
-                method=rec["method"],
-                stats=dict(rec.get("stats", {})),
-                meta=meta,
-            )
-        except (KeyError, ValueError, TypeError) as e:
-            raise ParticlesError(f"{self.path}: corrupted trajectory store ({e})") from None
+        dyn = self.dynamics()
+        meta = {**rec["meta"], "format": "trajectory", "version": rec.get("version")}
+        traj = Trajectory(
+            t=self.t,
+            x=Frames(self._x, self.length, path=self.path, on_sphere=_on_sphere(dyn)),
+            dynamics=dyn,
+            method=rec["method"],
+            stats=dict(rec["stats"]),
+            meta=meta,
+        )
+        return traj.validate(f"{self.path}: corrupted trajectory store")
 
     # --- writing -------------------------------------------------------------------------------
 
@@ -479,7 +583,10 @@ def _write_commit(path: Path, record: dict, sync: bool = True) -> None:
     valid one or the new one, never neither. ``sync``: fsync the file before the rename."""
     doc = _read_group_doc(path)
     doc["attributes"] = {**(doc.get("attributes") or {}), ATTR: record}
-    data = json.dumps(doc, indent=1).encode()
+    try:
+        data = json.dumps(doc, indent=1).encode()
+    except (TypeError, ValueError) as e:
+        raise ParticlesError(f"cannot write {path}: the metadata is not JSON-able ({e})") from None
     if sync:
         io.atomic_write_bytes(path / COMMIT, data)
         return

@@ -65,11 +65,20 @@ class Task:
 
 def fingerprint(obj) -> str:
     """A short stable hash of a JSON-able description (parameters of a task or a sweep)."""
-    text = json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"))
+    try:
+        text = json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise ParticlesError(
+            f"cannot fingerprint a description that is not JSON-able: {e}"
+        ) from None
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def task_path(store: str | os.PathLike, key: str) -> Path:
+    if not isinstance(store, (str, os.PathLike)) or not isinstance(key, str) or not key:
+        raise ParticlesError(
+            f"a task's store is a path and its key a string, got {store!r}, {key!r}"
+        )
     return Path(store) / f"{key}.npz"
 
 
@@ -164,10 +173,13 @@ def run_sweep(
         raise ParticlesError(f"duplicate task keys: {', '.join(dup[:5])}")
     if backend not in BACKENDS:
         raise ParticlesError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend != "serial":
-        check_workers(workers)
+    check_workers(workers)  # checked even where unused: -1 is a slip, not a default
     if backend == "dask":
         check_scheduler(scheduler)
+    elif scheduler is not None:
+        raise ParticlesError(
+            f"scheduler is for backend='dask'; backend={backend!r} would ignore it"
+        )
     with results_dir(store, "store") as store:
         todo = [t for t in tasks if not is_done(store, t)]
         bar = _progress(len(tasks), len(tasks) - len(todo), progress, desc)

@@ -27,6 +27,7 @@ REPRO = {
     "test_cli_core.py::test_simulate_writes_reproducible_trajectory",
     "test_core.py::test_interrupt_then_resume_gives_the_same_result",
     "test_expansion.py::test_auto_small_n_is_exact_bits",
+    "test_field_stable.py::test_the_rows_that_were_right_keep_their_bits",
     "test_expansion.py::test_expansion_bits_do_not_depend_on_the_thread_count",
     "test_expansion.py::test_expansion_is_deterministic",
     "test_fields.py::test_threads_agree",

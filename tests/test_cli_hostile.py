@@ -123,18 +123,26 @@ SLOW = {"bench", "figure", "svm figure", "scansnap figure"}
 # ------------------------------------------------------------------------------------------------
 # the values
 
-INT_BAD = ["abc", "1.5", "nan", "", "1e3", "-1", "0", "-1000000000000", "1000000000000"]
-FLOAT_BAD = ["abc", "", "nan", "inf", "-inf", "-1", "0", "1e300", "-1e300", "1e-300"]
+INT_BAD = [
+    *("abc", "1.5", "nan", "", "1e3", "-1", "0", "-1000000000000", "1000000000000"),
+    *("9223372036854775808", "1+1j", "true"),  # 2**63 (past int64), complex, a bool spelling
+]
+FLOAT_BAD = [
+    *("abc", "", "nan", "inf", "-inf", "-1", "0", "1e300", "-1e300", "1e-300"),
+    *("1e308", "1e-320", "1+1j"),  # the largest float, a subnormal, complex
+]
 CHOICE_BAD = ["nonesuch", ""]
 
 #: input files by what they should hold, and the wrong files to give instead
 NPZ_IN = [
     *("missing.npz", "adir", "", "array.npy", "text.txt", "empty.npz", "trunc.npz", "other.npz"),
+    *("garbage.npz", "notazip.npz"),  # random bytes; a zip archive that holds no arrays
     "nostate.npz",  # a checkpoint written before the first save time: no state to analyse
 ]
 NPY_IN = [
     *("missing.npy", "adir", "", "run.npz", "text.txt", "empty.npy", "trunc.npy"),
     *("complex.npy", "nan.npy", "vector.npy", "noparticles.npy", "offsphere.npy", "ints3d.npy"),
+    *("garbage.npy", "objects.npy", "strings.npy", "subnormal.npy", "inf.npy", "onecolumn.npy"),
 ]
 TEXT_IN = ["missing.txt", "adir", "", "run.npz", "empty.txt"]
 WHEEL_IN = ["missing.whl", "adir", "", "text.txt", "empty.npz", "run.npz"]
@@ -192,7 +200,8 @@ TEXT = {
 
 #: values that are legitimately valid, by (command, parameter) -> {value: why}; they are run and
 #: must succeed (unless the command is in SLOW)
-_SEED_OK = {"0": "seed 0 is a seed", "1000000000000": "any non-negative integer is a seed"}
+_BIG, _HUGE = "1000000000000", "9223372036854775808"
+_SEED_OK = {"0": "seed 0 is a seed", _BIG: "any non-negative integer is a seed"}
 _BETA_OK = {"0": "beta = 0 is the uniform-attention case", "1e-300": "tiny beta: nearly uniform"}
 _T_OFFSET_OK = {
     "1e300": "LN-Scaling with a huge clock offset: the tokens barely move",
@@ -217,6 +226,11 @@ VALID: dict[tuple[str, str], dict[str, str]] = {
         "1e300": "a pure absolute tolerance (a stream off the sphere may be large)",
     },
     ("simulate", "alpha"): {"1e-300": "a tiny nGPT step: the tokens barely move"},
+    ("simulate", "checkpoint_every"): {
+        "0": "a checkpoint at every saved time",
+        "1e-300": "a checkpoint at every saved time",
+        "1e300": "checkpoints only at the start, on a signal and at the end",
+    },
     ("phase", "alpha"): {"1e-300": "a tiny nGPT step"},
     ("sweep", "alpha"): {"1e-300": "a tiny nGPT step"},
     ("simulate", "t_switch"): {
@@ -300,6 +314,27 @@ VALID: dict[tuple[str, str], dict[str, str]] = {
         "1e-300": "every mode damped",
     },
 }
+# a value valid at 1e300 (1e-300) is valid at the largest float (at a subnormal) too, where the
+# run's numbers stay finite: the same reason
+#: refused instead: a subnormal kappa or beta (1/kappa, 1/beta overflow), a seed past int64 sums
+_NOT_DERIVED = {
+    ("simulate", "kappa", "1e-320"),
+    ("simulate", "noise", "1e308"),
+    ("meanfield solve", "kappa", "1e-320"),
+    ("meanfield theory", "kappa", "1e-320"),
+    ("meanfield solve", "beta", "1e-320"),
+    ("transition", "seed", "9223372036854775808"),
+    ("scansnap train", "context", "9223372036854775808"),  # refused: beyond 1e12 tokens
+    ("scansnap sweep", "context", "9223372036854775808"),
+}
+for (_cmd, _name), _values in VALID.items():
+    _values = VALID[_cmd, _name] = dict(_values)  # the tables share dicts: copy before adding
+    for _near, _far in (("1e300", "1e308"), ("1e-300", "1e-320"), (_BIG, _HUGE)):
+        if _near in _values and (_cmd, _name, _far) not in _NOT_DERIVED:
+            _values.setdefault(_far, _values[_near])
+    if (_cmd, _name, _HUGE) in _NOT_DERIVED:
+        _values.pop(_HUGE, None)
+
 #: options given where they do not apply: (command, extra arguments replacing BASE's) -> the
 #: option the error must name
 NOT_APPLICABLE: list[tuple[str, list[str], str]] = [
@@ -326,6 +361,9 @@ NOT_APPLICABLE: list[tuple[str, list[str], str]] = [
     ("transition", ["--engine", "pde-sphere", "--d", "3", "--method", "strang"], "--method"),
     ("transition", ["--backend", "processes", "--scheduler", "local"], "--backend"),
     ("phase", ["--workers", "2"], "--workers"),
+    ("simulate", ["--workers", "2"], "--workers"),
+    ("simulate", ["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--workers"),
+    ("transition", ["--scheduler", "tcp://127.0.0.1:1", "--workers", "3"], "--workers"),
     ("sweep", ["--workers", "2"], "--workers"),
     ("transformer", ["--repeat", "3"], "--repeat"),
     ("transformer", ["--max-tokens", "1000"], "max"),
@@ -466,6 +504,21 @@ def _make_fixtures(root: Path) -> None:
     np.save(root / "noparticles.npy", np.zeros((0, 3)))
     np.save(root / "offsphere.npy", 2 * x0)
     np.save(root / "ints3d.npy", np.ones((2, 4, 3), dtype=int))
+    (root / "garbage.npz").write_bytes(rng.bytes(300))
+    (root / "garbage.npy").write_bytes(b"\x93NUMPY" + rng.bytes(300))
+    import zipfile
+
+    with zipfile.ZipFile(root / "notazip.npz", "w") as z:
+        z.writestr("readme.txt", "no arrays here")
+    np.save(root / "objects.npy", np.array([[object()] * 3] * 4, dtype=object), allow_pickle=True)
+    np.save(root / "strings.npy", np.full((4, 3), "a"))
+    sub = x0.copy()
+    sub[0] = 1e-320  # a row of subnormals: off the sphere, and its norm underflows
+    np.save(root / "subnormal.npy", sub)
+    big = x0.copy()
+    big[0] = np.inf
+    np.save(root / "inf.npy", big)
+    np.save(root / "onecolumn.npy", x0[:, :1])
     (root / "adir").mkdir()
     make_tiny_bert(root / "tinybert")
     args = ["svm", "train", *_SVM, "--iters", "2", "--out", str(root / "s_train.npz"), "--quiet"]
@@ -512,7 +565,8 @@ def invoke(command: str, args: list[str]):
     """Run ``particles COMMAND ARGS``; returns (result, warnings recorded)."""
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        res = CliRunner().invoke(main, [*command.split(), *args])
+        # a bug must show as the exception it is, not as the one line users get
+        res = CliRunner(env={"PARTICLES_TRACEBACK": "1"}).invoke(main, [*command.split(), *args])
     return res, [str(x.message) for x in w if not issubclass(x.category, _HIDDEN)]
 
 
@@ -698,3 +752,102 @@ def test_group_options_do_not_apply_to_a_subcommand(scratch):
     why, res = _run_case(scratch, "transformer", args)
     assert why is None, why
     assert "--out" in res.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# states the generated values do not reach, and the real exit codes
+
+
+def test_tiny_and_huge_rows_are_normalised_not_a_traceback(scratch):
+    """``--x0`` with a row of subnormals (its squared norm underflows to 0) or of huge entries
+    (it overflows) and ``--normalize``: the row is scaled first, so its direction is kept."""
+    import particles as pt
+
+    x0 = pt.random_points(4, 3, rng=0)
+    for name, row in (("sub_row.npy", 1e-320), ("big_row.npy", 1e200)):
+        x = x0.copy()
+        x[0] = row * np.array([1.0, 2.0, 2.0])
+        np.save(scratch / name, x)
+        before = _snapshot(scratch)
+        args = ["--x0", name, "--normalize", "--t-end", "0.1", "--saves", "2", "--out", "out.npz"]
+        res, _ = invoke("simulate", [*args, "--quiet"])
+        res_out = (scratch / "out.npz").exists()
+        _clean_to(scratch, before)
+        (scratch / name).unlink()
+        assert res.exit_code == 0, res.output
+        assert res_out
+
+
+def test_workers_without_a_local_scheduler_is_refused(scratch):
+    for extra in (["--workers", "2"], ["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]):
+        why, res = _run_case(scratch, "simulate", BASE["simulate"] + extra)
+        assert why is None, why
+        assert "--scheduler local" in res.stderr
+
+
+_SUBPROCESS_CASES = [
+    ["simulate", "--n", "4", "--t-end", "0.1", "--out", "o.npz", "--workers", "2"],
+    ["simulate", "--x0", "nan.npy", "--out", "o.npz"],
+    ["simulate", "--n", "-3", "--out", "o.npz"],
+    ["info", "garbage.npz"],
+    ["meanfield", "solve", "--beta", "nan", "--out", "m.npz"],
+]
+
+
+@pytest.mark.parametrize("args", _SUBPROCESS_CASES, ids=lambda a: " ".join(a[:3]))
+def test_real_processes_exit_non_zero_with_one_error_line(scratch, args):
+    """The installed command, in a process of its own: exit status, stderr and no traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "particles.cli.main", *args],
+        cwd=scratch,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("Error: "), proc.stderr
+    assert sum(line.startswith("Error") for line in lines) == 1, proc.stderr
+    for name in ("o.npz", "m.npz"):
+        assert not (scratch / name).exists()
+
+
+def _limit_address_space(nbytes: int):
+    def apply():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (nbytes, nbytes))
+
+    return apply
+
+
+def test_a_request_beyond_ulimit_v_is_refused_with_the_limit(tmp_path):
+    """Under ``ulimit -v`` (RLIMIT_AS) far below physical memory, a run that does not fit is refused
+    in one line naming the limit: not a MemoryError traceback. The limit leaves room to start."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("resource")
+    limit = 3 * 2**30
+    code = (
+        "from particles.cli.main import main; main(['simulate', '--n', '30000000', '--d', '3', "
+        "'--out', 'big.npz', '--quiet'])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_limit_address_space(limit),
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "MemoryError" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr
+    assert "(ulimit -v)" in lines[0] and "this process may use" in lines[0]
+    assert not (tmp_path / "big.npz").exists()

@@ -194,7 +194,7 @@ def test_mean_field_and_noise_inputs_are_checked():
     # nGPT's equiangular time is exactly 1/alpha times its alpha = 1 time, even for tiny alpha
     t1 = hitting_time(4.0, 8, 1e-3, norm="ngpt", alpha=1.0)
     assert hitting_time(4.0, 8, 1e-3, norm="ngpt", alpha=1e-300) == pytest.approx(t1 * 1e300)
-    with pytest.raises(ParticlesError, match="seed must be an integer >= 0"):
+    with pytest.raises(ParticlesError, match="seed must be an integer in 0.."):
         TransitionParams(seed=-1)
     with pytest.raises(ParticlesError, match="n = 1e\\+12"):
         TransitionParams(n=10**12)
@@ -243,3 +243,131 @@ def test_scalar_checkers_accept_what_they_promise_and_name_the_rest():
     ]:
         with pytest.raises(ParticlesError, match=msg):
             count(value, "k", *args)
+
+
+# --- the memory this process may really use --------------------------------------------------
+
+
+def test_the_tightest_limit_applies_and_is_named(monkeypatch):
+    monkeypatch.setattr(resources, "machine_memory", lambda: 64 * 2**30)
+    monkeypatch.setattr(resources, "_rlimits", lambda: [(2**30, "ulimit -v")])
+    monkeypatch.setattr(resources, "_cgroup_limits", lambda: [(8 * 2**30, "cgroup memory.max")])
+    assert resources.usable_memory() == (2**30, "ulimit -v")
+    with pytest.raises(ParticlesError, match=r"this process may use 1 GiB \(ulimit -v\)"):
+        pt.random_points(50_000_000, 3, rng=0)
+    resources.check_memory(0.5 * 2**30, "half a GiB")  # within 80 % of the limit
+    monkeypatch.setattr(resources, "_rlimits", lambda: [])
+    with pytest.raises(ParticlesError, match=r"may use 8 GiB \(cgroup memory.max\)"):
+        resources.check_memory(7 * 2**30, "seven GiB")
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ParticlesError, match="needs more of memory"):
+            resources.check_memory(bad, "a request")
+
+
+def test_rlimits_count_what_the_process_already_maps():
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    got = dict((label, b) for b, label in resources._rlimits())
+    if soft == resource.RLIM_INFINITY:
+        assert "ulimit -v" not in got
+    else:
+        assert 0 <= got["ulimit -v"] < soft
+    assert resources._status_bytes("VmSize") > 0
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_cgroup_limits_are_read_along_the_path(tmp_path, version):
+    """The group's limit less its unreclaimable usage; the tightest of the group and its parents;
+    'max' (v2) and 2^63 (v1) mean no limit."""
+    proc = tmp_path / "cgroup"
+    if version == "v2":
+        proc.write_text("0::/a/b\n")
+        root = tmp_path / "fs"
+        names = ("memory.max", "memory.current", "memory.stat", "inactive_file")
+    else:
+        proc.write_text("4:memory:/a/b\n3:cpu:/a/b\n")
+        root = tmp_path / "fs" / "memory"
+        names = ("memory.limit_in_bytes", "memory.usage_in_bytes", "memory.stat")
+        names += ("total_inactive_file",)
+    limit, usage, stat, key = names
+    for rel, lim, use, cache in (
+        ("", "max", 0, 0),
+        ("a", 4 * 2**30, 0, 0),
+        ("a/b", 2**30, 2**29, 2**28),
+    ):
+        d = root / rel
+        d.mkdir(parents=True, exist_ok=True)
+        text = "max" if lim == "max" and version == "v2" else str(2**63 if lim == "max" else lim)
+        (d / limit).write_text(text + "\n")
+        (d / usage).write_text(f"{use}\n")
+        (d / stat).write_text(f"anon 5\n{key} {cache}\n")
+    got = resources._cgroup_limits(proc, tmp_path / "fs")
+    label = "cgroup memory.max" if version == "v2" else "cgroup memory.limit_in_bytes"
+    assert (2**30 - (2**29 - 2**28), label) in got  # the group: usage less its inactive cache
+    assert (4 * 2**30, label) in got and len(got) == 2  # its parent; the root has no limit
+    assert resources._cgroup_limits(tmp_path / "nonesuch", tmp_path) == []
+
+
+# --- the inputs named in the issue, and the rest of their kind ------------------------------
+
+
+def test_simulate_refuses_bad_checkpoints_meta_and_workers(tmp_path):
+    x0 = pt.random_points(4, 3, rng=0)
+    dyn = pt.Dynamics()
+    cases = [
+        ({"checkpoint": 5}, "checkpoint must be a file name"),
+        ({"checkpoint": tmp_path / "c.npz", "meta": {"a": object()}}, "meta must hold JSON"),
+        ({"meta": "seed=3"}, "meta must be a dict"),
+        ({"workers": -1, "scheduler": "local"}, "workers must be an integer in 1..4096"),
+        ({"workers": 2}, "workers needs scheduler='local'"),
+        ({"workers": 2, "scheduler": "tcp://127.0.0.1:1"}, "a remote scheduler has its own"),
+        ({"checkpoint_every": "often"}, "checkpoint_every must be a number"),
+        ({"max_steps": None}, "max_steps must be a number"),
+    ]
+    for kw, msg in cases:
+        with pytest.raises(ParticlesError, match=msg):
+            pt.simulate(x0, dyn, 0.1, saves=2, **kw)
+    assert not (tmp_path / "c.npz").exists()
+
+
+def test_rows_too_small_or_too_large_to_square_are_normalised():
+    x = np.array([[1e-320, 0.0, 0.0], [3e200, 4e200, 0.0], [0.0, 3.0, 4.0]])
+    np.testing.assert_allclose(pt.normalize(x), [[1, 0, 0], [0.6, 0.8, 0], [0, 0.6, 0.8]])
+    traj = pt.simulate(x, pt.Dynamics(), 0.1, saves=2, normalize=True)
+    np.testing.assert_allclose(traj.x[0], [[1, 0, 0], [0.6, 0.8, 0], [0, 0.6, 0.8]], atol=1e-15)
+    with pytest.raises(ParticlesError, match="zero"):
+        pt.normalize(np.zeros((2, 3)))
+
+
+def test_mean_field_solutions_name_the_saves_they_have():
+    from particles import meanfield as mf
+
+    sol = mf.solve_circle(mf.initial_density("perturbed", N=16), 2.0, 1.0, 0.1, dt=0.05, saves=3)
+    theta = mf.sample_density(sol, 16, rng=0)
+    for i, msg in (
+        (99, "i = 99 is not a save: the solution has 3"),
+        (-4, "not a save"),
+        (1.0, "an integer"),
+        (None, "an integer"),
+        (True, "an integer"),
+    ):
+        with pytest.raises(ParticlesError, match=msg):
+            mf.w1_circle(theta, sol, i=i)
+        with pytest.raises(ParticlesError, match=msg):
+            sol.density(i)
+    assert np.isfinite(mf.w1_circle(theta, sol, i=-3, grid=64))
+
+
+def test_sweeps_refuse_workers_and_schedulers_they_would_ignore(tmp_path):
+    from particles import sweep
+
+    for kw, msg in (
+        ({"workers": -1}, "workers must be an integer in 1.."),
+        ({"workers": 2.5}, "workers must be an integer"),
+        ({"scheduler": "tcp://127.0.0.1:1"}, "scheduler is for backend='dask'"),
+        ({"backend": "processes", "scheduler": "local"}, "scheduler is for backend='dask'"),
+    ):
+        with pytest.raises(ParticlesError, match=msg):
+            sweep.run_sweep([], tmp_path / "s", **kw)
+    assert not (tmp_path / "s").exists()

@@ -21,7 +21,8 @@ import numpy as np
 import scipy.integrate as si
 from scipy.optimize import brentq
 
-from ..errors import ParticlesError, count, finite, real_array
+from ..errors import ParticlesError, count, finite, real_array, whole
+from ..resources import check_count, check_memory
 
 
 def _theta(theta, name: str = "theta") -> np.ndarray:
@@ -33,12 +34,23 @@ def _theta(theta, name: str = "theta") -> np.ndarray:
     return th
 
 
-def _beta(beta) -> float:
-    return finite(beta, "beta", ">= 0")
+#: the largest beta of the energy and the fields on the circle: e^beta overflows float64 beyond
+BETA_MAX = 700.0
+
+
+def _beta(beta, cap: float | None = BETA_MAX) -> float:
+    b = finite(beta, "beta", ">= 0")
+    if cap is not None and b > cap:
+        raise ParticlesError(
+            f"beta must be <= {cap:g} (e^beta overflows float64 beyond), got {b:g}"
+        )
+    if 0 < b < np.finfo(np.float64).tiny:
+        raise ParticlesError("beta is below float64 resolution (subnormal); use beta = 0")
+    return b
 
 
 def _kind(kind: str) -> str:
-    k = str(kind).upper()
+    k = kind.upper() if isinstance(kind, str) else None
     if k not in ("SA", "USA"):
         raise ParticlesError(f"kind must be 'SA' or 'USA', got {kind!r}")
     return k
@@ -49,7 +61,7 @@ def _kind(kind: str) -> str:
 
 def to_angles(x) -> np.ndarray:
     """Angles theta (..., n) in (-pi, pi] of points x (..., n, 2) on the circle."""
-    x = np.asarray(x, dtype=np.float64)
+    x = real_array(x, "x", "(..., n, 2)", finite=True)
     if x.ndim < 2 or x.shape[-1] != 2:
         raise ParticlesError(f"points on the circle must have shape (..., n, 2), got {x.shape}")
     return np.arctan2(x[..., 1], x[..., 0])
@@ -57,21 +69,22 @@ def to_angles(x) -> np.ndarray:
 
 def from_angles(theta) -> np.ndarray:
     """Points (..., n, 2) = (cos theta, sin theta) from angles theta (..., n)."""
-    th = np.asarray(theta, dtype=np.float64)
+    th = real_array(theta, "theta", "(..., n) (angles)", finite=True)
     return np.stack([np.cos(th), np.sin(th)], axis=-1)
 
 
 def equally_spaced(n: int, phase: float = 0.0) -> np.ndarray:
     """n equally spaced angles phase + 2 pi k / n: a critical point of E_beta for every beta."""
-    n = int(n)
-    if n < 1:
-        raise ParticlesError(f"need n >= 1 angles, got {n}")
+    n = whole(n, "n (the number of angles)")
+    check_count(n, "n (the number of angles)", 1e9)
+    check_memory(8.0 * n, f"{n} angles")
+    phase = finite(phase, "phase")
     return phase + 2.0 * np.pi * np.arange(n) / n
 
 
 def wrap(theta) -> np.ndarray:
     """Angles reduced to (-pi, pi]."""
-    th = np.asarray(theta, dtype=np.float64)
+    th = real_array(theta, "theta", "(angles)", finite=True)
     return np.pi - np.mod(np.pi - th, 2.0 * np.pi)
 
 
@@ -99,9 +112,11 @@ def kuramoto_velocity(theta, coupling: float = 1.0, omega=None) -> np.ndarray:
     With omega = 0 and K = 1 this is SA and USA at beta = 0.
     """
     th = _theta(theta)
-    out = (float(coupling) / th.size) * np.sum(np.sin(th[None, :] - th[:, None]), axis=1)
+    out = (finite(coupling, "coupling") / th.size) * np.sum(
+        np.sin(th[None, :] - th[:, None]), axis=1
+    )
     if omega is not None:
-        om = np.asarray(omega, dtype=np.float64)
+        om = real_array(omega, "omega", finite=True)
         if om.shape not in ((), th.shape):
             raise ParticlesError(f"omega must be a scalar or have shape {th.shape}, got {om.shape}")
         out = out + om
@@ -139,7 +154,7 @@ def energy_gradient(theta, beta: float) -> np.ndarray:
 def g(x, beta: float):
     """g(x) = (cos x - beta sin^2 x) e^{beta cos x}, the pair term of the Hessian (App. B, Fig. 6)."""
     beta = _beta(beta)
-    x = np.asarray(x, dtype=np.float64)
+    x = real_array(x, "x", finite=True)
     return (np.cos(x) - beta * np.sin(x) ** 2) * np.exp(beta * np.cos(x))
 
 
@@ -156,6 +171,7 @@ def hessian(theta, beta: float) -> np.ndarray:
 def is_critical_point(theta, beta: float, tol: float = 1e-10) -> bool:
     """True when |grad E_beta(theta)| <= tol * (scale of the gradient's terms)."""
     th = _theta(theta)
+    tol = finite(tol, "tol", ">= 0")
     scale = math.exp(_beta(beta)) / th.size
     return bool(np.max(np.abs(energy_gradient(th, beta))) <= tol * scale)
 
@@ -169,6 +185,7 @@ def strict_saddle(theta, beta: float, tol: float = 1e-12) -> tuple[bool, float]:
     """
     th = _theta(theta)
     beta = _beta(beta)
+    tol = finite(tol, "tol")
     lam = float(np.linalg.eigvalsh(hessian(th, beta))[-1])
     scale = math.exp(beta) / th.size**2
     return lam > tol * scale, lam
@@ -179,8 +196,8 @@ def tau_star(beta: float, d: int = 2) -> float:
 
     g < 0 outside [-tau*, tau*] for d = 2; tau* ~ sqrt((d - 1) / beta) as beta grows.
     """
-    beta = _beta(beta)
-    d = count(d, "d", 2)
+    beta = _beta(beta, cap=None)
+    d = count(d, "d", 2, 10**6)
     if beta == 0.0:
         return math.pi / 2
     f = lambda t: beta * math.sin(t) ** 2 - (d - 1) * math.cos(t)
@@ -188,6 +205,9 @@ def tau_star(beta: float, d: int = 2) -> float:
 
 
 # --- integration and the energy staircase -----------------------------------------------------
+
+#: the integrators of :func:`simulate_angles` (scipy's)
+METHODS = ("LSODA", "RK45", "RK23", "DOP853", "Radau", "BDF")
 
 
 def _usa_jacobian(th, beta):
@@ -216,11 +236,24 @@ def simulate_angles(
     beta = _beta(beta)
     kind = _kind(kind)
     t_end = finite(t_end, "t_end", "> 0")
-    if save_at is None:
+    if t_end < 1e-100:  # LSODA's step control underflows on much shorter spans (1e-150 hangs)
+        raise ParticlesError(f"t_end = {t_end:g} is below the integrator's resolution (>= 1e-100)")
+    if save_at is None and t_end * 1e-4 > 0:
         save_at = np.concatenate([[0.0], np.geomspace(t_end * 1e-4, t_end, 200)])
-    save_at = np.asarray(save_at, dtype=np.float64)
-    if save_at.ndim != 1 or np.any(np.diff(save_at) < 0):
-        raise ParticlesError("save_at must be an increasing sequence of times")
+    elif save_at is None:
+        save_at = np.array([0.0, t_end])
+    save_at = real_array(save_at, "save_at", finite=True)
+    if method not in METHODS:
+        raise ParticlesError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    rtol = finite(rtol, "rtol", "(0, 1)")
+    atol = finite(atol, "atol", "> 0")
+    if rtol < 1e-15 or atol < 1e-300:
+        raise ParticlesError(
+            f"rtol = {rtol:g}, atol = {atol:g}: below float64 resolution (rtol >= 1e-15, "
+            "atol >= 1e-300)"
+        )
+    if save_at.ndim != 1 or save_at.size == 0 or np.any(np.diff(save_at) <= 0):
+        raise ParticlesError("save_at must be a strictly increasing sequence of times")
     if save_at[0] < 0 or save_at[-1] > t_end * (1 + 1e-12):
         raise ParticlesError(f"save_at times must lie in [0, t_end] = [0, {t_end}]")
     fun = lambda t, y: angle_velocity(y, beta, kind)

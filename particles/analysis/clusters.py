@@ -56,6 +56,21 @@ def _lazy(xs) -> bool:
     return bool(getattr(xs, "lazy", False))
 
 
+#: the largest entry of the states the analyses take: products of two entries stay within float64
+MAX_ENTRY = 1e150
+
+
+def bounded_points(x, name: str = "x") -> np.ndarray:
+    """:func:`particles.field.check_points`, and entries within :data:`MAX_ENTRY` in magnitude:
+    the inner products <x_i, x_j> the analyses form must stay within float64."""
+    x = check_points(x, name)
+    if np.max(np.abs(x)) > MAX_ENTRY:
+        raise ParticlesError(
+            f"{name} has entries beyond {MAX_ENTRY:g} in magnitude: their products overflow float64"
+        )
+    return x
+
+
 def _states(xs, name: str = "xs") -> tuple[np.ndarray | None, np.ndarray]:
     """(t or None, xs (T, n, d)) from a Trajectory (its token directions) or an array of saved
     states; lazy frames of a store stay lazy."""
@@ -74,6 +89,12 @@ def _states(xs, name: str = "xs") -> tuple[np.ndarray | None, np.ndarray]:
         raise ParticlesError(f"{name} must have shape (T, n, d), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ParticlesError(f"{name} is empty (shape {arr.shape})")
+    if not np.all(np.isfinite(arr)):
+        raise ParticlesError(f"{name} has non-finite entries")
+    if np.max(np.abs(arr)) > MAX_ENTRY:
+        raise ParticlesError(
+            f"{name} has entries beyond {MAX_ENTRY:g} in magnitude: their products overflow float64"
+        )
     return None, arr
 
 
@@ -87,8 +108,10 @@ def cluster_labels(x, delta: float = DEFAULT_DELTA, *, tile_rows: int | None = N
     is in cluster 0). Tiled: each row block's links are merged with the components found so far,
     so at most ``tile_rows * n`` links are held at once.
     """
-    x = check_points(x)
+    x = bounded_points(x)
     delta = _check_delta(delta)
+    if tile_rows is not None:
+        tile_rows = count(tile_rows, "tile_rows")
     n = x.shape[0]
     thr = 1.0 - delta
     if n <= min(_DENSE_MAX, tile_rows or config.TILE_ROWS):  # small: the whole graph at once
@@ -198,7 +221,7 @@ class Clusters:
 
 def find_clusters(x, delta: float = DEFAULT_DELTA) -> Clusters:
     """Labels, sizes and centres of the clusters of x (n, d); see :class:`Clusters`."""
-    x = check_points(x)
+    x = bounded_points(x)
     labels = cluster_labels(x, delta)
     k = int(labels.max()) + 1
     sizes = np.bincount(labels, minlength=k)
@@ -237,7 +260,7 @@ def pair_fraction(x, delta: float = DEFAULT_DELTA) -> float:
     It estimates P(<x_1(t), x_2(t)> >= 1 - delta) of arXiv 2312.10794, Fig. 3, from one system.
     1.0 when n = 1.
     """
-    x = check_points(x)
+    x = bounded_points(x)
     delta = _check_delta(delta)
     n = x.shape[0]
     if n == 1:
@@ -258,7 +281,8 @@ def pairwise_inner_products(x, *, max_pairs: int = 20_000_000) -> np.ndarray:
 
     Refuses more than ``max_pairs`` pairs; use :func:`inner_product_histogram` for large n.
     """
-    x = check_points(x)
+    x = bounded_points(x)
+    max_pairs = count(max_pairs, "max_pairs", 0)
     n = x.shape[0]
     m = n * (n - 1) // 2
     if m > max_pairs:
@@ -269,6 +293,23 @@ def pairwise_inner_products(x, *, max_pairs: int = 20_000_000) -> np.ndarray:
     return (x @ x.T)[iu]
 
 
+def _edges(bins, range) -> np.ndarray:
+    """The bin edges of a histogram of inner products: ``bins`` equal bins of ``range`` (a count
+    in 1..10^6), or ``bins`` itself, an increasing array of finite edges."""
+    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
+        try:
+            lo, hi = (finite(v, "range") for v in range)
+        except (TypeError, ValueError):
+            raise ParticlesError(f"range must be a pair (low, high), got {range!r}") from None
+        if not lo < hi:
+            raise ParticlesError(f"range must be a pair (low, high) with low < high, got {range!r}")
+        return np.linspace(lo, hi, count(bins, "bins", 1, 10**6) + 1)
+    edges = real_array(bins, "bins (a count or an array of edges)", finite=True)
+    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise ParticlesError("bins must be a count or an increasing array of edges")
+    return edges
+
+
 def inner_product_histogram(
     x, bins: int | np.ndarray = 50, *, range: tuple[float, float] = (-1.0, 1.0), density=True
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -277,14 +318,9 @@ def inner_product_histogram(
     Returns ``(values (B,), edges (B + 1,))``; with ``density=True`` the values integrate to 1.
     Inner products are clipped into ``range`` so that 1 + rounding lands in the last bin.
     """
-    x = check_points(x)
+    x = bounded_points(x)
     n = x.shape[0]
-    if isinstance(bins, (int, np.integer)):
-        edges = np.linspace(range[0], range[1], count(bins, "bins") + 1)
-    else:
-        edges = np.asarray(bins, dtype=np.float64)
-        if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
-            raise ParticlesError("bins must be a count or an increasing array of edges")
+    edges = _edges(bins, range)
     counts = np.zeros(edges.size - 1)
     lo, hi = edges[0], edges[-1]
     for r0, r1 in _blocks(n):
@@ -341,7 +377,7 @@ def consensus_time(t, xs=None, delta: float = DEFAULT_DELTA) -> float | None:
                 "consensus_time needs the save times: pass (t, xs) or a Trajectory"
             )
     else:
-        t = np.asarray(t, dtype=np.float64)
+        t = real_array(t, "t (the save times)", finite=True)
         _, xs = _states(xs)
     if t.shape != (xs.shape[0],):
         raise ParticlesError(f"t has shape {t.shape}, expected ({xs.shape[0]},) to match xs")
@@ -359,7 +395,7 @@ def histograms_at(
 
     Returns ``(picked_times (m,), values (m, B), edges (B + 1,))``.
     """
-    t = np.asarray(t, dtype=np.float64)
+    t = real_array(t, "t (the save times)", finite=True)
     _, xs = _states(xs)
     times = np.atleast_1d(real_array(times, "times", finite=True))
     if times.size == 0:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import config
-from ..field import check_points
+from ..errors import ParticlesError, finite
+from ..params import check_beta
+from .clusters import bounded_points
 
 
 def _row_blocks(n: int, size: int | None = None):
@@ -23,27 +25,51 @@ def energy(x, beta: float) -> float:
     """E_beta(X) for X (n, d): (1/(2 beta n^2)) sum_ij e^{beta <x_i, x_j>}, i.e. E_beta of the empirical
     measure in the normalisation of arXiv 2312.10794 (3.5) and of arXiv 2512.01868 eq. (3). At beta = 0
     returns the limit of E_beta - 1/(2 beta): |mean x|^2 / 2."""
-    x = check_points(x)
-    beta = float(beta)
+    x = bounded_points(x)
+    beta = check_beta(finite(beta, "beta", ">= 0"))
     n = x.shape[0]
     if beta == 0.0:
         m = x.mean(axis=0)
         return 0.5 * float(m @ m)
     total = 0.0
-    for r0, r1 in _row_blocks(n):
-        total += float(np.exp(beta * (x[r0:r1] @ x.T)).sum())
-    return total / (2.0 * beta * n * n)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for r0, r1 in _row_blocks(n):
+            total += float(np.exp(beta * (x[r0:r1] @ x.T)).sum())
+        e = total / (2.0 * beta * n * n)
+    if np.isfinite(e):
+        return e
+    return _energy_log_domain(x, beta)
+
+
+def _energy_log_domain(x: np.ndarray, beta: float) -> float:
+    """E_beta from shifted exponentials (log-sum-exp), for when the plain sum overflows; a
+    :class:`ParticlesError` when E_beta itself is beyond the float64 range."""
+    n = x.shape[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        m = max(float((beta * (x[r0:r1] @ x.T)).max()) for r0, r1 in _row_blocks(n))
+        if not np.isfinite(m):
+            raise ParticlesError(
+                f"energy: the exponents beta <x_i, x_j> overflow float64 (beta = {beta:g}, "
+                f"max |x_i| = {float(np.sqrt(np.max(np.einsum('ij,ij->i', x, x)))):.3g})"
+            )
+        s = sum(float(np.exp(beta * (x[r0:r1] @ x.T) - m).sum()) for r0, r1 in _row_blocks(n))
+        log_e = m + np.log(s) - np.log(2.0 * beta * n * n)
+    if not log_e < np.log(np.finfo(np.float64).max):
+        raise ParticlesError(
+            f"energy E_beta overflows float64 at beta = {beta:g} (log E_beta = {log_e:.1f})"
+        )
+    return float(np.exp(log_e))
 
 
 def gram(x) -> np.ndarray:
     """All pairwise inner products <x_i, x_j>, shape (n, n). Only for moderate n."""
-    x = check_points(x)
+    x = bounded_points(x)
     return x @ x.T
 
 
 def min_inner_product(x) -> float:
     """min_{i != j} <x_i, x_j> (1 means a single cluster); 1.0 when n = 1."""
-    x = check_points(x)
+    x = bounded_points(x)
     n = x.shape[0]
     if n == 1:
         return 1.0
@@ -58,7 +84,7 @@ def min_inner_product(x) -> float:
 
 def mean_inner_product(x) -> float:
     """mean_{i != j} <x_i, x_j> = (|sum x_i|^2 - sum |x_i|^2) / (n (n - 1)); 1.0 when n = 1."""
-    x = check_points(x)
+    x = bounded_points(x)
     n = x.shape[0]
     if n == 1:
         return 1.0
@@ -70,5 +96,7 @@ def energy_over_time(xs, beta: float) -> np.ndarray:
     """:func:`energy` at every saved time of a Trajectory (its directions) or of states (T, n, d):
     (T,). The states of a zarr store are read one at a time. (``Trajectory.energy()`` also handles
     Piecewise dynamics.)"""
-    states = (xs.theta if hasattr(xs, "theta") else xs.x) if hasattr(xs, "t") else xs
+    from .clusters import _states
+
+    _, states = _states(xs)
     return np.array([energy(x, beta) for x in states])

@@ -103,8 +103,9 @@ import numpy as np
 import scipy.integrate as si
 import scipy.optimize as so
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, finite, real_array, whole
 from ..norms import clock, clock_inverse
+from ..resources import check_count, check_memory
 
 KINDS = ("SA", "USA")
 #: the normalisation schemes (arXiv 2510.22026, Table 1)
@@ -113,38 +114,61 @@ NORMS = ("post", "pre", "peri", "ngpt", "mix", "lns")
 
 def _scheme(norm, alpha=1.0, t_switch=None, r0=1.0, t_offset=1.0):
     """Validated (norm, alpha, t_switch, r0); a valid LN-Scaling offset ``t_offset`` (> 0)."""
-    nm = str(norm).lower()
+    nm = norm.lower() if isinstance(norm, str) else None
     if nm not in NORMS:
         raise ParticlesError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
-    if not (np.isfinite(float(t_offset)) and float(t_offset) > 0):
-        raise ParticlesError(f"t_offset must be finite and > 0, got {t_offset}")
-    alpha, r0 = float(alpha), float(r0)
-    if not (np.isfinite(alpha) and alpha > 0):
-        raise ParticlesError(f"alpha must be finite and > 0, got {alpha}")
-    if not (np.isfinite(r0) and r0 > 0):
-        raise ParticlesError(f"r0 must be finite and > 0, got {r0}")
+    finite(t_offset, "t_offset", "> 0")
+    alpha, r0 = finite(alpha, "alpha", "> 0"), finite(r0, "r0", "> 0")
     if nm == "mix":
-        if t_switch is None or not (np.isfinite(float(t_switch)) and float(t_switch) >= 0):
-            raise ParticlesError(f"norm='mix' needs a finite t_switch >= 0, got {t_switch!r}")
-        t_switch = float(t_switch)
+        if t_switch is None:
+            raise ParticlesError("norm='mix' needs a finite t_switch >= 0, got None")
+        t_switch = finite(t_switch, "t_switch", ">= 0")
     return nm, alpha, t_switch, r0
 
 
 def _kind(kind: str) -> str:
-    k = str(kind).upper()
+    k = kind.upper() if isinstance(kind, str) else None
     if k not in KINDS:
         raise ParticlesError(f"kind must be 'SA' or 'USA', got {kind!r}")
     return k
 
 
+def _consensus(_t, y):
+    """The event that stops the integration of eps = 1 - rho: eps below 1e-300 (the solver would
+    crawl on through the subnormals)."""
+    return y[0] - 1e-300
+
+
+_consensus.terminal = True
+_consensus.direction = -1
+
+#: the largest time the ODE of the reduction is integrated to: far past any hitting time at
+#: float64 resolution (1 - rho reaches 1e-300 well before), and a bound on the solver's work
+T_MAX = 1e8
+
+
+def _check_times(flat: np.ndarray) -> None:
+    if np.any(flat < 0) or not np.all(np.isfinite(flat)):
+        raise ParticlesError("times must be finite and >= 0")
+    if flat.size and flat.max() > T_MAX:
+        raise ParticlesError(f"times must be <= {T_MAX:g}, got {flat.max():g}")
+
+
+def _steps(steps) -> int:
+    """A number of layers: an integer in 0..1e8 (a whole float is taken)."""
+    steps = whole(steps, "steps", 0)
+    check_count(steps, "steps", 1e8)
+    check_memory(16.0 * steps, f"{steps} layers")
+    return steps
+
+
 def _check(n, beta, rho0=0.0):
-    n = int(n)
-    if n < 2:
+    if isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n < 2:
         raise ParticlesError(f"the equiangular model needs n >= 2 tokens, got n = {n}")
-    beta = float(beta)
-    if not np.isfinite(beta) or beta < 0:
-        raise ParticlesError(f"beta must be finite and >= 0, got {beta}")
-    rho0 = float(rho0)
+    n = whole(n, "n (the number of tokens)", 2)
+    check_count(n, "n (the number of tokens)", 1e15)
+    beta = finite(beta, "beta", ">= 0")
+    rho0 = finite(rho0, "rho0")
     if not (-1.0 / (n - 1) < rho0 < 1.0):
         raise ParticlesError(
             f"rho0 must lie in (-1/(n-1), 1) for n equiangular unit vectors, got {rho0}"
@@ -161,7 +185,7 @@ def rhs(
     kind = _kind(kind)
     if norm != "post":
         return rates(gamma, r, beta, n, kind=kind, norm=norm, alpha=alpha, **kw)[0]
-    g = np.asarray(gamma, dtype=np.float64)
+    g, beta, n = _formula(gamma, beta, n, "gamma")
     core = (1.0 - g) * ((n - 1) * g + 1.0)
     if kind == "SA":
         return 2.0 * core / (np.exp(beta * (1.0 - g)) + (n - 1))
@@ -179,7 +203,8 @@ def _inv_rhs(s: float, beta: float, n: int, kind: str) -> float:
 def gamma_beta0(t, n: int, rho0: float = 0.0):
     """Closed form of gamma(t) at beta = 0 (SA and USA alike). ``t`` scalar or array."""
     n, _, rho0 = _check(n, 0.0, rho0)
-    t = np.asarray(t, dtype=np.float64)
+    t = real_array(t, "t (the times)")
+    _check_times(t.ravel())
     R = np.exp(2.0 * t) * (1.0 + (n - 1) * rho0) / (1.0 - rho0)
     with np.errstate(over="ignore", invalid="ignore"):
         g = (R - 1.0) / (R + n - 1.0)
@@ -207,7 +232,7 @@ def hitting_time(
     (t, log r) integrated in u = -log(1 - ρ) by DOP853 at rtol 1e-12."""
     kind = _kind(kind)
     n, beta, rho0 = _check(n, beta, rho0)
-    delta = float(delta)
+    delta = finite(delta, "delta")
     if not (0.0 < delta < 1.0 - rho0):
         raise ParticlesError(f"delta must lie in (0, 1 - rho0) = (0, {1.0 - rho0}), got {delta}")
     norm, alpha, t_switch, r0 = _scheme(norm, alpha, t_switch, r0, t_offset)
@@ -283,12 +308,12 @@ def gamma(
             r0=r0,
             t_offset=t_offset,
         )[0]
-    t = np.asarray(t, dtype=np.float64)
+    rtol = finite(rtol, "rtol", "(0, 1)")
+    t = real_array(t, "t (the times)")
     flat = t.ravel()
     if flat.size == 0:
         return t.copy()
-    if np.any(flat < 0) or not np.all(np.isfinite(flat)):
-        raise ParticlesError("times must be finite and >= 0")
+    _check_times(flat)
     t_max = float(flat.max())
     if t_max == 0.0:
         return np.full(t.shape, rho0)
@@ -299,11 +324,19 @@ def gamma(
         return [-float(_rates_eps(y[0], 1.0, beta, n, kind, "post", 1.0)[0])]
 
     sol = si.solve_ivp(
-        f, (0.0, t_max), [1.0 - rho0], method="DOP853", rtol=rtol, atol=1e-300, dense_output=True
+        f,
+        (0.0, t_max),
+        [1.0 - rho0],
+        method="DOP853",
+        rtol=rtol,
+        atol=1e-300,
+        dense_output=True,
+        events=_consensus,
     )
     if not sol.success:  # pragma: no cover - the ODE is smooth and monotone
         raise ParticlesError(f"equiangular ODE failed: {sol.message}")
-    eps = sol.sol(flat)[0]
+    # past the event eps is below 1e-300: gamma is 1 to float64 resolution
+    eps = np.where(flat <= sol.t[-1], sol.sol(np.minimum(flat, sol.t[-1]))[0], 0.0)
     return (1.0 - eps).reshape(t.shape)
 
 
@@ -363,10 +396,10 @@ def gamma_curve(
     if betas is not None and times is not None:
         raise ParticlesError("give betas or times, not both")
     if times is not None:
-        ts = np.asarray(times, dtype=np.float64).ravel()
+        ts = real_array(times, "times").ravel()
         bs = np.array([critical_beta(t, n, delta, kind=kind, **scheme) for t in ts])
         return ts, bs
-    bs = np.linspace(0.0, 9.0, 400) if betas is None else np.asarray(betas, float).ravel()
+    bs = np.linspace(0.0, 9.0, 400) if betas is None else real_array(betas, "betas").ravel()
     ts = np.array([hitting_time(b, n, delta, kind=kind, **scheme) for b in bs])
     return ts, bs
 
@@ -393,6 +426,7 @@ def euler_gamma(
         return layer_map(steps, beta, n, dt, kind=kind, rho0=rho0, norm=norm, **scheme)[0]
     kind = _kind(kind)
     n, beta, rho0 = _check(n, beta, rho0)
+    steps, dt = _steps(steps), finite(dt, "dt", "> 0")
 
     def layer(_k, g, _r):
         if kind == "SA":
@@ -406,7 +440,7 @@ def euler_gamma(
             a, b = math.exp(beta) / n, math.exp(beta * g) / n
         return 1.0 + dt * a, dt * b, True  # y_i = p x_i + q sum_{j != i} x_j, normalised
 
-    return _layers(int(steps), rho0, 1.0, n, layer)[0]
+    return _layers(steps, rho0, 1.0, n, layer)[0]
 
 
 def _layers(steps: int, g: float, r: float, n: int, layer) -> tuple[np.ndarray, np.ndarray]:
@@ -418,6 +452,9 @@ def _layers(steps: int, g: float, r: float, n: int, layer) -> tuple[np.ndarray, 
     m = n - 1
     for k in range(steps):
         p, q, sphere = layer(k, g, r)
+        big = max(abs(p), abs(q))
+        if sphere and big > 1e150:  # ρ' does not depend on the scale of (p, q): keep it in range
+            p, q = p / big, q / big
         # |y_i|^2 and <y_i, y_k> from <θ_i, θ_j> = g (i != j), |θ_i| = 1
         sum_sq = m + m * (m - 1) * g  # |sum_{j != i} θ_j|^2
         norm2 = p * p + 2 * p * q * m * g + q * q * sum_sq
@@ -428,6 +465,10 @@ def _layers(steps: int, g: float, r: float, n: int, layer) -> tuple[np.ndarray, 
         dot = p * p * g + 2 * p * q * xi_sk + q * q * si_sk
         g = dot / norm2
         r = 1.0 if sphere else math.sqrt(norm2)
+        if not (math.isfinite(g) and math.isfinite(r)):
+            raise ParticlesError(
+                f"the layer map overflows float64 at layer {k + 1} (|y_i| ~ {r:.3g}); reduce dt or r0"
+            )
         rho[k + 1], rad[k + 1] = g, r
     return rho, rad
 
@@ -445,6 +486,9 @@ def euler_hitting_time(
 ) -> float:
     """First time k*dt at which the authors' scheme :func:`euler_gamma` has gamma >= 1 - delta
     (with ``norm``: the scheme's layer map, :func:`layer_map`)."""
+    dt, t_max = finite(dt, "dt", "> 0"), finite(t_max, "t_max", "> 0")
+    check_count(t_max / dt, "t_max / dt (the number of steps)", 1e8)
+    delta = finite(delta, "delta", "(0, 1)")
     if norm != "post":
         steps = int(math.ceil(t_max / dt))
         g, _ = layer_map(steps, beta, n, dt, kind=kind, norm=norm, **scheme)
@@ -467,8 +511,25 @@ def euler_hitting_time(
 # the normalisation schemes (module docstring; arXiv 2510.22026, Tables 1-2; arXiv 2512.01868 §6.2)
 
 
+def _formula(rho, beta, n, name: str = "rho"):
+    """The checked arguments of the closed-form functions: ``rho`` finite in [-1, 1] (an array),
+    ``beta`` finite >= 0, ``n`` an integer >= 2."""
+    rho = real_array(rho, name, finite=True)
+    if np.any(np.abs(rho) > 1.0):
+        raise ParticlesError(f"{name} is an inner product of unit vectors: it must lie in [-1, 1]")
+    n = finite(n, "n (the number of tokens)")  # a real parameter of the formulas (n -> oo)
+    if not 2 <= n <= 1e150:
+        raise ParticlesError(f"n must lie in [2, 1e150] (n^2 stays within float64), got n = {n:g}")
+    return rho, finite(beta, "beta", ">= 0"), n
+
+
 def weights(rho, beta: float, n: int, kind: str = "SA"):
     """The attention weights (a, b) = (A_ii, A_ij) of n equiangular tokens, <θ_i, θ_j> = rho."""
+    rho, beta, n = _formula(rho, beta, n)
+    return _weights(rho, beta, n, _kind(kind))
+
+
+def _weights(rho, beta, n, kind):
     kind = _kind(kind)
     rho = np.asarray(rho, dtype=np.float64)
     if kind == "SA":
@@ -480,7 +541,12 @@ def weights(rho, beta: float, n: int, kind: str = "SA"):
 
 def attention_terms(rho, beta: float, n: int, kind: str = "SA"):
     """(a, b, c, |A|) for equiangular tokens: weights, c = <θ_i, A_i>, and |A_i|."""
-    a, b = weights(rho, beta, n, kind)
+    rho, beta, n = _formula(rho, beta, n)
+    return _attention_terms(rho, beta, n, _kind(kind))
+
+
+def _attention_terms(rho, beta, n, kind):
+    a, b = _weights(rho, beta, n, kind)
     rho = np.asarray(rho, dtype=np.float64)
     c = a + (n - 1) * b * rho
     norm2 = a * a + 2 * (n - 1) * a * b * rho + (n - 1) * b * b * (1.0 + (n - 2) * rho)
@@ -514,8 +580,16 @@ def rates(
 ):
     """(ρ̇, ṙ) of the equiangular reduction of scheme ``norm`` at (ρ, r) (module docstring); at
     time ``t`` for LN-Scaling (Post-LN's divided by s = sqrt(t + ``t_offset``))."""
-    rho = np.asarray(rho, dtype=np.float64)
-    nm = str(norm).lower()
+    rho, beta, n = _formula(rho, beta, n)
+    kind = _kind(kind)
+    r = real_array(r, "r (the radius)", finite=True)
+    if np.any(r <= 0):
+        raise ParticlesError("r (the radius) must be > 0")
+    nm = norm.lower() if isinstance(norm, str) else None
+    if nm not in NORMS:
+        raise ParticlesError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    alpha = finite(alpha, "alpha", "> 0")
+    t, t_offset = finite(t, "t", ">= 0"), finite(t_offset, "t_offset", "> 0")
     if nm == "lns":
         rdot_rho, rdot = _rates_eps(1.0 - rho, r, beta, n, kind, "post", alpha)
         return rdot_rho / np.sqrt(t + t_offset), rdot
@@ -526,7 +600,7 @@ def _rates_eps(eps, r, beta, n, kind, norm, alpha):
     """(ρ̇, ṙ) at ε = 1 - ρ, written with ε itself so that ρ̇ keeps its relative accuracy."""
     eps = np.asarray(eps, dtype=np.float64)
     rho = 1.0 - eps
-    a, b, c, absA = attention_terms(rho, beta, n, kind)
+    a, b, c, absA = _attention_terms(rho, beta, n, kind)
     s_fac, rdot = _speed(norm, np.asarray(r, dtype=np.float64), absA, c, alpha)
     return 2.0 * b * eps * (n - (n - 1) * eps) / s_fac, rdot
 
@@ -538,7 +612,7 @@ def _hitting_scheme(beta, n, delta, kind, rho0, norm, alpha, r0) -> float:
 
     def f(u, y):
         rho = -math.expm1(-u)
-        a, b, c, absA = attention_terms(rho, beta, n, kind)
+        a, b, c, absA = _attention_terms(rho, beta, n, kind)
         r = math.exp(y[1])
         s_fac, rdot = _speed(norm, r, float(absA), float(c), alpha)
         dtdu = s_fac / (2.0 * float(b) * (1.0 + (n - 1) * rho))
@@ -576,10 +650,10 @@ def solve(
     kind = _kind(kind)
     n, beta, rho0 = _check(n, beta, rho0)
     norm, alpha, t_switch, r0 = _scheme(norm, alpha, t_switch, r0, t_offset)
-    t = np.asarray(t, dtype=np.float64)
+    rtol = finite(rtol, "rtol", "(0, 1)")
+    t = real_array(t, "t (the times)")
     flat = t.ravel()
-    if np.any(flat < 0) or not np.all(np.isfinite(flat)):
-        raise ParticlesError("times must be finite and >= 0")
+    _check_times(flat)
     if norm == "lns":
         kw = dict(kind=kind, rho0=rho0, rtol=rtol, complement=complement, r0=r0)
         return solve(clock(t, t_offset), beta, n, **kw)
@@ -601,16 +675,44 @@ def solve(
             return [-float(rdot_rho), float(rdot) / math.exp(lr)]
 
         sol = si.solve_ivp(
-            f, (lo, t_stop), y, method="DOP853", rtol=rtol, atol=[1e-300, 1e-14], dense_output=True
+            f,
+            (lo, t_stop),
+            y,
+            method="DOP853",
+            rtol=rtol,
+            atol=[1e-300, 1e-14],
+            dense_output=True,
+            events=_consensus,
         )
         if not sol.success:  # pragma: no cover
             raise ParticlesError(f"equiangular ODE failed: {sol.message}")
+        sols = [sol]
+        if sol.t[-1] < t_stop:  # eps below 1e-300: the radius alone, at eps = 0, from there
+
+            def g(_t, yy, nm=nm):
+                rdot = _rates_eps(0.0, math.exp(yy[0]), beta, n, kind, nm, alpha)[1]
+                return [float(rdot) / math.exp(yy[0])]
+
+            rest = si.solve_ivp(
+                g,
+                (sol.t[-1], t_stop),
+                [sol.y[1, -1]],
+                method="DOP853",
+                rtol=rtol,
+                atol=1e-14,
+                dense_output=True,
+            )
+            sols.append(rest)
         ts = flat[sel]
         if ts.size:
-            yy = sol.sol(np.clip(ts, lo, t_stop))
-            eps_out[sel] = yy[0]
-            r_out[sel] = np.exp(yy[1])
-        y = list(sol.y[:, -1])
+            near = np.clip(ts, lo, sol.t[-1])
+            yy = sol.sol(near)
+            eps_out[sel] = np.where(ts <= sol.t[-1], yy[0], 0.0)
+            lr = yy[1]
+            if len(sols) == 2:
+                lr = np.where(ts <= sol.t[-1], lr, sols[1].sol(np.clip(ts, sol.t[-1], t_stop))[0])
+            r_out[sel] = np.exp(lr)
+        y = list(sol.y[:, -1]) if len(sols) == 1 else [0.0, float(sols[1].y[0, -1])]
     first = eps_out if complement else 1.0 - eps_out
     return first.reshape(t.shape), r_out.reshape(t.shape)
 
@@ -644,12 +746,14 @@ def configuration(n: int, d: int, rho: float = 0.0, *, r: float = 1.0, rng=None)
     """n tokens of norm ``r`` in R^d (d >= n) with <θ_i, θ_j> = ``rho`` for i != j, randomly rotated
     when ``rng`` is given: θ_i = sqrt(1 - rho) e_i + c u with u = (e_1 + ... + e_n)/sqrt(n) and
     c = -sqrt((1 - rho)/n) + sqrt((1 - rho)/n + rho)."""
-    n, d = int(n), int(d)
+    n, _, rho = _check(n, 0.0, rho)
+    d = whole(d, "d", 2)
     if d < n:
         raise ParticlesError(
             f"an equiangular configuration of {n} tokens needs d >= n, got d = {d}"
         )
-    n, _, rho = _check(n, 0.0, rho)
+    r = finite(r, "r", "> 0")
+    check_memory(8.0 * (n * d + 2 * d * d), f"{n} tokens in dimension {d}")
     al = math.sqrt(1.0 - rho)
     c = -al / math.sqrt(n) + math.sqrt(al * al / n + rho)
     x = np.zeros((n, d))
@@ -692,6 +796,7 @@ def layer_map(
     kind = _kind(kind)
     n, beta, rho0 = _check(n, beta, rho0)
     norm, alpha, t_switch, r0 = _scheme(norm, alpha, t_switch, r0, t_offset)
+    steps, dt = _steps(steps), finite(dt, "dt", "> 0")
 
     def layer(k, g, r):
         nm, h = norm, dt
@@ -699,7 +804,7 @@ def layer_map(
             nm = "post" if k * dt < t_switch - 1e-12 else "pre"
         elif norm == "lns":
             nm, h = "post", float(clock((k + 1) * dt, t_offset) - clock(k * dt, t_offset))
-        a, b, _, absA = (float(v) for v in attention_terms(g, beta, n, kind))
+        a, b, _, absA = (float(v) for v in _attention_terms(g, beta, n, kind))
         if nm in ("post", "pre"):
             p, q = r + h * a, h * b
         elif nm == "peri":
@@ -708,4 +813,4 @@ def layer_map(
             p, q = r * (1.0 - h * alpha) + h * alpha * a / absA, h * alpha * b / absA
         return p, q, nm in ("post", "ngpt")
 
-    return _layers(int(steps), rho0, r0, n, layer)
+    return _layers(steps, rho0, r0, n, layer)

@@ -50,32 +50,34 @@ import math
 import numpy as np
 import scipy.integrate as si
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count, finite, real_array, whole
+from ..resources import check_memory
 from ..sphere import as_rng
 from . import equiangular
 
 
 def beta_n(n, gamma: float):
     """β_n = γ log n."""
-    return gamma * np.log(np.asarray(n, dtype=np.float64))
+    n, gamma, _ = _check(n, gamma, 0.0)
+    return gamma * np.log(n)
 
 
 def critical_gamma(rho: float) -> float:
     """γ_c = 1 / (1 - ρ) (arXiv 2512.01868 §6.3, Theorem 7; arXiv 2510.05554)."""
-    rho = float(rho)
+    rho = finite(rho, "rho")
     if not -1.0 < rho < 1.0:
         raise ParticlesError(f"rho must lie in (-1, 1), got {rho}")
     return 1.0 / (1.0 - rho)
 
 
 def _check(n, gamma, rho):
-    n = np.asarray(n, dtype=np.float64)
-    if np.any(n < 2):
-        raise ParticlesError("n must be >= 2")
-    gamma = np.asarray(gamma, dtype=np.float64)
+    n = real_array(n, "n (the number of tokens)")
+    if np.any(~(n >= 2)) or not np.all(np.isfinite(n)) or np.any(n > 1e150):
+        raise ParticlesError("n must lie in [2, 1e150]")
+    gamma = real_array(gamma, "gamma")
     if np.any(gamma < 0) or not np.all(np.isfinite(gamma)):
         raise ParticlesError("gamma must be finite and >= 0")
-    rho = float(rho)
+    rho = finite(rho, "rho")
     if not 0.0 <= rho < 1.0:
         raise ParticlesError(f"rho must lie in [0, 1), got {rho}")
     return n, gamma, rho
@@ -107,13 +109,21 @@ def almost_simplex(n: int, d: int, rho: float, rng=None, *, start: int = 0, u=No
     """Rows ``start..start+n-1`` of the random almost-simplex tokens N(sqrt(ρ) u + sqrt(1-ρ) g_i/sqrt(d))
     (module docstring); ``u`` a unit vector (default e_1). Row i is drawn from
     ``default_rng([seed, i // 4096])`` so any block of rows can be regenerated on its own."""
-    n, d = int(n), int(d)
-    if d < 2 or n < 1:
-        raise ParticlesError(f"need n >= 1 and d >= 2, got n = {n}, d = {d}")
-    seed = int(as_rng(rng).integers(1 << 62)) if not isinstance(rng, int) else int(rng)
+    n, d = whole(n, "n", 1), whole(d, "d", 2)
+    check_memory(8.0 * 3 * n * d + 8.0 * 4096 * d, f"{n} tokens in dimension {d}")
+    rho = finite(rho, "rho", "[0, 1)")
+    start = whole(start, "start", 0)
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        seed = count(rng, "rng (a seed)", 0)
+    else:
+        seed = int(as_rng(rng).integers(1 << 62))
     if u is None:
         u = np.zeros(d)
         u[0] = 1.0
+    else:
+        u = real_array(u, "u", f"({d},)", finite=True)
+        if u.shape != (d,) or not abs(np.linalg.norm(u) - 1.0) < 1e-6:
+            raise ParticlesError(f"u must be a unit vector of shape ({d},)")
     rows = []
     i, stop = start, start + n
     while i < stop:
@@ -180,6 +190,8 @@ def flow(t, n, gamma: float, rho0: float, *, norm: str = "pre", kind: str = "SA"
     """ρ(t) of the equiangular flow of scheme ``norm`` with β = γ log n (finite n;
     :func:`particles.analysis.equiangular.solve`)."""
     n, g, rho0 = _check(n, gamma, rho0)
+    if np.ndim(n) or np.ndim(g):
+        raise ParticlesError("flow takes one n and one gamma")
     return equiangular.solve(t, float(beta_n(n, g)), int(n), kind=kind, rho0=rho0, norm=norm, **kw)[
         0
     ]
@@ -190,7 +202,12 @@ def flow_limit(t, gamma: float, rho0: float, *, norm: str = "pre") -> np.ndarray
     solution of ρ̇ = 2ρ(1-ρ)/s (Post-LN s = 1; Pre-LN s = r, ṙ = ρ, r(0) = 1) — at γ = γ_c the
     flow starts at half this speed, which the limit below ignores (it only shifts the time)."""
     _, gamma, rho0 = _check(2, gamma, rho0)
-    t = np.asarray(t, dtype=np.float64)
+    if np.ndim(gamma) != 0:
+        raise ParticlesError("gamma must be one number here")
+    t = real_array(t, "t (the times)")
+    equiangular._check_times(t.ravel())
+    if t.size == 0:
+        return t.copy()
     if float(gamma) > critical_gamma(rho0):
         return np.full(t.shape, rho0)
     if norm == "post":

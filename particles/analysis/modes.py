@@ -10,17 +10,21 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
-from ..errors import ParticlesError, count
+from ..errors import ParticlesError, count, real_array
 
 
 def _states(x) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64)
+    a = real_array(x, "x", "(n, d) or (T, n, d) (points)")
     if a.ndim == 2:
         a = a[None]
     if a.ndim != 3 or a.shape[2] < 2 or a.shape[1] < 1:
         raise ParticlesError(f"expected points (n, d) or (T, n, d) with d >= 2, got {a.shape}")
     if not np.all(np.isfinite(a)):
         raise ParticlesError("the points have non-finite entries")
+    if np.max(np.abs(a)) > 1e150:
+        raise ParticlesError(
+            "the points have entries beyond 1e150: their products overflow float64"
+        )
     return a
 
 
@@ -43,10 +47,10 @@ def harmonic_modes(x, modes: int = 8) -> np.ndarray:
     """m_1..m_modes of ``x`` (n, d) (shape (modes,)) or of each state of ``x`` (T, n, d) (shape
     (T, modes)); O(n^2 modes) per state (the Gram matrix), or O(n modes) on the circle (Fourier).
     The states of a zarr store are read one at a time."""
+    modes = count(modes, "modes", 1, 10**4)
     if _lazy(x):
-        return np.array([harmonic_modes(f, modes) for f in x]).reshape(len(x), int(modes))
+        return np.array([harmonic_modes(f, modes) for f in x]).reshape(len(x), modes)
     a = _states(x)
-    modes = count(modes, "modes")
     T, n, d = a.shape
     out = np.empty((T, modes))
     for t in range(T):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError, count, finite
+from ..errors import ParticlesError, count, finite, real_array
 from ..io import atomic_write_bytes, check_writable, load_npz, save_npz
 from ..params import check_beta
 from ..resources import check_count, check_memory
@@ -73,7 +73,7 @@ class PhaseParams:
             check_count(count(getattr(self, name), name, low), name, 1e8)
         count(self.seed, "seed", 0)
         finite(self.t_end, "t_end", "> 0")
-        b = np.asarray(self.betas, dtype=np.float64).ravel()
+        b = real_array(self.betas, "betas").ravel()
         if b.size == 0 or not np.all(np.isfinite(b)) or np.any(b < 0):
             raise ParticlesError("betas must be a non-empty list of finite numbers >= 0")
         check_beta(float(b.max()), "beta")
@@ -89,6 +89,7 @@ class PhaseParams:
             8.0 * b.size * (int(self.seeds) + 4 * T),
             f"a phase diagram of {b.size} betas x {int(self.seeds)} seeds x {T} times",
         )
+        count(self.chunk, "chunk")
         n, d, c = int(self.n), int(self.d), min(int(self.chunk), int(self.seeds))
         width = n if self.weights is None and d >= n else d  # the Gram or the coordinates
         check_memory(
@@ -99,7 +100,9 @@ class PhaseParams:
         ensemble._kind(self.kind)
         object.__setattr__(self, "kind", str(self.kind).upper())
         ensemble._thresholds(self.delta, self.cluster_delta)
-        if self.weights is not None and self.weights not in ensemble.WEIGHT_ENSEMBLES:
+        if self.weights is not None and (
+            not isinstance(self.weights, str) or self.weights not in ensemble.WEIGHT_ENSEMBLES
+        ):
             raise ParticlesError(
                 f"unknown weights {self.weights!r}; choose one of {', '.join(ensemble.WEIGHT_ENSEMBLES)}"
             )
@@ -144,7 +147,9 @@ def initial_conditions(p: PhaseParams, lo: int = 0, hi: int | None = None):
     Seed s's state comes from ``default_rng([p.seed, p.n, p.d, s])``, so it does not depend on the
     beta, on the chunking, or on how many seeds there are.
     """
-    hi = p.seeds if hi is None else hi
+    _check_params(p)
+    hi = p.seeds if hi is None else count(hi, "hi", 1, p.seeds)
+    lo = count(lo, "lo", 0, hi - 1)
     xs, bs, vs = [], [], []
     for s in range(lo, hi):
         rng = np.random.default_rng([p.seed, p.n, p.d, s])
@@ -235,6 +240,7 @@ def _beta_key(p: PhaseParams, beta: float) -> str:
 
 def phase_tasks(p: PhaseParams) -> list[Task]:
     """One sweep task per beta."""
+    _check_params(p)
     rec = {k: v for k, v in p.record().items() if k != "betas"}
     rec["betas"] = [0.0]  # a task does not depend on the other betas of the grid
     return [
@@ -345,7 +351,16 @@ def phase_diagrams(
     ``store``: the directory of per-beta results (a temporary one, deleted afterwards, if None).
     ``backend``/``scheduler``/``workers``/``threads``: see :func:`particles.sweep.run_sweep`.
     """
-    plist = [params] if isinstance(params, PhaseParams) else list(params)
+    if isinstance(params, PhaseParams):
+        plist = [params]
+    elif isinstance(params, (list, tuple)):
+        plist = list(params)
+        for p in plist:
+            _check_params(p)
+    else:
+        raise ParticlesError(
+            f"params must be a PhaseParams or a list of them, got {type(params).__name__}"
+        )
     if not plist:
         raise ParticlesError("no phase diagram to compute")
     tasks = [t for p in plist for t in phase_tasks(p)]
@@ -376,7 +391,13 @@ def phase_diagram(params: PhaseParams, **kw) -> PhaseDiagram:
 
 
 def with_d(p: PhaseParams, d: int) -> PhaseParams:
-    return replace(p, d=int(d))
+    _check_params(p)
+    return replace(p, d=count(d, "d", 2))
+
+
+def _check_params(p) -> None:
+    if not isinstance(p, PhaseParams):
+        raise ParticlesError(f"expected a PhaseParams, got {type(p).__name__}")
 
 
 # --------------------------------------------------------------------------------------------------

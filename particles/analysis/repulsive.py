@@ -18,17 +18,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ParticlesError, finite
+from ..errors import ParticlesError, finite, whole
 from ..field import check_points, velocity
 from ..params import Dynamics
 from ..solvers.integrate import simulate
 from ..sphere import as_rng, random_points
+from .clusters import bounded_points
 
 _SQ5 = 1.0 / np.sqrt(5.0)
 
 
 def expected_spectrum(shape: str, n: int, d: int) -> list[tuple[float, int]]:
     """The (inner product, number of pairs i < j) list of a named configuration, sorted by value."""
+    n, d = whole(n, "n", 2), whole(d, "d", 2)
     m = n * (n - 1) // 2
     if shape in ("simplex", "tetrahedron", "triangle", "antipodal"):
         return [(-1.0 / (n - 1), m)]
@@ -42,6 +44,7 @@ def expected_spectrum(shape: str, n: int, d: int) -> list[tuple[float, int]]:
 
 def candidate_shapes(n: int, d: int) -> list[str]:
     """Named optimal configurations that exist for n points in R^d."""
+    n, d = whole(n, "n", 1), whole(d, "d", 1)
     out = []
     if 2 <= n <= d + 1:
         out.append({2: "antipodal", 3: "triangle", 4: "tetrahedron"}.get(n, "simplex"))
@@ -106,7 +109,8 @@ def inner_product_spectrum(x, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray
 
     Returns ``(values (m,), multiplicities (m,))`` sorted by value; each value is its group's mean.
     """
-    x = check_points(x)
+    x = bounded_points(x)
+    tol = finite(tol, "tol", ">= 0")
     n = x.shape[0]
     if n < 2:
         raise ParticlesError("need at least two points for an inner-product spectrum")
@@ -122,7 +126,8 @@ def identify_shape(x, tol: float = 1e-4) -> str:
     A shape matches when the inner-product spectrum has the same number of distinct values, with
     the same multiplicities, each within ``tol`` of the expected value.
     """
-    x = check_points(x)
+    x = bounded_points(x)
+    tol = finite(tol, "tol", ">= 0")
     n, d = x.shape
     vals, mult = inner_product_spectrum(x, tol=max(tol, 1e-12))
     for shape in candidate_shapes(n, d):

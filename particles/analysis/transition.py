@@ -37,11 +37,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import io
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count, finite, real_array
 from ..resources import check_count, check_memory
 from ..sweep import Task, fingerprint, load_result, run_sweep
 
 ENGINES = ("particles", "circle", "pde", "pde-sphere")
+#: the largest seed: the systems' seeds seed * 100003 + k are int64
+MAX_SEED = 10**13
+
 #: the engines that evolve one density (``seeds`` is 1, ``N`` their resolution)
 PDE_ENGINES = ("pde", "pde-sphere")
 #: the particles engine's integrator unless ``method`` says otherwise
@@ -88,8 +91,9 @@ class TransitionParams:
                 raise ParticlesError(f"{name} must be an integer >= {low}, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
             raise ParticlesError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if self.seed < 0:
-            raise ParticlesError(f"seed must be an integer >= 0, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ParticlesError(f"seed must be an integer in 0..{MAX_SEED}, got {self.seed}")
+        count(self.N, "N", 1)
         for name, limit in (("d", 1e6), ("n", 1e8), ("seeds", 1e6), ("N", 1e8)):
             check_count(getattr(self, name), name, limit)
         if self.engine == "pde" and (int(self.N) < 8 or int(self.N) % 2):
@@ -102,20 +106,24 @@ class TransitionParams:
             8.0 * int(self.seeds) * int(self.n) * int(self.d) * 8,
             f"{self.seeds} systems of {self.n} particles in dimension {self.d}",
         )
-        k = np.sort(np.asarray(self.kappas, dtype=np.float64).ravel())
+        k = np.sort(real_array(self.kappas, "kappas").ravel())
         if k.size < 1 or not np.all(np.isfinite(k)) or np.any(k <= 0):
             raise ParticlesError("kappas must be finite and > 0")
-        b = np.asarray(self.betas, dtype=np.float64).ravel()
+        b = real_array(self.betas, "betas").ravel()
         if b.size < 1 or not np.all(np.isfinite(b)) or np.any(b <= 0):
             raise ParticlesError("betas must be finite and > 0")
         if str(self.kind).upper() not in ("SA", "USA"):
             raise ParticlesError(f"kind must be 'SA' or 'USA', got {self.kind!r}")
         for name in ("dt", "t_relax", "t_avg"):
-            v = float(getattr(self, name))
-            if not (np.isfinite(v) and v > 0):
-                raise ParticlesError(f"{name} must be finite and > 0, got {v}")
+            finite(getattr(self, name), name, "> 0")
+        count(self.record_every, "record_every")
+        finite(self.pde_eps, "pde_eps", ">= 0")
+        if self.pde_eps > 1:
+            raise ParticlesError(
+                f"pde_eps (a relative perturbation) must be <= 1, got {self.pde_eps}"
+            )
         check_count(
-            (self.t_avg + self.t_relax) / self.dt * len(self.kappas),
+            (self.t_avg + self.t_relax) / self.dt * k.size,
             "the number of steps (t_relax + t_avg) / dt x kappas",
             1e8,
         )
@@ -229,9 +237,13 @@ def sphere_perturbation(L: int, eps: float, rng, degrees: int = 4) -> np.ndarray
     data on S^2, the analogue of the circle's ``initial_density("perturbed")``."""
     from ..meanfield.sphere import degrees as ell_of
     from ..meanfield.sphere import n_alm, orders
+    from ..sphere import as_rng
 
+    L = count(L, "L (the band limit)", 1, 10**4)
+    degrees = count(degrees, "degrees", 0)
+    eps = finite(eps, "eps", "[0, 1]")
     ell, m = ell_of(L), orders(L)
-    g = rng.standard_normal((n_alm(L), 2))
+    g = as_rng(rng).standard_normal((n_alm(L), 2))
     # a real field's m > 0 coefficient a_lm stands for a_lm Y_lm + conj(a_lm Y_lm): unit variance
     # per real harmonic, as for m = 0
     a = np.where(m > 0, (g[:, 0] + 1j * g[:, 1]) / 2.0, g[:, 0] + 0j)
@@ -268,6 +280,8 @@ def _key(p: TransitionParams, beta: float, direction: str) -> str:
 
 
 def transition_tasks(p: TransitionParams) -> list[Task]:
+    if not isinstance(p, TransitionParams):
+        raise ParticlesError(f"expected a TransitionParams, got {type(p).__name__}")
     return [
         Task(
             key=_key(p, b, dr),

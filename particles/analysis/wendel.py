@@ -17,16 +17,13 @@ from math import comb
 import numpy as np
 from scipy.optimize import linprog
 
-from ..errors import ParticlesError, count
+from ..errors import ParticlesError, count, whole
 from ..field import check_points
 from ..sphere import as_rng, random_points
 
 
 def _nd(n, d) -> tuple[int, int]:
-    n, d = int(n), int(d)
-    if n < 1 or d < 1:
-        raise ParticlesError(f"need n >= 1 and d >= 1, got n = {n}, d = {d}")
-    return n, d
+    return whole(n, "n", 1, 10**4), whole(d, "d", 1, 10**4)
 
 
 def wendel_fraction(n: int, d: int) -> Fraction:
@@ -69,7 +66,7 @@ def hemisphere_probability_mc(
     n, d = _nd(n, d)
     if d < 2:
         raise ParticlesError(f"the sphere S^(d-1) needs d >= 2, got d = {d}")
-    samples = count(samples, "samples")
+    samples = count(samples, "samples", 1, 10**6)
     gen = as_rng(rng)
     hits = sum(in_open_hemisphere(random_points(n, d, gen)) for _ in range(samples))
     p = hits / samples

@@ -43,19 +43,17 @@ import numpy as np
 from scipy.special import ive
 
 from .. import io, kernels
-from ..errors import ParticlesError
+from ..errors import ParticlesError, finite, real_array
 from ..resources import check_count, check_memory
 from ..sphere import as_rng
-from .linear import _beta, _kind
+from .linear import _beta_scalar, _count, _kind
+from .linear import _kappa as _linear_kappa
 
 FORMAT = "meanfield_circle"
 
 
 def _kappa(kappa) -> float:
-    k = np.inf if kappa is None else float(kappa)
-    if not (k > 0) or np.isnan(k):
-        raise ParticlesError(f"kappa must be > 0 (inf or None: no noise), got {kappa}")
-    return k
+    return _linear_kappa(kappa)
 
 
 def _bessel_scaled(beta: float, K: int) -> np.ndarray:
@@ -111,12 +109,24 @@ class CircleSolution:
         """(1/2pi) int rho = rho_0 at each save (1 up to rounding)."""
         return self.rho_hat[:, 0].real
 
+    def coefficients(self, i: int = -1) -> np.ndarray:
+        """rho_k of save ``i`` (an index into ``t``, negative from the end), or a
+        :class:`ParticlesError` naming the saves there are."""
+        T = self.rho_hat.shape[0]
+        if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+            raise ParticlesError(f"i must be the index of a save (an integer), got {i!r}")
+        if not -T <= i < T:
+            raise ParticlesError(
+                f"i = {i} is not a save: the solution has {T} (i in {-T}..{T - 1})"
+            )
+        return self.rho_hat[int(i)]
+
     def density(self, i: int = -1, theta=None) -> np.ndarray:
         """rho at save i on ``theta`` (default: the N grid points 2 pi j / N)."""
-        c = self.rho_hat[i]
+        c = self.coefficients(i)
         if theta is None:
             return _irfft(c, self.N)
-        th = np.asarray(theta, dtype=np.float64)
+        th = real_array(theta, "theta", finite=True)
         k = np.arange(c.shape[0])
         w = np.where(k == 0, 1.0, 2.0)
         if self.N % 2 == 0:
@@ -125,8 +135,8 @@ class CircleSolution:
 
     def cdf(self, theta, i: int = -1) -> np.ndarray:
         """F(theta) = (1/2pi) int_0^theta rho, for theta in [0, 2pi] (closed form from rho_k)."""
-        c = self.rho_hat[i]
-        th = np.asarray(theta, dtype=np.float64)
+        c = self.coefficients(i)
+        th = real_array(theta, "theta", finite=True)
         k = np.arange(1, c.shape[0])
         w = np.full(k.shape, 2.0)
         if self.N % 2 == 0:
@@ -162,9 +172,34 @@ class CircleSolution:
             )
         except KeyError as e:
             raise ParticlesError(f"{path}: corrupted mean-field file (missing {e})") from None
-        if sol.t.ndim != 1 or sol.rho_hat.shape[0] != sol.t.shape[0]:
-            raise ParticlesError(f"{path}: corrupted mean-field file (inconsistent shapes)")
+        except (ValueError, TypeError) as e:  # e.g. real and imaginary parts of other shapes
+            raise ParticlesError(f"{path}: corrupted mean-field file ({e})") from None
+        _check_solution(sol, f"{path}: corrupted mean-field file")
         return sol
+
+
+def _check_solution(sol: CircleSolution, where: str) -> None:
+    """A loaded solution validated like an argument: real finite arrays of consistent shapes,
+    strictly increasing times, ``params`` a record with the grid size N, ``stats`` a record."""
+    from ..trajectory import check_times
+
+    check_times(sol.t, where)
+    T = sol.t.shape[0]
+    if not isinstance(sol.params, dict) or not isinstance(sol.stats, dict):
+        raise ParticlesError(f"{where}: params and stats must be records")
+    N = sol.params.get("N")
+    if isinstance(N, bool) or not isinstance(N, int) or N < 2:
+        raise ParticlesError(f"{where}: params N must be an integer >= 2, got {N!r}")
+    rho = np.asarray(sol.rho_hat)
+    if rho.dtype.kind != "c" or rho.shape != (T, N // 2 + 1) or not np.all(np.isfinite(rho)):
+        raise ParticlesError(
+            f"{where}: the Fourier coefficients must be finite, of shape (T, N // 2 + 1) = "
+            f"({T}, {N // 2 + 1}), got {rho.shape}"
+        )
+    for name in ("min_density", "tail"):
+        a = np.asarray(getattr(sol, name))
+        if a.dtype.kind not in "fiu" or a.shape != (T,) or not np.all(np.isfinite(a)):
+            raise ParticlesError(f"{where}: {name} must be {T} finite numbers, got shape {a.shape}")
 
 
 def _rfft(f: np.ndarray) -> np.ndarray:
@@ -239,8 +274,9 @@ def initial_density(kind: str = "perturbed", N: int = 256, **kw) -> np.ndarray:
         ab = rng.standard_normal((m, 2))
         k = np.arange(1, m + 1)
         pert = ab[:, 0] @ np.cos(np.outer(k, th)) + ab[:, 1] @ np.sin(np.outer(k, th))
-        rho = 1.0 + eps * pert
-        if rho.min() < 0:
+        with np.errstate(over="ignore", invalid="ignore"):
+            rho = 1.0 + eps * pert
+        if not rho.min() >= 0:  # NaN too (eps * pert overflowed)
             raise ParticlesError(
                 f"eps = {eps:g} makes the perturbed density negative (min {rho.min():.3g}); "
                 f"a density needs eps < {1.0 / max(-pert.min(), 1e-300):.3g} here"
@@ -275,24 +311,18 @@ def solve_circle(
     ``min_density``).
     """
     kind = _kind(kind)
-    beta = float(_beta(beta))
+    beta = _beta_scalar(beta)
     kap = _kappa(kappa)
-    try:
-        rho = np.array(rho0, dtype=np.float64).ravel()
-    except (TypeError, ValueError):
-        raise ParticlesError("rho0 must be a numeric array of grid values") from None
+    rho = real_array(rho0, "rho0 (grid values)").ravel()
     N = rho.shape[0]
     if N < 8 or N % 2:
         raise ParticlesError(f"rho0 needs an even number N >= 8 of grid values, got {N}")
     if not np.all(np.isfinite(rho)) or rho.mean() <= 0:
         raise ParticlesError("rho0 must be finite with a positive mean")
     rho = rho / rho.mean()
-    t_end, dt = float(t_end), float(dt)
-    if not (t_end > 0 and np.isfinite(t_end)):
-        raise ParticlesError(f"t_end must be finite and > 0, got {t_end}")
-    if not (dt > 0 and np.isfinite(dt)):
-        raise ParticlesError(f"dt must be finite and > 0, got {dt}")
-    check_count(math.ceil(t_end / dt), "t_end / dt (the number of steps)", 1e8)
+    t_end, dt = finite(t_end, "t_end", "> 0"), finite(dt, "dt", "> 0")
+    positivity_tol = finite(positivity_tol, "positivity_tol", ">= 0")
+    check_count(t_end / dt, "t_end / dt (the number of steps)", 1e8)
     if save_at is not None and saves is not None:
         raise ParticlesError("give save_at (the times) or saves (how many), not both")
     if save_at is None:
@@ -302,7 +332,7 @@ def solve_circle(
         check_memory(16.0 * saves * (N // 2 + 1), f"{saves:.3g} saved densities on {N} points")
         save_at = np.linspace(0, t_end, saves)
     else:
-        save_at = np.unique(np.asarray(save_at, float))
+        save_at = np.unique(real_array(save_at, "save_at", finite=True).ravel())
     if save_at.size == 0 or save_at[0] < 0 or save_at[-1] > t_end * (1 + 1e-12):
         raise ParticlesError(f"save_at times must lie in [0, t_end] = [0, {t_end}]")
     check_memory(
@@ -443,10 +473,13 @@ def circle_field(theta, beta: float, kind: str = "USA", K: int | None = None) ->
     """The SA / USA angular velocities of particles at angles ``theta`` (n,) with identity weights
     (arXiv 2312.10794, (7.1)), exact to rounding in O(n K) (K = :func:`fourier_cutoff`)."""
     kind = _kind(kind)
-    beta = float(_beta(beta))
-    th = np.ascontiguousarray(theta, dtype=np.float64)
-    if K is None:
-        K = fourier_cutoff(beta)
+    beta = _beta_scalar(beta)
+    th = real_array(theta, "theta", "(n,)", finite=True)
+    if th.ndim != 1 or th.size == 0:
+        raise ParticlesError(
+            f"theta must be a non-empty vector of angles (n,), got shape {th.shape}"
+        )
+    K = fourier_cutoff(beta) if K is None else _count(K, "K (the Fourier cutoff)", 0)
     c = circle_fourier_coefficients(th, K)
     coef = _bessel_scaled(beta, K) * c
     out = np.empty_like(th)
@@ -501,22 +534,24 @@ def circle_particles(
     if scheme not in ("heun", "euler"):
         raise ParticlesError(f"scheme must be 'heun' or 'euler', got {scheme!r}")
     kind = _kind(kind)
-    beta = float(_beta(beta))
+    beta = _beta_scalar(beta)
     kap = _kappa(kappa)
-    th = np.array(theta0, dtype=np.float64).ravel()
+    th = real_array(theta0, "theta0", copy=True).ravel()
     if th.size < 1 or not np.all(np.isfinite(th)):
         raise ParticlesError("theta0 must be a non-empty array of finite angles")
-    t_end, dt = float(t_end), float(dt)
-    if not (t_end > 0 and dt > 0 and np.isfinite(t_end) and np.isfinite(dt)):
-        raise ParticlesError("t_end and dt must be finite and > 0")
-    check_count(math.ceil(t_end / dt), "t_end / dt (the number of steps)", 1e8)
-    save_at = (
-        np.linspace(0, t_end, 101) if save_at is None else np.unique(np.asarray(save_at, float))
-    )
+    t_end, dt = finite(t_end, "t_end", "> 0"), finite(dt, "dt", "> 0")
+    check_count(t_end / dt, "t_end / dt (the number of steps)", 1e8)
+    if save_at is None:
+        save_at = np.linspace(0, t_end, 101)
+    else:
+        save_at = np.unique(real_array(save_at, "save_at", finite=True).ravel())
+        if save_at.size == 0 or save_at[0] < 0 or save_at[-1] > t_end * (1 + 1e-12):
+            raise ParticlesError(f"save_at times must lie in [0, t_end] = [0, {t_end}]")
+    modes = _count(modes, "modes", 0)
     gen = as_rng(rng)
     K = fourier_cutoff(beta)
     s = math.sqrt(2.0 / kap) if np.isfinite(kap) else 0.0
-    M = int(modes)
+    M = modes
 
     def rec(x):
         c = circle_fourier_coefficients(x, max(M, 1))
@@ -566,12 +601,32 @@ def circle_particles(
 def sample_density(sol_or_rho, n: int, rng=None, i: int = 0) -> np.ndarray:
     """n i.i.d. angles from a density: a :class:`CircleSolution` (its save i) or grid values (mean 1),
     by inverting the CDF (exact for a solution: its CDF is in closed form)."""
+    from ..errors import count
+
+    n = count(n, "n (number of samples)", 1)
+    check_memory(24.0 * n, f"sampling n = {n} angles")  # the uniforms, the angles, interp's work
     gen = as_rng(rng)
+    n = _count(n, "n (the number of angles)", 1, 1e9)
+    check_memory(8.0 * n, f"{n} sampled angles")
     if isinstance(sol_or_rho, CircleSolution):
+        T = sol_or_rho.rho_hat.shape[0]
+        if (
+            isinstance(i, (bool, np.bool_))
+            or not isinstance(i, (int, np.integer))
+            or not -T <= i < T
+        ):
+            raise ParticlesError(
+                f"i must be the index of a save of the solution (-{T}..{T - 1}), got {i!r}"
+            )
         grid = np.linspace(0, 2 * np.pi, 8 * sol_or_rho.N + 1)
         F = sol_or_rho.cdf(grid, i)
     else:
-        rho = np.asarray(sol_or_rho, dtype=np.float64)
+        rho = real_array(sol_or_rho, "sol_or_rho (a CircleSolution or grid values)", finite=True)
+        if rho.ndim != 1 or rho.size < 2 or np.any(rho < 0) or not rho.mean() > 0:
+            raise ParticlesError(
+                "sol_or_rho must be a CircleSolution or a vector of >= 2 non-negative density "
+                "values with a positive mean"
+            )
         N = rho.shape[0]
         tmp = CircleSolution(
             t=np.zeros(1),
@@ -584,7 +639,7 @@ def sample_density(sol_or_rho, n: int, rng=None, i: int = 0) -> np.ndarray:
         F = tmp.cdf(grid, 0)
     F = np.maximum.accumulate(F)
     F = (F - F[0]) / (F[-1] - F[0])
-    return np.interp(gen.random(int(n)), F, grid)
+    return np.interp(gen.random(n), F, grid)
 
 
 def w1_circle(theta, sol: CircleSolution, i: int = -1, grid: int = 1 << 14) -> float:
@@ -595,7 +650,11 @@ def w1_circle(theta, sol: CircleSolution, i: int = -1, grid: int = 1 << 14) -> f
     The integral is taken exactly for the step function F_n on the union of the particle angles and a
     uniform grid of ``grid`` points, with F at the midpoints of the pieces (error O(grid^-2)).
     """
-    th = np.sort(np.mod(np.asarray(theta, dtype=np.float64).ravel(), 2 * np.pi))
+    if not isinstance(sol, CircleSolution):
+        raise ParticlesError(f"sol must be a CircleSolution, got {type(sol).__name__}")
+    grid = _count(grid, "grid", 1, 1e8)
+    th = real_array(theta, "theta", finite=True).ravel()
+    th = np.sort(np.mod(th, 2 * np.pi))
     n = th.size
     if n == 0:
         raise ParticlesError("w1_circle needs at least one angle")

@@ -67,16 +67,18 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import gammaln, ive
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count, number, real_array
 from ..resources import check_count
 
 KINDS = ("SA", "USA")
 
 
 def _d(d) -> int:
+    if isinstance(d, (bool, np.bool_, str, bytes)):
+        raise ParticlesError(f"d must be an integer >= 2, got {d!r}")
     try:
         di = int(d)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ParticlesError(f"d must be an integer >= 2, got {d!r}") from None
     if di != d or di < 2:
         raise ParticlesError(f"d must be an integer >= 2, got {d!r}")
@@ -84,7 +86,7 @@ def _d(d) -> int:
 
 
 def _kind(kind) -> str:
-    k = str(kind).upper()
+    k = kind.upper() if isinstance(kind, str) else None
     if k not in KINDS:
         raise ParticlesError(f"kind must be 'SA' or 'USA', got {kind!r}")
     return k
@@ -97,17 +99,39 @@ def _beta(beta) -> np.ndarray:
         raise ParticlesError(
             f"beta must be a number or an array of numbers, got {beta!r}"
         ) from None
+    if b.dtype.kind not in "fiu" or b.size == 0:
+        raise ParticlesError(f"beta must be a number or a non-empty array of numbers, got {beta!r}")
     if not np.all(np.isfinite(b)) or np.any(b < 0):
         raise ParticlesError("beta must be finite and >= 0")
     if np.any(b > 700):
         raise ParticlesError("beta must be <= 700 (e^beta overflows beyond)")
+    if np.any((b > 0) & (b < np.finfo(np.float64).tiny)):
+        raise ParticlesError("beta is below float64 resolution (subnormal); use beta = 0")
     return b
 
 
+def _beta_scalar(beta) -> float:
+    """``beta`` as one float (the particle and PDE solvers take one beta at a time)."""
+    b = _beta(beta)
+    if b.ndim != 0:
+        raise ParticlesError(f"beta must be one number here, got an array of shape {b.shape}")
+    return float(b)
+
+
+def _count(value, name: str, minimum: int = 1, limit: float = 1e6) -> int:
+    """An integer argument (a whole float such as 8.0 is taken too), or a one-line error."""
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and value == int(value):
+        value = int(value)
+    n = count(value, name, minimum)
+    return check_count(n, name, limit)
+
+
 def _kappa(kappa) -> float:
-    k = np.inf if kappa is None else float(kappa)
+    k = np.inf if kappa is None else number(kappa, "kappa")
     if not (k > 0):
         raise ParticlesError(f"kappa must be > 0 (inf: no noise), got {kappa}")
+    if k < np.finfo(np.float64).tiny:
+        raise ParticlesError(f"kappa = {k:g} is below float64 resolution (1/kappa overflows)")
     return k
 
 
@@ -129,9 +153,11 @@ def funk_hecke(beta, d: int, ells) -> np.ndarray:
     Broadcasts over ``beta`` and ``ells``."""
     d = _d(d)
     b = _beta(beta)
-    ell = np.asarray(ells, dtype=np.float64)
-    if np.any(ell < 0) or np.any(ell != np.round(ell)):
+    ell = real_array(ells, "ells")
+    if not np.all(np.isfinite(ell)) or np.any(ell < 0) or np.any(ell != np.round(ell)):
         raise ParticlesError("ells must be non-negative integers")
+    if np.any(ell > 1e6):
+        raise ParticlesError("ells must be <= 1e6 (beyond, the Bessel functions underflow)")
     b, ell = np.broadcast_arrays(b, ell)
     out = np.where(ell == 0, 1.0, 0.0).astype(np.float64)
     pos = b > 0
@@ -167,10 +193,7 @@ def growth_rates(beta, d: int, kappa=np.inf, kind: str = "USA", modes: int = 10)
     shape ``beta.shape + (modes,)``.
     """
     d, kind, kap = _d(d), _kind(kind), _kappa(kappa)
-    modes = int(modes)
-    if modes < 1:
-        raise ParticlesError(f"modes must be >= 1, got {modes}")
-    check_count(modes, "modes", 1e6)
+    modes = _count(modes, "modes")
     b = _beta(beta)
     ell = np.arange(1, modes + 1, dtype=np.float64)
     c = _scaled_kernel(b[..., None], d, ell, kind)
@@ -182,7 +205,7 @@ def critical_kappas(beta, d: int, kind: str = "USA", modes: int = 10) -> np.ndar
     unstable iff kappa > kappa_l. Shape ``beta.shape + (modes,)``; inf at beta = 0 for l >= 2."""
     d, kind = _d(d), _kind(kind)
     b = _beta(beta)
-    ell = np.arange(1, int(modes) + 1, dtype=np.float64)
+    ell = np.arange(1, _count(modes, "modes") + 1, dtype=np.float64)
     c = _scaled_kernel(b[..., None], d, ell, kind)
     with np.errstate(divide="ignore"):
         return 1.0 / c
@@ -223,9 +246,10 @@ def fastest_mode(beta, d: int, kappa=np.inf, kind: str = "USA", max_mode: int | 
     that first appears from near-uniform data; on the circle, the number of clusters that form first
     (arXiv 2410.23228). ``max_mode`` defaults to a bound well past the maximum (~ sqrt(2 beta)).
     """
-    b = float(_beta(beta))
+    b = _beta_scalar(beta)
     if max_mode is None:
         max_mode = int(4 * math.sqrt(2 * b + 1) + 10)
+    max_mode = _count(max_mode, "max_mode")
     lam = growth_rates(b, d, kappa, kind, modes=max_mode)
     k = int(np.argmax(lam))
     return k + 1, float(lam[k])

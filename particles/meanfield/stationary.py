@@ -33,8 +33,8 @@ import numpy as np
 from scipy.optimize import brentq, root
 from scipy.special import gammaln, roots_jacobi
 
-from ..errors import ParticlesError
-from .linear import _beta, _d, _kind, critical_kappa, funk_hecke
+from ..errors import ParticlesError, finite
+from .linear import _beta_scalar, _count, _d, _kind, critical_kappa, funk_hecke
 
 
 def harmonic_dimension(ell, d: int) -> np.ndarray:
@@ -130,17 +130,17 @@ def stationary_branch(
     ``meta["tail"]`` the largest |c_L| / N_L (both should be tiny).
     """
     d, kind = _d(d), _kind(kind)
-    beta = float(_beta(beta))
+    beta = _beta_scalar(beta)
     if beta <= 0:
         raise ParticlesError("the stationary branch needs beta > 0")
-    if not (0 < r_max < 1):
-        raise ParticlesError(f"r_max must lie in (0, 1), got {r_max}")
+    r_max = finite(r_max, "r_max", "(0, 1)")
+    points = _count(points, "points", 1, 1e5)
     if modes is None:
         # a one-cluster state of order parameter r has angular width ~ sqrt((d-1)(1-r)); its
         # harmonics decay past l ~ 1 / width
         modes = int(min(200, 12 + 6 / math.sqrt(max(1 - r_max, 1e-4)) + 2 * beta))
-    L = int(modes)
-    Q = int(nodes) if nodes is not None else 4 * L + 64
+    L = _count(modes, "modes", 2, 1e4)
+    Q = _count(nodes, "nodes", 2, 1e6) if nodes is not None else 4 * L + 64
     t, w = _quadrature(d, Q)
     P = gegenbauer(t, d, L)
     N = harmonic_dimension(np.arange(L + 1), d)
@@ -212,6 +212,10 @@ def first_order_kappa(branch: Branch) -> float:
     """USA: the kappa where the stable branch's free energy equals the uniform state's (the
     discontinuous transition, between the fold and kappa_c); kappa_c when the branch is
     supercritical. NaN for SA (no free energy)."""
+    if not isinstance(branch, Branch):
+        raise ParticlesError(
+            f"branch must be a Branch (stationary_branch), got {type(branch).__name__}"
+        )
     if branch.kind != "USA":
         return math.nan
     kf, _ = branch.fold

@@ -44,9 +44,13 @@ def _check_int(name: str, value, low: int) -> None:
 
 def counts_from_sequences(contexts: np.ndarray, vocab_size: int) -> np.ndarray:
     """Token histograms ``[batch, vocab_size]`` (float64) of integer contexts ``[batch, T]``."""
-    contexts = np.asarray(contexts)
+    vocab_size = count(vocab_size, "vocab_size")
+    from .model import _ids
+
+    contexts = _ids(contexts, "contexts")
     if contexts.ndim != 2 or contexts.shape[1] < 1:
         raise ParticlesError(f"contexts must have shape [batch, T>=1], got {contexts.shape}")
+    check_memory(8.0 * 2 * contexts.shape[0] * vocab_size, f"histograms over {vocab_size} tokens")
     if contexts.size and (contexts.min() < 0 or contexts.max() >= vocab_size):
         raise ParticlesError(f"context token ids must lie in [0, {vocab_size})")
     b = contexts.shape[0]
@@ -200,6 +204,8 @@ _TOKEN_RE = re.compile(r"[a-z]+(?:'[a-z]+)*|[.,;:!?\"]")
 
 def tokenize(text: str) -> list[str]:
     """Lower-case words (with inner apostrophes) and punctuation marks, in order."""
+    if not isinstance(text, str):
+        raise ParticlesError(f"text must be a string, got {type(text).__name__}")
     return _TOKEN_RE.findall(text.lower())
 
 

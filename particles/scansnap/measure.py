@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ParticlesError, finite
+from ..errors import ParticlesError, finite, real_array
 from .data import SyntheticTask
+from .model import _check_task
 
 __all__ = [
     "common_mass",
@@ -26,11 +27,14 @@ __all__ = [
 
 
 def _c(c, task):
-    c = np.asarray(c, dtype=np.float64)
+    _check_task(task)
+    c = real_array(c, "c", finite=True)
     if c.ndim < 2 or c.shape[-2:] != (task.num_classes, task.vocab_size):
         raise ParticlesError(
             f"c must have shape [..., {task.num_classes}, {task.vocab_size}], got {c.shape}"
         )
+    if np.any(c < 0) or np.any(c > 1):
+        raise ParticlesError("c holds attention weights: its entries must lie in [0, 1]")
     return c
 
 
@@ -58,7 +62,7 @@ def distinct_entropy(c, task: SyntheticTask) -> np.ndarray:
 
 def kendall_tau(a, b) -> float:
     """Kendall's τ-a of two 1-D arrays (0 when either is constant: no order yet)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a, b = real_array(a, "a", finite=True), real_array(b, "b", finite=True)
     if a.shape != b.shape or a.ndim != 1 or a.size < 2:
         raise ParticlesError("kendall_tau needs two 1-D arrays of the same length >= 2")
     sa = np.sign(a[:, None] - a[None, :])
@@ -72,7 +76,9 @@ def distinct_order(Z, task: SyntheticTask, *, atol: float = 1e-12) -> float:
 
     Logits closer than ``atol`` count as ties, so a zero-initialised Z scores 0.
     """
-    Z = np.asarray(Z, dtype=np.float64)
+    _check_task(task)
+    atol = finite(atol, "atol", ">= 0")
+    Z = real_array(Z, "Z", finite=True)
     m = task.vocab_size
     if Z.shape != (m, m):
         raise ParticlesError(f"Z must have shape ({m}, {m}), got {Z.shape}")
@@ -92,8 +98,9 @@ def snap_time(c, steps, *, frac: float = 0.1) -> float:
     ``c`` is ``[R, ...]`` at increasing ``steps [R]``; the norm sums over everything but the
     first axis. Returns steps[0] if c never changes.
     """
-    c = np.asarray(c, dtype=np.float64)
-    steps = np.asarray(steps, dtype=np.float64)
+    c = real_array(c, "c", finite=True)
+    steps = real_array(steps, "steps", finite=True)
+    frac = finite(frac, "frac", "(0, 1)")
     if c.ndim < 1 or steps.shape != (c.shape[0],) or c.shape[0] < 1:
         raise ParticlesError("snap_time needs c [R, ...] and steps [R] with R >= 1")
     finite(frac, "frac", "(0, 1)")

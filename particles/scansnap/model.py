@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import ParticlesError, count, finite
+from ..errors import ParticlesError, count, finite, real_array
 from ..resources import check_count, check_memory
 from .data import SyntheticTask, TextTask, as_rng
 
@@ -46,11 +46,29 @@ def _softmax_rows(a: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _ids(a, name: str) -> np.ndarray:
+    """Token ids: an integer array (whole floats are taken), else a one-line error."""
+    try:
+        arr = np.asarray(a)
+    except ValueError:
+        raise ParticlesError(f"{name} must be an array of token ids") from None
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        raise ParticlesError(f"{name} must be an array of integer token ids, got dtype {arr.dtype}")
+    return arr
+
+
+def _check_task(task) -> None:
+    if not isinstance(task, (SyntheticTask, TextTask)):
+        raise ParticlesError(f"task must be a SyntheticTask or TextTask, got {type(task).__name__}")
+
+
 def _check_batch(Y, Z, counts, queries, targets=None):
-    Y = np.asarray(Y, dtype=np.float64)
-    Z = np.asarray(Z, dtype=np.float64)
-    counts = np.asarray(counts, dtype=np.float64)
-    queries = np.asarray(queries)
+    Y = real_array(Y, "Y", finite=True)
+    Z = real_array(Z, "Z", finite=True)
+    counts = real_array(counts, "counts", finite=True)
+    queries = _ids(queries, "queries")
     m = Z.shape[0] if Z.ndim == 2 else -1
     if Z.ndim != 2 or Z.shape[1] != m or Y.ndim != 2 or Y.shape[0] != m:
         raise ParticlesError(f"need Z [M, M] and Y [M, M_out], got {Z.shape} and {Y.shape}")
@@ -58,12 +76,15 @@ def _check_batch(Y, Z, counts, queries, targets=None):
         raise ParticlesError(
             f"need counts [B, {m}] and queries [B], got {counts.shape} and {queries.shape}"
         )
+    for name, a in (("Y", Y), ("Z", Z), ("counts", counts)):
+        if np.max(np.abs(a), initial=0.0) > 1e150:
+            raise ParticlesError(f"{name} has entries beyond 1e150: the logits overflow float64")
     if np.any(counts < 0) or np.any(counts.sum(axis=1) <= 0):
         raise ParticlesError("every context histogram must be non-negative and non-empty")
     if queries.size and (queries.min() < 0 or queries.max() >= m):
         raise ParticlesError(f"query ids must lie in [0, {m})")
     if targets is not None:
-        targets = np.asarray(targets)
+        targets = _ids(targets, "targets")
         if targets.shape != queries.shape or (
             targets.size and (targets.min() < 0 or targets.max() >= Y.shape[1])
         ):
@@ -102,13 +123,26 @@ def forward(Y, Z, counts, queries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def attention_weights(Z, contexts, queries) -> np.ndarray:
     """Attention over positions ``b [B, T]``, b_t ∝ exp(z_{m, x_t}), for explicit contexts."""
-    Z = np.asarray(Z, dtype=np.float64)
-    a = Z[np.asarray(queries)[:, None], np.asarray(contexts)]
+    Z = real_array(Z, "Z", finite=True)
+    queries, contexts = _ids(queries, "queries"), _ids(contexts, "contexts")
+    m = Z.shape[0] if Z.ndim == 2 else -1
+    if Z.ndim != 2 or Z.shape[1] != m:
+        raise ParticlesError(f"Z must have shape [M, M], got {Z.shape}")
+    if queries.ndim != 1 or contexts.ndim != 2 or contexts.shape[0] != queries.shape[0]:
+        raise ParticlesError(
+            f"need contexts [B, T] and queries [B], got {contexts.shape} and {queries.shape}"
+        )
+    for name, ids in (("queries", queries), ("contexts", contexts)):
+        if ids.size and (ids.min() < 0 or ids.max() >= m):
+            raise ParticlesError(f"{name} ids must lie in [0, {m})")
+    a = Z[queries[:, None], contexts]
     return _softmax_rows(a)
 
 
 def loss_and_grad(Y, Z, counts, queries, targets) -> tuple[float, np.ndarray, np.ndarray]:
     """Mean cross-entropy over the batch and its gradients ``(loss, dL/dY, dL/dZ)``."""
+    if targets is None:
+        raise ParticlesError("targets (the next-token ids [B]) are needed for the loss")
     Y, Z, counts, queries, targets = _check_batch(Y, Z, counts, queries, targets)
     b = counts.shape[0]
     ft = _attend(Z, counts, queries)
@@ -135,7 +169,10 @@ def class_attention(Z, task: SyntheticTask) -> np.ndarray:
 
     ``Z`` may be ``[M, M]`` or stacked ``[..., M, M]``; returns ``[..., K, M]``.
     """
-    Z = np.asarray(Z, dtype=np.float64)
+    _check_task(task)
+    Z = real_array(Z, "Z", finite=True)
+    if Z.ndim < 2 or Z.shape[-2:] != (task.vocab_size, task.vocab_size):
+        raise ParticlesError(f"Z must have shape [..., {task.vocab_size}, {task.vocab_size}]")
     zq = Z[..., task.query_tokens, :]
     p = task.probs
     a = np.where(p > 0, zq, -np.inf)
@@ -231,6 +268,8 @@ def _bounded(a: np.ndarray) -> bool:
 
 def init_params(m: int, init: str, rng=None) -> tuple[np.ndarray, np.ndarray]:
     """Initial ``(Y [M, M], Z [M, M])``: zeros, or torch's Linear default U(±1/√M)."""
+    m = count(m, "m (the vocabulary size)")
+    check_memory(8.0 * 2 * m * m, f"parameters of a vocabulary of {m}")
     if init == "zero":
         return np.zeros((m, m)), np.zeros((m, m))
     if init == "random":

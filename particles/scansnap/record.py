@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..errors import ParticlesError, count
+from ..errors import ParticlesError, count, real_array
 from .data import SyntheticTask, TextTask, load_text
 from .measure import common_mass, distinct_entropy, distinct_order, max_weight, snap_time
 from .model import TrainConfig, attention_weights, train
@@ -43,7 +43,9 @@ def probe_attention(task: TextTask, Zs, positions) -> np.ndarray:
 
 def position_entropy(weights) -> np.ndarray:
     """Entropy (nats) of attention rows over positions, averaged over the last-but-one axis."""
-    w = np.asarray(weights, dtype=np.float64)
+    w = real_array(weights, "weights", finite=True)
+    if w.ndim < 2 or w.size == 0 or np.any(w < 0) or np.any(w > 1):
+        raise ParticlesError("weights must be attention rows [..., B, T] with entries in [0, 1]")
     h = -np.sum(np.where(w > 0, w * np.log(np.where(w > 0, w, 1.0)), 0.0), axis=-1)
     return h.mean(axis=-1)
 

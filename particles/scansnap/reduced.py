@@ -18,19 +18,23 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from ..errors import ParticlesError, finite
+from ..errors import ParticlesError, finite, real_array
 from .data import SyntheticTask
 from .model import class_attention, scatter_rows
 
 __all__ = ["ReducedSolution", "integrate_reduced", "reduced_field", "reduced_loss"]
 
 
+#: the largest rate times horizon of :func:`integrate_reduced` (a bound on the solver's work)
+MAX_RATE_TIME = 1e6
+
+
 def _check(Y, Z, task):
     if not isinstance(task, SyntheticTask):
         raise ParticlesError("the reduced dynamics needs a SyntheticTask")
     m = task.vocab_size
-    Y = np.asarray(Y, dtype=np.float64)
-    Z = np.asarray(Z, dtype=np.float64)
+    Y = real_array(Y, "Y", finite=True)
+    Z = real_array(Z, "Z", finite=True)
     if Y.shape != (m, m) or Z.shape != (m, m):
         raise ParticlesError(f"need Y and Z of shape ({m}, {m}), got {Y.shape} and {Z.shape}")
     return Y, Z
@@ -59,6 +63,7 @@ def reduced_loss(Y, Z, task: SyntheticTask) -> float:
 def reduced_field(Y, Z, task: SyntheticTask, eta_y: float, eta_z: float):
     """``(Ẏ [M, M], Ż [M, M])`` of the reduced flow (only the query rows of Ż are non-zero)."""
     Y, Z = _check(Y, Z, task)
+    eta_y, eta_z = finite(eta_y, "eta_y", ">= 0"), finite(eta_z, "eta_z", ">= 0")
     c, nrm, f, _, alpha = _parts(Y, Z, task)
     kk = task.num_classes
     r = -alpha
@@ -99,11 +104,20 @@ def integrate_reduced(
 
     Pass the effective rates η/(1 - μ) to compare with SGD with momentum μ in steps.
     """
-    for name, v in (("eta_y", eta_y), ("eta_z", eta_z)):
-        finite(v, name, ">= 0")
-    ts = np.asarray(ts, dtype=np.float64)
+    if not isinstance(task, SyntheticTask):
+        raise ParticlesError("the reduced dynamics needs a SyntheticTask")
+    ts = real_array(ts, "ts", finite=True)
     if ts.ndim != 1 or ts.size < 1 or ts[0] < 0 or np.any(np.diff(ts) <= 0):
         raise ParticlesError("ts must be a non-empty increasing array of times >= 0")
+    for name, v in (("eta_y", eta_y), ("eta_z", eta_z)):
+        if finite(v, name, ">= 0") * ts[-1] > MAX_RATE_TIME:
+            raise ParticlesError(
+                f"{name} * t = {v * ts[-1]:.3g} is beyond {MAX_RATE_TIME:g}: the flow would take "
+                "too many steps; lower the rate or the time"
+            )
+    rtol, atol = finite(rtol, "rtol", "(0, 1)"), finite(atol, "atol", "> 0")
+    if method not in ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA"):
+        raise ParticlesError(f"method must be a scipy solve_ivp method name, got {method!r}")
     m = task.vocab_size
     Y0 = np.zeros((m, m)) if Y0 is None else Y0
     Z0 = np.zeros((m, m)) if Z0 is None else Z0

@@ -42,7 +42,7 @@ SWEEP_FIELDS = ("entropy", "common", "max_weight", "tau", "snap_time", "final_lo
 def _tuple(name, values, kind):
     try:
         vals = tuple(kind(v) for v in values)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ParticlesError(f"{name} must be a list of numbers, got {values!r}") from None
     if not vals:
         raise ParticlesError(f"{name} must not be empty")

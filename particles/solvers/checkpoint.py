@@ -8,79 +8,306 @@ Guarantees, true by construction rather than by timing:
   always the previous valid checkpoint or the new valid one, never a partial or missing file;
 - the first checkpoint is written before the first step, so an interrupt at any later instant
   finds a file of this run;
-- on Ctrl-C, :func:`particles.simulate` writes the states computed so far (further Ctrl-Cs are
-  held until that write is done) and raises :class:`Interrupted`, which says what the file holds.
+- on Ctrl-C or SIGTERM, :func:`particles.simulate` writes the states computed so far (further
+  signals are held until that write is done) and raises :class:`Interrupted`, which says what the
+  file holds (and, in ``signum``, which signal it was: the command line exits with 130 or 143);
+- a complete result is never replaced by less (:func:`plan`): when the output path holds an
+  earlier complete result (or any file that is not a partial checkpoint), the checkpoints go to a
+  side file beside it (``run.partial.npz``, ``run.partial.zarr``, :func:`side_path`) and the output
+  is replaced only by this run's complete result (an atomic rename). A run that fails or is
+  interrupted leaves the earlier file as it was, and resume continues from the side file. A
+  deliberate rerun into an existing file therefore replaces it when, and only when, it completes;
+- an adaptive run's checkpoint also holds the scipy solver's state after its last step
+  (:func:`solver_state`): time, state, step size and the last field value, so a resumed RK45, RK23
+  or DOP853 run continues the very computation (bit for bit). LSODA, BDF and Radau keep internal
+  state that scipy does not expose (Nordsieck history, Jacobian, Newton iterates): they resume from
+  the solver's time, state and step size, within their tolerances of the uninterrupted run.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import shutil
+import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import sigint_held
+import numpy as np
+
+from ..errors import ParticlesError
+from ..interrupts import signum_of
+from ..io import META_KEY, sigint_held
 from ..trajectory import Trajectory
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during :func:`particles.simulate`.
+    """Ctrl-C (or SIGTERM) during :func:`particles.simulate`.
 
     ``path``: the checkpoint file (None when the run had none); ``t_saved``: the last time whose
     state is in it (None when it holds no state of this run); ``complete``: the file holds the
-    whole run (the interrupt came after the end); ``trajectory``: the states computed so far.
+    whole run (the interrupt came after the end); ``trajectory``: the states computed so far;
+    ``kept``: the output file holding an earlier result, left unchanged (the checkpoint ``path`` is
+    then its side file), or None; ``signum``: the signal (``signal.SIGINT`` or ``SIGTERM``).
     """
 
-    def __init__(self, path, t_saved, complete: bool, trajectory: Trajectory):
+    def __init__(
+        self,
+        path,
+        t_saved,
+        complete: bool,
+        trajectory: Trajectory,
+        kept=None,
+        signum: int = int(signal.SIGINT),
+    ):
         self.path = None if path is None else Path(path)
         self.t_saved = t_saved
         self.complete = complete
         self.trajectory = trajectory
+        self.kept = None if kept is None or complete else Path(kept)
+        self.signum = int(signum)
         super().__init__(self.describe())
 
     def describe(self) -> str:
+        how = "interrupted" + (" (SIGTERM)" if self.signum == signal.SIGTERM else "")
         if self.path is None:
-            return "interrupted (no checkpoint file was requested, nothing was written)"
+            return f"{how} (no checkpoint file was requested, nothing was written)"
         if self.complete:
-            return f"interrupted after the run finished: {self.path} holds the complete result"
+            return f"{how} after the run finished: {self.path} holds the complete result"
+        kept = (
+            ""
+            if self.kept is None
+            else f"; {self.kept} (an earlier result) was kept unchanged, this run replaces it "
+            "only when it completes"
+        )
         if self.t_saved is None:
             return (
-                f"interrupted: {self.path} holds no state of this run yet; resume starts at t = 0"
+                f"{how}: {self.path} holds no state of this run yet; resume starts at t = 0{kept}"
             )
         return (
-            f"interrupted: {self.path} holds the states up to t = {self.t_saved:.6g}; "
-            "rerun with resume (CLI: --resume) to continue from there"
+            f"{how}: {self.path} holds the states up to t = {self.t_saved:.6g}; "
+            f"rerun with resume (CLI: --resume) to continue from there{kept}"
         )
 
 
-class Checkpoint:
-    """Writes the partial trajectory to ``path`` every ``every`` seconds (and when forced)."""
+# --- where the checkpoints go ------------------------------------------------------------------
 
-    def __init__(self, path, every: float):
+
+def side_path(path) -> Path:
+    """The side file of output ``path`` (``run.npz`` -> ``run.partial.npz``, ``run.zarr`` ->
+    ``run.partial.zarr``): where the checkpoints of a run go while ``path`` holds an earlier
+    result."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+def peek(path) -> dict | None:
+    """The metadata of the trajectory file or store at ``path`` without reading its states: a dict
+    (with ``complete`` and ``fingerprint`` when the run wrote them), or None when ``path`` is not a
+    readable trajectory."""
+    path = Path(path)
+    try:
+        if path.suffix == ".zarr":
+            from ..store import _read_commit
+
+            return dict(_read_commit(path).get("meta") or {})
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z[META_KEY]))
+    except (ParticlesError, OSError, ValueError, KeyError, EOFError):
+        return None
+    except Exception:  # noqa: BLE001  (a damaged archive: zipfile's errors, anything)
+        return None
+    if not isinstance(meta, dict) or meta.get("format", "trajectory") != "trajectory":
+        return None
+    return meta
+
+
+def _partial(meta: dict | None) -> bool:
+    return meta is not None and meta.get("complete") is False
+
+
+@dataclass
+class Plan:
+    """Where a run writes (:func:`plan`).
+
+    ``target``: the output path; ``path``: where the checkpoints go (``target``, or its side file
+    when ``target`` holds an earlier result, which is then ``kept``); ``resume_from``: the
+    checkpoint of this run to continue (``path`` itself), or None; ``done``: ``target`` already
+    holds this run's complete result; ``created``: ``path`` did not exist before the run."""
+
+    target: Path | None
+    path: Path | None
+    kept: Path | None = None
+    resume_from: Path | None = None
+    done: bool = False
+    created: bool = False
+
+
+def plan(target, resume: bool, fingerprint: str) -> Plan:
+    """Decide where the run of ``fingerprint`` writes its checkpoints and result.
+
+    - ``target`` absent, or a partial checkpoint (of any run, when not resuming: it is restarted):
+      written in place, as it always was;
+    - ``target`` an earlier complete result, or any other ``.npz`` file: kept until this run
+      completes; the checkpoints go to :func:`side_path` (a partial checkpoint there is restarted;
+      anything else there is refused). A ``.zarr`` path that is not a trajectory store is refused;
+    - ``resume``: the side file or ``target`` holding a partial checkpoint of this run (the side
+      file first) is continued in place; a complete ``target`` of this run is the result (``done``);
+      ``target`` written by a run with other parameters is an error.
+    """
+    if target is None:
+        return Plan(None, None)
+    target = Path(target)
+    side = side_path(target)
+    meta_t = peek(target) if target.exists() else None
+    if target.suffix == ".zarr" and meta_t is None and (target.exists() or target.is_symlink()):
+        raise ParticlesError(
+            f"{target} exists and is not a particles trajectory store; remove it or choose "
+            "another path"
+        )  # a directory of other files is never replaced
+    if resume:
+        if meta_t is not None and meta_t.get("fingerprint") == fingerprint:
+            if not _partial(meta_t):
+                return Plan(target, target, done=True)
+        for p, m in ((side, peek(side) if side.exists() else None), (target, meta_t)):
+            if _partial(m) and m.get("fingerprint") == fingerprint:
+                kept = target if p == side and target.exists() else None
+                return Plan(target, p, kept=kept, resume_from=p)
+        if meta_t is not None:
+            raise ParticlesError(
+                f"{target}: was written by a run with other parameters; remove it or drop --resume"
+            )
+    if not target.exists() and not target.is_symlink():
+        return Plan(target, target, created=True)
+    if _partial(meta_t):
+        return Plan(target, target)
+    if side.exists() and not _partial(peek(side)):
+        raise ParticlesError(
+            f"{target} holds an earlier result, kept until this run completes, and its side file "
+            f"{side} exists and is not a partial checkpoint; move one of them away"
+        )
+    return Plan(target, side, kept=target, created=not side.exists())
+
+
+def discard(path) -> None:
+    """Remove the checkpoint ``path`` (an ``.npz`` file or a ``.zarr`` directory)."""
+    p = Path(path)
+    if p.is_dir():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
+
+
+# --- the adaptive solver's state -----------------------------------------------------------------
+
+
+def _pack(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a, dtype="<f8").tobytes()).decode("ascii")
+
+
+def _unpack(text: str, size: int) -> np.ndarray:
+    a = np.frombuffer(base64.b64decode(text.encode("ascii")), dtype="<f8").astype(np.float64)
+    if a.size != size:
+        raise ParticlesError("corrupted solver state in the checkpoint")
+    return a
+
+
+def solver_state(solver, segment: int, stats: dict) -> dict:
+    """What a resumed adaptive run needs, as JSON (arrays as base64 of their float64 bytes, so they
+    come back bit for bit): the segment index, time, state, last field value, step size and the
+    statistics after the solver's last completed step. Taken after every step (references only:
+    scipy replaces these arrays rather than writing into them)."""
+    return {
+        "segment": int(segment),
+        "method": type(solver).__name__,
+        "t": float(solver.t),
+        "y": solver.y,
+        "f": getattr(solver, "f", None),
+        "h_abs": None if getattr(solver, "h_abs", None) is None else float(solver.h_abs),
+        "stats": dict(stats),
+    }
+
+
+def encode_state(state: dict | None) -> dict | None:
+    """:func:`solver_state` as a JSON-able record."""
+    if state is None:
+        return None
+    out = {k: v for k, v in state.items() if k not in ("y", "f")}
+    out["size"] = int(state["y"].size)
+    out["y"] = _pack(state["y"])
+    out["f"] = None if state["f"] is None else _pack(state["f"])
+    return out
+
+
+def decode_state(record) -> dict | None:
+    """The state written by :func:`encode_state` (None when absent)."""
+    if not isinstance(record, dict):
+        return None
+    try:
+        size = int(record["size"])
+        out = dict(record)
+        out["y"] = _unpack(record["y"], size)
+        out["f"] = None if record.get("f") is None else _unpack(record["f"], size)
+        out["t"] = float(record["t"])
+        out["segment"] = int(record["segment"])
+        out["saved"] = int(record["saved"])
+    except (KeyError, TypeError, ValueError):
+        raise ParticlesError("corrupted solver state in the checkpoint") from None
+    return out
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+class Checkpoint:
+    """Writes the partial trajectory to ``path`` every ``every`` seconds (and when forced); the
+    complete result goes to ``target`` (when ``path`` is its side file: written atomically onto
+    ``target``, then the side file is removed)."""
+
+    def __init__(self, path, every: float, target=None):
         self.path = None if path is None else Path(path)
+        self.target = self.path if target is None else Path(target)
         self.every = float(every)
         self.last = time.perf_counter()
         self.t_saved: float | None = None
         self.complete = False
 
+    @property
+    def kept(self) -> Path | None:
+        """The earlier result left unchanged while the checkpoints go to its side file."""
+        if self.complete or self.target == self.path or not self.target.exists():
+            return None
+        return self.target
+
     def write(self, traj: Trajectory) -> None:
         if self.path is None:
             return
+        complete = bool(traj.meta.get("complete", False))
         with sigint_held():  # a Ctrl-C during the write arrives after the bookkeeping below
-            traj.save(self.path)
+            if complete and self.target != self.path:
+                traj.save(self.target)  # atomic: the earlier result or this one, never less
+                discard(self.path)
+                self.path = self.target
+            else:
+                traj.save(self.path)
             self.last = time.perf_counter()
             self.t_saved = float(traj.t[-1]) if len(traj.t) else None
-            self.complete = bool(traj.meta.get("complete", False))
+            self.complete = complete
 
     def due(self) -> bool:
         return self.path is not None and time.perf_counter() - self.last >= self.every
 
-    def interrupted(self, partial) -> Interrupted:
-        """After Ctrl-C: write ``partial()`` unless the complete result is already on disk (every
-        further Ctrl-C held until the write is done) and return the exception to raise."""
+    def interrupted(self, partial, cause: BaseException | None = None) -> Interrupted:
+        """After Ctrl-C or SIGTERM (``cause``): write ``partial()`` unless the complete result is
+        already on disk (every further signal held until the write is done) and return the
+        exception to raise."""
         with sigint_held(deliver=False):
             traj = partial()
             if not self.complete:
                 self.write(traj)
-        return Interrupted(self.path, self.t_saved, self.complete, traj)
+        signum = int(signal.SIGINT) if cause is None else signum_of(cause)
+        return Interrupted(self.path, self.t_saved, self.complete, traj, self.kept, signum)
 
 
 class StoreCheckpoint(Checkpoint):
@@ -91,16 +318,36 @@ class StoreCheckpoint(Checkpoint):
     atomically, Ctrl-C held), so a checkpoint write only commits the statistics and whether the run
     is complete. The guarantees above hold with "file" read as "the store's commit record": at any
     instant the store on disk is a valid store of this run, and :class:`Interrupted` says what it
-    holds. The states are never all in memory: ``traj.x`` is the store's lazy frames.
+    holds. The states are never all in memory: ``traj.x`` is the store's lazy frames. An adaptive
+    run's solver state goes to ``solver_state.json`` in the store (written atomically at each
+    checkpoint; frames committed after it are recomputed on resume). When the store is the side
+    file of a kept result, the complete store is renamed onto ``target`` (``self.store`` is then
+    the store there).
     """
 
-    def __init__(self, store, every: float):
-        super().__init__(store.path, every)
+    STATE = "solver_state.json"
+
+    def __init__(self, store, every: float, target=None):
+        super().__init__(store.path, every, target)
         self.store = store
 
     def write(self, traj: Trajectory) -> None:
+        from ..io import atomic_write_bytes
+
+        complete = bool(traj.meta.get("complete"))
         with sigint_held():
-            self.store.commit(stats=traj.stats, meta={"complete": bool(traj.meta.get("complete"))})
+            state = traj.meta.get("solver_state")
+            if state is not None and not complete:
+                atomic_write_bytes(self.path / self.STATE, json.dumps(state).encode())
+            self.store.commit(stats=traj.stats, meta={"complete": complete})
+            if complete:
+                (self.path / self.STATE).unlink(missing_ok=True)
+                if self.target != self.path:
+                    from ..store import TrajectoryStore, _replace_dir
+
+                    _replace_dir(self.path, self.target)
+                    self.path = self.target
+                    self.store = TrajectoryStore.open(self.target, mode="r+")
             self.last = time.perf_counter()
             self.t_saved = float(traj.t[-1]) if len(traj.t) else None
-            self.complete = bool(traj.meta.get("complete", False))
+            self.complete = complete

@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ParticlesError, real_array
+from ..errors import ParticlesError, count, number, real_array, whole
 from ..kernels import NORM_CODES, STEP_CODES, _coord_ensemble, _gram_ensemble, _splitmix64
 from ..params import check_beta
 from ..resources import check_count, check_memory
@@ -177,19 +177,18 @@ def _steps(t_end, dt, save_every):
         raise ParticlesError(f"dt must be finite and > 0, got {dt}")
     if not (np.isfinite(t_end) and t_end >= 0):
         raise ParticlesError(f"t_end must be finite and >= 0, got {t_end}")
-    nsteps = check_count(round(t_end / dt), "t_end / dt (the number of steps)")
+    nsteps = check_count(t_end / dt, "t_end / dt (the number of steps)")
+    nsteps = round(t_end / dt)
     if abs(nsteps * dt - t_end) > 1e-9 * max(1.0, t_end) or (t_end > 0 and nsteps == 0):
         raise ParticlesError(f"t_end = {t_end} is not a whole number of steps dt = {dt}")
-    save_every = int(save_every)
-    if save_every < 1:
-        raise ParticlesError(f"save_every must be >= 1, got {save_every}")
+    save_every = whole(save_every, "save_every")
     if nsteps % save_every:
         raise ParticlesError(f"the {nsteps} steps are not a multiple of save_every = {save_every}")
     return nsteps, dt, save_every
 
 
 def _betas(betas, S):
-    b = np.asarray(betas, dtype=np.float64)
+    b = real_array(betas, "betas")
     if b.ndim == 0:
         b = np.full(S, float(b))
     b = np.ascontiguousarray(b.ravel())
@@ -203,8 +202,8 @@ def _betas(betas, S):
 
 
 def _thresholds(delta, cluster_delta):
-    delta = float(delta)
-    cl = delta if cluster_delta is None else float(cluster_delta)
+    delta = number(delta, "delta")
+    cl = delta if cluster_delta is None else number(cluster_delta, "cluster_delta")
     for name, v in (("delta", delta), ("cluster_delta", cl)):
         if not (0 < v < 2):
             raise ParticlesError(f"{name} must lie in (0, 2), got {v}")
@@ -218,7 +217,7 @@ def _thresholds(delta, cluster_delta):
 def _weights(M, name, S, d):
     if M is None:
         return np.zeros((0, d, d))
-    a = np.asarray(M, dtype=np.float64)
+    a = real_array(M, name)
     if a.ndim == 2:
         a = a[None]
     if a.ndim != 3 or a.shape[1:] != (d, d) or a.shape[0] not in (1, S):
@@ -259,9 +258,7 @@ def _run(
     b = _betas(betas, S)
     nsteps, dt, save_every = _steps(t_end, dt, save_every)
     thr, thr_cl = _thresholds(delta, cluster_delta)
-    modes = int(modes)
-    if modes < 0:
-        raise ParticlesError(f"modes must be >= 0, got {modes}")
+    modes = whole(modes, "modes", 0, 10**4)
     T = nsteps // save_every + 1
     # state, kernel work, records
     per_system = state[0].size + 12 * state.shape[1] ** 2 + (2 if pairs else modes + 1) * T
@@ -311,7 +308,10 @@ def _deterministic(state, advance, *, has_V, meta, delta, **opts) -> EnsembleRes
 def _states(a, name: str, shape: str):
     """A C-contiguous float64 copy of ``a`` with a leading system axis (a 2-D array is one system)."""
     x = real_array(a, name, shape, finite=True, copy=True)
-    return x[None] if x.ndim == 2 else x
+    x = x[None] if x.ndim == 2 else x
+    if x.ndim == 3 and x.shape[0] == 0:
+        raise ParticlesError(f"{name} holds no system (shape {x.shape})")
+    return x
 
 
 def _points(X0, on_sphere: bool = True):
@@ -461,7 +461,12 @@ def noise_keys(seeds, stream: int = 0) -> np.ndarray:
     """The uint64 stream keys of systems with integer ``seeds`` (S,): splitmix64(splitmix64(seed) ^
     splitmix64(stream)). ``stream`` numbers successive runs of the same systems (e.g. the steps of a
     sweep in kappa) so that each run gets fresh noise."""
-    sd = np.asarray(seeds)
+    try:
+        sd = np.asarray(seeds)
+    except ValueError:  # ragged
+        raise ParticlesError(
+            "seeds must be a non-negative integer or a 1-D array of them"
+        ) from None
     if sd.ndim == 0:
         sd = sd[None]
     if sd.ndim != 1 or not np.issubdtype(sd.dtype, np.integer) or np.any(sd < 0):
@@ -470,15 +475,20 @@ def noise_keys(seeds, stream: int = 0) -> np.ndarray:
     def mix(v: int) -> int:
         return int(_splitmix64(np.uint64(v % 2**64)))
 
-    st = mix(int(stream))
+    st = mix(count(stream, "stream", 0))
     return np.array([mix(mix(int(v)) ^ st) for v in sd], np.uint64)
 
 
 def _kappas(kappas, S):
-    k = np.asarray(
-        [np.inf if v is None else v for v in np.ravel(np.asarray(kappas, dtype=object))],
-        dtype=np.float64,
-    )
+    try:
+        k = np.asarray(
+            [np.inf if v is None else v for v in np.ravel(np.asarray(kappas, dtype=object))],
+            dtype=np.float64,
+        )
+    except (TypeError, ValueError):
+        raise ParticlesError(f"kappas must be numbers > 0 (or None), got {kappas!r}") from None
+    if k.size == 0:
+        raise ParticlesError("kappas is empty")
     if k.size == 1:
         k = np.full(S, float(k[0]))
     if k.shape[0] != S:
@@ -529,8 +539,10 @@ def ensemble_noisy(
     X = _points(X0)
     S, n, d = X.shape
     b, k = _betas(betas, S), _kappas(kappas, S)
+    keys = noise_keys(seeds, stream)  # checks the seeds
     sd = np.asarray(seeds)
-    keys = noise_keys(np.full(S, int(sd)) if sd.ndim == 0 else sd, stream)
+    if sd.ndim == 0:
+        keys = noise_keys(np.full(S, int(sd)), stream)
     if keys.shape[0] != S:
         raise ParticlesError(f"need one seed per system ({S}), got {keys.shape[0]}")
     Bw, Vw = _weights(B, "B", S, d), _weights(V, "V", S, d)
@@ -608,9 +620,6 @@ def random_gram(
 
     Drawn as normalised Gaussians, exactly like :func:`particles.random_points` (cost O(n^2 d) once).
     """
-    n, d, size = int(n), int(d), int(size)
-    if n < 1 or d < 2 or size < 1:
-        raise ParticlesError(f"need n >= 1, d >= 2, size >= 1; got n={n}, d={d}, size={size}")
     X = random_points_batch(n, d, size, rng)
     G = X @ np.swapaxes(X, 1, 2)
     idx = np.arange(n)
@@ -622,7 +631,9 @@ def random_points_batch(
     n: int, d: int, size: int, rng: np.random.Generator | int | None = None
 ) -> np.ndarray:
     """(size, n, d) i.i.d. uniform points on S^{d-1} (normalised standard Gaussians)."""
-    g = as_rng(rng).standard_normal((int(size), int(n), int(d)))
+    n, d, size = whole(n, "n", 1), whole(d, "d", 2), whole(size, "size", 1)
+    check_memory(8.0 * 3 * size * n * max(n, d), f"{size} systems of {n} points in dimension {d}")
+    g = as_rng(rng).standard_normal((size, n, d))
     return g / np.linalg.norm(g, axis=2, keepdims=True)
 
 
@@ -663,9 +674,8 @@ def random_weights(
         raise ParticlesError(
             f"unknown weight ensemble {ensemble!r}; choose one of {', '.join(WEIGHT_ENSEMBLES)}"
         )
-    d, size = int(d), int(size)
-    if d < 2 or size < 1:
-        raise ParticlesError(f"need d >= 2 and size >= 1, got d={d}, size={size}")
+    d, size = whole(d, "d", 2), whole(size, "size", 1)
+    check_memory(8.0 * 5 * size * d * d, f"{size} weight matrices of size {d}")
     r = as_rng(rng)
     sq = math.sqrt(d)
     if ens.startswith("ginibre"):

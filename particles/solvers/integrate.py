@@ -44,26 +44,37 @@ import contextlib
 import hashlib
 import json
 import math
-import shutil
+import os
 import time as _time
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError, count, finite
+from ..errors import Overflow, ParticlesError, count, finite, flag, number, real_array
 from ..field import check_dtype, check_points, check_stream, drift, fixed_order, velocity
-from ..io import check_writable
+from ..interrupts import signum_of, sigterm_raises
+from ..io import check_writable, sigint_held
 from ..norms import clock
 from ..params import Dynamics, Piecewise
 from ..resources import check_memory
-from ..sphere import normalize_rows
+from ..sphere import normalize_rows, rescale_rows
 from ..store import TrajectoryStore, is_store_path
 from ..trajectory import Trajectory, dynamics_to_record
 from . import registry, steps
 from .adaptive import make_solver
-from .checkpoint import Checkpoint, Interrupted, StoreCheckpoint
+from .checkpoint import (
+    Checkpoint,
+    Interrupted,
+    StoreCheckpoint,
+    decode_state,
+    discard,
+    encode_state,
+    plan,
+    side_path,
+    solver_state,
+)
 
-__all__ = ["METHODS", "Diverged", "Interrupted", "simulate", "step"]
+__all__ = ["METHODS", "Diverged", "Interrupted", "StepLimit", "simulate", "step"]
 
 #: scipy's explicit Runge–Kutta methods, whose rejected steps can be counted from field evaluations
 _EXPLICIT_RK = ("RK45", "RK23", "DOP853")
@@ -75,6 +86,16 @@ DEFAULT_SAVES = 101
 #: tolerances of the adaptive (scipy) methods
 DEFAULT_RTOL = 1e-8
 DEFAULT_ATOL = 1e-10
+#: seconds between checkpoint writes
+DEFAULT_CHECKPOINT_EVERY = 30.0
+#: the most steps a run may take (fixed step: refused before it starts; adaptive: see StepLimit)
+DEFAULT_MAX_STEPS = 10**8
+#: an explicit adaptive method's step settles within this factor of its size after its first
+#: steps (its stability region bounds it: RK45 0.11 -> 1.8, DOP853 0.6 -> 3.2 at n = 64, beta = 1),
+#: so a run whose projected step count exceeds STEP_GROWTH * max_steps is refused at once
+STEP_GROWTH = 100
+#: the steps an explicit adaptive method takes before its step count is projected
+PROJECT_AFTER = 10
 
 
 def canonical_method(method) -> str:
@@ -95,6 +116,11 @@ class Diverged(ParticlesError):
     change)."""
 
 
+class StepLimit(ParticlesError):
+    """An adaptive run of :func:`simulate` needs more than ``max_steps`` steps (the message says
+    how far it got; its checkpoint is kept, and resumes with a larger ``max_steps``)."""
+
+
 def _field(dyn: Dynamics, dtype, project: bool, scheduler=None):
     """x -> the field at x (float64 result), evaluated in ``dtype`` (on ``scheduler`` if given).
     ``dyn.norm`` must not be ``"mix"`` (the driver splits Mix-LN into its Post-LN and Pre-LN parts,
@@ -106,10 +132,13 @@ def _field(dyn: Dynamics, dtype, project: bool, scheduler=None):
         if not np.all(np.abs(y) < _HUGE):  # non-finite, or so large that its norm overflows
             raise _Diverged
         with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported as Diverged
-            if dtype is np.float64:
-                return field(y, dyn, project=project, **kw)
-            # field in single precision, state and step arithmetic in float64
-            return field(y, dyn, dtype=dtype, project=project, **kw).astype(np.float64)
+            try:
+                if dtype is np.float64:
+                    return field(y, dyn, project=project, **kw)
+                # field in single precision, state and step arithmetic in float64
+                return field(y, dyn, dtype=dtype, project=project, **kw).astype(np.float64)
+            except Overflow:  # the field at this stage is beyond the float range
+                raise _Diverged from None
 
     return f
 
@@ -195,14 +224,20 @@ def _noise_seed(rng, resume: bool, checkpoint) -> tuple[np.random.Generator, int
     """
     if isinstance(rng, np.random.Generator):
         return rng, None
-    if rng is None and resume and checkpoint is not None and Path(checkpoint).exists():
-        try:
-            rng = Trajectory.load(checkpoint).meta.get("noise_seed")
-        except ParticlesError:
-            rng = None
+    if rng is None and resume and checkpoint is not None:
+        for p in (side_path(checkpoint), Path(checkpoint)):  # where a partial run may be
+            if p.exists():
+                try:
+                    rng = Trajectory.load(p).meta.get("noise_seed")
+                except ParticlesError:
+                    rng = None
+                if rng is not None:
+                    break
     if rng is None:
         rng = int(np.random.SeedSequence().entropy)
     try:
+        if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, (int, np.integer)):
+            raise TypeError  # 1.7 or "7" is a slip, not a seed
         seed = int(rng)
     except (TypeError, ValueError):
         raise ParticlesError(
@@ -243,6 +278,75 @@ def _segments(dyn: Dynamics | Piecewise, t_end: float) -> list[tuple[float, floa
     return split
 
 
+def _store_solver_state(store, fixed: bool) -> dict | None:
+    """The solver state an adaptive run left in its store (None for a fixed-step run, or none)."""
+    p = store.path / StoreCheckpoint.STATE
+    if fixed or not p.exists():
+        return None
+    try:
+        return decode_state(json.loads(p.read_text()))
+    except (OSError, ValueError):
+        raise ParticlesError(f"{p}: corrupted solver state") from None
+
+
+def _hits(targets: np.ndarray, b: float, tol: float, saved: np.ndarray) -> int | None:
+    """The index of the first save time of the sorted ``targets`` within ``tol`` of the stop ``b``
+    not yet recorded, or None; marks every one within ``tol`` as recorded. The test is
+    ``|target - b| <= tol`` on the few targets near ``b`` (found by bisection: O(log k) a stop,
+    where testing every target made k save times cost O(k^2))."""
+    lo = int(np.searchsorted(targets, b - 2 * tol, side="left"))
+    hi = int(np.searchsorted(targets, b + 2 * tol, side="right"))
+    near = np.abs(targets[lo:hi] - b) <= tol
+    hit = near & ~saved[lo:hi]
+    saved[lo:hi] |= near
+    return lo + int(np.argmax(hit)) if hit.any() else None
+
+
+def _check_projection(method: str, solver, nsteps: int, t_end: float, max_steps: int) -> None:
+    """Refuse an explicit adaptive run whose step count, projected at its current step size,
+    exceeds ``STEP_GROWTH * max_steps``: its stability region keeps the step near this size."""
+    h = float(getattr(solver, "h_abs", 0.0) or 0.0)
+    if h <= 0:
+        return
+    need = nsteps + (t_end - solver.t) / h
+    if need > STEP_GROWTH * max_steps:
+        raise ParticlesError(
+            f"{method} would need ~{need:.2g} steps to reach t_end = {t_end:g} (step {h:.3g} "
+            f"after its first {nsteps} steps; an explicit method's step stays within a factor "
+            f"~{STEP_GROWTH} of that), more than max_steps = {max_steps:.3g}; shorten t_end, use "
+            "an implicit method (LSODA, BDF, Radau) or pass a larger max_steps"
+        )
+
+
+def _amend(err: ParticlesError, where) -> None:
+    """Add to ``err``'s message that the earlier result at the output path was kept."""
+    if where.kept is not None and err.args:
+        err.args = (f"{err.args[0]}; {where.kept} (an earlier result) was kept unchanged",)
+
+
+def _check_work(save_at, dyn, t_end: float, dt: float | None, max_steps: int) -> None:
+    """Refuse a run whose saved states (each a step's worth of work: a copy, a dense-output
+    evaluation, the bookkeeping) and steps, those the save times force included (a fixed-step run
+    steps to every save time and segment boundary), exceed ``max_steps``: it would not finish."""
+    k = len(save_at)
+    if dt is None:  # an adaptive run: a step at least, and each saved state a step's worth of work
+        if k + 1 > max_steps:
+            raise ParticlesError(
+                f"{k:.3g} saved times (each a step's worth of work) exceed max_steps = "
+                f"{max_steps:.3g}; save fewer times (or pass a larger max_steps)"
+            )
+        return
+    ends = [b for _, b, _ in _segments(dyn, t_end)]
+    stops = np.unique(np.concatenate([save_at[save_at > 0], ends]))
+    steps = float(np.maximum(1.0, np.ceil(np.diff(stops, prepend=0.0) / dt - 1e-9)).sum())
+    if steps + k > max_steps:
+        raise ParticlesError(
+            f"{steps:.3g} steps (dt = {dt:g} and the {k:.3g} save times) and {k:.3g} saved states "
+            f"exceed max_steps = {max_steps:.3g}; save fewer times or increase dt (or pass a "
+            "larger max_steps)"
+        )
+
+
 def _fingerprint(x0, dyn, method, dt, rtol, atol, t_end, save_at) -> str:
     dmeta, darrays = dynamics_to_record(dyn)
     h = hashlib.sha256()
@@ -253,6 +357,22 @@ def _fingerprint(x0, dyn, method, dt, rtol, atol, t_end, save_at) -> str:
     h.update(np.ascontiguousarray(x0).tobytes())
     h.update(np.ascontiguousarray(save_at).tobytes())
     return h.hexdigest()[:16]
+
+
+def _check_meta(meta) -> dict | None:
+    """``meta`` as given, or a :class:`ParticlesError` when it is not a dict that JSON can write
+    (it is stored with the trajectory, in the checkpoint too)."""
+    if meta is None:
+        return None
+    if not isinstance(meta, dict):
+        raise ParticlesError(f"meta must be a dict, got {type(meta).__name__}")
+    try:
+        json.dumps(meta)
+    except (TypeError, ValueError) as e:
+        raise ParticlesError(
+            f"meta must hold JSON values only (numbers, strings, lists): {e}"
+        ) from None
+    return meta
 
 
 def simulate(
@@ -269,11 +389,11 @@ def simulate(
     progress: bool = False,
     normalize: bool = False,
     checkpoint: str | Path | None = None,
-    checkpoint_every: float = 30.0,
+    checkpoint_every: float = DEFAULT_CHECKPOINT_EVERY,
     resume: bool = False,
     meta: dict | None = None,
     dtype=np.float64,
-    max_steps: int = 10**8,
+    max_steps: int = DEFAULT_MAX_STEPS,
     rng: np.random.Generator | int | None = None,
     scheduler=None,
     workers: int | None = None,
@@ -300,9 +420,13 @@ def simulate(
       error, except for ``norm="pre"``/``"peri"``, whose state is a residual stream in R^d).
     - ``checkpoint``: a ``.npz`` path (checked before anything else: its directory must exist and
       be writable); the partial trajectory is written there atomically before the first step,
-      every ``checkpoint_every`` seconds, on interrupt (Ctrl-C) and, complete, at the end (see
-      :mod:`particles.solvers.checkpoint`). With ``resume=True`` a partial checkpoint of the same
-      run is continued from its last saved state.
+      every ``checkpoint_every`` seconds (0: at every save time), on interrupt (Ctrl-C or
+      SIGTERM) and, complete, at the end (see :mod:`particles.solvers.checkpoint`). With
+      ``resume=True`` a partial checkpoint of the same run is continued where it stopped (an
+      adaptive run from its solver's state: RK45, RK23 and DOP853 bit for bit). A path holding an
+      earlier complete result (or any other file) is replaced only by this run's complete result:
+      until then the checkpoints go to its side file ``<name>.partial.npz`` (``.partial.zarr``),
+      which ``resume=True`` continues.
       A ``*.zarr`` path writes a trajectory store instead (:mod:`particles.store`): every saved
       state is appended to it and committed as soon as it is computed, so memory stays O(n d)
       however many times are saved, the store is the checkpoint (``resume=True`` appends to it), and
@@ -312,7 +436,11 @@ def simulate(
       a ``distributed.Client`` or a ``DaskField``; the trajectory is the local one (bit for bit where
       the local field evaluation is reproducible and the workers run this process's OpenBLAS kernel,
       see :mod:`particles.field_rows`).
-    - ``max_steps``: a fixed-step run needing more steps than this is refused before it starts.
+    - ``max_steps``: a fixed-step run needing more steps (those forced by the save times
+      included) than this is refused before it starts, as is a run saving more times; an adaptive
+      run is refused after its first steps when, at its step size, it would need more than
+      ``STEP_GROWTH`` (100) times as many (explicit methods, whose step their stability bounds),
+      and stopped with :class:`StepLimit` (checkpoint kept) when it reaches ``max_steps``.
     - ``meta``: extra JSON-able information stored with the result (e.g. ``{"seed": 0}``).
     - ``dtype``: ``np.float32`` evaluates the field in single precision (about twice as fast for large
       n; relative accuracy ~1e-6); states and step arithmetic stay float64. Default float64.
@@ -320,9 +448,42 @@ def simulate(
     **Returns:** a :class:`Trajectory`.
 
     **Raises:** :class:`~particles.errors.ParticlesError` for bad input or a diverging solution;
-    :class:`~particles.solvers.checkpoint.Interrupted` (a ``KeyboardInterrupt``) on Ctrl-C, saying
-    what the checkpoint file holds.
+    :class:`~particles.solvers.checkpoint.Interrupted` (a ``KeyboardInterrupt``) on Ctrl-C, and on
+    SIGTERM while SIGTERM has its default action (``signum`` says which), saying what the checkpoint
+    file holds.
     """
+    progress, normalize, resume = (
+        flag(v, k)
+        for k, v in (("progress", progress), ("normalize", normalize), ("resume", resume))
+    )
+    if meta is not None and not isinstance(meta, dict):
+        raise ParticlesError(f"meta must be a dict or None, got {type(meta).__name__}")
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise ParticlesError(
+            f"checkpoint must be a file name (str or path), got {type(checkpoint).__name__}"
+        )
+    meta = _check_meta(meta)
+    every = number(checkpoint_every, "checkpoint_every")
+    if not every >= 0:
+        raise ParticlesError(f"checkpoint_every must be >= 0 seconds, got {checkpoint_every!r}")
+    if not isinstance(max_steps, (int, float, np.integer, np.floating)) or isinstance(
+        max_steps, bool
+    ):
+        raise ParticlesError(f"max_steps must be a number of steps, got {max_steps!r}")
+    if not number(max_steps, "max_steps") >= 1:
+        raise ParticlesError(f"max_steps must be >= 1, got {max_steps!r}")
+    if workers is not None:
+        workers = count(workers, "workers", 1, 4096)
+        if scheduler not in (None, "local"):
+            raise ParticlesError(
+                "workers is the size of a local Dask cluster (scheduler='local'); a remote "
+                "scheduler has its own workers"
+            )
+        if scheduler is None:
+            raise ParticlesError(
+                "workers needs scheduler='local' (the workers of a local Dask cluster); without "
+                "a scheduler the field is evaluated in this process"
+            )
     if checkpoint is not None:
         suffix = Path(checkpoint).suffix.lower()
         if suffix not in (".npz", ".zarr"):
@@ -331,7 +492,8 @@ def simulate(
                 "(or .zarr for a trajectory store)"
             )
         check_writable(checkpoint, "trajectory", suffix)
-    created = checkpoint is not None and not Path(checkpoint).exists()
+    checkpoint_every = finite(checkpoint_every, "checkpoint_every", ">= 0")
+    max_steps = count(max_steps, "max_steps", 1)
     if not isinstance(dyn, (Dynamics, Piecewise)):
         raise ParticlesError(
             f"dyn must be a particles.Dynamics or Piecewise, got {type(dyn).__name__}"
@@ -344,6 +506,8 @@ def simulate(
     if kappas and not spec.stochastic:
         raise ParticlesError(_needs_sde(method, kappas[0]))
     dtype = check_dtype(dtype)
+    if normalize:  # rows too small or too large to square are scaled first (their directions)
+        x0 = rescale_rows(real_array(x0, "x0", "(n, d)"))
     x0 = check_points(x0, "x0")
     n, d = x0.shape
     dyn.check_dimension(d)
@@ -352,7 +516,7 @@ def simulate(
     if normalize:
         if np.any(np.all(x0 == 0.0, axis=1)):
             raise ParticlesError("x0 has a zero row, which cannot be normalised onto the sphere")
-        x0 = normalize_rows(x0)
+        x0 = normalize_rows(rescale_rows(x0))
     elif first.norm in ("pre", "peri"):  # a residual stream: any nonzero rows
         x0 = check_stream(x0, "x0")
     elif drift0 > 1e-8:
@@ -393,6 +557,13 @@ def simulate(
         raise ParticlesError("give save_at (the times) or saves (how many), not both")
     if save_at is None:
         k = count(DEFAULT_SAVES if saves is None else saves, "saves", 2)  # 0 and t_end at least
+        least = k + (max(1, k - 1) if fixed else 1)  # saved states + the fewest steps they need
+        if least > max_steps:  # before the save times are even listed
+            raise ParticlesError(
+                f"saves = {k:.3g} saved times need at least {least:.3g} steps and saved states, "
+                f"more than max_steps = {max_steps:.3g}; save fewer times (or pass a larger "
+                "max_steps)"
+            )
         check_memory(8.0 * n * d * k, f"simulating n = {n}, d = {d} with {k:.3g} saved times")
         save_at = np.linspace(0.0, t_end, k)
     else:
@@ -405,6 +576,7 @@ def simulate(
         if save_at[0] < 0 or save_at[-1] > t_end * (1 + 1e-12):
             raise ParticlesError(f"save_at times must lie in [0, t_end] = [0, {t_end}]")
         save_at = np.minimum(save_at, t_end)
+    _check_work(save_at, dyn, t_end, dt if fixed else None, max_steps)
 
     to_store = checkpoint is not None and is_store_path(checkpoint)
     # saved states (unless they go to a store), the stages of a step and the field's tiles
@@ -448,17 +620,32 @@ def simulate(
     t_now, x = 0.0, x0.copy()
     store = None
     noise_state: dict = {}
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        old = Trajectory.load(checkpoint)
-        if old.meta.get("fingerprint") != fp:
-            raise ParticlesError(
-                f"{checkpoint}: was written by a run with other parameters; remove it or drop --resume"
-            )
-        if old.complete:
-            return old
+    where = plan(checkpoint, resume, fp)  # a complete result is never replaced by less
+    if where.done:
+        return Trajectory.load(where.target)
+    restored = None  # an adaptive run's solver state (the checkpoint's, when resuming)
+    if where.resume_from is not None:
+        old = Trajectory.load(where.resume_from)
         if to_store:
-            store = TrajectoryStore.open(checkpoint, mode="r+")
-        if len(old.t):  # a checkpoint written before the first save time holds no state: start over
+            store = TrajectoryStore.open(where.path, mode="r+")
+            restored = _store_solver_state(store, fixed)
+        elif not fixed:
+            restored = decode_state(old.meta.get("solver_state"))
+        if restored is not None:  # continue the solver where it stopped, bit for bit
+            if restored["size"] != n * d or restored["method"] != spec.scipy_name:
+                raise ParticlesError(f"{where.path}: its solver state belongs to another run")
+            keep = int(restored["saved"])  # the states recorded when the solver was there
+            if keep > len(old.t):
+                raise ParticlesError(f"{where.path}: its solver state belongs to another run")
+            if to_store and keep < store.length:  # frames committed after the state: recomputed
+                store.truncate(keep)
+            if not to_store:
+                ts, xs = list(old.t[:keep]), list(old.x[:keep])
+            stats.update({k: v for k, v in restored["stats"].items() if k in stats})
+            t_now, x = restored["t"], restored["y"].reshape(n, d).copy()
+        elif len(
+            old.t
+        ):  # a checkpoint written before the first save time holds no state: start over
             if not to_store:
                 ts, xs = list(old.t), list(old.x)
             stats.update({k: v for k, v in old.stats.items() if k in stats})
@@ -471,6 +658,9 @@ def simulate(
                     )
                 gen.bit_generator.state = old.meta["rng_state"]
                 noise_state["rng_state"] = old.meta["rng_state"]
+    # an adaptive run's solver state after its last completed step, replaced whole (one store,
+    # atomic for a signal handler: the state and the statistics it holds always go together)
+    adaptive_state: list = [None]
 
     def result(complete: bool) -> Trajectory:
         if store is not None:  # the states stay in the store, read on demand
@@ -484,8 +674,21 @@ def simulate(
             dynamics=dyn,
             method=method,
             stats=dict(stats),
-            meta={**run_meta, **noise_state, "complete": complete},
+            meta={
+                **run_meta,
+                **noise_state,
+                **({} if complete or adaptive_state[0] is None else solver_meta()),
+                "complete": complete,
+            },
         )
+
+    def solver_meta() -> dict:
+        return {"solver_state": encode_state(adaptive_state[0])}
+
+    def ckpt_for(st) -> Checkpoint:
+        if st is not None:
+            return StoreCheckpoint(st, checkpoint_every, where.target)
+        return Checkpoint(where.path, checkpoint_every, where.target)
 
     def record(t, y):
         if gen is not None:  # the generator's state that goes with the last saved state
@@ -500,7 +703,7 @@ def simulate(
     if to_store and store is None:
         try:  # Ctrl-C is held while the store is made: it exists, empty, when one arrives
             store = TrajectoryStore.create(
-                checkpoint,
+                where.path,
                 n=n,
                 d=d,
                 dynamics=dyn,
@@ -509,8 +712,9 @@ def simulate(
                 stats=stats,
                 capacity=len(save_at),
             )
-        except KeyboardInterrupt:
-            raise Interrupted(Path(checkpoint), None, False, result(False)) from None
+        except KeyboardInterrupt as e:
+            err = Interrupted(where.path, None, False, result(False), where.kept, signum_of(e))
+            raise err from None
 
     bar = None
     if progress:
@@ -525,10 +729,7 @@ def simulate(
         )
     wall0 = _time.perf_counter()
     base_wall = stats["wall_time"]
-    if store is not None:
-        ckpt = StoreCheckpoint(store, checkpoint_every)
-    else:
-        ckpt = Checkpoint(checkpoint, checkpoint_every)
+    ckpt = ckpt_for(store)
     evaluator = None
     skw: dict = {}
 
@@ -547,6 +748,8 @@ def simulate(
 
     order = fixed_order() if kappas else contextlib.nullcontext()
     order.__enter__()  # left in the finally clause below
+    term = sigterm_raises()  # SIGTERM saves like Ctrl-C (batch schedulers send it before SIGKILL)
+    term.__enter__()
     try:
         if scheduler is not None:
             from ..distributed import DaskField
@@ -557,18 +760,28 @@ def simulate(
             record(0.0, x)
         ckpt.write(partial())
         free_before = first.norm in ("pre", "peri")
-        for s0, s1, seg in _segments(dyn, t_end):
+        for iseg, (s0, s1, seg) in enumerate(_segments(dyn, t_end)):
             if s1 <= t_now:
+                free_before = not seg.on_sphere
                 continue
-            if seg.on_sphere and free_before:  # a LayerNorm puts the stream back on the sphere
+            if seg.on_sphere and free_before and t_now <= s0:  # LayerNorm: back on the sphere
                 x = normalize_rows(x)
             free_before = not seg.on_sphere
             a = max(s0, t_now)
+            # a solver state restored in this segment continues its step; its save times are
+            # those the uninterrupted run still had pending
+            state = restored if restored is not None and restored["segment"] == iseg else None
             # save times within rounding of a segment boundary belong to the segment that ends there
             tol = 1e-12 * max(1.0, t_end)
-            targets = np.minimum(save_at[(save_at > a + tol) & (save_at <= s1 + tol)], s1)
+            if state is None:
+                asked = save_at[(save_at > a + tol) & (save_at <= s1 + tol)]
+            else:  # the save times after the states the solver's state had recorded
+                later = np.arange(len(save_at)) >= state["saved"]
+                asked = save_at[(save_at > s0 + tol) & (save_at <= s1 + tol) & later]
+            targets = np.minimum(asked, s1)  # recorded under the asked times (exactly those)
             if fixed:
                 stops = np.unique(np.concatenate([targets, [s1]]))
+                saved = np.zeros(len(targets), dtype=bool)  # each save time is recorded once
                 for b in stops:
                     k = max(1, math.ceil((b - a) / dt - 1e-9))
                     h = (b - a) / k
@@ -593,8 +806,11 @@ def simulate(
                     if bar is not None:
                         bar.update(b - a)
                     a = t_now = float(b)
-                    if np.any(np.isclose(save_at, b, rtol=0, atol=1e-12 * max(1.0, t_end))):
-                        record(b, x)
+                    # this segment's own save times only, once each: the end of a segment
+                    # within the rounding tolerance of a save time is not another one
+                    hit = _hits(targets, b, tol, saved)
+                    if hit is not None:
+                        record(asked[hit], x)
                         if ckpt.due():
                             ckpt.write(partial())
             else:
@@ -608,42 +824,63 @@ def simulate(
                         raise diverged(t)
                     with np.errstate(over="ignore", invalid="ignore"):  # reported as Diverged
                         tkw = {"t": t} if seg.norm == "lns" else {}  # LN-Scaling: s(t)
-                        v = field(y.reshape(n, d), seg, dtype=dtype, **tkw, **skw)
+                        try:
+                            v = field(y.reshape(n, d), seg, dtype=dtype, **tkw, **skw)
+                        except Overflow:
+                            raise diverged(t) from None
                     return v.astype(np.float64).ravel()
 
-                solver = make_solver(spec.scipy_name, fun, a, x.ravel(), s1, rtol, atol, n, d)
-                pending = list(targets)
+                solver = make_solver(
+                    spec.scipy_name, fun, a, x.ravel(), s1, rtol, atol, n, d, state=state
+                )
+                restored = None
+                nfev0 = stats["nfev"]  # the segment's evaluations are counted step by step
+                pending = list(zip(targets, asked, strict=True))
+                taken = 0
                 while solver.status == "running":
+                    if stats["nsteps"] >= max_steps:
+                        raise StepLimit(
+                            f"{method} reached max_steps = {max_steps:.3g} steps at t = "
+                            f"{solver.t:.6g} of t_end = {t_end:g}; its checkpoint is kept: resume "
+                            "with a larger max_steps, or shorten t_end"
+                        )
                     t_old, nfev_old = solver.t, counter["nfev"]
                     msg = solver.step()
                     if solver.status == "failed":
                         raise ParticlesError(f"{method} failed at t = {solver.t:.6g}: {msg}")
-                    stats["nsteps"] += 1
-                    if (
-                        stats["nrejected"] is not None
-                    ):  # an explicit RK attempt costs n_stages evals
-                        attempts = (counter["nfev"] - nfev_old) // solver.n_stages
-                        stats["nrejected"] += max(0, attempts - 1)
-                    if bar is not None:
-                        bar.update(solver.t - t_old)
                     y = solver.y.reshape(n, d)
                     if not np.isfinite(y).all():
                         raise diverged(solver.t)
+                    stats["nsteps"] += 1
+                    if stats["nrejected"] is not None:  # an explicit RK attempt: n_stages evals
+                        attempts = (counter["nfev"] - nfev_old) // solver.n_stages
+                        stats["nrejected"] += max(0, attempts - 1)
                     if seg.on_sphere:
                         stats["max_norm_drift"] = max(
                             stats["max_norm_drift"] or 0.0,
                             float(np.max(np.abs(np.linalg.norm(y, axis=1) - 1))),
                         )
-                    due = [tt for tt in pending if tt <= solver.t]
+                    if bar is not None:
+                        bar.update(solver.t - t_old)
+                    taken += 1
+                    if taken == PROJECT_AFTER and spec.scipy_name in _EXPLICIT_RK:
+                        _check_projection(method, solver, stats["nsteps"], t_end, max_steps)
+                    due = [(tt, ask) for tt, ask in pending if tt <= solver.t]
                     if due:
                         dense = solver.dense_output()
-                        for tt in due:
+                        for tt, ask in due:
                             yt = dense(tt).reshape(n, d)
-                            record(tt, normalize_rows(yt) if seg.on_sphere else yt)
+                            record(ask, normalize_rows(yt) if seg.on_sphere else yt)
                         pending = pending[len(due) :]
-                        if ckpt.due():
-                            ckpt.write(partial())
-                stats["nfev"] += counter["nfev"]
+                    # the state to resume from, once the step's save times are recorded (an
+                    # interrupt before this resumes from the previous step, recomputing them)
+                    stats["nfev"] = nfev0 + counter["nfev"]  # dense output included
+                    new = solver_state(solver, iseg, stats)
+                    new["saved"] = store.length if store is not None else len(ts)
+                    adaptive_state[0] = new
+                    if due and ckpt.due():
+                        ckpt.write(partial())
+                stats["nfev"] = nfev0 + counter["nfev"]
                 x = solver.y.reshape(n, d).copy()
                 t_now = s1
         if not all(seg.on_sphere for _, _, seg in _segments(dyn, t_end)):
@@ -653,17 +890,23 @@ def simulate(
         stats["wall_time"] = base_wall + _time.perf_counter() - wall0
         traj = result(True)
         ckpt.write(traj)
-    except KeyboardInterrupt:
-        raise ckpt.interrupted(partial) from None
-    except ParticlesError:  # a diverged run cannot be resumed: leave no checkpoint it started
-        if created:  # a .npz file or a .zarr store (a directory)
-            p = Path(checkpoint)
-            if p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
+        if store is not None and ckpt.store is not store:  # the side store became the result
+            store = ckpt.store
+            traj = result(True)
+    except KeyboardInterrupt as e:
+        raise ckpt.interrupted(partial, e) from None
+    except StepLimit as e:  # resumable: the checkpoint is written and kept
+        with sigint_held():
+            ckpt.write(partial())
+        _amend(e, where)
+        raise
+    except ParticlesError as e:  # a diverged run cannot be resumed: leave no checkpoint it started
+        if where.created:  # a .npz file or a .zarr store (a directory)
+            discard(where.path)
+        _amend(e, where)
         raise
     finally:
+        term.__exit__(None, None, None)
         order.__exit__(None, None, None)
         if bar is not None:
             bar.close()

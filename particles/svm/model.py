@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, log_softmax, softmax
 
-from ..errors import ParticlesError, count
+from ..errors import ParticlesError, count, real_array
 from ..resources import check_count, check_memory
 from ..sphere import as_rng
 
@@ -78,7 +78,7 @@ class AttentionData:
     V: np.ndarray | None = None
 
     def __post_init__(self):
-        X = np.asarray(self.X)
+        X = real_array(self.X, "X")
         if X.ndim not in (3, 4):
             raise ParticlesError(f"X must have shape (n, T, d) or (S, n, T, d), got {X.shape}")
         batched = X.ndim == 4
@@ -93,13 +93,13 @@ class AttentionData:
             "v": (*lead[:-1], d),
         }
         for name, shape in want.items():
-            a = np.asarray(getattr(self, name))
+            a = real_array(getattr(self, name), name)
             if a.shape != shape:
                 raise ParticlesError(
                     f"{name} has shape {a.shape} but X {X.shape} needs {name} of shape {shape}"
                 )
         if self.V is not None:
-            V = np.asarray(self.V)
+            V = real_array(self.V, "V")
             if V.ndim != (3 if batched else 2) or V.shape[:-1] != (*lead[:-1], d):
                 raise ParticlesError(
                     f"V has shape {V.shape} but X {X.shape} needs V of shape {(*lead[:-1], d)}+(m,)"
@@ -193,6 +193,7 @@ def make_data(
     check_memory(8.0 * (4 * n * T * d + 4 * d * d), f"data of n = {n}, T = {T}, d = {d}")
     if head not in ("linear", "relu"):
         raise ParticlesError(f"head must be 'linear' or 'relu', got {head!r}")
+    attn_idx = count(attn_idx, "attn_idx", 0)
     if not 0 <= attn_idx < T:
         raise ParticlesError(f"attn_idx={attn_idx} out of range for T={T}")
     g = as_rng(rng)
@@ -200,7 +201,7 @@ def make_data(
     v /= np.linalg.norm(v)
     Y = g.choice(np.array([-1.0, 1.0]), size=n)
     if labels is not None:
-        Y = np.asarray(labels, dtype=float)
+        Y = real_array(labels, "labels")
     X = g.standard_normal((n, T, d))
     X /= np.linalg.norm(X, axis=-1, keepdims=True)
     z = g.standard_normal((n, d))
@@ -216,7 +217,9 @@ def make_data(
 
 def make_data_batch(n: int, T: int, d: int, seeds: Sequence[int], **kw) -> AttentionData:
     """Stack :func:`make_data` for each seed (problem b is exactly ``make_data(..., seeds[b])``)."""
-    parts = [make_data(n, T, d, int(s), **kw) for s in seeds]
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ParticlesError(f"seeds must be a sequence of integer seeds, got {seeds!r}")
+    parts = [make_data(n, T, d, count(s, "seed", 0), **kw) for s in seeds]
     if not parts:
         raise ParticlesError("need at least one seed")
     return AttentionData(
@@ -228,19 +231,30 @@ def make_data_batch(n: int, T: int, d: int, seeds: Sequence[int], **kw) -> Atten
     )
 
 
+def _check_data(data) -> None:
+    """A one-line error unless ``data`` is an :class:`AttentionData`."""
+    if not isinstance(data, AttentionData):
+        raise ParticlesError(
+            f"data must be an AttentionData (make_data, make_data_batch), got {type(data).__name__}"
+        )
+
+
 def _batch_W(data: AttentionData, W: np.ndarray) -> np.ndarray:
-    W = np.asarray(W, dtype=np.float64)
+    W = real_array(W, "W")
     d = data.d
     want = (data.S, d, d) if data.batched else (d, d)
     if W.shape != want:
         raise ParticlesError(f"W has shape {W.shape}, expected {want} for this data")
     if not np.all(np.isfinite(W)):
         raise ParticlesError("W contains NaN or infinite values")
+    if np.max(np.abs(W), initial=0.0) > 1e150:
+        raise ParticlesError("W has entries beyond 1e150: the logits overflow float64")
     return W if data.batched else W[None]
 
 
 def logits(data: AttentionData, W: np.ndarray) -> np.ndarray:
     """a_it = x_it^T W z_i: shape (n, T) or (S, n, T)."""
+    _check_data(data)
     b = data.as_batch()
     Wb = _batch_W(data, W)
     a = _logits(b.X, b.z, Wb)
@@ -254,6 +268,7 @@ def _logits(X, z, W):
 
 def softmax_probs(data: AttentionData, W: np.ndarray) -> np.ndarray:
     """s_i = softmax(X_i W z_i): shape (n, T) or (S, n, T)."""
+    _check_data(data)
     return softmax(logits(data, W), axis=-1)
 
 
@@ -275,6 +290,7 @@ def _forward(X, z, v, V, W):
 
 def forward(data: AttentionData, W: np.ndarray) -> np.ndarray:
     """Model outputs f(X_i, z_i): shape (n,) or (S, n)."""
+    _check_data(data)
     b = data.as_batch()
     _, _, f, _ = _forward(b.X, b.z, b.v, b.V, _batch_W(data, W))
     return f if data.batched else f[0]
@@ -310,7 +326,8 @@ def loss_and_grad(data: AttentionData, W: np.ndarray, loss: str = "logistic"):
     dL/dW = sum_i (1/n) l'(Y_i f_i) Y_i X_i^T diag(s_i)(r_i - f_i 1) z_i^T with r_i = X_i grad h.
     Returns (L, G): scalars/(d, d) or (S,)/(S, d, d) for batched data.
     """
-    if loss not in LOSSES:
+    _check_data(data)
+    if not isinstance(loss, str) or loss not in LOSSES:
         raise ParticlesError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
     b = data.as_batch()
     L, G, _ = _loss_grad(b.X, b.Y, b.z, b.v, b.V, _batch_W(data, W), loss)
@@ -324,8 +341,11 @@ def _kq_grad(G, K, Q):
 
 def loss_and_grad_kq(data: AttentionData, K: np.ndarray, Q: np.ndarray, loss: str = "logistic"):
     """L(K Q^T) and its gradients (dL/dK, dL/dQ) = (G Q, G^T K), G = dL/dW at W = K Q^T."""
-    K = np.asarray(K, dtype=float)
-    Q = np.asarray(Q, dtype=float)
+    _check_data(data)
+    K = real_array(K, "K", finite=True)
+    Q = real_array(Q, "Q", finite=True)
+    if K.ndim < 2:
+        raise ParticlesError(f"K and Q must be matrices (d, m), got shape {K.shape}")
     if K.shape != Q.shape or K.shape[-2] != data.d:
         raise ParticlesError(
             f"K and Q must both have shape ({data.d}, m), got {K.shape}, {Q.shape}"
@@ -359,18 +379,30 @@ def w_from_torch(weight=None, *, key=None, query=None) -> np.ndarray:
 
 def token_scores(data: AttentionData) -> np.ndarray:
     """gamma_it = Y_i v^T x_it: shape (n, T) or (S, n, T)."""
+    _check_data(data)
     return data.Y[..., None] * np.einsum("...ntd,...d->...nt", data.X, data.v)
 
 
 def optimal_tokens(data: AttentionData) -> np.ndarray:
     """opt_i = argmax_t gamma_it (int array (n,) or (S, n))."""
+    _check_data(data)
     return np.argmax(token_scores(data), axis=-1)
 
 
 def correlation(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """<A, B> / (|A|_F |B|_F) over the last two axes (the papers' 'correlation coefficient')."""
-    A = np.asarray(A, dtype=float)
-    B = np.asarray(B, dtype=float)
+    A = real_array(A, "A", finite=True)
+    B = real_array(B, "B", finite=True)
+    try:
+        np.broadcast_shapes(A.shape, B.shape)
+    except ValueError:
+        raise ParticlesError(
+            f"A and B have shapes {A.shape} and {B.shape} that do not match"
+        ) from None
+    if A.ndim < 2 or B.ndim < 2 or A.size == 0 or B.size == 0:
+        raise ParticlesError(f"A and B must be matrices, got shapes {A.shape} and {B.shape}")
+    if np.max(np.abs(A)) > 1e150 or np.max(np.abs(B)) > 1e150:
+        raise ParticlesError("A and B have entries beyond 1e150: their products overflow float64")
     num = np.sum(A * B, axis=(-2, -1))
     den = np.linalg.norm(A, axis=(-2, -1)) * np.linalg.norm(B, axis=(-2, -1))
     return num / np.where(den == 0, 1.0, den)

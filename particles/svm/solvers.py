@@ -22,10 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize, nnls
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, count, finite, real_array
 from .model import (
     LOSSES,
     AttentionData,
+    _check_data,
     _loss_grad,
     as_rng,
     optimal_tokens,
@@ -86,6 +87,7 @@ def _check_alpha(data: AttentionData, alpha) -> np.ndarray:
 def svm_features(data: AttentionData, alpha=None) -> tuple[np.ndarray, np.ndarray]:
     """Row-major features F (n(T-1), d*d), F_k = vec((x_{i alpha_i} - x_it) z_i^T), and the (i, t)
     index of each row (int (n(T-1), 2)); the constraints of Att-SVM(alpha) read F vec(W) >= 1."""
+    _check_data(data)
     data = _single(data)
     a = _check_alpha(data, alpha)
     n, T, d = data.n, data.T, data.d
@@ -179,6 +181,7 @@ def att_svm(
     numpy/scipy) or "cvxpy" (Clarabel); "auto" picks "ldp" / "bm". Raises ParticlesError when
     the problem is infeasible.
     """
+    _check_data(data)
     data = _single(data)
     a = _check_alpha(data, alpha)
     F, idx = svm_features(data, a)
@@ -303,7 +306,11 @@ def _nuclear_cvxpy(F, d) -> np.ndarray:
 def numerical_rank(W: np.ndarray, rtol: float = 1e-4) -> int:
     """Number of singular values sigma_i > rtol * sigma_1 (experiment E3: a relative tolerance,
     so solver noise at the 1e-6 level is not counted)."""
-    s = np.linalg.svd(np.asarray(W, dtype=float), compute_uv=False)
+    W = real_array(W, "W", finite=True)
+    if W.ndim != 2:
+        raise ParticlesError(f"W must be a matrix, got shape {W.shape}")
+    rtol = finite(rtol, "rtol", ">= 0")
+    s = np.linalg.svd(W, compute_uv=False)
     if s.size == 0 or s[0] == 0:
         return 0
     return int(np.sum(s > rtol * s[0]))
@@ -335,9 +342,13 @@ def local_optimality(
     W-parameterisation); ``norm="nuc"`` those of the nuclear Att-SVM*(alpha), the SVM the (K,Q)
     iterates converge to. ``solution``: an already computed Att-SVM(alpha) of that norm (reused).
     Raises ParticlesError if Att-SVM(alpha) is infeasible."""
+    _check_data(data)
     data = _single(data)
     if norm not in ("fro", "nuc"):
         raise ParticlesError(f"norm must be 'fro' or 'nuc', got {norm!r}")
+    tol = finite(tol, "tol", ">= 0")
+    if solution is not None and not isinstance(solution, SVMSolution):
+        raise ParticlesError(f"solution must be an SVMSolution, got {type(solution).__name__}")
     if solution is None:
         sol = att_svm(data, alpha, norm=norm)
     else:
@@ -370,10 +381,12 @@ def regularization_path(
     minimiser for separable data): the direction is optimised by L-BFGS, warm-started from the
     previous radius; radii are processed in increasing order. Returns (len(radii), d, d).
     """
+    _check_data(data)
     data = _single(data)
-    if loss not in LOSSES:
+    if not isinstance(loss, str) or loss not in LOSSES:
         raise ParticlesError(f"unknown loss {loss!r}")
-    radii = np.asarray(radii, dtype=float)
+    radii = real_array(radii, "radii")
+    maxiter = count(maxiter, "maxiter", 1, 10**7)
     if radii.ndim != 1 or np.any(~np.isfinite(radii)) or np.any(radii <= 0):
         raise ParticlesError("radii must be a 1-D array of positive numbers")
     if param not in ("W", "KQ"):
@@ -456,8 +469,10 @@ def svm_equivalence(
     data: AttentionData, W_gd: np.ndarray, *, threshold: float = 1e-3
 ) -> SVMEquivalence:
     """Build W^fin, W^dir = W^mm(O), W^SVMeq = W^fin + R W^dir and W^1token from W_gd."""
+    _check_data(data)
     data = _single(data)
-    W_gd = np.asarray(W_gd, dtype=float)
+    W_gd = real_array(W_gd, "W_gd")
+    threshold = finite(threshold, "threshold", ">= 0")
     if W_gd.shape != (data.d, data.d) or not np.all(np.isfinite(W_gd)):
         raise ParticlesError(f"W_gd must be a finite ({data.d}, {data.d}) array")
     n, d = data.n, data.d
@@ -508,6 +523,7 @@ def solve_problem(
 ) -> tuple[SVMSolution, LocalOptimality]:
     """Att-SVM(alpha) with the chosen norm plus the SVM-neighbour test of alpha on that
     solution's support tokens (Frobenius: the paper's test; nuclear: the (K,Q) analogue)."""
+    _check_data(data)
     if norm == "fro":
         if solver not in ("auto", "ldp"):
             raise ParticlesError(f"solver for norm 'fro' must be 'ldp' or 'auto', got {solver!r}")

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import ParticlesError, count, finite
+from ..errors import ParticlesError, count, finite, real_array
 from ..resources import check_count, check_memory
-from .model import LOSSES, AttentionData, _kq_grad, _loss_grad, as_rng
+from .model import LOSSES, AttentionData, _check_data, _kq_grad, _loss_grad, as_rng
 
 __all__ = [
     "INIT_STREAM",
@@ -73,11 +73,18 @@ class TrainConfig:
             raise ParticlesError(f"param must be 'W' or 'KQ', got {self.param!r}")
         check_count(count(self.iters, "iters", 0), "iters")
         finite(self.lr, "lr", "> 0")
-        if self.loss not in LOSSES:
+        if not isinstance(self.loss, str) or self.loss not in LOSSES:
             raise ParticlesError(f"unknown loss {self.loss!r}; choose from {sorted(LOSSES)}")
         count(self.record_every, "record_every")
+        for flag in ("normalized", "exact_direction"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise ParticlesError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if self.record_at is not None:
-            ra = tuple(int(k) for k in self.record_at)
+            if isinstance(self.record_at, (str, bytes)) or not hasattr(self.record_at, "__iter__"):
+                raise ParticlesError(
+                    f"record_at must be a sequence of steps, got {self.record_at!r}"
+                )
+            ra = tuple(count(k, "record_at step", 0) for k in self.record_at)
             if not ra or min(ra) < 0 or max(ra) > self.iters:
                 raise ParticlesError(f"record_at must list steps in 0..{self.iters}")
             object.__setattr__(self, "record_at", tuple(sorted(set(ra))))
@@ -150,7 +157,11 @@ def default_init(d: int, param: str = "W", rng=None, *, S: int | None = None, m:
     Returns W (d, d) or (K, Q) each (d, m); with ``S`` a batch (S, ...) drawn from one generator
     per problem (``rng`` may then be a list of S generators/seeds).
     """
-    m = d if m is None else m
+    d = count(d, "d")
+    m = d if m is None else count(m, "m")
+    if S is not None:
+        S = count(S, "S")
+    check_memory(8.0 * 2 * (S or 1) * d * max(d, m), f"an initialisation of size {d}")
     b = 1.0 / np.sqrt(d)
     gens = _rngs(rng, 1 if S is None else S)
     if param == "W":
@@ -184,7 +195,10 @@ def train(
     rng : Generator | int | None, or a list of S of them (one per problem) for the default init.
     progress : show a tqdm bar.
     """
+    _check_data(data)
     cfg = TrainConfig() if config is None else config
+    if not isinstance(cfg, TrainConfig):
+        raise ParticlesError(f"config must be a svm.TrainConfig, got {type(cfg).__name__}")
     b = data.as_batch()
     S, d = b.S, b.d
     if init is None:
@@ -193,7 +207,7 @@ def train(
     else:
         squeeze_init = not data.batched
     if cfg.param == "W":
-        W = np.array(init, dtype=float)
+        W = real_array(init, "init", copy=True)
         if squeeze_init:
             W = W[None]
         if W.shape != (S, d, d) or not np.all(np.isfinite(W)):
@@ -304,7 +318,7 @@ TRAIN_FORMAT = "svm_train"
 
 def init_rng(seed: int, stream: int = INIT_STREAM) -> np.random.Generator:
     """The generator of run ``seed``'s initial weights: ``default_rng([seed, stream])``."""
-    return np.random.default_rng([int(seed), int(stream)])
+    return np.random.default_rng([count(seed, "seed", 0), count(stream, "stream", 0)])
 
 
 def seeding(seed: int, stream: int = INIT_STREAM) -> dict:
@@ -328,6 +342,7 @@ def train_random(
     experiment E2)."""
     from .model import make_data
 
+    seed = count(seed, "seed", 0)
     data = make_data(n, T, d, seed, self_attention=self_attention, head=head)
     res = train(data, config, rng=init_rng(seed), progress=progress)
     return data, res

@@ -13,13 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParticlesError, count, finite
+from ..errors import ParticlesError, count, finite, real_array
 from ..io import read_text, shipped_texts
 
 
 def normalize_tokens(h) -> np.ndarray:
     """``h / |h|`` along the last axis (a zero vector stays zero)."""
-    h = np.asarray(h, dtype=np.float64)
+    h = real_array(h, "h (token representations)", finite=True)
+    if h.ndim < 1:
+        raise ParticlesError("token representations must be arrays (..., d), got a scalar")
+    if np.max(np.abs(h), initial=0.0) > 1e150:
+        raise ParticlesError("token representations have entries beyond 1e150 (norms overflow)")
     nrm = np.linalg.norm(h, axis=-1, keepdims=True)
     return h / np.where(nrm > 0, nrm, 1.0)
 
@@ -85,15 +89,25 @@ def depth_stats(
 
     ``exclude``: indices of tokens to leave out (e.g. ``[CLS]`` and ``[SEP]``).
     """
-    h = np.asarray(hidden, dtype=np.float64)
+    h = real_array(hidden, "hidden", "(layers, n, d)", finite=True)
+    threshold = finite(threshold, "threshold", "[-1, 1]")
     if h.ndim != 3 or h.shape[1] < 2:
         raise ParticlesError(f"hidden states must have shape (layers, n >= 2, d), got {h.shape}")
-    if exclude is not None and len(exclude):
-        keep = np.setdiff1d(np.arange(h.shape[1]), np.asarray(exclude, dtype=int))
+    ex = None
+    if exclude is not None:
+        try:
+            ex = np.asarray(exclude)
+        except ValueError:
+            raise ParticlesError("exclude must be a list of token indices") from None
+        if ex.size and (ex.dtype.kind not in "iu" or ex.ndim > 1):
+            raise ParticlesError(f"exclude must be a list of token indices, got {exclude!r}")
+    if ex is not None and ex.size:
+        keep = np.setdiff1d(np.arange(h.shape[1]), ex)
         if keep.size < 2:
             raise ParticlesError("fewer than 2 tokens left after exclusion")
         h = h[:, keep]
-    edges = np.linspace(-1.0, 1.0, count(bins, "bins", 2) + 1)
+    bins = count(bins, "bins", 2, 10**6)
+    edges = np.linspace(-1.0, 1.0, bins + 1)
     L = h.shape[0]
     hist = np.empty((L, bins))
     mean, std, frac, clus, norms = (np.empty(L) for _ in range(5))
@@ -113,7 +127,7 @@ def depth_stats(
         clusters=clus.astype(int),
         norms=norms,
         threshold=threshold,
-        delta=delta,
+        delta=finite(delta, "delta", "(0, 2)"),
     )
 
 
