@@ -18,7 +18,7 @@ The methods come from the one registry, :mod:`particles.solvers.registry` (``reg
   :func:`particles.field.drift`; Post-LN and nGPT states are renormalised as above, the residual
   stream of Pre-LN and Peri-LN is not (x0 may be any nonzero rows) and the Lie methods step it on
   S^{d-1} x R_+ (their ``free_step``); Mix-LN runs as Post-LN up to ``t_switch`` and Pre-LN after
-  (:func:`_segments` splits it); LN-Scaling (``"lns"``) is Post-LN in the clock
+  (:func:`.options.segments` splits it); LN-Scaling (``"lns"``) is Post-LN in the clock
   τ = 2 sqrt(t + c), which its fixed steps use exactly (:func:`step`).
 
 - adaptive: scipy's ``"RK45"``, ``"RK23"``, ``"DOP853"``, ``"LSODA"``, ``"BDF"``, ``"Radau"``, stepped
@@ -86,7 +86,7 @@ _HUGE = float(np.sqrt(np.finfo(np.float64).max))
 def _field(dyn: Dynamics, dtype, project: bool, scheduler=None):
     """x -> the field at x (float64 result), evaluated in ``dtype`` (on ``scheduler`` if given).
     ``dyn.norm`` must not be ``"mix"`` (the driver splits Mix-LN into its Post-LN and Pre-LN parts,
-    :func:`_segments`)."""
+    :func:`.options.segments`)."""
     field = velocity if dyn.norm == "post" else drift
     kw = {} if scheduler is None else {"scheduler": scheduler}
 
