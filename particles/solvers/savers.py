@@ -57,12 +57,17 @@ def make_saver(run: RunOptions, where: Plan, trajectory=Trajectory) -> Saver:
 class Saver:
     """The saved states of one run, the statistics and states stored with them, and their
     checkpoints (the destination's parts: ``length``, ``_states``, ``_write``, ``_keep``,
-    ``_stored_solver_state``, ``_checkpointer``)."""
+    ``_stored_solver_state``, ``_reopen``, ``_open``, ``_checkpointer``)."""
 
     def __init__(self, run: RunOptions, where: Plan, trajectory=Trajectory):
         self.run, self.where, self.trajectory = run, where, trajectory
-        self.stats = {"nfev": 0, "nsteps": 0, "nrejected": 0, "max_norm_drift": 0.0}
-        self.stats["wall_time"] = 0.0
+        self.stats = {
+            "nfev": 0,
+            "nsteps": 0,
+            "nrejected": 0,
+            "max_norm_drift": 0.0,
+            "wall_time": 0.0,
+        }
         if not run.fixed and run.spec.scipy_name not in EXPLICIT_RK:
             self.stats["nrejected"] = None  # BDF, Radau, LSODA do not report rejected steps
         self.noise_state: dict = {}
@@ -75,12 +80,13 @@ class Saver:
     # --- the interface ---------------------------------------------------------------------------
 
     def begin(self) -> tuple[float, np.ndarray, dict | None]:
-        """Open the destination (resuming a checkpoint of this run when ``where`` says so), start
-        the clock and the checkpoints; returns where the run starts: (t, x, the adaptive
-        solver's state or None)."""
+        """Open the destination, resuming the checkpoint of this run when ``where`` says so;
+        returns where the run starts: (t, x, the adaptive solver's state or None)."""
         t, x, restored = 0.0, self.run.x0.copy(), None
         if self.where.resume_from is not None:
-            t, x, restored = self._resume(self.trajectory.load(self.where.resume_from))
+            old = self.trajectory.load(self.where.resume_from)
+            self._reopen()
+            t, x, restored = self._resume(old)
         self._open()
         return t, x, restored
 
@@ -180,6 +186,9 @@ class Saver:
             self.noise_state["rng_state"] = old.meta["rng_state"]
         return float(old.t[-1]), np.array(old.x[-1]), None
 
+    def _reopen(self) -> None:
+        """Open the destination of the checkpoint being resumed."""
+
     def _open(self) -> None:
         """Make the destination, when it is not resumed."""
 
@@ -261,7 +270,6 @@ class ZarrSaver(Saver):
     def _stored_solver_state(self, old: Trajectory) -> dict | None:
         """The solver state an adaptive run left in its store (None for a fixed-step run, or
         none)."""
-        self.store = TrajectoryStore.open(self.where.path, mode="r+")
         p = self.store.path / StoreCheckpoint.STATE
         if self.run.fixed or not p.exists():
             return None
@@ -269,6 +277,9 @@ class ZarrSaver(Saver):
             return decode_state(json.loads(p.read_text()))
         except (OSError, ValueError):
             raise ParticlesError(f"{p}: corrupted solver state") from None
+
+    def _reopen(self) -> None:
+        self.store = TrajectoryStore.open(self.where.path, mode="r+")
 
     def _open(self) -> None:
         if self.store is not None:
