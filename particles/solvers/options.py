@@ -299,6 +299,10 @@ def _initial_points(x0, dyn, normalize: bool) -> np.ndarray:
     return x0
 
 
+#: the smallest rtol scipy's solvers take (100 eps); below it they warn and use this value
+RTOL_FLOOR = 100 * np.finfo(np.float64).eps
+
+
 def _step_control(spec, t_end: float, dt, rtol, atol, max_steps: int):
     """(dt, rtol, atol): the step of a fixed-step method (default ``DEFAULT_DT``), the tolerances
     of an adaptive one (defaults ``DEFAULT_RTOL``, ``DEFAULT_ATOL``; kept as given); the other
@@ -327,6 +331,11 @@ def _step_control(spec, t_end: float, dt, rtol, atol, max_steps: int):
         if name == "rtol" and tol >= 1:
             raise ParticlesError(
                 f"rtol = {tol:g} is not a relative tolerance (it must be < 1: 1 allows 100% error)"
+            )
+        if name == "rtol" and tol < RTOL_FLOOR:
+            raise ParticlesError(
+                f"rtol = {tol:g} is below what float64 steps can meet (scipy's floor is "
+                f"{RTOL_FLOOR:.2g}); give rtol >= {RTOL_FLOOR:.2g}"
             )
     return dt, rtol, atol
 
