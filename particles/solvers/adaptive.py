@@ -6,10 +6,20 @@ matrix. The field still couples all particles; these patterns only shape the New
 
 A solver is resumed from the state :func:`particles.solvers.checkpoint.solver_state` took after a
 step (``make_solver(..., state=...)``): made at that time and state, with that step size, and its
-constructor's field evaluation answered by the stored value (not evaluated again, not counted). For
-the explicit Runge-Kutta methods (RK45, RK23, DOP853) this is their whole state between steps, so
-the resumed run takes the very steps of the uninterrupted one; LSODA, BDF and Radau also carry a
-history (Nordsieck array, Jacobian, Newton iterates) that scipy does not let us set.
+constructor's field evaluations answered by the stored value (not evaluated again, not counted).
+For the explicit Runge-Kutta methods (RK45, RK23, DOP853) this is their whole state between steps.
+BDF and Radau also carry a history between steps, which :func:`internal_state` takes (arrays and
+numbers) and :func:`make_solver` puts back onto the new solver: BDF's difference array, order and
+equal-step count, Radau's previous step and error, Newton iterates and dense output, and for both
+the Jacobian, the matrices their LU factorisations were made of (factorised again on resume: the
+same matrix gives the same factors) and the numerical Jacobian's step factors. So a resumed run of
+any of these methods takes the very steps of the uninterrupted one, bit for bit.
+
+LSODA (scipy's C translation of ODEPACK behind ``scipy.integrate.ode``) keeps its whole state
+between steps in arrays: the work arrays ``rwork`` and ``iwork`` (Nordsieck history, error
+weights, Jacobian and LU factors, counters) and the arrays ``state_doubles`` and ``state_ints``
+that replace ODEPACK's common blocks (step size ratios, order, method in use); with ``istate`` = 2
+(continuing) they are its state, copied after every step and written back on resume.
 """
 
 from __future__ import annotations
@@ -18,15 +28,30 @@ import numpy as np
 import scipy.integrate as si
 import scipy.sparse as sp
 
-#: the methods whose state between steps is (t, y, f, h_abs): resumed bit for bit
-EXACT_RESUME = ("RK45", "RK23", "DOP853")
+from ..errors import ParticlesError
+
+#: the methods whose whole state between steps is stored: resumed bit for bit
+EXACT_RESUME = ("RK45", "RK23", "DOP853", "BDF", "Radau", "LSODA")
+
+#: the attributes of scipy's BDF and Radau read by their next step (besides t, y, h_abs, J, the
+#: LU factorisations and the dense output, handled apart)
+_NUMBERS = {
+    "BDF": ("order", "n_equal_steps", "h_abs_old", "error_norm_old", "njev", "nlu"),
+    "Radau": ("h_abs_old", "error_norm_old", "current_jac", "njev", "nlu", "t_old"),
+}
+_ARRAYS = {"BDF": ("D", "jac_factor"), "Radau": ("jac_factor", "y_old", "Z")}
+#: the LU factorisations each keeps between steps
+_LUS = {"BDF": ("LU",), "Radau": ("LU_real", "LU_complex")}
+#: LSODA's arrays (on ``scipy.integrate.ode``'s integrator), written into by every step
+_LSODA = ("rwork", "iwork", "state_doubles", "state_ints")
 
 
 def make_solver(
     scipy_name: str, fun, t0: float, y0: np.ndarray, t1: float, rtol, atol, n, d, state=None
 ):
     """A ``scipy.integrate.OdeSolver`` for ``fun(t, y)`` from (t0, y0) towards t1, or, given a
-    ``state`` (a dict with ``t``, ``y``, ``f``, ``h_abs``), from that state."""
+    ``state`` (a dict with ``t``, ``y``, ``f``, ``h_abs`` and, for BDF and Radau, ``internal``:
+    :func:`internal_state`), from that state."""
     extra = {}
     if scipy_name == "LSODA":
         extra = {"lband": 0, "uband": 0}
@@ -34,19 +59,107 @@ def make_solver(
         extra = {"jac_sparsity": sp.block_diag([np.ones((d, d))] * n, format="csc")}
     cls = getattr(si, scipy_name)
     if state is None:
-        return cls(fun, t0, y0, t1, rtol=rtol, atol=atol, vectorized=False, **extra)
+        return _recording(cls(fun, t0, y0, t1, rtol=rtol, atol=atol, vectorized=False, **extra))
     t, y, h = float(state["t"]), np.array(state["y"], dtype=np.float64), state.get("h_abs")
-    stored = [] if state.get("f") is None else [np.array(state["f"], dtype=np.float64)]
+    f = None if state.get("f") is None else np.array(state["f"], dtype=np.float64)
+    internal = state.get("internal") if scipy_name in (*_NUMBERS, "LSODA") else None
+    if internal is not None and f is None:  # BDF keeps no field value: whatever it makes of
+        f = np.zeros_like(y)  # its constructor's evaluations is replaced by the stored history
+    made = {"done": False}
 
-    def resumed(tt, yy):  # the constructor's evaluation at (t, y): the stored value
-        if stored and tt == t:
-            return stored.pop()
+    def resumed(tt, yy):  # the constructor's evaluations: the stored value, not counted
+        if not made["done"] and f is not None and (internal is not None or tt == t):
+            if internal is None:
+                made["done"] = True  # one evaluation, at (t, y)
+            return f.copy()
         return fun(tt, yy)
 
     if h is not None:
         extra["first_step"] = min(float(h), abs(t1 - t))
     solver = cls(resumed, t, y, t1, rtol=rtol, atol=atol, vectorized=False, **extra)
-    stored.clear()
+    made["done"] = True
     if h is not None and hasattr(solver, "h_abs"):
         solver.h_abs = float(h)
+    solver = _recording(solver)  # before the factorisations are made again
+    if internal is not None and scipy_name == "LSODA":
+        _restore_lsoda(solver, internal)
+    elif internal is not None:
+        _restore(solver, scipy_name, internal)
     return solver
+
+
+def _recording(solver):
+    """``solver`` with its LU factorisation recording the matrices it factorises (the last two:
+    Radau's real and complex pair), so :func:`internal_state` can store them."""
+    if not hasattr(solver, "lu"):
+        return solver
+    lu, made = solver.lu, []
+
+    def recorded(A):
+        LU = lu(A)
+        made.append((LU, A))
+        del made[:-2]
+        return LU
+
+    solver.lu = recorded
+    solver._particles_factorised = made
+    return solver
+
+
+def internal_state(solver) -> dict | None:
+    """LSODA's, BDF's or Radau's state between steps besides (t, y, f, h_abs), as numbers, arrays and
+    sparse matrices (None for the other methods); arrays the next step writes into are copied."""
+    name = type(solver).__name__
+    if name == "LSODA":
+        integrator = solver._lsoda_solver._integrator
+        out = {k: np.array(getattr(integrator, k)) for k in _LSODA}
+        out["istate"] = int(integrator.call_args[3])
+        return out
+    if name not in _NUMBERS:
+        return None
+    out = {k: _plain(getattr(solver, k)) for k in _NUMBERS[name]}
+    for k in _ARRAYS[name]:
+        a = getattr(solver, k)
+        out[k] = None if a is None else np.array(a)
+    out["J"] = solver.J
+    made = getattr(solver, "_particles_factorised", [])
+    for k in _LUS[name]:
+        LU = getattr(solver, k)
+        out[k] = None if LU is None else next(A for L, A in made if L is LU)
+    return out
+
+
+def _plain(v):
+    if v is None or isinstance(v, bool | np.bool_):
+        return None if v is None else bool(v)
+    if isinstance(v, int | np.integer):
+        return int(v)
+    return float(v)
+
+
+def _restore(solver, name: str, internal: dict) -> None:
+    """Put :func:`internal_state`'s ``internal`` onto the freshly made ``solver``."""
+    for k in _NUMBERS[name]:
+        setattr(solver, k, internal[k])
+    for k in _ARRAYS[name]:
+        setattr(solver, k, None if internal[k] is None else np.array(internal[k]))
+    solver.J = internal["J"]
+    for k in _LUS[name]:
+        A = internal[k]
+        setattr(solver, k, None if A is None else solver.lu(A))
+    solver.njev, solver.nlu = internal["njev"], internal["nlu"]
+    if name == "Radau":
+        solver.sol = None if solver.Z is None else solver._compute_dense_output()
+
+
+def _restore_lsoda(solver, internal: dict) -> None:
+    """Write LSODA's stored arrays into the freshly made ``solver``'s integrator (in place: the
+    C code is handed these very arrays)."""
+    integrator = solver._lsoda_solver._integrator
+    for k in _LSODA:
+        a = getattr(integrator, k)
+        if a.shape != internal[k].shape:
+            raise ParticlesError("corrupted solver state in the checkpoint")
+        a[...] = internal[k]
+    integrator.call_args[3] = integrator.istate = int(internal["istate"])
+    solver.njev = solver.nlu = int(integrator.iwork[12])
