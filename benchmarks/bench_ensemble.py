@@ -213,7 +213,7 @@ def accuracy(seeds: int = 64) -> dict:
 def from_store(store) -> dict:
     """Kernel seconds of a finished full Fig. 3 run kept in ``store`` (figures/fig3_phase_diagrams.py)."""
     from particles.analysis.phase import phase_tasks
-    from particles.sweep import load_result
+    from particles.sweeps.sweep import load_result
 
     per_d, total = {}, 0.0
     for d in DS:

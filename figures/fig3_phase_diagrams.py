@@ -151,7 +151,7 @@ def main(
     redraw: bool = False,
 ) -> Path:
     """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
-    from particles.io import load_npz, save_npz
+    from particles.storage.npz import load_npz, save_npz
 
     npz, png = figure_paths(outdir, STEM)
     if redraw:

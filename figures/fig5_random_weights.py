@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from particles.analysis.phase import PhaseParams, phase_diagrams, plot_phase
-from particles.io import save_npz
 from particles.plotting.figures import STORE_OPTION, figure_paths, result_store, run_script
+from particles.storage.npz import save_npz
 
 HERE = Path(__file__).resolve().parent
 STEM = "fig5_random_weights"
@@ -96,7 +96,7 @@ def main(
 ) -> Path:
     """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
     from particles.analysis.phase import PhaseDiagram
-    from particles.io import load_npz
+    from particles.storage.npz import load_npz
 
     npz, png = figure_paths(outdir, STEM)
     if redraw:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from particles.io import load_npz
 from particles.plotting.figures import run_script
+from particles.storage.npz import load_npz
 from particles.svm.experiments import FIGURE_FORMAT, e2_report
 from particles.svm.plotting import experiment_figure
 

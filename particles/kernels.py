@@ -293,7 +293,7 @@ _normalize_rows_serial = _normalize_rows.serial
 _BLAS_SERIAL_WORK = 131072
 
 
-# --- O(n p) field on the circle (particles.expansion) ---------------------------------------------
+# --- O(n p) field on the circle (particles.field.expansion) ---------------------------------------------
 # z_j = c_j + i s_j = e^{i theta_j}. The kernel e^{beta cos(theta_i - theta_j)} = sum_k I_k(beta) e^{ik(theta_i - theta_j)}
 # (Jacobi–Anger) turns the kernel sums into the moments m_k = sum_j z_j^k. Powers z^k are formed by
 # repeated complex multiplication (error ~ k eps, |z| = 1), B particles at a time with k outermost, so
@@ -763,7 +763,7 @@ def _gram_of(Y, YT, L):
 
 
 # --------------------------------------------------------------------------------------------------
-# coordinate formulation under a normalisation scheme (particles.norms)
+# coordinate formulation under a normalisation scheme (particles.field.norms)
 
 #: scheme codes of the kernels below
 NORM_CODES = {"post": 0, "pre": 1, "peri": 2, "ngpt": 3, "lns": 4}
@@ -786,7 +786,7 @@ def _directions(Y, out):
 def _norm_field(
     Y, B, VT, has_B, has_V, beta, usa, code, alpha, tangent, Th, YB, L, Lw, YT, A, AY, out, bits
 ):
-    """out = the drift of scheme ``code`` (0 post, 1 pre, 2 peri, 3 ngpt, 4 lns; particles.norms)
+    """out = the drift of scheme ``code`` (0 post, 1 pre, 2 peri, 3 ngpt, 4 lns; particles.field.norms)
     at the state Y (n, d). Post-LN: :func:`_coord_field` at Y itself; LN-Scaling: α times it (the
     caller passes α = Δτ/Δt of the step, :func:`_coord_norm_system`). Otherwise the attention
     output F_i is read on the directions Th = Y/|Y|; then pre: F_i; peri: F_i/|F_i|; ngpt:
@@ -932,7 +932,7 @@ def _order_parameter(X):
 @njit(**_jit)
 def _exp_rows(X, U, out):
     """out_i = exp_{x_i}(u_i) = cos|u_i| x_i + (sin|u_i| / |u_i|) u_i, the sphere's exponential map
-    (u_i tangent at x_i; sin|u|/|u| is 1 - |u|^2/6 below |u| = 1e-12, as particles.sphere.exp_map).
+    (u_i tangent at x_i; sin|u|/|u| is 1 - |u|^2/6 below |u| = 1e-12, as particles.model.sphere.exp_map).
     ``out`` may be X."""
     n, d = X.shape
     for i in range(n):
@@ -949,7 +949,7 @@ def _exp_rows(X, U, out):
 @njit(**_jit)
 def _rotate_rows(X, P, U, h):
     """x_i <- exp(h Omega_i) x_i in place, Omega_i = u_i p_i^T - p_i u_i^T (p_i unit, u_i tangent at
-    p_i): the rotation of the plane span(p_i, u_i) by the angle h |u_i| (particles.sphere.rotate_in_plane)."""
+    p_i): the rotation of the plane span(p_i, u_i) by the angle h |u_i| (particles.model.sphere.rotate_in_plane)."""
     n, d = X.shape
     for i in range(n):
         s = 0.0

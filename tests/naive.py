@@ -533,7 +533,7 @@ def _circle_field(theta, coef, usa, scale, out):
     return scale * dS if usa else dS / (scale * S)
 
 
-# --- coordinate formulation under a normalisation scheme (particles.norms) ----------------------
+# --- coordinate formulation under a normalisation scheme (particles.field.norms) ----------------------
 
 
 def _directions(Y, out):
@@ -575,8 +575,8 @@ def _norm_field(
 
 
 def _exp_rows(X, U, out):
-    """Returns exp_{x_i}(u_i) row by row (particles.sphere.exp_map, the numpy path of simulate)."""
-    from particles.sphere import exp_map
+    """Returns exp_{x_i}(u_i) row by row (particles.model.sphere.exp_map, the numpy path of simulate)."""
+    from particles.model.sphere import exp_map
 
     return exp_map(np.asarray(X, dtype=np.float64), np.asarray(U, dtype=np.float64))
 

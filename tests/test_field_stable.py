@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import particles as pt
-from particles import field_stable
 from particles.errors import Overflow, ParticlesError
+from particles.field import stable as field_stable
 
 decimal.getcontext().prec = 80
 

@@ -944,7 +944,7 @@ def test__record(code):
 
 
 # --------------------------------------------------------------------------------------------------
-# coordinate formulation under a normalisation scheme (particles.norms)
+# coordinate formulation under a normalisation scheme (particles.field.norms)
 
 
 def test__directions():

@@ -33,9 +33,9 @@ from particles import config, kernels
 from particles.cli.main import main
 from particles.errors import ParticlesError
 from particles.meanfield import critical_kappa
+from particles.model.sphere import normalize_rows
 from particles.solvers import ensemble, registry, steps
 from particles.solvers import integrate as integ
-from particles.sphere import normalize_rows
 from tests import naive
 
 SDE = ("euler-maruyama", "lie-euler-maruyama", "strang")

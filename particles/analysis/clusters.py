@@ -4,7 +4,7 @@ Two particles are *linked* when ``<x_i, x_j> > 1 - delta``; clusters are the con
 of this graph (the rule of the authors' phase-diagrams.py, delta = 1e-3). Everything here is a pure
 function of positions ``x`` (n, d) or of a stack of saved states ``xs`` (T, n, d); the functions
 with a ``_over_time`` suffix, and :func:`summary`, also accept a :class:`particles.Trajectory`.
-A trajectory read from a zarr store (its ``x`` a :class:`particles.store.Frames`) is streamed: the
+A trajectory read from a zarr store (its ``x`` a :class:`particles.storage.zarr.Frames`) is streamed: the
 measurements over time read one saved state (or a bounded block of them) at a time, never the whole
 store, so they run in O(n d) memory however many times were saved.
 
@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .. import config
 from ..errors import ParticlesError, count, finite, real_array
-from ..field import check_points
+from ..field.inputs import check_points
 
 DEFAULT_DELTA = 1e-3
 _DENSE_MAX = 128  # up to this n, components by boolean matrix squaring; above, scipy.sparse.csgraph
@@ -52,7 +52,7 @@ def _gram_stack(g) -> np.ndarray:
 
 
 def _lazy(xs) -> bool:
-    """Saved states read on demand (:class:`particles.store.Frames`): iterate, never load whole."""
+    """Saved states read on demand (:class:`particles.storage.zarr.Frames`): iterate, never load whole."""
     return bool(getattr(xs, "lazy", False))
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import config
 from ..errors import ParticlesError, finite
-from ..params import check_beta
+from ..model.params import check_beta
 from .clusters import bounded_points
 
 

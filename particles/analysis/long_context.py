@@ -51,8 +51,8 @@ import numpy as np
 import scipy.integrate as si
 
 from ..errors import ParticlesError, count, finite, real_array, whole
+from ..model.sphere import as_rng
 from ..resources import check_memory
-from ..sphere import as_rng
 from . import equiangular
 
 
@@ -158,7 +158,7 @@ def one_layer_random(
 
     **Returns:** ``{"gamma": (G,), "inner": (G,), "inner_se": (G,), "input": float}``.
     """
-    from ..field import attention
+    from ..field.inputs import attention
 
     gammas = np.atleast_1d(np.asarray(gammas, dtype=np.float64))
     n, d, queries = int(n), int(d), int(queries)

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError, count, finite
-from ..io import read_text, shipped_texts
+from ..model.sphere import as_rng
 from ..resources import check_count, check_memory
-from ..sphere import as_rng
+from ..storage.npz import read_text, shipped_texts
 
 __all__ = [
     "SyntheticTask",

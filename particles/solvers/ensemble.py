@@ -62,9 +62,9 @@ import numpy as np
 
 from ..errors import ParticlesError, count, number, real_array, whole
 from ..kernels import NORM_CODES, STEP_CODES, _coord_ensemble, _gram_ensemble, _splitmix64
-from ..params import check_beta
+from ..model.params import check_beta
+from ..model.sphere import as_rng
 from ..resources import check_count, check_memory
-from ..sphere import as_rng
 from . import registry
 
 #: the methods the deterministic ensembles run (a live view of the registry: every tableau)
@@ -403,7 +403,7 @@ def ensemble_coords(
     ``B``, ``V``: None (identity), one (d, d) matrix shared by all systems, or (S, d, d) one per system.
     ``final`` is the (S, n, d) points at ``t_final``.
 
-    ``norm``: the normalisation scheme (:mod:`particles.norms`; ``alpha`` for nGPT, ``t_switch``
+    ``norm``: the normalisation scheme (:mod:`particles.field.norms`; ``alpha`` for nGPT, ``t_switch``
     for Mix-LN, rounded to a whole number of steps, ``t_offset`` for LN-Scaling, whose steps are
     Post-LN steps in its clock, as :func:`particles.solvers.integrate.step`). For ``"pre"``/``"peri"`` the states are
     residual streams (any nonzero rows; ``final`` holds them) and the statistics are those of the
@@ -414,7 +414,7 @@ def ensemble_coords(
         for k, v in locals().items()
         if k not in ("X0", "B", "V", "norm", "alpha", "t_switch", "t_offset")
     }
-    from ..params import Dynamics
+    from ..model.params import Dynamics
 
     scheme = Dynamics(norm=norm, alpha=alpha, t_switch=t_switch, t_offset=t_offset)  # validates
     X = _points(X0, on_sphere=scheme.norm not in ("pre", "peri"))

@@ -9,7 +9,7 @@ A method is either
   numba kernels), or a custom ``step(x, h, f) -> (y, nfev)`` function (simulate only), with an
   optional ``free_step`` for the residual-stream state of Pre-/Peri-LN; every fixed step of a
   scheme whose state is on the sphere (Post-LN, nGPT) is followed by normalisation, the
-  residual-stream schemes (Pre-LN, Peri-LN) are not normalised (:mod:`particles.norms`); or
+  residual-stream schemes (Pre-LN, Peri-LN) are not normalised (:mod:`particles.field.norms`); or
 - **adaptive**: one of scipy's ``solve_ivp`` methods, stepped by :mod:`particles.solvers.adaptive`;
   or
 - **stochastic** (``stochastic=True``): a fixed-step integrator of the noisy dynamics

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError, count, finite, real_array
-from ..io import read_text, shipped_texts
+from ..storage.npz import read_text, shipped_texts
 
 
 def normalize_tokens(h) -> np.ndarray:

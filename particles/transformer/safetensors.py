@@ -115,6 +115,6 @@ def write_safetensors(path: str | os.PathLike, tensors: dict[str, np.ndarray]) -
         off += len(data)
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * (-len(h) % 8)
-    from ..io import atomic_write_bytes
+    from ..storage.npz import atomic_write_bytes
 
     return atomic_write_bytes(path, struct.pack("<Q", len(h)) + h + b"".join(blobs))

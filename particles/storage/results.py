@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io
+from . import npz as io
 
-#: every ``format`` of :func:`particles.io.save_npz` files: (what the file holds, what writes it)
+#: every ``format`` of :func:`particles.storage.npz.save_npz` files: (what the file holds, what writes it)
 KINDS: dict[str, tuple[str, str]] = {
     "trajectory": ("a trajectory of the particles", "particles simulate"),
     "phase_diagram": (
@@ -29,7 +29,7 @@ KINDS: dict[str, tuple[str, str]] = {
         "particles phase --data",
     ),
     "sweep_table": ("a scan table over n, d and beta", "particles sweep --out"),
-    "sweep_task": ("one finished task of a resumable sweep", "particles.sweep"),
+    "sweep_task": ("one finished task of a resumable sweep", "particles.sweeps.sweep"),
     "transition": (
         "a sweep of the order parameter r over kappa, up and down (hysteresis)",
         "particles transition",

@@ -90,9 +90,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParticlesError, finite, real_array
-from .field import _row_norms, check_points, drift, raw_field, repaired
-from .params import NORMS, Dynamics
+from ..errors import ParticlesError, finite, real_array
+from ..model.params import NORMS, Dynamics
+from .inputs import _row_norms, check_points, drift, raw_field, repaired
 
 __all__ = [
     "NORMS",

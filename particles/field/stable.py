@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import Overflow
+from ..errors import Overflow
 
 #: row tile (rows x columns) of the log-domain evaluation
 _TILE_ROWS, _TILE_COLS = 256, 2048
@@ -180,7 +180,7 @@ def field_rows(x: np.ndarray, dyn, rows, *, project: bool = True):
     """The field at ``rows`` of x (float64 (n, d)) in the log domain: ``(g, L)`` with the field
     e^{L_i} g_i, max |g_i| = 1 (zero rows: g_i = 0, L_i = -inf). ``project``: P_perp(x_i) applied
     (accurately, before any rescaling), else the attention (+ feed-forward) output."""
-    from . import config
+    from .. import config
 
     # BLAS on one thread: these GEMMs are small (a tile of logits), and OpenBLAS's threads would
     # spin against each other (measured 5-10x slower on 2 cores)
@@ -189,7 +189,7 @@ def field_rows(x: np.ndarray, dyn, rows, *, project: bool = True):
 
 
 def _field_rows(x, dyn, rows, project):
-    from .field import feedforward, head_inputs
+    from .inputs import feedforward, head_inputs
 
     x = np.ascontiguousarray(x, dtype=np.float64)
     rows = np.asarray(rows, dtype=np.intp)

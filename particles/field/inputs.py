@@ -18,7 +18,7 @@ Tiles are tasks run on ``config.THREADS`` Python threads with single-threaded BL
 serial kernels (measured 4-5x faster than two-threaded BLAS calls on the loaded 2-core machine this
 was tuned on: no barrier per GEMM); the Gram path's row blocks add their products in a fixed order,
 so a field evaluation is reproducible. The tiles, their order and the threads:
-:mod:`particles.field_tiles` (shared with the Dask row blocks, :mod:`particles.field_rows`); inside
+:mod:`particles.field.tiles` (shared with the Dask row blocks, :mod:`particles.field.rows`); inside
 :func:`fixed_order` the bits do not depend on the number of threads either. float32 inputs give a
 float32 computation.
 """
@@ -28,11 +28,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import erf
 
-from . import config, field_stable, kernels
-from . import field_tiles as tiles
-from .errors import Overflow, ParticlesError, finite, flag, number, real_array
-from .field_tiles import fixed_order  # noqa: F401 (public: the noisy runs of simulate)
-from .params import Dynamics, FeedForward
+from .. import config, kernels
+from ..errors import Overflow, ParticlesError, finite, flag, number, real_array
+from ..model.params import Dynamics, FeedForward
+from . import stable as field_stable
+from . import tiles
+from .tiles import fixed_order  # noqa: F401 (public: the noisy runs of simulate)
 
 _gelu_c = 1.0 / np.sqrt(2.0)
 
@@ -141,7 +142,7 @@ def _attention_gram(q, v, beta, c, normalize, causal, out, tiling: tiles.Tiling)
     c_i = beta |q_i|^2 / 2 is symmetric, so tile (I, J) is computed once for J >= I and used as W and
     W^T. Values are weighted by w_j = e^{c_j - max c} (in [e^-600, 1]) and carry a column of w, so
     acc_i = sum_j W_ij w_j [v_j, 1] holds numerator and softmax denominator. Causal: J <= I only.
-    The tiles and their order: :mod:`particles.field_tiles`.
+    The tiles and their order: :mod:`particles.field.tiles`.
     """
     n, dv = v.shape
     threads, side = tiling.gram(n, q.shape[1], dv)
@@ -158,7 +159,7 @@ def _attention_online(
 
     With ``shift`` (n,), a fixed upper bound of each row's exponents, rows are exponentiated as
     exp(beta s_ij - shift_i) in one pass: no running maximum, no rescaling of partial sums.
-    ``tiling``: a :class:`particles.field_tiles.Tiling`; by default this process's, with row
+    ``tiling``: a :class:`particles.field.tiles.Tiling`; by default this process's, with row
     height at most ``tr`` and column width ``tc`` if given.
     """
     tiling = tiling or tiles.Tiling.here(tr, tc)
@@ -260,7 +261,7 @@ def velocity(
 
     - ``"exact"``: the tiled O(n^2 d) evaluation (module docstring), exact to rounding.
     - ``"expansion"``: for Q = K = I, V = v I (one head, no ffn, not causal) on S^1 or S^2 only: the
-      O(n p) harmonic expansion of :mod:`particles.expansion` (Jacobi–Anger on the circle,
+      O(n p) harmonic expansion of :mod:`particles.field.expansion` (Jacobi–Anger on the circle,
       Funk–Hecke with ducc0's spherical-harmonic transforms on S^2), with the field error at most
       ``tol`` relative to each row's total attention weight times |v| (for SA: an absolute error
       <= tol |v|). Computed in float64. In the plane (d = 2) the points may be off the circle
@@ -270,8 +271,8 @@ def velocity(
       model ``expansion.predicted_seconds``); otherwise exactly the ``"exact"`` evaluation, bit
       for bit. Points on the sphere to the tolerance of ``expansion.unit_deviation_ok`` are
       evaluated at x_i / |x_i| (the same bits as on it). Points further off the sphere: on the
-      circle (d = 2) the radial expansion (Bessel multiplication theorem; ``particles.expansion``,
-      :func:`particles.expansion.circle_plan`) evaluates the field at the points themselves, with
+      circle (d = 2) the radial expansion (Bessel multiplication theorem; ``particles.field.expansion``,
+      :func:`particles.field.expansion.circle_plan`) evaluates the field at the points themselves, with
       M radial terms chosen from beta, the radii's spread and ``tol``, where it is predicted faster;
       among them the intermediate stages of ``"rk4"`` and the other explicit Runge–Kutta methods of
       :func:`particles.simulate` (x + c h k is off by (c h)^2 |k|^2), so every evaluation of an
@@ -285,14 +286,14 @@ def velocity(
     Large beta: the self term e^{beta <Q x_i, K x_i>} V x_i dominates row i and is (for V = v I)
     normal to the sphere, so the projection cancels it; rows where that cancellation (or USA's
     scale e^{max logit}) would cost digits or overflow are evaluated again in the log domain
-    (:mod:`particles.field_stable`), so the field is accurate to ~1e-13 for every beta at which
+    (:mod:`particles.field.stable`), so the field is accurate to ~1e-13 for every beta at which
     it is representable (n = 8 on S^2, USA, beta = 750: |velocity| ~ 1e298), and an
     :class:`particles.errors.Overflow` (a :class:`ParticlesError`) names beta where it is not.
     Inputs whose logits overflow (points far off the sphere, huge Q, K) are refused the same way.
     ``scheduler``: evaluate the exact field on a Dask cluster, in row blocks
-    (:mod:`particles.distributed`): ``"local"``, a scheduler address, a ``distributed.Client`` or a
+    (:mod:`particles.field.dask`): ``"local"``, a scheduler address, a ``distributed.Client`` or a
     ``DaskField``; the result is the local one (bit for bit where that is reproducible and the
-    workers run this process's OpenBLAS kernel, see :mod:`particles.distributed`). With
+    workers run this process's OpenBLAS kernel, see :mod:`particles.field.dask`). With
     ``method="auto"`` an expansion, where it is chosen, still runs here (O(n p)).
     """
     if not isinstance(dyn, Dynamics):
@@ -338,7 +339,7 @@ def velocity(
         x = x.astype(np.float32)
     with np.errstate(over="ignore", invalid="ignore"):  # such rows are repaired below
         if scheduler is not None:
-            from .distributed import raw_field as _distributed_raw_field
+            from .dask import raw_field as _distributed_raw_field
 
             f = _distributed_raw_field(x, dyn, scheduler)
         else:
@@ -350,7 +351,7 @@ def velocity(
     return repaired(x64, dyn, f, out)
 
 
-#: a row of the tiled field is evaluated again in the log domain (:mod:`particles.field_stable`)
+#: a row of the tiled field is evaluated again in the log domain (:mod:`particles.field.stable`)
 #: when its tangent part is below this fraction of the attention output: the projection's
 #: cancellation (of the self term e^{beta <Q x_i, K x_i>} V x_i, dominant at large beta: for SA
 #: and USA alike) costs eps / ratio of relative accuracy
@@ -471,7 +472,7 @@ def drift(
 
     With θ_i = h_i / |h_i| and A_i = Σ_h Σ_j A^h_ij V_h θ_j + ffn(θ_i) (the attention output read on
     normalised tokens, :func:`raw_field`), the schemes of arXiv 2510.22026, Table 1 (see
-    :mod:`particles.norms`) are
+    :mod:`particles.field.norms`) are
 
     - ``post``: ḣ_i = P⊥(h_i) A_i with h on the sphere: exactly :func:`velocity` (same code path);
     - ``pre``:  ḣ_i = A_i, h in R^d (``project`` is ignored: nothing is projected);
@@ -510,7 +511,7 @@ def drift(
         theta = theta.astype(np.float32)
     with np.errstate(over="ignore", invalid="ignore"):  # such rows are repaired below
         if scheduler is not None:
-            from .distributed import raw_field as _distributed_raw_field
+            from .dask import raw_field as _distributed_raw_field
 
             a = _distributed_raw_field(theta, dyn, scheduler)
         else:

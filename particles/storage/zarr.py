@@ -49,9 +49,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io
-from .errors import ParticlesError
-from .resources import check_memory
+from ..errors import ParticlesError
+from ..resources import check_memory
+from . import npz as io
 
 SUFFIX = ".zarr"
 FORMAT = "trajectory-store"
@@ -227,13 +227,13 @@ class Frames:
     def normalized(self) -> Frames:
         """The same frames with every row x_i / |x_i| (the token directions of a residual stream),
         still read on demand."""
-        from .sphere import normalize
+        from ..model.sphere import normalize
 
         return Frames(self._arr, self.length, post=normalize, path=self.path)
 
     def _get(self, key, first: int = 0, whole: bool = False):
         """``self._arr[key]`` read and checked: finite (a missing chunk reads as NaN) and, for
-        whole states of a scheme on the sphere, of norm 1 (:func:`particles.trajectory.check_states`)."""
+        whole states of a scheme on the sphere, of norm 1 (:func:`particles.storage.trajectory.check_states`)."""
         from .trajectory import check_states
 
         if isinstance(key, _OrthogonalKey):
@@ -676,7 +676,7 @@ def to_xarray(traj):
 
 def _flat_attrs(traj) -> dict:
     """Scalars and strings only (what netCDF and zarr attributes take); nested records as JSON."""
-    from .params import Piecewise
+    from ..model.params import Piecewise
     from .trajectory import dynamics_to_record
 
     dyn = traj.dynamics

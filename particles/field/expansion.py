@@ -96,8 +96,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln, ive
 
-from . import config, kernels
-from .errors import ParticlesError
+from .. import config, kernels
+from ..errors import ParticlesError
 
 #: smallest accuracy ducc0's double-precision general SHT accepts (its documented limit is 2e-13)
 DUCC_EPS_MIN = 3e-13
@@ -497,7 +497,7 @@ def _sphere(u: np.ndarray, beta: float, L: int, tol: float):
     loc[:, 0] = theta
     loc[:, 1] = phi
     eps = float(min(max(0.01 * tol, DUCC_EPS_MIN), 1e-4))
-    from . import field_tiles
+    from . import tiles as field_tiles
 
     # inside field.fixed_order() (noisy runs) the syntheses run on one thread too: with two, ducc0
     # changed ~0.05 % of the entries by 1e-16 (measured), and a seed must fix the path on any machine
@@ -567,7 +567,7 @@ def expansion_raw(
     estimate exceeds ``tol`` are recomputed exactly.
     Returns (field (n, d), :class:`ExpansionInfo`).
     """
-    from .field import attention
+    from .inputs import attention
 
     n, d = x.shape
     if d not in (2, 3):

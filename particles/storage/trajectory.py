@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io
-from .errors import ParticlesError
-from .params import Dynamics, Piecewise
+from ..errors import ParticlesError
+from ..model.params import Dynamics, Piecewise
+from . import npz as io
 
 FORMAT = "trajectory"
 
@@ -194,7 +194,7 @@ class Trajectory:
     - ``t`` (T,): save times; ``x`` (T, n, d): the states at those times: positions on the sphere,
       or for the residual-stream schemes (``norm="pre"``, ``"peri"``, ``"mix"`` after its switch)
       the stream h in R^d, whose directions are :attr:`theta` and norms :meth:`radii`; for a
-      trajectory read from a zarr store, a :class:`particles.store.Frames` read on demand;
+      trajectory read from a zarr store, a :class:`particles.storage.zarr.Frames` read on demand;
     - ``dynamics``: the :class:`Dynamics` (or :class:`Piecewise`) that produced them;
     - ``method``: integrator name; ``stats``: step statistics (nfev, nsteps, wall time, drift);
     - ``meta``: everything else needed to reproduce the run (seed, dt, rtol, atol, t_end, ...).
@@ -248,7 +248,7 @@ class Trajectory:
             return self.x
         if getattr(self.x, "lazy", False):  # a store: normalised as the states are read
             return self.x.normalized()
-        from .sphere import normalize
+        from ..model.sphere import normalize
 
         return normalize(self.x)
 
@@ -272,7 +272,7 @@ class Trajectory:
 
     def energy(self) -> np.ndarray:
         """E_beta at every saved time, shape (T,)."""
-        from .analysis.energy import energy
+        from ..analysis.energy import energy
 
         dyn = self.dynamics
         return np.array(
@@ -287,7 +287,7 @@ class Trajectory:
 
         Lazy (dask) for a trajectory read from a zarr store. Needs xarray (the ``zarr`` extra).
         """
-        from .store import to_xarray
+        from .zarr import to_xarray
 
         return to_xarray(self)
 
@@ -296,8 +296,8 @@ class Trajectory:
         seed, saved times, cost, and the final cluster state at threshold ``delta`` (clusters are
         the connected components of <x_i, x_j> > 1 - delta; default
         :data:`particles.analysis.clusters.DEFAULT_DELTA`)."""
-        from .analysis.clusters import DEFAULT_DELTA, _check_delta, count_clusters
-        from .analysis.energy import mean_inner_product, min_inner_product
+        from ..analysis.clusters import DEFAULT_DELTA, _check_delta, count_clusters
+        from ..analysis.energy import mean_inner_product, min_inner_product
 
         delta = _check_delta(DEFAULT_DELTA if delta is None else delta)
         # the directions (the stream itself is off the sphere for Pre-LN); none in a checkpoint
@@ -330,7 +330,7 @@ class Trajectory:
 
     def at(self, time: float) -> np.ndarray:
         """The saved state closest to ``time`` (h itself for a residual stream)."""
-        from .errors import finite
+        from ..errors import finite
 
         time = finite(time, "time")
         return self.require_states().x[int(np.argmin(np.abs(self.t - time)))]
@@ -386,7 +386,7 @@ class Trajectory:
         An inconsistent trajectory is refused (:meth:`validate`): what is written can be loaded."""
         self.validate(f"cannot save {path}")
         if _is_store(path):
-            from . import store
+            from . import zarr as store
 
             return store.save(self, path)
         dmeta, darrays = dynamics_to_record(self.dynamics)
@@ -404,7 +404,7 @@ class Trajectory:
     @classmethod
     def load(cls, path: str | Path) -> Trajectory:
         """Read an ``.npz`` file, or open a zarr trajectory store (``*.zarr``) lazily: ``x`` is then
-        a :class:`particles.store.Frames` that reads the saved states on demand.
+        a :class:`particles.storage.zarr.Frames` that reads the saved states on demand.
 
         The file is validated as strictly as an argument (:meth:`validate`; the arrays' sizes from
         their headers before anything is read): a file that is inconsistent, holds NaN, states
@@ -412,7 +412,7 @@ class Trajectory:
         :class:`ParticlesError` line. A store's states are checked as they are read
         (:meth:`check_all` reads them all)."""
         if _is_store(path):
-            from . import store
+            from . import zarr as store
 
             return store.load(path)
         arrays, meta = io.load_npz(path, FORMAT)

@@ -1,11 +1,11 @@
 """Row blocks of the attention field, bit for bit the rows of the whole evaluation.
 
-The unit of work of the distributed field (:mod:`particles.distributed`): rows ``r0:r1`` of
+The unit of work of the distributed field (:mod:`particles.field.dask`): rows ``r0:r1`` of
 ``raw_field(x, dyn)`` (the attention part, every head, before the feed-forward term and the
 projection), computed against all n columns with **the same tiles, the same kernels and the same
 order of floating-point operations** as the local evaluation in :mod:`particles.field`, so that the
 rows put together are the local result to the last bit. Both run the tile functions of
-:mod:`particles.field_tiles`; this module only says which tiles a block needs, in which order.
+:mod:`particles.field.tiles`; this module only says which tiles a block needs, in which order.
 What that takes (measured, see tests/test_distributed.py):
 
 - a BLAS GEMM's result for a row depends on the shape and position of the tile it is computed in
@@ -37,7 +37,7 @@ thread, the serial kernel twins): parallelism comes from running many blocks at 
 
 All of this holds under every OpenBLAS kernel (tested under Haswell and SkylakeX), as long as the
 blocks run the kernel of the requesting process: kernels chosen for other CPUs round some GEMM
-entries differently (``particles.distributed``).
+entries differently (``particles.field.dask``).
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ import math
 
 import numpy as np
 
-from . import config, field
-from . import field_tiles as tiles
-from .field_tiles import Tiling as Plan  # the requester's tiling, shipped with every block
-from .params import Dynamics
+from .. import config
+from ..model.params import Dynamics
+from . import inputs as field
+from . import tiles
+from .tiles import Tiling as Plan  # the requester's tiling, shipped with every block
 
 __all__ = ["Plan", "alignment", "attention_field_rows", "attention_rows"]
 
