@@ -18,7 +18,7 @@ from . import (
 from ._aliases import install as _install_aliases
 from .analysis.energy import energy, mean_inner_product, min_inner_product
 from .errors import ParticlesError
-from .field.inputs import drift, velocity
+from .field import drift, velocity
 from .model.params import NORMS, Dynamics, FeedForward, Piecewise
 from .model.sphere import normalize, random_points
 from .solvers.checkpoint import Interrupted

@@ -180,8 +180,6 @@ SKIP: dict[str, str] = {
         f"particles.field.{n}": "a kernel-level helper of velocity (driven through it)"
         for n in (
             "attention",
-            "attention_inputs",
-            "attention_path",
             "feedforward",
             "check_dtype",
             "head_inputs",

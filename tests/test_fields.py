@@ -10,7 +10,7 @@ import pytest
 
 import particles as pt
 from particles import config, kernels
-from particles import field as fields
+from particles.field import inputs as fields
 from tests import naive
 from tests.naive import attention_naive, velocity_naive
 

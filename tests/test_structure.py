@@ -95,7 +95,10 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 def _long_functions():
-    for path in [*sorted((ROOT / "particles").rglob("*.py")), *sorted((ROOT / "cli").rglob("*.py"))]:
+    for path in [
+        *sorted((ROOT / "particles").rglob("*.py")),
+        *sorted((ROOT / "cli").rglob("*.py")),
+    ]:
         lines = path.read_text().splitlines()
         for node in ast.walk(ast.parse("\n".join(lines), str(path))):
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):

@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .. import config
 from ..errors import ParticlesError, count, finite, real_array
-from ..field.inputs import check_points
+from ..field import check_points
 
 DEFAULT_DELTA = 1e-3
 _DENSE_MAX = 128  # up to this n, components by boolean matrix squaring; above, scipy.sparse.csgraph

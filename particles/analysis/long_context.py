@@ -158,7 +158,7 @@ def one_layer_random(
 
     **Returns:** ``{"gamma": (G,), "inner": (G,), "inner_se": (G,), "input": float}``.
     """
-    from ..field.inputs import attention
+    from ..field import attention
 
     gammas = np.atleast_1d(np.asarray(gammas, dtype=np.float64))
     n, d, queries = int(n), int(d), int(queries)

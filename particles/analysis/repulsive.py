@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ParticlesError, finite, whole
-from ..field.inputs import check_points, velocity
+from ..field import check_points, velocity
 from ..model.params import Dynamics
 from ..model.sphere import as_rng, random_points
 from ..solvers.integrate import simulate

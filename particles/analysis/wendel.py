@@ -18,7 +18,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from ..errors import ParticlesError, count, whole
-from ..field.inputs import check_points
+from ..field import check_points
 from ..model.sphere import as_rng, random_points
 
 

@@ -43,6 +43,7 @@ from ..errors import ParticlesError
 from ..model.params import Dynamics
 from .inputs import check_dtype, check_points, feedforward
 from .rows import Plan, alignment, attention_field_rows
+from .stable import repaired
 
 #: how long to wait for a remote Dask scheduler before giving up
 CONNECT_TIMEOUT = "20s"
@@ -233,8 +234,6 @@ def finish(
     """Add the feed-forward term and project, as :func:`particles.field.velocity` does (rows
     that lost their digits or overflowed are evaluated again here, unless ``repair`` is False:
     :func:`particles.field.repaired`)."""
-    from .inputs import repaired
-
     with np.errstate(over="ignore", invalid="ignore"):
         if dyn.ffn is not None:
             f += feedforward(x, dyn.ffn).astype(x.dtype)

@@ -48,8 +48,7 @@ import numpy as np
 
 from .. import config
 from ..model.params import Dynamics
-from . import inputs as field
-from . import tiles
+from . import inputs, tiles
 from .tiles import Tiling as Plan  # the requester's tiling, shipped with every block
 
 __all__ = ["Plan", "alignment", "attention_field_rows", "attention_rows"]
@@ -91,7 +90,7 @@ def attention_field_rows(x: np.ndarray, dyn: Dynamics, r0: int, r1: int, plan: P
     kw = dict(normalize=dyn.kind == "SA", causal=dyn.causal, plan=plan)
     with config.blas_threads(1):
         for h in range(dyn.heads):
-            q, k, vals, scale = field.head_inputs(x, dyn, h)
+            q, k, vals, scale = inputs.head_inputs(x, dyn, h)
             if scale is None:
                 attention_rows(q, k, vals, dyn.beta, r0, r1, out=acc, **kw)
             else:
@@ -108,14 +107,14 @@ def attention_rows(
     multiples of the local tile height (or ``r1 = n``).
     """
     plan = plan or Plan.here()
-    q, k, v, same = field.attention_inputs(q, k, v)
+    q, k, v, same = inputs.attention_inputs(q, k, v)
     n, m = q.shape[0], k.shape[0]
     if out is None:
         out = np.zeros((r1 - r0, v.shape[1]), dtype=q.dtype)
     if n == 0 or m == 0 or r1 <= r0:
         return out
     beta = float(beta)
-    c, shift = field.attention_path(q, k, v, beta, same)
+    c, shift = inputs.attention_path(q, k, v, beta, same)
     if c is not None:
         side = plan.gram(n, q.shape[1], v.shape[1])[1]
         g, log_scale = tiles.gram_setup(q, v, beta, c, causal, side)

@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Overflow, ParticlesError, count, finite, flag, number, real_array
-from ..field.inputs import check_dtype, check_points, check_stream, drift, fixed_order, velocity
+from ..field import check_dtype, check_points, check_stream, drift, fixed_order, velocity
 from ..field.norms import clock
 from ..interrupts import signum_of, sigterm_raises
 from ..model.params import Dynamics, Piecewise
