@@ -211,7 +211,7 @@ def test_a_killed_process_leaves_a_valid_store(tmp_path, reference):
     path = tmp_path / "r.zarr"
     code = f"""
 import os, signal, numpy as np, particles as pt
-from particles import store as S
+from particles.storage import zarr as S
 real, calls = S.TrajectoryStore.append, {{"n": 0}}
 def append(self, t, x, **kw):
     real(self, t, x, **kw)

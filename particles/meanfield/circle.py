@@ -182,7 +182,7 @@ class CircleSolution:
 def _check_solution(sol: CircleSolution, where: str) -> None:
     """A loaded solution validated like an argument: real finite arrays of consistent shapes,
     strictly increasing times, ``params`` a record with the grid size N, ``stats`` a record."""
-    from ..storage.trajectory import check_times
+    from ..storage.records import check_times
 
     check_times(sol.t, where)
     T = sol.t.shape[0]

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import npz as io
+from .records import _is_store
 
 #: every ``format`` of :func:`particles.storage.npz.save_npz` files: (what the file holds, what writes it)
 KINDS: dict[str, tuple[str, str]] = {
@@ -104,8 +105,6 @@ def format_of(path: str | os.PathLike) -> str:
     """The ``format`` of the result file ``path`` (``"trajectory"`` for a zarr trajectory store),
     reading only its metadata record; a file that is not a ``particles`` file gives a one-line
     :class:`~particles.errors.ParticlesError`."""
-    from .trajectory import _is_store
-
     if _is_store(path):
         return "trajectory"
     try:
