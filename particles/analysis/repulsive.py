@@ -23,7 +23,7 @@ from ..field import check_points, velocity
 from ..model.params import Dynamics
 from ..model.sphere import as_rng, random_points
 from ..solvers.integrate import simulate
-from .clusters import bounded_points
+from .states import bounded_points
 
 _SQ5 = 1.0 / np.sqrt(5.0)
 
