@@ -15,7 +15,6 @@ from . import (
     _startup,  # noqa: F401  (first: the console script's Ctrl-C during the imports)
     config,  # noqa: F401  (selects numba's threading layer before any kernel runs)
 )
-from ._aliases import install as _install_aliases
 from .analysis.energy import energy, mean_inner_product, min_inner_product
 from .errors import ParticlesError
 from .field import drift, velocity
@@ -24,8 +23,6 @@ from .model.sphere import normalize, random_points
 from .solvers.checkpoint import Interrupted
 from .solvers.integrate import METHODS, simulate
 from .storage.trajectory import Trajectory
-
-_install_aliases()
 
 __all__ = [
     "METHODS",

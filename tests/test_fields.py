@@ -1,6 +1,6 @@
 """The tiled attention field against the plain-numpy references (tests/naive.py).
 
-Covers both paths of :func:`particles.fields.attention` (the symmetric Gram path for k is q and the
+Covers both paths of :func:`particles.field.attention` (the symmetric Gram path for k is q and the
 online-softmax path), single- and multi-threaded task layouts, tile boundaries, masks, heads,
 large beta, the float32 option, and the polynomial exponentials.
 """

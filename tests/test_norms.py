@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import particles as pt
-import particles.equiangular as eq
+import particles.analysis.equiangular as eq
 from particles.errors import ParticlesError
 from particles.field import norms
 from particles.solvers import registry

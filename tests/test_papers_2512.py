@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import particles as pt
-import particles.equiangular as eq
+import particles.analysis.equiangular as eq
 import particles.meanfield as mf
 from particles.analysis import circle
 from particles.analysis import long_context as lc

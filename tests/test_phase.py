@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from particles import ensemble as E
-from particles import equiangular as eq
-from particles import phase as P
+from particles.analysis import equiangular as eq
+from particles.analysis import phase as P
 from particles.cli.main import main as cli
 from particles.errors import ParticlesError
+from particles.solvers import ensemble as E
 
 
 def small(**kw):

@@ -126,7 +126,7 @@ def _batched_components(adj: np.ndarray) -> np.ndarray:
 def count_clusters_gram(g, delta: float = DEFAULT_DELTA) -> np.ndarray | int:
     """Number of clusters from Gram matrices g (..., n, n) of unit vectors: int or array (...,).
 
-    For ensembles kept as Gram matrices (:mod:`particles.ensemble`): no positions needed. Works on
+    For ensembles kept as Gram matrices (:mod:`particles.solvers.ensemble`): no positions needed. Works on
     any stack of small systems at once (batched boolean matrix squaring).
     """
     g = _gram_stack(g)
