@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 import particles as pt
-from particles import kernels
 from particles.errors import ParticlesError
-from particles.field import expansion, velocity_rows
+from particles.field import expansion, kernels, velocity_rows
 from tests import naive
 
 pytest.importorskip("ducc0")

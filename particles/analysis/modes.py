@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import kernels
 from ..errors import ParticlesError, count, real_array
+from ..solvers import kernels
 
 
 def _states(x) -> np.ndarray:

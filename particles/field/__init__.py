@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import kernels
 from ..errors import Overflow, ParticlesError, finite, flag, number
 from ..model.params import Dynamics
-from . import expansion
+from . import expansion, kernels
 from .dask import raw_field as _distributed_raw_field
 from .inputs import (
     _row_norms,

@@ -38,9 +38,9 @@ import time
 
 import numpy as np
 
-from .. import kernels
 from ..errors import ParticlesError
 from ..model.params import Dynamics
+from . import kernels
 from .inputs import check_dtype, check_points, feedforward
 from .rows import Plan, alignment, attention_field_rows
 from .stable import repaired

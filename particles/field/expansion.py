@@ -96,9 +96,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln, ive
 
-from .. import config, kernels
+from .. import config
 from ..errors import ParticlesError
-from . import tiles
+from . import kernels, tiles
 from .inputs import attention
 
 #: smallest accuracy ducc0's double-precision general SHT accepts (its documented limit is 2e-13)

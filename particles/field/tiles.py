@@ -32,7 +32,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import config, kernels
+from .. import config
+from . import kernels
 
 # --- fixed order ------------------------------------------------------------------------------------
 

@@ -42,8 +42,8 @@ from pathlib import Path
 import numpy as np
 from scipy.special import ive
 
-from .. import kernels
 from ..errors import ParticlesError, finite, real_array
+from ..field import kernels
 from ..model.sphere import as_rng
 from ..resources import check_count, check_memory
 from ..storage import npz as io
