@@ -8,7 +8,7 @@ Compared, on the same machine and run:
 
 - ``particles``: :func:`particles.analysis.phase.phase_diagrams` (numba, prange over systems; Gram formulation for
   d >= n, coordinates below; a system stops once every pair is above 1 - delta, which is exact for this
-  scheme, see ``particles.solvers.ensemble._collapsed``);
+  scheme, see ``particles.solvers.kernels._collapsed``);
 - ``naive batched numpy``: the authors' scheme re-implemented in numpy as in phase-diagrams.py
   (borjanG/2023-transformers-rotf): X (B, n, d), per step S = beta X X^T (batched matmul), row softmax,
   X += dt A X, renormalise rows; the pair fraction of the Gram matrix at every step; all 300 steps for

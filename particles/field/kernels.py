@@ -9,43 +9,13 @@ plain-numpy twin of the same name in ``tests/naive.py``. Kernels are private (``
 from __future__ import annotations
 
 import math
-import types as pytypes
 
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
 from .. import config
-
-_jit = dict(cache=config.CACHE, fastmath=set(config.FASTMATH))
-
-#: below this many elements a parallel kernel's launch cost (~0.1 ms with workqueue) outweighs its gain
-PARALLEL_MIN_WORK = 1 << 16
-
-
-def _serial_and_parallel(fn):
-    """Compile ``fn`` twice: serial (``fn.serial``, prange runs as range; releases the GIL so tiles
-    can run on several Python threads) and parallel (the result).
-
-    Call :func:`pick` to choose by the amount of work.
-    """
-    par = njit(parallel=True, **_jit)(fn)
-    # The twin must be a distinct function: numba's on-disk cache is keyed by the function's
-    # qualified name and signature, not by its flags, so compiling ``fn`` twice would let the serial
-    # twin load the parallel machine code (which the workqueue layer aborts on from several threads).
-    twin = pytypes.FunctionType(
-        fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__
-    )
-    twin.__qualname__ = fn.__qualname__ + "_serial"
-    twin.__doc__ = fn.__doc__
-    par.serial = njit(nogil=True, **_jit)(twin)
-    return par
-
-
-def pick(kernel, work: int):
-    """The parallel kernel for large work, its serial twin for small work."""
-    return kernel if work >= PARALLEL_MIN_WORK else kernel.serial
-
+from ..model.kernels import PARALLEL_MIN_WORK, _jit, _serial_and_parallel, pick  # noqa: F401
 
 _LOG2E = 1.4426950408889634
 _LN2_HI = 0.6931471803691238  # high bits of ln 2 (exact product with small integers)
@@ -274,21 +244,6 @@ def _project_tangent(x, v, out):
         for k in range(d):
             out[i, k] = v[i, k] - dot * x[i, k]
 
-
-@_serial_and_parallel
-def _normalize_rows(x):
-    """x_i <- x_i / |x_i| in place."""
-    n, d = x.shape
-    for i in prange(n):
-        s = 0.0
-        for k in range(d):
-            s += x[i, k] * x[i, k]
-        s = 1.0 / np.sqrt(s)
-        for k in range(d):
-            x[i, k] *= s
-
-
-_normalize_rows_serial = _normalize_rows.serial
 
 #: largest rows * inner * cols of one BLAS call (OpenBLAS runs GEMMs below 4 * 65536 single-threaded)
 _BLAS_SERIAL_WORK = 131072

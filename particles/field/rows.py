@@ -103,7 +103,7 @@ def attention_rows(
 ) -> np.ndarray:
     """Rows r0:r1 of :func:`particles.field.attention` (q, k, v, beta), added into ``out`` (r1 - r0, dv).
 
-    Same dispatch as ``attention`` (:func:`particles.field.attention_path`); ``r0``, ``r1`` must be
+    Same dispatch as ``attention`` (:func:`particles.field.inputs.attention_path`); ``r0``, ``r1`` must be
     multiples of the local tile height (or ``r1 = n``).
     """
     plan = plan or Plan.here()

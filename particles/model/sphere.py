@@ -77,7 +77,7 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     by the numba kernel ``_normalize_rows`` (threaded for large n). No check for zero rows: the
     states it sees are perturbations of unit vectors.
     """
-    from ..field import kernels
+    from . import kernels
 
     y = np.array(x, dtype=np.float64, order="C")
     kernels.pick(kernels._normalize_rows, y.size)(y)

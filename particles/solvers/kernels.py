@@ -14,7 +14,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..field.kernels import _BLAS_SERIAL_WORK, _exp_row, _jit, _normalize_rows_serial
+from ..field.kernels import _BLAS_SERIAL_WORK, _exp_row
+from ..model.kernels import _jit, _normalize_rows_serial
 
 # --------------------------------------------------------------------------------------------------
 # batched ensembles (particles.solvers.ensemble): many small systems, one per prange iteration.

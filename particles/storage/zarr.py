@@ -235,7 +235,7 @@ class Frames:
 
     def _get(self, key, first: int = 0, whole: bool = False):
         """``self._arr[key]`` read and checked: finite (a missing chunk reads as NaN) and, for
-        whole states of a scheme on the sphere, of norm 1 (:func:`particles.storage.trajectory.check_states`)."""
+        whole states of a scheme on the sphere, of norm 1 (:func:`particles.storage.records.check_states`)."""
         if isinstance(key, _OrthogonalKey):
             a = _reading(
                 self.path,
