@@ -1,4 +1,4 @@
-"""Ensemble throughput on the full workload of arXiv 2312.10794, Fig. 3 (issue 4 item 4, issue 3).
+"""Ensemble throughput on the full workload of arXiv 2312.10794, Fig. 3 (target: < 15 min, 2 cores).
 
 Workload: 6 panels d in {2, 8, 32, 128, 512, 1024}, n = 32, 1024 seeds, 90 betas (linspace(0.1, 9, 90)),
 t in [0, 30] with the authors' scheme (Euler + renormalise, dt = 0.1: 300 steps), the pair statistic at

@@ -57,13 +57,17 @@ class LazyGroup(click.Group):
                         code = interrupts.exit_code(e)
                         _report(e)
 
+    def make_context(self, *args, **kwargs):
+        try:  # parsing the arguments (and loading a sub-command's module)
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt as e:
+            _exit_interrupted(e)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except KeyboardInterrupt as e:  # before click turns it into "Aborted!" and status 1
-            interrupts.ignore_further()
-            _report(e)
-            raise click.exceptions.Exit(interrupts.exit_code(e)) from None
+        except KeyboardInterrupt as e:
+            _exit_interrupted(e)
 
     def list_commands(self, ctx):
         return sorted(
@@ -77,6 +81,14 @@ class LazyGroup(click.Group):
         if importlib.util.find_spec(mod) is None:
             return None
         return getattr(importlib.import_module(mod), attr)
+
+
+def _exit_interrupted(e: KeyboardInterrupt):
+    """Report ``e`` and exit with 128 + its signal, before click turns it into "Aborted!" and
+    status 1."""
+    interrupts.ignore_further()
+    _report(e)
+    raise click.exceptions.Exit(interrupts.exit_code(e)) from None
 
 
 def _report(e: BaseException) -> None:

@@ -17,6 +17,7 @@ dt = 0.1) at d = 1024 on 64 seeds and every third beta.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 
 from particles.analysis import equiangular
 from particles.analysis.phase import PhaseParams, boundary_t, phase_diagrams, plot_phase
+from particles.plotting.claimtools import first_time, grid_index, md_table
 from particles.plotting.figures import STORE_OPTION, figure_paths, result_store, run_script
 
 HERE = Path(__file__).resolve().parent
@@ -91,13 +93,14 @@ def plot(diagrams, d_rk4, png: Path) -> Path:
     ax.plot(ts, bs, "k-", lw=2, label=r"$\Gamma_{\infty,\delta}$ of the equiangular ODE (exact)")
     te = [equiangular.euler_hitting_time(b, n, delta, plist[0].dt) for b in bs[::5]]
     ax.plot(te, bs[::5], "k--", lw=1.2, label=f"same, Euler dt = {plist[0].dt:g}")
-    cmap = plt.get_cmap("viridis")
+    # one distinct qualitative colour per d (tab10 without its red, which the RK4 curve uses)
+    palette = ["C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9", "C7"]
     for i, dg in enumerate(diagrams):
         ax.plot(
             boundary_t(dg),
             dg.betas,
-            color=cmap(i / max(len(diagrams) - 1, 1)),
-            lw=1,
+            color=palette[i % len(palette)],
+            lw=1.2,
             label=f"P = 1/2, d = {dg.params.d} (Euler)",
         )
     ax.plot(
@@ -194,6 +197,112 @@ def main(
         },
     )
     return png
+
+
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+@functools.cache
+def _equiangular_curves(n: int, delta: float, dt: float, betas: tuple[float, ...]):
+    from particles.analysis import equiangular
+
+    exact = np.array([equiangular.hitting_time(b, n, delta) for b in betas])
+    euler = np.array([equiangular.euler_hitting_time(b, n, delta, dt) for b in betas])
+    return exact, euler
+
+
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    t, betas, P, ds = a["t"], a["betas"], a["P"], [int(d) for d in a["d"]]
+    p0 = meta["params"][0]
+    n, delta, dt = p0["n"], p0["delta"], p0["dt"]
+    exact, euler = _equiangular_curves(n, delta, dt, tuple(float(b) for b in betas))
+    bt = np.array([[first_time(t, P[k, i]) for i in range(len(betas))] for k in range(len(ds))])
+    c: dict = {}
+    from particles.analysis import equiangular
+
+    c["gamma_beta0"] = equiangular.hitting_time(0.0, n, delta)
+    # the Euler-equiangular curve against the exact one
+    for b in (1, 4, 5, 6):
+        i = grid_index(betas, b)
+        c[f"euler_lag_b{b}"] = euler[i] - exact[i]
+    rel = [
+        (euler[grid_index(betas, b)] - exact[grid_index(betas, b)]) / exact[grid_index(betas, b)]
+        for b in (1, 4, 5, 6)
+    ]
+    c["euler_lag_pct_min"], c["euler_lag_pct_max"] = 100 * min(rel), 100 * max(rel)
+    # the table of first times with P >= 1/2
+    rows = []
+    for b in (0.1, 1, 2, 3, 4, 5, 6, 6.5, 7):
+        i = grid_index(betas, b)
+        cells = [f"{b:g}", f"{exact[i]:.2f}", f"{euler[i]:.1f}"]
+        cells += ["–" if np.isnan(bt[k, i]) else f"{bt[k, i]:.1f}" for k in range(len(ds))]
+        rows.append(cells)
+    c["boundary_table"] = md_table(["β", "Γ exact", "Euler dt=0.1"] + [f"d={d}" for d in ds], rows)
+    c["seeds_all_1024"] = all(p["seeds"] == 1024 for p in meta["params"])
+    c["band_width"] = [float(w) for w in a["band_width_median"]]
+    # where each d's boundary follows the Euler curve, and where it leaves it
+    step = dt + 1e-9
+    for k, d in enumerate(ds):
+        ok = np.isfinite(bt[k])
+        dev = bt[k] - euler
+        within = ok & (np.abs(dev) <= step)
+        # the largest beta up to which every reached beta is within one step of the Euler curve
+        bad = ok & ~within
+        first_bad = int(np.argmax(bad)) if bad.any() else len(betas)
+        c[f"euler_within_step_to_d{d}"] = float(betas[first_bad - 1]) if first_bad else None
+        c[f"max_lead_over_euler_d{d}"] = float(np.nanmax(-dev[ok]))
+        c[f"min_lag_vs_gamma_d{d}"] = float(np.nanmin(bt[k][ok] - exact[ok]))
+        c[f"max_lag_vs_gamma_d{d}"] = float(np.nanmax(bt[k][ok] - exact[ok]))
+        left = ok & (bt[k] < exact)
+        c[f"first_beta_left_of_gamma_d{d}"] = float(betas[left].min()) if left.any() else None
+        if left.any():  # every reached beta from the first one on is left of Gamma
+            c[f"left_of_gamma_from_then_on_d{d}"] = bool(
+                np.all(left[np.argmax(left) :] == ok[np.argmax(left) :])
+            )
+        c[f"last_beta_reached_d{d}"] = float(betas[ok].max())
+    c["min_lag_vs_gamma_d512_1024"] = min(c["min_lag_vs_gamma_d512"], c["min_lag_vs_gamma_d1024"])
+    c["all_d_ge_32_lead_euler"] = all(c[f"max_lead_over_euler_d{d}"] > step for d in ds if d >= 32)
+    c["wall_s_resumed_run"] = float(meta["wall_s_this_run"])
+    k32, k128 = ds.index(32), ds.index(128)
+    both = np.isfinite(bt[k32]) & np.isfinite(bt[k128])
+    # from which beta on the d = 128 boundary stays left of (earlier than) the d = 32 one
+    not_before = np.nonzero(both & (bt[k128] >= bt[k32]))[0]
+    c["beta_d128_before_d32"] = float(betas[not_before[-1] + 1])
+    c["beta_d32_d128_equal"] = float(betas[not_before[-1]])
+    c["t_d32_d128_equal"] = float(bt[k128, not_before[-1]])
+    # the two quoted cells
+    i6, i7 = grid_index(betas, 6), grid_index(betas, 7)
+    c["d128_b6"], c["gamma_b6"], c["euler_b6"] = bt[k128, i6], exact[i6], euler[i6]
+    c["d128_b7"], c["gamma_b7"] = bt[k128, i7], exact[i7]
+    c["gamma_beta_at_tend"] = float(betas[exact <= t[-1]].max())
+    # blue before t ~ 5
+    c["max_P_before_t5"] = float(P[:, :, t <= 5.0 + 1e-9].max())
+    # metastable zone at small d
+    for d, bs in ((2, (2, 3, 4, 7)), (8, (4, 5))):
+        for b in bs:
+            c[f"P30_d{d}_b{b}"] = float(P[ds.index(d), grid_index(betas, b), -1])
+    # RK4 (every third beta, d = 1024)
+    br = betas[::3]
+    rk = np.array([first_time(t, row) for row in a["P_rk4"]])
+    ex_r, eu_r = exact[::3], euler[::3]
+    quoted = (0.1, 4.0, 5.2, 5.8, 6.4)
+    idx = [grid_index(br, b) for b in quoted]
+    c["rk4_times"] = [rk[i] for i in idx]
+    c["rk4_gamma"] = [ex_r[i] for i in idx]
+    c["rk4_euler"] = [eu_r[i] for i in idx]
+    okr = np.isfinite(rk)
+    close = okr & (np.abs(rk - ex_r) <= step)
+    badr = okr & ~close
+    c["rk4_within_step_to"] = (
+        float(br[: np.argmax(badr)][-1]) if badr.any() else float(br[okr].max())
+    )
+    lead = okr & (rk < ex_r - step)
+    c["rk4_lead_min"], c["rk4_lead_max"] = (
+        float((ex_r - rk)[lead].min()),
+        float((ex_r - rk)[lead].max()),
+    )
+    c["rk4_lead_beta_min"], c["rk4_lead_beta_max"] = float(br[lead].min()), float(br[lead].max())
+    c["rk4_seeds"] = meta["rk4_params"]["seeds"]
+    return c
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from particles.analysis.phase import PhaseParams, phase_diagrams, plot_phase
+from particles.plotting.claimtools import first_time, grid_index
 from particles.plotting.figures import STORE_OPTION, figure_paths, result_store, run_script
 from particles.storage.npz import save_npz
 
@@ -128,6 +129,43 @@ def main(
         },
     )
     return png
+
+
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+FIG5_PANELS = {"a": "ginibre-v=g", "b": "goe", "c": "ginibre-v=b", "d": "goe-v=b", "a2": "ginibre"}
+
+
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    t, betas, P = a["t"], a["betas"], a["P"]
+    c: dict = {}
+    p = meta["params"][0]
+    c["seeds"], c["n_betas"] = p["seeds"], len(betas)
+    c["pairs"] = p["n"] * (p["n"] - 1)
+    i10 = grid_index(t, 10.0)
+    for lab, name in FIG5_PANELS.items():
+        k = meta["panels"].index(name)
+        bt = np.array([first_time(t, row) for row in P[k]])
+        ok = np.isfinite(bt)
+        c[f"{lab}_half_reached"] = int(ok.sum())
+        c[f"{lab}_half_tmin"] = float(np.nanmin(bt)) if ok.any() else None
+        c[f"{lab}_half_tmax"] = float(np.nanmax(bt)) if ok.any() else None
+        p30, p10 = P[k, :, -1], P[k, :, i10]
+        c[f"{lab}_P30_ge_0.99_up_to"] = float(betas[p30 >= 0.99].max())
+        c[f"{lab}_P30_ge_0.9_up_to"] = float(betas[p30 >= 0.9].max())
+        c[f"{lab}_P30_ge_0.5_up_to"] = float(betas[p30 >= 0.5].max())
+        above = betas > c[f"{lab}_P30_ge_0.99_up_to"]
+        if not above.any():
+            continue
+        c[f"{lab}_P30_above_min"] = float(p30[above].min())
+        c[f"{lab}_P30_above_max"] = float(p30[above].max())
+        c[f"{lab}_P10_above_min"] = float(p10[above].min())
+        c[f"{lab}_P10_above_max"] = float(p10[above].max())
+        c[f"{lab}_P30_above_argmin_beta"] = float(betas[above][np.argmin(p30[above])])
+        c[f"{lab}_P30_above_argmax_beta"] = float(betas[above][np.argmax(p30[above])])
+        c[f"{lab}_P10_b9"] = float(p10[-1])
+        c[f"{lab}_P30_b9"] = float(p30[-1])
+    return c
 
 
 if __name__ == "__main__":

@@ -77,5 +77,39 @@ def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path
     return plot_figure(outdir, __file__, quick, redraw, compute, plot, {"betas": list(BETAS)})
 
 
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    tau, g, bg, ts = a["tau"], a["g"], a["betas_g"], a["tau_star"]
+    c: dict = {}
+    for k, b in enumerate(bg):
+        c[f"tau_star_b{b:g}"] = float(ts[k])
+    res = np.abs(bg * np.sin(ts) ** 2 - np.cos(ts))
+    c["tau_star_residual_below_1e-15"] = bool(res.max() < 1e-15)
+    i6 = list(bg).index(6.0)
+    c["six_sin2"] = float(6 * np.sin(ts[i6]) ** 2)
+    c["cos_tau6"] = float(np.cos(ts[i6]))
+    c["g_sign"] = bool(
+        all(
+            np.all(g[k][np.abs(tau) < ts[k]] > 0) and np.all(g[k][np.abs(tau) > ts[k]] < 0)
+            for k in range(len(bg))
+        )
+    )
+    lam, ns, bs = a["lambda_max"], a["n_saddle"], a["betas_saddle"]
+    c["all_positive"] = bool(np.all(lam > 0))
+    for k, n in enumerate(ns):
+        c[f"lambda_min_n{n}"] = float(lam[k].min())
+    c["n_betas"], c["beta_min"], c["beta_max"] = len(bs), float(bs.min()), float(bs.max())
+    scaled = lam * ns[:, None] ** 2 * np.exp(-bs)
+    k8 = list(ns).index(8)
+    i10 = int(np.argmin(np.abs(bs - 10)))
+    c["scaled_n8_b10_beta"] = float(bs[i10])
+    c["scaled_n8_b10"] = float(scaled[k8, i10])
+    c["scaled_n8_b50"] = float(scaled[k8, -1])
+    c["weight_pi4_b10"] = float(np.exp(bs[i10] * (np.cos(np.pi / 4) - 1)))
+    c["weight_pi4_b50"] = float(np.exp(bs[-1] * (np.cos(np.pi / 4) - 1)))
+    return c
+
+
 if __name__ == "__main__":
     run_script(main, __doc__, HERE)

@@ -216,10 +216,95 @@ def compute(quick: bool = False, store=None, progress: bool = True) -> tuple[dic
     return data, numbers
 
 
+def _branch(a: dict, j: int, d: int, beta: float, kind: str) -> mf.Branch:
+    """The saved branch of panel j (r, kappa, stability; no coefficients or free energy)."""
+    return mf.Branch(
+        beta=beta,
+        d=d,
+        kind=kind,
+        r=a[f"branch_r_{j}"],
+        kappa=a[f"branch_kappa_{j}"],
+        coeffs=np.zeros((1, 1)),
+        free_energy=np.zeros(1),
+        stable=a[f"branch_stable_{j}"],
+        meta={"kappa_c": float(mf.critical_kappa(beta, d, kind))},
+    )
+
+
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays (the theory: kappa_c from its
+    formula, the fold from the saved branch, kappa_1 from the branch recomputed with its free energy).
+    Keys ``<panel>_<name>``, panel ``d2_b1p5``, ``sa_d3_b4``, ..."""
+    c: dict = {"beta_star_d2": mf.beta_star(2), "beta_star_d3": mf.beta_star(3)}
+    sa_up, sa_ratio = [], []
+    for j, (d, beta, kind) in enumerate(PANELS):
+        key = _name(d, beta, kind).replace("_beta", "_b").replace(".", "p")
+        br = _branch(a, j, d, beta, kind)
+        kc = br.meta["kappa_c"]
+        kf, rf = br.fold
+        k, rb = a[f"kappa_{j}"], br.r_of_kappa(a[f"kappa_{j}"])
+        cont = kind == "SA" or beta <= mf.beta_star(d)
+        v = {"kappa_c": kc, "fold_kappa": kf, "fold_r": rf, "continuous": cont}
+        v["window_pct"] = 100 * (kc - kf) / kc
+        if kind == "USA" and not cont:
+            full = mf.stationary_branch(beta, d, kind, points=br.r.size, r_max=0.985)
+            v["kappa_1"] = mf.first_order_kappa(full)
+        thr = 0.5 * (1 if kf >= kc else rf)
+        mu, md, pu, pdn = (a[f"{s}_{j}"] for s in ("r_up", "r_down", "pde_up", "pde_down"))
+        v["particles_jump_up"], v["particles_drop_down"] = (
+            _jump_up(k, mu, thr),
+            _drop_down(k, md, thr),
+        )
+        v["pde_jump_up"], v["pde_drop_down"] = _jump_up(k, pu, thr), _drop_down(k, pdn, thr)
+        if not cont:
+            v["particles_hysteresis"] = bool(v["particles_jump_up"] > v["particles_drop_down"])
+            v["pde_hysteresis"] = bool(v["pde_jump_up"] > v["pde_drop_down"])
+        hi = k > 1.15 * kc
+        v["particles_dev_above"] = float(np.nanmax(np.abs(mu[hi] - rb[hi])))
+        on = pdn > 0.05  # the down sweep where it is ordered
+        v["pde_max_dev_from_branch"] = float(np.nanmax(np.abs(pdn[on] - rb[on])))
+        # the up sweep: at the first grid kappa above kappa_c, and from the second on
+        above = np.nonzero(k > kc)[0]
+        i1 = above[0]
+        v["up_first_kappa_ratio"] = float(k[i1] / kc)
+        v["pde_up_first"], v["branch_first"] = float(pu[i1]), float(rb[i1])
+        v["pde_up_dev_from_second"] = float(np.max(np.abs(pu[above[1:]] - rb[above[1:]])))
+        i2 = above[1]
+        v["up_second_kappa_ratio"] = float(k[i2] / kc)
+        # the linear escape time ln(1 / pde_eps) / lambda_1 from the uniform state against the
+        # PDE's relaxation time at each kappa
+        pde = panel_params(d, beta, False, kind)[1]
+        lam = float(mf.growth_rates(beta, d, k[i1], kind, modes=1)[0])
+        v["escape_over_relax_first"] = float(np.log(1 / pde.pde_eps) / lam / pde.t_relax)
+        for name, val in v.items():
+            c[f"{key}_{name}"] = val
+        if kind == "SA":
+            sa_up.append(v["pde_up_dev_from_second"])
+            sa_ratio.append(v["escape_over_relax_first"])
+    sa = [k for k in c if k.startswith("sa_") and k.endswith("_continuous")]
+    c["sa_all_continuous"] = all(c[k] for k in sa) and all(
+        c[k.replace("_continuous", "_fold_kappa")] == c[k.replace("_continuous", "_kappa_c")]
+        for k in sa
+    )
+    c["sa_pde_max_dev"] = max(c[k.replace("_continuous", "_pde_max_dev_from_branch")] for k in sa)
+    c["sa_pde_up_dev_from_second"] = max(sa_up)
+    c["sa_particles_max_dev_above"] = max(
+        c[k.replace("_continuous", "_particles_dev_above")] for k in sa
+    )
+    r = [c[k] for k in c if k.endswith("_escape_over_relax_first")]
+    c["escape_over_relax_min"], c["escape_over_relax_max"] = min(r), max(r)
+    c["up_first_all_below_branch"] = all(
+        c[k] < 0.5 * c[k.replace("pde_up_first", "branch_first")]
+        for k in c
+        if k.endswith("_pde_up_first")
+    )
+    return c
+
+
 def plot(data: dict, numbers: dict):
     """Rows d = 2, 3; columns USA (beta below, above beta_*), SA (the same betas)."""
     fig = new_figure((16, 8.6))
-    first = None
+    first = first_num = None
     for j, (d, beta, kind) in enumerate(PANELS):
         if f"kappa_{j}" not in data:  # a file of the first version (USA only)
             continue
@@ -251,6 +336,8 @@ def plot(data: dict, numbers: dict):
             data[f"err_down_{j}"],
             labels=("particles up", "particles down"),
         )
+        if num.get("kappa_1", num["kappa_c"]) < num["kappa_c"]:  # the discontinuous panels
+            ax.axvline(num["kappa_1"] * s, color="C4", lw=1, ls="-.", label="kappa_1")
         if f"pde_up_{j}" in data:
             ax.plot(k, data[f"pde_up_{j}"], "s", ms=7, mfc="none", mec="C2", label="PDE up")
             ax.plot(k, data[f"pde_down_{j}"], "x", ms=6, color="C1", label="PDE down")
@@ -273,12 +360,34 @@ def plot(data: dict, numbers: dict):
             ax.set_ylabel(f"d = {d}: stationary r = |mean x|")
         ax.set_ylim(-0.03, 1.02)
         first = first or ax
+        first_num = first_num or num
     handles, labels = first.get_legend_handles_labels()
     labels[0] = (
         "stationary branch and uniform state r = 0: stable (solid), unstable (dashed); kappa_c dotted"
     )
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.035, 1, 1))
+    ax1 = fig.axes[1]  # a discontinuous panel: it has the kappa_1 line
+    h1, l1 = ax1.get_legend_handles_labels()
+    if "kappa_1" in l1:
+        handles.append(h1[l1.index("kappa_1")])
+        labels.append("kappa_1 (equal free energies, USA above beta_*)")
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.022),
+        ncol=len(labels),
+        fontsize=8,
+        frameon=False,
+    )
+    fig.text(
+        0.5,
+        0.004,
+        "particles: mean r over the systems, error bars: its standard error over the "
+        f"{first_num['particles_systems']} systems; PDE: one deterministic run per kappa",
+        ha="center",
+        fontsize=8,
+    )
+    fig.tight_layout(rect=(0, 0.065, 1, 1))
     return fig
 
 

@@ -173,6 +173,31 @@ def compute(quick: bool = False) -> tuple[dict, dict]:
     return data, numbers
 
 
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    cases = range(len(a["pde_cases"]))
+    c: dict = {
+        "pde_modes_checked": int(sum(np.isfinite(a[f"pde_measured_{j}"]).sum() for j in cases))
+    }
+    errs = []
+    for j in cases:
+        lam, meas = a[f"pde_lambda_{j}"], a[f"pde_measured_{j}"]
+        ok = np.isfinite(meas)
+        errs.append(np.max(np.abs(meas[ok] - lam[ok]) / np.maximum(np.abs(lam[ok]), 1e-3)))
+    c["pde_max_rel_error"] = float(max(errs))
+    for tag in ("p2", "p3"):
+        lam, meas = a[f"{tag}_lambda"], a[f"{tag}_measured"]
+        c[f"{tag}_lambda"] = [float(v) for v in lam]
+        c[f"{tag}_measured"] = [float(v) for v in meas]
+        rel = 100 * np.abs(meas - lam) / lam
+        c[f"{tag}_rel_err_pct_2to4"] = [float(v) for v in rel[1:4]]
+        c[f"{tag}_rel_err_pct_max_1to4"] = float(rel[:4].max())
+    counts, kstar = a["cl_counts"], a["cl_kstar"][:, None]
+    c["cl_fraction_equal_pct"] = 100 * float((counts == kstar).mean())
+    c["cl_fraction_within_1_pct"] = 100 * float((np.abs(counts - kstar) <= 1).mean())
+    return c
+
+
 def plot(data: dict, numbers: dict):
     fig = new_figure((13, 9))
     ax = fig.add_subplot(2, 2, 1)

@@ -24,7 +24,7 @@ import particles as pt
 from particles.analysis import equiangular as eq
 from particles.plotting import new_figure
 from particles.plotting.figures import run_script, save_drawn, script_main
-from particles.plotting.schemes import COLORS, NAMES, SCHEMES
+from particles.plotting.schemes import COLORS, LINESTYLES, MARKERS, NAMES, SCHEMES
 
 HERE = Path(__file__).resolve().parent
 LABELS = NAMES | {
@@ -70,24 +70,29 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
     axa, axb, axc = (fig.add_subplot(1, 3, k) for k in (1, 2, 3))
     to, ts = data["t_ode"], data["t_sim"]
     for nm in SCHEMES:
-        c = COLORS[nm]
+        c, ls, mk = COLORS[nm], LINESTYLES[nm], MARKERS[nm]
+        lw = 2.8 if nm in ("pre", "post") else 1.4  # wide under Peri-LN's and Mix-LN's dashes
         e = data[f"{nm}_eps_ode"]
         ok = (to > 0) & (e > 1e-300)
-        axa.loglog(to[ok], e[ok], color=c, lw=1.5, label=LABELS[nm])
+        axa.loglog(to[ok], e[ok], color=c, ls=ls, lw=lw, label=LABELS[nm])
         es = data[f"{nm}_eps_sim"]
         oks = (ts > 0) & (es > 1e-13)
-        axa.loglog(ts[oks], es[oks], "o", color=c, ms=3.5, mfc="none")
+        axa.loglog(ts[oks], es[oks], mk, color=c, ms=3.5, mfc="none", mew=0.8)
         if nm in ("pre", "peri", "mix"):
-            axb.loglog(to[to > 0], data[f"{nm}_r_ode"][to > 0], color=c, lw=1.5, label=LABELS[nm])
-            axb.loglog(ts[ts > 0], data[f"{nm}_r_sim"][ts > 0], "o", color=c, ms=3.5, mfc="none")
+            axb.loglog(
+                to[to > 0], data[f"{nm}_r_ode"][to > 0], color=c, ls=ls, lw=lw, label=LABELS[nm]
+            )
+            axb.loglog(ts[ts > 0], data[f"{nm}_r_sim"][ts > 0], mk, color=c, ms=3.5, mfc="none")
         okc = ok & (to > 0.05) & (e > 1e-200)
-        axc.semilogx(to[okc], _local_exponent(to[okc], e[okc]), color=c, lw=1.5, label=LABELS[nm])
+        axc.semilogx(
+            to[okc], _local_exponent(to[okc], e[okc]), color=c, ls=ls, lw=lw, label=LABELS[nm]
+        )
     tt = np.geomspace(20, to[-1], 10)
     axa.loglog(tt, 3.0 / tt**2, "k--", lw=1, label=r"$\propto t^{-2}$")
     axa.set_ylim(1e-14, 2)
     axa.set_xlabel("t")
     axa.set_ylabel(r"$1-\rho(t)$")
-    axa.set_title("(a) 1 − ρ: lines equiangular ODE, ○ particles")
+    axa.set_title("(a) 1 − ρ: lines equiangular ODE, markers particles")
     axa.legend(fontsize=7.5, loc="lower left")
     axb.loglog(tt, tt, "k--", lw=1, label="r = t")
     axb.set_xlabel("t")
@@ -108,6 +113,43 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
 
 
 main = script_main(__file__, compute, plot)
+
+
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+_SCHEMES = ("post", "pre", "peri", "ngpt", "mix", "lns")
+
+
+_NAMES = ("Post-LN", "Pre-LN", "Peri-LN", "nGPT", "Mix-LN", "LN-Scaling")
+
+
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    ts = a["t_sim"]
+    c: dict = {}
+    drho, dr = [], []
+    for nm in _SCHEMES:
+        es, eo = a[f"{nm}_eps_sim"], a[f"{nm}_eps_ode_at_sim"]
+        drho.append(float(np.max(np.abs(es - eo))))
+        dr.append(float(np.max(np.abs(a[f"{nm}_r_sim"] / a[f"{nm}_r_ode_at_sim"] - 1.0))))
+        c[f"{nm}_spread"] = float(a[f"{nm}_spread_sim"].max())
+    c["max_drho"], c["max_dr_rel"] = max(drho), max(dr)
+    c["max_spread"] = max(c[f"{nm}_spread"] for nm in _SCHEMES)
+    late = (ts >= 100.0) & (ts <= ts[-1])
+    for nm in ("pre", "peri", "mix"):
+        es = a[f"{nm}_eps_sim"]
+        c[f"{nm}_exponent"] = float(-np.polyfit(np.log(ts[late]), np.log(es[late]), 1)[0])
+        c[f"{nm}_r_over_t"] = float(a[f"{nm}_r_sim"][-1] / ts[-1])
+    for nm in ("post", "ngpt"):
+        es = a[f"{nm}_eps_sim"]
+        ok = (es > 1e-12) & (es < 1e-4)
+        c[f"{nm}_rate"] = float(-np.polyfit(ts[ok], np.log(es[ok]), 1)[0])
+        c[f"{nm}_rate_law"] = float(meta[f"{nm}_law"]["rate"])
+    es = a["lns_eps_sim"]  # LN-Scaling: 1 - ρ ~ C e^{-μ sqrt(t + 1)}
+    ok = (es > 1e-12) & (es < 1e-4)
+    c["lns_rate"] = float(-np.polyfit(np.sqrt(ts[ok] + 1.0), np.log(es[ok]), 1)[0])
+    c["lns_rate_law"] = float(meta["lns_law"]["rate"])
+    c["t_end"] = float(ts[-1])
+    return c
 
 
 if __name__ == "__main__":

@@ -28,8 +28,9 @@ import numpy as np
 
 import particles as pt
 from particles.plotting import new_figure
+from particles.plotting.claimtools import md_table
 from particles.plotting.figures import run_script, save_drawn, script_main
-from particles.plotting.schemes import COLORS, NAMES, SCHEMES
+from particles.plotting.schemes import COLORS, LINESTYLES, NAMES, SCHEMES
 from particles.solvers.integrate import step
 
 HERE = Path(__file__).resolve().parent
@@ -105,15 +106,21 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
     ell = data["layer"]
     for nm in SCHEMES:
         c = COLORS[nm]
-        ls = "--" if nm == "mix" else "-"
-        axa.plot(ell, data[f"{nm}_rho"].mean(axis=0), ls, color=c, lw=1.5, label=LABELS[nm])
-        axb.loglog(ell[1:], data[f"{nm}_dgram"][:, 1:].mean(axis=0), ls, color=c, lw=1.3)
+        ls = LINESTYLES[nm]
+        lw = 2.6 if nm == "pre" else 1.4  # Pre-LN wide under the Mix-LN and Peri-LN dashes
+        axa.plot(ell, data[f"{nm}_rho"].mean(axis=0), ls=ls, color=c, lw=lw, label=LABELS[nm])
+        axb.loglog(ell[1:], data[f"{nm}_dgram"][:, 1:].mean(axis=0), ls=ls, color=c, lw=lw)
         if nm in ("pre", "peri", "mix"):
             axc.loglog(
-                ell[1:], data[f"{nm}_radius"].mean(axis=0)[1:], color=c, lw=1.5, label=LABELS[nm]
+                ell[1:],
+                data[f"{nm}_radius"].mean(axis=0)[1:],
+                ls=ls,
+                color=c,
+                lw=lw,
+                label=LABELS[nm],
             )
     g = ell[ell >= 4].astype(float)
-    axc.loglog(g, np.sqrt(g), "k--", lw=1, label=r"$\sqrt{\ell}$")
+    axc.loglog(g, np.sqrt(g), "k-.", lw=0.9, label=r"$\sqrt{\ell}$")
     axc.loglog(g, g, "k:", lw=1, label=r"$\ell$")
     axa.set_xlabel("layer ℓ")
     axa.set_ylabel(r"mean $\langle\theta_i,\theta_j\rangle$")
@@ -133,6 +140,44 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
         fontsize=10,
     )
     return save_drawn(fig, path)
+
+
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays (means over the seeds)."""
+    ell = a["layer"]
+    L = int(meta["L"])
+    c: dict = {"L": L, "d": int(meta["d"]), "n": int(meta["n"]), "seeds": int(meta["seeds"])}
+    rows = []
+    for nm in SCHEMES:
+        rho, dg = a[f"{nm}_rho"].mean(axis=0), a[f"{nm}_dgram"].mean(axis=0)
+        hit = np.nonzero(rho >= 0.9)[0]
+        c[f"{nm}_layer_090"] = int(hit[0]) if hit.size else -1
+        c[f"{nm}_rho_end"] = float(rho[-1])
+        c[f"{nm}_dgram_early"] = float(dg[1:11].mean())
+        c[f"{nm}_dgram_late"] = float(dg[-20:].mean())
+        rows.append(
+            [
+                NAMES[nm],
+                f"{rho[10]:.2f}",
+                f"{rho[-1]:.3f}",
+                str(int(hit[0])) if hit.size else f"> {L}",
+                f"{c[f'{nm}_dgram_early']:.2g}",
+                f"{c[f'{nm}_dgram_late']:.2g}",
+            ]
+        )
+    header = ["scheme", "ρ̄ at ℓ = 10", f"ρ̄ at ℓ = {L}", "first ℓ with ρ̄ ≥ 0.9"]
+    header += ["mean Δ, ℓ ≤ 10", "mean Δ, last 20"]
+    c["table"] = md_table(header, rows)
+    late = ell >= L // 4
+    slow = ("pre", "peri", "mix")
+    for nm in slow:
+        r, dg = a[f"{nm}_radius"].mean(axis=0), a[f"{nm}_dgram"].mean(axis=0)
+        c[f"{nm}_radius_exponent"] = float(np.polyfit(np.log(ell[late]), np.log(r[late]), 1)[0])
+        c[f"{nm}_dgram_exponent"] = float(-np.polyfit(np.log(ell[late]), np.log(dg[late]), 1)[0])
+    c["slow_dgram_late_min"] = min(c[f"{nm}_dgram_late"] for nm in slow)
+    c["slow_dgram_late_max"] = max(c[f"{nm}_dgram_late"] for nm in slow)
+    c["fast_dgram_late_max"] = max(c[f"{nm}_dgram_late"] for nm in ("post", "ngpt"))
+    return c
 
 
 main = script_main(__file__, compute, plot)

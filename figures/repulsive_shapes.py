@@ -11,6 +11,7 @@ shows no figure for this; Thm 9.2 (Cohn–Kumar) names these shapes.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,48 @@ def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path
         compute=_record,
         draw=lambda a, m, png: plot({**a, "shapes": np.array(m["shapes"])}, png),
     )
+
+
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+REPULSIVE_EXPECTED = {
+    (4, 3): {-1 / 3: 6},
+    (6, 3): {-1.0: 3, 0.0: 12},
+    (12, 3): {-1.0: 6, -1 / math.sqrt(5): 30, 1 / math.sqrt(5): 30},
+    (5, 4): {-1 / 4: 10},
+    (8, 4): {-1.0: 4, 0.0: 24},
+}
+
+
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    cases, seeds = [tuple(int(v) for v in c) for c in a["cases"]], [int(s) for s in a["seeds"]]
+    match, worst = 0, 0.0
+    for n, d in cases:
+        exp = REPULSIVE_EXPECTED[(n, d)]
+        for s in seeds:
+            vals, mult = a[f"values_{n}_{d}_{s}"], a[f"mult_{n}_{d}_{s}"]
+            ev = np.array(sorted(exp))
+            if len(vals) != len(ev):
+                continue
+            order = np.argsort(vals)
+            dev = np.abs(vals[order] - ev).max()
+            if np.array_equal(mult[order], [exp[v] for v in ev]) and dev < 1e-4:
+                match += 1
+            worst = max(worst, float(dev))
+    tf = a["t_final"].reshape(len(cases), len(seeds))
+    c: dict = {"matches": match, "runs": len(cases) * len(seeds), "all_within_1e-4": worst < 1e-4}
+    c["max_speed"] = float(a["max_speed"].max())
+    names = {(4, 3): "tet", (6, 3): "oct", (12, 3): "ico", (5, 4): "simplex", (8, 4): "cross"}
+    for k, nd in enumerate(cases):
+        c[f"t_{names[nd]}_min"], c[f"t_{names[nd]}_max"] = float(tf[k].min()), float(tf[k].max())
+    c["shapes_named"] = meta["shapes"][:: len(seeds)] == [
+        "tetrahedron",
+        "octahedron",
+        "icosahedron",
+        "simplex",
+        "cross-polytope",
+    ]
+    return c
 
 
 if __name__ == "__main__":

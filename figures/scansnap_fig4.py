@@ -10,6 +10,7 @@ phase transition): panel (b) the loss, panel (c) the common-token mass and the l
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -137,6 +138,47 @@ def plot(a: dict, meta: dict, png: Path) -> Path:
     fig.savefig(png, dpi=130)
     plt.close(fig)
     return png
+
+
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+def _ss_task(meta):
+    from particles.scansnap import SyntheticTask
+
+    tk = meta["task"]
+    return SyntheticTask(num_classes=tk["num_classes"], classes_per_query=tk["classes_per_query"])
+
+
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    from particles.scansnap import kendall_tau, snap_time
+
+    task = _ss_task(meta)
+    cm, loss, c_ = a["common"], a["loss"], a["c"]
+    c: dict = {"M": task.vocab_size, "log_M": math.log(task.vocab_size)}
+    c["loss0"], c["loss10"], c["loss_end"] = float(loss[0]), float(loss[10]), float(loss[-1])
+    c["loss0_is_log_M"] = abs(loss[0] - math.log(task.vocab_size)) < 1e-12
+    for s in (0, 10, 48, 300):
+        c[f"common_{s}"] = [float(v) for v in cm[s]]
+    c["common0"] = float(cm[0, 0])
+    c["common_change_after_100"] = float(np.abs(cm[-1] - cm[100]).max())
+    c["common_total_fall"] = float(np.abs(cm[-1] - cm[0]).max())
+    c["snap"] = snap_time(c_, a["steps"])
+    c["max_weight_end"] = float(a["max_weight"][-1].max())
+    sup = list(task.support)
+
+    def tau(step):
+        # z_l - z_l' = log(c_l / P_l) - log(c_l' / P_l'): the order of z from the saved c
+        out = []
+        for k in range(task.num_classes):
+            toks = task.distinct_tokens(k)
+            cols = [sup.index(tk) for tk in toks]
+            z = np.log(c_[step, k, cols] / task.probs[k, toks])
+            out.append(kendall_tau(z, task.probs[k, toks]))
+        return float(np.mean(out))
+
+    c["tau10"], c["tau48"] = tau(10), tau(48)
+    c["tau_min_from_48"] = min(tau(s) for s in range(48, len(a["steps"])))
+    return c
 
 
 if __name__ == "__main__":

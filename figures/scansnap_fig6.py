@@ -108,5 +108,37 @@ def plot(a: dict, meta: dict, png: Path) -> Path:
     return png
 
 
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    K, ez, r = list(a["classes"]), list(a["eta_z"]), list(a["ratio"])
+    ent = a["entropy"]
+    mean, std = ent.mean(-1), ent.std(-1)
+    c: dict = {}
+    c["seeds"] = int(a["seeds"].size)
+    c["falls_with_eta_z_pct"] = 100 * float(np.mean(np.diff(mean, axis=1) < 0))
+    c["rises_with_ratio_pct"] = 100 * float(np.mean(np.diff(mean, axis=2) > 0))
+    c["rises_with_ratio_K2_pct"] = 100 * float(np.mean(np.diff(mean[0], axis=1) > 0))
+    k2 = K.index(2)
+    c["ent_K2_r1_vs_eta_z"] = [float(v) for v in mean[k2, :, r.index(1)]]
+    c["ent_K2_z1_vs_ratio"] = [float(v) for v in mean[k2, ez.index(1), :]]
+    c["ent_K20_z3_vs_ratio"] = [float(v) for v in mean[K.index(20), ez.index(3), :]]
+    # the large-step cells: K = 2, eta_z >= 2, ratio >= 5
+    big = np.zeros(mean.shape, bool)
+    for j, e in enumerate(ez):
+        for q, x in enumerate(r):
+            big[k2, j, q] = e >= 2 and x >= 5
+    c["std_K2_z2_r10"] = float(std[k2, ez.index(2), r.index(10)])
+    c["std_K2_z3_r10"] = float(std[k2, ez.index(3), r.index(10)])
+    c["std_K2_z2_r5"] = float(std[k2, ez.index(2), r.index(5)])
+    c["std_K2_z3_r5"] = float(std[k2, ez.index(3), r.index(5)])
+    c["std_max_elsewhere"] = float(std[~big].max())
+    mw = np.nanmax(a["max_weight"], axis=-1)
+    c["max_weight_max"] = float(mw.max())
+    c["max_weight_max_in_big"] = bool(mw[big].max() == mw.max())
+    c["max_weight_elsewhere"] = float(mw[~big].max())
+    return c
+
+
 if __name__ == "__main__":
     run_script(main, __doc__, Path(__file__).resolve().parent)

@@ -32,6 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from particles.errors import ParticlesError  # noqa: E402
+from particles.plotting.claimtools import md_table
 from particles.plotting.figures import draw_saved, run_script  # noqa: E402
 from particles.storage.npz import load_npz  # noqa: E402
 
@@ -357,6 +358,44 @@ def _compute(quick: bool, authors, rerun: bool, outdir) -> tuple[dict, dict]:
     }
     outdir.mkdir(parents=True, exist_ok=True)
     return c, meta
+
+
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+def claims(a: dict, meta: dict) -> dict:
+    """Fig. 6 against the authors' table (scansnap_fig6_authors.npz)."""
+    d, diff, z = a["dev_pooled"], a["diff"], a["dev_se"]
+    ad = np.abs(d)
+    c: dict = {"cells": int(d.size)}
+    c["dev_median"], c["dev_mean"] = float(np.median(ad)), float(ad.mean())
+    c["dev_lt1_pct"], c["dev_lt2_pct"] = 100 * float(np.mean(ad < 1)), 100 * float(np.mean(ad < 2))
+    w = np.unravel_index(np.argmax(ad), d.shape)
+    c["dev_max"] = float(ad[w])
+    c["worst_eta_z"], c["worst_ratio"] = float(a["eta_z"][w[1]]), float(a["ratio"][w[2]])
+    c["worst_ours"], c["worst_authors"] = float(a["ours_mean"][w]), float(a["authors_mean"][w])
+    c["dev_mean_per_panel"] = [float(ad[i].mean()) for i in range(d.shape[0])]
+    c["diff_mean"] = float(diff.mean())
+    c["ours_above_pct"] = 100 * float(np.mean(diff > 0))
+    c["diff_median_abs"], c["diff_max_abs"] = (
+        float(np.median(np.abs(diff))),
+        float(np.abs(diff).max()),
+    )
+    c["corr_means"] = float(np.corrcoef(a["ours_mean"].ravel(), a["authors_mean"].ravel())[0, 1])
+    c["std_ratio_median"] = float(np.median(a["ours_std"] / a["authors_std"]))
+    c["z_lt2_pct"] = 100 * float(np.mean(np.abs(z) < 2))
+    for name, m in (("ours", a["ours_mean"]), ("authors", a["authors_mean"])):
+        c[f"falls_eta_z_pct_{name}"] = 100 * float(np.mean(np.diff(m, axis=1) < 0))
+        c[f"rises_ratio_pct_{name}"] = 100 * float(np.mean(np.diff(m, axis=2) > 0))
+    rows = []
+    for i, k in enumerate(a["num_last"]):
+        for j, ez in enumerate(a["eta_z"]):
+            rows.append(
+                [str(int(k)), str(int(a["classes"][i])), f"{ez:g}"]
+                + [f"{v:.2f}".replace("-", "−") for v in d[i, j]]
+            )
+    c["dev_table"] = md_table(
+        ["query tokens", "K", "η_Z"] + [f"η_Y/η_Z = {r:g}" for r in a["ratio"]], rows
+    )
+    return c
 
 
 if __name__ == "__main__":

@@ -165,5 +165,41 @@ def plot(a: dict, meta: dict, png: Path) -> Path:
     return png
 
 
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    from particles.scansnap import snap_time
+
+    ts = a["ts"]
+    num = meta["numbers"]
+    labels = [case[0] for case in meta["cases"]]
+    c: dict = {"steps": int(ts[-1])}
+    for k, lab in enumerate(labels):
+        cs, co = a[f"case{k}_c_sgd"], a[f"case{k}_c_ode"]
+        cm_s, cm_o = cs[..., :10].sum(-1).mean(-1), co[..., :10].sum(-1).mean(-1)
+        c[f"case{k}_max_c_diff"] = float(np.abs(cs - co).max())
+        c[f"case{k}_common_sgd"], c[f"case{k}_common_ode"] = float(cm_s[-1]), float(cm_o[-1])
+        c[f"case{k}_common_sgd_std"] = float(a[f"case{k}_common_sgd_seeds"][:, -1].std())
+        c[f"case{k}_common0"] = float(cm_o[0])
+        c[f"case{k}_loss_sgd_end"] = float(a[f"case{k}_loss_sgd"][-1])
+        c[f"case{k}_loss_ode_end"] = float(a[f"case{k}_loss_ode"][-1])
+        # snap time: per-run mean (stored number) and of the seed-mean trajectory (recomputed)
+        c[f"case{k}_snap_sgd_runs"] = float(num[lab]["snap_sgd"])
+        c[f"case{k}_snap_sgd"] = snap_time(cs, ts)
+        c[f"case{k}_snap_ode"] = snap_time(co, ts)
+        c[f"case{k}_tau_sgd"] = float(num[lab]["tau_sgd"])
+        c[f"case{k}_tau_ode"] = float(num[lab]["tau_ode"])
+        c[f"case{k}_same_order"] = bool(num[lab]["same_distinct_order"])
+    c["ratio_order_kept"] = bool(
+        c["case1_common_sgd"] > c["case0_common_sgd"]
+        and c["case1_common_ode"] > c["case0_common_ode"]
+    )
+    # the plain-SGD control never leaves the scan phase: its c still moves at the end
+    c["case2_drop_pct_of_momentum"] = 100 * (
+        (c["case2_common0"] - c["case2_common_sgd"]) / (c["case0_common0"] - c["case0_common_sgd"])
+    )
+    return c
+
+
 if __name__ == "__main__":
     run_script(main, __doc__, Path(__file__).resolve().parent)

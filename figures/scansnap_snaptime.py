@@ -161,5 +161,51 @@ def plot(a: dict, meta: dict, png: Path) -> Path:
     return png
 
 
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    from particles.scansnap import SyntheticTask
+
+    K, ez, r = list(a["classes"]), list(a["eta_z"]), list(a["ratio"])
+    snap = a["snap_time"].mean(-1)
+    c: dict = {}
+    c["snap_K2_z0.5"] = [float(v) for v in snap[K.index(2), ez.index(0.5)]]
+    c["snap_K10_z1"] = [float(v) for v in snap[K.index(10), ez.index(1)]]
+    for k in K:
+        c[f"snap_K{k}_z1_r1"] = float(snap[K.index(k), ez.index(1), r.index(1)])
+    n_cells = len(ez) * len(r)
+    c["cells"] = n_cells
+    c["K6_after_K2"] = int(np.sum(snap[K.index(6)] > snap[K.index(2)]))
+    c["K10_after_K6"] = int(np.sum(snap[K.index(10)] > snap[K.index(6)]))
+    c["K10_after_K2"] = int(np.sum(snap[K.index(10)] > snap[K.index(2)]))
+    eta_y = (np.array(ez)[:, None] * np.array(r)[None, :]).ravel()
+    for i, k in enumerate(K):
+        c[f"slope_K{k}"] = float(np.polyfit(np.log(eta_y), np.log(snap[i].ravel()), 1)[0])
+    c["snap_min"] = float(snap.min())
+    jm = np.unravel_index(np.argmin(snap), snap.shape)
+    c["snap_min_K"], c["snap_min_eta_y"] = int(K[jm[0]]), float(ez[jm[1]] * r[jm[2]])
+    common0 = np.array(
+        [SyntheticTask(num_classes=int(k), classes_per_query=1).probs[0, :10].sum() for k in K]
+    )
+    drop_runs = 1 - a["common"] / common0[:, None, None, None]
+    drop = drop_runs.mean(-1)
+    ent = a["entropy"].mean(-1)
+    c["pairs"] = int(np.diff(drop, axis=2).size)
+    c["drop_falls"] = int(np.sum(np.diff(drop, axis=2) < 0))
+    c["entropy_rises"] = int(np.sum(np.diff(ent, axis=2) > 0))
+    c["drop_K2_z1"] = [float(v) for v in drop[K.index(2), ez.index(1)]]
+    e = ent[K.index(2), ez.index(1)]
+    c["ent_K2_z1_first"], c["ent_K2_z1_last"] = float(e[0]), float(e[-1])
+    for z in (1, 2):
+        d = drop[K.index(10), ez.index(z)]
+        c[f"drop_K10_z{z}_r1"], c[f"drop_K10_z{z}_r2"] = float(d[0]), float(d[1])
+    i6, j2, q20 = K.index(6), ez.index(2), r.index(20)
+    c["drop_K6_z2_r20"] = float(drop_runs[i6, j2, q20].mean())
+    c["drop_K6_z2_r20_std"] = float(drop_runs[i6, j2, q20].std())
+    c["maxw_K6_z2_r20"] = float(np.nanmax(a["max_weight"][i6, j2, q20]))
+    c["ratio_max"] = float(max(r))
+    return c
+
+
 if __name__ == "__main__":
     run_script(main, __doc__, Path(__file__).resolve().parent)

@@ -13,6 +13,7 @@ attention over positions (nats; uniform = ln 16) during training.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -143,6 +144,25 @@ def plot(a: dict, meta: dict, png: Path) -> Path:
     fig.savefig(png, dpi=110)
     plt.close(fig)
     return png
+
+
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    st = a["steps"]
+    idx = [int(np.nonzero(st == s)[0][0]) for s in (0, 50, 200, 1000)]
+    c: dict = {}
+    for r in range(2):
+        e = a[f"entropy{r}"]
+        c[f"entropy{r}"] = [float(e[i]) for i in idx[1:]]
+        c[f"max_weight{r}"] = float(a[f"att{r}"][-1].max())
+        c[f"loss_last10_{r}"] = float(a[f"loss{r}"][-10:].mean())
+        c[f"loss0_{r}"] = float(a[f"loss{r}"][0])
+    c["entropy_uniform"] = float(a["entropy0"][0])
+    c["log_T"] = math.log(meta["task"]["context_len"])
+    c["log_V"] = math.log(meta["task"]["vocab_size"])
+    c["num_tokens"] = meta["task"]["num_tokens"]
+    return c
 
 
 if __name__ == "__main__":

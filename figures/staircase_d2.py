@@ -16,6 +16,7 @@ simulator (particles.simulate, d = 2, DOP853, rtol 1e-11); the deviation is stor
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,51 @@ def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path
     return plot_figure(
         outdir, __file__, quick, redraw, compute, plot, {"kind": "SA", "method": "LSODA"}
     )
+
+
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    from scipy.sparse.csgraph import connected_components
+
+    delta = float(a["delta"])
+    c: dict = {}
+    for k, (n, beta, _seed) in enumerate(a["runs"]):
+        n = int(n)
+        t, E, cl, th = (a[f"{s}_{k}"] for s in ("t", "energy", "n_clusters", "theta"))
+        dirac = np.exp(beta) / (2 * beta)
+        c[f"n{n}_E_ratio_final"] = float(E[-1] / dirac)
+        c[f"n{n}_clusters_final"] = int(cl[-1])
+        c[f"n{n}_clusters_t10"] = int(cl[np.searchsorted(t, 10.0)])
+        c[f"n{n}_E_nondecreasing"] = bool(np.all(np.diff(E) >= -1e-12 * np.abs(E).max()))
+        # merges after t = 10: the first saved time with the new count, and how fast they are
+        ch = [i for i in np.nonzero(np.diff(cl))[0] if t[i + 1] >= 10.0]
+        c[f"n{n}_merges"] = [[int(cl[i]), int(cl[i + 1]), float(t[i + 1])] for i in ch]
+        for j, i in enumerate(ch):
+            c[f"n{n}_merge_t{j}"] = float(t[i + 1])
+        # after t = 10, the share of the energy increase made in the save intervals of a merge
+        i10 = int(np.searchsorted(t, 10.0))
+        c[f"n{n}_merge_intervals"] = len(ch)
+        c[f"n{n}_intervals_after_10"] = len(t) - 1 - i10
+        c[f"n{n}_energy_pct_in_merges"] = 100 * float(
+            sum(E[i + 1] - E[i] for i in ch) / (E[-1] - E[i10])
+        )
+        c[f"n{n}_xcheck"] = float(a[f"xcheck_max_angle_err_{k}"])
+        G = np.cos(th[-1][:, None] - th[-1][None, :]) > 1 - delta
+        kk, lab = connected_components(G, directed=False)
+        c[f"n{n}_final_sizes"] = sorted(int(s) for s in np.bincount(lab))
+        c[f"n{n}_final_size_small"] = c[f"n{n}_final_sizes"][0]
+        c[f"n{n}_final_size_large"] = c[f"n{n}_final_sizes"][-1]
+        if kk == 2:
+            m = [np.angle(np.exp(1j * th[-1][lab == j]).mean()) for j in range(2)]
+            sep = float(abs(np.angle(np.exp(1j * (m[0] - m[1])))))
+            c[f"n{n}_separation_deg"] = math.degrees(sep)
+            c[f"n{n}_cross_weight"] = math.exp(beta * (math.cos(sep) - 1))
+            s = c[f"n{n}_final_sizes"]
+            c[f"n{n}_E_ratio_two_diracs"] = (s[0] ** 2 + s[1] ** 2) / n**2
+    c["save_ratio"] = float(a["t_0"][2] / a["t_0"][1])
+    c["t_end"] = float(a["t_end"])
+    return c
 
 
 if __name__ == "__main__":

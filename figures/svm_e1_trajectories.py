@@ -31,5 +31,18 @@ def main(
     return experiment_figure("E1", outdir, STEM, quick=quick, progress=progress, redraw=redraw)
 
 
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    from particles.svm.model import correlation
+
+    return {
+        "corr_W": float(a["corr_W"]),
+        "corr_KQ": float(a["corr_KQ"]),
+        "corr_W_nuc": float(correlation(a["Ws_W"][-1], a["W_nuc"])),
+        "corr_mm_nuc": float(correlation(a["W_mm"], a["W_nuc"])),
+    }
+
+
 if __name__ == "__main__":
     run_script(main, __doc__, HERE)

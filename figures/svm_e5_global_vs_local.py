@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from particles.plotting.claimtools import md_table
 from particles.plotting.figures import run_script
 from particles.svm.plotting import experiment_figure
 
@@ -27,6 +30,41 @@ def main(
     ``progress``: a progress bar (default: unless ``quick``); ``redraw``: draw the PNG again from
     the saved npz, computing nothing."""
     return experiment_figure("E5", outdir, STEM, quick=quick, progress=progress, redraw=redraw)
+
+
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    dims = [int(d) for d in a["dims"]]
+    fr = a["fractions"]
+    rows = [
+        [lab] + [f"{v:.2f}".lstrip("0") if v < 1 else "1" for v in fr[:, k]]
+        for k, lab in enumerate(meta["labels"])
+    ]
+    c: dict = {"table": md_table(["d"] + [str(d) for d in dims], rows)}
+    g, loc, nei = fr[:, 0], fr[:, 1], fr[:, 2]
+    c["global_first_pct"], c["global_last_pct"] = 100 * g[0], 100 * g[-1]
+    drops = [(dims[i], dims[i + 1]) for i in range(len(dims) - 1) if g[i + 1] < g[i]]
+    c["global_only_drop_8_to_10"] = drops == [(8, 10)]
+    c["global_d8"], c["global_d10"] = float(g[dims.index(8)]), float(g[dims.index(10)])
+    c["local_above_global_up_to"] = max(d for d, x, y in zip(dims, loc, g, strict=True) if x > y)
+    c["local_above_global_only_small_d"] = bool(
+        all(
+            (x > y) == (d <= c["local_above_global_up_to"])
+            for d, x, y in zip(dims, loc, g, strict=True)
+        )
+    )
+    c["global_d6"], c["local_d6"] = float(g[dims.index(6)]), float(loc[dims.index(6)])
+    c["feasible_all_alpha_d"] = max(int(meta["T"]) - 1, int(meta["n"]))
+    c["neither_ge_0.2_up_to"] = max(d for d, x in zip(dims, nei, strict=True) if x >= 0.2)
+    c["neither_max_beyond"] = float(
+        max(x for d, x in zip(dims, nei, strict=True) if d > c["neither_ge_0.2_up_to"])
+    )
+    lo = a["locally_optimal"].mean(1)
+    sel = np.array(dims) >= 3
+    c["lo_pct_min_d3"], c["lo_pct_max_d3"] = 100 * float(lo[sel].min()), 100 * float(lo[sel].max())
+    c["lo_pct_d2"] = 100 * float(lo[0])
+    return c
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from particles.plotting.figures import run_script
 from particles.svm.plotting import experiment_figure
 
@@ -34,6 +36,35 @@ def main(
     ``progress``: a progress bar (default: unless ``quick``); ``redraw``: draw the PNG again from
     the saved npz, computing nothing."""
     return experiment_figure("LG", outdir, STEM, quick=quick, progress=progress, redraw=redraw)
+
+
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+def claims(a: dict, meta: dict) -> dict:
+    """The 2-D local/global picture (svm_local_global_2d.npz)."""
+    from particles.svm.experiments import local_global_data
+    from particles.svm.model import token_scores
+    from particles.svm.solvers import local_optimality
+
+    data = local_global_data(meta["seed"])
+    g = token_scores(data)
+    lab = a["labels"]
+    c: dict = {"inits": int(lab.size)}
+    for k, name in enumerate(("global", "local", "neither")):
+        c[f"{name}_pct"] = 100 * float(np.mean(lab == k))
+    c["corr_min_all"] = float(np.nanmin(a["corr_final"]))
+    c["n_local_alphas"] = int(len(a["local_alphas"]))
+    c["opt_is_first_token"] = bool(np.all(a["opt"] == 0))
+    al, opt = a["alpha_local"], a["opt"]
+    i = int(np.nonzero(al != opt)[0][0])
+    c["score_selected"], c["score_optimal"] = float(g[i, al[i]]), float(g[i, opt[i]])
+    sup = np.nonzero(local_optimality(data, al).neighbours[i])[0]
+    c["n_support"] = int(sup.size)
+    c["score_support_max"] = float(g[i, sup].max())
+    c["support_score_lower"] = bool(np.all(g[i, sup] < g[i, al[i]]))
+    c["corr_local_own"] = float(a["corr_local_own"][-1])
+    c["corr_local_mm"] = float(a["corr_local_mm"][-1])
+    c["corr_global_own"] = float(a["corr_global_own"][-1])
+    return c
 
 
 if __name__ == "__main__":

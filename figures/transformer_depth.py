@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from particles.plotting.claimtools import md_table
 from particles.plotting.figures import run_script
 
 HERE = Path(__file__).resolve().parent
@@ -92,6 +93,48 @@ def main(outdir=HERE, quick: bool = False, redraw: bool = False) -> Path:
     )
     save_depth_run(outdir / f"{STEM}.npz", full, dtype=np.float16)
     return plot(full, png, dpi=60 if quick else 130)
+
+
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+TDEPTH_LAYERS = (0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 48)
+
+
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    L = list(TDEPTH_LAYERS)
+    rows = [
+        ["mean ⟨x_i,x_j⟩"] + [f"{v:.3f}" for v in a["stats_mean"][L]],
+        ["std"] + [f"{v:.3f}" for v in a["stats_std"][L]],
+        ["fraction > 0.9"] + [f"{v:.3f}" for v in a["stats_frac_above"][L]],
+        ["clusters (δ = 0.01)"] + [str(int(v)) for v in a["stats_clusters"][L]],
+    ]
+    c: dict = {"table": md_table(["layer"] + [str(x) for x in L], rows)}
+    m = a["stats_mean"]
+    c["n_tokens"] = int(meta["n_tokens"])
+    c["mean0"], c["mean1"], c["mean5"], c["mean6"] = (float(m[i]) for i in (0, 1, 5, 6))
+    c["mean8"], c["mean12"] = float(m[8]), float(m[12])
+    c["frac48_all"] = bool(a["stats_frac_above"][48] == 1.0 and a["stats_clusters"][48] == 1)
+    e, h = a["stats_edges"], a["stats_hist"]
+    w = np.diff(e)
+    for layer in (0, 5):
+        mass = h[layer] * w
+        c[f"pct_above_0.8_l{layer}"] = 100 * float(mass[e[:-1] >= 0.8 - 1e-12].sum() / mass.sum())
+
+    def one_from(cl):
+        cl = np.asarray(cl)
+        return int(np.nonzero(cl != 1)[0].max() + 1)
+
+    c["one_cluster_from"] = one_from(a["stats_clusters"])
+    c["repeats_to_one"] = c["one_cluster_from"] - int(meta["trained_depth"])
+    names = {"melville_loomings": "melville", "lincoln_gettysburg": "lincoln"}
+    for key, short in names.items():
+        v = meta["other_passages"][key]
+        c[f"{short}_means"] = [float(v["mean"][i]) for i in (0, 5, 6, 12, 48)]
+        c[f"{short}_one_from"] = one_from(v["clusters"])
+    c["others_one_from_min"] = min(c["melville_one_from"], c["lincoln_one_from"])
+    c["others_one_from_max"] = max(c["melville_one_from"], c["lincoln_one_from"])
+    c["others_one_from_same"] = c["melville_one_from"] == c["lincoln_one_from"]
+    return c
 
 
 if __name__ == "__main__":

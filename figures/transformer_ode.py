@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from particles.plotting.claimtools import md_table
 from particles.plotting.figures import run_script
 
 HERE = Path(__file__).resolve().parent
@@ -101,6 +102,72 @@ def main(outdir=HERE, quick: bool = False, redraw: bool = False) -> Path:
         dtype=np.float16,
     )
     return plot(*load_npz(outdir / f"{STEM}.npz", FORMAT_ODE), png, dpi=60 if quick else 130)
+
+
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+TODE_LAYERS = (0, 2, 4, 5, 6, 7, 8, 9, 10, 12, 13, 24)
+
+
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    L = list(TODE_LAYERS)
+
+    def f3(v):
+        return "0" if v == 0 else f"{v:.3f}"
+
+    rows = []
+    for label, key in (
+        ("network mean", "network_mean"),
+        ("ODE attention mean", "ode_attention_mean"),
+        ("ODE attention+ffn mean", "ode_attention_ffn_mean"),
+        ("network std", "network_std"),
+        ("ODE attention std", "ode_attention_std"),
+    ):
+        rows.append([label] + [f3(v) for v in a[key][L]])
+    for label, key in (
+        ("network clusters", "network_clusters"),
+        ("ODE attention clusters", "ode_attention_clusters"),
+        ("ODE attention+ffn clusters", "ode_attention_ffn_clusters"),
+    ):
+        rows.append([label] + [str(int(v)) for v in a[key][L]])
+    c: dict = {"table": md_table(["ℓ"] + [str(x) for x in L], rows)}
+    c["r"] = [float(v) for v in a["scale"]]
+    c["beta"] = [float(v) for v in a["beta"]]
+    med = np.median(a["betas"], axis=1)
+    c["head_beta_median_min"], c["head_beta_median_max"] = float(med.min()), float(med.max())
+    c["head_beta_max"] = float(a["betas"].max())
+    c["dt_attention"], c["dt_ffn"] = meta["dt"]["attention"], meta["dt"]["attention+ffn"]
+    nm = a["network_mean"]
+    for var, key in (("attention", "ode_attention"), ("ffn", "ode_attention_ffn")):
+        err = a[f"{key}_mean"][1:7] - nm[1:7]
+        c[f"rms_{var}"] = float(np.sqrt(np.mean(err**2)))
+    c["net_mean10"], c["ode_mean10"] = float(nm[10]), float(a["ode_attention_mean"][10])
+
+    def first_one(cl):
+        return int(np.nonzero(np.asarray(cl) == 1)[0][0])
+
+    c["ode_one_cluster_at"] = first_one(a["ode_attention_clusters"])
+    c["net_one_cluster_at"] = first_one(a["network_clusters"])
+    c["ode_std_nonincreasing"] = bool(np.all(np.diff(a["ode_attention_std"]) <= 0))
+    c["ode_std6"], c["net_std6"] = float(a["ode_attention_std"][6]), float(a["network_std"][6])
+    c["ode_clusters_9_12"] = [int(v) for v in a["ode_attention_clusters"][9:13]]
+    c["net_clusters5"] = int(a["network_clusters"][5])
+    e = a["edges"]
+    w, centres = np.diff(e), 0.5 * (e[1:] + e[:-1])
+    c["hist_tv_1_3"] = [
+        0.5 * float(np.abs((a["network_hist"][k] - a["ode_attention_hist"][k]) * w).sum())
+        for k in (1, 2, 3)
+    ]
+    c["mode_net_1_3"] = [float(centres[np.argmax(a["network_hist"][k])]) for k in (1, 2, 3)]
+    c["mode_ode_1_3"] = [float(centres[np.argmax(a["ode_attention_hist"][k])]) for k in (1, 2, 3)]
+    c["ffn_mean5"], c["net_mean5"] = float(a["ode_attention_ffn_mean"][5]), float(nm[5])
+    c["ffn_std6"] = float(a["ode_attention_ffn_std"][6])
+    neg = e[:-1] < 0
+    c["ffn_neg_pct6"] = 100 * float((a["ode_attention_ffn_hist"][6] * w)[neg].sum())
+    c["net_neg_pct6"] = 100 * float((a["network_hist"][6] * w)[neg].sum())
+    c["ffn_mean24"] = float(a["ode_attention_ffn_mean"][24])
+    c["ffn_clusters24"] = int(a["ode_attention_ffn_clusters"][24])
+    return c
 
 
 if __name__ == "__main__":

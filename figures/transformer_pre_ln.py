@@ -113,5 +113,23 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
 main = script_main(__file__, compute, plot)
 
 
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    L = int(meta["layers"])
+    c: dict = {"layers": L, "beta": float(a["beta"])}
+    c["att_net_vs_euler"] = float(a["att_max_net_vs_euler"])
+    c["att_mean_5"] = float(a["att_net_mean"][5])
+    c["att_flow_mean_5"] = float(a["att_flow_mean"][5])
+    c["att_net_mean_end"] = float(a["att_net_mean"][-1])
+    c["att_flow_mean_end"] = float(a["att_flow_mean"][-1])
+    c["ffn_net_mean_end"] = float(a["ffn_net_mean"][-1])
+    c["ffn_flow_mean_end"] = float(a["ffn_flow_mean"][-1])
+    c["att_norm_end"] = float(a["att_net_norm"][-1])
+    c["att_norm_slope"] = float(np.polyfit(a["layer"], a["att_net_norm"], 1)[0])
+    c["ffn_euler_err_mean"] = float(np.max(np.abs(a["ffn_euler_mean"] - a["ffn_net_mean"])))
+    return c
+
+
 if __name__ == "__main__":
     run_script(main, __doc__, HERE)

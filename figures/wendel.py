@@ -80,5 +80,30 @@ def main(outdir: Path = HERE, quick: bool = False, redraw: bool = False) -> Path
     return plot_figure(outdir, __file__, quick, redraw, compute, plot, {"seed": SEED})
 
 
+# the numbers figures/README.md quotes (figures/claims.py checks them)
+def claims(a: dict, meta: dict) -> dict:
+    """The numbers figures/README.md quotes, from the saved arrays."""
+    from scipy.stats import norm
+
+    z, se = a["z"], a["stderr"]
+    nz = se > 0
+    c: dict = {"n_nonzero_se": int(nz.sum()), "within_2se": int(np.sum(np.abs(z[nz]) <= 2))}
+    c["max_abs_z"] = float(np.abs(z).max())
+    top = np.argsort(-np.abs(z))[:2]
+    c["max_abs_z_cases"] = [[int(a["n"][i]), int(a["d"][i])] for i in top]
+    c["expected_excursions"] = float(nz.sum() * 2 * norm.sf(2))
+    c["samples"] = int(a["samples"])
+    c["total_lps"] = int(a["samples"]) * len(a["n"])
+    for n, d in ((8, 3), (6, 2), (10, 4), (16, 2), (16, 14)):
+        i = int(np.nonzero((a["n"] == n) & (a["d"] == d))[0][0])
+        c[f"exact_n{n}_d{d}"] = float(a["exact"][i])
+        c[f"mc_n{n}_d{d}"] = float(a["mc"][i])
+        c[f"se_n{n}_d{d}"] = float(a["stderr"][i])
+        c[f"hits_n{n}_d{d}"] = int(round(a["mc"][i] * int(a["samples"])))
+    c["d_ge_n_all_in_hemisphere"] = bool(np.all(a["mc"][a["d"] >= a["n"]] == 1.0))
+    c["top_cases_are_n6_d4_d5"] = sorted(map(tuple, c["max_abs_z_cases"])) == [(6, 4), (6, 5)]
+    return c
+
+
 if __name__ == "__main__":
     run_script(main, __doc__, HERE)

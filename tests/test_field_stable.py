@@ -200,3 +200,36 @@ def test_huge_inputs_give_an_error_or_a_finite_field(name, project):
 def test_sa_at_huge_beta_is_finite():
     v = pt.velocity(X8, pt.Dynamics(beta=1e6))
     assert np.all(np.isfinite(v))
+
+
+#: a regular tetrahedron: every pair at <x_i, x_j> = -1/3, so USA's field e^{-beta/3} stays
+#: representable far beyond the beta at which the self term's e^{beta} overflows
+TETRA = np.array([[1.0, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3.0)
+
+
+@pytest.mark.parametrize("kind", ["USA"])
+@pytest.mark.parametrize("beta", [800.0, 1500.0, 2000.0])
+def test_a_field_far_below_the_self_terms_scale_is_not_lost(kind, beta):
+    """USA's self term e^{beta} projects to ~0; the other columns' e^{-beta/3} must not be added
+    at its scale, where they underflow (the field came out 0). (SA's field here is e^{-4 beta/3}
+    relative to its weights: below the float64 range, a true 0.)"""
+    x = TETRA + 1e-3 * np.random.default_rng(0).standard_normal(TETRA.shape)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    v = pt.velocity(x, pt.Dynamics(beta=beta, kind=kind))
+    assert np.abs(v).max() > 0
+    assert rel_err(v, reference(x, beta, kind=kind)) < 1e-11
+
+
+@pytest.mark.parametrize("beta", [1e3, 1e4, 1e6])
+def test_usa_beyond_the_float_range_is_an_error_at_any_larger_beta(beta):
+    with pytest.raises(Overflow, match="overflows float64"):
+        pt.velocity(X8, pt.Dynamics(beta=beta, kind="USA"))
+
+
+@pytest.mark.parametrize("beta", [1e3, 2e3, 5e3])
+def test_sa_between_the_self_terms_overflow_and_underflow_matches_80_digits(beta):
+    v = pt.velocity(X8, pt.Dynamics(beta=beta))
+    ref = reference(X8, beta, kind="SA")
+    rows = [i for i, r in enumerate(ref) if max(abs(c) for c in r) > Decimal("1e-290")]
+    assert rows  # some rows are representable; the others underflow to (near) 0
+    assert rel_err(v[rows], [ref[i] for i in rows]) < 1e-11

@@ -87,6 +87,18 @@ def test_one_thread_task_order_adds_each_row_block_in_its_order(causal):
 
 
 @pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("nb", [1, 2, 5, 8])
+def test_gram_tasks_are_generated_in_the_orders_a_list_would_give(nb, causal):
+    """The tiles are generated as they are taken (a list of nb^2 / 2 tuples would need GiBs at
+    n ~ 1e6): one-thread order I then J, and the wavefront order, I + J then I."""
+    full = [(i, j) for i in range(nb) for j in range(nb) if (j <= i if causal else j >= i)]
+    tasks = field_tiles.GramTasks(nb, causal)
+    assert list(tasks) == full and len(tasks) == len(full)
+    wave = field_tiles.GramTasks(nb, causal, wavefront=True)
+    assert list(wave) == sorted(full, key=lambda t: (t[0] + t[1], t[0])) and len(wave) == len(full)
+
+
+@pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_ordered_gram_sums_are_the_one_thread_sums_whatever_order_the_tiles_run_in(causal, threads):
     """Tiles run in a shuffled order (so that most products arrive before their turn): each row
@@ -97,7 +109,7 @@ def test_ordered_gram_sums_are_the_one_thread_sums_whatever_order_the_tiles_run_
     c = 0.5 * 1.5 * np.einsum("ij,ij->i", q, q)
     g, _ = field_tiles.gram_setup(q, v, 1.5, c, causal, 40)
     ref = field_tiles.gram_run(g, 4, 1)
-    tasks = field_tiles.gram_tasks(g.blocks, causal)
+    tasks = list(field_tiles.gram_tasks(g.blocks, causal))
     shuffled = [tasks[i] for i in rng.permutation(len(tasks))]
     got = field_tiles.gram_sums(g, 4, shuffled, threads)
     np.testing.assert_array_equal(got, ref)

@@ -206,6 +206,10 @@ def test_diverging_runs_say_so_and_leave_no_checkpoint(tmp_path):
     x0 = pt.random_points(4, 3, rng=0)
     with pytest.raises(ParticlesError, match="rtol = 1 is not a relative tolerance"):
         pt.simulate(x0, pt.Dynamics(), 0.1, method="RK45", rtol=1.0)
+    for tiny in (1e-300, 2e-14):  # scipy would warn and raise it to 100 eps
+        with pytest.raises(ParticlesError, match="below what float64 steps can meet"):
+            pt.simulate(x0, pt.Dynamics(), 0.1, method="RK45", rtol=tiny)
+    pt.simulate(x0, pt.Dynamics(), 0.1, method="RK45", rtol=2.3e-14, saves=2)  # at the floor
     out = tmp_path / "run.npz"
     with pytest.raises(ParticlesError, match="alpha\\); reduce dt"):
         pt.simulate(x0, pt.Dynamics(norm="ngpt", alpha=1e300), 0.2, saves=3, checkpoint=out)

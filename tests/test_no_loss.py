@@ -307,3 +307,21 @@ def test_sigterm_is_held_during_a_write_and_delivered_after():
         with sigint_held(deliver=False):
             os.kill(os.getpid(), signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+@pytest.mark.parametrize("where", ["parse_args", "resolve_command"])
+def test_ctrl_c_while_the_arguments_are_parsed_is_one_line_and_130(monkeypatch, where):
+    """Ctrl-C while click parses the group's arguments or loads the sub-command: one line and
+    status 130, not click's "Aborted!" and 1."""
+    import click
+    from click.testing import CliRunner
+
+    from particles.cli.main import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(click.Group, where, interrupted)
+    res = CliRunner().invoke(main, ["info", "x.npz"])
+    assert res.exit_code == 130, res.output
+    assert "Aborted" not in res.output and res.output.strip().count("\n") == 0

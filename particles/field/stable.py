@@ -147,14 +147,19 @@ def _head_rows(x, rows, q, k, vals, beta, usa, causal, project):
             xb = x[idx]
             acc = project_accurate(xb, acc)
             own = project_accurate(xb, own)
-        top = np.maximum(m, sig)
-        a = np.exp(m - top)[:, None]  # 0 where no other column (m = -inf)
-        b = np.exp(sig - top)[:, None]
+        # the other columns and the self term, each as e^{L} g with max |g| = 1 *after* the
+        # projection: a self term that projects to ~0 must not set the scale at which the other
+        # columns are added (at beta = 1e4, e^{m - sig} underflows while e^m acc is the field)
+        ga, La = _normalised(acc, m)  # no other column (m = -inf): La = -inf
+        gs, Ls = _normalised(own, sig)
+        top = np.maximum(La, Ls)
+        top = np.where(np.isfinite(top), top, 0.0)
+        g[r0:r1] = ga * np.exp(La - top)[:, None] + gs * np.exp(Ls - top)[:, None]
         if usa:
-            g[r0:r1] = a * acc + b * own
             L[r0:r1] = top - np.log(n)
-        else:
-            g[r0:r1] = (a * acc + b * own) / (a[:, 0] * z + b[:, 0])[:, None]
+        else:  # the normaliser Z_i = e^m z + e^sig, in the log domain (z >= 1 where m is finite)
+            with np.errstate(divide="ignore"):
+                L[r0:r1] = top - np.logaddexp(m + np.log(z), sig)
     return _normalised(g, L)
 
 

@@ -189,11 +189,33 @@ def gram_setup(q, v, beta: float, c, causal: bool, T: int) -> tuple[Gram, np.nda
     return Gram(q, aug, c.astype(dt), beta, causal, T), c + cmax - np.log(q.shape[0])
 
 
-def gram_tasks(nb: int, causal: bool) -> list[tuple[int, int]]:
+class GramTasks:
+    """The tiles (I, J) of ``nb`` row blocks, J >= I (J <= I if causal), generated as they are
+    taken (nb^2 / 2 tuples would need GiBs at n ~ 1e6): in the one-thread order (I, then J
+    increasing), or with ``wavefront`` by I + J increasing, then I."""
+
+    def __init__(self, nb: int, causal: bool, wavefront: bool = False):
+        self.nb, self.causal, self.wavefront = nb, causal, wavefront
+
+    def __len__(self) -> int:
+        return self.nb * (self.nb + 1) // 2
+
+    def __iter__(self):
+        nb, causal = self.nb, self.causal
+        if not self.wavefront:
+            for i in range(nb):
+                for j in range(i + 1) if causal else range(i, nb):
+                    yield i, j
+            return
+        for s in range(2 * nb - 1):
+            lo, hi = ((s + 1) // 2, min(s, nb - 1)) if causal else (max(0, s - nb + 1), s // 2)
+            for i in range(lo, hi + 1):
+                yield i, s - i
+
+
+def gram_tasks(nb: int, causal: bool) -> GramTasks:
     """The tiles (I, J) of ``nb`` row blocks in the one-thread order: J >= I (J <= I if causal)."""
-    if causal:
-        return [(i, j) for i in range(nb) for j in range(i + 1)]
-    return [(i, j) for i in range(nb) for j in range(i, nb)]
+    return GramTasks(nb, causal)
 
 
 def gram_row_order(r: int, nb: int, causal: bool) -> list[tuple[int, int]]:
@@ -227,13 +249,10 @@ def gram_run(g: Gram, dv: int, threads: int) -> np.ndarray:
     """Every tile of the Gram path: the sums acc (n, dv + 1), the same bits on any number of
     threads (:func:`gram_sums`); several threads take the tiles in wavefront order (I + J
     increasing), so that few products wait for their turn."""
-    tasks = gram_tasks(g.blocks, g.causal)
-    if threads > 1:
-        tasks.sort(key=lambda t: (t[0] + t[1], t[0]))
-    return gram_sums(g, dv, tasks, threads)
+    return gram_sums(g, dv, GramTasks(g.blocks, g.causal, wavefront=threads > 1), threads)
 
 
-def gram_sums(g: Gram, dv: int, tasks: list, threads: int) -> np.ndarray:
+def gram_sums(g: Gram, dv: int, tasks, threads: int) -> np.ndarray:
     """The tiles ``tasks`` on ``threads`` threads, in any order; each row block adds its products in
     :func:`gram_row_order`, i.e. by increasing partner block: a product that arrives before its turn
     waits (in wavefront order, I + J increasing, a few per row block at most). Same bits as one
@@ -372,7 +391,7 @@ def online_run(o: Online, out, threads: int) -> None:
 _pool_lock = threading.Lock()
 
 
-def run_tasks(tasks: list, work, make_ws, threads: int) -> list:
+def run_tasks(tasks, work, make_ws, threads: int) -> list:
     """Call ``work(task, ws, threaded)`` for every task; returns the workspaces (one per thread).
 
     With ``threads > 1`` the tasks are pulled from a shared queue by that many Python threads, each

@@ -324,55 +324,9 @@ def solve_circle(
     t_end, dt = finite(t_end, "t_end", "> 0"), finite(dt, "dt", "> 0")
     positivity_tol = finite(positivity_tol, "positivity_tol", ">= 0")
     check_count(t_end / dt, "t_end / dt (the number of steps)", 1e8)
-    if save_at is not None and saves is not None:
-        raise ParticlesError("give save_at (the times) or saves (how many), not both")
-    if save_at is None:
-        saves = 101 if saves is None else saves
-        if isinstance(saves, bool) or not isinstance(saves, (int, np.integer)) or saves < 2:
-            raise ParticlesError(f"saves must be an integer >= 2 (0 and t_end), got {saves!r}")
-        check_memory(16.0 * saves * (N // 2 + 1), f"{saves:.3g} saved densities on {N} points")
-        save_at = np.linspace(0, t_end, saves)
-    else:
-        save_at = np.unique(real_array(save_at, "save_at", finite=True).ravel())
-    if save_at.size == 0 or save_at[0] < 0 or save_at[-1] > t_end * (1 + 1e-12):
-        raise ParticlesError(f"save_at times must lie in [0, t_end] = [0, {t_end}]")
-    check_memory(
-        16.0 * (save_at.size + 16) * (N // 2 + 1), f"{save_at.size} saved densities on {N} points"
-    )
+    save_at = _circle_save_times(save_at, saves, t_end, N)
     k = np.arange(N // 2 + 1)
-    ik = 1j * k
-    Ik = _bessel_scaled(beta, k[-1])  # I_k(beta) e^{-beta}
-    usa = kind == "USA"
-    c_usa = math.exp(beta) / beta if beta > 0 else 0.0
-
-    def nonlinear(c):
-        g = Ik * c
-        dg = _irfft(ik * g, N)
-        if usa:
-            v = c_usa * dg if beta > 0 else _irfft(ik * np.where(k == 1, 0.5 * c, 0.0), N)
-        else:
-            v = (
-                dg / (beta * _irfft(g, N))
-                if beta > 0
-                else _irfft(ik * np.where(k == 1, 0.5 * c, 0.0), N)
-            )
-        out = -ik * _rfft(_irfft(c, N) * v)
-        out[-1] = 0.0  # the Nyquist mode of a derivative
-        return out
-
-    top = slice(max(2, (2 * (N // 2)) // 3), None)
-
-    speed = [0.0]
-
-    def diag(c):
-        vals = _irfft(c, N)
-        g = Ik * c
-        if beta > 0:
-            dg = _irfft(ik * g, N)
-            v = c_usa * dg if usa else dg / (beta * _irfft(g, N))
-            speed[0] = max(speed[0], float(np.abs(v).max()))
-        return float(vals.min()), float(np.abs(c[top]).max())
-
+    nonlinear, diag, speed = _transport(beta, kind == "USA", N)
     c = _rfft(rho)
     steps_total, t_now = 0, 0.0
     ts, cs, mins, tails = [], [], [], []
@@ -399,16 +353,8 @@ def solve_circle(
             if key not in cache:
                 L = -(k.astype(np.float64) ** 2) / kap if np.isfinite(kap) else np.zeros(k.shape)
                 cache[key] = _etdrk4_coefficients(L * h)
-            E, E2, Q, f1, f2, f3 = cache[key]
             for j in range(nst):
-                Nu = nonlinear(c)
-                a = E2 * c + h * Q * Nu
-                Na = nonlinear(a)
-                bb = E2 * c + h * Q * Na
-                Nb = nonlinear(bb)
-                cc = E2 * a + h * Q * (2 * Nb - Nu)
-                Nc = nonlinear(cc)
-                c_new = E * c + h * (f1 * Nu + 2 * f2 * (Na + Nb) + f3 * Nc)
+                c_new = _etdrk4_step(c, h, cache[key], nonlinear)
                 if not np.all(np.isfinite(c_new)):
                     raise ParticlesError(
                         f"the mean-field solution became non-finite at t = {t_now + (j + 1) * h:.6g} "
@@ -454,6 +400,82 @@ def solve_circle(
             "cfl": speed[0] * dt * (N // 2),
         },
     )
+
+
+def _circle_save_times(save_at, saves, t_end: float, N: int) -> np.ndarray:
+    """The save times of :func:`solve_circle`: ``save_at`` (unique, in [0, t_end]) or ``saves``
+    equally spaced ones (default 101), the saved densities' memory checked."""
+    if save_at is not None and saves is not None:
+        raise ParticlesError("give save_at (the times) or saves (how many), not both")
+    if save_at is None:
+        saves = 101 if saves is None else saves
+        if isinstance(saves, bool) or not isinstance(saves, (int, np.integer)) or saves < 2:
+            raise ParticlesError(f"saves must be an integer >= 2 (0 and t_end), got {saves!r}")
+        check_memory(16.0 * saves * (N // 2 + 1), f"{saves:.3g} saved densities on {N} points")
+        save_at = np.linspace(0, t_end, saves)
+    else:
+        save_at = np.unique(real_array(save_at, "save_at", finite=True).ravel())
+    if save_at.size == 0 or save_at[0] < 0 or save_at[-1] > t_end * (1 + 1e-12):
+        raise ParticlesError(f"save_at times must lie in [0, t_end] = [0, {t_end}]")
+    check_memory(
+        16.0 * (save_at.size + 16) * (N // 2 + 1), f"{save_at.size} saved densities on {N} points"
+    )
+    return save_at
+
+
+def _transport(beta: float, usa: bool, N: int):
+    """The transport term of the circle's Fokker–Planck equation on N points: ``nonlinear(c)``,
+    its Fourier coefficients from the density's ``c`` (k = 0..N/2); ``diag(c)``, the density's
+    minimum and the size of its top third of modes (``tail``), recording the largest speed seen
+    in ``speed[0]``; returns (nonlinear, diag, speed)."""
+    k = np.arange(N // 2 + 1)
+    ik = 1j * k
+    Ik = _bessel_scaled(beta, k[-1])  # I_k(beta) e^{-beta}
+    c_usa = math.exp(beta) / beta if beta > 0 else 0.0
+
+    def nonlinear(c):
+        g = Ik * c
+        dg = _irfft(ik * g, N)
+        if usa:
+            v = c_usa * dg if beta > 0 else _irfft(ik * np.where(k == 1, 0.5 * c, 0.0), N)
+        else:
+            v = (
+                dg / (beta * _irfft(g, N))
+                if beta > 0
+                else _irfft(ik * np.where(k == 1, 0.5 * c, 0.0), N)
+            )
+        out = -ik * _rfft(_irfft(c, N) * v)
+        out[-1] = 0.0  # the Nyquist mode of a derivative
+        return out
+
+    top = slice(max(2, (2 * (N // 2)) // 3), None)
+
+    speed = [0.0]
+
+    def diag(c):
+        vals = _irfft(c, N)
+        g = Ik * c
+        if beta > 0:
+            dg = _irfft(ik * g, N)
+            v = c_usa * dg if usa else dg / (beta * _irfft(g, N))
+            speed[0] = max(speed[0], float(np.abs(v).max()))
+        return float(vals.min()), float(np.abs(c[top]).max())
+
+    return nonlinear, diag, speed
+
+
+def _etdrk4_step(c, h: float, coefficients, nonlinear):
+    """One ETDRK4 step of size h (Cox–Matthews) of the density's Fourier coefficients ``c``;
+    ``coefficients``: :func:`_etdrk4_coefficients` of h L."""
+    E, E2, Q, f1, f2, f3 = coefficients
+    Nu = nonlinear(c)
+    a = E2 * c + h * Q * Nu
+    Na = nonlinear(a)
+    bb = E2 * c + h * Q * Na
+    Nb = nonlinear(bb)
+    cc = E2 * a + h * Q * (2 * Nb - Nu)
+    Nc = nonlinear(cc)
+    return E * c + h * (f1 * Nu + 2 * f2 * (Na + Nb) + f3 * Nc)
 
 
 # --------------------------------------------------------------------------------------------------

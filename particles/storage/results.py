@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ParticlesError
 from . import npz as io
 from .records import _is_store
 
@@ -101,12 +102,54 @@ def _arrays(arrays: dict) -> dict:
     }
 
 
+#: the text formats of a scan table (``ScanTable.save``), and the columns every one of them has
+TEXT_TABLES = (".csv", ".json")
+TABLE_COLUMNS = ("n", "d", "beta")
+
+
+def read_text_table(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The columns of a scan table saved as ``.csv`` or ``.json``, as float arrays; anything else
+    (not readable, not a table of numbers, columns of unequal length, no n, d and beta columns) is
+    a one-line :class:`~particles.errors.ParticlesError`."""
+    path = Path(path)
+    bad = ParticlesError(
+        f"{path}: not a scan table (particles sweep --out writes columns "
+        f"{', '.join(TABLE_COLUMNS)}, ... as .csv or .json)"
+    )
+    if not path.is_file():
+        raise ParticlesError(f"{path}: no such file")
+    try:
+        text = path.read_text()
+        if path.suffix.lower() == ".json":
+            raw = json.loads(text)
+            if not isinstance(raw, dict):
+                raise bad
+            cols = {str(k): v for k, v in raw.items()}
+        else:
+            lines = [ln.split(",") for ln in text.splitlines() if ln.strip()]
+            if not lines:
+                raise bad
+            cols = {h.strip(): [r[i] for r in lines[1:]] for i, h in enumerate(lines[0])}
+        out = {}
+        for k, v in cols.items():
+            if not isinstance(v, list) or any(isinstance(e, (bool, dict, list)) for e in v):
+                raise bad
+            out[k] = np.array([np.nan if e is None else float(e) for e in v], dtype=np.float64)
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, IndexError):
+        raise bad from None
+    if not set(TABLE_COLUMNS) <= set(out) or len({a.size for a in out.values()}) != 1:
+        raise bad
+    return out
+
+
 def format_of(path: str | os.PathLike) -> str:
     """The ``format`` of the result file ``path`` (``"trajectory"`` for a zarr trajectory store),
     reading only its metadata record; a file that is not a ``particles`` file gives a one-line
     :class:`~particles.errors.ParticlesError`."""
     if _is_store(path):
         return "trajectory"
+    if Path(path).suffix.lower() in TEXT_TABLES:
+        return "sweep_table"
     try:
         with np.load(path, allow_pickle=False) as z:
             fmt = json.loads(str(z[io.META_KEY]))["format"]
@@ -121,9 +164,14 @@ def describe(path: str | os.PathLike) -> dict:
     """A JSON-able record of the result file ``path``: ``file``, ``format``, ``what`` (what it
     holds), ``written_by`` (the command), ``version`` (of the package that wrote it),
     ``parameters`` (its metadata, nested records flattened to ``a.b`` keys, the ``params``
-    record to its own keys, long lists summarised) and ``arrays`` (name -> shape and dtype). A file that is not a ``particles`` file
-    gives a one-line :class:`~particles.errors.ParticlesError`."""
-    arrays, meta = io.load_npz(path)
+    record to its own keys, long lists summarised) and ``arrays`` (name -> shape and dtype). A file
+    that is not a ``particles`` file gives a one-line :class:`~particles.errors.ParticlesError`.
+    A scan table written as ``.csv`` or ``.json`` (``particles sweep --out``) has no metadata: its
+    columns are its arrays."""
+    if Path(path).suffix.lower() in TEXT_TABLES:
+        arrays, meta = read_text_table(path), {"format": "sweep_table"}
+    else:
+        arrays, meta = io.load_npz(path)
     fmt = str(meta["format"])
     what, by = kind_of(fmt)
     return {

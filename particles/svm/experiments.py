@@ -229,6 +229,49 @@ def _summary(corr, lo, is_opt, gap) -> dict:
     }
 
 
+def _e2_svm_tests(data, stages, alphas, r, cont, own: str, desc: str, progress: bool):
+    """E2's SVM tests of one run, per stage and seed: (corr_t, lo_fro, lo_nuc, is_opt, gap) of
+    shape (stages, S): the correlation with the ``own`` norm's target, the neighbour tests of
+    the Frobenius and nuclear supports, alpha = opt, the nuclear-norm suboptimality; and the
+    curves (corr_fro, corr_nuc of the recorded steps, corr_cont of the continuation or None)
+    against the last stage's targets."""
+    ns, S = alphas.shape[:2]
+    corr_t = np.empty((ns, S))
+    lo_fro = np.zeros((ns, S), bool)
+    lo_nuc = np.zeros((ns, S), bool)
+    is_opt = np.zeros((ns, S), bool)
+    gap = np.empty((ns, S))
+    corr_fro = np.empty((len(r.Ws), S))
+    corr_nuc = np.empty((len(r.Ws), S))
+    corr_cont = None if cont is None else np.empty((len(cont.iters), S))
+    for b in tqdm(range(S), disable=not progress, desc=desc, leave=False):
+        db = data[b]
+        opt = optimal_tokens(db)
+        cache = {}
+        for j, st in enumerate(stages):
+            key = tuple(alphas[j, b])
+            if key not in cache:
+                fro = att_svm(db, alphas[j, b])
+                nuc = att_svm(db, alphas[j, b], norm="nuc")
+                cache[key] = (
+                    fro,
+                    nuc,
+                    local_optimality(db, alphas[j, b], solution=fro).locally_optimal,
+                    local_optimality(db, alphas[j, b], norm="nuc", solution=nuc).locally_optimal,
+                )
+            fro, nuc, lf, ln = cache[key]
+            Wb = st[2][b]
+            corr_t[j, b] = correlation(Wb, fro.W if own == "fro" else nuc.W)
+            lo_fro[j, b], lo_nuc[j, b] = lf, ln
+            is_opt[j, b] = np.array_equal(alphas[j, b], opt)
+            gap[j, b] = nuclear_gap(db, Wb, nuc)
+        corr_fro[:, b] = correlation(r.Ws[:, b], fro.W)  # the last stage's targets
+        corr_nuc[:, b] = correlation(r.Ws[:, b], nuc.W)
+        if cont is not None:
+            corr_cont[:, b] = correlation(cont.Ws[:, b], nuc.W)
+    return corr_t, lo_fro, lo_nuc, is_opt, gap, corr_fro, corr_nuc, corr_cont
+
+
 def experiment_e2(
     *,
     quick: bool = False,
@@ -266,7 +309,6 @@ def experiment_e2(
     if cont_norm is not None and cont_norm < 0:
         cont_norm = 1e4 if quick else E2_CONT_NORM
     seeds = list(range(2 if quick else 100)) if seeds is None else list(seeds)
-    S = len(seeds)
     data = make_data_batch(n, T, d, seeds)
     rec = e2_record_steps(iters, checkpoint, num=40 if quick else 150)
     kc = rec.index(checkpoint)
@@ -307,44 +349,10 @@ def experiment_e2(
                 progress=progress,
             )
             stages.append(("continued", rec[-1], cont.Ws[-1], cont.probs[-1]))
-        ns = len(stages)
         own = "fro" if param == "W" else "nuc"
         alphas = np.stack([st[3].argmax(-1) for st in stages])  # (ns, S, n)
-        corr_t = np.empty((ns, S))
-        lo_fro = np.zeros((ns, S), bool)
-        lo_nuc = np.zeros((ns, S), bool)
-        is_opt = np.zeros((ns, S), bool)
-        gap = np.empty((ns, S))
-        corr_fro = np.empty((len(rec), S))
-        corr_nuc = np.empty((len(rec), S))
-        corr_cont = None if cont is None else np.empty((len(cont.iters), S))
-        for b in tqdm(range(S), disable=not progress, desc=f"SVMs {param}", leave=False):
-            db = data[b]
-            opt = optimal_tokens(db)
-            cache = {}
-            for j, st in enumerate(stages):
-                key = tuple(alphas[j, b])
-                if key not in cache:
-                    fro = att_svm(db, alphas[j, b])
-                    nuc = att_svm(db, alphas[j, b], norm="nuc")
-                    cache[key] = (
-                        fro,
-                        nuc,
-                        local_optimality(db, alphas[j, b], solution=fro).locally_optimal,
-                        local_optimality(
-                            db, alphas[j, b], norm="nuc", solution=nuc
-                        ).locally_optimal,
-                    )
-                fro, nuc, lf, ln = cache[key]
-                Wb = st[2][b]
-                corr_t[j, b] = correlation(Wb, fro.W if own == "fro" else nuc.W)
-                lo_fro[j, b], lo_nuc[j, b] = lf, ln
-                is_opt[j, b] = np.array_equal(alphas[j, b], opt)
-                gap[j, b] = nuclear_gap(db, Wb, nuc)
-            corr_fro[:, b] = correlation(r.Ws[:, b], fro.W)  # the last stage's targets
-            corr_nuc[:, b] = correlation(r.Ws[:, b], nuc.W)
-            if cont is not None:
-                corr_cont[:, b] = correlation(cont.Ws[:, b], nuc.W)
+        tests = _e2_svm_tests(data, stages, alphas, r, cont, own, f"SVMs {param}", progress)
+        corr_t, lo_fro, lo_nuc, is_opt, gap, corr_fro, corr_nuc, corr_cont = tests
         lo_own = lo_fro if own == "fro" else lo_nuc
         cross = corr_nuc if own == "fro" else corr_fro
         cross_at = {"checkpoint": float(np.mean(cross[kc])), "final": float(np.mean(cross[-1]))}

@@ -319,14 +319,24 @@ def plot_local_global(axes, a: dict, meta: dict | None = None, radius: float = 2
             ax.scatter(X[i, others, 0], X[i, others, 1], color=c, s=40, zorder=3)
             ax.scatter(*X[i, opt[i]], color=c, marker="*", s=260, edgecolor="k", zorder=4)
             ax.scatter(*X[i, alpha[i]], s=420, facecolor="none", edgecolor="k", lw=1.4, zorder=5)
+            pts = X.reshape(-1, 2)
             for t in range(X.shape[1]):
+                # the label away from the nearest other token, outside the selection ring
+                gap = pts - X[i, t]
+                dist = np.linalg.norm(gap, axis=1)
+                dist[dist == 0] = np.inf
+                away = -gap[int(np.argmin(dist))] / dist.min()
                 ax.annotate(
                     f"{Y[i] * v @ X[i, t]:.2f}",
                     X[i, t],
-                    xytext=(9, 6),
+                    xytext=tuple(17 * away),
                     textcoords="offset points",
+                    ha="center",
+                    va="center",
                     fontsize=7.5,
                     color=c,
+                    zorder=6,
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
                 )
             u = W @ z[i]
             top = float(X[i, alpha[i]] @ u)

@@ -113,7 +113,8 @@ def plot_curves(ax, stats: DepthStats, *, label="network", color="C0", x=None, t
         ax.axvline(trained, color="0.5", lw=0.8, ls="--")
     ax.set_xlabel("layer")
     ax.set_ylabel(r"mean $\langle x_i,x_j\rangle$ ± std")
-    ax.set_ylim(-0.1, 1.05)
+    # down to the lowest band drawn on ax so far (dataLim holds every earlier curve too)
+    ax.set_ylim(min(-0.1, float(ax.dataLim.y0) - 0.03), 1.05)
 
 
 def plot_clusters(ax, stats: DepthStats, *, label="network", color="C0", x=None, trained=None):
