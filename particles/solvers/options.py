@@ -24,7 +24,8 @@ from ..model.params import Dynamics, Piecewise
 from ..model.sphere import normalize_rows, rescale_rows
 from ..resources import check_memory
 from ..storage.npz import check_writable
-from ..storage.trajectory import Trajectory, dynamics_to_record
+from ..storage.records import dynamics_to_record
+from ..storage.trajectory import Trajectory
 from ..storage.zarr import is_store_path
 from . import registry
 from .checkpoint import side_path
