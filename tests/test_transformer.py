@@ -28,8 +28,13 @@ from particles.transformer.layers import (
     sinusoidal_encoding,
     softmax,
 )
-from particles.transformer.model import EncoderConfig, LayerWeights, encoder_layer, load_encoder
-from particles.transformer.safetensors import read_safetensors, write_safetensors
+from particles.transformer.model import (
+    EncoderConfig,
+    LayerWeights,
+    encoder_layer,
+    load_encoder,
+    read_safetensors,
+)
 from particles.transformer.tokenizer import WordPieceTokenizer, load_tokenizer
 from tests.transformer_helpers import TINY_VOCAB, cli, make_tiny_bert
 
@@ -41,52 +46,65 @@ def tiny(tmp_path_factory):
     return make_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
 
 
-# --- safetensors --------------------------------------------------------------------------------
+# --- safetensors (the library) through read_safetensors ------------------------------------------
 
 
-def test_safetensors_roundtrip(tmp_path):
+def _save(path, tensors):
+    from safetensors.numpy import save_file
+
+    save_file(tensors, str(path))
+    return path
+
+
+def test_safetensors_read(tmp_path):
     rng = np.random.default_rng(0)
     t = {
         "a": rng.standard_normal((3, 4)).astype(np.float32),
         "b": np.arange(5, dtype=np.int64),
         "c": rng.standard_normal(2),
+        "d": np.array([True, False]),
+        "e": rng.standard_normal((2, 2)).astype(np.float16),
     }
-    write_safetensors(tmp_path / "m.safetensors", t)
-    r = read_safetensors(tmp_path / "m.safetensors")
+    r = read_safetensors(_save(tmp_path / "m.safetensors", t))
     for k in t:
         assert r[k].dtype == t[k].dtype and np.array_equal(r[k], t[k])
+        assert not r[k].flags.writeable  # weights are read-only, as the memory map was
     assert list(read_safetensors(tmp_path / "m.safetensors", ["b"])) == ["b"]
+    assert read_safetensors(tmp_path / "m.safetensors", []) == {}
 
 
-def test_safetensors_matches_official_reader(tmp_path):
-    st = pytest.importorskip("safetensors.numpy")
-    t = {"w": np.random.default_rng(1).standard_normal((7, 3)).astype(np.float32)}
-    st.save_file(t, str(tmp_path / "o.safetensors"))
-    assert np.array_equal(read_safetensors(tmp_path / "o.safetensors")["w"], t["w"])
+def _truncated(tmp_path):
+    p = _save(tmp_path / "t.safetensors", {"a": np.ones((10, 10), np.float32)})
+    return p.read_bytes()[:-8]
 
 
 @pytest.mark.parametrize(
     "payload",
-    [b"", b"\x05\x00", b"\xff" * 8 + b"{}", (20).to_bytes(8, "little") + b"not json at all!!!!!"],
+    [
+        b"",
+        b"\x05\x00",
+        b"\xff" * 8 + b"{}",
+        (20).to_bytes(8, "little") + b"not json at all!!!!!",
+        (2).to_bytes(8, "little") + b"[]",
+        _truncated,
+    ],
+    ids=["empty", "short", "huge-header", "not-json", "not-an-object", "truncated"],
 )
 def test_safetensors_bad_files(tmp_path, payload):
     p = tmp_path / "bad.safetensors"
-    p.write_bytes(payload)
-    with pytest.raises(ParticlesError, match="safetensors"):
+    p.write_bytes(payload(tmp_path) if callable(payload) else payload)
+    with pytest.raises(ParticlesError, match="bad.safetensors: not a readable safetensors file"):
         read_safetensors(p)
 
 
-def test_safetensors_truncated_and_missing(tmp_path):
-    p = tmp_path / "m.safetensors"
-    write_safetensors(p, {"a": np.ones((10, 10), np.float32)})
-    p.write_bytes(p.read_bytes()[:-8])
-    with pytest.raises(ParticlesError, match="inconsistent offsets"):
-        read_safetensors(p)
-    write_safetensors(p, {"a": np.ones(3, np.float32)})
-    with pytest.raises(ParticlesError, match="no tensor named"):
+def test_safetensors_missing(tmp_path):
+    p = _save(tmp_path / "m.safetensors", {"a": np.ones(3, np.float32)})
+    with pytest.raises(ParticlesError, match="no tensor named 'zz'"):
         read_safetensors(p, ["zz"])
     with pytest.raises(ParticlesError, match="no such"):
         read_safetensors(tmp_path / "nope.safetensors")
+    with pytest.raises(ParticlesError, match="no such"):
+        read_safetensors(tmp_path)  # a directory
 
 
 # --- layers -----------------------------------------------------------------------------------
@@ -310,29 +328,104 @@ def test_wordpiece_on_a_small_vocab(tiny):
     assert tok.tokenize("ca\u0300t\u3000dog") == ["cat", "dog"]
     assert tok.tokenize("a [MASK] dog") == ["a", "[MASK]", "dog"]
     assert len(tok.encode("the " * 50, max_length=10)[0]) == 10
-    with pytest.raises(ParticlesError):
-        WordPieceTokenizer(vocab={"a": 0})
+    with pytest.raises(ParticlesError, match="lacks the special token '\\[UNK\\]'"):
+        WordPieceTokenizer.from_vocab({"a": 0})
+    with pytest.raises(ParticlesError, match="max_length=2 leaves no room"):
+        tok.encode("the cat", max_length=2)
+    assert tok.encode("the cat sat", max_length=3)[1] == ["[CLS]", "the", "[SEP]"]
+    assert tok.encode("the cat", add_special_tokens=False, max_length=1)[1] == ["the"]
+    assert tok.decode([TINY_VOCAB.index("cat"), 10**6]) == ["cat", "[UNK]"]
+    assert tok.vocab["##able"] == TINY_VOCAB.index("##able")
+    with pytest.raises(ParticlesError, match="text must be a string"):
+        tok.encode(b"the cat")
 
 
-def test_tokenizer_matches_tokenizers_library(tiny):
-    tk = pytest.importorskip("tokenizers")
-    ref = tk.Tokenizer(
-        tk.models.WordPiece(vocab={t: i for i, t in enumerate(TINY_VOCAB)}, unk_token="[UNK]")
+def _model_dir(tmp_path, tiny, files):
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "vocab.txt").write_bytes((tiny / "vocab.txt").read_bytes())
+    for name, text in files.items():
+        (d / name).write_text(text, encoding="utf-8")
+    return d
+
+
+@pytest.mark.parametrize(
+    "config, text, tokens",
+    [
+        ({}, "Café THE", ["cafe", "the"]),
+        ({"do_lower_case": False}, "Café cafe THE", ["[UNK]", "cafe", "[UNK]"]),
+        ({"do_lower_case": True, "strip_accents": False}, "Café cafe", ["[UNK]", "cafe"]),
+        ({"do_lower_case": False, "strip_accents": True}, "café The", ["cafe", "[UNK]"]),
+    ],
+)
+def test_vocab_txt_follows_tokenizer_config(tmp_path, tiny, config, text, tokens):
+    d = _model_dir(tmp_path, tiny, {"tokenizer_config.json": json.dumps(config)})
+    assert load_tokenizer(d).tokenize(text) == tokens
+
+
+def test_tokenizer_json_is_read_as_the_library_writes_it(tmp_path, tiny):
+    """A tokenizer.json (here written by the library from the tiny vocabulary) wins over
+    vocab.txt; its stored padding and truncation are switched off."""
+    lib = load_tokenizer(tiny).tokenizer
+    lib.enable_truncation(4)
+    lib.enable_padding(length=12)
+    d = _model_dir(tmp_path, tiny, {"tokenizer.json": lib.to_str()})
+    ids, toks = load_tokenizer(d).encode("The cat sat on the mat")
+    assert toks == ["[CLS]", "the", "cat", "sat", "on", "the", "mat", "[SEP]"]
+    assert (
+        load_tokenizer(d).encode("The cat sat on the mat", max_length=4)[1] == toks[:3] + toks[-1:]
     )
-    ref.normalizer = tk.normalizers.BertNormalizer(lowercase=True)
-    ref.pre_tokenizer = tk.pre_tokenizers.BertPreTokenizer()
-    ref.add_special_tokens(["[CLS]", "[SEP]", "[MASK]", "[PAD]", "[UNK]"])
-    ours = load_tokenizer(tiny)
-    for s in [
-        "The Cat sat, on THE mat!",
-        "unbelievables cafés",
-        "Ça ç ÀÉÎ õ ñ",
-        "a.b,c!!",
-        "mat\tdog\ncat",
-        "the 中 cat",
-        "zzz unbelievable [MASK] cluster-layer",
-    ]:
-        assert ours.tokenize(s) == ref.encode(s, add_special_tokens=False).tokens, s
+
+
+@pytest.mark.parametrize(
+    "files, match",
+    [
+        ({"tokenizer.json": "{not json"}, "not a readable tokenizer.json"),
+        ({"tokenizer.json": "{}"}, "not a readable tokenizer.json"),
+        ({"tokenizer.json": "[1, 2]"}, "not a readable tokenizer.json"),
+        ({"tokenizer_config.json": "{not json"}, "not readable JSON"),
+        ({"tokenizer_config.json": "[1]"}, "not a JSON object"),
+        ({"vocab.txt": "a\nb\n"}, "lacks the special token"),
+        ({"vocab.txt": ""}, "vocabulary is empty"),
+    ],
+)
+def test_bad_tokenizer_files(tmp_path, tiny, files, match):
+    d = _model_dir(tmp_path, tiny, files)
+    with pytest.raises(ParticlesError, match=match):
+        load_tokenizer(d)
+
+
+def test_no_tokenizer_files(tmp_path):
+    with pytest.raises(ParticlesError, match="no tokenizer.json or vocab.txt"):
+        load_tokenizer(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "vocab, match",
+    [
+        ({}, "empty"),
+        ([("[UNK]", 0)], "must be a dict"),
+        ({"[CLS]": 0, "[SEP]": 1}, "lacks the special token '\\[UNK\\]'"),
+        ({"[UNK]": "a", "[CLS]": 1, "[SEP]": 2}, "not a usable WordPiece vocabulary"),
+        ({"[UNK]": -1, "[CLS]": 1, "[SEP]": 2}, "not a usable WordPiece vocabulary"),
+    ],
+)
+def test_bad_vocab_dicts(vocab, match):
+    with pytest.raises(ParticlesError, match=match):
+        WordPieceTokenizer.from_vocab(vocab)
+
+
+@pytest.mark.parametrize("module", ["tokenizers", "safetensors"])
+def test_missing_library_is_one_line(tmp_path, monkeypatch, tiny, module):
+    """Without the transformer extra, the library and the CLI name the install that works."""
+    monkeypatch.setitem(__import__("sys").modules, module, None)  # import fails
+    with pytest.raises(ParticlesError, match=r"pip install -e '\.\[transformer\]'"):
+        load_tokenizer(tiny) if module == "tokenizers" else load_encoder(tiny)
+    txt = tmp_path / "t.txt"
+    txt.write_text("the cat sat")
+    r = cli("transformer", "--model", tiny, "--text", txt, "--out", tmp_path / "t.npz", "--quiet")
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert r.output.strip().count("\n") == 0 and "'.[transformer]'" in r.output, r.output
 
 
 # --- depth statistics ------------------------------------------------------------------------

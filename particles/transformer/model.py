@@ -29,7 +29,6 @@ from .layers import (
     rms_norm,
     sinusoidal_encoding,
 )
-from .safetensors import read_safetensors
 
 _NORMS = ("layernorm", "rmsnorm")
 
@@ -359,6 +358,45 @@ class Encoder:
 
 # ---------------------------------------------------------------------------------------------
 # loading from a directory
+
+
+def read_safetensors(path: str | os.PathLike, names=None) -> dict[str, np.ndarray]:
+    """Read tensors from a ``.safetensors`` file with the ``safetensors`` library (the
+    ``transformer`` extra), as read-only numpy arrays.
+
+    **Arguments:** ``path``; ``names``: an iterable of tensor names to read (default: all).
+    **Returns:** ``{name: array}`` with the stored dtype and shape.
+    **Raises:** :class:`ParticlesError` for a missing, truncated or malformed file, or an
+    unknown tensor name.
+    """
+    try:
+        from safetensors import SafetensorError, safe_open
+    except ImportError:
+        raise ParticlesError(
+            "reading model weights needs the safetensors package: pip install safetensors "
+            "tokenizers, or pip install -e '.[transformer]' in the repository"
+        ) from None
+    path = Path(path)
+    if not path.is_file():
+        raise ParticlesError(f"{path}: no such safetensors file")
+    out: dict[str, np.ndarray] = {}
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            keys = list(f.keys())
+            names = keys if names is None else list(names)
+            missing = [k for k in names if k not in keys]
+            if missing:
+                raise ParticlesError(f"{path}: no tensor named {missing[0]!r}")
+            for k in names:
+                a = f.get_tensor(k)
+                a.setflags(write=False)
+                out[k] = a
+    except ParticlesError:
+        raise
+    except (SafetensorError, OSError, ValueError, TypeError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ParticlesError(f"{path}: not a readable safetensors file ({msg})") from None
+    return out
 
 
 def _strip_prefix(tensors: dict, prefixes=("bert.", "albert.", "roberta.", "electra.", "model.")):
