@@ -1,4 +1,6 @@
-"""The attention vector field on the sphere (arXiv 2312.10794, eqs. 2.3–2.8), tile by tile.
+"""What every backend of the field shares: the checks of points and dtypes, the heads' inputs, the
+feed-forward term, and the exact evaluation of the attention (arXiv 2312.10794, eqs. 2.3–2.8), tile
+by tile (:func:`attention`, :func:`raw_field`). :mod:`particles.field` chooses a backend.
 
 For each head, ``sum_j A_ij V x_j`` is computed tile by tile, never forming the n x n matrix
 (memory O(n d + tile)): a BLAS GEMM writes a tile of logits <Q x_i, K x_j> into a reused buffer,
