@@ -296,7 +296,7 @@ def test_the_implicit_methods_resume_within_their_tolerance(tmp_path, monkeypatc
 
 def test_sigterm_is_held_during_a_write_and_delivered_after():
     from particles.interrupts import Terminated, sigterm_raises
-    from particles.io import sigint_held
+    from particles.storage.npz import sigint_held
 
     with sigterm_raises():
         with pytest.raises(Terminated):
