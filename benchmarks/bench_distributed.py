@@ -32,7 +32,7 @@ def _now():
 
 def _install_timer():
     """In a worker: log (pid, thread CPU seconds) of every block (CPU time is robust to the load)."""
-    import particles.distributed as D
+    import particles.field.dask as D
 
     real = getattr(D, "_bench_real", D._block)
     D._bench_real, D._bench_log = real, []
@@ -48,7 +48,7 @@ def _install_timer():
 
 
 def _take_log():
-    import particles.distributed as D
+    import particles.field.dask as D
 
     log, D._bench_log = list(D._bench_log), []
     return log
@@ -61,7 +61,7 @@ def main(ns=(8192, 16384, 32768), d=16, rounds=3, json_path=None) -> str:
 
     import particles as pt
     from particles import config
-    from particles.distributed import DaskField
+    from particles.field.dask import DaskField
 
     dyn = pt.Dynamics(beta=1.0)
     load0 = os.getloadavg()

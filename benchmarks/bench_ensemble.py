@@ -6,9 +6,9 @@ every step: 6 * 90 * 1024 * 300 = 165.9 M system-steps.
 
 Compared, on the same machine and run:
 
-- ``particles``: :func:`particles.phase.phase_diagrams` (numba, prange over systems; Gram formulation for
+- ``particles``: :func:`particles.analysis.phase.phase_diagrams` (numba, prange over systems; Gram formulation for
   d >= n, coordinates below; a system stops once every pair is above 1 - delta, which is exact for this
-  scheme, see ``particles.ensemble._collapsed``);
+  scheme, see ``particles.solvers.kernels._collapsed``);
 - ``naive batched numpy``: the authors' scheme re-implemented in numpy as in phase-diagrams.py
   (borjanG/2023-transformers-rotf): X (B, n, d), per step S = beta X X^T (batched matmul), row softmax,
   X += dt A X, renormalise rows; the pair fraction of the Gram matrix at every step; all 300 steps for
@@ -213,7 +213,7 @@ def accuracy(seeds: int = 64) -> dict:
 def from_store(store) -> dict:
     """Kernel seconds of a finished full Fig. 3 run kept in ``store`` (figures/fig3_phase_diagrams.py)."""
     from particles.analysis.phase import phase_tasks
-    from particles.sweep import load_result
+    from particles.sweeps.sweep import load_result
 
     per_d, total = {}, 0.0
     for d in DS:

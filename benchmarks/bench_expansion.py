@@ -28,8 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import particles as pt  # noqa: E402
-from particles import expansion  # noqa: E402
-from particles.field import velocity_rows  # noqa: E402
+from particles.field import expansion, velocity_rows  # noqa: E402
 
 
 def _best(fn, repeats: int) -> tuple[float, object]:

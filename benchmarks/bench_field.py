@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from particles import bench  # noqa: E402
-from particles.io import atomic_write_bytes  # noqa: E402
+from particles.storage.npz import atomic_write_bytes  # noqa: E402
 
 
 def main(argv=None) -> Path:

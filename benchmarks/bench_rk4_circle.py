@@ -3,7 +3,7 @@
     python benchmarks/bench_rk4_circle.py [--n 100000 1000000] [--beta 1 5 20] [--exact-n 100000]
 
 RK4's three later stages lie off the circle (|y|^2 = 1 + O(h^2 |f|^2)). "auto" now evaluates them
-by the radial expansion (``particles.expansion``, off the circle); before, it took the exact
+by the radial expansion (``particles.field.expansion``, off the circle); before, it took the exact
 O(n^2) field there. Per (n, beta): the time of one step with "auto" (best of 2 after a warm-up),
 each stage's (p, M) and its error against the exact field on 200 rows (``velocity_rows``, all n
 columns), and "before" = the first stage by the expansion + 3 exact evaluations, the exact one timed
@@ -26,8 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import particles as pt  # noqa: E402
-from particles import expansion  # noqa: E402
-from particles.field import velocity, velocity_rows  # noqa: E402
+from particles.field import expansion, velocity, velocity_rows  # noqa: E402
 from particles.solvers import registry, steps  # noqa: E402
 
 

@@ -61,15 +61,15 @@ class PathArg(click.Path):
 
 def parse_floats(text: str, name: str) -> list[float]:
     """The numbers of option ``name``: ``"0,5,10"`` or a range ``"start:stop:step"`` (stop included
-    when on the grid), parsed and counted by the library (:func:`particles.grids.parse_numbers`)."""
-    from particles.grids import parse_numbers
+    when on the grid), parsed and counted by the library (:func:`particles.sweeps.grids.parse_numbers`)."""
+    from particles.sweeps.grids import parse_numbers
 
     return parse_numbers(text, name)
 
 
 def parse_ints(text: str, name: str) -> list[int]:
     """Like :func:`parse_floats`, for whole numbers."""
-    from particles.grids import parse_numbers
+    from particles.sweeps.grids import parse_numbers
 
     return parse_numbers(text, name, integer=True)
 
@@ -201,20 +201,20 @@ NORM_HELP = (
 
 def norm_options() -> list:
     """``--norm``, ``--alpha``, ``--t-switch``, ``--t-offset``: the normalisation scheme
-    (particles.norms)."""
+    (particles.field.norms)."""
     return [
         click.option(
             "--norm",
             type=LazyChoice(_norms, case_sensitive=False),
             cls=LibraryOption,
-            library="particles.params:Dynamics.norm",
+            library="particles.model.params:Dynamics.norm",
             help=NORM_HELP,
         ),
         click.option(
             "--alpha",
             type=float,
             cls=LibraryOption,
-            library="particles.params:Dynamics.alpha",
+            library="particles.model.params:Dynamics.alpha",
             help="nGPT step size (--norm ngpt).",
         ),
         click.option(
@@ -227,14 +227,14 @@ def norm_options() -> list:
             "--t-offset",
             type=float,
             cls=LibraryOption,
-            library="particles.params:Dynamics.t_offset",
+            library="particles.model.params:Dynamics.t_offset",
             help="LN-Scaling's clock offset c > 0: speed factor sqrt(t + c) (--norm lns).",
         ),
     ]
 
 
 def _norms():
-    from particles.params import NORMS
+    from particles.model.params import NORMS
 
     return NORMS
 

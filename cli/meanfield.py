@@ -28,7 +28,7 @@ def _engines():
 
 
 def _out(path: str, suffix: str) -> Path:
-    from particles.io import check_writable
+    from particles.storage.npz import check_writable
 
     if Path(path).suffix != suffix:
         raise click.ClickException(f"{path}: must end in {suffix}")

@@ -121,8 +121,8 @@ def train(
     Example (the authors' Fig. 4 setting, run to 300 steps):
       particles scansnap train --classes 2 --eta-z 1 --ratio 1 --iters 300 --seed 2 --out ss.npz
     """
-    from particles.io import save_npz
     from particles.scansnap import train_run
+    from particles.storage.npz import save_npz
 
     arrays, meta = train_run(
         seed,

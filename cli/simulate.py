@@ -31,14 +31,14 @@ from ._common import (
     "--beta",
     type=float,
     cls=LibraryOption,
-    library="particles.params:Dynamics.beta",
+    library="particles.model.params:Dynamics.beta",
     help="Inverse temperature beta >= 0.",
 )
 @click.option(
     "--kind",
     type=Choice(["SA", "USA"]),
     cls=LibraryOption,
-    library="particles.params:Dynamics.kind",
+    library="particles.model.params:Dynamics.kind",
     help="SA (softmax) or USA (normalised by n).",
 )
 @click.option("--t-end", type=float, default=20.0, show_default=True, help="Final time.")
@@ -220,7 +220,7 @@ def simulate(
       particles simulate --n 20000 --d 16 --t-end 10 --out big.zarr --scheduler local --workers 2
     """
     import particles as pt
-    from particles.io import load_array
+    from particles.storage.npz import load_array
 
     ctx = click.get_current_context()
     if scheduler != "local":
@@ -312,7 +312,7 @@ def info(path, delta, as_json):
       particles info t.npz --json
     """
     import particles as pt
-    from particles import results
+    from particles.storage import results
 
     if results.format_of(path) != "trajectory":
         rec = results.describe(path)

@@ -135,7 +135,7 @@ def train(
     Example:
       particles svm train --n 6 --T 8 --d 10 --param W --iters 2000 --seed 0 --out svm.npz
     """
-    from particles.io import save_npz
+    from particles.storage.npz import save_npz
     from particles.svm import TrainConfig, train_record
 
     ctx = click.get_current_context()
@@ -205,7 +205,7 @@ def solve(n, T, d, seed, self_attention, data_file, norm, alpha, solver, out):
       particles svm solve --n 6 --T 8 --d 10 --seed 0 --norm nuc --out s.npz
       particles svm solve --data svm.npz --alpha selected --out s.npz
     """
-    from particles.io import save_npz
+    from particles.storage.npz import save_npz
     from particles.svm import solve_record
 
     if data_file is not None:

@@ -48,7 +48,7 @@ _output_options = apply(
 def _text(text_path, passage, out, plot, nothing: str):
     """The text to run and its source, once the outputs are known to be writable (before the
     network runs); ``nothing``: the usage error when neither --out nor --plot is given."""
-    from particles.io import check_writable
+    from particles.storage.npz import check_writable
     from particles.transformer.depth import load_passage
 
     if out is None and plot is None:

@@ -54,7 +54,7 @@ README = HERE / "README.md"
 
 
 def _load(data_dir: Path, stem: str):
-    from particles.io import load_npz
+    from particles.storage.npz import load_npz
 
     return load_npz(Path(data_dir) / f"{stem}.npz")
 

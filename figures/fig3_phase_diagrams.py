@@ -2,7 +2,7 @@
 
 Heat map of P(<x_1(t), x_2(t)> >= 1 - delta), estimated as the fraction of ordered pairs i != j with
 <x_i, x_j> > 1 - delta pooled over the seeds, colormap RdBu_r on [0, 1], with the curve
-Gamma_{inf,delta} of the equiangular ODE (6.9) computed by particles.equiangular (solid black) and the
+Gamma_{inf,delta} of the equiangular ODE (6.9) computed by particles.analysis.equiangular (solid black) and the
 same curve for the authors' dt = 0.1 Euler scheme in the equiangular model (dashed).
 
 Parameters (full size): n = 32, delta = 1e-3, d in {2, 8, 32, 128, 512, 1024} (panels a–f),
@@ -154,7 +154,7 @@ def main(
     redraw: bool = False,
 ) -> Path:
     """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
-    from particles.io import load_npz, save_npz
+    from particles.storage.npz import load_npz, save_npz
 
     npz, png = figure_paths(outdir, STEM)
     if redraw:

@@ -20,8 +20,8 @@ import numpy as np
 
 import particles as pt
 from particles.analysis.phase import PhaseParams, phase_diagram, plot_phase
-from particles.io import save_npz
 from particles.plotting.figures import STORE_OPTION, figure_paths, result_store, run_script
+from particles.storage.npz import save_npz
 
 HERE = Path(__file__).resolve().parent
 STEM = "fig4_circle_metastability"
@@ -96,7 +96,7 @@ def main(
     outdir=HERE, quick: bool = False, store=None, progress: bool = True, redraw: bool = False
 ) -> Path:
     """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
-    from particles.io import load_npz
+    from particles.storage.npz import load_npz
 
     npz, png = figure_paths(outdir, STEM)
     if redraw:
@@ -143,7 +143,7 @@ def main(
 
 def summary(path) -> dict:
     """Cluster-count fractions at t_end for beta = 4 and 9 from a saved npz (for the README)."""
-    from particles.io import load_npz
+    from particles.storage.npz import load_npz
 
     a, _ = load_npz(path, "figure_data")
     out = {}

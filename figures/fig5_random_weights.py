@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from particles.analysis.phase import PhaseParams, phase_diagrams, plot_phase
-from particles.io import save_npz
 from particles.plotting.claimtools import first_time, grid_index
 from particles.plotting.figures import STORE_OPTION, figure_paths, result_store, run_script
+from particles.storage.npz import save_npz
 
 HERE = Path(__file__).resolve().parent
 STEM = "fig5_random_weights"
@@ -97,7 +97,7 @@ def main(
 ) -> Path:
     """Compute (or, with ``redraw``, load from ``<outdir>/<stem>.npz``) and draw the figure."""
     from particles.analysis.phase import PhaseDiagram
-    from particles.io import load_npz
+    from particles.storage.npz import load_npz
 
     npz, png = figure_paths(outdir, STEM)
     if redraw:

@@ -2,12 +2,12 @@
 normalisation scheme clusters, against β and against n, with the equiangular theory.
 
 Ensembles of S = 16 seeds of n tokens i.i.d. uniform on S^{d-1} (d = 64 >= n, the same initial
-points for every scheme) run in the batched numba ensembles (:func:`particles.ensemble.ensemble_coords`
+points for every scheme) run in the batched numba ensembles (:func:`particles.solvers.ensemble.ensemble_coords`
 with ``norm=``; RK4, dt = 0.25, SA, Q = K = V = I) under Post-LN, Pre-LN, Peri-LN, nGPT (α = 0.5),
 Mix-LN (switch at t = 5) and LN-Scaling (s = sqrt(t + 1)). The statistic is the consensus time: the first time at which every pair
 has <θ_i, θ_j> > 1 - δ, δ = 0.01 (median over seeds, bars from the 10th to the 90th percentile;
 a seed that has not reached it by t_end counts as t_end). Lines: the hitting time of 1 - δ in the
-equiangular model from ρ0 = 0 (:func:`particles.equiangular.hitting_time` with ``norm=``).
+equiangular model from ρ0 = 0 (:func:`particles.analysis.equiangular.hitting_time` with ``norm=``).
 
 (a) against β at n = 16; (b) against n at β = 3.
 """

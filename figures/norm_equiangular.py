@@ -5,7 +5,7 @@ particle system.
 n = 8 tokens in d = 8 start orthonormal (ρ0 = 0, randomly rotated; |h_i| = 1) and run under Post-LN,
 Pre-LN, Peri-LN, nGPT (α = 0.5), Mix-LN (switch at t = 2) and LN-Scaling (s = sqrt(t + 1)), SA,
 β = 1, Q = K = V = I, with DOP853 (rtol 1e-11) to t = 1000. Lines: the equiangular ODEs for (ρ, r)
-of :mod:`particles.equiangular`; markers: the full simulation's mean <θ_i, θ_j> and |h_i|.
+of :mod:`particles.analysis.equiangular`; markers: the full simulation's mean <θ_i, θ_j> and |h_i|.
 
 (a) 1 - ρ(t), log-log: exponential collapse for Post-LN (e^{-2t}) and nGPT (e^{-2αt}), a
 stretched exponential for LN-Scaling (e^{-4 sqrt(t)}), polynomial for Pre-LN, Peri-LN and Mix-LN

@@ -32,9 +32,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from particles.errors import ParticlesError  # noqa: E402
-from particles.io import load_npz  # noqa: E402
 from particles.plotting.claimtools import md_table
 from particles.plotting.figures import draw_saved, run_script  # noqa: E402
+from particles.storage.npz import load_npz  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 STEM = "scansnap_fig6_authors"

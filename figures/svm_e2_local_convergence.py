@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from particles.io import load_npz
 from particles.plotting.claimtools import md_table, sig
 from particles.plotting.figures import run_script
+from particles.storage.npz import load_npz
 from particles.svm.experiments import FIGURE_FORMAT, e2_report
 from particles.svm.plotting import experiment_figure
 

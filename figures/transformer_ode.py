@@ -69,7 +69,7 @@ def plot(a: dict, meta: dict, png: Path, dpi: int = 130) -> Path:
 
 def main(outdir=HERE, quick: bool = False, redraw: bool = False) -> Path:
     """Run the network and the ODEs (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw."""
-    from particles.io import load_npz
+    from particles.storage.npz import load_npz
     from particles.transformer.analysis import FORMAT_ODE
 
     outdir = Path(outdir)

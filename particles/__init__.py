@@ -15,17 +15,14 @@ from . import (
     _startup,  # noqa: F401  (first: the console script's Ctrl-C during the imports)
     config,  # noqa: F401  (selects numba's threading layer before any kernel runs)
 )
-from ._aliases import install as _install_aliases
 from .analysis.energy import energy, mean_inner_product, min_inner_product
 from .errors import ParticlesError
 from .field import drift, velocity
-from .params import NORMS, Dynamics, FeedForward, Piecewise
+from .model.params import NORMS, Dynamics, FeedForward, Piecewise
+from .model.sphere import normalize, random_points
 from .solvers.checkpoint import Interrupted
 from .solvers.integrate import METHODS, simulate
-from .sphere import normalize, random_points
-from .trajectory import Trajectory
-
-_install_aliases()
+from .storage.trajectory import Trajectory
 
 __all__ = [
     "METHODS",

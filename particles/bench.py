@@ -224,7 +224,7 @@ def _uses_expansion(case: Case, x: np.ndarray) -> bool:
     if case.impl != "particles" or case.weights != "identity":
         return False
     from . import Dynamics
-    from .expansion import choose
+    from .field.expansion import choose
 
     return (
         choose(Dynamics(beta=case.beta, kind=case.kind), np.asarray(x, np.float64), 1e-10)
@@ -696,7 +696,7 @@ def results_md(suite: dict, command: str) -> str:
 
 #: what the table's marks mean (printed under it when they occur)
 NOTES = {
-    "O(n)": "O(n): evaluated by the expansion (particles.expansion), not the 4 n² d flops counted "
+    "O(n)": "O(n): evaluated by the expansion (particles.field.expansion), not the 4 n² d flops counted "
     "in GFLOP/s, so no share of the GEMM peak",
     "100%*": "100%*: measured above the GEMM peak (the machine's load changed between the GEMM "
     "runs and this case)",

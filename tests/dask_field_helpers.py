@@ -7,7 +7,7 @@ import signal
 def install_killer(marker: str, at_call: int) -> int:
     """Replace this worker's block function by one that SIGKILLs the worker at its ``at_call``-th
     block, once in the whole cluster (the first worker to create ``marker``). Returns the pid."""
-    import particles.distributed as D
+    import particles.field.dask as D
 
     real = D._block
     calls = {"n": 0}
@@ -39,7 +39,7 @@ def configure(tiles: dict) -> None:
 
 def install_flaky(marker_dir: str, failures: int) -> None:
     """Make the first ``failures`` blocks of the whole cluster raise (counted with marker files)."""
-    import particles.distributed as D
+    import particles.field.dask as D
 
     real = D._block
 
@@ -61,7 +61,7 @@ def restore() -> None:
     """Undo install_killer / install_flaky in this worker."""
     import importlib
 
-    import particles.distributed as D
+    import particles.field.dask as D
 
     fresh = importlib.reload(D)
     assert fresh._block.__name__ == "_block"

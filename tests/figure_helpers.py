@@ -4,7 +4,7 @@ check its committed full-size outputs."""
 import importlib.util
 from pathlib import Path
 
-from particles import io
+from particles.storage import npz as io
 
 FIGDIR = Path(__file__).resolve().parent.parent / "figures"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

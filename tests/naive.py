@@ -4,7 +4,7 @@ Written from the definitions (full n x n matrices, no tiles, no loops copied fro
 that the kernels can be checked against them (STYLE §3, stumpy's ``tests/naive.py``).
 
 **Twins of the kernels.** ``naive.<name>`` is the twin of the numba kernel ``<name>`` wherever that
-kernel lives (``naive._exp_row`` for ``particles.kernels._exp_row``, ``naive._gram_stats`` for
+kernel lives (``naive._exp_row`` for ``particles.field.kernels._exp_row``, ``naive._gram_stats`` for
 ``_gram_stats`` of the ensemble solver); kernels are matched by name, not module, so they may move.
 ``tests/test_kernels.py`` compares each pair, and its meta-test fails for a kernel without a twin,
 and for a twin that no test calls. Conventions:
@@ -99,7 +99,7 @@ def gamma_equiangular(kind, n, beta, ts):
 
 
 # ==================================================================================================
-# twins of the field kernels (particles/kernels.py)
+# twins of the field kernels (particles/field/kernels.py)
 
 #: exponents below these give exactly 0 in the kernels' exponentials (results stay normal or 0)
 EXP_MIN = -708.0
@@ -511,8 +511,8 @@ def _order_parameter(X):
 
 
 def _circle_moments(theta, K, out):
-    """Block sums of exp(-i k theta_j) (blocks of particles.kernels.FOURIER_BLOCK); returns new out."""
-    from particles.kernels import FOURIER_BLOCK
+    """Block sums of exp(-i k theta_j) (blocks of particles.field.kernels.FOURIER_BLOCK); returns new out."""
+    from particles.field.kernels import FOURIER_BLOCK
 
     theta = np.asarray(theta, dtype=np.float64)
     res = np.zeros(np.shape(out), np.complex128)
@@ -533,7 +533,7 @@ def _circle_field(theta, coef, usa, scale, out):
     return scale * dS if usa else dS / (scale * S)
 
 
-# --- coordinate formulation under a normalisation scheme (particles.norms) ----------------------
+# --- coordinate formulation under a normalisation scheme (particles.field.norms) ----------------------
 
 
 def _directions(Y, out):
@@ -575,8 +575,8 @@ def _norm_field(
 
 
 def _exp_rows(X, U, out):
-    """Returns exp_{x_i}(u_i) row by row (particles.sphere.exp_map, the numpy path of simulate)."""
-    from particles.sphere import exp_map
+    """Returns exp_{x_i}(u_i) row by row (particles.model.sphere.exp_map, the numpy path of simulate)."""
+    from particles.model.sphere import exp_map
 
     return exp_map(np.asarray(X, dtype=np.float64), np.asarray(U, dtype=np.float64))
 

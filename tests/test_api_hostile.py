@@ -51,16 +51,16 @@ MODULES = [
     "particles.analysis.wendel",
     "particles.analysis.repulsive",
     "particles.analysis.long_context",
-    "particles.norms",
-    "particles.grids",
+    "particles.field.norms",
+    "particles.sweeps.grids",
     "particles.solvers.ensemble",
     "particles.svm",
     "particles.scansnap",
     "particles.transformer",
     "particles.analysis.phase",
     "particles.analysis.transition",
-    "particles.sweep",
-    "particles.io",
+    "particles.sweeps.sweep",
+    "particles.storage.npz",
     "particles.field",
 ]
 
@@ -154,11 +154,11 @@ SKIP: dict[str, str] = {
         for n in ("transition", "run_branch", "TransitionResult")
     },
     **{
-        f"particles.sweep.{n}": "runs or reads a store's tasks (tests/test_sweep.py, test_hostile.py)"
+        f"particles.sweeps.sweep.{n}": "runs or reads a store's tasks (tests/test_sweep.py, test_hostile.py)"
         for n in ("Task", "execute_task", "is_done", "load_result", "run_sweep")
     },
     **{
-        f"particles.io.{n}": "files: tests/test_cli_hostile.py's input tables and tests/test_io*"
+        f"particles.storage.npz.{n}": "files: tests/test_cli_hostile.py's input tables and tests/test_io*"
         for n in (
             "atomic_open",
             "atomic_write_bytes",
@@ -180,8 +180,6 @@ SKIP: dict[str, str] = {
         f"particles.field.{n}": "a kernel-level helper of velocity (driven through it)"
         for n in (
             "attention",
-            "attention_inputs",
-            "attention_path",
             "feedforward",
             "check_dtype",
             "head_inputs",
@@ -390,8 +388,8 @@ CALLS: dict[str, dict] = {
     },
     "particles.analysis.long_context.one_layer_inner": {"gamma": 1.0, "rho": 0.2},
     "particles.analysis.long_context.one_layer_limit": {"gamma": 1.0, "rho": 0.2},
-    "particles.norms.clock": {"t": 1.0},
-    "particles.grids.parse_numbers": {"text": "1,2,3"},
+    "particles.field.norms.clock": {"t": 1.0},
+    "particles.sweeps.grids.parse_numbers": {"text": "1,2,3"},
     # ensembles
     "particles.solvers.ensemble.ensemble_coords": {
         "X0": lambda: pt.solvers.ensemble.random_points_batch(4, 2, 2, 0),
@@ -504,10 +502,10 @@ CALLS: dict[str, dict] = {
         "p": lambda: pt.analysis.transition.TransitionParams(n=8, seeds=1)
     },
     "particles.analysis.transition.sphere_perturbation": {"L": 4, "eps": 0.1, "rng": 0},
-    "particles.sweep.check_scheduler": {"scheduler": "local"},
-    "particles.sweep.check_workers": {"workers": 2},
-    "particles.sweep.fingerprint": {"obj": lambda: {"a": 1}},
-    "particles.sweep.task_path": {"store": "st", "key": "k"},
+    "particles.sweeps.sweep.check_scheduler": {"scheduler": "local"},
+    "particles.sweeps.sweep.check_workers": {"workers": 2},
+    "particles.sweeps.sweep.fingerprint": {"obj": lambda: {"a": 1}},
+    "particles.sweeps.sweep.task_path": {"store": "st", "key": "k"},
     "particles.field.velocity_rows": {"rows": lambda: [0, 3]},
     "particles.transformer.depth_stats": {
         "hidden": lambda: np.stack([_pts(8, 6), _pts(8, 6, 1)]),

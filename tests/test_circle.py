@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import particles as pt
-from particles import circle
+from particles.analysis import circle
 from particles.errors import ParticlesError
 
 

@@ -116,7 +116,7 @@ def test_simulate_bad_paths(tmp_path):
 
 
 def test_info_reports_parameters_and_clusters(tmp_path):
-    pytest.importorskip("particles.clusters")
+    pytest.importorskip("particles.analysis.clusters")
     out = tmp_path / "r.npz"
     assert (
         run(

@@ -474,7 +474,7 @@ CASES = [
 
 def _make_fixtures(root: Path) -> None:
     import particles as pt
-    from particles.io import save_npz
+    from particles.storage.npz import save_npz
 
     rng = np.random.default_rng(0)
     x0 = pt.random_points(4, 3, rng=0)

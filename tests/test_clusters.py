@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import particles as pt
-from particles import clusters as C
+from particles.analysis import clusters as C
 from particles.errors import ParticlesError
 
 

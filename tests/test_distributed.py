@@ -1,4 +1,4 @@
-"""The field in row blocks (particles.field_rows) and on a real Dask LocalCluster (particles.distributed).
+"""The field in row blocks (particles.field.rows) and on a real Dask LocalCluster (particles.field.dask).
 
 Bit-identity: row blocks repeat the local tiles, so the blocks put together are the local result to
 the last bit, threaded or not (the one-thread evaluation with OpenBLAS on one thread, as blocks run).
@@ -12,7 +12,7 @@ import pytest
 import particles as pt
 from particles import config
 from particles.errors import ParticlesError
-from particles.field_rows import Plan, alignment, attention_field_rows, attention_rows
+from particles.field.rows import Plan, alignment, attention_field_rows, attention_rows
 
 RNG = np.random.default_rng(7)
 Q2, K2, V2 = (RNG.standard_normal((2, 8, 8)) / 3 for _ in range(3))
@@ -56,7 +56,7 @@ def _blocks_of(x, dyn, plan, per=3):
 
 
 def _rows_field(x, dyn, plan, project=True):
-    from particles.distributed import finish
+    from particles.field.dask import finish
 
     f = np.concatenate(
         [attention_field_rows(x, dyn, r0, r1, plan) for r0, r1 in _blocks_of(x, dyn, plan)]
@@ -151,7 +151,7 @@ def client():
 
 @pytest.mark.parametrize("name", ["identity", "heads", "ffn", "identity-causal"])
 def test_cluster_velocity_is_the_local_one_bit_for_bit(client, small_tiles, monkeypatch, name):
-    from particles.distributed import DaskField
+    from particles.field.dask import DaskField
 
     _one_thread(monkeypatch)
     dyn = DYNAMICS[name]
@@ -202,7 +202,7 @@ def test_a_killed_worker_loses_nothing(client, small_tiles, monkeypatch, tmp_pat
     """A block SIGKILLs its worker process mid-run (its 7th block, i.e. during the 2nd evaluation):
     Dask reruns the lost blocks on the other worker, the nanny restarts the dead one, and the run
     finishes with the local trajectory, bit for bit."""
-    from particles.distributed import DaskField
+    from particles.field.dask import DaskField
     from tests.dask_field_helpers import install_killer, restore
 
     _one_thread(monkeypatch)
@@ -225,7 +225,7 @@ def test_a_killed_worker_loses_nothing(client, small_tiles, monkeypatch, tmp_pat
 def test_a_failed_evaluation_is_sent_again(client, small_tiles, monkeypatch, tmp_path):
     """Ten block failures: each of the 5 blocks fails, and fails again when Dask retries it, so
     the evaluation fails and is sent again, with the same result."""
-    from particles.distributed import DaskField
+    from particles.field.dask import DaskField
     from tests.dask_field_helpers import install_flaky, restore
 
     _one_thread(monkeypatch)
@@ -269,7 +269,7 @@ def test_local_scheduler_and_the_cli(tmp_path):
 
 def test_unreachable_scheduler_is_a_clean_error(monkeypatch):
     pytest.importorskip("distributed")
-    from particles import distributed as D
+    from particles.field import dask as D
 
     monkeypatch.setattr(D, "CONNECT_TIMEOUT", "1s")
     with pytest.raises(ParticlesError, match="cannot reach the Dask scheduler"):

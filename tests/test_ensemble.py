@@ -6,8 +6,8 @@ import pytest
 from scipy.sparse.csgraph import connected_components
 
 import particles as pt
-from particles import ensemble as E
 from particles.errors import ParticlesError
+from particles.solvers import ensemble as E
 
 # ---------------------------------------------------------------- plain-numpy references (naive)
 
@@ -135,7 +135,7 @@ def test_matches_core_simulate(method):
 
 def test_equiangular_initial_condition_follows_the_ode():
     """Orthonormal tokens (d = n): RK4 keeps all pairs equal and tracks gamma_beta(t) of (6.9)."""
-    from particles import equiangular
+    from particles.analysis import equiangular
 
     n = 8
     G0 = np.eye(n)[None]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import particles as pt
-from particles import equiangular as eq
+from particles.analysis import equiangular as eq
 from particles.errors import ParticlesError
 
 

@@ -1,4 +1,4 @@
-"""The O(n p) expansion fields on S^1 and S^2 (particles.expansion, issue 13 §3).
+"""The O(n p) expansion fields on S^1 and S^2 (particles.field.expansion, issue 13 §3).
 
 Tolerances, and why:
 
@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 import particles as pt
-from particles import expansion, kernels
 from particles.errors import ParticlesError
-from particles.field import velocity_rows
+from particles.field import expansion, kernels, velocity_rows
 from tests import naive
 
 pytest.importorskip("ducc0")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import particles as pt
-from particles import field_stable
 from particles.errors import Overflow, ParticlesError
+from particles.field import stable as field_stable
 
 decimal.getcontext().prec = 80
 
@@ -101,8 +101,7 @@ def test_usa_with_weights_at_large_beta_matches_80_digits(beta):
 
 def test_the_rows_that_were_right_keep_their_bits():
     """At moderate beta the tiled evaluation is kept, bit for bit."""
-    from particles import kernels
-    from particles.field import raw_field
+    from particles.field import kernels, raw_field
 
     x = pt.random_points(50, 4, rng=1)
     dyn = pt.Dynamics(beta=3.0, kind="USA")

@@ -1,4 +1,4 @@
-"""The field's tiles (particles.field_tiles): one implementation, a fixed order of sums on request.
+"""The field's tiles (particles.field.tiles): one implementation, a fixed order of sums on request.
 
 Inside ``field.fixed_order()`` (the noisy runs of simulate) the exact field is bitwise the same on
 any number of threads (config.THREADS, numba's, OpenBLAS's), also at large n where OpenBLAS's own
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import particles as pt
-from particles import config, field_tiles
+from particles import config
 from particles.field import fixed_order
+from particles.field import tiles as field_tiles
 
 
 def _threads(monkeypatch, k: int):

@@ -1,6 +1,6 @@
 """The tiled attention field against the plain-numpy references (tests/naive.py).
 
-Covers both paths of :func:`particles.fields.attention` (the symmetric Gram path for k is q and the
+Covers both paths of :func:`particles.field.attention` (the symmetric Gram path for k is q and the
 online-softmax path), single- and multi-threaded task layouts, tile boundaries, masks, heads,
 large beta, the float32 option, and the polynomial exponentials.
 """
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import particles as pt
-from particles import config, kernels
-from particles import field as fields
+from particles import config
+from particles.field import inputs as fields
+from particles.field import kernels
 from tests import naive
 from tests.naive import attention_naive, velocity_naive
 
@@ -322,7 +323,7 @@ def test_serial_twins_are_distinct_in_the_disk_cache(tmp_path):
     import subprocess
     import sys
 
-    from particles import kernels
+    from particles.field import kernels
 
     for name in dir(kernels):
         k = getattr(kernels, name)

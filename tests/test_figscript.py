@@ -76,13 +76,6 @@ def test_run_figure_imports_the_script(tmp_path):
         run_figure("toy", directory=tmp_path / "absent")
 
 
-def test_figscript_is_an_alias():
-    import particles.figscript
-    import particles.plotting.figures
-
-    assert particles.figscript is particles.plotting.figures
-
-
 def test_result_store(tmp_path, monkeypatch):
     with result_store(tmp_path / "given", True, "/default") as s:
         assert s == str(tmp_path / "given")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from particles.io import load_npz
+from particles.storage.npz import load_npz
 from tests.figure_helpers import run_quick
 
 

@@ -66,7 +66,7 @@ def test_a_diverging_step_says_what_to_change():
 
 
 def test_files_of_the_wrong_kind_are_named(tmp_path):
-    from particles.io import load_array, load_npz
+    from particles.storage.npz import load_array, load_npz
 
     np.save(tmp_path / "a.npy", np.zeros((2, 3)))
     (tmp_path / "t.txt").write_text("hello")
@@ -84,7 +84,7 @@ def test_files_of_the_wrong_kind_are_named(tmp_path):
 
 
 def test_number_lists_are_counted_before_they_are_built():
-    from particles.grids import parse_numbers
+    from particles.sweeps.grids import parse_numbers
 
     assert parse_numbers("0.1:0.5:0.1") == [0.1, 0.2, 0.3, 0.4, 0.5]
     assert parse_numbers("1,2,3", integer=True) == [1, 2, 3]
@@ -156,7 +156,7 @@ def test_training_that_diverges_or_cannot_fit_is_refused(monkeypatch):
 
 
 def test_sweeps_check_their_backend_options_before_creating_anything(tmp_path):
-    from particles import sweep
+    from particles.sweeps import sweep
 
     with pytest.raises(ParticlesError, match="scheduler must be 'local' or a Dask"):
         sweep.run_sweep([], tmp_path / "s", backend="dask", scheduler="nonesuch")
@@ -366,7 +366,7 @@ def test_mean_field_solutions_name_the_saves_they_have():
 
 
 def test_sweeps_refuse_workers_and_schedulers_they_would_ignore(tmp_path):
-    from particles import sweep
+    from particles.sweeps import sweep
 
     for kw, msg in (
         ({"workers": -1}, "workers must be an integer in 1.."),

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 import particles as pt
 from particles.cli.main import main
 from particles.errors import ParticlesError
-from particles.io import META_KEY
+from particles.storage.npz import META_KEY
 
 N, D = 6, 3
 
@@ -439,7 +439,7 @@ def test_a_partial_trajectory_round_trips(tmp_path):
 def test_a_lying_npy_header_is_refused_before_allocating(tmp_path):
     from numpy.lib import format as npy
 
-    from particles.io import load_array
+    from particles.storage.npz import load_array
 
     buf = io.BytesIO()
     npy.write_array_header_1_0(

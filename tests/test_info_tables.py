@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from particles.analysis.phase import ScanTable
 from particles.cli.main import main as cli
-from particles.results import describe, read_text_table
+from particles.storage.results import describe, read_text_table
 
 COLUMNS = {
     "n": np.array([8.0, 8.0]),

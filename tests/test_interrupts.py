@@ -86,7 +86,7 @@ def test_a_checkpoint_without_states_can_be_read_and_resumed(tmp_path, monkeypat
 
 
 def test_sigint_is_held_only_during_the_block():
-    from particles.io import sigint_held
+    from particles.storage.npz import sigint_held
 
     with pytest.raises(KeyboardInterrupt):
         with sigint_held():

@@ -239,7 +239,7 @@ def _copies(args):
 
 
 # ==================================================================================================
-# field kernels (particles/kernels.py)
+# field kernels (particles/field/kernels.py)
 
 
 def test__exp_poly():
@@ -503,7 +503,7 @@ def test__project_tangent_and__normalize_rows(variant):
 
 
 # ==================================================================================================
-# ensemble kernels (today in particles/solvers/ensemble.py)
+# ensemble kernels (particles/solvers/kernels.py)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 3), (7, 2), (50, 16), (16, 50), (0, 3)])
@@ -944,7 +944,7 @@ def test__record(code):
 
 
 # --------------------------------------------------------------------------------------------------
-# coordinate formulation under a normalisation scheme (particles.norms)
+# coordinate formulation under a normalisation scheme (particles.field.norms)
 
 
 def test__directions():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import particles.equiangular as eq
+import particles.analysis.equiangular as eq
 from particles.analysis import long_context as lc
 
 

@@ -23,11 +23,11 @@ from scipy.optimize import brentq
 from scipy.special import gamma, iv, ive
 
 import particles as pt
-from particles import kernels
 from particles import meanfield as mf
 from particles.analysis.transition import TransitionParams, TransitionResult, transition
 from particles.cli.main import main
 from particles.errors import ParticlesError
+from particles.field import kernels
 from particles.meanfield import stationary as ms
 from tests import naive
 

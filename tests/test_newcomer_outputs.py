@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from particles import results
 from particles.cli.main import main
-from particles.io import save_npz
+from particles.storage import results
+from particles.storage.npz import save_npz
 
 
 def ok(args: list[str]) -> str:

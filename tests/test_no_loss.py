@@ -284,7 +284,7 @@ def test_the_cli_takes_checkpoint_every(tmp_path):
 
 def test_sigterm_is_held_during_a_write_and_delivered_after():
     from particles.interrupts import Terminated, sigterm_raises
-    from particles.io import sigint_held
+    from particles.storage.npz import sigint_held
 
     with sigterm_raises():
         with pytest.raises(Terminated):

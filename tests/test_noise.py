@@ -29,13 +29,13 @@ from scipy import integrate, stats
 from scipy.linalg import expm
 
 import particles as pt
-from particles import config, kernels
+from particles import config
 from particles.cli.main import main
 from particles.errors import ParticlesError
 from particles.meanfield import critical_kappa
-from particles.solvers import ensemble, registry, steps
+from particles.model.sphere import normalize_rows
+from particles.solvers import ensemble, kernels, registry, steps
 from particles.solvers import integrate as integ
-from particles.sphere import normalize_rows
 from tests import naive
 
 SDE = ("euler-maruyama", "lie-euler-maruyama", "strang")

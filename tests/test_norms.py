@@ -1,4 +1,4 @@
-"""Normalisation schemes (particles.norms; arXiv 2510.22026 Tables 1-2, arXiv 2512.01868 §6.2):
+"""Normalisation schemes (particles.field.norms; arXiv 2510.22026 Tables 1-2, arXiv 2512.01868 §6.2):
 the fields, every integrator, the equiangular reductions against full simulations, the late-time
 rates."""
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import particles as pt
-import particles.equiangular as eq
-from particles import norms
+import particles.analysis.equiangular as eq
 from particles.errors import ParticlesError
+from particles.field import norms
 from particles.solvers import registry
 
 SCHEMES = ("post", "pre", "peri", "ngpt", "mix", "lns")

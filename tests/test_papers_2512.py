@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 import particles as pt
-import particles.equiangular as eq
+import particles.analysis.equiangular as eq
 import particles.meanfield as mf
-from particles import norms
 from particles.analysis import circle
 from particles.analysis import long_context as lc
 from particles.analysis.energy import energy
+from particles.field import norms
 
 
 @pytest.mark.parametrize("kind", ["SA", "USA"])

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from particles import ensemble as E
-from particles import equiangular as eq
-from particles import phase as P
+from particles.analysis import equiangular as eq
+from particles.analysis import phase as P
 from particles.cli.main import main as cli
 from particles.errors import ParticlesError
+from particles.solvers import ensemble as E
 
 
 def small(**kw):
@@ -135,7 +135,7 @@ def test_cli_phase(tmp_path):
     assert r.exit_code == 0, r.output
     assert out.stat().st_size > 1000
     assert len(list((tmp_path / "p.store").glob("*.npz"))) == 4
-    from particles.io import load_npz
+    from particles.storage.npz import load_npz
 
     a, meta = load_npz(data, "phase_diagrams")
     assert a["P"].shape == (2, 2, 21) and meta["seed"] == 0
@@ -175,7 +175,7 @@ def test_cli_phase_bad_input(tmp_path, args, msg):
 
 def test_scan_table_formats(tmp_path):
     from particles.analysis.phase import PhaseParams, ScanTable, check_table_path, scan
-    from particles.io import load_npz
+    from particles.storage.npz import load_npz
 
     p = PhaseParams(n=4, d=3, betas=(0.0, 4.0), t_end=1.0, seeds=2)
     table = scan([p], progress=False)  # a temporary store

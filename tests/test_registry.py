@@ -10,8 +10,8 @@ from click.testing import CliRunner
 import particles as pt
 from particles.cli.main import main
 from particles.errors import ParticlesError
-from particles.io import load_npz
 from particles.solvers import ensemble, registry
+from particles.storage.npz import load_npz
 
 HEUN = registry.Method(
     name="heun",

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import particles as pt
-from particles import repulsive as R
+from particles.analysis import repulsive as R
 from particles.errors import ParticlesError
 
 

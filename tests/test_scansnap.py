@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from particles.errors import ParticlesError
-from particles.io import load_npz, save_npz
 from particles.scansnap import (
     SweepGrid,
     SyntheticTask,
@@ -35,6 +34,7 @@ from particles.scansnap import (
     train,
     train_record,
 )
+from particles.storage.npz import load_npz, save_npz
 
 
 @pytest.fixture
@@ -445,7 +445,6 @@ def test_bad_sweep_grid():
 
 
 def test_train_run_and_sweep_options_take_library_defaults(tmp_path):
-    from particles.io import load_npz
     from particles.scansnap import (
         SweepGrid,
         SyntheticTask,
@@ -456,6 +455,7 @@ def test_train_run_and_sweep_options_take_library_defaults(tmp_path):
         save_summary,
         train_run,
     )
+    from particles.storage.npz import load_npz
 
     assert make_task(num_classes=None) == SyntheticTask()
     assert make_task("melville", context_len=5).context_len == 5

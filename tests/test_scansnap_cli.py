@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from particles.cli.scansnap import scansnap
-from particles.io import load_npz
+from particles.storage.npz import load_npz
 from tests.figure_helpers import load, run_quick
 
 FIG_DIR = Path(__file__).resolve().parents[1] / "figures"

@@ -1,4 +1,4 @@
-"""Zarr trajectory stores (particles.store): written while the run goes, always a valid store (Ctrl-C
+"""Zarr trajectory stores (particles.storage.zarr): written while the run goes, always a valid store (Ctrl-C
 and crashes injected at every stage of an append), resumed by appending, read lazily, analysed
 frame by frame, labelled for xarray; memory does not grow with the number of saved times."""
 
@@ -14,10 +14,10 @@ pytest.importorskip("zarr")
 
 import particles as pt  # noqa: E402
 import particles.solvers.integrate as integ  # noqa: E402
-from particles import store as S  # noqa: E402
 from particles.analysis import clusters, energy, modes  # noqa: E402
 from particles.errors import ParticlesError  # noqa: E402
 from particles.solvers.checkpoint import Interrupted  # noqa: E402
+from particles.storage import zarr as S  # noqa: E402
 from tests.interrupt_helpers import DYN, KW, X0, check_resume, interrupt_call, sigint  # noqa: E402
 
 
@@ -211,7 +211,7 @@ def test_a_killed_process_leaves_a_valid_store(tmp_path, reference):
     path = tmp_path / "r.zarr"
     code = f"""
 import os, signal, numpy as np, particles as pt
-from particles import store as S
+from particles.storage import zarr as S
 real, calls = S.TrajectoryStore.append, {{"n": 0}}
 def append(self, t, x, **kw):
     real(self, t, x, **kw)

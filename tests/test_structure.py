@@ -84,10 +84,6 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="import circles: field/expansion/distributed and store/trajectory; removed by the package layout",
-)
 def test_import_graph_has_no_cycle():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)

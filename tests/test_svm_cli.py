@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from particles.cli.main import main
-from particles.io import load_npz
+from particles.storage.npz import load_npz
 from particles.svm import AttentionData, att_svm, correlation
 from particles.svm.experiments import e2_report
 from tests.figure_helpers import run_quick

@@ -4,8 +4,8 @@ loses a worker mid-sweep."""
 import numpy as np
 import pytest
 
-from particles import sweep
 from particles.errors import ParticlesError
+from particles.sweeps import sweep
 from tests import sweep_tasks as st
 
 
@@ -109,10 +109,10 @@ def test_dask_missing_scheduler_is_a_clean_error(tmp_path, monkeypatch):
 
 
 def test_results_dir_refuses_a_file_and_leaves_no_empty_directory(tmp_path):
-    """The store / run directory of a sweep (particles.io.results_dir): a file is refused; a
+    """The store / run directory of a sweep (particles.storage.npz.results_dir): a file is refused; a
     directory it created is removed when the run fails before writing anything, and kept (with
     its results) when something was written, or when it existed before."""
-    from particles.io import results_dir
+    from particles.storage.npz import results_dir
 
     (tmp_path / "f").write_text("x")
     with pytest.raises(ParticlesError, match="store .*f is a file, not a directory"):

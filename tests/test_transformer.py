@@ -570,7 +570,7 @@ def test_compare_ode_shapes(tiny):
 
 
 def test_cli_transformer_on_tiny_model(tmp_path, tiny):
-    from particles.io import load_npz
+    from particles.storage.npz import load_npz
 
     txt = tmp_path / "t.txt"
     txt.write_text("The cat sat on the mat. A dog sat on a cat, the deep net!")

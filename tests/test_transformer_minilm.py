@@ -132,7 +132,7 @@ def test_similarities_grow_with_depth(minilm):
 
 
 def test_cli_end_to_end(tmp_path, minilm_dir):
-    from particles.io import load_npz
+    from particles.storage.npz import load_npz
 
     txt = tmp_path / "t.txt"
     txt.write_text(read_passage("lincoln_gettysburg")[:300])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import particles as pt
-from particles import wendel as W
+from particles.analysis import wendel as W
 from particles.errors import ParticlesError
 
 

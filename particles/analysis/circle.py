@@ -269,7 +269,7 @@ def simulate_angles(
 
 
 def angle_clusters(theta, delta: float = 1e-3) -> int:
-    """Number of clusters of angles (the same rule as particles.clusters: cos(theta_i - theta_j) > 1 - delta)."""
+    """Number of clusters of angles (the same rule as particles.analysis.clusters: cos(theta_i - theta_j) > 1 - delta)."""
     from .clusters import count_clusters
 
     return count_clusters(from_angles(_theta(theta)), delta)

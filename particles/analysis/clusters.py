@@ -4,7 +4,7 @@ Two particles are *linked* when ``<x_i, x_j> > 1 - delta``; clusters are the con
 of this graph (the rule of the authors' phase-diagrams.py, delta = 1e-3). Everything here is a pure
 function of positions ``x`` (n, d) or of a stack of saved states ``xs`` (T, n, d); the functions
 with a ``_over_time`` suffix, and :func:`summary`, also accept a :class:`particles.Trajectory`.
-A trajectory read from a zarr store (its ``x`` a :class:`particles.store.Frames`) is streamed: the
+A trajectory read from a zarr store (its ``x`` a :class:`particles.storage.zarr.Frames`) is streamed: the
 measurements over time read one saved state (or a bounded block of them) at a time, never the whole
 store, so they run in O(n d) memory however many times were saved.
 
@@ -24,7 +24,8 @@ from scipy.sparse.csgraph import connected_components
 
 from .. import config
 from ..errors import ParticlesError, count, finite, real_array
-from ..field import check_points
+from .energy import min_inner_product as _mip
+from .states import _lazy, _states, bounded_points
 
 DEFAULT_DELTA = 1e-3
 _DENSE_MAX = 128  # up to this n, components by boolean matrix squaring; above, scipy.sparse.csgraph
@@ -49,56 +50,6 @@ def _gram_stack(g) -> np.ndarray:
     if g.ndim < 2 or g.shape[-1] != g.shape[-2] or g.shape[-1] < 1:
         raise ParticlesError(f"g must have shape (..., n, n), got {g.shape}")
     return g
-
-
-def _lazy(xs) -> bool:
-    """Saved states read on demand (:class:`particles.store.Frames`): iterate, never load whole."""
-    return bool(getattr(xs, "lazy", False))
-
-
-#: the largest entry of the states the analyses take: products of two entries stay within float64
-MAX_ENTRY = 1e150
-
-
-def bounded_points(x, name: str = "x") -> np.ndarray:
-    """:func:`particles.field.check_points`, and entries within :data:`MAX_ENTRY` in magnitude:
-    the inner products <x_i, x_j> the analyses form must stay within float64."""
-    x = check_points(x, name)
-    if np.max(np.abs(x)) > MAX_ENTRY:
-        raise ParticlesError(
-            f"{name} has entries beyond {MAX_ENTRY:g} in magnitude: their products overflow float64"
-        )
-    return x
-
-
-def _states(xs, name: str = "xs") -> tuple[np.ndarray | None, np.ndarray]:
-    """(t or None, xs (T, n, d)) from a Trajectory (its token directions) or an array of saved
-    states; lazy frames of a store stay lazy."""
-    if hasattr(xs, "t") and hasattr(xs, "x"):  # a Trajectory: its token directions
-        if hasattr(xs, "require_states"):
-            xs.require_states()
-        states = xs.theta if hasattr(xs, "theta") else xs.x
-        t = np.asarray(xs.t, dtype=np.float64)
-        return t, states if _lazy(states) else np.asarray(states, dtype=np.float64)
-    if _lazy(xs):
-        if xs.shape[0] == 0:
-            raise ParticlesError(f"{name} is empty (shape {xs.shape})")
-        return None, xs
-    arr = real_array(xs, name, "(T, n, d)")
-    if arr.ndim != 3:
-        raise ParticlesError(f"{name} must have shape (T, n, d), got shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ParticlesError(f"{name} is empty (shape {arr.shape})")
-    if not np.all(np.isfinite(arr)):
-        raise ParticlesError(f"{name} has non-finite entries")
-    if np.max(np.abs(arr)) > MAX_ENTRY:
-        raise ParticlesError(
-            f"{name} has entries beyond {MAX_ENTRY:g} in magnitude: their products overflow float64"
-        )
-    return None, arr
-
-
-# --- one configuration ------------------------------------------------------------------------
 
 
 def cluster_labels(x, delta: float = DEFAULT_DELTA, *, tile_rows: int | None = None) -> np.ndarray:
@@ -175,7 +126,7 @@ def _batched_components(adj: np.ndarray) -> np.ndarray:
 def count_clusters_gram(g, delta: float = DEFAULT_DELTA) -> np.ndarray | int:
     """Number of clusters from Gram matrices g (..., n, n) of unit vectors: int or array (...,).
 
-    For ensembles kept as Gram matrices (:mod:`particles.ensemble`): no positions needed. Works on
+    For ensembles kept as Gram matrices (:mod:`particles.solvers.ensemble`): no positions needed. Works on
     any stack of small systems at once (batched boolean matrix squaring).
     """
     g = _gram_stack(g)
@@ -244,8 +195,6 @@ def cluster_centres(x, delta: float = DEFAULT_DELTA) -> np.ndarray:
 
 def min_inner_product(x) -> float:
     """min_{i != j} <x_i, x_j> of x (n, d); 1.0 when n = 1."""
-    from .energy import min_inner_product as _mip
-
     return _mip(x)
 
 

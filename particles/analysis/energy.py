@@ -11,8 +11,8 @@ import numpy as np
 
 from .. import config
 from ..errors import ParticlesError, finite
-from ..params import check_beta
-from .clusters import bounded_points
+from ..model.params import check_beta
+from .states import _states, bounded_points
 
 
 def _row_blocks(n: int, size: int | None = None):
@@ -96,7 +96,5 @@ def energy_over_time(xs, beta: float) -> np.ndarray:
     """:func:`energy` at every saved time of a Trajectory (its directions) or of states (T, n, d):
     (T,). The states of a zarr store are read one at a time. (``Trajectory.energy()`` also handles
     Piecewise dynamics.)"""
-    from .clusters import _states
-
     _, states = _states(xs)
     return np.array([energy(x, beta) for x in states])

@@ -104,7 +104,7 @@ import scipy.integrate as si
 import scipy.optimize as so
 
 from ..errors import ParticlesError, finite, real_array, whole
-from ..norms import clock, clock_inverse
+from ..field.norms import clock, clock_inverse
 from ..resources import check_count, check_memory
 
 KINDS = ("SA", "USA")
@@ -759,7 +759,7 @@ def configuration(n: int, d: int, rho: float = 0.0, *, r: float = 1.0, rng=None)
     x = np.zeros((n, d))
     x[:, :n] = al * np.eye(n) + c / math.sqrt(n)
     if rng is not None:
-        from ..sphere import as_rng
+        from ..model.sphere import as_rng
 
         q, rr = np.linalg.qr(as_rng(rng).standard_normal((d, d)))
         x = x @ (q * np.sign(np.diag(rr))).T

@@ -51,8 +51,8 @@ import numpy as np
 import scipy.integrate as si
 
 from ..errors import ParticlesError, count, finite, real_array, whole
+from ..model.sphere import as_rng
 from ..resources import check_memory
-from ..sphere import as_rng
 from . import equiangular
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import kernels
 from ..errors import ParticlesError, count, real_array
+from ..solvers import kernels
 
 
 def _states(x) -> np.ndarray:
@@ -29,7 +29,7 @@ def _states(x) -> np.ndarray:
 
 
 def _lazy(x) -> bool:
-    """Saved states of a zarr store (:class:`particles.store.Frames`): read one at a time."""
+    """Saved states of a zarr store (:class:`particles.storage.zarr.Frames`): read one at a time."""
     return bool(getattr(x, "lazy", False))
 
 

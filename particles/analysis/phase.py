@@ -1,15 +1,15 @@
 """(t, beta) phase diagrams of clustering (arXiv 2312.10794, Figs. 3–5).
 
 For each beta, ``seeds`` independent systems of n tokens, i.i.d. uniform on S^{d-1}, are run with a
-fixed-step scheme (:mod:`particles.ensemble`), and at every checkpoint the fraction of ordered pairs
+fixed-step scheme (:mod:`particles.solvers.ensemble`), and at every checkpoint the fraction of ordered pairs
 i != j with <x_i(t), x_j(t)> > 1 - delta is pooled over the seeds: an estimate of
 P(<x_1(t), x_2(t)> >= 1 - delta) (the pairs are exchangeable). The heat map is drawn with the curve
-Gamma_{inf,delta} of :mod:`particles.equiangular` on the same axes.
+Gamma_{inf,delta} of :mod:`particles.analysis.equiangular` on the same axes.
 
-Each (d, beta) is one task of :mod:`particles.sweep`: its result is saved to the store as soon as it
+Each (d, beta) is one task of :mod:`particles.sweeps.sweep`: its result is saved to the store as soon as it
 finishes, so a rerun skips what is done. Identity weights use the Gram formulation when d >= n (cost
 independent of d) and coordinates when d < n (cheaper); random weights (``weights=`` one of
-:data:`particles.ensemble.WEIGHT_ENSEMBLES`) use coordinates with one (Q^T K, V) draw per seed.
+:data:`particles.solvers.ensemble.WEIGHT_ENSEMBLES`) use coordinates with one (Q^T K, V) draw per seed.
 
 The initial points (and weights) of seed s are the same for every beta (common random numbers), drawn
 from ``numpy.random.default_rng([seed, n, d])``; every task file records its parameters and seed.
@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError, count, finite, real_array
-from ..io import atomic_write_bytes, check_writable, load_npz, save_npz
-from ..params import check_beta
+from ..model.params import check_beta
 from ..resources import check_count, check_memory
 from ..solvers import ensemble
-from ..sweep import Task, fingerprint, load_result, run_sweep
+from ..storage.npz import atomic_write_bytes, check_writable, load_npz, save_npz
+from ..sweeps.sweep import Task, fingerprint, load_result, run_sweep
 from . import equiangular
 
 FORMAT = "phase_diagram"
@@ -46,7 +46,7 @@ class PhaseParams:
     authors' scheme), ``"euler-tangent"`` or ``"rk4"``; ``kind``: ``"SA"``/``"USA"``; ``weights``: None
     (Q = K = V = I) or a random ensemble name; ``chunk``: systems per kernel call (memory bound);
     ``norm``, ``alpha``, ``t_switch``, ``t_offset``: the normalisation scheme
-    (:mod:`particles.norms`; the statistics are those of the directions).
+    (:mod:`particles.field.norms`; the statistics are those of the directions).
     """
 
     n: int = 32
@@ -107,7 +107,7 @@ class PhaseParams:
                 f"unknown weights {self.weights!r}; choose one of {', '.join(ensemble.WEIGHT_ENSEMBLES)}"
             )
         count(self.chunk, "chunk")
-        from ..params import Dynamics
+        from ..model.params import Dynamics
 
         dyn = Dynamics(
             norm=self.norm, alpha=self.alpha, t_switch=self.t_switch, t_offset=self.t_offset
@@ -122,7 +122,7 @@ class PhaseParams:
 
     @property
     def scheme(self) -> dict:
-        """The scheme's keywords for :mod:`particles.equiangular` and the ensembles."""
+        """The scheme's keywords for :mod:`particles.analysis.equiangular` and the ensembles."""
         return {
             "norm": self.norm,
             "alpha": self.alpha,
@@ -349,7 +349,7 @@ def phase_diagrams(
     """Compute one or several phase diagrams (e.g. one per d) as one resumable sweep.
 
     ``store``: the directory of per-beta results (a temporary one, deleted afterwards, if None).
-    ``backend``/``scheduler``/``workers``/``threads``: see :func:`particles.sweep.run_sweep`.
+    ``backend``/``scheduler``/``workers``/``threads``: see :func:`particles.sweeps.sweep.run_sweep`.
     """
     if isinstance(params, PhaseParams):
         plist = [params]
@@ -416,7 +416,7 @@ def plot_phase(
     """Heat map of P(t, beta) (RdBu_r on [0, 1]) with Gamma_{inf,delta} in black on the same axes.
 
     ``euler_curve`` adds, dashed, the hitting curve of the authors' dt-Euler scheme in the equiangular
-    model (:func:`particles.equiangular.euler_hitting_time`). Returns the QuadMesh.
+    model (:func:`particles.analysis.equiangular.euler_hitting_time`). Returns the QuadMesh.
     """
     p = diagram.params
     mesh = ax.pcolormesh(

@@ -20,10 +20,10 @@ import numpy as np
 
 from ..errors import ParticlesError, finite, whole
 from ..field import check_points, velocity
-from ..params import Dynamics
+from ..model.params import Dynamics
+from ..model.sphere import as_rng, random_points
 from ..solvers.integrate import simulate
-from ..sphere import as_rng, random_points
-from .clusters import bounded_points
+from .states import bounded_points
 
 _SQ5 = 1.0 / np.sqrt(5.0)
 

@@ -2,7 +2,7 @@
 inverse noise kappa, swept up and down in kappa (hysteresis), per beta, from particles or from the
 mean-field equation (conventions and theory in :mod:`particles.meanfield`).
 
-A sweep is one resumable task per (beta, direction) (:mod:`particles.sweep`: serial, local processes
+A sweep is one resumable task per (beta, direction) (:mod:`particles.sweeps.sweep`: serial, local processes
 or Dask). A task runs the kappa grid in order (ascending for ``"up"``, descending for ``"down"``); at
 each kappa it relaxes for ``t_relax``, then averages r over ``t_avg``, and hands its final state to the
 next kappa (an adiabatic sweep). ``"up"`` starts from uniform data (i.i.d. uniform points; for the PDE
@@ -36,10 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import io
 from ..errors import ParticlesError, count, finite, real_array
 from ..resources import check_count, check_memory
-from ..sweep import Task, fingerprint, load_result, run_sweep
+from ..storage import npz as io
+from ..sweeps.sweep import Task, fingerprint, load_result, run_sweep
 
 ENGINES = ("particles", "circle", "pde", "pde-sphere")
 #: the largest seed: the systems' seeds seed * 100003 + k are int64
@@ -237,7 +237,7 @@ def sphere_perturbation(L: int, eps: float, rng, degrees: int = 4) -> np.ndarray
     data on S^2, the analogue of the circle's ``initial_density("perturbed")``."""
     from ..meanfield.sphere import degrees as ell_of
     from ..meanfield.sphere import n_alm, orders
-    from ..sphere import as_rng
+    from ..model.sphere import as_rng
 
     L = count(L, "L (the band limit)", 1, 10**4)
     degrees = count(degrees, "degrees", 0)
@@ -339,7 +339,7 @@ class TransitionResult:
 
 def transition(p: TransitionParams, *, store, **sweep_kw) -> TransitionResult:
     """Run (or resume) the sweep of ``p`` in ``store`` and assemble it (``sweep_kw``: backend,
-    scheduler, workers, threads, progress of :func:`particles.sweep.run_sweep`)."""
+    scheduler, workers, threads, progress of :func:`particles.sweeps.sweep.run_sweep`)."""
     tasks = transition_tasks(p)
     sweep_kw.setdefault("desc", f"transition d={p.d} {p.engine}")
     run_sweep(tasks, store, **sweep_kw)

@@ -19,7 +19,7 @@ from scipy.optimize import linprog
 
 from ..errors import ParticlesError, count, whole
 from ..field import check_points
-from ..sphere import as_rng, random_points
+from ..model.sphere import as_rng, random_points
 
 
 def _nd(n, d) -> tuple[int, int]:

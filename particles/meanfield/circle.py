@@ -42,10 +42,11 @@ from pathlib import Path
 import numpy as np
 from scipy.special import ive
 
-from .. import io, kernels
 from ..errors import ParticlesError, finite, real_array
+from ..field import kernels
+from ..model.sphere import as_rng
 from ..resources import check_count, check_memory
-from ..sphere import as_rng
+from ..storage import npz as io
 from .linear import _beta_scalar, _count, _kind
 from .linear import _kappa as _linear_kappa
 
@@ -181,7 +182,7 @@ class CircleSolution:
 def _check_solution(sol: CircleSolution, where: str) -> None:
     """A loaded solution validated like an argument: real finite arrays of consistent shapes,
     strictly increasing times, ``params`` a record with the grid size N, ``stats`` a record."""
-    from ..trajectory import check_times
+    from ..storage.records import check_times
 
     check_times(sol.t, where)
     T = sol.t.shape[0]

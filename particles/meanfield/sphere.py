@@ -34,7 +34,7 @@ energy E_beta[rho] = (1/(2 beta)) int int e^{beta <x,y>} d rho d rho = (1/(2 bet
 
 Spherical-harmonic library: ducc0 (see benchmarks/RESULTS.md for the comparison with shtns and
 pyshtools that chose it; it is also the only one of the three with the non-uniform transforms that
-:mod:`particles.expansion` needs).
+:mod:`particles.field.expansion` needs).
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def von_mises_fisher(mu, kappa_vmf: float):
 
 def sample_von_mises_fisher(n: int, mu, kappa_vmf: float, rng) -> np.ndarray:
     """n points from the vMF distribution on S^2 (exact inversion of the cos-angle law)."""
-    from ..sphere import as_rng
+    from ..model.sphere import as_rng
 
     rng = as_rng(rng)
     mu = np.asarray(mu, dtype=np.float64)

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 
 from ..analysis import clusters
 from ..errors import ParticlesError, count
-from ..io import check_writable
+from ..storage.npz import check_writable
 
 _CMAP = "viridis"
 

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError
-from ..io import load_npz, results_dir, save_npz
+from ..storage.npz import load_npz, results_dir, save_npz
 
 __all__ = [
     "STORE_OPTION",

@@ -1,4 +1,4 @@
-"""How the figures show the normalisation schemes (:mod:`particles.norms`): one name and one colour
+"""How the figures show the normalisation schemes (:mod:`particles.field.norms`): one name and one colour
 per scheme, shared by every figure that compares them."""
 
 from __future__ import annotations

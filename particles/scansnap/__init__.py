@@ -9,7 +9,7 @@ train/solve   :mod:`.model` (SGD with momentum, separate η_Y, η_Z), :mod:`.red
               long-sequence gradient flow, derived here; scipy ``solve_ivp``)
 measure       :mod:`.measure`: common-token mass, distinct-token order and entropy, snap time
 experiments   :mod:`.sweep` (resumable learning-rate sweeps), :mod:`.record` (a run as a result
-              record for ``particles.io``)
+              record for ``particles.storage.npz``)
 plotting      :mod:`.plotting`: matplotlib helpers that draw on a given ``ax``
 ============  ===============================================================================
 """

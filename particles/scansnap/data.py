@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError, count, finite
-from ..io import read_text, shipped_texts
+from ..model.sphere import as_rng
 from ..resources import check_count, check_memory
-from ..sphere import as_rng
+from ..storage.npz import read_text, shipped_texts
 
 __all__ = [
     "SyntheticTask",
@@ -42,11 +42,22 @@ def _check_int(name: str, value, low: int) -> None:
     check_count(count(value, name, low), name, 1e12)
 
 
+def _ids(a, name: str) -> np.ndarray:
+    """Token ids: an integer array (whole floats are taken), else a one-line error."""
+    try:
+        arr = np.asarray(a)
+    except ValueError:
+        raise ParticlesError(f"{name} must be an array of token ids") from None
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        raise ParticlesError(f"{name} must be an array of integer token ids, got dtype {arr.dtype}")
+    return arr
+
+
 def counts_from_sequences(contexts: np.ndarray, vocab_size: int) -> np.ndarray:
     """Token histograms ``[batch, vocab_size]`` (float64) of integer contexts ``[batch, T]``."""
     vocab_size = count(vocab_size, "vocab_size")
-    from .model import _ids
-
     contexts = _ids(contexts, "contexts")
     if contexts.ndim != 2 or contexts.shape[1] < 1:
         raise ParticlesError(f"contexts must have shape [batch, T>=1], got {contexts.shape}")

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ..errors import ParticlesError, count, finite, real_array
 from ..resources import check_count, check_memory
-from .data import SyntheticTask, TextTask, as_rng
+from .data import SyntheticTask, TextTask, _ids, as_rng
 
 __all__ = [
     "TrainConfig",
@@ -44,19 +44,6 @@ def _softmax_rows(a: np.ndarray) -> np.ndarray:
     a = a - a.max(axis=-1, keepdims=True)
     e = np.exp(a)
     return e / e.sum(axis=-1, keepdims=True)
-
-
-def _ids(a, name: str) -> np.ndarray:
-    """Token ids: an integer array (whole floats are taken), else a one-line error."""
-    try:
-        arr = np.asarray(a)
-    except ValueError:
-        raise ParticlesError(f"{name} must be an array of token ids") from None
-    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-        arr = arr.astype(np.int64)
-    if arr.dtype.kind not in "iu":
-        raise ParticlesError(f"{name} must be an array of integer token ids, got dtype {arr.dtype}")
-    return arr
 
 
 def _check_task(task) -> None:

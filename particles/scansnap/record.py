@@ -1,4 +1,4 @@
-"""One training run turned into a result record (arrays + metadata) for ``particles.io``."""
+"""One training run turned into a result record (arrays + metadata) for ``particles.storage.npz``."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def train_record(
     progress: bool = False,
     num_probes: int = 12,
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """Train one run and return ``(arrays, meta)`` ready for :func:`particles.io.save_npz`.
+    """Train one run and return ``(arrays, meta)`` ready for :func:`particles.storage.npz.save_npz`.
 
     Synthetic arrays: ``loss [iters]``, ``steps [R]``, ``c [R, K, M]``, ``Z``, ``Y`` ``[R, M, M]``,
     ``probs [K, M]`` (P(l|n)), ``kinds [M]`` ('common'/'distinct'/'query'/'next'),

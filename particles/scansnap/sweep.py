@@ -1,7 +1,7 @@
 """Resumable learning-rate sweeps (the authors' Fig. 6 grid and the snap-time study).
 
 Every run (K, η_Z, η_Y/η_Z, seed) writes one small file ``<outdir>/<name>.npz`` through
-:func:`particles.io.save_npz` (atomic); a rerun loads the finished files and trains only the
+:func:`particles.storage.npz.save_npz` (atomic); a rerun loads the finished files and trains only the
 missing (or unreadable) ones. :func:`run_sweep` returns the grid of summary numbers.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import ParticlesError, count
-from ..io import check_writable, load_npz, results_dir, save_npz
+from ..storage.npz import check_writable, load_npz, results_dir, save_npz
 from .data import SyntheticTask
 from .measure import common_mass, distinct_entropy, distinct_order, max_weight, snap_time
 from .model import TrainConfig, train

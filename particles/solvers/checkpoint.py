@@ -3,7 +3,7 @@ says about it.
 
 Guarantees, true by construction rather than by timing:
 
-- every write is atomic (:func:`particles.io.atomic_open`: temporary file, fsync, rename), and a
+- every write is atomic (:func:`particles.storage.npz.atomic_open`: temporary file, fsync, rename), and a
   Ctrl-C (SIGINT) arriving during a write is held until the rename is done, so the file on disk is
   always the previous valid checkpoint or the new valid one, never a partial or missing file;
 - the first checkpoint is written before the first step, so an interrupt at any later instant
@@ -40,8 +40,8 @@ import scipy.sparse as sp
 
 from ..errors import ParticlesError
 from ..interrupts import signum_of
-from ..io import META_KEY, sigint_held
-from ..trajectory import Trajectory
+from ..storage.npz import META_KEY, sigint_held
+from ..storage.trajectory import Trajectory
 from .adaptive import internal_state
 
 
@@ -112,7 +112,7 @@ def peek(path) -> dict | None:
     path = Path(path)
     try:
         if path.suffix == ".zarr":
-            from ..store import _read_commit
+            from ..storage.zarr import _read_commit
 
             return dict(_read_commit(path).get("meta") or {})
         with np.load(path, allow_pickle=False) as z:
@@ -362,10 +362,10 @@ class Checkpoint:
 
 
 class StoreCheckpoint(Checkpoint):
-    """The checkpoint of a run written into a zarr trajectory store (:mod:`particles.store`).
+    """The checkpoint of a run written into a zarr trajectory store (:mod:`particles.storage.zarr`).
 
     Saved states are appended and committed to the store as they are computed
-    (:meth:`particles.store.TrajectoryStore.append`: chunk files, then the commit record replaced
+    (:meth:`particles.storage.zarr.TrajectoryStore.append`: chunk files, then the commit record replaced
     atomically, Ctrl-C held), so a checkpoint write only commits the statistics and whether the run
     is complete. The guarantees above hold with "file" read as "the store's commit record": at any
     instant the store on disk is a valid store of this run, and :class:`Interrupted` says what it
@@ -383,7 +383,7 @@ class StoreCheckpoint(Checkpoint):
         self.store = store
 
     def write(self, traj: Trajectory) -> None:
-        from ..io import atomic_write_bytes
+        from ..storage.npz import atomic_write_bytes
 
         complete = bool(traj.meta.get("complete"))
         with sigint_held():
@@ -394,7 +394,7 @@ class StoreCheckpoint(Checkpoint):
             if complete:
                 (self.path / self.STATE).unlink(missing_ok=True)
                 if self.target != self.path:
-                    from ..store import TrajectoryStore, _replace_dir
+                    from ..storage.zarr import TrajectoryStore, _replace_dir
 
                     _replace_dir(self.path, self.target)
                     self.path = self.target

@@ -19,7 +19,7 @@ import contextlib
 from ..errors import ParticlesError
 from ..field import fixed_order
 from ..interrupts import sigterm_raises
-from ..trajectory import Trajectory
+from ..storage.trajectory import Trajectory
 from .loop import Field, StepLimit, final_norm_drift, run_segments
 from .options import RunOptions
 from .savers import Saver
@@ -39,7 +39,7 @@ def drive(run: RunOptions, saver: Saver, field: Field) -> Trajectory:
         with order, sigterm_raises():
             try:
                 if run.scheduler is not None:
-                    from ..distributed import DaskField
+                    from ..field.dask import DaskField
 
                     evaluator = DaskField.connect(run.scheduler, workers=run.workers)
                     field = field.on(evaluator)

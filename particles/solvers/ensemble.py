@@ -3,7 +3,7 @@ over systems.
 
 Two formulations, every explicit Runge–Kutta method of the registry (:mod:`.registry`) and its
 stochastic methods, statistics at checkpoints without storing trajectories. The numba kernels are in
-:mod:`particles.kernels`; the coordinate formulation, noisy or not, runs through its one stepping loop
+:mod:`particles.field.kernels`; the coordinate formulation, noisy or not, runs through its one stepping loop
 (``kernels._coord_system``), so a new step is written once.
 
 **Gram formulation** (identity weights; derived here). Every scheme below maps X to C X for an
@@ -41,7 +41,7 @@ conventions in :mod:`particles.meanfield`), one
 each the same scheme as :func:`particles.simulate` with that method. Recorded: the order parameter
 r(t) = |mean_i x_i| and the harmonic mode amplitudes m_l(t) (Fourier modes |mean exp(i l theta)| on
 the circle). Noise comes from a counter-based generator (SplitMix64 + Box–Muller,
-:func:`particles.kernels._counter_normals`): system s draws from the stream
+:func:`particles.solvers.kernels._counter_normals`): system s draws from the stream
 ``noise_keys(seeds, stream)[s]``, and its Gaussian number (step n + i) d + c drives coordinate c of
 particle i at that step (its ambient Brownian increment is sqrt(dt) times it). Every value depends
 only on (seed, stream, step, i, c): the same seeds give the same paths on any number of threads (bit
@@ -61,11 +61,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ParticlesError, count, number, real_array, whole
-from ..kernels import NORM_CODES, STEP_CODES, _coord_ensemble, _gram_ensemble, _splitmix64
-from ..params import check_beta
+from ..model.params import check_beta
+from ..model.sphere import as_rng
 from ..resources import check_count, check_memory
-from ..sphere import as_rng
 from . import registry
+from .kernels import NORM_CODES, STEP_CODES, _coord_ensemble, _gram_ensemble, _splitmix64
 
 #: the methods the deterministic ensembles run (a live view of the registry: every tableau)
 METHODS = registry.ENSEMBLE_NAMES
@@ -137,7 +137,7 @@ def _method(method, noisy: bool = False) -> registry.Method:
 
 def _scheme(m: registry.Method) -> tuple:
     """The method as the kernels take it: (a_num (s, s), a_den (s,), b_num (s,), b_den, projected,
-    step). A stochastic method steps with its kernel step (:data:`particles.kernels.STEP_CODES`);
+    step). A stochastic method steps with its kernel step (:data:`particles.solvers.kernels.STEP_CODES`);
     its drift tableau is the one-stage tangent Euler tableau (read by the ``"additive"`` step only)."""
     if m.tableau is None and m.kernel not in STEP_CODES:
         raise ParticlesError(
@@ -403,7 +403,7 @@ def ensemble_coords(
     ``B``, ``V``: None (identity), one (d, d) matrix shared by all systems, or (S, d, d) one per system.
     ``final`` is the (S, n, d) points at ``t_final``.
 
-    ``norm``: the normalisation scheme (:mod:`particles.norms`; ``alpha`` for nGPT, ``t_switch``
+    ``norm``: the normalisation scheme (:mod:`particles.field.norms`; ``alpha`` for nGPT, ``t_switch``
     for Mix-LN, rounded to a whole number of steps, ``t_offset`` for LN-Scaling, whose steps are
     Post-LN steps in its clock, as :func:`particles.solvers.integrate.step`). For ``"pre"``/``"peri"`` the states are
     residual streams (any nonzero rows; ``final`` holds them) and the statistics are those of the
@@ -414,7 +414,7 @@ def ensemble_coords(
         for k, v in locals().items()
         if k not in ("X0", "B", "V", "norm", "alpha", "t_switch", "t_offset")
     }
-    from ..params import Dynamics
+    from ..model.params import Dynamics
 
     scheme = Dynamics(norm=norm, alpha=alpha, t_switch=t_switch, t_offset=t_offset)  # validates
     X = _points(X0, on_sphere=scheme.norm not in ("pre", "peri"))
@@ -553,7 +553,7 @@ def ensemble_noisy(
         "seeds": np.asarray(sd).tolist(),
         "betas": b.tolist(),
         "kappas": [None if not np.isfinite(v) else float(v) for v in k],
-        "noise": "counter-based SplitMix64 + Box-Muller (particles.kernels._counter_normals)",
+        "noise": "counter-based SplitMix64 + Box-Muller (particles.solvers.kernels._counter_normals)",
     }
     advance = _coords(X, Bw, Vw, _post_ln(), k, keys)
     rec = _run(

@@ -14,7 +14,7 @@ The methods come from the one registry, :mod:`particles.solvers.registry` (``reg
   - ``"lie-euler"``: x <- exp_x(h f(x)) (Riemannian exponential map). Order 1.
   - ``"geometric"``: Lie midpoint (RKMK of order 2), a rotation per step. Order 2.
 
-- the normalisation schemes (``Dynamics(norm=...)``, :mod:`particles.norms`): the field is
+- the normalisation schemes (``Dynamics(norm=...)``, :mod:`particles.field.norms`): the field is
   :func:`particles.field.drift`; Post-LN and nGPT states are renormalised as above, the residual
   stream of Pre-LN and Peri-LN is not (x0 may be any nonzero rows) and the Lie methods step it on
   S^{d-1} x R_+ (their ``free_step``); Mix-LN runs as Post-LN up to ``t_switch`` and Pre-LN after
@@ -46,10 +46,10 @@ import numpy as np
 
 from ..errors import Overflow, ParticlesError
 from ..field import drift, velocity
-from ..norms import clock
-from ..params import Dynamics, Piecewise
-from ..sphere import normalize_rows
-from ..trajectory import Trajectory
+from ..field.norms import clock
+from ..model.params import Dynamics, Piecewise
+from ..model.sphere import normalize_rows
+from ..storage.trajectory import Trajectory
 from . import registry, steps
 from .checkpoint import Interrupted, plan
 from .driver import drive
@@ -120,7 +120,7 @@ def step(
 
     ``t``: the time the step starts at; only LN-Scaling (``norm="lns"``) depends on it. Its step
     [t, t + h] is the Post-LN step of length τ(t + h) - τ(t) in its clock τ
-    (:func:`particles.norms.clock`), an exact change of time, so every method keeps its order
+    (:func:`particles.field.norms.clock`), an exact change of time, so every method keeps its order
     (``euler``: one LN-Scaling layer x <- N(x + Δτ A(x)), Δτ = h / sqrt(t + c) + O(h^2)).
 
     The step is normalised when the scheme's state is on the sphere (Post-LN, nGPT, LN-Scaling),
@@ -218,15 +218,15 @@ def simulate(
       earlier complete result (or any other file) is replaced only by this run's complete result:
       until then the checkpoints go to its side file ``<name>.partial.npz`` (``.partial.zarr``),
       which ``resume=True`` continues.
-      A ``*.zarr`` path writes a trajectory store instead (:mod:`particles.store`): every saved
+      A ``*.zarr`` path writes a trajectory store instead (:mod:`particles.storage.zarr`): every saved
       state is appended to it and committed as soon as it is computed, so memory stays O(n d)
       however many times are saved, the store is the checkpoint (``resume=True`` appends to it), and
       the returned trajectory reads its states from the store on demand.
-    - ``scheduler``: evaluate the field on a Dask cluster in row blocks (:mod:`particles.distributed`):
+    - ``scheduler``: evaluate the field on a Dask cluster in row blocks (:mod:`particles.field.dask`):
       ``"local"`` (a LocalCluster of ``workers`` processes, closed at the end), a scheduler address,
       a ``distributed.Client`` or a ``DaskField``; the trajectory is the local one (bit for bit where
       the local field evaluation is reproducible and the workers run this process's OpenBLAS kernel,
-      see :mod:`particles.field_rows`).
+      see :mod:`particles.field.rows`).
     - ``max_steps``: a fixed-step run needing more steps (those forced by the save times
       included) than this is refused before it starts, as is a run saving more times; an adaptive
       run is refused after its first steps when, at its step size, it would need more than

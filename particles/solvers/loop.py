@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import Overflow, ParticlesError
-from ..params import Dynamics
-from ..sphere import normalize_rows
+from ..model.params import Dynamics
+from ..model.sphere import normalize_rows
 from .adaptive import make_solver
 from .checkpoint import solver_state
 from .options import RunOptions
@@ -60,7 +60,7 @@ class Field:
     kw: dict = field(default_factory=dict)
 
     def on(self, evaluator) -> Field:
-        """This field evaluated by ``evaluator`` (a :class:`particles.distributed.DaskField`)."""
+        """This field evaluated by ``evaluator`` (a :class:`particles.field.dask.DaskField`)."""
         return Field(self.step, self.velocity, self.drift, {"scheduler": evaluator})
 
     def fun(self, run: RunOptions, seg: Dynamics, counter: dict):

@@ -20,12 +20,13 @@ import numpy as np
 
 from ..errors import ParticlesError, count, finite, flag, number, real_array
 from ..field import check_dtype, check_points, check_stream
-from ..io import check_writable
-from ..params import Dynamics, Piecewise
+from ..model.params import Dynamics, Piecewise
+from ..model.sphere import normalize_rows, rescale_rows
 from ..resources import check_memory
-from ..sphere import normalize_rows, rescale_rows
-from ..store import is_store_path
-from ..trajectory import Trajectory, dynamics_to_record
+from ..storage.npz import check_writable
+from ..storage.records import dynamics_to_record
+from ..storage.trajectory import Trajectory
+from ..storage.zarr import is_store_path
 from . import registry
 from .checkpoint import side_path
 

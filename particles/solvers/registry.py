@@ -9,7 +9,7 @@ A method is either
   numba kernels), or a custom ``step(x, h, f) -> (y, nfev)`` function (simulate only), with an
   optional ``free_step`` for the residual-stream state of Pre-/Peri-LN; every fixed step of a
   scheme whose state is on the sphere (Post-LN, nGPT) is followed by normalisation, the
-  residual-stream schemes (Pre-LN, Peri-LN) are not normalised (:mod:`particles.norms`); or
+  residual-stream schemes (Pre-LN, Peri-LN) are not normalised (:mod:`particles.field.norms`); or
 - **adaptive**: one of scipy's ``solve_ivp`` methods, stepped by :mod:`particles.solvers.adaptive`;
   or
 - **stochastic** (``stochastic=True``): a fixed-step integrator of the noisy dynamics
@@ -18,7 +18,7 @@ A method is either
   driver draws from a numpy Generator (:func:`particles.simulate`'s ``rng``). ``order`` is its weak
   order, ``strong_order`` its strong order. With ``kappa=None`` it integrates the ODE. ``kernel``
   names the step of the ensembles' numba coordinate loop that computes the same scheme
-  (``particles.kernels.STEP_CODES``; the noisy ensembles run the stochastic methods that have one).
+  (``particles.solvers.kernels.STEP_CODES``; the noisy ensembles run the stochastic methods that have one).
 
 ``projected`` says which field the stages see: the tangent field P⊥(x)[Σ_j A_ij V x_j + ffn(x_i)]
 of arXiv 2312.10794, eq. (2.3)–(2.8) (``True``), or the attention output itself, before the
@@ -34,8 +34,8 @@ Adding a fixed-step method is one entry here::
 after which ``simulate(..., method="heun")``, the ensembles, ``particles simulate --method heun``
 and ``particles phase --method heun`` accept it. A stochastic method reaches the noisy ensembles
 (``ensemble_noisy``, ``particles transition --method``) by naming the numba step that computes it
-(``kernel=``, one of ``particles.kernels.STEP_CODES``); a new kind of step is one branch of the one
-coordinate loop ``particles.kernels._coord_system`` and its twin in ``tests/naive.py``.
+(``kernel=``, one of ``particles.solvers.kernels.STEP_CODES``); a new kind of step is one branch of the one
+coordinate loop ``particles.solvers.kernels._coord_system`` and its twin in ``tests/naive.py``.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class Method:
     #: strong order of a stochastic method (None for deterministic ones)
     strong_order: float | None = None
     #: the step of the ensembles' numba coordinate loop that runs this stochastic method
-    #: (a key of ``particles.kernels.STEP_CODES``); None: :func:`particles.simulate` only
+    #: (a key of ``particles.solvers.kernels.STEP_CODES``); None: :func:`particles.simulate` only
     kernel: str | None = None
 
     def __post_init__(self):

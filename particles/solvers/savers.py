@@ -5,7 +5,7 @@ one saver per destination.
 - :class:`NpzSaver`: in memory, and the partial trajectory written to a ``.npz`` checkpoint
   (:class:`~particles.solvers.checkpoint.Checkpoint`: atomic writes, the side file of a kept
   result, the complete result renamed onto the output);
-- :class:`ZarrSaver`: appended to a zarr trajectory store as computed (:mod:`particles.store`,
+- :class:`ZarrSaver`: appended to a zarr trajectory store as computed (:mod:`particles.storage.zarr`,
   :class:`~particles.solvers.checkpoint.StoreCheckpoint`), never all in memory.
 
 The driver (:mod:`particles.solvers.driver`) calls, for every saver alike: :meth:`Saver.begin`
@@ -26,9 +26,9 @@ import numpy as np
 
 from ..errors import ParticlesError
 from ..interrupts import signum_of
-from ..io import sigint_held
-from ..store import TrajectoryStore
-from ..trajectory import Trajectory
+from ..storage.npz import sigint_held
+from ..storage.trajectory import Trajectory
+from ..storage.zarr import TrajectoryStore
 from .checkpoint import (
     Checkpoint,
     Interrupted,

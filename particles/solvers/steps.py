@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..sphere import exp_map, normalize_rows, rotate_in_plane
+from ..model.sphere import exp_map, normalize_rows, rotate_in_plane
 
 
 def _combine(x: np.ndarray, h: float, ks: list, nums: tuple[int, ...], den: int) -> np.ndarray:

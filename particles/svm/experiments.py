@@ -1,7 +1,7 @@
 """The experiments E1-E5 (arXiv 2308.16898 Fig. 1, the authors' TF-as-SVM notebooks; E5 is new)
 as functions returning arrays (no plotting, no files).
 
-Each returns ``(arrays, meta)`` ready for :func:`particles.io.save_npz`; ``quick=True`` shrinks
+Each returns ``(arrays, meta)`` ready for :func:`particles.storage.npz.save_npz`; ``quick=True`` shrinks
 sizes so the whole experiment takes seconds (for CI).
 """
 

@@ -23,8 +23,8 @@ import numpy as np
 from scipy.special import expit, log_softmax, softmax
 
 from ..errors import ParticlesError, count, real_array
+from ..model.sphere import as_rng
 from ..resources import check_count, check_memory
-from ..sphere import as_rng
 
 __all__ = [
     "LOSSES",

@@ -548,7 +548,7 @@ def solve_random(
     """Data (drawn with ``seed``, or read from ``data_file``), Att-SVM(alpha) and the SVM-neighbour
     test. ``alpha``: "opt", "selected" (the alpha stored in ``data_file``), a comma list or an
     array. Returns (data, solution, local_optimality, meta)."""
-    from ..io import load_npz
+    from ..storage.npz import load_npz
     from .model import make_data
 
     stored_alpha = None
@@ -600,7 +600,7 @@ SOLVE_FORMAT = "svm_solve"
 
 def solve_record(n: int, T: int, d: int, seed: int, **kw) -> tuple[dict[str, np.ndarray], dict]:
     """:func:`solve_random` (same arguments) as a result record ``(arrays, meta)`` for
-    :func:`particles.io.save_npz`: the data, :meth:`SVMSolution.arrays`, ``neighbours`` and
+    :func:`particles.storage.npz.save_npz`: the data, :meth:`SVMSolution.arrays`, ``neighbours`` and
     ``locally_optimal``; ``meta`` as :func:`solve_random`'s, with its format."""
     data, sol, loc, meta = solve_random(n, T, d, seed, **kw)
     arrays = {

@@ -359,7 +359,7 @@ def train_record(
     head: str = "linear",
     progress: bool = False,
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """:func:`train_random` as a result record ``(arrays, meta)`` for :func:`particles.io.save_npz`.
+    """:func:`train_random` as a result record ``(arrays, meta)`` for :func:`particles.storage.npz.save_npz`.
 
     Arrays: the data (X, Y, z, v[, V]) and :meth:`TrainResult.arrays`. ``meta`` holds the sizes,
     the settings, the seeding (:func:`seeding`) and ``numbers``: the final |W|_F (``norm``) and

@@ -1,5 +1,5 @@
 """One call from text to per-layer results: tokenise, run the network (past its trained depth
-if asked), summarise every layer, and save/load the result through :mod:`particles.io`."""
+if asked), summarise every layer, and save/load the result through :mod:`particles.storage.npz`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError, count
-from ..io import load_npz, save_npz
 from ..resources import check_count, check_memory
+from ..storage.npz import load_npz, save_npz
 from .depth import DepthStats, depth_stats
 from .hub import DEFAULT_MODEL, resolve_model
 from .model import Encoder, load_encoder

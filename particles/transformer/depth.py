@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParticlesError, count, finite, real_array
-from ..io import read_text, shipped_texts
+from ..storage.npz import read_text, shipped_texts
 
 
 def normalize_tokens(h) -> np.ndarray:
@@ -38,7 +38,7 @@ def pair_similarities(x) -> np.ndarray:
 
 def cluster_labels(x, delta: float = 1e-2) -> np.ndarray:
     """Cluster labels ``(n,)`` of the normalised tokens: connected components of
-    ``<x_i, x_j> > 1 - delta``, numbered by first appearance (:func:`particles.clusters.cluster_labels`
+    ``<x_i, x_j> > 1 - delta``, numbered by first appearance (:func:`particles.analysis.clusters.cluster_labels`
     applied to ``x/|x|``)."""
     from ..analysis.clusters import cluster_labels as _labels
 

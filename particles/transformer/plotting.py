@@ -259,7 +259,7 @@ def save_figure(fig, path, dpi: int = 130):
     from pathlib import Path
 
     from ..errors import ParticlesError
-    from ..io import atomic_write_bytes
+    from ..storage.npz import atomic_write_bytes
 
     path = Path(path)
     if path.suffix.lower() != ".png":

@@ -12,8 +12,8 @@ tangent-projected field (now ``"euler-tangent"``), the ensembles' ``"euler"`` th
 import numpy as np
 
 import particles as pt
-from particles import ensemble
 from particles.analysis.phase import PhaseParams, phase_diagram
+from particles.solvers import ensemble
 
 
 def weights(rng, d):

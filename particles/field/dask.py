@@ -8,14 +8,14 @@ processes on this machine), the address of a running scheduler (``"tcp://host:87
 Per evaluation:
 
 1. the state x (n, d) is sent once to every worker (``client.scatter(x, broadcast=True)``);
-2. the rows are cut into blocks aligned with the local tiles (:func:`particles.field_rows.alignment`),
+2. the rows are cut into blocks aligned with the local tiles (:func:`particles.field.rows.alignment`),
    about ``blocks_per_thread`` blocks per worker thread; each block is one task computing its rows
-   against all n columns (:func:`particles.field_rows.attention_field_rows`: single-threaded, the
+   against all n columns (:func:`particles.field.rows.attention_field_rows`: single-threaded, the
    local tiles and order of operations), so the blocks need no reduction across workers;
 3. the blocks come back (one ``gather``) and are placed in row order; the feed-forward term and the tangent
    projection are applied here, exactly as :func:`particles.field.velocity` does.
 
-The result is the local one to the last bit (see :mod:`particles.field_rows`; a one-thread local
+The result is the local one to the last bit (see :mod:`particles.field.rows`; a one-thread local
 evaluation must run OpenBLAS on one thread too, as ``field.fixed_order()`` does), under any OpenBLAS
 kernel, as long as the workers run the same kernel as this process: OpenBLAS picks its GEMM kernels
 by CPU (``OPENBLAS_CORETYPE``; the workers of a ``LocalCluster`` inherit this process's), and
@@ -38,11 +38,12 @@ import time
 
 import numpy as np
 
+from ..errors import ParticlesError
+from ..model.params import Dynamics
 from . import kernels
-from .errors import ParticlesError
-from .field import check_dtype, check_points, feedforward
-from .field_rows import Plan, alignment, attention_field_rows
-from .params import Dynamics
+from .inputs import check_dtype, check_points, feedforward
+from .rows import Plan, alignment, attention_field_rows
+from .stable import repaired
 
 #: how long to wait for a remote Dask scheduler before giving up
 CONNECT_TIMEOUT = "20s"
@@ -105,7 +106,7 @@ class DaskField:
         """A DaskField for ``scheduler``: ``"local"`` (a LocalCluster of ``workers`` single-threaded
         processes, default: one per core), an address, a ``Client`` or a DaskField (returned as is)."""
         if workers is not None:
-            from .errors import count
+            from ..errors import count
 
             workers = count(workers, "workers", 1, 4096)
             if scheduler not in (None, "local"):
@@ -132,7 +133,7 @@ class DaskField:
                 "scheduler must be 'local', a scheduler address, a distributed.Client or a "
                 f"DaskField, got {type(scheduler).__name__}"
             )
-        from .sweep import check_scheduler
+        from ..sweeps.sweep import check_scheduler
 
         # a malformed address is a clear error, before anything is started
         scheduler = check_scheduler(scheduler)
@@ -233,8 +234,6 @@ def finish(
     """Add the feed-forward term and project, as :func:`particles.field.velocity` does (rows
     that lost their digits or overflowed are evaluated again here, unless ``repair`` is False:
     :func:`particles.field.repaired`)."""
-    from .field import repaired
-
     with np.errstate(over="ignore", invalid="ignore"):
         if dyn.ffn is not None:
             f += feedforward(x, dyn.ffn).astype(x.dtype)

@@ -32,7 +32,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import Overflow
+from .. import config
+from ..errors import Overflow
+from ..model.params import Dynamics
+from .inputs import check_logits, feedforward, head_inputs
 
 #: row tile (rows x columns) of the log-domain evaluation
 _TILE_ROWS, _TILE_COLS = 256, 2048
@@ -87,27 +90,6 @@ def project_accurate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         r_lo = (((s1 - p) - e) + (c1 - r * c2)) / s2  # (s1 + c1) / (s2 + c2) = r + r_lo
     p, e = _two_prod(r[:, None], x)
     return ((y - p) - e) - r_lo[:, None] * x
-
-
-def logit_bound(q: np.ndarray, k: np.ndarray, beta: float) -> float:
-    """|beta| max_i |q_i| max_j |k_j| (>= every |logit|), inf when it overflows."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        qn = float(np.sqrt(np.max(np.einsum("ij,ij->i", q, q, dtype=np.float64))))
-        kn = float(np.sqrt(np.max(np.einsum("ij,ij->i", k, k, dtype=np.float64))))
-        return abs(beta) * qn * kn if beta != 0.0 else 0.0
-
-
-def check_logits(q: np.ndarray, k: np.ndarray, beta: float, what: str = "") -> None:
-    """A :class:`particles.errors.Overflow` when the logits beta <q_i, k_j> may overflow float64."""
-    if q.size == 0 or k.size == 0:
-        return
-    b = logit_bound(q, k, beta)
-    if not b <= 1e300:
-        raise Overflow(
-            f"the attention logits beta <Q x_i, K x_j> overflow float64{what} (beta = {beta:g}, "
-            "max |Q x_i| max |K x_j| beyond 1e300): the points (which should be on the unit sphere) "
-            "or Q, K are too large"
-        )
 
 
 def _normalised(g: np.ndarray, L: np.ndarray):
@@ -185,8 +167,6 @@ def field_rows(x: np.ndarray, dyn, rows, *, project: bool = True):
     """The field at ``rows`` of x (float64 (n, d)) in the log domain: ``(g, L)`` with the field
     e^{L_i} g_i, max |g_i| = 1 (zero rows: g_i = 0, L_i = -inf). ``project``: P_perp(x_i) applied
     (accurately, before any rescaling), else the attention (+ feed-forward) output."""
-    from . import config
-
     # BLAS on one thread: these GEMMs are small (a tile of logits), and OpenBLAS's threads would
     # spin against each other (measured 5-10x slower on 2 cores)
     with np.errstate(over="ignore", invalid="ignore"), config.blas_threads(1):
@@ -194,8 +174,6 @@ def field_rows(x: np.ndarray, dyn, rows, *, project: bool = True):
 
 
 def _field_rows(x, dyn, rows, project):
-    from .field import feedforward, head_inputs
-
     x = np.ascontiguousarray(x, dtype=np.float64)
     rows = np.asarray(rows, dtype=np.intp)
     parts = []
@@ -235,3 +213,38 @@ def exp_rows(g: np.ndarray, L: np.ndarray, dtype, beta: float) -> np.ndarray:
         )
     with np.errstate(under="ignore"):
         return (np.exp(L)[:, None] * g).astype(dt)
+
+
+#: a row of the tiled field is evaluated again in the log domain (:mod:`particles.field.stable`)
+#: when its tangent part is below this fraction of the attention output: the projection's
+#: cancellation (of the self term e^{beta <Q x_i, K x_i>} V x_i, dominant at large beta: for SA
+#: and USA alike) costs eps / ratio of relative accuracy
+CANCEL_RATIO = {np.float64: 1e-6, np.float32: 1e-3}
+
+
+def repaired(
+    x64: np.ndarray, dyn: Dynamics, f: np.ndarray, out: np.ndarray | None, rows=None
+) -> np.ndarray:
+    """``out`` (the projected field; ``f``, the attention output, when None) with the rows that the
+    tiled evaluation got wrong evaluated again in the log domain: non-finite rows (overflow of
+    USA's scale e^{max logit}) and the rows whose projection cancelled (ratio below
+    :data:`CANCEL_RATIO`). Other rows keep their bits. A :class:`ParticlesError` where the field
+    is beyond the floating-point range: never inf or NaN out of finite input. ``rows``: the rows
+    of ``x64`` that those of ``f`` are (default: all, in order)."""
+    res = f if out is None else out
+    dt = res.dtype.type
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = ~np.all(np.isfinite(res), axis=1)
+        if out is not None:
+            bad |= np.max(np.abs(out), axis=1) < CANCEL_RATIO[dt] * np.max(np.abs(f), axis=1)
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        at = idx if rows is None else rows[idx]
+        g, L = field_rows(x64, dyn, at, project=out is not None)
+        res[idx] = exp_rows(g, L, dt, dyn.beta)
+    if not np.all(np.isfinite(res)):
+        raise Overflow(
+            f"the attention field is not finite at these points (beta = {dyn.beta:g}, max |x_i| = "
+            f"{float(np.max(np.abs(x64))):.3g}): the points should lie on the unit sphere"
+        )
+    return res

@@ -3,7 +3,7 @@
 A :class:`Task` is a key (its file name in the store), a module-level function and its keyword arguments;
 the function returns ``(arrays, meta)``. :func:`run_sweep` runs the tasks that have no result yet and
 writes each result, as soon as it is computed and by the process that computed it, to
-``<store>/<key>.npz`` with :func:`particles.io.save_npz` (atomic: temp file + rename). Hence:
+``<store>/<key>.npz`` with :func:`particles.storage.npz.save_npz` (atomic: temp file + rename). Hence:
 
 - a rerun (or a run after a crash, Ctrl-C or a killed machine) skips every finished task: *resumable*;
 - a worker that dies loses only the task it was running; Dask reruns that task on another worker;
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ParticlesError, count
-from .io import _jsonable, load_npz, results_dir, save_npz
+from ..errors import ParticlesError, count
+from ..storage.npz import _jsonable, load_npz, results_dir, save_npz
 
 BACKENDS = ("serial", "processes", "dask")
 FORMAT = "sweep_task"

@@ -2,7 +2,7 @@
 
 One implementation serves the local evaluation (:func:`particles.field.attention`: every tile, on
 ``config.THREADS`` Python threads) and the row blocks of the distributed one
-(:mod:`particles.field_rows`: the tiles of some rows, on one thread). Both call the tile functions
+(:mod:`particles.field.rows`: the tiles of some rows, on one thread). Both call the tile functions
 here on the same slices, in the same order per row block, which makes a row block bit-identical to
 the same rows of the local evaluation. What is decided here, once:
 
@@ -32,7 +32,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import config, kernels
+from .. import config
+from . import kernels
 
 # --- fixed order ------------------------------------------------------------------------------------
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParticlesError, count
-from .resources import check_memory
+from ..errors import ParticlesError, count
+from ..resources import check_memory
 
 
 def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
@@ -59,7 +59,7 @@ def normalize(x: np.ndarray) -> np.ndarray:
     This divides by the norm (as numpy does); :func:`normalize_rows` is the per-step version. Rows
     too small or too large to square in float64 are scaled first (:func:`rescale_rows`).
     """
-    from .errors import real_array
+    from ..errors import real_array
 
     x = rescale_rows(real_array(x, "x", "(..., d)"))
     if x.ndim == 0:

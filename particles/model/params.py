@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import ParticlesError, finite, flag, number, real_array, text
+from ..errors import ParticlesError, finite, flag, number, real_array, text
 
 Kind = Literal["SA", "USA"]
 Norm = Literal["post", "pre", "peri", "ngpt", "mix", "lns"]
@@ -39,7 +39,7 @@ def check_beta(beta: float, name: str = "beta") -> float:
 
 
 ACTIVATIONS = ("relu", "gelu", "tanh")
-#: the normalisation schemes (where the LayerNorm sits); see :mod:`particles.norms`
+#: the normalisation schemes (where the LayerNorm sits); see :mod:`particles.field.norms`
 NORMS = ("post", "pre", "peri", "ngpt", "mix", "lns")
 
 
@@ -144,7 +144,7 @@ class Dynamics:
       (generator (1/κ) Δ_S of the noise; Rigollet, arXiv 2512.01868, §7 "Noisy Transformers"; the noise
       of arXiv 2312.10794, §9.4, Problem 7). ``None`` (the default) or ``inf`` means no noise: the
       ODE, exactly as without this field (``inf`` is stored as ``None``). Conventions: :mod:`particles.meanfield`.
-    - ``norm``: where the normalisation sits (arXiv 2510.22026, Table 1; :mod:`particles.norms`):
+    - ``norm``: where the normalisation sits (arXiv 2510.22026, Table 1; :mod:`particles.field.norms`):
       ``"post"`` (default: tokens on the sphere, arXiv 2312.10794), ``"pre"`` (the residual stream
       h lives in R^d, attention reads h/|h|), ``"peri"`` (as pre, with the attention output
       normalised too), ``"ngpt"`` (on the sphere, step size ``alpha``), ``"mix"`` (Post-LN for

@@ -96,8 +96,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln, ive
 
-from . import config, kernels
-from .errors import ParticlesError
+from .. import config
+from ..errors import ParticlesError
+from . import kernels, tiles
+from .inputs import attention
 
 #: smallest accuracy ducc0's double-precision general SHT accepts (its documented limit is 2e-13)
 DUCC_EPS_MIN = 3e-13
@@ -497,11 +499,9 @@ def _sphere(u: np.ndarray, beta: float, L: int, tol: float):
     loc[:, 0] = theta
     loc[:, 1] = phi
     eps = float(min(max(0.01 * tol, DUCC_EPS_MIN), 1e-4))
-    from . import field_tiles
-
     # inside field.fixed_order() (noisy runs) the syntheses run on one thread too: with two, ducc0
     # changed ~0.05 % of the entries by 1e-16 (measured), and a seed must fix the path on any machine
-    nth = 1 if field_tiles._FIXED_ORDER else config.THREADS
+    nth = 1 if tiles._FIXED_ORDER else config.THREADS
     Lt = max(L, 1)  # ducc0 wants lmax >= 1 for the gradient
     # one thread: ducc0's threaded adjoint (spreading) sums in a run-dependent order (results
     # differed by 1e-16 between calls), and a second thread gained < 10 % here
@@ -567,8 +567,6 @@ def expansion_raw(
     estimate exceeds ``tol`` are recomputed exactly.
     Returns (field (n, d), :class:`ExpansionInfo`).
     """
-    from .field import attention
-
     n, d = x.shape
     if d not in (2, 3):
         raise ParticlesError(f"the expansion is for d = 2 or 3, got d = {d}")

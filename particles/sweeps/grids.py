@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 
-from .errors import ParticlesError, count
-from .resources import check_count
+from ..errors import ParticlesError, count
+from ..resources import check_count
 
 #: the most values one list may hold (a grid beyond it is a typo or a request that cannot finish)
 MAX_VALUES = 1_000_000

@@ -1,11 +1,11 @@
 """Row blocks of the attention field, bit for bit the rows of the whole evaluation.
 
-The unit of work of the distributed field (:mod:`particles.distributed`): rows ``r0:r1`` of
+The unit of work of the distributed field (:mod:`particles.field.dask`): rows ``r0:r1`` of
 ``raw_field(x, dyn)`` (the attention part, every head, before the feed-forward term and the
 projection), computed against all n columns with **the same tiles, the same kernels and the same
 order of floating-point operations** as the local evaluation in :mod:`particles.field`, so that the
 rows put together are the local result to the last bit. Both run the tile functions of
-:mod:`particles.field_tiles`; this module only says which tiles a block needs, in which order.
+:mod:`particles.field.tiles`; this module only says which tiles a block needs, in which order.
 What that takes (measured, see tests/test_distributed.py):
 
 - a BLAS GEMM's result for a row depends on the shape and position of the tile it is computed in
@@ -37,7 +37,7 @@ thread, the serial kernel twins): parallelism comes from running many blocks at 
 
 All of this holds under every OpenBLAS kernel (tested under Haswell and SkylakeX), as long as the
 blocks run the kernel of the requesting process: kernels chosen for other CPUs round some GEMM
-entries differently (``particles.distributed``).
+entries differently (``particles.field.dask``).
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ import math
 
 import numpy as np
 
-from . import config, field
-from . import field_tiles as tiles
-from .field_tiles import Tiling as Plan  # the requester's tiling, shipped with every block
-from .params import Dynamics
+from .. import config
+from ..model.params import Dynamics
+from . import inputs, tiles
+from .tiles import Tiling as Plan  # the requester's tiling, shipped with every block
 
 __all__ = ["Plan", "alignment", "attention_field_rows", "attention_rows"]
 
@@ -90,7 +90,7 @@ def attention_field_rows(x: np.ndarray, dyn: Dynamics, r0: int, r1: int, plan: P
     kw = dict(normalize=dyn.kind == "SA", causal=dyn.causal, plan=plan)
     with config.blas_threads(1):
         for h in range(dyn.heads):
-            q, k, vals, scale = field.head_inputs(x, dyn, h)
+            q, k, vals, scale = inputs.head_inputs(x, dyn, h)
             if scale is None:
                 attention_rows(q, k, vals, dyn.beta, r0, r1, out=acc, **kw)
             else:
@@ -103,18 +103,18 @@ def attention_rows(
 ) -> np.ndarray:
     """Rows r0:r1 of :func:`particles.field.attention` (q, k, v, beta), added into ``out`` (r1 - r0, dv).
 
-    Same dispatch as ``attention`` (:func:`particles.field.attention_path`); ``r0``, ``r1`` must be
+    Same dispatch as ``attention`` (:func:`particles.field.inputs.attention_path`); ``r0``, ``r1`` must be
     multiples of the local tile height (or ``r1 = n``).
     """
     plan = plan or Plan.here()
-    q, k, v, same = field.attention_inputs(q, k, v)
+    q, k, v, same = inputs.attention_inputs(q, k, v)
     n, m = q.shape[0], k.shape[0]
     if out is None:
         out = np.zeros((r1 - r0, v.shape[1]), dtype=q.dtype)
     if n == 0 or m == 0 or r1 <= r0:
         return out
     beta = float(beta)
-    c, shift = field.attention_path(q, k, v, beta, same)
+    c, shift = inputs.attention_path(q, k, v, beta, same)
     if c is not None:
         side = plan.gram(n, q.shape[1], v.shape[1])[1]
         g, log_scale = tiles.gram_setup(q, v, beta, c, causal, side)

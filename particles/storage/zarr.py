@@ -49,9 +49,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io
-from .errors import ParticlesError
-from .resources import check_memory
+from ..errors import ParticlesError
+from ..model.params import Piecewise
+from ..resources import check_memory
+from . import npz as io
+from .records import check_states, check_times, dynamics_from_record, dynamics_to_record
 
 SUFFIX = ".zarr"
 FORMAT = "trajectory-store"
@@ -227,15 +229,13 @@ class Frames:
     def normalized(self) -> Frames:
         """The same frames with every row x_i / |x_i| (the token directions of a residual stream),
         still read on demand."""
-        from .sphere import normalize
+        from ..model.sphere import normalize
 
         return Frames(self._arr, self.length, post=normalize, path=self.path)
 
     def _get(self, key, first: int = 0, whole: bool = False):
         """``self._arr[key]`` read and checked: finite (a missing chunk reads as NaN) and, for
-        whole states of a scheme on the sphere, of norm 1 (:func:`particles.trajectory.check_states`)."""
-        from .trajectory import check_states
-
+        whole states of a scheme on the sphere, of norm 1 (:func:`particles.storage.records.check_states`)."""
         if isinstance(key, _OrthogonalKey):
             a = _reading(
                 self.path,
@@ -348,8 +348,6 @@ class TrajectoryStore:
         """A new empty store at ``path`` (``*.zarr``) for frames (n, d); written into a temporary
         directory and renamed into place, so ``path`` is never a half-made store. An existing
         particles store at ``path`` is replaced; anything else there is refused."""
-        from .trajectory import dynamics_to_record
-
         zarr = _zarr()
         path = Path(path)
         if not is_store_path(path):
@@ -463,8 +461,6 @@ class TrajectoryStore:
     def t(self) -> np.ndarray:
         """The committed save times (length,)."""
         if self._times is None or len(self._times) != self.length:
-            from .trajectory import check_times
-
             check_memory(8.0 * self.length, f"reading the {self.length} save times of {self.path}")
             t = _reading(self.path, "the save times", lambda: np.asarray(self._t[: self.length]))
             self._times = check_times(t, f"{self.path}: corrupted trajectory store").astype(
@@ -477,8 +473,6 @@ class TrajectoryStore:
         return Frames(self._x, self.length, path=self.path)
 
     def dynamics(self):
-        from .trajectory import dynamics_from_record
-
         def read():
             if "dynamics" not in self._group:
                 return {}
@@ -496,14 +490,14 @@ class TrajectoryStore:
         except ParticlesError as e:
             raise ParticlesError(f"{self.path}: corrupted trajectory store: {e}") from None
 
-    def trajectory(self):
-        """A :class:`~particles.Trajectory` whose ``x`` is :class:`Frames` (read on demand)."""
-        from .trajectory import Trajectory
-
+    def fields(self) -> dict:
+        """The fields of a :class:`~particles.Trajectory` (``t``, ``x``, ``dynamics``, ``method``,
+        ``stats``, ``meta``), ``x`` a :class:`Frames` (read on demand); the Trajectory class
+        composes them (``Trajectory.load``)."""
         rec = self.record
         dyn = self.dynamics()
         meta = {**rec["meta"], "format": "trajectory", "version": rec.get("version")}
-        traj = Trajectory(
+        return dict(
             t=self.t,
             x=Frames(self._x, self.length, path=self.path, on_sphere=_on_sphere(dyn)),
             dynamics=dyn,
@@ -511,7 +505,6 @@ class TrajectoryStore:
             stats=dict(rec["stats"]),
             meta=meta,
         )
-        return traj.validate(f"{self.path}: corrupted trajectory store")
 
     # --- writing -------------------------------------------------------------------------------
 
@@ -622,11 +615,6 @@ def _replace_dir(new: Path, path: Path) -> None:
 # --- Trajectory <-> store ----------------------------------------------------------------------
 
 
-def load(path):
-    """The trajectory in the store at ``path``, its frames read on demand."""
-    return TrajectoryStore.open(path).trajectory()
-
-
 def save(traj, path, *, chunk_bytes: int | None = None) -> Path:
     """Write a :class:`~particles.Trajectory` to a new store at ``path``, frame by frame."""
     store = TrajectoryStore.create(
@@ -676,9 +664,6 @@ def to_xarray(traj):
 
 def _flat_attrs(traj) -> dict:
     """Scalars and strings only (what netCDF and zarr attributes take); nested records as JSON."""
-    from .params import Piecewise
-    from .trajectory import dynamics_to_record
-
     dyn = traj.dynamics
     out = {"method": traj.method, "n": traj.n, "d": traj.d}
     if not isinstance(dyn, Piecewise):

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io
-from .errors import ParticlesError
+from ..errors import ParticlesError
+from . import npz as io
+from .records import _is_store
 
-#: every ``format`` of :func:`particles.io.save_npz` files: (what the file holds, what writes it)
+#: every ``format`` of :func:`particles.storage.npz.save_npz` files: (what the file holds, what writes it)
 KINDS: dict[str, tuple[str, str]] = {
     "trajectory": ("a trajectory of the particles", "particles simulate"),
     "phase_diagram": (
@@ -30,7 +31,7 @@ KINDS: dict[str, tuple[str, str]] = {
         "particles phase --data",
     ),
     "sweep_table": ("a scan table over n, d and beta", "particles sweep --out"),
-    "sweep_task": ("one finished task of a resumable sweep", "particles.sweep"),
+    "sweep_task": ("one finished task of a resumable sweep", "particles.sweeps.sweep"),
     "transition": (
         "a sweep of the order parameter r over kappa, up and down (hysteresis)",
         "particles transition",
@@ -145,8 +146,6 @@ def format_of(path: str | os.PathLike) -> str:
     """The ``format`` of the result file ``path`` (``"trajectory"`` for a zarr trajectory store),
     reading only its metadata record; a file that is not a ``particles`` file gives a one-line
     :class:`~particles.errors.ParticlesError`."""
-    from .trajectory import _is_store
-
     if _is_store(path):
         return "trajectory"
     if Path(path).suffix.lower() in TEXT_TABLES:

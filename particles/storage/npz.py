@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from . import interrupts as _interrupts
-from .errors import ParticlesError
+from .. import interrupts as _interrupts
+from ..errors import ParticlesError
 
 META_KEY = "__meta__"
 
@@ -217,7 +217,7 @@ def _check_npy_size(path: Path) -> None:
     this machine's memory, before anything is allocated."""
     from numpy.lib import format as npy
 
-    from .resources import check_memory
+    from ..resources import check_memory
 
     try:
         with open(path, "rb") as f:
@@ -301,7 +301,7 @@ def npz_headers(path: str | os.PathLike) -> dict[str, tuple[tuple[int, ...], np.
 def check_npz_sizes(path: str | os.PathLike) -> None:
     """Refuse an ``.npz`` archive whose arrays' headers claim more bytes than the archive stores
     (a corrupted or lying file) or more than this machine's memory, before anything is read."""
-    from .resources import check_memory
+    from ..resources import check_memory
 
     total = 0.0
     for name, (shape, dtype, stored) in npz_headers(path).items():

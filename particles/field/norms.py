@@ -90,9 +90,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParticlesError, finite, real_array
-from .field import _row_norms, check_points, drift, raw_field, repaired
-from .params import NORMS, Dynamics
+from ..errors import ParticlesError, finite, real_array
+from ..model.params import NORMS, Dynamics
+from .inputs import _row_norms, check_points, raw_field
+from .stable import repaired
 
 __all__ = [
     "NORMS",
@@ -101,7 +102,6 @@ __all__ = [
     "clock_inverse",
     "direction_velocity",
     "directions",
-    "drift",
     "radial_velocity",
     "speed_factor",
 ]
