@@ -110,3 +110,55 @@ def test_a_damaged_internal_state_is_one_clear_error(internal):
     record.update(saved=0, internal=internal)
     with pytest.raises(ParticlesError, match="corrupted solver state"):
         decode_state(record)
+
+
+def _state_after_steps(method, steps=3):
+    from particles.solvers.adaptive import make_solver
+    from particles.solvers.checkpoint import solver_state
+
+    n, d = X0.shape
+
+    def fun(t, y):
+        return integ.velocity(y.reshape(n, d), DYN).ravel()
+
+    solver = make_solver(method, fun, 0.0, X0.ravel(), 2.0, 1e-6, 1e-9, n, d)
+    for _ in range(steps):
+        solver.step()
+    return fun, {**solver_state(solver, 0, {}), "saved": 0}
+
+
+N = X0.size
+HOSTILE = [
+    ("BDF", "order", 0),
+    ("BDF", "order", 9),
+    ("BDF", "order", 1.5),
+    ("BDF", "D", np.zeros((3, N))),
+    ("BDF", "D", None),
+    ("BDF", "J", None),
+    ("BDF", "J", np.eye(N)),
+    ("BDF", "LU", __import__("scipy.sparse").sparse.csc_matrix((N, N))),  # singular
+    ("BDF", "n_equal_steps", "2"),
+    ("Radau", "Z", np.zeros((2, N))),
+    ("Radau", "current_jac", 1),
+    ("Radau", "jac_factor", np.zeros(N + 1)),
+    ("Radau", "J", __import__("scipy.sparse").sparse.csc_matrix((N + 1, N + 1))),
+    ("LSODA", "rwork", np.zeros(3)),
+    ("LSODA", "iwork", np.zeros(20 + N)),  # float, not int32
+    ("LSODA", "istate", 1),
+    ("LSODA", "state_ints", None),
+]
+
+
+@pytest.mark.parametrize(("method", "key", "value"), HOSTILE)
+def test_a_hostile_internal_state_is_refused_in_one_line(method, key, value):
+    """A state that decodes but does not fit the solver is refused before scipy steps with it."""
+    from particles.errors import ParticlesError
+    from particles.solvers.adaptive import make_solver
+
+    fun, state = _state_after_steps(method)
+    if method == "BDF" and key == "LU" and state["internal"]["LU"] is None:
+        state = _state_after_steps(method, steps=1)
+    state["internal"][key] = value
+    n, d = X0.shape
+    with pytest.raises(ParticlesError, match="corrupted solver state"):
+        make_solver(method, fun, state["t"], state["y"], 2.0, 1e-6, 1e-9, n, d, state=state)

@@ -137,17 +137,63 @@ def _plain(v):
     return float(v)
 
 
+def _bad() -> ParticlesError:
+    return ParticlesError("corrupted solver state in the checkpoint")
+
+
+def _shapes(solver, name: str) -> dict:
+    """The shape each stored array of ``name`` must have (``solver.n``: the state's size)."""
+    N = solver.n
+    if name == "BDF":
+        return {"D": solver.D.shape, "jac_factor": (N,)}
+    return {"jac_factor": (N,), "y_old": (N,), "Z": (3, N)}
+
+
 def _restore(solver, name: str, internal: dict) -> None:
-    """Put :func:`internal_state`'s ``internal`` onto the freshly made ``solver``."""
-    for k in _NUMBERS[name]:
-        setattr(solver, k, internal[k])
-    for k in _ARRAYS[name]:
-        setattr(solver, k, None if internal[k] is None else np.array(internal[k]))
-    solver.J = internal["J"]
+    """Put :func:`internal_state`'s ``internal`` onto the freshly made ``solver`` (checked: a
+    damaged state is a :class:`ParticlesError`, not a failure inside scipy)."""
+    try:
+        numbers = {k: internal[k] for k in _NUMBERS[name]}
+        arrays = {k: internal[k] for k in _ARRAYS[name]}
+        matrices = {k: internal[k] for k in ("J", *_LUS[name])}
+    except (KeyError, TypeError):
+        raise _bad() from None
+    for k, v in numbers.items():
+        if k == "current_jac":
+            good = type(v) is bool
+        elif k in ("order", "n_equal_steps", "njev", "nlu"):
+            good = type(v) is int
+        else:
+            good = v is None or type(v) in (float, int)
+        if not good:
+            raise _bad()
+    if name == "BDF" and not 1 <= numbers["order"] <= solver.D.shape[0] - 3:
+        raise _bad()
+    shapes = _shapes(solver, name)
+    if name == "BDF" and arrays["D"] is None:
+        raise _bad()
+    for k, v in arrays.items():
+        if v is not None and (
+            not isinstance(v, np.ndarray) or v.dtype != np.float64 or v.shape != shapes[k]
+        ):
+            raise _bad()
+    for k, v in matrices.items():
+        if v is None and k != "J":  # no factorisation kept
+            continue
+        if not sp.issparse(v) or v.shape != (solver.n, solver.n):
+            raise _bad()
+    for k, v in numbers.items():
+        setattr(solver, k, v)
+    for k, v in arrays.items():
+        setattr(solver, k, None if v is None else np.array(v))
+    solver.J = matrices["J"]
     for k in _LUS[name]:
-        A = internal[k]
-        setattr(solver, k, None if A is None else solver.lu(A))
-    solver.njev, solver.nlu = internal["njev"], internal["nlu"]
+        A = matrices[k]
+        try:
+            setattr(solver, k, None if A is None else solver.lu(A))
+        except (RuntimeError, ValueError, TypeError):  # SuperLU: a singular or damaged matrix
+            raise _bad() from None
+    solver.njev, solver.nlu = numbers["njev"], numbers["nlu"]
     if name == "Radau":
         solver.sol = None if solver.Z is None else solver._compute_dense_output()
 
@@ -156,10 +202,17 @@ def _restore_lsoda(solver, internal: dict) -> None:
     """Write LSODA's stored arrays into the freshly made ``solver``'s integrator (in place: the
     C code is handed these very arrays)."""
     integrator = solver._lsoda_solver._integrator
+    try:
+        stored = {k: internal[k] for k in (*_LSODA, "istate")}
+    except (KeyError, TypeError):
+        raise _bad() from None
     for k in _LSODA:
-        a = getattr(integrator, k)
-        if a.shape != internal[k].shape:
-            raise ParticlesError("corrupted solver state in the checkpoint")
-        a[...] = internal[k]
-    integrator.call_args[3] = integrator.istate = int(internal["istate"])
+        a, v = getattr(integrator, k), stored[k]
+        if not isinstance(v, np.ndarray) or a.shape != v.shape or a.dtype != v.dtype:
+            raise _bad()
+    if stored["istate"] != 2:  # continuing an integration (1 would start one over)
+        raise _bad()
+    for k in _LSODA:
+        getattr(integrator, k)[...] = stored[k]
+    integrator.call_args[3] = integrator.istate = 2
     solver.njev = solver.nlu = int(integrator.iwork[12])
