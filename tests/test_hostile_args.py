@@ -250,3 +250,25 @@ def test_tiny_segments_add_no_save_time(name, method, saves):
     tr = pt.simulate(X, TINY[name], 1.0, method=method, **kw)
     want = np.linspace(0.0, 1.0, 5) if saves is None else np.array(saves)
     np.testing.assert_array_equal(tr.t, want)  # exactly the times asked for
+
+
+def test_parameters_may_be_given_by_position():
+    """``Piecewise([(D, 1), (D2, 1)])``, ``FeedForward(W1, b1, W2, b2, activation)`` and
+    ``Dynamics(beta, kind)`` read as written: positional arguments in field order, checked like
+    keywords (a bad one is a ParticlesError, not a TypeError)."""
+    D, D2 = pt.Dynamics(4.0, "USA"), pt.Dynamics(beta=1.0)
+    assert D == pt.Dynamics(beta=4.0, kind="USA")
+    assert pt.Piecewise([(D, 1.0), (D2, 1.0)]) == pt.Piecewise(segments=[(D, 1.0), (D2, 1.0)])
+    W1, b1, W2 = np.ones((4, 3)), np.zeros(4), np.ones((3, 4))
+    assert pt.FeedForward(W1, b1, W2, None, "tanh").activation == "tanh"
+    for bad in (
+        lambda: pt.Piecewise([]),
+        lambda: pt.Piecewise([(D, -1.0)]),
+        lambda: pt.Piecewise([("a", 1.0)]),
+        lambda: pt.FeedForward(W1, np.zeros(5), W2),
+        lambda: pt.FeedForward(W1, b1, W2, None, "swish?"),
+        lambda: pt.Dynamics(-1.0),
+        lambda: pt.Dynamics(1.0, "XYZ"),
+    ):
+        with pytest.raises(ParticlesError):
+            bad()

@@ -84,7 +84,7 @@ def _kappa(kappa) -> float | None:
     return k
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class FeedForward:
     """The feed-forward term of eq. (2.8): ``ffn(x) = W2 s(W1 x + b1) + b2``.
 
@@ -127,7 +127,7 @@ class FeedForward:
         return self.W1.shape[1]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Dynamics:
     """Parameters of the SA / USA attention dynamics on the sphere.
 
@@ -384,7 +384,7 @@ class Dynamics:
         return cls(**kw)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Piecewise:
     """Time-dependent weights: ``segments = ((dyn_1, duration_1), (dyn_2, duration_2), ...)``.
 
