@@ -48,13 +48,20 @@ def test_an_implicit_run_resumes_bit_for_bit(tmp_path, monkeypatch, references, 
         resume = True
     done = pt.simulate(X0, DYN, 2.0, checkpoint=path, resume=True, **_kw(method))
     np.testing.assert_array_equal(done.t, ref.t)
+    if method not in EXACT_RESUME:  # a scipy whose LSODA keeps state out of reach (Fortran)
+        np.testing.assert_allclose(np.asarray(done.x), ref.x, rtol=0, atol=1e-6)
+        return
     np.testing.assert_array_equal(np.asarray(done.x), ref.x)
     for k in ("nfev", "nsteps", "max_norm_drift"):
         assert done.stats[k] == ref.stats[k], k
 
 
 def test_every_adaptive_method_is_resumed_exactly():
-    assert set(EXACT_RESUME) == {"RK45", "RK23", "DOP853", *IMPLICIT}
+    import scipy
+
+    release = tuple(int(p) for p in scipy.__version__.split(".")[:2])
+    lsoda = ("LSODA",) if release >= (1, 17) else ()  # the C LSODA: its state in arrays
+    assert set(EXACT_RESUME) >= {"RK45", "RK23", "DOP853", "BDF", "Radau", *lsoda}
 
 
 @pytest.mark.parametrize("method", ("BDF", "Radau"))

@@ -15,11 +15,14 @@ the Jacobian, the matrices their LU factorisations were made of (factorised agai
 same matrix gives the same factors) and the numerical Jacobian's step factors. So a resumed run of
 any of these methods takes the very steps of the uninterrupted one, bit for bit.
 
-LSODA (scipy's C translation of ODEPACK behind ``scipy.integrate.ode``) keeps its whole state
-between steps in arrays: the work arrays ``rwork`` and ``iwork`` (Nordsieck history, error
-weights, Jacobian and LU factors, counters) and the arrays ``state_doubles`` and ``state_ints``
-that replace ODEPACK's common blocks (step size ratios, order, method in use); with ``istate`` = 2
-(continuing) they are its state, copied after every step and written back on resume.
+LSODA, in the scipy releases that translated ODEPACK to C (1.17 here), keeps its whole state
+between steps in arrays of ``scipy.integrate.ode``'s integrator: the work arrays ``rwork`` and
+``iwork`` (Nordsieck history, error weights, Jacobian and LU factors, counters) and
+``state_doubles`` and ``state_ints``, which replace ODEPACK's common blocks (step size ratios,
+order, method in use); with ``istate`` = 2 (continuing) they are copied after every step and
+written back on resume, bit for bit too. scipy's earlier Fortran LSODA keeps part of its state in
+those common blocks, out of reach from Python: there it resumes from (t, y, h) only, within its
+tolerances.
 """
 
 from __future__ import annotations
@@ -29,9 +32,6 @@ import scipy.integrate as si
 import scipy.sparse as sp
 
 from ..errors import ParticlesError
-
-#: the methods whose whole state between steps is stored: resumed bit for bit
-EXACT_RESUME = ("RK45", "RK23", "DOP853", "BDF", "Radau", "LSODA")
 
 #: the attributes of scipy's BDF and Radau read by their next step (besides t, y, h_abs, J, the
 #: LU factorisations and the dense output, handled apart)
@@ -44,6 +44,20 @@ _ARRAYS = {"BDF": ("D", "jac_factor"), "Radau": ("jac_factor", "y_old", "Z")}
 _LUS = {"BDF": ("LU",), "Radau": ("LU_real", "LU_complex")}
 #: LSODA's arrays (on ``scipy.integrate.ode``'s integrator), written into by every step
 _LSODA = ("rwork", "iwork", "state_doubles", "state_ints")
+
+
+def _lsoda_in_arrays() -> bool:
+    try:
+        from scipy.integrate._ode import lsoda
+
+        made = lsoda()  # its work arrays are made when it starts; these replace common blocks
+        return all(isinstance(getattr(made, k, None), np.ndarray) for k in _LSODA[2:])
+    except Exception:  # noqa: BLE001  (another scipy's private layout)
+        return False
+
+
+#: the methods whose whole state between steps is stored: resumed bit for bit
+EXACT_RESUME = ("RK45", "RK23", "DOP853", "BDF", "Radau") + ("LSODA",) * _lsoda_in_arrays()
 
 
 def make_solver(
@@ -112,6 +126,8 @@ def internal_state(solver) -> dict | None:
     name = type(solver).__name__
     if name == "LSODA":
         integrator = solver._lsoda_solver._integrator
+        if not _lsoda_arrays(integrator):
+            return None
         out = {k: np.array(getattr(integrator, k)) for k in _LSODA}
         out["istate"] = int(integrator.call_args[3])
         return out
@@ -202,6 +218,8 @@ def _restore_lsoda(solver, internal: dict) -> None:
     """Write LSODA's stored arrays into the freshly made ``solver``'s integrator (in place: the
     C code is handed these very arrays)."""
     integrator = solver._lsoda_solver._integrator
+    if not _lsoda_arrays(integrator):  # resumed from (t, y, h), within its tolerances
+        return
     try:
         stored = {k: internal[k] for k in (*_LSODA, "istate")}
     except (KeyError, TypeError):
@@ -216,3 +234,9 @@ def _restore_lsoda(solver, internal: dict) -> None:
         getattr(integrator, k)[...] = stored[k]
     integrator.call_args[3] = integrator.istate = 2
     solver.njev = solver.nlu = int(integrator.iwork[12])
+
+
+def _lsoda_arrays(integrator) -> bool:
+    """Whether scipy keeps LSODA's whole state in arrays (its C translation of ODEPACK); its
+    earlier Fortran LSODA keeps part of it in common blocks, out of reach."""
+    return all(isinstance(getattr(integrator, k, None), np.ndarray) for k in _LSODA)
