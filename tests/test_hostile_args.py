@@ -272,3 +272,16 @@ def test_parameters_may_be_given_by_position():
     ):
         with pytest.raises(ParticlesError):
             bad()
+
+
+@pytest.mark.parametrize("norm", ["post", "pre", "peri"])
+def test_huge_initial_rows_are_one_line_without_warnings(norm):
+    """Rows beyond 1e154 (|x_i|^2 overflows): refused in one line, with no RuntimeWarning on the
+    way (the CLI would print it above the error)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ParticlesError) as e:
+            pt.simulate(np.eye(3) * 1e300, pt.Dynamics(norm=norm), 1.0)
+    assert "\n" not in str(e.value)

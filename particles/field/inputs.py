@@ -249,9 +249,18 @@ def check_dtype(dtype) -> type:
 def check_stream(h, name: str = "h") -> np.ndarray:
     """Validate a residual stream (n, d) for the Pre-/Peri-LN schemes: finite, no zero row."""
     h = check_points(h, name)
+    if h.size and float(np.max(np.abs(h))) > STREAM_MAX:
+        raise ParticlesError(
+            f"{name} has entries beyond {STREAM_MAX:g} (max |h_ij| = {float(np.max(np.abs(h))):.3g}): "
+            "the squared norms |h_i|^2 the dynamics needs would overflow float64; rescale it"
+        )
     if np.any(np.einsum("ij,ij->i", h, h) == 0.0):
         raise ParticlesError(f"{name} has a zero row: its direction h_i / |h_i| is undefined")
     return h
+
+
+#: the largest entry of a residual stream: |h_i|^2 stays finite up to d ~ 1e8
+STREAM_MAX = 1e150
 
 
 def _row_norms(a: np.ndarray) -> np.ndarray:

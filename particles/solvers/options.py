@@ -284,7 +284,8 @@ def _initial_points(x0, dyn, normalize: bool) -> np.ndarray:
         x0 = rescale_rows(real_array(x0, "x0", "(n, d)"))
     x0 = check_points(x0, "x0")
     dyn.check_dimension(x0.shape[1])
-    drift0 = float(np.max(np.abs(np.linalg.norm(x0, axis=1) - 1.0)))
+    with np.errstate(over="ignore"):  # rows beyond 1e154: |x_i| = inf, refused below
+        drift0 = float(np.max(np.abs(np.linalg.norm(x0, axis=1) - 1.0)))
     first = dyn if isinstance(dyn, Dynamics) else dyn.segments[0][0]
     if normalize:
         if np.any(np.all(x0 == 0.0, axis=1)):
