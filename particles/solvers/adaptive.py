@@ -64,7 +64,7 @@ def make_solver(
     scipy_name: str, fun, t0: float, y0: np.ndarray, t1: float, rtol, atol, n, d, state=None
 ):
     """A ``scipy.integrate.OdeSolver`` for ``fun(t, y)`` from (t0, y0) towards t1, or, given a
-    ``state`` (a dict with ``t``, ``y``, ``f``, ``h_abs`` and, for BDF and Radau, ``internal``:
+    ``state`` (a dict with ``t``, ``y``, ``f``, ``h_abs`` and, for LSODA, BDF and Radau, ``internal``:
     :func:`internal_state`), from that state."""
     extra = {}
     if scipy_name == "LSODA":

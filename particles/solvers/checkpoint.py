@@ -22,7 +22,8 @@ Guarantees, true by construction rather than by timing:
   Radau, their history between steps (:func:`particles.solvers.adaptive.internal_state`: LSODA's
   work and state arrays; BDF's difference array; the Jacobian, the matrices of the LU
   factorisations and Newton iterates), so a resumed run of any adaptive method continues the very
-  computation (bit for bit).
+  computation (bit for bit; LSODA where scipy keeps its state in arrays:
+  :data:`particles.solvers.adaptive.EXACT_RESUME`).
 """
 
 from __future__ import annotations
