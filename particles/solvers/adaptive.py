@@ -64,8 +64,8 @@ def make_solver(
     scipy_name: str, fun, t0: float, y0: np.ndarray, t1: float, rtol, atol, n, d, state=None
 ):
     """A ``scipy.integrate.OdeSolver`` for ``fun(t, y)`` from (t0, y0) towards t1, or, given a
-    ``state`` (a dict with ``t``, ``y``, ``f``, ``h_abs`` and, for LSODA, BDF and Radau, ``internal``:
-    :func:`internal_state`), from that state."""
+    ``state`` (a dict with ``t``, ``y``, ``f``, ``h_abs`` and, for LSODA, BDF and Radau,
+    ``internal``: :func:`internal_state`), from that state."""
     extra = {}
     if scipy_name == "LSODA":
         extra = {"lband": 0, "uband": 0}
@@ -121,8 +121,8 @@ def _recording(solver):
 
 
 def internal_state(solver) -> dict | None:
-    """LSODA's, BDF's or Radau's state between steps besides (t, y, f, h_abs), as numbers, arrays and
-    sparse matrices (None for the other methods); arrays the next step writes into are copied."""
+    """LSODA's, BDF's or Radau's state between steps besides (t, y, f, h_abs), as numbers, arrays
+    and sparse matrices (None for the other methods); arrays the next step writes into are copied."""
     name = type(solver).__name__
     if name == "LSODA":
         integrator = solver._lsoda_solver._integrator
