@@ -122,7 +122,8 @@ def _recording(solver):
 
 def internal_state(solver) -> dict | None:
     """LSODA's, BDF's or Radau's state between steps besides (t, y, f, h_abs), as numbers, arrays
-    and sparse matrices (None for the other methods); arrays the next step writes into are copied."""
+    and sparse matrices (None for the other methods); arrays the next step writes into are
+    copied."""
     name = type(solver).__name__
     if name == "LSODA":
         integrator = solver._lsoda_solver._integrator
