@@ -279,19 +279,7 @@ def test_the_cli_takes_checkpoint_every(tmp_path):
     assert res.exit_code == 0 and pt.Trajectory.load(out).complete
 
 
-@pytest.mark.parametrize("method", ["LSODA", "BDF", "Radau"])
-def test_the_implicit_methods_resume_within_their_tolerance(tmp_path, monkeypatch, method):
-    """Their history (Nordsieck array, Jacobian) is not restorable: the resumed run continues from
-    the solver's time, state and step, and agrees to the tolerances."""
-    ref = pt.simulate(X0, DYN, 2.0, **_kw(method))
-    real = interrupt_call(monkeypatch, integ, "velocity", 40)
-    path = tmp_path / "r.npz"
-    with pytest.raises(pt.Interrupted):
-        pt.simulate(X0, DYN, 2.0, checkpoint=path, **_kw(method))
-    monkeypatch.setattr(integ, "velocity", real)
-    done = pt.simulate(X0, DYN, 2.0, checkpoint=path, resume=True, **_kw(method))
-    np.testing.assert_array_equal(done.t, ref.t)
-    np.testing.assert_allclose(done.x, ref.x, rtol=0, atol=1e-6)
+# LSODA, BDF and Radau resume bit for bit too: tests/test_exact_resume.py
 
 
 def test_sigterm_is_held_during_a_write_and_delivered_after():

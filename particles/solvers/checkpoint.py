@@ -18,10 +18,12 @@ Guarantees, true by construction rather than by timing:
   interrupted leaves the earlier file as it was, and resume continues from the side file. A
   deliberate rerun into an existing file therefore replaces it when, and only when, it completes;
 - an adaptive run's checkpoint also holds the scipy solver's state after its last step
-  (:func:`solver_state`): time, state, step size and the last field value, so a resumed RK45, RK23
-  or DOP853 run continues the very computation (bit for bit). LSODA, BDF and Radau keep internal
-  state that scipy does not expose (Nordsieck history, Jacobian, Newton iterates): they resume from
-  the solver's time, state and step size, within their tolerances of the uninterrupted run.
+  (:func:`solver_state`): time, state, step size and the last field value and, for LSODA, BDF and
+  Radau, their history between steps (:func:`particles.solvers.adaptive.internal_state`: LSODA's
+  work and state arrays; BDF's difference array; the Jacobian, the matrices of the LU
+  factorisations and Newton iterates), so a resumed run of any adaptive method continues the very
+  computation (bit for bit; LSODA where scipy keeps its state in arrays:
+  :data:`particles.solvers.adaptive.EXACT_RESUME`).
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import ParticlesError
 from ..interrupts import signum_of
 from ..storage.npz import META_KEY, sigint_held
 from ..storage.trajectory import Trajectory
+from .adaptive import internal_state
 
 
 class Interrupted(KeyboardInterrupt):
@@ -213,11 +217,51 @@ def _unpack(text: str, size: int) -> np.ndarray:
     return a
 
 
+#: the array types a solver's internal state holds (little-endian, as stored)
+_DTYPES = ("<f8", "<c16", "<i4", "<i8")
+
+
+def _pack_value(v):
+    """A number, array or sparse matrix of a solver's internal state as JSON: arrays as base64 of
+    their bytes with dtype and shape; sparse matrices (CSC) as their three arrays."""
+    if sp.issparse(v):
+        v = v.tocsc()
+        kind = "csc_array" if isinstance(v, sp.sparray) else "csc_matrix"
+        parts = {k: _pack_value(getattr(v, k)) for k in ("data", "indices", "indptr")}
+        return {"sparse": kind, "shape": list(v.shape), **parts}
+    if isinstance(v, np.ndarray):
+        dt = v.dtype.newbyteorder("<").str
+        if dt not in _DTYPES:
+            raise ParticlesError(f"solver state: cannot store an array of {v.dtype}")
+        raw = np.ascontiguousarray(v, dtype=dt).tobytes()
+        return {"array": base64.b64encode(raw).decode("ascii"), "dtype": dt, "shape": v.shape}
+    return v
+
+
+def _unpack_value(v):
+    """The value :func:`_pack_value` stored (ValueError, KeyError or TypeError when damaged)."""
+    if not isinstance(v, dict):
+        if v is not None and not isinstance(v, bool | int | float):
+            raise TypeError(v)
+        return v
+    if "sparse" in v:
+        cls = {"csc_array": sp.csc_array, "csc_matrix": sp.csc_matrix}[v["sparse"]]
+        parts = tuple(_unpack_value(v[k]) for k in ("data", "indices", "indptr"))
+        return cls(parts, shape=tuple(int(s) for s in v["shape"]))
+    dt, shape = v["dtype"], tuple(int(s) for s in v["shape"])
+    if dt not in _DTYPES:
+        raise ValueError(dt)
+    a = np.frombuffer(base64.b64decode(v["array"].encode("ascii")), dtype=dt)
+    return a.reshape(shape).astype(np.dtype(dt).newbyteorder("="))
+
+
 def solver_state(solver, segment: int, stats: dict) -> dict:
     """What a resumed adaptive run needs, as JSON (arrays as base64 of their float64 bytes, so they
     come back bit for bit): the segment index, time, state, last field value, step size and the
-    statistics after the solver's last completed step. Taken after every step (references only:
-    scipy replaces these arrays rather than writing into them)."""
+    statistics after the solver's last completed step, and BDF's or Radau's history
+    (``internal``: :func:`particles.solvers.adaptive.internal_state`). Taken after every step
+    (references only, but for the arrays the next step writes into: scipy replaces the others
+    rather than writing into them)."""
     return {
         "segment": int(segment),
         "method": type(solver).__name__,
@@ -226,6 +270,7 @@ def solver_state(solver, segment: int, stats: dict) -> dict:
         "f": getattr(solver, "f", None),
         "h_abs": None if getattr(solver, "h_abs", None) is None else float(solver.h_abs),
         "stats": dict(stats),
+        "internal": internal_state(solver),
     }
 
 
@@ -233,10 +278,13 @@ def encode_state(state: dict | None) -> dict | None:
     """:func:`solver_state` as a JSON-able record."""
     if state is None:
         return None
-    out = {k: v for k, v in state.items() if k not in ("y", "f")}
+    out = {k: v for k, v in state.items() if k not in ("y", "f", "internal")}
     out["size"] = int(state["y"].size)
     out["y"] = _pack(state["y"])
     out["f"] = None if state["f"] is None else _pack(state["f"])
+    internal = state.get("internal")
+    if internal is not None:
+        out["internal"] = {k: _pack_value(v) for k, v in internal.items()}
     return out
 
 
@@ -252,7 +300,11 @@ def decode_state(record) -> dict | None:
         out["t"] = float(record["t"])
         out["segment"] = int(record["segment"])
         out["saved"] = int(record["saved"])
-    except (KeyError, TypeError, ValueError):
+        internal = record.get("internal")
+        out["internal"] = (
+            None if internal is None else {k: _unpack_value(v) for k, v in internal.items()}
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise ParticlesError("corrupted solver state in the checkpoint") from None
     return out
 

@@ -214,10 +214,10 @@ def simulate(
       every ``checkpoint_every`` seconds (0: at every save time), on interrupt (Ctrl-C or
       SIGTERM) and, complete, at the end (see :mod:`particles.solvers.checkpoint`). With
       ``resume=True`` a partial checkpoint of the same run is continued where it stopped (an
-      adaptive run from its solver's state: RK45, RK23 and DOP853 bit for bit). A path holding an
-      earlier complete result (or any other file) is replaced only by this run's complete result:
-      until then the checkpoints go to its side file ``<name>.partial.npz`` (``.partial.zarr``),
-      which ``resume=True`` continues.
+      adaptive run from its solver's whole state: every adaptive method bit for bit). A path
+      holding an earlier complete result (or any other file) is replaced only by this run's
+      complete result: until then the checkpoints go to its side file ``<name>.partial.npz``
+      (``.partial.zarr``), which ``resume=True`` continues.
       A ``*.zarr`` path writes a trajectory store instead (:mod:`particles.storage.zarr`): every saved
       state is appended to it and committed as soon as it is computed, so memory stays O(n d)
       however many times are saved, the store is the checkpoint (``resume=True`` appends to it), and
