@@ -149,6 +149,12 @@ NPZ_MUTATIONS = {
     "x is complex": _array("x", lambda x: x * (1 + 0j)),
     "x is text": _array("x", lambda x: x.astype(str)),
     "x has the wrong width for Q": _array("x", lambda x: np.concatenate([x, 0 * x], axis=2)),
+    # the arrays against the run's record
+    "complete but no state": lambda arrays, meta: arrays.update(
+        t=arrays["t"][:0], x=arrays["x"][:0]
+    ),
+    "t_end is negative": _meta(t_end=-5.0),
+    "t beyond t_end": _meta(t_end=0.5),
 }
 
 

@@ -313,3 +313,23 @@ def test_ctrl_c_while_the_arguments_are_parsed_is_one_line_and_130(monkeypatch, 
     res = CliRunner().invoke(main, ["info", "x.npz"])
     assert res.exit_code == 130, res.output
     assert "Aborted" not in res.output and res.output.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize("content", ["phase", "garbage", "foreign npz"])
+def test_resume_refuses_a_file_that_is_no_trajectory_checkpoint(tmp_path, content):
+    """--resume on another kind of result (or not a particles file) has nothing to resume: one
+    line, and the file is left as it was (it was replaced by a fresh run)."""
+    from particles.storage.npz import save_npz
+
+    out = tmp_path / "r.npz"
+    if content == "phase":
+        save_npz(out, {"P": np.zeros((2, 3))}, {"format": "phase_diagram"})
+    elif content == "garbage":
+        out.write_bytes(b"not an archive")
+    else:
+        np.savez(out, a=np.arange(3))
+    before = out.read_bytes()
+    x0 = pt.random_points(4, 3, rng=0)
+    with pytest.raises(ParticlesError, match="nothing to resume"):
+        pt.simulate(x0, pt.Dynamics(), 0.2, checkpoint=out, resume=True)
+    assert out.read_bytes() == before and not list(tmp_path.glob("*.partial*"))

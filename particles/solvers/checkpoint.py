@@ -158,7 +158,8 @@ def plan(target, resume: bool, fingerprint: str) -> Plan:
       anything else there is refused). A ``.zarr`` path that is not a trajectory store is refused;
     - ``resume``: the side file or ``target`` holding a partial checkpoint of this run (the side
       file first) is continued in place; a complete ``target`` of this run is the result (``done``);
-      ``target`` written by a run with other parameters is an error.
+      ``target`` written by a run with other parameters, or not a trajectory at all, is an error
+      (an absent ``target`` starts the run).
     """
     if target is None:
         return Plan(None, None)
@@ -181,6 +182,12 @@ def plan(target, resume: bool, fingerprint: str) -> Plan:
         if meta_t is not None:
             raise ParticlesError(
                 f"{target}: was written by a run with other parameters; remove it or drop --resume"
+            )
+        if target.exists():  # another result, or not a particles file: nothing of this run
+            raise ParticlesError(
+                f"{target} is not a trajectory checkpoint, so there is nothing to resume; drop "
+                "--resume to write a new result there (kept until the run completes), or choose "
+                "another path"
             )
     if not target.exists() and not target.is_symlink():
         return Plan(target, target, created=True)

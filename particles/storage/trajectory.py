@@ -25,6 +25,22 @@ from .records import (
 FORMAT = "trajectory"
 
 
+def check_run_times(t: np.ndarray, meta: dict, where: str) -> None:
+    """Save times that agree with the run's record: a run marked complete holds at least one
+    state, and with ``t_end`` recorded (> 0) every save time lies in [0, t_end]."""
+    if meta.get("complete") is True and t.size == 0:
+        raise ParticlesError(f"{where}: marked complete but holds no saved state")
+    t_end = meta.get("t_end")
+    if t_end is None:
+        return
+    if not t_end > 0:
+        raise ParticlesError(f"{where}: t_end must be > 0, got {t_end!r}")
+    if t.size and (t[0] < 0 or t[-1] > t_end * (1 + 1e-12)):
+        raise ParticlesError(
+            f"{where}: save times [{t[0]:g}, {t[-1]:g}] lie outside the run's [0, t_end = {t_end:g}]"
+        )
+
+
 @dataclass
 class Trajectory:
     """Saved states of a simulation.
@@ -183,6 +199,7 @@ class Trajectory:
             raise ParticlesError(f"{where}: method must be a string, got {self.method!r}")
         check_meta(self.meta, self.stats, where)
         t = check_times(self.t, where)
+        check_run_times(t, self.meta, where)
         lazy = getattr(self.x, "lazy", False)
         if not lazy:
             self.x = _as_array(self.x, where, "the states x")
