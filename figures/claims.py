@@ -135,6 +135,8 @@ FIGURES: dict[str, Callable[..., dict] | str] = {
     "nbif": "noise_bifurcation",
     "nmode": "noise_mode_growth",
     "npp": "noise_pde_particles",
+    "nphase": "noise_phase_diagram",
+    "nfluct": "noise_fluctuations",
 }
 
 
