@@ -123,6 +123,7 @@ FIGURES: dict[str, Callable[..., dict] | str] = {
     "norm_eq": "norm_equiangular",
     "norm_speed": "norm_clustering_speed",
     "norm_rw": "norm_random_weights",
+    "norm_ngpt": "norm_ngpt_rate_portrait",
     "long_ctx": "long_context",
     "pre_ln": "transformer_pre_ln",
     "svm_e1": "svm_e1_trajectories",
@@ -134,6 +135,8 @@ FIGURES: dict[str, Callable[..., dict] | str] = {
     "nbif": "noise_bifurcation",
     "nmode": "noise_mode_growth",
     "npp": "noise_pde_particles",
+    "nphase": "noise_phase_diagram",
+    "nfluct": "noise_fluctuations",
 }
 
 
