@@ -80,11 +80,11 @@ def _means(a: dict):
     return esc, mean, mean / np.sqrt(np.maximum(esc, 1))
 
 
-def _fit(a: dict):
-    """Weighted least squares of log(mean) against n over the n with ≥ 2 escapes: slope, its
-    standard error, intercept, mask."""
+def _fit(a: dict, n_max: float = np.inf):
+    """Weighted least squares of log(mean) against n over the n ≤ n_max with ≥ 2 escapes: slope,
+    its standard error, intercept, mask."""
     esc, mean, _ = _means(a)
-    ok = esc >= 2
+    ok = (esc >= 2) & (a["ns"] <= n_max)
     x, y, w = a["ns"][ok].astype(float), np.log(mean[ok]), esc[ok].astype(float)  # var log ≈ 1/esc
     X = np.stack([np.ones_like(x), x], axis=1)
     cov = np.linalg.inv(X.T @ (w[:, None] * X))
@@ -101,10 +101,12 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
     axa.axhline(float(data["r_u"]), color="k", ls=":", lw=1, label="unstable branch r_u(κ)")
     axa.axhline(float(data["r_s"]), color="k", ls="--", lw=1, label="cluster r_s(κ) (escape)")
     axa.set_xscale("symlog", linthresh=1.0)
+    axa.set_xlim(left=0.0)
     axa.set_xlabel("t")
     axa.set_ylabel("r(t) = |mean e^{iθ}|")
     axa.set_title("(a) r(t) from uniform angles, one run per n")
-    axa.legend(fontsize=7.5)
+    axa.set_ylim(0.0, 1.08)
+    axa.legend(fontsize=7.5, ncol=3, loc="upper left")
     ns, t, e = data["ns"], data["times"], data["escaped"]
     for a, n in enumerate(ns):
         axb.plot(np.full(e[a].sum(), n), t[a][e[a]], "k.", ms=4)
@@ -150,6 +152,10 @@ def claims(a: dict, meta: dict) -> dict:
         s, ds, _, ok = _fit(a)
         c["slope"], c["slope_se"], c["fit_points"] = s, ds, int(ok.sum())
         c["fold_per_20"] = float(np.exp(20 * s))
+        s2, ds2, _, ok2 = _fit(a, 160)
+        c["slope_n160"], c["slope_se_n160"], c["fit_points_n160"] = s2, ds2, int(ok2.sum())
+        c["censored_per_n"] = [int(x) for x in (~a["escaped"]).sum(axis=1)]
+        c["mean_over_tmax_last"] = float(mean[-1] / meta["t_max"])
     c["all_escape_small_n"] = bool(a["escaped"][0].all())
     return c
 
