@@ -152,18 +152,23 @@ def velocity(
                 )
             return res
     x64 = x
-    if dt is np.float32:
-        x = x.astype(np.float32)
+    x, f = _raw_as(x64, dyn, dt, scheduler)
+    if not project:
+        return repaired(x64, dyn, f, None)
+    out = np.empty_like(f)
     with np.errstate(over="ignore", invalid="ignore"):  # such rows are repaired below
-        if scheduler is not None:
-            f = _distributed_raw_field(x, dyn, scheduler)
-        else:
-            f = raw_field(x, dyn)
-        if not project:
-            return repaired(x64, dyn, f, None)
-        out = np.empty_like(f)
         kernels.pick(kernels._project_tangent, f.size)(x, f, out)
     return repaired(x64, dyn, f, out)
+
+
+def _raw_as(x64: np.ndarray, dyn: Dynamics, dt, scheduler):
+    """(x as ``dt``, the unprojected tiled field there): on this machine or, with ``scheduler``,
+    on a Dask cluster. Overflowing rows are left for :func:`repaired` (no warning)."""
+    x = x64.astype(np.float32) if dt is np.float32 else x64
+    with np.errstate(over="ignore", invalid="ignore"):
+        if scheduler is not None:
+            return x, _distributed_raw_field(x, dyn, scheduler)
+        return x, raw_field(x, dyn)
 
 
 def velocity_rows(x, dyn: Dynamics, rows, *, project: bool = True) -> np.ndarray:
@@ -251,13 +256,7 @@ def drift(
         raise ParticlesError("a token has zero norm: its direction h_i / |h_i| is undefined")
     theta = np.ascontiguousarray(h / nrm[:, None])
     theta64 = theta
-    if dt is np.float32:
-        theta = theta.astype(np.float32)
-    with np.errstate(over="ignore", invalid="ignore"):  # such rows are repaired below
-        if scheduler is not None:
-            a = _distributed_raw_field(theta, dyn, scheduler)
-        else:
-            a = raw_field(theta, dyn)
+    theta, a = _raw_as(theta64, dyn, dt, scheduler)
     if norm == "pre":
         return repaired(theta64, dyn, a, None)
     bad = ~np.all(np.isfinite(a), axis=1)
