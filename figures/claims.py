@@ -137,6 +137,8 @@ FIGURES: dict[str, Callable[..., dict] | str] = {
     "npp": "noise_pde_particles",
     "nphase": "noise_phase_diagram",
     "nfluct": "noise_fluctuations",
+    "nesc": "noise_escape",
+    "nsph": "noise_pde_sphere",
 }
 
 
