@@ -74,11 +74,11 @@ def test_fixed_order_is_the_one_thread_field(monkeypatch, restore_numba, name):
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_one_thread_task_order_adds_each_row_block_in_its_order(causal):
-    """Running gram_tasks in list order adds into each row block in gram_row_order: the order the
+    """Running GramTasks in its order adds into each row block in gram_row_order: the order the
     row blocks (field_rows) and the ordered runner repeat."""
     nb = 5
     seen = {r: [] for r in range(nb)}
-    for i, j in field_tiles.gram_tasks(nb, causal):
+    for i, j in field_tiles.GramTasks(nb, causal):
         seen[i].append((i, j))
         if i != j and not causal:
             seen[j].append((i, j))
@@ -109,7 +109,7 @@ def test_ordered_gram_sums_are_the_one_thread_sums_whatever_order_the_tiles_run_
     c = 0.5 * 1.5 * np.einsum("ij,ij->i", q, q)
     g, _ = field_tiles.gram_setup(q, v, 1.5, c, causal, 40)
     ref = field_tiles.gram_run(g, 4, 1)
-    tasks = list(field_tiles.gram_tasks(g.blocks, causal))
+    tasks = list(field_tiles.GramTasks(g.blocks, causal))
     shuffled = [tasks[i] for i in rng.permutation(len(tasks))]
     got = field_tiles.gram_sums(g, 4, shuffled, threads)
     np.testing.assert_array_equal(got, ref)

@@ -7,7 +7,7 @@ here on the same slices, in the same order per row block, which makes a row bloc
 the same rows of the local evaluation. What is decided here, once:
 
 - :class:`Tiling`: tile heights and widths, and how many threads run the tiles;
-- Gram path (k is q): the tasks (tiles (I, J), J >= I, :func:`gram_tasks`), the order in which
+- Gram path (k is q): the tasks (tiles (I, J), J >= I, :class:`GramTasks`), the order in which
   they are added into row block R (:func:`gram_row_order`: increasing partner block, i.e. the
   transposed tiles (I, R), I < R, then the direct tiles (R, J), J >= R) and one tile's work
   (:func:`gram_tile`);
@@ -213,14 +213,9 @@ class GramTasks:
                 yield i, s - i
 
 
-def gram_tasks(nb: int, causal: bool) -> GramTasks:
-    """The tiles (I, J) of ``nb`` row blocks in the one-thread order: J >= I (J <= I if causal)."""
-    return GramTasks(nb, causal)
-
-
 def gram_row_order(r: int, nb: int, causal: bool) -> list[tuple[int, int]]:
     """The tiles whose products row block ``r`` receives, in the order they are added: partner
-    block increasing (the order :func:`gram_tasks` run on one thread gives): (I, r) transposed for
+    block increasing (the order :class:`GramTasks` run on one thread gives): (I, r) transposed for
     I < r, then (r, J) direct for J >= r; causal: (r, J), J <= r."""
     if causal:
         return [(r, j) for j in range(r + 1)]
@@ -256,7 +251,7 @@ def gram_sums(g: Gram, dv: int, tasks, threads: int) -> np.ndarray:
     """The tiles ``tasks`` on ``threads`` threads, in any order; each row block adds its products in
     :func:`gram_row_order`, i.e. by increasing partner block: a product that arrives before its turn
     waits (in wavefront order, I + J increasing, a few per row block at most). Same bits as one
-    thread in :func:`gram_tasks` order, whatever the order the tiles finish in."""
+    thread in :class:`GramTasks` order, whatever the order the tiles finish in."""
     n, T, dt = g.q.shape[0], g.T, g.q.dtype
     nb = g.blocks
     acc = np.zeros((n, dv + 1), dt)
