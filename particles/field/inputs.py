@@ -33,7 +33,7 @@ from scipy.special import erf
 from .. import config
 from ..errors import Overflow, ParticlesError, real_array
 from ..model.params import Dynamics, FeedForward
-from . import tiles
+from . import sinkhorn, tiles
 
 _gelu_c = 1.0 / np.sqrt(2.0)
 
@@ -226,6 +226,12 @@ def raw_field(x: np.ndarray, dyn: Dynamics) -> np.ndarray:
     for h in range(dyn.heads):
         q, k, vals, scale = head_inputs(x, dyn, h)
         check_logits(q, k, dyn.beta)
+        if dyn.kind == "SK":  # Sinkhorn attention, in float64 (particles.field.sinkhorn)
+            sym = sinkhorn.symmetric(dyn, h)
+            part = sinkhorn.attention(q, k, vals, dyn.beta, dyn.sinkhorn_tol, symmetric=sym)
+            part = part.astype(dt)
+            acc += part if scale is None else scale * part
+            continue
         if scale is None:
             attention(q, k, vals, dyn.beta, out=acc, **kw)
         else:

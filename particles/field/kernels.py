@@ -215,6 +215,32 @@ def _softmax_tile(s, beta, diag, causal, m, alpha):
 
 
 @_serial_and_parallel
+def _lse_tile(s, beta, npot, m, acc):
+    """One tile of a running log-sum-exp per row (Sinkhorn's passes, :mod:`particles.field.sinkhorn`).
+
+    ``s`` (B, C) holds <q_i, k_j> and is overwritten. For each row i, with v_ij = beta s_ij - npot_j:
+    ``m[i]`` <- max(m[i], max_j v_ij) and ``acc[i]`` <- acc[i] e^{m_old - m_new} + sum_j e^{v_ij -
+    m_new}, so that LSE_j v_ij = m[i] + log acc[i] once every tile is folded in. Start with
+    m = -inf, acc = 0. ``npot`` is the negated potential of the tile's columns (finite).
+    """
+    B, C = s.shape
+    for i in prange(B):
+        row = s[i]
+        mx = -np.inf
+        for j in range(C):
+            mx = max(mx, beta * row[j] - npot[j])
+        m_old = m[i]
+        m_new = max(m_old, mx)
+        buf = np.empty(C, s.dtype)
+        _exp_shift_row(row, C, beta, m_new, npot, buf)
+        tot = 0.0
+        for j in range(C):
+            tot += row[j]
+        acc[i] = tot if m_old == -np.inf else acc[i] * np.exp(m_old - m_new) + tot
+        m[i] = m_new
+
+
+@_serial_and_parallel
 def _rescale_add(acc, alpha, part):
     """acc[i, :] = alpha[i] acc[i, :] + part[i, :]."""
     for i in prange(acc.shape[0]):

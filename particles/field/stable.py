@@ -35,6 +35,7 @@ import numpy as np
 from .. import config
 from ..errors import Overflow
 from ..model.params import Dynamics
+from . import sinkhorn
 from .inputs import check_logits, feedforward, head_inputs
 
 #: row tile (rows x columns) of the log-domain evaluation
@@ -108,8 +109,11 @@ def _normalised(g: np.ndarray, L: np.ndarray):
     return g, L
 
 
-def _head_rows(x, rows, q, k, vals, beta, usa, causal, project):
-    """One head at ``rows``: (g, L) with the head's output e^{L_i} g_i, before V's scalar."""
+def _head_rows(x, rows, q, k, vals, beta, usa, causal, project, bias=None):
+    """One head at ``rows``: (g, L) with the head's output e^{L_i} g_i, before V's scalar.
+
+    ``bias`` (n,): added to column j's logits (SK: Sinkhorn's column potential g_j, so that the
+    row-normalised weights are those of the doubly stochastic matrix)."""
     n = k.shape[0]
     nr, dv = q.shape[0], vals.shape[1]
     g = np.zeros((nr, dv))
@@ -122,6 +126,8 @@ def _head_rows(x, rows, q, k, vals, beta, usa, causal, project):
         def logits(c0, c1, qb=qb, idx=idx):
             s = qb @ k[c0:c1].T
             s *= beta
+            if bias is not None:
+                s += bias[c0:c1]
             own = np.flatnonzero((idx >= c0) & (idx < c1))
             s[own, idx[own] - c0] = -np.inf  # the self term is added apart
             if causal and c1 - 1 > idx.min():
@@ -142,6 +148,8 @@ def _head_rows(x, rows, q, k, vals, beta, usa, causal, project):
             acc += e @ vals[c0:c1]
             z += e.sum(axis=1)
         sig = beta * np.einsum("ij,ij->i", qb, k[idx])
+        if bias is not None:
+            sig = sig + bias[idx]
         own = vals[idx]
         if project:
             xb = x[idx]
@@ -182,7 +190,14 @@ def _field_rows(x, dyn, rows, project):
         check_logits(q, k, dyn.beta)
         if not np.all(np.isfinite(vals)):
             raise Overflow("the values V x_j overflow float64: the points or V are too large")
-        g, L = _head_rows(x, rows, q, k, vals, dyn.beta, dyn.kind == "USA", dyn.causal, project)
+        bias = None
+        if dyn.kind == "SK":  # Sinkhorn's column potentials need every row
+            qf, kf, _, _ = head_inputs(x, dyn, h)
+            sym = sinkhorn.symmetric(dyn, h)
+            bias = sinkhorn.solve(qf, kf, dyn.beta, dyn.sinkhorn_tol, symmetric=sym).g
+        g, L = _head_rows(
+            x, rows, q, k, vals, dyn.beta, dyn.kind == "USA", dyn.causal, project, bias
+        )
         if scale is not None:
             g = g * float(scale)
         parts.append((g, L))
