@@ -71,8 +71,8 @@ from . import registry
 from .kernels import (
     KIND_CODES,
     NORM_CODES,
-    STEP_CODES,
     SK_MAX_ITER,
+    STEP_CODES,
     _coord_ensemble,
     _gram_ensemble,
     _splitmix64,
