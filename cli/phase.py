@@ -81,7 +81,8 @@ def _common(fn):
             type=LazyChoice(_kinds),
             cls=LibraryOption,
             library=_PP + "kind",
-            help="SA (softmax) or USA (normalised by n).",
+            help="SA (softmax), USA (normalised by n) or SK (Sinkhorn, doubly stochastic; "
+            "iterated to 1e-10 on the marginals).",
         ),
         *norm_options(),
         click.option(
