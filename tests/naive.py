@@ -237,6 +237,11 @@ def _softmax_tile(s, beta, diag, causal, m, alpha):
     return w.astype(s.dtype), m_new, a
 
 
+def _shifted_row_max(row, beta, npot):
+    """max_j (beta row_j - npot_j)."""
+    return float(np.max(beta * np.asarray(row, dtype=np.float64) - np.asarray(npot)))
+
+
 def _lse_tile(s, beta, npot, m, acc):
     """One running log-sum-exp step per row. Returns (m_new, acc_new): with v_ij = beta s_ij -
     npot_j, m_new_i = max(m_i, max_j v_ij), acc_new_i = acc_i e^{m_i - m_new_i} + sum_j e^{v_ij -

@@ -39,6 +39,17 @@ def test__lse_tile(variant):
                 assert_close(got_acc, want_acc, rtol=rtol)
 
 
+def test__shifted_row_max():
+    k = variants("_shifted_row_max")[0]
+    rng = np.random.default_rng(9)
+    for C in (1, 2, 7, 50):
+        for beta in (0.0, 2.0, 700.0):
+            row, npot = rng.uniform(-1, 1, C), rng.uniform(-3, 3, C)
+            # beta row - npot may be fused (fastmath "contract"): 1 ulp of the terms
+            assert_close(k(row, beta, npot), naive._shifted_row_max(row, beta, npot),
+                         scale=beta + 3.0, rtol=2 * EPS)  # fmt: skip
+
+
 def test__lse_rows_and__sinkhorn_rows():
     rng = np.random.default_rng(1)
     for n in (1, 2, 7, 50):
