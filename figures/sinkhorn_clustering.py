@@ -25,7 +25,7 @@ import numpy as np
 
 import particles as pt
 from particles.analysis import equiangular
-from particles.analysis.phase import PhaseParams, boundary_t, phase_diagrams
+from particles.analysis.phase import PhaseParams, phase_diagrams
 from particles.plotting import new_figure
 from particles.plotting.figures import run_script, save_drawn, script_main
 from particles.solvers import ensemble
