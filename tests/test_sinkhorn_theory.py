@@ -1,5 +1,5 @@
 """Sinkformers' theory (arXiv 2110.11773) checked numerically: the gradient flow of 1/2 OT_eps(mu, mu)
-(§4), no such structure for SoftMax, the heat-diffusion limit (§5), and the equiangular reduction
+(abstract; functional derived here), no such structure for SoftMax, the heat-diffusion limit, and the equiangular reduction
 (SK's is SA's: derived in particles.analysis.equiangular)."""
 
 import numpy as np

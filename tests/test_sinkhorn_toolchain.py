@@ -143,3 +143,14 @@ def test_cli_refusals(args, match, tmp_path):
     r = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "o.npz")])
     assert r.exit_code != 0 and match in r.output, r.output
     assert "Traceback" not in r.output
+
+
+def test_cli_phase(tmp_path):
+    from particles.cli.main import main
+
+    out = tmp_path / "p.png"
+    args = ["phase", "--n", "6", "--d", "2", "--beta", "1,3", "--t-end", "1", "--seeds", "2",
+            "--kind", "SK", "--quiet", "--out", str(out)]  # fmt: skip
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert out.exists()

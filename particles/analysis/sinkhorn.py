@@ -2,10 +2,11 @@
 quantities: the functional whose gradient flow the Sinkformer is, the asymmetry that rules one out
 for SoftMax, and the heat-diffusion limit.
 
-**Gradient flow** (arXiv 2110.11773, §4: with a symmetric interaction W = Q^T K = K^T Q and values
-V = W, the Sinkformer's mean-field dynamics is the Wasserstein gradient flow of
+**Gradient flow** (arXiv 2110.11773, abstract: unlike SoftMax, Sinkhorn's normalisation makes
+self-attention a discretised Wasserstein gradient flow). The functional, derived here: with a
+symmetric interaction W = Q^T K = K^T Q and values V = W, the flow is that of
 F(mu) = 1/2 OT_eps(mu, mu), the entropic optimal-transport cost of mu to itself with cost
-c(x, y) = -<Q x, K y> and eps = 1/beta). For the empirical measure mu = (1/n) sum_i delta_{x_i}
+c(x, y) = -<Q x, K y> and eps = 1/beta. For the empirical measure mu = (1/n) sum_i delta_{x_i}
 the transport plan is K^inf / n and, with Sinkhorn's potentials f, g (K^inf_ij = exp(beta <Q x_i,
 K x_j> + f_i + g_j), :mod:`particles.field.sinkhorn`), the value is
 
@@ -23,8 +24,8 @@ such functional in general: its field with the same weights has a Jacobian that 
 so it is the gradient of no function of the positions (:func:`jacobian_asymmetry`; USA, the
 unnormalised kernel, is the gradient of -E_beta: arXiv 2312.10794 §3).
 
-**Heat diffusion** (arXiv 2110.11773, §5: with attention and depth rescaled, the Sinkformer's
-infinite-sample limit is a heat diffusion). On the sphere <x, y> = 1 - |x - y|^2 / 2, so
+**Heat diffusion** (arXiv 2110.11773, abstract: with attention matrices and depth rescaled, the
+Sinkformer's infinite-sample limit is a heat diffusion; the expansion below is derived here). On the sphere <x, y> = 1 - |x - y|^2 / 2, so
 exp(beta <x_i, x_j>) is a Gaussian kernel of width beta^(-1/2), and the doubly stochastic scaling
 of a Gaussian kernel moves each point by its barycentric displacement
 sum_j K^inf_ij x_j - x_i = (1 / (2 beta)) grad log rho(x_i) + O(beta^-2) for points of density rho:

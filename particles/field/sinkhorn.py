@@ -2,7 +2,7 @@
 Sinkhorn's algorithm, in the log domain, tile by tile, in O(n d) memory.
 
 Sander, Ablin, Blondel, Peyré, *Sinkformers: Transformers with doubly stochastic attention*,
-arXiv 2110.11773 (AISTATS 2022), §3: with C_ij = beta <Q x_i, K x_j>, K^0 = exp(C), Sinkhorn's
+arXiv 2110.11773 (AISTATS 2022; the definition, as the authors' code implements it): with C_ij = beta <Q x_i, K x_j>, K^0 = exp(C), Sinkhorn's
 algorithm alternates row and column normalisations of K^0; SoftMax is its first step (SA), and
 Sinkformers use its limit K^inf, the one matrix diag(e^f) K^0 diag(e^g) whose rows and columns all
 sum to 1. The dynamics is then

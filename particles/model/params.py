@@ -155,7 +155,7 @@ class Dynamics:
     **Arguments:**
     - ``beta``: inverse temperature, finite, >= 0 and at most :data:`MAX_BETA`.
     - ``kind``: ``"SA"`` (softmax, Z_i = sum_k e^{...}), ``"USA"`` (Z_i = n) or ``"SK"``
-      (Sinkhorn attention, the Sinkformers of arXiv 2110.11773, §3: the matrix exp(beta <Q x_i, K x_j>)
+      (Sinkhorn attention, the Sinkformers of arXiv 2110.11773: the matrix exp(beta <Q x_i, K x_j>)
       scaled on both sides until every row and every column sums to 1; ``"sinkhorn"`` is read as
       ``"SK"``). Named like SA and USA by its normalisation: SA normalises rows (one SoftMax, the
       first step of Sinkhorn's algorithm), SK iterates Sinkhorn's row and column normalisations to
