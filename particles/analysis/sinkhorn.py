@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ParticlesError
+from ..errors import ParticlesError, finite, real_array, text
 from ..field import check_points, sinkhorn, velocity
 from ..model.params import Dynamics
 
@@ -77,8 +77,19 @@ def jacobian_asymmetry(x, dyn: Dynamics, h: float = 1e-5) -> float:
     """|J - J^T|_F / |J|_F for J the Jacobian (central differences, step ``h``) of the unprojected
     field u(x) = sum_j A_ij V x_j in R^{n d}: ~0 where u is a gradient (SK with V = Q^T K
     symmetric; USA with V = I), of order 1 for SA."""
+    if not isinstance(dyn, Dynamics):
+        raise ParticlesError(f"dyn must be a particles.Dynamics, got {type(dyn).__name__}")
+    h = finite(h, "h (the difference step)", "> 0")
+    if not (1e-10 <= h <= 0.1):
+        raise ParticlesError(f"h (the difference step) must lie in [1e-10, 0.1], got {h:g}")
     x = check_points(x)
+    dyn.check_dimension(x.shape[1])
     n, d = x.shape
+    if n * d > 400:
+        raise ParticlesError(
+            f"jacobian_asymmetry takes 2 n d = {2 * n * d} field evaluations and an (n d)^2 "
+            "matrix: keep n d <= 400"
+        )
     J = np.empty((n * d, n * d))
     for c in range(n * d):
         e = np.zeros(n * d)
@@ -93,13 +104,28 @@ def heat_velocity_error(theta, dlogrho, beta: float, kind: str = "SK") -> float:
     """Relative L2 error of c beta <xdot_i, e_theta> against d/dtheta log rho(theta_i) on the circle
     (points at angles ``theta``, Q = K = V = I), with c = 2 for SK and 1 for SA: the first-order
     heat-diffusion (SK) and mean-shift (SA) velocities of the module docstring; O(1/beta)."""
-    theta = np.asarray(theta, dtype=np.float64)
-    dlogrho = np.asarray(dlogrho, dtype=np.float64)
+    theta = real_array(theta, "theta", "(n,)", finite=True)
+    dlogrho = real_array(dlogrho, "dlogrho", "(n,)", finite=True)
+    if theta.ndim != 1 or theta.size == 0 or dlogrho.shape != theta.shape:
+        raise ParticlesError(
+            f"theta and dlogrho must be vectors of one length n >= 1, got shapes {theta.shape} "
+            f"and {dlogrho.shape}"
+        )
+    size = float(np.max(np.abs(dlogrho)))
+    if not (1e-150 <= size <= 1e150):
+        raise ParticlesError(
+            f"dlogrho must have entries of moderate size (max |dlogrho| in [1e-150, 1e150]), "
+            f"got {size:g}: the relative error is not representable otherwise"
+        )
+    beta = finite(beta, "beta", "> 0")
+    kind = text(kind, "kind").upper()
+    if kind not in ("SK", "SA"):
+        raise ParticlesError(f"kind must be 'SK' or 'SA', got {kind!r}")
+    if np.max(np.abs(theta)) > 1e6:
+        raise ParticlesError("theta must be angles of moderate size (|theta| <= 1e6)")
     x = np.stack([np.cos(theta), np.sin(theta)], axis=1)
     e = np.stack([-np.sin(theta), np.cos(theta)], axis=1)
     v = velocity(x, Dynamics(beta=beta, kind=kind), method="exact")
-    c = {"SK": 2.0, "SA": 1.0}.get(str(kind).upper())
-    if c is None:
-        raise ParticlesError(f"kind must be 'SK' or 'SA', got {kind!r}")
+    c = {"SK": 2.0, "SA": 1.0}[kind]
     w = c * beta * np.einsum("ij,ij->i", v, e)
     return float(np.linalg.norm(w - dlogrho) / np.linalg.norm(dlogrho))
