@@ -166,7 +166,7 @@ def claims(a: dict, meta: dict) -> dict:
     both = np.isfinite(a["consensus_SK"]) & np.isfinite(a["consensus_SA"])
     ratio = a["consensus_SK"][both] / a["consensus_SA"][both]
     c["sk_over_sa_median_ratio"] = float(np.median(ratio))
-    c["sk_slower_fraction"] = float(np.mean(ratio > 1.0))
+    c["sk_slower_fraction_pct"] = float(100.0 * np.mean(ratio > 1.0))
     c["diff_P_mean"] = float(np.mean(a["P_SA"] - a["P_SK"]))
     c["diff_P_max"] = float(np.max(np.abs(a["P_SA"] - a["P_SK"])))
     bs, bk = _boundary(a, "SA"), _boundary(a, "SK")
