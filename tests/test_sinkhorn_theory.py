@@ -115,3 +115,24 @@ def test_equiangular_reduction_is_sa(beta):
 def test_hostile(call):
     with pytest.raises(pt.ParticlesError):
         call()
+
+
+def test_heat_equation_mode_decay():
+    """The dynamic check of the heat limit: tokens at the quantiles of rho = (1 + a cos theta)/(2 pi)
+    with V = -I. In the time tau = t / (2 beta) the heat equation d_tau rho = d^2 rho damps the first
+    Fourier mode |mean e^{i theta}| as e^{-tau}: measured rates 0.990 and 0.995 at beta = 25 and
+    50 (1 - rate halves with 1/beta); SoftMax's in tau = t / beta: 0.980, 0.990."""
+    th, _ = _quantile_circle(400, a=0.2)
+    x0 = np.stack([np.cos(th), np.sin(th)], axis=1)
+    gaps = {}
+    for kind, c in (("SK", 2.0), ("SA", 1.0)):
+        for beta in (25.0, 50.0):
+            T = c * beta * 0.5
+            dyn = pt.Dynamics(beta=beta, kind=kind, V=-1.0)
+            tr = pt.simulate(x0, dyn, t_end=T, method="rk4", dt=T / 20, saves=11)
+            mode = np.abs((tr.x[:, :, 0] + 1j * tr.x[:, :, 1]).mean(axis=1))
+            rate = -np.polyfit(tr.t / (c * beta), np.log(mode), 1)[0]
+            gaps[kind, beta] = 1.0 - rate
+    assert 0 < gaps["SK", 25.0] < 0.015 and 0 < gaps["SK", 50.0] < 0.0075
+    assert 1.7 < gaps["SK", 25.0] / gaps["SK", 50.0] < 2.3
+    assert 0 < gaps["SA", 50.0] < 0.015
