@@ -162,9 +162,10 @@ class Dynamics:
       their limit. Not causal (the only doubly stochastic lower-triangular matrix is I). Computed in
       the log domain, tile by tile, in O(n d) memory: :mod:`particles.field.sinkhorn`.
     - ``sinkhorn_tol``: SK's stopping tolerance, in [1e-13, 1e-2] (default 1e-9): Sinkhorn's
-      iteration stops once the row sums, after a column normalisation, are within this (relative)
-      of 1; then every row sums to 1 to rounding and every column to within ~tol. Used only by SK
-      (and validated always).
+      iteration stops once the row sums, after a column normalisation, are within this of 1 (for
+      symmetric logits: the row sums of the symmetric scaling, whose column sums are the same);
+      the output rows are then divided by their sums, so every row sums to 1 to rounding and every
+      column to within ~tol. Used only by SK (and validated always).
     - ``Q``, ``K``: None (identity), a (d_k, d) matrix, or a (H, d_k, d) stack for H heads.
     - ``V``: None (identity), a scalar v (meaning v I; ``V=-1`` is the repulsive case of
       arXiv 2312.10794 §9.1), a (d, d) matrix, or a (H, d, d) stack.
