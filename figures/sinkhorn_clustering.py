@@ -122,6 +122,8 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
     ax[1].axhline(meta["T"], color="k", ls=":", lw=1, label=f"censored at T = {meta['T']:g}")
     ax[1].set_xscale("log")
     ax[1].set_yscale("log")
+    ax[1].set_xticks(cb, [f"{b:g}" for b in cb])
+    ax[1].minorticks_off()
     ax[1].set_xlabel("β")
     ax[1].set_ylabel("consensus time")
     ax[1].set_title(f"(b) consensus, n = {meta['n_c']} on S^{meta['d_c'] - 1}, "
