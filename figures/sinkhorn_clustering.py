@@ -39,7 +39,7 @@ def compute(quick: bool = False) -> tuple[dict, dict]:
     data: dict = {}
     # (a) equiangular
     n_eq, eq_betas = 8, (1.0, 4.0)
-    t_eq = np.linspace(0.0, 3.0 if quick else 8.0, 41)
+    t_eq = np.linspace(0.0, 2.0 if quick else 8.0, 21 if quick else 41)
     for b in eq_betas:
         for kind in ("SA", "USA"):
             data[f"eq_{kind}_b{b:g}"] = equiangular.gamma(t_eq, b, n_eq, kind=kind)
@@ -52,9 +52,9 @@ def compute(quick: bool = False) -> tuple[dict, dict]:
     data["t_eq"] = t_eq
     # (b) consensus times
     n_c, d_c = 32, 3
-    seeds = 8 if quick else 64
-    c_betas = np.array([0.5, 1.0, 2.0, 4.0] if quick else [0.5, 1.0, 2.0, 4.0, 6.0, 8.0])
-    T, dt = (40.0 if quick else 200.0), 0.1
+    seeds = 4 if quick else 64
+    c_betas = np.array([0.5, 4.0] if quick else [0.5, 1.0, 2.0, 4.0, 6.0, 8.0])
+    T, dt = (20.0 if quick else 200.0), 0.1
     X = np.stack([pt.random_points(n_c, d_c, rng=s) for s in range(seeds)])
     for kind in KINDS:
         times = np.empty((c_betas.size, seeds))
@@ -67,10 +67,10 @@ def compute(quick: bool = False) -> tuple[dict, dict]:
         data[f"consensus_{kind}"] = times
     data["c_betas"] = c_betas
     # (c, d) phase diagrams
-    betas = tuple(np.round(np.arange(0.25, 9.0 + 1e-9, 1.0 if quick else 0.25), 10))
+    betas = tuple(np.round(np.arange(0.25, 9.0 + 1e-9, 2.0 if quick else 0.25), 10))
     for kind in ("SA", "SK"):
         p = PhaseParams(n=32, d=2, betas=betas, t_end=10.0 if quick else 30.0, dt=0.1,
-                        seeds=8 if quick else 64, kind=kind, delta=DELTA)  # fmt: skip
+                        seeds=4 if quick else 64, kind=kind, delta=DELTA)  # fmt: skip
         (dg,) = phase_diagrams(p, progress=False)
         data[f"P_{kind}"] = dg.P
         data["t_phase"], data["betas"] = dg.t, dg.betas
@@ -78,7 +78,7 @@ def compute(quick: bool = False) -> tuple[dict, dict]:
     data["gamma_curve_t"] = g_t
     meta = {"n_eq": n_eq, "eq_betas": list(eq_betas), "n_c": n_c, "d_c": d_c, "seeds": seeds,
             "T": T, "dt": dt, "delta": DELTA, "phase_n": 32, "phase_d": 2,
-            "phase_seeds": 8 if quick else 64}  # fmt: skip
+            "phase_seeds": 4 if quick else 64}  # fmt: skip
     return data, meta
 
 
