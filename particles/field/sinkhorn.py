@@ -2,8 +2,8 @@
 Sinkhorn's algorithm, in the log domain, tile by tile, in O(n d) memory.
 
 Sander, Ablin, Blondel, Peyré, *Sinkformers: Transformers with doubly stochastic attention*,
-arXiv 2110.11773 (AISTATS 2022; the definition, as the authors' code implements it): with C_ij = beta <Q x_i, K x_j>, K^0 = exp(C), Sinkhorn's
-algorithm alternates row and column normalisations of K^0; SoftMax is its first step (SA), and
+arXiv 2110.11773 (AISTATS 2022; the definition as the authors' code implements it): with
+C_ij = beta <Q x_i, K x_j>, K^0 = exp(C), Sinkhorn's algorithm alternates row and column normalisations of K^0; SoftMax is its first step (SA), and
 Sinkformers use its limit K^inf, the one matrix diag(e^f) K^0 diag(e^g) whose rows and columns all
 sum to 1. The dynamics is then
 
@@ -23,10 +23,13 @@ overflows once beta ~ 700). The column pass is the row pass with q and k exchang
 function on the same tiles when Q = K). Iteration starts from g = 0, whose row pass is SoftMax's
 normaliser, and stops when the row sums of the column-normalised matrix are within ``tol`` of 1:
 err = max_i |e^{f_i - f_i^new} - 1| <= tol. Then every row sums to 1 to rounding and every column
-to within a factor 1 +- err. The output pass sum_j exp(C_ij + f_i + g_j) [V x_j, 1] (exponents
+to within a factor 1 +- err. Symmetric logits (Q^T K symmetric, identity weights included) have
+f = g, and take one pass per iteration instead, the averaged iteration f <- (f + T f) / 2 of
+:func:`solve`, which converges in ~25 iterations where the alternating one needs thousands. The output pass sum_j exp(C_ij + f_i + g_j) [V x_j, 1] (exponents
 <= 0: they are the logs of entries of a row-stochastic matrix) divides by the computed row sum.
 
-Cost: 2 n^2 d_k flops and n^2 exponentials per pass, 2 passes per iteration, plus the output pass.
+Cost: 2 n^2 d_k flops and n^2 exponentials per pass, 2 passes per iteration (1 when symmetric),
+plus the output pass; measured at n = 4096, d = 64: benchmarks/RESULTS.md §9.
 Sinkhorn's iteration count grows with beta and with how far the configuration is from one where
 SoftMax is already doubly stochastic; above :data:`MAX_ITER` iterations a
 :class:`SinkhornNotConverged` says so (with the error reached). Everything here is float64 (a
