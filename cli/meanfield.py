@@ -65,7 +65,7 @@ KIND = click.option(
     default="USA",
     show_default=True,
     callback=_no_sinkhorn,
-    help="SA (softmax) or USA (normalised by n); SK (Sinkhorn) is refused: no mean-field solver.",
+    help="SA (softmax), USA (normalised by n) or SK (Sinkhorn: doubly stochastic, arXiv 2110.11773).",
 )
 
 

@@ -81,8 +81,7 @@ def _common(fn):
             type=LazyChoice(_kinds),
             cls=LibraryOption,
             library=_PP + "kind",
-            help="SA (softmax), USA (normalised by n) or SK (Sinkhorn, doubly stochastic; "
-            "iterated to 1e-10 on the marginals).",
+            help="SA (softmax), USA (normalised by n) or SK (Sinkhorn: doubly stochastic, arXiv 2110.11773).",
         ),
         *norm_options(),
         click.option(

@@ -39,8 +39,7 @@ from ._common import (
     type=Choice(["SA", "USA", "SK"]),
     cls=LibraryOption,
     library="particles.model.params:Dynamics.kind",
-    help="SA (softmax), USA (normalised by n) or SK (Sinkhorn: doubly stochastic attention, "
-    "arXiv 2110.11773).",
+    help="SA (softmax), USA (normalised by n) or SK (Sinkhorn: doubly stochastic, arXiv 2110.11773).",
 )
 @click.option(
     "--sinkhorn-tol",
