@@ -112,9 +112,7 @@ def plot(a: dict, meta: dict, png: Path) -> Path:
     fig.colorbar(im, ax=axes[0], label="$c_{l|n}$")
     axes[0].set_title("(a) $c_n$ of class 1 (the paper's Fig. 4)", fontsize=10)
     axes[1].semilogy(np.arange(iters), a["loss"])
-    axes[1].axhline(
-        cl["log_M"], color="k", ls=":", lw=0.8, label=r"$\ln M$ (uniform prediction)"
-    )
+    axes[1].axhline(cl["log_M"], color="k", ls=":", lw=0.8, label=r"$\ln M$ (uniform prediction)")
     axes[1].set_xlabel("iteration")
     axes[1].set_ylabel("batch loss (cross-entropy, nats)")
     axes[1].legend(loc="center right", frameon=False)
