@@ -35,12 +35,7 @@ def compute(quick: bool = False) -> tuple[dict, dict]:
     ns = (40, 80) if quick else (40, 80, 120, 160, 200, 240)
     runs = 2 if quick else 8
     t_max = 5.0 if quick else 150.0
-    br = mf.stationary_branch(BETA, 2, "USA", points=60 if quick else 200)
-    kc, kf = float(br.meta["kappa_c"]), float(br.fold[0])
-    kappa = kf + FOLD_FRAC * (kc - kf)
-    i = int(np.argmin(br.kappa))
-    r_u = float(np.interp(kappa, br.kappa[: i + 1][::-1], br.r[: i + 1][::-1]))
-    r_s = float(np.interp(kappa, br.kappa[i:], br.r[i:]))
+    kappa, kc, kf, r_u, r_s = window(points=60 if quick else 200)
     dt = 0.05 * kappa
     data: dict = {"ns": np.array(ns), "kappa": np.array(kappa), "kappa_c": np.array(kc),
                   "kappa_f": np.array(kf), "r_u": np.array(r_u), "r_s": np.array(r_s)}  # fmt: skip
@@ -72,6 +67,19 @@ def compute(quick: bool = False) -> tuple[dict, dict]:
                 data[f"trace_r_n{n}"] = np.concatenate(trace_r)
     data["times"], data["escaped"] = times, escaped
     return data, meta
+
+
+def window(beta: float = BETA, points: int = 200) -> tuple[float, float, float, float, float]:
+    """``(kappa, kappa_c, kappa_f, r_u, r_s)``: the run's kappa, FOLD_FRAC of the bistable window
+    above the fold kappa_f (the grid minimum of a ``points``-point branch), kappa_c the linear
+    threshold, and the unstable and stable branch's r there."""
+    br = mf.stationary_branch(beta, 2, "USA", points=points)
+    kc, kf = float(br.meta["kappa_c"]), float(br.fold[0])
+    kappa = kf + FOLD_FRAC * (kc - kf)
+    i = int(np.argmin(br.kappa))
+    r_u = float(np.interp(kappa, br.kappa[: i + 1][::-1], br.r[: i + 1][::-1]))
+    r_s = float(np.interp(kappa, br.kappa[i:], br.r[i:]))
+    return kappa, kc, kf, r_u, r_s
 
 
 def _means(a: dict):
@@ -182,9 +190,12 @@ main = script_main(__file__, compute, plot)
 def claims(a: dict, meta: dict) -> dict:
     """The numbers figures/README.md quotes, from the saved arrays."""
     esc, mean, se = _means(a)
+    # the window from the theory (the run's inputs, saved beside its results, must be these)
+    kappa, kc, kf, r_u, r_s = window(meta["beta"], 60 if meta.get("quick") else 200)
+    saved = [float(a[k]) for k in ("kappa", "kappa_c", "kappa_f", "r_u", "r_s")]
     c: dict = {
-        "kappa": float(a["kappa"]), "kappa_f": float(a["kappa_f"]), "kappa_c": float(a["kappa_c"]),
-        "r_u": float(a["r_u"]), "r_s": float(a["r_s"]),
+        "kappa": kappa, "kappa_f": kf, "kappa_c": kc, "r_u": r_u, "r_s": r_s,
+        "inputs_are_theory": bool(np.allclose(saved, [kappa, kc, kf, r_u, r_s], rtol=1e-12)),
         "runs": int(a["times"].shape[1]), "n_min": int(a["ns"][0]), "n_max": int(a["ns"][-1]),
         "escapes": [int(x) for x in esc], "censored": int((~a["escaped"]).sum()),
         "mean_times": [float(x) for x in mean],

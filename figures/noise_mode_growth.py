@@ -208,6 +208,14 @@ def claims(a: dict, meta: dict) -> dict:
     counts, kstar = a["cl_counts"], a["cl_kstar"][:, None]
     c["cl_fraction_equal_pct"] = 100 * float((counts == kstar).mean())
     c["cl_fraction_within_1_pct"] = 100 * float((np.abs(counts - kstar) <= 1).mean())
+    # where the count falls short: beta = 4 (two close rates) and the largest beta
+    b = list(a["cl_betas"])
+    if 4.0 in b:
+        i4 = b.index(4.0)
+        lam = mf.growth_rates(4.0, 2, modes=3)
+        c["cl_rates_b4"] = [float(lam[2]), float(lam[1])]  # l = 3, 2
+        c["cl_mean_b4"], c["cl_kstar_b4"] = float(counts[i4].mean()), int(kstar[i4, 0])
+    c["cl_mean_bmax"], c["cl_kstar_bmax"] = float(counts[-1].mean()), int(kstar[-1, 0])
     return c
 
 
