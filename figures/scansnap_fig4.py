@@ -101,8 +101,9 @@ def plot(a: dict, meta: dict, png: Path) -> Path:
     nc = meta["task"]["num_common"]
     rows = [int(r) for r in a["rows"]]
     iters = a["loss"].size
-    cl = claims(a, meta)  # the quoted numbers, from the arrays
-    t_snap = cl["snap"]
+    from particles.scansnap import snap_time
+
+    t_snap = snap_time(a["c"], a["steps"])  # as claims() computes it
     fig, axes = plt.subplots(
         1, 3, figsize=(14, 4.0), gridspec_kw={"width_ratios": [1.6, 1, 1]}, layout="constrained"
     )
@@ -112,7 +113,13 @@ def plot(a: dict, meta: dict, png: Path) -> Path:
     fig.colorbar(im, ax=axes[0], label="$c_{l|n}$")
     axes[0].set_title("(a) $c_n$ of class 1 (the paper's Fig. 4)", fontsize=10)
     axes[1].semilogy(np.arange(iters), a["loss"])
-    axes[1].axhline(cl["log_M"], color="k", ls=":", lw=0.8, label=r"$\ln M$ (uniform prediction)")
+    axes[1].axhline(
+        math.log(_ss_task(meta).vocab_size),
+        color="k",
+        ls=":",
+        lw=0.8,
+        label=r"$\ln M$ (uniform prediction)",
+    )
     axes[1].set_xlabel("iteration")
     axes[1].set_ylabel("batch loss (cross-entropy, nats)")
     axes[1].legend(loc="center right", frameon=False)
