@@ -185,6 +185,9 @@ def claims(a: dict, meta: dict) -> dict:
         ("attention", "attention", "attention"),
         ("ffn", "attention_ffn", "attention+ffn"),
     ):
+        if "dt_scan" not in a:  # --quick: dt given, not fitted
+            c[f"dt_{var}"] = float(meta["dt"][label])
+            continue
         g = a["dt_scan"]
         nm = a["network_mean"][: a[f"dt_scan_{key}_mean"].shape[1]]
         loss = np.mean((a[f"dt_scan_{key}_mean"][:, 1:] - nm[1:]) ** 2, axis=1)
@@ -196,10 +199,13 @@ def claims(a: dict, meta: dict) -> dict:
         near = np.abs(g - c[f"dt_{var}"]) <= 0.01 + 1e-9
         rms = np.sqrt(loss)
         c[f"dt_{var}_rms_change_pct"] = float(100 * (rms[near].max() / rms.min() - 1))
-    c["dt_rms_change_pct_max"] = max(c["dt_attention_rms_change_pct"], c["dt_ffn_rms_change_pct"])
-    c["dt_fit_minus_scan_max"] = max(
-        abs(c["dt_attention_fit_minus_scan"]), abs(c["dt_ffn_fit_minus_scan"])
-    )
+    if "dt_scan" in a:
+        c["dt_rms_change_pct_max"] = max(
+            c["dt_attention_rms_change_pct"], c["dt_ffn_rms_change_pct"]
+        )
+        c["dt_fit_minus_scan_max"] = max(
+            abs(c["dt_attention_fit_minus_scan"]), abs(c["dt_ffn_fit_minus_scan"])
+        )
     nm = a["network_mean"]
     for var, key in (("attention", "ode_attention"), ("ffn", "ode_attention_ffn")):
         err = a[f"{key}_mean"][1:7] - nm[1:7]
