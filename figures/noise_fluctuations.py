@@ -118,8 +118,8 @@ main = script_main(__file__, compute, plot)
 def claims(a: dict, meta: dict) -> dict:
     """The numbers figures/README.md quotes, from the saved arrays."""
     c: dict = {
-        "kappa_c_USA": float(a["kappa_c_USA"]),
-        "kappa_c_SA": float(a["kappa_c_SA"]),
+        "kappa_c_USA": float(mf.critical_kappa(meta["beta"], 2, "USA")),
+        "kappa_c_SA": float(mf.critical_kappa(meta["beta"], 2, "SA")),
         "points": 0,
     }
     dev, z, se_rel = [], [], []
