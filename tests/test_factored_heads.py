@@ -321,3 +321,47 @@ def test_points_of_another_dimension():
     fac = pt.Dynamics(Q=Q3, K=K3, V=VL, O=OL)
     with pytest.raises(ParticlesError, match="dimension"):
         pt.velocity(pt.random_points(10, D + 1, rng=0), fac)
+
+
+# --- the transformer bridge -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from tests.transformer_helpers import make_tiny_bert
+
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
+
+
+def test_bridge_builds_the_factored_form(tiny):
+    """Post-LN layers: V = W^V (H, d_v, d), O = dt W^O_h; the field is the one of the products
+    W^O_h W^V_h given dense (of rank d_v = 8 <= d / 2: factored again, by the SVD)."""
+    from particles.transformer import bridge
+    from particles.transformer.model import load_encoder
+
+    enc = load_encoder(tiny)
+    for ffn in (False, True):
+        dyn = bridge.layer_dynamics(enc, 1, scale=2.5, dt=0.5, ffn=ffn)
+        assert dyn.O is not None and dyn.V.shape == (4, 8, 32) and dyn.O.shape == (4, 32, 8)
+        Q, K, V = bridge.head_matrices(enc, 1)
+        dense = pt.Dynamics(beta=dyn.beta, Q=Q, K=K, V=0.5 * V, ffn=dyn.ffn)
+        z = pt.random_points(40, 32, rng=0)
+        assert rel(pt.velocity(z, dyn), pt.velocity(z, dense)) <= 1e-13
+
+
+@pytest.mark.parametrize("norm", ["rmsnorm", "layernorm"])
+def test_pre_ln_bridge_builds_the_factored_form(norm):
+    """Pre-LN layers: V = W^V G, O = sqrt(d) P W^O_h; the field is that of the dense value maps
+    sqrt(d) P W^O_h W^V_h G."""
+    from particles.transformer import bridge
+    from tests.test_norms import _pre_ln_encoder
+
+    enc = _pre_ln_encoder(norm)
+    dyn = bridge.pre_layer_dynamics(enc, 1, dt=0.7)
+    assert dyn.factored and dyn.O is not None and dyn.norm == "pre"
+    lw, d, H = enc.layer(1), 16, 4
+    Wv, Wo = lw.wv.reshape(H, -1, d), lw.wo.reshape(d, H, -1).transpose(1, 0, 2)
+    V = np.sqrt(d) * (Wo @ Wv) * lw.n1_w
+    if norm == "layernorm":
+        V = (np.eye(d) - 1.0 / d) @ V
+    dense = pt.Dynamics(beta=dyn.beta, Q=dyn.Q, K=dyn.K, V=0.7 * V, norm="pre")
+    h = pt.random_points(30, d, rng=1) * 3.0
+    assert rel(pt.drift(h, dyn), pt.drift(h, dense)) <= 1e-13

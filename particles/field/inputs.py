@@ -16,6 +16,11 @@ Two paths (see :func:`attention`):
 - **Online path** otherwise: row tiles sweep column tiles with a running row maximum (online softmax,
   FlashAttention style); a single column tile when m <= ``config.TILE_COLS``.
 
+- **Factored value maps** O_h V_h (``Dynamics(V=..., O=...)``, or a dense V of low rank):
+  :func:`factored_field` attends in d_v dimensions, every head in one pass: the projections of all
+  heads as one GEMM, one task per row tile computing every online head and then the output maps
+  of all heads as one GEMM (n^2 (d_k + d_v) per head instead of n^2 (d_k + d)).
+
 Tiles are tasks run on ``config.THREADS`` Python threads with single-threaded BLAS and GIL-free
 serial kernels (measured 4-5x faster than two-threaded BLAS calls on the loaded 2-core machine this
 was tuned on: no barrier per GEMM); the Gram path's row blocks add their products in a fixed order,

@@ -23,6 +23,10 @@ What that takes (measured, see tests/test_distributed.py):
   off-diagonal tile is exponentiated by both of its row blocks: about 1.3-1.5x the local flops),
   the price of needing no reduction across workers.
 
+- factored value maps (:func:`particles.field.inputs.factored_field`): every block computes the
+  projections of all rows in the same row blocks as locally, its rows of the Gram heads as above,
+  then for each of its row tiles every online head and the output GEMM, as the local task does.
+
 The reference is the local evaluation with the requester's settings, threaded or not: its tiles
 run with BLAS on one thread (threaded, and inside ``field.fixed_order()``), as blocks do. The one
 exception is a one-thread local evaluation (``config.THREADS = 1``, or too small to be threaded)
