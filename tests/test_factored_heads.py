@@ -236,6 +236,14 @@ def test_low_rank_dense_v_is_factored():
     assert rel(pt.velocity(X, lo), pt.velocity(X, pt.Dynamics(Q=Q3, K=K3, V=VL, O=OL))) <= 1e-13
 
 
+def test_huge_low_rank_v_stays_dense():
+    """Singular values beyond the float range: no factors (never inf or NaN from the SVD)."""
+    big = np.full((D, D), 1e308)
+    dyn = pt.Dynamics(V=big)
+    assert not dyn.factored
+    assert pt.Dynamics(V=np.full((D, D), 1e300)).factored
+
+
 def test_rank_tolerance():
     """Singular values at most d eps s_max are dropped: a perturbation below that is rank-free."""
     V = OL[0] @ VL[0]
@@ -365,3 +373,10 @@ def test_pre_ln_bridge_builds_the_factored_form(norm):
     dense = pt.Dynamics(beta=dyn.beta, Q=dyn.Q, K=dyn.K, V=0.7 * V, norm="pre")
     h = pt.random_points(30, d, rng=1) * 3.0
     assert rel(pt.drift(h, dyn), pt.drift(h, dense)) <= 1e-13
+
+
+def test_an_overflowing_output_map_is_a_clear_error():
+    dyn = pt.Dynamics(Q=Q3, K=K3, V=VL * 1e10, O=OL * 1e300)
+    with pytest.raises(ParticlesError, match="overflow") as e:
+        pt.velocity(X, dyn)
+    assert "\n" not in str(e.value)

@@ -104,13 +104,20 @@ def _low_rank(V: np.ndarray) -> tuple | None:
     d = V.shape[-1]
     if d < 2:
         return None
-    U, s, Vt = np.linalg.svd(V)
+    try:
+        with np.errstate(all="ignore"):
+            U, s, Vt = np.linalg.svd(V)
+    except np.linalg.LinAlgError:  # no convergence: keep the dense maps
+        return None
+    if not np.all(np.isfinite(s)):  # entries near the float range: keep the dense maps
+        return None
     smax = s[..., :1]
     rank = int(np.max(np.sum(s > d * np.finfo(np.float64).eps * smax, axis=-1)))
     rank = max(rank, 1)
     if 2 * rank > d:
         return None
-    return _readonly(Vt[..., :rank, :]), _readonly(U[..., :rank] * s[..., None, :rank])
+    Of = U[..., :rank] * s[..., None, :rank]
+    return (_readonly(Vt[..., :rank, :]), _readonly(Of)) if np.all(np.isfinite(Of)) else None
 
 
 def _kappa(kappa) -> float | None:
