@@ -253,6 +253,11 @@ def run(quick: bool, threads: int, rounds: int, shapes, ns, dtypes, gemm_size: i
                 if "rows" in x
             ]
             row["agree"] = max(diffs) if diffs else None
+        for impl in impls:  # the best call of any round, for a loaded machine
+            best = [x["best"] for x in got[impl] if "best" in x]
+            row[impl + "_best"] = min(best) if best else None
+            for x in got[impl]:
+                x.pop("rows", None)  # (compared above; not kept in the JSON)
         if row["ours"]:
             row["share"] = row["flops"] / row["ours"] / 1e9 / peaks[dt]
         table.append(row)
