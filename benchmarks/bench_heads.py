@@ -22,8 +22,8 @@ three results on a few rows (ours against torch and numpy).
 
 Usage::
 
-    python benchmarks/bench_heads.py --quick   # n = 512, 1024; 2 rounds (a few minutes)
-    python benchmarks/bench_heads.py           # n = 512 ... 8192; 3 rounds
+    python benchmarks/bench_heads.py --quick   # n = 512, 1024; 2 rounds (~3 min quiet)
+    python benchmarks/bench_heads.py           # n = 512 ... 8192; 3 rounds (~15-25 min quiet)
 
 Markdown to stdout; the raw results as JSON to ``--json`` (default ``benchmarks/heads.json``,
 ``benchmarks/quick/heads.json`` with ``--quick``).
