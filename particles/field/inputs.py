@@ -341,7 +341,7 @@ def projected_rows(x: np.ndarray, WT: np.ndarray, rows: int, threads: int) -> np
 
 def factored_inputs(x: np.ndarray, dyn: Dynamics, plan: tiles.Tiling, threads=None) -> Heads:
     """The :class:`Heads` of ``dyn`` (``dyn.factored``) at x (validated (n, d)), with the tiles of
-    ``plan``; ``threads``: for the projections (default: the pass's)."""
+    ``plan``; ``threads``: for the projections (default: by their work, ``plan.threads_for``)."""
     n, d = x.shape
     dt = x.dtype
     H, dv = dyn.heads, dyn.d_v
@@ -351,7 +351,9 @@ def factored_inputs(x: np.ndarray, dyn: Dynamics, plan: tiles.Tiling, threads=No
     work = float(H) * n * n * (dk + dv + 1)
     nthreads = plan.threads_for(work)
     W, slices = _stacked_maps(dyn, d, dt)
-    P = projected_rows(x, W.T, tr, nthreads if threads is None else threads)
+    if threads is None:  # threads for the projections' own work (the bits do not depend on it)
+        threads = plan.threads_for(float(n) * d * W.shape[0])
+    P = projected_rows(x, W.T, tr, threads)
     q, k, v, gram, online = [], [], [], [], []
     for h, (sq, sk, sv) in enumerate(slices):
         qh = np.ascontiguousarray(P[:, sq])
