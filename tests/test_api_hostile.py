@@ -93,6 +93,8 @@ SKIP: dict[str, str] = {
         f"particles.plotting.viewer.{n}": "files: tests/test_viewer.py's tables"
         for n in ("figure_for_file", "write_html")
     },
+    "particles.plotting.viewer.embedded": "wraps a plotly Figure (tests/test_viewer.py)",
+    "particles.plotting.viewer.Embedded": "a result container",
     # files, network, the environment: their hostile inputs are files (tests/test_cli_hostile.py)
     **{
         f"particles.transformer.{n}": "reads model files or the network (CLI tables)"

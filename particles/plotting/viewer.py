@@ -15,7 +15,8 @@ and the interactive versions of the phase-diagram and transition figures.
 - :func:`phase_figure` P(t, beta) heat maps (``particles phase --data``), :func:`transition_figure`
   the order parameter r against kappa, up and down (``particles transition``), values on hover;
 - :func:`figure_for_file` the view of any of those files, :func:`write_html` one self-contained
-  HTML page (plotly's JavaScript embedded: it works offline, nothing is fetched).
+  HTML page (plotly's JavaScript embedded: it works offline, nothing is fetched), :func:`embedded`
+  the same as a fragment that notebooks and sphinx-gallery display.
 
 plotly is an optional dependency (the ``view`` extra); without it every function here raises a
 one-line :class:`~particles.errors.ParticlesError` saying how to install it.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import html
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -866,7 +868,12 @@ def _gamma(p, betas, t):
 def _transition_file(path):
     from ..analysis.transition import TransitionResult
 
-    res = TransitionResult.load(path)
+    try:
+        res = TransitionResult.load(path)
+    except ParticlesError as e:
+        if str(path) in str(e):
+            raise
+        raise ParticlesError(f"{path}: corrupted transition file: {e}") from None
     p = res.params
     size = {"pde": f"N = {p.N}", "pde-sphere": f"L = {p.N}"}.get(
         p.engine, f"n = {p.n}, {p.seeds} systems"
@@ -881,6 +888,37 @@ def _transition_file(path):
         )
     except ParticlesError as e:
         raise ParticlesError(f"{path}: corrupted transition file: {e}") from None
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A figure as an HTML fragment with plotly's JavaScript inside (:func:`embedded`): notebooks
+    and sphinx-gallery show an object's ``_repr_html_``, and this one fetches nothing."""
+
+    html: str
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+
+def embedded(fig) -> Embedded:
+    """``fig`` as an :class:`Embedded` HTML fragment that works offline: plotly.js embedded (about
+    5 MB), no MathJax. plotly's own notebook and sphinx-gallery renderers load plotly.js (and
+    MathJax) from a CDN; this is for pages that must open without a network, such as the gallery of
+    the documentation site."""
+    go = require_plotly()
+    if not isinstance(fig, go.Figure):
+        raise ParticlesError(f"fig must be a plotly Figure, got {type(fig).__name__}")
+    return Embedded(
+        fig.to_html(
+            include_plotlyjs=True,
+            include_mathjax=False,
+            full_html=False,
+            auto_play=False,
+            default_width="100%",
+            config=dict(displaylogo=False, responsive=True),
+        )
+    )
 
 
 def write_html(fig, path) -> Path:
