@@ -652,6 +652,18 @@ def test_page_in_chromium_draws_and_the_slider_moves_it(browser, files, tmp_path
     changed = np.any(before != after, axis=-1)
     assert changed.sum() > 200, "moving the slider did not change the drawing"
     assert _palette_pixels(after) > 20, "no particles drawn at the end"
+    if name == "run2.npz":  # a 2-d scene: hover a particle through plotly's own hover
+        label = browser.execute_script(
+            "const g = document.querySelector('.js-plotly-plot');"
+            "Plotly.Fx.hover(g, [{curveNumber: 1, pointNumber: 3}]);"
+            "return document.querySelector('.hoverlayer').textContent;"
+        )
+        assert label.startswith("particle 3cluster "), label
+    else:  # WebGL scenes hover under the mouse: the hovered text is the trace's
+        text = browser.execute_script(
+            "return document.querySelector('.js-plotly-plot').data[1].text[3]"
+        )
+        assert text == ("token 3: &lt;b&gt;sat&lt;/b&gt;" if name == "tf.npz" else "particle 3"), text
     assert _console_errors(browser) == []
 
 
