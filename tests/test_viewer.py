@@ -663,7 +663,9 @@ def test_page_in_chromium_draws_and_the_slider_moves_it(browser, files, tmp_path
         text = browser.execute_script(
             "return document.querySelector('.js-plotly-plot').data[1].text[3]"
         )
-        assert text == ("token 3: &lt;b&gt;sat&lt;/b&gt;" if name == "tf.npz" else "particle 3"), text
+        assert text == ("token 3: &lt;b&gt;sat&lt;/b&gt;" if name == "tf.npz" else "particle 3"), (
+            text
+        )
     assert _console_errors(browser) == []
 
 
