@@ -50,6 +50,14 @@ def files(tmp_path_factory):
     parr = {"t": t, "betas": betas, "d": np.array([2, 3]), "n": np.array([4, 4]), "P": P}
     parr.update(P_se=0.1 * P, mean_clusters=1 + P)
     save_npz(root / "ph.npz", parr, {"format": "phase_diagrams", "params": recs, "seed": 0})
+    from particles.analysis.phase import PhaseDiagram
+
+    one = dict(t=t, betas=betas, P=P[0], P_se=0.1 * P[0], mean_clusters=1 + P[0])
+    PhaseDiagram(params=PhaseParams(**recs[0]), **one, final_clusters=np.ones((3, 4))).save(
+        root / "ph1.npz"
+    )
+    ode = {"hidden": hidden, "layers": np.arange(4), "tokens": toks, "ode_attention": hidden}
+    save_npz(root / "tfode.npz", ode, {**tmeta, "format": "transformer_ode"})
     from particles.analysis.transition import TransitionParams, TransitionResult
 
     tp = TransitionParams(n=8, seeds=2, betas=(1.5, 6.0), kappas=(1.0, 2.0, 3.0))
@@ -197,6 +205,29 @@ def test_show_returns_the_figure_jupyter_displays():
     assert "n = 12, d = 3" in fig.layout.title.text and "SA, β = 4" in fig.layout.title.text
 
 
+def test_show_displays_in_a_jupyter_kernel():
+    """A notebook cell ending in ``traj.show()`` displays the figure (plotly's mime type), run in
+    a real kernel; skipped where no kernel is installed (nbclient and ipykernel are not test
+    dependencies)."""
+    nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed (the view extra)")
+    nbclient = pytest.importorskip(
+        "nbclient", reason="no Jupyter kernel client (pip install nbclient)"
+    )
+    pytest.importorskip("ipykernel", reason="no Jupyter kernel (pip install ipykernel)")
+    code = (
+        "import particles as pt\n"
+        "x0 = pt.random_points(16, 3, rng=0)\n"
+        "traj = pt.simulate(x0, pt.Dynamics(beta=4.0), 2.0, dt=0.1, saves=5)\n"
+        "traj.show()"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(nb, timeout=None, kernel_name="python3").execute()
+    (out,) = nb.cells[0].outputs
+    assert out["output_type"] == "display_data", out
+    fig = out["data"]["application/vnd.plotly.v1+json"]
+    assert len(fig["frames"]) == 5 and fig["layout"]["title"]["text"].startswith("n = 16, d = 3")
+
+
 def test_tokens_recorded_by_a_run_are_hovered():
     traj = _traj(n=5)
     words = ["the", "cat", "<sat>", "on", "mat"]
@@ -336,7 +367,9 @@ def test_page_is_self_contained(files, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["run2.npz", "run6.npz", "tf.npz", "ph.npz", "tr.npz"], ids=lambda s: s[:-4]
+    "name",
+    ["run2.npz", "run6.npz", "tf.npz", "tfode.npz", "ph.npz", "ph1.npz", "tr.npz"],
+    ids=lambda s: s[:-4],
 )
 def test_every_kind_of_file_gives_a_page(files, tmp_path, name):
     res = _view(files / name, "--out", tmp_path / "p.html")
