@@ -308,8 +308,9 @@ def states_figure(
       :data:`particles.analysis.clusters.DEFAULT_DELTA`); clusters are those of the drawn
       particles;
     - ``max_frames``, ``max_particles``: the budgets (:func:`subsample`);
-    - ``coords``: d >= 3: draw these three coordinates; ``pca_time``: d > 3: the principal axes of
-      the saved state closest to this time (default the last one);
+    - ``coords``: d >= 3: draw these three coordinates; otherwise d > 3 is drawn on its three
+      leading principal axes, of all drawn states together or, with ``pca_time``, of the saved
+      state closest to that time (within the saved times);
     - ``time_name``: what the slider shows (``"t"``, ``"layer"``); ``title``: the figure's title.
 
     **Returns:** the figure: one frame per drawn state (``fig.frames``), a slider and a play button.
@@ -353,8 +354,12 @@ def states_figure(
     elif three:  # PCA: of one state, or of every drawn state together
         if pca_time is not None:
             k = int(np.argmin(np.abs(t - pca_time)))
-            P, what, axes = projection(state(k))
-            what = f"{what[:3]} of the state at {time_name} = {t[k]:.4g}{what[3:]}"
+            P, kept = _pca_axes(state(k))
+            what = (
+                f"PCA of the state at {time_name} = {t[k]:.4g}: 3 leading axes "
+                f"({100 * kept:.0f}% of its variance)"
+            )
+            axes = ["PC1", "PC2", "PC3"]
         else:
             from ..resources import check_memory
 
