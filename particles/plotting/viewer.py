@@ -378,7 +378,7 @@ def states_figure(
             what = f"PCA of all drawn states: 3 leading axes ({100 * kept:.0f}% of the variance)"
             axes = ["PC1", "PC2", "PC3"]
     names = _hover_names(pidx, tokens)
-    size = 4.5 if three else 8.0
+    size = (4.5 if len(pidx) <= 300 else 3.0) if three else (8.0 if len(pidx) <= 300 else 5.0)
     frames, counts = [], []
     for j, k in enumerate(fidx):
         x = state(k)
@@ -396,7 +396,7 @@ def states_figure(
     )
     note = (
         f"{f'd = {d}, ' if d > 3 else ''}{what}<br>colours: clusters "
-        f"⟨x_i, x_j⟩ > 1 − δ, δ = {delta:g} (of the particles shown); {shown}"
+        f"⟨x_i, x_j⟩ > 1 − δ, δ = {delta:g} (of the particles shown)<br>{shown}"
     )
     _animate(go, fig, t[fidx], time_name)
     fig.update_layout(
@@ -407,7 +407,7 @@ def states_figure(
             y=0.97,
             yanchor="top",
         ),
-        margin=dict(l=10, r=10, t=95, b=10),
+        margin=dict(l=10, r=10, t=110, b=10),
         height=720,
         template="plotly_white",
         meta=dict(clusters=counts, projection=what, shown=shown, delta=delta),
