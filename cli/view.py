@@ -63,7 +63,8 @@ def view(run, out, delta, max_frames, max_particles, coords, pca_time):
       particles view t.npz --out t.html --pca-time 6
       particles view tr.npz --out tr.html
     """
-    from particles.plotting.viewer import figure_for_file, write_html
+    from particles.plotting.view_file import figure_for_file
+    from particles.plotting.viewer import write_html
     from particles.storage.npz import check_writable
 
     check_writable(out, "page", ".html")  # before the work

@@ -22,7 +22,7 @@ from particles.errors import ParticlesError
 from particles.storage.npz import save_npz
 
 go = pytest.importorskip("plotly.graph_objects", reason="the viewer needs plotly (the view extra)")
-from particles.plotting import viewer  # noqa: E402
+from particles.plotting import view_file, viewer  # noqa: E402
 
 
 def _traj(n=12, d=3, saves=6, seed=0, beta=4.0, t_end=6.0):
@@ -313,7 +313,7 @@ def test_residual_stream_runs_are_drawn_by_their_directions():
 
 
 def test_phase_and_transition_figures_hover_their_values(files):
-    fig = viewer.figure_for_file(files / "ph.npz")
+    fig = view_file.figure_for_file(files / "ph.npz")
     maps = [tr for tr in fig.data if isinstance(tr, go.Heatmap)]
     assert len(maps) == 2
     z = np.load(files / "ph.npz")["P"]
@@ -322,7 +322,7 @@ def test_phase_and_transition_figures_hover_their_values(files):
         assert "P = %{z" in m.hovertemplate and "mean clusters" in m.hovertemplate
     assert [a.text for a in fig.layout.annotations] == ["d = 2", "d = 3"]  # the panels' titles
     assert any(isinstance(tr, go.Scatter) for tr in fig.data)  # Gamma_{inf,delta} (SA)
-    fig = viewer.figure_for_file(files / "tr.npz")
+    fig = view_file.figure_for_file(files / "tr.npz")
     assert len(fig.data) == 4  # up and down for each of the 2 betas
     r = np.load(files / "tr.npz")["r_up"]
     np.testing.assert_allclose(np.asarray(fig.data[0].y), r[0].mean(axis=1))
@@ -330,7 +330,7 @@ def test_phase_and_transition_figures_hover_their_values(files):
 
 
 def test_transformer_runs_hover_token_text(files):
-    fig = viewer.figure_for_file(files / "tf.npz")
+    fig = view_file.figure_for_file(files / "tf.npz")
     assert len(fig.frames) == 4
     assert fig.layout.sliders[0].currentvalue.prefix == "layer = "
     assert fig.data[1].text[3] == "token 3: &lt;b&gt;sat&lt;/b&gt;"  # escaped, not markup
@@ -341,8 +341,8 @@ def test_zarr_store_gives_the_npz_figure(files, tmp_path):
     pytest.importorskip("zarr")
     traj = pt.Trajectory.load(files / "run3.npz")
     traj.save(tmp_path / "run.zarr")
-    a = viewer.figure_for_file(files / "run3.npz")
-    b = viewer.figure_for_file(tmp_path / "run.zarr")
+    a = view_file.figure_for_file(files / "run3.npz")
+    b = view_file.figure_for_file(tmp_path / "run.zarr")
     assert len(a.frames) == len(b.frames)
     for fa, fb in zip(a.frames, b.frames, strict=True):
         np.testing.assert_array_equal(np.asarray(fa.data[0].x), np.asarray(fb.data[0].x))
@@ -432,7 +432,7 @@ def test_files_that_lie_are_one_line(files, tmp_path, name, words):
     assert words in msg, msg
     assert not list(tmp_path.iterdir())
     with pytest.raises(ParticlesError):
-        viewer.figure_for_file(files / name)
+        view_file.figure_for_file(files / name)
 
 
 #: options and the files they are given with: (file, arguments, words the one line must hold)
@@ -649,7 +649,7 @@ def _scene_rows(driver) -> int:
 @pytest.mark.parametrize("name", ["run3.npz", "run2.npz", "tf.npz"], ids=lambda s: s[:-4])
 def test_page_in_chromium_draws_and_the_slider_moves_it(browser, files, tmp_path, name):
     page = tmp_path / "p.html"
-    fig = viewer.figure_for_file(files / name)
+    fig = view_file.figure_for_file(files / name)
     viewer.write_html(fig, page)
     browser.get_log("browser"), browser.get_log("performance")  # start from empty logs
     _open(browser, page)
@@ -705,7 +705,7 @@ def test_page_in_chromium_draws_and_the_slider_moves_it(browser, files, tmp_path
 @pytest.mark.parametrize("name", ["ph.npz", "tr.npz"], ids=lambda s: s[:-4])
 def test_figure_pages_in_chromium(browser, files, tmp_path, name):
     page = tmp_path / "p.html"
-    viewer.write_html(viewer.figure_for_file(files / name), page)
+    viewer.write_html(view_file.figure_for_file(files / name), page)
     browser.get_log("browser"), browser.get_log("performance")
     _open(browser, page)
     assert _console_errors(browser) == [] and _fetched(browser) == []

@@ -14,7 +14,8 @@ and the interactive versions of the phase-diagram and transition figures.
   Transformer (``particles transformer``: the layers are the time, the tokens' text is hovered);
 - :func:`phase_figure` P(t, beta) heat maps (``particles phase --data``), :func:`transition_figure`
   the order parameter r against kappa, up and down (``particles transition``), values on hover;
-- :func:`figure_for_file` the view of any of those files, :func:`write_html` one self-contained
+- :func:`particles.plotting.view_file.figure_for_file` the view of any of those files (what
+  ``particles view`` shows), :func:`write_html` one self-contained
   HTML page (plotly's JavaScript embedded: it works offline, nothing is fetched), :func:`embedded`
   the same as a fragment that notebooks and sphinx-gallery display.
 
@@ -25,7 +26,6 @@ one-line :class:`~particles.errors.ParticlesError` saying how to install it.
 from __future__ import annotations
 
 import html
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -349,34 +349,8 @@ def states_figure(
         return _directions(np.asarray(xs[int(k)])[pidx], "xs")
 
     what, axes, P = "the circle S¹", ["x0", "x1"], None
-    if three and (d == 3 or coords is not None):
-        P, what, axes = projection(np.eye(d), coords=coords)
-    elif three:  # PCA: of one state, or of every drawn state together
-        if pca_time is not None:
-            k = int(np.argmin(np.abs(t - pca_time)))
-            P, kept = _pca_axes(state(k))
-            what = (
-                f"PCA of the state at {time_name} = {t[k]:.4g}: 3 leading axes "
-                f"({100 * kept:.0f}% of its variance)"
-            )
-            axes = ["PC1", "PC2", "PC3"]
-        else:
-            from ..resources import check_memory
-
-            m = min(d * d, len(fidx) * len(pidx) * d)
-            check_memory(8.0 * m, f"the principal axes of {len(fidx)} states in dimension {d}")
-            N = len(fidx) * len(pidx)
-            if N >= d:  # the scatter matrix, accumulated one state at a time
-                xm, S = np.zeros(d), np.zeros((d, d))
-                for k in fidx:
-                    x = state(k)
-                    xm += x.sum(axis=0)
-                    S += x.T @ x
-                P, kept = _axes_from_scatter(S - np.outer(xm, xm) / N)
-            else:
-                P, kept = _pca_axes(np.concatenate([state(k) for k in fidx]))
-            what = f"PCA of all drawn states: 3 leading axes ({100 * kept:.0f}% of the variance)"
-            axes = ["PC1", "PC2", "PC3"]
+    if three:
+        P, what, axes = _drawn_projection(state, d, fidx, len(pidx), coords, pca_time, t, time_name)
     names = _hover_names(pidx, tokens)
     size = (4.5 if len(pidx) <= 300 else 3.0) if three else (8.0 if len(pidx) <= 300 else 5.0)
     frames, counts = [], []
@@ -412,6 +386,12 @@ def states_figure(
         template="plotly_white",
         meta=dict(clusters=counts, projection=what, shown=shown, delta=delta),
     )
+    _scene(fig, three, axes)
+    return fig
+
+
+def _scene(fig, three: bool, axes) -> None:
+    """Fixed axes around the unit sphere (or circle), so that frames do not rescale the view."""
     lim = [-1.05, 1.05]
     if three:
         ax = dict(
@@ -444,7 +424,36 @@ def states_figure(
             zeroline=False,
             domain=[0.16, 1],
         )
-    return fig
+
+
+def _drawn_projection(state, d, fidx, m, coords, pca_time, t, time_name):
+    """(P, what, axes) of :func:`states_figure` for d >= 3: ``state(k)`` reads drawn state k
+    (``m`` particles); PCA of all drawn states accumulates their scatter matrix one at a time."""
+    if d == 3 or coords is not None:
+        return projection(np.eye(d), coords=coords)
+    if pca_time is not None:
+        k = int(np.argmin(np.abs(t - pca_time)))
+        P, kept = _pca_axes(state(k))
+        what = (
+            f"PCA of the state at {time_name} = {t[k]:.4g}: 3 leading axes "
+            f"({100 * kept:.0f}% of its variance)"
+        )
+        return P, what, ["PC1", "PC2", "PC3"]
+    from ..resources import check_memory
+
+    N = len(fidx) * m
+    check_memory(8.0 * min(d * d, N * d), f"the principal axes of {len(fidx)} states in d = {d}")
+    if N >= d:  # the scatter matrix, accumulated one state at a time
+        xm, S = np.zeros(d), np.zeros((d, d))
+        for k in fidx:
+            x = state(k)
+            xm += x.sum(axis=0)
+            S += x.T @ x
+        P, kept = _axes_from_scatter(S - np.outer(xm, xm) / N)
+    else:
+        P, kept = _pca_axes(np.concatenate([state(k) for k in fidx]))
+    what = f"PCA of all drawn states: 3 leading axes ({100 * kept:.0f}% of the variance)"
+    return P, what, ["PC1", "PC2", "PC3"]
 
 
 def _animate(go, fig, times: np.ndarray, time_name: str) -> None:
@@ -493,9 +502,7 @@ def trajectory_figure(traj, **options):
     store's states are read one drawn state at a time), titled with its parameters; the meta
     entry ``tokens`` (n strings), when the run records one, is shown on hover. ``options``: those of
     :func:`states_figure` but ``t`` and ``time_name``."""
-    from ..storage.trajectory import Trajectory
-
-    if not isinstance(traj, Trajectory):
+    if not all(hasattr(traj, a) for a in ("t", "theta", "meta", "require_states", "dynamics")):
         raise ParticlesError(f"traj must be a Trajectory, got {type(traj).__name__}")
     for k in ("t", "time_name"):
         if k in options:
@@ -721,178 +728,6 @@ def transition_figure(kappas, betas, r_up, r_down, *, titles=None, title: str | 
         width=max(520, 420 * B + 80),
     )
     return fig
-
-
-# ------------------------------------------------------------------------------------------------
-# files
-
-#: the options of the particle views (:func:`states_figure`), refused for the other kinds of file
-STATE_OPTIONS = ("delta", "max_frames", "max_particles", "coords", "pca_time")
-
-
-def figure_for_file(path, **options):
-    """The interactive figure of the result file ``path``: a trajectory (``.npz`` or a ``.zarr``
-    store, :func:`trajectory_figure`), a Transformer run (``particles transformer``, and the
-    network's states of ``particles transformer compare-ode``: :func:`transformer_figure`), a phase
-    diagram (``particles phase --data``, or one diagram of a sweep store: :func:`phase_figure`) or a
-    transition sweep (:func:`transition_figure`). ``options``: :data:`STATE_OPTIONS`, for the
-    particle views only. The file is validated as its loader does; any other file is one
-    :class:`ParticlesError` line."""
-    from ..storage.results import format_of, kind_of
-
-    require_plotly()
-    bad = set(options) - set(STATE_OPTIONS)
-    if bad:
-        raise ParticlesError(f"unknown options {sorted(bad)}; the options are {STATE_OPTIONS}")
-    options = {k: v for k, v in options.items() if v is not None}
-    path = Path(os.fspath(path))
-    if not path.exists():
-        raise ParticlesError(f"{path}: no such file")
-    fmt = format_of(path)
-    if fmt == "trajectory":
-        from ..storage.trajectory import Trajectory
-
-        traj = Trajectory.load(path)
-        if traj.t.size == 0:
-            raise ParticlesError(
-                f"{path}: holds no saved state yet (a checkpoint written before the first save "
-                "time); continue the run with particles simulate --resume"
-            )
-        return trajectory_figure(traj, **options)
-    if fmt in ("transformer_depth", "transformer_ode"):
-        return _transformer_file(path, fmt, options)
-    if fmt in ("phase_diagram", "phase_diagrams", "transition"):
-        if options:
-            verb = "applies" if len(options) == 1 else "apply"
-            raise ParticlesError(
-                f"{', '.join(sorted(options))} {verb} to trajectories and transformer runs only, "
-                f"not to {kind_of(fmt)[0]}"
-            )
-        return _phase_file(path, fmt) if fmt != "transition" else _transition_file(path)
-    raise ParticlesError(
-        f"{path}: {kind_of(fmt)[0]} (format {fmt!r}) has no interactive view; particles view shows "
-        "trajectories, transformer runs, phase diagrams and transition sweeps"
-    )
-
-
-def _load(path, fmt):
-    from ..storage.npz import load_npz
-
-    return load_npz(path, fmt)
-
-
-def _need(arrays: dict, keys, path, fmt) -> None:
-    missing = [k for k in keys if k not in arrays]
-    if missing:
-        raise ParticlesError(f"{path}: corrupted {fmt} file (no {', '.join(map(repr, missing))})")
-
-
-def _transformer_file(path, fmt, options):
-    a, meta = _load(path, fmt)
-    _need(a, ("hidden", "layers", "tokens"), path, fmt)
-    h, layers, tokens = a["hidden"], a["layers"], a["tokens"]
-    if h.ndim != 3 or layers.shape != (h.shape[0],) or tokens.shape != (h.shape[1],):
-        raise ParticlesError(
-            f"{path}: corrupted {fmt} file: hidden {h.shape}, layers {layers.shape}, tokens "
-            f"{tokens.shape} (hidden must be (layers, tokens, width))"
-        )
-    if tokens.dtype.kind != "U":
-        raise ParticlesError(f"{path}: corrupted {fmt} file: tokens must be strings")
-    if layers.dtype.kind not in "iu" or np.any(np.diff(layers) <= 0) or np.any(layers < 0):
-        raise ParticlesError(f"{path}: corrupted {fmt} file: layers must be increasing integers")
-    model = meta.get("model")
-    try:
-        return transformer_figure(
-            h,
-            layers,
-            tokens,
-            model=model if isinstance(model, str) else None,
-            **options,
-        )
-    except ParticlesError as e:
-        if str(e).startswith("xs "):  # the states themselves: name the file
-            raise ParticlesError(f"{path}: corrupted {fmt} file: hidden {str(e)[3:]}") from None
-        raise
-
-
-def _phase_file(path, fmt):
-    from ..analysis.phase import PhaseParams, _figure_titles
-
-    a, meta = _load(path, fmt)
-    _need(a, ("t", "betas", "P"), path, fmt)
-    records = meta.get("params")
-    records = [records] if fmt == "phase_diagram" else records
-    try:
-        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise TypeError("params")
-        params = [PhaseParams(**r) for r in records]
-    except (TypeError, ParticlesError) as e:
-        raise ParticlesError(f"{path}: corrupted {fmt} file (its parameters: {e})") from None
-    P = a["P"] if a["P"].ndim == 3 else a["P"][None]
-    if len(params) != P.shape[0]:
-        raise ParticlesError(
-            f"{path}: corrupted {fmt} file: {len(params)} parameter records for {P.shape[0]} panels"
-        )
-    try:
-        fig_args = dict(P_se=a.get("P_se"), mean_clusters=a.get("mean_clusters"))
-        head, titles = _figure_titles([_Diagram(p) for p in params])  # the static figure's
-        curves = [_gamma(p, a["betas"], a["t"]) for p in params]
-        return phase_figure(
-            a["t"],
-            a["betas"],
-            P,
-            titles=titles,
-            curves=curves,
-            title=head.replace(r"$\langle x_1,x_2\rangle \geq 1-\delta$", "⟨x₁,x₂⟩ ≥ 1−δ"),
-            **fig_args,
-        )
-    except ParticlesError as e:
-        raise ParticlesError(f"{path}: corrupted {fmt} file: {e}") from None
-
-
-class _Diagram:
-    """What :func:`particles.analysis.phase._figure_titles` reads of a diagram: its parameters."""
-
-    def __init__(self, params):
-        self.params = params
-
-
-def _gamma(p, betas, t):
-    """The exact Gamma_{inf,delta} of the static figure (SA only), within the drawn times."""
-    if p.kind != "SA":
-        return None
-    from ..analysis import equiangular
-
-    b = real_array(betas, "betas", finite=True)
-    bs = np.linspace(0.0, float(np.max(b)), 200)
-    ts, bs = equiangular.gamma_curve(p.n, p.delta, betas=bs, **p.scheme)
-    keep = np.isfinite(ts) & (ts <= float(np.max(t)))
-    return (ts[keep], bs[keep]) if np.any(keep) else None
-
-
-def _transition_file(path):
-    from ..analysis.transition import TransitionResult
-
-    try:
-        res = TransitionResult.load(path)
-    except ParticlesError as e:
-        if str(path) in str(e):
-            raise
-        raise ParticlesError(f"{path}: corrupted transition file: {e}") from None
-    p = res.params
-    size = {"pde": f"N = {p.N}", "pde-sphere": f"L = {p.N}"}.get(
-        p.engine, f"n = {p.n}, {p.seeds} systems"
-    )
-    try:
-        return transition_figure(
-            res.kappas,
-            res.betas,
-            res.r_up,
-            res.r_down,
-            title=f"stationary r against κ: d = {p.d}, {p.kind} ({p.engine}, {size})",
-        )
-    except ParticlesError as e:
-        raise ParticlesError(f"{path}: corrupted transition file: {e}") from None
 
 
 @dataclass(frozen=True)
