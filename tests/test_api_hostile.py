@@ -62,6 +62,8 @@ MODULES = [
     "particles.sweeps.sweep",
     "particles.storage.npz",
     "particles.field",
+    "particles.plotting.viewer",
+    "particles.plotting.view_file",
 ]
 
 #: public names not driven here, with the reason
@@ -88,6 +90,10 @@ SKIP: dict[str, str] = {
         f"particles.transformer.{n}": "weights read from a checked model file (tests/test_transformer*)"
         for n in ("Encoder", "EncoderConfig", "LayerWeights", "WordPieceTokenizer", "encoder_layer")
     },
+    "particles.plotting.viewer.write_html": "writes a file (tests/test_viewer.py's tables)",
+    "particles.plotting.view_file.figure_for_file": "reads files (tests/test_viewer.py's tables)",
+    "particles.plotting.viewer.embedded": "wraps a plotly Figure (tests/test_viewer.py)",
+    "particles.plotting.viewer.Embedded": "a result container",
     # files, network, the environment: their hostile inputs are files (tests/test_cli_hostile.py)
     **{
         f"particles.transformer.{n}": "reads model files or the network (CLI tables)"
@@ -507,6 +513,23 @@ CALLS: dict[str, dict] = {
     "particles.sweeps.sweep.fingerprint": {"obj": lambda: {"a": 1}},
     "particles.sweeps.sweep.task_path": {"store": "st", "key": "k"},
     "particles.field.velocity_rows": {"rows": lambda: [0, 3]},
+    "particles.plotting.viewer.subsample": {"size": 10, "budget": 4},
+    "particles.plotting.viewer.transformer_figure": {
+        "hidden": lambda: np.stack([_pts(8, 6), _pts(8, 6, 1)]),
+        "layers": lambda: np.array([0, 1]),
+        "tokens": lambda: [f"w{i}" for i in range(8)],
+    },
+    "particles.plotting.viewer.phase_figure": {
+        "t": lambda: np.array([0.0, 1.0, 2.0]),
+        "betas": lambda: np.array([1.0, 2.0]),
+        "P": lambda: np.array([[0.0, 0.5, 1.0], [0.2, 0.4, 0.9]]),
+    },
+    "particles.plotting.viewer.transition_figure": {
+        "kappas": lambda: np.array([1.0, 2.0]),
+        "betas": lambda: np.array([1.5]),
+        "r_up": lambda: np.full((1, 2, 2), 0.5),
+        "r_down": lambda: np.full((1, 2, 2), 0.7),
+    },
     "particles.transformer.depth_stats": {
         "hidden": lambda: np.stack([_pts(8, 6), _pts(8, 6, 1)]),
         "bins": 8,
