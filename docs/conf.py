@@ -38,7 +38,13 @@ extensions = [
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "examples", "_ext"]
+exclude_patterns = [
+    "_build",
+    "**.ipynb_checkpoints",
+    "examples",
+    "_ext",
+    "**sg_execution_times.rst",
+]
 root_doc = "index"
 suppress_warnings: list[str] = []
 
@@ -70,6 +76,7 @@ sphinx_gallery_conf = {
     "abort_on_example_error": True,
     "show_memory": False,
     "min_reported_time": 1,
+    "write_computation_times": False,  # its page loads DataTables from a CDN; the site is offline
 }
 
 html_theme = "pydata_sphinx_theme"
@@ -83,5 +90,6 @@ html_theme_options = {
     "footer_end": [],
 }
 html_sidebars = {"index": [], "getting_started": [], "papers": [], "benchmarks": []}
+html_context = {"default_mode": "light"}
 html_show_sourcelink = False
 html_copy_source = False
