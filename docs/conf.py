@@ -22,7 +22,7 @@ import particles  # noqa: E402
 project = "particles"
 author = "the particles authors"
 copyright = "the particles authors"
-release = version = particles.__version__ if hasattr(particles, "__version__") else "0.1.0"
+release = version = getattr(particles, "__version__", "0.1.0")
 
 extensions = [
     "myst_parser",
@@ -46,6 +46,7 @@ exclude_patterns = [
     "**sg_execution_times.rst",
 ]
 root_doc = "index"
+highlight_language = "text"  # the docstrings' indented formulas; code fences name their language
 suppress_warnings: list[str] = []
 
 # MyST: markdown pages (no maths extension: the site loads nothing from the network); ::: fences; headings get anchors for in-page links
