@@ -17,6 +17,9 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(DOCS))  # the figures page generator (docs/_ext)
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+from _ext.gallery_order import gallery_key  # noqa: E402
+from sphinx_gallery.sorting import FunctionSortKey  # noqa: E402
+
 import particles  # noqa: E402
 
 project = "particles"
@@ -69,7 +72,8 @@ sphinx_gallery_conf = {
     "examples_dirs": "examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "within_subsection_order": "FileNameSortKey",
+    # the order of the user guide's topics
+    "within_subsection_order": FunctionSortKey(gallery_key),
     "download_all_examples": False,
     "remove_config_comments": True,
     "matplotlib_animations": False,

@@ -19,8 +19,8 @@ from particles.analysis import clusters
 from particles.plotting import plot_cluster_counts
 
 store = Path(tempfile.mkdtemp()) / "run.zarr"
-x0 = pt.random_points(n=200, d=8, rng=0)
-pt.simulate(x0, pt.Dynamics(beta=4.0), 5.0, saves=21, checkpoint=store)
+x0 = pt.random_points(n=200, d=3, rng=0)
+pt.simulate(x0, pt.Dynamics(beta=1.0), 15.0, saves=31, checkpoint=store)
 traj = pt.Trajectory.load(store)  # lazy: traj.x[k] reads one saved state
 print(traj.to_xarray())
 

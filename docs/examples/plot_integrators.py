@@ -15,7 +15,8 @@ from particles.solvers import registry
 for name in pt.METHODS:
     m = registry.get(name)
     kind = "adaptive (scipy)" if m.adaptive else ("stochastic" if m.stochastic else "fixed step")
-    print(f"{name:20s} order {m.order}  {kind}")
+    strong = f", strong order {m.strong_order}" if m.stochastic else ""
+    print(f"{name:20s} order {m.order}{strong}  {kind}")
 
 x0 = pt.random_points(n=16, d=3, rng=1)
 dyn = pt.Dynamics(beta=2.0)
@@ -28,6 +29,8 @@ for name in ("euler", "lie-euler", "geometric", "rk4"):
     ]
     slope = np.polyfit(np.log(dts), np.log(err), 1)[0]
     ax.loglog(dts, err, "o-", label=f"{name} (slope {slope:.2f}, order {registry.get(name).order})")
+ax.set_xticks(dts, [f"{h:.3g}" for h in dts], minor=False)
+ax.minorticks_off()
 ax.set_xlabel("dt")
 ax.set_ylabel("max error at t = 1")
 ax.legend(fontsize=8)
