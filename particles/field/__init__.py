@@ -25,6 +25,7 @@ from .dask import raw_field as _distributed_raw_field
 from .inputs import (
     _row_norms,
     _unit_rows,
+    add_head,
     attention,
     check_dtype,
     check_logits,
@@ -204,7 +205,7 @@ def velocity_rows(x, dyn: Dynamics, rows, *, project: bool = True) -> np.ndarray
             if scale is None:
                 attention(q, k, vals, dyn.beta, out=acc, normalize=sa)
             else:
-                acc += scale * attention(q, k, vals, dyn.beta, normalize=sa)
+                add_head(acc, attention(q, k, vals, dyn.beta, normalize=sa), scale)
         if dyn.ffn is not None:
             acc += feedforward(xr, dyn.ffn)
         out = None
