@@ -33,7 +33,7 @@ from scipy.special import erf
 from .. import config
 from ..errors import Overflow, ParticlesError, real_array
 from ..model.params import Dynamics, FeedForward
-from . import tiles
+from . import hardmax, tiles
 
 _gelu_c = 1.0 / np.sqrt(2.0)
 
@@ -218,6 +218,7 @@ def raw_field(x: np.ndarray, dyn: Dynamics) -> np.ndarray:
 
     ``x`` must already be validated (C-contiguous (n, d), float64 or float32; the result has the
     same dtype). Heads with Q_h = K_h (identity weights included) take the symmetric Gram path.
+    With ``dyn.hardmax`` (beta = inf) each head is :func:`particles.field.hardmax.attention`.
     """
     n, d = x.shape
     dt = x.dtype
@@ -225,6 +226,10 @@ def raw_field(x: np.ndarray, dyn: Dynamics) -> np.ndarray:
     kw = dict(normalize=dyn.kind == "SA", causal=dyn.causal)
     for h in range(dyn.heads):
         q, k, vals, scale = head_inputs(x, dyn, h)
+        if dyn.hardmax:  # beta = inf: the maximisers' average (particles.field.hardmax)
+            a = hardmax.attention(q, k, vals, causal=dyn.causal)
+            acc += a if scale is None else scale * a
+            continue
         check_logits(q, k, dyn.beta)
         if scale is None:
             attention(q, k, vals, dyn.beta, out=acc, **kw)
