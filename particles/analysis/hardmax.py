@@ -266,13 +266,17 @@ def exit_layers(
     delta: float = 0.05,
     max_layers: int = 100_000,
 ) -> tuple[int | None, int | None]:
-    """(entry, exit) of the finite-``beta`` map near the hardmax equilibrium of ``z0``.
+    """(entry, exit) of the finite-``beta`` map from ``z0`` around the hardmax equilibrium.
 
-    The target is z_i^inf, the leader each token of the hardmax run from ``z0`` converges to
-    (:func:`equilibrium`). ``entry``: the first layer at which max_i |z_i - z_i^inf| <= ``delta``;
-    ``exit``: the first layer after it at which that distance exceeds ``delta`` again. Either is None
-    when it does not happen within ``max_layers``. arXiv 2508.09628 (abstract): the entry takes a
-    number of layers that does not grow with beta, and the stay lasts a time exponential in beta.
+    Under hardmax every token of ``z0`` ends at a leader v_a of ``z0``, and the leaders never move
+    (:func:`equilibrium`). ``entry``: the first layer at which every token of the finite-beta run is
+    within ``delta`` of some leader (max_i min_a |z_i - v_a| <= delta: the "near-vertex
+    configurations" of arXiv 2508.09628's abstract; a token near a switching surface may join
+    another leader than under hardmax). ``exit``: the first layer at which a leader token has moved
+    more than ``delta`` from where it started (max_a |z_a(k) - v_a| > delta): the end of the
+    metastable stay, which 2508.09628 (abstract) proves lasts a time exponential in beta; with the
+    tokens gathered at the leaders, leader a leaks with weight ~ exp(-beta Delta) (module
+    docstring, :func:`leader_gap`). Either is None when it does not happen within ``max_layers``.
     """
     z = _tokens(z0, "z0")
     A = _matrix(A, z.shape[1])
@@ -280,17 +284,17 @@ def exit_layers(
     a = _alpha(alpha)
     dl = finite(delta, "delta", "> 0")
     L = count(max_layers, "max_layers", 1, 10**8)
-    eq = equilibrium(z, A=A, alpha=a, eps=min(1e-9, dl * 1e-3), max_layers=100_000)
-    if eq.layers is None:
-        raise ParticlesError("the hardmax run from z0 reaches no clustered equilibrium")
-    target = z[eq.leaders][eq.assignment]
+    lead = leaders(z, A)
+    if lead.size == 0:
+        raise ParticlesError("z0 has no leader (every token ties with another): nothing to leave")
+    v = z[lead]
     g = a / (1.0 + a)
     entry = None
     for k in range(1, L + 1):
         z = _step(z, A, g, b)
-        far = float(np.sqrt(np.max(np.einsum("ij,ij->i", z - target, z - target)))) > dl
-        if entry is None and not far:
+        if entry is None and float(_to_leaders(z, v)[1].max()) <= dl:
             entry = k
-        elif entry is not None and far:
+        r = z[lead] - v
+        if float(np.sqrt(np.max(np.einsum("ij,ij->i", r, r)))) > dl:
             return entry, k
     return entry, None
