@@ -14,30 +14,12 @@ import particles as pt
 from particles.analysis import hardmax as H
 from particles.errors import ParticlesError
 from particles.field import hardmax as hm
+from tests import naive
 
 INF = float("inf")
 
 # ------------------------------------------------------------------------------------------------
-# plain-numpy twins of the numba kernels (same names, same summation order)
-
-
-def _tile_rowmax(L, r0, c0, causal, m):
-    tr, tc = L.shape
-    for a in range(tr):
-        lim = min(tc, max(0, r0 + a - c0 + 1)) if causal else tc
-        if lim:
-            m[a] = max(m[a], L[a, :lim].max())
-
-
-def _tile_ties(L, thr, v, r0, c0, causal, acc, cnt):
-    tr, tc = L.shape
-    lim = np.array(
-        [min(tc, max(0, r0 + a - c0 + 1)) if causal else tc for a in range(tr)], dtype=np.int64
-    )
-    for b in range(tc):
-        sel = (L[:, b] >= thr) & (b < lim)
-        cnt[sel] += 1
-        acc[sel] += v[b]
+# the numba kernels against their plain-numpy twins (tests/naive.py, same summation order)
 
 
 def _tie_tile(rng, tr=7, tc=11, dv=3):
@@ -53,13 +35,13 @@ def test_kernels_match_numpy_twins_exactly(causal, r0, c0):
     m1 = np.full(L.shape[0], -np.inf)
     m2 = m1.copy()
     hm._tile_rowmax(L, r0, c0, causal, m1)
-    _tile_rowmax(L, r0, c0, causal, m2)
+    naive._tile_rowmax(L, r0, c0, causal, m2)
     assert np.array_equal(m1, m2)
     thr = m1 - 0.15
     acc1, acc2 = np.zeros((L.shape[0], 3)), np.zeros((L.shape[0], 3))
     c1, c2 = np.zeros(L.shape[0], np.int64), np.zeros(L.shape[0], np.int64)
     hm._tile_ties(L, thr, v, r0, c0, causal, acc1, c1)
-    _tile_ties(L, thr, v, r0, c0, causal, acc2, c2)
+    naive._tile_ties(L, thr, v, r0, c0, causal, acc2, c2)
     assert np.array_equal(c1, c2) and np.array_equal(acc1, acc2)
 
 

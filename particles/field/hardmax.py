@@ -27,7 +27,7 @@ with a running maximum cannot do this exactly: when the maximum rises by less th
 members of the tie set must leave it, and a running sum cannot give them back. With a single
 column tile (m <= tile width) the tile of scores is computed once and read twice. The numba kernels
 :func:`_tile_rowmax` and :func:`_tile_ties` have plain-numpy twins of the same names in
-``tests/test_hardmax.py``, compared exactly (same summation order).
+``tests/naive.py``, compared exactly in ``tests/test_hardmax.py`` (same summation order).
 """
 
 from __future__ import annotations
