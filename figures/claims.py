@@ -139,6 +139,8 @@ FIGURES: dict[str, Callable[..., dict] | str] = {
     "nfluct": "noise_fluctuations",
     "nesc": "noise_escape",
     "nsph": "noise_pde_sphere",
+    "hlead": "hardmax_leaders",
+    "hlim": "hardmax_limit",
 }
 
 

@@ -51,6 +51,7 @@ MODULES = [
     "particles.analysis.wendel",
     "particles.analysis.repulsive",
     "particles.analysis.long_context",
+    "particles.analysis.hardmax",
     "particles.field.norms",
     "particles.sweeps.grids",
     "particles.solvers.ensemble",
@@ -79,6 +80,7 @@ SKIP: dict[str, str] = {
     "particles.analysis.clusters.Clusters": "a result container",
     "particles.analysis.clusters.Summary": "a result container",
     "particles.analysis.repulsive.Relaxed": "a result container",
+    "particles.analysis.hardmax.Equilibrium": "a result container",
     "particles.solvers.ensemble.EnsembleResult": "a result container",
     "particles.solvers.ensemble.NoisyEnsembleResult": "a result container",
     **{
@@ -268,6 +270,14 @@ def _ss_params():
     return task, Y, Z
 
 
+def _hm_tokens():
+    return np.random.default_rng(0).standard_normal((8, 2))
+
+
+def _hm_matrix():
+    return np.array([[2.0, 0.3], [0.3, 1.0]])
+
+
 #: valid values by parameter name (the valid call's missing arguments are taken from here)
 NAMES = {
     "x": _pts,
@@ -334,6 +344,20 @@ CALLS: dict[str, dict] = {
     "particles.meanfield.critical_kappas": {"modes": 3},
     "particles.meanfield.growth_rates": {"modes": 3},
     # analysis
+    **{
+        f"particles.analysis.hardmax.{n}": {"z": _hm_tokens, "A": _hm_matrix}
+        for n in ("layer", "leaders")
+    },
+    "particles.analysis.hardmax.equilibrium": {"z0": _hm_tokens, "A": _hm_matrix},
+    "particles.analysis.hardmax.layers": {"z0": _hm_tokens, "n_layers": 3, "A": _hm_matrix},
+    "particles.analysis.hardmax.exit_layers": {
+        "z0": _hm_tokens,
+        "beta": 8.0,
+        "A": _hm_matrix,
+        "max_layers": 40,
+    },
+    "particles.analysis.hardmax.leader_gap": {"v": _hm_tokens, "A": _hm_matrix},
+    "particles.analysis.hardmax.predicted_layers": {"distance": 1.0, "alpha": 1.0, "eps": 1e-6},
     "particles.analysis.clusters.consensus_time": {
         "t": lambda: np.array([0.0, 0.1, 0.2]),
         "xs": NAMES["xs"],
@@ -590,6 +614,8 @@ def _c_task():
 #: functions whose answer may be infinite for finite input (documented): hitting times of runs that
 #: never hit, the time to a consensus never reached
 MAY_BE_INFINITE = {
+    "particles.Dynamics",  # beta = inf is the hardmax attention
+    "particles.analysis.hardmax.leader_gap",  # inf for a single leader
     "particles.analysis.equiangular.hitting_time",
     "particles.analysis.equiangular.euler_hitting_time",
     "particles.analysis.equiangular.gamma_curve",

@@ -40,7 +40,7 @@ from scipy.special import erf
 from .. import config
 from ..errors import Overflow, ParticlesError, real_array
 from ..model.params import Dynamics, FeedForward
-from . import tiles
+from . import hardmax, tiles
 
 _gelu_c = 1.0 / np.sqrt(2.0)
 
@@ -246,21 +246,25 @@ def raw_field(x: np.ndarray, dyn: Dynamics) -> np.ndarray:
     ``x`` must already be validated (C-contiguous (n, d), float64 or float32; the result has the
     same dtype). Heads with Q_h = K_h (identity weights included) take the symmetric Gram path.
     Factored value maps (``dyn.factored``) take :func:`factored_field`: every head in one pass.
+    With ``dyn.hardmax`` (beta = inf) each head is :func:`particles.field.hardmax.attention`.
     """
     n, d = x.shape
     dt = x.dtype
     acc = np.zeros((n, d), dtype=dt)
-    if dyn.factored:
+    if dyn.factored and not dyn.hardmax:
         factored_field(x, dyn, acc)
     else:
         kw = dict(normalize=dyn.kind == "SA", causal=dyn.causal)
         for h in range(dyn.heads):
             q, k, vals, scale = head_inputs(x, dyn, h)
+            if dyn.hardmax:  # beta = inf: the maximisers' average (particles.field.hardmax)
+                add_head(acc, hardmax.attention(q, k, vals, causal=dyn.causal), scale)
+                continue
             check_logits(q, k, dyn.beta)
             if scale is None:
                 attention(q, k, vals, dyn.beta, out=acc, **kw)
             else:
-                acc += scale * attention(q, k, vals, dyn.beta, **kw)
+                add_head(acc, attention(q, k, vals, dyn.beta, **kw), scale)
     if dyn.ffn is not None:
         acc += feedforward(x, dyn.ffn).astype(dt)
     return acc

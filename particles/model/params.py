@@ -32,10 +32,25 @@ def check_beta(beta: float, name: str = "beta") -> float:
     if beta > MAX_BETA:
         raise ParticlesError(
             f"{name} = {beta:g} is above {MAX_BETA:g}: the attention exponents would lose all "
-            "float64 precision (for the hardmax limit, a beta of 1e3-1e6 already selects the "
-            "largest <Qx, Ky>)"
+            "float64 precision (the hardmax limit itself is Dynamics(beta=float('inf')))"
         )
     return beta
+
+
+def _hardmax_beta(dyn) -> float:
+    """beta validated: finite in [0, MAX_BETA], or +inf (hardmax attention, ``Dynamics.hardmax``)
+    with the settings that have a beta -> inf limit."""
+    b = number(dyn.beta, "beta")
+    if b != np.inf:
+        return check_beta(finite(b, "beta", ">= 0"))
+    if text(dyn.kind, "kind").upper() != "SA":
+        raise ParticlesError(
+            "beta = inf (hardmax) needs kind='SA': USA's weights e^(beta <Qx, Ky>) / n have no "
+            "beta -> inf limit"
+        )
+    if _kappa(dyn.kappa) is not None:
+        raise ParticlesError("beta = inf (hardmax) has no noisy version: leave kappa None")
+    return b
 
 
 ACTIVATIONS = ("relu", "gelu", "tanh")
@@ -184,7 +199,10 @@ class Dynamics:
     """Parameters of the SA / USA attention dynamics on the sphere.
 
     **Arguments:**
-    - ``beta``: inverse temperature, finite, >= 0 and at most :data:`MAX_BETA`.
+    - ``beta``: inverse temperature, finite, >= 0 and at most :data:`MAX_BETA`; or ``float("inf")``:
+      hardmax attention, each token attending to the maximisers of <Q x_i, K x_j> with ties
+      averaged (arXiv 2407.01602; :mod:`particles.field.hardmax`). The field is then discontinuous
+      and only the layer map ``method="euler"`` integrates it; it needs ``kind="SA"`` and no noise.
     - ``kind``: ``"SA"`` (softmax, Z_i = sum_k e^{...}) or ``"USA"`` (Z_i = n).
     - ``Q``, ``K``: None (identity), a (d_k, d) matrix, or a (H, d_k, d) stack for H heads.
     - ``V``: None (identity), a scalar v (meaning v I; ``V=-1`` is the repulsive case of
@@ -241,8 +259,7 @@ class Dynamics:
     value_factors: tuple | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self):
-        beta = check_beta(finite(self.beta, "beta", ">= 0"))
-        object.__setattr__(self, "beta", beta)
+        object.__setattr__(self, "beta", _hardmax_beta(self))
         kind = text(self.kind, "kind").upper()
         if kind not in ("SA", "USA"):
             raise ParticlesError(f"kind must be 'SA' or 'USA', got {self.kind!r}")
@@ -322,6 +339,11 @@ class Dynamics:
             yield a.shape[-1] if isinstance(a, np.ndarray) else None
         yield self.O.shape[-2] if self.O is not None else None
         yield self.ffn.d if self.ffn is not None else None
+
+    @property
+    def hardmax(self) -> bool:
+        """True for beta = inf: hardmax attention (:mod:`particles.field.hardmax`)."""
+        return self.beta == np.inf
 
     @property
     def noisy(self) -> bool:
