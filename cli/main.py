@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "histogram": ("particles.cli.analyze", "histogram"),
     "clusters": ("particles.cli.analyze", "clusters"),
     "animate": ("particles.cli.analyze", "animate"),
+    "view": ("particles.cli.view", "view"),
     "figure": ("particles.cli.figure", "figure"),
     "phase": ("particles.cli.phase", "phase"),
     "sweep": ("particles.cli.phase", "sweep"),

@@ -32,7 +32,7 @@ from ._common import (
     type=float,
     cls=LibraryOption,
     library="particles.model.params:Dynamics.beta",
-    help="Inverse temperature beta >= 0.",
+    help="Inverse temperature beta >= 0; inf: hardmax attention (method euler only).",
 )
 @click.option(
     "--kind",

@@ -140,6 +140,8 @@ FIGURES: dict[str, Callable[..., dict] | str] = {
     "nesc": "noise_escape",
     "sk_clust": "sinkhorn_clustering",
     "nsph": "noise_pde_sphere",
+    "hlead": "hardmax_leaders",
+    "hlim": "hardmax_limit",
 }
 
 

@@ -25,8 +25,10 @@ and then time-averaged, the final state handed to the next kappa (particles.anal
 
 Panels: USA and SA at beta = 1.5 and 6 for d = 2 (beta_* = 2.447), 1.5 and 4 for d = 3 (beta_* =
 1.816); USA on the kappa axis, SA on kappa / kappa_c (its kappa_c grows like beta).
-Numbers (``meta["numbers"]`` of the npz, figures/README.md): kappa_c, the fold, kappa_1 (equal free
-energies, USA), and where each sweep jumps. ``--quick``: n = 30, 2 systems, 5 kappas (SA: 3), short
+The script also prints a summary per panel (kept in the npz's meta for the drawing); the numbers
+figures/README.md quotes (kappa_c, the fold, kappa_1 (equal free energies, USA), where each sweep
+jumps, the distances to the branch) are recomputed from the saved sweeps and branches by
+:func:`claims`. ``--quick``: n = 30, 2 systems, 5 kappas (SA: 3), short
 runs, coarse PDEs. Full size: about 15 minutes on 2 busy cores (resumable: per-task results in
 ``--store``, default figures/.store or $PARTICLES_STORE).
 """
@@ -76,7 +78,7 @@ SPHERE = {
 
 
 def _name(d: int, beta: float, kind: str) -> str:
-    """The key of a panel in ``meta["numbers"]`` (USA: as in the figure's first version)."""
+    """The key of a panel in the printed summary (USA: as in the figure's first version)."""
     return f"{'sa_' if kind == 'SA' else ''}d{d}_beta{beta:g}"
 
 

@@ -41,12 +41,17 @@ BINS = 720
 DT_PDE, DT, DT_COARSE = 0.005, 0.005, 0.02
 
 
+def big_sample(quick: bool) -> int:
+    """Particles of the large run (the histograms)."""
+    return 20000 if quick else 10**6
+
+
 def compute(quick: bool = False) -> tuple[dict, dict]:
     times = np.array([0, 0.5, 1, 2] if quick else [0, 0.5, 1, 2, 4, 8], float)
     t_w = 2.0
     rho0 = mf.initial_density("perturbed", N=512, eps=0.05, modes=6, rng=3)
     sol = mf.solve_circle(rho0, BETA, KAPPA, times[-1], dt=DT_PDE, save_at=times)
-    big_n = 20000 if quick else 10**6
+    big_n = big_sample(quick)
     th0 = mf.sample_density(sol, big_n, rng=0, i=0)
     edges = np.linspace(0, 2 * np.pi, BINS + 1)
     mid = 0.5 * (edges[1:] + edges[:-1])
@@ -121,18 +126,19 @@ def peak_excess_pct(hist, density) -> np.ndarray:
 
 def claims(a: dict, meta: dict) -> dict:
     """The numbers figures/README.md quotes, from the saved arrays."""
-    num = meta["numbers"]
-    beta, kappa = num["beta"], num["kappa"]
-    c: dict = {"kappa_c": float(mf.critical_kappa(beta, 2))}
-    c["growth_rates"] = [float(v) for v in mf.growth_rates(beta, 2, kappa, modes=4)]
+    n_big = big_sample(bool(meta.get("quick", False)))  # the run's inputs: BETA, KAPPA, n_big
+    c: dict = {"kappa_c": float(mf.critical_kappa(BETA, 2))}
+    c["growth_rates"] = [float(v) for v in mf.growth_rates(BETA, 2, KAPPA, modes=4)]
     c["max_growth_rate"] = max(c["growth_rates"])
     c["r_pde"] = [float(v) for v in a["r_pde"]]
     c["r_max_abs_diff"] = float(np.max(np.abs(a["r_pde"] - a["r_particles"])))
     c["r_max_abs_diff_coarse"] = float(np.max(np.abs(a["r_pde"] - a["r_particles_coarse"])))
     c["w1_big"] = [float(v) for v in a["w1_big"]]
     c["w1_big_coarse"] = [float(v) for v in a["w1_big_coarse"]]
-    c["pde_mass_error"] = float(a["pde_mass_error"])
-    c["pde_min_density"] = float(a["pde_min_density"])
+    # the PDE density at the 720 bin centres of each saved time: its mean is the mass (exact for the
+    # solver's 256 harmonics), its minimum the positivity check
+    c["pde_mass_error"] = float(np.abs(a["density"].mean(axis=1) - 1).max())
+    c["pde_min_density"] = float(a["density"].min())
     later = a["times"] >= 1.0
     c["peak_excess_pct"] = [float(v) for v in peak_excess_pct(a["hist"], a["density"])[later]]
     c["peak_excess_pct_coarse"] = [
@@ -142,7 +148,7 @@ def claims(a: dict, meta: dict) -> dict:
     # binomial standard deviation of the smoothed peak, relative: 1 / sqrt(n_big p), p = the mass of
     # SMOOTH bins at the lowest of the peaks
     peak = _smooth(a["density"]).max(axis=1)[later]
-    c["peak_noise_pct"] = float(100 / np.sqrt(num["n_big"] * peak.min() * SMOOTH / BINS))
+    c["peak_noise_pct"] = float(100 / np.sqrt(n_big * peak.min() * SMOOTH / BINS))
     ns = a["ns"]
     c["runs"] = int(a["w1_t2"].shape[1])
     c["n_fit_t2"] = int(min(N_FIT_T2, ns[-2]))  # (--quick: its two largest n)
@@ -156,13 +162,13 @@ def claims(a: dict, meta: dict) -> dict:
     c["w1_sqrt_n_t2_large"].append(float(np.max(m2[large] * np.sqrt(ns[large]))))
     c["w1_t2_small_n"] = [float(m2[~large].min()), float(m2[~large].max())]
     i2 = int(np.nonzero(a["times"] == 2.0)[0][0])
-    c["w1_big_sqrt_n_t2"] = float(a["w1_big"][i2] * np.sqrt(num["n_big"]))
-    c["w1_big_coarse_sqrt_n_t2"] = float(a["w1_big_coarse"][i2] * np.sqrt(num["n_big"]))
+    c["w1_big_sqrt_n_t2"] = float(a["w1_big"][i2] * np.sqrt(n_big))
+    c["w1_big_coarse_sqrt_n_t2"] = float(a["w1_big_coarse"][i2] * np.sqrt(n_big))
     return c
 
 
 def plot(data: dict, numbers: dict):
-    c = claims(data, {"numbers": numbers})
+    c = claims(data, {"quick": numbers["n_big"] != big_sample(False)})
     times = data["times"]
     T = times.size
     fig = new_figure((13, 6.5))

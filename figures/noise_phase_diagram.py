@@ -110,7 +110,7 @@ main = script_main(__file__, compute, plot)
 
 def claims(a: dict, meta: dict) -> dict:
     """The numbers figures/README.md quotes, from the saved arrays."""
-    b, bb, bs = a["betas"], a["branch_betas"], float(a["beta_star"])
+    b, bb, bs = a["betas"], a["branch_betas"], float(mf.beta_star(2, "USA"))
     c: dict = {"beta_star": bs, "beta_min": float(b[0]), "beta_max": float(b[-1])}
     for kind in KINDS:
         K = a[f"kappas_{kind}"]

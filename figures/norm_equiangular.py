@@ -122,6 +122,11 @@ _SCHEMES = ("post", "pre", "peri", "ngpt", "mix", "lns")
 _NAMES = ("Post-LN", "Pre-LN", "Peri-LN", "nGPT", "Mix-LN", "LN-Scaling")
 
 
+def _law(nm: str, meta: dict) -> dict:
+    """The late-time law of scheme ``nm`` (the theory, recomputed from the run's inputs)."""
+    return eq.late_time(nm, meta["beta"], alpha=meta["alpha"])
+
+
 def claims(a: dict, meta: dict) -> dict:
     """The numbers figures/README.md quotes, from the saved arrays."""
     ts = a["t_sim"]
@@ -143,11 +148,11 @@ def claims(a: dict, meta: dict) -> dict:
         es = a[f"{nm}_eps_sim"]
         ok = (es > 1e-12) & (es < 1e-4)
         c[f"{nm}_rate"] = float(-np.polyfit(ts[ok], np.log(es[ok]), 1)[0])
-        c[f"{nm}_rate_law"] = float(meta[f"{nm}_law"]["rate"])
+        c[f"{nm}_rate_law"] = float(_law(nm, meta)["rate"])
     es = a["lns_eps_sim"]  # LN-Scaling: 1 - ρ ~ C e^{-μ sqrt(t + 1)}
     ok = (es > 1e-12) & (es < 1e-4)
     c["lns_rate"] = float(-np.polyfit(np.sqrt(ts[ok] + 1.0), np.log(es[ok]), 1)[0])
-    c["lns_rate_law"] = float(meta["lns_law"]["rate"])
+    c["lns_rate_law"] = float(_law("lns", meta)["rate"])
     c["t_end"] = float(ts[-1])
     return c
 

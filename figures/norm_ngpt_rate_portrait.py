@@ -100,10 +100,11 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
     axa.legend(fontsize=8)
     cols = ("C0", "C1", "C4", "C5", "C7")
     for j, r0 in enumerate(data["rho0s"]):
-        for nm, lw in (("pre", 2.6), ("peri", 1.2)):
+        for nm, lw in (("pre", 2.6), ("peri", 0.9)):
             e, r = data[f"{nm}_eps_{j}"], data[f"{nm}_r_{j}"]
             lab = f"ρ0 = {r0:g}" if nm == "pre" else None
-            axb.loglog(e, r, color=cols[j], ls=LINESTYLES[nm], lw=lw, label=lab)
+            col = cols[j] if nm == "pre" else "k"  # Peri-LN in black on top: the curves coincide
+            axb.loglog(e, r, color=col, ls=LINESTYLES[nm], lw=lw, label=lab)
             mk = "s" if nm == "pre" else "D"
             axb.loglog(
                 data[f"{nm}_eps_mark_{j}"],
@@ -120,7 +121,7 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
     axb.invert_xaxis()
     axb.set_xlabel(r"$1-\rho$")
     axb.set_ylabel("r")
-    axb.set_title("(b) (ρ, r): Pre-LN solid, Peri-LN dashed")
+    axb.set_title("(b) (ρ, r): Pre-LN solid, Peri-LN black dashed")
     axb.legend(fontsize=7)
     axc.invert_xaxis()
     axc.set_xlabel(r"$1-\rho$")

@@ -101,7 +101,9 @@ def plot(a: dict, meta: dict, png: Path) -> Path:
     nc = meta["task"]["num_common"]
     rows = [int(r) for r in a["rows"]]
     iters = a["loss"].size
-    t_snap = meta["numbers"]["snap_time"]
+    from particles.scansnap import snap_time
+
+    t_snap = snap_time(a["c"], a["steps"])  # as claims() computes it
     fig, axes = plt.subplots(
         1, 3, figsize=(14, 4.0), gridspec_kw={"width_ratios": [1.6, 1, 1]}, layout="constrained"
     )
@@ -112,7 +114,11 @@ def plot(a: dict, meta: dict, png: Path) -> Path:
     axes[0].set_title("(a) $c_n$ of class 1 (the paper's Fig. 4)", fontsize=10)
     axes[1].semilogy(np.arange(iters), a["loss"])
     axes[1].axhline(
-        meta["numbers"]["log_M"], color="k", ls=":", lw=0.8, label=r"$\ln M$ (uniform prediction)"
+        math.log(_ss_task(meta).vocab_size),
+        color="k",
+        ls=":",
+        lw=0.8,
+        label=r"$\ln M$ (uniform prediction)",
     )
     axes[1].set_xlabel("iteration")
     axes[1].set_ylabel("batch loss (cross-entropy, nats)")

@@ -40,6 +40,13 @@ def _row_label(ez: float, ratio: float, mu: float) -> str:
     return rf"{opt}, $\eta_Z$ = {ez:g}, $\eta_Y/\eta_Z$ = {ratio:g}"
 
 
+def _distinct_logits(Z, task) -> np.ndarray:
+    """``[K, D]``: z of each class's query token on that class's distinct tokens."""
+    return np.array(
+        [Z[task.query_tokens[k], task.distinct_tokens(k)] for k in range(task.num_classes)]
+    )
+
+
 def main(outdir=Path(__file__).parent, quick=False, redraw: bool = False) -> Path:
     """Train and integrate (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw."""
     return draw_saved(outdir, STEM, redraw=redraw, compute=lambda: compute(quick), draw=plot)
@@ -71,6 +78,11 @@ def compute(quick: bool) -> tuple[dict, dict]:
         cm_ode = common_mass(sol.c, task)
         key = f"case{row}"
         arrays[f"{key}_c_sgd"] = c_sgd[:, :, :, task.support].mean(axis=0)
+        # per seed, for the snap times and the orders: c on the support over the steps, and the
+        # final logits z of each class's query on its distinct tokens (SGD seeds, and the ODE)
+        arrays[f"{key}_c_sgd_seeds"] = c_sgd[:, :, :, task.support]
+        arrays[f"{key}_z_sgd_seeds"] = np.array([_distinct_logits(r.Z[-1], task) for r in runs])
+        arrays[f"{key}_z_ode"] = _distinct_logits(sol.Z[-1], task)
         arrays[f"{key}_c_ode"] = sol.c[:, :, task.support]
         arrays[f"{key}_loss_sgd"] = loss_sgd.mean(axis=0)
         arrays[f"{key}_loss_ode"] = sol.loss
@@ -168,14 +180,27 @@ def plot(a: dict, meta: dict, png: Path) -> Path:
 # the numbers figures/README.md quotes (figures/claims.py checks them)
 def claims(a: dict, meta: dict) -> dict:
     """The numbers figures/README.md quotes, from the saved arrays."""
-    from particles.scansnap import snap_time
+    from particles.scansnap import kendall_tau, snap_time
+
+    tk = meta["task"]
+    task = SyntheticTask(num_classes=tk["num_classes"], classes_per_query=tk["classes_per_query"])
+    sup = list(task.support)
+    dist0 = [sup.index(t) for t in task.distinct_tokens(0)]
+
+    def tau(z) -> float:
+        """Mean over classes of Kendall's tau between z and P(l|n) on the distinct tokens (as
+        particles.scansnap.distinct_order: logits closer than 1e-12 are ties)."""
+        out = []
+        for k, zk in enumerate(z):
+            zk = np.zeros_like(zk) if np.ptp(zk) < 1e-12 else zk
+            out.append(kendall_tau(zk, task.probs[k, task.distinct_tokens(k)]))
+        return float(np.mean(out))
 
     ts = a["ts"]
-    num = meta["numbers"]
-    labels = [case[0] for case in meta["cases"]]
     c: dict = {"steps": int(ts[-1])}
-    for k, lab in enumerate(labels):
-        cs, co = a[f"case{k}_c_sgd"], a[f"case{k}_c_ode"]
+    for k in range(len(meta["cases"])):
+        cseeds, co = a[f"case{k}_c_sgd_seeds"], a[f"case{k}_c_ode"]
+        cs = cseeds.mean(axis=0)
         cm_s, cm_o = cs[..., :10].sum(-1).mean(-1), co[..., :10].sum(-1).mean(-1)
         c[f"case{k}_max_c_diff"] = float(np.abs(cs - co).max())
         c[f"case{k}_common_sgd"], c[f"case{k}_common_ode"] = float(cm_s[-1]), float(cm_o[-1])
@@ -183,13 +208,16 @@ def claims(a: dict, meta: dict) -> dict:
         c[f"case{k}_common0"] = float(cm_o[0])
         c[f"case{k}_loss_sgd_end"] = float(a[f"case{k}_loss_sgd"][-1])
         c[f"case{k}_loss_ode_end"] = float(a[f"case{k}_loss_ode"][-1])
-        # snap time: per-run mean (stored number) and of the seed-mean trajectory (recomputed)
-        c[f"case{k}_snap_sgd_runs"] = float(num[lab]["snap_sgd"])
+        # snap time: mean of the seeds' snap times, and of the seed-mean trajectory
+        c[f"case{k}_snap_sgd_runs"] = float(np.mean([snap_time(x, ts) for x in cseeds]))
         c[f"case{k}_snap_sgd"] = snap_time(cs, ts)
         c[f"case{k}_snap_ode"] = snap_time(co, ts)
-        c[f"case{k}_tau_sgd"] = float(num[lab]["tau_sgd"])
-        c[f"case{k}_tau_ode"] = float(num[lab]["tau_ode"])
-        c[f"case{k}_same_order"] = bool(num[lab]["same_distinct_order"])
+        # distinct-token order: tau of the final logits (SGD: mean over seeds)
+        c[f"case{k}_tau_sgd"] = float(np.mean([tau(z) for z in a[f"case{k}_z_sgd_seeds"]]))
+        c[f"case{k}_tau_ode"] = tau(a[f"case{k}_z_ode"])
+        c[f"case{k}_same_order"] = bool(
+            np.array_equal(np.argsort(cs[-1, 0, dist0]), np.argsort(co[-1, 0, dist0]))
+        )
     c["ratio_order_kept"] = bool(
         c["case1_common_sgd"] > c["case0_common_sgd"]
         and c["case1_common_ode"] > c["case0_common_ode"]

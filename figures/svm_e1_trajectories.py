@@ -37,8 +37,8 @@ def claims(a: dict, meta: dict) -> dict:
     from particles.svm.model import correlation
 
     return {
-        "corr_W": float(a["corr_W"]),
-        "corr_KQ": float(a["corr_KQ"]),
+        "corr_W": float(correlation(a["Ws_W"][-1], a["W_mm"])),
+        "corr_KQ": float(correlation(a["Ws_KQ"][-1], a["W_nuc"])),
         "corr_W_nuc": float(correlation(a["Ws_W"][-1], a["W_nuc"])),
         "corr_mm_nuc": float(correlation(a["W_mm"], a["W_nuc"])),
     }

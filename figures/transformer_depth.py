@@ -25,14 +25,22 @@ HERE = Path(__file__).resolve().parent
 STEM = "transformer_depth"
 
 
-def plot(run, png: Path, dpi: int = 130) -> Path:
-    """The figure of a saved run, with the other passages' curves (stored in the run's meta)."""
+def other_passages(a: dict) -> dict:
+    """``{passage: {"mean", "std", "clusters"}}`` of every passage saved as ``passage_<name>_*``
+    arrays (every layer's statistics)."""
+    names = sorted({k.split("__")[1] for k in a if k.startswith("passage__")})
+    return {p: {s: a[f"passage__{p}__{s}"] for s in ("mean", "std", "clusters")} for p in names}
+
+
+def plot(run, png: Path, dpi: int = 130, *, passages=None) -> Path:
+    """The figure of a saved run, with the other passages' curves (``passages``: as returned by
+    :func:`other_passages`)."""
     from particles.transformer.plotting import depth_figure, depth_panels, save_figure
 
     ntok = run.meta.get("n_tokens_per_passage", {})
     others = {
         p.split("_")[0] + (f" ({ntok[p]} tokens)" if p in ntok else ""): r
-        for p, r in run.meta.get("other_passages", {}).items()
+        for p, r in (passages or {}).items()
         if p != run.meta["source"]
     }
     # the npz keeps the hidden states of four layers only; the panels come from every layer's
@@ -43,13 +51,16 @@ def plot(run, png: Path, dpi: int = 130) -> Path:
 
 def main(outdir=HERE, quick: bool = False, redraw: bool = False) -> Path:
     """Run MiniLM on the passages (or, with ``redraw``, load ``<outdir>/<stem>.npz``) and draw."""
+    from particles.storage.npz import load_npz, save_npz
     from particles.transformer.analysis import load_depth_run
 
     outdir = Path(outdir)
     png = outdir / f"{STEM}.png"
     if redraw:
         run = load_depth_run(outdir / f"{STEM}.npz")
-        return plot(run, png, dpi=60 if run.meta["depth"] < 48 else 130)
+        a, _ = load_npz(outdir / f"{STEM}.npz")
+        dpi = 60 if run.meta["depth"] < 48 else 130
+        return plot(run, png, dpi=dpi, passages=other_passages(a))
     from particles.transformer import fetch_model, read_passage, run_text
     from particles.transformer.analysis import save_depth_run
     from particles.transformer.plotting import pick_panels
@@ -72,7 +83,8 @@ def main(outdir=HERE, quick: bool = False, redraw: bool = False) -> Path:
     }
     main_run = runs[passages[0]]
     # the data: the main passage's hidden states at layers 0, 1, 6 and the last (float16, to
-    # stay small), every layer's statistics, and the other passages' mean/std/cluster curves
+    # stay small), every layer's statistics, and every passage's mean/std/cluster curves (arrays
+    # passage__<name>__<stat>, full precision)
     keep = np.isin(main_run.layers, [0, 1, 6, depth])
     full = dataclasses.replace(
         main_run,
@@ -80,19 +92,17 @@ def main(outdir=HERE, quick: bool = False, redraw: bool = False) -> Path:
         layers=main_run.layers[keep],
         meta={
             **main_run.meta,
-            "other_passages": {
-                p: {
-                    "mean": r.stats.mean.round(4).tolist(),
-                    "std": r.stats.std.round(4).tolist(),
-                    "clusters": r.stats.clusters.tolist(),
-                }
-                for p, r in runs.items()
-            },
             "n_tokens_per_passage": {p: r.meta["n_tokens"] for p, r in runs.items()},
         },
     )
-    save_depth_run(outdir / f"{STEM}.npz", full, dtype=np.float16)
-    return plot(full, png, dpi=60 if quick else 130)
+    npz = save_depth_run(outdir / f"{STEM}.npz", full, dtype=np.float16)
+    a, meta = load_npz(npz)
+    for p, r in runs.items():
+        for s in ("mean", "std", "clusters"):
+            a[f"passage__{p}__{s}"] = np.asarray(getattr(r.stats, s))
+    meta.pop("version", None)
+    save_npz(npz, a, meta)
+    return plot(full, png, dpi=60 if quick else 130, passages=other_passages(a))
 
 
 # the numbers figures/README.md quotes (figures/claims.py checks them)
@@ -127,10 +137,15 @@ def claims(a: dict, meta: dict) -> dict:
     c["one_cluster_from"] = one_from(a["stats_clusters"])
     c["repeats_to_one"] = c["one_cluster_from"] - int(meta["trained_depth"])
     names = {"melville_loomings": "melville", "lincoln_gettysburg": "lincoln"}
+    others = other_passages(a)
     for key, short in names.items():
-        v = meta["other_passages"][key]
+        if key not in others:  # --quick: one passage
+            continue
+        v = others[key]
         c[f"{short}_means"] = [float(v["mean"][i]) for i in (0, 5, 6, 12, 48)]
         c[f"{short}_one_from"] = one_from(v["clusters"])
+    if len(others) < 3:
+        return c
     c["others_one_from_min"] = min(c["melville_one_from"], c["lincoln_one_from"])
     c["others_one_from_max"] = max(c["melville_one_from"], c["lincoln_one_from"])
     c["others_one_from_same"] = c["melville_one_from"] == c["lincoln_one_from"]

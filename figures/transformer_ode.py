@@ -7,8 +7,9 @@ layer-0 tokens and uses, on [(ℓ-1)Δt, ℓΔt), layer ℓ's heads: Q_h = W^Q_h
 V_h = W^O_h W^V_h, β = r_ℓ²/√32 with r_ℓ the mean token norm entering layer ℓ (then layer 6's
 weights forever). Two variants: "attention" (the paper's model) and "attention+ffn" (the layer's
 feed-forward and output biases added to the field). RK4, 2 steps per layer. Δt is fitted per
-variant by least squares on the mean <x_i, x_j> of layers 1-6. Clusters: components of
-<x_i, x_j> > 1 - 0.01.
+variant by least squares on the mean <x_i, x_j> of layers 1-6; the ODE's mean similarity of layers
+0-6 on a grid of Δt (:data:`DT_SCAN`) is saved too, so that :func:`claims` recomputes the fitted Δt
+from the loss. Clusters: components of <x_i, x_j> > 1 - 0.01.
 
 ``--quick``: 12 tokens, depth 6, Δt fixed at 0.5 (no fit), 1 step per layer, 60 dpi.
 """
@@ -93,7 +94,7 @@ def main(outdir=HERE, quick: bool = False, redraw: bool = False) -> Path:
         source="darwin_entangled_bank",
     )
     # states at layers 0, 6 and the last only (float16), statistics at every layer: < 1 MB
-    save_comparison(
+    npz = save_comparison(
         outdir / f"{STEM}.npz",
         cmp,
         tokens=tokens,
@@ -101,7 +102,49 @@ def main(outdir=HERE, quick: bool = False, redraw: bool = False) -> Path:
         layers=sorted({0, min(6, depth), depth}),
         dtype=np.float16,
     )
+    if dt is None:  # the loss of the fit on a grid of dt, saved beside the states
+        from particles.storage.npz import save_npz
+
+        a, saved = load_npz(npz)
+        a.update(dt_scan(cmp, n, spl, meta["trained_depth"]))
+        saved.pop("version", None)
+        save_npz(npz, a, saved)
     return plot(*load_npz(outdir / f"{STEM}.npz", FORMAT_ODE), png, dpi=60 if quick else 130)
+
+
+#: the grid of dt on which the fit's loss is saved (the fitted values lie inside it)
+DT_SCAN = np.round(np.linspace(0.30, 0.65, 71), 3)
+
+
+def dt_scan(cmp, n_tokens: int, steps_per_layer: int, fit_depth: int) -> dict:
+    """For every dt of :data:`DT_SCAN` and both variants: the ODE's mean <x_i, x_j> at layers
+    0..``fit_depth`` (the quantity the fit of dt matches to the network's), run as the figure's ODE
+    (same start, scales, steps per layer)."""
+    from particles.transformer import depth_stats, load_model, read_passage
+    from particles.transformer.bridge import ode_states
+
+    enc, tok = load_model("minilm")
+    ids, _ = tok.encode(read_passage("darwin_entangled_bank"), max_length=n_tokens)
+    h0 = enc.hidden_states(np.asarray(ids), depth=fit_depth)[0]
+    out = {"dt_scan": DT_SCAN}
+    for key, ffn in (("attention", False), ("attention_ffn", True)):
+        out[f"dt_scan_{key}_mean"] = np.array(
+            [
+                depth_stats(
+                    ode_states(
+                        enc,
+                        h0,
+                        fit_depth,
+                        dt=float(dt),
+                        ffn=ffn,
+                        scales=cmp.scale,
+                        steps_per_layer=steps_per_layer,
+                    )
+                ).mean
+                for dt in DT_SCAN
+            ]
+        )
+    return out
 
 
 # the numbers figures/README.md quotes (figures/claims.py checks them)
@@ -136,7 +179,33 @@ def claims(a: dict, meta: dict) -> dict:
     med = np.median(a["betas"], axis=1)
     c["head_beta_median_min"], c["head_beta_median_max"] = float(med.min()), float(med.max())
     c["head_beta_max"] = float(a["betas"].max())
-    c["dt_attention"], c["dt_ffn"] = meta["dt"]["attention"], meta["dt"]["attention+ffn"]
+    # the fitted dt: the minimiser of the saved loss scan (parabola through the grid minimum and
+    # its neighbours), and how far the bounded optimiser's dt (the ODE runs' input) lies from it
+    for var, key, label in (
+        ("attention", "attention", "attention"),
+        ("ffn", "attention_ffn", "attention+ffn"),
+    ):
+        if "dt_scan" not in a:  # --quick: dt given, not fitted
+            c[f"dt_{var}"] = float(meta["dt"][label])
+            continue
+        g = a["dt_scan"]
+        nm = a["network_mean"][: a[f"dt_scan_{key}_mean"].shape[1]]
+        loss = np.mean((a[f"dt_scan_{key}_mean"][:, 1:] - nm[1:]) ** 2, axis=1)
+        i = int(np.clip(np.argmin(loss), 1, g.size - 2))
+        p = np.polyfit(g[i - 1 : i + 2], loss[i - 1 : i + 2], 2)
+        c[f"dt_{var}"] = float(-p[1] / (2 * p[0]))
+        c[f"dt_{var}_interior"] = bool(0 < np.argmin(loss) < g.size - 1)
+        c[f"dt_{var}_fit_minus_scan"] = float(meta["dt"][label] - c[f"dt_{var}"])
+        near = np.abs(g - c[f"dt_{var}"]) <= 0.01 + 1e-9
+        rms = np.sqrt(loss)
+        c[f"dt_{var}_rms_change_pct"] = float(100 * (rms[near].max() / rms.min() - 1))
+    if "dt_scan" in a:
+        c["dt_rms_change_pct_max"] = max(
+            c["dt_attention_rms_change_pct"], c["dt_ffn_rms_change_pct"]
+        )
+        c["dt_fit_minus_scan_max"] = max(
+            abs(c["dt_attention_fit_minus_scan"]), abs(c["dt_ffn_fit_minus_scan"])
+        )
     nm = a["network_mean"]
     for var, key in (("attention", "ode_attention"), ("ffn", "ode_attention_ffn")):
         err = a[f"{key}_mean"][1:7] - nm[1:7]

@@ -78,6 +78,7 @@ def compute(quick: bool = False) -> tuple[dict, dict]:
         data[f"{key}_net_norm"] = np.linalg.norm(hid, axis=-1).mean(axis=1)
         data[f"{key}_euler_norm"] = np.linalg.norm(euler, axis=-1).mean(axis=1)
         data[f"{key}_flow_norm"] = np.linalg.norm(flow, axis=-1).mean(axis=1)
+        data[f"{key}_net_vs_euler"] = np.abs(euler - hid).max(axis=(1, 2))  # per layer
         data[f"{key}_max_net_vs_euler"] = np.array(np.abs(euler - hid).max())
     enc = encoder(False, L)
     data["beta"] = np.array(enc.config.hidden_size / np.sqrt(enc.config.head_dim))
@@ -117,8 +118,8 @@ main = script_main(__file__, compute, plot)
 def claims(a: dict, meta: dict) -> dict:
     """The numbers figures/README.md quotes, from the saved arrays."""
     L = int(meta["layers"])
-    c: dict = {"layers": L, "beta": float(a["beta"])}
-    c["att_net_vs_euler"] = float(a["att_max_net_vs_euler"])
+    c: dict = {"layers": L, "beta": float(meta["d"] / np.sqrt(meta["d"] / meta["heads"]))}
+    c["att_net_vs_euler"] = float(a["att_net_vs_euler"].max())
     c["att_mean_5"] = float(a["att_net_mean"][5])
     c["att_flow_mean_5"] = float(a["att_flow_mean"][5])
     c["att_net_mean_end"] = float(a["att_net_mean"][-1])

@@ -846,3 +846,24 @@ def _state_gram(X, code, Th, YT, L):
     """Returns the Gram matrix of the token directions: X X^T for Post-LN (code 0), else of X/|X|."""
     D = X if code == 0 else X / np.linalg.norm(X, axis=1, keepdims=True)
     return D @ D.T
+
+
+def _tile_rowmax(L, r0, c0, causal, m):
+    """m[a] <- max(m[a], max of the allowed L[a, b]) (hardmax pass 1, particles.field.hardmax)."""
+    tr, tc = L.shape
+    for a in range(tr):
+        lim = min(tc, max(0, r0 + a - c0 + 1)) if causal else tc
+        if lim:
+            m[a] = max(m[a], L[a, :lim].max())
+
+
+def _tile_ties(L, thr, v, r0, c0, causal, acc, cnt):
+    """acc[a] += v[b], cnt[a] += 1 where L[a, b] >= thr[a], columns b in order (hardmax pass 2)."""
+    tr, tc = L.shape
+    lim = np.array(
+        [min(tc, max(0, r0 + a - c0 + 1)) if causal else tc for a in range(tr)], dtype=np.int64
+    )
+    for b in range(tc):
+        sel = (L[:, b] >= thr) & (b < lim)
+        cnt[sel] += 1
+        acc[sel] += v[b]

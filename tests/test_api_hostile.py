@@ -51,6 +51,7 @@ MODULES = [
     "particles.analysis.wendel",
     "particles.analysis.repulsive",
     "particles.analysis.long_context",
+    "particles.analysis.hardmax",
     "particles.field.norms",
     "particles.sweeps.grids",
     "particles.solvers.ensemble",
@@ -63,6 +64,8 @@ MODULES = [
     "particles.storage.npz",
     "particles.field",
     "particles.analysis.sinkhorn",
+    "particles.plotting.viewer",
+    "particles.plotting.view_file",
 ]
 
 #: public names not driven here, with the reason
@@ -78,6 +81,7 @@ SKIP: dict[str, str] = {
     "particles.analysis.clusters.Clusters": "a result container",
     "particles.analysis.clusters.Summary": "a result container",
     "particles.analysis.repulsive.Relaxed": "a result container",
+    "particles.analysis.hardmax.Equilibrium": "a result container",
     "particles.solvers.ensemble.EnsembleResult": "a result container",
     "particles.solvers.ensemble.NoisyEnsembleResult": "a result container",
     **{
@@ -89,6 +93,10 @@ SKIP: dict[str, str] = {
         f"particles.transformer.{n}": "weights read from a checked model file (tests/test_transformer*)"
         for n in ("Encoder", "EncoderConfig", "LayerWeights", "WordPieceTokenizer", "encoder_layer")
     },
+    "particles.plotting.viewer.write_html": "writes a file (tests/test_viewer.py's tables)",
+    "particles.plotting.view_file.figure_for_file": "reads files (tests/test_viewer.py's tables)",
+    "particles.plotting.viewer.embedded": "wraps a plotly Figure (tests/test_viewer.py)",
+    "particles.plotting.viewer.Embedded": "a result container",
     # files, network, the environment: their hostile inputs are files (tests/test_cli_hostile.py)
     **{
         f"particles.transformer.{n}": "reads model files or the network (CLI tables)"
@@ -263,6 +271,14 @@ def _ss_params():
     return task, Y, Z
 
 
+def _hm_tokens():
+    return np.random.default_rng(0).standard_normal((8, 2))
+
+
+def _hm_matrix():
+    return np.array([[2.0, 0.3], [0.3, 1.0]])
+
+
 #: valid values by parameter name (the valid call's missing arguments are taken from here)
 NAMES = {
     "x": _pts,
@@ -334,6 +350,20 @@ CALLS: dict[str, dict] = {
     "particles.meanfield.critical_kappas": {"modes": 3},
     "particles.meanfield.growth_rates": {"modes": 3},
     # analysis
+    **{
+        f"particles.analysis.hardmax.{n}": {"z": _hm_tokens, "A": _hm_matrix}
+        for n in ("layer", "leaders")
+    },
+    "particles.analysis.hardmax.equilibrium": {"z0": _hm_tokens, "A": _hm_matrix},
+    "particles.analysis.hardmax.layers": {"z0": _hm_tokens, "n_layers": 3, "A": _hm_matrix},
+    "particles.analysis.hardmax.exit_layers": {
+        "z0": _hm_tokens,
+        "beta": 8.0,
+        "A": _hm_matrix,
+        "max_layers": 40,
+    },
+    "particles.analysis.hardmax.leader_gap": {"v": _hm_tokens, "A": _hm_matrix},
+    "particles.analysis.hardmax.predicted_layers": {"distance": 1.0, "alpha": 1.0, "eps": 1e-6},
     "particles.analysis.clusters.consensus_time": {
         "t": lambda: np.array([0.0, 0.1, 0.2]),
         "xs": NAMES["xs"],
@@ -513,6 +543,23 @@ CALLS: dict[str, dict] = {
     "particles.sweeps.sweep.fingerprint": {"obj": lambda: {"a": 1}},
     "particles.sweeps.sweep.task_path": {"store": "st", "key": "k"},
     "particles.field.velocity_rows": {"rows": lambda: [0, 3]},
+    "particles.plotting.viewer.subsample": {"size": 10, "budget": 4},
+    "particles.plotting.viewer.transformer_figure": {
+        "hidden": lambda: np.stack([_pts(8, 6), _pts(8, 6, 1)]),
+        "layers": lambda: np.array([0, 1]),
+        "tokens": lambda: [f"w{i}" for i in range(8)],
+    },
+    "particles.plotting.viewer.phase_figure": {
+        "t": lambda: np.array([0.0, 1.0, 2.0]),
+        "betas": lambda: np.array([1.0, 2.0]),
+        "P": lambda: np.array([[0.0, 0.5, 1.0], [0.2, 0.4, 0.9]]),
+    },
+    "particles.plotting.viewer.transition_figure": {
+        "kappas": lambda: np.array([1.0, 2.0]),
+        "betas": lambda: np.array([1.5]),
+        "r_up": lambda: np.full((1, 2, 2), 0.5),
+        "r_down": lambda: np.full((1, 2, 2), 0.7),
+    },
     "particles.transformer.depth_stats": {
         "hidden": lambda: np.stack([_pts(8, 6), _pts(8, 6, 1)]),
         "bins": 8,
@@ -573,6 +620,8 @@ def _c_task():
 #: functions whose answer may be infinite for finite input (documented): hitting times of runs that
 #: never hit, the time to a consensus never reached
 MAY_BE_INFINITE = {
+    "particles.Dynamics",  # beta = inf is the hardmax attention
+    "particles.analysis.hardmax.leader_gap",  # inf for a single leader
     "particles.analysis.equiangular.hitting_time",
     "particles.analysis.equiangular.euler_hitting_time",
     "particles.analysis.equiangular.gamma_curve",

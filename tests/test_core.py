@@ -457,7 +457,7 @@ def test_trajectory_summary_and_describe():
     [
         ({"beta": float("nan")}, "beta"),
         ({"beta": -1.0}, "beta"),
-        ({"beta": float("inf")}, "beta"),
+        ({"beta": float("inf"), "kind": "USA"}, "beta"),  # inf is hardmax: SA only
         ({"kind": "XA"}, "kind"),
         ({"Q": np.ones((3, 4)), "K": np.ones((2, 4))}, "d_k"),
         ({"Q": np.ones((3, 4)), "V": np.ones((5, 5))}, "dimension"),

@@ -1,5 +1,6 @@
-"""README.md stays true: its Python snippets run (at reduced sizes) and every command it shows, and
-every example in the commands' --help, names commands and options that exist."""
+"""README.md and the documentation pages it points to stay true: their Python snippets run (at
+reduced sizes) and every command they show, and every example in the commands' --help, names
+commands and options that exist."""
 
 from __future__ import annotations
 
@@ -14,15 +15,40 @@ import pytest
 from particles.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
+#: the README and the site's pages that took over its reference text (the getting-started page, the
+#: user guide's pages and the development page): their snippets and commands are checked here
+PAGES = [
+    "README.md",
+    "docs/getting_started.md",
+    "docs/develop.md",
+    *(
+        f"docs/guide/{name}.md"
+        for name in (
+            "model",
+            "integrators",
+            "clustering",
+            "phase",
+            "noise",
+            "normalisation",
+            "transformer",
+            "svm",
+            "scansnap",
+            "scale",
+            "cli",
+        )
+    ),
+]
+README = "\n".join((ROOT / page).read_text() for page in PAGES)
 
 
 def blocks(lang: str) -> list[str]:
-    return re.findall(rf"^```{lang}\n(.*?)^```", README, flags=re.S | re.M)
+    """The distinct ``lang`` blocks of the pages (a block shown on two pages counts once)."""
+    found = re.findall(rf"^```{lang}\n(.*?)^```", README, flags=re.S | re.M)
+    return list(dict.fromkeys(found))
 
 
 def block(first_line: str) -> str:
-    """The python block of the README that contains ``first_line``."""
+    """The python block of the pages that contains ``first_line``."""
     (b,) = [b for b in blocks("python") if first_line in b]
     return b
 
@@ -76,8 +102,31 @@ CHECKS = {
 
 
 def test_readme_python_blocks_are_all_checked():
-    assert len(blocks("python")) == 4  # basic, Dask/zarr, noise, normalisations: one test each
-    assert len(CHECKS) == 3  # + the Dask/zarr block, run as a script below
+    # basic, Dask/zarr, noise, normalisations, and the getting-started page's simulation and
+    # figure: one test each
+    assert len(blocks("python")) == 6
+    assert len(CHECKS) == 3  # + the Dask/zarr block and the getting-started pair, below
+
+
+def test_getting_started_blocks_run_in_order(tmp_path):
+    """The getting-started page's simulation, then its figure (which uses the simulation's
+    ``traj``), as one script."""
+    first = shrink(block("print(traj.x.shape, pt.min_inner"), [("t_end=20.0", "t_end=2.0")])
+    src = first + "\n" + block("plot_cluster_counts(ax") + "\n"
+    out = run_block(src, tmp_path)
+    assert "(101, 64, 3)" in out and (tmp_path / "counts.png").exists()
+
+
+def test_readme_is_short_and_points_into_the_site():
+    """The README keeps what a visitor needs first (the two commands, the ten-line example, a
+    picture, links into the site); its reference text lives in the site's pages."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) < 80
+    assert "pip install -e . && particles simulate" in text and "python -m pytest" in text
+    links = re.findall(r"\]\(([^)#]+)\)", text)
+    assert "docs/getting_started.md" in links and "docs/api.md" in links
+    missing = [link for link in links if not (ROOT / link).exists()]
+    assert not missing, missing
 
 
 @pytest.mark.parametrize("first", list(CHECKS), ids=["basic", "noise", "norms"])
@@ -218,9 +267,13 @@ def test_shared_options_have_the_same_help_everywhere():
         assert len(helps[opt]) == 1 and "" not in helps[opt], (opt, helps[opt])
 
 
+def guide_pages() -> list[Path]:
+    return sorted((ROOT / "docs" / "guide").glob("*.md"))
+
+
 def test_cited_tests_exist():
     """Every ``test_x.py::test_name`` that README.md and docs/ cite is a test of that file."""
-    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *guide_pages()]
     refs = {r for p in docs for r in re.findall(r"(test_\w+\.py)::(\w+)", p.read_text())}
     assert refs
     for file, name in sorted(refs):
@@ -246,7 +299,7 @@ def resolve(name: str):
 
 def test_cited_names_and_paths_exist():
     """The ``particles.x.y`` names and the repository paths README.md and docs/ cite exist."""
-    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *guide_pages()]
     text = "\n".join(p.read_text() for p in docs)
     names = set(re.findall(r"`(particles(?:\.\w+)+)", text))
     assert len(names) > 20

@@ -121,6 +121,17 @@ def test_field_matches_dense_sinkhorn(case, beta, n, d):
     np.testing.assert_allclose(pt.field.velocity_rows(x, dyn, rows), got[rows], atol=5e-11 * scale)
 
 
+def test_factored_value_maps():
+    """V = O_h V_h given as factors: the same field as the dense product."""
+    rng = np.random.default_rng(5)
+    x = pt.random_points(30, 6, rng=1)
+    Vf, Of = rng.standard_normal((2, 6)), rng.standard_normal((6, 2))
+    dyn = pt.Dynamics(beta=2.0, kind="SK", V=Vf, O=Of, sinkhorn_tol=1e-12)
+    want = naive.sinkhorn_velocity_naive(x, 2.0, V=Of @ Vf)
+    np.testing.assert_allclose(pt.velocity(x, dyn), want, atol=1e-10)
+    np.testing.assert_allclose(pt.field.velocity_rows(x, dyn, [1, 5]), want[[1, 5]], atol=1e-10)
+
+
 def test_heads_add_up():
     rng = np.random.default_rng(3)
     x = pt.random_points(40, 4, rng=0)
@@ -205,6 +216,7 @@ HOSTILE = [
     (dict(kind="SK", sinkhorn_tol=-1e-9), "sinkhorn_tol must lie in"),
     (dict(kind="SK", causal=True), "cannot be causal"),
     (dict(kind="sinkhorn-ish"), "kind must be"),
+    (dict(kind="SK", beta=float("inf")), "optimal assignment"),
 ]
 
 

@@ -20,11 +20,12 @@ import numpy as np
 
 from ..errors import Overflow, ParticlesError, finite, flag, number
 from ..model.params import Dynamics
-from . import expansion, kernels, sinkhorn
+from . import expansion, hardmax, kernels, sinkhorn
 from .dask import raw_field as _distributed_raw_field
 from .inputs import (
     _row_norms,
     _unit_rows,
+    add_head,
     attention,
     check_dtype,
     check_logits,
@@ -126,6 +127,8 @@ def velocity(
         raise ParticlesError(f"tol must be in (0, 1), got {tol}")
     x = check_points(x)
     dyn.check_dimension(x.shape[1])
+    if dyn.hardmax:
+        return _hardmax_velocity(x, dyn, dt, project, method, scheduler)
     if method != "exact":
         plan = None
         if method == "auto":
@@ -161,10 +164,27 @@ def velocity(
     return repaired(x64, dyn, f, out)
 
 
+def _hardmax_velocity(x, dyn: Dynamics, dt, project: bool, method: str, scheduler) -> np.ndarray:
+    """:func:`velocity` for beta = inf: the tiled hardmax field (:mod:`.hardmax`), projected. No row
+    needs the log-domain repair: the hardmax output is an average of values, finite and O(|V|)."""
+    if method == "expansion":
+        raise ParticlesError("method='expansion' has no beta = inf (hardmax) version; use 'exact'")
+    x, f = _raw_as(x, dyn, dt, scheduler)
+    if not project:
+        return f
+    out = np.empty_like(f)
+    kernels.pick(kernels._project_tangent, f.size)(x, f, out)
+    return out
+
+
 def _raw_as(x64: np.ndarray, dyn: Dynamics, dt, scheduler):
     """(x as ``dt``, the unprojected tiled field there): on this machine or, with ``scheduler``,
     on a Dask cluster. Overflowing rows are left for :func:`repaired` (no warning)."""
     x = x64.astype(np.float32) if dt is np.float32 else x64
+    if scheduler is not None and dyn.hardmax:
+        raise ParticlesError(
+            "beta = inf (hardmax) is evaluated on this machine only: scheduler=None"
+        )
     with np.errstate(over="ignore", invalid="ignore"):
         if scheduler is not None:
             sinkhorn.refuse_distributed(dyn)
@@ -206,20 +226,26 @@ def velocity_rows(x, dyn: Dynamics, rows, *, project: bool = True) -> np.ndarray
                 sym = sinkhorn.symmetric(dyn, h)
                 tol = dyn.sinkhorn_tol
                 part = sinkhorn.attention(q, k, vals, dyn.beta, tol, symmetric=sym, rows=rows)
-                acc += part if scale is None else float(scale) * part
+                add_head(acc, part, scale)
                 continue
             q, k, vals, scale = head_inputs(x, dyn, h, rows)
+            if dyn.hardmax:
+                a = hardmax.attention(q, k, vals)
+                acc += a if scale is None else scale * a
+                continue
             check_logits(q, k, dyn.beta)
             if scale is None:
                 attention(q, k, vals, dyn.beta, out=acc, normalize=sa)
             else:
-                acc += scale * attention(q, k, vals, dyn.beta, normalize=sa)
+                add_head(acc, attention(q, k, vals, dyn.beta, normalize=sa), scale)
         if dyn.ffn is not None:
             acc += feedforward(xr, dyn.ffn)
         out = None
         if project:
             out = np.empty_like(acc)
             kernels.pick(kernels._project_tangent, acc.size)(xr, acc, out)
+    if dyn.hardmax:
+        return acc if out is None else out
     return repaired(x, dyn, acc, out, rows)
 
 
@@ -267,7 +293,7 @@ def drift(
     theta64 = theta
     theta, a = _raw_as(theta64, dyn, dt, scheduler)
     if norm == "pre":
-        return repaired(theta64, dyn, a, None)
+        return a if dyn.hardmax else repaired(theta64, dyn, a, None)
     bad = ~np.all(np.isfinite(a), axis=1)
     if bad.any():  # overflow of USA's scale: the direction of A_i from the log domain
         g, _ = field_rows(theta64, dyn, np.flatnonzero(bad), project=False)
@@ -282,7 +308,7 @@ def drift(
     kernels.pick(kernels._project_tangent, u.size)(theta, u, out)
     # where the tangent part of u_i ~ theta_i cancels (see repaired): the log domain
     bad = np.max(np.abs(out), axis=1) < CANCEL_RATIO[dt]
-    if bad.any():
+    if bad.any() and not dyn.hardmax:  # hardmax: a token attending to itself has 0, exactly
         rows = np.flatnonzero(bad)
         gp, lp = field_rows(theta64, dyn, rows, project=True)
         ga, la = field_rows(theta64, dyn, rows, project=False)

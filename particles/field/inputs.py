@@ -16,6 +16,11 @@ Two paths (see :func:`attention`):
 - **Online path** otherwise: row tiles sweep column tiles with a running row maximum (online softmax,
   FlashAttention style); a single column tile when m <= ``config.TILE_COLS``.
 
+- **Factored value maps** O_h V_h (``Dynamics(V=..., O=...)``, or a dense V of low rank):
+  :func:`factored_field` attends in d_v dimensions, every head in one pass: the projections of all
+  heads as one GEMM, one task per row tile computing every online head and then the output maps
+  of all heads as one GEMM (n^2 (d_k + d_v) per head instead of n^2 (d_k + d)).
+
 Tiles are tasks run on ``config.THREADS`` Python threads with single-threaded BLAS and GIL-free
 serial kernels (measured 4-5x faster than two-threaded BLAS calls on the loaded 2-core machine this
 was tuned on: no barrier per GEMM); the Gram path's row blocks add their products in a fixed order,
@@ -27,13 +32,15 @@ float32 computation.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy.special import erf
 
 from .. import config
 from ..errors import Overflow, ParticlesError, real_array
 from ..model.params import Dynamics, FeedForward
-from . import sinkhorn, tiles
+from . import hardmax, sinkhorn, tiles
 
 _gelu_c = 1.0 / np.sqrt(2.0)
 
@@ -189,13 +196,17 @@ def head_inputs(x: np.ndarray, dyn: Dynamics, h: int, rows: np.ndarray | None = 
 
     q = x Q_h^T (of the rows ``rows`` only, if given), k = x K_h^T, vals = x V_h^T (V_h a matrix)
     or x; ``k is q`` when Q_h = K_h (the symmetric Gram path) and ``rows`` is None. ``scale`` is the
-    scalar V_h (as x's dtype) to multiply the head's output by, or None when nothing is to be scaled.
+    scalar V_h (as x's dtype) to multiply the head's output by, or None when nothing is to be scaled;
+    for factored value maps (``dyn.factored``) vals = x V_h^T is (n, d_v) and ``scale`` is the
+    output map O_h (d, d_v): the head's output is attention(q, k, vals) O_h^T (:func:`add_head`).
     The projections run on one BLAS thread: they are O(n d^2) against the field's O(n^2 d), and
     OpenBLAS threads woken here would spin-wait against the field's tile threads afterwards (measured
     at n = 4096, d = 64, general weights: 0.09 s per field evaluation instead of 0.048 s).
     """
     dt = x.dtype
-    Q, K, V = dyn.head(h)
+    factors = dyn.head_factors(h)
+    # (the dense product O_h V_h of dyn.head is not needed with the factors)
+    Q, K, V = (*_qk(dyn, h), None) if factors is not None else dyn.head(h)
     xq = x if rows is None else np.ascontiguousarray(x[rows])
     with config.blas_threads(1):
         q = xq if Q is None else xq @ Q.T.astype(dt)
@@ -206,6 +217,9 @@ def head_inputs(x: np.ndarray, dyn: Dynamics, h: int, rows: np.ndarray | None = 
             k = q
         else:
             k = x if K is None else x @ K.T.astype(dt)
+        if factors is not None:
+            Vf, Of = factors
+            return q, k, np.ascontiguousarray(x @ Vf.T.astype(dt)), Of.astype(dt)
         if isinstance(V, np.ndarray):
             return q, k, np.ascontiguousarray(x @ V.T.astype(dt)), None
     if V is None or V == 1.0:
@@ -213,32 +227,215 @@ def head_inputs(x: np.ndarray, dyn: Dynamics, h: int, rows: np.ndarray | None = 
     return q, k, x, dt.type(V)
 
 
+def add_head(acc: np.ndarray, y: np.ndarray, scale) -> np.ndarray:
+    """acc += the head's output from its attention ``y`` and the ``scale`` of :func:`head_inputs`:
+    y itself (None), scale * y (a scalar V) or y O_h^T (factored value maps, ``scale`` = O_h)."""
+    if scale is None:
+        acc += y
+    elif isinstance(scale, np.ndarray) and scale.ndim == 2:
+        with config.blas_threads(1):
+            acc += y @ scale.T
+    else:
+        acc += scale * y
+    return acc
+
+
 def raw_field(x: np.ndarray, dyn: Dynamics) -> np.ndarray:
     """The field before the tangent projection: sum_h sum_j A^h_ij V_h x_j + ffn(x_i). Shape (n, d).
 
     ``x`` must already be validated (C-contiguous (n, d), float64 or float32; the result has the
     same dtype). Heads with Q_h = K_h (identity weights included) take the symmetric Gram path.
+    Factored value maps (``dyn.factored``) take :func:`factored_field`: every head in one pass.
+    With ``dyn.hardmax`` (beta = inf) each head is :func:`particles.field.hardmax.attention`.
     """
     n, d = x.shape
     dt = x.dtype
     acc = np.zeros((n, d), dtype=dt)
-    kw = dict(normalize=dyn.kind == "SA", causal=dyn.causal)
-    for h in range(dyn.heads):
-        q, k, vals, scale = head_inputs(x, dyn, h)
-        check_logits(q, k, dyn.beta)
-        if dyn.kind == "SK":  # Sinkhorn attention, in float64 (particles.field.sinkhorn)
-            sym = sinkhorn.symmetric(dyn, h)
-            part = sinkhorn.attention(q, k, vals, dyn.beta, dyn.sinkhorn_tol, symmetric=sym)
-            part = part.astype(dt)
-            acc += part if scale is None else scale * part
-            continue
-        if scale is None:
-            attention(q, k, vals, dyn.beta, out=acc, **kw)
-        else:
-            acc += scale * attention(q, k, vals, dyn.beta, **kw)
+    if dyn.factored and not dyn.hardmax and dyn.kind != "SK":
+        factored_field(x, dyn, acc)
+    else:
+        kw = dict(normalize=dyn.kind == "SA", causal=dyn.causal)
+        for h in range(dyn.heads):
+            q, k, vals, scale = head_inputs(x, dyn, h)
+            if dyn.hardmax:  # beta = inf: the maximisers' average (particles.field.hardmax)
+                add_head(acc, hardmax.attention(q, k, vals, causal=dyn.causal), scale)
+                continue
+            check_logits(q, k, dyn.beta)
+            if dyn.kind == "SK":  # Sinkhorn attention, in float64 (particles.field.sinkhorn)
+                sym = sinkhorn.symmetric(dyn, h)
+                part = sinkhorn.attention(q, k, vals, dyn.beta, dyn.sinkhorn_tol, symmetric=sym)
+                add_head(acc, part.astype(dt), scale)
+                continue
+            if scale is None:
+                attention(q, k, vals, dyn.beta, out=acc, **kw)
+            else:
+                add_head(acc, attention(q, k, vals, dyn.beta, **kw), scale)
     if dyn.ffn is not None:
         acc += feedforward(x, dyn.ffn).astype(dt)
     return acc
+
+
+# --- factored value maps: every head in one pass ----------------------------------------------------
+
+
+class Heads(NamedTuple):
+    """The inputs of :func:`factored_field` at x (n, d), for H heads with value maps O_h V_h.
+
+    ``q``, ``k``, ``v``: per head (n, d_k), (n, d_k), (n, d_v), from one GEMM of x with every head's
+    stacked maps (``k[h] is q[h]`` when Q_h = K_h); ``gram``: [(h, c)] the heads on the Gram path
+    (c_i = beta |q_i|^2 / 2); ``online``: [(h, shift)] the others (``attention_path``'s shift or
+    None); ``OT`` (H d_v, d): the output maps side by side, transposed, so that
+    sum_h y_h O_h^T = [y_1 ... y_H] OT is one GEMM; ``tr``, ``tc``: the online tiles (rows of the
+    projections and the output GEMM too); ``threads``: for the whole pass."""
+
+    q: list
+    k: list
+    v: list
+    gram: list
+    online: list
+    OT: np.ndarray
+    dk: int
+    dv: int
+    tr: int
+    tc: int
+    threads: int
+
+
+def _stacked_maps(dyn: Dynamics, d: int, dt):
+    """(W, slices): W stacks Q_h, K_h (skipped when Q_h = K_h), V_h of every head, rows of one
+    (sum, d) matrix, and slices[h] = (q rows, k rows or None, v rows)."""
+    blocks, slices, at = [], [], 0
+    eye = None
+
+    def add(a):
+        nonlocal at, eye
+        if a is None:
+            eye = np.eye(d) if eye is None else eye
+            a = eye
+        blocks.append(a)
+        at += a.shape[0]
+        return slice(at - a.shape[0], at)
+
+    for h in range(dyn.heads):
+        Q, K = _qk(dyn, h)
+        Vf, _ = dyn.head_factors(h)
+        same = (Q is None and K is None) or (
+            Q is not None and K is not None and Q.shape == K.shape and np.array_equal(Q, K)
+        )
+        sq = add(Q)
+        sk = None if same else add(K)
+        slices.append((sq, sk, add(Vf)))
+    return np.concatenate(blocks, axis=0).astype(dt), slices
+
+
+def _qk(dyn: Dynamics, h: int):
+    Q, K = dyn.Q, dyn.K
+    pick = lambda a: a[h] if isinstance(a, np.ndarray) and a.ndim == 3 else a  # noqa: E731
+    return pick(Q), pick(K)
+
+
+def projected_rows(x: np.ndarray, WT: np.ndarray, rows: int, threads: int) -> np.ndarray:
+    """x WT (n, m) as one GEMM per block of ``rows`` rows (one BLAS thread each, on ``threads``
+    Python threads): the bits depend on ``rows`` only, not on the threads."""
+    n = x.shape[0]
+    out = np.empty((n, WT.shape[1]), dtype=x.dtype)
+
+    def work(r0, ws, threaded):
+        np.matmul(x[r0 : r0 + rows], WT, out=out[r0 : r0 + rows])
+
+    with config.blas_threads(1):
+        tiles.run_tasks(list(range(0, n, rows)), work, lambda: None, threads)
+    return out
+
+
+def factored_inputs(x: np.ndarray, dyn: Dynamics, plan: tiles.Tiling, threads=None) -> Heads:
+    """The :class:`Heads` of ``dyn`` (``dyn.factored``) at x (validated (n, d)), with the tiles of
+    ``plan``; ``threads``: for the projections (default: by their work, ``plan.threads_for``)."""
+    n, d = x.shape
+    dt = x.dtype
+    H, dv = dyn.heads, dyn.d_v
+    Q0 = dyn.Q
+    dk = d if Q0 is None else Q0.shape[-2]
+    _, tr, tc = plan.online(n, n, dk, dv)
+    work = float(H) * n * n * (dk + dv + 1)
+    nthreads = plan.threads_for(work)
+    W, slices = _stacked_maps(dyn, d, dt)
+    if threads is None:  # threads for the projections' own work (the bits do not depend on it)
+        threads = plan.threads_for(float(n) * d * W.shape[0])
+    P = projected_rows(x, W.T, tr, threads)
+    q, k, v, gram, online = [], [], [], [], []
+    for h, (sq, sk, sv) in enumerate(slices):
+        qh = np.ascontiguousarray(P[:, sq])
+        kh = qh if sk is None else np.ascontiguousarray(P[:, sk])
+        vh = np.ascontiguousarray(P[:, sv])
+        check_logits(qh, kh, dyn.beta)
+        c, shift = attention_path(qh, kh, vh, dyn.beta, sk is None)
+        (gram.append((h, c)) if c is not None else online.append((h, shift)))
+        q.append(qh)
+        k.append(kh)
+        v.append(vh)
+    Of = dyn.value_factors[1]
+    Os = [Of[h] if Of.ndim == 3 else Of for h in range(H)]
+    OT = np.ascontiguousarray(np.concatenate(Os, axis=1).T, dtype=dt)
+    return Heads(q, k, v, gram, online, OT, dk, dv, tr, tc, nthreads)
+
+
+def factored_field(x: np.ndarray, dyn: Dynamics, acc: np.ndarray, plan=None) -> np.ndarray:
+    """acc += sum_h sum_j A^h_ij O_h V_h x_j for factored value maps (``dyn.factored``): every head
+    in one pass.
+
+    The projections q, k, x V_h^T of all heads are one GEMM with the stacked maps (in row blocks
+    of the online tile height); heads with Q_h = K_h take the Gram path one after the other; the
+    others run as one set of tasks, one per row tile: each tile computes every head's attention in
+    d_v dimensions (y_h, (tr, d_v), side by side in Y (n, H d_v)) and then its rows of Y OT, the
+    output maps of all heads as one GEMM. Cost n^2 (d_k + d_v) per head plus O(n d H (d_k + d_v)).
+    Same bits on any number of threads for given tiles; rows of it: :mod:`particles.field.rows`.
+    """
+    plan = plan or tiles.Tiling.here()
+    n = x.shape[0]
+    hd = factored_inputs(x, dyn, plan)
+    dv = hd.dv
+    Y = np.zeros((n, dyn.heads * dv), dtype=x.dtype)
+    normalize = dyn.kind == "SA"
+    for h, c in hd.gram:
+        threads, side = plan.gram(n, hd.dk, dv)
+        g, log_scale = tiles.gram_setup(hd.q[h], hd.v[h], dyn.beta, c, dyn.causal, side)
+        sums = tiles.gram_run(g, dv, threads)
+        scale = None if normalize else tiles.usa_scale(log_scale, x.dtype)
+        tiles.finish(sums, Y[:, h * dv : (h + 1) * dv], normalize, scale)
+    onl = [
+        (
+            h,
+            tiles.online_setup(
+                hd.q[h], hd.k[h], hd.v[h], dyn.beta, dyn.causal, normalize, hd.tr, hd.tc, shift
+            ),
+        )
+        for h, shift in hd.online
+    ]
+    out = np.empty_like(acc)
+
+    def work(r0, ws, threaded):
+        factored_tile(onl, Y, hd, r0, ws, out[r0 : r0 + hd.tr], threaded)
+
+    tasks = list(range(0, n, hd.tr))
+    if dyn.causal:  # the last row tiles have the most columns: start them first
+        tasks.reverse()
+    make_ws = (lambda: tiles.online_workspace(onl[0][1])) if onl else (lambda: None)
+    with config.blas_threads(1):
+        tiles.run_tasks(tasks, work, make_ws, hd.threads)
+    acc += out
+    return acc
+
+
+def factored_tile(onl, Y, hd: Heads, r0: int, ws, out, threaded: bool, offset: int = 0) -> None:
+    """Row tile r0 of :func:`factored_field`: each online head's attention into its columns of Y,
+    then ``out`` (the tile's rows) = Y[rows] OT. ``offset``: the global row of Y's first row."""
+    r1 = min(hd.q[0].shape[0], r0 + hd.tr)
+    y = Y[r0 - offset : r1 - offset]
+    dv = hd.dv
+    for h, o in onl:
+        tiles.online_tile(o, r0, ws, y[:, h * dv : (h + 1) * dv], threaded)
+    np.matmul(y, hd.OT, out=out)
 
 
 def check_dtype(dtype) -> type:

@@ -23,6 +23,10 @@ What that takes (measured, see tests/test_distributed.py):
   off-diagonal tile is exponentiated by both of its row blocks: about 1.3-1.5x the local flops),
   the price of needing no reduction across workers.
 
+- factored value maps (:func:`particles.field.inputs.factored_field`): every block computes the
+  projections of all rows in the same row blocks as locally, its rows of the Gram heads as above,
+  then for each of its row tiles every online head and the output GEMM, as the local task does.
+
 The reference is the local evaluation with the requester's settings, threaded or not: its tiles
 run with BLAS on one thread (threaded, and inside ``field.fixed_order()``), as blocks do. The one
 exception is a one-thread local evaluation (``config.THREADS = 1``, or too small to be threaded)
@@ -65,7 +69,7 @@ def alignment(n: int, d: int, dyn: Dynamics, plan: Plan | None = None) -> int:
     for h in range(dyn.heads):
         Q, _, V = dyn.head(h)
         dk = d if Q is None else Q.shape[0]
-        dv = V.shape[0] if isinstance(V, np.ndarray) else d
+        dv = dyn.d_v if dyn.factored else V.shape[0] if isinstance(V, np.ndarray) else d
         for tile in (plan.gram(n, dk, dv)[1], plan.online(n, n, dk, dv)[1]):
             a = math.lcm(a, tile)
             if a >= n:
@@ -87,6 +91,8 @@ def attention_field_rows(x: np.ndarray, dyn: Dynamics, r0: int, r1: int, plan: P
     n, d = x.shape
     dt = x.dtype
     acc = np.zeros((r1 - r0, d), dtype=dt)
+    if dyn.factored:
+        return factored_rows(x, dyn, r0, r1, plan, acc)
     kw = dict(normalize=dyn.kind == "SA", causal=dyn.causal, plan=plan)
     with config.blas_threads(1):
         for h in range(dyn.heads):
@@ -95,6 +101,39 @@ def attention_field_rows(x: np.ndarray, dyn: Dynamics, r0: int, r1: int, plan: P
                 attention_rows(q, k, vals, dyn.beta, r0, r1, out=acc, **kw)
             else:
                 acc += scale * attention_rows(q, k, vals, dyn.beta, r0, r1, **kw)
+    return acc
+
+
+def factored_rows(x: np.ndarray, dyn: Dynamics, r0: int, r1: int, plan: Plan, acc) -> np.ndarray:
+    """Rows r0:r1 of :func:`particles.field.inputs.factored_field` (factored value maps), added
+    into ``acc``: the same projections (every row, in the same row blocks), the Gram heads' rows
+    (:func:`_gram_rows`), then for each local row tile every online head and the output GEMM."""
+    n = x.shape[0]
+    with config.blas_threads(1):
+        hd = inputs.factored_inputs(x, dyn, plan, threads=1)
+        dv, tr = hd.dv, hd.tr
+        _check_aligned(r0, r1, n, tr)
+        Y = np.zeros((r1 - r0, dyn.heads * dv), dtype=x.dtype)
+        normalize = dyn.kind == "SA"
+        for h, c in hd.gram:
+            side = plan.gram(n, hd.dk, dv)[1]
+            g, log_scale = tiles.gram_setup(hd.q[h], hd.v[h], dyn.beta, c, dyn.causal, side)
+            _gram_rows(g, dv, normalize, log_scale, Y[:, h * dv : (h + 1) * dv], r0, r1)
+        onl = [
+            (
+                h,
+                tiles.online_setup(
+                    hd.q[h], hd.k[h], hd.v[h], dyn.beta, dyn.causal, normalize, tr, hd.tc, shift
+                ),
+            )
+            for h, shift in hd.online
+        ]
+        ws = tiles.online_workspace(onl[0][1]) if onl else None
+        out = np.empty_like(acc)
+        for a0 in range(r0, r1, tr):
+            b0, b1 = a0 - r0, min(n, a0 + tr) - r0
+            inputs.factored_tile(onl, Y, hd, a0, ws, out[b0:b1], True, offset=r0)
+    acc += out
     return acc
 
 

@@ -109,13 +109,15 @@ def _normalised(g: np.ndarray, L: np.ndarray):
     return g, L
 
 
-def _head_rows(x, rows, q, k, vals, beta, usa, causal, project, bias=None):
+def _head_rows(x, rows, q, k, vals, beta, usa, causal, project, omap=None, bias=None):
     """One head at ``rows``: (g, L) with the head's output e^{L_i} g_i, before V's scalar.
-
-    ``bias`` (n,): added to column j's logits (SK: Sinkhorn's column potential g_j, so that the
-    row-normalised weights are those of the doubly stochastic matrix)."""
+    ``omap``: the head's output map O_h (d, d_v) of factored value maps, applied to the sums
+    (in d_v dimensions) before the projection. ``bias`` (n,): added to column j's logits (SK:
+    Sinkhorn's column potential g_j, so that the row-normalised weights are those of the doubly
+    stochastic matrix)."""
     n = k.shape[0]
-    nr, dv = q.shape[0], vals.shape[1]
+    nr = q.shape[0]
+    dv = vals.shape[1] if omap is None else omap.shape[0]
     g = np.zeros((nr, dv))
     L = np.zeros(nr)
     for r0 in range(0, nr, _TILE_ROWS):
@@ -138,7 +140,7 @@ def _head_rows(x, rows, q, k, vals, beta, usa, causal, project, bias=None):
         for c0 in range(0, n, _TILE_COLS):
             m = np.maximum(m, logits(c0, min(n, c0 + _TILE_COLS)).max(axis=1))
         shift = np.where(np.isfinite(m), m, 0.0)
-        acc = np.zeros((r1 - r0, dv))
+        acc = np.zeros((r1 - r0, vals.shape[1]))
         z = np.zeros(r1 - r0)
         for c0 in range(0, n, _TILE_COLS):
             c1 = min(n, c0 + _TILE_COLS)
@@ -151,6 +153,9 @@ def _head_rows(x, rows, q, k, vals, beta, usa, causal, project, bias=None):
         if bias is not None:
             sig = sig + bias[idx]
         own = vals[idx]
+        if omap is not None:
+            acc = acc @ omap.T
+            own = own @ omap.T
         if project:
             xb = x[idx]
             acc = project_accurate(xb, acc)
@@ -195,10 +200,11 @@ def _field_rows(x, dyn, rows, project):
             qf, kf, _, _ = head_inputs(x, dyn, h)
             sym = sinkhorn.symmetric(dyn, h)
             bias = sinkhorn.solve(qf, kf, dyn.beta, dyn.sinkhorn_tol, symmetric=sym).g
+        omap = scale if isinstance(scale, np.ndarray) else None
         g, L = _head_rows(
-            x, rows, q, k, vals, dyn.beta, dyn.kind == "USA", dyn.causal, project, bias
+            x, rows, q, k, vals, dyn.beta, dyn.kind == "USA", dyn.causal, project, omap, bias
         )
-        if scale is not None:
+        if scale is not None and omap is None:
             g = g * float(scale)
         parts.append((g, L))
     if dyn.ffn is not None:

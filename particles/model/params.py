@@ -41,8 +41,7 @@ def check_beta(beta: float, name: str = "beta") -> float:
     if beta > MAX_BETA:
         raise ParticlesError(
             f"{name} = {beta:g} is above {MAX_BETA:g}: the attention exponents would lose all "
-            "float64 precision (for the hardmax limit, a beta of 1e3-1e6 already selects the "
-            "largest <Qx, Ky>)"
+            "float64 precision (the hardmax limit itself is Dynamics(beta=float('inf')))"
         )
     return beta
 
@@ -57,6 +56,28 @@ def check_sinkhorn_tol(tol) -> float:
             "marginals may stop Sinkhorn's iteration from meeting it)"
         )
     return t
+
+
+def _hardmax_beta(dyn) -> float:
+    """beta validated: finite in [0, MAX_BETA], or +inf (hardmax attention, ``Dynamics.hardmax``)
+    with the settings that have a beta -> inf limit."""
+    b = number(dyn.beta, "beta")
+    if b != np.inf:
+        return check_beta(finite(b, "beta", ">= 0"))
+    kind = text(dyn.kind, "kind").upper()
+    if kind in ("SK", "SINKHORN"):
+        raise ParticlesError(
+            "beta = inf (hardmax) needs kind='SA': SK's beta -> inf limit is an optimal assignment, "
+            "not hardmax attention, and is not implemented"
+        )
+    if kind != "SA":
+        raise ParticlesError(
+            "beta = inf (hardmax) needs kind='SA': USA's weights e^(beta <Qx, Ky>) / n have no "
+            "beta -> inf limit"
+        )
+    if _kappa(dyn.kappa) is not None:
+        raise ParticlesError("beta = inf (hardmax) has no noisy version: leave kappa None")
+    return b
 
 
 ACTIVATIONS = ("relu", "gelu", "tanh")
@@ -87,6 +108,58 @@ def _matrix(name: str, a, ndim_ok: tuple[int, ...]) -> np.ndarray | float | None
     if not np.all(np.isfinite(arr)):
         raise ParticlesError(f"{name} has non-finite entries")
     return _readonly(arr)
+
+
+def _pick(a, h: int):
+    """Head h's matrix of a (H, ., .) stack; a 2-D matrix, scalar or None is shared by all heads."""
+    return a[h] if isinstance(a, np.ndarray) and a.ndim == 3 else a
+
+
+def _output_maps(O, V) -> np.ndarray | None:
+    """``O`` validated against the value maps' first factor ``V`` (already validated)."""
+    if O is None:
+        return None
+    if not isinstance(V, np.ndarray):
+        raise ParticlesError(
+            "O (the heads' output maps, (d, d_v) or (H, d, d_v)) needs V as the value maps' first "
+            f"factor, (d_v, d) or (H, d_v, d); got V = {'None' if V is None else V}"
+        )
+    if np.isscalar(O) or (isinstance(O, np.ndarray) and O.ndim == 0):
+        raise ParticlesError("O must be a (d, d_v) matrix or a (H, d, d_v) stack, got a scalar")
+    O = _matrix("O", O, (2, 3))
+    if O.shape[-1] != V.shape[-2]:
+        raise ParticlesError(
+            f"O {O.shape} and V {V.shape} disagree on d_v: O must be (d, d_v) or (H, d, d_v) with "
+            f"d_v = {V.shape[-2]}, the rows of V"
+        )
+    if O.shape[-2] != V.shape[-1]:
+        raise ParticlesError(
+            f"O {O.shape} and V {V.shape} disagree on d: O must map back to d = {V.shape[-1]}, the "
+            "columns of V"
+        )
+    return O
+
+
+def _low_rank(V: np.ndarray) -> tuple | None:
+    """(V_f, O_f) with V = O_f V_f to rounding when V (d, d) or (H, d, d) has numerical rank r
+    with 2 r <= d (singular values s <= d eps s_max of each head dropped), else None."""
+    d = V.shape[-1]
+    if d < 2:
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            U, s, Vt = np.linalg.svd(V)
+    except np.linalg.LinAlgError:  # no convergence: keep the dense maps
+        return None
+    if not np.all(np.isfinite(s)):  # entries near the float range: keep the dense maps
+        return None
+    smax = s[..., :1]
+    rank = int(np.max(np.sum(s > d * np.finfo(np.float64).eps * smax, axis=-1)))
+    rank = max(rank, 1)
+    if 2 * rank > d:
+        return None
+    Of = U[..., :rank] * s[..., None, :rank]
+    return (_readonly(Vt[..., :rank, :]), _readonly(Of)) if np.all(np.isfinite(Of)) else None
 
 
 def _kappa(kappa) -> float | None:
@@ -153,7 +226,10 @@ class Dynamics:
     """Parameters of the SA / USA attention dynamics on the sphere.
 
     **Arguments:**
-    - ``beta``: inverse temperature, finite, >= 0 and at most :data:`MAX_BETA`.
+    - ``beta``: inverse temperature, finite, >= 0 and at most :data:`MAX_BETA`; or ``float("inf")``:
+      hardmax attention, each token attending to the maximisers of <Q x_i, K x_j> with ties
+      averaged (arXiv 2407.01602; :mod:`particles.field.hardmax`). The field is then discontinuous
+      and only the layer map ``method="euler"`` integrates it; it needs ``kind="SA"`` and no noise.
     - ``kind``: ``"SA"`` (softmax, Z_i = sum_k e^{...}), ``"USA"`` (Z_i = n) or ``"SK"``
       (Sinkhorn attention, the Sinkformers of arXiv 2110.11773: the matrix exp(beta <Q x_i, K x_j>)
       scaled on both sides until every row and every column sums to 1; ``"sinkhorn"`` is read as
@@ -168,7 +244,17 @@ class Dynamics:
       column to within ~tol. Used only by SK (and validated always).
     - ``Q``, ``K``: None (identity), a (d_k, d) matrix, or a (H, d_k, d) stack for H heads.
     - ``V``: None (identity), a scalar v (meaning v I; ``V=-1`` is the repulsive case of
-      arXiv 2312.10794 §9.1), a (d, d) matrix, or a (H, d, d) stack.
+      arXiv 2312.10794 §9.1), a (d, d) matrix, or a (H, d, d) stack; with ``O``, the first factor
+      of factored value maps: a (d_v, d) matrix or a (H, d_v, d) stack.
+    - ``O``: None (dense value maps), or the heads' output maps, a (d, d_v) matrix or a
+      (H, d, d_v) stack: head h's value map is then ``O_h V_h`` (d x d, rank <= d_v), as in a
+      Transformer layer, ``W^O_h W^V_h``. The field then costs n^2 (d_k + d_v) per head instead
+      of n^2 (d_k + d), plus O(n d d_v) for the projections (:mod:`particles.field.inputs`).
+      A dense V (2-D or 3-D) of low numerical rank is factored once here (SVD, singular values
+      ``s <= d * eps * s_max`` of each head dropped; r the largest rank over the heads) when
+      that is cheaper, ``2 r <= d``: :attr:`value_factors` holds the factors, ``V`` and ``O``
+      stay as given (records and :meth:`replace` keep the dense form, and factor it again to the
+      same bits).
     - ``causal``: token i attends only to tokens j <= i.
     - ``ffn``: optional :class:`FeedForward` term.
     - ``kappa``: inverse noise strength κ > 0 of the noisy dynamics
@@ -188,8 +274,8 @@ class Dynamics:
     - ``t_offset``: LN-Scaling's clock offset c > 0, speed factor s(t) = sqrt(t + c) (default 1,
       the paper's s = sqrt(t + 1)); used only by ``norm="lns"``.
 
-    The number of heads H is the largest leading size among the stacks; a 2-D matrix or None is
-    shared by every head. Use :func:`dataclasses.replace` (or :meth:`replace`) for new settings.
+    The number of heads H is the leading size of the stacks (Q, K, V, O must agree); a 2-D matrix
+    or None is shared by every head. Use :func:`dataclasses.replace` (or :meth:`replace`) for new settings.
     """
 
     beta: float = 1.0
@@ -204,12 +290,15 @@ class Dynamics:
     alpha: float = 1.0
     t_switch: float | None = None
     t_offset: float = 1.0
+    O: np.ndarray | None = None
     sinkhorn_tol: float = 1e-9
     heads: int = field(init=False, default=1)
+    #: (V_f, O_f): the factored value maps ((H, d_v, d), (H, d, d_v), or 2-D shared by all heads),
+    #: given (``O``) or found in a dense V of low rank; None for dense, scalar or identity V
+    value_factors: tuple | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self):
-        beta = check_beta(finite(self.beta, "beta", ">= 0"))
-        object.__setattr__(self, "beta", beta)
+        object.__setattr__(self, "beta", _hardmax_beta(self))
         kind = text(self.kind, "kind").upper()
         kind = "SK" if kind == "SINKHORN" else kind
         if kind not in KINDS:
@@ -219,9 +308,11 @@ class Dynamics:
         Q = _matrix("Q", self.Q, (2, 3))
         K = _matrix("K", self.K, (2, 3))
         V = _matrix("V", self.V, (2, 3))
+        O = _output_maps(self.O, V)
         object.__setattr__(self, "Q", Q)
         object.__setattr__(self, "K", K)
         object.__setattr__(self, "V", V)
+        object.__setattr__(self, "O", O)
         object.__setattr__(self, "causal", flag(self.causal, "causal"))
         if kind == "SK" and self.causal:
             raise ParticlesError(
@@ -238,9 +329,9 @@ class Dynamics:
                 f"sphere: norm 'post' or 'ngpt', not {self.norm!r}"
             )
         # heads: consistent leading sizes
-        hs = {a.shape[0] for a in (Q, K, V) if isinstance(a, np.ndarray) and a.ndim == 3}
+        hs = {a.shape[0] for a in (Q, K, V, O) if isinstance(a, np.ndarray) and a.ndim == 3}
         if len(hs) > 1:
-            raise ParticlesError(f"Q, K, V stacks disagree on the number of heads: {sorted(hs)}")
+            raise ParticlesError(f"Q, K, V, O stacks disagree on the number of heads: {sorted(hs)}")
         object.__setattr__(self, "heads", hs.pop() if hs else 1)
         # Q and K must agree on d_k; Q, K, V on d
         dk = {a.shape[-2] for a in (Q, K) if isinstance(a, np.ndarray)}
@@ -251,9 +342,16 @@ class Dynamics:
         dims = set(self._dims())
         dims.discard(None)
         if len(dims) > 1:
-            raise ParticlesError(f"Q, K, V, ffn disagree on the dimension d: {sorted(dims)}")
-        if isinstance(V, np.ndarray) and V.shape[-2] != V.shape[-1]:
-            raise ParticlesError(f"V must be square (d, d), got {V.shape[-2:]}")
+            raise ParticlesError(f"Q, K, V, O, ffn disagree on the dimension d: {sorted(dims)}")
+        if O is None and isinstance(V, np.ndarray) and V.shape[-2] != V.shape[-1]:
+            raise ParticlesError(
+                f"V must be square (d, d), got {V.shape[-2:]}; a factored value map V (d_v, d) "
+                "needs its output map O (d, d_v)"
+            )
+        if O is not None:
+            object.__setattr__(self, "value_factors", (V, O))
+        elif isinstance(V, np.ndarray):
+            object.__setattr__(self, "value_factors", _low_rank(V))
 
     def _check_norm(self) -> None:
         norm = text(self.norm, "norm").lower()
@@ -285,7 +383,13 @@ class Dynamics:
     def _dims(self):
         for a in (self.Q, self.K, self.V):
             yield a.shape[-1] if isinstance(a, np.ndarray) else None
+        yield self.O.shape[-2] if self.O is not None else None
         yield self.ffn.d if self.ffn is not None else None
+
+    @property
+    def hardmax(self) -> bool:
+        """True for beta = inf: hardmax attention (:mod:`particles.field.hardmax`)."""
+        return self.beta == np.inf
 
     @property
     def noisy(self) -> bool:
@@ -319,14 +423,29 @@ class Dynamics:
             )
 
     def head(self, h: int) -> tuple:
-        """(Q_h, K_h, V_h) with None for identities and a float for a scalar V."""
+        """(Q_h, K_h, V_h) with None for identities and a float for a scalar V; with output maps
+        ``O``, V_h is the (d, d) product O_h V_h."""
+        if self.O is not None:
+            Vf, Of = self.head_factors(h)
+            return _pick(self.Q, h), _pick(self.K, h), Of @ Vf
+        return _pick(self.Q, h), _pick(self.K, h), _pick(self.V, h)
 
-        def pick(a):
-            if isinstance(a, np.ndarray) and a.ndim == 3:
-                return a[h]
-            return a
+    @property
+    def factored(self) -> bool:
+        """Whether the field uses factored value maps O_h V_h (:attr:`value_factors`)."""
+        return self.value_factors is not None
 
-        return pick(self.Q), pick(self.K), pick(self.V)
+    @property
+    def d_v(self) -> int | None:
+        """The heads' value dimension d_v of the factored value maps (None when not factored)."""
+        return None if self.value_factors is None else self.value_factors[0].shape[-2]
+
+    def head_factors(self, h: int) -> tuple:
+        """(V_h (d_v, d), O_h (d, d_v)) of the factored value maps, or None when not factored."""
+        if self.value_factors is None:
+            return None
+        Vf, Of = self.value_factors
+        return _pick(Vf, h), _pick(Of, h)
 
     def replace(self, **changes) -> Dynamics:
         return replace(self, **changes)
@@ -343,6 +462,8 @@ class Dynamics:
 
         parts = [self.kind, f"beta={self.beta:g}"]
         parts += [mat(name, getattr(self, name)) for name in ("Q", "K", "V")]
+        if self.O is not None:
+            parts.append(mat("O", self.O))
         if self.kappa is not None:
             parts.append(f"kappa={self.kappa:g}")
         if self.kind == "SK":
@@ -381,6 +502,9 @@ class Dynamics:
             else:
                 meta[name] = "array"
                 arrays[prefix + name] = np.asarray(a)
+        if self.O is not None:  # absent for dense value maps: earlier records stay
+            meta["O"] = "array"
+            arrays[prefix + "O"] = np.asarray(self.O)
         if self.kappa is not None:  # absent for the ODE: its records (fingerprints) are unchanged
             meta["kappa"] = self.kappa
         if self.ffn is not None:
@@ -418,6 +542,10 @@ class Dynamics:
                 kw[name] = arrays[prefix + name]
             else:
                 kw[name] = float(v)
+        if meta.get("O") is not None:
+            if meta["O"] != "array":
+                raise ParticlesError(f"O must be 'array' or absent, got {meta['O']!r}")
+            kw["O"] = arrays[prefix + "O"]
         if meta.get("ffn"):
             kw["ffn"] = FeedForward(
                 W1=arrays[prefix + "ffn_W1"],

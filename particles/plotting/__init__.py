@@ -7,7 +7,9 @@
 - :func:`animate` a GIF (pillow) or MP4 (ffmpeg, when installed) of a trajectory;
 - :func:`plot_run` the picture ``particles simulate --plot`` writes;
 - :func:`plural` "1 cluster" / "3 clusters" for titles and labels;
-- :mod:`particles.plotting.figures` the one runner of the figure scripts in ``figures/``.
+- :mod:`particles.plotting.figures` the one runner of the figure scripts in ``figures/``;
+- :mod:`particles.plotting.viewer` interactive plotly views (``particles view``,
+  ``Trajectory.show()``; the ``view`` extra).
 
 Nothing here uses pyplot or calls ``show()``: figures that this module writes itself are plain
 ``matplotlib.figure.Figure`` objects on an Agg canvas, so they work under any backend and need no

@@ -223,11 +223,11 @@ class TrainConfig:
 class TrainResult:
     """What :func:`train` records.
 
-    loss : ``[iters]`` batch loss at each step, before its update (loss[0] is at the init).
-    steps : ``[R]`` step numbers of the snapshots (0 = init, iters = end).
-    Z, Y : ``[R, M, M]`` and ``[R, M, M_out]`` snapshots (``[2, ...]``: init and end, when
-        trained with ``keep_weights=False``).
-    c : ``[R, K, M]`` class attention c_n at the snapshots (synthetic tasks; None for text).
+    - loss : ``[iters]`` batch loss at each step, before its update (loss[0] is at the init).
+    - steps : ``[R]`` step numbers of the snapshots (0 = init, iters = end).
+    - Z, Y : ``[R, M, M]`` and ``[R, M, M_out]`` snapshots (``[2, ...]``: init and end, when
+      trained with ``keep_weights=False``).
+    - c : ``[R, K, M]`` class attention c_n at the snapshots (synthetic tasks; None for text).
     """
 
     loss: np.ndarray

@@ -207,6 +207,11 @@ def _betas(betas, S):
     b = np.ascontiguousarray(b.ravel())
     if b.shape[0] != S:
         raise ParticlesError(f"need one beta per system ({S}), got {b.shape[0]}")
+    if np.any(b == np.inf):
+        raise ParticlesError(
+            "beta = inf (hardmax) is not run by the ensembles' softmax kernels: use "
+            "particles.simulate with method='euler', one system at a time"
+        )
     if not np.all(np.isfinite(b)) or np.any(b < 0):
         raise ParticlesError("betas must be finite and >= 0")
     if b.size:

@@ -145,9 +145,12 @@ class RunOptions:
                 f"dyn must be a particles.Dynamics or Piecewise, got {type(dyn).__name__}"
             )
         kappas = tuple(_kappas(dyn))
+        hard = _hardmax(dyn)
         if method is None:
-            method = "euler-maruyama" if kappas else "rk4"
+            method = "euler-maruyama" if kappas else ("euler" if hard else "rk4")
         spec = registry.get(method)
+        if hard and spec.name not in HARDMAX_METHODS:
+            raise ParticlesError(needs_layer_map(spec.name))
         if kappas and not spec.stochastic:
             raise ParticlesError(needs_sde(spec.name, kappas[0]))
         dtype = check_dtype(dtype)
@@ -263,6 +266,27 @@ def _check_output(checkpoint) -> None:
             "(or .zarr for a trajectory store)"
         )
     check_writable(checkpoint, "trajectory", suffix)
+
+
+#: the methods that integrate beta = inf (hardmax): the field is discontinuous (it jumps where the
+#: maximiser of <Q x_i, K x_j> changes), so only the papers' layer map is admitted, the "euler"
+#: step x <- N(x + h H(x)) (arXiv 2407.01602's layer, with its (1 + alpha) normalisation replaced
+#: by the scheme's LayerNorm; N(x + h H) = N((x + h H) / (1 + h)) on the sphere). Runge-Kutta
+#: stages straddle the switching surfaces (their order is void there), scipy's error control
+#: shrinks the step to nothing at each switch, and the tangent and geodesic steps are not a layer.
+HARDMAX_METHODS = ("euler",)
+
+
+def needs_layer_map(method: str) -> str:
+    return (
+        f"beta = inf (hardmax attention) is a discontinuous field: method {method!r} is not "
+        "admitted, use method='euler' (the layer map x <- N(x + dt H(x)))"
+    )
+
+
+def _hardmax(dyn) -> bool:
+    segs = [d for d, _ in dyn.segments] if isinstance(dyn, Piecewise) else [dyn]
+    return any(d.hardmax for d in segs)
 
 
 def needs_sde(method: str, kappa) -> str:

@@ -136,6 +136,17 @@ class Trajectory:
             ]
         )
 
+    def show(self, **options):
+        """The interactive view of the run (plotly; the ``view`` extra): the particles on the sphere
+        (d = 3, turned by the mouse), the circle (d = 2) or a projection (d > 3), coloured by
+        cluster, with a time slider and a play button. Jupyter displays the returned
+        ``plotly.graph_objects.Figure`` inline; ``options`` are those of
+        :func:`particles.plotting.viewer.states_figure` (``delta``, ``max_frames``,
+        ``max_particles``, ``coords``, ``pca_time``, ``tokens``, ``title``)."""
+        from ..plotting.viewer import trajectory_figure
+
+        return trajectory_figure(self, **options)
+
     def to_xarray(self):
         """An ``xarray.Dataset``: ``x`` over (t, particle, coordinate), the parameters as attributes.
 

@@ -10,7 +10,9 @@ Euler step of length ``Δt = 1`` of
     zdot_i = P⊥(z_i) [ sum_h sum_j A^h_ij V_h z_j  (+ ffn(z_i)) ],
     Q_h = W^Q_h (d_k × d),  K_h = W^K_h,  V_h = W^O[:, h] W^V_h (d × d),  beta = r^2 / sqrt(d_k),
 
-with the normalisation replaced by the projection onto the sphere. The feed-forward sub-layer
+with the normalisation replaced by the projection onto the sphere. The value maps are kept
+factored, ``Dynamics(V=W^V, O=W^O)`` (:func:`head_factors`), so the field costs
+n^2 (d_k + d_v) per head rather than n^2 (d_k + d). The feed-forward sub-layer
 becomes ``ffn(z) = (W_2 s(W_1 r z + b_1) + b_2) / r``; in that variant the attention's output
 biases ``sum_h W^O_h b^V_h + b^O`` are folded into ``b_2`` too. The query/key biases are dropped
 (the key bias cancels in the softmax; the query bias does not, a small error).
@@ -91,12 +93,11 @@ def pre_layer_dynamics(enc: Encoder, layer: int, *, dt: float = 1.0, ffn: bool =
     g1 = np.ones(d) if lw.n1_w is None else lw.n1_w
     Q = lw.wq.reshape(H, dk, d) * g1
     K = lw.wk.reshape(H, dk, d) * g1
-    Wv = lw.wv.reshape(H, -1, d)
-    Wo = lw.wo.reshape(d, H, -1).transpose(1, 0, 2)
-    V = np.sqrt(d) * (Wo @ Wv) * g1
+    V = lw.wv.reshape(H, -1, d) * g1  # (H, d_v, d)
+    O = np.sqrt(d) * lw.wo.reshape(d, H, -1).transpose(1, 0, 2)  # (H, d, d_v)
     P = _centring(enc, d)
     if P is not None:
-        V = P @ V
+        O = P @ O
     ff = None
     if ffn:
         act = enc.config.activation
@@ -117,13 +118,30 @@ def pre_layer_dynamics(enc: Encoder, layer: int, *, dt: float = 1.0, ffn: bool =
         )
     beta = d / np.sqrt(dk)
     return pt.Dynamics(
-        beta=beta, kind="SA", Q=Q, K=K, V=dt * V, ffn=ff, causal=enc.config.causal, norm="pre"
+        beta=beta,
+        kind="SA",
+        Q=Q,
+        K=K,
+        V=V,
+        O=dt * O,
+        ffn=ff,
+        causal=enc.config.causal,
+        norm="pre",
     )
 
 
 def head_matrices(enc: Encoder, layer: int):
     """``(Q, K, V)`` stacks of layer ``layer``'s heads: ``(H, d_k, d)``, ``(H, d_k, d)``,
-    ``(H, d, d)`` with ``V_h = W^O[:, h] W^V_h``."""
+    ``(H, d, d)`` with ``V_h = W^O[:, h] W^V_h`` (dense; the dynamics use the factors,
+    :func:`head_factors`)."""
+    Q, K, Wv, Wo = head_factors(enc, layer)
+    return Q, K, Wo @ Wv
+
+
+def head_factors(enc: Encoder, layer: int):
+    """``(Q, K, W^V, W^O)`` of layer ``layer``'s heads: ``(H, d_k, d)``, ``(H, d_k, d)``,
+    ``(H, d_v, d)`` and ``(H, d, d_v)`` (``W^O[:, h]``), the value map of head h being
+    ``W^O_h W^V_h``: the factored form of :class:`particles.Dynamics` (``V``, ``O``)."""
     lw = enc.layer(layer)
     H, dk = enc.config.num_heads, enc.config.head_dim
     d = lw.wq.shape[1]
@@ -131,8 +149,7 @@ def head_matrices(enc: Encoder, layer: int):
     K = lw.wk.reshape(H, dk, d)
     Wv = lw.wv.reshape(H, -1, d)
     Wo = lw.wo.reshape(d, H, -1).transpose(1, 0, 2)  # (H, d, d_v)
-    V = Wo @ Wv
-    return Q, K, V
+    return Q, K, Wv, Wo
 
 
 def layer_beta(enc: Encoder, layer: int, scale: float | None = None) -> float:
@@ -172,7 +189,7 @@ def layer_dynamics(
     if enc.config.norm_position != "post":
         raise ParticlesError("the ODE bridge is written for post-LN and pre-LN models")
     r = input_scale(enc, layer) if scale is None else float(scale)
-    Q, K, V = head_matrices(enc, layer)
+    Q, K, Wv, Wo = head_factors(enc, layer)
     beta = layer_beta(enc, layer, r)
     ff = None
     if ffn:
@@ -195,7 +212,9 @@ def layer_dynamics(
         ff = pt.FeedForward(
             W1=r * lw.w1, b1=b1, W2=dt * lw.w2 / r, b2=dt * bias / r, activation=act
         )
-    return pt.Dynamics(beta=beta, kind="SA", Q=Q, K=K, V=dt * V, ffn=ff, causal=enc.config.causal)
+    return pt.Dynamics(
+        beta=beta, kind="SA", Q=Q, K=K, V=Wv, O=dt * Wo, ffn=ff, causal=enc.config.causal
+    )
 
 
 def measured_scales(enc: Encoder, hidden) -> np.ndarray:
