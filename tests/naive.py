@@ -217,12 +217,24 @@ def _exp_shift_tile(s, beta, ci, cj, diag, causal):
     return w.astype(s.dtype)
 
 
-def _softmax_tile(s, beta, diag, causal, m, alpha):
-    """One online-softmax step. Returns (new s, new m, alpha).
+def _exp_shift_sum_tile(s, beta, ci, diag, causal, z):
+    """Returns (new s, z): the new s of :func:`_exp_shift_tile` with no cj term, and its row sums."""
+    w = _exp_shift_tile(s, beta, ci, np.empty(0), diag, causal)
+    return w, w.astype(np.float64).sum(axis=1)
+
+
+def _row_sum(row, lim):
+    """sum_{j < lim} row_j."""
+    return np.sum(np.asarray(row[:lim], dtype=np.float64))
+
+
+def _softmax_tile(s, beta, diag, causal, m, alpha, z):
+    """One online-softmax step. Returns (new s, new m, alpha, z).
 
     z_ij = beta s_ij, or -inf where causal and j > i + diag; m_new_i = max(m_i, max_j z_ij);
     s_ij <- exp(z_ij - m_new_i) (0 where masked); alpha_i = exp(m_i - m_new_i), which is 0 for
-    m_i = -inf, and 1 for a row whose entries are all masked so far (m_new_i = -inf: nothing to scale).
+    m_i = -inf, and 1 for a row whose entries are all masked so far (m_new_i = -inf: nothing to
+    scale); z_i = sum_j of the new s_ij.
     """
     z = beta * s.astype(np.float64)
     if causal:
@@ -234,7 +246,8 @@ def _softmax_tile(s, beta, diag, causal, m, alpha):
     w = np.where(np.isfinite(z), _exp_clamped(z - shift[:, None], -np.inf), 0.0)
     with np.errstate(invalid="ignore"):
         a = np.where(seen, np.exp(m - shift), 1.0)
-    return w.astype(s.dtype), m_new, a
+    w = w.astype(s.dtype)
+    return w, m_new, a, w.astype(np.float64).sum(axis=1)
 
 
 def _rescale_add(acc, alpha, part):

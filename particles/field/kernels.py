@@ -165,6 +165,24 @@ def _row_min(row, lim):
     return mn
 
 
+#: rows per chunk of the tile kernels: one scratch row per chunk, not per row (allocating it per
+#: row cost ~15 % of a 512-wide row's exponentials: 0.58 -> 0.50 ns per element on one core)
+_CHUNK_ROWS = 16
+
+#: fastmath flags of the row sums: reassociation lets the sum vectorise (a fixed order for the
+#: compiled code: the same bits on any number of threads)
+_SUM_FASTMATH = set(config.FASTMATH) | {"reassoc"}
+
+
+@njit(cache=config.CACHE, fastmath=_SUM_FASTMATH)
+def _row_sum(row, lim):
+    """sum(row[:lim]) (vectorised; not inlined, which kept the callers' loops from vectorising)."""
+    t = row[0] - row[0]
+    for j in range(lim):
+        t += row[j]
+    return t
+
+
 @_serial_and_parallel
 def _exp_shift_tile(s, beta, ci, cj, diag, causal):
     """s[i, j] <- exp(beta s[i, j] - ci[i] - cj[j]) in place; 0 where causal and j > i + diag.
@@ -174,44 +192,71 @@ def _exp_shift_tile(s, beta, ci, cj, diag, causal):
     ``diag`` = first row index - first column index of the tile (global).
     """
     B, C = s.shape
-    for i in prange(B):
-        row = s[i]
-        lim = min(C, i + diag + 1) if causal else C
-        if lim <= 0:
-            row[:] = 0.0
-            continue
-        buf = np.empty(lim, s.dtype)
-        _exp_shift_row(row, lim, beta, ci[i], cj[:lim], buf)
-        row[lim:] = 0.0
+    for b in prange((B + _CHUNK_ROWS - 1) // _CHUNK_ROWS):
+        buf = np.empty(C, s.dtype)
+        for i in range(b * _CHUNK_ROWS, min(B, b * _CHUNK_ROWS + _CHUNK_ROWS)):
+            row = s[i]
+            lim = min(C, i + diag + 1) if causal else C
+            if lim <= 0:
+                row[:] = 0.0
+                continue
+            _exp_shift_row(row, lim, beta, ci[i], cj[:lim], buf)
+            row[lim:] = 0.0
 
 
 @_serial_and_parallel
-def _softmax_tile(s, beta, diag, causal, m, alpha):
+def _exp_shift_sum_tile(s, beta, ci, diag, causal, z):
+    """s[i, j] <- exp(beta s[i, j] - ci[i]) in place (0 where causal and j > i + diag), and
+    z[i] = sum_j s[i, j] of the new row: the online path's tile with its row sums, so that the
+    values' GEMM needs no column of ones. ``z`` may be a strided view (a column of the partial sums).
+    """
+    B, C = s.shape
+    empty = np.empty(0, s.dtype)
+    for b in prange((B + _CHUNK_ROWS - 1) // _CHUNK_ROWS):
+        buf = np.empty(C, s.dtype)
+        for i in range(b * _CHUNK_ROWS, min(B, b * _CHUNK_ROWS + _CHUNK_ROWS)):
+            row = s[i]
+            lim = min(C, i + diag + 1) if causal else C
+            if lim <= 0:
+                row[:] = 0.0
+                z[i] = 0.0
+                continue
+            _exp_shift_row(row, lim, beta, ci[i], empty, buf)
+            z[i] = _row_sum(row, lim)
+            row[lim:] = 0.0
+
+
+@_serial_and_parallel
+def _softmax_tile(s, beta, diag, causal, m, alpha, z):
     """Online-softmax update for one tile of logits, in place (FlashAttention style).
 
     ``s`` (B, C) holds <q_i, k_j>. On return ``s[i, j] = exp(beta s[i, j] - m_new[i])`` (0 where
     masked: causal and j > i + diag, with ``diag`` = first row - first column of the tile),
-    ``alpha[i] = exp(m_old[i] - m_new[i])`` (the factor for the earlier partial sums) and ``m`` holds
-    the new running maxima. Rows with every entry so far masked keep m = -inf and get alpha = 1.
-    Row sums are not formed here: the caller multiplies by [v, 1] so the GEMM yields them.
+    ``alpha[i] = exp(m_old[i] - m_new[i])`` (the factor for the earlier partial sums), ``z[i]`` the
+    new row's sum and ``m`` holds the new running maxima. Rows with every entry so far masked keep
+    m = -inf and get alpha = 1, z = 0. The caller multiplies s by v and rescales its partial sums
+    (with their row sums) by alpha.
     """
     B, C = s.shape
     empty = np.empty(0, s.dtype)
-    for i in prange(B):
-        row = s[i]
-        lim = min(C, i + diag + 1) if causal else C
-        if lim <= 0:
-            row[:] = 0.0
-            alpha[i] = 1.0
-            continue
-        mx = beta * (_row_max(row, lim) if beta >= 0 else _row_min(row, lim))
-        m_old = m[i]
-        m_new = max(m_old, mx)
-        buf = np.empty(lim, s.dtype)
-        _exp_shift_row(row, lim, beta, m_new, empty, buf)
-        row[lim:] = 0.0
-        alpha[i] = 0.0 if m_old == -np.inf else np.exp(m_old - m_new)
-        m[i] = m_new
+    for b in prange((B + _CHUNK_ROWS - 1) // _CHUNK_ROWS):
+        buf = np.empty(C, s.dtype)
+        for i in range(b * _CHUNK_ROWS, min(B, b * _CHUNK_ROWS + _CHUNK_ROWS)):
+            row = s[i]
+            lim = min(C, i + diag + 1) if causal else C
+            if lim <= 0:
+                row[:] = 0.0
+                alpha[i] = 1.0
+                z[i] = 0.0
+                continue
+            mx = beta * (_row_max(row, lim) if beta >= 0 else _row_min(row, lim))
+            m_old = m[i]
+            m_new = max(m_old, mx)
+            _exp_shift_row(row, lim, beta, m_new, empty, buf)
+            z[i] = _row_sum(row, lim)
+            row[lim:] = 0.0
+            alpha[i] = 0.0 if m_old == -np.inf else np.exp(m_old - m_new)
+            m[i] = m_new
 
 
 @_serial_and_parallel
