@@ -151,6 +151,30 @@ def _exp_shift_row(row, lim, a, b, cj, buf):
     return new
 
 
+def _float_bits(x):
+    """The bits of a float64 (float32) as an int64 (int32)."""
+    x = np.asarray(x)
+    return x.view(np.int32 if x.dtype == np.float32 else np.int64)[()]
+
+
+def _bits_float(i, like):
+    """The integer i, cut to the width of like's type (two's complement), read as such a float."""
+    f32 = np.asarray(like).dtype == np.float32
+    it, width = (np.int32, 32) if f32 else (np.int64, 64)
+    u = int(i) % (1 << width)
+    if u >= 1 << (width - 1):
+        u -= 1 << width
+    return np.array(u, it).view(np.float32 if f32 else np.float64)[()]
+
+
+def _pow2_from_magic(t, off, shift):
+    """2^k as t's dtype, k = t - 1.5 * 2^52 (float32: 2^23), the integer the magic-number sum t holds
+    (``off`` and ``shift`` are the kernel's means to it)."""
+    f32 = isinstance(t, np.float32)
+    magic = 1.5 * 2.0 ** (23 if f32 else 52)
+    return (np.float32 if f32 else np.float64)(2.0 ** (float(t) - magic))
+
+
 def _exp_precision(buf, a, b):
     """(a, b, integer view of buf, constants) in the dtype of ``buf``: the constants are the clamp,
     log2 e, 1.5 * 2^(mantissa bits), ln 2 (high and low parts summing to it), 0, the exponent
