@@ -15,8 +15,8 @@ median of the paired ratios (same round) against the identity field and the same
 checkout, e.g. ``git archive main | tar -x -C DIR``), imported under another name, in the same
 rounds, with the paired ratios ours / theirs.
 
-``--only CASE`` calls one case ``--calls`` times (after one warm-up call) and prints nothing: for
-timing whole processes against each other.
+``--only CASE`` calls one case ``--calls`` times (after one warm-up call) and prints the mean time
+per call: for timing whole processes against each other.
 """
 
 from __future__ import annotations
@@ -36,7 +36,10 @@ def _package(path: str, name: str = "particles_against"):
     """The ``particles`` package below ``path``, imported as ``name`` (relative imports only)."""
     import importlib.util
     import sys
+    import tempfile
     from pathlib import Path
+
+    import numba
 
     init = Path(path) / "particles" / "__init__.py"
     spec = importlib.util.spec_from_file_location(
@@ -44,6 +47,9 @@ def _package(path: str, name: str = "particles_against"):
     )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
+    # numba caches compiled from here on go to a temporary folder (for the rest of this process:
+    # overloads compile lazily): cached under this name, they would break that checkout's imports
+    numba.config.CACHE_DIR = tempfile.mkdtemp(prefix="qk_cell_")
     spec.loader.exec_module(mod)
     return mod
 
@@ -135,8 +141,12 @@ def main(argv=None) -> None:
         key = "gemm, same flops" if args.only == "gemm" else args.only
         for dt in dtypes:
             fn = cases(np.dtype(dt).type)[key]
-            for _ in range(args.calls + 1):
+            fn()
+            t0 = time.perf_counter()
+            for _ in range(args.calls):
                 fn()
+            per = (time.perf_counter() - t0) / max(args.calls, 1)
+            print(f"{dt} {args.only}: {per * 1e3:.1f} ms per call (mean of {args.calls})")
         return
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     out = [
