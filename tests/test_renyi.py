@@ -102,7 +102,7 @@ def test_lemma_c1_limit_and_the_finite_n_count():
 def test_expected_strong_centres_against_sampling(d, n, delta):
     rng = np.random.default_rng(7)
     counts = [
-        renyi.strong_renyi_centres(rng.standard_normal((n, d)), delta).size for _ in range(1500)
+        renyi.strong_renyi_centres(rng.standard_normal((n, d)), delta).size for _ in range(600)
     ]
     se = np.std(counts) / np.sqrt(len(counts))
     assert abs(np.mean(counts) - renyi.expected_strong_centres(n, delta, d)) < 4 * se
@@ -113,8 +113,7 @@ def test_renyi_centres_on_the_circle_fill_at_the_parking_constant():
     rng = np.random.default_rng(11)
     delta = 0.5
     counts = [
-        renyi.renyi_centres(_circle(rng.uniform(0, 2 * np.pi, 2000)), delta).size
-        for _ in range(100)
+        renyi.renyi_centres(_circle(rng.uniform(0, 2 * np.pi, 1000)), delta).size for _ in range(60)
     ]
     se = np.std(counts) / np.sqrt(len(counts))
     assert abs(np.mean(counts) - renyi.parking_count(delta)) < 4 * se + 0.05
