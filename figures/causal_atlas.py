@@ -16,7 +16,7 @@ paths on the sphere (grey), x(0) (small dots), x(T) (red). Measured per row (cla
 of x(T) to the predicted set, and the number of distinct final points (clusters of
 <x_i, x_j> > 1 - 1e-6). Token 1 evolves alone (x_1' = P(x_1) V x_1, so x_1(t) is
 e^{tV} x_1(0) normalised): for rows 2 and 3 the predicted point is the normalised projection of
-x_1(0) on L. ``--quick``: T = 200.
+x_1(0) on L. ``--quick``: T = 50.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ LINK = 1e-6  # distinct final points: clusters of <x_i, x_j> > 1 - LINK
 
 
 def compute(quick: bool = False) -> tuple[dict, dict]:
-    t_end = 200.0 if quick else 5000.0
+    t_end = 50.0 if quick else 5000.0
     ts = np.unique(np.r_[0.0, np.geomspace(0.1, t_end, 120)])
     x0 = pt.random_points(n=N, d=D, rng=0)
     data: dict = {"t": ts, "x0": x0, "eig": np.array([c[1] for c in CASES])}

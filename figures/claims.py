@@ -139,6 +139,8 @@ FIGURES: dict[str, Callable[..., dict] | str] = {
     "nfluct": "noise_fluctuations",
     "nesc": "noise_escape",
     "nsph": "noise_pde_sphere",
+    "causal": "causal_renyi",
+    "catlas": "causal_atlas",
 }
 
 
