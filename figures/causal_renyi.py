@@ -167,7 +167,7 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
                 label="parking c_R 2π/δ (n = ∞)")  # fmt: skip
     axf.set_xscale("symlog", linthresh=10)
     axf.set_xlim(left=0)
-    axf.set_ylim(0, max(25, cl[:, 1:].max() + 1) if t.size > 1 else 25)
+    axf.set_ylim(0, np.percentile(cl, 90, axis=0).max() + 4)
     axf.set_xlabel("t")
     axf.set_ylabel("count")
     axf.set_title(f"(f) {meta['seeds']} seeds: clusters and centres", fontsize=10)
@@ -202,7 +202,7 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
     axh.set_xlabel("t")
     axh.set_ylabel("displacement from x(0), units of β^{-1/2} (floor 1e-4)")
     axh.set_title("(h) centres' displacement (Lemma 5.1)", fontsize=10)
-    axh.legend(fontsize=7.5, loc="upper left")
+    axh.legend(fontsize=7.5, loc="center right")
     fig.suptitle(
         f"Causal attention on the circle, Q = K = V = I, β = {meta['beta']:g}, n = {n}, "
         f"δ = 4β^(-1/2) = {meta['delta']:g} (arXiv 2411.04990, Fig. 2 and Fig. 3)",
