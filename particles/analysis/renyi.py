@@ -13,9 +13,9 @@ in token order:
 
 The paper takes ``delta = c beta^{-1/2}`` (the range beyond which one token's pull on another decays
 like exp(-beta dist^2 / 2), §5.1 and App. A.2) and uses ``delta = 4 beta^{-1/2}`` in Figs. 2–3.
-The definitions are stated in words in §5.1 (they carry no equation number there). Lemma 5.1 says
-that strong centres stay almost fixed for a time exponential in c^2 (:func:`strong_centre_time_bound`);
-Rényi centres capture more of the meta-stable clusters but move and merge (Fig. 2).
+The definitions are those of §5.1 (v2 of the paper). Lemma 5.1 says that strong centres stay
+almost fixed for a time exponential in c^2 (:func:`strong_centre_time_bound`); Rényi centres
+capture more of the meta-stable clusters but move and merge (Fig. 2).
 
 Counts for i.i.d. uniform tokens: :func:`expected_strong_centres` (Lemma C.1: the mean number of
 strong centres of an infinite sequence is 1 / sigma(B_delta), the inverse normalised area of a
