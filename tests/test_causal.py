@@ -27,7 +27,7 @@ def test_theorem_4_1_one_cluster_at_the_first_token_for_random_q_k(d, seed):
     dyn = pt.Dynamics(beta=1.0, Q=Q, K=K, causal=True)
     ts = np.arange(0.0, 51.0)
     traj = pt.simulate(x0, dyn, t_end=50.0, method="rk4", dt=0.2, save_at=ts)
-    assert np.abs(traj.x[:, 0] - x0[0]).max() <= 4e-16  # token 1 never moves
+    assert np.abs(traj.x[:, 0] - x0[0]).max() <= 1e-14  # token 1 never moves (to rounding)
     dist = _geodesic(traj.x, x0[0]).max(axis=1)
     assert dist[-1] < 1e-5
     late = ts >= 30
@@ -66,7 +66,7 @@ def test_lemma_5_1_strong_centres_stay_within_the_bound(seed):
     radius = eps * c / np.sqrt(beta)
     for j in range(strong.size):
         assert disp[ts <= t_j[j], j].max() < radius
-    assert disp[:, 0].max() <= 1e-15  # token 1
+    assert disp[:, 0].max() <= 1e-13  # token 1
     # measured stationarity: the first time each centre leaves the radius, against the bound
     left = [ts[np.argmax(disp[:, j] >= radius)] if (disp[:, j] >= radius).any() else np.inf
             for j in range(1, strong.size)]  # fmt: skip
