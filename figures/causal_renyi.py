@@ -119,7 +119,7 @@ def _lemma_ok(a: dict, st: dict, meta: dict) -> float:
     return float(np.mean(ok)) if ok else 1.0
 
 
-def _snapshot(ax, th, r, st, t):
+def _snapshot(ax, th, r, st, t, tag):
     ax.plot(np.cos(th), np.sin(th), "o", color="0.6", ms=3, alpha=0.5)
     nr = r[~np.isin(r, st)]
     ax.plot(np.cos(th[nr]), np.sin(th[nr]), "o", mfc="none", mec="k", ms=8, mew=1.3)
@@ -130,7 +130,7 @@ def _snapshot(ax, th, r, st, t):
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"t = {t:g}", fontsize=10)
+    ax.set_title(f"({tag}) seed 0, t = {t:g}", fontsize=10)
 
 
 def plot(data: dict, meta: dict, path: Path) -> Path:
@@ -142,7 +142,7 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
     st = renyi.strong_renyi_centres(x0, meta["delta"])
     for i, t in enumerate([t for t in SNAPS if t <= dense[-1]] or [dense[-1]]):
         k = int(np.argmin(np.abs(dense - t)))
-        _snapshot(fig.add_subplot(gs[0, i]), thd[k], r, st, dense[k])
+        _snapshot(fig.add_subplot(gs[0, i]), thd[k], r, st, dense[k], "abcd"[i])
     axe = fig.add_subplot(gs[1, 0])
     unw = np.unwrap(thd, axis=0)
     axe.plot(dense, unw, color="0.7", lw=0.4)
