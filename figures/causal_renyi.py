@@ -214,6 +214,20 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
 main = script_main(__file__, compute, plot)
 
 
+def _merges(thd: np.ndarray, dense: np.ndarray, meta: dict) -> list[float]:
+    """Seed 0: the first time each Rényi centre that is not strong comes within beta^{-1/2} / 10
+    of a strong centre (those that do, in order)."""
+    x = _circle(thd)
+    r = renyi.renyi_centres(x[0], meta["delta"])
+    st = renyi.strong_renyi_centres(x[0], meta["delta"])
+    out = []
+    for j in r[~np.isin(r, st)]:
+        near = (x[:, j, None, :] * x[:, st, :]).sum(-1).max(axis=1) > np.cos(meta["r_cluster"] / 10)
+        if near.any():
+            out.append(float(dense[np.argmax(near)]))
+    return sorted(out)
+
+
 def claims(a: dict, meta: dict) -> dict:
     """The numbers figures/README.md quotes, from the saved angles."""
     st = _stats(a, meta)
@@ -249,6 +263,7 @@ def claims(a: dict, meta: dict) -> dict:
     x0 = _circle(thd[0])
     c["show_renyi"] = int(renyi.renyi_centres(x0, meta["delta"]).size)
     c["show_strong"] = int(renyi.strong_renyi_centres(x0, meta["delta"]).size)
+    c["show_merges"] = _merges(thd, dense, meta)
     c["show_clusters"] = [_clusters(thd[int(np.argmin(np.abs(dense - s)))], meta["r_cluster"])
                           for s in SNAPS if s <= dense[-1]]  # fmt: skip
     return c
