@@ -11,12 +11,14 @@ lambda_max the largest eigenvalue of V and L its eigenspace:
 
 As in Fig. 1: d = 3, n = 32 tokens i.i.d. uniform on S^2, Q = K = I, beta = 9, final time
 T = 5000; here one diagonal V per row, V = I, diag(1, 1, -1), diag(1, 0.5, 0.5), diag(-1, -1, -2),
-diag(-1, -2, -2), integrated by ``pt.simulate(method="euler", dt=0.1)``. Each panel: the tokens'
-paths on the sphere (grey), x(0) (small dots), x(T) (red). Measured per row (claims): the distance
+diag(-1, -2, -2), integrated by ``pt.simulate(method="euler", dt=0.1)``; the rows with
+lambda_max > 0 are then continued to t = 5e4 with dt = 0.5 (their last, meta-stable stage is slow
+and smooth). Each panel: the tokens' paths on the sphere (grey), x(0) (small dots), x(T) (red),
+x(5e4) (blue stars). Measured per row (claims): the distance
 of x(T) to the predicted set, and the number of distinct final points (clusters of
 <x_i, x_j> > 1 - 1e-4). Token 1 evolves alone (x_1' = P(x_1) V x_1, so x_1(t) is
 e^{tV} x_1(0) normalised): for rows 2 and 3 the predicted point is the normalised projection of
-x_1(0) on L. ``--quick``: T = 50.
+x_1(0) on L. ``--quick``: T = 50, continued to 200.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ CASES = (
     ("lambda_max < 0, mult 2: cloud around L", (-1.0, -1.0, -2.0)),
     ("lambda_max < 0, mult 1: clouds around ±xi", (-1.0, -2.0, -2.0)),
 )
+T_LONG, DT_LONG = 5e4, 0.5  # rows with lambda_max > 0 are continued to T_LONG
 LINK = 1e-4  # distinct final points: clusters of <x_i, x_j> > 1 - LINK
 
 
@@ -46,12 +49,18 @@ def compute(quick: bool = False) -> tuple[dict, dict]:
     t_end = 50.0 if quick else 5000.0
     ts = np.unique(np.r_[0.0, np.geomspace(0.1, t_end, 120)])
     x0 = pt.random_points(n=N, d=D, rng=0)
-    data: dict = {"t": ts, "x0": x0, "eig": np.array([c[1] for c in CASES])}
+    t_long = 4 * t_end if quick else T_LONG
+    data: dict = {"t": ts, "x0": x0, "eig": np.array([c[1] for c in CASES]),
+                  "t_long": np.geomspace(t_end, t_long, 12)}  # fmt: skip
     for i, (_, ev) in enumerate(CASES):
         dyn = pt.Dynamics(beta=BETA, causal=True, V=np.diag(ev))
         traj = pt.simulate(x0, dyn, t_end=t_end, method="euler", dt=DT, save_at=ts)
         data[f"x_{i}"] = np.asarray(traj.x)
-    meta = {"beta": BETA, "n": N, "d": D, "dt": DT, "method": "euler", "t_end": t_end,
+        if ev[0] > 0:  # lambda_max > 0: continue the (slow) meta-stable stage with larger steps
+            long = pt.simulate(data[f"x_{i}"][-1], dyn, t_end=t_long - t_end, method="euler",
+                               dt=DT_LONG, save_at=data["t_long"] - t_end)  # fmt: skip
+            data[f"xl_{i}"] = np.asarray(long.x)
+    meta = {"beta": BETA, "n": N, "d": D, "dt": DT, "dt_long": DT_LONG, "method": "euler", "t_end": t_end,
             "labels": [c[0] for c in CASES], "link": LINK}  # fmt: skip
     return data, meta
 
@@ -60,10 +69,10 @@ def _geo(a, b) -> np.ndarray:
     return 2 * np.arcsin(np.minimum(1.0, np.linalg.norm(a - b, axis=-1) / 2))
 
 
-def _row(a: dict, i: int, link: float) -> dict:
-    """What row i's final state is, measured against Table 1."""
+def _row(a: dict, i: int, link: float, key: str = "x") -> dict:
+    """What row i's final state (at T, or at T_LONG with ``key="xl"``) is, against Table 1."""
     ev = np.asarray(a["eig"][i])
-    xT = np.asarray(a[f"x_{i}"][-1])
+    xT = np.asarray(a[f"{key}_{i}"][-1])
     x1 = np.asarray(a["x0"])[0]
     top = ev == ev.max()  # L: the coordinate axes of lambda_max (V is diagonal)
     out = {
@@ -97,7 +106,13 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
         ax.scatter(*x[-1].T, color="r", s=28, depthshade=False)
         r = _row(data, i, meta["link"])
         ev = ", ".join(f"{e:g}" for e in data["eig"][i])
-        ax.set_title(f"V = diag({ev})\n{label}\n{r['points']} final point(s)", fontsize=9)
+        title = f"V = diag({ev})\n{label}\n{r['points']} point(s) at T"
+        if f"xl_{i}" in data:
+            xl = np.asarray(data[f"xl_{i}"])
+            ax.scatter(*xl[-1].T, color="b", marker="*", s=120, depthshade=False)
+            n_long = _row(data, i, meta["link"], "xl")["points"]
+            title += f", {n_long} at t = {data['t_long'][-1]:g} (blue)"
+        ax.set_title(title, fontsize=9)
         ax.set_box_aspect((1, 1, 1), zoom=1.25)
         ax.set_axis_off()
     fig.suptitle(
@@ -131,6 +146,10 @@ def claims(a: dict, meta: dict) -> dict:
     for i in (1, 2, 3, 4):
         c[f"off_L_{i}"] = rows[i]["off_L"]
     c["plus_2"], c["plus_4"] = rows[2]["plus"], rows[4]["plus"]
+    c["t_long"] = float(a["t_long"][-1])
+    long = [_row(a, i, meta["link"], "xl") for i in (0, 1, 2)]
+    c["points_long"] = [r["points"] for r in long]
+    c["dist_long"] = [r["dist"] for r in long]
     x3 = np.asarray(a["x_3"][-1])
     ang = np.sort(np.mod(np.arctan2(x3[:, 1], x3[:, 0]), 2 * np.pi))
     c["max_gap_3"] = float(np.diff(np.r_[ang, ang[0] + 2 * np.pi]).max())  # largest gap along L
