@@ -118,7 +118,8 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
     fig.suptitle(
         f"Causal attention, d = 3, n = {meta['n']}, Q = K = I, β = {meta['beta']:g}, T = "
         f"{meta['t_end']:g}: final configurations by the top eigenvalue of V "
-        "(arXiv 2411.04990, Table 1 and Fig. 1); grey paths, red x(T)",
+        "(arXiv 2411.04990, Table 1 and Fig. 1); grey paths, red x(T), blue stars x(t) at the end of "
+        "the continuation (rows with λ_max > 0)",
         fontsize=10,
         y=0.99,
     )
@@ -146,6 +147,9 @@ def claims(a: dict, meta: dict) -> dict:
     for i in (1, 2, 3, 4):
         c[f"off_L_{i}"] = rows[i]["off_L"]
     c["plus_2"], c["plus_4"] = rows[2]["plus"], rows[4]["plus"]
+    moved = [float(_geo(a[f"x_{i}"][-1], a[f"x_{i}"][-2]).max()) for i in (3, 4)]
+    c["moved_last_3_4"] = moved  # over the last saved interval
+    c["negative_rows_move"] = bool(min(moved) > 1e-3)
     c["t_long"] = float(a["t_long"][-1])
     long = [_row(a, i, meta["link"], "xl") for i in (0, 1, 2)]
     c["points_long"] = [r["points"] for r in long]
