@@ -92,10 +92,10 @@ def _row(a: dict, i: int, link: float, key: str = "x") -> dict:
 
 
 def plot(data: dict, meta: dict, path: Path) -> Path:
-    fig = new_figure((4.0 * len(CASES), 4.8))
+    fig = new_figure((13.0, 9.5))
     u, v = np.mgrid[0 : 2 * np.pi : 40j, 0 : np.pi : 20j]
     for i, label in enumerate(meta["labels"]):
-        ax = fig.add_subplot(1, len(CASES), i + 1, projection="3d")
+        ax = fig.add_subplot(2, 3, i + 1, projection="3d")
         ax.plot_wireframe(
             np.cos(u) * np.sin(v), np.sin(u) * np.sin(v), np.cos(v), color="0.85", lw=0.3
         )
@@ -115,15 +115,23 @@ def plot(data: dict, meta: dict, path: Path) -> Path:
         ax.set_title(title, fontsize=9)
         ax.set_box_aspect((1, 1, 1), zoom=1.25)
         ax.set_axis_off()
+    ax = fig.add_subplot(2, 3, 6)
+    ax.set_axis_off()
+    table = "\n".join(
+        f"diag({', '.join(f'{e:g}' for e in data['eig'][i])}):\n  {lab}"
+        for i, lab in enumerate(meta["labels"])
+    )
+    ax.text(0.0, 0.6, "Table 1 (λ_max, multiplicity → final state):\n\n" + table, fontsize=9,
+            va="center", family="monospace")  # fmt: skip
     fig.suptitle(
         f"Causal attention, d = 3, n = {meta['n']}, Q = K = I, β = {meta['beta']:g}, T = "
         f"{meta['t_end']:g}: final configurations by the top eigenvalue of V "
-        "(arXiv 2411.04990, Table 1 and Fig. 1); grey paths, red x(T), blue stars x(t) at the end of "
+        "(arXiv 2411.04990, Table 1 and Fig. 1)\ngrey paths, red x(T), blue stars x(t) at the end of "
         "the continuation (rows with λ_max > 0)",
         fontsize=10,
         y=0.99,
     )
-    fig.subplots_adjust(left=0.0, right=1.0, bottom=0.0, top=0.8, wspace=0.0)
+    fig.subplots_adjust(left=0.0, right=1.0, bottom=0.0, top=0.88, wspace=0.0, hspace=0.12)
     fig.savefig(path, dpi=130)  # no tight layout: it does not place 3-D axes
     return Path(path)
 

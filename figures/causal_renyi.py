@@ -134,7 +134,7 @@ def _snapshot(ax, th, r, st, t, tag):
 
 
 def plot(data: dict, meta: dict, path: Path) -> Path:
-    fig = new_figure((16, 8.5))
+    fig = new_figure((15, 8.5))
     gs = fig.add_gridspec(2, 4, height_ratios=[1, 1.15])
     dense, thd = np.asarray(data["t_dense"]), np.asarray(data["theta_dense"], dtype=np.float64)
     x0 = _circle(thd[0])
