@@ -142,6 +142,8 @@ FIGURES: dict[str, Callable[..., dict] | str] = {
     "nsph": "noise_pde_sphere",
     "hlead": "hardmax_leaders",
     "hlim": "hardmax_limit",
+    "causal": "causal_renyi",
+    "catlas": "causal_atlas",
 }
 
 

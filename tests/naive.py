@@ -151,6 +151,30 @@ def _exp_shift_row(row, lim, a, b, cj, buf):
     return new
 
 
+def _float_bits(x):
+    """The bits of a float64 (float32) as an int64 (int32)."""
+    x = np.asarray(x)
+    return x.view(np.int32 if x.dtype == np.float32 else np.int64)[()]
+
+
+def _bits_float(i, like):
+    """The integer i, cut to the width of like's type (two's complement), read as such a float."""
+    f32 = np.asarray(like).dtype == np.float32
+    it, width = (np.int32, 32) if f32 else (np.int64, 64)
+    u = int(i) % (1 << width)
+    if u >= 1 << (width - 1):
+        u -= 1 << width
+    return np.array(u, it).view(np.float32 if f32 else np.float64)[()]
+
+
+def _pow2_from_magic(t, off, shift):
+    """2^k as t's dtype, k = t - 1.5 * 2^52 (float32: 2^23), the integer the magic-number sum t holds
+    (``off`` and ``shift`` are the kernel's means to it)."""
+    f32 = isinstance(t, np.float32)
+    magic = 1.5 * 2.0 ** (23 if f32 else 52)
+    return (np.float32 if f32 else np.float64)(2.0 ** (float(t) - magic))
+
+
 def _exp_precision(buf, a, b):
     """(a, b, integer view of buf, constants) in the dtype of ``buf``: the constants are the clamp,
     log2 e, 1.5 * 2^(mantissa bits), ln 2 (high and low parts summing to it), 0, the exponent
@@ -217,12 +241,24 @@ def _exp_shift_tile(s, beta, ci, cj, diag, causal):
     return w.astype(s.dtype)
 
 
-def _softmax_tile(s, beta, diag, causal, m, alpha):
-    """One online-softmax step. Returns (new s, new m, alpha).
+def _exp_shift_sum_tile(s, beta, ci, diag, causal, z):
+    """Returns (new s, z): the new s of :func:`_exp_shift_tile` with no cj term, and its row sums."""
+    w = _exp_shift_tile(s, beta, ci, np.empty(0), diag, causal)
+    return w, w.astype(np.float64).sum(axis=1)
+
+
+def _row_sum(row, lim):
+    """sum_{j < lim} row_j."""
+    return np.sum(np.asarray(row[:lim], dtype=np.float64))
+
+
+def _softmax_tile(s, beta, diag, causal, m, alpha, z):
+    """One online-softmax step. Returns (new s, new m, alpha, z).
 
     z_ij = beta s_ij, or -inf where causal and j > i + diag; m_new_i = max(m_i, max_j z_ij);
     s_ij <- exp(z_ij - m_new_i) (0 where masked); alpha_i = exp(m_i - m_new_i), which is 0 for
-    m_i = -inf, and 1 for a row whose entries are all masked so far (m_new_i = -inf: nothing to scale).
+    m_i = -inf, and 1 for a row whose entries are all masked so far (m_new_i = -inf: nothing to
+    scale); z_i = sum_j of the new s_ij.
     """
     z = beta * s.astype(np.float64)
     if causal:
@@ -234,7 +270,8 @@ def _softmax_tile(s, beta, diag, causal, m, alpha):
     w = np.where(np.isfinite(z), _exp_clamped(z - shift[:, None], -np.inf), 0.0)
     with np.errstate(invalid="ignore"):
         a = np.where(seen, np.exp(m - shift), 1.0)
-    return w.astype(s.dtype), m_new, a
+    w = w.astype(s.dtype)
+    return w, m_new, a, w.astype(np.float64).sum(axis=1)
 
 
 def _shifted_row_max(row, beta, npot):

@@ -78,10 +78,11 @@ def test_softmax_tile(variant, causal, diag, beta):
     rng = np.random.default_rng(2)
     s = rng.uniform(-1, 1, (29, 64))
     m = np.where(rng.random(29) < 0.5, -np.inf, rng.uniform(-1, 1, 29))
-    w, m_new, alpha = naive._softmax_tile(s, beta, diag, causal, m.copy(), None)
-    got_alpha = np.empty(29)
+    w, m_new, alpha, z = naive._softmax_tile(s, beta, diag, causal, m.copy(), None, None)
+    got_alpha, got_z = np.empty(29), np.empty(29)
     kern = kernels._softmax_tile if variant == "parallel" else kernels._softmax_tile.serial
-    kern(s, beta, diag, causal, m, got_alpha)
+    kern(s, beta, diag, causal, m, got_alpha, got_z)
+    assert np.max(np.abs(got_z - z)) < 1e-13
     assert np.max(np.abs(s - w)) < 1e-15
     np.testing.assert_array_equal(np.isfinite(m), np.isfinite(m_new))
     fin = np.isfinite(m_new)

@@ -451,15 +451,20 @@ def test__softmax_tile(variant, causal, diag, dtype):
             for beta in (0.0, 3.0, -2.0, 40.0):
                 s = rng.uniform(-1.0, 1.0, (B, C)).astype(dtype)
                 m = np.where(rng.random(B) < 0.4, -np.inf, rng.uniform(-40.0, 40.0, B))
-                want_s, want_m, want_alpha = naive._softmax_tile(s, beta, diag, causal, m, None)
+                want = naive._softmax_tile(s, beta, diag, causal, m, None, None)
+                want_s, want_m, want_alpha, want_z = want
                 got_s, got_m, got_alpha = s.copy(), m.copy(), np.full(B, np.nan)
-                k(got_s, beta, diag, causal, got_m, got_alpha)
+                got_z = np.full(B, np.nan, dtype)
+                k(got_s, beta, diag, causal, got_m, got_alpha, got_z)
                 np.testing.assert_array_equal(got_m, want_m)  # max commutes with beta * (exact)
                 fin = np.isfinite(want_m)
                 terms = (
                     np.abs(beta * s.astype(np.float64)) + np.where(fin, np.abs(want_m), 0)[:, None]
                 )
                 assert_exp_close(got_s, want_s, terms, eps)
+                # the row sums: of the kernel's own terms (in [0, 1]) to C eps, and the twin's
+                assert_close(got_z, got_s.astype(np.float64).sum(axis=1), rtol=C * eps)
+                assert_close(got_z, want_z, rtol=C * eps + 4 * eps * (1 + terms.max(initial=0)))
                 assert_close(got_alpha, want_alpha, rtol=4 * EPS)
                 if causal:
                     np.testing.assert_array_equal(got_s[naive._causal_mask(s.shape, diag)], 0.0)

@@ -5,7 +5,8 @@ by tile (:func:`attention`, :func:`raw_field`). :mod:`particles.field` chooses a
 For each head, ``sum_j A_ij V x_j`` is computed tile by tile, never forming the n x n matrix
 (memory O(n d + tile)): a BLAS GEMM writes a tile of logits <Q x_i, K x_j> into a reused buffer,
 a numba kernel exponentiates it in place (a vectorised polynomial exp, since numba has no SIMD exp
-here), and a second GEMM multiplies it by [V x_j, 1], whose last column yields the row sums.
+here), and a second GEMM multiplies it by the values: by [w_j V x_j, w_j] on the Gram path, whose
+last column yields the row sums, by V x_j on the online path, whose row sums the exp kernel adds.
 
 Two paths (see :func:`attention`):
 
