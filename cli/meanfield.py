@@ -48,12 +48,24 @@ def meanfield():
 
 
 #: ``--kind`` of the mean-field commands (the noisy model of arXiv 2512.01868 §7 is USA)
+def _no_sinkhorn(ctx, param, value):
+    if value is not None and str(value).upper() == "SK":
+        raise click.BadParameter(
+            "SK has no mean-field solver: the Sinkhorn potentials of a density solve a nonlinear "
+            "integral equation at every time (use particles simulate --kind SK for particles)",
+            ctx=ctx,
+            param=param,
+        )
+    return value
+
+
 KIND = click.option(
     "--kind",
-    type=Choice(["SA", "USA"]),
+    type=Choice(["SA", "USA", "SK"]),
     default="USA",
     show_default=True,
-    help="SA (softmax) or USA (normalised by n).",
+    callback=_no_sinkhorn,
+    help="SA (softmax), USA (normalised by n) or SK (Sinkhorn: doubly stochastic, arXiv 2110.11773).",
 )
 
 

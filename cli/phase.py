@@ -81,7 +81,7 @@ def _common(fn):
             type=LazyChoice(_kinds),
             cls=LibraryOption,
             library=_PP + "kind",
-            help="SA (softmax) or USA (normalised by n).",
+            help="SA (softmax), USA (normalised by n) or SK (Sinkhorn: doubly stochastic, arXiv 2110.11773).",
         ),
         *norm_options(),
         click.option(

@@ -36,10 +36,17 @@ from ._common import (
 )
 @click.option(
     "--kind",
-    type=Choice(["SA", "USA"]),
+    type=Choice(["SA", "USA", "SK"]),
     cls=LibraryOption,
     library="particles.model.params:Dynamics.kind",
-    help="SA (softmax) or USA (normalised by n).",
+    help="SA (softmax), USA (normalised by n) or SK (Sinkhorn: doubly stochastic, arXiv 2110.11773).",
+)
+@click.option(
+    "--sinkhorn-tol",
+    type=float,
+    cls=LibraryOption,
+    library="particles.model.params:Dynamics.sinkhorn_tol",
+    help="Tolerance of --kind SK's Sinkhorn iteration on the marginals, in [1e-13, 1e-2].",
 )
 @click.option("--t-end", type=float, default=20.0, show_default=True, help="Final time.")
 @click.option(
@@ -169,6 +176,7 @@ def simulate(
     d,
     beta,
     kind,
+    sinkhorn_tol,
     t_end,
     seed,
     method,
@@ -211,6 +219,7 @@ def simulate(
           --method rk4 --dt 0.05 --out run.npz --plot run.png
       particles simulate --n 32 --d 2 --beta 4 --t-end 30 --method euler --dt 0.1 --out c.npz --plot c.png
       particles simulate --n 12 --d 3 --kind USA --repulsive --t-end 200 --out rep.npz
+      particles simulate --n 64 --d 3 --beta 4 --kind SK --t-end 20 --out sk.npz
       particles simulate --n 256 --d 2 --kind USA --beta 4 --kappa 2 --method strang \\
           --dt 0.02 --t-end 20 --seed 0 --out noisy.npz --plot noisy.png
       particles simulate --n 32 --d 32 --beta 4 --norm pre --t-end 100 --out pre.npz
@@ -246,7 +255,7 @@ def simulate(
             raise click.ClickException(f"--noise must be >= 0, got {noise}")
         kappa = None if noise == 0 else 1.0 / noise
     dyn = pt.Dynamics(
-        **given(beta=beta, kind=kind),
+        **given(beta=beta, kind=kind, sinkhorn_tol=sinkhorn_tol),
         **scheme_kwargs(norm, alpha, t_switch, t_offset),
         V=-1.0 if repulsive else None,
         causal=causal,

@@ -138,6 +138,7 @@ FIGURES: dict[str, Callable[..., dict] | str] = {
     "nphase": "noise_phase_diagram",
     "nfluct": "noise_fluctuations",
     "nesc": "noise_escape",
+    "sk_clust": "sinkhorn_clustering",
     "nsph": "noise_pde_sphere",
     "hlead": "hardmax_leaders",
     "hlim": "hardmax_limit",

@@ -274,6 +274,73 @@ def _softmax_tile(s, beta, diag, causal, m, alpha, z):
     return w, m_new, a, w.astype(np.float64).sum(axis=1)
 
 
+def _shifted_row_max(row, beta, npot):
+    """max_j (beta row_j - npot_j)."""
+    return float(np.max(beta * np.asarray(row, dtype=np.float64) - np.asarray(npot)))
+
+
+def _lse_tile(s, beta, npot, m, acc):
+    """One running log-sum-exp step per row. Returns (m_new, acc_new): with v_ij = beta s_ij -
+    npot_j, m_new_i = max(m_i, max_j v_ij), acc_new_i = acc_i e^{m_i - m_new_i} + sum_j e^{v_ij -
+    m_new_i} (0 for m_i = -inf), exponents below -708 giving 0 (the kernels' clamp)."""
+    v = beta * np.asarray(s, dtype=np.float64) - np.asarray(npot, dtype=np.float64)[None, :]
+    m = np.asarray(m, dtype=np.float64)
+    m_new = np.maximum(m, v.max(axis=1))
+    tot = _exp_clamped(v - m_new[:, None], EXP_MIN).sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        old = np.where(np.isfinite(m), np.asarray(acc, dtype=np.float64) * np.exp(m - m_new), 0.0)
+    return m_new, old + tot
+
+
+def sinkhorn_naive(L, tol=1e-12, max_iter=100000, symmetric=False):
+    """The doubly stochastic scaling of exp(L) (L (n, n) logits), dense, in the log domain with
+    scipy's logsumexp: alternate column and row normalisations until the row sums of the
+    column-normalised matrix are within ``tol`` of 1 (``symmetric``: L symmetric, the averaged
+    iteration f <- (f + T f) / 2 with g = f). Returns (P, f, g, iterations)."""
+    from scipy.special import logsumexp
+
+    L = np.asarray(L, dtype=np.float64)
+    if symmetric:
+        f = -0.5 * logsumexp(L, axis=1)
+        for it in range(1, max_iter + 1):
+            t = -logsumexp(L + f[None, :], axis=1)
+            if np.max(np.abs(np.expm1(f - t))) <= tol:
+                P = np.exp(L + f[:, None] + f[None, :])
+                return P / P.sum(axis=1, keepdims=True), f, f, it
+            f = 0.5 * (f + t)
+        raise RuntimeError("sinkhorn_naive did not converge")
+    g = np.zeros(L.shape[1])
+    f = -logsumexp(L + g[None, :], axis=1)
+    for it in range(1, max_iter + 1):
+        g = -logsumexp(L + f[:, None], axis=0)
+        f_new = -logsumexp(L + g[None, :], axis=1)
+        err = np.max(np.abs(np.expm1(f - f_new)))
+        f = f_new
+        if err <= tol:
+            return np.exp(L + f[:, None] + g[None, :]), f, g, it
+    raise RuntimeError("sinkhorn_naive did not converge")
+
+
+def sinkhorn_velocity_naive(x, beta, Q=None, K=None, V=None, tol=1e-12, project=True):
+    """The SK field of one head: P_perp(x_i) sum_j P_ij V x_j with P the doubly stochastic
+    scaling of exp(beta <Q x_i, K x_j>) (dense)."""
+    x = np.asarray(x, dtype=np.float64)
+    q = x if Q is None else x @ np.asarray(Q).T
+    k = x if K is None else x @ np.asarray(K).T
+    if V is None:
+        vals = x
+    elif np.isscalar(V):
+        vals = V * x
+    else:
+        vals = x @ np.asarray(V).T
+    L = beta * q @ k.T
+    P = sinkhorn_naive(L, tol, symmetric=np.allclose(L, L.T, rtol=1e-13, atol=1e-13))[0]
+    out = P @ vals
+    if project:
+        out = out - np.einsum("ij,ij->i", x, out)[:, None] * x
+    return out
+
+
 def _rescale_add(acc, alpha, part):
     """Returns the new acc: alpha_i acc_i + part_i (rows)."""
     return np.asarray(alpha)[:, None] * acc + part
@@ -311,8 +378,30 @@ def _mm(a, b, out):
     return np.asarray(a) @ np.asarray(b)
 
 
+def _lse_rows(L, beta, pot, trans, out):
+    """Returns out: -LSE_j(beta L_ij + pot_j) (``trans``: L_ji), with scipy's logsumexp."""
+    from scipy.special import logsumexp
+
+    L = np.asarray(L, dtype=np.float64)
+    return -logsumexp(beta * (L.T if trans else L) + np.asarray(pot)[None, :], axis=1)
+
+
+SK_TOL = 1e-10  # particles.solvers.kernels.SK_TOL
+
+
+def _sinkhorn_rows(L, beta, out):
+    """Returns (out, iterations): Sinkhorn's doubly stochastic scaling of exp(beta L), rows
+    divided by their sums (the averaged iteration where L is exactly symmetric)."""
+    L = np.asarray(L, dtype=np.float64)
+    P, _, _, it = sinkhorn_naive(beta * L, SK_TOL, symmetric=bool(np.array_equal(L, L.T)))
+    return P / P.sum(axis=1, keepdims=True), it
+
+
 def _attention_rows(L, beta, usa, out, work, bits):
-    """Returns out: A_ij = exp(beta L_ij) / Z_i, Z_i = sum_j exp(beta L_ij) (SA) or n (USA)."""
+    """Returns out: A_ij = exp(beta L_ij) / Z_i, Z_i = sum_j exp(beta L_ij) (SA) or n (USA);
+    ``usa`` = 2: Sinkhorn's doubly stochastic matrix (SK)."""
+    if usa == 2:
+        return _sinkhorn_rows(L, beta, out)[0]
     z = beta * np.asarray(L, dtype=np.float64)
     n = z.shape[0]
     if usa:

@@ -63,6 +63,7 @@ MODULES = [
     "particles.sweeps.sweep",
     "particles.storage.npz",
     "particles.field",
+    "particles.analysis.sinkhorn",
     "particles.plotting.viewer",
     "particles.plotting.view_file",
 ]
@@ -306,6 +307,11 @@ NAMES = {
 #: come from NAMES
 CALLS: dict[str, dict] = {
     "particles.Dynamics": {"beta": 1.0},
+    "particles.analysis.sinkhorn.heat_velocity_error": {
+        "theta": lambda: np.linspace(0.0, 6.0, 8),
+        "dlogrho": lambda: np.sin(np.linspace(0.0, 6.0, 8)),
+        "beta": 4.0,
+    },
     "particles.FeedForward": {
         "W1": lambda: np.ones((4, 3)),
         "b1": lambda: np.zeros(4),

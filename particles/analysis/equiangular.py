@@ -12,6 +12,14 @@ denominator of (6.9) times e^{beta rho}). *Names:* its rho(t) is our gamma(t) (t
 2312.10794), and its gamma is something else, the long-context exponent of beta_n = gamma log n
 (:mod:`particles.analysis.long_context`); the normalisation-scheme functions below use rho.
 
+**Sinkhorn attention** (``kind="SK"``, arXiv 2110.11773; derived here). An equiangular
+configuration's logit matrix beta (rho 11^T + (1 - rho) I) is invariant under every permutation of
+the tokens, so exp of it has equal row sums and equal column sums: SoftMax's row normalisation is
+already doubly stochastic, Sinkhorn's algorithm stops at its first step (K^inf = K^1), and SK's
+attention weights are SA's, a = e^beta / Z, b = e^{beta rho} / Z. So SK's reduction is SA's (6.9),
+under every scheme below; here ``kind="SK"`` is SA's formula (``tests/test_sinkhorn_theory.py``
+checks it against simulations). SK and SA differ only away from equiangular configurations.
+
 The two equations are separable, so the time to reach gamma is a quadrature,
 
     t(gamma) = int_rho0^gamma ds / rhs(s),
@@ -107,7 +115,7 @@ from ..errors import ParticlesError, finite, real_array, whole
 from ..field.norms import clock, clock_inverse
 from ..resources import check_count, check_memory
 
-KINDS = ("SA", "USA")
+KINDS = ("SA", "USA", "SK")
 #: the normalisation schemes (arXiv 2510.22026, Table 1)
 NORMS = ("post", "pre", "peri", "ngpt", "mix", "lns")
 
@@ -127,10 +135,11 @@ def _scheme(norm, alpha=1.0, t_switch=None, r0=1.0, t_offset=1.0):
 
 
 def _kind(kind: str) -> str:
+    """ "SA" or "USA"; "SK" is "SA" (Sinkhorn's equiangular weights are SoftMax's, module docstring)."""
     k = kind.upper() if isinstance(kind, str) else None
     if k not in KINDS:
-        raise ParticlesError(f"kind must be 'SA' or 'USA', got {kind!r}")
-    return k
+        raise ParticlesError(f"kind must be 'SA', 'USA' or 'SK', got {kind!r}")
+    return "SA" if k == "SK" else k
 
 
 def _consensus(_t, y):

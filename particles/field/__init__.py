@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import Overflow, ParticlesError, finite, flag, number
 from ..model.params import Dynamics
-from . import expansion, hardmax, kernels
+from . import expansion, hardmax, kernels, sinkhorn
 from .dask import raw_field as _distributed_raw_field
 from .inputs import (
     _row_norms,
@@ -136,7 +136,7 @@ def velocity(
         elif not expansion.allowed(dyn, x.shape[1]):
             raise ParticlesError(
                 "method='expansion' needs d = 2 or 3 (d = 3: the ducc0 package), Q = K = I, V None "
-                "or a scalar, one head, no ffn and causal=False; use method='exact'"
+                "or a scalar, one head, no ffn, causal=False and kind SA or USA; use method='exact'"
             )
         if method == "expansion" or plan is not None:
             order, radial = plan if plan is not None else (None, None)
@@ -187,6 +187,7 @@ def _raw_as(x64: np.ndarray, dyn: Dynamics, dt, scheduler):
         )
     with np.errstate(over="ignore", invalid="ignore"):
         if scheduler is not None:
+            sinkhorn.refuse_distributed(dyn)
             return x, _distributed_raw_field(x, dyn, scheduler)
         return x, raw_field(x, dyn)
 
@@ -219,6 +220,14 @@ def velocity_rows(x, dyn: Dynamics, rows, *, project: bool = True) -> np.ndarray
     sa = dyn.kind == "SA"
     with np.errstate(over="ignore", invalid="ignore"):  # such rows are repaired below
         for h in range(dyn.heads):
+            if dyn.kind == "SK":  # the potentials need every row; the output pass only these
+                q, k, vals, scale = head_inputs(x, dyn, h)
+                check_logits(q, k, dyn.beta)
+                sym = sinkhorn.symmetric(dyn, h)
+                tol = dyn.sinkhorn_tol
+                part = sinkhorn.attention(q, k, vals, dyn.beta, tol, symmetric=sym, rows=rows)
+                add_head(acc, part, scale)
+                continue
             q, k, vals, scale = head_inputs(x, dyn, h, rows)
             if dyn.hardmax:
                 a = hardmax.attention(q, k, vals)

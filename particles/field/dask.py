@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import ParticlesError
 from ..model.params import Dynamics
-from . import kernels
+from . import kernels, sinkhorn
 from .inputs import check_dtype, check_points, feedforward
 from .rows import Plan, alignment, attention_field_rows
 from .stable import repaired
@@ -179,6 +179,7 @@ class DaskField:
 
     def attention(self, x: np.ndarray, dyn: Dynamics) -> np.ndarray:
         """The attention part of the raw field (every head, no ffn, no projection) at validated x."""
+        sinkhorn.refuse_distributed(dyn)
         distributed = _distributed()
         n, d = x.shape
         plan = Plan.here()
@@ -247,6 +248,7 @@ def finish(
 def raw_field(x: np.ndarray, dyn: Dynamics, scheduler) -> np.ndarray:
     """:func:`particles.field.raw_field` (attention + feed-forward, no projection) of a validated x
     on ``scheduler``; a LocalCluster started for ``"local"`` is closed again after the call."""
+    sinkhorn.refuse_distributed(dyn)
     field = DaskField.connect(scheduler)
     try:
         # not repaired here: the caller projects, then repairs (an overflowing raw row may have a
@@ -260,6 +262,7 @@ def raw_field(x: np.ndarray, dyn: Dynamics, scheduler) -> np.ndarray:
 def velocity(x, dyn: Dynamics, scheduler, *, dtype=np.float64, project: bool = True) -> np.ndarray:
     """:func:`particles.velocity` on ``scheduler`` (a LocalCluster started for ``"local"`` is closed
     again after the call: pass a ``Client`` or a :class:`DaskField` to reuse one)."""
+    sinkhorn.refuse_distributed(dyn)
     field = DaskField.connect(scheduler)
     try:
         return field.velocity(x, dyn, dtype=dtype, project=project)

@@ -293,6 +293,7 @@ def allowed(dyn, d: int) -> bool:
     """Whether the expansion applies to these dynamics in dimension d (before looking at beta, n)."""
     return (
         d in (2, 3)
+        and dyn.kind != "SK"  # Sinkhorn's scaling is not a kernel sum the expansion can carry
         and dyn.heads == 1
         and dyn.identity_attention
         and not dyn.causal

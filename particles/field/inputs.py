@@ -41,7 +41,7 @@ from scipy.special import erf
 from .. import config
 from ..errors import Overflow, ParticlesError, real_array
 from ..model.params import Dynamics, FeedForward
-from . import hardmax, tiles
+from . import hardmax, sinkhorn, tiles
 
 _gelu_c = 1.0 / np.sqrt(2.0)
 
@@ -252,7 +252,7 @@ def raw_field(x: np.ndarray, dyn: Dynamics) -> np.ndarray:
     n, d = x.shape
     dt = x.dtype
     acc = np.zeros((n, d), dtype=dt)
-    if dyn.factored and not dyn.hardmax:
+    if dyn.factored and not dyn.hardmax and dyn.kind != "SK":
         factored_field(x, dyn, acc)
     else:
         kw = dict(normalize=dyn.kind == "SA", causal=dyn.causal)
@@ -262,6 +262,11 @@ def raw_field(x: np.ndarray, dyn: Dynamics) -> np.ndarray:
                 add_head(acc, hardmax.attention(q, k, vals, causal=dyn.causal), scale)
                 continue
             check_logits(q, k, dyn.beta)
+            if dyn.kind == "SK":  # Sinkhorn attention, in float64 (particles.field.sinkhorn)
+                sym = sinkhorn.symmetric(dyn, h)
+                part = sinkhorn.attention(q, k, vals, dyn.beta, dyn.sinkhorn_tol, symmetric=sym)
+                add_head(acc, part.astype(dt), scale)
+                continue
             if scale is None:
                 attention(q, k, vals, dyn.beta, out=acc, **kw)
             else:

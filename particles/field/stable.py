@@ -35,6 +35,7 @@ import numpy as np
 from .. import config
 from ..errors import Overflow
 from ..model.params import Dynamics
+from . import sinkhorn
 from .inputs import check_logits, feedforward, head_inputs
 
 #: row tile (rows x columns) of the log-domain evaluation
@@ -108,10 +109,12 @@ def _normalised(g: np.ndarray, L: np.ndarray):
     return g, L
 
 
-def _head_rows(x, rows, q, k, vals, beta, usa, causal, project, omap=None):
+def _head_rows(x, rows, q, k, vals, beta, usa, causal, project, omap=None, bias=None):
     """One head at ``rows``: (g, L) with the head's output e^{L_i} g_i, before V's scalar.
     ``omap``: the head's output map O_h (d, d_v) of factored value maps, applied to the sums
-    (in d_v dimensions) before the projection."""
+    (in d_v dimensions) before the projection. ``bias`` (n,): added to column j's logits (SK:
+    Sinkhorn's column potential g_j, so that the row-normalised weights are those of the doubly
+    stochastic matrix)."""
     n = k.shape[0]
     nr = q.shape[0]
     dv = vals.shape[1] if omap is None else omap.shape[0]
@@ -125,6 +128,8 @@ def _head_rows(x, rows, q, k, vals, beta, usa, causal, project, omap=None):
         def logits(c0, c1, qb=qb, idx=idx):
             s = qb @ k[c0:c1].T
             s *= beta
+            if bias is not None:
+                s += bias[c0:c1]
             own = np.flatnonzero((idx >= c0) & (idx < c1))
             s[own, idx[own] - c0] = -np.inf  # the self term is added apart
             if causal and c1 - 1 > idx.min():
@@ -145,6 +150,8 @@ def _head_rows(x, rows, q, k, vals, beta, usa, causal, project, omap=None):
             acc += e @ vals[c0:c1]
             z += e.sum(axis=1)
         sig = beta * np.einsum("ij,ij->i", qb, k[idx])
+        if bias is not None:
+            sig = sig + bias[idx]
         own = vals[idx]
         if omap is not None:
             acc = acc @ omap.T
@@ -188,9 +195,14 @@ def _field_rows(x, dyn, rows, project):
         check_logits(q, k, dyn.beta)
         if not np.all(np.isfinite(vals)):
             raise Overflow("the values V x_j overflow float64: the points or V are too large")
+        bias = None
+        if dyn.kind == "SK":  # Sinkhorn's column potentials need every row
+            qf, kf, _, _ = head_inputs(x, dyn, h)
+            sym = sinkhorn.symmetric(dyn, h)
+            bias = sinkhorn.solve(qf, kf, dyn.beta, dyn.sinkhorn_tol, symmetric=sym).g
         omap = scale if isinstance(scale, np.ndarray) else None
         g, L = _head_rows(
-            x, rows, q, k, vals, dyn.beta, dyn.kind == "USA", dyn.causal, project, omap
+            x, rows, q, k, vals, dyn.beta, dyn.kind == "USA", dyn.causal, project, omap, bias
         )
         if scale is not None and omap is None:
             g = g * float(scale)

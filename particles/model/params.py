@@ -6,7 +6,9 @@ The dynamics of n tokens x_i on the unit sphere S^{d-1} is
     A^h_ij = exp(beta <Q_h x_i, K_h x_j>) / Z^h_i,
 
 with Z^h_i = sum_k exp(beta <Q_h x_i, K_h x_k>) for SA (softmax attention) and Z^h_i = n for USA
-(the unnormalised surrogate). With ``causal=True`` token i only attends to j <= i.
+(the unnormalised surrogate). For SK (Sinkhorn attention, arXiv 2110.11773) A^h is instead the
+doubly stochastic matrix diag(e^f) exp(beta <Q_h x_i, K_h x_j>) diag(e^g) that Sinkhorn's algorithm
+reaches (:mod:`particles.field.sinkhorn`). With ``causal=True`` token i only attends to j <= i.
 P_perp(x) y = y - <x, y> x is the tangent projection (LayerNorm as projection onto the sphere).
 """
 
@@ -19,7 +21,14 @@ import numpy as np
 
 from ..errors import ParticlesError, finite, flag, number, real_array, text
 
-Kind = Literal["SA", "USA"]
+Kind = Literal["SA", "USA", "SK"]
+#: the attention normalisations: softmax rows (SA), the constant n (USA), Sinkhorn's doubly
+#: stochastic scaling (SK)
+KINDS = ("SA", "USA", "SK")
+#: the range of ``Dynamics.sinkhorn_tol``: below 1e-13 the marginals' own rounding (~ eps log n
+#: per log-sum-exp) may keep Sinkhorn's iteration from ever meeting it; above 1e-2 the matrix is
+#: not doubly stochastic in any useful sense
+SINKHORN_TOL_RANGE = (1e-13, 1e-2)
 Norm = Literal["post", "pre", "peri", "ngpt", "mix", "lns"]
 
 #: the largest inverse temperature: beyond it the attention exponents beta <Qx, Ky> (shifted by
@@ -37,13 +46,31 @@ def check_beta(beta: float, name: str = "beta") -> float:
     return beta
 
 
+def check_sinkhorn_tol(tol) -> float:
+    """``tol`` if it is a number in :data:`SINKHORN_TOL_RANGE`, else a clear error."""
+    lo, hi = SINKHORN_TOL_RANGE
+    t = number(tol, "sinkhorn_tol")
+    if not (lo <= t <= hi):
+        raise ParticlesError(
+            f"sinkhorn_tol must lie in [{lo:g}, {hi:g}], got {t:g} (below {lo:g} rounding of the "
+            "marginals may stop Sinkhorn's iteration from meeting it)"
+        )
+    return t
+
+
 def _hardmax_beta(dyn) -> float:
     """beta validated: finite in [0, MAX_BETA], or +inf (hardmax attention, ``Dynamics.hardmax``)
     with the settings that have a beta -> inf limit."""
     b = number(dyn.beta, "beta")
     if b != np.inf:
         return check_beta(finite(b, "beta", ">= 0"))
-    if text(dyn.kind, "kind").upper() != "SA":
+    kind = text(dyn.kind, "kind").upper()
+    if kind in ("SK", "SINKHORN"):
+        raise ParticlesError(
+            "beta = inf (hardmax) needs kind='SA': SK's beta -> inf limit is an optimal assignment, "
+            "not hardmax attention, and is not implemented"
+        )
+    if kind != "SA":
         raise ParticlesError(
             "beta = inf (hardmax) needs kind='SA': USA's weights e^(beta <Qx, Ky>) / n have no "
             "beta -> inf limit"
@@ -203,7 +230,18 @@ class Dynamics:
       hardmax attention, each token attending to the maximisers of <Q x_i, K x_j> with ties
       averaged (arXiv 2407.01602; :mod:`particles.field.hardmax`). The field is then discontinuous
       and only the layer map ``method="euler"`` integrates it; it needs ``kind="SA"`` and no noise.
-    - ``kind``: ``"SA"`` (softmax, Z_i = sum_k e^{...}) or ``"USA"`` (Z_i = n).
+    - ``kind``: ``"SA"`` (softmax, Z_i = sum_k e^{...}), ``"USA"`` (Z_i = n) or ``"SK"``
+      (Sinkhorn attention, the Sinkformers of arXiv 2110.11773: the matrix exp(beta <Q x_i, K x_j>)
+      scaled on both sides until every row and every column sums to 1; ``"sinkhorn"`` is read as
+      ``"SK"``). Named like SA and USA by its normalisation: SA normalises rows (one SoftMax, the
+      first step of Sinkhorn's algorithm), SK iterates Sinkhorn's row and column normalisations to
+      their limit. Not causal (the only doubly stochastic lower-triangular matrix is I). Computed in
+      the log domain, tile by tile, in O(n d) memory: :mod:`particles.field.sinkhorn`.
+    - ``sinkhorn_tol``: SK's stopping tolerance, in [1e-13, 1e-2] (default 1e-9): Sinkhorn's
+      iteration stops once the row sums, after a column normalisation, are within this of 1 (for
+      symmetric logits: the row sums of the symmetric scaling, whose column sums are the same);
+      the output rows are then divided by their sums, so every row sums to 1 to rounding and every
+      column to within ~tol. Used only by SK (and validated always).
     - ``Q``, ``K``: None (identity), a (d_k, d) matrix, or a (H, d_k, d) stack for H heads.
     - ``V``: None (identity), a scalar v (meaning v I; ``V=-1`` is the repulsive case of
       arXiv 2312.10794 §9.1), a (d, d) matrix, or a (H, d, d) stack; with ``O``, the first factor
@@ -253,6 +291,7 @@ class Dynamics:
     t_switch: float | None = None
     t_offset: float = 1.0
     O: np.ndarray | None = None
+    sinkhorn_tol: float = 1e-9
     heads: int = field(init=False, default=1)
     #: (V_f, O_f): the factored value maps ((H, d_v, d), (H, d, d_v), or 2-D shared by all heads),
     #: given (``O``) or found in a dense V of low rank; None for dense, scalar or identity V
@@ -261,9 +300,11 @@ class Dynamics:
     def __post_init__(self):
         object.__setattr__(self, "beta", _hardmax_beta(self))
         kind = text(self.kind, "kind").upper()
-        if kind not in ("SA", "USA"):
-            raise ParticlesError(f"kind must be 'SA' or 'USA', got {self.kind!r}")
+        kind = "SK" if kind == "SINKHORN" else kind
+        if kind not in KINDS:
+            raise ParticlesError(f"kind must be 'SA', 'USA' or 'SK', got {self.kind!r}")
         object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "sinkhorn_tol", check_sinkhorn_tol(self.sinkhorn_tol))
         Q = _matrix("Q", self.Q, (2, 3))
         K = _matrix("K", self.K, (2, 3))
         V = _matrix("V", self.V, (2, 3))
@@ -273,6 +314,11 @@ class Dynamics:
         object.__setattr__(self, "V", V)
         object.__setattr__(self, "O", O)
         object.__setattr__(self, "causal", flag(self.causal, "causal"))
+        if kind == "SK" and self.causal:
+            raise ParticlesError(
+                "kind='SK' cannot be causal: the only doubly stochastic lower-triangular matrix is "
+                "the identity (row 1 has one entry, so column 1 has no other, and so on)"
+            )
         object.__setattr__(self, "kappa", _kappa(self.kappa))
         if self.ffn is not None and not isinstance(self.ffn, FeedForward):
             raise ParticlesError("ffn must be a particles.FeedForward or None")
@@ -420,6 +466,8 @@ class Dynamics:
             parts.append(mat("O", self.O))
         if self.kappa is not None:
             parts.append(f"kappa={self.kappa:g}")
+        if self.kind == "SK":
+            parts.append(f"sinkhorn_tol={self.sinkhorn_tol:g}")
         if self.heads > 1:
             parts.append(f"heads={self.heads}")
         if self.causal:
@@ -472,6 +520,8 @@ class Dynamics:
             meta["t_switch"] = self.t_switch
         if self.norm == "lns" or self.t_offset != 1.0:  # absent elsewhere: earlier records stay
             meta["t_offset"] = self.t_offset
+        if self.kind == "SK" or self.sinkhorn_tol != 1e-9:  # absent for SA/USA: records stay
+            meta["sinkhorn_tol"] = self.sinkhorn_tol
         return meta, arrays
 
     @classmethod
@@ -483,6 +533,7 @@ class Dynamics:
         kw["alpha"] = meta.get("alpha", 1.0)
         kw["t_switch"] = meta.get("t_switch")
         kw["t_offset"] = meta.get("t_offset", 1.0)
+        kw["sinkhorn_tol"] = meta.get("sinkhorn_tol", 1e-9)
         for name in ("Q", "K", "V"):
             v = meta.get(name, "identity")
             if v == "identity":

@@ -26,7 +26,10 @@ B = Q^T K (d, d), and values V x_j; B and V are given per system or shared (or i
 Deterministic methods without a tableau (``"lie-euler"``, ``"geometric"``) and scipy's adaptive
 methods run only in :func:`particles.simulate`.
 
-``kind`` is ``"SA"`` (softmax, Z_i = sum_k exp(...)) or ``"USA"`` (Z_i = n).
+``kind`` is ``"SA"`` (softmax, Z_i = sum_k exp(...)), ``"USA"`` (Z_i = n) or ``"SK"`` (Sinkhorn's
+doubly stochastic matrix, arXiv 2110.11773, iterated in the log domain to the fixed tolerance
+``kernels.SK_TOL`` = 1e-10; a system whose iteration does not converge within ``kernels.SK_MAX_ITER``
+ends as a clear error).
 
 Statistics recorded every ``save_every`` steps (and at t = 0): the fraction of ordered pairs i != j with
 <x_i, x_j> > 1 - delta (the phase-diagram statistic of arXiv 2312.10794, Fig. 3) and the number of
@@ -65,13 +68,21 @@ from ..model.params import check_beta
 from ..model.sphere import as_rng
 from ..resources import check_count, check_memory
 from . import registry
-from .kernels import NORM_CODES, STEP_CODES, _coord_ensemble, _gram_ensemble, _splitmix64
+from .kernels import (
+    KIND_CODES,
+    NORM_CODES,
+    SK_MAX_ITER,
+    STEP_CODES,
+    _coord_ensemble,
+    _gram_ensemble,
+    _splitmix64,
+)
 
 #: the methods the deterministic ensembles run (a live view of the registry: every tableau)
 METHODS = registry.ENSEMBLE_NAMES
 #: the methods the noisy ensembles run (live: every stochastic method with a kernel step)
 NOISY_METHODS = registry.NOISY_ENSEMBLE_NAMES
-KINDS = ("SA", "USA")
+KINDS = ("SA", "USA", "SK")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -161,11 +172,13 @@ def _scheme(m: registry.Method) -> tuple:
     )
 
 
-def _kind(kind: str) -> bool:
+def _kind(kind: str) -> int:
+    """The kernels' code of ``kind`` (:data:`particles.solvers.kernels.KIND_CODES`): 0 SA, 1 USA, 2 SK."""
     k = str(kind).upper()
+    k = "SK" if k == "SINKHORN" else k
     if k not in KINDS:
-        raise ParticlesError(f"kind must be 'SA' or 'USA', got {kind!r}")
-    return k == "USA"
+        raise ParticlesError(f"kind must be 'SA', 'USA' or 'SK', got {kind!r}")
+    return KIND_CODES[k]
 
 
 def _steps(t_end, dt, save_every):
@@ -283,6 +296,12 @@ def _run(
     with np.errstate(over="ignore", invalid="ignore"):
         sizes = np.sqrt(np.einsum("s...j,s...j->s...", state, state))
     if not (np.all(np.isfinite(state)) and np.all(sizes > 0) and np.all(np.isfinite(sizes))):
+        if usa == KIND_CODES["SK"]:
+            raise ParticlesError(
+                f"the ensemble's final states are not finite ({m.name}, dt = {dt:g}): either the "
+                f"step diverged (reduce dt) or Sinkhorn's iteration did not reach its tolerance "
+                f"within {SK_MAX_ITER} iterations (reduce beta)"
+            )
         raise ParticlesError(
             f"the ensemble diverged ({m.name}, dt = {dt:g}): its final states are not finite or "
             "have collapsed to 0, so its statistics are meaningless; reduce dt (or nGPT's alpha)"
@@ -296,7 +315,7 @@ def _run(
         "t_final": done * dt,
         "compile_s": compile_s,
         "run_s": run_s,
-        "meta": {"method": m.name, "kind": "USA" if usa else "SA", "dt": dt, **meta},
+        "meta": {"method": m.name, "kind": KINDS[usa], "dt": dt, **meta},
     }
 
 

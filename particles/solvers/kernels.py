@@ -71,14 +71,105 @@ def _mm(a, b, out):
                 o[j] += aik * bk[j]
 
 
+#: the Sinkhorn attention (SK) of the ensembles: its tolerance (the ensembles take a kind, not a
+#: Dynamics; :mod:`particles.field.sinkhorn` explains the test) and its iteration cap
+SK_TOL = 1e-10
+SK_MAX_ITER = 5000
+#: the ensembles' kind codes (the ``usa`` argument of the kernels)
+KIND_CODES = {"SA": 0, "USA": 1, "SK": 2}
+
+
+@njit(**_jit)
+def _lse_rows(L, beta, pot, trans, out):
+    """out_i = -LSE_j(beta L_ij + pot_j) (``trans``: L_ji), max-subtracted, for an (n, n) L."""
+    n = L.shape[0]
+    for i in range(n):
+        mx = -np.inf
+        for j in range(n):
+            v = beta * (L[j, i] if trans else L[i, j]) + pot[j]
+            mx = max(mx, v)
+        s = 0.0
+        for j in range(n):
+            s += math.exp(beta * (L[j, i] if trans else L[i, j]) + pot[j] - mx)
+        out[i] = -(mx + math.log(s))
+
+
+@njit(**_jit)
+def _sinkhorn_rows(L, beta, out):
+    """out = the doubly stochastic scaling diag(e^f) exp(beta L) diag(e^g) of an (n, n) L, each row
+    divided by its sum; log domain (:mod:`particles.field.sinkhorn`): the averaged iteration where
+    L is exactly symmetric, else alternating column and row passes, until the row sums of the
+    column-normalised matrix are within ``SK_TOL`` of 1. Returns the iterations, or -1 (and out
+    NaN) past ``SK_MAX_ITER``."""
+    n = L.shape[0]
+    sym = True
+    for i in range(n):
+        for j in range(i):
+            if L[i, j] != L[j, i]:
+                sym = False
+    f = np.zeros(n)
+    g = np.zeros(n)
+    t = np.empty(n)
+    _lse_rows(L, beta, g, False, f)
+    it = 0
+    done = False
+    if sym:
+        for j in range(n):
+            f[j] *= 0.5
+        while it < SK_MAX_ITER:
+            _lse_rows(L, beta, f, False, t)
+            it += 1
+            err = 0.0
+            for j in range(n):
+                err = max(err, abs(math.expm1(f[j] - t[j])))
+            if err <= SK_TOL:
+                done = True
+                break
+            for j in range(n):
+                f[j] = 0.5 * (f[j] + t[j])
+        for j in range(n):
+            g[j] = f[j]
+    else:
+        while it < SK_MAX_ITER:
+            _lse_rows(L, beta, f, True, g)
+            _lse_rows(L, beta, g, False, t)
+            it += 1
+            err = 0.0
+            for j in range(n):
+                err = max(err, abs(math.expm1(f[j] - t[j])))
+                f[j] = t[j]
+            if err <= SK_TOL:
+                done = True
+                break
+    if not done:
+        for i in range(n):
+            for j in range(n):
+                out[i, j] = np.nan
+        return -1
+    for i in range(n):
+        s = 0.0
+        for j in range(n):
+            w = math.exp(beta * L[i, j] + f[i] + g[j])
+            out[i, j] = w
+            s += w
+        for j in range(n):
+            out[i, j] /= s
+    return it
+
+
 @njit(**_jit)
 def _attention_rows(L, beta, usa, out, work, bits):
     """out[i, j] = exp(beta L_ij) / Z_i with Z_i = sum_j exp(beta L_ij) (SA) or n (USA); max-subtracted.
+    ``usa`` is the kind's code (:data:`KIND_CODES`): 2 (SK) gives Sinkhorn's doubly stochastic
+    matrix instead (:func:`_sinkhorn_rows`).
 
     ``work`` (n, n) and ``bits`` (n * n, int64) are scratch: the exponentials are taken in one vectorised
     sweep from ``work`` into ``out`` (distinct arrays, so the compiler can vectorise it).
     Row maxima and sums use four partial accumulators (no fastmath reassociation needed).
     """
+    if usa == 2:
+        _sinkhorn_rows(L, beta, out)
+        return
     n = L.shape[0]
     n4 = n - n % 4
     mxs = np.empty(n)
