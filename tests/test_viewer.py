@@ -207,8 +207,8 @@ def test_show_returns_the_figure_jupyter_displays():
 
 def test_show_displays_in_a_jupyter_kernel():
     """A notebook cell ending in ``traj.show()`` displays the figure (plotly's mime type), run in
-    a real kernel; skipped where no kernel is installed (nbclient and ipykernel are not test
-    dependencies)."""
+    a real kernel; skipped where no kernel is installed (nbclient and ipykernel come with the test
+    extra)."""
     nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed (the view extra)")
     nbclient = pytest.importorskip(
         "nbclient", reason="no Jupyter kernel client (pip install nbclient)"
