@@ -23,6 +23,8 @@ REPRO = {
     "test_noisy_regression.py",
     "test_distributed.py",
     "test_field_tiles.py",
+    "test_factored_heads.py",
+    "test_online_tiles.py",
     "test_interrupts.py",
     "test_cli_core.py::test_simulate_writes_reproducible_trajectory",
     "test_core.py::test_interrupt_then_resume_gives_the_same_result",
