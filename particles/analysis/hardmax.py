@@ -3,42 +3,52 @@
 2407.01602 (SIMODS 2025), and its finite-beta counterpart, after Alcalde, Geshkovski, Ruiz-Balet,
 *Attention's forward pass and Frank-Wolfe*, arXiv 2508.09628.
 
+What could be read of the papers, and which statements below are theirs and which are ours, is in
+``docs/papers.md``: 2407.01602 only through its abstract and the start of its §1; labels of
+2508.09628 marked † come from a public transcription of its arXiv source (July 2026), not from
+the paper itself.
+
 **The model** (tokens z_i in R^d, not on the sphere; a d x d matrix A = Q^T K, values the tokens
-themselves). One layer is a hardmax self-attention sublayer z_i + alpha H_i(Z) followed by the
-papers' normalisation sublayer, division by 1 + alpha:
+themselves). One layer is a hardmax self-attention sublayer z_i + alpha H_i(Z) followed by a
+normalisation sublayer, division by 1 + alpha:
 
     z_i <- (z_i + alpha H_i(Z)) / (1 + alpha) = z_i + gamma (H_i(Z) - z_i),   gamma = alpha / (1 + alpha),
     H_i(Z) = mean of z_j over C_i(Z) = { j : <A z_i, z_j> = max_l <A z_i, z_l> }
 
-(ties averaged, within the tolerance of :mod:`particles.field.hardmax`). We compute the right-hand
-form, so that a token attending only to itself stays put to the last bit. With ``beta`` finite, H_i
-is the softmax average sum_j softmax_j(beta <A z_i, z_j>) z_j instead: the finite-temperature
-dynamics whose beta -> inf limit arXiv 2508.09628 studies, where the step is a Frank-Wolfe step
-z_i + gamma (s_i - z_i) towards a maximiser s_i of the linear function y -> <A z_i, y> over the
-convex hull of the tokens (the gradient of the quadratic (1/2) <A z, z>).
+(ties averaged, within the tolerance of :mod:`particles.field.hardmax`: our tie rule). This is
+2508.09628's (SA_inf)†, x_i <- x_i + gamma (argmax over conv(Z) of <B x_i, y> - x_i), with B = A
+and a constant step gamma = h / (1 + h), h = alpha: a Frank-Wolfe step towards a maximiser of the
+linear function y -> <A z_i, y> over the convex hull of the tokens (a token is always one). We
+compute the right-hand form, so that a token attending only to itself stays put to the last bit.
+With ``beta`` finite, H_i is the softmax average sum_j softmax_j(beta <A z_i, z_j>) z_j instead:
+2508.09628's deterministic finite-temperature map (SA_beta)† (there with A = I).
 
-**Leaders** (:func:`leaders`): the tokens that attend to themselves only, C_i(Z) = {i}; by
-hyperplane separation, z_i is a leader when every other token lies strictly on the near side of the
-hyperplane { y : <A z_i, y> = <A z_i, z_i> }. Every layer maps the tokens into the convex hull of
-the previous ones, so a leader keeps that property and never moves (:func:`layers`, checked in
-``tests/test_hardmax.py``); the token of largest A-norm is always a leader when A is symmetric
-positive definite (<A z_i, z_j> <= |z_i|_A |z_j|_A). The papers' result, in the words of
-2407.01602's abstract: the tokens "asymptotically converge to a clustered equilibrium determined by
-special points called leaders"; 2508.09628 (abstract) for A positive semidefinite: "vertices are
-stationary, interior points remain in their initial cells, and each token moves along a straight
-line toward its cell's vertex", converging exponentially. Along such a line the distance to the
-vertex is multiplied by exactly 1 / (1 + alpha) per layer, so a token at distance D from its leader
-is within eps of it after ceil(log(D / eps) / log(1 + alpha)) layers (:func:`predicted_layers`);
-:func:`equilibrium` runs the map to the equilibrium and counts the layers.
+**Leaders** (:func:`leaders`; our definition, 2407.01602's could not be read): the tokens that
+attend to themselves only, C_i(Z) = {i}; by hyperplane separation, z_i is a leader when every other
+token lies strictly on the near side of the hyperplane { y : <A z_i, y> = <A z_i, z_i> }. Every
+layer maps the tokens into the convex hull of the previous ones, so a leader keeps that property
+and never moves (:func:`layers`, checked in ``tests/test_hardmax.py``); the token of largest A-norm
+is always a leader when A is symmetric positive definite (<A z_i, z_j> <= |z_i|_A |z_j|_A). The
+papers' results: in the words of 2407.01602's abstract, the tokens "asymptotically converge to a
+clustered equilibrium determined by special points called leaders"; 2508.09628 §4, Theorem 4.2†
+(B constant and positive definite, vertices owning their cells, interior points off the cell
+boundaries): each token moves along the segment to its cell's vertex, and for a constant step its
+distance to the vertex is multiplied by exactly 1 - gamma = 1 / (1 + alpha) per layer. So a token
+at distance D from its leader is within eps of it after ceil(log(D / eps) / log(1 + alpha)) layers
+(:func:`predicted_layers`; the count is ours); :func:`equilibrium` runs the map to the equilibrium
+and counts the layers.
 
-**Finite beta** (:func:`exit_layers`): 2508.09628 (abstract) proves "dynamic metastability": tokens
-reach near-vertex configurations in a constant number of steps and stay there for times growing
-exponentially in beta before collapsing. Our measure: the layers the finite-beta map spends within
-delta of the hardmax equilibrium. The rate expected of it (derived here, not quoted): with the tokens
-gathered at the leaders v_a, cluster a leaks towards cluster b with softmax weight
-~ (m_b / m_a) exp(-beta Delta_ab), Delta_ab = <A v_a, v_a> - <A v_a, v_b> > 0, so its drift is
-~ gamma exp(-beta Delta) and the exit time grows like exp(beta Delta), Delta = min Delta_ab
-(:func:`leader_gap`).
+**Finite beta** (:func:`exit_layers`): 2508.09628 (abstract; §5, Theorems 5.2† and 5.4†) proves
+"dynamic metastability": tokens reach near-vertex configurations in a constant number of steps and
+stay there for times growing exponentially in beta before collapsing. Its theorems are about a
+random chain (SA_P)† with B = I: token i jumps to (1 - gamma) x_i + gamma x_j with probability
+softmax_j(beta <x_i, x_j>); Theorem 5.4† bounds the escape probability with the exponent
+beta c_0 eps / (2 gamma). Our measure is of the deterministic map (the chain's mean step), for any
+A: the layers it spends within delta of the hardmax equilibrium. The rate expected of it is ours,
+not the paper's: with the tokens gathered at the leaders v_a, cluster a leaks towards cluster b
+with softmax weight ~ (m_b / m_a) exp(-beta Delta_ab), Delta_ab = <A v_a, v_a> - <A v_a, v_b> > 0,
+so its drift is ~ gamma exp(-beta Delta) and the exit time grows like exp(beta Delta),
+Delta = min Delta_ab (:func:`leader_gap`).
 
 The map is computed with the tiled kernels of :mod:`particles.field` (O(n d) memory): the hardmax
 with :func:`particles.field.hardmax.attention`, the softmax with :func:`particles.field.attention`.
@@ -174,7 +184,8 @@ def leader_gap(v, A=None) -> float:
 def predicted_layers(distance: float, alpha: float, eps: float) -> int:
     """ceil(log(distance / eps) / log(1 + alpha)): the layers a token moving straight to its leader
     from ``distance`` needs to come within ``eps`` of it (each layer multiplies the distance by
-    1 / (1 + alpha)); 0 when it is already there."""
+    1 / (1 + alpha): arXiv 2508.09628, Theorem 4.2†, module docstring); 0 when it is already
+    there."""
     D = finite(distance, "distance", ">= 0")
     e = finite(eps, "eps", "> 0")
     a = _alpha(alpha)
@@ -223,8 +234,9 @@ def equilibrium(
 ) -> Equilibrium:
     """Run the hardmax map from ``z0`` until every token is within ``eps`` of a leader of ``z0``.
 
-    The leaders never move (module docstring), so the clustered equilibrium of arXiv 2407.01602 is
-    reached when the distance of every token to the leader set is below ``eps``; the number of layers
+    The leaders never move (module docstring), so the clustered equilibrium of arXiv 2407.01602
+    (abstract) is taken as reached when the distance of every token to the leader set is below
+    ``eps``; the number of layers
     that took is ``result.layers`` (None if more than ``max_layers`` were needed: tokens held on a
     tie between leaders, or converging to something else).
     """
@@ -274,9 +286,10 @@ def exit_layers(
     configurations" of arXiv 2508.09628's abstract; a token near a switching surface may join
     another leader than under hardmax). ``exit``: the first layer at which a leader token has moved
     more than ``delta`` from where it started (max_a |z_a(k) - v_a| > delta): the end of the
-    metastable stay, which 2508.09628 (abstract) proves lasts a time exponential in beta; with the
-    tokens gathered at the leaders, leader a leaks with weight ~ exp(-beta Delta) (module
-    docstring, :func:`leader_gap`). Either is None when it does not happen within ``max_layers``.
+    metastable stay, which 2508.09628 (abstract; Theorem 5.4†, for its random chain with A = I,
+    not for this deterministic map) proves lasts a time exponential in beta; with the tokens
+    gathered at the leaders, leader a leaks with weight ~ exp(-beta Delta) (module docstring,
+    :func:`leader_gap`; our rate). Either is None when it does not happen within ``max_layers``.
     """
     z = _tokens(z0, "z0")
     A = _matrix(A, z.shape[1])

@@ -2,13 +2,18 @@
 quantities: the functional whose gradient flow the Sinkformer is, the asymmetry that rules one out
 for SoftMax, and the heat-diffusion limit.
 
-**Gradient flow** (arXiv 2110.11773, abstract: unlike SoftMax, Sinkhorn's normalisation makes
-self-attention a discretised Wasserstein gradient flow). The functional, derived here: with a
-symmetric interaction W = Q^T K = K^T Q and values V = W, the flow is that of
-F(mu) = 1/2 OT_eps(mu, mu), the entropic optimal-transport cost of mu to itself with cost
-c(x, y) = -<Q x, K y> and eps = 1/beta. For the empirical measure mu = (1/n) sum_i delta_{x_i}
-the transport plan is K^inf / n and, with Sinkhorn's potentials f, g (K^inf_ij = exp(beta <Q x_i,
-K x_j> + f_i + g_j), :mod:`particles.field.sinkhorn`), the value is
+Only the paper's abstract and the first paragraph of its §1 (up to its eq. (1), the residual form
+of self-attention) could be read; ``docs/papers.md`` lists which statements below are the paper's
+and which are ours.
+
+**Gradient flow.** The paper's statement (arXiv 2110.11773, abstract): unlike SoftMax, Sinkhorn's
+normalisation makes the iterations of self-attention "a discretized gradient-flow for the
+Wasserstein metric". The functional and its constant are ours: with a symmetric interaction
+W = Q^T K = K^T Q and values V = W, the flow is that of F(mu) = 1/2 OT_eps(mu, mu), the entropic
+optimal-transport cost of mu to itself with cost c(x, y) = -<Q x, K y> and eps = 1/beta. For the
+empirical measure mu = (1/n) sum_i delta_{x_i} the transport plan is K^inf / n and, with Sinkhorn's
+potentials f, g (K^inf_ij = exp(beta <Q x_i, K x_j> + f_i + g_j), :mod:`particles.field.sinkhorn`),
+the value is
 
     F(x) = (log n + mean_i f_i + mean_j g_j) / (2 beta)            (:func:`ot_energy`)
 
@@ -19,19 +24,23 @@ xdot_i = P_perp(x_i) u_i is -n times the Riemannian gradient: along any SK traje
 
     dF/dt = -(1/n) sum_i |xdot_i|^2                                 (:func:`dissipation`)
 
-(derived here for the sphere; measured in ``tests/test_sinkhorn_theory.py``). SoftMax (SA) has no
-such functional in general: its field with the same weights has a Jacobian that is not symmetric,
-so it is the gradient of no function of the positions (:func:`jacobian_asymmetry`; USA, the
-unnormalised kernel, is the gradient of -E_beta: arXiv 2312.10794 §3).
+(ours, on the sphere; measured in ``tests/test_sinkhorn_theory.py``: the constant 1/2 is the one
+for which this identity holds). SoftMax (SA) has no such functional in general: its field with the
+same weights has a Jacobian that is not symmetric, so it is the gradient of no function of the
+positions (:func:`jacobian_asymmetry`; USA, the unnormalised kernel, is the gradient of -E_beta:
+arXiv 2312.10794 §3).
 
-**Heat diffusion** (arXiv 2110.11773, abstract: with attention matrices and depth rescaled, the
-Sinkformer's infinite-sample limit is a heat diffusion; the expansion below is derived here). On the sphere <x, y> = 1 - |x - y|^2 / 2, so
+**Heat diffusion.** The paper's statement (abstract): in the infinite-sample limit, "when rescaling
+both attention matrices and depth, Sinkformers operate a heat diffusion"; per arXiv 2509.25040 (§1,
+"Related works") that limit is in R^d and appears after subtracting a leading-order term. The
+expansion below, on the sphere, is ours. On the sphere <x, y> = 1 - |x - y|^2 / 2, so
 exp(beta <x_i, x_j>) is a Gaussian kernel of width beta^(-1/2), and the doubly stochastic scaling
 of a Gaussian kernel moves each point by its barycentric displacement
 sum_j K^inf_ij x_j - x_i = (1 / (2 beta)) grad log rho(x_i) + O(beta^-2) for points of density rho:
 with V = -I and time rescaled by 2 beta the continuity equation is the heat equation
 d_t rho = Lap rho (V = +I: the backward heat equation); SoftMax moves points twice as far,
-(1 / beta) grad log rho (mean shift). :func:`heat_velocity_error` measures both.
+(1 / beta) grad log rho (mean shift; the time scale beta of SoftMax's heat phase on the sphere in
+arXiv 2509.25040, Proposition 3.9). :func:`heat_velocity_error` measures both.
 """
 
 from __future__ import annotations

@@ -5,11 +5,13 @@ k (m, d_k) and values v (m, d_v):
 
     H_i = (1 / |C_i|) sum_{j in C_i} v_j,    C_i = { j : <q_i, k_j> = max_l <q_i, k_l> },
 
-the attention of Alcalde, Fantuzzi, Zuazua, *Clustering in pure-attention hardmax transformers and
-its role in sentiment analysis*, arXiv 2407.01602 (SIMODS 2025), and the beta -> +inf limit of
-Alcalde, Geshkovski, Ruiz-Balet, *Attention's forward pass and Frank-Wolfe*, arXiv 2508.09628: for
-distinct maximal scores, softmax_j(beta <q_i, k_j>) -> 1/|C_i| on C_i and 0 elsewhere, so the
-softmax output tends to the uniform average over the maximisers ("ties averaged").
+the hardmax attention of Alcalde, Fantuzzi, Zuazua, *Clustering in pure-attention hardmax
+transformers and its role in sentiment analysis*, arXiv 2407.01602 (SIMODS 2025), and the
+beta -> +inf limit of Alcalde, Geshkovski, Ruiz-Balet, *Attention's forward pass and Frank-Wolfe*,
+arXiv 2508.09628. The tie rule is ours (the papers' rule at ties could not be read, see
+``docs/papers.md``): it is the limit of softmax, softmax_j(beta <q_i, k_j>) -> 1/|C_i| on C_i and 0
+elsewhere, so the softmax output tends to the uniform average over the maximisers ("ties
+averaged").
 
 **Ties.** The scores are computed in floating point (a GEMM per tile), so an exact tie of the
 mathematics (a symmetric configuration, a token equidistant from two others) can come out unequal
