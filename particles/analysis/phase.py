@@ -41,7 +41,8 @@ FORMAT = "phase_diagram"
 class PhaseParams:
     """Parameters of one phase diagram (one d).
 
-    ``betas``: the beta grid; ``t_end``/``dt``: time span and fixed step (``t_end`` a multiple of
+    ``betas``: the beta grid (``inf``: a hardmax column, :mod:`particles.solvers.hardmax_ensemble`,
+    with method ``"euler"`` or ``"euler-tangent"`` and kind ``"SA"``); ``t_end``/``dt``: time span and fixed step (``t_end`` a multiple of
     ``dt * save_every``); ``seeds``: systems per beta; ``seed``: base seed; ``method``: ``"euler"`` (the
     authors' scheme), ``"euler-tangent"`` or ``"rk4"``; ``kind``: ``"SA"``/``"USA"``; ``weights``: None
     (Q = K = V = I) or a random ensemble name; ``chunk``: systems per kernel call (memory bound);

@@ -51,6 +51,12 @@ only on (seed, stream, step, i, c): the same seeds give the same paths on any nu
 for bit on one machine; on another CPU to rounding), and a system's path does not depend on which
 other systems run.
 
+**beta = inf** (hardmax attention) may be among the betas: the kernels compute softmax attention, so
+those systems are advanced one at a time by the single run's step and the in-memory hardmax field,
+bit for bit what :func:`particles.simulate` computes, with the kernels' statistics
+(:mod:`particles.solvers.hardmax_ensemble`; kind ``"SA"``, methods ``"euler"``, ``"euler-tangent"``,
+and ``"euler-maruyama"`` for the noisy ensembles).
+
 Compiled kernels are cached on disk (``cache=True``); :func:`compile_kernels` compiles (or loads) them and
 returns the seconds it took, so callers can report compile time apart from run time.
 """
