@@ -13,6 +13,7 @@ from click.testing import CliRunner
 import particles as pt
 from particles import config
 from particles.analysis import phase as ph
+from particles.analysis.transition import TransitionParams
 from particles.errors import ParticlesError
 from particles.field import hardmax as hm
 from particles.field import hardmax_dask
@@ -349,6 +350,7 @@ REFUSED = [
     (lambda: ph.PhaseParams(betas=(1.0, INF), method="rk4"), "not admitted"),
     (lambda: ph.PhaseParams(betas=(1.0, INF), kind="USA"), "needs kind='SA'"),
     (lambda: ph.PhaseParams(betas=(1.0, -INF)), "finite numbers"),
+    (lambda: TransitionParams(betas=(1.0, INF)), "no transition to sweep"),
     (lambda: hm.attention(_X, _X, _X, tile_rows=4, rows=(1, 4)), "whole row tiles"),
     (lambda: hm.attention(_X, _X, _X, tile_rows=4, rows=(0, 3)), "whole row tiles"),
     (lambda: pt.velocity(_X, pt.Dynamics(beta=INF), method="expansion"), "expansion"),
@@ -372,6 +374,7 @@ CLI_REFUSED = [
     (["sweep", "--beta", "-inf", "--store", "s"], "finite"),
     (["phase", "--beta", "1:inf:1", "--out", "p.png"], "finite"),
     (["meanfield", "theory", "--beta", "inf"], "finite"),
+    (["transition", "--beta", "inf", "--kappa", "1", "--out", "t.npz"], "no transition to sweep"),
 ]
 
 
@@ -385,6 +388,8 @@ def test_cli_refusals_are_one_line(tmp_path, monkeypatch, args, match):
         base += ["--out", "r.npz"]
     if args[0] == "meanfield":
         base = []
+    if args[0] == "transition":
+        base = ["--n", "4", "--d", "2", "--seeds", "1"]
     res = CliRunner().invoke(_main(), [*args, *base])
     assert res.exit_code != 0 and isinstance(res.exception, SystemExit)
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
