@@ -90,7 +90,7 @@ def client():
     cluster.close()
 
 
-def test_cluster_hardmax_is_the_local_one_bit_for_bit(client, monkeypatch):
+def test_cluster_hardmax_is_the_local_one_bit_for_bit(client, monkeypatch, tmp_path):
     from particles.field.dask import DaskField
 
     monkeypatch.setattr(config, "THREADS", 1)
@@ -108,8 +108,9 @@ def test_cluster_hardmax_is_the_local_one_bit_for_bit(client, monkeypatch):
     kw = dict(method="euler", dt=0.25, save_at=[0.0, 0.5, 1.0])
     with config.blas_threads(1):
         ref = pt.simulate(x, dyn, 1.0, **kw)
-    got = pt.simulate(x, dyn, 1.0, scheduler=client, **kw)
-    np.testing.assert_array_equal(got.x, ref.x)
+    got = pt.simulate(x, dyn, 1.0, scheduler=client, checkpoint=tmp_path / "r.zarr", **kw)
+    np.testing.assert_array_equal(np.asarray(got.x), ref.x)  # read back from the zarr store
+    assert pt.Trajectory.load(tmp_path / "r.zarr").dynamics.hardmax
 
 
 # ------------------------------------------------------------------------------------------------
