@@ -363,23 +363,11 @@ def _coords(X, Bw, Vw, norm, kappas=None, keys=None, method="euler"):
     kappas = np.full(S, np.inf) if kappas is None else kappas
     keys = np.zeros(S, np.uint64) if keys is None else keys
 
-    def advance(betas, usa, scheme, dt, nsteps, save_every, stats, *recs):  # frac .. done
+    def advance(betas, usa, scheme, *rest):  # rest: dt, nsteps, ..., the records and done
         if not np.any(betas == np.inf):
-            _coord_ensemble(
-                X,
-                Bw,
-                Vw,
-                betas,
-                usa,
-                scheme,
-                norm,
-                kappas,
-                keys,
-                dt,
-                nsteps,
-                *(save_every, stats, *recs),
-            )
+            _coord_ensemble(X, Bw, Vw, betas, usa, scheme, norm, kappas, keys, *rest)
             return
+        dt, nsteps, save_every, stats, *recs = rest
 
         def kernel(sel, Xs, *rs):
             Bs, Vs = (w[sel] if w.shape[0] == S else w for w in (Bw, Vw))
