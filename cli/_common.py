@@ -59,12 +59,13 @@ class PathArg(click.Path):
         return super().convert(value, param, ctx)
 
 
-def parse_floats(text: str, name: str) -> list[float]:
+def parse_floats(text: str, name: str, allow_inf: bool = False) -> list[float]:
     """The numbers of option ``name``: ``"0,5,10"`` or a range ``"start:stop:step"`` (stop included
-    when on the grid), parsed and counted by the library (:func:`particles.sweeps.grids.parse_numbers`)."""
+    when on the grid), parsed and counted by the library (:func:`particles.sweeps.grids.parse_numbers`;
+    ``allow_inf``: ``inf`` may be one of a list's values)."""
     from particles.sweeps.grids import parse_numbers
 
-    return parse_numbers(text, name)
+    return parse_numbers(text, name, allow_inf=allow_inf)
 
 
 def parse_ints(text: str, name: str) -> list[int]:

@@ -353,7 +353,7 @@ def transition(
     p = TransitionParams(
         d=d,
         n=n,
-        betas=tuple(parse_floats(beta, "--beta")),
+        betas=tuple(parse_floats(beta, "--beta", allow_inf=True)),  # inf: refused with its why
         kappas=tuple(parse_floats(kappa, "--kappa")),
         seeds=seeds,
         seed=seed,

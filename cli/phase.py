@@ -39,7 +39,8 @@ def _common(fn):
             "--beta",
             default="0.1:9:0.1",
             show_default=True,
-            help="Betas: a list 1,2,3 or start:stop:step; the default is the authors' grid.",
+            help="Betas: a list 1,2,3 or start:stop:step; the default is the authors' grid. A "
+            "list may end with inf: hardmax attention (method euler or euler-tangent, kind SA).",
         ),
         click.option(
             "--t-end", type=float, cls=LibraryOption, library=_PP + "t_end", help="Final time."
@@ -131,7 +132,7 @@ def _params(n, d, beta, norm, alpha, t_switch, t_offset, **options):
     from particles.analysis.phase import PhaseParams
 
     scheme = scheme_kwargs(norm, alpha, t_switch, t_offset)
-    kw = given(betas=tuple(parse_floats(beta, "--beta")), **options, **scheme)
+    kw = given(betas=tuple(parse_floats(beta, "--beta", allow_inf=True)), **options, **scheme)
     ns = [None] if n is None else parse_ints(n, "--n")
     ds = [None] if d is None else parse_ints(d, "--d")
     return [PhaseParams(**given(n=nn, d=dd), **kw) for nn in ns for dd in ds]

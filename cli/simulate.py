@@ -32,7 +32,8 @@ from ._common import (
     type=float,
     cls=LibraryOption,
     library="particles.model.params:Dynamics.beta",
-    help="Inverse temperature beta >= 0; inf: hardmax attention (method euler only).",
+    help="Inverse temperature beta >= 0; inf: hardmax attention (methods euler, euler-tangent, "
+    "and with --kappa euler-maruyama).",
 )
 @click.option(
     "--kind",

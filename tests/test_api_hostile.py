@@ -621,6 +621,7 @@ def _c_task():
 #: never hit, the time to a consensus never reached
 MAY_BE_INFINITE = {
     "particles.Dynamics",  # beta = inf is the hardmax attention
+    "particles.analysis.phase.PhaseParams",  # a beta = inf column: hardmax attention
     "particles.analysis.hardmax.leader_gap",  # inf for a single leader
     "particles.analysis.equiangular.hitting_time",
     "particles.analysis.equiangular.euler_hitting_time",

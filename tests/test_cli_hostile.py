@@ -261,6 +261,8 @@ VALID: dict[tuple[str, str], dict[str, str]] = {
         "other.npz": "info describes every kind of particles result file",
     },
     ("simulate", "beta"): {**_BETA_OK, "inf": "hardmax attention (the euler layer map)"},
+    ("phase", "beta"): {"inf": "the hardmax column alone (beta = inf, the euler layer map)"},
+    ("sweep", "beta"): {"inf": "the hardmax column alone (beta = inf, the euler layer map)"},
     ("simulate", "t_end"): {"1e-300": "a tiny horizon: one step of that size"},
     ("simulate", "dt"): {"1e300": "dt above t_end: one step of size t_end"},
     ("phase", "seed"): _SEED_OK,

@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import ParticlesError, count, finite, real_array
 from ..model.params import check_beta
 from ..resources import check_count, check_memory
-from ..solvers import ensemble
+from ..solvers import ensemble, hardmax_ensemble
 from ..storage.npz import atomic_write_bytes, check_writable, load_npz, save_npz
 from ..sweeps.sweep import Task, fingerprint, load_result, run_sweep
 from . import equiangular
@@ -41,7 +41,8 @@ FORMAT = "phase_diagram"
 class PhaseParams:
     """Parameters of one phase diagram (one d).
 
-    ``betas``: the beta grid; ``t_end``/``dt``: time span and fixed step (``t_end`` a multiple of
+    ``betas``: the beta grid (``inf``: a hardmax column, :mod:`particles.solvers.hardmax_ensemble`,
+    with method ``"euler"`` or ``"euler-tangent"`` and kind ``"SA"``); ``t_end``/``dt``: time span and fixed step (``t_end`` a multiple of
     ``dt * save_every``); ``seeds``: systems per beta; ``seed``: base seed; ``method``: ``"euler"`` (the
     authors' scheme), ``"euler-tangent"`` or ``"rk4"``; ``kind``: ``"SA"``/``"USA"``; ``weights``: None
     (Q = K = V = I) or a random ensemble name; ``chunk``: systems per kernel call (memory bound);
@@ -74,9 +75,11 @@ class PhaseParams:
         count(self.seed, "seed", 0)
         finite(self.t_end, "t_end", "> 0")
         b = real_array(self.betas, "betas").ravel()
-        if b.size == 0 or not np.all(np.isfinite(b)) or np.any(b < 0):
-            raise ParticlesError("betas must be a non-empty list of finite numbers >= 0")
-        check_beta(float(b.max()), "beta")
+        fin = b[b != np.inf]  # beta = inf: the hardmax column (particles.solvers.hardmax_ensemble)
+        if b.size == 0 or not np.all(np.isfinite(fin)) or np.any(b < 0):
+            raise ParticlesError("betas must be a non-empty list of finite numbers >= 0 (or inf)")
+        if fin.size:
+            check_beta(float(fin.max()), "beta")
         if len(set(b.tolist())) != b.size:
             raise ParticlesError("betas must not repeat")
         object.__setattr__(self, "betas", tuple(float(x) for x in b))
@@ -99,6 +102,9 @@ class PhaseParams:
         ensemble._method(self.method)
         ensemble._kind(self.kind)
         object.__setattr__(self, "kind", str(self.kind).upper())
+        if fin.size < b.size:  # the hardmax column: its methods and kind, refused here at once
+            hardmax_ensemble.check_method(self.method)
+            hardmax_ensemble.check_kind(ensemble._kind(self.kind))
         ensemble._thresholds(self.delta, self.cluster_delta)
         if self.weights is not None and (
             not isinstance(self.weights, str) or self.weights not in ensemble.WEIGHT_ENSEMBLES
@@ -419,9 +425,10 @@ def plot_phase(
     model (:func:`particles.analysis.equiangular.euler_hitting_time`). Returns the QuadMesh.
     """
     p = diagram.params
+    ys, fin = _plot_rows(diagram.betas)
     mesh = ax.pcolormesh(
         diagram.t,
-        diagram.betas,
+        ys,
         diagram.P,
         cmap="RdBu_r",
         vmin=0.0,
@@ -429,7 +436,7 @@ def plot_phase(
         shading="nearest",
         rasterized=True,
     )
-    bmax = float(np.max(diagram.betas))
+    bmax = float(np.max(fin))
     tmax = float(diagram.t[-1])
     if curve and p.kind == "SA":
         bs = np.linspace(0.0, bmax, 200)
@@ -451,14 +458,32 @@ def plot_phase(
             label=f"Euler dt={p.dt:g} (equiangular)",
         )
     ax.set_xlim(float(diagram.t[0]), tmax)
-    if bmax > float(np.min(diagram.betas)):  # one beta: matplotlib picks a band around it
-        ax.set_ylim(float(np.min(diagram.betas)), bmax)
+    if float(np.max(ys)) > float(np.min(ys)):  # one beta: matplotlib picks a band around it
+        ax.set_ylim(float(np.min(ys)), float(np.max(ys)))
+    if ys.size > fin.size:  # the hardmax row, drawn one grid step above the largest finite beta
+        top = float(np.max(ys))
+        ticks = [v for v in ax.get_yticks() if float(np.min(ys)) <= v <= bmax]
+        ax.set_yticks([*ticks, top], [*(f"{v:g}" for v in ticks), "∞"])
+        ax.set_ylim(float(np.min(ys)), top + 0.5 * (top - bmax))
     ax.set_xlabel("t")
     ax.set_ylabel(r"$\beta$")
     ax.set_title(title if title is not None else f"d = {p.d}")
     if colorbar:
         ax.figure.colorbar(mesh, ax=ax, label=r"P($\langle x_1, x_2\rangle \geq 1-\delta$)")
     return mesh
+
+
+def _plot_rows(betas) -> tuple[np.ndarray, np.ndarray]:
+    """(the heat map's row positions, the finite betas): a beta = inf row (hardmax, the last of a
+    sorted grid) is drawn one grid step above the largest finite beta and labelled ∞."""
+    b = np.asarray(betas, dtype=np.float64)
+    fin = b[np.isfinite(b)]
+    if fin.size == b.size:
+        return b, fin
+    if fin.size == 0:
+        return np.zeros(b.size), np.zeros(1)
+    step = float(np.median(np.diff(np.sort(fin)))) if fin.size > 1 else 1.0
+    return np.where(np.isfinite(b), b, float(fin.max()) + (step if step > 0 else 1.0)), fin
 
 
 def boundary_t(diagram: PhaseDiagram, level: float = 0.5) -> np.ndarray:

@@ -110,6 +110,13 @@ class TransitionParams:
         if k.size < 1 or not np.all(np.isfinite(k)) or np.any(k <= 0):
             raise ParticlesError("kappas must be finite and > 0")
         b = real_array(self.betas, "betas").ravel()
+        if np.any(b == np.inf):
+            raise ParticlesError(
+                "beta = inf (hardmax) has no transition to sweep: with the identity weights of "
+                "every engine each token is its own only maximiser, so the drift vanishes and "
+                "the stationary state is uniform for every kappa (and the mean-field engines "
+                "have no beta = inf limit)"
+            )
         if b.size < 1 or not np.all(np.isfinite(b)) or np.any(b <= 0):
             raise ParticlesError("betas must be finite and > 0")
         if str(self.kind).upper() not in ("SA", "USA"):

@@ -181,10 +181,6 @@ def _raw_as(x64: np.ndarray, dyn: Dynamics, dt, scheduler):
     """(x as ``dt``, the unprojected tiled field there): on this machine or, with ``scheduler``,
     on a Dask cluster. Overflowing rows are left for :func:`repaired` (no warning)."""
     x = x64.astype(np.float32) if dt is np.float32 else x64
-    if scheduler is not None and dyn.hardmax:
-        raise ParticlesError(
-            "beta = inf (hardmax) is evaluated on this machine only: scheduler=None"
-        )
     with np.errstate(over="ignore", invalid="ignore"):
         if scheduler is not None:
             sinkhorn.refuse_distributed(dyn)

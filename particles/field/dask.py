@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import ParticlesError
 from ..model.params import Dynamics
-from . import kernels, sinkhorn
+from . import hardmax_dask, kernels, sinkhorn
 from .inputs import check_dtype, check_points, feedforward
 from .rows import Plan, alignment, attention_field_rows
 from .stable import repaired
@@ -62,6 +62,8 @@ def _distributed():
 
 def _block(x: np.ndarray, dyn: Dynamics, r0: int, r1: int, plan: Plan) -> np.ndarray:
     """One task: rows r0:r1 of the attention field (runs on a worker)."""
+    if dyn.hardmax:  # beta = inf: particles.field.hardmax_dask
+        return hardmax_dask.block(x, dyn, r0, r1)
     return attention_field_rows(x, dyn, r0, r1, plan)
 
 
@@ -169,7 +171,7 @@ class DaskField:
 
     def blocks(self, n: int, d: int, dyn: Dynamics, plan: Plan) -> list[tuple[int, int]]:
         """The row blocks [(r0, r1)] of one evaluation: aligned, about blocks_per_thread per thread."""
-        a = alignment(n, d, dyn, plan)
+        a = hardmax_dask.alignment(n) if dyn.hardmax else alignment(n, d, dyn, plan)
         if self.block_rows:
             size = a * max(1, -(-int(self.block_rows) // a))
         else:
@@ -239,10 +241,10 @@ def finish(
         if dyn.ffn is not None:
             f += feedforward(x, dyn.ffn).astype(x.dtype)
         if not project:
-            return repaired(x, dyn, f, None) if repair else f
+            return repaired(x, dyn, f, None) if repair and not dyn.hardmax else f
         out = np.empty_like(f)
         kernels.pick(kernels._project_tangent, f.size)(x, f, out)
-    return repaired(x, dyn, f, out)
+    return out if dyn.hardmax else repaired(x, dyn, f, out)  # hardmax: nothing to repair
 
 
 def raw_field(x: np.ndarray, dyn: Dynamics, scheduler) -> np.ndarray:

@@ -97,12 +97,17 @@ def attention(
     tile_rows: int = TILE_ROWS,
     tile_cols: int = TILE_COLS,
     details: bool = False,
+    rows: tuple[int, int] | None = None,
 ):
     """H_i = mean of v_j over the maximisers j of <q_i, k_j> (ties within tau_i; module docstring).
 
     Shapes: q (n, d_k), k (m, d_k), v (m, d_v); returns (n, d_v), float32 when all three are float32,
     else float64. ``causal``: only j <= i compete (then m >= n is expected; row i has j = i).
     ``details=True`` returns ``(H, counts, maxima, tau)``: |C_i|, M_i and tau_i as well.
+    ``rows=(r0, r1)``: rows r0:r1 of the result only (shape (r1 - r0, d_v)), computed with the
+    same row tiles, column tiles and order of operations as the whole evaluation, so they are its
+    rows to the last bit; r0 and r1 (unless r1 = n) must be multiples of ``tile_rows`` (the row blocks of
+    :mod:`particles.field.hardmax_dask`). tau_i still takes max_l |k_l| over every key.
     Memory O((n + m)(d_k + d_v) + tile_rows tile_cols).
     """
     dt = np.float32 if all(a.dtype == np.float32 for a in (q, k, v)) else np.float64
@@ -114,29 +119,33 @@ def attention(
         raise ParticlesError(f"hardmax attention: shapes q {q.shape}, k {k.shape}, v {v.shape}")
     if m == 0:
         raise ParticlesError("hardmax attention needs at least one key")
-    out = np.zeros((n, v.shape[1]), dtype=dt)
-    cnt = np.zeros(n, dtype=np.int64)
-    maxima = np.full(n, -np.inf, dtype=dt)
-    tau = tolerances(q, k)
     tr, tc = int(tile_rows), int(tile_cols)
+    lo, hi = (0, n) if rows is None else (int(rows[0]), int(rows[1]))
+    if not (0 <= lo <= hi <= n) or lo % tr or (hi % tr and hi != n):
+        raise ParticlesError(f"hardmax attention: rows {lo}:{hi} are not whole row tiles of {tr}")
+    out = np.zeros((hi - lo, v.shape[1]), dtype=dt)
+    cnt = np.zeros(hi - lo, dtype=np.int64)
+    maxima = np.full(hi - lo, -np.inf, dtype=dt)
+    tau = tolerances(q, k)[lo:hi]
     once = m <= tc
-    for r0 in range(0, n, tr):
-        r1 = min(n, r0 + tr)
+    for r0 in range(lo, hi, tr):
+        r1 = min(hi, r0 + tr)
         qr = q[r0:r1]
         stop = min(m, r1) if causal else m  # causal: columns beyond the last row never compete
         starts = range(0, stop, tc)
-        mx = maxima[r0:r1]
+        a0, a1 = r0 - lo, r1 - lo
+        mx = maxima[a0:a1]
         kept = None
         for c0 in starts:
             L = qr @ k[c0 : min(stop, c0 + tc)].T
             _tile_rowmax(L, r0, c0, causal, mx)
             if once:
                 kept = L
-        thr = (mx - tau[r0:r1]).astype(dt)
+        thr = (mx - tau[a0:a1]).astype(dt)
         for c0 in starts:
             c1 = min(stop, c0 + tc)
             L = kept if once else qr @ k[c0:c1].T
-            _tile_ties(L, thr, v[c0:c1], r0, c0, causal, out[r0:r1], cnt[r0:r1])
+            _tile_ties(L, thr, v[c0:c1], r0, c0, causal, out[a0:a1], cnt[a0:a1])
     out /= cnt[:, None].astype(dt)
     if details:
         return out, cnt, maxima, tau

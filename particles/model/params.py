@@ -73,10 +73,9 @@ def _hardmax_beta(dyn) -> float:
     if kind != "SA":
         raise ParticlesError(
             "beta = inf (hardmax) needs kind='SA': USA's weights e^(beta <Qx, Ky>) / n have no "
-            "beta -> inf limit"
+            "beta -> inf limit, and the hardmax papers (arXiv 2407.01602, 2508.09628) define it "
+            "for the normalised attention only"
         )
-    if _kappa(dyn.kappa) is not None:
-        raise ParticlesError("beta = inf (hardmax) has no noisy version: leave kappa None")
     return b
 
 
@@ -229,7 +228,8 @@ class Dynamics:
     - ``beta``: inverse temperature, finite, >= 0 and at most :data:`MAX_BETA`; or ``float("inf")``:
       hardmax attention, each token attending to the maximisers of <Q x_i, K x_j> with ties
       averaged (arXiv 2407.01602; :mod:`particles.field.hardmax`). The field is then discontinuous
-      and only the layer map ``method="euler"`` integrates it; it needs ``kind="SA"`` and no noise.
+      and only the one-stage layer maps integrate it (``"euler"``, ``"euler-tangent"``, and with
+      noise ``kappa`` the noisy layer map ``"euler-maruyama"``); it needs ``kind="SA"``.
     - ``kind``: ``"SA"`` (softmax, Z_i = sum_k e^{...}), ``"USA"`` (Z_i = n) or ``"SK"``
       (Sinkhorn attention, the Sinkformers of arXiv 2110.11773: the matrix exp(beta <Q x_i, K x_j>)
       scaled on both sides until every row and every column sums to 1; ``"sinkhorn"`` is read as

@@ -51,6 +51,12 @@ only on (seed, stream, step, i, c): the same seeds give the same paths on any nu
 for bit on one machine; on another CPU to rounding), and a system's path does not depend on which
 other systems run.
 
+**beta = inf** (hardmax attention) may be among the betas: the kernels compute softmax attention, so
+those systems are advanced one at a time by the single run's step and the in-memory hardmax field,
+bit for bit what :func:`particles.simulate` computes, with the kernels' statistics
+(:mod:`particles.solvers.hardmax_ensemble`; kind ``"SA"``, methods ``"euler"``, ``"euler-tangent"``,
+and ``"euler-maruyama"`` for the noisy ensembles).
+
 Compiled kernels are cached on disk (``cache=True``); :func:`compile_kernels` compiles (or loads) them and
 returns the seconds it took, so callers can report compile time apart from run time.
 """
@@ -67,7 +73,7 @@ from ..errors import ParticlesError, count, number, real_array, whole
 from ..model.params import check_beta
 from ..model.sphere import as_rng
 from ..resources import check_count, check_memory
-from . import registry
+from . import hardmax_ensemble, registry
 from .kernels import (
     KIND_CODES,
     NORM_CODES,
@@ -207,15 +213,11 @@ def _betas(betas, S):
     b = np.ascontiguousarray(b.ravel())
     if b.shape[0] != S:
         raise ParticlesError(f"need one beta per system ({S}), got {b.shape[0]}")
-    if np.any(b == np.inf):
-        raise ParticlesError(
-            "beta = inf (hardmax) is not run by the ensembles' softmax kernels: use "
-            "particles.simulate with method='euler', one system at a time"
-        )
-    if not np.all(np.isfinite(b)) or np.any(b < 0):
-        raise ParticlesError("betas must be finite and >= 0")
-    if b.size:
-        check_beta(float(b.max()))
+    fin = b[b != np.inf]  # beta = inf: hardmax members (particles.solvers.hardmax_ensemble)
+    if not np.all(np.isfinite(fin)) or np.any(b < 0):
+        raise ParticlesError("betas must be finite and >= 0, or inf (hardmax attention)")
+    if fin.size:
+        check_beta(float(fin.max()))
     return b
 
 
@@ -352,15 +354,46 @@ def _points(X0, on_sphere: bool = True):
     return X
 
 
-def _coords(X, Bw, Vw, norm, kappas=None, keys=None):
+def _coords(X, Bw, Vw, norm, kappas=None, keys=None, method="euler"):
     """``advance`` of :func:`_run` for the coordinate states X (S, n, d): the one coordinate loop,
-    ``norm`` = (codes, k_switch, alpha), noise of ``kappas`` (S,) (None: none) from ``keys`` (S,)."""
+    ``norm`` = (codes, k_switch, alpha), noise of ``kappas`` (S,) (None: none) from ``keys`` (S,).
+    Members with beta = inf go through :func:`particles.solvers.hardmax_ensemble.coords`."""
     S = X.shape[0]
+    noisy = kappas is not None
     kappas = np.full(S, np.inf) if kappas is None else kappas
     keys = np.zeros(S, np.uint64) if keys is None else keys
 
     def advance(betas, usa, scheme, *rest):  # rest: dt, nsteps, ..., the records and done
-        _coord_ensemble(X, Bw, Vw, betas, usa, scheme, norm, kappas, keys, *rest)
+        if not np.any(betas == np.inf):
+            _coord_ensemble(X, Bw, Vw, betas, usa, scheme, norm, kappas, keys, *rest)
+            return
+        dt, nsteps, save_every, stats, *recs = rest
+
+        def kernel(sel, Xs, *rs):
+            Bs, Vs = (w[sel] if w.shape[0] == S else w for w in (Bw, Vw))
+            args = (Xs, Bs, Vs, betas[sel], usa, scheme, norm, kappas[sel], keys[sel], dt, nsteps)
+            _coord_ensemble(*args, save_every, stats, *rs)
+
+        def member(s, *rs):
+            B, V = (None if w.shape[0] == 0 else w[min(s, w.shape[0] - 1)] for w in (Bw, Vw))
+            rs[-1][...] = hardmax_ensemble.coords(
+                X[s],
+                B,
+                V,
+                norm,
+                method,
+                dt,
+                nsteps,
+                save_every,
+                stats,
+                *rs[:-1],
+                kappa=kappas[s],
+                key=keys[s],
+            )
+
+        hardmax_ensemble.check_method(method, noisy)
+        hardmax_ensemble.check_kind(usa)
+        hardmax_ensemble.split(betas, kernel, member, X, *recs)
 
     return advance
 
@@ -397,7 +430,19 @@ def ensemble_gram(
         raise ParticlesError("G0 must be Gram matrices of unit vectors (diagonal = 1)")
 
     def advance(betas, usa, scheme, dt, nsteps, save_every, stats, frac, ncl, r, modes, done):
-        _gram_ensemble(G, betas, usa, scheme, dt, nsteps, save_every, stats, frac, ncl, done)
+        if not np.any(betas == np.inf):
+            _gram_ensemble(G, betas, usa, scheme, dt, nsteps, save_every, stats, frac, ncl, done)
+            return
+
+        def kernel(sel, Gs, fs, cs, ds):
+            _gram_ensemble(Gs, betas[sel], usa, scheme, dt, nsteps, save_every, stats, fs, cs, ds)
+
+        def member(s, fs, cs, ds):
+            ds[...] = hardmax_ensemble.gram(G[s], method, dt, nsteps, save_every, stats, fs, cs)
+
+        hardmax_ensemble.check_method(method)
+        hardmax_ensemble.check_kind(usa)
+        hardmax_ensemble.split(betas, kernel, member, G, frac, ncl, done)
 
     return _deterministic(G, advance, has_V=False, meta={"n": G.shape[1]}, **opts)
 
@@ -459,7 +504,7 @@ def ensemble_coords(
     if scheme.norm == "lns":  # the kernels take LN-Scaling's clock offset in the alpha slot
         meta["t_offset"] = scheme.t_offset
     slot = scheme.t_offset if scheme.norm == "lns" else scheme.alpha
-    advance = _coords(X, Bw, Vw, (codes, int(k_switch), float(slot)))
+    advance = _coords(X, Bw, Vw, (codes, int(k_switch), float(slot)), method=method)
     return _deterministic(X, advance, has_V=Vw.shape[0] > 0, meta=meta, **opts)
 
 
@@ -579,7 +624,7 @@ def ensemble_noisy(
         "kappas": [None if not np.isfinite(v) else float(v) for v in k],
         "noise": "counter-based SplitMix64 + Box-Muller (particles.solvers.kernels._counter_normals)",
     }
-    advance = _coords(X, Bw, Vw, _post_ln(), k, keys)
+    advance = _coords(X, Bw, Vw, _post_ln(), k, keys, method=method)
     rec = _run(
         X,
         advance,

@@ -269,18 +269,24 @@ def _check_output(checkpoint) -> None:
 
 
 #: the methods that integrate beta = inf (hardmax): the field is discontinuous (it jumps where the
-#: maximiser of <Q x_i, K x_j> changes), so only the papers' layer map is admitted, the "euler"
-#: step x <- N(x + h H(x)) (arXiv 2407.01602's layer, with its (1 + alpha) normalisation replaced
-#: by the scheme's LayerNorm; N(x + h H) = N((x + h H) / (1 + h)) on the sphere). Runge-Kutta
-#: stages straddle the switching surfaces (their order is void there), scipy's error control
-#: shrinks the step to nothing at each switch, and the tangent and geodesic steps are not a layer.
-HARDMAX_METHODS = ("euler",)
+#: maximiser of <Q x_i, K x_j> changes), so only one-stage layer maps are admitted: the papers'
+#: "euler" step x <- N(x + h H(x)) (arXiv 2407.01602's layer, with its (1 + alpha) normalisation
+#: replaced by the scheme's LayerNorm; N(x + h H) = N((x + h H) / (1 + h)) on the sphere), the
+#: "euler-tangent" step x <- N(x + h P(x) H(x)) and its noisy version "euler-maruyama"
+#: x <- N(x + h P(x) H(x) + sqrt(2/kappa) P(x) dW) (P the tangent projection; with kappa None the
+#: two are the same map, bit for bit). Each is a map of the state evaluated at the state only, so
+#: it is defined whatever the discontinuities of H. Runge-Kutta stages straddle the switching
+#: surfaces (their order is void there), scipy's error control shrinks the step to nothing at each
+#: switch, and the geodesic and splitting steps (lie-euler, geometric, lie-euler-maruyama, strang)
+#: are not a residual layer (and strang and geometric evaluate the field at midpoint stages).
+HARDMAX_METHODS = ("euler", "euler-tangent", "euler-maruyama")
 
 
 def needs_layer_map(method: str) -> str:
     return (
         f"beta = inf (hardmax attention) is a discontinuous field: method {method!r} is not "
-        "admitted, use method='euler' (the layer map x <- N(x + dt H(x)))"
+        "admitted, use method='euler' (the layer map x <- N(x + dt H(x))), 'euler-tangent' or, "
+        "with noise, 'euler-maruyama'"
     )
 
 

@@ -13,13 +13,19 @@ MAX_VALUES = 1_000_000
 
 
 def parse_numbers(
-    text: str, name: str = "values", *, integer: bool = False, limit: int = MAX_VALUES
+    text: str,
+    name: str = "values",
+    *,
+    integer: bool = False,
+    limit: int = MAX_VALUES,
+    allow_inf: bool = False,
 ) -> list[float] | list[int]:
     """The numbers of ``text``: a comma list ``"0,5,10"`` or a range ``"start:stop:step"`` (``step``
     > 0, ``stop`` >= ``start``, ``stop`` included when it lies on the grid). Every value must be
     finite (and, with ``integer``, a whole number, returned as ``int``); a range of more than
     ``limit`` values is refused before it is built. ``name`` (e.g. ``"--beta"``) starts the
-    messages of the :class:`ParticlesError` raised for anything else."""
+    messages of the :class:`ParticlesError` raised for anything else. ``allow_inf``: ``inf`` (+inf,
+    e.g. beta = inf, hardmax attention) may be one of the values of a comma list."""
     limit = count(limit, "limit")
     src = str(text).strip()
     kind = "integers" if integer else "numbers"
@@ -48,9 +54,11 @@ def parse_numbers(
         raise ParticlesError(usage) from None
     if not vals:
         raise ParticlesError(f"{name}: expected at least one value, got {src!r}")
-    bad = [v for v in vals if not math.isfinite(v)]
+    bad = [v for v in vals if not math.isfinite(v) and not (allow_inf and v == math.inf)]
     if bad:
-        raise ParticlesError(f"{name}: values must be finite, got {bad[0]}")
+        raise ParticlesError(
+            f"{name}: values must be finite{' (or inf)' if allow_inf else ''}, got {bad[0]}"
+        )
     if integer:
         frac = [v for v in vals if v != int(v)]
         if frac:
