@@ -1,9 +1,9 @@
-"""Hardmax transformers cluster at their leaders: the layer map of Alcalde, Fantuzzi, Zuazua, arXiv
-2407.01602 (tokens in R^2, A = Q^T K symmetric positive definite, z_i <- z_i + alpha/(1 + alpha)
+"""Hardmax transformers cluster at their leaders (Alcalde, Fantuzzi, Zuazua, arXiv 2407.01602): the
+layer map (SA-inf) of arXiv 2508.09628 with a constant step (tokens in R^2, A = Q^T K symmetric positive definite, z_i <- z_i + alpha/(1 + alpha)
 (H_i(Z) - z_i), H_i the mean of the maximisers of <A z_i, z_j>), whose abstract states that the
 tokens "converge to a clustered equilibrium determined by special points called leaders", and the
 straight-line, exponential convergence of each token towards its cell's vertex of arXiv 2508.09628
-(abstract, positive semidefinite case).
+(Theorem 4.2 there, read in a transcription of the source; positive definite case).
 
 (a) n = 40 tokens, alpha = 1: the trajectories, coloured by the leader each reaches, the leaders
 (:func:`particles.analysis.hardmax.leaders`: C_i = {i}) as stars. (b) max_i dist(z_i, leaders)

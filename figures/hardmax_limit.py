@@ -3,7 +3,7 @@ Geshkovski, Ruiz-Balet, *Attention's forward pass and Frank-Wolfe*), whose abstr
 metastability: with high probability, interior tokens reach near-vertex configurations in a constant
 number of steps and remain within a small neighborhood for times that grow exponentially in the
 inverse temperature beta", so that "the hardmax dynamics accurately approximate the finite-beta
-process over exponentially long time horizons". The layer map of arXiv 2407.01602 (tokens in R^2,
+process over exponentially long time horizons". The layer map (SA-inf) of that paper (tokens in R^2,
 A = M M^T + I/2, alpha = 1, :func:`particles.analysis.hardmax.layers`) with softmax weights
 softmax_j(beta <A z_i, z_j>) against hardmax.
 

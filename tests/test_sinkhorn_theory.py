@@ -1,5 +1,5 @@
 """Sinkformers' theory (arXiv 2110.11773) checked numerically: the gradient flow of 1/2 OT_eps(mu, mu)
-(abstract; functional derived here), no such structure for SoftMax, the heat-diffusion limit, and the equiangular reduction
+(the abstract's statement; the functional's constant 1/2 is ours: the paper's could not be read), no such structure for SoftMax, the heat-diffusion limit, and the equiangular reduction
 (SK's is SA's: derived in particles.analysis.equiangular)."""
 
 import numpy as np

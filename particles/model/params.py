@@ -227,7 +227,8 @@ class Dynamics:
     **Arguments:**
     - ``beta``: inverse temperature, finite, >= 0 and at most :data:`MAX_BETA`; or ``float("inf")``:
       hardmax attention, each token attending to the maximisers of <Q x_i, K x_j> with ties
-      averaged (arXiv 2407.01602; :mod:`particles.field.hardmax`). The field is then discontinuous
+      averaged (the beta -> inf limit of softmax; the layer of arXiv 2508.09628, (SA-inf);
+      :mod:`particles.field.hardmax`). The field is then discontinuous
       and only the one-stage layer maps integrate it (``"euler"``, ``"euler-tangent"``, and with
       noise ``kappa`` the noisy layer map ``"euler-maruyama"``); it needs ``kind="SA"``.
     - ``kind``: ``"SA"`` (softmax, Z_i = sum_k e^{...}), ``"USA"`` (Z_i = n) or ``"SK"``

@@ -270,8 +270,8 @@ def _check_output(checkpoint) -> None:
 
 #: the methods that integrate beta = inf (hardmax): the field is discontinuous (it jumps where the
 #: maximiser of <Q x_i, K x_j> changes), so only one-stage layer maps are admitted: the papers'
-#: "euler" step x <- N(x + h H(x)) (arXiv 2407.01602's layer, with its (1 + alpha) normalisation
-#: replaced by the scheme's LayerNorm; N(x + h H) = N((x + h H) / (1 + h)) on the sphere), the
+#: "euler" step x <- N(x + h H(x)) (the layer (SA-inf) of arXiv 2508.09628 with gamma = h/(1 + h),
+#: followed by the scheme's LayerNorm; N(x + h H) = N((x + h H) / (1 + h)) on the sphere), the
 #: "euler-tangent" step x <- N(x + h P(x) H(x)) and its noisy version "euler-maruyama"
 #: x <- N(x + h P(x) H(x) + sqrt(2/kappa) P(x) dW) (P the tangent projection; with kappa None the
 #: two are the same map, bit for bit). Each is a map of the state evaluated at the state only, so
