@@ -40,7 +40,7 @@ PASSES = {
     "logit bound": [
         (inputs, "check_logits"),
         (inputs, "attention_path"),
-        (inputs, "head_bounds"),
+        (inputs, "head_norms"),
     ],
     "tiles": [(tiles, "run_tasks")],
     "head inputs (copies, output maps)": [(inputs, "factored_inputs")],

@@ -410,9 +410,10 @@ def factored_inputs(x: np.ndarray, dyn: Dynamics, plan: tiles.Tiling, threads=No
     P = projected_rows(x, W.T, tr, threads)
     q, k, v, gram, online = [], [], [], [], []
     for h, (sq, sk, sv) in enumerate(slices):
-        qh = np.ascontiguousarray(P[:, sq])
-        kh = qh if sk is None else np.ascontiguousarray(P[:, sk])
-        vh = np.ascontiguousarray(P[:, sv])
+        # views into P, not copies: the GEMMs take them with P's row stride (the same bits)
+        qh = P[:, sq]
+        kh = qh if sk is None else P[:, sk]
+        vh = P[:, sv]
         norms = check_logits(qh, kh, dyn.beta)  # (the row norms, once: the shifts need them too)
         c, shift = attention_path(qh, kh, vh, dyn.beta, sk is None, norms)
         (gram.append((h, c)) if c is not None else online.append((h, shift)))
