@@ -11,7 +11,8 @@ Usage::
     taskset -c 1 env NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/fixed_costs.py
     python benchmarks/fixed_costs.py --calls 40 --json out.json   # 2 threads
 
-Shapes (d, H, d_k = d_v) and inputs as ``benchmarks/bench_heads.py``.
+Shapes (d, H, d_k = d_v) and inputs as ``benchmarks/bench_heads.py``; "64,0,0": one general head
+with dense 64 x 64 maps (the path of ``benchmarks/qk_cell.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from particles.field import inputs, kernels, stable, tiles  # noqa: E402
 PASSES = {
     "checks": [(field, "check_points"), (field.expansion, "choose")],
     "stacked maps": [(inputs, "_stacked_maps"), (inputs, "stacked_maps")],
-    "projections": [(inputs, "projected_rows")],
+    "projections": [(inputs, "projected_rows"), (inputs, "head_inputs")],
     "logit bound": [
         (inputs, "check_logits"),
         (inputs, "attention_path"),
@@ -99,9 +100,15 @@ def install():
 
 
 def profile(shape, n, dtype, calls):
+    """Medians over ``calls`` evaluations, per pass, in ms. ``shape``: (d, H, d_k) factored heads,
+    or (d, 0, 0): one general head with dense d x d maps Q, K, V (not factored)."""
     d, H, dk = shape
-    x, Q, K, V, O, beta = _inputs(d, H, dk, n, dtype)
-    dyn = pt.Dynamics(beta=beta, Q=Q, K=K, V=V, O=O)
+    if H == 0:
+        x, Q, K, V, O, _ = _inputs(d, 1, d, n, dtype)
+        dyn = pt.Dynamics(beta=1.0, Q=Q[0] / np.sqrt(d), K=K[0] / np.sqrt(d), V=O[0] @ V[0])
+    else:
+        x, Q, K, V, O, beta = _inputs(d, H, dk, n, dtype)
+        dyn = pt.Dynamics(beta=beta, Q=Q, K=K, V=V, O=O)
     dt = np.dtype(dtype).type
     for _ in range(2):
         pt.velocity(x, dyn, dtype=dt)

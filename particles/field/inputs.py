@@ -300,8 +300,8 @@ def raw_field(x: np.ndarray, dyn: Dynamics) -> np.ndarray:
 class Heads(NamedTuple):
     """The inputs of :func:`factored_field` at x (n, d), for H heads with value maps O_h V_h.
 
-    ``q``, ``k``, ``v``: per head (n, d_k), (n, d_k), (n, d_v), from one GEMM of x with every head's
-    stacked maps (``k[h] is q[h]`` when Q_h = K_h); ``gram``: [(h, c)] the heads on the Gram path
+    ``q``, ``k``, ``v``: per head (n, d_k), (n, d_k), (n, d_v), views into one GEMM of x with every
+    head's stacked maps (``k[h] is q[h]`` when Q_h = K_h); ``gram``: [(h, c)] the heads on the Gram path
     (c_i = beta |q_i|^2 / 2); ``online``: [(h, shift)] the others (``attention_path``'s shift or
     None); ``OT`` (H d_v, d): the output maps side by side, transposed, so that
     sum_h y_h O_h^T = [y_1 ... y_H] OT is one GEMM; ``tr``, ``tc``: the online tiles (rows of the
