@@ -164,17 +164,8 @@ def _projected(x: np.ndarray, f: np.ndarray):
     out = np.empty_like(f)
     bad = np.empty(f.shape[0], dtype=np.bool_)
     ratio = f.dtype.type(CANCEL_RATIO[f.dtype.type])
-    kern = kernels._project_scan if f.size >= PROJECT_PARALLEL_MIN else kernels._project_scan.serial
-    kern(x, f, out, ratio, bad)
+    kernels.pick(kernels._project_scan, f.size)(x, f, out, ratio, bad)
     return out, bad
-
-
-#: the tangent projection (with its scan) runs on numba's threads from this many entries of the
-#: field on: a pass of ~3 flops per entry gains little from a second thread, and on a shared machine
-#: its fork-join waits for a descheduled thread (measured at n = 1024, d = 64 on the loaded 2-core
-#: machine: serial 95 us median, parallel 141 us median with a tail of ms; n = 2048, d = 384:
-#: 1.25 ms against 1.52 ms)
-PROJECT_PARALLEL_MIN = 1 << 20
 
 
 def _hardmax_velocity(x, dyn: Dynamics, dt, project: bool, method: str, scheduler) -> np.ndarray:
