@@ -356,6 +356,16 @@ def _project_tangent(x, v, out):
     return v - np.einsum("ik,ik->i", x, v)[:, None] * x
 
 
+def _project_scan(x, v, out, ratio, bad):
+    """Returns (out, bad): out as :func:`_project_tangent`; bad_i = row i of out is not finite, or
+    max_k |out_ik| < ratio max_k |v_ik| (the repair scan of particles.field.stable.repaired)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = _project_tangent(x, v, None)
+        bad = ~np.all(np.isfinite(out), axis=1)
+        bad |= np.max(np.abs(out), axis=1) < ratio * np.max(np.abs(v), axis=1)
+    return out, bad
+
+
 def _normalize_rows(x):
     """Returns the new x: x_i / |x_i|."""
     return x / np.linalg.norm(x, axis=1, keepdims=True)

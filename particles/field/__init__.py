@@ -143,12 +143,8 @@ def velocity(
             f, _ = expansion.expansion_raw(
                 x, dyn.beta, dyn.kind, dyn.V, tol, order, checked=plan is not None, radial=radial
             )
-            out = None
-            with np.errstate(over="ignore", invalid="ignore"):  # such rows are repaired below
-                if project:
-                    out = np.empty_like(f)
-                    kernels.pick(kernels._project_tangent, f.size)(x, f, out)
-            res = repaired(x, dyn, f, out).astype(dt, copy=False)
+            out, bad = _projected(x, f) if project else (None, None)
+            res = repaired(x, dyn, f, out, bad=bad).astype(dt, copy=False)
             if not np.all(np.isfinite(res)):
                 raise Overflow(
                     f"the attention field overflows {np.dtype(dt).name} at beta = {dyn.beta:g}"
@@ -158,10 +154,18 @@ def velocity(
     x, f = _raw_as(x64, dyn, dt, scheduler)
     if not project:
         return repaired(x64, dyn, f, None)
+    out, bad = _projected(x, f)
+    return repaired(x64, dyn, f, out, bad=bad)
+
+
+def _projected(x: np.ndarray, f: np.ndarray):
+    """(P_perp(x_i) f_i row by row, the rows that :func:`repaired` must evaluate again): the tangent
+    projection and the repair scan in one pass over the rows (``kernels._project_scan``)."""
     out = np.empty_like(f)
-    with np.errstate(over="ignore", invalid="ignore"):  # such rows are repaired below
-        kernels.pick(kernels._project_tangent, f.size)(x, f, out)
-    return repaired(x64, dyn, f, out)
+    bad = np.empty(f.shape[0], dtype=np.bool_)
+    ratio = f.dtype.type(CANCEL_RATIO[f.dtype.type])
+    kernels.pick(kernels._project_scan, f.size)(x, f, out, ratio, bad)
+    return out, bad
 
 
 def _hardmax_velocity(x, dyn: Dynamics, dt, project: bool, method: str, scheduler) -> np.ndarray:
@@ -229,20 +233,17 @@ def velocity_rows(x, dyn: Dynamics, rows, *, project: bool = True) -> np.ndarray
                 a = hardmax.attention(q, k, vals)
                 acc += a if scale is None else scale * a
                 continue
-            check_logits(q, k, dyn.beta)
+            norms = check_logits(q, k, dyn.beta)
             if scale is None:
-                attention(q, k, vals, dyn.beta, out=acc, normalize=sa)
+                attention(q, k, vals, dyn.beta, out=acc, normalize=sa, norms=norms)
             else:
-                add_head(acc, attention(q, k, vals, dyn.beta, normalize=sa), scale)
+                add_head(acc, attention(q, k, vals, dyn.beta, normalize=sa, norms=norms), scale)
         if dyn.ffn is not None:
             acc += feedforward(xr, dyn.ffn)
-        out = None
-        if project:
-            out = np.empty_like(acc)
-            kernels.pick(kernels._project_tangent, acc.size)(xr, acc, out)
+        out, bad = _projected(xr, acc) if project else (None, None)
     if dyn.hardmax:
         return acc if out is None else out
-    return repaired(x, dyn, acc, out, rows)
+    return repaired(x, dyn, acc, out, rows, bad=bad)
 
 
 def drift(

@@ -379,6 +379,34 @@ def _project_tangent(x, v, out):
             out[i, k] = v[i, k] - dot * x[i, k]
 
 
+@_serial_and_parallel
+def _project_scan(x, v, out, ratio, bad):
+    """out_i = v_i - <x_i, v_i> x_i as :func:`_project_tangent` (the same bits), and in the same
+    pass over the row the repair scan of :func:`particles.field.stable.repaired`: bad_i = row i of
+    ``out`` is not finite, or max_k |out_ik| < ratio max_k |v_ik| (the projection cancelled).
+    ``ratio``: a scalar of out's dtype, so that the product rounds as numpy's does."""
+    n, d = x.shape
+    for i in prange(n):
+        dot = 0.0
+        for k in range(d):
+            dot += x[i, k] * v[i, k]
+        for k in range(d):
+            out[i, k] = v[i, k] - dot * x[i, k]
+        finite = True
+        mo = abs(out[i, 0])
+        mv = abs(v[i, 0])
+        for k in range(d):
+            a = abs(out[i, k])
+            b = abs(v[i, k])
+            if not np.isfinite(a):
+                finite = False
+            if a > mo:
+                mo = a
+            if b > mv:
+                mv = b
+        bad[i] = (not finite) or mo < ratio * mv
+
+
 #: largest rows * inner * cols of one BLAS call (OpenBLAS runs GEMMs below 4 * 65536 single-threaded)
 _BLAS_SERIAL_WORK = 131072
 

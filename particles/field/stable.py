@@ -243,27 +243,40 @@ def exp_rows(g: np.ndarray, L: np.ndarray, dtype, beta: float) -> np.ndarray:
 CANCEL_RATIO = {np.float64: 1e-6, np.float32: 1e-3}
 
 
+def repair_scan(f: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """The rows :func:`repaired` evaluates again: those of ``out`` (``f`` when None) that are not
+    finite, and with ``out`` (the projection of ``f``) those whose projection cancelled."""
+    res = f if out is None else out
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = ~np.all(np.isfinite(res), axis=1)
+        if out is not None:
+            dt = res.dtype.type
+            bad |= np.max(np.abs(out), axis=1) < CANCEL_RATIO[dt] * np.max(np.abs(f), axis=1)
+    return bad
+
+
 def repaired(
-    x64: np.ndarray, dyn: Dynamics, f: np.ndarray, out: np.ndarray | None, rows=None
+    x64: np.ndarray, dyn: Dynamics, f: np.ndarray, out: np.ndarray | None, rows=None, bad=None
 ) -> np.ndarray:
     """``out`` (the projected field; ``f``, the attention output, when None) with the rows that the
     tiled evaluation got wrong evaluated again in the log domain: non-finite rows (overflow of
     USA's scale e^{max logit}) and the rows whose projection cancelled (ratio below
     :data:`CANCEL_RATIO`). Other rows keep their bits. A :class:`ParticlesError` where the field
     is beyond the floating-point range: never inf or NaN out of finite input. ``rows``: the rows
-    of ``x64`` that those of ``f`` are (default: all, in order)."""
+    of ``x64`` that those of ``f`` are (default: all, in order). ``bad``: the rows to repair if
+    already found (:func:`repair_scan`, or the tangent projection's own scan,
+    ``particles.field.kernels._project_scan``)."""
     res = f if out is None else out
     dt = res.dtype.type
-    with np.errstate(over="ignore", invalid="ignore"):
-        bad = ~np.all(np.isfinite(res), axis=1)
-        if out is not None:
-            bad |= np.max(np.abs(out), axis=1) < CANCEL_RATIO[dt] * np.max(np.abs(f), axis=1)
-    if bad.any():
-        idx = np.flatnonzero(bad)
-        at = idx if rows is None else rows[idx]
-        g, L = field_rows(x64, dyn, at, project=out is not None)
-        res[idx] = exp_rows(g, L, dt, dyn.beta)
-    if not np.all(np.isfinite(res)):
+    if bad is None:
+        bad = repair_scan(f, out)
+    if not bad.any():  # (every row is finite: a row that is not is bad)
+        return res
+    idx = np.flatnonzero(bad)
+    at = idx if rows is None else rows[idx]
+    g, L = field_rows(x64, dyn, at, project=out is not None)
+    res[idx] = exp_rows(g, L, dt, dyn.beta)
+    if not np.all(np.isfinite(res[idx])):
         raise Overflow(
             f"the attention field is not finite at these points (beta = {dyn.beta:g}, max |x_i| = "
             f"{float(np.max(np.abs(x64))):.3g}): the points should lie on the unit sphere"
