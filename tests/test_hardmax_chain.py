@@ -166,6 +166,8 @@ BAD = [
     (dict(stop="never"), "stop"),
     (dict(A=np.eye(3)), "A must be"),
     (dict(A=[[np.inf, 0], [0, 1]]), "A must"),
+    (dict(A=np.eye(2) * 1e100, z0=np.full((3, 2), 1e90)), "overflow"),
+    (dict(z0=np.full((3, 2), 1e160)), "beyond|overflow"),
 ]
 
 

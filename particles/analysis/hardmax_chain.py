@@ -124,6 +124,16 @@ def _rng(rng) -> np.random.Generator:
     )
 
 
+def _checked(z: np.ndarray, A: np.ndarray | None) -> np.ndarray | None:
+    """``A`` after checking that the scores <A x_i, x_j> of ``z`` are finite; the chain keeps the
+    tokens in their convex hull, so the scores of every later state are bounded by these."""
+    q = z if A is None else z @ A.T
+    bound = np.sqrt(np.einsum("ij,ij->i", q, q)).max() * np.sqrt(np.einsum("ij,ij->i", z, z)).max()
+    if not np.isfinite(bound) or bound > 1e300:
+        raise ParticlesError("the scores <A x_i, x_j> overflow: scale the tokens or A down")
+    return A
+
+
 def _probabilities(z: np.ndarray, A: np.ndarray | None, beta: float) -> np.ndarray:
     """P[..., i, j] for a configuration (n, d) or a batch (R, n, d)."""
     q = z if A is None else z @ A.T
@@ -146,14 +156,14 @@ def transition_probabilities(z, beta: float, *, A=None) -> np.ndarray:
     identity, the paper's B = I_d), rows summing to 1; at ``beta = inf`` uniform over the row's
     maximisers (module docstring)."""
     z = _tokens(z)
-    return _probabilities(z, _matrix(A, z.shape[1]), _beta(beta))
+    return _probabilities(z, _checked(z, _matrix(A, z.shape[1])), _beta(beta))
 
 
 def mean_step(z, beta: float, *, gamma: float, A=None) -> np.ndarray:
     """The mean of one chain step over its draws, in closed form: sum_j P_ij ((1 - gamma) x_i +
     gamma x_j) = (1 - gamma) x_i + gamma (P x)_i, 2508.09628's deterministic map (SA_beta)†."""
     z = _tokens(z)
-    P = _probabilities(z, _matrix(A, z.shape[1]), _beta(beta))
+    P = _probabilities(z, _checked(z, _matrix(A, z.shape[1])), _beta(beta))
     g = _gamma(gamma)
     return (1.0 - g) * z + g * (P @ z)
 
@@ -177,13 +187,13 @@ def chain_step(z, beta: float, *, gamma: float, rng, A=None) -> np.ndarray:
     :func:`transition_probabilities` independently and jumps to (1 - gamma) x_i + gamma x_j.
     ``rng``: a ``numpy.random.Generator`` or a seed."""
     z = _tokens(z)
-    return _step(z, _matrix(A, z.shape[1]), _beta(beta), _gamma(gamma), _rng(rng))
+    return _step(z, _checked(z, _matrix(A, z.shape[1])), _beta(beta), _gamma(gamma), _rng(rng))
 
 
 def chain(z0, n_steps: int, beta: float, *, gamma: float, rng, A=None) -> np.ndarray:
     """The chain's states after 0, 1, ..., ``n_steps`` steps: shape (n_steps + 1, n, d)."""
     z = _tokens(z0, "z0")
-    A = _matrix(A, z.shape[1])
+    A = _checked(z, _matrix(A, z.shape[1]))
     b, g, r = _beta(beta), _gamma(gamma), _rng(rng)
     L = count(n_steps, "n_steps", 0, 10**6)
     if (L + 1) * z.size > 2 * 10**8:
@@ -255,7 +265,7 @@ def chain_times(
     ``max_steps`` steps. ``rng``: a ``numpy.random.Generator`` or a seed.
     """
     z = _tokens(z0, "z0")
-    A = _matrix(A, z.shape[1])
+    A = _checked(z, _matrix(A, z.shape[1]))
     b, g, r = _beta(beta), _gamma(gamma), _rng(rng)
     R = count(runs, "runs", 1, 10**6)
     rad = finite(radius, "radius", "> 0")
