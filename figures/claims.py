@@ -142,6 +142,7 @@ FIGURES: dict[str, Callable[..., dict] | str] = {
     "nsph": "noise_pde_sphere",
     "hlead": "hardmax_leaders",
     "hlim": "hardmax_limit",
+    "hchain": "hardmax_chain",
     "causal": "causal_renyi",
     "catlas": "causal_atlas",
 }
