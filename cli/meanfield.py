@@ -49,10 +49,11 @@ def meanfield():
 
 #: ``--kind`` of the mean-field commands (the noisy model of arXiv 2512.01868 §7 is USA)
 def _no_sinkhorn(ctx, param, value):
-    if value is not None and str(value).upper() == "SK":
+    if value is not None and str(value).upper() == "SK" and ctx.info_name == "theory":
         raise click.BadParameter(
-            "SK has no mean-field solver: the Sinkhorn potentials of a density solve a nonlinear "
-            "integral equation at every time (use particles simulate --kind SK for particles)",
+            "SK has no linear theory here: beta_*, the Landau coefficient and the stationary "
+            "branches of SK's nonlinear fixed point are not derived (its kappa_c and growth "
+            "rates on S^1 and S^2: particles.meanfield.sinkhorn.critical_kappa, growth_rates)",
             ctx=ctx,
             param=param,
         )
@@ -384,6 +385,10 @@ def transition(
         from particles.meanfield import stationary_branch
         from particles.plotting.meanfield import transition_png
 
-        branches = [stationary_branch(b, d, kind, points=150, r_max=0.98) for b in p.betas]
+        branches = (
+            None  # no stationary branches are derived for SK
+            if p.kind == "SK"
+            else [stationary_branch(b, d, kind, points=150, r_max=0.98) for b in p.betas]
+        )
         transition_png(res, plot, branches)
         click.echo(f"wrote {plot}")

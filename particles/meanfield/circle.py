@@ -311,7 +311,7 @@ def solve_circle(
     ``-positivity_tol`` is flagged in ``stats["positive"] = False`` (with the minimum in
     ``min_density``).
     """
-    kind = _kind(kind)
+    kind = "SK" if isinstance(kind, str) and kind.upper() in ("SK", "SINKHORN") else _kind(kind)
     beta = _beta_scalar(beta)
     kap = _kappa(kappa)
     rho = real_array(rho0, "rho0 (grid values)").ravel()
@@ -326,7 +326,7 @@ def solve_circle(
     check_count(t_end / dt, "t_end / dt (the number of steps)", 1e8)
     save_at = _circle_save_times(save_at, saves, t_end, N)
     k = np.arange(N // 2 + 1)
-    nonlinear, diag, speed = _transport(beta, kind == "USA", N)
+    nonlinear, diag, speed = _transport(beta, kind == "USA", N, kind == "SK")
     c = _rfft(rho)
     steps_total, t_now = 0, 0.0
     ts, cs, mins, tails = [], [], [], []
@@ -423,7 +423,7 @@ def _circle_save_times(save_at, saves, t_end: float, N: int) -> np.ndarray:
     return save_at
 
 
-def _transport(beta: float, usa: bool, N: int):
+def _transport(beta: float, usa: bool, N: int, sk: bool = False):
     """The transport term of the circle's Fokker–Planck equation on N points: ``nonlinear(c)``,
     its Fourier coefficients from the density's ``c`` (k = 0..N/2); ``diag(c)``, the density's
     minimum and the size of its top third of modes (``tail``), recording the largest speed seen
@@ -434,7 +434,7 @@ def _transport(beta: float, usa: bool, N: int):
     c_usa = math.exp(beta) / beta if beta > 0 else 0.0
 
     def nonlinear(c):
-        g = Ik * c
+        g = Ik * (_sk_weights(c, beta) if sk and beta > 0 else c)
         dg = _irfft(ik * g, N)
         if usa:
             v = c_usa * dg if beta > 0 else _irfft(ik * np.where(k == 1, 0.5 * c, 0.0), N)
@@ -454,7 +454,7 @@ def _transport(beta: float, usa: bool, N: int):
 
     def diag(c):
         vals = _irfft(c, N)
-        g = Ik * c
+        g = Ik * (_sk_weights(c, beta) if sk and beta > 0 else c)
         if beta > 0:
             dg = _irfft(ik * g, N)
             v = c_usa * dg if usa else dg / (beta * _irfft(g, N))
@@ -462,6 +462,13 @@ def _transport(beta: float, usa: bool, N: int):
         return float(vals.min()), float(np.abs(c[top]).max())
 
     return nonlinear, diag, speed
+
+
+def _sk_weights(c, beta: float):
+    """SK (Sinkhorn): the coefficients of e^f rho, whose SA field is SK's (meanfield.sinkhorn)."""
+    from .sinkhorn import circle_reweighted
+
+    return circle_reweighted(c, beta)
 
 
 def _etdrk4_step(c, h: float, coefficients, nonlinear):
