@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import particles as pt
+from particles import meanfield as mf
 from particles.errors import ParticlesError
 from particles.meanfield import sample_density, solve_circle
 from particles.meanfield import sinkhorn as ms
@@ -93,9 +94,25 @@ def test_linear_growth_rates_are_the_solvers(beta, kappa):
     sol = solve_circle(rho, beta, kappa, 1.0, kind="SK", dt=0.005, saves=2)
     c = sol.rho_hat
     measured = np.log(np.abs(c[-1, 1:3]) / np.abs(c[0, 1:3]))
-    np.testing.assert_allclose(measured, ms.growth_rates(beta, 2, kappa, 2), rtol=1e-3, atol=1e-5)
-    k = ms.critical_kappa(beta, 2)
-    assert ms.growth_rates(beta, 2, 0.99 * k, 1)[0] < 0 < ms.growth_rates(beta, 2, 1.01 * k, 1)[0]
+    rates = mf.growth_rates(beta, 2, kappa, "SK", 2)
+    np.testing.assert_allclose(measured, rates, rtol=1e-3, atol=1e-5)
+    k = mf.critical_kappa(beta, 2, "SK")
+    assert (
+        mf.growth_rates(beta, 2, 0.99 * k, "SK", 1)[0]
+        < 0
+        < mf.growth_rates(beta, 2, 1.01 * k, "SK", 1)[0]
+    )
+    np.testing.assert_allclose(k, mf.critical_kappa(beta, 2, "SA") + beta, rtol=1e-13)
+
+
+@pytest.mark.parametrize("d", [2, 3, 5])
+def test_sk_linear_theory_limits(d):
+    """beta -> 0: SK, SA and USA share kappa_c = d; the SK rates lie below SA's."""
+    for kind in ("SA", "USA"):
+        assert mf.critical_kappa(1e-12, d, "SK") == pytest.approx(mf.critical_kappa(1e-12, d, kind))
+    assert mf.critical_kappa(0.0, d, "SK") == pytest.approx(d)
+    sk, sa = mf.growth_rates(4.0, d, np.inf, "SK", 5), mf.growth_rates(4.0, d, np.inf, "SA", 5)
+    assert np.all((0 < sk) & (sk < sa))
 
 
 def test_beta_zero_sk_is_sa():
@@ -153,8 +170,8 @@ HOSTILE = [
     (lambda: ms.circle_potential(np.full(8, np.nan), 1.0), "finite"),
     (lambda: ms.circle_potential(-np.ones(16), 1.0), "not positive"),
     (lambda: ms.energy(RHO, 0.0), "beta > 0"),
-    (lambda: ms.growth_rates(1.0, 4, 1.0), "d = 2 or 3"),
-    (lambda: ms.critical_kappa(1.0, 5), "d = 2 or 3"),
+    (lambda: mf.growth_rates(1.0, 3, 1.0, "XK"), "'SA', 'USA' or 'SK'"),
+    (lambda: mf.landau_coefficient(1.0, 3, "SK"), "'SA' or 'USA'"),
     (lambda: solve_circle(RHO, 1.0, 1.0, 1.0, kind="XX"), "kind"),
 ]
 
@@ -199,8 +216,21 @@ def test_cli_meanfield_solve_and_transition_take_sk(tmp_path):
         assert res.exit_code == 0, res.output
 
 
+def test_cli_theory_sk_is_the_linear_theory():
+    import json
+
+    res = _cli(["meanfield", "theory", "--kind", "SK", "--beta", "4", "--d", "2,3", "--json"])
+    assert res.exit_code == 0, res.output
+    for row in json.loads(res.output):
+        assert row["kappa_c"] == pytest.approx(mf.critical_kappa(4.0, row["d"], "SK"))
+        assert row["beta_star"] is None
+        np.testing.assert_allclose(
+            row["growth_rates"], mf.growth_rates(4.0, row["d"], None, "SK", 6)
+        )
+
+
 CLI_REFUSALS = [
-    (["meanfield", "theory", "--kind", "SK"], "SK has no linear theory"),
+    (["meanfield", "theory", "--kind", "SK", "--branch"], "stationary branches"),
     (
         ["transition", "--engine", "circle", "--d", "2", "--kind", "SK", "--kappa", "1"],
         "no circle engine",

@@ -37,14 +37,15 @@ dF/dt = -int |X|^2 rho dsigma; with noise the free energy F + (1/kappa) int rho 
 
 **Linear theory** (derived here). At the uniform density f is constant; a perturbation rho = 1 +
 eps Y (Y a mode of eigenvalue -lambda of the Laplacian, lambda = k^2 on the circle, l (l + d - 2) on
-S^{d-1}) gives f_1 = -a/(1 + a) Y with a = a_k(beta) = I_k(beta)/I_0(beta) (circle) or
-i_l(beta)/i_0(beta) (S^2), so the mode grows at the rate lambda (a / (beta (1 + a)) - 1/kappa):
-SA's rate lambda (a / beta - 1/kappa) with a replaced by a / (1 + a) (:func:`growth_rates`).
+S^{d-1}) gives f_1 = -a/(1 + a) Y with a = a_l(beta) / a_0(beta) (the Funk–Hecke eigenvalues of
+e^{beta <x, y>}: I_k(beta) / I_0(beta) on the circle), so the mode grows at the rate
+lambda (a / (beta (1 + a)) - 1/kappa): SA's rate lambda (a / beta - 1/kappa) with a replaced by
+a / (1 + a), in any d (:func:`particles.meanfield.growth_rates` with ``kind="SK"``). The threshold
+is kappa_c(SK) = beta (1 + a_0 / a_1) = kappa_c(SA) + beta (mode 1 is the first to grow:
+:func:`particles.meanfield.critical_kappa`).
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from scipy.special import ive
@@ -140,38 +141,6 @@ def energy(rho, beta: float, tol: float = TOL) -> float:
         raise ParticlesError("the Sinkhorn functional needs beta > 0 (eps = 1/beta)")
     f = circle_potential(rho, beta, tol)
     return float(np.mean(f * rho) / beta)
-
-
-def growth_rates(beta: float, d: int, kappa, modes: int = 8) -> np.ndarray:
-    """Growth rates of the modes 1..``modes`` of the uniform density under the SK mean-field
-    equation, d = 2 (circle) or 3 (S^2): lambda (a / (beta (1 + a)) - 1/kappa) (module
-    docstring); kappa = inf (or None) for no noise."""
-    beta = _beta(beta)
-    if d not in (2, 3):
-        raise ParticlesError(f"the SK mean field is solved for d = 2 or 3, got d = {d!r}")
-    kap = math.inf if kappa is None else finite(kappa, "kappa", "> 0")
-    ell = np.arange(1, int(modes) + 1, dtype=np.float64)
-    if d == 2:
-        a = ive(ell, beta) / ive(0, beta)
-        lam = ell**2
-    else:
-        a = ive(ell + 0.5, beta) / ive(0.5, beta)
-        lam = ell * (ell + 1)
-    drift = a / (1.0 + a) / beta if beta > 0 else np.where(ell == 1, 0.5, 0.0)
-    return lam * (drift - 1.0 / kap)
-
-
-def critical_kappa(beta: float, d: int, modes: int = 64) -> float:
-    """The kappa above which the uniform density is linearly unstable under the SK mean-field
-    equation: min over modes of beta (1 + a) / a (:func:`growth_rates`; d = 2 or 3)."""
-    beta = _beta(beta)
-    if d not in (2, 3):
-        raise ParticlesError(f"the SK mean field is solved for d = 2 or 3, got d = {d!r}")
-    if beta == 0.0:
-        return 2.0  # a_1 / (1 + a_1) -> the Kuramoto drift 1/2 (d = 2), as SA
-    ell = np.arange(1, modes + 1, dtype=np.float64)
-    a = ive(ell, beta) / ive(0, beta) if d == 2 else ive(ell + 0.5, beta) / ive(0.5, beta)
-    return float(np.min(beta * (1.0 + a) / a))
 
 
 # --- the sphere S^2 -------------------------------------------------------------------------------------
