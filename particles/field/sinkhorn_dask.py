@@ -178,7 +178,9 @@ class _Passes:
     def _run(self, fn, *args):
         ts = time.perf_counter()
         args = [
-            self.client.scatter(a, hash=False) if isinstance(a, np.ndarray) and a.nbytes > SMALL else a
+            self.client.scatter(a, hash=False)
+            if isinstance(a, np.ndarray) and a.nbytes > SMALL
+            else a
             for a in args
         ]
         self.field.timing["scatter"] += time.perf_counter() - ts

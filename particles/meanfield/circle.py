@@ -6,6 +6,7 @@ to dtheta / (2 pi) (so its mean is 1),
 
     d_t rho = (1/kappa) d_theta^2 rho - d_theta(rho v),
     v = (1/beta) d_theta (h * rho)               (USA),   v = (1/beta) d_theta log(h * rho)   (SA),
+    v = (1/beta) d_theta log(h * (e^f rho))      (SK, f the density's Sinkhorn potential: .sinkhorn),
 
 with (h * rho)(theta) = (1/2pi) int e^{beta cos(theta - phi)} rho(phi) dphi = sum_k I_k(beta) rho_k e^{ik theta}
 (arXiv 2312.10794, §7: the USA field is (1/beta) h_beta' * nu, the SA field (h_beta' * nu)/(beta h_beta * nu)),
@@ -304,6 +305,7 @@ def solve_circle(
     """Solve the Fokker–Planck equation on the circle from ``rho0`` (values on N equispaced points
     2 pi j / N, mean 1 after normalisation) to ``t_end`` by ETDRK4 with step ``dt``.
 
+    ``kind``: "SA", "USA" or "SK" (Sinkhorn: :mod:`particles.meanfield.sinkhorn`).
     ``kappa``: inverse noise (inf or None: the noiseless continuity equation, which concentrates:
     resolve it only while ``tail`` stays small). ``save_at``: times, or ``saves``: how many
     equally spaced times (>= 2, 0 and t_end included; default 101).
