@@ -1,9 +1,9 @@
 """Sinkhorn attention (kind="SK") on Dask row blocks (particles.field.sinkhorn_dask) against the
 local SK field and a dense numpy Sinkhorn.
 
-The row passes and the output pass repeat the local tiles, so symmetric logits (only row passes)
-give the local field bit for bit (both sides on this machine, the same OpenBLAS kernel); the column
-pass is combined across blocks by a log-sum-exp, so general Q != K agrees to rounding (1e-12 here).
+The row passes and the output pass repeat the local tiles; the column pass is combined across
+blocks by a log-sum-exp. The field agrees with the local one to rounding (asserted: 1e-12 of the
+largest entry; see ``_close`` for what was measured).
 """
 
 import numpy as np
@@ -25,7 +25,7 @@ FFN = pt.FeedForward(
     W2=RNG.standard_normal((6, 8)) / 3,
     b2=RNG.standard_normal(6) / 3,
 )
-#: (dynamics, symmetric logits: bit for bit)
+#: (dynamics, symmetric logits)
 DYNAMICS = {
     "identity": (pt.Dynamics(beta=3.0, kind="SK"), True),
     "q=k": (pt.Dynamics(beta=2.0, kind="SK", Q=Q2[0], K=Q2[0], V=V2[0]), True),
@@ -96,12 +96,13 @@ def client():
     cluster.close()
 
 
-def _close(got, ref, exact):
-    if exact:
-        np.testing.assert_array_equal(got, ref)
-    else:
-        scale = np.max(np.abs(ref))
-        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * scale)
+def _close(got, ref, symmetric):
+    """Within 1e-12 of the largest entry. Measured: symmetric logits bit for bit under OpenBLAS's
+    Haswell kernels, within ~1e-15 under SkylakeX (the same passes give the same bits in one
+    process; on the workers some rows of some passes differ in the last bits: not pinned down);
+    general Q != K within ~1e-15 (the column sums grouped by blocks)."""
+    scale = np.max(np.abs(ref))
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * scale)
 
 
 @pytest.mark.parametrize("name", list(DYNAMICS))
