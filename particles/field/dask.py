@@ -182,7 +182,7 @@ class DaskField:
     def attention(self, x: np.ndarray, dyn: Dynamics) -> np.ndarray:
         """The attention part of the raw field (every head, no ffn, no projection) at validated x."""
         if dyn.kind == "SK":  # Sinkhorn: a round of row-block tasks per pass
-            return sinkhorn_dask.attention(self, x, dyn)
+            return sinkhorn_dask.attention(self, x, dyn, _distributed())
         distributed = _distributed()
         n, d = x.shape
         plan = Plan.here()

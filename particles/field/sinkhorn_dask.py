@@ -210,16 +210,13 @@ class _Passes:
         return np.concatenate(rows, axis=0)
 
 
-def attention(field, x: np.ndarray, dyn: Dynamics) -> np.ndarray:
+def attention(field, x: np.ndarray, dyn: Dynamics, distributed) -> np.ndarray:
     """The attention part of the SK field (every head, no ffn, no projection) at a validated x, on
     ``field`` (a :class:`particles.field.dask.DaskField`): the local
     ``raw_field``'s SK heads, with every pass in row blocks on the workers (module docstring).
     A failed round (a lost worker, lost data) sends the whole evaluation again, up to
     ``field.retries`` times; a :class:`~particles.field.sinkhorn.SinkhornNotConverged` is raised
-    at once."""
-    from .dask import _distributed
-
-    distributed = _distributed()
+    at once. ``distributed``: the ``distributed`` module (imported by the caller)."""
     n, d = x.shape
     plan = Plan.here()
     bl = blocks(field, n, d, dyn, plan)

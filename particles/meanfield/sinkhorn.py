@@ -146,22 +146,6 @@ def energy(rho, beta: float, tol: float = TOL) -> float:
 # --- the sphere S^2 -------------------------------------------------------------------------------------
 
 
-def sphere_potential(grid, rho, s, beta: float, tol: float = TOL) -> np.ndarray:
-    """The potential f on the Gauss–Legendre ``grid`` (a :class:`particles.meanfield.sphere.Grid`)
-    of the density with grid values ``rho`` (nlat, nlon); ``s``: e^{-beta} i_l(beta) per
-    coefficient (:func:`particles.meanfield.sphere.bessel_table` by degree). Shape (nlat, nlon)."""
-    shape = rho.shape
-
-    def row_pass(g):
-        mg = float(g.max())
-        u = np.exp(g.reshape(shape) - mg) * rho
-        H = grid.synthesis(s * grid.analysis(u))
-        return -(beta + mg + _positive(H)).ravel()
-
-    f = sinkhorn.iterate(row_pass, None, rho.size, tol, symmetric=True, beta=beta).f
-    return f.reshape(shape)
-
-
 def sphere_energy(sol, i: int = -1, tol: float = TOL) -> float:
     """F[rho] = (1/beta) int f rho dsigma for save ``i`` of a
     :class:`particles.meanfield.sphere.SphereSolution` (any kind; beta > 0)."""
@@ -173,7 +157,7 @@ def sphere_energy(sol, i: int = -1, tol: float = TOL) -> float:
     L = sol.params["L"]
     g = S.Grid.for_degree(L)
     rho = g.synthesis(sol.alm[i])
-    f = sphere_potential(g, rho, S.bessel_table(beta, L)[S.degrees(L)], beta, tol)
+    f = S.sinkhorn_potential(g, rho, S.bessel_table(beta, L)[S.degrees(L)], beta, tol)
     return float(np.sum(g.weights() * f * rho) / beta)
 
 
@@ -187,7 +171,7 @@ def sphere_velocity_at(points, sol, i: int = -1, tol: float = TOL) -> np.ndarray
     L = sol.params["L"]
     g = S.Grid.for_degree(L)
     rho = g.synthesis(sol.alm[i])
-    f = sphere_potential(g, rho, S.bessel_table(beta, L)[S.degrees(L)], beta, tol)
+    f = S.sinkhorn_potential(g, rho, S.bessel_table(beta, L)[S.degrees(L)], beta, tol)
     y = g.points().reshape(-1, 3)
     wy = (g.weights() * rho * np.exp(f - f.max())).ravel()
     x = real_array(points, "points", "(m, 3)", finite=True).reshape(-1, 3)

@@ -48,6 +48,7 @@ from scipy.special import ive
 
 from .. import config
 from ..errors import ParticlesError
+from ..field import sinkhorn as _sinkhorn
 
 
 def _ducc():
@@ -266,10 +267,33 @@ class _Transport:
         return -g.divergence(flux)
 
     def _sk_weights(self, rho: np.ndarray) -> np.ndarray:
-        from .sinkhorn import sphere_potential
-
-        f = sphere_potential(self.grid, rho, self.s, self.beta)
+        f = sinkhorn_potential(self.grid, rho, self.s, self.beta)
         return self.grid.analysis(np.exp(f - f.max()) * rho)
+
+
+def sinkhorn_potential(grid, rho, s, beta: float, tol: float = 1e-12) -> np.ndarray:
+    """SK (Sinkhorn, :mod:`particles.meanfield.sinkhorn`): the potential f on the Gauss–Legendre
+    ``grid`` (a :class:`Grid`) of the density with grid values ``rho`` (nlat, nlon); ``s``: e^{-beta} i_l(beta) per
+    coefficient (:func:`particles.meanfield.sphere.bessel_table` by degree). Shape (nlat, nlon)."""
+    shape = rho.shape
+
+    def row_pass(g):
+        mg = float(g.max())
+        u = np.exp(g.reshape(shape) - mg) * rho
+        H = grid.synthesis(s * grid.analysis(u))
+        return -(beta + mg + _log_positive(H)).ravel()
+
+    f = _sinkhorn.iterate(row_pass, None, rho.size, tol, symmetric=True, beta=beta).f
+    return f.reshape(shape)
+
+
+def _log_positive(H: np.ndarray) -> np.ndarray:
+    if not np.all(H > 0):
+        raise ParticlesError(
+            "the smoothed density h * (e^f rho) is not positive on the grid: the density is "
+            "under-resolved (raise the resolution or reduce beta)"
+        )
+    return np.log(H)
 
 
 def _etdrk4_coefficients(lam: np.ndarray, h: float, M: int = 32):
