@@ -48,23 +48,11 @@ def meanfield():
 
 
 #: ``--kind`` of the mean-field commands (the noisy model of arXiv 2512.01868 §7 is USA)
-def _no_sinkhorn(ctx, param, value):
-    if value is not None and str(value).upper() == "SK":
-        raise click.BadParameter(
-            "SK has no mean-field solver: the Sinkhorn potentials of a density solve a nonlinear "
-            "integral equation at every time (use particles simulate --kind SK for particles)",
-            ctx=ctx,
-            param=param,
-        )
-    return value
-
-
 KIND = click.option(
     "--kind",
     type=Choice(["SA", "USA", "SK"]),
     default="USA",
     show_default=True,
-    callback=_no_sinkhorn,
     help="SA (softmax), USA (normalised by n) or SK (Sinkhorn: doubly stochastic, arXiv 2110.11773).",
 )
 
@@ -175,9 +163,16 @@ def theory(beta, d, kind, kappa, modes, branch, as_json):
 
     from particles import meanfield as mf
 
+    sk = kind.upper() == "SK"
+    if sk and branch:
+        raise click.UsageError(
+            "--branch with --kind SK: SK's stationary branches (and its Landau coefficient, "
+            "beta_*) are not derived here: they solve a nonlinear integral equation in the "
+            "density and its Sinkhorn potential"
+        )
     rows = []
     for dd in parse_ints(d, "--d"):
-        bs = mf.beta_star(dd, kind)
+        bs = None if sk else mf.beta_star(dd, kind)
         for b in parse_floats(beta, "--beta"):
             lk, lam = mf.fastest_mode(b, dd, kind=kind)
             row = {
@@ -186,7 +181,7 @@ def theory(beta, d, kind, kappa, modes, branch, as_json):
                 "kind": kind.upper(),
                 "kappa_c": mf.critical_kappa(b, dd, kind),
                 "beta_star": bs,
-                "transition": "continuous" if b <= bs else "discontinuous",
+                "transition": None if sk else "continuous" if b <= bs else "discontinuous",
                 "fastest_mode": lk,
                 "fastest_rate": lam,
                 "growth_rates": mf.growth_rates(
@@ -204,7 +199,12 @@ def theory(beta, d, kind, kappa, modes, branch, as_json):
     for r in rows:
         click.echo(
             f"d = {r['d']}, beta = {r['beta']:g} ({r['kind']}): kappa_c = {r['kappa_c']:.6g}, "
-            f"beta_* = {r['beta_star']:.6g} ({r['transition']}), fastest mode l = "
+            + (
+                "beta_* not derived for SK, "
+                if r["beta_star"] is None
+                else f"beta_* = {r['beta_star']:.6g} ({r['transition']}), "
+            )
+            + "fastest mode l = "
             f"{r['fastest_mode']} (rate {r['fastest_rate']:.4g} at kappa = inf)"
         )
         if branch:
@@ -384,6 +384,10 @@ def transition(
         from particles.meanfield import stationary_branch
         from particles.plotting.meanfield import transition_png
 
-        branches = [stationary_branch(b, d, kind, points=150, r_max=0.98) for b in p.betas]
+        branches = (
+            None  # no stationary branches are derived for SK
+            if p.kind == "SK"
+            else [stationary_branch(b, d, kind, points=150, r_max=0.98) for b in p.betas]
+        )
         transition_png(res, plot, branches)
         click.echo(f"wrote {plot}")

@@ -228,8 +228,6 @@ def test_hostile_dynamics(kw, match):
 
 REFUSALS = [
     (lambda x, dyn: pt.velocity(x, dyn, method="expansion"), "kind SA or USA"),
-    (lambda x, dyn: pt.velocity(x, dyn, scheduler="local"), "no Dask backend"),
-    (lambda x, dyn: pt.field.drift(x, dyn, scheduler="local"), "no Dask backend"),
 ]
 
 

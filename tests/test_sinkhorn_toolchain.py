@@ -131,8 +131,6 @@ def test_cli(args, tmp_path):
 CLI_REFUSED = [
     (["simulate", "--kind", "SK", "--sinkhorn-tol", "0.5", "--t-end", "0.1"], "sinkhorn_tol"),
     (["simulate", "--kind", "SK", "--causal", "--t-end", "0.1"], "cannot be causal"),
-    (["meanfield", "solve", "--kind", "SK", "--beta", "1", "--kappa", "1", "--t-end", "1"],
-     "no mean-field solver"),
 ]  # fmt: skip
 
 

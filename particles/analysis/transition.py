@@ -119,8 +119,14 @@ class TransitionParams:
             )
         if b.size < 1 or not np.all(np.isfinite(b)) or np.any(b <= 0):
             raise ParticlesError("betas must be finite and > 0")
-        if str(self.kind).upper() not in ("SA", "USA"):
-            raise ParticlesError(f"kind must be 'SA' or 'USA', got {self.kind!r}")
+        if str(self.kind).upper() not in ("SA", "USA", "SK"):
+            raise ParticlesError(f"kind must be 'SA', 'USA' or 'SK', got {self.kind!r}")
+        if str(self.kind).upper() == "SK" and self.engine == "circle":
+            raise ParticlesError(
+                "kind 'SK' has no circle engine: its O(n K) field sums the SA/USA kernel by "
+                "Fourier moments, while Sinkhorn's potentials couple every pair of particles; "
+                "use the particles, pde or pde-sphere engine"
+            )
         for name in ("dt", "t_relax", "t_avg"):
             finite(getattr(self, name), name, "> 0")
         count(self.record_every, "record_every")

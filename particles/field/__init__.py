@@ -187,7 +187,6 @@ def _raw_as(x64: np.ndarray, dyn: Dynamics, dt, scheduler):
     x = x64.astype(np.float32) if dt is np.float32 else x64
     with np.errstate(over="ignore", invalid="ignore"):
         if scheduler is not None:
-            sinkhorn.refuse_distributed(dyn)
             return x, _distributed_raw_field(x, dyn, scheduler)
         return x, raw_field(x, dyn)
 

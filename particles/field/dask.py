@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import ParticlesError
 from ..model.params import Dynamics
-from . import hardmax_dask, kernels, sinkhorn
+from . import hardmax_dask, kernels, sinkhorn_dask
 from .inputs import check_dtype, check_points, feedforward
 from .rows import Plan, alignment, attention_field_rows
 from .stable import repaired
@@ -181,7 +181,8 @@ class DaskField:
 
     def attention(self, x: np.ndarray, dyn: Dynamics) -> np.ndarray:
         """The attention part of the raw field (every head, no ffn, no projection) at validated x."""
-        sinkhorn.refuse_distributed(dyn)
+        if dyn.kind == "SK":  # Sinkhorn: a round of row-block tasks per pass
+            return sinkhorn_dask.attention(self, x, dyn, _distributed())
         distributed = _distributed()
         n, d = x.shape
         plan = Plan.here()
@@ -250,7 +251,6 @@ def finish(
 def raw_field(x: np.ndarray, dyn: Dynamics, scheduler) -> np.ndarray:
     """:func:`particles.field.raw_field` (attention + feed-forward, no projection) of a validated x
     on ``scheduler``; a LocalCluster started for ``"local"`` is closed again after the call."""
-    sinkhorn.refuse_distributed(dyn)
     field = DaskField.connect(scheduler)
     try:
         # not repaired here: the caller projects, then repairs (an overflowing raw row may have a
@@ -264,7 +264,6 @@ def raw_field(x: np.ndarray, dyn: Dynamics, scheduler) -> np.ndarray:
 def velocity(x, dyn: Dynamics, scheduler, *, dtype=np.float64, project: bool = True) -> np.ndarray:
     """:func:`particles.velocity` on ``scheduler`` (a LocalCluster started for ``"local"`` is closed
     again after the call: pass a ``Client`` or a :class:`DaskField` to reuse one)."""
-    sinkhorn.refuse_distributed(dyn)
     field = DaskField.connect(scheduler)
     try:
         return field.velocity(x, dyn, dtype=dtype, project=project)

@@ -121,30 +121,47 @@ def solve(
         )
     tiling = tiling or tiles.Tiling.here()
     beta = float(beta)
+    return iterate(
+        lambda pot: _lse_pass(q, k, beta, pot, tiling),
+        lambda pot: _lse_pass(k, q, beta, pot, tiling),
+        q.shape[0],
+        tol,
+        symmetric=symmetric,
+        beta=beta,
+    )
+
+
+def iterate(row_pass, col_pass, n: int, tol: float, *, symmetric: bool, beta: float) -> Potentials:
+    """Sinkhorn's iteration of :func:`solve`, on any evaluation of its two passes: ``row_pass(g)``
+    is f_i = -LSE_j(C_ij + g_j) and ``col_pass(f)`` is g_j = -LSE_i(C_ij + f_i) (length-n arrays;
+    ``col_pass`` is unused when ``symmetric``). Shared by the local field, the Dask row blocks
+    (:mod:`particles.field.sinkhorn_dask`) and the mean-field solvers, so that all stop by the same
+    test: err = max_i |e^{f_i - f_i^new} - 1| <= tol, else :class:`SinkhornNotConverged` after
+    :data:`MAX_ITER` iterations. ``beta`` is only quoted in that error."""
     err = np.inf
     it = 0
     if symmetric:
-        f = 0.5 * _lse_pass(q, k, beta, np.zeros(k.shape[0]), tiling)
+        f = 0.5 * row_pass(np.zeros(n))
         while it < MAX_ITER:
-            t = _lse_pass(q, k, beta, f, tiling)
+            t = row_pass(f)
             it += 1
             with np.errstate(over="ignore"):
                 err = float(np.max(np.abs(np.expm1(f - t))))
             if err <= tol:
                 return Potentials(f, f, it, err)
             f = 0.5 * (f + t)
-        _fail(tol, beta, q.shape[0], err)
-    f = _lse_pass(q, k, beta, np.zeros(k.shape[0]), tiling)
+        _fail(tol, beta, n, err)
+    f = row_pass(np.zeros(n))
     while it < MAX_ITER:
-        g = _lse_pass(k, q, beta, f, tiling)
-        f_new = _lse_pass(q, k, beta, g, tiling)
+        g = col_pass(f)
+        f_new = row_pass(g)
         it += 1
         with np.errstate(over="ignore"):
             err = float(np.max(np.abs(np.expm1(f - f_new))))
         f = f_new
         if err <= tol:
             return Potentials(f, g, it, err)
-    _fail(tol, beta, q.shape[0], err)
+    _fail(tol, beta, n, err)
 
 
 def _fail(tol, beta, n, err):
@@ -222,13 +239,3 @@ def attention(
     (default: all), added into ``out``; float64. Memory O(n (d_k + d_v) + tile)."""
     pot = solve(q, k, beta, tol, symmetric=symmetric)
     return apply(q, k, v, beta, pot, rows=rows, out=out)
-
-
-def refuse_distributed(dyn) -> None:
-    """A clear error for SK on a row-block backend (Dask)."""
-    if dyn.kind == "SK":
-        raise ParticlesError(
-            "kind='SK' has no Dask backend: every Sinkhorn iteration couples all rows and all "
-            "columns (a log-sum-exp over each), so row blocks would need a round trip to the "
-            "workers per iteration; evaluate it locally (scheduler=None)"
-        )

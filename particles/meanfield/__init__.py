@@ -71,7 +71,9 @@ cited.
 - :mod:`.circle`: d = 2: the pseudo-spectral ETDRK4 Fokker–Planck solver, the O(n) particle system,
   sampling and the exact W1 distance on the circle;
 - :mod:`.sphere`: d = 3: the same equation in spherical harmonics (ducc0), ETDRK4 with the diffusion
-  exact, mass / positivity / resolution checks (imported on demand: ``particles.meanfield.sphere``).
+  exact, mass / positivity / resolution checks (imported on demand: ``particles.meanfield.sphere``);
+- :mod:`.sinkhorn`: Sinkhorn attention (SK, arXiv 2110.11773): the density's potential, its
+  velocity (``kind="SK"`` in both solvers), its functional and linear theory (derived there).
 """
 
 from .circle import (

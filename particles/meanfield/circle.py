@@ -6,6 +6,7 @@ to dtheta / (2 pi) (so its mean is 1),
 
     d_t rho = (1/kappa) d_theta^2 rho - d_theta(rho v),
     v = (1/beta) d_theta (h * rho)               (USA),   v = (1/beta) d_theta log(h * rho)   (SA),
+    v = (1/beta) d_theta log(h * (e^f rho))      (SK, f the density's Sinkhorn potential: .sinkhorn),
 
 with (h * rho)(theta) = (1/2pi) int e^{beta cos(theta - phi)} rho(phi) dphi = sum_k I_k(beta) rho_k e^{ik theta}
 (arXiv 2312.10794, §7: the USA field is (1/beta) h_beta' * nu, the SA field (h_beta' * nu)/(beta h_beta * nu)),
@@ -304,6 +305,7 @@ def solve_circle(
     """Solve the Fokker–Planck equation on the circle from ``rho0`` (values on N equispaced points
     2 pi j / N, mean 1 after normalisation) to ``t_end`` by ETDRK4 with step ``dt``.
 
+    ``kind``: "SA", "USA" or "SK" (Sinkhorn: :mod:`particles.meanfield.sinkhorn`).
     ``kappa``: inverse noise (inf or None: the noiseless continuity equation, which concentrates:
     resolve it only while ``tail`` stays small). ``save_at``: times, or ``saves``: how many
     equally spaced times (>= 2, 0 and t_end included; default 101).
@@ -311,7 +313,7 @@ def solve_circle(
     ``-positivity_tol`` is flagged in ``stats["positive"] = False`` (with the minimum in
     ``min_density``).
     """
-    kind = _kind(kind)
+    kind = "SK" if isinstance(kind, str) and kind.upper() in ("SK", "SINKHORN") else _kind(kind)
     beta = _beta_scalar(beta)
     kap = _kappa(kappa)
     rho = real_array(rho0, "rho0 (grid values)").ravel()
@@ -326,7 +328,7 @@ def solve_circle(
     check_count(t_end / dt, "t_end / dt (the number of steps)", 1e8)
     save_at = _circle_save_times(save_at, saves, t_end, N)
     k = np.arange(N // 2 + 1)
-    nonlinear, diag, speed = _transport(beta, kind == "USA", N)
+    nonlinear, diag, speed = _transport(beta, kind == "USA", N, kind == "SK")
     c = _rfft(rho)
     steps_total, t_now = 0, 0.0
     ts, cs, mins, tails = [], [], [], []
@@ -423,7 +425,7 @@ def _circle_save_times(save_at, saves, t_end: float, N: int) -> np.ndarray:
     return save_at
 
 
-def _transport(beta: float, usa: bool, N: int):
+def _transport(beta: float, usa: bool, N: int, sk: bool = False):
     """The transport term of the circle's Fokker–Planck equation on N points: ``nonlinear(c)``,
     its Fourier coefficients from the density's ``c`` (k = 0..N/2); ``diag(c)``, the density's
     minimum and the size of its top third of modes (``tail``), recording the largest speed seen
@@ -434,7 +436,7 @@ def _transport(beta: float, usa: bool, N: int):
     c_usa = math.exp(beta) / beta if beta > 0 else 0.0
 
     def nonlinear(c):
-        g = Ik * c
+        g = Ik * (_sk_weights(c, beta) if sk and beta > 0 else c)
         dg = _irfft(ik * g, N)
         if usa:
             v = c_usa * dg if beta > 0 else _irfft(ik * np.where(k == 1, 0.5 * c, 0.0), N)
@@ -454,7 +456,7 @@ def _transport(beta: float, usa: bool, N: int):
 
     def diag(c):
         vals = _irfft(c, N)
-        g = Ik * c
+        g = Ik * (_sk_weights(c, beta) if sk and beta > 0 else c)
         if beta > 0:
             dg = _irfft(ik * g, N)
             v = c_usa * dg if usa else dg / (beta * _irfft(g, N))
@@ -462,6 +464,13 @@ def _transport(beta: float, usa: bool, N: int):
         return float(vals.min()), float(np.abs(c[top]).max())
 
     return nonlinear, diag, speed
+
+
+def _sk_weights(c, beta: float):
+    """SK (Sinkhorn): the coefficients of e^f rho, whose SA field is SK's (meanfield.sinkhorn)."""
+    from .sinkhorn import circle_reweighted
+
+    return circle_reweighted(c, beta)
 
 
 def _etdrk4_step(c, h: float, coefficients, nonlinear):

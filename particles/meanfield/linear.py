@@ -92,6 +92,16 @@ def _kind(kind) -> str:
     return k
 
 
+def _linear_kind(kind) -> str:
+    """SA, USA or SK (Sinkhorn: its linearisation at the uniform state, :mod:`.sinkhorn`)."""
+    k = kind.upper() if isinstance(kind, str) else None
+    if k in ("SK", "SINKHORN"):
+        return "SK"
+    if k not in KINDS:
+        raise ParticlesError(f"kind must be 'SA', 'USA' or 'SK', got {kind!r}")
+    return k
+
+
 def _beta(beta) -> np.ndarray:
     try:
         b = np.asarray(beta, dtype=np.float64)
@@ -177,10 +187,13 @@ def _a_over_beta(beta: np.ndarray, d: int, ell: np.ndarray) -> np.ndarray:
 
 
 def _scaled_kernel(beta: np.ndarray, d: int, ell: np.ndarray, kind: str) -> np.ndarray:
-    """c_l = a_l / beta (USA) or a_l / (beta a_0) (SA): the linearised interaction of mode l."""
+    """c_l = a_l / beta (USA), a_l / (beta a_0) (SA) or a_l / (beta (a_0 + a_l)) (SK, the
+    Sinkhorn potential's linear response, :mod:`.sinkhorn`): the linearised interaction of mode l."""
     c = _a_over_beta(beta, d, ell)
     if kind == "SA":
         c = c / funk_hecke(beta, d, 0)
+    elif kind == "SK":
+        c = c / (funk_hecke(beta, d, 0) + np.asarray(beta, dtype=np.float64) * c)
     return c
 
 
@@ -188,11 +201,12 @@ def growth_rates(beta, d: int, kappa=np.inf, kind: str = "USA", modes: int = 10)
     """lambda_1, ..., lambda_modes: growth rates of the modes l = 1..modes of the uniform state.
 
     ``lambda_l = l (l + d - 2) (a_l / beta - 1/kappa)`` for USA, ``a_l / (beta a_0)`` in place of
-    ``a_l / beta`` for SA (module docstring), in the time of dx = [field] dt + sqrt(2/kappa) dB.
+    ``a_l / beta`` for SA (module docstring), ``a_l / (beta (a_0 + a_l))`` for SK
+    (:mod:`particles.meanfield.sinkhorn`), in the time of dx = [field] dt + sqrt(2/kappa) dB.
     ``kappa = inf`` (or None): the noiseless system. ``beta`` may be an array: the result then has
     shape ``beta.shape + (modes,)``.
     """
-    d, kind, kap = _d(d), _kind(kind), _kappa(kappa)
+    d, kind, kap = _d(d), _linear_kind(kind), _kappa(kappa)
     modes = _count(modes, "modes")
     b = _beta(beta)
     ell = np.arange(1, modes + 1, dtype=np.float64)
@@ -201,9 +215,10 @@ def growth_rates(beta, d: int, kappa=np.inf, kind: str = "USA", modes: int = 10)
 
 
 def critical_kappas(beta, d: int, kind: str = "USA", modes: int = 10) -> np.ndarray:
-    """kappa_l = beta / a_l (USA; beta a_0 / a_l for SA), l = 1..modes: mode l of the uniform state is
-    unstable iff kappa > kappa_l. Shape ``beta.shape + (modes,)``; inf at beta = 0 for l >= 2."""
-    d, kind = _d(d), _kind(kind)
+    """kappa_l = beta / a_l (USA; beta a_0 / a_l for SA; beta (a_0 + a_l) / a_l for SK), l = 1..modes:
+    mode l of the uniform state is unstable iff kappa > kappa_l. Shape ``beta.shape + (modes,)``;
+    inf at beta = 0 for l >= 2."""
+    d, kind = _d(d), _linear_kind(kind)
     b = _beta(beta)
     ell = np.arange(1, _count(modes, "modes") + 1, dtype=np.float64)
     c = _scaled_kernel(b[..., None], d, ell, kind)
@@ -215,7 +230,8 @@ def critical_kappa(beta, d: int, kind: str = "USA"):
     """kappa_c(beta): the uniform state is linearly stable for kappa < kappa_c and unstable above.
 
     USA: beta^{d/2} / (2^{d/2-1} Gamma(d/2) I_{d/2}(beta)); SA: beta I_{d/2-1}(beta) / I_{d/2}(beta)
-    (module docstring). Equals d at beta = 0. Vectorised over ``beta``.
+    (module docstring); SK: SA's plus beta (:mod:`particles.meanfield.sinkhorn`). Equals d at
+    beta = 0. Vectorised over ``beta``.
     """
     out = critical_kappas(beta, d, kind, modes=1)[..., 0]
     return float(out) if np.ndim(out) == 0 else out

@@ -5,6 +5,7 @@ mean is 1; the particles' empirical measure mu_n = (1/n) sum_j delta_{x_j} has t
 
     d_t rho + div(rho X[rho]) = (1/kappa) Delta rho,              kappa = inf allowed (no noise),
     X[rho](x) = (1/beta) grad_S G(x)          (USA),    X[rho](x) = (1/beta) grad_S log G(x)   (SA),
+    (SK, Sinkhorn: SA's field with rho reweighted by e^f, f its potential: :mod:`.sinkhorn`)
     G(x) = int e^{beta <x, y>} rho(y) dsigma(y) / (4 pi),
 
 the mean-field limit of the particle field P_perp(x_i) sum_j A_ij x_j with Q = K = V = I (arXiv
@@ -47,6 +48,7 @@ from scipy.special import ive
 
 from .. import config
 from ..errors import ParticlesError
+from ..field import sinkhorn as _sinkhorn
 
 
 def _ducc():
@@ -244,6 +246,7 @@ class _Transport:
         self.grid = Grid.for_degree(L)
         self.beta = beta
         self.usa = kind == "USA"
+        self.sk = kind == "SK"  # Sinkhorn: SA's field of e^f rho (particles.meanfield.sinkhorn)
         self.s = bessel_table(beta, L)[degrees(L)]
         self.evals = 0
 
@@ -253,7 +256,7 @@ class _Transport:
             return np.zeros_like(alm)
         g = self.grid
         rho = g.synthesis(alm)
-        galm = self.s * alm
+        galm = self.s * (self._sk_weights(rho) if self.sk else alm)
         grad = g.gradient(galm)  # grad_S G in units of e^{beta}
         if self.usa:
             scale = math.exp(self.beta) / self.beta
@@ -262,6 +265,35 @@ class _Transport:
             G = g.synthesis(galm)
             flux = grad * (rho / (self.beta * G))
         return -g.divergence(flux)
+
+    def _sk_weights(self, rho: np.ndarray) -> np.ndarray:
+        f = sinkhorn_potential(self.grid, rho, self.s, self.beta)
+        return self.grid.analysis(np.exp(f - f.max()) * rho)
+
+
+def sinkhorn_potential(grid, rho, s, beta: float, tol: float = 1e-12) -> np.ndarray:
+    """SK (Sinkhorn, :mod:`particles.meanfield.sinkhorn`): the potential f on the Gauss–Legendre
+    ``grid`` (a :class:`Grid`) of the density with grid values ``rho`` (nlat, nlon); ``s``: e^{-beta} i_l(beta) per
+    coefficient (:func:`particles.meanfield.sphere.bessel_table` by degree). Shape (nlat, nlon)."""
+    shape = rho.shape
+
+    def row_pass(g):
+        mg = float(g.max())
+        u = np.exp(g.reshape(shape) - mg) * rho
+        H = grid.synthesis(s * grid.analysis(u))
+        return -(beta + mg + _log_positive(H)).ravel()
+
+    f = _sinkhorn.iterate(row_pass, None, rho.size, tol, symmetric=True, beta=beta).f
+    return f.reshape(shape)
+
+
+def _log_positive(H: np.ndarray) -> np.ndarray:
+    if not np.all(H > 0):
+        raise ParticlesError(
+            "the smoothed density h * (e^f rho) is not positive on the grid: the density is "
+            "under-resolved (raise the resolution or reduce beta)"
+        )
+    return np.log(H)
 
 
 def _etdrk4_coefficients(lam: np.ndarray, h: float, M: int = 32):
@@ -309,7 +341,8 @@ def solve_sphere(
     **Arguments:**
     - ``rho0``: the initial density (mean 1 over dsigma / (4 pi)): a callable of unit vectors
       (m, 3) -> (m,), or coefficients (n_alm(L),) in ducc0's layout.
-    - ``beta`` >= 0, ``kind`` "SA" or "USA": the interaction (module docstring).
+    - ``beta`` >= 0, ``kind`` "SA", "USA" or "SK": the interaction (module docstring; SK:
+      :mod:`particles.meanfield.sinkhorn`).
     - ``kappa``: diffusion 1/kappa; ``None`` or ``inf``: none (the pure continuity equation).
     - ``L``: the largest degree; ``dt``: the ETDRK4 step (the last one is shortened to hit t_end and
       every save time); ``save_at``: output times (default: 0 and t_end).
@@ -322,8 +355,9 @@ def solve_sphere(
     if not (beta >= 0 and math.isfinite(beta)):
         raise ParticlesError(f"beta must be finite and >= 0, got {beta}")
     kind = str(kind).upper()
-    if kind not in ("SA", "USA"):
-        raise ParticlesError(f"kind must be 'SA' or 'USA', got {kind!r}")
+    kind = "SK" if kind == "SINKHORN" else kind
+    if kind not in ("SA", "USA", "SK"):
+        raise ParticlesError(f"kind must be 'SA', 'USA' or 'SK', got {kind!r}")
     kap = math.inf if kappa is None else float(kappa)
     if not kap > 0:
         raise ParticlesError(f"kappa must be > 0 (None or inf: no diffusion), got {kappa}")
