@@ -50,11 +50,13 @@ Markdown to stdout; JSON to ``--json`` (default ``benchmarks/heads_floor.json``,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
 import sys
 import time
+import types
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -161,6 +163,7 @@ def floor_parts(p: dict) -> dict:
     Y = np.random.default_rng(1).random((n, H * dv)).astype(dt)
     out = np.empty((n, p["d"]), dt)
     empty = np.empty(0, dt)
+    done = np.zeros((1, 1))  # what a part returns to bench_heads._time (which reads a few rows)
 
     def make_values():  # the weights in (0, 1], like the exponentials'
         return np.random.default_rng(2).random(tr * tc).astype(dt), np.empty((tr, dv + 1), dt)
@@ -186,7 +189,7 @@ def floor_parts(p: dict) -> dict:
             np.matmul(x[r0 : r0 + tr], WT, out=P[r0 : r0 + tr])
 
         run(work, lambda: None, p["proj_threads"])
-        return P
+        return done
 
     def logits():
         def work(r0, sbuf, threaded):
@@ -198,7 +201,7 @@ def floor_parts(p: dict) -> dict:
                     np.matmul(q[h][r0:r1], k[h][c0:c1].T, out=s)
 
         run(work, logits_ws, p["threads"])
-        return out
+        return done
 
     def values():
         def work(r0, ws, threaded):
@@ -211,14 +214,14 @@ def floor_parts(p: dict) -> dict:
                     np.matmul(s, v[h][c0:c1], out=dst[: r1 - r0, :dv])
 
         run(work, values_ws, p["threads"])
-        return out
+        return done
 
     def outmap():
         def work(r0, ws, threaded):
             np.matmul(Y[r0 : r0 + tr], OT, out=out[r0 : r0 + tr])
 
         run(work, lambda: None, p["threads"])
-        return out
+        return done
 
     def exp():
         def work(r0, sbuf, threaded):
@@ -232,7 +235,7 @@ def floor_parts(p: dict) -> dict:
                     kern(s, p["beta"], cs, empty, 0, False)  # = _exp_shift_row on every row
 
         run(work, exp_ws, p["threads"])
-        return out
+        return done
 
     return dict(proj=proj, logits=logits, values=values, outmap=outmap, exp=exp)
 
@@ -265,6 +268,7 @@ def torch_parts(p: dict, threads: int) -> dict:
     P = torch.empty((n, WT.shape[1]), dtype=dt)
     Y = T(np.random.default_rng(1).random((n, H * dv)).astype(p["x"].dtype))
     out = torch.empty((n, p["d"]), dtype=dt)
+    done = np.zeros((1, 1))
 
     def make_values():
         s = T(np.random.default_rng(2).random(tr * tc).astype(p["x"].dtype))
@@ -279,7 +283,7 @@ def torch_parts(p: dict, threads: int) -> dict:
             tiles.run_tasks(rows, work, make_ws, nthreads)
         finally:
             torch.set_num_threads(threads)
-        return out.numpy()
+        return done
 
     def proj():
         def work(r0, ws, threaded):
@@ -320,8 +324,30 @@ def torch_parts(p: dict, threads: int) -> dict:
 
 
 # --- the worker ---------------------------------------------------------------------------------
+@contextlib.contextmanager
+def clock(name: str):
+    """``bench_heads._time`` times with ``time.perf_counter`` (wall, the default) or, with "cpu",
+    ``time.process_time``: the CPU seconds of all the process's threads (on a loaded machine, with
+    ``--threads 1``, close to the quiet machine's wall time; with several threads their sum, and
+    spin-waiting threads count)."""
+    if name == "wall":
+        yield
+        return
+    saved = bh.time
+    bh.time = types.SimpleNamespace(perf_counter=time.process_time)
+    try:
+        yield
+    finally:
+        bh.time = saved
+
+
 def handle(job: dict, threads: int) -> dict:
-    """One job: {"kind": ours | torch | floor | torch_mm, d, H, dk, n, dtype, min_time}."""
+    """One job: {"kind": ours | torch | floor | torch_mm, d, H, dk, n, dtype, min_time, clock}."""
+    with clock(job.get("clock", "wall")):
+        return _handle(job, threads)
+
+
+def _handle(job: dict, threads: int) -> dict:
     cell = (job["d"], job["H"], job["dk"], job["n"], job["dtype"])
     kind = job["kind"]
     if kind in ("ours", "torch"):
@@ -375,7 +401,15 @@ def _median(xs):
 
 
 def run(
-    shapes, ns, dtypes, threads: int, rounds: int, min_time: float, torch: bool, inline: bool
+    shapes,
+    ns,
+    dtypes,
+    threads: int,
+    rounds: int,
+    min_time: float,
+    torch: bool,
+    inline: bool,
+    clock: str = "wall",
 ) -> dict:
     kinds = {w: ks for w, ks in KINDS.items() if w != "torch" or torch}
     make = InProcess if inline else (lambda w, t: bh.Worker(w, t, Path(__file__)))
@@ -392,8 +426,12 @@ def run(
                 mt = min_time if n <= 2048 else 0.0
                 for w, ks in kinds.items():
                     for kind in ks:
-                        job = dict(kind=kind, d=d, H=H, dk=dk, n=n, dtype=dt, min_time=mt)
+                        job = dict(
+                            kind=kind, d=d, H=H, dk=dk, n=n, dtype=dt, min_time=mt, clock=clock
+                        )
+                        t = time.time()
                         got = workers[w].ask(job)
+                        got["wall"] = time.time() - t  # the job's seconds, warm-up included
                         raw.setdefault(key, {}).setdefault(kind, []).append(got)
                 print(
                     f"round {r + 1}/{rounds}: {key} done ({time.time() - t0:.0f} s)",
@@ -404,13 +442,15 @@ def run(
         for w in workers.values():
             w.close()
     table = [
-        summarise(raw[f"{d},{H},{dk},{n},{dt}"], d, H, dk, n, dt) for (d, H, dk), n, dt in cells
+        summarise(raw[f"{d},{H},{dk},{n},{dt}"], d, H, dk, n, dt, clock=clock)
+        for (d, H, dk), n, dt in cells
     ]
     import numpy as np
 
     return dict(
         command=" ".join(["python benchmarks/heads_floor.py"] + sys.argv[1:]),
         threads=threads,
+        clock=clock,
         rounds=rounds,
         min_time=min_time,
         goal=GOAL,
@@ -434,7 +474,7 @@ def _torch_version():
         return None
 
 
-def summarise(got: dict, d, H, dk, n, dt, stat: str = "median") -> dict:
+def summarise(got: dict, d, H, dk, n, dt, stat: str = "median", clock: str = "wall") -> dict:
     """One table row from a cell's raw answers: over rounds, the median of each round's median
     (``stat="median"``) or the best call of any round (``"best"``, for a loaded machine); the floor
     and the verdict."""
@@ -464,8 +504,9 @@ def summarise(got: dict, d, H, dk, n, dt, stat: str = "median") -> dict:
         p = dict(n=n, d=d, H=H, dk=dk, dv=dk, **{a: row["plan"][a] for a in ("tr", "tc")})
         row["gemm_flops"] = sum(gemm_flops(p).values())
         row["exp_elements"] = exp_elements(p)
-        # per core: the exponentials' seconds on all threads over the elements
-        row["exp_ns"] = row["exp"] * row["plan"]["threads"] / row["exp_elements"] * 1e9
+        # per core: the exponentials' seconds on all threads (CPU seconds: summed) per element
+        cores = 1 if clock == "cpu" else row["plan"]["threads"]
+        row["exp_ns"] = row["exp"] * cores / row["exp_elements"] * 1e9
         row["gemm_gflops"] = row["gemm_flops"] / row["gemm"] / 1e9
     if "torch_mm_proj" in row:
         row["torch_mm"] = sum(row["torch_mm_" + p] for p in GEMM_PARTS)
@@ -483,6 +524,7 @@ def table(res: dict, stat: str = "median") -> list:
             res["raw"][f"{r['d']},{r['H']},{r['dk']},{r['n']},{r['dtype']}"],
             *(r[a] for a in ("d", "H", "dk", "n", "dtype")),
             stat=stat,
+            clock=res.get("clock", "wall"),
         )
         for r in res["table"]
     ]
@@ -531,7 +573,9 @@ def markdown(res: dict, stat: str = "median") -> str:
     rows = table(res, stat)
     lines = [
         f"Command: `{res['command']}` (raw numbers: `benchmarks/heads_floor.json`). "
-        f"{res['threads']} threads, {res['rounds']} interleaved rounds (n = 8192: one fewer), "
+        f"{res['threads']} threads, "
+        + ("wall-clock times, " if res.get("clock", "wall") == "wall" else "**CPU seconds**, ")
+        + f"{res['rounds']} interleaved rounds (n = 8192: one fewer), "
         f"{res['date']}, load {res['load'][0]:.1f} at the end, {res['seconds'] / 60:.1f} min; "
         f"numpy {res['numpy']}, torch {res.get('torch') or '–'}, "
         f"OPENBLAS_CORETYPE={res.get('openblas_coretype') or 'unset'}.",
@@ -588,6 +632,9 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="n = 1024, two shapes, 1 round")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--clock", choices=("wall", "cpu"), default="wall", help="cpu: process CPU seconds"
+    )
     ap.add_argument("--rounds", type=int, default=None, help="default 3 (--quick: 1)")
     ap.add_argument("--dtype", choices=("float64", "float32", "both"), default="both")
     ap.add_argument("--n", type=int, action="append", help="these n (repeatable)")
@@ -617,7 +664,7 @@ def main(argv=None) -> dict:
     rounds = args.rounds or (1 if args.quick else 3)
     min_time = args.min_time if args.min_time is not None else (0.2 if args.quick else 0.3)
     torch = not args.no_torch and bh.have_torch()
-    res = run(shapes, ns, dtypes, args.threads, rounds, min_time, torch, args.inline)
+    res = run(shapes, ns, dtypes, args.threads, rounds, min_time, torch, args.inline, args.clock)
     out = args.json or (
         HERE / "quick" / "heads_floor.json" if args.quick else HERE / "heads_floor.json"
     )

@@ -35,12 +35,24 @@ def _check_row(hf, r):
     assert {"tr", "tc", "threads", "proj_threads"} <= set(r["plan"])
 
 
-def test_quick_tiny_cell_gives_wellformed_json(hf, tmp_path):
+@pytest.mark.parametrize("clock", ["wall", "cpu"])
+def test_quick_tiny_cell_gives_wellformed_json(hf, tmp_path, clock):
     out = tmp_path / "floor.json"
-    argv = ["--quick", "--inline", "--no-torch", "--n", "200", "--shape", "32,2,8"]
+    argv = [
+        "--quick",
+        "--inline",
+        "--no-torch",
+        "--n",
+        "200",
+        "--shape",
+        "32,2,8",
+        "--clock",
+        clock,
+    ]
     argv += ["--dtype", "float64", "--rounds", "1", "--min-time", "0", "--json", str(out)]
     res = hf.main(argv)
     saved = json.loads(out.read_text())
+    assert saved["clock"] == clock
     assert saved["table"] == json.loads(json.dumps(res["table"]))
     (r,) = saved["table"]
     assert (r["d"], r["H"], r["dk"], r["n"], r["dtype"]) == (32, 2, 8, 200, "float64")
