@@ -32,8 +32,8 @@ table says by how much); otherwise ours - floor is the overhead (everything but 
 exponentials: row sums, partial-sum additions, copies of the projections, checks, the tangent
 projection, thread waits) and ours - target is how much of it must go.
 
-Each implementation runs in its own subprocess (``bench_heads.Worker``: thread variables =
-threads). Every round times every cell by every worker in turn (n = 8192 in all rounds but the
+Three subprocesses (``bench_heads.Worker``: thread variables = threads): ours, the floor, and
+torch (SDPA and torch.mm). Every round times every cell by every worker in turn (n = 8192 in all rounds but the
 last). Within a round each number is the median of at least 3 calls after a warm-up (n <= 2048:
 calls for at least ``--min-time`` seconds, each floor part half of it).
 
@@ -42,6 +42,9 @@ Usage::
     python benchmarks/heads_floor.py --quick    # n = 1024, two shapes, 1 round (~1 min)
     python benchmarks/heads_floor.py            # the 32 cells n >= 1024; ~8-12 min quiet
     python benchmarks/heads_floor.py --markdown benchmarks/heads_floor.json   # the table only
+
+On a loaded machine wall times mean little; ``--threads 1 --clock cpu`` gives the per-core table
+in CPU seconds (each process's own), ``--stat best`` the best call instead of medians.
 
 Markdown to stdout; JSON to ``--json`` (default ``benchmarks/heads_floor.json``, with
 ``--quick`` ``benchmarks/quick/heads_floor.json``).
@@ -572,11 +575,12 @@ def markdown(res: dict, stat: str = "median") -> str:
     "median" over rounds of each round's median, or "best" call (a loaded machine)."""
     rows = table(res, stat)
     lines = [
-        f"Command: `{res['command']}` (raw numbers: `benchmarks/heads_floor.json`). "
-        f"{res['threads']} threads, "
+        f"Command: `{res['command']}` (raw numbers: `{res.get('json', 'benchmarks/heads_floor.json')}`). "
+        f"{res['threads']} thread(s), "
         + ("wall-clock times, " if res.get("clock", "wall") == "wall" else "**CPU seconds**, ")
-        + f"{res['rounds']} interleaved rounds (n = 8192: one fewer), "
-        f"{res['date']}, load {res['load'][0]:.1f} at the end, {res['seconds'] / 60:.1f} min; "
+        + f"{res['rounds']} interleaved round(s)"
+        + (" (n = 8192: one fewer), " if res["rounds"] > 1 else ", ")
+        + f"{res['date']}, load {res['load'][0]:.1f} at the end, {res['seconds'] / 60:.1f} min; "
         f"numpy {res['numpy']}, torch {res.get('torch') or '–'}, "
         f"OPENBLAS_CORETYPE={res.get('openblas_coretype') or 'unset'}.",
         "",
@@ -669,6 +673,11 @@ def main(argv=None) -> dict:
         HERE / "quick" / "heads_floor.json" if args.quick else HERE / "heads_floor.json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
+    res["json"] = (
+        os.path.relpath(out.resolve(), HERE.parent)
+        if out.resolve().is_relative_to(HERE.parent)
+        else str(out)
+    )
     out.write_text(json.dumps(res, indent=1))
     print(markdown(res, args.stat))
     return res
