@@ -43,7 +43,9 @@ Usage::
     python benchmarks/heads_floor.py            # the 32 cells n >= 1024; ~8-12 min quiet
     python benchmarks/heads_floor.py --markdown benchmarks/heads_floor.json   # the table only
 
-On a loaded machine wall times mean little; ``--threads 1 --clock cpu`` gives the per-core table
+``--coretypes Haswell,SkylakeX`` runs ours and the floor under both OpenBLAS kernels (their own
+worker processes, interleaved; torch once): about 1.5 times as long. On a loaded machine wall
+times mean little; ``--threads 1 --clock cpu`` gives the per-core table
 in CPU seconds (each process's own), ``--stat best`` the best call instead of medians.
 
 Markdown to stdout; JSON to ``--json`` (default ``benchmarks/heads_floor.json``, with
@@ -403,6 +405,34 @@ def _median(xs):
     return float(np.median(xs)) if xs else None
 
 
+@contextlib.contextmanager
+def _coretype(name):
+    """OPENBLAS_CORETYPE = name inside (for the worker processes started there); None: as is."""
+    saved = os.environ.get("OPENBLAS_CORETYPE")
+    if name is not None:
+        os.environ["OPENBLAS_CORETYPE"] = name
+    try:
+        yield
+    finally:
+        if name is not None:
+            if saved is None:
+                del os.environ["OPENBLAS_CORETYPE"]
+            else:
+                os.environ["OPENBLAS_CORETYPE"] = saved
+
+
+def _tag(kind: str, ct, multi: bool) -> str:
+    """The raw answers' name of ``kind`` (ours, floor) run under OpenBLAS kernel ``ct``."""
+    return f"{kind}@{ct}" if multi else kind
+
+
+def _sub(got: dict, ct, multi: bool) -> dict:
+    """A cell's raw answers for kernel ``ct``: its ours and floor, the (shared) torch ones."""
+    sub = {k: got.get(k, []) for k in ("torch", "torch_mm")}
+    sub.update({k: got.get(_tag(k, ct, multi), []) for k in ("ours", "floor")})
+    return sub
+
+
 def run(
     shapes,
     ns,
@@ -413,10 +443,28 @@ def run(
     torch: bool,
     inline: bool,
     clock: str = "wall",
+    coretypes=None,
 ) -> dict:
-    kinds = {w: ks for w, ks in KINDS.items() if w != "torch" or torch}
+    """``coretypes``: None (the environment's OpenBLAS kernel), or a list of OPENBLAS_CORETYPE
+    names: ours and the floor run under each (their own worker processes), torch once."""
+    multi = coretypes is not None
+    if multi and inline:
+        raise SystemExit("--coretypes needs worker processes (not --inline)")
+    cts = list(coretypes) if multi else [None]
     make = InProcess if inline else (lambda w, t: bh.Worker(w, t, Path(__file__)))
-    workers = {w: make(w, threads) for w in kinds}
+    jobs = []  # (worker id, kind, name of its answers)
+    for w, ks in KINDS.items():
+        if w == "torch" and not torch:
+            continue
+        for ct in [None] if w == "torch" else cts:
+            jobs += [
+                ((w, ct), kind, kind if w == "torch" else _tag(kind, ct, multi)) for kind in ks
+            ]
+    workers = {}
+    for wid, _, _ in jobs:
+        if wid not in workers:
+            with _coretype(wid[1]):
+                workers[wid] = make(wid[0], threads)
     cells = [(s, n, dt) for dt in dtypes for s in shapes for n in ns]
     raw = {}
     t0 = time.time()
@@ -427,15 +475,12 @@ def run(
                     continue  # the largest cells: one round fewer
                 key = f"{d},{H},{dk},{n},{dt}"
                 mt = min_time if n <= 2048 else 0.0
-                for w, ks in kinds.items():
-                    for kind in ks:
-                        job = dict(
-                            kind=kind, d=d, H=H, dk=dk, n=n, dtype=dt, min_time=mt, clock=clock
-                        )
-                        t = time.time()
-                        got = workers[w].ask(job)
-                        got["wall"] = time.time() - t  # the job's seconds, warm-up included
-                        raw.setdefault(key, {}).setdefault(kind, []).append(got)
+                for wid, kind, name in jobs:
+                    job = dict(kind=kind, d=d, H=H, dk=dk, n=n, dtype=dt, min_time=mt, clock=clock)
+                    t = time.time()
+                    got = workers[wid].ask(job)
+                    got["wall"] = time.time() - t  # the job's seconds, warm-up included
+                    raw.setdefault(key, {}).setdefault(name, []).append(got)
                 print(
                     f"round {r + 1}/{rounds}: {key} done ({time.time() - t0:.0f} s)",
                     file=sys.stderr,
@@ -444,10 +489,14 @@ def run(
     finally:
         for w in workers.values():
             w.close()
-    table = [
-        summarise(raw[f"{d},{H},{dk},{n},{dt}"], d, H, dk, n, dt, clock=clock)
-        for (d, H, dk), n, dt in cells
-    ]
+    env_ct = os.environ.get("OPENBLAS_CORETYPE")
+    table = []
+    for (d, H, dk), n, dt in cells:
+        for ct in cts:
+            got = _sub(raw[f"{d},{H},{dk},{n},{dt}"], ct, multi)
+            row = summarise(got, d, H, dk, n, dt, clock=clock)
+            row["coretype"] = ct if multi else env_ct
+            table.append(row)
     import numpy as np
 
     return dict(
@@ -457,12 +506,13 @@ def run(
         rounds=rounds,
         min_time=min_time,
         goal=GOAL,
+        coretypes=coretypes,
         table=table,
         raw=raw,
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         seconds=time.time() - t0,
         load=os.getloadavg(),
-        openblas_coretype=os.environ.get("OPENBLAS_CORETYPE"),
+        openblas_coretype=env_ct,
         numpy=np.__version__,
         torch=_torch_version() if torch else None,
     )
@@ -522,15 +572,19 @@ def table(res: dict, stat: str = "median") -> list:
     """The rows of a run (its JSON) by ``stat``: "median" (the stored table) or "best"."""
     if stat == "median":
         return res["table"]
-    return [
-        summarise(
-            res["raw"][f"{r['d']},{r['H']},{r['dk']},{r['n']},{r['dtype']}"],
+    multi = res.get("coretypes") is not None
+    rows = []
+    for r in res["table"]:
+        got = res["raw"][f"{r['d']},{r['H']},{r['dk']},{r['n']},{r['dtype']}"]
+        row = summarise(
+            _sub(got, r.get("coretype"), multi),
             *(r[a] for a in ("d", "H", "dk", "n", "dtype")),
             stat=stat,
             clock=res.get("clock", "wall"),
         )
-        for r in res["table"]
-    ]
+        row["coretype"] = r.get("coretype")
+        rows.append(row)
+    return rows
 
 
 def verdict(row: dict) -> None:
@@ -574,6 +628,11 @@ def markdown(res: dict, stat: str = "median") -> str:
     """The table of a run (from its JSON) with its command, for benchmarks/RESULTS.md; ``stat``:
     "median" over rounds of each round's median, or "best" call (a loaded machine)."""
     rows = table(res, stat)
+    multi = res.get("coretypes") is not None
+
+    def dtype(r):  # with the OpenBLAS kernel when the run compares several
+        return f"{r['dtype']}, {r['coretype']}" if multi else r["dtype"]
+
     lines = [
         f"Command: `{res['command']}` (raw numbers: `{res.get('json', 'benchmarks/heads_floor.json')}`). "
         f"{res['threads']} thread(s), "
@@ -589,7 +648,7 @@ def markdown(res: dict, stat: str = "median") -> str:
         "and threads) + exp (our kernel, H n² elements). overhead = ours − floor. torch mm = the "
         "same GEMMs with torch.mm.",
         "",
-        "| d, H, d_k | n | dtype | ours | torch | target | floor | GEMMs: proj / logits / values "
+        f"| d, H, d_k | n | dtype{', OpenBLAS kernel' if multi else ''} | ours | torch | target | floor | GEMMs: proj / logits / values "
         "/ out | exp (ns/elem/core) | GEMM GFLOP/s | torch mm GEMMs | floor with torch mm "
         "| verdict |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -597,19 +656,23 @@ def markdown(res: dict, stat: str = "median") -> str:
     for r in rows:
         if "floor" not in r:
             lines.append(
-                f"| {r['d']}, {r['H']}, {r['dk']} | {r['n']} | {r['dtype']} | {_t(r.get('ours'))} "
+                f"| {r['d']}, {r['H']}, {r['dk']} | {r['n']} | {dtype(r)} | {_t(r.get('ours'))} "
                 f"| {_t(r.get('torch'))} | – | – | – | – | – | – | – | {r.get('errors', '–')} |"
             )
             continue
         parts = " / ".join(_t(r[p]) for p in GEMM_PARTS)
         lines.append(
-            f"| {r['d']}, {r['H']}, {r['dk']} | {r['n']} | {r['dtype']} | {_t(r['ours'])} "
+            f"| {r['d']}, {r['H']}, {r['dk']} | {r['n']} | {dtype(r)} | {_t(r['ours'])} "
             f"| {_t(r.get('torch'))} | {_t(r.get('target'))} | {_t(r['floor'])} "
             f"| {_t(r['gemm'])}: {parts} | {_t(r['exp'])} ({r['exp_ns']:.2f}) "
             f"| {r['gemm_gflops']:.0f} | {_t(r.get('torch_mm'))} | {_t(r.get('floor_torch_mm'))} "
             f"| {_verdict_text(r)} |"
         )
-    lines += ["", summary(rows)]
+    if multi:
+        for ct in res["coretypes"]:
+            lines += ["", f"{ct}: " + summary([r for r in rows if r["coretype"] == ct])]
+    else:
+        lines += ["", summary(rows)]
     return "\n".join(lines)
 
 
@@ -645,6 +708,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--shape", action="append", help="d,H,dk (repeatable)")
     ap.add_argument("--min-time", type=float, default=None, help="seconds per cell, n <= 2048")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument(
+        "--coretypes",
+        default=None,
+        help="e.g. Haswell,SkylakeX: ours and the floor under each OpenBLAS kernel, interleaved",
+    )
     ap.add_argument("--inline", action="store_true", help="no worker subprocesses (tests)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--markdown", type=Path, default=None, help="print the table of this JSON")
@@ -668,7 +736,10 @@ def main(argv=None) -> dict:
     rounds = args.rounds or (1 if args.quick else 3)
     min_time = args.min_time if args.min_time is not None else (0.2 if args.quick else 0.3)
     torch = not args.no_torch and bh.have_torch()
-    res = run(shapes, ns, dtypes, args.threads, rounds, min_time, torch, args.inline, args.clock)
+    cts = args.coretypes.split(",") if args.coretypes else None
+    res = run(
+        shapes, ns, dtypes, args.threads, rounds, min_time, torch, args.inline, args.clock, cts
+    )
     out = args.json or (
         HERE / "quick" / "heads_floor.json" if args.quick else HERE / "heads_floor.json"
     )

@@ -117,3 +117,20 @@ def test_verdict(hf, ours, torch, floor, expect):
     if expect == "cut":
         assert row["cut_share"] == pytest.approx((ours - torch / 1.2) / (ours - floor))
     assert hf._verdict_text(row)
+
+
+def test_coretype_answers_and_environment(hf, monkeypatch):
+    """With several OpenBLAS kernels a cell's ours/floor answers are named kind@kernel and share
+    torch's; the worker environment is restored after each start."""
+    got = {"torch": [1], "torch_mm": [2], "ours@A": [3], "floor@A": [4], "ours@B": [5]}
+    assert hf._sub(got, "A", True) == {"torch": [1], "torch_mm": [2], "ours": [3], "floor": [4]}
+    assert hf._sub(got, "B", True)["floor"] == []
+    assert hf._sub({"ours": [7]}, None, False)["ours"] == [7]
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    with hf._coretype("SkylakeX"):
+        assert hf.os.environ["OPENBLAS_CORETYPE"] == "SkylakeX"
+    assert hf.os.environ["OPENBLAS_CORETYPE"] == "Haswell"
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    with hf._coretype("SkylakeX"):
+        pass
+    assert "OPENBLAS_CORETYPE" not in hf.os.environ
