@@ -174,7 +174,9 @@ def worker(impl: str, threads: int) -> None:
 
 # --- the driver ---------------------------------------------------------------------------------
 class Worker:
-    def __init__(self, impl: str, threads: int):
+    """A worker subprocess of ``script`` (default: this file) answering JSON jobs."""
+
+    def __init__(self, impl: str, threads: int, script: Path | None = None):
         env = dict(os.environ)
         for key in (
             "NUMBA_NUM_THREADS",
@@ -184,7 +186,7 @@ class Worker:
         ):
             env[key] = str(threads)
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", impl]
+        cmd = [sys.executable, str(Path(script or __file__).resolve()), "--worker", impl]
         cmd += ["--threads", str(threads)]
         self.p = subprocess.Popen(
             cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
