@@ -272,6 +272,7 @@ def run(quick: bool, threads: int, rounds: int, shapes, ns, dtypes, gemm_size: i
         raw=raw,
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         load=os.getloadavg(),
+        openblas_coretype=os.environ.get("OPENBLAS_CORETYPE") or "(OpenBLAS's choice for this CPU)",
     )
 
 
@@ -287,7 +288,8 @@ def markdown(res: dict) -> str:
     pk = ", ".join(f"{dt} {g:.1f} GFLOP/s" for dt, g in res["peaks"].items())
     lines = [
         f"GEMM peak (numpy, median over rounds): {pk}. {res['threads']} threads, "
-        f"{res['rounds']} interleaved rounds, {res['date']}, load {res['load'][0]:.1f}.",
+        f"{res['rounds']} interleaved rounds, {res['date']}, load {res['load'][0]:.1f}, "
+        f"OPENBLAS_CORETYPE {res.get('openblas_coretype', 'Haswell')}.",
         "",
         "| d, H, d_k=d_v | n | dtype | ours | torch SDPA | numpy rows | torch / ours "
         "| numpy / ours | % of peak (ours) | agree |",
