@@ -22,7 +22,9 @@ Seeds: 1500 (the paper's Fig. 3 averages 5000 simulations), at about 0.9 s of on
 computed from its angles at the saved times, rounded to float32, and saved (``st_*``); the angles
 themselves are kept for the first 60 seeds, and ``claims`` checks that they give the saved
 statistics. The Rényi counts of 5000 i.i.d. sequences of 10^4 tokens (no dynamics; their first 200
-tokens are the x(0) of the runs) measure the parking limit of App. C.4. ``--quick``: n = 60,
+tokens are the x(0) of the runs) measure the parking limit of App. C.4. The seeds run in chunks
+of 25 cached in ``$PARTICLES_STORE`` (default: a folder in the temporary directory); several
+processes can fill it at once with :func:`work` before the script assembles it. ``--quick``: n = 60,
 4 seeds, t = 40, 50 sequences of 2000 tokens.
 """
 
