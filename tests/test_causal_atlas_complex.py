@@ -10,7 +10,7 @@ from tests.figure_helpers import load
 
 atlas = load("causal_atlas")
 
-SPECTRA = [  # (V, dimension of L, top eigenvalues complex)
+V_CASES = [  # (V, dimension of L, top eigenvalues complex)
     (np.eye(3), 3, False),
     (np.diag([1.0, 1.0, -1.0]), 2, False),
     (np.diag([-1.0, -2.0, -2.0]), 1, False),
@@ -20,7 +20,7 @@ SPECTRA = [  # (V, dimension of L, top eigenvalues complex)
 ]
 
 
-@pytest.mark.parametrize("V, dim, cplx", SPECTRA)
+@pytest.mark.parametrize("V, dim, cplx", V_CASES)
 def test_top_eigenspace_by_real_part(V, dim, cplx):
     w, basis, lam = atlas._spectrum(V)
     assert basis.shape == (3, dim)
