@@ -20,9 +20,16 @@ def test_quick(tmp_path, stem):
         assert c["strong_mean"] <= c["renyi_mean"] and c["show_strong"] <= c["show_renyi"]
         assert c["strong_limit"] == pytest.approx(np.pi / meta["delta"])
         assert 0 <= c["cap_s_t10"] <= c["cap_r_t10"] <= 100
+        # per-seed statistics as saved are those of the saved angles; the long i.i.d. sequences
+        # start with the runs' x(0)
+        assert c["stats_match_raw"] and c["park_prefix_is_x0"]
+        assert c["park_mean"] == sorted(c["park_mean"])  # more tokens, more Rényi centres
     if stem == "causal_atlas":  # token 1 of V = I never moves; ±xi of row 3 are reached fast
         assert np.allclose(arrays["x_0"][:, 0], arrays["x0"][0], atol=1e-14)
         assert c["dist_2"] < 1e-6 and c["points"][2] == 2
+        for i in (5, 6, 8):  # complex rows: token 1 turns at the Euler layer's speed
+            assert c[f"omega1_{i}"] == pytest.approx(c[f"omega_euler_{i}"], rel=1e-9)
+        assert c["off_L_5"] < 1e-6 and c["dist_7"] < 1e-6  # in L; ±xi reached on spirals
 
 
 def test_cluster_gaps_are_the_project_clusters():
