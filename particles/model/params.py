@@ -73,8 +73,8 @@ def _hardmax_beta(dyn) -> float:
     if kind != "SA":
         raise ParticlesError(
             "beta = inf (hardmax) needs kind='SA': USA's weights e^(beta <Qx, Ky>) / n have no "
-            "beta -> inf limit, and the hardmax papers (arXiv 2407.01602, 2508.09628) define it "
-            "for the normalised attention only"
+            "beta -> inf limit, and the hardmax layer of arXiv 2508.09628 averages over the "
+            "maximisers (normalised attention)"
         )
     return b
 
