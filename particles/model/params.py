@@ -73,8 +73,8 @@ def _hardmax_beta(dyn) -> float:
     if kind != "SA":
         raise ParticlesError(
             "beta = inf (hardmax) needs kind='SA': USA's weights e^(beta <Qx, Ky>) / n have no "
-            "beta -> inf limit, and the hardmax layer of arXiv 2508.09628 averages over the "
-            "maximisers (normalised attention)"
+            "beta -> inf limit; the hardmax layer of arXiv 2508.09628 is the limit of the "
+            "normalised (SA) attention"
         )
     return b
 
