@@ -325,7 +325,7 @@ def test_cli_runs_beta_inf(tmp_path, monkeypatch, args):
 
 _X = pt.random_points(6, 3, rng=0)
 REFUSED = [
-    (lambda: pt.Dynamics(beta=INF, kind="USA"), "normalised attention only"),
+    (lambda: pt.Dynamics(beta=INF, kind="USA"), "limit of the normalised"),
     (lambda: pt.Dynamics(beta=INF, kind="SK"), "optimal assignment"),
     (
         lambda: pt.simulate(_X, pt.Dynamics(beta=INF, kappa=1.0), 1.0, method="strang", dt=0.1),
