@@ -59,6 +59,7 @@ from scipy.optimize import nnls
 from ..errors import ParticlesError, count, finite, number, real_array
 from ..field.hardmax import TIE_RTOL
 from . import hardmax as _hm
+from .hardmax import Z_MAX, _matrix, _tokens  # noqa: F401  (Z_MAX: the same bound here)
 
 __all__ = [
     "ChainTimes",
@@ -71,34 +72,8 @@ __all__ = [
     "transition_probabilities",
 ]
 
-#: the largest |x_ij| accepted (as in :mod:`particles.analysis.hardmax`)
-Z_MAX = 1e100
 #: the most floats a batch of scores (runs x n x n) may take
 _SCORE_CAP = 5 * 10**7
-
-
-def _tokens(z, name: str = "z") -> np.ndarray:
-    z = real_array(z, name, "(n, d)")
-    if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] < 1:
-        raise ParticlesError(f"{name} must have shape (n, d) with n, d >= 1, got {z.shape}")
-    if not np.all(np.isfinite(z)):
-        raise ParticlesError(f"{name} has non-finite entries")
-    if np.max(np.abs(z)) > Z_MAX:
-        raise ParticlesError(f"{name} has entries beyond {Z_MAX:g}: the scores would overflow")
-    return np.ascontiguousarray(z, dtype=np.float64)
-
-
-def _matrix(A, d: int) -> np.ndarray | None:
-    if A is None:
-        return None
-    A = real_array(A, "A", "(d, d)")
-    if A.shape != (d, d):
-        raise ParticlesError(
-            f"A must be a ({d}, {d}) matrix for tokens of dimension {d}, got {A.shape}"
-        )
-    if not np.all(np.isfinite(A)) or np.max(np.abs(A), initial=0.0) > Z_MAX:
-        raise ParticlesError(f"A must have finite entries of size at most {Z_MAX:g}")
-    return np.ascontiguousarray(A, dtype=np.float64)
 
 
 def _beta(beta) -> float:
