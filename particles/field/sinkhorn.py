@@ -64,6 +64,23 @@ class Potentials(NamedTuple):
     error: float
 
 
+def lse_row_tile(a, b, beta, npot, tc: int, ws, threaded: bool) -> np.ndarray:
+    """-LSE_j(beta <a_i, b_j> - npot_j) for the rows of ``a`` (one row tile), over column tiles of
+    ``tc``; ``ws`` = (sbuf, mx, acc) scratch of at least (len(a) tc, len(a), len(a)); ``threaded``:
+    inside a threaded task (the kernel's serial twin; the bits are the same)."""
+    sbuf, mx, acc = ws
+    B, m = a.shape[0], b.shape[0]
+    mx[:B] = -np.inf
+    acc[:B] = 0.0
+    for c0 in range(0, m, tc):
+        c1 = min(m, c0 + tc)
+        s = sbuf[: B * (c1 - c0)].reshape(B, c1 - c0)
+        np.matmul(a, b[c0:c1].T, out=s)
+        kern = tiles.kernel(kernels._lse_tile, s.size, threaded)
+        kern(s, beta, npot[c0:c1], mx[:B], acc[:B])
+    return -(mx[:B] + np.log(acc[:B]))
+
+
 def _lse_pass(q, k, beta, pot, tiling: tiles.Tiling) -> np.ndarray:
     """out_i = -LSE_j(beta <q_i, k_j> + pot_j) for every row i, tile by tile (row tiles are tasks)."""
     n, m, dk = q.shape[0], k.shape[0], q.shape[1]
@@ -72,18 +89,8 @@ def _lse_pass(q, k, beta, pot, tiling: tiles.Tiling) -> np.ndarray:
     out = np.empty(n)
 
     def work(r0, ws, threaded):
-        sbuf, mx, acc = ws
         r1 = min(n, r0 + tr)
-        B = r1 - r0
-        mx[:B] = -np.inf
-        acc[:B] = 0.0
-        for c0 in range(0, m, tc):
-            c1 = min(m, c0 + tc)
-            s = sbuf[: B * (c1 - c0)].reshape(B, c1 - c0)
-            np.matmul(q[r0:r1], k[c0:c1].T, out=s)
-            kern = tiles.kernel(kernels._lse_tile, s.size, threaded)
-            kern(s, beta, npot[c0:c1], mx[:B], acc[:B])
-        out[r0:r1] = -(mx[:B] + np.log(acc[:B]))
+        out[r0:r1] = lse_row_tile(q[r0:r1], k, beta, npot, tc, ws, threaded)
 
     tiles.run_tasks(
         list(range(0, n, tr)),

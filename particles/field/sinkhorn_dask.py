@@ -52,21 +52,12 @@ SMALL = 1 << 16
 def _lse_rows(a, b, beta, pot, r0, r1, tr, tc) -> np.ndarray:
     """-LSE_j(beta <a_i, b_j> + pot_j) for rows r0:r1 of ``a``, in row tiles of ``tr`` starting at
     r0 and column tiles of ``tc``: the tiles of :func:`particles.field.sinkhorn._lse_pass`."""
-    m = b.shape[0]
     npot = np.ascontiguousarray(-pot)
     out = np.empty(r1 - r0)
-    sbuf, mx, acc = np.empty(tr * tc), np.empty(tr), np.empty(tr)
+    ws = (np.empty(tr * tc), np.empty(tr), np.empty(tr))
     for a0 in range(r0, r1, tr):
         a1 = min(r1, a0 + tr)
-        B = a1 - a0
-        mx[:B] = -np.inf
-        acc[:B] = 0.0
-        for c0 in range(0, m, tc):
-            c1 = min(m, c0 + tc)
-            s = sbuf[: B * (c1 - c0)].reshape(B, c1 - c0)
-            np.matmul(a[a0:a1], b[c0:c1].T, out=s)
-            kernels._lse_tile.serial(s, beta, npot[c0:c1], mx[:B], acc[:B])
-        out[a0 - r0 : a1 - r0] = -(mx[:B] + np.log(acc[:B]))
+        out[a0 - r0 : a1 - r0] = sinkhorn.lse_row_tile(a[a0:a1], b, beta, npot, tc, ws, True)
     return out
 
 
